@@ -1,0 +1,48 @@
+/* cli.h — what the ssmlab subcommands share: the entry point of each
+ * subcommand, error reporting with sysexits codes, the run header every
+ * command logs, and rows of metrics on stdout as CSV or JSONL. */
+#ifndef SSM_CLI_H
+#define SSM_CLI_H
+
+#include <stdio.h>
+
+#include "status.h"
+
+#ifndef SSM_VERSION
+#define SSM_VERSION "0.1.0"
+#endif
+
+/* Subcommands: each returns a sysexits.h code. */
+int cli_train(int argc, char **argv);
+int cli_eval(int argc, char **argv);
+
+/* Print "ssmlab: <last error>" to stderr and return the exit code of st. */
+int cli_report(ssm_status st);
+
+/* Print "ssmlab: <message>" to stderr and return EX_USAGE. */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Resolve a thread count (0 = all cores), apply it, and return it. */
+int cli_threads_apply(int threads);
+
+/* Log version, seed and thread counts and the BLAS build to stderr. */
+void cli_log_header(const char *command, long seed);
+
+/* Metrics rows.  Columns are fixed at begin; each row gives one value per
+ * column as text (NULL = empty).  CSV writes a header before the first row;
+ * JSONL writes numbers bare and other text quoted. */
+typedef struct {
+    FILE *f;
+    int jsonl;
+    int ncols;
+    const char *const *cols;
+    int header_done;
+} cli_table;
+
+void cli_table_begin(cli_table *t, FILE *f, const char *format, const char *const *cols, int ncols);
+void cli_table_row(cli_table *t, const char *const *values);
+
+/* Is s "csv" or "jsonl"? */
+int cli_format_ok(const char *s);
+
+#endif

@@ -1,0 +1,226 @@
+/* config.c — the table of run-configuration keys and the parser for config
+ * files and key=value overrides built on it. */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "text.h"
+
+typedef enum { K_INT, K_LONG, K_FLOAT, K_DOUBLE, K_STR } key_type;
+
+typedef struct {
+    const char *name;
+    key_type type;
+    size_t offset;
+    size_t size;       /* for K_STR: buffer size */
+    const char *help;
+} key_spec;
+
+#define M(f) offsetof(run_config, model.f)
+#define O(f) offsetof(run_config, opt.f)
+#define R(f) offsetof(run_config, f)
+static const key_spec keys[] = {
+    {"d_model", K_INT, M(d_model), 0, "model width D"},
+    {"n_layer", K_INT, M(n_layer), 0, "number of Mamba layers"},
+    {"d_state", K_INT, M(d_state), 0, "SSM state size N"},
+    {"d_conv", K_INT, M(d_conv), 0, "causal convolution width K"},
+    {"expand", K_INT, M(expand), 0, "inner width factor (E = expand * D)"},
+    {"dt_rank", K_INT, M(dt_rank), 0, "rank R of the delta projection; 0 = ceil(D/16)"},
+    {"vocab_size", K_INT, M(vocab_size), 0, "vocabulary size (256 for bytes)"},
+    {"pad_vocab_size_multiple", K_INT, M(pad_vocab_size_multiple), 0, "round the vocabulary up to a multiple of this"},
+    {"tie_embeddings", K_INT, M(tie_embeddings), 0, "1: the LM head is the embedding"},
+    {"norm_eps", K_FLOAT, M(norm_eps), 0, "RMSNorm epsilon"},
+    {"lr", K_FLOAT, O(lr), 0, "peak learning rate"},
+    {"min_lr", K_FLOAT, O(min_lr), 0, "final learning rate of the cosine schedule"},
+    {"warmup", K_INT, O(warmup), 0, "linear warmup steps"},
+    {"steps", K_INT, O(total_steps), 0, "optimizer steps in all"},
+    {"beta1", K_FLOAT, O(beta1), 0, "AdamW beta1"},
+    {"beta2", K_FLOAT, O(beta2), 0, "AdamW beta2"},
+    {"eps", K_FLOAT, O(eps), 0, "AdamW epsilon"},
+    {"weight_decay", K_FLOAT, O(weight_decay), 0, "AdamW weight decay (not on A_log, D, biases, norms)"},
+    {"grad_clip", K_FLOAT, O(grad_clip), 0, "clip the global gradient norm to this; 0 = off"},
+    {"data", K_STR, R(data), RUN_PATH_MAX, "text file or directory of text files"},
+    {"val_fraction", K_DOUBLE, R(val_fraction), 0, "fraction of the corpus held out for validation"},
+    {"seq_len", K_INT, R(seq_len), 0, "training sequence length L"},
+    {"batch_size", K_INT, R(batch_size), 0, "sequences per micro-batch B"},
+    {"grad_accum", K_INT, R(grad_accum), 0, "micro-batches accumulated per step"},
+    {"eval_every", K_INT, R(eval_every), 0, "validate every this many steps; 0 = only at the end"},
+    {"eval_batches", K_INT, R(eval_batches), 0, "validation batches per evaluation; 0 = the whole split"},
+    {"log_every", K_INT, R(log_every), 0, "write a training row every this many steps"},
+    {"save_every", K_INT, R(save_every), 0, "save a checkpoint every this many steps; 0 = only at the end"},
+    {"seed", K_LONG, R(seed), 0, "random seed for initialisation and batches"},
+    {"threads", K_INT, R(threads), 0, "OpenMP and BLAS threads; 0 = all cores"},
+    {"out", K_STR, R(out), RUN_PATH_MAX, "checkpoint directory to write"},
+    {"resume", K_STR, R(resume), RUN_PATH_MAX, "checkpoint directory to resume from"},
+    {"format", K_STR, R(format), 8, "metrics format on stdout: csv or jsonl"},
+};
+#undef M
+#undef O
+#undef R
+#define NKEYS ((int)(sizeof keys / sizeof keys[0]))
+
+void run_config_default(run_config *rc)
+{
+    memset(rc, 0, sizeof *rc);
+    ssm_config_default(&rc->model);
+    rc->model.d_model = 128;
+    rc->model.n_layer = 4;
+    ssm_adamw_config_default(&rc->opt);
+    rc->opt.total_steps = 600;
+    rc->opt.warmup = 50;
+    rc->opt.lr = 3e-3f;
+    rc->opt.min_lr = 3e-4f;
+    snprintf(rc->data, sizeof rc->data, "%s", SSM_TEXT_DEFAULT_CORPUS);
+    rc->val_fraction = SSM_TEXT_DEFAULT_VAL_FRACTION;
+    rc->seq_len = 128;
+    rc->batch_size = 16;
+    rc->grad_accum = 1;
+    rc->eval_every = 100;
+    rc->eval_batches = 20;
+    rc->log_every = 10;
+    rc->save_every = 0;
+    rc->seed = 1;
+    rc->threads = 0;
+    snprintf(rc->out, sizeof rc->out, "runs/latest");
+    snprintf(rc->format, sizeof rc->format, "csv");
+}
+
+static const key_spec *key_find(const char *name)
+{
+    for (int i = 0; i < NKEYS; i++)
+        if (!strcmp(keys[i].name, name)) return &keys[i];
+    return NULL;
+}
+
+static ssm_status key_parse(run_config *rc, const key_spec *k, const char *val, const char *origin)
+{
+    char *end = NULL;
+    void *dst = (char *)rc + k->offset;
+    errno = 0;
+    switch (k->type) {
+    case K_INT: {
+        long v = strtol(val, &end, 10);
+        if (*val && !*end && !errno && v >= INT_MIN && v <= INT_MAX) { *(int *)dst = (int)v; return SSM_OK; }
+        break;
+    }
+    case K_LONG: {
+        long v = strtol(val, &end, 10);
+        if (*val && !*end && !errno) { *(long *)dst = v; return SSM_OK; }
+        break;
+    }
+    case K_FLOAT:
+    case K_DOUBLE: {
+        double v = strtod(val, &end);
+        if (*val && !*end && !errno) {
+            if (k->type == K_FLOAT) *(float *)dst = (float)v; else *(double *)dst = v;
+            return SSM_OK;
+        }
+        break;
+    }
+    case K_STR:
+        if (strlen(val) < k->size) { snprintf(dst, k->size, "%s", val); return SSM_OK; }
+        return ssm_fail(SSM_ERR_CONFIG, "%s: value of '%s' is too long", origin, k->name);
+    }
+    return ssm_fail(SSM_ERR_CONFIG, "%s: '%s' for key '%s' is not a valid %s", origin, val, k->name,
+                    k->type == K_INT || k->type == K_LONG ? "integer" : "number");
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t') s++;
+    char *e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r')) *--e = 0;
+    return s;
+}
+
+/* Split "key = value" (text is modified) and apply it. */
+static ssm_status apply_line(run_config *rc, char *line, const char *origin)
+{
+    char *eq = strchr(line, '=');
+    if (!eq) return ssm_fail(SSM_ERR_CONFIG, "%s: expected 'key = value', got '%s'", origin, trim(line));
+    *eq = 0;
+    char *key = trim(line), *val = trim(eq + 1);
+    const key_spec *k = key_find(key);
+    if (!k) return ssm_fail(SSM_ERR_CONFIG, "%s: unknown key '%s' (see ssmlab(1) for the keys)", origin, key);
+    return key_parse(rc, k, val, origin);
+}
+
+ssm_status run_config_set(run_config *rc, const char *kv, const char *origin)
+{
+    char buf[RUN_PATH_MAX + 64];
+    if (strlen(kv) >= sizeof buf) return ssm_fail(SSM_ERR_CONFIG, "%s: override too long", origin);
+    snprintf(buf, sizeof buf, "%s", kv);
+    return apply_line(rc, buf, origin);
+}
+
+ssm_status run_config_read(run_config *rc, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return ssm_fail(SSM_ERR_NOINPUT, "%s: cannot open config: %s", path, strerror(errno));
+    char line[RUN_PATH_MAX + 64], origin[RUN_PATH_MAX + 32];
+    ssm_status st = SSM_OK;
+    for (int no = 1; !st && fgets(line, sizeof line, f); no++) {
+        char *hash = strchr(line, '#');
+        if (hash) *hash = 0;
+        if (!*trim(line)) continue;
+        snprintf(origin, sizeof origin, "%s:%d", path, no);
+        st = apply_line(rc, line, origin);
+    }
+    fclose(f);
+    return st;
+}
+
+ssm_status run_config_check(run_config *rc)
+{
+    if (rc->seq_len < 2) return ssm_fail(SSM_ERR_CONFIG, "seq_len = %d must be at least 2", rc->seq_len);
+    if (rc->batch_size < 1) return ssm_fail(SSM_ERR_CONFIG, "batch_size = %d must be positive", rc->batch_size);
+    if (rc->grad_accum < 1) return ssm_fail(SSM_ERR_CONFIG, "grad_accum = %d must be positive", rc->grad_accum);
+    if (rc->opt.total_steps < 1) return ssm_fail(SSM_ERR_CONFIG, "steps = %d must be positive", rc->opt.total_steps);
+    if (rc->opt.warmup < 0) return ssm_fail(SSM_ERR_CONFIG, "warmup = %d must not be negative", rc->opt.warmup);
+    if (!(rc->opt.lr > 0.0f)) return ssm_fail(SSM_ERR_CONFIG, "lr = %g must be positive", rc->opt.lr);
+    if (rc->eval_every < 0 || rc->eval_batches < 0 || rc->log_every < 1 || rc->save_every < 0)
+        return ssm_fail(SSM_ERR_CONFIG, "eval_every, eval_batches and save_every must be >= 0, log_every >= 1");
+    if (rc->threads < 0) return ssm_fail(SSM_ERR_CONFIG, "threads = %d must not be negative", rc->threads);
+    if (strcmp(rc->format, "csv") && strcmp(rc->format, "jsonl"))
+        return ssm_fail(SSM_ERR_CONFIG, "format = '%s' must be csv or jsonl", rc->format);
+    ssm_config c = rc->model;
+    return ssm_config_finalize(&c);
+}
+
+static void key_write(const run_config *rc, const key_spec *k, FILE *f, const char *prefix)
+{
+    const void *src = (const char *)rc + k->offset;
+    fprintf(f, "%s%s = ", prefix, k->name);
+    switch (k->type) {
+    case K_INT: fprintf(f, "%d\n", *(const int *)src); break;
+    case K_LONG: fprintf(f, "%ld\n", *(const long *)src); break;
+    case K_FLOAT: fprintf(f, "%.9g\n", *(const float *)src); break;
+    case K_DOUBLE: fprintf(f, "%.17g\n", *(const double *)src); break;
+    case K_STR: fprintf(f, "%s\n", (const char *)src); break;
+    }
+}
+
+void run_config_write(const run_config *rc, FILE *f, const char *prefix)
+{
+    for (int i = 0; i < NKEYS; i++) key_write(rc, &keys[i], f, prefix);
+}
+
+char *run_config_string(const run_config *rc)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return NULL;
+    run_config_write(rc, f, "");
+    fclose(f);
+    return buf;
+}
+
+void run_config_write_keys(FILE *f)
+{
+    for (int i = 0; i < NKEYS; i++) fprintf(f, "%s\t%s\n", keys[i].name, keys[i].help);
+}

@@ -1,0 +1,255 @@
+/* train.c — `ssmlab train CONFIG [key=value ...]`: byte-level language-model
+ * training with AdamW, periodic validation, checkpoints, resume, and a
+ * resumable checkpoint on Ctrl-C or SIGTERM. */
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "cli.h"
+#include "config.h"
+#include "model.h"
+#include "optim.h"
+#include "text.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void signals_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+typedef struct {
+    run_config rc;
+    ssm_text text;
+    ssm_model model;
+    ssm_adamw opt;
+    ssm_text_block blk;
+    cli_table table;
+    double t0;
+    long tokens_seen;
+} train_state;
+
+static const char *const columns[] = {"step", "split", "loss", "bpb", "lr", "grad_norm",
+                                      "tokens_per_s", "elapsed_s"};
+
+static void emit_row(train_state *s, long step, const char *split, double loss, float lr,
+                     float gnorm, double tps)
+{
+    char v[8][32];
+    snprintf(v[0], 32, "%ld", step);
+    snprintf(v[2], 32, "%.6f", loss);
+    snprintf(v[3], 32, "%.6f", loss / M_LN2);
+    snprintf(v[4], 32, "%.6g", lr);
+    snprintf(v[5], 32, "%.6g", gnorm);
+    snprintf(v[6], 32, "%.1f", tps);
+    snprintf(v[7], 32, "%.2f", now_s() - s->t0);
+    int train = !strcmp(split, "train");
+    const char *vals[8] = {v[0], split, v[2], v[3], train ? v[4] : NULL, train ? v[5] : NULL,
+                           train ? v[6] : NULL, v[7]};
+    cli_table_row(&s->table, vals);
+}
+
+/* Mean next-byte loss over the validation windows (eval_batches of them, or all). */
+static ssm_status validate(train_state *s, double *loss)
+{
+    ssm_text_val_iter it;
+    ssm_text_val_begin(&it, &s->text, s->rc.seq_len);
+    double total = 0.0;
+    long count = 0;
+    for (int b = 0; !s->rc.eval_batches || b < s->rc.eval_batches; b++) {
+        if (!ssm_text_val_next(&it, s->blk.B, s->blk.tokens, s->blk.targets)) break;
+        ssm_status st = ssm_model_forward(&s->model, &s->blk.batch);
+        if (st) return st;
+        total += (double)s->model.loss * s->model.n_targets;
+        count += s->model.n_targets;
+    }
+    if (!count) return ssm_fail(SSM_ERR_DATA, "%s: validation split is shorter than seq_len + 1", s->rc.data);
+    *loss = total / count;
+    return SSM_OK;
+}
+
+static ssm_status save(train_state *s)
+{
+    char *cfg = run_config_string(&s->rc);
+    ssm_checkpoint_meta meta = {.step = s->opt.step, .seed = (uint64_t)s->rc.seed, .run_config = cfg};
+    ssm_status st = ssm_checkpoint_save(s->rc.out, &s->model, &s->opt, &meta);
+    free(cfg);
+    if (!st) fprintf(stderr, "# saved %s at step %ld\n", s->rc.out, s->opt.step);
+    return st;
+}
+
+static int same_arch(const ssm_config *a, const ssm_config *b)
+{
+    return a->d_model == b->d_model && a->n_layer == b->n_layer && a->d_state == b->d_state &&
+           a->d_conv == b->d_conv && a->expand == b->expand && a->dt_rank == b->dt_rank &&
+           a->padded_vocab == b->padded_vocab && a->n_classes == b->n_classes;
+}
+
+static ssm_status model_setup(train_state *s)
+{
+    ssm_status st;
+    if (!s->rc.resume[0]) {
+        if ((st = ssm_model_build(&s->model, &s->rc.model))) return st;
+        ssm_model_init(&s->model, (uint64_t)s->rc.seed);
+    } else {
+        ssm_checkpoint_meta meta = {0};
+        if ((st = ssm_checkpoint_load(s->rc.resume, &s->model, &meta))) return st;
+        free(meta.run_config);
+        ssm_config want = s->rc.model;
+        if ((st = ssm_config_finalize(&want))) return st;
+        if (!same_arch(&want, &s->model.cfg))
+            return ssm_fail(SSM_ERR_CONFIG, "%s: checkpoint architecture differs from the config", s->rc.resume);
+    }
+    if ((st = ssm_model_alloc_grads(&s->model))) return st;
+    if ((st = ssm_adamw_build(&s->opt, &s->model, &s->rc.opt))) return st;
+    if (s->rc.resume[0]) {
+        if ((st = ssm_checkpoint_load_optimizer(s->rc.resume, &s->model, &s->opt))) return st;
+        s->opt.cfg = s->rc.opt;
+        fprintf(stderr, "# resumed %s at step %ld\n", s->rc.resume, s->opt.step);
+    }
+    return ssm_text_build_block(&s->blk, s->rc.batch_size, s->rc.seq_len);
+}
+
+/* One optimizer step over grad_accum micro-batches; returns the mean loss. */
+static ssm_status train_step(train_state *s, double *loss, float *gnorm)
+{
+    ssm_status st;
+    ssm_model_zero_grad(&s->model);
+    *loss = 0.0;
+    for (int k = 0; k < s->rc.grad_accum; k++) {
+        if ((st = ssm_text_batch(&s->text, (uint64_t)s->rc.seed, (uint64_t)s->opt.step, k,
+                                 s->blk.B, s->blk.L, s->blk.tokens, s->blk.targets)))
+            return st;
+        if ((st = ssm_model_forward(&s->model, &s->blk.batch))) return st;
+        if ((st = ssm_model_backward(&s->model, 1.0f / s->rc.grad_accum))) return st;
+        *loss += s->model.loss / s->rc.grad_accum;
+    }
+    *gnorm = ssm_adamw_update(&s->opt, &s->model);
+    s->tokens_seen += (long)s->rc.grad_accum * s->blk.B * s->blk.L;
+    return SSM_OK;
+}
+
+static void progress(const train_state *s, double loss)
+{
+    if (!isatty(STDERR_FILENO)) return;
+    fprintf(stderr, "\rstep %ld/%d  loss %.4f  %.0f tok/s ", s->opt.step, s->rc.opt.total_steps,
+            loss, s->tokens_seen / (now_s() - s->t0));
+    fflush(stderr);
+}
+
+static ssm_status eval_and_log(train_state *s)
+{
+    double vloss;
+    ssm_status st = validate(s, &vloss);
+    if (isatty(STDERR_FILENO)) fputc('\n', stderr);
+    if (!st) emit_row(s, s->opt.step, "val", vloss, 0, 0, 0);
+    return st;
+}
+
+static ssm_status train_loop(train_state *s)
+{
+    ssm_status st;
+    int steps = s->rc.opt.total_steps;
+    while (s->opt.step < steps) {
+        if (stop_requested) {
+            fprintf(stderr, "\n# interrupted at step %ld: saving a resumable checkpoint\n", s->opt.step);
+            if ((st = save(s))) return st;
+            return ssm_fail(SSM_ERR_INTERRUPTED, "interrupted at step %ld; resume with resume=%s",
+                            s->opt.step, s->rc.out);
+        }
+        double loss, t = now_s();
+        float gnorm, lr = ssm_adamw_lr(&s->opt.cfg, s->opt.step);
+        if ((st = train_step(s, &loss, &gnorm))) return st;
+        if (!isfinite(loss)) return ssm_fail(SSM_ERR_DATA, "loss became %g at step %ld", loss, s->opt.step);
+        long step = s->opt.step;
+        double tps = (double)s->rc.grad_accum * s->blk.B * s->blk.L / (now_s() - t);
+        if (step % s->rc.log_every == 0 || step == steps) emit_row(s, step, "train", loss, lr, gnorm, tps);
+        progress(s, loss);
+        if (s->rc.eval_every && step % s->rc.eval_every == 0 && step != steps)
+            if ((st = eval_and_log(s))) return st;
+        if (s->rc.save_every && step % s->rc.save_every == 0 && step != steps)
+            if ((st = save(s))) return st;
+    }
+    if ((st = eval_and_log(s))) return st;
+    return save(s);
+}
+
+static ssm_status config_from_args(run_config *rc, int argc, char **argv)
+{
+    ssm_status st;
+    run_config_default(rc);
+    int i = 1;
+    if (i < argc && !strchr(argv[i], '='))
+        if ((st = run_config_read(rc, argv[i++]))) return st;
+    for (; i < argc; i++) {
+        if (!strchr(argv[i], '='))
+            return ssm_fail(SSM_ERR_USAGE, "'%s': expected key=value after the config file", argv[i]);
+        if ((st = run_config_set(rc, argv[i], "command line"))) return st;
+    }
+    return run_config_check(rc);
+}
+
+static void state_free(train_state *s)
+{
+    ssm_text_free_block(&s->blk);
+    ssm_adamw_free(&s->opt);
+    ssm_model_free(&s->model);
+    ssm_text_free(&s->text);
+}
+
+static ssm_status run(train_state *s)
+{
+    ssm_status st;
+    double nats, bits;
+    if ((st = ssm_text_load(&s->text, s->rc.data, s->rc.val_fraction))) return st;
+    if ((st = ssm_text_unigram(&s->text, &nats, &bits))) return st;
+    fprintf(stderr, "# data = %s: %zu train bytes, %zu validation bytes, unigram baseline %.4f nats (%.4f bits/byte)\n",
+            s->rc.data, s->text.n_train, s->text.n_val, nats, bits);
+    if ((st = model_setup(s))) return st;
+    fprintf(stderr, "# model: %zu parameters\n", s->model.num_params);
+    cli_table_begin(&s->table, stdout, s->rc.format, columns, 8);
+    s->t0 = now_s();
+    signals_install();
+    return train_loop(s);
+}
+
+int cli_train(int argc, char **argv)
+{
+    static train_state s;
+    memset(&s, 0, sizeof s);
+    if (argc > 1 && !strcmp(argv[1], "--list-keys")) {
+        run_config_write_keys(stdout);
+        return EX_OK;
+    }
+    ssm_status st = config_from_args(&s.rc, argc, argv);
+    if (st) return cli_report(st);
+    s.rc.threads = cli_threads_apply(s.rc.threads);
+    cli_log_header("train", s.rc.seed);
+    fprintf(stderr, "# resolved config:\n");
+    run_config_write(&s.rc, stderr, "#   ");
+    st = run(&s);
+    state_free(&s);
+    return st ? cli_report(st) : EX_OK;
+}

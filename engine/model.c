@@ -1,0 +1,720 @@
+/* model.c — the Mamba-1 residual model of SPEC §1: parameter block and
+ * initialisation, activations, forward pass with loss, and backward pass.
+ * GEMMs go to OpenBLAS; the scan and the conv go to scan.c; elementwise work
+ * is spread with OpenMP.  Every reduction is in a fixed order, so the same
+ * inputs and thread count give the same bits. */
+#include "model.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scan.h"
+
+/* ------------------------------------------------------------------------ */
+/* Configuration                                                            */
+
+void ssm_config_default(ssm_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->d_model = 64;
+    c->n_layer = 2;
+    c->d_state = 16;
+    c->d_conv = 4;
+    c->expand = 2;
+    c->dt_rank = 0;
+    c->vocab_size = 256;
+    c->pad_vocab_size_multiple = 8;
+    c->input_kind = SSM_INPUT_TOKENS;
+    c->d_input = 1;
+    c->n_classes = 0;
+    c->tie_embeddings = 1;
+    c->norm_eps = 1e-5f;
+}
+
+static ssm_status config_check_range(const char *key, int v, int lo, int hi)
+{
+    if (v < lo || v > hi)
+        return ssm_fail(SSM_ERR_CONFIG, "%s = %d is out of range [%d, %d]", key, v, lo, hi);
+    return SSM_OK;
+}
+
+ssm_status ssm_config_finalize(ssm_config *c)
+{
+    ssm_status st;
+    if ((st = config_check_range("d_model", c->d_model, 1, 65536)) ||
+        (st = config_check_range("n_layer", c->n_layer, 1, 1024)) ||
+        (st = config_check_range("d_state", c->d_state, 1, 256)) ||
+        (st = config_check_range("d_conv", c->d_conv, 1, 64)) ||
+        (st = config_check_range("expand", c->expand, 1, 64)) ||
+        (st = config_check_range("dt_rank", c->dt_rank, 0, 65536)) ||
+        (st = config_check_range("n_classes", c->n_classes, 0, 1 << 20)) ||
+        (st = config_check_range("pad_vocab_size_multiple", c->pad_vocab_size_multiple, 1, 1 << 16)))
+        return st;
+    if (!(c->norm_eps > 0.0f && c->norm_eps < 1.0f))
+        return ssm_fail(SSM_ERR_CONFIG, "norm_eps = %g must be in (0, 1)", c->norm_eps);
+    c->d_inner = c->expand * c->d_model;
+    if (c->dt_rank == 0) c->dt_rank = (c->d_model + 15) / 16;
+    if (c->input_kind == SSM_INPUT_TOKENS) {
+        if ((st = config_check_range("vocab_size", c->vocab_size, 1, 1 << 24))) return st;
+        int mult = c->pad_vocab_size_multiple;
+        c->padded_vocab = (c->vocab_size + mult - 1) / mult * mult;
+    } else if (c->input_kind == SSM_INPUT_CONTINUOUS) {
+        if ((st = config_check_range("d_input", c->d_input, 1, 1 << 20))) return st;
+        if (c->n_classes == 0)
+            return ssm_fail(SSM_ERR_CONFIG, "continuous input needs a classification head (n_classes > 0)");
+        c->vocab_size = 0;
+        c->padded_vocab = 0;
+    } else {
+        return ssm_fail(SSM_ERR_CONFIG, "input_kind = %d is unknown", c->input_kind);
+    }
+    return SSM_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Parameter block                                                          */
+
+static void params_sizes(const ssm_config *c, size_t s[SSM_NUM_PARAM_TENSORS])
+{
+    size_t D = c->d_model, E = c->d_inner, N = c->d_state, R = c->dt_rank,
+           K = c->d_conv, nl = c->n_layer, V = c->padded_vocab,
+           C = c->n_classes, In = c->d_input;
+    int tokens = c->input_kind == SSM_INPUT_TOKENS;
+    s[0] = tokens ? V * D : 0;             /* embedding */
+    s[1] = tokens ? 0 : D * In;            /* input_w */
+    s[2] = tokens ? 0 : D;                 /* input_b */
+    s[3] = nl * D;                         /* norm_w */
+    s[4] = nl * 2 * E * D;                 /* in_proj */
+    s[5] = nl * E * K;                     /* conv_w */
+    s[6] = nl * E;                         /* conv_b */
+    s[7] = nl * (R + 2 * N) * E;           /* x_proj */
+    s[8] = nl * E * R;                     /* dt_proj_w */
+    s[9] = nl * E;                         /* dt_proj_b */
+    s[10] = nl * E * N;                    /* A_log */
+    s[11] = nl * E;                        /* Dskip */
+    s[12] = nl * D * E;                    /* out_proj */
+    s[13] = D;                             /* norm_f */
+    s[14] = (C == 0 && !c->tie_embeddings) ? V * D : 0; /* lm_head */
+    s[15] = C * D;                         /* cls_w */
+    s[16] = C;                             /* cls_b */
+}
+
+static void params_point(ssm_params *p, float *block, const size_t s[SSM_NUM_PARAM_TENSORS])
+{
+    float **ptrs[SSM_NUM_PARAM_TENSORS] = {
+        &p->embedding, &p->input_w, &p->input_b, &p->norm_w, &p->in_proj,
+        &p->conv_w, &p->conv_b, &p->x_proj, &p->dt_proj_w, &p->dt_proj_b,
+        &p->A_log, &p->Dskip, &p->out_proj, &p->norm_f, &p->lm_head,
+        &p->cls_w, &p->cls_b};
+    for (int i = 0; i < SSM_NUM_PARAM_TENSORS; i++) {
+        *ptrs[i] = s[i] ? block : NULL;
+        block += s[i];
+    }
+}
+
+static void tensor_set(ssm_tensor *t, const char *name, float *data, int no_decay,
+                       int ndim, int d0, int d1, int d2)
+{
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->data = data;
+    t->ndim = ndim;
+    t->shape[0] = d0; t->shape[1] = d1; t->shape[2] = d2; t->shape[3] = 0;
+    t->numel = (size_t)d0 * (ndim > 1 ? d1 : 1) * (ndim > 2 ? d2 : 1);
+    t->no_decay = no_decay;
+}
+
+int ssm_model_tensors(const ssm_model *m, float *block, ssm_tensor *out, int cap)
+{
+    const ssm_config *c = &m->cfg;
+    ssm_params p;
+    params_point(&p, block, m->param_sizes);
+    int D = c->d_model, E = c->d_inner, N = c->d_state, R = c->dt_rank,
+        K = c->d_conv, V = c->padded_vocab, C = c->n_classes, In = c->d_input;
+    ssm_tensor tmp;
+    int n = 0;
+#define ADD(name, ptr, nd, ndim, a, b, cc)                                   \
+    do {                                                                     \
+        tensor_set(n < cap ? &out[n] : &tmp, name, ptr, nd, ndim, a, b, cc); \
+        n++;                                                                 \
+    } while (0)
+    if (p.embedding) ADD("backbone.embedding.weight", p.embedding, 0, 2, V, D, 0);
+    if (p.input_w) {
+        ADD("backbone.input_proj.weight", p.input_w, 0, 2, D, In, 0);
+        ADD("backbone.input_proj.bias", p.input_b, 1, 1, D, 0, 0);
+    }
+    for (int l = 0; l < c->n_layer; l++) {
+        char name[96];
+#define LAYER(suffix, ptr, nd, ndim, a, b, cc)                                 \
+        do {                                                                   \
+            snprintf(name, sizeof name, "backbone.layers.%d.%s", l, suffix);   \
+            ADD(name, ptr, nd, ndim, a, b, cc);                                \
+        } while (0)
+        LAYER("norm.weight", p.norm_w + (size_t)l * D, 1, 1, D, 0, 0);
+        LAYER("mixer.in_proj.weight", p.in_proj + (size_t)l * 2 * E * D, 0, 2, 2 * E, D, 0);
+        LAYER("mixer.conv1d.weight", p.conv_w + (size_t)l * E * K, 0, 3, E, 1, K);
+        LAYER("mixer.conv1d.bias", p.conv_b + (size_t)l * E, 1, 1, E, 0, 0);
+        LAYER("mixer.x_proj.weight", p.x_proj + (size_t)l * (R + 2 * N) * E, 0, 2, R + 2 * N, E, 0);
+        LAYER("mixer.dt_proj.weight", p.dt_proj_w + (size_t)l * E * R, 0, 2, E, R, 0);
+        LAYER("mixer.dt_proj.bias", p.dt_proj_b + (size_t)l * E, 1, 1, E, 0, 0);
+        LAYER("mixer.A_log", p.A_log + (size_t)l * E * N, 1, 2, E, N, 0);
+        LAYER("mixer.D", p.Dskip + (size_t)l * E, 1, 1, E, 0, 0);
+        LAYER("mixer.out_proj.weight", p.out_proj + (size_t)l * D * E, 0, 2, D, E, 0);
+#undef LAYER
+    }
+    ADD("backbone.norm_f.weight", p.norm_f, 1, 1, D, 0, 0);
+    if (p.lm_head) ADD("lm_head.weight", p.lm_head, 0, 2, V, D, 0);
+    if (p.cls_w) {
+        ADD("classifier.weight", p.cls_w, 0, 2, C, D, 0);
+        ADD("classifier.bias", p.cls_b, 1, 1, C, 0, 0);
+    }
+#undef ADD
+    return n;
+}
+
+ssm_status ssm_model_build(ssm_model *m, const ssm_config *c)
+{
+    memset(m, 0, sizeof *m);
+    m->cfg = *c;
+    ssm_status st = ssm_config_finalize(&m->cfg);
+    if (st) return st;
+    params_sizes(&m->cfg, m->param_sizes);
+    for (int i = 0; i < SSM_NUM_PARAM_TENSORS; i++) m->num_params += m->param_sizes[i];
+    m->params_memory = calloc(m->num_params, sizeof(float));
+    if (!m->params_memory)
+        return ssm_fail(SSM_ERR_NOMEM, "cannot allocate %zu parameters", m->num_params);
+    params_point(&m->params, m->params_memory, m->param_sizes);
+    return SSM_OK;
+}
+
+ssm_status ssm_model_alloc_grads(ssm_model *m)
+{
+    if (m->grads_memory) return SSM_OK;
+    m->grads_memory = calloc(m->num_params, sizeof(float));
+    if (!m->grads_memory)
+        return ssm_fail(SSM_ERR_NOMEM, "cannot allocate %zu gradients", m->num_params);
+    params_point(&m->grads, m->grads_memory, m->param_sizes);
+    /* activations must now be kept per layer: rebuild them on next forward */
+    free(m->acts_memory);
+    m->acts_memory = NULL;
+    m->act_B = m->act_L = 0;
+    return SSM_OK;
+}
+
+void ssm_model_zero_grad(ssm_model *m)
+{
+    if (m->grads_memory) memset(m->grads_memory, 0, m->num_params * sizeof(float));
+}
+
+void ssm_model_free(ssm_model *m)
+{
+    free(m->params_memory);
+    free(m->grads_memory);
+    free(m->acts_memory);
+    free(m->scratch);
+    memset(m, 0, sizeof *m);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Activations                                                              */
+
+/* Per-layer activations are kept for every layer when training, and for a
+ * single reused layer in inference; the residual stream and mixer outputs
+ * are always kept (the dynamics measurements read them). */
+static ssm_status acts_build(ssm_model *m, int B, int L)
+{
+    const ssm_config *c = &m->cfg;
+    size_t BT = (size_t)B * L, D = c->d_model, E = c->d_inner, N = c->d_state,
+           R = c->dt_rank, nl = c->n_layer, V = c->padded_vocab;
+    size_t nk = m->grads_memory ? nl : 1;            /* layers of kept acts */
+    size_t nlogit = c->n_classes ? (size_t)B * c->n_classes : BT * V;
+    size_t s[SSM_NUM_ACT_TENSORS] = {
+        (nl + 1) * BT * D,  /* resid */
+        nk * BT,            /* rstd */
+        nk * BT * D,        /* xn */
+        nk * BT * 2 * E,    /* xz */
+        nk * BT * E,        /* uc */
+        nk * BT * E,        /* u */
+        nk * BT * (R + 2 * N), /* xdbl */
+        nk * BT * E,        /* dtraw */
+        nk * BT * E,        /* delta */
+        nk * BT * E,        /* ys */
+        nk * BT * E,        /* yg */
+        nl * BT * D,        /* mix */
+        BT,                 /* rstd_f */
+        BT * D,             /* xf */
+        (size_t)B * D,      /* pooled */
+        nlogit,             /* logits */
+        nlogit,             /* dlogits */
+    };
+    float **ptrs[SSM_NUM_ACT_TENSORS] = {
+        &m->acts.resid, &m->acts.rstd, &m->acts.xn, &m->acts.xz, &m->acts.uc,
+        &m->acts.u, &m->acts.xdbl, &m->acts.dtraw, &m->acts.delta, &m->acts.ys,
+        &m->acts.yg, &m->acts.mix, &m->acts.rstd_f, &m->acts.xf,
+        &m->acts.pooled, &m->acts.logits, &m->acts.dlogits};
+    size_t total = 0;
+    for (int i = 0; i < SSM_NUM_ACT_TENSORS; i++) total += s[i];
+    /* scratch: A (E,N) and, when training, the backward buffers */
+    size_t nscratch = E * N;
+    if (m->grads_memory)
+        nscratch += 3 * BT * D + BT * 2 * E + 4 * BT * E + BT * (R + 2 * N) + E * N + (size_t)B * D;
+    free(m->acts_memory);
+    free(m->scratch);
+    m->acts_memory = malloc(total * sizeof(float));
+    m->scratch = malloc(nscratch * sizeof(float));
+    if (!m->acts_memory || !m->scratch)
+        return ssm_fail(SSM_ERR_NOMEM, "cannot allocate activations for batch %d x length %d", B, L);
+    float *p = m->acts_memory;
+    for (int i = 0; i < SSM_NUM_ACT_TENSORS; i++) {
+        *ptrs[i] = p;
+        p += s[i];
+    }
+    m->act_B = B;
+    m->act_L = L;
+    return SSM_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Building blocks                                                          */
+
+/* out (M, N) = in (M, K) · W (N, K)^T [+ bias (N)] */
+static void matmul_forward(float *out, int ldo, const float *in, int ldi,
+                           const float *W, const float *bias, int M, int N, int K)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f,
+                in, ldi, W, K, 0.0f, out, ldo);
+    if (!bias) return;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) out[(size_t)i * ldo + j] += bias[j];
+}
+
+/* din (M, K) = beta * din + dout (M, N) · W (N, K);  dW (N, K) += dout^T · in;
+ * dbias (N) += column sums of dout.  din may be NULL. */
+static void matmul_backward(float *din, int lddi, float beta, float *dW, float *dbias,
+                            const float *dout, int ldd, const float *in, int ldi,
+                            const float *W, int M, int N, int K)
+{
+    if (din)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, K, N, 1.0f,
+                    dout, ldd, W, K, beta, din, lddi);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, M, 1.0f,
+                dout, ldd, in, ldi, 1.0f, dW, K);
+    if (!dbias) return;
+#pragma omp parallel for schedule(static)
+    for (int j = 0; j < N; j++) {
+        float s = 0.0f;
+        for (int i = 0; i < M; i++) s += dout[(size_t)i * ldd + j];
+        dbias[j] += s;
+    }
+}
+
+/* y (M, D) = x * rstd * w, rstd (M) = 1 / sqrt(mean(x^2) + eps) */
+static void rmsnorm_forward(float *y, float *rstd, const float *x, const float *w,
+                            int M, int D, float eps)
+{
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < M; i++) {
+        const float *xi = x + (size_t)i * D;
+        float ss = 0.0f;
+        for (int d = 0; d < D; d++) ss += xi[d] * xi[d];
+        float r = 1.0f / sqrtf(ss / D + eps);
+        rstd[i] = r;
+        for (int d = 0; d < D; d++) y[(size_t)i * D + d] = xi[d] * r * w[d];
+    }
+}
+
+/* dx (M, D) += d/dx; dw (D) += d/dw, given dy (M, D) */
+static void rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x,
+                             const float *rstd, const float *w, int M, int D)
+{
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < M; i++) {
+        const float *xi = x + (size_t)i * D, *dyi = dy + (size_t)i * D;
+        float r = rstd[i], dot = 0.0f;
+        for (int d = 0; d < D; d++) dot += dyi[d] * w[d] * xi[d];
+        float k = dot * r * r * r / D;
+        for (int d = 0; d < D; d++) dx[(size_t)i * D + d] += dyi[d] * w[d] * r - xi[d] * k;
+    }
+#pragma omp parallel for schedule(static)
+    for (int d = 0; d < D; d++) {
+        float s = 0.0f;
+        for (int i = 0; i < M; i++) s += dy[(size_t)i * D + d] * x[(size_t)i * D + d] * rstd[i];
+        dw[d] += s;
+    }
+}
+
+static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+static inline float siluf(float x) { return x * sigmoidf(x); }
+static inline float dsiluf(float x)
+{
+    float s = sigmoidf(x);
+    return s * (1.0f + x * (1.0f - s));
+}
+/* softplus as torch and the selective-scan kernel compute it */
+static inline float softplusf(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
+
+static void silu_forward(float *y, const float *x, size_t n)
+{
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) y[i] = siluf(x[i]);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Mixer layer                                                              */
+
+typedef struct { /* views of one layer's parameters or gradients */
+    float *norm_w, *in_proj, *conv_w, *conv_b, *x_proj, *dt_proj_w, *dt_proj_b,
+          *A_log, *Dskip, *out_proj;
+} layer_params;
+
+typedef struct { /* views of one layer's activations, each (B, L, ...) */
+    float *x, *rstd, *xn, *xz, *uc, *u, *xdbl, *dtraw, *delta, *ys, *yg, *mix, *xout;
+} layer_acts;
+
+static layer_params layer_params_view(const ssm_config *c, const ssm_params *p, int l)
+{
+    size_t D = c->d_model, E = c->d_inner, N = c->d_state, R = c->dt_rank, K = c->d_conv;
+    layer_params v = {
+        p->norm_w + l * D, p->in_proj + l * 2 * E * D, p->conv_w + l * E * K,
+        p->conv_b + l * E, p->x_proj + l * (R + 2 * N) * E, p->dt_proj_w + l * E * R,
+        p->dt_proj_b + l * E, p->A_log + l * E * N, p->Dskip + l * E,
+        p->out_proj + l * D * E};
+    return v;
+}
+
+static layer_acts layer_acts_view(const ssm_model *m, int l)
+{
+    const ssm_config *c = &m->cfg;
+    const ssm_acts *a = &m->acts;
+    size_t BT = (size_t)m->act_B * m->act_L, D = c->d_model, E = c->d_inner,
+           N = c->d_state, R = c->dt_rank;
+    size_t k = m->grads_memory ? (size_t)l : 0;   /* kept-layer index */
+    layer_acts v = {
+        a->resid + l * BT * D, a->rstd + k * BT, a->xn + k * BT * D,
+        a->xz + k * BT * 2 * E, a->uc + k * BT * E, a->u + k * BT * E,
+        a->xdbl + k * BT * (R + 2 * N), a->dtraw + k * BT * E,
+        a->delta + k * BT * E, a->ys + k * BT * E, a->yg + k * BT * E,
+        a->mix + l * BT * D, a->resid + (l + 1) * BT * D};
+    return v;
+}
+
+static void layer_A(float *A, const float *A_log, size_t n)
+{
+    for (size_t i = 0; i < n; i++) A[i] = -expf(A_log[i]);
+}
+
+static ssm_scan_args layer_scan_args(const ssm_config *c, const layer_acts *a,
+                                     const float *A, const float *Dskip, int B, int L)
+{
+    int R = c->dt_rank, N = c->d_state;
+    ssm_scan_args s = {B, L, c->d_inner, N, a->u, a->delta, a->xdbl + R,
+                       a->xdbl + R + N, R + 2 * N, A, Dskip};
+    return s;
+}
+
+/* x_{l+1} = x_l + Mixer(RMSNorm(x_l)) over a (B, L) batch */
+static void layer_forward(ssm_model *m, const layer_params *p, const layer_acts *a)
+{
+    const ssm_config *c = &m->cfg;
+    int B = m->act_B, L = m->act_L, BT = B * L;
+    int D = c->d_model, E = c->d_inner, N = c->d_state, R = c->dt_rank, K = c->d_conv;
+    float *A = m->scratch;                                   /* (E, N) */
+
+    rmsnorm_forward(a->xn, a->rstd, a->x, p->norm_w, BT, D, c->norm_eps);
+    matmul_forward(a->xz, 2 * E, a->xn, D, p->in_proj, NULL, BT, 2 * E, D);
+    ssm_conv_args ca = {B, L, E, K, a->xz, 2 * E, p->conv_w, p->conv_b};
+    ssm_conv_forward(&ca, a->uc);
+    silu_forward(a->u, a->uc, (size_t)BT * E);
+    matmul_forward(a->xdbl, R + 2 * N, a->u, E, p->x_proj, NULL, BT, R + 2 * N, E);
+    matmul_forward(a->dtraw, E, a->xdbl, R + 2 * N, p->dt_proj_w, p->dt_proj_b, BT, E, R);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < (size_t)BT * E; i++) a->delta[i] = softplusf(a->dtraw[i]);
+    layer_A(A, p->A_log, (size_t)E * N);
+    ssm_scan_args sa = layer_scan_args(c, a, A, p->Dskip, B, L);
+    ssm_scan_forward(&sa, a->ys);
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < BT; i++)
+        for (int e = 0; e < E; e++)
+            a->yg[(size_t)i * E + e] = a->ys[(size_t)i * E + e] * siluf(a->xz[(size_t)i * 2 * E + E + e]);
+    matmul_forward(a->mix, D, a->yg, E, p->out_proj, NULL, BT, D, E);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < (size_t)BT * D; i++) a->xout[i] = a->x[i] + a->mix[i];
+}
+
+typedef struct { /* backward scratch buffers, each (B*L, ...) */
+    float *dresid;  /* (BT, D) gradient of the residual stream */
+    float *dxn;     /* (BT, D) */
+    float *dxf;     /* (BT, D) */
+    float *dxz;     /* (BT, 2E) */
+    float *du;      /* (BT, E) */
+    float *ddelta;  /* (BT, E) */
+    float *dys;     /* (BT, E) */
+    float *dyg;     /* (BT, E) */
+    float *dxdbl;   /* (BT, R+2N) */
+    float *dA;      /* (E, N) */
+    float *dpooled; /* (B, D) */
+} grad_scratch;
+
+static grad_scratch grad_scratch_view(const ssm_model *m)
+{
+    const ssm_config *c = &m->cfg;
+    size_t BT = (size_t)m->act_B * m->act_L, D = c->d_model, E = c->d_inner,
+           N = c->d_state, R = c->dt_rank;
+    float *p = m->scratch + E * N;       /* after the forward's A buffer */
+    grad_scratch g;
+    g.dresid = p;  p += BT * D;
+    g.dxn = p;     p += BT * D;
+    g.dxf = p;     p += BT * D;
+    g.dxz = p;     p += BT * 2 * E;
+    g.du = p;      p += BT * E;
+    g.ddelta = p;  p += BT * E;
+    g.dys = p;     p += BT * E;
+    g.dyg = p;     p += BT * E;
+    g.dxdbl = p;   p += BT * (R + 2 * N);
+    g.dA = p;      p += E * N;
+    g.dpooled = p;
+    return g;
+}
+
+/* Backward of layer_forward: g->dresid holds dL/dx_{l+1} on entry and
+ * dL/dx_l on exit; parameter gradients accumulate into dp. */
+static void layer_backward(ssm_model *m, const layer_params *p, layer_params *dp,
+                           const layer_acts *a, grad_scratch *g)
+{
+    const ssm_config *c = &m->cfg;
+    int B = m->act_B, L = m->act_L, BT = B * L;
+    int D = c->d_model, E = c->d_inner, N = c->d_state, R = c->dt_rank, K = c->d_conv;
+    float *A = m->scratch;                                   /* (E, N) */
+
+    /* out_proj: dmix = dresid (the residual passes it through unchanged) */
+    matmul_backward(g->dyg, E, 0.0f, dp->out_proj, NULL, g->dresid, D, a->yg, E,
+                    p->out_proj, BT, D, E);
+    /* gate: yg = ys * silu(z) */
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < BT; i++)
+        for (int e = 0; e < E; e++) {
+            size_t ie = (size_t)i * E + e, iz = (size_t)i * 2 * E + E + e;
+            float z = a->xz[iz];
+            g->dys[ie] = g->dyg[ie] * siluf(z);
+            g->dxz[iz] = g->dyg[ie] * a->ys[ie] * dsiluf(z);
+        }
+    /* scan */
+    layer_A(A, p->A_log, (size_t)E * N);
+    memset(g->dA, 0, sizeof(float) * E * N);
+    ssm_scan_args sa = layer_scan_args(c, a, A, p->Dskip, B, L);
+    ssm_scan_backward(&sa, g->dys, g->du, g->ddelta, g->dxdbl + R, g->dxdbl + R + N,
+                      g->dA, dp->Dskip);
+    for (int i = 0; i < E * N; i++) dp->A_log[i] += g->dA[i] * A[i];
+    /* delta = softplus(dtraw): reuse ddelta as ddtraw */
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < (size_t)BT * E; i++)
+        g->ddelta[i] *= a->dtraw[i] > 20.0f ? 1.0f : sigmoidf(a->dtraw[i]);
+    matmul_backward(g->dxdbl, R + 2 * N, 0.0f, dp->dt_proj_w, dp->dt_proj_b, g->ddelta, E,
+                    a->xdbl, R + 2 * N, p->dt_proj_w, BT, E, R);
+    /* x_proj: du += dxdbl · W_x */
+    matmul_backward(g->du, E, 1.0f, dp->x_proj, NULL, g->dxdbl, R + 2 * N, a->u, E,
+                    p->x_proj, BT, R + 2 * N, E);
+    /* u = silu(uc) */
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < (size_t)BT * E; i++) g->du[i] *= dsiluf(a->uc[i]);
+    ssm_conv_args ca = {B, L, E, K, a->xz, 2 * E, p->conv_w, p->conv_b};
+    ssm_conv_backward(&ca, g->du, g->dxz, dp->conv_w, dp->conv_b);
+    /* in_proj, then the norm; the residual adds dresid to dx_l */
+    matmul_backward(g->dxn, D, 0.0f, dp->in_proj, NULL, g->dxz, 2 * E, a->xn, D,
+                    p->in_proj, BT, 2 * E, D);
+    rmsnorm_backward(g->dresid, dp->norm_w, g->dxn, a->x, a->rstd, p->norm_w, BT, D);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Embedding, head and loss                                                 */
+
+static ssm_status embed_forward(ssm_model *m, const ssm_batch *b)
+{
+    const ssm_config *c = &m->cfg;
+    int D = c->d_model, BT = b->B * b->L;
+    float *x0 = m->acts.resid;                               /* (BT, D) */
+    if (c->input_kind == SSM_INPUT_CONTINUOUS) {
+        matmul_forward(x0, D, b->inputs, c->d_input, m->params.input_w,
+                       m->params.input_b, BT, D, c->d_input);
+        return SSM_OK;
+    }
+    for (int i = 0; i < BT; i++) {
+        int t = b->tokens[i];
+        if (t < 0 || t >= c->padded_vocab)
+            return ssm_fail(SSM_ERR_DATA, "token id %d at position %d is outside the vocabulary [0, %d)",
+                            t, i, c->padded_vocab);
+        memcpy(x0 + (size_t)i * D, m->params.embedding + (size_t)t * D, sizeof(float) * D);
+    }
+    return SSM_OK;
+}
+
+static void embed_backward(ssm_model *m, const float *dx0)
+{
+    const ssm_config *c = &m->cfg;
+    const ssm_batch *b = m->last;
+    int D = c->d_model, BT = b->B * b->L;
+    if (c->input_kind == SSM_INPUT_CONTINUOUS) {
+        matmul_backward(NULL, 0, 0.0f, m->grads.input_w, m->grads.input_b, dx0, D,
+                        b->inputs, c->d_input, NULL, BT, D, c->d_input);
+        return;
+    }
+    for (int i = 0; i < BT; i++) {
+        float *row = m->grads.embedding + (size_t)b->tokens[i] * D;
+        for (int d = 0; d < D; d++) row[d] += dx0[(size_t)i * D + d];
+    }
+}
+
+/* Softmax cross-entropy over rows of logits (M, V).  Rows with target < 0
+ * are ignored.  Writes softmax - onehot into dlogits (unscaled, zero for
+ * ignored rows) and returns the summed loss; *count gets the rows counted. */
+static double softmax_xent(float *dlogits, const float *logits, const int *targets,
+                           int M, int V, int *count)
+{
+    double total = 0.0;
+    int n = 0;
+#pragma omp parallel for schedule(static) reduction(+ : total, n)
+    for (int i = 0; i < M; i++) {
+        const float *li = logits + (size_t)i * V;
+        float *di = dlogits + (size_t)i * V;
+        int t = targets[i];
+        if (t < 0) {
+            memset(di, 0, sizeof(float) * V);
+            continue;
+        }
+        float mx = li[0];
+        for (int v = 1; v < V; v++) mx = li[v] > mx ? li[v] : mx;
+        double s = 0.0;
+        for (int v = 0; v < V; v++) s += exp((double)(li[v] - mx));
+        for (int v = 0; v < V; v++) di[v] = (float)(exp((double)(li[v] - mx)) / s);
+        di[t] -= 1.0f;
+        total += log(s) + mx - li[t];
+        n++;
+    }
+    *count = n;
+    return total;
+}
+
+static ssm_status check_targets(const ssm_config *c, const ssm_batch *b)
+{
+    int M = c->n_classes ? b->B : b->B * b->L;
+    int V = c->n_classes ? c->n_classes : c->padded_vocab;
+    for (int i = 0; i < M; i++)
+        if (b->targets[i] >= V)
+            return ssm_fail(SSM_ERR_DATA, "target %d at position %d is outside [0, %d)",
+                            b->targets[i], i, V);
+    return SSM_OK;
+}
+
+static void head_forward(ssm_model *m, int B, int L)
+{
+    const ssm_config *c = &m->cfg;
+    ssm_acts *a = &m->acts;
+    int D = c->d_model, BT = B * L;
+    rmsnorm_forward(a->xf, a->rstd_f, a->resid + (size_t)c->n_layer * BT * D,
+                    m->params.norm_f, BT, D, c->norm_eps);
+    if (c->n_classes == 0) {
+        const float *W = m->params.lm_head ? m->params.lm_head : m->params.embedding;
+        matmul_forward(a->logits, c->padded_vocab, a->xf, D, W, NULL, BT, c->padded_vocab, D);
+        return;
+    }
+    for (int b = 0; b < B; b++)
+        for (int d = 0; d < D; d++) {
+            float s = 0.0f;
+            for (int t = 0; t < L; t++) s += a->xf[((size_t)b * L + t) * D + d];
+            a->pooled[(size_t)b * D + d] = s / L;
+        }
+    matmul_forward(a->logits, c->n_classes, a->pooled, D, m->params.cls_w, m->params.cls_b,
+                   B, c->n_classes, D);
+}
+
+/* dlogits (already scaled) -> g->dresid = dL/dx_n; head gradients accumulate */
+static void head_backward(ssm_model *m, grad_scratch *g)
+{
+    const ssm_config *c = &m->cfg;
+    ssm_acts *a = &m->acts;
+    int B = m->act_B, L = m->act_L, D = c->d_model, BT = B * L;
+    if (c->n_classes == 0) {
+        int V = c->padded_vocab;
+        const float *W = m->params.lm_head ? m->params.lm_head : m->params.embedding;
+        float *dW = m->params.lm_head ? m->grads.lm_head : m->grads.embedding;
+        matmul_backward(g->dxf, D, 0.0f, dW, NULL, a->dlogits, V, a->xf, D, W, BT, V, D);
+    } else {
+        int C = c->n_classes;
+        matmul_backward(g->dpooled, D, 0.0f, m->grads.cls_w, m->grads.cls_b, a->dlogits, C,
+                        a->pooled, D, m->params.cls_w, B, C, D);
+        for (int i = 0; i < BT; i++)
+            for (int d = 0; d < D; d++)
+                g->dxf[(size_t)i * D + d] = g->dpooled[(size_t)(i / L) * D + d] / L;
+    }
+    memset(g->dresid, 0, sizeof(float) * BT * D);
+    rmsnorm_backward(g->dresid, m->grads.norm_f, g->dxf,
+                     a->resid + (size_t)c->n_layer * BT * D, a->rstd_f, m->params.norm_f, BT, D);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Passes                                                                   */
+
+ssm_status ssm_model_forward(ssm_model *m, const ssm_batch *b)
+{
+    const ssm_config *c = &m->cfg;
+    ssm_status st;
+    if (b->B <= 0 || b->L <= 0)
+        return ssm_fail(SSM_ERR_USAGE, "batch shape %d x %d is empty", b->B, b->L);
+    if (b->B != m->act_B || b->L != m->act_L || !m->acts_memory)
+        if ((st = acts_build(m, b->B, b->L))) return st;
+    if ((st = embed_forward(m, b))) return st;
+    for (int l = 0; l < c->n_layer; l++) {
+        layer_params p = layer_params_view(c, &m->params, l);
+        layer_acts a = layer_acts_view(m, l);
+        layer_forward(m, &p, &a);
+    }
+    head_forward(m, b->B, b->L);
+    m->last = b;
+    m->loss = 0.0f;
+    m->n_targets = 0;
+    if (!b->targets) return SSM_OK;
+    if ((st = check_targets(c, b))) return st;
+    int M = c->n_classes ? b->B : b->B * b->L;
+    int V = c->n_classes ? c->n_classes : c->padded_vocab;
+    double total = softmax_xent(m->acts.dlogits, m->acts.logits, b->targets, M, V, &m->n_targets);
+    m->loss = m->n_targets ? (float)(total / m->n_targets) : 0.0f;
+    return SSM_OK;
+}
+
+ssm_status ssm_model_backward(ssm_model *m, float loss_scale)
+{
+    const ssm_config *c = &m->cfg;
+    if (!m->grads_memory || !m->last || !m->last->targets)
+        return ssm_fail(SSM_ERR_SOFTWARE, "backward needs gradients and a forward pass with targets");
+    if (m->n_targets == 0) return SSM_OK;
+    size_t nlogit = c->n_classes ? (size_t)m->act_B * c->n_classes
+                                 : (size_t)m->act_B * m->act_L * c->padded_vocab;
+    float k = loss_scale / m->n_targets;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < nlogit; i++) m->acts.dlogits[i] *= k;
+    grad_scratch g = grad_scratch_view(m);
+    head_backward(m, &g);
+    for (int l = c->n_layer - 1; l >= 0; l--) {
+        layer_params p = layer_params_view(c, &m->params, l);
+        layer_params dp = layer_params_view(c, &m->grads, l);
+        layer_acts a = layer_acts_view(m, l);
+        layer_backward(m, &p, &dp, &a, &g);
+    }
+    embed_backward(m, g.dresid);
+    m->last = NULL;   /* dlogits were consumed */
+    return SSM_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Threads                                                                  */
+
+void ssm_threads_set(int n)
+{
+    if (n < 1) n = 1;
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+}
+
+int ssm_threads_get(void) { return omp_get_max_threads(); }

@@ -1,0 +1,139 @@
+/* model.h — the Mamba-1 residual model of SPEC §1: configuration, the
+ * parameter block (one allocation, named views, llm.c style), activations,
+ * and the forward/backward passes.
+ *
+ * Letters: B batch, L length, D d_model, E d_inner, N d_state, R dt_rank,
+ * K d_conv, V padded vocabulary, C classes, I values per continuous token.
+ * Every per-layer tensor is stacked over layers: (n_layer, ...). */
+#ifndef SSM_MODEL_H
+#define SSM_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+enum { SSM_INPUT_TOKENS = 0, SSM_INPUT_CONTINUOUS = 1 };
+
+typedef struct {
+    int d_model;        /* D */
+    int n_layer;
+    int d_state;        /* N */
+    int d_conv;         /* K */
+    int expand;
+    int d_inner;        /* E = expand * D (derived) */
+    int dt_rank;        /* R; 0 in a config means ceil(D / 16) */
+    int vocab_size;     /* as configured (e.g. 50277); 0 for continuous input */
+    int pad_vocab_size_multiple;
+    int padded_vocab;   /* V: vocab_size rounded up to the multiple (derived) */
+    int input_kind;     /* SSM_INPUT_* */
+    int d_input;        /* I: values per token for continuous input */
+    int n_classes;      /* C > 0: classification head; 0: language-model head */
+    int tie_embeddings; /* LM head shares the embedding (1) or has lm_head (0) */
+    float norm_eps;     /* RMSNorm epsilon, 1e-5 */
+} ssm_config;
+
+/* Parameter tensors, in block order.  Sizes of 0 mean "absent". */
+typedef struct {
+    float *embedding;   /* (V, D)  token embedding, tokens input only */
+    float *input_w;     /* (D, I)  continuous input projection */
+    float *input_b;     /* (D) */
+    float *norm_w;      /* (n_layer, D)        pre-mixer RMSNorm weight */
+    float *in_proj;     /* (n_layer, 2E, D)    [u; z] = W_in x */
+    float *conv_w;      /* (n_layer, E, K)     depthwise causal conv */
+    float *conv_b;      /* (n_layer, E) */
+    float *x_proj;      /* (n_layer, R+2N, E)  [delta; B; C] = W_x u */
+    float *dt_proj_w;   /* (n_layer, E, R) */
+    float *dt_proj_b;   /* (n_layer, E) */
+    float *A_log;       /* (n_layer, E, N)     A = -exp(A_log) */
+    float *Dskip;       /* (n_layer, E)        the D skip term */
+    float *out_proj;    /* (n_layer, D, E) */
+    float *norm_f;      /* (D)                 final RMSNorm weight */
+    float *lm_head;     /* (V, D)              untied LM head only */
+    float *cls_w;       /* (C, D)              classification head */
+    float *cls_b;       /* (C) */
+} ssm_params;
+#define SSM_NUM_PARAM_TENSORS 17
+
+/* Forward activations kept for the backward pass, sized for (B, L). */
+typedef struct {
+    float *resid;   /* (n_layer+1, B, L, D) residual stream x_0 .. x_n */
+    float *rstd;    /* (n_layer, B, L)      1/sqrt(mean(x^2)+eps) per norm */
+    float *xn;      /* (n_layer, B, L, D)   RMSNorm output (mixer input) */
+    float *xz;      /* (n_layer, B, L, 2E)  in_proj output [u; z] */
+    float *uc;      /* (n_layer, B, L, E)   conv output before SiLU */
+    float *u;       /* (n_layer, B, L, E)   SiLU(conv) */
+    float *xdbl;    /* (n_layer, B, L, R+2N) [delta; B; C] */
+    float *dtraw;   /* (n_layer, B, L, E)   W_dt delta + b_dt */
+    float *delta;   /* (n_layer, B, L, E)   softplus(dtraw) */
+    float *ys;      /* (n_layer, B, L, E)   scan output incl. D*u */
+    float *yg;      /* (n_layer, B, L, E)   ys * SiLU(z) */
+    float *mix;     /* (n_layer, B, L, D)   mixer output */
+    float *rstd_f;  /* (B, L) */
+    float *xf;      /* (B, L, D)            final RMSNorm output */
+    float *pooled;  /* (B, D)               mean over tokens (classifier) */
+    float *logits;  /* (B, L, V) or (B, C) */
+    float *dlogits; /* same shape as logits: softmax - onehot, scaled */
+} ssm_acts;
+#define SSM_NUM_ACT_TENSORS 17
+
+/* One named tensor of a block laid out like the parameters (used for
+ * checkpoints, saved gradients and optimizer state alike). */
+typedef struct {
+    char name[96];  /* checkpoint name, e.g. "backbone.layers.3.mixer.A_log" */
+    float *data;    /* view into the block */
+    int ndim;
+    int shape[4];
+    size_t numel;
+    int no_decay;   /* AdamW applies no weight decay (A_log, D, biases, norms) */
+} ssm_tensor;
+
+typedef struct {
+    int B, L;
+    const int *tokens;    /* (B, L) token ids, SSM_INPUT_TOKENS */
+    const float *inputs;  /* (B, L, I) values, SSM_INPUT_CONTINUOUS */
+    const int *targets;   /* LM: (B, L), -1 ignored; classifier: (B); NULL: no loss */
+} ssm_batch;
+
+typedef struct {
+    ssm_config cfg;
+    size_t param_sizes[SSM_NUM_PARAM_TENSORS];
+    size_t num_params;
+    ssm_params params;
+    float *params_memory;   /* (num_params) */
+    ssm_params grads;
+    float *grads_memory;    /* (num_params), NULL until ssm_model_alloc_grads */
+    ssm_acts acts;
+    float *acts_memory;
+    int act_B, act_L;       /* activations are sized for this batch shape */
+    float *scratch;         /* backward scratch, sized with the activations */
+    float loss;             /* mean loss of the last forward with targets */
+    int n_targets;          /* targets counted in that loss */
+    const ssm_batch *last;  /* batch of the last forward (for backward) */
+} ssm_model;
+
+/* Configuration. */
+void ssm_config_default(ssm_config *c);
+ssm_status ssm_config_finalize(ssm_config *c);   /* derive E, R, padded V; validate */
+
+/* Model lifetime. */
+ssm_status ssm_model_build(ssm_model *m, const ssm_config *c);   /* params zeroed */
+void ssm_model_init(ssm_model *m, uint64_t seed);                 /* mamba_ssm init */
+ssm_status ssm_model_alloc_grads(ssm_model *m);
+void ssm_model_free(ssm_model *m);
+
+/* Passes. forward computes logits, and the loss when batch->targets is set.
+ * backward accumulates d(loss_scale * loss)/dparam into m->grads. */
+ssm_status ssm_model_forward(ssm_model *m, const ssm_batch *batch);
+ssm_status ssm_model_backward(ssm_model *m, float loss_scale);
+void ssm_model_zero_grad(ssm_model *m);
+
+/* Named views of a block laid out like the parameters.  Returns the count
+ * (at most cap are written; pass cap 0 to count). */
+int ssm_model_tensors(const ssm_model *m, float *block, ssm_tensor *out, int cap);
+
+/* Thread counts: OpenMP threads for scan/conv work, BLAS threads for GEMMs. */
+void ssm_threads_set(int n);
+int ssm_threads_get(void);
+
+#endif

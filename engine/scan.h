@@ -1,0 +1,66 @@
+/* scan.h — the selective scan and the causal depthwise convolution of one
+ * Mamba layer (SPEC §1 steps 2 and 5), forward and backward.  Each kernel has
+ * a fast version (OpenMP over batch x channel blocks, state kept in registers,
+ * vectorised over channels) and a naive twin that follows the formula
+ * literally; tests hold the two together.
+ *
+ * All tensors are float32, row-major.  Fast kernels are deterministic for a
+ * fixed thread count. */
+#ifndef SSM_SCAN_H
+#define SSM_SCAN_H
+
+/* The scan of SPEC §1 step 5, for every b, t, e:
+ *   h_t[e,n] = exp(delta_t[e] A[e,n]) h_{t-1}[e,n] + delta_t[e] B_t[n] u_t[e]
+ *   y_t[e]   = sum_n C_t[n] h_t[e,n] + Dskip[e] u_t[e]                      */
+typedef struct {
+    int B, L, E, N;
+    const float *u;      /* (B, L, E) */
+    const float *delta;  /* (B, L, E) */
+    const float *Bm;     /* (B, L, ld_bc): B_t[n] at Bm[(b*L + t)*ld_bc + n] */
+    const float *Cm;     /* (B, L, ld_bc): C_t[n] likewise */
+    int ld_bc;           /* row stride of Bm and Cm (R + 2N inside xdbl) */
+    const float *A;      /* (E, N), already negative */
+    const float *Dskip;  /* (E) */
+} ssm_scan_args;
+
+void ssm_scan_forward(const ssm_scan_args *a, float *y /* (B, L, E) */);
+void ssm_scan_forward_naive(const ssm_scan_args *a, float *y);
+
+/* Backward of the scan given dy (B, L, E).
+ * du, ddelta (B, L, E) are overwritten.
+ * dBm, dCm use the layout of Bm, Cm (ld_bc) and only their N columns are
+ * overwritten.  dA (E, N) and dD (E) are accumulated into (+=). */
+void ssm_scan_backward(const ssm_scan_args *a, const float *dy,
+                       float *du, float *ddelta, float *dBm, float *dCm,
+                       float *dA, float *dD);
+void ssm_scan_backward_naive(const ssm_scan_args *a, const float *dy,
+                             float *du, float *ddelta, float *dBm, float *dCm,
+                             float *dA, float *dD);
+
+/* Causal depthwise conv of SPEC §1 step 2 (zero left padding), no SiLU:
+ *   out[b,t,e] = bias[e] + sum_k w[e,k] x[b, t-K+1+k, e]
+ * x is read with row stride ldx (the u half of xz: ldx = 2E). */
+typedef struct {
+    int B, L, E, K;
+    const float *x; int ldx; /* (B, L, ldx), first E columns used */
+    const float *w;          /* (E, K) */
+    const float *bias;       /* (E) */
+} ssm_conv_args;
+
+void ssm_conv_forward(const ssm_conv_args *a, float *out /* (B, L, E) */);
+void ssm_conv_forward_naive(const ssm_conv_args *a, float *out);
+
+/* dx uses x's layout (ldx) and only its first E columns are overwritten;
+ * dw (E, K) and dbias (E) are accumulated into (+=). */
+void ssm_conv_backward(const ssm_conv_args *a, const float *dout,
+                       float *dx, float *dw, float *dbias);
+void ssm_conv_backward_naive(const ssm_conv_args *a, const float *dout,
+                             float *dx, float *dw, float *dbias);
+
+/* One recurrent step for generation, for one sequence (B = 1): u, delta,
+ * y are (E), Bt and Ct are (N), and h (E, N) carries the state. */
+void ssm_scan_step(int E, int N, const float *u, const float *delta,
+                   const float *Bt, const float *Ct, const float *A,
+                   const float *Dskip, float *h, float *y);
+
+#endif

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# run.sh — runs every test suite of ssmlab: Criterion unit tests (release and
+# AddressSanitizer+UBSan builds), the PyTorch reference checks, end-to-end
+# CLI tests and the man-page lint.  Ends with one line "N passed, M failed".
+set -u
+cd "$(dirname "$0")/.."
+export SSMLAB=${SSMLAB:-./ssmlab}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+PY=${PYTHON:-/usr/bin/python3}
+passed=0 failed=0 failures=()
+log=build/test-logs
+mkdir -p "$log"
+
+record() { # record NAME PASSED FAILED
+    passed=$((passed + $2)); failed=$((failed + $3))
+    [ "$3" -gt 0 ] && failures+=("$1")
+    printf '%-44s %4d passed %4d failed\n' "$1" "$2" "$3"
+}
+
+criterion_suite() { # criterion_suite LABEL BINARY
+    local out="$log/$(echo "$1" | tr '/ ' '__').log" p f c
+    "$2" --jobs 1 >"$out" 2>&1
+    local rc=$?
+    p=$(sed -n 's/.*Passing: \([0-9]*\).*/\1/p' "$out" | tail -1)
+    f=$(sed -n 's/.*Failing: \([0-9]*\).*/\1/p' "$out" | tail -1)
+    c=$(sed -n 's/.*Crashing: \([0-9]*\).*/\1/p' "$out" | tail -1)
+    p=${p:-0}; f=$((${f:-0} + ${c:-0}))
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    [ "$f" -gt 0 ] && grep -E "FAIL|CRASH|ERROR|Assertion|runtime error|Sanitizer" "$out" | head -20
+    record "$1" "$p" "$f"
+}
+
+for t in build/rel/tests/test_*; do
+    [ -x "$t" ] && criterion_suite "unit/$(basename "$t")" "$t"
+done
+for t in build/asan/tests/test_*; do
+    [ -x "$t" ] && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+        criterion_suite "asan/$(basename "$t")" "$t"
+done
+
+for t in tests/ref/check_*.py; do
+    [ -f "$t" ] || continue
+    out="$log/ref_$(basename "$t").log"
+    "$PY" "$t" "$SSMLAB" >"$out" 2>&1
+    rc=$?
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
+    p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed.*/\1/p'); p=${p:-0}
+    f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p'); f=${f:-0}
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    [ "$f" -gt 0 ] && grep -E "FAIL|Error|error" "$out" | head -20
+    record "ref/$(basename "$t")" "$p" "$f"
+done
+
+for t in tests/e2e/*.sh; do
+    [ -f "$t" ] || continue
+    out="$log/e2e_$(basename "$t").log"
+    if bash "$t" >"$out" 2>&1; then record "e2e/$(basename "$t")" 1 0
+    else tail -15 "$out"; record "e2e/$(basename "$t")" 0 1; fi
+done
+
+if mandoc -Tlint -W warning man/*.[0-9] >"$log/mandoc.log" 2>&1; then record "man/mandoc-lint" 1 0
+else cat "$log/mandoc.log"; record "man/mandoc-lint" 0 1; fi
+
+[ "$failed" -gt 0 ] && printf 'failing suites: %s\n' "${failures[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
