@@ -52,6 +52,7 @@ static const key_spec keys[] = {
     {"eval_batches", K_INT, R(eval_batches), 0, "validation batches per evaluation; 0 = the whole split"},
     {"log_every", K_INT, R(log_every), 0, "write a training row every this many steps"},
     {"save_every", K_INT, R(save_every), 0, "save a checkpoint every this many steps; 0 = only at the end"},
+    {"stop_at", K_INT, R(stop_at), 0, "save a resumable checkpoint and stop after this step; 0 = run all steps"},
     {"seed", K_LONG, R(seed), 0, "random seed for initialisation and batches"},
     {"threads", K_INT, R(threads), 0, "OpenMP and BLAS threads; 0 = all cores"},
     {"out", K_STR, R(out), RUN_PATH_MAX, "checkpoint directory to write"},
@@ -184,6 +185,7 @@ ssm_status run_config_check(run_config *rc)
     if (!(rc->opt.lr > 0.0f)) return ssm_fail(SSM_ERR_CONFIG, "lr = %g must be positive", rc->opt.lr);
     if (rc->eval_every < 0 || rc->eval_batches < 0 || rc->log_every < 1 || rc->save_every < 0)
         return ssm_fail(SSM_ERR_CONFIG, "eval_every, eval_batches and save_every must be >= 0, log_every >= 1");
+    if (rc->stop_at < 0) return ssm_fail(SSM_ERR_CONFIG, "stop_at = %d must not be negative", rc->stop_at);
     if (rc->threads < 0) return ssm_fail(SSM_ERR_CONFIG, "threads = %d must not be negative", rc->threads);
     if (strcmp(rc->format, "csv") && strcmp(rc->format, "jsonl"))
         return ssm_fail(SSM_ERR_CONFIG, "format = '%s' must be csv or jsonl", rc->format);

@@ -19,6 +19,7 @@ typedef struct {
     double val_fraction;
     int seq_len, batch_size, grad_accum;
     int eval_every, eval_batches, log_every, save_every;
+    int stop_at;                /* save and stop after this step (0 = run to steps) */
     long seed;
     int threads;
     char out[RUN_PATH_MAX];     /* checkpoint directory */

@@ -59,8 +59,8 @@ static void emit_row(train_state *s, long step, const char *split, double loss, 
 {
     char v[8][32];
     snprintf(v[0], 32, "%ld", step);
-    snprintf(v[2], 32, "%.6f", loss);
-    snprintf(v[3], 32, "%.6f", loss / M_LN2);
+    snprintf(v[2], 32, "%.9g", loss);
+    snprintf(v[3], 32, "%.9g", loss / M_LN2);
     snprintf(v[4], 32, "%.6g", lr);
     snprintf(v[5], 32, "%.6g", gnorm);
     snprintf(v[6], 32, "%.1f", tps);
@@ -191,6 +191,10 @@ static ssm_status train_loop(train_state *s)
             if ((st = eval_and_log(s))) return st;
         if (s->rc.save_every && step % s->rc.save_every == 0 && step != steps)
             if ((st = save(s))) return st;
+        if (s->rc.stop_at && step >= s->rc.stop_at && step != steps) {
+            fprintf(stderr, "# stopping at step %ld (stop_at)\n", step);
+            return save(s);
+        }
     }
     if ((st = eval_and_log(s))) return st;
     return save(s);
