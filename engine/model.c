@@ -278,35 +278,55 @@ static ssm_status acts_build(ssm_model *m, int B, int L)
 /* ------------------------------------------------------------------------ */
 /* Building blocks                                                          */
 
+/* GEMMs run with one OpenBLAS thread each, split into row blocks over the
+ * OpenMP threads: no BLAS thread pool competes with the OpenMP one, and the
+ * split (hence the result) depends only on the thread count. */
+static void block_range(int n, int *lo, int *hi)
+{
+    int t = omp_get_thread_num(), T = omp_get_num_threads();
+    *lo = (int)((long)n * t / T);
+    *hi = (int)((long)n * (t + 1) / T);
+}
+
 /* out (M, N) = in (M, K) · W (N, K)^T [+ bias (N)] */
 static void matmul_forward(float *out, int ldo, const float *in, int ldi,
                            const float *W, const float *bias, int M, int N, int K)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f,
-                in, ldi, W, K, 0.0f, out, ldo);
-    if (!bias) return;
-#pragma omp parallel for schedule(static)
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) out[(size_t)i * ldo + j] += bias[j];
+#pragma omp parallel
+    {
+        int lo, hi;
+        block_range(M, &lo, &hi);
+        if (hi > lo)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, hi - lo, N, K, 1.0f,
+                        in + (size_t)lo * ldi, ldi, W, K, 0.0f, out + (size_t)lo * ldo, ldo);
+        for (int i = lo; bias && i < hi; i++)
+            for (int j = 0; j < N; j++) out[(size_t)i * ldo + j] += bias[j];
+    }
 }
 
 /* din (M, K) = beta * din + dout (M, N) · W (N, K);  dW (N, K) += dout^T · in;
- * dbias (N) += column sums of dout.  din may be NULL. */
+ * dbias (N) += column sums of dout.  din may be NULL.  din is split over
+ * rows of M, dW and dbias over rows of N, so nothing is reduced across threads. */
 static void matmul_backward(float *din, int lddi, float beta, float *dW, float *dbias,
                             const float *dout, int ldd, const float *in, int ldi,
                             const float *W, int M, int N, int K)
 {
-    if (din)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, K, N, 1.0f,
-                    dout, ldd, W, K, beta, din, lddi);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, M, 1.0f,
-                dout, ldd, in, ldi, 1.0f, dW, K);
-    if (!dbias) return;
-#pragma omp parallel for schedule(static)
-    for (int j = 0; j < N; j++) {
-        float s = 0.0f;
-        for (int i = 0; i < M; i++) s += dout[(size_t)i * ldd + j];
-        dbias[j] += s;
+#pragma omp parallel
+    {
+        int lo, hi;
+        block_range(M, &lo, &hi);
+        if (din && hi > lo)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, hi - lo, K, N, 1.0f,
+                        dout + (size_t)lo * ldd, ldd, W, K, beta, din + (size_t)lo * lddi, lddi);
+        block_range(N, &lo, &hi);
+        if (hi > lo)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, hi - lo, K, M, 1.0f,
+                        dout + lo, ldd, in, ldi, 1.0f, dW + (size_t)lo * K, K);
+        for (int j = lo; dbias && j < hi; j++) {
+            float s = 0.0f;
+            for (int i = 0; i < M; i++) s += dout[(size_t)i * ldd + j];
+            dbias[j] += s;
+        }
     }
 }
 
@@ -714,7 +734,7 @@ void ssm_threads_set(int n)
 {
     if (n < 1) n = 1;
     omp_set_num_threads(n);
-    openblas_set_num_threads(n);
+    openblas_set_num_threads(1);   /* see block_range(): GEMMs split over OpenMP */
 }
 
 int ssm_threads_get(void) { return omp_get_max_threads(); }

@@ -132,7 +132,8 @@ void ssm_model_zero_grad(ssm_model *m);
  * (at most cap are written; pass cap 0 to count). */
 int ssm_model_tensors(const ssm_model *m, float *block, ssm_tensor *out, int cap);
 
-/* Thread counts: OpenMP threads for scan/conv work, BLAS threads for GEMMs. */
+/* Thread count: n OpenMP threads share scan, conv and elementwise work and
+ * split every GEMM into row blocks, each run by single-threaded OpenBLAS. */
 void ssm_threads_set(int n);
 int ssm_threads_get(void);
 
