@@ -38,17 +38,21 @@ for t in build/asan/tests/test_*; do
         criterion_suite "asan/$(basename "$t")" "$t"
 done
 
-for t in tests/ref/check_*.py; do
-    [ -f "$t" ] || continue
-    out="$log/ref_$(basename "$t").log"
-    "$PY" "$t" "$SSMLAB" >"$out" 2>&1
-    rc=$?
+ref_suite() { # ref_suite NAME CMD... : a script that ends with "N passed, M failed"
+    local name=$1; shift
+    local out="$log/ref_$name.log"
+    "$@" >"$out" 2>&1
+    local rc=$? line p f
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
     p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed.*/\1/p'); p=${p:-0}
     f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p'); f=${f:-0}
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
     [ "$f" -gt 0 ] && grep -E "FAIL|Error|error" "$out" | head -20
-    record "ref/$(basename "$t")" "$p" "$f"
+    record "ref/$name" "$p" "$f"
+}
+ref_suite "reference-self-test" "$PY" tests/ref/mamba_ref.py --self-test
+for t in tests/ref/check_*.py; do
+    [ -f "$t" ] && ref_suite "$(basename "$t")" "$PY" "$t" "$SSMLAB"
 done
 
 for t in tests/e2e/*.sh; do

@@ -1,0 +1,185 @@
+# check_engine.py — the PyTorch reference check of ssmlab's forward and backward
+# pass (SPEC.md §1).  For each case it writes a random checkpoint, runs
+#   ssmlab eval --model DIR --tokens ... --save-logits OUT.npy --save-grads OUT.safetensors
+# and compares the logits, the loss (CSV column `loss` on stdout) and the
+# gradient of every parameter with float64 PyTorch autograd on the same weights
+# (for F16/BF16 checkpoints: the rounded weights).
+#
+# Every error is  max|engine - ref| / max|ref|  over the whole tensor (for the
+# loss: |engine - ref| / |ref|).  Tolerances: logits and loss 1e-4, gradients 1e-3.
+#
+#   /usr/bin/python3 tests/ref/check_engine.py [BINARY] [--keep] [--case NAME] [--break-reference]
+# BINARY defaults to ./ssmlab and may be a command with arguments, e.g.
+#   "/usr/bin/python3 tests/ref/mamba_ref.py --bug conv-flip"   (must fail)
+# Prints one PASS/FAIL line per check and ends with "N passed, M failed";
+# the exit status is 1 when anything failed.
+import argparse
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mamba_ref as ref  # noqa: E402
+
+LOGITS_TOL = 1e-4
+LOSS_TOL = 1e-4
+GRAD_TOL = 1e-3
+
+
+@dataclass
+class Case:
+    name: str
+    cfg: ref.Config
+    B: int
+    L: int
+    seed: int
+    naming: str = "mamba_ssm"     # or "transformers"
+    dtype: str = "F32"            # storage dtype: F32, F16, BF16
+
+
+CASES = [
+    # dt_rank 0 is written as "auto" (ceil(24/16) = 2); V 37 pads to 40.
+    Case("d24-l2-n5", ref.Config(d_model=24, n_layer=2, d_state=5, d_conv=4, expand=2,
+                                 vocab_size=37), B=3, L=13, seed=1),
+    Case("d40-l3-n12", ref.Config(d_model=40, n_layer=3, d_state=12, d_conv=3, expand=2,
+                                  dt_rank=3, vocab_size=64), B=2, L=9, seed=2),
+    Case("hf-names", ref.Config(d_model=32, n_layer=2, d_state=7, d_conv=4, expand=2,
+                                vocab_size=45), B=2, L=11, seed=3, naming="transformers"),
+    Case("bf16", ref.Config(d_model=16, n_layer=2, d_state=6, d_conv=4, expand=3,
+                            vocab_size=30), B=2, L=7, seed=4, dtype="BF16"),
+    # B = 1: the logits file must then be (L, V).
+    Case("f16-single", ref.Config(d_model=24, n_layer=2, d_state=3, d_conv=2, expand=2,
+                                  vocab_size=50), B=1, L=15, seed=5, dtype="F16"),
+]
+
+
+class Report:
+    def __init__(self):
+        self.passed = self.failed = 0
+
+    def line(self, ok, name, detail):
+        self.passed += ok
+        self.failed += not ok
+        print(f"{'PASS' if ok else 'FAIL'}  {name:<52} {detail}", flush=True)
+
+    def within(self, name, err, tol):
+        self.line(err <= tol, name, f"err={err:.2e} (tol {tol:.0e})")
+
+
+def parse_loss(stdout):
+    """The value under the CSV header column `loss`."""
+    lines = [ln.strip() for ln in stdout.splitlines() if ln.strip()]
+    for i, header in enumerate(lines[:-1]):
+        cols = [c.strip() for c in header.split(",")]
+        if "loss" in cols:
+            return float(lines[i + 1].split(",")[cols.index("loss")])
+    raise ValueError("no CSV column named loss on stdout")
+
+
+def run_engine(command, model_dir, tokens, workdir):
+    """Run `eval`; returns (logits, grads, loss) or raises RuntimeError."""
+    logits_path = os.path.join(workdir, "logits.npy")
+    grads_path = os.path.join(workdir, "grads.safetensors")
+    token_text = ";".join(",".join(str(int(v)) for v in row) for row in tokens)
+    argv = shlex.split(command) + ["eval", "--model", model_dir, "--tokens", token_text,
+                                   "--save-logits", logits_path, "--save-grads", grads_path]
+    try:
+        run = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise RuntimeError(f"cannot run {argv[0]}: {e}")
+    if run.returncode != 0:
+        tail = (run.stderr.strip().splitlines() or ["(no stderr)"])[-1]
+        raise RuntimeError(f"exit {run.returncode}: {tail}")
+    try:
+        return (np.load(logits_path), ref.read_safetensors(grads_path), parse_loss(run.stdout))
+    except (OSError, ValueError) as e:
+        raise RuntimeError(f"bad output: {e}")
+
+
+def check_case(case, command, report, workroot, break_reference):
+    cfg = case.cfg
+    params = ref.round_params(ref.init_params(cfg, seed=case.seed), case.dtype)
+    g = torch.Generator().manual_seed(100 + case.seed)
+    tokens = torch.randint(0, cfg.vocab_size, (case.B, case.L), generator=g)
+    workdir = os.path.join(workroot, case.name)
+    model_dir = os.path.join(workdir, "model")
+    ref.write_checkpoint(model_dir, cfg, params, naming=case.naming, dtype=case.dtype)
+
+    if break_reference:   # a deliberately wrong reference: everything should FAIL
+        params = dict(params)
+        params[ref.NORM_F] = params[ref.NORM_F] * 1.01
+    loss, logits, grads = ref.loss_and_grads(params, cfg, tokens, dtype=torch.float64)
+
+    try:
+        got_logits, got_grads, got_loss = run_engine(command, model_dir, tokens, workdir)
+    except RuntimeError as e:
+        report.line(False, f"{case.name}/eval", str(e))
+        return
+    report.line(True, f"{case.name}/eval", "ran")
+
+    want_shape = (case.L, cfg.padded_vocab) if case.B == 1 else (case.B, case.L, cfg.padded_vocab)
+    if got_logits.shape != want_shape:
+        report.line(False, f"{case.name}/logits", f"shape {got_logits.shape}, want {want_shape}")
+    else:
+        report.within(f"{case.name}/logits", ref.rel_err(got_logits, logits.reshape(want_shape)), LOGITS_TOL)
+    report.within(f"{case.name}/loss", abs(got_loss - loss.item()) / abs(loss.item()), LOSS_TOL)
+
+    rename = ref.checkpoint_names(case.naming)
+    for name, want in grads.items():
+        label = f"{case.name}/grad {rename.get(name, name)}"
+        file_name = rename.get(name, name)
+        if file_name not in got_grads and name in got_grads:
+            file_name = name          # accepted: the canonical mamba_ssm name
+            label += f" (as {name})"
+        if file_name not in got_grads:
+            report.line(False, label, "missing from the gradient file")
+            continue
+        got = got_grads[file_name]
+        if name.endswith("conv1d.weight") and got.ndim == 2:
+            got = got[:, None, :]     # (E, K) is accepted for (E, 1, K)
+        if tuple(got.shape) != tuple(want.shape):
+            report.line(False, label, f"shape {tuple(got.shape)}, want {tuple(want.shape)}")
+            continue
+        report.within(label, ref.rel_err(got, want), GRAD_TOL)
+    known = set(grads) | {rename.get(k, k) for k in grads}
+    for extra in sorted(set(got_grads) - known):
+        print(f"note  {case.name}: unexpected tensor {extra} in the gradient file", file=sys.stderr)
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Check ssmlab eval against PyTorch autograd.")
+    ap.add_argument("binary", nargs="?", default="./ssmlab",
+                    help="engine command (default ./ssmlab); may include arguments")
+    ap.add_argument("--case", action="append", help="run only this case (repeatable)")
+    ap.add_argument("--keep", action="store_true", help="keep the checkpoints and outputs")
+    ap.add_argument("--break-reference", action="store_true",
+                    help="perturb the reference (norm_f * 1.01): every case must fail")
+    args = ap.parse_args()
+
+    cases = [c for c in CASES if not args.case or c.name in args.case]
+    if not cases:
+        print(f"no such case; cases: {', '.join(c.name for c in CASES)}", file=sys.stderr)
+        return 64
+    report = Report()
+    workroot = tempfile.mkdtemp(prefix="ssmlab-ref-")
+    try:
+        for case in cases:
+            check_case(case, args.binary, report, workroot, args.break_reference)
+    finally:
+        if args.keep:
+            print(f"kept {workroot}", file=sys.stderr)
+        else:
+            shutil.rmtree(workroot, ignore_errors=True)
+    print(f"{report.passed} passed, {report.failed} failed")
+    return 1 if report.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
