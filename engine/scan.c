@@ -1,0 +1,797 @@
+/* scan.c — the selective scan and the causal depthwise conv of one Mamba
+ * layer (SPEC §1 steps 2 and 5), forward and backward.  The fast kernels
+ * spread (batch x channel block) tasks over OpenMP threads and vectorise over
+ * the SCAN_W channels of a block; the naive twins follow the formulas
+ * literally in double.  Every reduction of the fast kernels runs in a fixed
+ * order, so results do not depend on the thread count. */
+#include "scan.h"
+#include "status.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SCAN_W    8   /* channels per scan block: one AVX2 vector of floats */
+#define SCAN_NMAX 256 /* largest N the fast scan keeps on the stack */
+#define SCAN_GMAX 32  /* most channel groups per sequence in the backward */
+#define CONV_W    16  /* channels per conv block */
+#define CONV_KMAX 16  /* largest K the fast conv keeps on the stack */
+
+static int imin(int a, int b) { return a < b ? a : b; }
+
+/* ------------------------------------------------------------------ */
+/* exp                                                                  */
+
+/* exp(x) in float: x = n ln2 + r with |r| <= ln2/2, exp(r) by its Taylor
+ * polynomial of degree 7 (truncation < 6e-9), 2^n built in the exponent
+ * bits.  Relative error ~1.5e-7 for x in [ln(FLT_MIN), 88]; exactly 0 below
+ * (no subnormals), exp(88) above 88, NaN stays NaN.  Branch-free
+ * (selects only), so loops calling it vectorise. */
+static inline float scan_expf(float x)
+{
+    const float lo = -87.336544f, hi = 88.0f; /* lo = ln(FLT_MIN) */
+    const float magic = 0x1.8p23f;      /* adding it rounds to an integer */
+    const float ln2_hi = 0x1.62e4p-1f;  /* 15 bits: n * ln2_hi is exact */
+    const float ln2_lo = 0x1.7f7d1cp-20f;
+    float xc = x > hi ? hi : x;
+    xc = xc < lo ? lo : xc;
+    const float kf = xc * 1.44269504f + magic;
+    const float n = kf - magic;
+    float r = xc - n * ln2_hi;
+    r = r - n * ln2_lo;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    uint32_t kb, sb;
+    memcpy(&kb, &kf, sizeof kb);
+    sb = (kb - 0x4b400000u + 127u) << 23; /* bits of 2^n, n in [-126, 127] */
+    float s;
+    memcpy(&s, &sb, sizeof s);
+    return x < lo ? 0.0f : p * s;
+}
+
+/* ------------------------------------------------------------------ */
+/* fast scan: helpers for one block of SCAN_W channels                   */
+
+/* Inputs of one token for one channel block, padded with zeros. */
+typedef struct {
+    float dt[SCAN_W];  /* delta_t[e0 + w] */
+    float u[SCAN_W];   /* u_t[e0 + w] */
+    float dtu[SCAN_W]; /* delta_t u_t */
+    float dy[SCAN_W];  /* dy_t[e0 + w] (backward only) */
+    const float *Bt;   /* (N) B_t */
+    const float *Ct;   /* (N) C_t */
+} scan_tok;
+
+static int scan_nblk(int E) { return (E + SCAN_W - 1) / SCAN_W; }
+
+/* v[w] = src[w] for w < nw, 0 in the padding lanes. */
+static inline void scan_load(const float *src, int nw, float v[SCAN_W])
+{
+    for (int w = 0; w < SCAN_W; w++)
+        v[w] = w < nw ? src[w] : 0.0f;
+}
+
+/* Token (b*L + t) = row of the block starting at channel e0. */
+static inline void scan_tok_load(const ssm_scan_args *a, const float *dy,
+                                 size_t row, int e0, int nw, scan_tok *tk)
+{
+    const size_t off = row * (size_t)a->E + (size_t)e0;
+    scan_load(a->delta + off, nw, tk->dt);
+    scan_load(a->u + off, nw, tk->u);
+    if (dy)
+        scan_load(dy + off, nw, tk->dy);
+    for (int w = 0; w < SCAN_W; w++)
+        tk->dtu[w] = tk->dt[w] * tk->u[w];
+    tk->Bt = a->Bm + row * (size_t)a->ld_bc;
+    tk->Ct = a->Cm + row * (size_t)a->ld_bc;
+}
+
+/* At[n][w] = A[e0 + w, n], 0 in the padding lanes. */
+static void scan_block_A(const ssm_scan_args *a, int e0, int nw,
+                         float At[][SCAN_W])
+{
+    for (int n = 0; n < a->N; n++)
+        for (int w = 0; w < SCAN_W; w++)
+            At[n][w] = w < nw ? a->A[(size_t)(e0 + w) * a->N + n] : 0.0f;
+}
+
+/* Fixed-order tree sum of the SCAN_W lanes (destroys v). */
+static inline float scan_hsum(float v[SCAN_W])
+{
+    for (int half = SCAN_W / 2; half > 0; half /= 2)
+        for (int w = 0; w < half; w++)
+            v[w] += v[w + half];
+    return v[0];
+}
+
+/* One token, state only, in place: h <- exp(dt A) h + dt u B_t. */
+static inline void scan_token_state(int N, const float At[][SCAN_W],
+                                    const scan_tok *tk, float h[][SCAN_W])
+{
+    for (int n = 0; n < N; n++) {
+        const float bn = tk->Bt[n];
+        for (int w = 0; w < SCAN_W; w++)
+            h[n][w] = scan_expf(tk->dt[w] * At[n][w]) * h[n][w]
+                    + tk->dtu[w] * bn;
+    }
+}
+
+/* One token of the forward, in place: h <- exp(dt A) h + dt u B_t and
+ * acc[w] = sum_n C_t[n] h[n][w] (n in increasing order). */
+static inline void scan_token_fwd(int N, const float At[][SCAN_W],
+                                  const scan_tok *tk, float h[][SCAN_W],
+                                  float acc[SCAN_W])
+{
+    for (int w = 0; w < SCAN_W; w++)
+        acc[w] = 0.0f;
+    for (int n = 0; n < N; n++) {
+        const float bn = tk->Bt[n], cn = tk->Ct[n];
+        for (int w = 0; w < SCAN_W; w++) {
+            h[n][w] = scan_expf(tk->dt[w] * At[n][w]) * h[n][w]
+                    + tk->dtu[w] * bn;
+            acc[w] += cn * h[n][w];
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* fast scan forward                                                     */
+
+static void scan_fwd_block(const ssm_scan_args *a, int b, int blk, float *y)
+{
+    float At[SCAN_NMAX][SCAN_W]; /* (N, W) A of this block, transposed */
+    float h[SCAN_NMAX][SCAN_W];  /* (N, W) state h_t */
+    float Dv[SCAN_W];            /* (W) skip weights */
+    const int e0 = blk * SCAN_W, nw = imin(SCAN_W, a->E - e0);
+    scan_block_A(a, e0, nw, At);
+    scan_load(a->Dskip + e0, nw, Dv);
+    memset(h, 0, (size_t)a->N * sizeof h[0]);
+    for (int t = 0; t < a->L; t++) {
+        const size_t row = (size_t)b * a->L + t;
+        scan_tok tk;
+        float acc[SCAN_W]; /* (W) sum_n C_t h_t */
+        scan_tok_load(a, NULL, row, e0, nw, &tk);
+        scan_token_fwd(a->N, At, &tk, h, acc);
+        float *yr = y + row * (size_t)a->E + e0;
+        for (int w = 0; w < nw; w++)
+            yr[w] = acc[w] + Dv[w] * tk.u[w];
+    }
+}
+
+void ssm_scan_forward(const ssm_scan_args *a, float *y)
+{
+    if (a->N > SCAN_NMAX) {
+        ssm_scan_forward_naive(a, y);
+        return;
+    }
+    const int nblk = scan_nblk(a->E), ntask = a->B * nblk;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < ntask; i++)
+        scan_fwd_block(a, i / nblk, i % nblk, y);
+}
+
+/* ------------------------------------------------------------------ */
+/* fast scan backward                                                    */
+
+/* Scratch and partial sums of one call of the fast backward.  A task is
+ * one sequence b and one group of consecutive channel blocks; the split
+ * into groups depends on E only, never on the thread count. */
+typedef struct {
+    float *hs;        /* (threads, L+1, N, W) recomputed states of one block;
+                         row 0 is h_{-1} = 0, row t+1 is h_t */
+    float *dBp, *dCp; /* (B, L, ngrp, N) per-group partial dB_t, dC_t */
+    float *dAp;       /* (B, E, N) per-sequence partial dA */
+    float *dDp;       /* (B, E) per-sequence partial dD */
+    size_t hs_stride; /* floats per thread in hs */
+    int nblk, ngrp;   /* channel blocks, and groups of them */
+} scan_work;
+
+static void *scan_alloc(size_t nfloat)
+{
+    size_t bytes = (nfloat ? nfloat : 1) * sizeof(float);
+    bytes = (bytes + 63) / 64 * 64;
+    return aligned_alloc(64, bytes);
+}
+
+static void scan_work_free(scan_work *wk)
+{
+    free(wk->hs);
+    free(wk->dBp);
+    free(wk->dCp);
+    free(wk->dAp);
+    free(wk->dDp);
+}
+
+static ssm_status scan_work_build(const ssm_scan_args *a, scan_work *wk)
+{
+    const size_t B = a->B, L = a->L, E = a->E, N = a->N;
+    const size_t nthr = (size_t)omp_get_max_threads();
+    wk->nblk = scan_nblk(a->E);
+    wk->ngrp = imin(wk->nblk, SCAN_GMAX);
+    wk->hs_stride = ((L + 1) * N * SCAN_W + 15) / 16 * 16;
+    wk->hs = scan_alloc(nthr * wk->hs_stride);
+    wk->dBp = scan_alloc(B * L * wk->ngrp * N);
+    wk->dCp = scan_alloc(B * L * wk->ngrp * N);
+    wk->dAp = scan_alloc(B * E * N);
+    wk->dDp = scan_alloc(B * E);
+    if (wk->hs && wk->dBp && wk->dCp && wk->dAp && wk->dDp)
+        return SSM_OK;
+    scan_work_free(wk);
+    return ssm_fail(SSM_ERR_NOMEM, "scan backward: out of memory "
+                    "(B=%d L=%d E=%d N=%d)", a->B, a->L, a->E, a->N);
+}
+
+/* h_t of the block for every t into hs (L+1, N, W); row 0 = 0.  The state
+ * is updated in a local array (no aliasing, so it vectorises) and copied. */
+static void scan_recompute(const ssm_scan_args *a, int b, int e0, int nw,
+                           const float At[][SCAN_W], float *hs)
+{
+    float h[SCAN_NMAX][SCAN_W]; /* (N, W) state h_t */
+    const size_t NW = (size_t)a->N * SCAN_W;
+    memset(h, 0, NW * sizeof(float));
+    memset(hs, 0, NW * sizeof *hs);
+    for (int t = 0; t < a->L; t++) {
+        scan_tok tk;
+        scan_tok_load(a, NULL, (size_t)b * a->L + t, e0, nw, &tk);
+        scan_token_state(a->N, At, &tk, h);
+        memcpy(hs + (t + 1) * NW, h, NW * sizeof *hs);
+    }
+}
+
+/* Running sums of one block over the reverse sweep. */
+typedef struct {
+    float carry[SCAN_NMAX][SCAN_W]; /* (N, W) g_{t+1} exp(delta_{t+1} A) */
+    float dA[SCAN_NMAX][SCAN_W];    /* (N, W) sum_t of the dA terms */
+    float dD[SCAN_W];               /* (W) sum_t dy u */
+} scan_acc;
+
+/* One token of the reverse sweep.  ddt, dus (W) receive ddelta_t and the
+ * state part of du_t; the block's share of dB_t, dC_t is stored into dBp,
+ * dCp (N), or added to them when add is set. */
+static inline void scan_token_bwd(int N, const float At[][SCAN_W],
+                                  const scan_tok *tk,
+                                  const float hp[][SCAN_W],
+                                  const float hc[][SCAN_W], scan_acc *ac,
+                                  float ddt[SCAN_W], float dus[SCAN_W],
+                                  int add, float *dBp, float *dCp)
+{
+    for (int n = 0; n < N; n++) {
+        const float bn = tk->Bt[n], cn = tk->Ct[n];
+        float gb[SCAN_W], hd[SCAN_W]; /* (W) lanes of dB_t[n], dC_t[n] */
+        for (int w = 0; w < SCAN_W; w++) {
+            const float dA = scan_expf(tk->dt[w] * At[n][w]);
+            const float g = tk->dy[w] * cn + ac->carry[n][w];
+            const float hpdA = hp[n][w] * dA;
+            ddt[w] += g * (hpdA * At[n][w] + bn * tk->u[w]);
+            ac->dA[n][w] += g * hpdA * tk->dt[w];
+            dus[w] += g * tk->dt[w] * bn;
+            gb[w] = g * tk->dtu[w];
+            hd[w] = tk->dy[w] * hc[n][w];
+            ac->carry[n][w] = g * dA;
+        }
+        const float sb = scan_hsum(gb), sc = scan_hsum(hd);
+        dBp[n] = add ? dBp[n] + sb : sb;
+        dCp[n] = add ? dCp[n] + sc : sc;
+    }
+}
+
+/* The block's dA, dD sums into the per-sequence partials. */
+static void scan_store_acc(const ssm_scan_args *a, const scan_work *wk,
+                           int b, int e0, int nw, const scan_acc *ac)
+{
+    for (int w = 0; w < nw; w++) {
+        const size_t e = (size_t)b * a->E + e0 + w;
+        for (int n = 0; n < a->N; n++)
+            wk->dAp[e * a->N + n] = ac->dA[n][w];
+        wk->dDp[e] = ac->dD[w];
+    }
+}
+
+/* Reverse sweep over t for one block of group grp; states come from hs.
+ * The group's first block stores its dB/dC partials, later ones add. */
+static void scan_reverse(const ssm_scan_args *a, const float *dy, int b,
+                         int blk, int grp, int add, const float At[][SCAN_W],
+                         const float *hs, const scan_work *wk, float *du,
+                         float *ddelta)
+{
+    const int e0 = blk * SCAN_W, nw = imin(SCAN_W, a->E - e0), N = a->N;
+    const size_t NW = (size_t)N * SCAN_W;
+    scan_acc ac;
+    memset(ac.carry, 0, (size_t)N * sizeof ac.carry[0]);
+    memset(ac.dA, 0, (size_t)N * sizeof ac.dA[0]);
+    memset(ac.dD, 0, sizeof ac.dD);
+    float Dv[SCAN_W]; /* (W) skip weights */
+    scan_load(a->Dskip + e0, nw, Dv);
+    for (int t = a->L - 1; t >= 0; t--) {
+        const size_t row = (size_t)b * a->L + t;
+        const size_t prow = (row * wk->ngrp + grp) * N;
+        scan_tok tk;
+        float ddt[SCAN_W] = {0}, dus[SCAN_W] = {0}; /* (W) */
+        scan_tok_load(a, dy, row, e0, nw, &tk);
+        scan_token_bwd(N, At, &tk, (const float (*)[SCAN_W])(hs + t * NW),
+                       (const float (*)[SCAN_W])(hs + (t + 1) * NW), &ac,
+                       ddt, dus, add, wk->dBp + prow, wk->dCp + prow);
+        const size_t off = row * a->E + e0;
+        for (int w = 0; w < nw; w++) {
+            du[off + w] = dus[w] + Dv[w] * tk.dy[w];
+            ddelta[off + w] = ddt[w];
+        }
+        for (int w = 0; w < SCAN_W; w++)
+            ac.dD[w] += tk.dy[w] * tk.u[w];
+    }
+    scan_store_acc(a, wk, b, e0, nw, &ac);
+}
+
+/* Task (b, grp): the blocks of group grp in increasing order. */
+static void scan_bwd_task(const ssm_scan_args *a, const float *dy, int b,
+                          int grp, float *hs, const scan_work *wk,
+                          float *du, float *ddelta)
+{
+    float At[SCAN_NMAX][SCAN_W]; /* (N, W) A of one block, transposed */
+    const int k0 = grp * wk->nblk / wk->ngrp;
+    const int k1 = (grp + 1) * wk->nblk / wk->ngrp;
+    for (int blk = k0; blk < k1; blk++) {
+        const int e0 = blk * SCAN_W, nw = imin(SCAN_W, a->E - e0);
+        scan_block_A(a, e0, nw, At);
+        scan_recompute(a, b, e0, nw, At, hs);
+        scan_reverse(a, dy, b, blk, grp, blk > k0, At, hs, wk, du, ddelta);
+    }
+}
+
+/* dB_t, dC_t = sum over groups, in group order. */
+static void scan_reduce_bc(const ssm_scan_args *a, const scan_work *wk,
+                           float *dBm, float *dCm)
+{
+    const int nrow = a->B * a->L, N = a->N, ngrp = wk->ngrp;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < nrow; r++) {
+        float sB[SCAN_NMAX] = {0}, sC[SCAN_NMAX] = {0}; /* (N) */
+        for (int k = 0; k < ngrp; k++) {
+            const float *pB = wk->dBp + ((size_t)r * ngrp + k) * N;
+            const float *pC = wk->dCp + ((size_t)r * ngrp + k) * N;
+            for (int n = 0; n < N; n++) {
+                sB[n] += pB[n];
+                sC[n] += pC[n];
+            }
+        }
+        memcpy(dBm + (size_t)r * a->ld_bc, sB, (size_t)N * sizeof *sB);
+        memcpy(dCm + (size_t)r * a->ld_bc, sC, (size_t)N * sizeof *sC);
+    }
+}
+
+/* dA += sum over sequences, dD likewise, in sequence order. */
+static void scan_reduce_ad(const ssm_scan_args *a, const scan_work *wk,
+                           float *dA, float *dD)
+{
+    const size_t EN = (size_t)a->E * a->N;
+#pragma omp parallel for schedule(static)
+    for (int e = 0; e < a->E; e++) {
+        for (int n = 0; n < a->N; n++) {
+            float s = 0.0f;
+            for (int b = 0; b < a->B; b++)
+                s += wk->dAp[b * EN + (size_t)e * a->N + n];
+            dA[(size_t)e * a->N + n] += s;
+        }
+        float s = 0.0f;
+        for (int b = 0; b < a->B; b++)
+            s += wk->dDp[(size_t)b * a->E + e];
+        dD[e] += s;
+    }
+}
+
+/* After a failed allocation: make every output NaN, so the failure cannot
+ * pass unnoticed (the void interface has no status to return). */
+static void scan_poison(const ssm_scan_args *a, float *du, float *ddelta,
+                        float *dBm, float *dCm, float *dA, float *dD)
+{
+    const size_t nrow = (size_t)a->B * a->L;
+    for (size_t i = 0; i < nrow * a->E; i++)
+        du[i] = ddelta[i] = NAN;
+    for (size_t r = 0; r < nrow; r++)
+        for (int n = 0; n < a->N; n++)
+            dBm[r * a->ld_bc + n] = dCm[r * a->ld_bc + n] = NAN;
+    for (size_t i = 0; i < (size_t)a->E * a->N; i++)
+        dA[i] += NAN;
+    for (int e = 0; e < a->E; e++)
+        dD[e] += NAN;
+}
+
+void ssm_scan_backward(const ssm_scan_args *a, const float *dy,
+                       float *du, float *ddelta, float *dBm, float *dCm,
+                       float *dA, float *dD)
+{
+    if (a->N > SCAN_NMAX) {
+        ssm_scan_backward_naive(a, dy, du, ddelta, dBm, dCm, dA, dD);
+        return;
+    }
+    scan_work wk;
+    if (scan_work_build(a, &wk) != SSM_OK) {
+        scan_poison(a, du, ddelta, dBm, dCm, dA, dD);
+        return;
+    }
+    const int ngrp = wk.ngrp, ntask = a->B * ngrp;
+#pragma omp parallel
+    {
+        float *hs = wk.hs + (size_t)omp_get_thread_num() * wk.hs_stride;
+#pragma omp for schedule(static)
+        for (int i = 0; i < ntask; i++)
+            scan_bwd_task(a, dy, i / ngrp, i % ngrp, hs, &wk, du, ddelta);
+    }
+    scan_reduce_bc(a, &wk, dBm, dCm);
+    scan_reduce_ad(a, &wk, dA, dD);
+    scan_work_free(&wk);
+}
+
+/* ------------------------------------------------------------------ */
+/* single-token step                                                     */
+
+void ssm_scan_step(int E, int N, const float *u, const float *delta,
+                   const float *Bt, const float *Ct, const float *A,
+                   const float *Dskip, float *h, float *y)
+{
+    for (int e = 0; e < E; e++) {
+        const float dt = delta[e], dtu = dt * u[e];
+        const float *Ae = A + (size_t)e * N;
+        float *he = h + (size_t)e * N; /* (N) state of channel e */
+        for (int n = 0; n < N; n++)
+            he[n] = scan_expf(dt * Ae[n]) * he[n] + dtu * Bt[n];
+        float acc = 0.0f;
+        for (int n = 0; n < N; n++)
+            acc += Ct[n] * he[n];
+        y[e] = acc + Dskip[e] * u[e];
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* naive scan                                                            */
+
+static void scan_fill_nan(float *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = NAN;
+}
+
+void ssm_scan_forward_naive(const ssm_scan_args *a, float *y)
+{
+    const int L = a->L, E = a->E, N = a->N;
+    double *h = malloc(((size_t)E * N + 1) * sizeof *h); /* (E, N) state */
+    if (!h) {
+        ssm_fail(SSM_ERR_NOMEM, "naive scan forward: out of memory");
+        scan_fill_nan(y, (size_t)a->B * L * E);
+        return;
+    }
+    for (int b = 0; b < a->B; b++) {
+        memset(h, 0, (size_t)E * N * sizeof *h);
+        for (int t = 0; t < L; t++) {
+            const size_t row = (size_t)b * L + t;
+            const float *Bt = a->Bm + row * a->ld_bc, *Ct = a->Cm + row * a->ld_bc;
+            for (int e = 0; e < E; e++) {
+                const double dt = a->delta[row * E + e], u = a->u[row * E + e];
+                double acc = 0.0;
+                for (int n = 0; n < N; n++) {
+                    double *hn = &h[(size_t)e * N + n];
+                    *hn = exp(dt * a->A[(size_t)e * N + n]) * *hn + dt * Bt[n] * u;
+                    acc += Ct[n] * *hn;
+                }
+                y[row * E + e] = (float)(acc + a->Dskip[e] * u);
+            }
+        }
+    }
+    free(h);
+}
+
+/* Work of the naive backward: one allocation, named views. */
+typedef struct {
+    double *mem;
+    double *hs;    /* (L+1, E, N) states of one sequence; row t+1 = h_t */
+    double *carry; /* (E, N) g_{t+1} exp(delta_{t+1} A) */
+    double *dA;    /* (E, N) sum over b, t */
+    double *dD;    /* (E) */
+    double *dBt;   /* (N) dB_t */
+    double *dCt;   /* (N) dC_t */
+} naive_work;
+
+static int naive_work_build(const ssm_scan_args *a, naive_work *w)
+{
+    const size_t L = a->L, EN = (size_t)a->E * a->N;
+    const size_t total = (L + 1) * EN + 2 * EN + a->E + 2 * (size_t)a->N + 1;
+    w->mem = calloc(total, sizeof *w->mem);
+    if (!w->mem)
+        return 0;
+    w->hs = w->mem;
+    w->carry = w->hs + (L + 1) * EN;
+    w->dA = w->carry + EN;
+    w->dD = w->dA + EN;
+    w->dBt = w->dD + a->E;
+    w->dCt = w->dBt + a->N;
+    return 1;
+}
+
+/* h_t of sequence b for all t, in double. */
+static void naive_states(const ssm_scan_args *a, int b, double *hs)
+{
+    const int L = a->L, E = a->E, N = a->N;
+    const size_t EN = (size_t)E * N;
+    memset(hs, 0, EN * sizeof *hs);
+    for (int t = 0; t < L; t++) {
+        const size_t row = (size_t)b * L + t;
+        const float *Bt = a->Bm + row * a->ld_bc;
+        for (int e = 0; e < E; e++) {
+            const double dt = a->delta[row * E + e], u = a->u[row * E + e];
+            for (int n = 0; n < N; n++) {
+                const size_t i = (size_t)e * N + n;
+                hs[(t + 1) * EN + i] = exp(dt * a->A[i]) * hs[t * EN + i]
+                                     + dt * Bt[n] * u;
+            }
+        }
+    }
+}
+
+/* Token t of sequence b, literally: g = dy_t C_t + carry, then every
+ * gradient term of scan.h's math.  dB_t, dC_t go to w->dBt, w->dCt. */
+static void naive_token_bwd(const ssm_scan_args *a, const float *dy, int b,
+                            int t, naive_work *w, float *du, float *ddelta)
+{
+    const int E = a->E, N = a->N;
+    const size_t EN = (size_t)E * N, row = (size_t)b * a->L + t;
+    const float *Bt = a->Bm + row * a->ld_bc, *Ct = a->Cm + row * a->ld_bc;
+    const double *hp = w->hs + t * EN, *hc = w->hs + (t + 1) * EN;
+    memset(w->dBt, 0, 2 * (size_t)N * sizeof *w->dBt);
+    for (int e = 0; e < E; e++) {
+        const double dt = a->delta[row * E + e], u = a->u[row * E + e];
+        const double dye = dy[row * E + e];
+        double ddt = 0.0, dus = 0.0;
+        for (int n = 0; n < N; n++) {
+            const size_t i = (size_t)e * N + n;
+            const double dA = exp(dt * a->A[i]);
+            const double g = dye * Ct[n] + w->carry[i];
+            ddt += g * (hp[i] * dA * a->A[i] + Bt[n] * u);
+            w->dA[i] += g * hp[i] * dA * dt;
+            dus += g * dt * Bt[n];
+            w->dBt[n] += g * dt * u;
+            w->dCt[n] += dye * hc[i];
+            w->carry[i] = g * dA;
+        }
+        du[row * E + e] = (float)(dus + a->Dskip[e] * dye);
+        ddelta[row * E + e] = (float)ddt;
+        w->dD[e] += dye * u;
+    }
+}
+
+void ssm_scan_backward_naive(const ssm_scan_args *a, const float *dy,
+                             float *du, float *ddelta, float *dBm, float *dCm,
+                             float *dA, float *dD)
+{
+    naive_work w;
+    if (!naive_work_build(a, &w)) {
+        ssm_fail(SSM_ERR_NOMEM, "naive scan backward: out of memory");
+        scan_poison(a, du, ddelta, dBm, dCm, dA, dD);
+        return;
+    }
+    const size_t EN = (size_t)a->E * a->N;
+    for (int b = 0; b < a->B; b++) {
+        naive_states(a, b, w.hs);
+        memset(w.carry, 0, EN * sizeof *w.carry);
+        for (int t = a->L - 1; t >= 0; t--) {
+            naive_token_bwd(a, dy, b, t, &w, du, ddelta);
+            const size_t row = (size_t)b * a->L + t;
+            for (int n = 0; n < a->N; n++) {
+                dBm[row * a->ld_bc + n] = (float)w.dBt[n];
+                dCm[row * a->ld_bc + n] = (float)w.dCt[n];
+            }
+        }
+    }
+    for (size_t i = 0; i < EN; i++)
+        dA[i] += (float)w.dA[i];
+    for (int e = 0; e < a->E; e++)
+        dD[e] += (float)w.dD[e];
+    free(w.mem);
+}
+
+/* ------------------------------------------------------------------ */
+/* fast conv                                                             */
+
+static int conv_nblk(int E) { return (E + CONV_W - 1) / CONV_W; }
+
+/* wt[k][w] = w[e0 + w, k], 0 in the padding lanes. */
+static void conv_block_w(const ssm_conv_args *a, int e0, int nw,
+                         float wt[][CONV_W])
+{
+    for (int k = 0; k < a->K; k++)
+        for (int w = 0; w < CONV_W; w++)
+            wt[k][w] = w < nw ? a->w[(size_t)(e0 + w) * a->K + k] : 0.0f;
+}
+
+static void conv_fwd_block(const ssm_conv_args *a, int b, int blk, float *out)
+{
+    float wt[CONV_KMAX][CONV_W]; /* (K, W) taps, transposed */
+    const int e0 = blk * CONV_W, nw = imin(CONV_W, a->E - e0), K = a->K;
+    conv_block_w(a, e0, nw, wt);
+    for (int t = 0; t < a->L; t++) {
+        float acc[CONV_W]; /* (W) */
+        for (int w = 0; w < nw; w++)
+            acc[w] = a->bias[e0 + w];
+        for (int k = (K - 1 - t > 0 ? K - 1 - t : 0); k < K; k++) {
+            const int src = t - K + 1 + k;
+            const float *xr = a->x + ((size_t)b * a->L + src) * a->ldx + e0;
+            for (int w = 0; w < nw; w++)
+                acc[w] += wt[k][w] * xr[w];
+        }
+        memcpy(out + ((size_t)b * a->L + t) * a->E + e0, acc, (size_t)nw * sizeof *acc);
+    }
+}
+
+void ssm_conv_forward(const ssm_conv_args *a, float *out)
+{
+    if (a->K > CONV_KMAX) {
+        ssm_conv_forward_naive(a, out);
+        return;
+    }
+    const int nblk = conv_nblk(a->E), ntask = a->B * nblk;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < ntask; i++)
+        conv_fwd_block(a, i / nblk, i % nblk, out);
+}
+
+/* dx[b, s, e] = sum_k w[e,k] dout[b, s+K-1-k, e] for one block. */
+static void conv_dx_block(const ssm_conv_args *a, const float *dout, int b,
+                          int blk, const float wt[][CONV_W], float *dx)
+{
+    const int e0 = blk * CONV_W, nw = imin(CONV_W, a->E - e0);
+    const int K = a->K, L = a->L;
+    for (int s = 0; s < L; s++) {
+        float acc[CONV_W] = {0}; /* (W) */
+        for (int k = (s + K - L > 0 ? s + K - L : 0); k < K; k++) {
+            const float *dr = dout + ((size_t)b * L + s + K - 1 - k) * a->E + e0;
+            for (int w = 0; w < nw; w++)
+                acc[w] += wt[k][w] * dr[w];
+        }
+        memcpy(dx + ((size_t)b * L + s) * a->ldx + e0, acc, (size_t)nw * sizeof *acc);
+    }
+}
+
+/* Sequence b's dw (E, K) and dbias (E) for one block into dwp, dbp. */
+static void conv_dw_block(const ssm_conv_args *a, const float *dout, int b,
+                          int blk, float *dwp, float *dbp)
+{
+    const int e0 = blk * CONV_W, nw = imin(CONV_W, a->E - e0);
+    const int K = a->K, L = a->L;
+    float dw[CONV_KMAX][CONV_W] = {{0}}; /* (K, W) */
+    float db[CONV_W] = {0};              /* (W) */
+    for (int t = 0; t < L; t++) {
+        const float *dr = dout + ((size_t)b * L + t) * a->E + e0;
+        for (int w = 0; w < nw; w++)
+            db[w] += dr[w];
+        for (int k = (K - 1 - t > 0 ? K - 1 - t : 0); k < K; k++) {
+            const int src = t - K + 1 + k;
+            const float *xr = a->x + ((size_t)b * L + src) * a->ldx + e0;
+            for (int w = 0; w < nw; w++)
+                dw[k][w] += dr[w] * xr[w];
+        }
+    }
+    for (int w = 0; w < nw; w++) {
+        const size_t e = (size_t)b * a->E + e0 + w;
+        for (int k = 0; k < K; k++)
+            dwp[e * K + k] = dw[k][w];
+        dbp[e] = db[w];
+    }
+}
+
+static void conv_bwd_block(const ssm_conv_args *a, const float *dout, int b,
+                           int blk, float *dx, float *dwp, float *dbp)
+{
+    float wt[CONV_KMAX][CONV_W]; /* (K, W) taps, transposed */
+    const int e0 = blk * CONV_W, nw = imin(CONV_W, a->E - e0);
+    conv_block_w(a, e0, nw, wt);
+    conv_dx_block(a, dout, b, blk, wt, dx);
+    conv_dw_block(a, dout, b, blk, dwp, dbp);
+}
+
+/* dw += sum over sequences of dwp, dbias likewise, in sequence order. */
+static void conv_reduce(const ssm_conv_args *a, const float *dwp,
+                        const float *dbp, float *dw, float *dbias)
+{
+    const size_t EK = (size_t)a->E * a->K;
+#pragma omp parallel for schedule(static)
+    for (int e = 0; e < a->E; e++) {
+        for (int k = 0; k < a->K; k++) {
+            float s = 0.0f;
+            for (int b = 0; b < a->B; b++)
+                s += dwp[b * EK + (size_t)e * a->K + k];
+            dw[(size_t)e * a->K + k] += s;
+        }
+        float s = 0.0f;
+        for (int b = 0; b < a->B; b++)
+            s += dbp[(size_t)b * a->E + e];
+        dbias[e] += s;
+    }
+}
+
+void ssm_conv_backward(const ssm_conv_args *a, const float *dout,
+                       float *dx, float *dw, float *dbias)
+{
+    const size_t BE = (size_t)a->B * a->E;
+    float *dwp = a->K <= CONV_KMAX ? scan_alloc(BE * a->K) : NULL; /* (B, E, K) */
+    float *dbp = a->K <= CONV_KMAX ? scan_alloc(BE) : NULL;        /* (B, E) */
+    if (!dwp || !dbp) { /* too wide a kernel, or no memory: naive is exact */
+        free(dwp);
+        free(dbp);
+        ssm_conv_backward_naive(a, dout, dx, dw, dbias);
+        return;
+    }
+    const int nblk = conv_nblk(a->E), ntask = a->B * nblk;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < ntask; i++)
+        conv_bwd_block(a, dout, i / nblk, i % nblk, dx, dwp, dbp);
+    conv_reduce(a, dwp, dbp, dw, dbias);
+    free(dwp);
+    free(dbp);
+}
+
+/* ------------------------------------------------------------------ */
+/* naive conv                                                            */
+
+void ssm_conv_forward_naive(const ssm_conv_args *a, float *out)
+{
+    const int L = a->L, E = a->E, K = a->K;
+    for (int b = 0; b < a->B; b++)
+        for (int t = 0; t < L; t++)
+            for (int e = 0; e < E; e++) {
+                double s = a->bias[e];
+                for (int k = 0; k < K; k++) {
+                    const int src = t - K + 1 + k;
+                    if (src >= 0)
+                        s += (double)a->w[(size_t)e * K + k]
+                           * a->x[((size_t)b * L + src) * a->ldx + e];
+                }
+                out[((size_t)b * L + t) * E + e] = (float)s;
+            }
+}
+
+/* dx[b, s, e] = sum_k w[e,k] dout[b, s+K-1-k, e]. */
+static void conv_dx_naive(const ssm_conv_args *a, const float *dout, float *dx)
+{
+    const int L = a->L, E = a->E, K = a->K;
+    for (int b = 0; b < a->B; b++)
+        for (int s = 0; s < L; s++)
+            for (int e = 0; e < E; e++) {
+                double acc = 0.0;
+                for (int k = 0; k < K; k++) {
+                    const int t = s + K - 1 - k;
+                    if (t < L)
+                        acc += (double)a->w[(size_t)e * K + k]
+                             * dout[((size_t)b * L + t) * E + e];
+                }
+                dx[((size_t)b * L + s) * a->ldx + e] = (float)acc;
+            }
+}
+
+void ssm_conv_backward_naive(const ssm_conv_args *a, const float *dout,
+                             float *dx, float *dw, float *dbias)
+{
+    const int L = a->L, E = a->E, K = a->K;
+    conv_dx_naive(a, dout, dx);
+    for (int e = 0; e < E; e++) {
+        for (int k = 0; k < K; k++) {
+            double acc = 0.0;
+            for (int b = 0; b < a->B; b++)
+                for (int t = K - 1 - k; t < L; t++)
+                    acc += (double)dout[((size_t)b * L + t) * E + e]
+                         * a->x[((size_t)b * L + t - K + 1 + k) * a->ldx + e];
+            dw[(size_t)e * K + k] += (float)acc;
+        }
+        double acc = 0.0;
+        for (int b = 0; b < a->B; b++)
+            for (int t = 0; t < L; t++)
+                acc += dout[((size_t)b * L + t) * E + e];
+        dbias[e] += (float)acc;
+    }
+}

@@ -1,0 +1,671 @@
+/* test_scan.c — Criterion tests of engine/scan.c: fast scan and conv against
+ * their naive twins (forward and backward, odd shapes), finite differences
+ * of the naive backwards, token-by-token steps against the full forward,
+ * thread-count determinism of the fast backwards, and the fast exp (reached
+ * through the public kernels) against libm. */
+#include <criterion/criterion.h>
+
+#include <float.h>
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scan.h"
+
+/* ------------------------------------------------------------------ */
+/* random numbers                                                        */
+
+static uint64_t rng_state;
+
+static void rng_seed(uint64_t s) { rng_state = s * 0x9e3779b97f4a7c15ull + 1; }
+
+static double rng_unif(void) /* (0, 1) */
+{
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return ((double)(z >> 11) + 0.5) / 9007199254740992.0;
+}
+
+static double rng_normal(void)
+{
+    return sqrt(-2.0 * log(rng_unif())) * cos(6.283185307179586 * rng_unif());
+}
+
+static float *fill_normal(float *p, size_t n, double mean, double sd)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)(mean + sd * rng_normal());
+    return p;
+}
+
+static float *fill_const(float *p, size_t n, float v)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = v;
+    return p;
+}
+
+static float *falloc(size_t n)
+{
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    cr_assert(p, "out of memory");
+    return p;
+}
+
+/* ------------------------------------------------------------------ */
+/* comparisons                                                           */
+
+static double rms(const float *p, size_t n)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++)
+        s += (double)p[i] * p[i];
+    return n ? sqrt(s / n) : 0.0;
+}
+
+/* max_i |got - ref| / (|ref| + rms(ref)): relative error, with the tensor's
+ * scale as the floor for entries near zero. */
+static double rel_err(const float *got, const float *ref, size_t n)
+{
+    const double floor_ = rms(ref, n) + 1e-30;
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        const double d = fabs((double)got[i] - ref[i]) / (fabs(ref[i]) + floor_);
+        if (!(d <= worst)) /* NaN counts as the worst */
+            worst = isnan(d) ? INFINITY : d;
+    }
+    return worst;
+}
+
+#define EXPECT_CLOSE(got, ref, n, tol, what)                                 \
+    do {                                                                     \
+        const double e_ = rel_err((got), (ref), (n));                        \
+        cr_expect(e_ <= (tol), "%s: relative error %.3g > %.3g", (what),     \
+                  e_, (double)(tol));                                        \
+    } while (0)
+
+/* ------------------------------------------------------------------ */
+/* scan problems                                                         */
+
+/* A scan problem with realistic values; B_t, C_t live inside an xdbl-like
+ * buffer [delta_raw (R) | B (N) | C (N)] so ld_bc > N is exercised. */
+typedef struct {
+    ssm_scan_args a;
+    int R, ld;
+    float *u;     /* (B, L, E) ~ N(0,1) */
+    float *delta; /* (B, L, E) softplus(N(0,1)) in (1e-3, 2) */
+    float *xdbl;  /* (B, L, R+2N) ~ N(0,1) */
+    float *A;     /* (E, N) -(n+1) with a 10% per-channel jitter */
+    float *D;     /* (E) ~ 1 */
+    float *dy;    /* (B, L, E) ~ N(0,1) */
+} scase;
+
+static void scase_build(scase *c, int B, int L, int E, int N, uint64_t seed)
+{
+    const size_t BLE = (size_t)B * L * E;
+    rng_seed(seed);
+    c->R = 3;
+    c->ld = c->R + 2 * N;
+    c->u = fill_normal(falloc(BLE), BLE, 0.0, 1.0);
+    c->delta = falloc(BLE);
+    for (size_t i = 0; i < BLE; i++) {
+        const double sp = log1p(exp(rng_normal()));
+        c->delta[i] = (float)fmin(fmax(sp, 1e-3), 2.0);
+    }
+    c->xdbl = fill_normal(falloc((size_t)B * L * c->ld), (size_t)B * L * c->ld, 0, 1);
+    c->A = falloc((size_t)E * N);
+    for (int e = 0; e < E; e++)
+        for (int n = 0; n < N; n++)
+            c->A[e * N + n] = (float)-exp(log(n + 1.0) + 0.1 * rng_normal());
+    c->D = fill_normal(falloc(E), E, 1.0, 0.1);
+    c->dy = fill_normal(falloc(BLE), BLE, 0.0, 1.0);
+    c->a = (ssm_scan_args){ .B = B, .L = L, .E = E, .N = N, .u = c->u,
+                            .delta = c->delta, .Bm = c->xdbl + c->R,
+                            .Cm = c->xdbl + c->R + N, .ld_bc = c->ld,
+                            .A = c->A, .Dskip = c->D };
+}
+
+static void scase_free(scase *c)
+{
+    free(c->u); free(c->delta); free(c->xdbl); free(c->A); free(c->D); free(c->dy);
+}
+
+/* Gradients of one backward call.  dx has xdbl's layout; the R columns get
+ * a sentinel that the kernels must leave alone; dA, dD start non-zero to
+ * check that they are accumulated. */
+typedef struct {
+    float *du, *ddelta; /* (B, L, E) */
+    float *dx;          /* (B, L, R+2N): dB at column R, dC at R+N */
+    float *dA;          /* (E, N) */
+    float *dD;          /* (E) */
+} sgrads;
+
+static const float SENTINEL = 7.0f;
+
+static void sgrads_build(sgrads *g, const scase *c)
+{
+    const ssm_scan_args *a = &c->a;
+    const size_t BLE = (size_t)a->B * a->L * a->E;
+    g->du = fill_const(falloc(BLE), BLE, -1.0f);
+    g->ddelta = fill_const(falloc(BLE), BLE, -1.0f);
+    g->dx = fill_const(falloc((size_t)a->B * a->L * c->ld), (size_t)a->B * a->L * c->ld, SENTINEL);
+    g->dA = fill_const(falloc((size_t)a->E * a->N), (size_t)a->E * a->N, 0.5f);
+    g->dD = fill_const(falloc(a->E), a->E, 0.25f);
+}
+
+static void sgrads_free(sgrads *g)
+{
+    free(g->du); free(g->ddelta); free(g->dx); free(g->dA); free(g->dD);
+}
+
+static void scan_bwd(const scase *c, sgrads *g, int fast)
+{
+    const int N = c->a.N;
+    (fast ? ssm_scan_backward : ssm_scan_backward_naive)(
+        &c->a, c->dy, g->du, g->ddelta, g->dx + c->R, g->dx + c->R + N,
+        g->dA, g->dD);
+}
+
+static int sgrads_equal(const sgrads *x, const sgrads *y, const scase *c)
+{
+    const ssm_scan_args *a = &c->a;
+    const size_t BLE = (size_t)a->B * a->L * a->E, BL = (size_t)a->B * a->L;
+    return !memcmp(x->du, y->du, BLE * sizeof(float))
+        && !memcmp(x->ddelta, y->ddelta, BLE * sizeof(float))
+        && !memcmp(x->dx, y->dx, BL * c->ld * sizeof(float))
+        && !memcmp(x->dA, y->dA, (size_t)a->E * a->N * sizeof(float))
+        && !memcmp(x->dD, y->dD, (size_t)a->E * sizeof(float));
+}
+
+static const int SHAPES[][4] = { /* B, L, E, N */
+    {1, 1, 8, 16},  {1, 7, 37, 5},  {3, 33, 37, 12}, {3, 33, 16, 16},
+    {1, 33, 37, 16}, {3, 7, 8, 5},  {2, 17, 9, 17},  {3, 1, 37, 12},
+    {1, 64, 3, 1},  {2, 5, 11, 256}, {2, 9, 300, 5}, /* E > 256: blocks grouped */
+};
+#define NSHAPES (sizeof SHAPES / sizeof SHAPES[0])
+
+/* ------------------------------------------------------------------ */
+/* scan: fast against naive                                              */
+
+Test(scan, forward_fast_matches_naive)
+{
+    for (size_t s = 0; s < NSHAPES; s++) {
+        scase c;
+        scase_build(&c, SHAPES[s][0], SHAPES[s][1], SHAPES[s][2], SHAPES[s][3], 100 + s);
+        const size_t BLE = (size_t)c.a.B * c.a.L * c.a.E;
+        float *yf = falloc(BLE), *yn = falloc(BLE); /* (B, L, E) */
+        ssm_scan_forward(&c.a, yf);
+        ssm_scan_forward_naive(&c.a, yn);
+        char what[64];
+        snprintf(what, sizeof what, "y B=%d L=%d E=%d N=%d", c.a.B, c.a.L, c.a.E, c.a.N);
+        EXPECT_CLOSE(yf, yn, BLE, 1e-5, what);
+        free(yf); free(yn);
+        scase_free(&c);
+    }
+}
+
+static void expect_grads_close(const sgrads *f, const sgrads *n, const scase *c)
+{
+    const ssm_scan_args *a = &c->a;
+    const size_t BLE = (size_t)a->B * a->L * a->E, BL = (size_t)a->B * a->L;
+    char w[80];
+#define NAMED(t) (snprintf(w, sizeof w, "%s B=%d L=%d E=%d N=%d", (t), a->B, a->L, a->E, a->N), w)
+    EXPECT_CLOSE(f->du, n->du, BLE, 1e-5, NAMED("du"));
+    EXPECT_CLOSE(f->ddelta, n->ddelta, BLE, 1e-5, NAMED("ddelta"));
+    EXPECT_CLOSE(f->dx, n->dx, BL * c->ld, 1e-5, NAMED("dB,dC"));
+    EXPECT_CLOSE(f->dA, n->dA, (size_t)a->E * a->N, 1e-5, NAMED("dA"));
+    EXPECT_CLOSE(f->dD, n->dD, a->E, 1e-5, NAMED("dD"));
+#undef NAMED
+    snprintf(w, sizeof w, "B=%d L=%d E=%d N=%d", a->B, a->L, a->E, a->N);
+    for (size_t r = 0; r < BL; r++)
+        for (int j = 0; j < c->R; j++)
+            cr_expect(f->dx[r * c->ld + j] == SENTINEL && n->dx[r * c->ld + j] == SENTINEL,
+                      "%s: column %d outside dB/dC was written", w, j);
+}
+
+Test(scan, backward_fast_matches_naive)
+{
+    for (size_t s = 0; s < NSHAPES; s++) {
+        scase c;
+        sgrads f, n;
+        scase_build(&c, SHAPES[s][0], SHAPES[s][1], SHAPES[s][2], SHAPES[s][3], 200 + s);
+        sgrads_build(&f, &c);
+        sgrads_build(&n, &c);
+        scan_bwd(&c, &f, 1);
+        scan_bwd(&c, &n, 0);
+        expect_grads_close(&f, &n, &c);
+        sgrads_free(&f); sgrads_free(&n);
+        scase_free(&c);
+    }
+}
+
+/* dA and dD are accumulated: a second call adds the same amount again. */
+Test(scan, backward_accumulates_dA_dD)
+{
+    scase c;
+    sgrads g;
+    scase_build(&c, 2, 9, 13, 5, 7);
+    sgrads_build(&g, &c);
+    scan_bwd(&c, &g, 1);
+    const size_t EN = (size_t)c.a.E * c.a.N;
+    float *once = falloc(EN); /* (E, N) dA after one call, minus its start */
+    for (size_t i = 0; i < EN; i++)
+        once[i] = g.dA[i] - 0.5f;
+    scan_bwd(&c, &g, 1);
+    for (size_t i = 0; i < EN; i++)
+        cr_expect(fabsf(g.dA[i] - 0.5f - 2.0f * once[i]) <= 1e-5f * (1 + fabsf(once[i])),
+                  "dA[%zu] not accumulated", i);
+    free(once);
+    sgrads_free(&g);
+    scase_free(&c);
+}
+
+/* The naive forward on a hand-worked case, E = N = 1, L = 2. */
+Test(scan, naive_forward_by_hand)
+{
+    const float u[2] = {0.5f, -1.5f}, delta[2] = {0.25f, 0.75f};
+    const float bc[2][2] = {{2.0f, 3.0f}, {-1.0f, 0.5f}}; /* (L, [B C]) */
+    const float A = -2.0f, D = 0.125f;
+    const ssm_scan_args a = { .B = 1, .L = 2, .E = 1, .N = 1, .u = u, .delta = delta,
+                              .Bm = &bc[0][0], .Cm = &bc[0][1], .ld_bc = 2,
+                              .A = &A, .Dskip = &D };
+    float y[2];
+    ssm_scan_forward_naive(&a, y);
+    const double h0 = 0.25 * 2.0 * 0.5;
+    const double h1 = exp(0.75 * -2.0) * h0 + 0.75 * -1.0 * -1.5;
+    cr_expect(fabs(y[0] - (3.0 * h0 + 0.125 * 0.5)) < 1e-6, "y0 = %g", y[0]);
+    cr_expect(fabs(y[1] - (0.5 * h1 + 0.125 * -1.5)) < 1e-6, "y1 = %g", y[1]);
+}
+
+/* ------------------------------------------------------------------ */
+/* scan: finite differences of the naive backward                        */
+
+/* loss = sum dy * y, summed in double. */
+static double scan_loss(const scase *c, float *y)
+{
+    const size_t BLE = (size_t)c->a.B * c->a.L * c->a.E;
+    ssm_scan_forward_naive(&c->a, y);
+    double s = 0.0;
+    for (size_t i = 0; i < BLE; i++)
+        s += (double)c->dy[i] * y[i];
+    return s;
+}
+
+/* Central difference of the loss in *p, step h (the step actually taken
+ * after rounding to float is used). */
+static double central_diff(const scase *c, float *p, double h, float *y)
+{
+    const float x0 = *p, xp = (float)(x0 + h), xm = (float)(x0 - h);
+    *p = xp;
+    const double lp = scan_loss(c, y);
+    *p = xm;
+    const double lm = scan_loss(c, y);
+    *p = x0;
+    return (lp - lm) / ((double)xp - xm);
+}
+
+/* Every entry of n floats at stride 1 from p against grad (stride 1).
+ * Returns the worst |fd - grad| / (FD_ATOL + FD_RTOL |grad|). */
+#define FD_STEP 1e-2
+#define FD_ATOL 2e-3
+#define FD_RTOL 2e-3
+static double fd_check(const scase *c, float *p, const float *grad, size_t n,
+                       size_t stride, size_t count, const char *what)
+{
+    const size_t BLE = (size_t)c->a.B * c->a.L * c->a.E;
+    float *y = falloc(BLE); /* (B, L, E) */
+    double worst = 0.0;
+    for (size_t r = 0; r < count; r++)
+        for (size_t i = 0; i < n; i++) {
+            const size_t k = r * stride + i;
+            const double fd = central_diff(c, p + k, FD_STEP, y);
+            const double err = fabs(fd - grad[k]) / (FD_ATOL + FD_RTOL * fabs(grad[k]));
+            cr_expect(err <= 1.0, "%s[%zu]: finite difference %.6g, backward %.6g",
+                      what, k, fd, (double)grad[k]);
+            worst = fmax(worst, err);
+        }
+    free(y);
+    return worst;
+}
+
+Test(scan, naive_backward_matches_finite_differences)
+{
+    scase c;
+    sgrads g;
+    scase_build(&c, 2, 6, 3, 4, 11);
+    sgrads_build(&g, &c);
+    fill_const(g.dA, (size_t)c.a.E * c.a.N, 0.0f);
+    fill_const(g.dD, c.a.E, 0.0f);
+    scan_bwd(&c, &g, 0);
+    const size_t BL = (size_t)c.a.B * c.a.L, BLE = BL * c.a.E;
+    const int N = c.a.N, R = c.R;
+    double w = 0.0;
+    w = fmax(w, fd_check(&c, c.u, g.du, BLE, 0, 1, "du"));
+    w = fmax(w, fd_check(&c, c.delta, g.ddelta, BLE, 0, 1, "ddelta"));
+    w = fmax(w, fd_check(&c, c.xdbl + R, g.dx + R, N, c.ld, BL, "dB"));
+    w = fmax(w, fd_check(&c, c.xdbl + R + N, g.dx + R + N, N, c.ld, BL, "dC"));
+    w = fmax(w, fd_check(&c, c.A, g.dA, (size_t)c.a.E * N, 0, 1, "dA"));
+    w = fmax(w, fd_check(&c, c.D, g.dD, c.a.E, 0, 1, "dD"));
+    cr_log_info("finite differences: worst error %.3g of tolerance", w);
+    sgrads_free(&g);
+    scase_free(&c);
+}
+
+/* ------------------------------------------------------------------ */
+/* scan: step, determinism, exp                                          */
+
+Test(scan, step_matches_forward)
+{
+    scase c;
+    scase_build(&c, 3, 33, 37, 12, 5);
+    const ssm_scan_args *a = &c.a;
+    const int E = a->E, N = a->N;
+    const size_t BLE = (size_t)a->B * a->L * E;
+    float *yf = falloc(BLE), *ys = falloc(BLE); /* (B, L, E) */
+    float *h = falloc((size_t)E * N);           /* (E, N) */
+    ssm_scan_forward(a, yf);
+    for (int b = 0; b < a->B; b++) {
+        fill_const(h, (size_t)E * N, 0.0f);
+        for (int t = 0; t < a->L; t++) {
+            const size_t row = (size_t)b * a->L + t;
+            ssm_scan_step(E, N, a->u + row * E, a->delta + row * E,
+                          a->Bm + row * a->ld_bc, a->Cm + row * a->ld_bc,
+                          a->A, a->Dskip, h, ys + row * E);
+        }
+    }
+    EXPECT_CLOSE(ys, yf, BLE, 1e-6, "step vs forward");
+    free(yf); free(ys); free(h);
+    scase_free(&c);
+}
+
+Test(scan, fast_backward_is_deterministic)
+{
+    scase c;
+    sgrads g1, g2, g3;
+    scase_build(&c, 3, 33, 301, 12, 9);
+    sgrads_build(&g1, &c);
+    sgrads_build(&g2, &c);
+    sgrads_build(&g3, &c);
+    omp_set_num_threads(2);
+    scan_bwd(&c, &g1, 1);
+    scan_bwd(&c, &g2, 1);
+    cr_expect(sgrads_equal(&g1, &g2, &c), "two runs with 2 threads differ");
+    omp_set_num_threads(1);
+    scan_bwd(&c, &g3, 1);
+    cr_expect(sgrads_equal(&g1, &g3, &c), "1 thread and 2 threads differ");
+    sgrads_free(&g1); sgrads_free(&g2); sgrads_free(&g3);
+    scase_free(&c);
+}
+
+Test(scan, fast_forward_is_deterministic)
+{
+    scase c;
+    scase_build(&c, 3, 33, 37, 12, 10);
+    const size_t BLE = (size_t)c.a.B * c.a.L * c.a.E;
+    float *y1 = falloc(BLE), *y3 = falloc(BLE); /* (B, L, E) */
+    omp_set_num_threads(2);
+    ssm_scan_forward(&c.a, y1);
+    omp_set_num_threads(3);
+    ssm_scan_forward(&c.a, y3);
+    cr_expect(!memcmp(y1, y3, BLE * sizeof(float)), "2 and 3 threads differ");
+    free(y1); free(y3);
+    scase_free(&c);
+}
+
+/* Arguments for the exp sweep: a grid over [-100, 85] and the extremes. */
+static size_t exp_args(float *x, size_t cap)
+{
+    static const float extreme[] = {-1e4f, -1e3f, -200.0f, -104.0f, -88.0f,
+                                    -87.3f, -87.0f, 0.0f, -0.0f, 80.0f, 88.0f};
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof extreme / sizeof *extreme; i++)
+        x[n++] = extreme[i];
+    for (double v = -100.0; v <= 85.0 && n < cap; v += 0.00731)
+        x[n++] = (float)v;
+    return n;
+}
+
+/* Relative error against exp() where exp(x) is a normal float, otherwise
+ * the result must be a finite value in [0, FLT_MIN]. */
+static void expect_exp(float x, float got, double *worst)
+{
+    const double ref = exp((double)x);
+    cr_assert(isfinite(got) && got >= 0.0f, "exp(%g) gave %g", x, got);
+    if (ref < FLT_MIN) {
+        cr_expect(got <= FLT_MIN, "exp(%g) gave %g, want ~0", x, got);
+        return;
+    }
+    *worst = fmax(*worst, fabs(got - ref) / ref);
+}
+
+/* Through ssm_scan_step (vectorised over n): E = 1, delta = 1, u = 0,
+ * h = 1, C = 0, so the new state is exactly exp(A[n]). */
+Test(scan, fast_exp_in_step)
+{
+    enum { CAP = 30000 };
+    float *x = falloc(CAP), *h = falloc(CAP), *zero = fill_const(falloc(CAP), CAP, 0.0f);
+    const size_t n = exp_args(x, CAP);
+    const float one = 1.0f, z = 0.0f;
+    fill_const(h, n, 1.0f);
+    float y;
+    ssm_scan_step(1, (int)n, &z, &one, zero, zero, x, &z, h, &y);
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++)
+        expect_exp(x[i], h[i], &worst);
+    cr_expect(worst <= 2e-7, "fast exp: relative error %.3g", worst);
+    cr_log_info("fast exp (step): worst relative error %.3g", worst);
+    free(x); free(h); free(zero);
+}
+
+/* Through ssm_scan_forward (vectorised over channels): N = 1, L = 2,
+ * u = (1, 0), delta = 1, B = (1, 0), C = (0, 1), D = 0: y_1[e] = exp(A[e]). */
+Test(scan, fast_exp_in_forward)
+{
+    enum { CAP = 30000 };
+    float *x = falloc(CAP);
+    const int E = (int)exp_args(x, CAP);
+    float *u = fill_const(falloc(2 * (size_t)E), 2 * (size_t)E, 0.0f);
+    float *delta = fill_const(falloc(2 * (size_t)E), 2 * (size_t)E, 1.0f);
+    float *D = fill_const(falloc(E), E, 0.0f), *y = falloc(2 * (size_t)E);
+    const float bc[2][2] = {{1.0f, 0.0f}, {0.0f, 1.0f}}; /* (L, [B C]) */
+    fill_const(u, E, 1.0f);
+    const ssm_scan_args a = { .B = 1, .L = 2, .E = E, .N = 1, .u = u, .delta = delta,
+                              .Bm = &bc[0][0], .Cm = &bc[0][1], .ld_bc = 2,
+                              .A = x, .Dskip = D };
+    ssm_scan_forward(&a, y);
+    double worst = 0.0;
+    for (int e = 0; e < E; e++)
+        expect_exp(x[e], y[E + e], &worst);
+    cr_expect(worst <= 2e-7, "fast exp: relative error %.3g", worst);
+    cr_log_info("fast exp (forward): worst relative error %.3g", worst);
+    free(x); free(u); free(delta); free(D); free(y);
+}
+
+/* ------------------------------------------------------------------ */
+/* conv                                                                  */
+
+/* A conv problem: x is the u half of an xz buffer (ldx = 2E) whose z half
+ * holds a sentinel. */
+typedef struct {
+    ssm_conv_args a;
+    float *xz;   /* (B, L, 2E) */
+    float *w;    /* (E, K) */
+    float *bias; /* (E) */
+    float *dout; /* (B, L, E) */
+} ccase;
+
+static void ccase_build(ccase *c, int B, int L, int E, int K, uint64_t seed)
+{
+    const size_t BLE = (size_t)B * L * E;
+    rng_seed(seed);
+    c->xz = fill_normal(falloc(2 * BLE), 2 * BLE, 0.0, 1.0);
+    c->w = fill_normal(falloc((size_t)E * K), (size_t)E * K, 0.0, 0.5);
+    c->bias = fill_normal(falloc(E), E, 0.0, 0.5);
+    c->dout = fill_normal(falloc(BLE), BLE, 0.0, 1.0);
+    c->a = (ssm_conv_args){ .B = B, .L = L, .E = E, .K = K, .x = c->xz,
+                            .ldx = 2 * E, .w = c->w, .bias = c->bias };
+}
+
+static void ccase_free(ccase *c)
+{
+    free(c->xz); free(c->w); free(c->bias); free(c->dout);
+}
+
+/* Gradients of one conv backward; dx has xz's layout, sentinel-filled;
+ * dw, dbias start non-zero (accumulated). */
+typedef struct {
+    float *dx;    /* (B, L, 2E) */
+    float *dw;    /* (E, K) */
+    float *dbias; /* (E) */
+} cgrads;
+
+static void cgrads_build(cgrads *g, const ccase *c)
+{
+    const size_t n = 2 * (size_t)c->a.B * c->a.L * c->a.E;
+    g->dx = fill_const(falloc(n), n, SENTINEL);
+    g->dw = fill_const(falloc((size_t)c->a.E * c->a.K), (size_t)c->a.E * c->a.K, 0.5f);
+    g->dbias = fill_const(falloc(c->a.E), c->a.E, 0.25f);
+}
+
+static void cgrads_free(cgrads *g) { free(g->dx); free(g->dw); free(g->dbias); }
+
+static void conv_bwd(const ccase *c, cgrads *g, int fast)
+{
+    (fast ? ssm_conv_backward : ssm_conv_backward_naive)(&c->a, c->dout, g->dx,
+                                                         g->dw, g->dbias);
+}
+
+static const int CSHAPES[][4] = { /* B, L, E, K */
+    {1, 1, 37, 4}, {3, 7, 37, 4}, {2, 33, 16, 4}, {3, 33, 37, 3},
+    {1, 5, 8, 1},  {2, 3, 20, 4}, {1, 9, 40, 17},
+};
+#define NCSHAPES (sizeof CSHAPES / sizeof CSHAPES[0])
+
+static void expect_cgrads_close(const cgrads *f, const cgrads *n, const ccase *c)
+{
+    const ssm_conv_args *a = &c->a;
+    const size_t BL = (size_t)a->B * a->L;
+    char w[80];
+    snprintf(w, sizeof w, "conv B=%d L=%d E=%d K=%d", a->B, a->L, a->E, a->K);
+    EXPECT_CLOSE(f->dx, n->dx, 2 * BL * a->E, 1e-5, w);
+    EXPECT_CLOSE(f->dw, n->dw, (size_t)a->E * a->K, 1e-5, w);
+    EXPECT_CLOSE(f->dbias, n->dbias, a->E, 1e-5, w);
+    for (size_t r = 0; r < BL; r++)
+        for (int e = a->E; e < 2 * a->E; e++)
+            cr_expect(f->dx[r * 2 * a->E + e] == SENTINEL && n->dx[r * 2 * a->E + e] == SENTINEL,
+                      "%s: dx column %d (z half) was written", w, e);
+}
+
+Test(conv, fast_matches_naive)
+{
+    for (size_t s = 0; s < NCSHAPES; s++) {
+        ccase c;
+        cgrads f, n;
+        ccase_build(&c, CSHAPES[s][0], CSHAPES[s][1], CSHAPES[s][2], CSHAPES[s][3], 300 + s);
+        const size_t BLE = (size_t)c.a.B * c.a.L * c.a.E;
+        float *of = falloc(BLE), *on = falloc(BLE); /* (B, L, E) */
+        ssm_conv_forward(&c.a, of);
+        ssm_conv_forward_naive(&c.a, on);
+        EXPECT_CLOSE(of, on, BLE, 1e-5, "conv forward");
+        cgrads_build(&f, &c);
+        cgrads_build(&n, &c);
+        conv_bwd(&c, &f, 1);
+        conv_bwd(&c, &n, 0);
+        expect_cgrads_close(&f, &n, &c);
+        cgrads_free(&f); cgrads_free(&n);
+        free(of); free(on);
+        ccase_free(&c);
+    }
+}
+
+/* The naive conv forward on a hand-worked case, E = 1, K = 2, L = 3. */
+Test(conv, naive_forward_by_hand)
+{
+    const float x[3][2] = {{1, 9}, {2, 9}, {4, 9}}; /* (L, 2E) */
+    const float w[2] = {0.5f, 3.0f}, bias = 0.25f;
+    const ssm_conv_args a = { .B = 1, .L = 3, .E = 1, .K = 2, .x = &x[0][0],
+                              .ldx = 2, .w = w, .bias = &bias };
+    float out[3];
+    ssm_conv_forward_naive(&a, out);
+    cr_expect(out[0] == 0.25f + 3.0f * 1, "out0 = %g", out[0]);
+    cr_expect(out[1] == 0.25f + 0.5f * 1 + 3.0f * 2, "out1 = %g", out[1]);
+    cr_expect(out[2] == 0.25f + 0.5f * 2 + 3.0f * 4, "out2 = %g", out[2]);
+}
+
+static double conv_loss(const ccase *c, float *out)
+{
+    const size_t BLE = (size_t)c->a.B * c->a.L * c->a.E;
+    ssm_conv_forward_naive(&c->a, out);
+    double s = 0.0;
+    for (size_t i = 0; i < BLE; i++)
+        s += (double)c->dout[i] * out[i];
+    return s;
+}
+
+/* Central differences of the loss over n entries at p (stride 1 within a
+ * row of `count` rows `stride` apart) against grad at the same offsets. */
+static void conv_fd(const ccase *c, float *p, const float *grad, size_t n,
+                    size_t stride, size_t count, const char *what)
+{
+    float *out = falloc((size_t)c->a.B * c->a.L * c->a.E); /* (B, L, E) */
+    for (size_t r = 0; r < count; r++)
+        for (size_t i = 0; i < n; i++) {
+            float *q = p + r * stride + i;
+            const float x0 = *q, xp = (float)(x0 + FD_STEP), xm = (float)(x0 - FD_STEP);
+            *q = xp;
+            const double lp = conv_loss(c, out);
+            *q = xm;
+            const double lm = conv_loss(c, out);
+            *q = x0;
+            const double fd = (lp - lm) / ((double)xp - xm), an = grad[r * stride + i];
+            cr_expect(fabs(fd - an) <= FD_ATOL + FD_RTOL * fabs(an),
+                      "%s[%zu]: finite difference %.6g, backward %.6g",
+                      what, r * stride + i, fd, an);
+        }
+    free(out);
+}
+
+Test(conv, naive_backward_matches_finite_differences)
+{
+    ccase c;
+    cgrads g;
+    ccase_build(&c, 2, 6, 5, 4, 21);
+    cgrads_build(&g, &c);
+    fill_const(g.dw, (size_t)c.a.E * c.a.K, 0.0f);
+    fill_const(g.dbias, c.a.E, 0.0f);
+    conv_bwd(&c, &g, 0);
+    const size_t BL = (size_t)c.a.B * c.a.L;
+    conv_fd(&c, c.xz, g.dx, c.a.E, 2 * (size_t)c.a.E, BL, "dx");
+    conv_fd(&c, c.w, g.dw, (size_t)c.a.E * c.a.K, 0, 1, "dw");
+    conv_fd(&c, c.bias, g.dbias, c.a.E, 0, 1, "dbias");
+    ccase_free(&c);
+    cgrads_free(&g);
+}
+
+Test(conv, fast_backward_is_deterministic)
+{
+    ccase c;
+    cgrads g1, g2, g3;
+    ccase_build(&c, 3, 33, 37, 4, 22);
+    cgrads_build(&g1, &c);
+    cgrads_build(&g2, &c);
+    cgrads_build(&g3, &c);
+    const size_t n = 2 * (size_t)c.a.B * c.a.L * c.a.E, EK = (size_t)c.a.E * c.a.K;
+    omp_set_num_threads(2);
+    conv_bwd(&c, &g1, 1);
+    conv_bwd(&c, &g2, 1);
+    omp_set_num_threads(1);
+    conv_bwd(&c, &g3, 1);
+    for (const cgrads *g = &g2; g; g = (g == &g2 ? &g3 : NULL))
+        cr_expect(!memcmp(g1.dx, g->dx, n * sizeof(float))
+                  && !memcmp(g1.dw, g->dw, EK * sizeof(float))
+                  && !memcmp(g1.dbias, g->dbias, c.a.E * sizeof(float)),
+                  "conv backward differs between runs or thread counts");
+    cgrads_free(&g1); cgrads_free(&g2); cgrads_free(&g3);
+    ccase_free(&c);
+}
