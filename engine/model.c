@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "scan.h"
+#include "vmath.h"
 
 /* ------------------------------------------------------------------------ */
 /* Configuration                                                            */
@@ -365,20 +366,11 @@ static void rmsnorm_backward(float *dx, float *dw, const float *dy, const float 
     }
 }
 
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
-static inline float siluf(float x) { return x * sigmoidf(x); }
-static inline float dsiluf(float x)
-{
-    float s = sigmoidf(x);
-    return s * (1.0f + x * (1.0f - s));
-}
-/* softplus as torch and the selective-scan kernel compute it */
-static inline float softplusf(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
 
 static void silu_forward(float *y, const float *x, size_t n)
 {
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) y[i] = siluf(x[i]);
+    for (size_t i = 0; i < n; i++) y[i] = ssm_siluf(x[i]);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -450,14 +442,14 @@ static void layer_forward(ssm_model *m, const layer_params *p, const layer_acts 
     matmul_forward(a->xdbl, R + 2 * N, a->u, E, p->x_proj, NULL, BT, R + 2 * N, E);
     matmul_forward(a->dtraw, E, a->xdbl, R + 2 * N, p->dt_proj_w, p->dt_proj_b, BT, E, R);
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < (size_t)BT * E; i++) a->delta[i] = softplusf(a->dtraw[i]);
+    for (size_t i = 0; i < (size_t)BT * E; i++) a->delta[i] = ssm_softplusf(a->dtraw[i]);
     layer_A(A, p->A_log, (size_t)E * N);
     ssm_scan_args sa = layer_scan_args(c, a, A, p->Dskip, B, L);
     ssm_scan_forward(&sa, a->ys);
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < BT; i++)
         for (int e = 0; e < E; e++)
-            a->yg[(size_t)i * E + e] = a->ys[(size_t)i * E + e] * siluf(a->xz[(size_t)i * 2 * E + E + e]);
+            a->yg[(size_t)i * E + e] = a->ys[(size_t)i * E + e] * ssm_siluf(a->xz[(size_t)i * 2 * E + E + e]);
     matmul_forward(a->mix, D, a->yg, E, p->out_proj, NULL, BT, D, E);
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < (size_t)BT * D; i++) a->xout[i] = a->x[i] + a->mix[i];
@@ -517,8 +509,8 @@ static void layer_backward(ssm_model *m, const layer_params *p, layer_params *dp
         for (int e = 0; e < E; e++) {
             size_t ie = (size_t)i * E + e, iz = (size_t)i * 2 * E + E + e;
             float z = a->xz[iz];
-            g->dys[ie] = g->dyg[ie] * siluf(z);
-            g->dxz[iz] = g->dyg[ie] * a->ys[ie] * dsiluf(z);
+            g->dys[ie] = g->dyg[ie] * ssm_siluf(z);
+            g->dxz[iz] = g->dyg[ie] * a->ys[ie] * ssm_dsiluf(z);
         }
     /* scan */
     layer_A(A, p->A_log, (size_t)E * N);
@@ -530,7 +522,7 @@ static void layer_backward(ssm_model *m, const layer_params *p, layer_params *dp
     /* delta = softplus(dtraw): reuse ddelta as ddtraw */
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < (size_t)BT * E; i++)
-        g->ddelta[i] *= a->dtraw[i] > 20.0f ? 1.0f : sigmoidf(a->dtraw[i]);
+        g->ddelta[i] *= a->dtraw[i] > 20.0f ? 1.0f : ssm_sigmoidf(a->dtraw[i]);
     matmul_backward(g->dxdbl, R + 2 * N, 0.0f, dp->dt_proj_w, dp->dt_proj_b, g->ddelta, E,
                     a->xdbl, R + 2 * N, p->dt_proj_w, BT, E, R);
     /* x_proj: du += dxdbl · W_x */
@@ -538,7 +530,7 @@ static void layer_backward(ssm_model *m, const layer_params *p, layer_params *dp
                     p->x_proj, BT, R + 2 * N, E);
     /* u = silu(uc) */
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < (size_t)BT * E; i++) g->du[i] *= dsiluf(a->uc[i]);
+    for (size_t i = 0; i < (size_t)BT * E; i++) g->du[i] *= ssm_dsiluf(a->uc[i]);
     ssm_conv_args ca = {B, L, E, K, a->xz, 2 * E, p->conv_w, p->conv_b};
     ssm_conv_backward(&ca, g->du, g->dxz, dp->conv_w, dp->conv_b);
     /* in_proj, then the norm; the residual adds dresid to dx_l */

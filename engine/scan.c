@@ -6,6 +6,7 @@
  * order, so results do not depend on the thread count. */
 #include "scan.h"
 #include "status.h"
+#include "vmath.h"
 
 #include <math.h>
 #include <omp.h>
@@ -23,39 +24,6 @@ static int imin(int a, int b) { return a < b ? a : b; }
 
 /* ------------------------------------------------------------------ */
 /* exp                                                                  */
-
-/* exp(x) in float: x = n ln2 + r with |r| <= ln2/2, exp(r) by its Taylor
- * polynomial of degree 7 (truncation < 6e-9), 2^n built in the exponent
- * bits.  Relative error ~1.5e-7 for x in [ln(FLT_MIN), 88]; exactly 0 below
- * (no subnormals), exp(88) above 88, NaN stays NaN.  Branch-free
- * (selects only), so loops calling it vectorise. */
-static inline float scan_expf(float x)
-{
-    const float lo = -87.336544f, hi = 88.0f; /* lo = ln(FLT_MIN) */
-    const float magic = 0x1.8p23f;      /* adding it rounds to an integer */
-    const float ln2_hi = 0x1.62e4p-1f;  /* 15 bits: n * ln2_hi is exact */
-    const float ln2_lo = 0x1.7f7d1cp-20f;
-    float xc = x > hi ? hi : x;
-    xc = xc < lo ? lo : xc;
-    const float kf = xc * 1.44269504f + magic;
-    const float n = kf - magic;
-    float r = xc - n * ln2_hi;
-    r = r - n * ln2_lo;
-    float p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    uint32_t kb, sb;
-    memcpy(&kb, &kf, sizeof kb);
-    sb = (kb - 0x4b400000u + 127u) << 23; /* bits of 2^n, n in [-126, 127] */
-    float s;
-    memcpy(&s, &sb, sizeof s);
-    return x < lo ? 0.0f : p * s;
-}
 
 /* ------------------------------------------------------------------ */
 /* fast scan: helpers for one block of SCAN_W channels                   */
@@ -119,7 +87,7 @@ static inline void scan_token_state(int N, const float At[][SCAN_W],
     for (int n = 0; n < N; n++) {
         const float bn = tk->Bt[n];
         for (int w = 0; w < SCAN_W; w++)
-            h[n][w] = scan_expf(tk->dt[w] * At[n][w]) * h[n][w]
+            h[n][w] = ssm_expf(tk->dt[w] * At[n][w]) * h[n][w]
                     + tk->dtu[w] * bn;
     }
 }
@@ -135,7 +103,7 @@ static inline void scan_token_fwd(int N, const float At[][SCAN_W],
     for (int n = 0; n < N; n++) {
         const float bn = tk->Bt[n], cn = tk->Ct[n];
         for (int w = 0; w < SCAN_W; w++) {
-            h[n][w] = scan_expf(tk->dt[w] * At[n][w]) * h[n][w]
+            h[n][w] = ssm_expf(tk->dt[w] * At[n][w]) * h[n][w]
                     + tk->dtu[w] * bn;
             acc[w] += cn * h[n][w];
         }
@@ -267,7 +235,7 @@ static inline void scan_token_bwd(int N, const float At[][SCAN_W],
         const float bn = tk->Bt[n], cn = tk->Ct[n];
         float gb[SCAN_W], hd[SCAN_W]; /* (W) lanes of dB_t[n], dC_t[n] */
         for (int w = 0; w < SCAN_W; w++) {
-            const float dA = scan_expf(tk->dt[w] * At[n][w]);
+            const float dA = ssm_expf(tk->dt[w] * At[n][w]);
             const float g = tk->dy[w] * cn + ac->carry[n][w];
             const float hpdA = hp[n][w] * dA;
             ddt[w] += g * (hpdA * At[n][w] + bn * tk->u[w]);
@@ -442,7 +410,7 @@ void ssm_scan_step(int E, int N, const float *u, const float *delta,
         const float *Ae = A + (size_t)e * N;
         float *he = h + (size_t)e * N; /* (N) state of channel e */
         for (int n = 0; n < N; n++)
-            he[n] = scan_expf(dt * Ae[n]) * he[n] + dtu * Bt[n];
+            he[n] = ssm_expf(dt * Ae[n]) * he[n] + dtu * Bt[n];
         float acc = 0.0f;
         for (int n = 0; n < N; n++)
             acc += Ct[n] * he[n];
