@@ -1,0 +1,96 @@
+/* safetensors.h — tensor files: read and write the safetensors format
+ * (8-byte little-endian header length, JSON header, raw data), read the
+ * zip + pickle archives torch.save() writes (pytorch_model.bin) through the
+ * same interface, and write any file atomically (temporary file, fsync,
+ * rename).  Readers validate everything and convert F32, F16, BF16 and F64
+ * to float32. */
+#ifndef SSM_SAFETENSORS_H
+#define SSM_SAFETENSORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "model.h"
+#include "status.h"
+
+#define SSM_ST_MAX_DIM 8
+
+typedef enum {
+    SSM_DTYPE_F32 = 0,
+    SSM_DTYPE_F16,
+    SSM_DTYPE_BF16,
+    SSM_DTYPE_F64,
+    SSM_DTYPE_OTHER   /* a valid dtype that is not a float (I64, BOOL, F8...) */
+} ssm_dtype;
+
+/* One tensor of an open file. */
+typedef struct {
+    char *name;
+    ssm_dtype dtype;
+    char dtype_name[16];            /* as the file spells it, e.g. "BF16" */
+    int ndim;
+    int64_t shape[SSM_ST_MAX_DIM];
+    size_t numel;
+    size_t offset;                  /* absolute byte offset of the data */
+    size_t nbytes;                  /* numel * element size */
+} ssm_st_tensor;
+
+/* An open tensor file: the whole file mapped read-only, plus its index. */
+typedef struct {
+    char *path;
+    const unsigned char *map;       /* (size) bytes */
+    size_t size;
+    ssm_st_tensor *tensors;         /* (n_tensors) in header order */
+    int n_tensors;
+    char **meta;                    /* (2 * n_meta): key, value, key, value... */
+    int n_meta;
+} ssm_safetensors;
+
+/* A string __metadata__ entry to write. */
+typedef struct {
+    const char *key;
+    const char *value;
+} ssm_st_meta;
+
+/* Open a safetensors file.  Fails with SSM_ERR_NOINPUT when it is missing
+ * and SSM_ERR_DATA, naming the file and the problem, when anything is
+ * malformed.  On failure *st is left closed (safe to close again). */
+ssm_status ssm_safetensors_open(ssm_safetensors *st, const char *path);
+
+/* Open a torch.save() archive (zip of data.pkl + data/N storages, as in
+ * state-spaces/mamba-*'s pytorch_model.bin) holding a dict of contiguous
+ * tensors.  Same interface as a safetensors file; it has no metadata. */
+ssm_status ssm_safetensors_open_torch(ssm_safetensors *st, const char *path);
+
+/* The tensor called name, or NULL. */
+const ssm_st_tensor *ssm_safetensors_find(const ssm_safetensors *st, const char *name);
+
+/* Convert t's data to float32 into out (t->numel floats). */
+ssm_status ssm_safetensors_read_f32(const ssm_safetensors *st, const ssm_st_tensor *t,
+                                    float *out);
+
+/* The __metadata__ value for key, or NULL. */
+const char *ssm_safetensors_metadata(const ssm_safetensors *st, const char *key);
+
+void ssm_safetensors_close(ssm_safetensors *st);
+
+/* Write n float32 tensors (name, shape, data of each) and the metadata
+ * entries as a safetensors file, atomically. */
+ssm_status ssm_safetensors_write(const char *path, const ssm_tensor *t, int n,
+                                 const ssm_st_meta *meta, int n_meta);
+
+/* Atomic file writing: begin opens a temporary file beside path, commit
+ * flushes, fsyncs and renames it over path (then fsyncs the directory),
+ * abort removes it.  commit and abort always release the file. */
+typedef struct {
+    FILE *f;
+    char *path;
+    char *tmp;
+} ssm_atomic_file;
+
+ssm_status ssm_atomic_file_begin(ssm_atomic_file *af, const char *path);
+ssm_status ssm_atomic_file_commit(ssm_atomic_file *af);
+void ssm_atomic_file_abort(ssm_atomic_file *af);
+
+#endif
