@@ -396,6 +396,12 @@ static json_object *cfg_ssmlab_json(const ssm_config *c)
     return o;
 }
 
+/* Does the model need the "ssmlab" object to be rebuilt? */
+static int cfg_has_extras(const ssm_config *c)
+{
+    return c->input_kind != SSM_INPUT_TOKENS || c->n_classes != 0 || c->norm_eps != 1e-5f;
+}
+
 static json_object *cfg_json(const ssm_config *c)
 {
     json_object *o = json_object_new_object(), *ssm = json_object_new_object();
@@ -412,7 +418,9 @@ static json_object *cfg_json(const ssm_config *c)
     json_object_object_add(o, "fused_add_norm", json_object_new_boolean(1));
     json_object_object_add(o, "pad_vocab_size_multiple", json_object_new_int(c->pad_vocab_size_multiple));
     json_object_object_add(o, "tie_embeddings", json_object_new_boolean(c->tie_embeddings));
-    json_object_object_add(o, "ssmlab", cfg_ssmlab_json(c));
+    /* mamba_ssm's MambaConfig(**config) rejects unknown keys: a plain
+     * language model gets none, so mamba_ssm loads it as it is */
+    if (cfg_has_extras(c)) json_object_object_add(o, "ssmlab", cfg_ssmlab_json(c));
     return o;
 }
 
