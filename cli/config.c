@@ -10,7 +10,7 @@
 
 #include "text.h"
 
-typedef enum { K_INT, K_LONG, K_FLOAT, K_DOUBLE, K_STR } key_type;
+typedef enum { K_INT, K_LONG, K_FLOAT, K_DOUBLE, K_STR, K_ENUM } key_type;
 
 typedef struct {
     const char *name;
@@ -18,46 +18,54 @@ typedef struct {
     size_t offset;
     size_t size;       /* for K_STR: buffer size */
     const char *help;
+    int (*parse)(const char *);     /* K_ENUM: name -> value, -1 if unknown */
+    const char *(*enum_name)(int);  /* K_ENUM: value -> name */
 } key_spec;
 
 #define M(f) offsetof(run_config, model.f)
 #define O(f) offsetof(run_config, opt.f)
 #define R(f) offsetof(run_config, f)
 static const key_spec keys[] = {
-    {"d_model", K_INT, M(d_model), 0, "model width D"},
-    {"n_layer", K_INT, M(n_layer), 0, "number of Mamba layers"},
-    {"d_state", K_INT, M(d_state), 0, "SSM state size N"},
-    {"d_conv", K_INT, M(d_conv), 0, "causal convolution width K"},
-    {"expand", K_INT, M(expand), 0, "inner width factor (E = expand * D)"},
-    {"dt_rank", K_INT, M(dt_rank), 0, "rank R of the delta projection; 0 = ceil(D/16)"},
-    {"vocab_size", K_INT, M(vocab_size), 0, "vocabulary size (256 for bytes)"},
-    {"pad_vocab_size_multiple", K_INT, M(pad_vocab_size_multiple), 0, "round the vocabulary up to a multiple of this"},
-    {"tie_embeddings", K_INT, M(tie_embeddings), 0, "1: the LM head is the embedding"},
-    {"norm_eps", K_FLOAT, M(norm_eps), 0, "RMSNorm epsilon"},
-    {"lr", K_FLOAT, O(lr), 0, "peak learning rate"},
-    {"min_lr", K_FLOAT, O(min_lr), 0, "final learning rate of the cosine schedule"},
-    {"warmup", K_INT, O(warmup), 0, "linear warmup steps"},
-    {"steps", K_INT, O(total_steps), 0, "optimizer steps in all"},
-    {"beta1", K_FLOAT, O(beta1), 0, "AdamW beta1"},
-    {"beta2", K_FLOAT, O(beta2), 0, "AdamW beta2"},
-    {"eps", K_FLOAT, O(eps), 0, "AdamW epsilon"},
-    {"weight_decay", K_FLOAT, O(weight_decay), 0, "AdamW weight decay (not on A_log, D, biases, norms)"},
-    {"grad_clip", K_FLOAT, O(grad_clip), 0, "clip the global gradient norm to this; 0 = off"},
-    {"data", K_STR, R(data), RUN_PATH_MAX, "text file or directory of text files"},
-    {"val_fraction", K_DOUBLE, R(val_fraction), 0, "fraction of the corpus held out for validation"},
-    {"seq_len", K_INT, R(seq_len), 0, "training sequence length L"},
-    {"batch_size", K_INT, R(batch_size), 0, "sequences per micro-batch B"},
-    {"grad_accum", K_INT, R(grad_accum), 0, "micro-batches accumulated per step"},
-    {"eval_every", K_INT, R(eval_every), 0, "validate every this many steps; 0 = only at the end"},
-    {"eval_batches", K_INT, R(eval_batches), 0, "validation batches per evaluation; 0 = the whole split"},
-    {"log_every", K_INT, R(log_every), 0, "write a training row every this many steps"},
-    {"save_every", K_INT, R(save_every), 0, "save a checkpoint every this many steps; 0 = only at the end"},
-    {"stop_at", K_INT, R(stop_at), 0, "save a resumable checkpoint and stop after this step; 0 = run all steps"},
-    {"seed", K_LONG, R(seed), 0, "random seed for initialisation and batches"},
-    {"threads", K_INT, R(threads), 0, "OpenMP and BLAS threads; 0 = all cores"},
-    {"out", K_STR, R(out), RUN_PATH_MAX, "checkpoint directory to write"},
-    {"resume", K_STR, R(resume), RUN_PATH_MAX, "checkpoint directory to resume from"},
-    {"format", K_STR, R(format), 8, "metrics format on stdout: csv or jsonl"},
+    {"d_model", K_INT, M(d_model), 0, "model width D", NULL, NULL},
+    {"n_layer", K_INT, M(n_layer), 0, "number of Mamba layers", NULL, NULL},
+    {"d_state", K_INT, M(d_state), 0, "SSM state size N", NULL, NULL},
+    {"d_conv", K_INT, M(d_conv), 0, "causal convolution width K", NULL, NULL},
+    {"expand", K_INT, M(expand), 0, "inner width factor (E = expand * D)", NULL, NULL},
+    {"dt_rank", K_INT, M(dt_rank), 0, "rank R of the delta projection; 0 = ceil(D/16)", NULL, NULL},
+    {"vocab_size", K_INT, M(vocab_size), 0, "vocabulary size (256 for bytes)", NULL, NULL},
+    {"pad_vocab_size_multiple", K_INT, M(pad_vocab_size_multiple), 0, "round the vocabulary up to a multiple of this", NULL, NULL},
+    {"tie_embeddings", K_INT, M(tie_embeddings), 0, "1: the LM head is the embedding", NULL, NULL},
+    {"norm_eps", K_FLOAT, M(norm_eps), 0, "RMSNorm epsilon", NULL, NULL},
+    {"scenario", K_ENUM, M(scenario), 0, "S_B, S_C parameterisation: default, positive, negative or mixed",
+     ssm_scenario_parse, ssm_scenario_name},
+    {"polarize", K_ENUM, M(polarize), 0, "pinned state channels: none, zero, one or both",
+     ssm_polarize_parse, ssm_polarize_name},
+    {"reorder", K_ENUM, M(reorder), 0, "first-layer token reordering for classifiers: off, hard or soft",
+     ssm_reorder_parse, ssm_reorder_name},
+    {"lr", K_FLOAT, O(lr), 0, "peak learning rate", NULL, NULL},
+    {"min_lr", K_FLOAT, O(min_lr), 0, "final learning rate of the cosine schedule", NULL, NULL},
+    {"warmup", K_INT, O(warmup), 0, "linear warmup steps", NULL, NULL},
+    {"steps", K_INT, O(total_steps), 0, "optimizer steps in all", NULL, NULL},
+    {"beta1", K_FLOAT, O(beta1), 0, "AdamW beta1", NULL, NULL},
+    {"beta2", K_FLOAT, O(beta2), 0, "AdamW beta2", NULL, NULL},
+    {"eps", K_FLOAT, O(eps), 0, "AdamW epsilon", NULL, NULL},
+    {"weight_decay", K_FLOAT, O(weight_decay), 0, "AdamW weight decay (not on A_log, D, biases, norms)", NULL, NULL},
+    {"grad_clip", K_FLOAT, O(grad_clip), 0, "clip the global gradient norm to this; 0 = off", NULL, NULL},
+    {"data", K_STR, R(data), RUN_PATH_MAX, "text file or directory of text files", NULL, NULL},
+    {"val_fraction", K_DOUBLE, R(val_fraction), 0, "fraction of the corpus held out for validation", NULL, NULL},
+    {"seq_len", K_INT, R(seq_len), 0, "training sequence length L", NULL, NULL},
+    {"batch_size", K_INT, R(batch_size), 0, "sequences per micro-batch B", NULL, NULL},
+    {"grad_accum", K_INT, R(grad_accum), 0, "micro-batches accumulated per step", NULL, NULL},
+    {"eval_every", K_INT, R(eval_every), 0, "validate every this many steps; 0 = only at the end", NULL, NULL},
+    {"eval_batches", K_INT, R(eval_batches), 0, "validation batches per evaluation; 0 = the whole split", NULL, NULL},
+    {"log_every", K_INT, R(log_every), 0, "write a training row every this many steps", NULL, NULL},
+    {"save_every", K_INT, R(save_every), 0, "save a checkpoint every this many steps; 0 = only at the end", NULL, NULL},
+    {"stop_at", K_INT, R(stop_at), 0, "save a resumable checkpoint and stop after this step; 0 = run all steps", NULL, NULL},
+    {"seed", K_LONG, R(seed), 0, "random seed for initialisation and batches", NULL, NULL},
+    {"threads", K_INT, R(threads), 0, "OpenMP and BLAS threads; 0 = all cores", NULL, NULL},
+    {"out", K_STR, R(out), RUN_PATH_MAX, "checkpoint directory to write", NULL, NULL},
+    {"resume", K_STR, R(resume), RUN_PATH_MAX, "checkpoint directory to resume from", NULL, NULL},
+    {"format", K_STR, R(format), 8, "metrics format on stdout: csv or jsonl", NULL, NULL},
 };
 #undef M
 #undef O
@@ -125,6 +133,11 @@ static ssm_status key_parse(run_config *rc, const key_spec *k, const char *val, 
     case K_STR:
         if (strlen(val) < k->size) { snprintf(dst, k->size, "%s", val); return SSM_OK; }
         return ssm_fail(SSM_ERR_CONFIG, "%s: value of '%s' is too long", origin, k->name);
+    case K_ENUM: {
+        int v = k->parse(val);
+        if (v >= 0) { *(int *)dst = v; return SSM_OK; }
+        return ssm_fail(SSM_ERR_CONFIG, "%s: '%s' is not a valid %s (%s)", origin, val, k->name, k->help);
+    }
     }
     return ssm_fail(SSM_ERR_CONFIG, "%s: '%s' for key '%s' is not a valid %s", origin, val, k->name,
                     k->type == K_INT || k->type == K_LONG ? "integer" : "number");
@@ -203,6 +216,7 @@ static void key_write(const run_config *rc, const key_spec *k, FILE *f, const ch
     case K_FLOAT: fprintf(f, "%.9g\n", *(const float *)src); break;
     case K_DOUBLE: fprintf(f, "%.17g\n", *(const double *)src); break;
     case K_STR: fprintf(f, "%s\n", (const char *)src); break;
+    case K_ENUM: fprintf(f, "%s\n", k->enum_name(*(const int *)src)); break;
     }
 }
 

@@ -297,7 +297,20 @@ static ssm_status cfg_cross_check(const cfg_src *cs, const ssm_config *c)
     return SSM_OK;
 }
 
-/* The "ssmlab" object: input kind, continuous width, classes, epsilon. */
+/* An optional enum given by name, e.g. "scenario": "negative". */
+static ssm_status cfg_enum(const cfg_src *cs, json_object *obj, const char *key, int *out,
+                           int (*parse)(const char *), const char *want)
+{
+    json_object *k;
+    if (!json_object_object_get_ex(obj, key, &k)) return SSM_OK;
+    int v = json_object_is_type(k, json_type_string) ? parse(json_object_get_string(k)) : -1;
+    if (v < 0) return cfg_bad(cs, key, k, want);
+    *out = v;
+    return SSM_OK;
+}
+
+/* The "ssmlab" object: input kind, continuous width, classes, epsilon,
+ * scenario, polarization and reordering. */
 static ssm_status cfg_read_ssmlab(const cfg_src *cs, ssm_config *c)
 {
     json_object *o, *k;
@@ -312,7 +325,12 @@ static ssm_status cfg_read_ssmlab(const cfg_src *cs, ssm_config *c)
     ssm_status s;
     if ((s = cfg_int(cs, o, "d_input", &c->d_input, 1, 1 << 20, 0)) ||
         (s = cfg_int(cs, o, "n_classes", &c->n_classes, 0, 1 << 20, 0)) ||
-        (s = cfg_float(cs, o, "norm_eps", &c->norm_eps)))
+        (s = cfg_float(cs, o, "norm_eps", &c->norm_eps)) ||
+        (s = cfg_enum(cs, o, "scenario", &c->scenario, ssm_scenario_parse,
+                      "\"default\", \"positive\", \"negative\" or \"mixed\"")) ||
+        (s = cfg_enum(cs, o, "polarize", &c->polarize, ssm_polarize_parse,
+                      "\"none\", \"zero\", \"one\" or \"both\"")) ||
+        (s = cfg_enum(cs, o, "reorder", &c->reorder, ssm_reorder_parse, "\"off\", \"hard\" or \"soft\"")))
         return s;
     return SSM_OK;
 }
@@ -393,13 +411,17 @@ static json_object *cfg_ssmlab_json(const ssm_config *c)
     json_object_object_add(o, "d_input", json_object_new_int(c->d_input));
     json_object_object_add(o, "n_classes", json_object_new_int(c->n_classes));
     json_object_object_add(o, "norm_eps", json_object_new_double_s(c->norm_eps, eps));
+    json_object_object_add(o, "scenario", json_object_new_string(ssm_scenario_name(c->scenario)));
+    json_object_object_add(o, "polarize", json_object_new_string(ssm_polarize_name(c->polarize)));
+    json_object_object_add(o, "reorder", json_object_new_string(ssm_reorder_name(c->reorder)));
     return o;
 }
 
 /* Does the model need the "ssmlab" object to be rebuilt? */
 static int cfg_has_extras(const ssm_config *c)
 {
-    return c->input_kind != SSM_INPUT_TOKENS || c->n_classes != 0 || c->norm_eps != 1e-5f;
+    return c->input_kind != SSM_INPUT_TOKENS || c->n_classes != 0 || c->norm_eps != 1e-5f ||
+           c->scenario || c->polarize || c->reorder;
 }
 
 static json_object *cfg_json(const ssm_config *c)

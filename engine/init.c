@@ -27,12 +27,13 @@ static void fill_const(float *x, size_t n, float v)
 
 static void init_layer(gsl_rng *r, const ssm_config *c, ssm_params *p, int l)
 {
-    size_t D = c->d_model, E = c->d_inner, N = c->d_state, R = c->dt_rank, K = c->d_conv;
+    size_t D = c->d_model, E = c->d_inner, N = c->d_state, R = c->dt_rank, K = c->d_conv,
+           X = R + 2 * c->state_dim;
     fill_const(p->norm_w + l * D, D, 1.0f);
     fill_uniform(r, p->in_proj + l * 2 * E * D, 2 * E * D, 1.0 / sqrt((double)D));
     fill_uniform(r, p->conv_w + l * E * K, E * K, 1.0 / sqrt((double)K));
     fill_uniform(r, p->conv_b + l * E, E, 1.0 / sqrt((double)K));
-    fill_uniform(r, p->x_proj + l * (R + 2 * N) * E, (R + 2 * N) * E, 1.0 / sqrt((double)E));
+    fill_uniform(r, p->x_proj + l * X * E, X * E, 1.0 / sqrt((double)E));
     fill_uniform(r, p->dt_proj_w + l * E * R, E * R, 1.0 / sqrt((double)R));
     for (size_t e = 0; e < E; e++) {
         double dt = exp(gsl_ran_flat(r, log(1e-3), log(1e-1)));
@@ -43,6 +44,10 @@ static void init_layer(gsl_rng *r, const ssm_config *c, ssm_params *p, int l)
     fill_const(p->Dskip + l * E, E, 1.0f);
     fill_uniform(r, p->out_proj + l * D * E, D * E,
                  1.0 / sqrt((double)E) / sqrt((double)c->n_layer));
+    if (p->scen_P) { /* P like the C rows it replaces, q = 0 (softplus(0) = ln 2) */
+        fill_uniform(r, p->scen_P + l * N * E, N * E, 1.0 / sqrt((double)E));
+        fill_const(p->scen_q + l * N, N, 0.0f);
+    }
 }
 
 void ssm_model_init(ssm_model *m, uint64_t seed)
@@ -64,6 +69,7 @@ void ssm_model_init(ssm_model *m, uint64_t seed)
         fill_uniform(r, p->cls_w, (size_t)c->n_classes * D, 1.0 / sqrt((double)D));
         fill_const(p->cls_b, c->n_classes, 0.0f);
     }
+    if (p->imp_k) fill_uniform(r, p->imp_k, c->d_inner, 1.0 / sqrt((double)c->d_inner));
     gsl_rng_free(r);
 }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "scan.h"
+#include "scenario.h"
 #include "vmath.h"
 
 /* ------------------------------------------------------------------------ */
@@ -54,10 +55,23 @@ ssm_status ssm_config_finalize(ssm_config *c)
         (st = config_check_range("n_classes", c->n_classes, 0, 1 << 20)) ||
         (st = config_check_range("pad_vocab_size_multiple", c->pad_vocab_size_multiple, 1, 1 << 16)))
         return st;
+    if (c->scenario < 0 || c->scenario > SSM_SCENARIO_MIXED ||
+        c->polarize < 0 || c->polarize > SSM_POLARIZE_BOTH ||
+        c->reorder < 0 || c->reorder > SSM_REORDER_SOFT)
+        return ssm_fail(SSM_ERR_CONFIG, "scenario, polarize or reorder has an unknown value");
     if (!(c->norm_eps > 0.0f && c->norm_eps < 1.0f))
         return ssm_fail(SSM_ERR_CONFIG, "norm_eps = %g must be in (0, 1)", c->norm_eps);
     c->d_inner = c->expand * c->d_model;
     if (c->dt_rank == 0) c->dt_rank = (c->d_model + 15) / 16;
+    c->n_zero = c->polarize == SSM_POLARIZE_ZERO || c->polarize == SSM_POLARIZE_BOTH;
+    c->n_one = c->polarize == SSM_POLARIZE_ONE || c->polarize == SSM_POLARIZE_BOTH;
+    c->state_dim = c->n_one + c->d_state + c->n_zero;
+    if (c->scenario != SSM_SCENARIO_DEFAULT && c->d_inner < c->d_state)
+        return ssm_fail(SSM_ERR_CONFIG, "scenario %s needs d_inner (%d) >= d_state (%d)",
+                        ssm_scenario_name(c->scenario), c->d_inner, c->d_state);
+    if (c->reorder != SSM_REORDER_OFF && c->n_classes == 0)
+        return ssm_fail(SSM_ERR_CONFIG, "reorder = %s is for classifiers: reordering tokens would "
+                        "let a causal language model see the future", ssm_reorder_name(c->reorder));
     if (c->input_kind == SSM_INPUT_TOKENS) {
         if ((st = config_check_range("vocab_size", c->vocab_size, 1, 1 << 24))) return st;
         int mult = c->pad_vocab_size_multiple;
@@ -74,6 +88,29 @@ ssm_status ssm_config_finalize(ssm_config *c)
     return SSM_OK;
 }
 
+static const char *const scenario_names[] = {"default", "positive", "negative", "mixed"};
+static const char *const polarize_names[] = {"none", "zero", "one", "both"};
+static const char *const reorder_names[] = {"off", "hard", "soft"};
+
+static const char *name_of(const char *const *names, int n, int v)
+{
+    return v >= 0 && v < n ? names[v] : "?";
+}
+
+static int name_parse(const char *const *names, int n, const char *s)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(names[i], s)) return i;
+    return -1;
+}
+
+const char *ssm_scenario_name(int v) { return name_of(scenario_names, 4, v); }
+const char *ssm_polarize_name(int v) { return name_of(polarize_names, 4, v); }
+const char *ssm_reorder_name(int v) { return name_of(reorder_names, 3, v); }
+int ssm_scenario_parse(const char *s) { return name_parse(scenario_names, 4, s); }
+int ssm_polarize_parse(const char *s) { return name_parse(polarize_names, 4, s); }
+int ssm_reorder_parse(const char *s) { return name_parse(reorder_names, 3, s); }
+
 /* ------------------------------------------------------------------------ */
 /* Parameter block                                                          */
 
@@ -81,7 +118,8 @@ static void params_sizes(const ssm_config *c, size_t s[SSM_NUM_PARAM_TENSORS])
 {
     size_t D = c->d_model, E = c->d_inner, N = c->d_state, R = c->dt_rank,
            K = c->d_conv, nl = c->n_layer, V = c->padded_vocab,
-           C = c->n_classes, In = c->d_input;
+           C = c->n_classes, In = c->d_input, Ns = c->state_dim;
+    int scen = c->scenario != SSM_SCENARIO_DEFAULT;
     int tokens = c->input_kind == SSM_INPUT_TOKENS;
     s[0] = tokens ? V * D : 0;             /* embedding */
     s[1] = tokens ? 0 : D * In;            /* input_w */
@@ -90,7 +128,7 @@ static void params_sizes(const ssm_config *c, size_t s[SSM_NUM_PARAM_TENSORS])
     s[4] = nl * 2 * E * D;                 /* in_proj */
     s[5] = nl * E * K;                     /* conv_w */
     s[6] = nl * E;                         /* conv_b */
-    s[7] = nl * (R + 2 * N) * E;           /* x_proj */
+    s[7] = nl * (R + 2 * Ns) * E;          /* x_proj */
     s[8] = nl * E * R;                     /* dt_proj_w */
     s[9] = nl * E;                         /* dt_proj_b */
     s[10] = nl * E * N;                    /* A_log */
@@ -100,6 +138,9 @@ static void params_sizes(const ssm_config *c, size_t s[SSM_NUM_PARAM_TENSORS])
     s[14] = (C == 0 && !c->tie_embeddings) ? V * D : 0; /* lm_head */
     s[15] = C * D;                         /* cls_w */
     s[16] = C;                             /* cls_b */
+    s[17] = scen ? nl * N * E : 0;         /* scen_P */
+    s[18] = scen ? nl * N : 0;             /* scen_q */
+    s[19] = c->reorder ? E : 0;            /* imp_k */
 }
 
 static void params_point(ssm_params *p, float *block, const size_t s[SSM_NUM_PARAM_TENSORS])
@@ -108,7 +149,7 @@ static void params_point(ssm_params *p, float *block, const size_t s[SSM_NUM_PAR
         &p->embedding, &p->input_w, &p->input_b, &p->norm_w, &p->in_proj,
         &p->conv_w, &p->conv_b, &p->x_proj, &p->dt_proj_w, &p->dt_proj_b,
         &p->A_log, &p->Dskip, &p->out_proj, &p->norm_f, &p->lm_head,
-        &p->cls_w, &p->cls_b};
+        &p->cls_w, &p->cls_b, &p->scen_P, &p->scen_q, &p->imp_k};
     for (int i = 0; i < SSM_NUM_PARAM_TENSORS; i++) {
         *ptrs[i] = s[i] ? block : NULL;
         block += s[i];
@@ -132,7 +173,8 @@ int ssm_model_tensors(const ssm_model *m, float *block, ssm_tensor *out, int cap
     ssm_params p;
     params_point(&p, block, m->param_sizes);
     int D = c->d_model, E = c->d_inner, N = c->d_state, R = c->dt_rank,
-        K = c->d_conv, V = c->padded_vocab, C = c->n_classes, In = c->d_input;
+        K = c->d_conv, V = c->padded_vocab, C = c->n_classes, In = c->d_input,
+        X = c->dt_rank + 2 * c->state_dim;
     ssm_tensor tmp;
     int n = 0;
 #define ADD(name, ptr, nd, ndim, a, b, cc)                                   \
@@ -156,12 +198,17 @@ int ssm_model_tensors(const ssm_model *m, float *block, ssm_tensor *out, int cap
         LAYER("mixer.in_proj.weight", p.in_proj + (size_t)l * 2 * E * D, 0, 2, 2 * E, D, 0);
         LAYER("mixer.conv1d.weight", p.conv_w + (size_t)l * E * K, 0, 3, E, 1, K);
         LAYER("mixer.conv1d.bias", p.conv_b + (size_t)l * E, 1, 1, E, 0, 0);
-        LAYER("mixer.x_proj.weight", p.x_proj + (size_t)l * (R + 2 * N) * E, 0, 2, R + 2 * N, E, 0);
+        LAYER("mixer.x_proj.weight", p.x_proj + (size_t)l * X * E, 0, 2, X, E, 0);
         LAYER("mixer.dt_proj.weight", p.dt_proj_w + (size_t)l * E * R, 0, 2, E, R, 0);
         LAYER("mixer.dt_proj.bias", p.dt_proj_b + (size_t)l * E, 1, 1, E, 0, 0);
         LAYER("mixer.A_log", p.A_log + (size_t)l * E * N, 1, 2, E, N, 0);
         LAYER("mixer.D", p.Dskip + (size_t)l * E, 1, 1, E, 0, 0);
         LAYER("mixer.out_proj.weight", p.out_proj + (size_t)l * D * E, 0, 2, D, E, 0);
+        if (p.scen_P) {
+            LAYER("mixer.scenario_P", p.scen_P + (size_t)l * N * E, 0, 2, N, E, 0);
+            LAYER("mixer.scenario_q", p.scen_q + (size_t)l * N, 1, 1, N, 0, 0);
+        }
+        if (l == 0 && p.imp_k) LAYER("mixer.importance_k", p.imp_k, 1, 1, E, 0, 0);
 #undef LAYER
     }
     ADD("backbone.norm_f.weight", p.norm_f, 1, 1, D, 0, 0);
@@ -226,8 +273,8 @@ void ssm_model_free(ssm_model *m)
 static ssm_status acts_build(ssm_model *m, int B, int L)
 {
     const ssm_config *c = &m->cfg;
-    size_t BT = (size_t)B * L, D = c->d_model, E = c->d_inner, N = c->d_state,
-           R = c->dt_rank, nl = c->n_layer, V = c->padded_vocab;
+    size_t BT = (size_t)B * L, D = c->d_model, E = c->d_inner, Ns = c->state_dim,
+           X = c->dt_rank + 2 * Ns, nl = c->n_layer, V = c->padded_vocab;
     size_t nk = m->grads_memory ? nl : 1;            /* layers of kept acts */
     size_t nlogit = c->n_classes ? (size_t)B * c->n_classes : BT * V;
     size_t s[SSM_NUM_ACT_TENSORS] = {
@@ -237,7 +284,7 @@ static ssm_status acts_build(ssm_model *m, int B, int L)
         nk * BT * 2 * E,    /* xz */
         nk * BT * E,        /* uc */
         nk * BT * E,        /* u */
-        nk * BT * (R + 2 * N), /* xdbl */
+        nk * BT * X,        /* xdbl */
         nk * BT * E,        /* dtraw */
         nk * BT * E,        /* delta */
         nk * BT * E,        /* ys */
@@ -248,18 +295,20 @@ static ssm_status acts_build(ssm_model *m, int B, int L)
         (size_t)B * D,      /* pooled */
         nlogit,             /* logits */
         nlogit,             /* dlogits */
+        BT,                 /* imp_s */
+        c->reorder ? BT * L : 0, /* perm */
     };
     float **ptrs[SSM_NUM_ACT_TENSORS] = {
         &m->acts.resid, &m->acts.rstd, &m->acts.xn, &m->acts.xz, &m->acts.uc,
         &m->acts.u, &m->acts.xdbl, &m->acts.dtraw, &m->acts.delta, &m->acts.ys,
         &m->acts.yg, &m->acts.mix, &m->acts.rstd_f, &m->acts.xf,
-        &m->acts.pooled, &m->acts.logits, &m->acts.dlogits};
+        &m->acts.pooled, &m->acts.logits, &m->acts.dlogits, &m->acts.imp_s, &m->acts.perm};
     size_t total = 0;
     for (int i = 0; i < SSM_NUM_ACT_TENSORS; i++) total += s[i];
-    /* scratch: A (E,N) and, when training, the backward buffers */
-    size_t nscratch = E * N;
+    /* scratch: A (E,Ns) and, when training, the backward buffers */
+    size_t nscratch = E * Ns;
     if (m->grads_memory)
-        nscratch += 3 * BT * D + BT * 2 * E + 4 * BT * E + BT * (R + 2 * N) + E * N + (size_t)B * D;
+        nscratch += 3 * BT * D + BT * 2 * E + 4 * BT * E + BT * X + E * Ns + (size_t)B * D;
     free(m->acts_memory);
     free(m->scratch);
     m->acts_memory = malloc(total * sizeof(float));
@@ -387,10 +436,11 @@ typedef struct { /* views of one layer's activations, each (B, L, ...) */
 
 static layer_params layer_params_view(const ssm_config *c, const ssm_params *p, int l)
 {
-    size_t D = c->d_model, E = c->d_inner, N = c->d_state, R = c->dt_rank, K = c->d_conv;
+    size_t D = c->d_model, E = c->d_inner, N = c->d_state, R = c->dt_rank, K = c->d_conv,
+           X = R + 2 * c->state_dim;
     layer_params v = {
         p->norm_w + l * D, p->in_proj + l * 2 * E * D, p->conv_w + l * E * K,
-        p->conv_b + l * E, p->x_proj + l * (R + 2 * N) * E, p->dt_proj_w + l * E * R,
+        p->conv_b + l * E, p->x_proj + l * X * E, p->dt_proj_w + l * E * R,
         p->dt_proj_b + l * E, p->A_log + l * E * N, p->Dskip + l * E,
         p->out_proj + l * D * E};
     return v;
@@ -401,29 +451,59 @@ static layer_acts layer_acts_view(const ssm_model *m, int l)
     const ssm_config *c = &m->cfg;
     const ssm_acts *a = &m->acts;
     size_t BT = (size_t)m->act_B * m->act_L, D = c->d_model, E = c->d_inner,
-           N = c->d_state, R = c->dt_rank;
+           X = c->dt_rank + 2 * c->state_dim;
     size_t k = m->grads_memory ? (size_t)l : 0;   /* kept-layer index */
     layer_acts v = {
         a->resid + l * BT * D, a->rstd + k * BT, a->xn + k * BT * D,
         a->xz + k * BT * 2 * E, a->uc + k * BT * E, a->u + k * BT * E,
-        a->xdbl + k * BT * (R + 2 * N), a->dtraw + k * BT * E,
+        a->xdbl + k * BT * X, a->dtraw + k * BT * E,
         a->delta + k * BT * E, a->ys + k * BT * E, a->yg + k * BT * E,
         a->mix + l * BT * D, a->resid + (l + 1) * BT * D};
     return v;
 }
 
-static void layer_A(float *A, const float *A_log, size_t n)
+/* A (E, Ns) in channel order [one-pinned A = 0, learned -exp(A_log),
+ * zero-pinned A = -100] (SPEC §3) */
+static void layer_A(const ssm_config *c, float *A, const float *A_log)
 {
-    for (size_t i = 0; i < n; i++) A[i] = -expf(A_log[i]);
+    int E = c->d_inner, N = c->d_state, Ns = c->state_dim, n1 = c->n_one;
+    for (int e = 0; e < E; e++)
+        for (int j = 0; j < Ns; j++) {
+            int n = j - n1;
+            A[e * Ns + j] = n < 0 ? 0.0f : n >= N ? -100.0f : -expf(A_log[e * N + n]);
+        }
+}
+
+/* dA_log += dA * A over the learned channels only (the pinned ones are fixed) */
+static void layer_dA_log(const ssm_config *c, float *dA_log, const float *dA, const float *A)
+{
+    int E = c->d_inner, N = c->d_state, Ns = c->state_dim, n1 = c->n_one;
+    for (int e = 0; e < E; e++)
+        for (int n = 0; n < N; n++) dA_log[e * N + n] += dA[e * Ns + n1 + n] * A[e * Ns + n1 + n];
 }
 
 static ssm_scan_args layer_scan_args(const ssm_config *c, const layer_acts *a,
                                      const float *A, const float *Dskip, int B, int L)
 {
-    int R = c->dt_rank, N = c->d_state;
-    ssm_scan_args s = {B, L, c->d_inner, N, a->u, a->delta, a->xdbl + R,
-                       a->xdbl + R + N, R + 2 * N, A, Dskip};
+    int R = c->dt_rank, Ns = c->state_dim;
+    ssm_scan_args s = {B, L, c->d_inner, Ns, a->u, a->delta, a->xdbl + R,
+                       a->xdbl + R + Ns, R + 2 * Ns, A, Dskip};
     return s;
+}
+
+/* Layer 0's importance score of each token, in input order (SPEC §2):
+ * s_t = k . (W_dt delta_t + b_dt) with a learned k, else mean_e Delta_t[e]. */
+static void importance_forward(ssm_model *m, const layer_acts *a)
+{
+    int BT = m->act_B * m->act_L, E = m->cfg.d_inner;
+    const float *k = m->params.imp_k;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < BT; i++) {
+        const float *v = k ? a->dtraw + (size_t)i * E : a->delta + (size_t)i * E;
+        float s = 0.0f;
+        for (int e = 0; e < E; e++) s += k ? k[e] * v[e] : v[e];
+        m->acts.imp_s[i] = k ? s : s / E;
+    }
 }
 
 /* x_{l+1} = x_l + Mixer(RMSNorm(x_l)) over a (B, L) batch */
@@ -431,19 +511,21 @@ static void layer_forward(ssm_model *m, const layer_params *p, const layer_acts 
 {
     const ssm_config *c = &m->cfg;
     int B = m->act_B, L = m->act_L, BT = B * L;
-    int D = c->d_model, E = c->d_inner, N = c->d_state, R = c->dt_rank, K = c->d_conv;
-    float *A = m->scratch;                                   /* (E, N) */
+    int D = c->d_model, E = c->d_inner, R = c->dt_rank, K = c->d_conv,
+        X = R + 2 * c->state_dim;
+    float *A = m->scratch;                                   /* (E, Ns) */
 
     rmsnorm_forward(a->xn, a->rstd, a->x, p->norm_w, BT, D, c->norm_eps);
     matmul_forward(a->xz, 2 * E, a->xn, D, p->in_proj, NULL, BT, 2 * E, D);
     ssm_conv_args ca = {B, L, E, K, a->xz, 2 * E, p->conv_w, p->conv_b};
     ssm_conv_forward(&ca, a->uc);
     silu_forward(a->u, a->uc, (size_t)BT * E);
-    matmul_forward(a->xdbl, R + 2 * N, a->u, E, p->x_proj, NULL, BT, R + 2 * N, E);
-    matmul_forward(a->dtraw, E, a->xdbl, R + 2 * N, p->dt_proj_w, p->dt_proj_b, BT, E, R);
+    matmul_forward(a->xdbl, X, a->u, E, p->x_proj, NULL, BT, X, E);
+    matmul_forward(a->dtraw, E, a->xdbl, X, p->dt_proj_w, p->dt_proj_b, BT, E, R);
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < (size_t)BT * E; i++) a->delta[i] = ssm_softplusf(a->dtraw[i]);
-    layer_A(A, p->A_log, (size_t)E * N);
+    if (a->x == m->acts.resid) importance_forward(m, a);
+    layer_A(c, A, p->A_log);
     ssm_scan_args sa = layer_scan_args(c, a, A, p->Dskip, B, L);
     ssm_scan_forward(&sa, a->ys);
 #pragma omp parallel for schedule(static)
@@ -464,8 +546,8 @@ typedef struct { /* backward scratch buffers, each (B*L, ...) */
     float *ddelta;  /* (BT, E) */
     float *dys;     /* (BT, E) */
     float *dyg;     /* (BT, E) */
-    float *dxdbl;   /* (BT, R+2N) */
-    float *dA;      /* (E, N) */
+    float *dxdbl;   /* (BT, R+2Ns) */
+    float *dA;      /* (E, Ns) */
     float *dpooled; /* (B, D) */
 } grad_scratch;
 
@@ -473,8 +555,8 @@ static grad_scratch grad_scratch_view(const ssm_model *m)
 {
     const ssm_config *c = &m->cfg;
     size_t BT = (size_t)m->act_B * m->act_L, D = c->d_model, E = c->d_inner,
-           N = c->d_state, R = c->dt_rank;
-    float *p = m->scratch + E * N;       /* after the forward's A buffer */
+           Ns = c->state_dim, X = c->dt_rank + 2 * Ns;
+    float *p = m->scratch + E * Ns;      /* after the forward's A buffer */
     grad_scratch g;
     g.dresid = p;  p += BT * D;
     g.dxn = p;     p += BT * D;
@@ -484,8 +566,8 @@ static grad_scratch grad_scratch_view(const ssm_model *m)
     g.ddelta = p;  p += BT * E;
     g.dys = p;     p += BT * E;
     g.dyg = p;     p += BT * E;
-    g.dxdbl = p;   p += BT * (R + 2 * N);
-    g.dA = p;      p += E * N;
+    g.dxdbl = p;   p += BT * X;
+    g.dA = p;      p += E * Ns;
     g.dpooled = p;
     return g;
 }
@@ -497,8 +579,9 @@ static void layer_backward(ssm_model *m, const layer_params *p, layer_params *dp
 {
     const ssm_config *c = &m->cfg;
     int B = m->act_B, L = m->act_L, BT = B * L;
-    int D = c->d_model, E = c->d_inner, N = c->d_state, R = c->dt_rank, K = c->d_conv;
-    float *A = m->scratch;                                   /* (E, N) */
+    int D = c->d_model, E = c->d_inner, Ns = c->state_dim, R = c->dt_rank, K = c->d_conv,
+        X = R + 2 * Ns;
+    float *A = m->scratch;                                   /* (E, Ns) */
 
     /* out_proj: dmix = dresid (the residual passes it through unchanged) */
     matmul_backward(g->dyg, E, 0.0f, dp->out_proj, NULL, g->dresid, D, a->yg, E,
@@ -513,21 +596,21 @@ static void layer_backward(ssm_model *m, const layer_params *p, layer_params *dp
             g->dxz[iz] = g->dyg[ie] * a->ys[ie] * ssm_dsiluf(z);
         }
     /* scan */
-    layer_A(A, p->A_log, (size_t)E * N);
-    memset(g->dA, 0, sizeof(float) * E * N);
+    layer_A(c, A, p->A_log);
+    memset(g->dA, 0, sizeof(float) * E * Ns);
     ssm_scan_args sa = layer_scan_args(c, a, A, p->Dskip, B, L);
-    ssm_scan_backward(&sa, g->dys, g->du, g->ddelta, g->dxdbl + R, g->dxdbl + R + N,
+    ssm_scan_backward(&sa, g->dys, g->du, g->ddelta, g->dxdbl + R, g->dxdbl + R + Ns,
                       g->dA, dp->Dskip);
-    for (int i = 0; i < E * N; i++) dp->A_log[i] += g->dA[i] * A[i];
+    layer_dA_log(c, dp->A_log, g->dA, A);
     /* delta = softplus(dtraw): reuse ddelta as ddtraw */
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < (size_t)BT * E; i++)
         g->ddelta[i] *= a->dtraw[i] > 20.0f ? 1.0f : ssm_sigmoidf(a->dtraw[i]);
-    matmul_backward(g->dxdbl, R + 2 * N, 0.0f, dp->dt_proj_w, dp->dt_proj_b, g->ddelta, E,
-                    a->xdbl, R + 2 * N, p->dt_proj_w, BT, E, R);
+    matmul_backward(g->dxdbl, X, 0.0f, dp->dt_proj_w, dp->dt_proj_b, g->ddelta, E,
+                    a->xdbl, X, p->dt_proj_w, BT, E, R);
     /* x_proj: du += dxdbl · W_x */
-    matmul_backward(g->du, E, 1.0f, dp->x_proj, NULL, g->dxdbl, R + 2 * N, a->u, E,
-                    p->x_proj, BT, R + 2 * N, E);
+    matmul_backward(g->du, E, 1.0f, dp->x_proj, NULL, g->dxdbl, X, a->u, E,
+                    p->x_proj, BT, X, E);
     /* u = silu(uc) */
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < (size_t)BT * E; i++) g->du[i] *= ssm_dsiluf(a->uc[i]);
@@ -677,6 +760,7 @@ ssm_status ssm_model_forward(ssm_model *m, const ssm_batch *b)
     if (b->B != m->act_B || b->L != m->act_L || !m->acts_memory)
         if ((st = acts_build(m, b->B, b->L))) return st;
     if ((st = embed_forward(m, b))) return st;
+    ssm_scenario_forward(c, &m->params);
     for (int l = 0; l < c->n_layer; l++) {
         layer_params p = layer_params_view(c, &m->params, l);
         layer_acts a = layer_acts_view(m, l);
@@ -714,6 +798,7 @@ ssm_status ssm_model_backward(ssm_model *m, float loss_scale)
         layer_acts a = layer_acts_view(m, l);
         layer_backward(m, &p, &dp, &a, &g);
     }
+    ssm_scenario_backward(c, &m->params, &m->grads);
     embed_backward(m, g.dresid);
     m->last = NULL;   /* dlogits were consumed */
     return SSM_OK;

@@ -15,6 +15,13 @@
 
 enum { SSM_INPUT_TOKENS = 0, SSM_INPUT_CONTINUOUS = 1 };
 
+/* S_B, S_C parameterisation of SPEC §2 */
+enum { SSM_SCENARIO_DEFAULT = 0, SSM_SCENARIO_POSITIVE, SSM_SCENARIO_NEGATIVE, SSM_SCENARIO_MIXED };
+/* pinned state channels of SPEC §3: (n_zero, n_one) = (0,0) (1,0) (0,1) (1,1) */
+enum { SSM_POLARIZE_NONE = 0, SSM_POLARIZE_ZERO, SSM_POLARIZE_ONE, SSM_POLARIZE_BOTH };
+/* token reordering in the first layer (classifiers only), SPEC §2 */
+enum { SSM_REORDER_OFF = 0, SSM_REORDER_HARD, SSM_REORDER_SOFT };
+
 typedef struct {
     int d_model;        /* D */
     int n_layer;
@@ -31,6 +38,11 @@ typedef struct {
     int n_classes;      /* C > 0: classification head; 0: language-model head */
     int tie_embeddings; /* LM head shares the embedding (1) or has lm_head (0) */
     float norm_eps;     /* RMSNorm epsilon, 1e-5 */
+    int scenario;       /* SSM_SCENARIO_* */
+    int polarize;       /* SSM_POLARIZE_* */
+    int reorder;        /* SSM_REORDER_* */
+    int n_one, n_zero;  /* pinned channels A = 0 and A = -100 (derived) */
+    int state_dim;      /* Ns = n_one + N + n_zero, the scan's width (derived) */
 } ssm_config;
 
 /* Parameter tensors, in block order.  Sizes of 0 mean "absent". */
@@ -42,7 +54,8 @@ typedef struct {
     float *in_proj;     /* (n_layer, 2E, D)    [u; z] = W_in x */
     float *conv_w;      /* (n_layer, E, K)     depthwise causal conv */
     float *conv_b;      /* (n_layer, E) */
-    float *x_proj;      /* (n_layer, R+2N, E)  [delta; B; C] = W_x u */
+    float *x_proj;      /* (n_layer, R+2Ns, E) [delta; B; C] = W_x u; B and C
+                         * rows in channel order [one-pinned, N learned, zero-pinned] */
     float *dt_proj_w;   /* (n_layer, E, R) */
     float *dt_proj_b;   /* (n_layer, E) */
     float *A_log;       /* (n_layer, E, N)     A = -exp(A_log) */
@@ -52,8 +65,11 @@ typedef struct {
     float *lm_head;     /* (V, D)              untied LM head only */
     float *cls_w;       /* (C, D)              classification head */
     float *cls_b;       /* (C) */
+    float *scen_P;      /* (n_layer, N, E)     scenario P: S_C = U(P) */
+    float *scen_q;      /* (n_layer, N)        scenario q: S_B = diag(sigma(q)) U(P) */
+    float *imp_k;       /* (E)                 importance vector k of layer 0 */
 } ssm_params;
-#define SSM_NUM_PARAM_TENSORS 17
+#define SSM_NUM_PARAM_TENSORS 20
 
 /* Forward activations kept for the backward pass, sized for (B, L). */
 typedef struct {
@@ -63,7 +79,7 @@ typedef struct {
     float *xz;      /* (n_layer, B, L, 2E)  in_proj output [u; z] */
     float *uc;      /* (n_layer, B, L, E)   conv output before SiLU */
     float *u;       /* (n_layer, B, L, E)   SiLU(conv) */
-    float *xdbl;    /* (n_layer, B, L, R+2N) [delta; B; C] */
+    float *xdbl;    /* (n_layer, B, L, R+2Ns) [delta; B; C] */
     float *dtraw;   /* (n_layer, B, L, E)   W_dt delta + b_dt */
     float *delta;   /* (n_layer, B, L, E)   softplus(dtraw) */
     float *ys;      /* (n_layer, B, L, E)   scan output incl. D*u */
@@ -74,8 +90,13 @@ typedef struct {
     float *pooled;  /* (B, D)               mean over tokens (classifier) */
     float *logits;  /* (B, L, V) or (B, C) */
     float *dlogits; /* same shape as logits: softmax - onehot, scaled */
+    float *imp_s;   /* (B, L)   importance score of each token in layer 0, in
+                     * input order: k . (W_dt delta + b_dt) with a learned k,
+                     * else the proxy mean_e Delta_t[e] */
+    float *perm;    /* (B, L, L) layer-0 reordering matrix P-hat (reorder
+                     * hard or soft; row i holds the weights of new position i) */
 } ssm_acts;
-#define SSM_NUM_ACT_TENSORS 17
+#define SSM_NUM_ACT_TENSORS 19
 
 /* One named tensor of a block laid out like the parameters (used for
  * checkpoints, saved gradients and optimizer state alike). */
@@ -114,7 +135,16 @@ typedef struct {
 
 /* Configuration. */
 void ssm_config_default(ssm_config *c);
-ssm_status ssm_config_finalize(ssm_config *c);   /* derive E, R, padded V; validate */
+ssm_status ssm_config_finalize(ssm_config *c);   /* derive E, R, V, Ns; validate */
+
+/* Names of the enums above ("default", "positive", ...; "none", "zero",
+ * "one", "both"; "off", "hard", "soft") and their parsers (-1 if unknown). */
+const char *ssm_scenario_name(int scenario);
+const char *ssm_polarize_name(int polarize);
+const char *ssm_reorder_name(int reorder);
+int ssm_scenario_parse(const char *s);
+int ssm_polarize_parse(const char *s);
+int ssm_reorder_parse(const char *s);
 
 /* Model lifetime. */
 ssm_status ssm_model_build(ssm_model *m, const ssm_config *c);   /* params zeroed */
