@@ -1,0 +1,402 @@
+/* bench.c — `ssmlab bench`: times the engine on fixed, randomly initialised
+ * model shapes and prints one row per case (stdout, CSV or JSONL; messages on
+ * stderr), in the columns bench/torch_baseline.py prints for PyTorch:
+ *   train-small  forward + backward + AdamW, D 128, 4 layers, B 8, L 256
+ *   infer-130m   one forward of the mamba-130m shape, B 1, L 512
+ *   scan         the selective-scan kernels alone, naive and fast twins
+ * Each case runs `warmup` untimed passes, then `steps` timed ones (wall
+ * clock); tokens_per_s counts B*L tokens per pass over all timed passes,
+ * best_tokens_per_s over the fastest one.  peak_mib is the process's
+ * peak resident size so far (getrusage), so run one case per process to
+ * attribute it. */
+#include "bench.h"
+
+#include <cblas.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sysexits.h>
+#include <time.h>
+
+#include "cli.h"
+#include "model.h"
+#include "optim.h"
+#include "scan.h"
+
+/* In OpenBLAS's cblas.h; declared again for builds whose cblas.h lacks them. */
+char *openblas_get_config(void);
+char *openblas_get_corename(void);
+int openblas_get_num_threads(void);
+
+typedef struct {
+    const char *name;
+    int d_model, n_layer, vocab;
+    int B, L;
+    int train;             /* forward + backward + AdamW, else forward only */
+    int steps, warmup;     /* defaults */
+} bench_case;
+
+static const bench_case cases[] = {
+    {"train-small", 128, 4, 256, 8, 256, 1, 10, 2},
+    {"infer-130m", 768, 24, 50280, 1, 512, 0, 3, 1},
+};
+#define NCASES ((int)(sizeof cases / sizeof cases[0]))
+
+typedef struct {
+    const char *which;     /* case name or "all" */
+    int threads;           /* 0: all cores */
+    int steps, warmup;     /* -1: the case's default */
+    const char *format;
+    uint64_t seed;
+} bench_opts;
+
+typedef struct {
+    const char *name, *impl;
+    int B, L, steps, warmup;
+    double seconds;        /* all timed passes */
+    double best;           /* fastest timed pass */
+    size_t n_params;
+} bench_result;
+
+static const char *const columns[] = {
+    "case", "impl", "threads", "tokens_per_s", "peak_mib", "blas_config", "blas_core",
+    "omp_threads", "blas_threads", "batch", "seq_len", "steps", "warmup", "seconds",
+    "n_params", "best_tokens_per_s"};
+#define NCOLS ((int)(sizeof columns / sizeof columns[0]))
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double peak_mib(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0.0;
+    return ru.ru_maxrss / 1024.0;   /* ru_maxrss is in KiB on Linux */
+}
+
+static uint64_t rng_next(uint64_t *s)   /* splitmix64 */
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static float rng_uniform(uint64_t *s) { return (rng_next(s) >> 40) * (1.0f / 16777216.0f); }
+
+static void emit_row(cli_table *t, const bench_result *r, int threads)
+{
+    char v[NCOLS][256];
+    double tps = r->seconds > 0 ? (double)r->B * r->L * r->steps / r->seconds : 0.0;
+    snprintf(v[0], 256, "%s", r->name);
+    snprintf(v[1], 256, "%s", r->impl);
+    snprintf(v[2], 256, "%d", threads);
+    snprintf(v[3], 256, "%.1f", tps);
+    snprintf(v[4], 256, "%.1f", peak_mib());
+    snprintf(v[5], 256, "%s", openblas_get_config());
+    snprintf(v[6], 256, "%s", openblas_get_corename());
+    snprintf(v[7], 256, "%d", omp_get_max_threads());
+    snprintf(v[8], 256, "%d", openblas_get_num_threads());
+    snprintf(v[9], 256, "%d", r->B);
+    snprintf(v[10], 256, "%d", r->L);
+    snprintf(v[11], 256, "%d", r->steps);
+    snprintf(v[12], 256, "%d", r->warmup);
+    snprintf(v[13], 256, "%.6g", r->seconds);
+    snprintf(v[14], 256, "%zu", r->n_params);
+    snprintf(v[15], 256, "%.1f", r->best > 0 ? (double)r->B * r->L / r->best : 0.0);
+    for (int i = 0; i < NCOLS; i++)   /* keep CSV cells plain */
+        for (char *p = v[i]; *p; p++)
+            if (*p == ',' || *p == '"' || *p == '\n') *p = ' ';
+    const char *vals[NCOLS];
+    for (int i = 0; i < NCOLS; i++) vals[i] = v[i];
+    cli_table_row(t, vals);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Model cases                                                              */
+
+static ssm_status case_build(const bench_case *bc, uint64_t seed, ssm_model *m)
+{
+    ssm_config c;
+    ssm_config_default(&c);
+    c.d_model = bc->d_model;
+    c.n_layer = bc->n_layer;
+    c.d_state = 16;
+    c.expand = 2;
+    c.d_conv = 4;
+    c.dt_rank = 0;
+    c.vocab_size = bc->vocab;
+    c.pad_vocab_size_multiple = 8;
+    c.input_kind = SSM_INPUT_TOKENS;
+    c.n_classes = 0;
+    c.tie_embeddings = 1;
+    ssm_status st = ssm_config_finalize(&c);
+    if (st) return st;
+    if ((st = ssm_model_build(m, &c))) return st;
+    ssm_model_init(m, seed);
+    return bc->train ? ssm_model_alloc_grads(m) : SSM_OK;
+}
+
+/* One timed unit: a training step or an inference forward. */
+static ssm_status case_pass(ssm_model *m, ssm_adamw *opt, const ssm_batch *b, int train)
+{
+    if (!train) return ssm_model_forward(m, b);
+    ssm_model_zero_grad(m);
+    ssm_status st = ssm_model_forward(m, b);
+    if (st) return st;
+    if ((st = ssm_model_backward(m, 1.0f))) return st;
+    ssm_adamw_update(opt, m);
+    return SSM_OK;
+}
+
+static ssm_status case_loop(ssm_model *m, ssm_adamw *opt, const ssm_batch *b,
+                            const bench_case *bc, bench_result *r)
+{
+    ssm_status st;
+    for (int i = 0; i < r->warmup; i++) {
+        if ((st = case_pass(m, opt, b, bc->train))) return st;
+        fprintf(stderr, "ssmlab bench %s: warmup %d/%d\n", bc->name, i + 1, r->warmup);
+    }
+    double t0 = now_s();
+    r->best = 0.0;
+    for (int i = 0; i < r->steps; i++) {
+        double t1 = now_s();
+        if ((st = case_pass(m, opt, b, bc->train))) return st;
+        double dt = now_s() - t1;
+        if (i == 0 || dt < r->best) r->best = dt;
+    }
+    r->seconds = now_s() - t0;
+    if (bc->train) fprintf(stderr, "ssmlab bench %s: last loss %.4f\n", bc->name, m->loss);
+    return SSM_OK;
+}
+
+static ssm_status case_run(const bench_case *bc, const bench_opts *o, bench_result *r)
+{
+    ssm_model m;
+    ssm_adamw opt;
+    memset(&m, 0, sizeof m);
+    memset(&opt, 0, sizeof opt);
+    size_t n = (size_t)bc->B * bc->L;
+    int *tokens = malloc(2 * n * sizeof(int));   /* (B, L) tokens then (B, L) targets */
+    if (!tokens) return ssm_fail(SSM_ERR_NOMEM, "cannot allocate the bench batch");
+    uint64_t s = o->seed;
+    for (size_t i = 0; i < 2 * n; i++) tokens[i] = (int)(rng_next(&s) % (uint64_t)bc->vocab);
+    ssm_batch b = {.B = bc->B, .L = bc->L, .tokens = tokens,
+                   .targets = bc->train ? tokens + n : NULL};
+
+    *r = (bench_result){.name = bc->name, .impl = "ssmlab", .B = bc->B, .L = bc->L,
+                        .steps = o->steps >= 0 ? o->steps : bc->steps,
+                        .warmup = o->warmup >= 0 ? o->warmup : bc->warmup};
+    ssm_status st = case_build(bc, o->seed, &m);
+    if (!st && bc->train) {
+        ssm_adamw_config ac;
+        ssm_adamw_config_default(&ac);
+        st = ssm_adamw_build(&opt, &m, &ac);
+    }
+    if (!st) {
+        r->n_params = m.num_params;
+        st = case_loop(&m, &opt, &b, bc, r);
+    }
+    ssm_adamw_free(&opt);
+    ssm_model_free(&m);
+    free(tokens);
+    return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Scan micro-benchmark: one layer of the train-small shape                 */
+
+enum { SCAN_B = 8, SCAN_L = 256, SCAN_E = 256, SCAN_N = 16, SCAN_R = 8 };
+
+typedef struct {
+    ssm_scan_args a;
+    float *mem;
+    float *y, *dy, *du, *ddelta, *dbc, *dA, *dD;   /* outputs and gradients */
+} scan_bench;
+
+static ssm_status scan_build(scan_bench *sb, uint64_t seed)
+{
+    size_t ble = (size_t)SCAN_B * SCAN_L * SCAN_E;
+    size_t bc = (size_t)SCAN_B * SCAN_L * (SCAN_R + 2 * SCAN_N);
+    size_t en = (size_t)SCAN_E * SCAN_N;
+    sb->mem = malloc((7 * ble + 2 * bc + 2 * en + 2 * SCAN_E) * sizeof(float));
+    if (!sb->mem) return ssm_fail(SSM_ERR_NOMEM, "cannot allocate the scan bench buffers");
+    float *p = sb->mem;
+    float *u = p;        p += ble;   /* (B, L, E) */
+    float *delta = p;    p += ble;   /* (B, L, E) */
+    float *xdbl = p;     p += bc;    /* (B, L, R+2N) */
+    float *A = p;        p += en;    /* (E, N) */
+    float *D = p;        p += SCAN_E;
+    sb->y = p;           p += ble;
+    sb->dy = p;          p += ble;
+    sb->du = p;          p += ble;
+    sb->ddelta = p;      p += ble;
+    sb->dbc = p;         p += bc;
+    sb->dA = p;          p += en;
+    sb->dD = p;
+    uint64_t s = seed;
+    for (size_t i = 0; i < ble; i++) {
+        u[i] = 2.0f * rng_uniform(&s) - 1.0f;
+        delta[i] = 0.001f + 0.1f * rng_uniform(&s);
+        sb->dy[i] = 2.0f * rng_uniform(&s) - 1.0f;
+    }
+    for (size_t i = 0; i < bc; i++) xdbl[i] = 2.0f * rng_uniform(&s) - 1.0f;
+    for (size_t i = 0; i < en; i++) A[i] = -(float)(i % SCAN_N + 1);
+    for (int e = 0; e < SCAN_E; e++) D[e] = 1.0f;
+    sb->a = (ssm_scan_args){.B = SCAN_B, .L = SCAN_L, .E = SCAN_E, .N = SCAN_N, .u = u,
+                            .delta = delta, .Bm = xdbl + SCAN_R, .Cm = xdbl + SCAN_R + SCAN_N,
+                            .ld_bc = SCAN_R + 2 * SCAN_N, .A = A, .Dskip = D};
+    return SSM_OK;
+}
+
+static void scan_once(scan_bench *sb, int backward, int naive)
+{
+    const ssm_scan_args *a = &sb->a;
+    float *dB = sb->dbc + SCAN_R, *dC = sb->dbc + SCAN_R + SCAN_N;
+    if (!backward && naive) ssm_scan_forward_naive(a, sb->y);
+    else if (!backward) ssm_scan_forward(a, sb->y);
+    else if (naive) ssm_scan_backward_naive(a, sb->dy, sb->du, sb->ddelta, dB, dC, sb->dA, sb->dD);
+    else ssm_scan_backward(a, sb->dy, sb->du, sb->ddelta, dB, dC, sb->dA, sb->dD);
+}
+
+/* Warm up once, then repeat for at least 0.25 s (and 3 passes). */
+static void scan_time(scan_bench *sb, int backward, int naive, bench_result *r)
+{
+    scan_once(sb, backward, naive);
+    int reps = 0;
+    double t0 = now_s(), t, best = 0.0;
+    do {
+        double t1 = now_s();
+        scan_once(sb, backward, naive);
+        double dt = now_s() - t1;
+        if (reps == 0 || dt < best) best = dt;
+        reps++;
+        t = now_s() - t0;
+    } while (reps < 3 || t < 0.25);
+    *r = (bench_result){.name = backward ? "scan-bwd" : "scan-fwd",
+                        .impl = naive ? "naive" : "fast", .B = SCAN_B, .L = SCAN_L,
+                        .steps = reps, .warmup = 1, .seconds = t, .best = best};
+}
+
+static ssm_status scan_run(const bench_opts *o, cli_table *t, int threads)
+{
+    scan_bench sb;
+    ssm_status st = scan_build(&sb, o->seed);
+    if (st) return st;
+    for (int backward = 0; backward < 2; backward++)
+        for (int naive = 1; naive >= 0; naive--) {
+            bench_result r;
+            scan_time(&sb, backward, naive, &r);
+            emit_row(t, &r, threads);
+        }
+    free(sb.mem);
+    return SSM_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Command line                                                             */
+
+static void bench_usage(FILE *f)
+{
+    fprintf(f, "usage: ssmlab bench [--case train-small|infer-130m|scan|all] [--threads N]\n"
+               "                    [--steps N] [--warmup N] [--format csv|jsonl] [--seed N]\n");
+}
+
+static int parse_int(const char *opt, const char *s, int lo, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < lo || v > 1000000) {
+        cli_usage_error("bench: %s wants an integer >= %d, not '%s'", opt, lo, s);
+        return 0;
+    }
+    *out = (int)v;
+    return 1;
+}
+
+static int case_known(const char *s)
+{
+    if (!strcmp(s, "all") || !strcmp(s, "scan")) return 1;
+    for (int i = 0; i < NCASES; i++)
+        if (!strcmp(s, cases[i].name)) return 1;
+    return 0;
+}
+
+/* Returns -1 when parsed, else the exit code to return. */
+static int bench_parse(int argc, char **argv, bench_opts *o)
+{
+    *o = (bench_opts){.which = "all", .threads = 0, .steps = -1, .warmup = -1,
+                      .format = "csv", .seed = 1234};
+    for (int i = 1; i < argc; i++) {
+        const char *opt = argv[i], *val = NULL;
+        if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
+            bench_usage(stdout);
+            return EX_OK;
+        }
+        char name[32];
+        const char *eq = strchr(opt, '=');
+        if (eq && eq - opt < (long)sizeof name) {
+            snprintf(name, sizeof name, "%.*s", (int)(eq - opt), opt);
+            opt = name;
+            val = eq + 1;
+        } else if (i + 1 < argc) {
+            val = argv[i + 1];
+        }
+        int known = !strcmp(opt, "--case") || !strcmp(opt, "--threads") ||
+                    !strcmp(opt, "--steps") || !strcmp(opt, "--warmup") ||
+                    !strcmp(opt, "--format") || !strcmp(opt, "--seed");
+        if (!known) return cli_usage_error("bench: unknown option '%s'", argv[i]);
+        if (!val) return cli_usage_error("bench: %s needs a value", opt);
+        if (!eq) i++;
+        int n = 0;
+        if (!strcmp(opt, "--case")) {
+            if (!case_known(val)) return cli_usage_error("bench: unknown case '%s'", val);
+            o->which = val;
+        } else if (!strcmp(opt, "--format")) {
+            if (!cli_format_ok(val)) return cli_usage_error("bench: --format is csv or jsonl, not '%s'", val);
+            o->format = val;
+        } else if (!strcmp(opt, "--threads")) {
+            if (!parse_int(opt, val, 0, &o->threads)) return EX_USAGE;
+        } else if (!strcmp(opt, "--steps")) {
+            if (!parse_int(opt, val, 1, &o->steps)) return EX_USAGE;
+        } else if (!strcmp(opt, "--warmup")) {
+            if (!parse_int(opt, val, 0, &o->warmup)) return EX_USAGE;
+        } else {
+            if (!parse_int(opt, val, 0, &n)) return EX_USAGE;
+            o->seed = (uint64_t)n;
+        }
+    }
+    return -1;
+}
+
+int cli_bench(int argc, char **argv)
+{
+    bench_opts o;
+    int rc = bench_parse(argc, argv, &o);
+    if (rc >= 0) return rc;
+    int threads = cli_threads_apply(o.threads);
+    cli_log_header("bench", (long)o.seed);
+
+    cli_table t;
+    cli_table_begin(&t, stdout, o.format, columns, NCOLS);
+    int all = !strcmp(o.which, "all");
+    for (int i = 0; i < NCASES; i++) {
+        if (!all && strcmp(o.which, cases[i].name)) continue;
+        bench_result r;
+        ssm_status st = case_run(&cases[i], &o, &r);
+        if (st) return cli_report(st);
+        emit_row(&t, &r, threads);
+    }
+    if (all || !strcmp(o.which, "scan")) {
+        ssm_status st = scan_run(&o, &t, threads);
+        if (st) return cli_report(st);
+    }
+    return EX_OK;
+}
