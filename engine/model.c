@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "reorder.h"
 #include "scan.h"
 #include "scenario.h"
 #include "vmath.h"
@@ -276,6 +277,7 @@ static ssm_status acts_build(ssm_model *m, int B, int L)
     size_t BT = (size_t)B * L, D = c->d_model, E = c->d_inner, Ns = c->state_dim,
            X = c->dt_rank + 2 * Ns, nl = c->n_layer, V = c->padded_vocab;
     size_t nk = m->grads_memory ? nl : 1;            /* layers of kept acts */
+    size_t ro = c->reorder != SSM_REORDER_OFF;
     size_t nlogit = c->n_classes ? (size_t)B * c->n_classes : BT * V;
     size_t s[SSM_NUM_ACT_TENSORS] = {
         (nl + 1) * BT * D,  /* resid */
@@ -296,19 +298,27 @@ static ssm_status acts_build(ssm_model *m, int B, int L)
         nlogit,             /* logits */
         nlogit,             /* dlogits */
         BT,                 /* imp_s */
-        c->reorder ? BT * L : 0, /* perm */
+        ro ? BT * L : 0,    /* perm */
+        ro ? BT * E : 0,    /* ro_u0 */
+        ro ? BT * E : 0,    /* ro_z0 */
+        ro ? BT * X : 0,    /* ro_xdbl0 */
+        ro ? BT * E : 0,    /* ro_dtraw0 */
+        ro ? BT * D : 0,    /* ro_x */
     };
     float **ptrs[SSM_NUM_ACT_TENSORS] = {
         &m->acts.resid, &m->acts.rstd, &m->acts.xn, &m->acts.xz, &m->acts.uc,
         &m->acts.u, &m->acts.xdbl, &m->acts.dtraw, &m->acts.delta, &m->acts.ys,
         &m->acts.yg, &m->acts.mix, &m->acts.rstd_f, &m->acts.xf,
-        &m->acts.pooled, &m->acts.logits, &m->acts.dlogits, &m->acts.imp_s, &m->acts.perm};
+        &m->acts.pooled, &m->acts.logits, &m->acts.dlogits, &m->acts.imp_s, &m->acts.perm,
+        &m->acts.ro_u0, &m->acts.ro_z0, &m->acts.ro_xdbl0, &m->acts.ro_dtraw0, &m->acts.ro_x};
     size_t total = 0;
     for (int i = 0; i < SSM_NUM_ACT_TENSORS; i++) total += s[i];
     /* scratch: A (E,Ns) and, when training, the backward buffers */
     size_t nscratch = E * Ns;
     if (m->grads_memory)
         nscratch += 3 * BT * D + BT * 2 * E + 4 * BT * E + BT * X + E * Ns + (size_t)B * D;
+    if (m->grads_memory && ro)   /* dperm, tmp, ddtraw0, ddelta0, ds */
+        nscratch += BT * L + BT * (E > D ? E : D) + BT * E + BT * c->dt_rank + BT;
     free(m->acts_memory);
     free(m->scratch);
     m->acts_memory = malloc(total * sizeof(float));
@@ -492,18 +502,40 @@ static ssm_scan_args layer_scan_args(const ssm_config *c, const layer_acts *a,
 }
 
 /* Layer 0's importance score of each token, in input order (SPEC §2):
- * s_t = k . (W_dt delta_t + b_dt) with a learned k, else mean_e Delta_t[e]. */
-static void importance_forward(ssm_model *m, const layer_acts *a)
+ * s_t = k . v_t with a learned k and v = W_dt delta + b_dt, else the proxy
+ * mean_e v_t[e] with v = Delta.  v is (B*L, E). */
+static void importance_forward(ssm_model *m, const float *v_all)
 {
     int BT = m->act_B * m->act_L, E = m->cfg.d_inner;
     const float *k = m->params.imp_k;
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < BT; i++) {
-        const float *v = k ? a->dtraw + (size_t)i * E : a->delta + (size_t)i * E;
+        const float *v = v_all + (size_t)i * E;
         float s = 0.0f;
         for (int e = 0; e < E; e++) s += k ? k[e] * v[e] : v[e];
         m->acts.imp_s[i] = k ? s : s / E;
     }
+}
+
+/* Layer 0 with reordering: scores from the tokens in input order, then u,
+ * z and the residual stream permuted by P-hat (SPEC §2).  On entry a->u
+ * and a->xz hold the input-order values; on exit the reordered ones. */
+static void reorder_forward(ssm_model *m, const layer_params *p, const layer_acts *a)
+{
+    const ssm_config *c = &m->cfg;
+    ssm_acts *s = &m->acts;
+    int B = m->act_B, L = m->act_L, BT = B * L;
+    int D = c->d_model, E = c->d_inner, R = c->dt_rank, X = R + 2 * c->state_dim;
+    memcpy(s->ro_u0, a->u, sizeof(float) * BT * E);
+    for (int i = 0; i < BT; i++)
+        memcpy(s->ro_z0 + (size_t)i * E, a->xz + (size_t)i * 2 * E + E, sizeof(float) * E);
+    matmul_forward(s->ro_xdbl0, X, s->ro_u0, E, p->x_proj, NULL, BT, X, E);
+    matmul_forward(s->ro_dtraw0, E, s->ro_xdbl0, X, p->dt_proj_w, p->dt_proj_b, BT, E, R);
+    importance_forward(m, s->ro_dtraw0);
+    ssm_reorder_build(c->reorder, B, L, s->imp_s, s->perm);
+    ssm_reorder_apply(B, L, E, s->perm, s->ro_u0, E, a->u, E);
+    ssm_reorder_apply(B, L, E, s->perm, s->ro_z0, E, a->xz + E, 2 * E);
+    ssm_reorder_apply(B, L, D, s->perm, a->x, D, s->ro_x, D);
 }
 
 /* x_{l+1} = x_l + Mixer(RMSNorm(x_l)) over a (B, L) batch */
@@ -513,6 +545,7 @@ static void layer_forward(ssm_model *m, const layer_params *p, const layer_acts 
     int B = m->act_B, L = m->act_L, BT = B * L;
     int D = c->d_model, E = c->d_inner, R = c->dt_rank, K = c->d_conv,
         X = R + 2 * c->state_dim;
+    int first = a->x == m->acts.resid, reorder = first && c->reorder != SSM_REORDER_OFF;
     float *A = m->scratch;                                   /* (E, Ns) */
 
     rmsnorm_forward(a->xn, a->rstd, a->x, p->norm_w, BT, D, c->norm_eps);
@@ -520,11 +553,12 @@ static void layer_forward(ssm_model *m, const layer_params *p, const layer_acts 
     ssm_conv_args ca = {B, L, E, K, a->xz, 2 * E, p->conv_w, p->conv_b};
     ssm_conv_forward(&ca, a->uc);
     silu_forward(a->u, a->uc, (size_t)BT * E);
+    if (reorder) reorder_forward(m, p, a);
     matmul_forward(a->xdbl, X, a->u, E, p->x_proj, NULL, BT, X, E);
     matmul_forward(a->dtraw, E, a->xdbl, X, p->dt_proj_w, p->dt_proj_b, BT, E, R);
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < (size_t)BT * E; i++) a->delta[i] = ssm_softplusf(a->dtraw[i]);
-    if (a->x == m->acts.resid) importance_forward(m, a);
+    if (first && !reorder) importance_forward(m, a->delta);
     layer_A(c, A, p->A_log);
     ssm_scan_args sa = layer_scan_args(c, a, A, p->Dskip, B, L);
     ssm_scan_forward(&sa, a->ys);
@@ -533,8 +567,9 @@ static void layer_forward(ssm_model *m, const layer_params *p, const layer_acts 
         for (int e = 0; e < E; e++)
             a->yg[(size_t)i * E + e] = a->ys[(size_t)i * E + e] * ssm_siluf(a->xz[(size_t)i * 2 * E + E + e]);
     matmul_forward(a->mix, D, a->yg, E, p->out_proj, NULL, BT, D, E);
+    const float *x = reorder ? m->acts.ro_x : a->x;
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < (size_t)BT * D; i++) a->xout[i] = a->x[i] + a->mix[i];
+    for (size_t i = 0; i < (size_t)BT * D; i++) a->xout[i] = x[i] + a->mix[i];
 }
 
 typedef struct { /* backward scratch buffers, each (B*L, ...) */
@@ -549,6 +584,12 @@ typedef struct { /* backward scratch buffers, each (B*L, ...) */
     float *dxdbl;   /* (BT, R+2Ns) */
     float *dA;      /* (E, Ns) */
     float *dpooled; /* (B, D) */
+    /* reorder only */
+    float *dperm;   /* (B, L, L) */
+    float *tmp;     /* (BT, max(E, D)) */
+    float *ddtraw0; /* (BT, E) */
+    float *ddelta0; /* (BT, R) */
+    float *ds;      /* (BT) */
 } grad_scratch;
 
 static grad_scratch grad_scratch_view(const ssm_model *m)
@@ -568,8 +609,63 @@ static grad_scratch grad_scratch_view(const ssm_model *m)
     g.dyg = p;     p += BT * E;
     g.dxdbl = p;   p += BT * X;
     g.dA = p;      p += E * Ns;
-    g.dpooled = p;
+    g.dpooled = p; p += (size_t)m->act_B * D;
+    if (c->reorder == SSM_REORDER_OFF) return g;
+    g.dperm = p;   p += BT * m->act_L;
+    g.tmp = p;     p += BT * (E > D ? E : D);
+    g.ddtraw0 = p; p += BT * E;
+    g.ddelta0 = p; p += BT * c->dt_rank;
+    g.ds = p;
     return g;
+}
+
+/* s_t = k . dtraw0_t: dk += sum_t ds_t dtraw0_t, ddtraw0_t = ds_t k */
+static void importance_backward(ssm_model *m, grad_scratch *g)
+{
+    int BT = m->act_B * m->act_L, E = m->cfg.d_inner;
+    const float *k = m->params.imp_k, *v = m->acts.ro_dtraw0;
+#pragma omp parallel for schedule(static)
+    for (int e = 0; e < E; e++) {
+        float s = 0.0f;
+        for (int i = 0; i < BT; i++) s += g->ds[i] * v[(size_t)i * E + e];
+        m->grads.imp_k[e] += s;
+    }
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < BT; i++)
+        for (int e = 0; e < E; e++) g->ddtraw0[(size_t)i * E + e] = g->ds[i] * k[e];
+}
+
+/* Backward of reorder_forward.  g->du (du'), the z half of g->dxz (dz') and
+ * g->dresid (dx') come in reordered and leave in input order; with soft
+ * reordering the gradient through P-hat reaches k, W_dt, b_dt, W_x and u. */
+static void reorder_backward(ssm_model *m, const layer_params *p, layer_params *dp,
+                             const layer_acts *a, grad_scratch *g)
+{
+    const ssm_config *c = &m->cfg;
+    ssm_acts *s = &m->acts;
+    int B = m->act_B, L = m->act_L, BT = B * L;
+    int D = c->d_model, E = c->d_inner, R = c->dt_rank, X = R + 2 * c->state_dim;
+    int soft = c->reorder == SSM_REORDER_SOFT;
+    if (soft) {
+        memset(g->dperm, 0, sizeof(float) * BT * L);
+        ssm_reorder_dperm(B, L, E, g->du, E, s->ro_u0, E, g->dperm);
+        ssm_reorder_dperm(B, L, E, g->dxz + E, 2 * E, s->ro_z0, E, g->dperm);
+        ssm_reorder_dperm(B, L, D, g->dresid, D, a->x, D, g->dperm);
+    }
+    ssm_reorder_apply_t(B, L, E, s->perm, g->du, E, g->tmp, E);
+    memcpy(g->du, g->tmp, sizeof(float) * BT * E);
+    ssm_reorder_apply_t(B, L, E, s->perm, g->dxz + E, 2 * E, g->tmp, E);
+    for (int i = 0; i < BT; i++)
+        memcpy(g->dxz + (size_t)i * 2 * E + E, g->tmp + (size_t)i * E, sizeof(float) * E);
+    ssm_reorder_apply_t(B, L, D, s->perm, g->dresid, D, g->tmp, D);
+    memcpy(g->dresid, g->tmp, sizeof(float) * BT * D);
+    if (!soft) return;   /* a hard sort passes no gradient to the scores */
+    ssm_reorder_backward_soft(B, L, s->imp_s, s->perm, g->dperm, g->ds);
+    importance_backward(m, g);
+    matmul_backward(g->ddelta0, R, 0.0f, dp->dt_proj_w, dp->dt_proj_b, g->ddtraw0, E,
+                    s->ro_xdbl0, X, p->dt_proj_w, BT, E, R);
+    matmul_backward(g->du, E, 1.0f, dp->x_proj, NULL, g->ddelta0, R, s->ro_u0, E,
+                    p->x_proj, BT, R, E);
 }
 
 /* Backward of layer_forward: g->dresid holds dL/dx_{l+1} on entry and
@@ -611,6 +707,7 @@ static void layer_backward(ssm_model *m, const layer_params *p, layer_params *dp
     /* x_proj: du += dxdbl · W_x */
     matmul_backward(g->du, E, 1.0f, dp->x_proj, NULL, g->dxdbl, X, a->u, E,
                     p->x_proj, BT, X, E);
+    if (a->x == m->acts.resid && c->reorder != SSM_REORDER_OFF) reorder_backward(m, p, dp, a, g);
     /* u = silu(uc) */
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < (size_t)BT * E; i++) g->du[i] *= ssm_dsiluf(a->uc[i]);

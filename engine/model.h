@@ -95,8 +95,14 @@ typedef struct {
                      * else the proxy mean_e Delta_t[e] */
     float *perm;    /* (B, L, L) layer-0 reordering matrix P-hat (reorder
                      * hard or soft; row i holds the weights of new position i) */
+    /* layer 0 before reordering (reorder hard or soft only) */
+    float *ro_u0;   /* (B, L, E)    SiLU(conv) in input order */
+    float *ro_z0;   /* (B, L, E)    gate z in input order */
+    float *ro_xdbl0;/* (B, L, R+2Ns) x_proj of ro_u0 */
+    float *ro_dtraw0;/* (B, L, E)   W_dt delta + b_dt of ro_u0: the scores' source */
+    float *ro_x;    /* (B, L, D)    P-hat x_0: the reordered residual stream */
 } ssm_acts;
-#define SSM_NUM_ACT_TENSORS 19
+#define SSM_NUM_ACT_TENSORS 24
 
 /* One named tensor of a block laid out like the parameters (used for
  * checkpoints, saved gradients and optimizer state alike). */
