@@ -56,10 +56,14 @@ for t in tests/ref/check_*.py; do
 done
 
 for t in tests/e2e/*.sh; do
-    [ -f "$t" ] || continue
+    [ -f "$t" ] && [ "$(basename "$t")" != lib.sh ] || continue
     out="$log/e2e_$(basename "$t").log"
-    if bash "$t" >"$out" 2>&1; then record "e2e/$(basename "$t")" 1 0
-    else tail -15 "$out"; record "e2e/$(basename "$t")" 0 1; fi
+    bash "$t" >"$out" 2>&1
+    rc=$?
+    p=$(grep -c '^ok: ' "$out"); f=$(grep -c '^FAIL: ' "$out")
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    [ "$f" -gt 0 ] && { grep '^FAIL: ' "$out" | head -10; tail -5 "$out"; }
+    record "e2e/$(basename "$t")" "$p" "$f"
 done
 
 if mandoc -Tlint -W warning man/*.[0-9] >"$log/mandoc.log" 2>&1; then record "man/mandoc-lint" 1 0
