@@ -876,6 +876,19 @@ ssm_status ssm_model_forward(ssm_model *m, const ssm_batch *b)
     return SSM_OK;
 }
 
+/* Layers n-1 .. 0 backward, from g->dresid = dL/dx_n to dL/dx_0 */
+static void layers_backward(ssm_model *m, grad_scratch *g)
+{
+    const ssm_config *c = &m->cfg;
+    for (int l = c->n_layer - 1; l >= 0; l--) {
+        layer_params p = layer_params_view(c, &m->params, l);
+        layer_params dp = layer_params_view(c, &m->grads, l);
+        layer_acts a = layer_acts_view(m, l);
+        layer_backward(m, &p, &dp, &a, g);
+    }
+    ssm_scenario_backward(c, &m->params, &m->grads);
+}
+
 ssm_status ssm_model_backward(ssm_model *m, float loss_scale)
 {
     const ssm_config *c = &m->cfg;
@@ -889,15 +902,38 @@ ssm_status ssm_model_backward(ssm_model *m, float loss_scale)
     for (size_t i = 0; i < nlogit; i++) m->acts.dlogits[i] *= k;
     grad_scratch g = grad_scratch_view(m);
     head_backward(m, &g);
-    for (int l = c->n_layer - 1; l >= 0; l--) {
-        layer_params p = layer_params_view(c, &m->params, l);
-        layer_params dp = layer_params_view(c, &m->grads, l);
-        layer_acts a = layer_acts_view(m, l);
-        layer_backward(m, &p, &dp, &a, &g);
-    }
-    ssm_scenario_backward(c, &m->params, &m->grads);
+    layers_backward(m, &g);
     embed_backward(m, g.dresid);
     m->last = NULL;   /* dlogits were consumed */
+    return SSM_OK;
+}
+
+ssm_status ssm_model_backward_stream(ssm_model *m, const float *dxn, float *dx0)
+{
+    if (!m->grads_memory || !m->last)
+        return ssm_fail(SSM_ERR_SOFTWARE, "backward needs gradients and a forward pass");
+    grad_scratch g = grad_scratch_view(m);
+    size_t n = (size_t)m->act_B * m->act_L * m->cfg.d_model;
+    memcpy(g.dresid, dxn, sizeof(float) * n);
+    layers_backward(m, &g);
+    memcpy(dx0, g.dresid, sizeof(float) * n);
+    return SSM_OK;
+}
+
+ssm_status ssm_model_input_grad(const ssm_model *m, float *dinputs)
+{
+    const ssm_config *c = &m->cfg;
+    if (!m->grads_memory || !m->acts_memory)
+        return ssm_fail(SSM_ERR_SOFTWARE, "input gradients need a backward pass");
+    grad_scratch g = grad_scratch_view(m);
+    int BT = m->act_B * m->act_L, D = c->d_model;
+    if (c->input_kind == SSM_INPUT_TOKENS) {
+        memcpy(dinputs, g.dresid, sizeof(float) * BT * D);
+        return SSM_OK;
+    }
+    /* x_0 = inputs W_in^T + b: d inputs = dx_0 W_in */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, BT, c->d_input, D, 1.0f,
+                g.dresid, D, m->params.input_w, c->d_input, 0.0f, dinputs, c->d_input);
     return SSM_OK;
 }
 

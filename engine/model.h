@@ -164,6 +164,18 @@ ssm_status ssm_model_forward(ssm_model *m, const ssm_batch *batch);
 ssm_status ssm_model_backward(ssm_model *m, float loss_scale);
 void ssm_model_zero_grad(ssm_model *m);
 
+/* Backward from the last residual stream: given dL/dx_n (B, L, D), the
+ * gradient with respect to x_n before the final norm, run every layer's
+ * backward and write dL/dx_0 (B, L, D), the gradient with respect to the
+ * embedded input, to dx0.  Parameter gradients accumulate as a side effect.
+ * Used for influence maps (SPEC §3). */
+ssm_status ssm_model_backward_stream(ssm_model *m, const float *dxn, float *dx0);
+
+/* After ssm_model_backward: the gradient of the loss with respect to the
+ * inputs, (B, L, I) for continuous inputs (attacks), or with respect to the
+ * embedded tokens x_0, (B, L, D). */
+ssm_status ssm_model_input_grad(const ssm_model *m, float *dinputs);
+
 /* Named views of a block laid out like the parameters.  Returns the count
  * (at most cap are written; pass cap 0 to count). */
 int ssm_model_tensors(const ssm_model *m, float *block, ssm_tensor *out, int cap);

@@ -349,3 +349,63 @@ Test(model, reorder_is_refused_for_language_models)
     cr_expect_eq(ssm_config_finalize(&c), SSM_ERR_CONFIG);
     cr_expect(strstr(ssm_last_error(), "language model") != NULL, "%s", ssm_last_error());
 }
+
+/* x_n . v for the last forward (v is (B, L, D)) */
+static double stream_dot(const ssm_model *m, const float *v)
+{
+    size_t n = (size_t)m->act_B * m->act_L * m->cfg.d_model;
+    const float *xn = m->acts.resid + (size_t)m->cfg.n_layer * n;
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += (double)xn[i] * v[i];
+    return s;
+}
+
+Test(model, input_and_stream_gradients_match_finite_differences)
+{
+    fixture f;
+    fixture_build(&f, small_classifier(SSM_REORDER_OFF), 2, 5);
+    const ssm_config *c = &f.m.cfg;
+    size_t ni = (size_t)2 * 5 * c->d_input, nd = (size_t)2 * 5 * c->d_model;
+    float *dir = malloc(sizeof(float) * ni), *save = malloc(sizeof(float) * ni);
+    float *din = malloc(sizeof(float) * ni), *v = malloc(sizeof(float) * nd), *dx0 = malloc(sizeof(float) * nd);
+    for (size_t i = 0; i < ni; i++) dir[i] = frand();
+    for (size_t i = 0; i < nd; i++) v[i] = frand();
+    memcpy(save, f.inputs, sizeof(float) * ni);
+    /* the loss with respect to the inputs */
+    ssm_model_zero_grad(&f.m);
+    loss_at(&f);
+    cr_assert_eq(ssm_model_backward(&f.m, 1.0f), SSM_OK);
+    cr_assert_eq(ssm_model_input_grad(&f.m, din), SSM_OK);
+    double analytic = 0.0, eps = 1e-2;
+    for (size_t i = 0; i < ni; i++) analytic += (double)din[i] * dir[i];
+    for (size_t i = 0; i < ni; i++) f.inputs[i] = save[i] + (float)(eps * dir[i]);
+    double lp = loss_at(&f);
+    for (size_t i = 0; i < ni; i++) f.inputs[i] = save[i] - (float)(eps * dir[i]);
+    double lm = loss_at(&f);
+    memcpy(f.inputs, save, sizeof(float) * ni);
+    double numeric = (lp - lm) / (2 * eps);
+    cr_expect(fabs(numeric - analytic) < 3e-2 * fabs(analytic) + 1e-4,
+              "d loss / d inputs: finite difference %g, backward %g", numeric, analytic);
+    /* x_n . v with respect to x_0 = inputs W_in^T + b */
+    loss_at(&f);
+    cr_assert_eq(ssm_model_backward_stream(&f.m, v, dx0), SSM_OK);
+    analytic = 0.0;
+    for (size_t i = 0; i < 10; i++)
+        for (int k = 0; k < c->d_input; k++) {
+            double g = 0.0;
+            for (int d = 0; d < c->d_model; d++)
+                g += (double)dx0[i * c->d_model + d] * f.m.params.input_w[d * c->d_input + k];
+            analytic += g * dir[i * c->d_input + k];
+        }
+    for (size_t i = 0; i < ni; i++) f.inputs[i] = save[i] + (float)(eps * dir[i]);
+    loss_at(&f);
+    lp = stream_dot(&f.m, v);
+    for (size_t i = 0; i < ni; i++) f.inputs[i] = save[i] - (float)(eps * dir[i]);
+    loss_at(&f);
+    lm = stream_dot(&f.m, v);
+    numeric = (lp - lm) / (2 * eps);
+    cr_expect(fabs(numeric - analytic) < 3e-2 * fabs(analytic) + 1e-4,
+              "d (x_n . v) / d inputs: finite difference %g, backward %g", numeric, analytic);
+    free(dir); free(save); free(din); free(v); free(dx0);
+    fixture_free(&f);
+}
