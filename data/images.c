@@ -2,6 +2,10 @@
  * strict validation, and the conversion of images to pixel or patch token
  * sequences with per-channel normalisation. */
 #include "images.h"
+#include "seed.h"
+
+/* salt of this data stream for ssm_seed_derive: the bytes of "imag" */
+#define IMAGES_SEED_SALT 0x696d6167ULL
 
 #include <errno.h>
 #include <limits.h>
@@ -487,22 +491,6 @@ ssm_status ssm_images_batch(const ssm_images *im, const ssm_image_seq *s,
     return SSM_OK;
 }
 
-static uint64_t mix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
-/* Generator seed for (seed, step, index); "imag" salts it apart from text. */
-static unsigned long sample_seed(uint64_t seed, uint64_t step, uint64_t index)
-{
-    uint64_t h = mix64(0x696d6167ULL ^ mix64(seed));
-    h = mix64(h ^ step);
-    h = mix64(h ^ index);
-    return (unsigned long)(h ^ (h >> 32));
-}
 
 ssm_status ssm_images_sample(const ssm_images *im, const ssm_image_seq *s,
                              uint64_t seed, uint64_t step, int index, int B,
@@ -519,7 +507,7 @@ ssm_status ssm_images_sample(const ssm_images *im, const ssm_image_seq *s,
             gsl_rng_free(r);
         return ssm_fail(SSM_ERR_NOMEM, "out of memory for a batch of %d", B);
     }
-    gsl_rng_set(r, sample_seed(seed, step, (uint64_t)(int64_t)index));
+    gsl_rng_set(r, ssm_seed_derive(IMAGES_SEED_SALT, seed, step, (uint64_t)(int64_t)index));
     for (int b = 0; b < B; b++)
         idx[b] = (int)gsl_rng_uniform_int(r, (unsigned long)im->n);
     gsl_rng_free(r);

@@ -3,6 +3,10 @@
  * from a GSL generator seeded by (seed, step, index), validation windows
  * and the add-one unigram baseline. */
 #include "text.h"
+#include "seed.h"
+
+/* salt of this data stream for ssm_seed_derive: the bytes of "text" */
+#define TEXT_SEED_SALT 0x74657874ULL
 
 #include <dirent.h>
 #include <errno.h>
@@ -287,23 +291,6 @@ void ssm_text_free(ssm_text *t)
 
 /* ---- batches ---- */
 
-static uint64_t mix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
-/* The generator seed for one (seed, step, index); "text" salts it apart
- * from other data streams. */
-static unsigned long batch_seed(uint64_t seed, uint64_t step, uint64_t index)
-{
-    uint64_t h = mix64(0x74657874ULL ^ mix64(seed));
-    h = mix64(h ^ step);
-    h = mix64(h ^ index);
-    return (unsigned long)(h ^ (h >> 32));
-}
 
 /* Uniform integer in [0, range), range >= 1 (gsl_rng_uniform_int takes
  * n up to max - min; mt19937 gives full 32-bit words beyond that). */
@@ -326,7 +313,7 @@ ssm_status ssm_text_batch(const ssm_text *t, uint64_t seed, uint64_t step,
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     if (!r)
         return ssm_fail(SSM_ERR_NOMEM, "%s: cannot allocate generator", t->path);
-    gsl_rng_set(r, batch_seed(seed, step, (uint64_t)(int64_t)index));
+    gsl_rng_set(r, ssm_seed_derive(TEXT_SEED_SALT, seed, step, (uint64_t)(int64_t)index));
     uint64_t range = t->n_train - (size_t)L;   /* offsets 0 .. n_train-L-1 */
     for (int b = 0; b < B; b++) {
         const uint8_t *src = t->bytes + draw_below(r, range);
