@@ -13,7 +13,7 @@ PKG_LIBS   := $(filter-out -lgslcblas,$(shell pkg-config --libs $(PKGS)))
 
 CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) $(ARCH) -Wall -Wextra -fopenmp \
            -I. -Iengine -Idata -Icli -Itui -DSSM_VERSION='"0.1.0-$(VERSION)"' $(PKG_CFLAGS)
-LDLIBS  := $(PKG_LIBS) -lm -lpthread -fopenmp
+LDLIBS  := $(PKG_LIBS) -lunistring -lm -lpthread -fopenmp
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 LIB_SRC  := $(wildcard engine/*.c data/*.c scenarios/*.c tui/*.c cli/*.c)
