@@ -1,0 +1,278 @@
+/* dynamics.c — the token-dynamics measurements of SPEC §2: eigenvalues of
+ * S_B S_C^T per layer (GSL nonsymmetric eigensolver), residual-stream token
+ * norms with least-squares log-norm slopes over depth (gsl_fit_linear) and
+ * the converging/diverging verdict, and the layer-0 importance ranking.
+ * GSL linear algebra only: this file must not include OpenBLAS's cblas.h. */
+#include "dynamics.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_eigen.h>
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_fit.h>
+
+#include "scenario.h"
+
+/* ------------------------------------------------------------------------ */
+/* Names                                                                    */
+
+const char *ssm_verdict_name(int verdict)
+{
+    static const char *const names[] = {"converging", "diverging", "mixed"};
+    return verdict >= 0 && verdict <= SSM_VERDICT_MIXED ? names[verdict] : "?";
+}
+
+const char *ssm_spectrum_class_name(int cls)
+{
+    static const char *const names[] = {"positive", "negative", "mixed", "complex"};
+    return cls >= 0 && cls <= SSM_SPECTRUM_COMPLEX ? names[cls] : "?";
+}
+
+/* ------------------------------------------------------------------------ */
+/* Token norms                                                              */
+
+/* ||x||_2 of n floats, accumulated in double */
+static float vec_norm(const float *x, int n)
+{
+    double s = 0.0;
+    for (int i = 0; i < n; i++) s += (double)x[i] * x[i];
+    return (float)sqrt(s);
+}
+
+ssm_status ssm_dynamics_slopes(const float *norms, int n_layer, int T, float *slopes)
+{
+    int n = n_layer + 1;
+    double *x = malloc(sizeof(double) * n), *y = malloc(sizeof(double) * n);
+    if (!x || !y) {
+        free(x);
+        free(y);
+        return ssm_fail(SSM_ERR_NOMEM, "out of memory fitting norm slopes");
+    }
+    for (int l = 0; l < n; l++) x[l] = l;
+    for (int t = 0; t < T; t++) {
+        for (int l = 0; l < n; l++) {
+            float v = norms[(size_t)l * T + t];
+            y[l] = log(v > FLT_MIN ? v : FLT_MIN);
+        }
+        double c0, c1, cov00, cov01, cov11, sumsq;
+        gsl_fit_linear(x, 1, y, 1, n, &c0, &c1, &cov00, &cov01, &cov11, &sumsq);
+        slopes[t] = (float)c1;
+    }
+    free(x);
+    free(y);
+    return SSM_OK;
+}
+
+int ssm_dynamics_verdict(const float *slopes, int T, float *mean_slope)
+{
+    double sum = 0.0;
+    int down = 0, up = 0;
+    for (int t = 0; t < T; t++) {
+        sum += slopes[t];
+        down += slopes[t] < -SSM_VERDICT_TAU;
+        up += slopes[t] > SSM_VERDICT_TAU;
+    }
+    double mean = T > 0 ? sum / T : 0.0;
+    if (mean_slope) *mean_slope = (float)mean;
+    if (T > 0 && mean < -SSM_VERDICT_TAU && down >= SSM_VERDICT_FRAC * T) return SSM_VERDICT_CONVERGING;
+    if (T > 0 && mean > SSM_VERDICT_TAU && up >= SSM_VERDICT_FRAC * T) return SSM_VERDICT_DIVERGING;
+    return SSM_VERDICT_MIXED;
+}
+
+void ssm_norms_free(ssm_norms *n)
+{
+    free(n->norms);
+    free(n->mix_norms);
+    free(n->slopes);
+    memset(n, 0, sizeof *n);
+}
+
+ssm_status ssm_dynamics_norms(const ssm_model *m, ssm_norms *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!m->acts_memory || !m->last)
+        return ssm_fail(SSM_ERR_SOFTWARE, "token norms need a forward pass first");
+    int nl = m->cfg.n_layer, D = m->cfg.d_model;
+    size_t T = (size_t)m->act_B * m->act_L;
+    out->n_layer = nl;
+    out->B = m->act_B;
+    out->L = m->act_L;
+    out->norms = malloc(sizeof(float) * (nl + 1) * T);
+    out->mix_norms = malloc(sizeof(float) * nl * T);
+    out->slopes = malloc(sizeof(float) * T);
+    if (!out->norms || !out->mix_norms || !out->slopes) {
+        ssm_norms_free(out);
+        return ssm_fail(SSM_ERR_NOMEM, "out of memory for token norms");
+    }
+    for (size_t i = 0; i < (nl + 1) * T; i++) out->norms[i] = vec_norm(m->acts.resid + i * D, D);
+    for (size_t i = 0; i < nl * T; i++) out->mix_norms[i] = vec_norm(m->acts.mix + i * D, D);
+    ssm_status st = ssm_dynamics_slopes(out->norms, nl, (int)T, out->slopes);
+    if (st) {
+        ssm_norms_free(out);
+        return st;
+    }
+    out->verdict = ssm_dynamics_verdict(out->slopes, (int)T, &out->mean_slope);
+    return SSM_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Spectrum of S_B S_C^T                                                    */
+
+typedef struct { double re, im; } eig;
+
+static int eig_cmp(const void *a, const void *b)
+{
+    const eig *x = a, *y = b;
+    if (x->re != y->re) return x->re < y->re ? 1 : -1;
+    return (x->im < y->im) - (x->im > y->im);
+}
+
+ssm_status ssm_dynamics_eigen(const double *M, int N, double *re, double *im)
+{
+    gsl_matrix *A = gsl_matrix_alloc(N, N);
+    gsl_vector_complex *ev = gsl_vector_complex_alloc(N);
+    gsl_eigen_nonsymm_workspace *w = gsl_eigen_nonsymm_alloc(N);
+    eig *e = malloc(sizeof *e * N);
+    ssm_status st = SSM_OK;
+    if (!A || !ev || !w || !e) {
+        st = ssm_fail(SSM_ERR_NOMEM, "out of memory for a %d x %d eigenproblem", N, N);
+        goto done;
+    }
+    memcpy(A->data, M, sizeof(double) * N * N);   /* a fresh matrix: tda == N */
+    gsl_eigen_nonsymm_params(0, 1, w);            /* eigenvalues only, balanced */
+    gsl_error_handler_t *old = gsl_set_error_handler_off();
+    int rc = gsl_eigen_nonsymm(A, ev, w);
+    gsl_set_error_handler(old);
+    if (rc) {
+        st = ssm_fail(SSM_ERR_DATA, "eigenvalues of a %d x %d matrix did not converge (%s)",
+                      N, N, gsl_strerror(rc));
+        goto done;
+    }
+    for (int i = 0; i < N; i++) {
+        gsl_complex z = gsl_vector_complex_get(ev, i);
+        e[i] = (eig){GSL_REAL(z), GSL_IMAG(z)};
+    }
+    qsort(e, N, sizeof *e, eig_cmp);
+    for (int i = 0; i < N; i++) {
+        re[i] = e[i].re;
+        im[i] = e[i].im;
+    }
+done:
+    free(e);
+    if (w) gsl_eigen_nonsymm_free(w);
+    if (ev) gsl_vector_complex_free(ev);
+    if (A) gsl_matrix_free(A);
+    return st;
+}
+
+int ssm_dynamics_classify(const double *re, const double *im, int N,
+                          int *n_pos, int *n_neg, int *n_complex)
+{
+    double rho = 0.0;
+    for (int i = 0; i < N; i++) rho = fmax(rho, hypot(re[i], im[i]));
+    double tol = SSM_SPECTRUM_TOL * rho;
+    int pos = 0, neg = 0, cpx = 0;
+    for (int i = 0; i < N; i++) {
+        if (fabs(im[i]) > tol) cpx++;
+        else if (re[i] > tol) pos++;
+        else if (re[i] < -tol) neg++;
+    }
+    if (n_pos) *n_pos = pos;
+    if (n_neg) *n_neg = neg;
+    if (n_complex) *n_complex = cpx;
+    if (cpx) return SSM_SPECTRUM_COMPLEX;
+    if (pos && neg) return SSM_SPECTRUM_MIXED;
+    return neg ? SSM_SPECTRUM_NEGATIVE : SSM_SPECTRUM_POSITIVE;
+}
+
+/* M (N, N) = S_B S_C^T of layer l, from the learned B and C rows of x_proj */
+static void layer_product(const ssm_config *c, const float *x_proj, int l, double *M)
+{
+    int E = c->d_inner, N = c->d_state;
+    size_t X = c->dt_rank + 2 * c->state_dim;
+    const float *xp = x_proj + (size_t)l * X * E;
+    const float *SB = xp + (size_t)(c->dt_rank + c->n_one) * E;
+    const float *SC = xp + (size_t)(c->dt_rank + c->state_dim + c->n_one) * E;
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0.0;
+            for (int e = 0; e < E; e++) s += (double)SB[(size_t)i * E + e] * SC[(size_t)j * E + e];
+            M[(size_t)i * N + j] = s;
+        }
+}
+
+void ssm_spectrum_free(ssm_spectrum *s)
+{
+    free(s->re);
+    free(s->im);
+    free(s->n_pos);
+    free(s->n_neg);
+    free(s->n_complex);
+    free(s->cls);
+    memset(s, 0, sizeof *s);
+}
+
+static ssm_status spectrum_alloc(ssm_spectrum *s, int nl, int N)
+{
+    memset(s, 0, sizeof *s);
+    s->n_layer = nl;
+    s->N = N;
+    s->re = malloc(sizeof(double) * nl * N);
+    s->im = malloc(sizeof(double) * nl * N);
+    s->n_pos = malloc(sizeof(int) * nl);
+    s->n_neg = malloc(sizeof(int) * nl);
+    s->n_complex = malloc(sizeof(int) * nl);
+    s->cls = malloc(sizeof(int) * nl);
+    if (s->re && s->im && s->n_pos && s->n_neg && s->n_complex && s->cls) return SSM_OK;
+    ssm_spectrum_free(s);
+    return ssm_fail(SSM_ERR_NOMEM, "out of memory for the spectrum");
+}
+
+ssm_status ssm_dynamics_spectrum(const ssm_model *m, ssm_spectrum *out)
+{
+    const ssm_config *c = &m->cfg;
+    int nl = c->n_layer, N = c->d_state;
+    ssm_params p = m->params;   /* the struct is const, the weights it points to are not */
+    ssm_scenario_forward(c, &p);
+    ssm_status st = spectrum_alloc(out, nl, N);
+    if (st) return st;
+    double *M = malloc(sizeof(double) * N * N);
+    if (!M) {
+        ssm_spectrum_free(out);
+        return ssm_fail(SSM_ERR_NOMEM, "out of memory for the spectrum");
+    }
+    for (int l = 0; l < nl && !st; l++) {
+        layer_product(c, p.x_proj, l, M);
+        double *re = out->re + (size_t)l * N, *im = out->im + (size_t)l * N;
+        st = ssm_dynamics_eigen(M, N, re, im);
+        if (st) break;
+        out->cls[l] = ssm_dynamics_classify(re, im, N, &out->n_pos[l], &out->n_neg[l],
+                                            &out->n_complex[l]);
+    }
+    free(M);
+    if (st) ssm_spectrum_free(out);
+    return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Importance ranking                                                       */
+
+/* increasing score, NaN lowest, ties by position */
+static int rank_cmp(const void *a, const void *b, void *ctx)
+{
+    const float *s = ctx;
+    int i = *(const int *)a, j = *(const int *)b;
+    int ni = isnan(s[i]), nj = isnan(s[j]);
+    if (ni != nj) return nj - ni;
+    if (!ni && s[i] != s[j]) return s[i] < s[j] ? -1 : 1;
+    return (i > j) - (i < j);
+}
+
+void ssm_dynamics_ranking(const float *scores, int L, int *order)
+{
+    for (int i = 0; i < L; i++) order[i] = i;
+    qsort_r(order, L, sizeof *order, rank_cmp, (void *)scores);
+}

@@ -1,0 +1,96 @@
+/* dynamics.h — the token-dynamics measurements of SPEC §2 (Vo et al.):
+ * the spectrum of S_B S_C^T per layer, the residual-stream token norms over
+ * depth with their log-norm slopes and a converging/diverging verdict, and
+ * the importance ranking of the first layer. */
+#ifndef SSM_DYNAMICS_H
+#define SSM_DYNAMICS_H
+
+#include "model.h"
+#include "status.h"
+
+/* ---- token norms over depth ------------------------------------------- */
+
+enum { SSM_VERDICT_CONVERGING = 0, SSM_VERDICT_DIVERGING, SSM_VERDICT_MIXED };
+
+/* Verdict rule (documented in ssmlab-inspect(1) too).  With tau =
+ * SSM_VERDICT_TAU and the per-token slopes s_t (natural log of the norm per
+ * layer):
+ *   converging  when mean slope < -tau and at least SSM_VERDICT_FRAC of the
+ *               tokens have s_t < -tau;
+ *   diverging   when mean slope > +tau and at least SSM_VERDICT_FRAC of the
+ *               tokens have s_t > +tau;
+ *   mixed       otherwise (flat, or tokens disagree). */
+#define SSM_VERDICT_TAU 0.01
+#define SSM_VERDICT_FRAC 0.5
+
+typedef struct {
+    int n_layer, B, L;
+    float *norms;      /* (n_layer+1, B, L) ||x_{l,t}||_2 of the residual stream */
+    float *mix_norms;  /* (n_layer, B, L)   mixer output norms */
+    float *slopes;     /* (B, L) least-squares slope of log-norm over depth l = 0..n_layer */
+    float mean_slope;  /* mean of slopes over the B*L tokens */
+    int verdict;       /* SSM_VERDICT_* */
+} ssm_norms;
+
+/* After ssm_model_forward: reads m->acts.resid and m->acts.mix for the
+ * batch shape of that forward (m->act_B, m->act_L); SSM_ERR_SOFTWARE if no
+ * forward has run.  out is filled (allocated) here and released with
+ * ssm_norms_free; token index i = b * L + t in every (.., B, L) array. */
+ssm_status ssm_dynamics_norms(const ssm_model *m, ssm_norms *out);
+void ssm_norms_free(ssm_norms *n);
+const char *ssm_verdict_name(int verdict);   /* "converging", "diverging", "mixed" */
+
+/* Lower-level pieces, usable on synthetic data.
+ * norms: (n_layer+1, T) for T tokens; writes slopes (T): the gsl_fit_linear
+ * slope of (l, log norm_l), l = 0..n_layer (norms below FLT_MIN are clamped
+ * to FLT_MIN, so a zero norm gives a large finite slope, never NaN).  With
+ * n_layer + 1 = 1 point the slope is NaN. */
+ssm_status ssm_dynamics_slopes(const float *norms, int n_layer, int T, float *slopes);
+/* mean of slopes (T) and the verdict of the rule above */
+int ssm_dynamics_verdict(const float *slopes, int T, float *mean_slope);
+
+/* ---- spectrum of S_B S_C^T -------------------------------------------- */
+
+enum { SSM_SPECTRUM_POSITIVE = 0, SSM_SPECTRUM_NEGATIVE, SSM_SPECTRUM_MIXED, SSM_SPECTRUM_COMPLEX };
+
+/* An eigenvalue is complex when |im| > SSM_SPECTRUM_TOL * rho (rho the
+ * layer's spectral radius); a real one is positive when re > tol * rho,
+ * negative when re < -tol * rho, and zero (counted in neither) otherwise.
+ * Layer class: complex if any complex eigenvalue; else mixed if both
+ * positive and negative; else negative if any negative; else positive (this
+ * includes the all-zero spectrum).  The product is formed and solved in
+ * double from float32 weights, so rounding moves eigenvalues by ~1e-8 rho
+ * (scenario models at init: |im| = 0 and every |re| > 1e-2 rho, checked for
+ * N up to 64): 1e-6 leaves a wide margin on both sides. */
+#define SSM_SPECTRUM_TOL 1e-6
+
+typedef struct {
+    int n_layer, N;
+    double *re, *im;   /* (n_layer, N) eigenvalues, sorted by decreasing re */
+    int *n_pos, *n_neg, *n_complex;  /* (n_layer) */
+    int *cls;          /* (n_layer) SSM_SPECTRUM_* */
+} ssm_spectrum;
+
+/* The N learned channels only (the pinned polarization channels are not
+ * part of S_B, S_C).  For scenario models it first calls
+ * ssm_scenario_forward (idempotent), which rewrites the learned B and C rows
+ * of m's x_proj from P and q: the model struct is const, its weights not. */
+ssm_status ssm_dynamics_spectrum(const ssm_model *m, ssm_spectrum *out);
+void ssm_spectrum_free(ssm_spectrum *s);
+const char *ssm_spectrum_class_name(int cls);  /* "positive", "negative", "mixed", "complex" */
+
+/* Eigenvalues of one N x N row-major matrix M (double) into re, im (N),
+ * sorted by decreasing real part. */
+ssm_status ssm_dynamics_eigen(const double *M, int N, double *re, double *im);
+/* Counts and class of N eigenvalues under the rule above. */
+int ssm_dynamics_classify(const double *re, const double *im, int N,
+                          int *n_pos, int *n_neg, int *n_complex);
+
+/* ---- importance ranking ----------------------------------------------- */
+
+/* scores (L): one sequence's m->acts.imp_s row.  order (L) receives the
+ * token positions by increasing score (ties by position, NaN lowest) = the
+ * reordered sequence, most important last.  Thread-safe (qsort_r). */
+void ssm_dynamics_ranking(const float *scores, int L, int *order);
+
+#endif
