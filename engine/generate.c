@@ -1,0 +1,271 @@
+/* generate.c — the recurrent step of SPEC §1 for generation: one token
+ * through every layer (RMSNorm, in_proj, conv over a window of past inputs,
+ * SiLU, x_proj, dt_proj + softplus, one scan step, D skip, gate, out_proj,
+ * residual), the final norm and the LM head, with matrix-vector products.
+ * Large products and the scan are split over OpenMP threads in fixed
+ * blocks, so a thread count always gives the same bits. */
+#include "generate.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scan.h"
+#include "scenario.h"
+#include "vmath.h"
+
+/* Work (multiply-adds, or state entries for the scan) below which a
+ * product runs on the calling thread: an OpenMP region costs more. */
+#define GEN_PAR_MIN (1L << 17)
+
+/* One layer's parameter views. */
+typedef struct {
+    const float *norm_w, *in_proj, *conv_w, *conv_b, *x_proj, *dt_proj_w, *dt_proj_b,
+                *Dskip, *out_proj;
+} step_params;
+
+static step_params step_params_view(const ssm_config *c, const ssm_params *p, int l)
+{
+    size_t D = c->d_model, E = c->d_inner, R = c->dt_rank, K = c->d_conv,
+           X = R + 2 * c->state_dim;
+    step_params v = {
+        p->norm_w + l * D, p->in_proj + l * 2 * E * D, p->conv_w + l * E * K,
+        p->conv_b + l * E, p->x_proj + l * X * E, p->dt_proj_w + l * E * R,
+        p->dt_proj_b + l * E, p->Dskip + l * E, p->out_proj + l * D * E};
+    return v;
+}
+
+/* rows [lo, hi) of n for this OpenMP thread */
+static void block_range(int n, int *lo, int *hi)
+{
+    int t = omp_get_thread_num(), T = omp_get_num_threads();
+    *lo = (int)((long)n * t / T);
+    *hi = (int)((long)n * (t + 1) / T);
+}
+
+/* y (M) = W (M, K) x (K) [+ bias (M)] */
+static void matvec(float *y, const float *W, const float *x, const float *bias, int M, int K)
+{
+    float beta = bias ? 1.0f : 0.0f;
+    if (bias) memcpy(y, bias, sizeof(float) * M);
+    if ((long)M * K < GEN_PAR_MIN || omp_get_max_threads() == 1) {
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, M, K, 1.0f, W, K, x, 1, beta, y, 1);
+        return;
+    }
+#pragma omp parallel
+    {
+        int lo, hi;
+        block_range(M, &lo, &hi);
+        if (hi > lo)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, hi - lo, K, 1.0f, W + (size_t)lo * K, K,
+                        x, 1, beta, y + lo, 1);
+    }
+}
+
+/* y (D) = x / sqrt(mean(x^2) + eps) * w, summed in model.c's order */
+static void rmsnorm_step(float *y, const float *x, const float *w, int D, float eps)
+{
+    float ss = 0.0f;
+    for (int d = 0; d < D; d++) ss += x[d] * x[d];
+    float r = 1.0f / sqrtf(ss / D + eps);
+    for (int d = 0; d < D; d++) y[d] = x[d] * r * w[d];
+}
+
+/* conv_step for K = 4 (the mamba default), unrolled; same sum order */
+static void conv_step4(float *restrict uc, float *restrict win, const float *restrict x,
+                       const float *restrict w, const float *restrict b, int E)
+{
+    for (int e = 0; e < E; e++) {
+        float *we = win + (size_t)e * 3;         /* (3) oldest first */
+        const float *wk = w + (size_t)e * 4;     /* (4) */
+        float w0 = we[0], w1 = we[1], w2 = we[2], xe = x[e];
+        float acc = b[e];
+        acc += wk[0] * w0;
+        acc += wk[1] * w1;
+        acc += wk[2] * w2;
+        acc += wk[3] * xe;
+        we[0] = w1;
+        we[1] = w2;
+        we[2] = xe;
+        uc[e] = acc;
+    }
+}
+
+/* uc (E) = b + sum_k w[k] window[k] + w[K-1] x; then x joins the window */
+static void conv_step(float *restrict uc, float *restrict win, const float *restrict x,
+                      const float *restrict w, const float *restrict b, int E, int K)
+{
+    if (K == 4) {
+        conv_step4(uc, win, x, w, b, E);
+        return;
+    }
+    for (int e = 0; e < E; e++) {
+        float *we = win + (size_t)e * (K - 1);   /* (K-1) oldest first */
+        const float *wk = w + (size_t)e * K;     /* (K) */
+        float acc = b[e];
+        for (int k = 0; k < K - 1; k++) acc += wk[k] * we[k];
+        acc += wk[K - 1] * x[e];
+        for (int k = 0; k + 1 < K - 1; k++) we[k] = we[k + 1];
+        if (K > 1) we[K - 2] = x[e];
+        uc[e] = acc;
+    }
+}
+
+/* Elementwise loops on separate arrays, so clang vectorises them. */
+static void silu_inplace(float *restrict x, int n)
+{
+    for (int i = 0; i < n; i++) x[i] = ssm_siluf(x[i]);
+}
+
+static void softplus_inplace(float *restrict x, int n)
+{
+    for (int i = 0; i < n; i++) x[i] = ssm_softplusf(x[i]);
+}
+
+/* y (n) *= SiLU(z) */
+static void gate(float *restrict y, const float *restrict z, int n)
+{
+    for (int i = 0; i < n; i++) y[i] *= ssm_siluf(z[i]);
+}
+
+static void add_inplace(float *restrict x, const float *restrict y, int n)
+{
+    for (int i = 0; i < n; i++) x[i] += y[i];
+}
+
+/* ssm_scan_step over channel blocks, threaded when the state is large */
+static void scan_step(const ssm_gen_state *s, const float *A, const float *Dskip, float *h)
+{
+    int E = s->E, Ns = s->Ns;
+    const float *Bt = s->xdbl + s->R, *Ct = Bt + Ns;
+    if ((long)E * Ns < GEN_PAR_MIN || omp_get_max_threads() == 1) {
+        ssm_scan_step(E, Ns, s->u, s->delta, Bt, Ct, A, Dskip, h, s->y);
+        return;
+    }
+#pragma omp parallel
+    {
+        int lo, hi;
+        block_range(E, &lo, &hi);
+        if (hi > lo)
+            ssm_scan_step(hi - lo, Ns, s->u + lo, s->delta + lo, Bt, Ct, A + (size_t)lo * Ns,
+                          Dskip + lo, h + (size_t)lo * Ns, s->y + lo);
+    }
+}
+
+/* x <- x + Mixer(RMSNorm(x)) for layer l, one token */
+static void layer_step(const ssm_config *c, const step_params *p, ssm_gen_state *s, int l)
+{
+    int D = s->D, E = s->E, R = s->R, K = s->K, X = R + 2 * s->Ns;
+    size_t EN = (size_t)E * s->Ns;
+    rmsnorm_step(s->xn, s->x, p->norm_w, D, c->norm_eps);
+    matvec(s->xz, p->in_proj, s->xn, NULL, 2 * E, D);
+    conv_step(s->u, s->conv + (size_t)l * E * (K - 1), s->xz, p->conv_w, p->conv_b, E, K);
+    silu_inplace(s->u, E);
+    matvec(s->xdbl, p->x_proj, s->u, NULL, X, E);
+    matvec(s->delta, p->dt_proj_w, s->xdbl, p->dt_proj_b, E, R);
+    softplus_inplace(s->delta, E);
+    scan_step(s, s->A + l * EN, p->Dskip, s->h + l * EN);
+    gate(s->y, s->xz + E, E);
+    matvec(s->mix, p->out_proj, s->y, NULL, D, E);
+    add_inplace(s->x, s->mix, D);
+}
+
+/* A (n_layer, E, Ns) as model.c's layer_A (SPEC §3 channel order) */
+static void state_fill_A(ssm_gen_state *s, const ssm_config *c, const float *A_log)
+{
+    int E = c->d_inner, N = c->d_state, Ns = c->state_dim, n1 = c->n_one;
+    for (int l = 0; l < c->n_layer; l++)
+        for (int e = 0; e < E; e++)
+            for (int j = 0; j < Ns; j++) {
+                int n = j - n1;
+                const float *al = A_log + ((size_t)l * E + e) * N;
+                s->A[((size_t)l * E + e) * Ns + j] =
+                    n < 0 ? 0.0f : n >= N ? -100.0f : -expf(al[n]);
+            }
+}
+
+/* carve s->memory into the named buffers */
+static void state_views(ssm_gen_state *s)
+{
+    size_t nl = s->n_layer, E = s->E, D = s->D, EN = E * s->Ns;
+    float *p = s->memory;
+    s->conv = p;  p += nl * E * (s->K - 1);
+    s->h = p;     p += nl * EN;
+    s->A = p;     p += nl * EN;
+    s->x = p;     p += D;
+    s->xn = p;    p += D;
+    s->xz = p;    p += 2 * E;
+    s->u = p;     p += E;
+    s->xdbl = p;  p += s->R + 2 * s->Ns;
+    s->delta = p; p += E;
+    s->y = p;     p += E;
+    s->mix = p;
+}
+
+ssm_status ssm_gen_state_build(ssm_gen_state *s, ssm_model *m)
+{
+    const ssm_config *c = &m->cfg;
+    memset(s, 0, sizeof *s);
+    if (c->n_classes > 0 || c->input_kind != SSM_INPUT_TOKENS)
+        return ssm_fail(SSM_ERR_CONFIG, "generation needs a language model; this one is a "
+                        "classifier with %d classes", c->n_classes);
+    s->n_layer = c->n_layer; s->D = c->d_model; s->E = c->d_inner; s->Ns = c->state_dim;
+    s->R = c->dt_rank; s->K = c->d_conv; s->V = c->padded_vocab;
+    size_t nl = s->n_layer, E = s->E, EN = E * s->Ns;
+    size_t total = nl * E * (s->K - 1) + 2 * nl * EN + 2 * (size_t)s->D + 2 * E + E +
+                   (size_t)s->R + 2 * s->Ns + 2 * E + s->D;
+    s->memory = malloc(sizeof(float) * total);
+    if (!s->memory) {
+        memset(s, 0, sizeof *s);
+        return ssm_fail(SSM_ERR_NOMEM, "cannot allocate the generation state (%zu floats)", total);
+    }
+    state_views(s);
+    ssm_scenario_forward(c, &m->params);
+    state_fill_A(s, c, m->params.A_log);
+    ssm_gen_state_reset(s);
+    return SSM_OK;
+}
+
+void ssm_gen_state_free(ssm_gen_state *s)
+{
+    free(s->memory);
+    memset(s, 0, sizeof *s);
+}
+
+void ssm_gen_state_reset(ssm_gen_state *s)
+{
+    if (!s->memory) return;
+    size_t nl = s->n_layer, E = s->E;
+    memset(s->conv, 0, sizeof(float) * nl * E * (s->K - 1));
+    memset(s->h, 0, sizeof(float) * nl * E * s->Ns);
+    s->pos = 0;
+}
+
+static int state_matches(const ssm_config *c, const ssm_gen_state *s)
+{
+    return s->memory && s->n_layer == c->n_layer && s->D == c->d_model && s->E == c->d_inner &&
+           s->Ns == c->state_dim && s->R == c->dt_rank && s->K == c->d_conv &&
+           s->V == c->padded_vocab;
+}
+
+ssm_status ssm_model_step(const ssm_model *m, ssm_gen_state *s, int token, float *logits)
+{
+    const ssm_config *c = &m->cfg;
+    if (!state_matches(c, s))
+        return ssm_fail(SSM_ERR_USAGE, "generation state was not built for this model");
+    if (token < 0 || token >= s->V)
+        return ssm_fail(SSM_ERR_DATA, "token id %d at position %ld is outside the vocabulary [0, %d)",
+                        token, s->pos, s->V);
+    memcpy(s->x, m->params.embedding + (size_t)token * s->D, sizeof(float) * s->D);
+    for (int l = 0; l < c->n_layer; l++) {
+        step_params p = step_params_view(c, &m->params, l);
+        layer_step(c, &p, s, l);
+    }
+    rmsnorm_step(s->xn, s->x, m->params.norm_f, s->D, c->norm_eps);
+    const float *W = m->params.lm_head ? m->params.lm_head : m->params.embedding;
+    matvec(logits, W, s->xn, NULL, s->V, s->D);
+    s->pos++;
+    return SSM_OK;
+}

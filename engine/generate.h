@@ -1,0 +1,56 @@
+/* generate.h — recurrent inference for generation: the per-sequence state of
+ * every layer (the causal conv's window of past inputs and the SSM state h)
+ * and a step that runs one token through the model in O(1) time and memory
+ * per token, giving the same logits as the full forward (SPEC §1) at that
+ * position.
+ *
+ * Letters as in model.h: D d_model, E d_inner, Ns state_dim (N learned plus
+ * the pinned channels), R dt_rank, K d_conv, V padded vocabulary. */
+#ifndef SSM_GENERATE_H
+#define SSM_GENERATE_H
+
+#include "model.h"
+#include "status.h"
+
+typedef struct {
+    int n_layer, D, E, Ns, R, K, V; /* sizes, copied from the model's config */
+    long pos;        /* tokens consumed since build or reset */
+    float *memory;   /* one allocation holding every buffer below */
+    /* carried from token to token */
+    float *conv;     /* (n_layer, E, K-1) past conv inputs u, oldest first */
+    float *h;        /* (n_layer, E, Ns)  SSM state */
+    /* constant after build */
+    float *A;        /* (n_layer, E, Ns)  A in channel order [one-pinned 0,
+                      * learned -exp(A_log), zero-pinned -100] */
+    /* per-token scratch */
+    float *x;        /* (D)     residual stream */
+    float *xn;       /* (D)     RMSNorm output */
+    float *xz;       /* (2E)    in_proj output [u; z] */
+    float *u;        /* (E)     SiLU(conv) */
+    float *xdbl;     /* (R+2Ns) [delta; B; C] */
+    float *delta;    /* (E)     softplus(W_dt delta + b_dt) */
+    float *y;        /* (E)     scan output incl. D*u, then gated */
+    float *mix;      /* (D)     mixer output */
+} ssm_gen_state;
+
+/* Size the state for m and zero it.  Derives what the step reads from the
+ * weights: x_proj's S_B and S_C rows for scenario models
+ * (ssm_scenario_forward) and A of every layer, so build again after the
+ * weights change.  SSM_ERR_CONFIG for classifiers and continuous-input
+ * models (no language-model head to step), SSM_ERR_NOMEM.  On failure *s is
+ * empty (ssm_gen_state_free is still safe). */
+ssm_status ssm_gen_state_build(ssm_gen_state *s, ssm_model *m);
+void ssm_gen_state_free(ssm_gen_state *s);
+
+/* Forget the sequence: zero the conv windows and the SSM states. */
+void ssm_gen_state_reset(ssm_gen_state *s);
+
+/* Feed token at position s->pos and write the next-token logits (V).  The
+ * logits equal those of ssm_model_forward at the same position (up to
+ * float rounding: matrix-vector products instead of GEMMs).  No allocation.
+ * SSM_ERR_DATA for a token outside [0, V); SSM_ERR_USAGE for a state built
+ * for another model shape. */
+ssm_status ssm_model_step(const ssm_model *m, ssm_gen_state *s, int token,
+                          float *logits /* (V) */);
+
+#endif
