@@ -8,7 +8,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "images.h"
 #include "text.h"
+
+static const char *const task_names[] = {"lm", "classify"};
+static const char *const dataset_names[] = {"text", "fashion-mnist", "mnist", "cifar10"};
+#define NTASKS 2
+#define NDATASETS 4
+
+const char *run_task_name(int v) { return v >= 0 && v < NTASKS ? task_names[v] : "?"; }
+const char *run_dataset_name(int v) { return v >= 0 && v < NDATASETS ? dataset_names[v] : "?"; }
+
+static int name_index(const char *const *names, int n, const char *s)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(names[i], s)) return i;
+    return -1;
+}
+
+static int task_parse(const char *s) { return name_index(task_names, NTASKS, s); }
+static int dataset_parse(const char *s) { return name_index(dataset_names, NDATASETS, s); }
 
 typedef enum { K_INT, K_LONG, K_FLOAT, K_DOUBLE, K_STR, K_ENUM } key_type;
 
@@ -51,9 +70,16 @@ static const key_spec keys[] = {
     {"eps", K_FLOAT, O(eps), 0, "AdamW epsilon", NULL, NULL},
     {"weight_decay", K_FLOAT, O(weight_decay), 0, "AdamW weight decay (not on A_log, D, biases, norms)", NULL, NULL},
     {"grad_clip", K_FLOAT, O(grad_clip), 0, "clip the global gradient norm to this; 0 = off", NULL, NULL},
-    {"data", K_STR, R(data), RUN_PATH_MAX, "text file or directory of text files", NULL, NULL},
-    {"val_fraction", K_DOUBLE, R(val_fraction), 0, "fraction of the corpus held out for validation", NULL, NULL},
-    {"seq_len", K_INT, R(seq_len), 0, "training sequence length L", NULL, NULL},
+    {"task", K_ENUM, R(task), 0, "what is trained: lm (next byte) or classify (image label)",
+     task_parse, run_task_name},
+    {"dataset", K_ENUM, R(dataset), 0, "text, fashion-mnist, mnist or cifar10",
+     dataset_parse, run_dataset_name},
+    {"data", K_STR, R(data), RUN_PATH_MAX, "text file or directory, or image directory; empty = the dataset's default", NULL, NULL},
+    {"val_fraction", K_DOUBLE, R(val_fraction), 0, "fraction of the corpus held out for validation (text)", NULL, NULL},
+    {"patch", K_INT, R(patch), 0, "images: p x p pixel patches per token; 0 or 1 = one token per pixel", NULL, NULL},
+    {"standardize", K_INT, R(standardize), 0, "images: 1 = per-channel mean/std of the training set, 0 = v/255", NULL, NULL},
+    {"n_classes", K_INT, R(n_classes), 0, "images: number of classes; 0 = 1 + the largest training label", NULL, NULL},
+    {"seq_len", K_INT, R(seq_len), 0, "training sequence length L (text; images: set by patch)", NULL, NULL},
     {"batch_size", K_INT, R(batch_size), 0, "sequences per micro-batch B", NULL, NULL},
     {"grad_accum", K_INT, R(grad_accum), 0, "micro-batches accumulated per step", NULL, NULL},
     {"eval_every", K_INT, R(eval_every), 0, "validate every this many steps; 0 = only at the end", NULL, NULL},
@@ -83,7 +109,12 @@ void run_config_default(run_config *rc)
     rc->opt.warmup = 50;
     rc->opt.lr = 3e-3f;
     rc->opt.min_lr = 3e-4f;
-    snprintf(rc->data, sizeof rc->data, "%s", SSM_TEXT_DEFAULT_CORPUS);
+    rc->task = RUN_TASK_LM;
+    rc->dataset = RUN_DATA_TEXT;
+    rc->data[0] = 0;
+    rc->patch = 0;
+    rc->standardize = 1;
+    rc->n_classes = 0;
     rc->val_fraction = SSM_TEXT_DEFAULT_VAL_FRACTION;
     rc->seq_len = 128;
     rc->batch_size = 16;
@@ -151,14 +182,16 @@ static char *trim(char *s)
     return s;
 }
 
-/* Split "key = value" (text is modified) and apply it. */
-static ssm_status apply_line(run_config *rc, char *line, const char *origin)
+/* Split "key = value" (text is modified) and apply it; unknown keys are
+ * an error unless skip_unknown. */
+static ssm_status apply_line(run_config *rc, char *line, const char *origin, int skip_unknown)
 {
     char *eq = strchr(line, '=');
     if (!eq) return ssm_fail(SSM_ERR_CONFIG, "%s: expected 'key = value', got '%s'", origin, trim(line));
     *eq = 0;
     char *key = trim(line), *val = trim(eq + 1);
     const key_spec *k = key_find(key);
+    if (!k && skip_unknown) return SSM_OK;
     if (!k) return ssm_fail(SSM_ERR_CONFIG, "%s: unknown key '%s' (see ssmlab(1) for the keys)", origin, key);
     return key_parse(rc, k, val, origin);
 }
@@ -168,7 +201,7 @@ ssm_status run_config_set(run_config *rc, const char *kv, const char *origin)
     char buf[RUN_PATH_MAX + 64];
     if (strlen(kv) >= sizeof buf) return ssm_fail(SSM_ERR_CONFIG, "%s: override too long", origin);
     snprintf(buf, sizeof buf, "%s", kv);
-    return apply_line(rc, buf, origin);
+    return apply_line(rc, buf, origin, 0);
 }
 
 ssm_status run_config_read(run_config *rc, const char *path)
@@ -182,15 +215,71 @@ ssm_status run_config_read(run_config *rc, const char *path)
         if (hash) *hash = 0;
         if (!*trim(line)) continue;
         snprintf(origin, sizeof origin, "%s:%d", path, no);
-        st = apply_line(rc, line, origin);
+        st = apply_line(rc, line, origin, 0);
     }
     fclose(f);
     return st;
 }
 
+ssm_status run_config_parse_text(run_config *rc, const char *text, const char *origin)
+{
+    char line[RUN_PATH_MAX + 64];
+    ssm_status st = SSM_OK;
+    while (!st && *text) {
+        size_t n = strcspn(text, "\n");
+        if (n >= sizeof line) return ssm_fail(SSM_ERR_DATA, "%s: run config line too long", origin);
+        memcpy(line, text, n);
+        line[n] = 0;
+        text += n + (text[n] == '\n');
+        char *hash = strchr(line, '#');
+        if (hash) *hash = 0;
+        if (*trim(line)) st = apply_line(rc, line, origin, 1);
+    }
+    return st;
+}
+
+ssm_status run_config_model(const run_config *rc, int d_input, int n_classes, ssm_config *out)
+{
+    *out = rc->model;
+    if (rc->task == RUN_TASK_CLASSIFY) {
+        out->input_kind = SSM_INPUT_CONTINUOUS;
+        out->d_input = d_input;
+        out->n_classes = n_classes;
+    } else {
+        out->input_kind = SSM_INPUT_TOKENS;
+        out->n_classes = 0;
+    }
+    return ssm_config_finalize(out);
+}
+
+/* task, dataset, data, patch, standardize, n_classes agree; fill data. */
+static ssm_status check_data(run_config *rc)
+{
+    const char *ds = run_dataset_name(rc->dataset);
+    if (rc->dataset == RUN_DATA_TEXT && rc->task != RUN_TASK_LM)
+        return ssm_fail(SSM_ERR_CONFIG, "task = %s needs an image dataset (fashion-mnist, mnist or cifar10)",
+                        run_task_name(rc->task));
+    if (rc->dataset != RUN_DATA_TEXT && rc->task != RUN_TASK_CLASSIFY)
+        return ssm_fail(SSM_ERR_CONFIG, "dataset = %s holds labelled images: set task = classify", ds);
+    if (rc->patch < 0 || rc->patch > 1024)
+        return ssm_fail(SSM_ERR_CONFIG, "patch = %d is out of range [0, 1024]", rc->patch);
+    if (rc->standardize != 0 && rc->standardize != 1)
+        return ssm_fail(SSM_ERR_CONFIG, "standardize = %d must be 0 or 1", rc->standardize);
+    if (rc->n_classes < 0 || rc->n_classes > 65536)
+        return ssm_fail(SSM_ERR_CONFIG, "n_classes = %d is out of range [0, 65536]", rc->n_classes);
+    if (rc->data[0]) return SSM_OK;
+    if (rc->dataset == RUN_DATA_TEXT) snprintf(rc->data, sizeof rc->data, "%s", SSM_TEXT_DEFAULT_CORPUS);
+    else if (rc->dataset == RUN_DATA_FASHION) snprintf(rc->data, sizeof rc->data, "%s", SSM_IMAGES_FASHION_DIR);
+    else return ssm_fail(SSM_ERR_CONFIG, "dataset = %s has no default location: set data = DIR", ds);
+    return SSM_OK;
+}
+
 ssm_status run_config_check(run_config *rc)
 {
-    if (rc->seq_len < 2) return ssm_fail(SSM_ERR_CONFIG, "seq_len = %d must be at least 2", rc->seq_len);
+    ssm_status st = check_data(rc);
+    if (st) return st;
+    if (rc->task == RUN_TASK_LM && rc->seq_len < 2)
+        return ssm_fail(SSM_ERR_CONFIG, "seq_len = %d must be at least 2", rc->seq_len);
     if (rc->batch_size < 1) return ssm_fail(SSM_ERR_CONFIG, "batch_size = %d must be positive", rc->batch_size);
     if (rc->grad_accum < 1) return ssm_fail(SSM_ERR_CONFIG, "grad_accum = %d must be positive", rc->grad_accum);
     if (rc->opt.total_steps < 1) return ssm_fail(SSM_ERR_CONFIG, "steps = %d must be positive", rc->opt.total_steps);
@@ -202,8 +291,8 @@ ssm_status run_config_check(run_config *rc)
     if (rc->threads < 0) return ssm_fail(SSM_ERR_CONFIG, "threads = %d must not be negative", rc->threads);
     if (strcmp(rc->format, "csv") && strcmp(rc->format, "jsonl"))
         return ssm_fail(SSM_ERR_CONFIG, "format = '%s' must be csv or jsonl", rc->format);
-    ssm_config c = rc->model;
-    return ssm_config_finalize(&c);
+    ssm_config c;   /* a trial: the image geometry is known once the data is loaded */
+    return run_config_model(rc, 1, rc->n_classes ? rc->n_classes : 10, &c);
 }
 
 static void key_write(const run_config *rc, const key_spec *k, FILE *f, const char *prefix)

@@ -12,11 +12,21 @@
 
 #define RUN_PATH_MAX 1024
 
+/* What is trained (task) on what (dataset). */
+enum { RUN_TASK_LM = 0, RUN_TASK_CLASSIFY };
+enum { RUN_DATA_TEXT = 0, RUN_DATA_FASHION, RUN_DATA_MNIST, RUN_DATA_CIFAR10 };
+
 typedef struct {
     ssm_config model;           /* architecture */
     ssm_adamw_config opt;       /* optimizer and schedule (steps = opt.total_steps) */
-    char data[RUN_PATH_MAX];    /* text file or directory */
-    double val_fraction;
+    int task;                   /* RUN_TASK_* */
+    int dataset;                /* RUN_DATA_* */
+    char data[RUN_PATH_MAX];    /* text file or directory, or image directory;
+                                 * "" = the dataset's default (filled by check) */
+    double val_fraction;        /* text only */
+    int patch;                  /* images: p x p patches per token; 0 or 1 = pixels */
+    int standardize;            /* images: 1 = per-channel mean/std of the train set */
+    int n_classes;              /* images: classes; 0 = from the labels */
     int seq_len, batch_size, grad_accum;
     int eval_every, eval_batches, log_every, save_every;
     int stop_at;                /* save and stop after this step (0 = run to steps) */
@@ -37,8 +47,24 @@ ssm_status run_config_read(run_config *rc, const char *path);
 /* Apply one `key=value` override (origin names it in messages). */
 ssm_status run_config_set(run_config *rc, const char *kv, const char *origin);
 
-/* Check ranges and cross-key consistency (also finalizes the model config). */
+/* Apply `key = value` lines from a string, e.g. a checkpoint's recorded
+ * run config (origin names it in messages).  Unknown keys are skipped, so
+ * checkpoints written by other versions still load. */
+ssm_status run_config_parse_text(run_config *rc, const char *text, const char *origin);
+
+/* Check ranges and cross-key consistency (also finalizes a trial model
+ * config), and fill an empty data with the dataset's default. */
 ssm_status run_config_check(run_config *rc);
+
+/* The model config of a run: rc->model with the input kind and head of the
+ * task (continuous input of d_input values and n_classes classes for a
+ * classifier, byte tokens otherwise), finalized. */
+ssm_status run_config_model(const run_config *rc, int d_input, int n_classes, ssm_config *out);
+
+/* Names of the task and dataset values ("lm", "classify"; "text",
+ * "fashion-mnist", "mnist", "cifar10"). */
+const char *run_task_name(int task);
+const char *run_dataset_name(int dataset);
 
 /* Write the resolved config as `key = value` lines, each prefixed by
  * prefix (e.g. "# "). */

@@ -1,6 +1,8 @@
 /* eval.c — `ssmlab eval --model DIR`: loss, perplexity and bits per byte on a
- * text split, or, for an explicit --tokens batch, the loss with optional
- * logits (.npy) and parameter gradients (.safetensors) written out. */
+ * text split, or a classifier's loss and accuracy on its test images; for an
+ * explicit batch (--tokens, or --inputs and --labels for a classifier), the
+ * loss with optional logits (.npy) and parameter gradients (.safetensors)
+ * written out. */
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
@@ -9,15 +11,21 @@
 
 #include "checkpoint.h"
 #include "cli.h"
+#include "config.h"
 #include "model.h"
 #include "npy.h"
 #include "safetensors.h"
+#include "task.h"
 #include "text.h"
 
 typedef struct {
-    const char *model, *data, *split, *tokens, *save_logits, *save_grads, *format;
+    const char *model, *data, *tokens, *inputs, *labels, *save_logits, *save_grads, *format;
     int seq_len, batch_size, batches, threads;
 } eval_opts;
+
+/* Columns of a language model's rows and of a classifier's. */
+static const char *const lm_cols[] = {"model", "split", "batch", "seq_len", "loss", "ppl", "bpb"};
+static const char *const cls_cols[] = {"model", "split", "n", "seq_len", "loss", "acc"};
 
 /* Parse "1,2,3;4,5,6" into a (B, L) array; all sequences the same length. */
 static ssm_status tokens_parse(const char *s, int **out, int *B, int *L)
@@ -58,6 +66,10 @@ static ssm_status tokens_parse(const char *s, int **out, int *B, int *L)
 
 static ssm_status write_logits(const ssm_model *m, const char *path, int B, int L)
 {
+    if (m->cfg.n_classes) {
+        size_t shape2[2] = {(size_t)B, (size_t)m->cfg.n_classes};
+        return ssm_npy_write(path, m->acts.logits, 2, shape2);
+    }
     size_t V = m->cfg.padded_vocab;
     size_t shape3[3] = {(size_t)B, (size_t)L, V};
     if (B == 1) return ssm_npy_write(path, m->acts.logits, 2, shape3 + 1);
@@ -108,7 +120,8 @@ static ssm_status eval_tokens(ssm_model *m, const eval_opts *o, cli_table *tab)
 static ssm_status eval_text(ssm_model *m, const eval_opts *o, cli_table *tab)
 {
     ssm_text text;
-    ssm_status st = ssm_text_load(&text, o->data, SSM_TEXT_DEFAULT_VAL_FRACTION);
+    const char *data = o->data ? o->data : SSM_TEXT_DEFAULT_CORPUS;
+    ssm_status st = ssm_text_load(&text, data, SSM_TEXT_DEFAULT_VAL_FRACTION);
     if (st) return st;
     ssm_text_block blk;
     if ((st = ssm_text_build_block(&blk, o->batch_size, o->seq_len))) { ssm_text_free(&text); return st; }
@@ -122,7 +135,7 @@ static ssm_status eval_text(ssm_model *m, const eval_opts *o, cli_table *tab)
         total += (double)m->loss * m->n_targets;
         count += m->n_targets;
     }
-    if (!st && !count) st = ssm_fail(SSM_ERR_DATA, "%s: validation split is shorter than seq_len + 1", o->data);
+    if (!st && !count) st = ssm_fail(SSM_ERR_DATA, "%s: validation split is shorter than seq_len + 1", data);
     if (!st) {
         char v[5][32];
         double loss = total / count;
@@ -139,6 +152,130 @@ static ssm_status eval_text(ssm_model *m, const eval_opts *o, cli_table *tab)
     return st;
 }
 
+/* One classifier row: n rows, sequence length L, loss and accuracy (NAN:
+ * no labels, empty cells). */
+static void cls_row(cli_table *tab, const char *model, const char *split, long n, int L,
+                    double loss, double acc)
+{
+    char v[4][32];
+    snprintf(v[0], 32, "%ld", n);
+    snprintf(v[1], 32, "%d", L);
+    snprintf(v[2], 32, "%.7g", loss);
+    snprintf(v[3], 32, "%.7g", acc);
+    int has = !isnan(loss);
+    const char *vals[] = {model, split, v[0], v[1], has ? v[2] : NULL, has ? v[3] : NULL};
+    cli_table_row(tab, vals);
+}
+
+/* Parse "3,1,4" into exactly B class labels below C. */
+static ssm_status labels_parse(const char *s, const char *inputs, int B, int C, int **out)
+{
+    int *lab = malloc(sizeof(int) * (B + 1));
+    if (!lab) return ssm_fail(SSM_ERR_NOMEM, "out of memory parsing --labels");
+    int n = 0;
+    for (const char *p = s; *p;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v > 1 << 20 || (*end && *end != ',') || (*end == ',' && !end[1])) {
+            free(lab);
+            return ssm_fail(SSM_ERR_USAGE, "--labels: '%s' is not a list of class labels", s);
+        }
+        if (v >= C) {
+            free(lab);
+            return ssm_fail(SSM_ERR_DATA, "--labels: label %ld is outside the model's %d classes", v, C);
+        }
+        if (n < B + 1) lab[n] = (int)v;
+        n++;
+        p = *end ? end + 1 : end;
+    }
+    if (n != B) {
+        free(lab);
+        return ssm_fail(SSM_ERR_USAGE, "--labels: %d labels for %d sequences in %s", n, B, inputs);
+    }
+    *out = lab;
+    return SSM_OK;
+}
+
+/* Read X.npy: float32 (B, L, I), or (L, I) for one sequence, I = d_input. */
+static ssm_status inputs_read(const ssm_model *m, const char *path, float **x, int *B, int *L)
+{
+    int nd;
+    size_t sh[SSM_NPY_MAX_DIM];
+    ssm_status st = ssm_npy_read(path, x, &nd, sh);
+    if (st) return st;
+    if (nd == 2) { sh[2] = sh[1]; sh[1] = sh[0]; sh[0] = 1; nd = 3; }
+    if (nd != 3 || !sh[0] || !sh[1] || sh[0] > 1 << 20 || sh[1] > 1 << 24) {
+        free(*x);
+        return ssm_fail(SSM_ERR_DATA, "%s: inputs must have shape (B, L, I) with B, L > 0", path);
+    }
+    if (sh[2] != (size_t)m->cfg.d_input) {
+        free(*x);
+        return ssm_fail(SSM_ERR_DATA, "%s: tokens have %zu values, the model takes %d", path, sh[2],
+                        m->cfg.d_input);
+    }
+    *B = (int)sh[0];
+    *L = (int)sh[1];
+    return SSM_OK;
+}
+
+/* Forward (and backward for --save-grads) of a classifier on --inputs. */
+static ssm_status eval_inputs(ssm_model *m, const eval_opts *o, cli_table *tab)
+{
+    float *x = NULL;
+    int *lab = NULL, B, L;
+    ssm_status st = inputs_read(m, o->inputs, &x, &B, &L);
+    if (st) return st;
+    if (o->labels && (st = labels_parse(o->labels, o->inputs, B, m->cfg.n_classes, &lab))) {
+        free(x);
+        return st;
+    }
+    ssm_batch batch = {B, L, NULL, x, lab};
+    if (o->save_grads && !(st = ssm_model_alloc_grads(m))) ssm_model_zero_grad(m);
+    if (!st) st = ssm_model_forward(m, &batch);
+    if (!st && o->save_logits) st = write_logits(m, o->save_logits, B, L);
+    if (!st && o->save_grads) st = ssm_model_backward(m, 1.0f);
+    if (!st && o->save_grads) st = write_grads(m, o->save_grads);
+    if (!st) {
+        double acc = lab ? (double)task_count_correct(m->acts.logits, lab, B, m->cfg.n_classes) / B : NAN;
+        cls_row(tab, o->model, "inputs", B, L, lab ? m->loss : NAN, acc);
+    }
+    free(x);
+    free(lab);
+    return st;
+}
+
+/* The run config recorded in the checkpoint, with --data applied. */
+static ssm_status recorded_config(const eval_opts *o, const char *text, run_config *rc)
+{
+    run_config_default(rc);
+    if (!text)
+        return ssm_fail(SSM_ERR_DATA, "%s: no ssmlab run config in the checkpoint, so its dataset is "
+                        "unknown: use --inputs", o->model);
+    ssm_status st = run_config_parse_text(rc, text, o->model);
+    if (!st && o->data) snprintf(rc->data, sizeof rc->data, "%s", o->data);
+    if (!st && rc->task != RUN_TASK_CLASSIFY)
+        st = ssm_fail(SSM_ERR_DATA, "%s: the recorded run config is not a classifier's", o->model);
+    return st ? st : run_config_check(rc);
+}
+
+/* Loss and accuracy over the test split of the checkpoint's dataset. */
+static ssm_status eval_images(ssm_model *m, const eval_opts *o, const char *run_text, cli_table *tab)
+{
+    run_config rc;
+    task_data d;
+    ssm_status st = recorded_config(o, run_text, &rc);
+    if (st) return st;
+    if ((st = task_data_load(&d, &rc, o->batch_size))) { task_data_free(&d); return st; }
+    task_metrics v;
+    if (d.seq.d_input != m->cfg.d_input)
+        st = ssm_fail(SSM_ERR_DATA, "%s: tokens have %d values, the model in %s takes %d", d.test.path,
+                      d.seq.d_input, o->model, m->cfg.d_input);
+    if (!st) st = task_validate(&d, m, o->batches, &v);
+    if (!st) cls_row(tab, o->model, "test", v.n, d.L, v.loss, v.acc);
+    task_data_free(&d);
+    return st;
+}
+
 static int parse_opts(eval_opts *o, int argc, char **argv)
 {
     static const struct option lo[] = {
@@ -147,8 +284,9 @@ static int parse_opts(eval_opts *o, int argc, char **argv)
         {"save-grads", required_argument, 0, 'g'}, {"format", required_argument, 0, 'f'},
         {"seq-len", required_argument, 0, 'L'}, {"batch-size", required_argument, 0, 'B'},
         {"batches", required_argument, 0, 'n'}, {"threads", required_argument, 0, 'j'},
+        {"inputs", required_argument, 0, 'x'}, {"labels", required_argument, 0, 'y'},
         {0, 0, 0, 0}};
-    *o = (eval_opts){.data = SSM_TEXT_DEFAULT_CORPUS, .format = "csv", .seq_len = 128,
+    *o = (eval_opts){.data = NULL, .format = "csv", .seq_len = 128,
                      .batch_size = 16, .batches = 0, .threads = 0};
     int c;
     optind = 1;
@@ -164,6 +302,8 @@ static int parse_opts(eval_opts *o, int argc, char **argv)
         case 'B': o->batch_size = atoi(optarg); break;
         case 'n': o->batches = atoi(optarg); break;
         case 'j': o->threads = atoi(optarg); break;
+        case 'x': o->inputs = optarg; break;
+        case 'y': o->labels = optarg; break;
         default: return cli_usage_error("eval: unknown option");
         }
     }
@@ -172,9 +312,28 @@ static int parse_opts(eval_opts *o, int argc, char **argv)
     if (!cli_format_ok(o->format)) return cli_usage_error("eval: --format must be csv or jsonl");
     if (o->seq_len < 2 || o->batch_size < 1 || o->batches < 0)
         return cli_usage_error("eval: --seq-len must be >= 2, --batch-size >= 1, --batches >= 0");
-    if (!o->tokens && (o->save_logits || o->save_grads))
-        return cli_usage_error("eval: --save-logits and --save-grads need --tokens");
+    if (o->tokens && o->inputs) return cli_usage_error("eval: give --tokens or --inputs, not both");
+    if (!o->tokens && !o->inputs && (o->save_logits || o->save_grads))
+        return cli_usage_error("eval: --save-logits and --save-grads need --tokens or --inputs");
+    if (o->labels && !o->inputs) return cli_usage_error("eval: --labels goes with --inputs");
+    if (o->inputs && o->save_grads && !o->labels)
+        return cli_usage_error("eval: --save-grads needs --labels for the loss");
     return EX_OK;
+}
+
+/* Language model: --tokens or a text split; classifier: --inputs or the
+ * test split of its dataset. */
+static ssm_status eval_dispatch(ssm_model *m, const eval_opts *o, const char *run_text)
+{
+    cli_table tab;
+    int cls = m->cfg.n_classes > 0;
+    if (cls && o->tokens)
+        return ssm_fail(SSM_ERR_USAGE, "%s is a classifier: give it --inputs X.npy, not --tokens", o->model);
+    if (!cls && o->inputs)
+        return ssm_fail(SSM_ERR_USAGE, "%s is a language model: --inputs is for classifiers", o->model);
+    cli_table_begin(&tab, stdout, o->format, cls ? cls_cols : lm_cols, cls ? 6 : 7);
+    if (cls) return o->inputs ? eval_inputs(m, o, &tab) : eval_images(m, o, run_text, &tab);
+    return o->tokens ? eval_tokens(m, o, &tab) : eval_text(m, o, &tab);
 }
 
 int cli_eval(int argc, char **argv)
@@ -188,11 +347,8 @@ int cli_eval(int argc, char **argv)
     ssm_checkpoint_meta meta = {0};
     ssm_status st = ssm_checkpoint_load(o.model, &m, &meta);
     if (st) return cli_report(st);
-    free(meta.run_config);
-    static const char *const cols[] = {"model", "split", "batch", "seq_len", "loss", "ppl", "bpb"};
-    cli_table tab;
-    cli_table_begin(&tab, stdout, o.format, cols, 7);
-    st = o.tokens ? eval_tokens(&m, &o, &tab) : eval_text(&m, &o, &tab);
+    st = eval_dispatch(&m, &o, meta.run_config);
+    ssm_checkpoint_meta_free(&meta);
     ssm_model_free(&m);
     return st ? cli_report(st) : EX_OK;
 }

@@ -1,6 +1,6 @@
 /* train.c — `ssmlab train CONFIG [key=value ...]`: byte-level language-model
- * training with AdamW, periodic validation, checkpoints, resume, and a
- * resumable checkpoint on Ctrl-C or SIGTERM. */
+ * or image-classifier training with AdamW, periodic validation, checkpoints,
+ * resume, and a resumable checkpoint on Ctrl-C or SIGTERM. */
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -14,7 +14,7 @@
 #include "config.h"
 #include "model.h"
 #include "optim.h"
-#include "text.h"
+#include "task.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -42,25 +42,29 @@ static double now_s(void)
 
 typedef struct {
     run_config rc;
-    ssm_text text;
+    task_data data;
     ssm_model model;
     ssm_adamw opt;
-    ssm_text_block blk;
     cli_table table;
     double t0;
     long tokens_seen;
 } train_state;
 
-static const char *const columns[] = {"step", "split", "loss", "bpb", "lr", "grad_norm",
-                                      "tokens_per_s", "elapsed_s"};
+/* The metrics columns: a language model reports bits per byte, a classifier
+ * its accuracy, in the fourth column. */
+static const char *const lm_columns[] = {"step", "split", "loss", "bpb", "lr", "grad_norm",
+                                         "tokens_per_s", "elapsed_s"};
+static const char *const cls_columns[] = {"step", "split", "loss", "acc", "lr", "grad_norm",
+                                          "tokens_per_s", "elapsed_s"};
 
-static void emit_row(train_state *s, long step, const char *split, double loss, float lr,
-                     float gnorm, double tps)
+/* acc: accuracy of a classifier (ignored for a language model) */
+static void emit_row(train_state *s, long step, const char *split, double loss, double acc,
+                     float lr, float gnorm, double tps)
 {
     char v[8][32];
     snprintf(v[0], 32, "%ld", step);
     snprintf(v[2], 32, "%.9g", loss);
-    snprintf(v[3], 32, "%.9g", loss / M_LN2);
+    snprintf(v[3], 32, "%.9g", s->data.classify ? acc : loss / M_LN2);
     snprintf(v[4], 32, "%.6g", lr);
     snprintf(v[5], 32, "%.6g", gnorm);
     snprintf(v[6], 32, "%.1f", tps);
@@ -69,25 +73,6 @@ static void emit_row(train_state *s, long step, const char *split, double loss, 
     const char *vals[8] = {v[0], split, v[2], v[3], train ? v[4] : NULL, train ? v[5] : NULL,
                            train ? v[6] : NULL, v[7]};
     cli_table_row(&s->table, vals);
-}
-
-/* Mean next-byte loss over the validation windows (eval_batches of them, or all). */
-static ssm_status validate(train_state *s, double *loss)
-{
-    ssm_text_val_iter it;
-    ssm_text_val_begin(&it, &s->text, s->rc.seq_len);
-    double total = 0.0;
-    long count = 0;
-    for (int b = 0; !s->rc.eval_batches || b < s->rc.eval_batches; b++) {
-        if (!ssm_text_val_next(&it, s->blk.B, s->blk.tokens, s->blk.targets)) break;
-        ssm_status st = ssm_model_forward(&s->model, &s->blk.batch);
-        if (st) return st;
-        total += (double)s->model.loss * s->model.n_targets;
-        count += s->model.n_targets;
-    }
-    if (!count) return ssm_fail(SSM_ERR_DATA, "%s: validation split is shorter than seq_len + 1", s->rc.data);
-    *loss = total / count;
-    return SSM_OK;
 }
 
 static ssm_status save(train_state *s)
@@ -104,21 +89,23 @@ static int same_arch(const ssm_config *a, const ssm_config *b)
 {
     return a->d_model == b->d_model && a->n_layer == b->n_layer && a->d_state == b->d_state &&
            a->d_conv == b->d_conv && a->expand == b->expand && a->dt_rank == b->dt_rank &&
-           a->padded_vocab == b->padded_vocab && a->n_classes == b->n_classes;
+           a->padded_vocab == b->padded_vocab && a->n_classes == b->n_classes &&
+           a->input_kind == b->input_kind && a->d_input == b->d_input &&
+           a->scenario == b->scenario && a->polarize == b->polarize && a->reorder == b->reorder;
 }
 
 static ssm_status model_setup(train_state *s)
 {
-    ssm_status st;
+    ssm_config want;
+    ssm_status st = task_model_config(&s->data, &s->rc, &want);
+    if (st) return st;
     if (!s->rc.resume[0]) {
-        if ((st = ssm_model_build(&s->model, &s->rc.model))) return st;
+        if ((st = ssm_model_build(&s->model, &want))) return st;
         ssm_model_init(&s->model, (uint64_t)s->rc.seed);
     } else {
         ssm_checkpoint_meta meta = {0};
         if ((st = ssm_checkpoint_load(s->rc.resume, &s->model, &meta))) return st;
         free(meta.run_config);
-        ssm_config want = s->rc.model;
-        if ((st = ssm_config_finalize(&want))) return st;
         if (!same_arch(&want, &s->model.cfg))
             return ssm_fail(SSM_ERR_CONFIG, "%s: checkpoint architecture differs from the config", s->rc.resume);
     }
@@ -129,25 +116,35 @@ static ssm_status model_setup(train_state *s)
         s->opt.cfg = s->rc.opt;
         fprintf(stderr, "# resumed %s at step %ld\n", s->rc.resume, s->opt.step);
     }
-    return ssm_text_build_block(&s->blk, s->rc.batch_size, s->rc.seq_len);
+    return SSM_OK;
 }
 
-/* One optimizer step over grad_accum micro-batches; returns the mean loss. */
-static ssm_status train_step(train_state *s, double *loss, float *gnorm)
+/* Correct predictions of the last forward (classifier), else 0. */
+static int batch_correct(const train_state *s)
+{
+    if (!s->data.classify) return 0;
+    return task_count_correct(s->model.acts.logits, s->data.iblk.targets, s->data.B,
+                              s->model.cfg.n_classes);
+}
+
+/* One optimizer step over grad_accum micro-batches; returns the mean loss
+ * and, for a classifier, the accuracy on those batches. */
+static ssm_status train_step(train_state *s, double *loss, double *acc, float *gnorm)
 {
     ssm_status st;
+    long correct = 0;
     ssm_model_zero_grad(&s->model);
     *loss = 0.0;
     for (int k = 0; k < s->rc.grad_accum; k++) {
-        if ((st = ssm_text_batch(&s->text, (uint64_t)s->rc.seed, (uint64_t)s->opt.step, k,
-                                 s->blk.B, s->blk.L, s->blk.tokens, s->blk.targets)))
-            return st;
-        if ((st = ssm_model_forward(&s->model, &s->blk.batch))) return st;
+        if ((st = task_train_batch(&s->data, &s->rc, s->opt.step, k))) return st;
+        if ((st = ssm_model_forward(&s->model, s->data.batch))) return st;
+        correct += batch_correct(s);
         if ((st = ssm_model_backward(&s->model, 1.0f / s->rc.grad_accum))) return st;
         *loss += s->model.loss / s->rc.grad_accum;
     }
     *gnorm = ssm_adamw_update(&s->opt, &s->model);
-    s->tokens_seen += (long)s->rc.grad_accum * s->blk.B * s->blk.L;
+    *acc = (double)correct / ((double)s->rc.grad_accum * s->data.B);
+    s->tokens_seen += (long)s->rc.grad_accum * s->data.B * s->data.L;
     return SSM_OK;
 }
 
@@ -161,10 +158,10 @@ static void progress(const train_state *s, double loss)
 
 static ssm_status eval_and_log(train_state *s)
 {
-    double vloss;
-    ssm_status st = validate(s, &vloss);
+    task_metrics v;
+    ssm_status st = task_validate(&s->data, &s->model, s->rc.eval_batches, &v);
     if (isatty(STDERR_FILENO)) fputc('\n', stderr);
-    if (!st) emit_row(s, s->opt.step, "val", vloss, 0, 0, 0);
+    if (!st) emit_row(s, s->opt.step, "val", v.loss, v.acc, 0, 0, 0);
     return st;
 }
 
@@ -179,13 +176,13 @@ static ssm_status train_loop(train_state *s)
             return ssm_fail(SSM_ERR_INTERRUPTED, "interrupted at step %ld; resume with resume=%s",
                             s->opt.step, s->rc.out);
         }
-        double loss, t = now_s();
+        double loss, acc, t = now_s();
         float gnorm, lr = ssm_adamw_lr(&s->opt.cfg, s->opt.step);
-        if ((st = train_step(s, &loss, &gnorm))) return st;
+        if ((st = train_step(s, &loss, &acc, &gnorm))) return st;
         if (!isfinite(loss)) return ssm_fail(SSM_ERR_DATA, "loss became %g at step %ld", loss, s->opt.step);
         long step = s->opt.step;
-        double tps = (double)s->rc.grad_accum * s->blk.B * s->blk.L / (now_s() - t);
-        if (step % s->rc.log_every == 0 || step == steps) emit_row(s, step, "train", loss, lr, gnorm, tps);
+        double tps = (double)s->rc.grad_accum * s->data.B * s->data.L / (now_s() - t);
+        if (step % s->rc.log_every == 0 || step == steps) emit_row(s, step, "train", loss, acc, lr, gnorm, tps);
         progress(s, loss);
         if (s->rc.eval_every && step % s->rc.eval_every == 0 && step != steps)
             if ((st = eval_and_log(s))) return st;
@@ -217,23 +214,39 @@ static ssm_status config_from_args(run_config *rc, int argc, char **argv)
 
 static void state_free(train_state *s)
 {
-    ssm_text_free_block(&s->blk);
     ssm_adamw_free(&s->opt);
     ssm_model_free(&s->model);
-    ssm_text_free(&s->text);
+    task_data_free(&s->data);
+}
+
+/* Load the data and describe it on stderr. */
+static ssm_status data_setup(train_state *s)
+{
+    ssm_status st = task_data_load(&s->data, &s->rc, 0);
+    if (st) return st;
+    const task_data *d = &s->data;
+    if (d->classify) {
+        fprintf(stderr, "# data = %s (%s): %d train and %d test images of %d x %d x %d, %d classes; "
+                "%d tokens of %d values (patch %d), standardize = %d\n", s->rc.data,
+                run_dataset_name(s->rc.dataset), d->train.n, d->test.n, d->seq.rows, d->seq.cols,
+                d->seq.channels, d->train.n_classes, d->seq.L, d->seq.d_input, d->seq.patch,
+                d->seq.standardize);
+        return SSM_OK;
+    }
+    double nats, bits;
+    if ((st = ssm_text_unigram(&d->text, &nats, &bits))) return st;
+    fprintf(stderr, "# data = %s: %zu train bytes, %zu validation bytes, unigram baseline %.4f nats (%.4f bits/byte)\n",
+            s->rc.data, d->text.n_train, d->text.n_val, nats, bits);
+    return SSM_OK;
 }
 
 static ssm_status run(train_state *s)
 {
     ssm_status st;
-    double nats, bits;
-    if ((st = ssm_text_load(&s->text, s->rc.data, s->rc.val_fraction))) return st;
-    if ((st = ssm_text_unigram(&s->text, &nats, &bits))) return st;
-    fprintf(stderr, "# data = %s: %zu train bytes, %zu validation bytes, unigram baseline %.4f nats (%.4f bits/byte)\n",
-            s->rc.data, s->text.n_train, s->text.n_val, nats, bits);
+    if ((st = data_setup(s))) return st;
     if ((st = model_setup(s))) return st;
     fprintf(stderr, "# model: %zu parameters\n", s->model.num_params);
-    cli_table_begin(&s->table, stdout, s->rc.format, columns, 8);
+    cli_table_begin(&s->table, stdout, s->rc.format, s->data.classify ? cls_columns : lm_columns, 8);
     s->t0 = now_s();
     signals_install();
     return train_loop(s);

@@ -1,0 +1,54 @@
+/* task.h — the data of a run's task, shared by train, eval and sweep: the
+ * byte-level text corpus (task lm) or labelled train and test images turned
+ * into sequences (task classify), one batch buffer, deterministic training
+ * batches, and validation loss (and accuracy) over the held-out split. */
+#ifndef SSM_CLI_TASK_H
+#define SSM_CLI_TASK_H
+
+#include "config.h"
+#include "images.h"
+#include "model.h"
+#include "text.h"
+
+typedef struct {
+    int classify;           /* rc->task == RUN_TASK_CLASSIFY */
+    ssm_text text;          /* lm: the corpus and its splits */
+    ssm_images train, test; /* classify: the two splits */
+    ssm_image_seq seq;      /* classify: image -> sequence layout (train stats) */
+    ssm_text_block tblk;    /* lm: (B, seq_len) tokens and targets */
+    ssm_image_block iblk;   /* classify: (B, L, I) inputs and (B) targets */
+    ssm_batch *batch;       /* the block's batch view */
+    int B, L;               /* batch shape of the block */
+} task_data;
+
+typedef struct {
+    double loss;   /* mean cross-entropy (nats) over the counted targets */
+    double acc;    /* classify: fraction of rows whose argmax is the label */
+    long n;        /* targets counted (tokens for lm, images for classify) */
+} task_metrics;
+
+/* Load rc->data as rc->dataset says, and build a batch block of B rows
+ * (B = rc->batch_size when B is 0).  Errors name the file. */
+ssm_status task_data_load(task_data *d, const run_config *rc, int B);
+void task_data_free(task_data *d);
+
+/* The run's model config with the image geometry and classes of the data
+ * (rc->n_classes, or 1 + the largest training label). */
+ssm_status task_model_config(const task_data *d, const run_config *rc, ssm_config *out);
+
+/* Fill the block with micro-batch k of training step `step` (depends only
+ * on rc->seed, step and k). */
+ssm_status task_train_batch(task_data *d, const run_config *rc, long step, int k);
+
+/* Mean loss (and accuracy) over the validation split (lm: non-overlapping
+ * windows; classify: the test images in order), at most max_batches
+ * batches (0 = all). */
+ssm_status task_validate(task_data *d, ssm_model *m, int max_batches, task_metrics *out);
+
+/* Fill the block with the first validation batch; returns the rows filled. */
+int task_first_val_batch(task_data *d);
+
+/* Rows b < B with targets[b] >= 0 whose logits (B, C) peak at the target. */
+int task_count_correct(const float *logits, const int *targets, int B, int C);
+
+#endif
