@@ -1,0 +1,529 @@
+/* inspect.c — `ssmlab inspect --model DIR`: the token-dynamics measurements
+ * of SPEC §2 on one input (text, through DIR/tokenizer.json when there is
+ * one; token ids; or a test image): the spectrum of S_B S_C^T per layer,
+ * residual-stream token norms with log-norm slopes and the
+ * converging/diverging verdict, the layer-0 importance ranking, and the
+ * recency tables of SPEC §3 (hidden attention, influence, over-smoothing;
+ * cli/inspect_recency.c), as long-format CSV or JSONL tables on stdout
+ * (see ssmlab-inspect(1)). */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "cli.h"
+#include "config.h"
+#include "dynamics.h"
+#include "images.h"
+#include "inspect_recency.h"
+#include "model.h"
+#include "task.h"
+#include "tokenizer.h"
+
+#define INSPECT_DEFAULT_TEXT "The quick brown fox jumps over the lazy dog."
+#define INSPECT_DEFAULT_LEN 16
+#define LABEL_MAX 64
+
+typedef struct {
+    const char *model, *text, *tokens, *format, *data;
+    long image;          /* -1: none */
+    int spectrum, norms, importance, threads;
+    cli_recency_opts rec;   /* --attention, --influence, --smoothing */
+} inspect_opts;
+
+/* The one batch inspected, with a display label per token. */
+typedef struct {
+    int B, L;
+    int *tokens;          /* (B, L) token ids, token-input models */
+    float *inputs;        /* (B, L, I) values, continuous-input models */
+    int *ids;             /* (B, L) id column: token id, or patch index */
+    char (*labels)[LABEL_MAX];   /* (B, L) token text, or patch "yRxC" */
+} inspect_input;
+
+static void input_free(inspect_input *in)
+{
+    free(in->tokens);
+    free(in->inputs);
+    free(in->ids);
+    free(in->labels);
+    memset(in, 0, sizeof *in);
+}
+
+static ssm_status input_alloc(inspect_input *in, int B, int L, int d_input)
+{
+    memset(in, 0, sizeof *in);
+    in->B = B;
+    in->L = L;
+    size_t n = (size_t)B * L;
+    in->ids = malloc(sizeof(int) * n);
+    in->labels = calloc(n, LABEL_MAX);
+    if (d_input) in->inputs = malloc(sizeof(float) * n * d_input);
+    else in->tokens = malloc(sizeof(int) * n);
+    if (in->ids && in->labels && (in->inputs || in->tokens)) return SSM_OK;
+    input_free(in);
+    return ssm_fail(SSM_ERR_NOMEM, "out of memory for a %d x %d input", B, L);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Token labels                                                             */
+
+/* Length of the valid UTF-8 sequence of 2..4 bytes at s (n bytes left), or
+ * 0: no overlong forms, surrogates or code points past U+10FFFF. */
+static int utf8_len(const unsigned char *s, size_t n)
+{
+    int len = s[0] >= 0xf0 && s[0] < 0xf5 ? 4 : s[0] >= 0xe0 && s[0] < 0xf0 ? 3 : s[0] >= 0xc2 && s[0] < 0xe0 ? 2 : 0;
+    if (!len || (size_t)len > n) return 0;
+    unsigned lo = s[0] == 0xe0 ? 0xa0 : s[0] == 0xf0 ? 0x90 : 0x80;
+    unsigned hi = s[0] == 0xed ? 0x9f : s[0] == 0xf4 ? 0x8f : 0xbf;
+    if (s[1] < lo || s[1] > hi) return 0;
+    for (int i = 2; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80) return 0;
+    return len;
+}
+
+/* Token text safe in a CSV field and a JSON string: printable ASCII and
+ * valid UTF-8 as is; control bytes, invalid bytes, ',', '"' and '\' as \xNN. */
+static void label_escape(char *out, const unsigned char *s, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 5 < LABEL_MAX;) {
+        int u = s[i] >= 0x80 ? utf8_len(s + i, n - i) : 0;
+        if (u && o + u < LABEL_MAX - 1) {
+            memcpy(out + o, s + i, u);
+            o += u;
+            i += u;
+        } else if (s[i] >= 0x20 && s[i] < 0x7f && !strchr(",\"\\", s[i])) {
+            out[o++] = (char)s[i++];
+        } else {
+            o += snprintf(out + o, 5, "\\x%02x", s[i++]);
+        }
+    }
+    out[o] = '\0';
+}
+
+/* With a tokenizer (tk not NULL), a token shows the bytes it decodes to.
+ * Without one, ids are shown as bytes when they are bytes: for --text, and
+ * for byte-level models (vocab_size 256); else no label. */
+static void label_tokens(inspect_input *in, const ssm_config *c, const ssm_tokenizer *tk, int bytes)
+{
+    for (int i = 0; i < in->B * in->L; i++) {
+        int id = in->ids[i] = in->tokens[i];
+        unsigned char byte = (unsigned char)id;
+        size_t len;
+        const char *text = tk ? ssm_tokenizer_token_bytes(tk, id, &len) : NULL;
+        if (text) label_escape(in->labels[i], (const unsigned char *)text, len);
+        else if (!tk && (bytes || c->vocab_size == 256) && id < 256) label_escape(in->labels[i], &byte, 1);
+    }
+}
+
+/* DIR/tokenizer.json into tk when the file exists; *have says whether. */
+static ssm_status tokenizer_open(const char *dir, ssm_tokenizer *tk, int *have)
+{
+    char path[4096];
+    memset(tk, 0, sizeof *tk);
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    *have = access(path, F_OK) == 0;
+    return *have ? ssm_tokenizer_load(tk, path) : SSM_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Inputs                                                                   */
+
+/* Parse "1,2,3;4,5,6" into (B, L) ids; all sequences of one length. */
+static ssm_status tokens_count(const char *s, int *B, int *L)
+{
+    int rows = 1, n = 0, len = -1;
+    for (const char *p = s;; p++) {
+        if (*p == ',' || *p == ';' || !*p) n++;
+        if (*p != ';' && *p) continue;
+        if (len >= 0 && n != len)
+            return ssm_fail(SSM_ERR_USAGE, "--tokens: sequences differ in length (%d and %d)", len, n);
+        len = n;
+        n = 0;
+        if (!*p) break;
+        rows++;
+    }
+    *B = rows;
+    *L = len;
+    return SSM_OK;
+}
+
+static ssm_status tokens_parse(const char *s, inspect_input *in, const ssm_config *c,
+                               const ssm_tokenizer *tk)
+{
+    int B, L;
+    ssm_status st = tokens_count(s, &B, &L);
+    if (st || (st = input_alloc(in, B, L, 0))) return st;
+    const char *p = s;
+    for (int i = 0; i < B * L; i++) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || isspace((unsigned char)*p) || errno || v < 0 || v > 1 << 30 ||
+            (*end && *end != ',' && *end != ';')) {
+            input_free(in);
+            return ssm_fail(SSM_ERR_USAGE, "--tokens: '%s' is not a list of token ids (e.g. 1,2,3;4,5,6)", s);
+        }
+        in->tokens[i] = (int)v;
+        p = *end ? end + 1 : end;
+    }
+    label_tokens(in, c, tk, 0);
+    return SSM_OK;
+}
+
+/* text as one sequence: encoded by tk when given, else one token per byte */
+static ssm_status text_encode(const char *text, inspect_input *in, const ssm_config *c,
+                              const ssm_tokenizer *tk)
+{
+    int *ids = NULL, L = (int)strlen(text);
+    ssm_status st = tk ? ssm_tokenizer_encode(tk, text, strlen(text), &ids, &L) : SSM_OK;
+    if (!st && L == 0) st = ssm_fail(SSM_ERR_USAGE, "--text: the text is empty%s", tk ? " after tokenization" : "");
+    if (!st) st = input_alloc(in, 1, L, 0);
+    for (int t = 0; !st && t < L; t++) in->tokens[t] = ids ? ids[t] : (unsigned char)text[t];
+    if (!st) label_tokens(in, c, tk, 1);
+    free(ids);
+    return st;
+}
+
+/* ---- images: the test split named by the checkpoint's run config ---- */
+
+/* The recorded run config (a classifier's), with --data applied. */
+static ssm_status recorded_config(const inspect_opts *o, const char *text, run_config *rc)
+{
+    run_config_default(rc);
+    if (!text)
+        return ssm_fail(SSM_ERR_DATA, "%s/model.safetensors: no ssmlab.run_config metadata: "
+                        "cannot tell which dataset --image indexes", o->model);
+    ssm_status st = run_config_parse_text(rc, text, o->model);
+    if (!st && o->data) snprintf(rc->data, sizeof rc->data, "%s", o->data);
+    if (!st && (rc->task != RUN_TASK_CLASSIFY || rc->dataset == RUN_DATA_TEXT))
+        st = ssm_fail(SSM_ERR_DATA, "%s/model.safetensors: the recorded run config is not an "
+                      "image classifier's (task = %s, dataset = %s)", o->model,
+                      run_task_name(rc->task), run_dataset_name(rc->dataset));
+    return st ? st : run_config_check(rc);
+}
+
+static ssm_status image_fill(const task_data *d, long index, const ssm_config *c,
+                             inspect_input *in, const char *dir)
+{
+    const ssm_image_seq *seq = &d->seq;
+    const ssm_images *im = &d->test;
+    if (seq->d_input != c->d_input)
+        return ssm_fail(SSM_ERR_DATA, "%s: tokens have %d values, the model in %s takes %d",
+                        im->path, seq->d_input, dir, c->d_input);
+    if (index >= im->n)
+        return ssm_fail(SSM_ERR_USAGE, "--image %ld: %s has %d test images", index, im->path, im->n);
+    ssm_status st = input_alloc(in, 1, seq->L, seq->d_input);
+    if (st) return st;
+    ssm_images_to_seq(im, seq, (size_t)index, in->inputs);
+    int cols = seq->cols / seq->patch;
+    for (int t = 0; t < seq->L; t++) {
+        in->ids[t] = t;
+        snprintf(in->labels[t], LABEL_MAX, "y%dx%d", t / cols, t % cols);
+    }
+    fprintf(stderr, "# image %ld of %s: label %d, %d tokens of %d values\n", index, im->path,
+            im->labels[index], seq->L, seq->d_input);
+    return SSM_OK;
+}
+
+/* Test image `index` as the run that trained the model made its sequences
+ * (task_data_load: the train split's statistics when it standardized). */
+static ssm_status image_input(const inspect_opts *o, long index, const char *run_text,
+                              const ssm_config *c, inspect_input *in)
+{
+    if (c->input_kind != SSM_INPUT_CONTINUOUS)
+        return ssm_fail(SSM_ERR_USAGE, "%s/config.json: --image needs an image classifier with "
+                        "continuous input; this model takes token ids", o->model);
+    run_config rc;
+    ssm_status st = recorded_config(o, run_text, &rc);
+    if (st) return st;
+    task_data d;
+    st = task_data_load(&d, &rc, 1);
+    if (!st) st = image_fill(&d, index, c, in, o->model);
+    task_data_free(&d);
+    return st;
+}
+
+static ssm_status check_vocab(const inspect_input *in, const ssm_config *c, const char *dir)
+{
+    for (int i = 0; i < in->B * in->L; i++)
+        if (in->tokens[i] >= c->padded_vocab)
+            return ssm_fail(SSM_ERR_DATA, "%s/config.json: token id %d (sequence %d, position %d) "
+                            "is outside the vocabulary [0, %d)", dir, in->tokens[i],
+                            i / in->L, i % in->L, c->padded_vocab);
+    return SSM_OK;
+}
+
+/* Token ids 0, 1, ... (mod the vocabulary), INSPECT_DEFAULT_LEN of them:
+ * the default input of a model whose vocabulary does not cover the bytes. */
+static ssm_status default_tokens(inspect_input *in, const ssm_config *c, const ssm_tokenizer *tk)
+{
+    ssm_status st = input_alloc(in, 1, INSPECT_DEFAULT_LEN, 0);
+    if (st) return st;
+    for (int t = 0; t < INSPECT_DEFAULT_LEN; t++) in->tokens[t] = t % c->vocab_size;
+    label_tokens(in, c, tk, 0);
+    return SSM_OK;
+}
+
+/* Token input: --tokens, or --text (encoded with DIR/tokenizer.json when
+ * there is one, else as bytes); with neither, INSPECT_DEFAULT_TEXT when there
+ * is a tokenizer or the vocabulary holds the 256 bytes, else default_tokens. */
+static ssm_status token_input(const inspect_opts *o, const ssm_config *c, inspect_input *in)
+{
+    ssm_tokenizer tk;
+    int have;
+    ssm_status st = tokenizer_open(o->model, &tk, &have);
+    if (st) return st;
+    const ssm_tokenizer *t = have ? &tk : NULL;
+    if (o->tokens) st = tokens_parse(o->tokens, in, c, t);
+    else if (o->text || t || c->vocab_size >= 256)
+        st = text_encode(o->text ? o->text : INSPECT_DEFAULT_TEXT, in, c, t);
+    else st = default_tokens(in, c, t);
+    if (have) ssm_tokenizer_free(&tk);
+    if (!st && (st = check_vocab(in, c, o->model))) input_free(in);
+    return st;
+}
+
+/* The input named by the options; with none, test image 0 for image
+ * classifiers and token_input's default for token models. */
+static ssm_status input_build(const inspect_opts *o, const ssm_model *m, const char *run_config,
+                              inspect_input *in)
+{
+    const ssm_config *c = &m->cfg;
+    int continuous = c->input_kind == SSM_INPUT_CONTINUOUS;
+    if (o->image >= 0 || (continuous && !o->text && !o->tokens))
+        return image_input(o, o->image >= 0 ? o->image : 0, run_config, c, in);
+    if (continuous)
+        return ssm_fail(SSM_ERR_USAGE, "%s/config.json: the model takes continuous input: "
+                        "use --image N, not --text or --tokens", o->model);
+    return token_input(o, c, in);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Tables                                                                   */
+
+typedef struct {
+    const char *format;
+    int tables;          /* tables begun so far (CSV: blank line between) */
+} inspect_out;
+
+static void table_begin(inspect_out *out, cli_table *t, const char *const *cols, int ncols)
+{
+    if (out->tables++ && strcmp(out->format, "jsonl")) fputc('\n', stdout);
+    cli_table_begin(t, stdout, out->format, cols, ncols);
+}
+
+static ssm_status emit_spectrum(const ssm_model *m, inspect_out *out)
+{
+    ssm_spectrum s;
+    ssm_status st = ssm_dynamics_spectrum(m, &s);
+    if (st) return st;
+    static const char *const cols[] = {"table", "kind", "layer", "index", "re", "im",
+                                       "n_pos", "n_neg", "n_complex", "class"};
+    cli_table t;
+    table_begin(out, &t, cols, 10);
+    char v[4][40];
+    for (int l = 0; l < s.n_layer; l++) {
+        snprintf(v[0], 40, "%d", l);
+        for (int i = 0; i < s.N; i++) {
+            snprintf(v[1], 40, "%d", i);
+            snprintf(v[2], 40, "%.12g", s.re[(size_t)l * s.N + i]);
+            snprintf(v[3], 40, "%.12g", s.im[(size_t)l * s.N + i]);
+            const char *row[] = {"spectrum", "eigenvalue", v[0], v[1], v[2], v[3], NULL, NULL, NULL, NULL};
+            cli_table_row(&t, row);
+        }
+        snprintf(v[1], 40, "%d", s.n_pos[l]);
+        snprintf(v[2], 40, "%d", s.n_neg[l]);
+        snprintf(v[3], 40, "%d", s.n_complex[l]);
+        const char *row[] = {"spectrum", "layer", v[0], NULL, NULL, NULL, v[1], v[2], v[3],
+                             ssm_spectrum_class_name(s.cls[l])};
+        cli_table_row(&t, row);
+    }
+    ssm_spectrum_free(&s);
+    return SSM_OK;
+}
+
+static const char *const norm_cols[] = {"table", "kind", "seq", "layer", "pos", "id", "token", "value"};
+
+/* one norms-table row; layer < 0 leaves it empty, tok < 0 leaves seq..token empty */
+static void norm_row(cli_table *t, const char *kind, int layer, const inspect_input *in, int tok,
+                     const char *value)
+{
+    char v[4][24];
+    snprintf(v[0], 24, "%d", tok / (in->L ? in->L : 1));
+    snprintf(v[1], 24, "%d", layer);
+    snprintf(v[2], 24, "%d", tok % (in->L ? in->L : 1));
+    snprintf(v[3], 24, "%d", tok >= 0 ? in->ids[tok] : 0);
+    int has = tok >= 0;
+    const char *row[] = {"norms", kind, has ? v[0] : NULL, layer >= 0 ? v[1] : NULL,
+                         has ? v[2] : NULL, has ? v[3] : NULL, has ? in->labels[tok] : NULL, value};
+    cli_table_row(t, row);
+}
+
+static ssm_status emit_norms(const ssm_model *m, const inspect_input *in, inspect_out *out)
+{
+    ssm_norms n;
+    ssm_status st = ssm_dynamics_norms(m, &n);
+    if (st) return st;
+    cli_table t;
+    table_begin(out, &t, norm_cols, 8);
+    int T = n.B * n.L;
+    char v[40];
+    for (int b = 0; b < n.B; b++) {
+        for (int l = 0; l <= n.n_layer; l++)
+            for (int i = b * n.L; i < (b + 1) * n.L; i++) {
+                snprintf(v, sizeof v, "%.9g", n.norms[(size_t)l * T + i]);
+                norm_row(&t, "norm", l, in, i, v);
+            }
+        for (int l = 0; l < n.n_layer; l++)
+            for (int i = b * n.L; i < (b + 1) * n.L; i++) {
+                snprintf(v, sizeof v, "%.9g", n.mix_norms[(size_t)l * T + i]);
+                norm_row(&t, "mix_norm", l, in, i, v);
+            }
+        for (int i = b * n.L; i < (b + 1) * n.L; i++) {
+            snprintf(v, sizeof v, "%.9g", n.slopes[i]);
+            norm_row(&t, "slope", -1, in, i, v);
+        }
+    }
+    snprintf(v, sizeof v, "%.9g", n.mean_slope);
+    norm_row(&t, "mean_slope", -1, in, -1, v);
+    norm_row(&t, "verdict", -1, in, -1, ssm_verdict_name(n.verdict));
+    ssm_norms_free(&n);
+    return SSM_OK;
+}
+
+static ssm_status emit_importance(const ssm_model *m, const inspect_input *in, inspect_out *out)
+{
+    int *order = malloc(sizeof(int) * in->L);
+    if (!order) return ssm_fail(SSM_ERR_NOMEM, "out of memory for the ranking");
+    static const char *const cols[] = {"table", "seq", "rank", "pos", "score", "method", "id", "token"};
+    cli_table t;
+    table_begin(out, &t, cols, 8);
+    const char *method = m->params.imp_k ? "learned" : "proxy";
+    char v[4][40];
+    for (int b = 0; b < in->B; b++) {
+        const float *s = m->acts.imp_s + (size_t)b * in->L;
+        ssm_dynamics_ranking(s, in->L, order);
+        snprintf(v[0], 40, "%d", b);
+        for (int r = 0; r < in->L; r++) {
+            int i = b * in->L + order[r];
+            snprintf(v[1], 40, "%d", r);
+            snprintf(v[2], 40, "%d", order[r]);
+            snprintf(v[3], 40, "%.9g", s[order[r]]);
+            char id[24];
+            snprintf(id, sizeof id, "%d", in->ids[i]);
+            const char *row[] = {"importance", v[0], v[1], v[2], v[3], method, id, in->labels[i]};
+            cli_table_row(&t, row);
+        }
+    }
+    free(order);
+    return SSM_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Command                                                                  */
+
+static int parse_opts(inspect_opts *o, int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"model", required_argument, 0, 'm'}, {"text", required_argument, 0, 'x'},
+        {"tokens", required_argument, 0, 't'}, {"image", required_argument, 0, 'i'},
+        {"spectrum", no_argument, 0, 's'}, {"norms", no_argument, 0, 'n'},
+        {"importance", no_argument, 0, 'p'}, {"format", required_argument, 0, 'f'},
+        {"threads", required_argument, 0, 'j'}, {"data", required_argument, 0, 'd'},
+        {"attention", no_argument, 0, 'A'}, {"influence", no_argument, 0, 'I'},
+        {"smoothing", no_argument, 0, 'S'}, {"layer", required_argument, 0, 'R'},
+        {"channel", required_argument, 0, 'R'}, {"targets", required_argument, 0, 'R'},
+        {"probes", required_argument, 0, 'R'}, {0, 0, 0, 0}};
+    *o = (inspect_opts){.format = "csv", .image = -1};
+    cli_recency_defaults(&o->rec);
+    int c, idx, rc;
+    char *end;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:", lo, &idx)) != -1) {
+        switch (c) {
+        case 'm': o->model = optarg; break;
+        case 'x': o->text = optarg; break;
+        case 't': o->tokens = optarg; break;
+        case 'i':
+            o->image = strtol(optarg, &end, 10);
+            if (end == optarg || *end || o->image < 0 || o->image > 1L << 30)
+                return cli_usage_error("inspect: --image '%s' is not an image index >= 0", optarg);
+            break;
+        case 's': o->spectrum = 1; break;
+        case 'n': o->norms = 1; break;
+        case 'p': o->importance = 1; break;
+        case 'f': o->format = optarg; break;
+        case 'j': o->threads = atoi(optarg); break;
+        case 'd': o->data = optarg; break;
+        case 'A': o->rec.attention = 1; break;
+        case 'I': o->rec.influence = 1; break;
+        case 'S': o->rec.smoothing = 1; break;
+        case 'R':
+            if ((rc = cli_recency_option(&o->rec, lo[idx].name, optarg))) return rc;
+            break;
+        default: return cli_usage_error("inspect: unknown option");
+        }
+    }
+    if (optind < argc) return cli_usage_error("inspect: unexpected argument '%s'", argv[optind]);
+    if (!o->model) return cli_usage_error("inspect: --model DIR is required");
+    if (!cli_format_ok(o->format)) return cli_usage_error("inspect: --format must be csv or jsonl");
+    if (!!o->text + !!o->tokens + (o->image >= 0) > 1)
+        return cli_usage_error("inspect: give at most one of --text, --tokens and --image");
+    if ((rc = cli_recency_validate(&o->rec))) return rc;
+    if (!o->spectrum && !o->norms && !o->importance && !cli_recency_any(&o->rec))
+        o->spectrum = o->norms = o->importance = 1;
+    return EX_OK;
+}
+
+/* The forward pass on the input, then the norms, importance and recency
+ * tables. */
+static ssm_status inspect_forward(const inspect_opts *o, ssm_model *m, const inspect_input *in,
+                                  inspect_out *out)
+{
+    ssm_batch batch = {in->B, in->L, in->tokens, in->inputs, NULL};
+    ssm_status st = o->norms || o->importance ? ssm_model_forward(m, &batch) : SSM_OK;
+    if (!st && o->norms) st = emit_norms(m, in, out);
+    if (!st && o->importance) st = emit_importance(m, in, out);
+    m->last = NULL;   /* batch goes out of scope */
+    if (!st && cli_recency_any(&o->rec))
+        st = cli_recency_emit(&o->rec, m, &batch, out->format, &out->tables);
+    return st;
+}
+
+/* Input errors come first, before any table is written. */
+static ssm_status inspect_run(const inspect_opts *o, ssm_model *m, const char *run_config)
+{
+    inspect_input in = {0};
+    int tables = o->norms || o->importance || cli_recency_any(&o->rec);
+    int need_input = tables || o->text || o->tokens || o->image >= 0;
+    ssm_status st = cli_recency_check(&o->rec, &m->cfg);
+    if (!st && need_input) st = input_build(o, m, run_config, &in);
+    if (st) return st;
+    inspect_out out = {o->format, 0};
+    if (o->spectrum) st = emit_spectrum(m, &out);
+    if (!st && tables) st = inspect_forward(o, m, &in, &out);
+    input_free(&in);
+    return st;
+}
+
+int cli_inspect(int argc, char **argv)
+{
+    inspect_opts o;
+    int rc = parse_opts(&o, argc, argv);
+    if (rc) return rc;
+    cli_threads_apply(o.threads);
+    cli_log_header("inspect", 0);
+    ssm_model m;
+    ssm_checkpoint_meta meta = {0};
+    ssm_status st = ssm_checkpoint_load(o.model, &m, &meta);
+    if (st) return cli_report(st);
+    st = inspect_run(&o, &m, meta.run_config);
+    ssm_checkpoint_meta_free(&meta);
+    ssm_model_free(&m);
+    return st ? cli_report(st) : EX_OK;
+}

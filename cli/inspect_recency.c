@@ -1,0 +1,239 @@
+/* inspect_recency.c — `ssmlab inspect --attention / --influence /
+ * --smoothing`: hidden attention, influence with its decay fit, and
+ * residual-stream over-smoothing (SPEC §3, engine/recency.h) as long-format
+ * CSV or JSONL tables on stdout.  Columns in ssmlab-inspect(1). */
+#include "inspect_recency.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "cli.h"
+#include "recency.h"
+
+#define RECENCY_DEFAULT_TARGETS 4
+#define RECENCY_PROBE_SEED 1       /* fixed: the same input gives the same table */
+
+void cli_recency_defaults(cli_recency_opts *o)
+{
+    *o = (cli_recency_opts){.layer = -1, .channel = SSM_ATTN_MEAN,
+                            .targets = RECENCY_DEFAULT_TARGETS, .probes = SSM_INFLUENCE_AUTO};
+}
+
+int cli_recency_any(const cli_recency_opts *o) { return o->attention || o->influence || o->smoothing; }
+
+/* a non-negative int at most hi, or -1 */
+static int parse_count(const char *s, int hi)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    return end == s || *end || v < 0 || v > hi ? -1 : (int)v;
+}
+
+int cli_recency_option(cli_recency_opts *o, const char *name, const char *value)
+{
+    int is_channel = !strcmp(name, "channel"), is_targets = !strcmp(name, "targets");
+    if (is_channel && !strcmp(value, "mean")) {
+        o->channel = SSM_ATTN_MEAN;
+        o->set_channel = 1;
+        return EX_OK;
+    }
+    int v = parse_count(value, 1 << 20);
+    if (v < 0 || (is_targets && v < 1))
+        return cli_usage_error("inspect: --%s '%s' is not a %s", name, value,
+                               is_channel ? "channel number or 'mean'"
+                               : is_targets ? "count >= 1" : "number >= 0");
+    int *dst[] = {&o->layer, &o->channel, &o->targets, &o->probes};
+    int *set[] = {&o->set_layer, &o->set_channel, &o->set_targets, &o->set_probes};
+    static const char *const names[] = {"layer", "channel", "targets", "probes"};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(name, names[i])) {
+            *dst[i] = v;
+            *set[i] = 1;
+        }
+    return EX_OK;
+}
+
+int cli_recency_validate(const cli_recency_opts *o)
+{
+    if ((o->set_layer || o->set_channel) && !o->attention)
+        return cli_usage_error("inspect: --layer and --channel go with --attention");
+    if ((o->set_targets || o->set_probes) && !o->influence)
+        return cli_usage_error("inspect: --targets and --probes go with --influence");
+    return EX_OK;
+}
+
+ssm_status cli_recency_check(const cli_recency_opts *o, const ssm_config *c)
+{
+    if (o->attention && o->layer >= c->n_layer)
+        return ssm_fail(SSM_ERR_USAGE, "--layer %d: the model has layers 0..%d", o->layer, c->n_layer - 1);
+    if (o->attention && o->channel >= c->d_inner)
+        return ssm_fail(SSM_ERR_USAGE, "--channel %d: the model has channels 0..%d (d_inner)",
+                        o->channel, c->d_inner - 1);
+    return SSM_OK;
+}
+
+static void table_begin(cli_table *t, const char *format, int *tables, const char *const *cols, int n)
+{
+    if ((*tables)++ && strcmp(format, "jsonl")) fputc('\n', stdout);
+    cli_table_begin(t, stdout, format, cols, n);
+}
+
+/* ------------------------------------------------------------------------ */
+/* --attention                                                              */
+
+/* rows s <= t of one (layer, seq) map: raw and row-normalised */
+static void attention_rows(cli_table *t, int layer, int seq, int channel, const float *raw,
+                           const float *rn, int L)
+{
+    char v[6][40];
+    snprintf(v[0], 40, "%d", layer);
+    snprintf(v[1], 40, "%d", seq);
+    snprintf(v[2], 40, "%d", channel);
+    for (int i = 0; i < L; i++)
+        for (int s = 0; s <= i; s++) {
+            snprintf(v[3], 40, "%d", i);
+            snprintf(v[4], 40, "%d", s);
+            snprintf(v[5], 40, "%.9g", raw[(size_t)i * L + s]);
+            char nv[40];
+            snprintf(nv, 40, "%.9g", rn[(size_t)i * L + s]);
+            const char *row[] = {"attention", v[0], v[1], v[3], v[4],
+                                 channel < 0 ? "mean_abs" : "channel", channel < 0 ? NULL : v[2],
+                                 v[5], nv};
+            cli_table_row(t, row);
+        }
+}
+
+static ssm_status emit_attention(const cli_recency_opts *o, const ssm_model *m, const char *format,
+                                 int *tables)
+{
+    static const char *const cols[] = {"table", "layer", "seq", "t", "s", "aggregation",
+                                       "channel", "raw", "row_normalized"};
+    int L = m->act_L, l0 = o->layer < 0 ? 0 : o->layer;
+    int l1 = o->layer < 0 ? m->cfg.n_layer : o->layer + 1;
+    float *raw = malloc(sizeof(float) * L * L), *rn = malloc(sizeof(float) * L * L);   /* (L, L) */
+    ssm_status st = raw && rn ? SSM_OK : ssm_fail(SSM_ERR_NOMEM, "out of memory for a %d x %d map", L, L);
+    cli_table t;
+    if (!st) table_begin(&t, format, tables, cols, 9);
+    for (int l = l0; l < l1 && !st; l++)
+        for (int b = 0; b < m->act_B && !st; b++) {
+            st = ssm_recency_attention(m, l, b, o->channel, raw);
+            if (st) break;
+            ssm_recency_row_normalize(raw, L, rn);
+            attention_rows(&t, l, b, o->channel, raw, rn, L);
+        }
+    free(raw);
+    free(rn);
+    return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* --influence                                                              */
+
+static const char *const influence_cols[] = {"table", "kind", "t", "s", "distance", "value",
+                                             "method", "probes", "n_seq"};
+
+typedef struct {
+    cli_table t;
+    char method[16], probes[16], n_seq[16];
+} influence_out;
+
+/* one row; t < 0 leaves t, s and distance empty */
+static void influence_row(influence_out *out, const char *kind, int t, int s, const char *value)
+{
+    char v[3][24];
+    snprintf(v[0], 24, "%d", t);
+    snprintf(v[1], 24, "%d", s);
+    snprintf(v[2], 24, "%d", t - s);
+    const char *row[] = {"influence", kind, t >= 0 ? v[0] : NULL, t >= 0 ? v[1] : NULL,
+                         t >= 0 ? v[2] : NULL, value, out->method, out->probes, out->n_seq};
+    cli_table_row(&out->t, row);
+}
+
+/* the fit rows; values empty (and a note on stderr) when the fit fails */
+static void influence_fit_rows(influence_out *out, const ssm_influence *inf)
+{
+    ssm_decay fit;
+    int ok = ssm_recency_fit_decay(inf, SSM_DECAY_MIN_DIST, &fit) == SSM_OK;
+    if (!ok) fprintf(stderr, "ssmlab: inspect: %s\n", ssm_last_error());
+    char v[5][40];
+    snprintf(v[0], 40, "%.9g", fit.rate);
+    snprintf(v[1], 40, "%.9g", fit.half_life);
+    snprintf(v[2], 40, "%.9g", fit.r2);
+    snprintf(v[3], 40, "%d", fit.n_points);
+    snprintf(v[4], 40, "%d", SSM_DECAY_MIN_DIST);
+    influence_row(out, "decay_rate", -1, 0, ok ? v[0] : NULL);
+    influence_row(out, "half_life", -1, 0, ok ? v[1] : NULL);
+    influence_row(out, "r2", -1, 0, ok ? v[2] : NULL);
+    influence_row(out, "fit_points", -1, 0, ok ? v[3] : NULL);
+    influence_row(out, "fit_min_distance", -1, 0, v[4]);
+}
+
+static ssm_status emit_influence(const cli_recency_opts *o, ssm_model *m, const ssm_batch *b,
+                                 const char *format, int *tables)
+{
+    int *targets = malloc(sizeof(int) * (b->L < o->targets ? b->L : o->targets));
+    if (!targets) return ssm_fail(SSM_ERR_NOMEM, "out of memory for the targets");
+    int n = ssm_recency_targets(b->L, o->targets, targets);
+    ssm_influence inf;
+    ssm_status st = ssm_recency_influence(m, b, targets, n, o->probes, RECENCY_PROBE_SEED, &inf);
+    free(targets);
+    if (st) return st;
+    influence_out out;
+    snprintf(out.method, 16, "%s", inf.probes ? "probes" : "exact");
+    snprintf(out.probes, 16, "%d", inf.probes);
+    snprintf(out.n_seq, 16, "%d", inf.n_seq);
+    table_begin(&out.t, format, tables, influence_cols, 9);
+    for (int k = 0; k < inf.n_targets; k++)
+        for (int s = 0; s <= inf.targets[k]; s++) {
+            char v[40];
+            snprintf(v, 40, "%.9g", inf.I[(size_t)k * inf.L + s]);
+            influence_row(&out, "influence", inf.targets[k], s, v);
+        }
+    influence_fit_rows(&out, &inf);
+    ssm_influence_free(&inf);
+    return SSM_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* --smoothing                                                              */
+
+static ssm_status emit_smoothing(const ssm_model *m, const char *format, int *tables)
+{
+    static const char *const cols[] = {"table", "kind", "layer", "value", "n_seq"};
+    int nl = m->cfg.n_layer;
+    double *cs = malloc(sizeof(double) * (nl + 1)), *dev = malloc(sizeof(double) * (nl + 1));
+    ssm_status st = cs && dev ? ssm_recency_smoothing(m, cs, dev)
+                              : ssm_fail(SSM_ERR_NOMEM, "out of memory for over-smoothing");
+    if (!st) {
+        cli_table t;
+        table_begin(&t, format, tables, cols, 5);
+        char v[3][40];
+        snprintf(v[2], 40, "%d", m->act_B);
+        for (int l = 0; l <= nl; l++) {
+            snprintf(v[0], 40, "%d", l);
+            snprintf(v[1], 40, "%.9g", cs[l]);
+            cli_table_row(&t, (const char *const[]){"smoothing", "cos_mean", v[0], v[1], v[2]});
+            snprintf(v[1], 40, "%.9g", dev[l]);
+            cli_table_row(&t, (const char *const[]){"smoothing", "deviation", v[0], v[1], v[2]});
+        }
+    }
+    free(cs);
+    free(dev);
+    return st;
+}
+
+ssm_status cli_recency_emit(const cli_recency_opts *o, ssm_model *m, const ssm_batch *b,
+                            const char *format, int *tables)
+{
+    ssm_status st = SSM_OK;
+    if (o->attention || o->smoothing) {
+        if ((st = ssm_model_alloc_grads(m)) || (st = ssm_model_forward(m, b))) return st;
+        if (o->attention) st = emit_attention(o, m, format, tables);
+    }
+    if (!st && o->influence) st = emit_influence(o, m, b, format, tables);
+    if (!st && o->smoothing) st = emit_smoothing(m, format, tables);
+    m->last = NULL;   /* b belongs to the caller */
+    return st;
+}

@@ -1,0 +1,44 @@
+/* inspect_recency.h — the recency and over-smoothing tables of `ssmlab
+ * inspect` (SPEC §3): --attention [--layer L] [--channel E|mean],
+ * --influence [--targets N] [--probes K] and --smoothing.  The columns are
+ * documented in ssmlab-inspect(1). */
+#ifndef SSM_INSPECT_RECENCY_H
+#define SSM_INSPECT_RECENCY_H
+
+#include "model.h"
+#include "status.h"
+
+typedef struct {
+    int attention, influence, smoothing;   /* tables asked for */
+    int layer;      /* attention layer, -1: every layer */
+    int channel;    /* attention channel, SSM_ATTN_MEAN: mean of |alpha_e| */
+    int targets;    /* influence target positions */
+    int probes;     /* SSM_INFLUENCE_AUTO, 0 exact, K > 0 Gaussian probes */
+    int set_layer, set_channel, set_targets, set_probes;   /* given on the command line */
+} cli_recency_opts;
+
+void cli_recency_defaults(cli_recency_opts *o);
+
+/* Any of the three tables asked for? */
+int cli_recency_any(const cli_recency_opts *o);
+
+/* The value of "layer", "channel", "targets" or "probes"; EX_OK, or
+ * EX_USAGE after a one-line message. */
+int cli_recency_option(cli_recency_opts *o, const char *name, const char *value);
+
+/* After parsing: EX_USAGE when a sub-option lacks its table (e.g. --layer
+ * without --attention). */
+int cli_recency_validate(const cli_recency_opts *o);
+
+/* Against the loaded model, before any table is written: layer and channel
+ * in range. */
+ssm_status cli_recency_check(const cli_recency_opts *o, const ssm_config *c);
+
+/* The tables asked for, on batch b, to stdout in format ("csv" or
+ * "jsonl"); *tables counts the tables begun (CSV: a blank line between
+ * tables).  Allocates m's gradients (every layer's activations are
+ * needed) and runs its own forward passes; m->last is cleared on return. */
+ssm_status cli_recency_emit(const cli_recency_opts *o, ssm_model *m, const ssm_batch *b,
+                            const char *format, int *tables);
+
+#endif
