@@ -1,9 +1,15 @@
 # check_engine.py — the PyTorch reference check of ssmlab's forward and backward
-# pass (SPEC.md §1).  For each case it writes a random checkpoint, runs
+# pass (SPEC.md §1; the scenarios and first-layer reordering of §2; the
+# polarized state channels of §3).  For each case it writes a random
+# checkpoint, runs
 #   ssmlab eval --model DIR --tokens ... --save-logits OUT.npy --save-grads OUT.safetensors
+# (language models), or for classifiers
+#   ssmlab eval --model DIR --inputs X.npy --labels 3,1,4 --save-logits OUT.npy --save-grads OUT.safetensors
 # and compares the logits, the loss (CSV column `loss` on stdout) and the
 # gradient of every parameter with float64 PyTorch autograd on the same weights
-# (for F16/BF16 checkpoints: the rounded weights).
+# (for F16/BF16 checkpoints: the rounded weights).  Variant cases also check
+# that the x_proj rows a scenario replaces get zero gradient, that a hard sort
+# gives importance_k zero gradient and a soft sort a real one.
 #
 # Every error is  max|engine - ref| / max|ref|  over the whole tensor (for the
 # loss: |engine - ref| / |ref|).  Tolerances: logits and loss 1e-4, gradients 1e-3.
@@ -42,6 +48,16 @@ class Case:
     seed: int
     naming: str = "mamba_ssm"     # or "transformers"
     dtype: str = "F32"            # storage dtype: F32, F16, BF16
+    # reorder only: layer 0's dt_proj.weight is scaled by dt_spread (scores
+    # vary more against the shared dt bias) and importance_k so the scores'
+    # std is score_std; a hard sort also gets inputs whose scores are
+    # HARD_GAP apart (ref.score_gap), far above float32 rounding.
+    dt_spread: float = 4.0
+    score_std: float = 1.5
+
+
+HARD_GAP = 2e-4     # float32 computes the scores to ~1e-6 of the terms they sum
+K_GRAD_MIN = 1e-3   # soft: max|d importance_k| / max over all gradients
 
 
 CASES = [
@@ -57,6 +73,34 @@ CASES = [
     # B = 1: the logits file must then be (L, V).
     Case("f16-single", ref.Config(d_model=24, n_layer=2, d_state=3, d_conv=2, expand=2,
                                   vocab_size=50), B=1, L=15, seed=5, dtype="F16"),
+    # SPEC §2 scenarios: S_B = diag(sigma) U(P), S_C = U(P) from scenario_P, scenario_q.
+    Case("scen-positive", ref.Config(d_model=24, n_layer=2, d_state=5, d_conv=4, vocab_size=37,
+                                     scenario="positive"), B=2, L=11, seed=11),
+    Case("scen-negative", ref.Config(d_model=20, n_layer=3, d_state=7, d_conv=3, vocab_size=41,
+                                     scenario="negative"), B=3, L=9, seed=12),
+    # odd N: floor(5/2) = 2 positive rows, 3 negative
+    Case("scen-mixed", ref.Config(d_model=16, n_layer=2, d_state=5, d_conv=4, expand=3,
+                                  vocab_size=29, scenario="mixed"), B=2, L=13, seed=13),
+    # SPEC §3 polarization: channels [A = 0, N learned, A = -100].
+    Case("pol-zero", ref.Config(d_model=24, n_layer=2, d_state=6, d_conv=4, vocab_size=33,
+                                polarize="zero"), B=2, L=9, seed=14),
+    Case("pol-one", ref.Config(d_model=16, n_layer=2, d_state=3, d_conv=3, vocab_size=30,
+                               polarize="one"), B=3, L=7, seed=15),
+    Case("pol-both-hf", ref.Config(d_model=32, n_layer=2, d_state=5, d_conv=4, vocab_size=45,
+                                   polarize="both"), B=2, L=11, seed=16, naming="transformers"),
+    Case("scen-mixed-pol-both", ref.Config(d_model=24, n_layer=2, d_state=7, d_conv=4,
+                                           vocab_size=37, scenario="mixed", polarize="both"),
+         B=3, L=9, seed=17),
+    # Classifiers: continuous input, mean-pooled head; reorder in layer 0.
+    Case("cls", ref.Config(d_model=16, n_layer=2, d_state=6, d_conv=4, d_input=3, n_classes=4),
+         B=3, L=9, seed=21),
+    Case("cls-hard", ref.Config(d_model=16, n_layer=2, d_state=5, d_conv=4, d_input=3, n_classes=4,
+                                reorder="hard"), B=3, L=9, seed=22),
+    Case("cls-soft", ref.Config(d_model=16, n_layer=2, d_state=5, d_conv=3, d_input=3, n_classes=4,
+                                reorder="soft"), B=3, L=8, seed=23),
+    Case("cls-soft-neg-both", ref.Config(d_model=24, n_layer=2, d_state=5, d_conv=4, d_input=2,
+                                         n_classes=3, reorder="soft", scenario="negative",
+                                         polarize="both"), B=2, L=7, seed=24),
 ]
 
 
@@ -83,12 +127,18 @@ def parse_loss(stdout):
     raise ValueError("no CSV column named loss on stdout")
 
 
-def run_engine(command, model_dir, tokens, workdir):
-    """Run `eval`; returns (logits, grads, loss) or raises RuntimeError."""
+def run_engine(command, model_dir, inputs, labels, workdir):
+    """Run `eval` on token ids (B, L), or on continuous inputs (B, L, I) with
+    labels (B); returns (logits, grads, loss) or raises RuntimeError."""
     logits_path = os.path.join(workdir, "logits.npy")
     grads_path = os.path.join(workdir, "grads.safetensors")
-    token_text = ";".join(",".join(str(int(v)) for v in row) for row in tokens)
-    argv = shlex.split(command) + ["eval", "--model", model_dir, "--tokens", token_text,
+    if labels is None:
+        batch = ["--tokens", ";".join(",".join(str(int(v)) for v in row) for row in inputs)]
+    else:
+        inputs_path = os.path.join(workdir, "inputs.npy")
+        np.save(inputs_path, inputs.numpy().astype(np.float32))
+        batch = ["--inputs", inputs_path, "--labels", ",".join(str(int(v)) for v in labels)]
+    argv = shlex.split(command) + ["eval", "--model", model_dir, *batch,
                                    "--save-logits", logits_path, "--save-grads", grads_path]
     try:
         run = subprocess.run(argv, capture_output=True, text=True, timeout=300)
@@ -103,11 +153,58 @@ def run_engine(command, model_dir, tokens, workdir):
         raise RuntimeError(f"bad output: {e}")
 
 
+def case_inputs(case, params):
+    """(params, inputs, labels): token ids and no labels for a language model;
+    for a classifier float32 inputs (B, L, I) and labels (B), and under
+    reorder the rescaled scores and, for a hard sort, separated inputs."""
+    cfg = case.cfg
+    g = torch.Generator().manual_seed(100 + case.seed)
+    if not cfg.n_classes:
+        return params, torch.randint(0, cfg.vocab_size, (case.B, case.L), generator=g), None
+    labels = torch.randint(0, cfg.n_classes, (case.B,), generator=g)
+    inputs = torch.randn(case.B, case.L, cfg.d_input, generator=g)
+    if cfg.reorder != "off":
+        params = ref.spread_scores(params, case.dt_spread)
+        params = ref.round_params(ref.scale_importance(params, cfg, inputs, case.score_std), case.dtype)
+        if cfg.reorder == "hard":
+            inputs = ref.separated_inputs(params, cfg, inputs.shape, g, HARD_GAP)
+    return params, inputs, labels
+
+
+def replaced_rows(cfg):
+    """x_proj rows a scenario overwrites: the N learned B rows and C rows."""
+    R, N, Ns, n1 = cfg.rank, cfg.d_state, cfg.state_dim, cfg.n_one
+    return list(range(R + n1, R + n1 + N)) + list(range(R + Ns + n1, R + Ns + n1 + N))
+
+
+def check_variant(case, grads, got_grads, report):
+    """The extra checks of scenario and reorder cases (engine gradient file
+    against exact zeros, and the reference's soft k gradient against 0).
+    Tensors missing or misshapen in the file have already failed."""
+    cfg = case.cfg
+    shapes = cfg.param_shapes()
+    ok = lambda name: name in got_grads and tuple(got_grads[name].shape) == tuple(shapes[name])
+    xp = [ref.mixer_name(i, "x_proj.weight") for i in range(cfg.n_layer)]
+    if cfg.scenario != "default" and all(ok(name) for name in xp):
+        rows = replaced_rows(cfg)
+        worst = max(np.abs(got_grads[name][rows]).max() for name in xp)
+        report.line(worst == 0, f"{case.name}/x_proj S_B, S_C rows: zero gradient",
+                    f"max |grad| = {worst:.2e}")
+    k = ref.mixer_name(0, ref.IMP_K)
+    if cfg.reorder == "hard" and ok(k):
+        worst = np.abs(got_grads[k]).max()
+        report.line(worst == 0, f"{case.name}/importance_k: zero gradient (hard sort)",
+                    f"max |grad| = {worst:.2e}")
+    if cfg.reorder == "soft":
+        ratio = grads[k].abs().max().item() / max(g.abs().max().item() for g in grads.values())
+        report.line(ratio > K_GRAD_MIN, f"{case.name}/importance_k: real gradient (soft sort)",
+                    f"max |grad k| / max |grad| = {ratio:.2e} (must exceed {K_GRAD_MIN:.0e})")
+
+
 def check_case(case, command, report, workroot, break_reference):
     cfg = case.cfg
     params = ref.round_params(ref.init_params(cfg, seed=case.seed), case.dtype)
-    g = torch.Generator().manual_seed(100 + case.seed)
-    tokens = torch.randint(0, cfg.vocab_size, (case.B, case.L), generator=g)
+    params, inputs, labels = case_inputs(case, params)
     workdir = os.path.join(workroot, case.name)
     model_dir = os.path.join(workdir, "model")
     ref.write_checkpoint(model_dir, cfg, params, naming=case.naming, dtype=case.dtype)
@@ -115,16 +212,24 @@ def check_case(case, command, report, workroot, break_reference):
     if break_reference:   # a deliberately wrong reference: everything should FAIL
         params = dict(params)
         params[ref.NORM_F] = params[ref.NORM_F] * 1.01
-    loss, logits, grads = ref.loss_and_grads(params, cfg, tokens, dtype=torch.float64)
+    loss, logits, grads = ref.loss_and_grads(params, cfg, inputs, labels, dtype=torch.float64)
 
     try:
-        got_logits, got_grads, got_loss = run_engine(command, model_dir, tokens, workdir)
+        got_logits, got_grads, got_loss = run_engine(command, model_dir, inputs, labels, workdir)
     except RuntimeError as e:
         report.line(False, f"{case.name}/eval", str(e))
         return
-    report.line(True, f"{case.name}/eval", "ran")
+    detail = "ran"
+    if cfg.reorder == "hard":
+        detail += f" (score gap {ref.score_gap(params, cfg, inputs):.1e} of the terms)"
+    report.line(True, f"{case.name}/eval", detail)
 
-    want_shape = (case.L, cfg.padded_vocab) if case.B == 1 else (case.B, case.L, cfg.padded_vocab)
+    if cfg.n_classes:
+        want_shape = (case.B, cfg.n_classes)
+    elif case.B == 1:
+        want_shape = (case.L, cfg.padded_vocab)
+    else:
+        want_shape = (case.B, case.L, cfg.padded_vocab)
     if got_logits.shape != want_shape:
         report.line(False, f"{case.name}/logits", f"shape {got_logits.shape}, want {want_shape}")
     else:
@@ -148,6 +253,7 @@ def check_case(case, command, report, workroot, break_reference):
             report.line(False, label, f"shape {tuple(got.shape)}, want {tuple(want.shape)}")
             continue
         report.within(label, ref.rel_err(got, want), GRAD_TOL)
+    check_variant(case, grads, got_grads, report)
     known = set(grads) | {rename.get(k, k) for k in grads}
     for extra in sorted(set(got_grads) - known):
         print(f"note  {case.name}: unexpected tensor {extra} in the gradient file", file=sys.stderr)

@@ -1,16 +1,23 @@
 # mamba_ref.py — the PyTorch reference for ssmlab: a small, literal implementation
 # of the Mamba-1 model of SPEC.md §1 (token, continuous-input and classification
-# variants), its mamba_ssm-style initialisation, and hand-written safetensors /
-# checkpoint I/O.  tests/ref/check_engine.py compares the C engine against it.
+# variants), the S_B/S_C scenarios and first-layer token reordering of §2, the
+# polarized state channels of §3, its mamba_ssm-style initialisation, and
+# hand-written safetensors / checkpoint I/O.  tests/ref/check_engine.py
+# compares the C engine against it.
 #
 #   /usr/bin/python3 tests/ref/mamba_ref.py --self-test
 #       checks the reference itself (scan and conv against second formulations,
-#       autograd against float64 finite differences, file round trips).
+#       autograd against float64 finite differences, also under scenarios,
+#       polarization and hard/soft reordering; the scenario spectra's signs,
+#       pinned channels, SoftSort's limits; file round trips; injected bugs).
 #   /usr/bin/python3 tests/ref/mamba_ref.py [--bug NAME] eval --model DIR --tokens "1,2;3,4" \
 #       --save-logits OUT.npy --save-grads OUT.safetensors
+#   /usr/bin/python3 tests/ref/mamba_ref.py [--bug NAME] eval --model DIR --inputs X.npy \
+#       --labels 3,1 --save-logits OUT.npy --save-grads OUT.safetensors
 #       runs this reference in float32 behind the same command-line contract as
-#       `ssmlab eval`, so check_engine.py can be tested (and made to fail with
-#       --bug) without the C binary.
+#       `ssmlab eval` (language model: --tokens; classifier: --inputs (B, L, I)
+#       float32 and --labels), so check_engine.py can be tested (and made to
+#       fail with --bug) without the C binary.
 import argparse
 import json
 import math
@@ -37,6 +44,16 @@ INPUT_W = "backbone.input_proj.weight"       # (D, I)  continuous input
 INPUT_B = "backbone.input_proj.bias"         # (D)
 CLS_W = "classifier.weight"                   # (C, D)  classification head
 CLS_B = "classifier.bias"                     # (C)
+# Per-layer extras (engine/model.c, ssm_model_tensors), under the mixer prefix:
+SCEN_P = "scenario_P"                         # (N, E)  scenarios: S_C = U(P)
+SCEN_Q = "scenario_q"                         # (N)     S_B = diag(sigma(q)) U(P)
+IMP_K = "importance_k"                        # (E)     layer 0 only, reorder hard/soft
+
+SCENARIOS = ("default", "positive", "negative", "mixed")
+POLARIZE = ("none", "zero", "one", "both")
+REORDER = ("off", "hard", "soft")
+PINNED_A_ZERO = -100.0                        # A of a zero-polarized channel (SPEC §3)
+SOFTSORT_TAU = 1.0
 
 MIXER_TENSORS = ["in_proj.weight", "conv1d.weight", "conv1d.bias", "x_proj.weight",
                  "dt_proj.weight", "dt_proj.bias", "A_log", "D", "out_proj.weight"]
@@ -64,6 +81,37 @@ class Config:
     norm_eps: float = 1e-5
     d_input: int = 0                  # I > 0: continuous input instead of tokens
     n_classes: int = 0                # C > 0: classification head instead of LM head
+    scenario: str = "default"         # SPEC §2: default | positive | negative | mixed
+    polarize: str = "none"            # SPEC §3: none | zero | one | both
+    reorder: str = "off"              # SPEC §2: off | hard | soft (classifiers only)
+
+    def __post_init__(self):
+        if (self.scenario not in SCENARIOS or self.polarize not in POLARIZE
+                or self.reorder not in REORDER):
+            raise ValueError(f"bad scenario/polarize/reorder: {self.scenario}/{self.polarize}/{self.reorder}")
+        if self.reorder != "off" and not self.n_classes:
+            raise ValueError("reorder is for classifiers only")
+        if self.scenario != "default" and self.d_inner < self.d_state:
+            raise ValueError("a scenario needs d_inner >= d_state")
+
+    @property
+    def n_zero(self):                 # zero-polarized channels, A = -100
+        return int(self.polarize in ("zero", "both"))
+
+    @property
+    def n_one(self):                  # one-polarized channels, A = 0
+        return int(self.polarize in ("one", "both"))
+
+    @property
+    def state_dim(self):              # Ns = n_one + N + n_zero, the scan's width
+        return self.n_one + self.d_state + self.n_zero
+
+    @property
+    def needs_ssmlab(self):
+        """Does config.json need the "ssmlab" object?"""
+        return bool(self.d_input or self.n_classes or self.norm_eps != 1e-5
+                    or self.scenario != "default" or self.polarize != "none"
+                    or self.reorder != "off")
 
     @property
     def d_inner(self):                # E
@@ -82,6 +130,7 @@ class Config:
         """Every parameter: checkpoint name -> shape, in checkpoint order."""
         D, E, N, R, K, V = (self.d_model, self.d_inner, self.d_state, self.rank,
                             self.d_conv, self.padded_vocab)
+        Ns = self.state_dim
         shapes = {}
         if self.d_input:
             shapes[INPUT_W] = (D, self.d_input)
@@ -91,11 +140,16 @@ class Config:
         for i in range(self.n_layer):
             shapes[norm_name(i)] = (D,)
             layer = {"in_proj.weight": (2 * E, D), "conv1d.weight": (E, 1, K),
-                     "conv1d.bias": (E,), "x_proj.weight": (R + 2 * N, E),
+                     "conv1d.bias": (E,), "x_proj.weight": (R + 2 * Ns, E),
                      "dt_proj.weight": (E, R), "dt_proj.bias": (E,), "A_log": (E, N),
                      "D": (E,), "out_proj.weight": (D, E)}
             for t in MIXER_TENSORS:
                 shapes[mixer_name(i, t)] = layer[t]
+            if self.scenario != "default":
+                shapes[mixer_name(i, SCEN_P)] = (N, E)
+                shapes[mixer_name(i, SCEN_Q)] = (N,)
+            if i == 0 and self.reorder != "off":
+                shapes[mixer_name(i, IMP_K)] = (E,)
         shapes[NORM_F] = (D,)
         if self.n_classes:
             shapes[CLS_W] = (self.n_classes, D)
@@ -157,29 +211,138 @@ def selective_scan_closed_form(u, delta, A, Bm, Cm, Dskip):
     return torch.einsum("btse,bse->bte", alpha, u) + Dskip * u
 
 
-def mixer(p, i, x, cfg):
-    """Mixer of layer i (SPEC §1 steps 1-6).  x (B, L, D) is already normed."""
-    E, N, R = cfg.d_inner, cfg.d_state, cfg.rank
+# A deliberate bug for `eval --bug NAME` (None in every other use); the model
+# functions below consult it in the few places the new paths could go wrong.
+BUG = None
+
+
+def upper(P):
+    """U(P) of SPEC §2 for P (N, E), E >= N: P's strict upper triangle, 1 on
+    the diagonal (i, i), 0 below it."""
+    N, E = P.shape
+    strict = torch.ones(N, E, dtype=torch.bool).triu(1)
+    return torch.where(strict, P, torch.eye(N, E, dtype=P.dtype))
+
+
+def scenario_sigma(scenario, q):
+    """sigma (N) of SPEC §2: softplus(q) + 0.7, -(softplus(q) + 0.7), or
+    +softplus(q) on the first floor(N/2) rows and -softplus(q) on the rest."""
+    sp = F.softplus(q)
+    if scenario == "positive":
+        return sp + 0.7
+    if scenario == "negative":
+        return -(sp + 0.7)
+    N = q.shape[0]
+    n_pos = -(-N // 2) if BUG == "mixed-ceil" else N // 2
+    sign = torch.ones(N, dtype=q.dtype)
+    sign[n_pos:] = -1.0
+    return sign * sp
+
+
+def x_proj_weight(p, i, cfg):
+    """The W_x (R + 2Ns, E) layer i computes with: the stored x_proj, whose
+    learned B and C rows (channels n_one .. n_one+N-1 of each block) are
+    replaced by S_B = diag(sigma) U(P) and S_C = U(P) under a scenario."""
+    W = p[mixer_name(i, "x_proj.weight")]
+    if cfg.scenario == "default":
+        return W
+    R, N, Ns, n1 = cfg.rank, cfg.d_state, cfg.state_dim, cfg.n_one
+    U = upper(p[mixer_name(i, SCEN_P)])
+    SB = scenario_sigma(cfg.scenario, p[mixer_name(i, SCEN_Q)])[:, None] * U
+    b0, c0 = R + n1, R + Ns + n1                      # first learned B row, C row
+    return torch.cat([W[:b0], SB, W[b0 + N:c0], U, W[c0 + N:]], 0)
+
+
+def state_A(p, i, cfg):
+    """A (E, Ns) in channel order [one-polarized A = 0, the N learned
+    -exp(A_log), zero-polarized A = -100] (SPEC §3)."""
+    A = -torch.exp(p[mixer_name(i, "A_log")])
+    E = A.shape[0]
+    one = A.new_zeros(E, cfg.n_one)
+    zero = A.new_full((E, cfg.n_zero), PINNED_A_ZERO)
+    parts = [zero, A, one] if BUG == "polarize-swap" else [one, A, zero]
+    return torch.cat(parts, 1)
+
+
+def mixer_in(p, i, xn, cfg):
+    """Steps 1-2: u = SiLU(conv(W_in xn)[u half]) and the gate z, (B, L, E) each."""
+    E = cfg.d_inner
     w = lambda t: p[mixer_name(i, t)]
-    uz = x @ w("in_proj.weight").T                             # (B, L, 2E)
+    uz = xn @ w("in_proj.weight").T                           # (B, L, 2E)
     u, z = uz[..., :E], uz[..., E:]
     u = F.silu(causal_conv(u, w("conv1d.weight").reshape(E, -1), w("conv1d.bias")))
-    dbc = u @ w("x_proj.weight").T                             # (B, L, R+2N)
-    dlow, Bm, Cm = dbc[..., :R], dbc[..., R:R + N], dbc[..., R + N:]
-    delta = F.softplus(dlow @ w("dt_proj.weight").T + w("dt_proj.bias"))  # (B, L, E)
-    A = -torch.exp(w("A_log"))                                 # (E, N)
-    y = selective_scan(u, delta, A, Bm, Cm, w("D"))            # (B, L, E)
+    return u, z
+
+
+def dt_raw(p, i, dbc, cfg):
+    """W_dt delta + b_dt (B, L, E) from dbc = u W_x^T (B, L, R+2Ns)."""
+    return dbc[..., :cfg.rank] @ p[mixer_name(i, "dt_proj.weight")].T + p[mixer_name(i, "dt_proj.bias")]
+
+
+def mixer_out(p, i, u, z, cfg):
+    """Steps 3-6 from u and z: the selective scan, the gate and W_out."""
+    R, Ns = cfg.rank, cfg.state_dim
+    w = lambda t: p[mixer_name(i, t)]
+    dbc = u @ x_proj_weight(p, i, cfg).T                       # (B, L, R+2Ns)
+    Bm, Cm = dbc[..., R:R + Ns], dbc[..., R + Ns:]
+    delta = F.softplus(dt_raw(p, i, dbc, cfg))                 # (B, L, E)
+    y = selective_scan(u, delta, state_A(p, i, cfg), Bm, Cm, w("D"))   # (B, L, E)
     y = y * F.silu(z)
     return y @ w("out_proj.weight").T                          # (B, L, D)
 
 
-def backbone(p, cfg, x, stream=None):
+def mixer(p, i, x, cfg):
+    """Mixer of layer i (SPEC §1 steps 1-6), no reordering.  x (B, L, D) is already normed."""
+    u, z = mixer_in(p, i, x, cfg)
+    return mixer_out(p, i, u, z, cfg)
+
+
+def importance_scores(p, u0, cfg):
+    """s (B, L) = k . dtraw0 and dtraw0 = W_dt delta0 + b_dt (B, L, E), delta0
+    the first R columns of u0 W_x^T."""
+    dtraw0 = dt_raw(p, 0, u0 @ x_proj_weight(p, 0, cfg).T, cfg)
+    return dtraw0 @ p[mixer_name(0, IMP_K)], dtraw0
+
+
+def reorder_matrix(s, mode, tau=SOFTSORT_TAU):
+    """P-hat (B, L, L) with row i the weights of new position i.
+    hard: P-hat[i, argsort(s)[i]] = 1 (ascending: most important last; no
+    gradient reaches s).  soft (SoftSort): s~ = -s,
+    P-hat = softmax_j(-|sort_desc(s~)_i - s~_j| / tau)."""
+    if BUG == "reorder-desc":
+        s = -s
+    if mode == "hard":
+        order = torch.sort(s.detach(), dim=-1, stable=True).indices
+        return F.one_hot(order, s.shape[-1]).to(s.dtype)
+    st = -s
+    top = st.sort(dim=-1, descending=True).values
+    return torch.softmax(-(top[..., :, None] - st[..., None, :]).abs() / tau, dim=-1)
+
+
+def layer(p, i, x, cfg, info=None):
+    """x_{i+1} from x_i.  With reordering (layer 0 only), u, z and the
+    residual stream x are permuted by P-hat after the conv; the scores and
+    P-hat go into `info` (a dict) when given."""
+    u, z = mixer_in(p, i, rms_norm(x, p[norm_name(i)], cfg.norm_eps), cfg)
+    if i == 0 and cfg.reorder != "off":
+        s, dtraw0 = importance_scores(p, u, cfg)
+        P = reorder_matrix(s, cfg.reorder)
+        u, z = P @ u, P @ z
+        if BUG != "reorder-resid":
+            x = P @ x
+        if info is not None:
+            info.update(scores=s, perm=P, dtraw0=dtraw0)
+    return x + mixer_out(p, i, u, z, cfg)
+
+
+def backbone(p, cfg, x, stream=None, info=None):
     """Residual stack and final norm.  x (B, L, D) is x_0; returns RMSNorm_f(x_n).
-    If `stream` is a list, the residual stream x_0 .. x_n is appended to it."""
+    If `stream` is a list, the residual stream x_0 .. x_n is appended to it
+    (x_0 in input order)."""
     for i in range(cfg.n_layer):
         if stream is not None:
             stream.append(x)
-        x = x + mixer(p, i, rms_norm(x, p[norm_name(i)], cfg.norm_eps), cfg)
+        x = layer(p, i, x, cfg, info)
     if stream is not None:
         stream.append(x)
     return rms_norm(x, p[NORM_F], cfg.norm_eps)
@@ -193,13 +356,61 @@ def model_input(p, cfg, inputs):
     return p[EMBED][inputs]
 
 
-def forward(p, cfg, inputs):
+def forward(p, cfg, inputs, info=None):
     """Logits: (B, L, V) for the LM head, (B, C) for the classification head."""
-    out = backbone(p, cfg, model_input(p, cfg, inputs))
+    out = backbone(p, cfg, model_input(p, cfg, inputs), info=info)
     if cfg.n_classes:
         return out.mean(1) @ p[CLS_W].T + p[CLS_B]
     head = p[EMBED] if cfg.tie_embeddings and not cfg.d_input else p[LM_HEAD]
     return out @ head.T
+
+
+def importance(p, cfg, inputs):
+    """Layer 0's scores s (B, L), P-hat (B, L, L) and dtraw0 (B, L, E) in
+    float64, no gradients (for choosing test weights and inputs)."""
+    info = {}
+    with torch.no_grad():
+        forward({k: v.to(torch.float64) for k, v in p.items()}, cfg,
+                inputs.to(torch.float64) if cfg.d_input else inputs, info)
+    return info["scores"], info["perm"], info["dtraw0"]
+
+
+def scale_importance(p, cfg, inputs, spread):
+    """p with importance_k rescaled so the scores' standard deviation over
+    `inputs` is `spread` (s is linear in k; SoftSort depends on its scale)."""
+    name = mixer_name(0, IMP_K)
+    s = importance(p, cfg, inputs)[0]
+    return {**p, name: (p[name].to(torch.float64) * spread / s.std()).to(torch.float32)}
+
+
+def score_gap(p, cfg, inputs):
+    """The smallest gap between two layer-0 scores of one sequence, over the
+    size of the terms they sum (max_t sum_e |k_e dtraw0_te|), which sets their
+    rounding error: float32 computes s to about 1e-6 of that."""
+    s, _, dtraw0 = importance(p, cfg, inputs)
+    if s.shape[-1] < 2:
+        return 1.0
+    terms = (dtraw0 * p[mixer_name(0, IMP_K)].to(torch.float64)).abs().sum(-1).max()
+    return (s.sort(-1).values.diff(dim=-1).min() / terms).item()
+
+
+def spread_scores(p, factor):
+    """p with layer 0's dt_proj.weight scaled by factor: W_dt delta then varies
+    more from token to token against the shared b_dt, so the scores (and a
+    hard sort of them) stand further above their rounding error."""
+    name = mixer_name(0, "dt_proj.weight")
+    return {**p, name: p[name] * factor}
+
+
+def separated_inputs(p, cfg, shape, generator, min_gap, tries=500):
+    """Continuous inputs (float32, `shape`) whose layer-0 scores are at least
+    min_gap apart (as score_gap measures), so a hard sort is the same in
+    float32 and float64 and under small perturbations."""
+    for _ in range(tries):
+        x = torch.randn(shape, generator=generator)
+        if score_gap(p, cfg, x) >= min_gap:
+            return x
+    raise RuntimeError(f"no inputs with scores {min_gap} apart in {tries} tries")
 
 
 def lm_loss(logits, tokens):
@@ -224,7 +435,9 @@ def loss_and_grads(p, cfg, inputs, labels=None, dtype=torch.float64):
     logits = forward(leaves, cfg, inputs)
     loss = (F.cross_entropy(logits, labels) if cfg.n_classes else lm_loss(logits, inputs))
     loss.backward()
-    return loss.detach(), logits.detach(), {k: v.grad for k, v in leaves.items()}
+    # a tensor outside the graph (importance_k under a hard sort) has gradient 0
+    return loss.detach(), logits.detach(), {k: v.grad if v.grad is not None else torch.zeros_like(v)
+                                            for k, v in leaves.items()}
 
 
 # ---------------------------------------------------------------------------
@@ -235,11 +448,15 @@ def init_params(cfg, seed=0, perturb=True):
     perturb, D, norm weights, biases and A_log are moved off their initial
     constants (so a transposed or mis-indexed tensor shows up), and the
     embedding, x_proj and dt bias are scaled up so the scan carries a large
-    share of every output and every gradient path carries signal."""
+    share of every output and every gradient path carries signal.
+    Scenario P is drawn like the (scaled) x_proj rows it replaces and q ~ N(0, 1);
+    importance_k ~ U(+-E^-0.5).  Under a scenario the B and C rows of x_proj
+    hold S_B and S_C, as in a checkpoint the engine writes."""
     g = torch.Generator().manual_seed(seed)
     uniform = lambda shape, bound: (torch.rand(shape, generator=g, dtype=torch.float64) * 2 - 1) * bound
     normal = lambda shape, std: torch.randn(shape, generator=g, dtype=torch.float64) * std
     D, E, N, R, K = cfg.d_model, cfg.d_inner, cfg.d_state, cfg.rank, cfg.d_conv
+    Ns = cfg.state_dim
     p = {}
     for name, shape in cfg.param_shapes().items():
         if name == EMBED:
@@ -255,7 +472,7 @@ def init_params(cfg, seed=0, perturb=True):
         p[m("in_proj.weight")] = uniform((2 * E, D), D ** -0.5)
         p[m("conv1d.weight")] = uniform((E, 1, K), K ** -0.5)  # fan_in = K (depthwise)
         p[m("conv1d.bias")] = uniform((E,), K ** -0.5)
-        p[m("x_proj.weight")] = uniform((R + 2 * N, E), E ** -0.5)
+        p[m("x_proj.weight")] = uniform((R + 2 * Ns, E), E ** -0.5)
         p[m("dt_proj.weight")] = uniform((E, R), R ** -0.5)
         lo, hi = math.log(1e-3), math.log(1e-1)
         dt = torch.exp(lo + torch.rand(E, generator=g, dtype=torch.float64) * (hi - lo)).clamp(min=1e-4)
@@ -279,6 +496,14 @@ def init_params(cfg, seed=0, perturb=True):
                 p[name] = p[name] * 3            # larger B, C: the scan, not D*u, dominates y
             elif name == EMBED:
                 p[name] = p[name] * 5
+    # the extras, drawn last so the other tensors do not depend on them
+    for i in range(cfg.n_layer):
+        if cfg.scenario != "default":
+            p[mixer_name(i, SCEN_P)] = uniform((N, E), E ** -0.5) * (3 if perturb else 1)
+            p[mixer_name(i, SCEN_Q)] = normal((N,), 1.0) if perturb else torch.zeros(N, dtype=torch.float64)
+            p[mixer_name(i, "x_proj.weight")] = x_proj_weight(p, i, cfg)
+    if cfg.reorder != "off":
+        p[mixer_name(0, IMP_K)] = uniform((E,), E ** -0.5)
     shapes = cfg.param_shapes()
     return {name: p[name].to(torch.float32) for name in shapes}
 
@@ -355,7 +580,21 @@ def read_safetensors(path):
 # ---------------------------------------------------------------------------
 # Checkpoint directories (config.json + model.safetensors)
 
+def ssmlab_json(cfg):
+    """The "ssmlab" object of config.json (engine/checkpoint.c, cfg_read_ssmlab)."""
+    return {"input_kind": "continuous" if cfg.d_input else "tokens",
+            "d_input": cfg.d_input or 1, "n_classes": cfg.n_classes, "norm_eps": cfg.norm_eps,
+            "scenario": cfg.scenario, "polarize": cfg.polarize, "reorder": cfg.reorder}
+
+
 def config_json(cfg, naming="mamba_ssm"):
+    c = config_json_keys(cfg, naming)
+    if cfg.needs_ssmlab:
+        c["ssmlab"] = ssmlab_json(cfg)
+    return c
+
+
+def config_json_keys(cfg, naming):
     if naming == "transformers":
         return {"model_type": "mamba", "architectures": ["MambaForCausalLM"],
                 "hidden_size": cfg.d_model, "num_hidden_layers": cfg.n_layer,
@@ -372,10 +611,8 @@ def config_json(cfg, naming="mamba_ssm"):
          "rms_norm": True, "residual_in_fp32": True, "fused_add_norm": True,
          "pad_vocab_size_multiple": cfg.pad_vocab_size_multiple,
          "tie_embeddings": cfg.tie_embeddings}
-    if cfg.d_input:
-        c["d_input"] = cfg.d_input
-    if cfg.n_classes:
-        c["n_classes"] = cfg.n_classes
+    if cfg.norm_eps != 1e-5:
+        c["norm_epsilon"] = cfg.norm_eps
     return c
 
 
@@ -391,10 +628,11 @@ def write_checkpoint(dirpath, cfg, p, naming="mamba_ssm", dtype="F32"):
         json.dump(config_json(cfg, naming), f, indent=2)
     rename = checkpoint_names(naming)
     tensors = {rename.get(k, k): v for k, v in p.items()}
-    extra = [k for k in tensors if k in (INPUT_W, INPUT_B, CLS_W, CLS_B)]
+    extra = [k for k in tensors if k in (INPUT_W, INPUT_B, CLS_W, CLS_B)
+             or k.rsplit(".", 1)[-1] in (SCEN_P, SCEN_Q, IMP_K)]
     meta = {"format": "pt"}
     if extra:
-        meta["ssmlab_extra_tensors"] = ",".join(extra)
+        meta["ssmlab.tensors"] = ",".join(extra)
     write_safetensors(os.path.join(dirpath, "model.safetensors"), tensors, dtype, meta)
 
 
@@ -425,7 +663,14 @@ def read_checkpoint(dirpath):
                      dt_rank=0 if rank == "auto" else rank,
                      pad_vocab_size_multiple=c.get("pad_vocab_size_multiple", 8),
                      tie_embeddings=c.get("tie_embeddings", True),
-                     d_input=c.get("d_input", 0), n_classes=c.get("n_classes", 0))
+                     norm_eps=c.get("norm_epsilon", 1e-5))
+    x = c.get("ssmlab", {})
+    continuous = x.get("input_kind", "tokens") == "continuous"
+    cfg = Config(**{**cfg.__dict__, "vocab_size": 0 if continuous else cfg.vocab_size,
+                    "d_input": x.get("d_input", 1) if continuous else 0,
+                    "n_classes": x.get("n_classes", 0), "norm_eps": x.get("norm_eps", cfg.norm_eps),
+                    "scenario": x.get("scenario", "default"), "polarize": x.get("polarize", "none"),
+                    "reorder": x.get("reorder", "off")})
     tensors = read_safetensors(os.path.join(dirpath, "model.safetensors"))
     back = {v: k for k, v in checkpoint_names("transformers").items()}
     p = {back.get(k, k): torch.from_numpy(v.astype(np.float32)) for k, v in tensors.items()}
@@ -447,6 +692,11 @@ BUGS = {
     "conv-flip": "the conv taps are applied in reverse order",
     "loss-over-L": "the loss is averaged over B*L positions instead of B*(L-1)",
     "grad-D": "the gradient of every D is 0.3% too large",
+    "mixed-ceil": "scenario mixed makes the first ceil(N/2) rows positive, not floor(N/2)",
+    "polarize-swap": "the zero-polarized channel comes first and the one-polarized last",
+    "reorder-resid": "reordering permutes u and z but not the residual stream",
+    "reorder-desc": "reordering sorts by decreasing score (most important first)",
+    "hard-k-grad": "reorder hard passes the SoftSort gradient to importance_k",
 }
 
 
@@ -457,28 +707,50 @@ def parse_tokens(text):
     return torch.tensor(rows, dtype=torch.long)
 
 
+def parse_labels(text):
+    return torch.tensor([int(v) for v in text.split(",")], dtype=torch.long)
+
+
+def soft_k_gradient(p, cfg, inputs, labels):
+    """d loss / d importance_k as if the model reordered softly (bug hard-k-grad)."""
+    soft = Config(**{**cfg.__dict__, "reorder": "soft"})
+    leaves = {k: v.detach().clone().requires_grad_(k == mixer_name(0, IMP_K)) for k, v in p.items()}
+    F.cross_entropy(forward(leaves, soft, inputs), labels).backward()
+    return leaves[mixer_name(0, IMP_K)].grad
+
+
 def cmd_eval(args):
+    global BUG
+    BUG = args.bug
     cfg, p = read_checkpoint(args.model)
-    tokens = parse_tokens(args.tokens)
+    if bool(cfg.n_classes) != bool(args.inputs):
+        raise SystemExit("eval: a classifier takes --inputs and --labels, a language model --tokens")
+    if cfg.n_classes:
+        inputs = torch.from_numpy(np.load(args.inputs).astype(np.float32))
+        labels = parse_labels(args.labels)
+    else:
+        inputs, labels = parse_tokens(args.tokens), None
     leaves = {k: v.clone().requires_grad_(True) for k, v in p.items()}
     used = dict(leaves)
     if args.bug == "conv-flip":
         for i in range(cfg.n_layer):
             used[mixer_name(i, "conv1d.weight")] = leaves[mixer_name(i, "conv1d.weight")].flip(-1)
-    logits = forward(used, cfg, tokens)
-    loss = lm_loss(logits, tokens)
+    logits = forward(used, cfg, inputs)
+    loss = F.cross_entropy(logits, labels) if cfg.n_classes else lm_loss(logits, inputs)
     if args.bug == "loss-over-L":
-        loss = loss * (tokens.shape[1] - 1) / tokens.shape[1]
+        loss = loss * (inputs.shape[1] - 1) / inputs.shape[1]
     loss.backward()
-    grads = {k: v.grad for k, v in leaves.items()}
+    grads = {k: v.grad if v.grad is not None else torch.zeros_like(v) for k, v in leaves.items()}
     if args.bug == "grad-D":
         grads = {k: g * 1.003 if k.endswith(".D") else g for k, g in grads.items()}
+    if args.bug == "hard-k-grad" and cfg.reorder == "hard":
+        grads[mixer_name(0, IMP_K)] = soft_k_gradient(p, cfg, inputs, labels)
     out = logits.detach().numpy().astype(np.float32)
-    np.save(args.save_logits, out[0] if out.shape[0] == 1 else out)
+    np.save(args.save_logits, out[0] if out.shape[0] == 1 and not cfg.n_classes else out)
     rename = checkpoint_names(checkpoint_naming(args.model))
     write_safetensors(args.save_grads, {rename.get(k, k): g for k, g in grads.items()})
     print("batch,length,loss")
-    print(f"{tokens.shape[0]},{tokens.shape[1]},{loss.item():.9g}")
+    print(f"{inputs.shape[0]},{inputs.shape[1]},{loss.item():.9g}")
 
 
 # ---------------------------------------------------------------------------
@@ -527,6 +799,83 @@ class SelfTest:
         print(f"{'PASS' if ok else 'FAIL'}  {name:<58} err={err:.2e} ({rule})")
 
 
+def self_test_variants(t):
+    """Scenarios, polarization and reordering, beyond finite differences."""
+    global BUG
+    f64 = torch.float64
+    # U(P) and the spectrum of S_B S_C^T: the signs sigma promises (SPEC §2).
+    P = torch.randn(5, 8, dtype=f64)
+    U = upper(P)
+    want = torch.triu(P, 1) + torch.eye(5, 8, dtype=f64)
+    t.check("U(P): strict upper triangle of P, 1 on the diagonal, 0 below", rel_err(U, want), 0)
+    for scenario, n_pos in (("positive", 5), ("negative", 0), ("mixed", 2)):
+        cfg = Config(d_model=4, n_layer=1, vocab_size=6, d_state=5, scenario=scenario,
+                     polarize="both")
+        p = init_params(cfg, seed=3)
+        W = x_proj_weight(p, 0, cfg).to(f64).numpy()
+        R, Ns, n1 = cfg.rank, cfg.state_dim, cfg.n_one
+        SB, SC = W[R + n1:R + n1 + 5], W[R + Ns + n1:R + Ns + n1 + 5]
+        ev = np.linalg.eigvals(SB @ SC.T)
+        got = (int((ev.real > 0).sum()), int((ev.real < 0).sum()), float(np.abs(ev.imag).max()))
+        t.check(f"spectrum of S_B S_C^T, {scenario}: {got[0]} > 0, {got[1]} < 0, real",
+                abs(got[0] - n_pos) + abs(got[1] - (5 - n_pos)) + (got[2] > 1e-9), 0)
+        stored = p[mixer_name(0, "x_proj.weight")].to(f64)
+        t.check(f"  init_params stores S_B, S_C in x_proj ({scenario})", rel_err(stored, W), 1e-6)
+
+    # Polarization: A in channel order [0, -exp(A_log), -100], and pinned
+    # channels whose B rows are zero change nothing.
+    plain = Config(d_model=8, n_layer=2, vocab_size=11, d_state=3, d_conv=3)
+    both = Config(**{**plain.__dict__, "polarize": "both"})
+    p = init_params(plain, seed=4)
+    A = state_A(p, 0, both)
+    t.check("polarize both: A = [0, -exp(A_log), -100] per channel",
+            rel_err(A, torch.cat([torch.zeros(16, 1), -torch.exp(p[mixer_name(0, "A_log")]),
+                                  torch.full((16, 1), -100.0)], 1)), 0)
+    R = plain.rank
+    pp = dict(p)
+    for i in range(2):
+        W = p[mixer_name(i, "x_proj.weight")]
+        pin = torch.zeros(1, W.shape[1])
+        c_pin = torch.randn(1, W.shape[1])        # C of a channel whose state stays 0
+        pp[mixer_name(i, "x_proj.weight")] = torch.cat(
+            [W[:R], pin, W[R:R + 3], pin, c_pin, W[R + 3:], c_pin], 0)
+    tokens = torch.randint(0, 11, (2, 6))
+    t.check("polarize both with zero pinned B rows = no polarization",
+            rel_err(forward(pp, both, tokens), forward(p, plain, tokens)), 1e-6)
+
+    # Reordering: hard P-hat sorts the scores ascending; SoftSort rows sum to 1
+    # and tend to the hard sort as tau -> 0.
+    cfg = Config(d_model=4, n_layer=2, d_state=3, d_conv=3, d_input=3, n_classes=3, reorder="hard")
+    g = torch.Generator().manual_seed(5)
+    p = spread_scores(init_params(cfg, seed=5), 10)
+    p = scale_importance(p, cfg, torch.randn(3, 7, 3, generator=g), 1.0)
+    x = separated_inputs(p, cfg, (3, 7, 3), g, 2e-4)
+    s, hard, _ = importance(p, cfg, x)
+    perm_ok = bool(((hard == 0) | (hard == 1)).all() and (hard.sum(-1) == 1).all() and (hard.sum(-2) == 1).all())
+    t.check("hard P-hat is a permutation", 0 if perm_ok else 1, 0)
+    ordered = (hard @ s[..., None])[..., 0]
+    t.check("hard P-hat s is ascending (most important last)", int((ordered.diff(dim=-1) <= 0).sum()), 0)
+    soft = reorder_matrix(s, "soft")
+    t.check("SoftSort rows sum to 1", rel_err(soft.sum(-1), torch.ones(3, 7, dtype=f64)), 1e-12)
+    t.check("SoftSort with tau = 1e-4 is the hard sort", rel_err(reorder_matrix(s, "soft", 1e-4), hard), 1e-9)
+    t.check("SoftSort with tau = 1 is not the hard sort", rel_err(soft, hard), 1e-2, expect_fail=True)
+
+    # The checks can fail: every injected bug changes the logits.
+    cases = [("mixed-ceil", Config(d_model=4, n_layer=1, vocab_size=6, d_state=5, scenario="mixed"), None),
+             ("polarize-swap", both, None), ("reorder-resid", cfg, x), ("reorder-desc", cfg, x)]
+    for bug, c, inputs in cases:
+        q = init_params(c, seed=6) if c is not cfg else p
+        inputs = inputs if inputs is not None else torch.randint(0, c.vocab_size, (2, 6))
+        good = forward(q, c, inputs).detach()
+        BUG = bug
+        try:
+            bad = forward(q, c, inputs).detach()
+        finally:
+            BUG = None
+        t.check(f"bug {bug} is caught in the logits ({c.reorder if c.d_input else c.polarize + '/' + c.scenario})",
+                rel_err(bad, good), 1e-4, expect_fail=True)
+
+
 def self_test():
     torch.manual_seed(0)
     t = SelfTest()
@@ -555,16 +904,46 @@ def self_test():
                                  dt_rank=2, tie_embeddings=False), None),
             ("classifier, continuous input", Config(d_model=4, n_layer=2, d_state=3, d_conv=3,
                                                     d_input=3, n_classes=3), 3)]
+    lm = dict(d_model=4, n_layer=2, vocab_size=6, d_state=3, d_conv=3)
+    cls = dict(d_model=4, n_layer=2, d_state=3, d_conv=3, d_input=3, n_classes=3)
+    tiny += [("lm scenario positive", Config(**lm, scenario="positive"), None),
+             ("lm scenario negative, polarize zero", Config(**lm, scenario="negative", polarize="zero"), None),
+             ("lm scenario mixed, polarize both", Config(**lm, scenario="mixed", polarize="both"), None),
+             ("lm polarize one", Config(**lm, polarize="one"), None),
+             ("classifier, scenario mixed", Config(**cls, scenario="mixed"), 3),
+             ("classifier, reorder soft", Config(**cls, reorder="soft"), 3),
+             ("classifier, reorder hard", Config(**cls, reorder="hard", polarize="both"), 3)]
     for label, cfg, classes in tiny:
         p = init_params(cfg, seed=1)
         if cfg.d_input:
-            inputs, labels = torch.randn(2, 5, cfg.d_input), torch.tensor([0, 2])
+            g = torch.Generator().manual_seed(7)
+            inputs, labels = torch.randn(2, 5, cfg.d_input, generator=g), torch.tensor([0, 2])
+            if cfg.reorder != "off":   # scores with gaps of order 1: SoftSort is far from hard
+                p = scale_importance(spread_scores(p, 4), cfg, inputs, 1.5)
+            if cfg.reorder == "hard":  # and a sort that 1e-5 steps cannot flip
+                inputs = separated_inputs(p, cfg, inputs.shape, g, 2e-3)
         else:
             inputs, labels = torch.randint(0, cfg.vocab_size, (2, 5)), None
         _, _, auto = loss_and_grads(p, cfg, inputs, labels)
         numeric = finite_difference_grads(p, cfg, inputs, labels)
         worst = max(rel_err(auto[k], numeric[k]) for k in p)
         t.check(f"autograd vs finite differences ({label}, {len(p)} tensors)", worst, 1e-5)
+        k = mixer_name(0, IMP_K)
+        if cfg.reorder == "soft":
+            big = max(v.abs().max().item() for v in auto.values())
+            t.check("  the soft sort passes a real gradient to importance_k",
+                    auto[k].abs().max().item() / big, 1e-3, expect_fail=True)
+        if cfg.reorder == "hard":
+            t.check("  the hard sort passes no gradient to importance_k",
+                    auto[k].abs().max().item() + numeric[k].abs().max().item(), 0)
+        if cfg.scenario != "default":
+            R, N, Ns, n1 = cfg.rank, cfg.d_state, cfg.state_dim, cfg.n_one
+            rows = list(range(R + n1, R + n1 + N)) + list(range(R + Ns + n1, R + Ns + n1 + N))
+            t.check("  the replaced B, C rows of x_proj get no gradient",
+                    max(auto[mixer_name(i, "x_proj.weight")][rows].abs().max().item()
+                        for i in range(cfg.n_layer)), 0)
+
+    self_test_variants(t)
 
     # Gradients are non-trivial: every tensor gets some signal.
     cfg = Config(d_model=8, n_layer=2, vocab_size=11, d_state=3, d_conv=3)
@@ -612,7 +991,9 @@ def main():
     sub = ap.add_subparsers(dest="command")
     ev = sub.add_parser("eval", help="the `ssmlab eval` contract, computed by this reference")
     ev.add_argument("--model", required=True)
-    ev.add_argument("--tokens", required=True)
+    ev.add_argument("--tokens", help="language model: token ids, e.g. \"1,2;3,4\"")
+    ev.add_argument("--inputs", help="classifier: a float32 .npy of shape (B, L, I)")
+    ev.add_argument("--labels", help="classifier: one class per sequence, e.g. 3,1")
     ev.add_argument("--save-logits", required=True)
     ev.add_argument("--save-grads", required=True)
     args = ap.parse_args()
