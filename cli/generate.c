@@ -1,0 +1,317 @@
+/* generate.c — `ssmlab generate --model DIR`: text (or token ids) from a
+ * language model with the recurrent O(1)-per-token step, greedy or sampled
+ * (temperature, top-k, top-p).  Generated text goes to stdout as it is
+ * produced; settings and speed go to stderr. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "cli.h"
+#include "generate.h"
+#include "model.h"
+#include "sample.h"
+#include "tokenizer.h"
+
+typedef struct {
+    const char *model, *prompt, *tokens, *format;
+    int max_tokens, threads;
+    long seed;
+    ssm_sample_config sample;
+} gen_opts;
+
+typedef struct {       /* everything one run holds */
+    ssm_model m;
+    ssm_tokenizer tk;  /* kind SSM_TOKENIZER_NONE: ids in and out */
+    ssm_gen_state st;
+    ssm_sampler smp;
+    float *logits;     /* (V) next-token logits */
+    int *prompt;       /* (n_prompt) prompt token ids */
+    int n_prompt;
+    int jsonl;
+} gen_run;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Options                                                                  */
+
+static int parse_float(const char *s, float *out)
+{
+    char *end;
+    *out = strtof(s, &end);
+    return end != s && !*end;
+}
+
+static int parse_long(const char *s, long *out)
+{
+    char *end;
+    *out = strtol(s, &end, 10);
+    return end != s && !*end;
+}
+
+/* One option of parse_opts; returns EX_OK or EX_USAGE. */
+static int parse_one(gen_opts *o, int c, const char *arg, const char *name)
+{
+    long v = 0;
+    switch (c) {
+    case 'm': o->model = arg; return EX_OK;
+    case 'p': o->prompt = arg; return EX_OK;
+    case 't': o->tokens = arg; return EX_OK;
+    case 'f': o->format = arg; return EX_OK;
+    case 'g': o->sample.greedy = 1; return EX_OK;
+    case 'T': if (parse_float(arg, &o->sample.temperature)) return EX_OK; break;
+    case 'P': if (parse_float(arg, &o->sample.top_p)) return EX_OK; break;
+    case 'n': if (parse_long(arg, &v) && v >= 0 && v <= 1 << 30) { o->max_tokens = (int)v; return EX_OK; } break;
+    case 'k': if (parse_long(arg, &v) && v >= 0 && v <= 1 << 30) { o->sample.top_k = (int)v; return EX_OK; } break;
+    case 'j': if (parse_long(arg, &v) && v >= 0 && v <= 4096) { o->threads = (int)v; return EX_OK; } break;
+    case 's': if (parse_long(arg, &o->seed) && o->seed >= 0) return EX_OK; break;
+    default: return cli_usage_error("generate: unknown option");
+    }
+    return cli_usage_error("generate: bad value '%s' for --%s", arg, name);
+}
+
+static int check_opts(const gen_opts *o)
+{
+    if (!o->model) return cli_usage_error("generate: --model DIR is required");
+    if (!o->prompt == !o->tokens) return cli_usage_error("generate: give one of --prompt TEXT or --tokens IDS");
+    if (strcmp(o->format, "text") && strcmp(o->format, "jsonl"))
+        return cli_usage_error("generate: --format must be text or jsonl");
+    if (!(o->sample.temperature >= 0.0f && o->sample.temperature < 1e30f))
+        return cli_usage_error("generate: --temperature must be >= 0");
+    if (!(o->sample.top_p > 0.0f && o->sample.top_p <= 1.0f))
+        return cli_usage_error("generate: --top-p must be in (0, 1]");
+    return EX_OK;
+}
+
+static int parse_opts(gen_opts *o, int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"model", required_argument, 0, 'm'}, {"prompt", required_argument, 0, 'p'},
+        {"tokens", required_argument, 0, 't'}, {"max-tokens", required_argument, 0, 'n'},
+        {"temperature", required_argument, 0, 'T'}, {"top-p", required_argument, 0, 'P'},
+        {"top-k", required_argument, 0, 'k'}, {"greedy", no_argument, 0, 'g'},
+        {"seed", required_argument, 0, 's'}, {"threads", required_argument, 0, 'j'},
+        {"format", required_argument, 0, 'f'}, {0, 0, 0, 0}};
+    *o = (gen_opts){.format = "text", .max_tokens = 256, .threads = 0, .seed = 1};
+    ssm_sample_config_default(&o->sample);
+    int c, rc, li = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:", lo, &li)) != -1) {
+        if ((rc = parse_one(o, c, optarg, lo[li].name))) return rc;
+        li = 0;
+    }
+    if (optind < argc) return cli_usage_error("generate: unexpected argument '%s'", argv[optind]);
+    return check_opts(o);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Prompt and tokenizer                                                     */
+
+/* "1,2,3" into ids */
+static ssm_status ids_parse(const char *s, int **out, int *n)
+{
+    int *ids = malloc(sizeof(int) * (strlen(s) / 2 + 1));   /* (at most len/2 + 1) */
+    if (!ids) return ssm_fail(SSM_ERR_NOMEM, "out of memory parsing --tokens");
+    int k = 0;
+    for (const char *p = s; *p;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v > 1 << 30 || (*end && *end != ',')) {
+            free(ids);
+            return ssm_fail(SSM_ERR_USAGE, "--tokens: '%s' is not a comma-separated list of token ids", s);
+        }
+        ids[k++] = (int)v;
+        p = *end ? end + 1 : end;
+    }
+    if (!k) { free(ids); return ssm_fail(SSM_ERR_USAGE, "--tokens: no tokens given"); }
+    *out = ids;
+    *n = k;
+    return SSM_OK;
+}
+
+/* DIR/tokenizer.json if there is one, else bytes for a 256-token model,
+ * else none (ids only). */
+static ssm_status tokenizer_open(gen_run *r, const char *dir)
+{
+    char path[4096];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    ssm_status st = SSM_OK;
+    if (stat(path, &sb) == 0) st = ssm_tokenizer_load(&r->tk, path);
+    else if (r->m.cfg.vocab_size == 256) st = ssm_tokenizer_build_bytes(&r->tk);
+    if (st) return st;
+    if (r->tk.kind != SSM_TOKENIZER_NONE && r->tk.n_vocab > r->m.cfg.padded_vocab)
+        return ssm_fail(SSM_ERR_CONFIG, "%s: the tokenizer has %d tokens, the model only %d",
+                        path, r->tk.n_vocab, r->m.cfg.padded_vocab);
+    return SSM_OK;
+}
+
+static ssm_status prompt_build(gen_run *r, const gen_opts *o)
+{
+    if (o->tokens) return ids_parse(o->tokens, &r->prompt, &r->n_prompt);
+    if (r->tk.kind == SSM_TOKENIZER_NONE)
+        return ssm_fail(SSM_ERR_USAGE, "%s has no tokenizer.json and a vocabulary of %d, not bytes: "
+                        "give the prompt as --tokens IDS", o->model, r->m.cfg.vocab_size);
+    ssm_status st = ssm_tokenizer_encode(&r->tk, o->prompt, strlen(o->prompt), &r->prompt, &r->n_prompt);
+    if (!st && r->n_prompt == 0) st = ssm_fail(SSM_ERR_USAGE, "--prompt: the prompt is empty");
+    return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Output                                                                   */
+
+/* s[0 .. n) as a JSON string; bytes that are not UTF-8 become U+FFFD */
+static void json_bytes(FILE *f, const unsigned char *s, size_t n)
+{
+    fputc('"', f);
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        int ok = len > 0 && i + len <= n;
+        for (int k = 1; ok && k < len; k++) ok = (s[i + k] & 0xC0) == 0x80;
+        if (!ok) { fputs("\\ufffd", f); i++; continue; }
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fwrite(s + i, 1, len, f);
+        i += len;
+    }
+    fputc('"', f);
+}
+
+static void emit_token(const gen_run *r, int i, int id)
+{
+    size_t len = 0;
+    const char *b = r->tk.kind != SSM_TOKENIZER_NONE ? ssm_tokenizer_token_bytes(&r->tk, id, &len) : NULL;
+    if (r->jsonl) {
+        printf("{\"i\":%d,\"token\":%d,", i, id);
+        if (r->tk.kind != SSM_TOKENIZER_NONE) {
+            fputs("\"text\":", stdout);
+            json_bytes(stdout, (const unsigned char *)(b ? b : ""), b ? len : 0);
+            fputc(',', stdout);
+        }
+        printf("\"logprob\":%.6g}\n", ssm_sample_logprob(r->logits, r->smp.V, id));
+    } else if (r->tk.kind != SSM_TOKENIZER_NONE) {
+        if (b) fwrite(b, 1, len, stdout);
+    } else {
+        printf("%s%d", i ? " " : "", id);
+    }
+    fflush(stdout);
+}
+
+static void log_settings(const gen_run *r, const gen_opts *o)
+{
+    const ssm_sample_config *s = &o->sample;
+    const ssm_config *c = &r->m.cfg;
+    fprintf(stderr, "# model = %s: d_model %d, n_layer %d, d_state %d, vocab %d, tokenizer %s\n",
+            o->model, c->d_model, c->n_layer, c->d_state, c->vocab_size,
+            r->tk.kind == SSM_TOKENIZER_BPE ? r->tk.path : r->tk.kind ? "bytes" : "none (token ids)");
+    if (s->greedy || s->temperature == 0.0f)
+        fprintf(stderr, "# sampling = greedy, max_tokens = %d\n", o->max_tokens);
+    else
+        fprintf(stderr, "# sampling = temperature %g, top_p %g, top_k %d, max_tokens = %d\n",
+                s->temperature, s->top_p, s->top_k, o->max_tokens);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Generation                                                               */
+
+static ssm_status run_prompt(gen_run *r)
+{
+    ssm_status st = SSM_OK;
+    for (int i = 0; i < r->n_prompt && !st; i++)
+        st = ssm_model_step(&r->m, &r->st, r->prompt[i], r->logits);
+    return st;
+}
+
+/* Sample, print and feed back up to max tokens; *made gets the count. */
+static ssm_status run_generate(gen_run *r, int max, int *made)
+{
+    ssm_status st = SSM_OK;
+    int special = r->tk.kind == SSM_TOKENIZER_BPE;
+    for (*made = 0; *made < max && !st; (*made)++) {
+        int id = ssm_sampler_next(&r->smp, r->logits);
+        if (special && ssm_tokenizer_is_special(&r->tk, id)) {
+            fprintf(stderr, "# stopped at special token %d\n", id);
+            break;
+        }
+        emit_token(r, *made, id);
+        if (*made + 1 < max) st = ssm_model_step(&r->m, &r->st, id, r->logits);
+    }
+    return st;
+}
+
+static ssm_status run_all(gen_run *r, const gen_opts *o)
+{
+    ssm_status st;
+    double t0 = now_s();
+    if ((st = run_prompt(r))) return st;
+    double t1 = now_s();
+    int made = 0;
+    st = run_generate(r, o->max_tokens, &made);
+    double t2 = now_s();
+    if (!r->jsonl && isatty(STDOUT_FILENO)) putchar('\n');
+    fflush(stdout);
+    fprintf(stderr, "# prompt: %d tokens in %.3f s (%.1f tokens/s); generated: %d tokens in %.3f s "
+            "(%.1f tokens/s)\n", r->n_prompt, t1 - t0, r->n_prompt / (t1 - t0 + 1e-12), made,
+            t2 - t1, made / (t2 - t1 + 1e-12));
+    return st;
+}
+
+/* Load the model, tokenizer, prompt, state and sampler. */
+static ssm_status run_open(gen_run *r, const gen_opts *o)
+{
+    char msg[1024];
+    ssm_status st = ssm_checkpoint_load(o->model, &r->m, NULL);
+    if (st) return st;
+    if ((st = ssm_gen_state_build(&r->st, &r->m))) {
+        snprintf(msg, sizeof msg, "%s", ssm_last_error());
+        return ssm_fail(st, "%s: %s", o->model, msg);
+    }
+    if ((st = tokenizer_open(r, o->model)) || (st = prompt_build(r, o))) return st;
+    int V = r->m.cfg.vocab_size;   /* ids a token can be: not padding, not past the tokenizer */
+    if (r->tk.kind != SSM_TOKENIZER_NONE && r->tk.n_vocab < V) V = r->tk.n_vocab;
+    if ((st = ssm_sampler_build(&r->smp, &o->sample, V, (unsigned long)o->seed))) return st;
+    r->logits = malloc(sizeof(float) * r->m.cfg.padded_vocab);
+    if (!r->logits) return ssm_fail(SSM_ERR_NOMEM, "out of memory for the logits");
+    return SSM_OK;
+}
+
+static void run_close(gen_run *r)
+{
+    free(r->logits);
+    free(r->prompt);
+    ssm_sampler_free(&r->smp);
+    ssm_gen_state_free(&r->st);
+    ssm_tokenizer_free(&r->tk);
+    ssm_model_free(&r->m);
+}
+
+int cli_generate(int argc, char **argv)
+{
+    gen_opts o;
+    int rc = parse_opts(&o, argc, argv);
+    if (rc) return rc;
+    cli_threads_apply(o.threads);
+    cli_log_header("generate", o.seed);
+    gen_run r;
+    memset(&r, 0, sizeof r);
+    r.jsonl = !strcmp(o.format, "jsonl");
+    ssm_status st = run_open(&r, &o);
+    if (!st) {
+        log_settings(&r, &o);
+        fprintf(stderr, "# prompt = %d tokens\n", r.n_prompt);
+        st = run_all(&r, &o);
+    }
+    run_close(&r);
+    return st ? cli_report(st) : EX_OK;
+}
