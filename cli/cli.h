@@ -16,6 +16,7 @@
 int cli_train(int argc, char **argv);
 int cli_eval(int argc, char **argv);
 int cli_generate(int argc, char **argv);
+int cli_sweep(int argc, char **argv);
 int cli_inspect(int argc, char **argv);
 
 /* Print "ssmlab: <last error>" to stderr and return the exit code of st. */

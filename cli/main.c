@@ -17,6 +17,7 @@ static const command commands[] = {
     {"train", cli_train, "train CONFIG [key=value ...]    train a model"},
     {"eval", cli_eval, "eval --model DIR [options]      loss, perplexity, logits, gradients"},
     {"generate", cli_generate, "generate --model DIR [options]  text from a language model"},
+    {"sweep", cli_sweep, "sweep FILE... [options]         train presets, one results table"},
     {"inspect", cli_inspect, "inspect --model DIR [options]   spectra, token norms, importance"},
     {"bench", cli_bench, "bench [--case NAME] [options]   speed against the PyTorch baseline"},
 };
