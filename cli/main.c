@@ -19,6 +19,7 @@ static const command commands[] = {
     {"generate", cli_generate, "generate --model DIR [options]  text from a language model"},
     {"sweep", cli_sweep, "sweep FILE... [options]         train presets, one results table"},
     {"inspect", cli_inspect, "inspect --model DIR [options]   spectra, token norms, importance"},
+    {"attack", cli_attack, "attack TYPE --model DIR [...]   recency-bias attacks on classifiers"},
     {"bench", cli_bench, "bench [--case NAME] [options]   speed against the PyTorch baseline"},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# attack.sh — `ssmlab attack` end to end: a tiny pixel-sequence classifier
+# (trained on the 8 x 8 IDX fixture with `ssmlab train task=classify`, or,
+# before that exists, random weights written by tests/ref/mamba_ref.py) is
+# attacked with FGSM, PGD and the target splice; columns, k resolution,
+# ranges, determinism, JSONL and every error case are checked.
+. "$(dirname "$0")/lib.sh"
+PY=/usr/bin/python3
+HERE=$(cd "$(dirname "$0")" && pwd)
+IMG="$TMP/img"
+$PY "$HERE/../data/make_idx_fixture.py" "$IMG" || { fail "fixture"; finish; }
+COLS='attack,method,k,k_fraction,eps,images,clean_acc,attacked_acc,success_rate'
+
+# the classifier: 64 pixel tokens, 4 classes
+trained=0
+if "$SSMLAB" train --list-keys 2>/dev/null | grep -q '^task'; then
+    "$SSMLAB" train task=classify dataset=mnist data="$IMG" patch=1 d_model=16 n_layer=2 d_state=4 \
+        batch_size=16 steps=300 lr=2e-2 warmup=10 eval_every=0 eval_batches=0 threads=2 \
+        out="$TMP/cls" >/dev/null 2>"$TMP/train.err" && trained=1 || fail "train: $(tail -2 "$TMP/train.err")"
+else
+    PYTHONPATH="$HERE/../ref" $PY - "$TMP/cls" <<'PY' || fail "writing a classifier checkpoint"
+import sys
+import mamba_ref as r
+cfg = r.Config(d_model=16, n_layer=2, d_state=4, d_input=1, n_classes=4)
+r.write_checkpoint(sys.argv[1], cfg, r.init_params(cfg, seed=3, perturb=False))
+PY
+fi
+A=(--model "$TMP/cls" --data "$IMG" --threads 2)
+
+# FGSM over counts and percentages: one row each, k resolved against L = 64
+"$SSMLAB" attack adversarial "${A[@]}" --last 1,10%,50%,100% --eps 1 >"$TMP/fgsm.csv" 2>"$TMP/fgsm.err" \
+    || fail "fgsm: $(cat "$TMP/fgsm.err")"
+head -1 "$TMP/fgsm.csv" | grep -qx "$COLS" && ok "columns" || fail "header: $(head -1 "$TMP/fgsm.csv")"
+cut -d, -f1-6 "$TMP/fgsm.csv" | tail -n +2 | tr '\n' ' ' \
+    | grep -qx 'adversarial,fgsm,1,0.015625,1,64 adversarial,fgsm,6,0.09375,1,64 adversarial,fgsm,32,0.5,1,64 adversarial,fgsm,64,1,1,64 ' \
+    && ok "k from counts and percentages; all 64 test images" || fail "rows: $(cut -d, -f1-6 "$TMP/fgsm.csv")"
+
+# every rate in [0, 1]; clean accuracy the same on every row; on the trained
+# model, attacking every token flips most predictions and more than k = 1
+$PY - "$TMP/fgsm.csv" "$trained" <<'PY' && ok "rates in range and consistent" || fail "rates: $(cat "$TMP/fgsm.csv")"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+for r in rows:
+    for c in ("clean_acc", "attacked_acc", "success_rate"):
+        assert 0 <= float(r[c]) <= 1, (c, r)
+assert len({r["clean_acc"] for r in rows}) == 1
+if sys.argv[2] == "1":
+    assert float(rows[0]["clean_acc"]) >= 0.8, rows[0]
+    assert float(rows[-1]["success_rate"]) > 0.5, rows[-1]
+    assert float(rows[-1]["success_rate"]) >= float(rows[0]["success_rate"]), rows
+PY
+
+# a zero budget changes nothing
+"$SSMLAB" attack adversarial "${A[@]}" --last 100% --eps 0 2>/dev/null | tail -1 | \
+    awk -F, '$7 == $8 && $9 == 0 {ok = 1} END {exit !ok}' && ok "eps 0: attacked = clean, success 0" \
+    || fail "eps 0 changed predictions"
+
+# PGD, JSONL, determinism
+P=("${A[@]}" --last 25%,100% --method pgd --eps 0.5 --steps 10 --random-start --seed 4 --format jsonl)
+"$SSMLAB" attack adversarial "${P[@]}" >"$TMP/pgd1.jsonl" 2>"$TMP/pgd.err" || fail "pgd: $(cat "$TMP/pgd.err")"
+"$SSMLAB" attack adversarial "${P[@]}" --batch-size 7 >"$TMP/pgd2.jsonl" 2>/dev/null
+cmp -s "$TMP/pgd1.jsonl" "$TMP/pgd2.jsonl" && ok "PGD rows repeat exactly (also with another batch size)" \
+    || fail "PGD not reproducible: $(diff "$TMP/pgd1.jsonl" "$TMP/pgd2.jsonl")"
+$PY - "$TMP/pgd1.jsonl" "$trained" <<'PY' && ok "PGD JSONL rows" || fail "PGD rows: $(cat "$TMP/pgd1.jsonl")"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert [r["k"] for r in rows] == [16, 64] and all(r["method"] == "pgd" for r in rows), rows
+assert all(0 <= r["success_rate"] <= 1 and r["images"] == 64 and r["eps"] == 0.5 for r in rows), rows
+if sys.argv[2] == "1":
+    assert rows[-1]["success_rate"] > 0, rows[-1]
+PY
+
+# target: the splice of a whole class-3 image is predicted class 3
+"$SSMLAB" attack target "${A[@]}" --last 1,50%,100% --class 3 --images 40 >"$TMP/tgt.csv" 2>"$TMP/tgt.err" \
+    || fail "target: $(cat "$TMP/tgt.err")"
+$PY - "$TMP/tgt.csv" "$trained" <<'PY' && ok "target rows" || fail "target rows: $(cat "$TMP/tgt.csv")"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert [(r["attack"], r["method"], r["k"], r["eps"], r["images"]) for r in rows] == \
+    [("target", "splice", k, "", "40") for k in ("1", "32", "64")], rows
+for r in rows:
+    assert 0 <= float(r["success_rate"]) <= 1
+if sys.argv[2] == "1":
+    assert float(rows[-1]["success_rate"]) >= 0.8, rows[-1]
+    assert float(rows[-1]["attacked_acc"]) <= 0.4, rows[-1]
+PY
+"$SSMLAB" attack target "${A[@]}" --last 100% --class 3 --images 40 --seed 1 2>/dev/null >"$TMP/tgt1.csv"
+"$SSMLAB" attack target "${A[@]}" --last 100% --class 3 --images 40 --seed 1 --threads 1 2>/dev/null >"$TMP/tgt2.csv"
+[ -s "$TMP/tgt1.csv" ] && cmp -s "$TMP/tgt1.csv" "$TMP/tgt2.csv" && ok "target rows repeat" || fail "target not reproducible"
+
+# errors
+tiny_train "$TMP/lm"
+expect_error 65 'language model' "$SSMLAB" attack adversarial --model "$TMP/lm" --last 1
+expect_error 64 'adversarial.*target' "$SSMLAB" attack --model "$TMP/cls" --last 1
+expect_error 64 'unknown attack' "$SSMLAB" attack sideways --model "$TMP/cls" --last 1
+expect_error 64 'model DIR is required' "$SSMLAB" attack adversarial --last 1
+expect_error 64 'last' "$SSMLAB" attack adversarial --model "$TMP/cls"
+expect_error 66 "$TMP/nowhere" "$SSMLAB" attack adversarial --model "$TMP/nowhere" --last 1
+expect_error 64 "'0' is not" "$SSMLAB" attack adversarial "${A[@]}" --last 0
+expect_error 64 "'1x' is not" "$SSMLAB" attack adversarial "${A[@]}" --last 4,1x
+expect_error 64 'more than the 64 tokens' "$SSMLAB" attack adversarial "${A[@]}" --last 65
+expect_error 64 'more than the 64 tokens' "$SSMLAB" attack adversarial "${A[@]}" --last 101%
+expect_error 64 'fgsm or pgd' "$SSMLAB" attack adversarial "${A[@]}" --last 1 --method cw
+expect_error 64 "bad value '-1'" "$SSMLAB" attack adversarial "${A[@]}" --last 1 --eps -1
+expect_error 64 'csv or jsonl' "$SSMLAB" attack adversarial "${A[@]}" --last 1 --format xml
+expect_error 64 'class C is required' "$SSMLAB" attack target "${A[@]}" --last 1
+expect_error 64 'class goes with the target' "$SSMLAB" attack adversarial "${A[@]}" --last 1 --class 2
+expect_error 64 'classes 0 .. 3' "$SSMLAB" attack target "${A[@]}" --last 1 --class 7
+expect_error 64 'unknown option' "$SSMLAB" attack adversarial "${A[@]}" --last 1 --bogus
+mkdir -p "$TMP/empty"
+expect_error 66 "$TMP/empty" "$SSMLAB" attack adversarial --model "$TMP/cls" --data "$TMP/empty" --last 1
+finish
