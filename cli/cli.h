@@ -15,6 +15,7 @@
 /* Subcommands: each returns a sysexits.h code. */
 int cli_train(int argc, char **argv);
 int cli_eval(int argc, char **argv);
+int cli_tui(int argc, char **argv);
 int cli_generate(int argc, char **argv);
 int cli_sweep(int argc, char **argv);
 int cli_inspect(int argc, char **argv);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include "bench.h"
 #include "cli.h"
@@ -20,6 +21,7 @@ static const command commands[] = {
     {"sweep", cli_sweep, "sweep FILE... [options]         train presets, one results table"},
     {"inspect", cli_inspect, "inspect --model DIR [options]   spectra, token norms, importance"},
     {"attack", cli_attack, "attack TYPE --model DIR [...]   recency-bias attacks on classifiers"},
+    {"tui", cli_tui, "tui [CONFIG | --model DIR]      the ncurses lab (plain ssmlab on a terminal)"},
     {"bench", cli_bench, "bench [--case NAME] [options]   speed against the PyTorch baseline"},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
@@ -34,6 +36,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
+        if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) return cli_tui(argc, argv);
         usage(stderr);
         return EX_USAGE;
     }

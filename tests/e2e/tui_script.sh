@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# tui_script.sh — the TUI without a display (`ssmlab tui --script`): screen
+# dumps after keys show every panel, steps, a scenario change after
+# confirmation, polarization, the reorder refusal, text editing, selection
+# by keys and clicks, hidden-attention channels, the help screen, a too
+# small terminal, save and load through prompts, rebound keys, colour and
+# locale fallbacks, cancelling a validation; then bad inputs and the
+# latency measurement.
+. "$(dirname "$0")/lib.sh"
+tiny_corpus "$TMP/c.txt"
+export HOME="$TMP" LC_ALL=C.UTF-8
+common=(d_model=16 n_layer=3 d_state=4 seq_len=16 batch_size=2 steps=1000 warmup=1 eval_every=0
+        eval_batches=1 threads=1 data="$TMP/c.txt" out="$TMP/run")
+
+# run_script NAME [ARGS...] <script: runs it, dumps in $TMP/NAME.out
+run_script() {
+    local name=$1; shift
+    cat >"$TMP/$name.txt"
+    "$SSMLAB" tui --script "$TMP/$name.txt" "${common[@]}" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
+    echo $? >"$TMP/$name.rc"
+}
+# has NAME PATTERN WHAT: the dumps of NAME match PATTERN (grep -E)
+has() { grep -qE -- "$2" "$TMP/$1.out" && ok "$3" || { fail "$3: /$2/ not in the dump"; head -45 "$TMP/$1.out"; }; }
+rc_is() { [ "$(cat "$TMP/$1.rc")" = "$2" ] && ok "$1 exits $2" || fail "$1 exits $(cat "$TMP/$1.rc"), expected $2: $(cat "$TMP/$1.err")"; }
+# dump N of NAME into a file
+nth_dump() { awk -v n="$2" '/^--- screen/{k++} k==n' "$TMP/$1.out"; }
+
+cat >"$TMP/main.txt" <<'EOF'
+dump-screen
+key n n n
+wait-idle
+dump-screen
+key s
+expect New model (scenario positive
+key n
+expect-not scen positive
+key s y
+wait-idle
+dump-screen
+key p
+wait-idle
+expect polar zero
+key r
+expect reorder is for classifiers
+key e C-u
+type abc!
+key Enter
+wait-idle
+dump-screen
+key j j l
+wait-idle
+expect layer 2 token 1
+click 3 6
+wait-idle
+expect layer 1 token 2
+key ]
+wait-idle
+expect channel 0
+key [
+wait-idle
+expect mean over channels
+key ?
+dump-screen
+key x
+expect-not keys (any key closes
+resize 70 20
+expect terminal too small: 70x20
+resize 120 40
+expect token norms
+key w C-u
+type RUN/saved
+key Enter
+wait-idle
+expect saved RUN/saved at step 0
+key o C-u
+type RUN/saved
+key Enter
+wait-idle
+expect loaded RUN/saved at step 0
+dump-screen
+EOF
+sed -i "s|RUN|$TMP|g" "$TMP/main.txt"
+"$SSMLAB" tui --script "$TMP/main.txt" "${common[@]}" >"$TMP/main.out" 2>"$TMP/main.err"; echo $? >"$TMP/main.rc"
+rc_is main 0
+nth_dump main 1 >"$TMP/d1"
+for title in 'token norms' 'depth' 'loss, nats per byte' 'eigenvalues of S_B S_C' 'importance s_t' 'hidden attention'; do
+    grep -q "$title" "$TMP/d1" && ok "panel '$title' is drawn" || fail "panel '$title' missing"
+done
+grep -qE '^x3' "$TMP/d1" && grep -qE '^x0' "$TMP/d1" && ok "heatmap rows x0..x3" || fail "heatmap rows"
+grep -q 'The quick brown fox jumps' "$TMP/d1" && ok "columns labelled with the text" || fail "no text labels"
+grep -qE 'scen(ario)? default' "$TMP/d1" && grep -q 'reord' "$TMP/d1" && grep -q 'polar' "$TMP/d1" \
+    && ok "status shows scenario, reorder, polarize" || fail "status line: $(head -1 "$TMP/d1")"
+grep -qE 'mean  [+-][0-9.]+/layer: (converging|diverging|mixed)' "$TMP/d1" && ok "depth verdict" || fail "no depth verdict"
+nth_dump main 2 | sed -n 2p | grep -qE ' 3/1000' && ok "three steps in the status line" || fail "step after n n n"
+nth_dump main 2 | grep -qE 'train [0-9]+\.[0-9]+' && ok "training loss shown" || fail "no training loss"
+nth_dump main 3 | grep -qE 'L1 +positive +\+4 -0 ~0 +\+\+\+\+' && ok "positive scenario: all eigenvalues positive" \
+    || fail "spectrum after the positive scenario"
+nth_dump main 4 | grep -qE '^ +abc!$' && ok "edited text labels the columns" || fail "edited text"
+n_actions=$("$SSMLAB" tui --keys-mdoc | grep -c '^\.It')
+n_help=0
+for a in $("$SSMLAB" tui --keys-mdoc | sed -n 's/.*Pq Cm \(.*\)/\1/p'); do nth_dump main 5 | grep -qE " $a +[A-Z]" && n_help=$((n_help + 1)); done
+[ "$n_help" = "$n_actions" ] && ok "help screen lists all $n_actions actions" || fail "help lists $n_help of $n_actions actions"
+[ -f "$TMP/saved/model.safetensors" ] && ok "save through the prompt" || fail "no saved checkpoint"
+
+# rebound keys, no colour, ASCII locale
+printf 'step = x\nquit = Q\n' >"$TMP/keys"
+run_script rebind keys="$TMP/keys" color=none <<'EOF'
+key n
+wait-idle
+key x x
+wait-idle
+dump-screen
+key ?
+expect colours none
+EOF
+rc_is rebind 0
+has rebind ' 2/1000' "a rebound key steps (and the old one does not)"
+has rebind '^x[0-9] +[ .:=+*#%@-]*[:=+*#%@-]' "without colour the heatmap uses density characters"
+LC_ALL=C run_script ascii <<'EOF'
+key n
+wait-idle
+dump-screen
+EOF
+rc_is ascii 0
+LC_ALL=C grep -q $'[\x80-\xff]' "$TMP/ascii.out" && fail "non-ASCII output in the C locale" || ok "the C locale gets ASCII only"
+has ascii '\|x_\{l,t\}\|' "ASCII norm symbols"
+NO_COLOR=1 run_script nocolor <<'EOF'
+key ?
+expect colours none
+EOF
+rc_is nocolor 0
+
+# cancelling a long computation: validation over a large split
+for i in $(seq 1 4000); do echo "Line $i of a corpus large enough that validating it takes a while."; done >"$TMP/big.txt"
+run_script cancel data="$TMP/big.txt" d_model=64 seq_len=64 batch_size=4 <<'EOF'
+key v
+wait-text validating
+key Esc
+wait-text validation cancelled
+EOF
+rc_is cancel 0
+
+# bad inputs
+printf 'key n\nfrobnicate\n' >"$TMP/bad.txt"
+expect_error 65 'bad.txt:2: unknown command' "$SSMLAB" tui --script "$TMP/bad.txt" "${common[@]}"
+printf 'expect no such text\n' >"$TMP/exp.txt"
+expect_error 1 "exp.txt:1: the screen does not show" "$SSMLAB" tui --script "$TMP/exp.txt" "${common[@]}"
+printf 'fly = f\n' >"$TMP/badkeys"
+expect_error 78 'badkeys:1: unknown action' "$SSMLAB" tui --script "$TMP/exp.txt" keys="$TMP/badkeys" "${common[@]}"
+expect_error 66 'cannot open the script' "$SSMLAB" tui --script "$TMP/none.txt" "${common[@]}"
+expect_error 64 'bad value' "$SSMLAB" tui --script "$TMP/exp.txt" --size 5x5
+expect_error 64 'unknown option' "$SSMLAB" tui --frob
+expect_error 78 'unknown key' "$SSMLAB" tui --script "$TMP/exp.txt" frob=1
+expect_error 69 'TERM=dumb.*ssmlab train' env TERM=dumb "$SSMLAB" tui "${common[@]}"
+expect_error 69 'needs a terminal' env TERM=xterm "$SSMLAB" tui "${common[@]}"
+expect_error 66 'nothing' "$SSMLAB" tui --script "$TMP/exp.txt" --model "$TMP/nothing"
+
+# the latency measurement
+"$SSMLAB" tui --bench-latency --bench-keys 40 "${common[@]}" >"$TMP/lat.csv" 2>"$TMP/lat.err"
+if awk -F, 'NR==2 && $1=="tui-latency" && $2==40 && $4 < 50 {ok=1} END {exit !ok}' "$TMP/lat.csv"; then
+    ok "tui-latency: $(tail -1 "$TMP/lat.csv")"
+else fail "latency: $(cat "$TMP/lat.csv" "$TMP/lat.err")"; fi
+finish

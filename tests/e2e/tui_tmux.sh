@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# tui_tmux.sh — drives the real `ssmlab tui` in a detached tmux session
+# (120x40): training starts and the token norms appear, pause, the reorder
+# refusal, a scenario change after confirmation, resize to too small and
+# back, a stderr line shown without corrupting the screen, quit with save;
+# then a resumed run that SIGTERM stops with a resumable checkpoint, and
+# Ctrl-C.  Keeps well under 60 s.
+. "$(dirname "$0")/lib.sh"
+command -v tmux >/dev/null || { fail "tmux is missing (scripts/deps.sh installs it)"; finish; }
+tiny_corpus "$TMP/c.txt"
+SOCK="ssmlab-test-$$"
+T() { tmux -L "$SOCK" "$@"; }
+trap 'T kill-server 2>/dev/null; rm -rf "$TMP"' EXIT
+keys="$TMP/keys"; : >"$keys"
+common=(d_model=32 n_layer=3 d_state=8 seq_len=32 batch_size=4 steps=100000 warmup=5 eval_every=0
+        eval_batches=2 threads=1 data="$TMP/c.txt" keys="$keys" log="$TMP/tui.log")
+
+screen() { T capture-pane -p -t tui 2>/dev/null; }
+# wait_screen PATTERN [SECONDS]: the pane shows PATTERN (grep -E)
+wait_screen() {
+    local i n=$(( ${2:-15} * 10 ))
+    for ((i = 0; i < n; i++)); do screen | grep -qE -- "$1" && return 0; sleep 0.1; done
+    return 1
+}
+check() { # check PATTERN SECONDS WHAT
+    if wait_screen "$1" "$2"; then ok "$3"; else fail "$3: /$1/ not on screen:"; screen | head -45; fi
+}
+# step shown in the status line ("12/100000")
+status_step() { screen | head -1 | grep -oE '[0-9]+/100000' | cut -d/ -f1; }
+# start ARGS...: the TUI in a fresh tmux session; its pid in $TMP/pid, exit code in $TMP/exit
+start() {
+    rm -f "$TMP/exit" "$TMP/pid"
+    T new-session -d -s tui -x 120 -y 40 \
+        "echo \$\$ >'$TMP/pid'; LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color HOME='$TMP' $(printf '%q ' "$SSMLAB" tui "$@"); echo \$? >'$TMP/exit'; sleep 60"
+    for _ in $(seq 50); do [ -s "$TMP/pid" ] && break; sleep 0.1; done
+}
+wait_exit() {
+    for _ in $(seq ${1:-150}); do [ -s "$TMP/exit" ] && { cat "$TMP/exit"; return; }; sleep 0.1; done
+    echo timeout
+}
+
+# --- a fresh run --------------------------------------------------------
+start "${common[@]}" out="$TMP/run"
+check 'token norms' 15 "the token-norm heatmap appears"
+check '^x3' 5 "layers x0..x3 are rows of the heatmap"
+check 'The quick brown fox 1 jumps|quick brown' 5 "columns are labelled with the text"
+check '▶ bytes|▶ training|▶ defaults|▶ c ' 10 "training starts at once"
+s1=$(status_step); sleep 1; s2=$(status_step)
+[ -n "$s1" ] && [ -n "$s2" ] && [ "$s2" -gt "$s1" ] && ok "the step advances ($s1 -> $s2)" || fail "step did not advance: '$s1' '$s2'"
+
+T send-keys -t tui space
+check 'paused at step' 5 "space pauses"
+T send-keys -t tui r
+check 'reorder is for classifiers' 5 "reorder on a language model is refused with a reason"
+T send-keys -t tui s
+check 'New model \(scenario positive' 5 "changing the scenario asks first"
+T send-keys -t tui y
+check 'scen(ario)? positive' 10 "the new model has the positive scenario"
+check 'L1 +positive +\+8 -0' 10 "its spectrum is all positive"
+check ' 0/100000' 5 "and starts at step 0"
+
+T resize-window -t tui -x 70 -y 20
+check 'terminal too small: 70x20' 5 "a small terminal gets a message"
+T resize-window -t tui -x 120 -y 40
+check 'token norms' 5 "back to 120x40 the panels return"
+
+pid=$(cat "$TMP/pid"); tui_pid=$(pgrep -P "$pid" | head -1); tui_pid=${tui_pid:-$pid}
+echo "hello from stderr" >"/proc/$tui_pid/fd/2" 2>/dev/null
+check 'stderr: hello from stderr' 5 "a stderr line shows on the message line"
+screen | head -1 | grep -q 'scen' && ok "the status line is intact" || fail "status line corrupted"
+grep -q "hello from stderr" "$TMP/tui.log" && ok "stderr goes to the log file" || fail "no stderr in the log"
+
+T send-keys -t tui space
+sleep 1
+T send-keys -t tui q
+check 'Save the training' 5 "quit with unsaved training offers to save"
+T send-keys -t tui y
+rc=$(wait_exit)
+[ "$rc" = 0 ] && ok "quit after saving exits 0" || fail "quit exit code $rc"
+[ -f "$TMP/run/model.safetensors" ] && [ -f "$TMP/run/optimizer.safetensors" ] && ok "checkpoint saved" || fail "no checkpoint"
+screen | grep -q 'token norms' && fail "the screen was not restored" || ok "the terminal is restored"
+T kill-server 2>/dev/null
+
+# --- resume, then SIGTERM ------------------------------------------------
+saved_step=$(python3 -c "import json,struct,sys;b=open(sys.argv[1],'rb').read();n=struct.unpack('<Q',b[:8])[0];print(json.loads(b[8:8+n])['__metadata__']['ssmlab.step'])" "$TMP/run/model.safetensors")
+start --model "$TMP/run" "${common[@]}"
+check "▶ run" 15 "the checkpoint loads and trains"
+sleep 1.5
+pid=$(cat "$TMP/pid"); tui_pid=$(pgrep -P "$pid" | head -1)
+kill -TERM "$tui_pid"
+rc=$(wait_exit)
+[ "$rc" = 130 ] && ok "SIGTERM exits 130" || fail "SIGTERM exit code $rc"
+check 'interrupted at step [0-9]+; the run is saved' 3 "SIGTERM saves and says how to resume"
+new_step=$(python3 -c "import json,struct,sys;b=open(sys.argv[1],'rb').read();n=struct.unpack('<Q',b[:8])[0];print(json.loads(b[8:8+n])['__metadata__']['ssmlab.step'])" "$TMP/run/model.safetensors")
+[ "$new_step" -gt "$saved_step" ] && ok "the resumed run saved later steps ($saved_step -> $new_step)" || fail "step $saved_step -> $new_step"
+T kill-server 2>/dev/null
+
+# --- colour levels: truecolor (a direct-colour terminfo entry), 256, 8, none
+mkdir -p "$TMP/terminfo"
+printf '%s\n' 'ssmlab-direct|xterm-256color with 24-bit colour for tests,' \
+    '	RGB, colors#0x1000000, pairs#0x10000,' \
+    '	setaf=\E[38;2;%p1%{65536}%/%d;%p1%{256}%/%{255}%&%d;%p1%{255}%&%dm,' \
+    '	setab=\E[48;2;%p1%{65536}%/%d;%p1%{256}%/%{255}%&%d;%p1%{255}%&%dm,' \
+    '	use=xterm-256color,' >"$TMP/direct.src"
+tic -x -o "$TMP/terminfo" "$TMP/direct.src" 2>/dev/null || fail "tic could not build the test terminfo entry"
+colour_run() { # colour_run TERM PATTERN WHAT [ENV...]
+    local term=$1 pattern=$2 what=$3; shift 3
+    T new-session -d -s col -x 120 -y 40 "env TERMINFO='$TMP/terminfo' TERM=$term LC_ALL=C.UTF-8 HOME='$TMP' $* $(printf '%q ' "$SSMLAB" tui --paused "${common[@]}" out="$TMP/col"); sleep 30"
+    local i
+    for ((i = 0; i < 100; i++)); do T capture-pane -p -t col | grep -q 'token norms' && break; sleep 0.1; done
+    sleep 0.3
+    if T capture-pane -p -e -t col | grep -qE -- "$pattern"; then ok "$what"; else fail "$what: no /$pattern/"; fi
+    T kill-session -t col
+}
+colour_run ssmlab-direct '48;2;253;231;37' "truecolor heatmap on a direct-colour terminal"
+colour_run xterm-256color '48;5;[0-9]+m' "256 colours on xterm-256color"
+colour_run xterm $'\e\\[4[0-7]m' "8/16 colours on xterm"
+T new-session -d -s col -x 120 -y 40 "env TERM=xterm-256color LC_ALL=C.UTF-8 HOME='$TMP' NO_COLOR=1 $(printf '%q ' "$SSMLAB" tui --paused "${common[@]}" out="$TMP/col"); sleep 30"
+for _ in $(seq 100); do T capture-pane -p -t col | grep -q 'token norms' && break; sleep 0.1; done
+sleep 0.3
+T capture-pane -p -e -t col | grep -qE $'\e\\[([34][0-7]|[34]8;)' && fail "NO_COLOR still coloured" || ok "NO_COLOR: no colours"
+T capture-pane -p -t col | grep -qE '^x1 +[ .:=+*#%@-]*[:=+*#%@-]' && ok "NO_COLOR: density characters" || fail "NO_COLOR heatmap"
+T kill-session -t col
+
+# --- Ctrl-C --------------------------------------------------------------
+start "${common[@]}" out="$TMP/run2"
+check '▶ ' 15 "a second run trains"
+sleep 1
+T send-keys -t tui C-c
+rc=$(wait_exit)
+[ "$rc" = 130 ] && ok "Ctrl-C exits 130" || fail "Ctrl-C exit code $rc"
+[ -f "$TMP/run2/optimizer.safetensors" ] && ok "Ctrl-C saved a resumable checkpoint" || fail "no checkpoint after Ctrl-C"
+finish

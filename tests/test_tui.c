@@ -1,0 +1,485 @@
+/* test_tui.c — unit tests of the TUI's parts that need no screen: the key
+ * table (unique names and keys, key names round trip, rebinding from a keys
+ * file and its errors, the man page's list), plot glyphs and lines, the heat
+ * ramp, path completion, the hidden attention against its formula and
+ * against the model's own scan, the training session (steps, dirty state,
+ * save and load, rebuild, cancelled validation) and the engine thread
+ * (commands, snapshots, the self-pipe). */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <math.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "colors.h"
+#include "engine_thread.h"
+#include "keys.h"
+#include "plot.h"
+#include "session.h"
+
+static char dir[256];
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb; (void)flag; (void)ftw;
+    return remove(p);
+}
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/ssm_tui_XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static void teardown(void) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+static const char *in_dir(const char *name)
+{
+    static char buf[8][512];
+    static int k;
+    char *b = buf[k++ % 8];
+    snprintf(b, 512, "%s/%s", dir, name);
+    return b;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+TestSuite(keys, .init = setup, .fini = teardown);
+TestSuite(plot);
+TestSuite(attention);
+TestSuite(session, .init = setup, .fini = teardown);
+TestSuite(engine, .init = setup, .fini = teardown);
+
+/* ------------------------------------------------------------------------ */
+/* Key table                                                                */
+
+Test(keys, every_action_has_one_entry_and_keys_are_unique)
+{
+    int n;
+    const tui_key_entry *t = tui_key_table(&n);
+    cr_assert_eq(n, TUI_ACT_COUNT - 1);
+    int seen[TUI_ACT_COUNT] = {0};
+    for (int i = 0; i < n; i++) {
+        cr_assert(t[i].action > TUI_ACT_NONE && t[i].action < TUI_ACT_COUNT);
+        cr_assert_eq(seen[t[i].action]++, 0, "action %s twice", t[i].name);
+        cr_assert(t[i].keys[0], "%s has no default key", t[i].name);
+        for (int j = 0; j < i; j++) cr_assert_str_neq(t[i].name, t[j].name);
+    }
+    tui_keymap km;
+    tui_keymap_default(&km);
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < TUI_KEYS_PER_ACTION && t[i].keys[k]; k++)
+            cr_assert_eq(tui_keymap_lookup(&km, t[i].keys[k]), t[i].action, "key of %s is shared", t[i].name);
+}
+
+Test(keys, names_round_trip)
+{
+    int n;
+    const tui_key_entry *t = tui_key_table(&n);
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < TUI_KEYS_PER_ACTION && t[i].keys[k]; k++) {
+            char name[16];
+            tui_key_name(t[i].keys[k], name, sizeof name);
+            cr_assert_eq(tui_key_parse(name), t[i].keys[k], "key name '%s'", name);
+        }
+    cr_assert_eq(tui_key_parse("C-x"), 24);
+    cr_assert_eq(tui_key_parse("F5"), KEY_F(5));
+    cr_assert_eq(tui_key_parse("Enter"), '\n');
+    cr_assert_eq(tui_key_parse("nonsense"), -1);
+    cr_assert_eq(tui_key_parse("F13"), -1);
+}
+
+Test(keys, a_keys_file_rebinds_and_takes_keys_from_other_actions)
+{
+    tui_keymap km;
+    tui_keymap_default(&km);
+    write_file(in_dir("keys"), "# my keys\nstep = x N\n\nquit = space\n");
+    cr_assert_eq(tui_keymap_load(&km, in_dir("keys")), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(tui_keymap_lookup(&km, 'x'), TUI_ACT_STEP);
+    cr_assert_eq(tui_keymap_lookup(&km, 'N'), TUI_ACT_STEP);
+    cr_assert_eq(tui_keymap_lookup(&km, 'n'), TUI_ACT_NONE);
+    cr_assert_eq(tui_keymap_lookup(&km, ' '), TUI_ACT_QUIT);
+    cr_assert_eq(tui_keymap_lookup(&km, 'q'), TUI_ACT_NONE);
+    char d[64];
+    tui_keymap_describe(&km, TUI_ACT_RUN, d, sizeof d);
+    cr_assert_str_eq(d, "(unbound)");
+}
+
+Test(keys, bad_keys_files_name_the_file_and_line)
+{
+    tui_keymap km;
+    tui_keymap_default(&km);
+    write_file(in_dir("k1"), "step = n\nfly = f\n");
+    cr_assert_eq(tui_keymap_load(&km, in_dir("k1")), SSM_ERR_CONFIG);
+    cr_assert(strstr(ssm_last_error(), "k1:2: unknown action 'fly'"), "%s", ssm_last_error());
+    write_file(in_dir("k2"), "step = Hyper-n\n");
+    cr_assert_eq(tui_keymap_load(&km, in_dir("k2")), SSM_ERR_CONFIG);
+    cr_assert(strstr(ssm_last_error(), "k2:1: unknown key 'Hyper-n'"), "%s", ssm_last_error());
+    write_file(in_dir("k3"), "step n\n");
+    cr_assert_eq(tui_keymap_load(&km, in_dir("k3")), SSM_ERR_CONFIG);
+    cr_assert_eq(tui_keymap_load(&km, in_dir("missing")), SSM_ERR_NOINPUT);
+}
+
+Test(keys, the_mdoc_list_has_every_action_and_key)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    tui_keys_write_mdoc(f);
+    fclose(f);
+    int n;
+    const tui_key_entry *t = tui_key_table(&n);
+    cr_assert(!strncmp(buf, ".Bl -tag", 8));
+    for (int i = 0; i < n; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "Pq Cm %s\n%s\n", t[i].name, t[i].help);
+        cr_assert(strstr(buf, want), "missing %s", t[i].name);
+    }
+    cr_assert(strstr(buf, ".It Ic \\&?"), "punctuation keys are escaped");
+    cr_assert(strstr(buf, ".It Ic h , Ic Left Pq Cm token-left"));
+    free(buf);
+}
+
+Test(keys, path_completion_extends_and_lists_candidates)
+{
+    mkdir(in_dir("alpha_dir"), 0755);
+    write_file(in_dir("alpine.txt"), "x");
+    write_file(in_dir("beta"), "x");
+    char buf[1024], note[256];
+    snprintf(buf, sizeof buf, "%s/al", dir);
+    tui_complete_path(buf, sizeof buf, note, sizeof note);
+    cr_assert_str_eq(buf, in_dir("alp"));
+    cr_assert(strstr(note, "alpha_dir/") && strstr(note, "alpine.txt"), "%s", note);
+    snprintf(buf, sizeof buf, "%s/alpha", dir);
+    tui_complete_path(buf, sizeof buf, note, sizeof note);
+    cr_assert_str_eq(buf, in_dir("alpha_dir/"));
+    snprintf(buf, sizeof buf, "%s/zz", dir);
+    tui_complete_path(buf, sizeof buf, note, sizeof note);
+    cr_assert_str_eq(note, "(no match)");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Plots and colours                                                        */
+
+Test(plot, glyphs)
+{
+    cr_assert_eq(tui_canvas_glyph(TUI_PLOT_BRAILLE, 0xff), 0x28FF);
+    cr_assert_eq(tui_canvas_glyph(TUI_PLOT_BRAILLE, 1), 0x2801);        /* top left: dot 1 */
+    cr_assert_eq(tui_canvas_glyph(TUI_PLOT_BRAILLE, 1u << 7), 0x2880);  /* bottom right: dot 8 */
+    cr_assert_eq(tui_canvas_glyph(TUI_PLOT_BRAILLE, 1u << 1), 0x2808);  /* top right: dot 4 */
+    cr_assert_eq(tui_canvas_glyph(TUI_PLOT_BRAILLE, 0), L' ');
+    cr_assert_eq(tui_canvas_glyph(TUI_PLOT_BLOCKS, 15), 0x2588);
+    cr_assert_eq(tui_canvas_glyph(TUI_PLOT_BLOCKS, 3), 0x2580);
+    cr_assert_eq(tui_canvas_glyph(TUI_PLOT_ASCII, 3), L':');
+    cr_assert_eq(tui_plot_resolve(TUI_PLOT_AUTO, 1), TUI_PLOT_BRAILLE);
+    cr_assert_eq(tui_plot_resolve(TUI_PLOT_BLOCKS, 0), TUI_PLOT_ASCII);
+}
+
+Test(plot, lines_and_series_land_on_the_right_pixels)
+{
+    static tui_canvas c;
+    tui_canvas_init(&c, TUI_PLOT_BRAILLE, 10, 3);
+    cr_assert_eq(tui_canvas_pw(&c), 20);
+    cr_assert_eq(tui_canvas_ph(&c), 12);
+    tui_canvas_line(&c, 0, 0, 19, 11, 0);
+    cr_assert(c.px[0][0] && c.px[11][19], "both ends drawn");
+    int count = 0;
+    for (int y = 0; y < 12; y++)
+        for (int x = 0; x < 20; x++) count += c.px[y][x] != 0;
+    cr_assert_eq(count, 20, "one pixel a column for a shallow line");
+    tui_canvas_init(&c, TUI_PLOT_ASCII, 4, 2);
+    double xs[2] = {0, 1}, ys[2] = {0, 1};
+    tui_canvas_series(&c, xs, ys, 2, 0, 1, 0, 1, 1, 0);
+    cr_assert_eq(c.px[3][0], 2, "(0,0) is the bottom left, series 1 stored as 2");
+    cr_assert_eq(c.px[0][3], 2, "(1,1) is the top right");
+    tui_canvas_set(&c, 100, 100, 0);   /* ignored */
+}
+
+Test(plot, ramp_index)
+{
+    cr_assert_eq(tui_ramp_index(0.0, 0.0, 1.0), 0);
+    cr_assert_eq(tui_ramp_index(1.0, 0.0, 1.0), TUI_RAMP - 1);
+    cr_assert_eq(tui_ramp_index(0.55, 0.0, 1.0), 5);
+    cr_assert_eq(tui_ramp_index(-3.0, 0.0, 1.0), 0);
+    cr_assert_eq(tui_ramp_index(1.0, 1.0, 1.0), TUI_RAMP / 2);
+    cr_assert_eq(tui_colors_parse("truecolor"), TUI_COLOR_TRUE);
+    cr_assert_eq(tui_colors_parse("purple"), -1);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Hidden attention                                                         */
+
+static void tiny_model(ssm_model *m, int polarize, int T, int *tokens)
+{
+    ssm_config c;
+    ssm_config_default(&c);
+    c.d_model = 8;
+    c.n_layer = 2;
+    c.d_state = 4;
+    c.vocab_size = 256;
+    c.polarize = polarize;
+    cr_assert_eq(ssm_config_finalize(&c), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_model_build(m, &c), SSM_OK);
+    cr_assert_eq(ssm_model_alloc_grads(m), SSM_OK);   /* keeps every layer's activations */
+    ssm_model_init(m, 3);
+    for (int l = 0; l < c.n_layer * c.d_inner; l++) m->params.dt_proj_b[l] = -0.3f + 0.05f * (l % 7);
+    for (int t = 0; t < T; t++) tokens[t] = (37 * t + 11) % 256;
+    ssm_batch b = {.B = 1, .L = T, .tokens = tokens};
+    cr_assert_eq(ssm_model_forward(m, &b), SSM_OK);
+}
+
+/* alpha_e[t][s] straight from SPEC §3, in double. */
+static double naive_alpha(const ssm_model *m, int l, int e, int t, int s)
+{
+    const ssm_config *c = &m->cfg;
+    int T = m->act_L, E = c->d_inner, Ns = c->state_dim, R = c->dt_rank, N = c->d_state;
+    const float *delta = m->acts.delta + (size_t)l * T * E, *x = m->acts.xdbl + (size_t)l * T * (R + 2 * Ns);
+    double a = 0;
+    for (int j = 0; j < Ns; j++) {
+        int n = j - c->n_one;
+        double A = n < 0 ? 0.0 : n >= N ? -100.0 : -exp(m->params.A_log[((size_t)l * E + e) * N + n]);
+        double sum = 0;
+        for (int k = s + 1; k <= t; k++) sum += delta[k * E + e] * A;
+        a += x[t * (R + 2 * Ns) + R + Ns + j] * exp(sum) * delta[s * E + e] * x[s * (R + 2 * Ns) + R + j];
+    }
+    return a;
+}
+
+Test(attention, matches_the_formula_with_pinned_channels)
+{
+    ssm_model m = {0};
+    int T = 9, tokens[9];
+    tiny_model(&m, SSM_POLARIZE_BOTH, T, tokens);
+    float *out = calloc(T * T, sizeof(float)), *mean = calloc(T * T, sizeof(float));
+    int E = m.cfg.d_inner;
+    for (int l = 0; l < 2; l++) {
+        cr_assert_eq(ssm_session_hidden_attention(&m, l, -1, NULL, mean), SSM_OK, "%s", ssm_last_error());
+        double acc[81] = {0};
+        for (int e = 0; e < E; e++) {
+            cr_assert_eq(ssm_session_hidden_attention(&m, l, e, NULL, out), SSM_OK);
+            for (int t = 0; t < T; t++)
+                for (int s = 0; s < T; s++) {
+                    double want = s <= t ? naive_alpha(&m, l, e, t, s) : 0.0;
+                    cr_assert(fabs(out[t * T + s] - want) <= 1e-5 * (1 + fabs(want)),
+                              "layer %d channel %d [%d][%d]: %g vs %g", l, e, t, s, out[t * T + s], want);
+                    acc[t * T + s] += fabs(want) / E;
+                }
+        }
+        for (int i = 0; i < T * T; i++)
+            cr_assert(fabs(mean[i] - acc[i]) <= 1e-5 * (1 + acc[i]), "mean |alpha| [%d]", i);
+    }
+    free(out);
+    free(mean);
+    ssm_model_free(&m);
+}
+
+/* The scan output is y_t[e] = sum_{s<=t} alpha_e[t][s] u_s[e] + D[e] u_t[e]. */
+Test(attention, reproduces_the_scan_output)
+{
+    ssm_model m = {0};
+    int T = 12, tokens[12];
+    tiny_model(&m, SSM_POLARIZE_NONE, T, tokens);
+    int E = m.cfg.d_inner;
+    float *alpha = calloc(T * T, sizeof(float));
+    for (int l = 0; l < 2; l++)
+        for (int e = 0; e < E; e++) {
+            cr_assert_eq(ssm_session_hidden_attention(&m, l, e, NULL, alpha), SSM_OK);
+            const float *u = m.acts.u + (size_t)l * T * E, *ys = m.acts.ys + (size_t)l * T * E;
+            for (int t = 0; t < T; t++) {
+                double y = m.params.Dskip[l * E + e] * u[t * E + e];
+                for (int s = 0; s <= t; s++) y += alpha[t * T + s] * u[s * E + e];
+                cr_assert(fabs(y - ys[t * E + e]) <= 1e-4 * (1 + fabs(y)), "layer %d channel %d t %d: %g vs %g", l, e,
+                          t, y, ys[t * E + e]);
+            }
+        }
+    free(alpha);
+    ssm_model_free(&m);
+}
+
+Test(attention, refuses_bad_arguments)
+{
+    ssm_model m = {0};
+    int tokens[4];
+    tiny_model(&m, SSM_POLARIZE_NONE, 4, tokens);
+    float out[16];
+    cr_assert_eq(ssm_session_hidden_attention(&m, 2, -1, NULL, out), SSM_ERR_USAGE);
+    cr_assert_eq(ssm_session_hidden_attention(&m, 0, m.cfg.d_inner, NULL, out), SSM_ERR_USAGE);
+    atomic_int cancel = 1;
+    cr_assert_eq(ssm_session_hidden_attention(&m, 0, -1, &cancel, out), SSM_ERR_INTERRUPTED);
+    ssm_model_free(&m);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Session and engine                                                       */
+
+static void tiny_config(run_config *rc)
+{
+    FILE *f = fopen(in_dir("corpus.txt"), "w");
+    for (int i = 0; i < 80; i++) fprintf(f, "The quick brown fox %d jumps over the lazy dog.\n", i);
+    fclose(f);
+    run_config_default(rc);
+    rc->model.d_model = 16;
+    rc->model.n_layer = 2;
+    rc->model.d_state = 4;
+    rc->seq_len = 16;
+    rc->batch_size = 2;
+    rc->opt.total_steps = 50;
+    rc->opt.warmup = 1;
+    rc->eval_every = 0;
+    rc->eval_batches = 2;
+    rc->threads = 1;
+    snprintf(rc->data, sizeof rc->data, "%s", in_dir("corpus.txt"));
+    snprintf(rc->out, sizeof rc->out, "%s", in_dir("out"));
+}
+
+Test(session, steps_save_load_and_rebuild)
+{
+    run_config rc;
+    tiny_config(&rc);
+    ssm_session s;
+    cr_assert_eq(ssm_session_open(&s, &rc, "tiny"), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_session_dirty(&s), 0);
+    double loss;
+    float lr;
+    for (int i = 0; i < 3; i++) cr_assert_eq(ssm_session_step(&s, &loss, &lr), SSM_OK);
+    cr_assert(isfinite(loss) && loss > 0 && loss < 7);
+    cr_assert_eq(s.opt.step, 3);
+    cr_assert(ssm_session_dirty(&s));
+    cr_assert_eq(ssm_session_save(&s, rc.out), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_session_dirty(&s), 0);
+
+    ssm_session t;
+    char *over[] = {"eval_batches=1"};
+    cr_assert_eq(ssm_session_open_checkpoint(&t, rc.out, &rc, over, 1), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(t.opt.step, 3);
+    cr_assert_eq(t.rc.eval_batches, 1);
+    cr_assert_str_eq(t.name, "out");
+    cr_assert_eq(memcmp(t.model.params_memory, s.model.params_memory, sizeof(float) * s.model.num_params), 0);
+    cr_assert_eq(ssm_session_dirty(&t), 0);
+
+    ssm_config mc = s.model.cfg;
+    mc.scenario = SSM_SCENARIO_NEGATIVE;
+    cr_assert_eq(ssm_session_rebuild(&s, &mc), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(s.opt.step, 0);
+    cr_assert_eq(s.model.cfg.scenario, SSM_SCENARIO_NEGATIVE);
+    mc.reorder = SSM_REORDER_HARD;   /* refused for a language model; the session is unchanged */
+    cr_assert_eq(ssm_session_rebuild(&s, &mc), SSM_ERR_CONFIG);
+    cr_assert_eq(s.model.cfg.reorder, SSM_REORDER_OFF);
+    cr_assert_eq(ssm_session_step(&s, &loss, &lr), SSM_OK);
+
+    atomic_int cancel = 1;
+    cr_assert_eq(ssm_session_validate(&s, 0, &cancel, &loss), SSM_ERR_INTERRUPTED);
+    cancel = 0;
+    cr_assert_eq(ssm_session_validate(&s, 0, &cancel, &loss), SSM_OK);
+    cr_assert(isfinite(loss));
+    int tokens[5] = {72, 101, 108, 108, 111};
+    cr_assert_eq(ssm_session_probe(&s, tokens, 5), SSM_OK);
+    cr_assert_eq(s.probe.act_L, 5);
+    cr_assert_eq(s.model.act_L, rc.seq_len, "the training activations are not resized");
+    ssm_session_free(&t);
+    ssm_session_free(&s);
+}
+
+Test(session, bad_checkpoints_and_data_fail_cleanly)
+{
+    run_config rc;
+    tiny_config(&rc);
+    ssm_session s;
+    cr_assert_eq(ssm_session_open_checkpoint(&s, in_dir("nothing"), &rc, NULL, 0), SSM_ERR_NOINPUT);
+    snprintf(rc.data, sizeof rc.data, "%s", in_dir("no-corpus"));
+    cr_assert_eq(ssm_session_open(&s, &rc, NULL), SSM_ERR_NOINPUT);
+}
+
+/* Wait (at most 30 s) for a snapshot with every sent command handled. */
+static void wait_done(ssm_engine *e, int wake, ssm_snapshot *snap)
+{
+    for (int i = 0; i < 3000; i++) {
+        struct pollfd p = {wake, POLLIN, 0};
+        poll(&p, 1, 10);
+        char buf[64];
+        while (read(wake, buf, sizeof buf) > 0) {
+        }
+        ssm_engine_snapshot(e, snap);
+        unsigned long sent = ssm_engine_sent(e);
+        if (snap->ready && snap->cmds_done >= sent && snap->measured_cmds >= sent && !snap->busy) return;
+    }
+    cr_assert_fail("the engine did not finish its commands");
+}
+
+Test(engine, commands_snapshots_and_the_self_pipe)
+{
+    run_config rc;
+    tiny_config(&rc);
+    ssm_session s;
+    cr_assert_eq(ssm_session_open(&s, &rc, "tiny"), SSM_OK, "%s", ssm_last_error());
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    fcntl(fds[1], F_SETFL, O_NONBLOCK);
+    ssm_engine *e;
+    ssm_engine_options o = {fds[1], 0, "Hello, tokens"};
+    cr_assert_eq(ssm_engine_start(&e, &s, &rc, &o), SSM_OK);
+    ssm_snapshot *snap = calloc(1, sizeof *snap);
+    wait_done(e, fds[0], snap);
+    cr_assert_eq(snap->T, 13);
+    cr_assert_eq(snap->step, 0);
+    cr_assert_eq(snap->n_layer, 2);
+    for (int i = 0; i < 3 * 13; i++) cr_assert(snap->norms[i] > 0, "norm %d", i);
+    cr_assert(snap->spec_ok && snap->attn_ok);
+
+    ssm_cmd step = {.kind = SSM_CMD_STEP};
+    for (int i = 0; i < 3; i++) cr_assert_eq(ssm_engine_send(e, &step), 0);
+    ssm_cmd sel = {.kind = SSM_CMD_SELECT, .layer = 2, .channel = 5};
+    cr_assert_eq(ssm_engine_send(e, &sel), 0);
+    wait_done(e, fds[0], snap);
+    cr_assert_eq(snap->step, 3);
+    cr_assert_eq(snap->measured_step, 3);
+    cr_assert_eq(snap->n_hist, 3);
+    cr_assert(snap->dirty);
+    cr_assert_eq(snap->attn_layer, 2);
+    cr_assert_eq(snap->attn_channel, 5);
+
+    ssm_cmd nm = {.kind = SSM_CMD_NEW_MODEL, .scenario = SSM_SCENARIO_POSITIVE};
+    cr_assert_eq(ssm_engine_send(e, &nm), 0);
+    wait_done(e, fds[0], snap);
+    cr_assert_eq(snap->step, 0);
+    cr_assert_eq(snap->scenario, SSM_SCENARIO_POSITIVE);
+    for (int l = 0; l < 2; l++) cr_assert_eq(snap->cls[l], 0 /* SSM_SPECTRUM_POSITIVE */);
+
+    ssm_cmd save = {.kind = SSM_CMD_SAVE};
+    cr_assert_eq(ssm_engine_send(e, &step), 0);
+    cr_assert_eq(ssm_engine_send(e, &save), 0);
+    wait_done(e, fds[0], snap);
+    cr_assert_eq(snap->dirty, 0);
+    cr_assert(strstr(snap->msg, "saved"), "%s", snap->msg);
+    cr_assert_eq(access(in_dir("out/model.safetensors"), F_OK), 0);
+
+    ssm_cmd run = {.kind = SSM_CMD_TOGGLE};
+    cr_assert_eq(ssm_engine_send(e, &run), 0);
+    for (int i = 0; i < 3000 && snap->step < 5; i++) {
+        usleep(10000);
+        ssm_engine_snapshot(e, snap);
+    }
+    cr_assert_geq(snap->step, 5, "training runs");
+    ssm_engine_cancel(e);
+    for (int i = 0; i < 3000 && snap->running; i++) {
+        usleep(10000);
+        ssm_engine_snapshot(e, snap);
+    }
+    cr_assert_eq(snap->running, 0, "cancel pauses training");
+    ssm_engine_stop(e);
+    free(snap);
+    close(fds[0]);
+    close(fds[1]);
+}

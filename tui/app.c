@@ -1,0 +1,418 @@
+/* app.c — the TUI's application loop: setup (session, engine thread,
+ * self-pipe, curses screen), the layout of the panels, one poll() round
+ * over the terminal, the self-pipe and captured stderr, drawing, and the
+ * real-terminal run with its orderly exit (save on Ctrl-C/SIGTERM). */
+#include <errno.h>
+#include <fcntl.h>
+#include <langinfo.h>
+#include <locale.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "colors.h"
+#include "plot.h"
+
+#define FRAME_S (1.0 / 30)   /* snapshot-driven redraws at most this often */
+
+void tui_options_default(tui_options *o)
+{
+    memset(o, 0, sizeof *o);
+    run_config_default(&o->rc);
+    snprintf(o->name, sizeof o->name, "defaults");
+    o->width = 120;
+    o->height = 40;
+    o->bench_keys = 200;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Setup                                                                    */
+
+static int pipe_open(int fds[2])
+{
+    if (pipe(fds)) return -1;
+    for (int i = 0; i < 2; i++) {
+        fcntl(fds[i], F_SETFL, O_NONBLOCK);
+        fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+    }
+    return 0;
+}
+
+static int keys_setup(tui_app *app)
+{
+    char path[RUN_PATH_MAX];
+    tui_keymap_default(&app->km);
+    if (app->opt.keys_file) snprintf(path, sizeof path, "%s", app->opt.keys_file);
+    else tui_keys_default_path(path, sizeof path);
+    if (!path[0] || (!app->opt.keys_file && access(path, F_OK))) return 0;
+    ssm_status st = tui_keymap_load(&app->km, path);
+    if (st) fprintf(stderr, "ssmlab: %s\n", ssm_last_error());
+    return st ? ssm_status_exit(st) : 0;
+}
+
+static int engine_setup(tui_app *app)
+{
+    ssm_session s;
+    ssm_status st = app->opt.model_dir ? ssm_session_open_checkpoint(&s, app->opt.model_dir, &app->opt.rc,
+                                                                     app->opt.overrides, app->opt.n_overrides)
+                                       : ssm_session_open(&s, &app->opt.rc, app->opt.name);
+    if (!st) {
+        ssm_engine_options eo = {app->wake_w, !app->opt.paused, app->opt.text};
+        st = ssm_engine_start(&app->eng, &s, &app->opt.rc, &eo);
+        if (st) ssm_session_free(&s);
+    }
+    if (st) fprintf(stderr, "ssmlab: %s\n", ssm_last_error());
+    return st ? ssm_status_exit(st) : 0;
+}
+
+int tui_app_init(tui_app *app, const tui_options *o)
+{
+    int rc;
+    memset(app, 0, sizeof *app);
+    app->opt = *o;
+    app->err_r = app->saved_stderr = app->wake_r = app->wake_w = -1;
+    app->view.channel = -1;
+    if ((rc = keys_setup(app))) return rc;
+    int fds[2];
+    if (pipe_open(fds)) {
+        fprintf(stderr, "ssmlab: cannot create a pipe: %s\n", strerror(errno));
+        return EX_OSERR;
+    }
+    app->wake_r = fds[0];
+    app->wake_w = fds[1];
+    app->snap = calloc(1, sizeof *app->snap);
+    if (!app->snap) return EX_OSERR;
+    if ((rc = engine_setup(app))) return rc;
+    tui_panel *(*make[TUI_NPANELS])(void) = {tui_panel_status_new, tui_panel_heatmap_new, tui_panel_depth_new,
+                                              tui_panel_loss_new, tui_panel_spectrum_new, tui_panel_rank_new,
+                                              tui_panel_attn_new, tui_panel_message_new};
+    for (int i = 0; i < TUI_NPANELS; i++) app->panels[i] = make[i]();
+    return 0;
+}
+
+int tui_app_screen_open(tui_app *app, const char *term, FILE *out, FILE *in)
+{
+    app->screen = newterm(term, out, in);
+    if (!app->screen) {
+        fprintf(stderr, "ssmlab: cannot open the terminal '%s'\n", term ? term : "(TERM)");
+        return EX_UNAVAILABLE;
+    }
+    set_term(app->screen);
+    app->tout = out;
+    app->tin = in;
+    app->in_fd = fileno(in);
+    cbreak();
+    noecho();
+    nonl();
+    curs_set(0);
+    set_escdelay(25);
+    app->inwin = newwin(1, 1, 0, 0);   /* never drawn: reading keys never refreshes */
+    keypad(app->inwin, TRUE);
+    nodelay(app->inwin, TRUE);
+    mousemask(BUTTON1_PRESSED | BUTTON1_CLICKED, NULL);
+    mouseinterval(0);
+    tui_colors_setup(app->opt.color);
+    app->view.utf8 = !strcmp(nl_langinfo(CODESET), "UTF-8");
+    app->view.plot_mode = tui_plot_resolve(app->opt.plot, app->view.utf8);
+    app->layout_dirty = app->dirty = 1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Layout, update, draw                                                     */
+
+static void place(tui_panel *p, int y, int x, int h, int w)
+{
+    if (p->win) delwin(p->win);
+    p->win = NULL;
+    p->y = y; p->x = x; p->h = h; p->w = w;
+    if (h > 0 && w > 0) p->win = newwin(h, w, y, x);
+}
+
+static void layout(tui_app *app)
+{
+    int H = LINES, W = COLS, layers = app->snap->ready ? app->snap->n_layer + 1 : 5;
+    app->too_small = H < TUI_MIN_H || W < TUI_MIN_W;
+    app->layout_dirty = 0;
+    app->clear_gaps = 1;
+    if (app->too_small) return;
+    int heat_rows = layers < (H - 2) / 3 ? layers : (H - 2) / 3;
+    int heat_h = (heat_rows < 2 ? 2 : heat_rows) + 3, rest = H - 2 - heat_h;
+    int mid_h = rest / 2, bot_h = rest - mid_h, y = 1 + heat_h;
+    int w1 = W * 32 / 100, w2 = W * 30 / 100, wr = W * 45 / 100;
+    tui_panel **p = app->panels;
+    place(p[TUI_PANEL_STATUS], 0, 0, 1, W);
+    place(p[TUI_PANEL_HEATMAP], 1, 0, heat_h, W);
+    place(p[TUI_PANEL_DEPTH], y, 0, mid_h, w1 - 1);
+    place(p[TUI_PANEL_LOSS], y, w1, mid_h, w2 - 1);
+    place(p[TUI_PANEL_SPECTRUM], y, w1 + w2, mid_h, W - w1 - w2);
+    place(p[TUI_PANEL_RANK], y + mid_h, 0, bot_h, wr - 1);
+    place(p[TUI_PANEL_ATTN], y + mid_h, wr, bot_h, W - wr);
+    place(p[TUI_PANEL_MESSAGE], H - 1, 0, 1, W);
+}
+
+static void selection_clamp(tui_app *app)
+{
+    const ssm_snapshot *s = app->snap;
+    tui_view *v = &app->view;
+    if (v->layer > s->n_layer) v->layer = s->n_layer;
+    if (v->layer < 0) v->layer = 0;
+    if (v->token >= s->T) v->token = s->T - 1;
+    if (v->token < 0) v->token = 0;
+    if (v->channel >= s->d_inner) v->channel = -1;
+}
+
+static void panels_update(tui_app *app)
+{
+    if (!app->snap->ready || app->too_small) return;
+    selection_clamp(app);
+    app->view.snap = app->snap;
+    for (int i = 0; i < TUI_NPANELS; i++)
+        if (app->panels[i]->win) app->panels[i]->update(app->panels[i], &app->view);
+}
+
+static void hint_update(tui_app *app)
+{
+    char run[32], help[32], quit[32], hint[128];
+    tui_keymap_describe(&app->km, TUI_ACT_RUN, run, sizeof run);
+    tui_keymap_describe(&app->km, TUI_ACT_HELP, help, sizeof help);
+    tui_keymap_describe(&app->km, TUI_ACT_QUIT, quit, sizeof quit);
+    run[strcspn(run, ",")] = help[strcspn(help, ",")] = quit[strcspn(quit, ",")] = 0;   /* first keys */
+    snprintf(hint, sizeof hint, "%s run  %s help  %s quit ", run, help, quit);
+    tui_message_panel_set(app->panels[TUI_PANEL_MESSAGE], app->message, app->message_error, hint);
+}
+
+void tui_app_message(tui_app *app, int error, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(app->message, sizeof app->message, fmt, ap);
+    va_end(ap);
+    app->message_error = error;
+    hint_update(app);
+    app->dirty = 1;
+}
+
+void tui_app_refresh_snapshot(tui_app *app)
+{
+    int old_layers = app->snap->n_layer, old_ready = app->snap->ready;
+    unsigned long old_seq = app->snap->seq;
+    ssm_engine_snapshot(app->eng, app->snap);
+    if (app->snap->seq == old_seq) return;
+    if (app->snap->msg_seq != app->msg_seen) {
+        app->msg_seen = app->snap->msg_seq;
+        tui_app_message(app, app->snap->msg_error, "%s", app->snap->msg);
+    }
+    if (!old_ready || old_layers != app->snap->n_layer) app->layout_dirty = 1;
+    if (app->layout_dirty) layout(app);
+    panels_update(app);
+    app->dirty = 1;
+}
+
+static void draw_too_small(void)
+{
+    char msg[2][64];
+    snprintf(msg[0], sizeof msg[0], "terminal too small: %dx%d", COLS, LINES);
+    snprintf(msg[1], sizeof msg[1], "ssmlab tui needs %dx%d (q quits)", TUI_MIN_W, TUI_MIN_H);
+    werase(stdscr);
+    for (int i = 0; i < 2; i++) {
+        int len = (int)strlen(msg[i]), x = COLS > len ? (COLS - len) / 2 : 0;
+        tui_draw_text(stdscr, LINES / 2 - 1 + i, x, COLS - x, A_BOLD, msg[i]);
+    }
+    wnoutrefresh(stdscr);
+}
+
+void tui_app_draw(tui_app *app)
+{
+    if (app->layout_dirty) {
+        layout(app);
+        panels_update(app);
+    }
+    if (app->too_small) {
+        draw_too_small();
+    } else {
+        if (app->clear_gaps) {   /* the columns between panels after a new layout */
+            werase(stdscr);
+            wnoutrefresh(stdscr);
+            app->clear_gaps = 0;
+        }
+        for (int i = 0; i < TUI_NPANELS; i++) {
+            tui_panel *p = app->panels[i];
+            if (!p->win) continue;
+            if (app->snap->ready || i == TUI_PANEL_MESSAGE) p->draw(p);
+            else werase(p->win);
+            wnoutrefresh(p->win);
+        }
+        tui_panel *m = app->panels[TUI_PANEL_MESSAGE];
+        if (app->prompt.kind && m->win) {
+            tui_prompt_draw(&app->prompt, m->win);
+            wnoutrefresh(m->win);
+        }
+        if (app->help_open) tui_help_draw(app);
+    }
+    doupdate();
+    app->dirty = 0;
+    app->last_draw = tui_now();
+    if (app->on_draw) app->on_draw(app);
+}
+
+void tui_app_resize(tui_app *app, int rows, int cols)
+{
+    resizeterm(rows, cols);
+    clearok(curscr, TRUE);
+    app->layout_dirty = app->dirty = 1;
+    layout(app);
+    panels_update(app);
+}
+
+/* ------------------------------------------------------------------------ */
+/* One round of the loop                                                    */
+
+static void read_keys(tui_app *app)
+{
+    wint_t wc;
+    int r;
+    while (app->inwin && (r = wget_wch(app->inwin, &wc)) != ERR) {
+        if (r == KEY_CODE_YES && wc == KEY_RESIZE) {   /* curses has resized already */
+            app->layout_dirty = app->dirty = 1;
+            continue;
+        }
+        tui_app_key(app, (int)wc, r != KEY_CODE_YES);
+        app->keys_read++;
+    }
+}
+
+static void drain(int fd)
+{
+    char buf[256];
+    while (read(fd, buf, sizeof buf) > 0) {
+    }
+}
+
+/* Signals of the real terminal: resize, or Ctrl-C/SIGTERM/SIGHUP. */
+static void signals_handle(tui_app *app)
+{
+    int resize, sig = tui_term_signal_take(&resize);
+    if (resize) {
+        int rows = LINES, cols = COLS;
+        tui_term_size(app->in_fd, &rows, &cols);
+        tui_app_resize(app, rows, cols);
+    }
+    if (sig && !app->interrupted) {
+        app->interrupted = sig;
+        app->quit = 1;
+        if (app->snap->dirty) tui_app_save_and_stop(app);
+        tui_app_message(app, 0, "interrupted: saving and quitting");
+    }
+}
+
+static int pump_timeout(const tui_app *app, int timeout_ms)
+{
+    if (!app->dirty) return timeout_ms;
+    int wait = (int)((app->last_draw + FRAME_S - tui_now()) * 1000) + 1;
+    if (wait < 0) wait = 0;
+    return timeout_ms < 0 || wait < timeout_ms ? wait : timeout_ms;
+}
+
+void tui_app_pump(tui_app *app, int timeout_ms)
+{
+    struct pollfd fds[3] = {{app->in_fd, POLLIN, 0}, {app->wake_r, POLLIN, 0}, {app->err_r, POLLIN, 0}};
+    int n = app->err_r >= 0 ? 3 : 2;
+    unsigned long keys_before = app->keys_read;
+    int r = poll(fds, n, pump_timeout(app, timeout_ms));
+    if (r < 0 && errno != EINTR) return;
+    if (r > 0 && (fds[1].revents & POLLIN)) drain(app->wake_r);
+    if (!app->virtual_term) signals_handle(app);
+    tui_app_refresh_snapshot(app);
+    if (n == 3 && (fds[2].revents & POLLIN)) tui_term_stderr_pump(app);
+    if (r > 0 && (fds[0].revents & (POLLHUP | POLLERR | POLLNVAL)) && !app->virtual_term) {
+        app->interrupted = SIGHUP;
+        app->quit = 1;
+    }
+    read_keys(app);
+    int keyed = app->keys_read != keys_before;
+    if (app->dirty && (keyed || tui_now() - app->last_draw >= FRAME_S)) tui_app_draw(app);
+}
+
+void tui_app_close(tui_app *app, void (*report)(const ssm_snapshot *, int), int arg)
+{
+    if (app->eng) ssm_engine_stop(app->eng);
+    app->eng = NULL;
+    if (report) report(app->snap, arg);
+    for (int i = 0; i < TUI_NPANELS; i++) tui_panel_free(app->panels[i]);
+    if (app->inwin) delwin(app->inwin);
+    app->inwin = NULL;
+    if (app->screen) {
+        if (!isendwin()) endwin();
+        delscreen(app->screen);
+    }
+    app->screen = NULL;
+    free(app->snap);
+    if (app->wake_r >= 0) close(app->wake_r);
+    if (app->wake_w >= 0) close(app->wake_w);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The real terminal                                                        */
+
+/* Let the engine finish what was sent (a save before quitting). */
+static void wait_engine(tui_app *app, double limit_s)
+{
+    double t0 = tui_now();
+    unsigned long sent = ssm_engine_sent(app->eng);
+    while (app->snap->cmds_done < sent && tui_now() - t0 < limit_s) {
+        tui_app_pump(app, 100);
+        if (app->dirty) tui_app_draw(app);
+    }
+}
+
+static int run_terminal(tui_app *app)
+{
+    const char *term = getenv("TERM");
+    if (tui_term_signals_install(app->wake_w)) return EX_OSERR;
+    tui_term_stderr_capture(app);
+    int rc = tui_app_screen_open(app, term, stdout, stdin);
+    if (rc) return rc;
+    int rows = LINES, cols = COLS;
+    tui_term_size(app->in_fd, &rows, &cols);
+    if (rows != LINES || cols != COLS) resizeterm(rows, cols);
+    while (!app->quit) tui_app_pump(app, -1);
+    wait_engine(app, 120);
+    return 0;
+}
+
+static void exit_report(const ssm_snapshot *s, int interrupted)
+{
+    if (interrupted && s->step > 0 && !s->dirty)
+        fprintf(stderr, "ssmlab: interrupted at step %ld; the run is saved in %s (resume: ssmlab tui --model %s)\n",
+                s->step, s->out, s->out);
+    else if (interrupted)
+        fprintf(stderr, "ssmlab: interrupted at step %ld%s\n", s->step, s->dirty ? "; saving failed (see the log)" : "");
+    else if (s->dirty)
+        fprintf(stderr, "ssmlab: quit with %ld unsaved steps\n", s->step);
+}
+
+int tui_run(const tui_options *o)
+{
+    setlocale(LC_ALL, "");
+    if (o->bench_latency) return tui_bench_run(o);
+    if (o->script) return tui_script_main(o);
+    int rc = tui_term_check();
+    if (rc) return rc;
+    tui_app *app = calloc(1, sizeof *app);
+    if (!app) return EX_OSERR;
+    rc = tui_app_init(app, o);
+    if (!rc) rc = run_terminal(app);
+    if (app->screen) endwin();
+    tui_term_stderr_restore(app);
+    tui_term_signals_restore();
+    int interrupted = app->interrupted;
+    tui_app_close(app, rc ? NULL : exit_report, interrupted);
+    free(app);
+    return rc ? rc : interrupted ? 130 : EX_OK;
+}

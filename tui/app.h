@@ -1,0 +1,160 @@
+/* app.h — what the TUI's files share: the application state (one per
+ * process, used by the UI thread only), the panel interface (separate
+ * update from a snapshot and draw into a window), the prompt, and the
+ * functions each tui file offers the others. */
+#ifndef SSM_TUI_APP_H
+#define SSM_TUI_APP_H
+
+#include <curses.h>
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include "engine_thread.h"
+#include "keys.h"
+#include "tui.h"
+
+#define TUI_MIN_W 80
+#define TUI_MIN_H 24
+
+typedef struct tui_app tui_app;
+
+/* What panels read in update: the snapshot and the UI's selection. */
+typedef struct {
+    const ssm_snapshot *snap;
+    int layer;      /* selected residual-stream layer 0..n_layer */
+    int token;      /* selected token 0..T-1 */
+    int channel;    /* hidden-attention channel, -1 = mean over channels */
+    int plot_mode;  /* TUI_PLOT_BRAILLE, _BLOCKS, _ASCII */
+    int utf8;
+} tui_view;
+
+typedef struct tui_panel {
+    const char *name;
+    WINDOW *win;
+    int y, x, h, w;
+    void *st;   /* the panel's own state */
+    /* derive the state from a view (no curses calls) */
+    void (*update)(struct tui_panel *p, const tui_view *v);
+    /* render the state into p->win */
+    void (*draw)(struct tui_panel *p);
+    /* a click at window coordinates (y, x): returns 1 and sets the selection */
+    int (*click)(struct tui_panel *p, int y, int x, int *layer, int *token);
+} tui_panel;
+
+enum {
+    TUI_PANEL_STATUS = 0, TUI_PANEL_HEATMAP, TUI_PANEL_DEPTH, TUI_PANEL_LOSS,
+    TUI_PANEL_SPECTRUM, TUI_PANEL_RANK, TUI_PANEL_ATTN, TUI_PANEL_MESSAGE, TUI_NPANELS
+};
+
+/* Panel constructors (tui/panel_*.c); the state is malloc'd. */
+tui_panel *tui_panel_status_new(void);
+tui_panel *tui_panel_heatmap_new(void);
+tui_panel *tui_panel_depth_new(void);
+tui_panel *tui_panel_loss_new(void);
+tui_panel *tui_panel_spectrum_new(void);
+tui_panel *tui_panel_rank_new(void);
+tui_panel *tui_panel_attn_new(void);
+tui_panel *tui_panel_message_new(void);
+void tui_panel_free(tui_panel *p);
+
+/* Shared drawing helpers (tui/draw.c). */
+void tui_draw_title(WINDOW *w, const char *title);
+void tui_draw_text(WINDOW *w, int y, int x, int maxw, attr_t a, const char *s);   /* UTF-8, clipped */
+void tui_draw_fmt(WINDOW *w, int y, int x, int maxw, attr_t a, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+const char *tui_token_label(unsigned char byte, int utf8);   /* a one-column label of a byte */
+double tui_now(void);
+int tui_utf8(void);   /* the locale is UTF-8 (after setlocale) */
+
+/* The message panel's content, set by the app. */
+void tui_message_panel_set(tui_panel *p, const char *text, int error, const char *hint);
+
+/* Prompts (tui/prompt.c): a line editor with path completion, or a choice. */
+typedef enum { TUI_PROMPT_NONE = 0, TUI_PROMPT_LINE, TUI_PROMPT_CHOICE } tui_prompt_kind;
+typedef enum { TUI_ASK_TEXT = 1, TUI_ASK_LOAD, TUI_ASK_SAVE, TUI_ASK_NEW_MODEL, TUI_ASK_QUIT } tui_ask;
+typedef enum { TUI_PROMPT_MORE = 0, TUI_PROMPT_ACCEPT, TUI_PROMPT_CANCEL } tui_prompt_result;
+
+typedef struct {
+    tui_prompt_kind kind;
+    tui_ask ask;
+    char label[160];
+    char buf[RUN_PATH_MAX];
+    int paths;            /* Tab completes paths */
+    char choices[8];      /* TUI_PROMPT_CHOICE: accepted keys, e.g. "yn" */
+    int choice;           /* the accepted key */
+    ssm_cmd cmd;          /* the command a confirmation sends */
+    char note[160];       /* completion candidates */
+} tui_prompt;
+
+void tui_prompt_line(tui_prompt *p, tui_ask ask, const char *label, const char *init, int paths);
+void tui_prompt_choice(tui_prompt *p, tui_ask ask, const char *label, const char *choices);
+tui_prompt_result tui_prompt_key(tui_prompt *p, int key, int is_wide);
+void tui_prompt_draw(const tui_prompt *p, WINDOW *w);
+
+/* Path completion of buf in place; note gets the candidates when ambiguous. */
+void tui_complete_path(char *buf, size_t cap, char *note, size_t ncap);
+
+struct tui_app {
+    tui_options opt;
+    SCREEN *screen;
+    FILE *tin, *tout;
+    int in_fd;
+    WINDOW *inwin;                 /* keys are read here: a window never drawn */
+    int virtual_term;              /* script or bench: no signals, no stderr capture */
+    ssm_engine *eng;
+    ssm_snapshot *snap;            /* the UI's copy */
+    unsigned long msg_seen;
+    tui_view view;
+    tui_keymap km;
+    tui_panel *panels[TUI_NPANELS];
+    int wake_r, wake_w;            /* self-pipe: engine snapshots and signals */
+    int err_r, saved_stderr;       /* stderr captured into a pipe while curses is up */
+    FILE *logf;
+    char errbuf[512];
+    size_t errlen;
+    int too_small, help_open, dirty, layout_dirty, clear_gaps, quit, interrupted;
+    tui_prompt prompt;
+    char message[256];
+    int message_error;
+    double last_draw;
+    unsigned long keys_read;       /* keys handled (for the latency benchmark) */
+    void (*on_draw)(tui_app *app); /* called after each screen update */
+    void *bench;
+};
+
+/* tui/app.c */
+int tui_app_init(tui_app *app, const tui_options *o);   /* sysexits code */
+/* Stop the engine (report, if given, sees its last snapshot), close the screen. */
+void tui_app_close(tui_app *app, void (*report)(const ssm_snapshot *, int), int arg);
+void tui_app_pump(tui_app *app, int timeout_ms);        /* one poll round */
+void tui_app_draw(tui_app *app);
+void tui_app_refresh_snapshot(tui_app *app);
+void tui_app_message(tui_app *app, int error, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int tui_app_screen_open(tui_app *app, const char *term, FILE *out, FILE *in);
+void tui_app_resize(tui_app *app, int rows, int cols);
+
+/* tui/actions.c */
+void tui_app_key(tui_app *app, int key, int is_wide);
+void tui_app_send(tui_app *app, const ssm_cmd *c);
+void tui_app_save_and_stop(tui_app *app);   /* cancel, pause, save into the run's out */
+void tui_app_selection_changed(tui_app *app);
+
+/* tui/help.c */
+void tui_help_draw(const tui_app *app);
+
+/* tui/term.c: the real terminal */
+int tui_term_check(void);            /* 0, or a sysexits code after a message */
+int tui_term_signals_install(int wake_fd);
+int tui_term_signal_take(int *resize);   /* SIGINT/SIGTERM/SIGHUP number taken, or 0 */
+void tui_term_signals_restore(void);
+int tui_term_stderr_capture(tui_app *app);
+void tui_term_stderr_pump(tui_app *app);
+void tui_term_stderr_restore(tui_app *app);
+void tui_term_size(int fd, int *rows, int *cols);
+
+/* tui/script.c and tui/bench.c: runs on a virtual terminal */
+int tui_script_main(const tui_options *o);
+int tui_bench_run(const tui_options *o);
+
+#endif

@@ -1,0 +1,83 @@
+/* draw.c — small drawing helpers shared by the panels: titles, clipped
+ * UTF-8 text, one-column labels for byte tokens, and a monotonic clock. */
+#include <langinfo.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <wchar.h>
+
+#include "app.h"
+#include "colors.h"
+
+int tui_utf8(void)
+{
+    static int utf8 = -1;
+    if (utf8 < 0) utf8 = !strcmp(nl_langinfo(CODESET), "UTF-8");
+    return utf8;
+}
+
+double tui_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void tui_draw_title(WINDOW *w, const char *title)
+{
+    int width = getmaxx(w);
+    cchar_t line;
+    wchar_t ch[2] = {tui_utf8() ? L'\u2500' : L'-', 0};
+    setcchar(&line, ch, tui_attr(TUI_C_DIM) & ~A_COLOR, tui_pair(TUI_C_DIM), NULL);
+    mvwhline_set(w, 0, 0, &line, width);
+    tui_draw_text(w, 0, 1, width - 2, tui_attr(TUI_C_TITLE), title);
+}
+
+void tui_draw_text(WINDOW *w, int y, int x, int maxw, attr_t a, const char *s)
+{
+    mbstate_t ps;
+    memset(&ps, 0, sizeof ps);
+    int col = 0, maxx = getmaxx(w);
+    if (y < 0 || y >= getmaxy(w)) return;
+    if (maxw > maxx - x) maxw = maxx - x;
+    wattrset(w, a);
+    while (*s && col < maxw) {
+        wchar_t wc;
+        size_t n = mbrtowc(&wc, s, MB_CUR_MAX, &ps);
+        if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
+            memset(&ps, 0, sizeof ps);
+            wc = L'?';
+            n = 1;
+        }
+        int cw = wcwidth(wc);
+        if (cw < 0) { wc = L'?'; cw = 1; }
+        if (col + cw > maxw) break;
+        mvwaddnwstr(w, y, x + col, &wc, 1);
+        col += cw;
+        s += n;
+    }
+    wattrset(w, A_NORMAL);
+}
+
+void tui_draw_fmt(WINDOW *w, int y, int x, int maxw, attr_t a, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    tui_draw_text(w, y, x, maxw, a, buf);
+}
+
+const char *tui_token_label(unsigned char b, int utf8)
+{
+    static char one[256][2];
+    if (b >= ' ' && b < 127) {
+        one[b][0] = (char)b;
+        return one[b];
+    }
+    if (b == '\n') return utf8 ? "\u21b5" : "$";
+    if (b == '\t') return utf8 ? "\u2192" : ">";
+    return utf8 ? "\u00b7" : ".";
+}

@@ -1,0 +1,212 @@
+/* keys.c — the TUI's key table, key names, the keymap with rebinding from
+ * a keys file, and the man page's key list generated from the same table. */
+#include "keys.h"
+
+#include <curses.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CTRL(c) ((c) & 0x1f)
+#define ESC 27
+
+static const tui_key_entry table[] = {
+    {TUI_ACT_RUN, "run", "Start or pause training.", {' '}},
+    {TUI_ACT_STEP, "step", "Take one training step (pauses training).", {'n'}},
+    {TUI_ACT_VALIDATE, "validate", "Validate on the whole validation split now.", {'v'}},
+    {TUI_ACT_CANCEL, "cancel", "Cancel a long computation or pause training; close a prompt.", {ESC, CTRL('g')}},
+    {TUI_ACT_SCENARIO, "scenario", "Cycle the scenario: default, positive, negative, mixed (a new model; asks first).", {'s'}},
+    {TUI_ACT_POLARIZE, "polarize", "Cycle polarization: none, zero, one, both (a new model; asks first).", {'p'}},
+    {TUI_ACT_REORDER, "reorder", "Toggle token reordering off or hard (a new model; classifiers only).", {'r'}},
+    {TUI_ACT_TEXT, "text", "Edit the inspected text.", {'e'}},
+    {TUI_ACT_LOAD, "load", "Load a checkpoint (path prompt, Tab completes).", {'o'}},
+    {TUI_ACT_SAVE, "save", "Save a checkpoint (path prompt).", {'w'}},
+    {TUI_ACT_LAYER_UP, "layer-up", "Select the layer above.", {'k', KEY_UP}},
+    {TUI_ACT_LAYER_DOWN, "layer-down", "Select the layer below.", {'j', KEY_DOWN}},
+    {TUI_ACT_TOKEN_LEFT, "token-left", "Select the previous token.", {'h', KEY_LEFT}},
+    {TUI_ACT_TOKEN_RIGHT, "token-right", "Select the next token.", {'l', KEY_RIGHT}},
+    {TUI_ACT_TOKEN_FIRST, "token-first", "Select the first token.", {'g', KEY_HOME}},
+    {TUI_ACT_TOKEN_LAST, "token-last", "Select the last token.", {'G', KEY_END}},
+    {TUI_ACT_CHANNEL_NEXT, "channel-next", "Hidden attention of the next channel (after the last: the channel mean).", {']'}},
+    {TUI_ACT_CHANNEL_PREV, "channel-prev", "Hidden attention of the previous channel.", {'['}},
+    {TUI_ACT_PLOT, "plot", "Cycle the plot style Braille, blocks, ASCII.", {'m'}},
+    {TUI_ACT_REDRAW, "redraw", "Redraw the screen.", {CTRL('l')}},
+    {TUI_ACT_HELP, "help", "Show or hide the key help.", {'?', KEY_F(1)}},
+    {TUI_ACT_QUIT, "quit", "Quit (offers to save unsaved training).", {'q'}},
+};
+#define NTABLE ((int)(sizeof table / sizeof table[0]))
+
+const tui_key_entry *tui_key_table(int *n)
+{
+    *n = NTABLE;
+    return table;
+}
+
+void tui_keymap_default(tui_keymap *km)
+{
+    memset(km, 0, sizeof *km);
+    for (int i = 0; i < NTABLE; i++) memcpy(km->keys[table[i].action], table[i].keys, sizeof table[i].keys);
+}
+
+tui_action tui_keymap_lookup(const tui_keymap *km, int key)
+{
+    if (key == '\r' || key == KEY_ENTER) key = '\n';
+    for (int a = 1; a < TUI_ACT_COUNT; a++)
+        for (int i = 0; i < TUI_KEYS_PER_ACTION && km->keys[a][i]; i++)
+            if (km->keys[a][i] == key) return (tui_action)a;
+    return TUI_ACT_NONE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Key names                                                                */
+
+static const struct {
+    const char *name;
+    int key;
+} named[] = {
+    {"space", ' '}, {"Enter", '\n'}, {"Tab", '\t'}, {"Esc", ESC}, {"Backspace", KEY_BACKSPACE},
+    {"Delete", KEY_DC}, {"Up", KEY_UP}, {"Down", KEY_DOWN}, {"Left", KEY_LEFT},
+    {"Right", KEY_RIGHT}, {"Home", KEY_HOME}, {"End", KEY_END}, {"PgUp", KEY_PPAGE},
+    {"PgDn", KEY_NPAGE},
+};
+#define NNAMED ((int)(sizeof named / sizeof named[0]))
+
+int tui_key_parse(const char *s)
+{
+    for (int i = 0; i < NNAMED; i++)
+        if (!strcmp(s, named[i].name)) return named[i].key;
+    if (s[0] == 'F' && s[1] >= '1' && s[1] <= '9') {
+        char *end;
+        long f = strtol(s + 1, &end, 10);
+        if (!*end && f >= 1 && f <= 12) return KEY_F((int)f);
+    }
+    if (s[0] == 'C' && s[1] == '-' && s[2] >= 'a' && s[2] <= 'z' && !s[3]) return CTRL(s[2]);
+    if (s[0] > ' ' && s[0] < 127 && !s[1]) return s[0];
+    return -1;
+}
+
+void tui_key_name(int key, char *buf, size_t n)
+{
+    if (key == '\r' || key == KEY_ENTER) key = '\n';
+    for (int i = 0; i < NNAMED; i++)
+        if (named[i].key == key) {
+            snprintf(buf, n, "%s", named[i].name);
+            return;
+        }
+    if (key >= KEY_F(1) && key <= KEY_F(12)) snprintf(buf, n, "F%d", key - KEY_F0);
+    else if (key >= 1 && key <= 26) snprintf(buf, n, "C-%c", 'a' + key - 1);
+    else if (key > ' ' && key < 127) snprintf(buf, n, "%c", key);
+    else snprintf(buf, n, "key-%d", key);
+}
+
+void tui_keymap_describe(const tui_keymap *km, tui_action a, char *buf, size_t n)
+{
+    size_t len = 0;
+    buf[0] = 0;
+    for (int i = 0; i < TUI_KEYS_PER_ACTION && km->keys[a][i]; i++) {
+        char name[16];
+        tui_key_name(km->keys[a][i], name, sizeof name);
+        len += snprintf(buf + len, len < n ? n - len : 0, "%s%s", i ? ", " : "", name);
+        if (len >= n) return;
+    }
+    if (!buf[0]) snprintf(buf, n, "(unbound)");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Rebinding                                                                */
+
+static tui_action action_parse(const char *name)
+{
+    for (int i = 0; i < NTABLE; i++)
+        if (!strcmp(table[i].name, name)) return table[i].action;
+    return TUI_ACT_NONE;
+}
+
+static void key_unbind(tui_keymap *km, int key)
+{
+    for (int a = 1; a < TUI_ACT_COUNT; a++) {
+        int *k = km->keys[a], j = 0;
+        for (int i = 0; i < TUI_KEYS_PER_ACTION && k[i]; i++)
+            if (k[i] != key) k[j++] = k[i];
+        for (; j < TUI_KEYS_PER_ACTION; j++) k[j] = 0;
+    }
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t') s++;
+    char *e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r')) *--e = 0;
+    return s;
+}
+
+/* One `action = key [key ...]` line. */
+static ssm_status bind_line(tui_keymap *km, char *line, const char *path, int no)
+{
+    char *eq = strchr(line, '=');
+    if (!eq) return ssm_fail(SSM_ERR_CONFIG, "%s:%d: expected 'action = key [key ...]'", path, no);
+    *eq = 0;
+    char *name = trim(line);
+    tui_action a = action_parse(name);
+    if (!a) return ssm_fail(SSM_ERR_CONFIG, "%s:%d: unknown action '%s'", path, no, name);
+    int keys[TUI_KEYS_PER_ACTION] = {0}, nk = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(eq + 1, " \t\r\n", &save); tok; tok = strtok_r(NULL, " \t\r\n", &save)) {
+        int k = tui_key_parse(tok);
+        if (k < 0) return ssm_fail(SSM_ERR_CONFIG, "%s:%d: unknown key '%s'", path, no, tok);
+        if (nk == TUI_KEYS_PER_ACTION)
+            return ssm_fail(SSM_ERR_CONFIG, "%s:%d: at most %d keys per action", path, no, TUI_KEYS_PER_ACTION);
+        keys[nk++] = k;
+    }
+    for (int i = 0; i < nk; i++) key_unbind(km, keys[i]);
+    memcpy(km->keys[a], keys, sizeof keys);
+    return SSM_OK;
+}
+
+ssm_status tui_keymap_load(tui_keymap *km, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return ssm_fail(SSM_ERR_NOINPUT, "%s: cannot open keys file: %s", path, strerror(errno));
+    char line[512];
+    ssm_status st = SSM_OK;
+    for (int no = 1; !st && fgets(line, sizeof line, f); no++) {
+        char *t = trim(line);
+        if (*t && *t != '#') st = bind_line(km, t, path, no);   /* '#' lines are comments */
+    }
+    fclose(f);
+    return st;
+}
+
+void tui_keys_default_path(char *buf, size_t n)
+{
+    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    if (xdg && *xdg) snprintf(buf, n, "%s/ssmlab/keys", xdg);
+    else if (home && *home) snprintf(buf, n, "%s/.config/ssmlab/keys", home);
+    else if (n) buf[0] = 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The man page's list                                                      */
+
+static void mdoc_key(FILE *f, int key)
+{
+    char name[16];
+    tui_key_name(key, name, sizeof name);
+    if (!strcmp(name, "\\")) fputs("\\e", f);
+    else if (strlen(name) == 1 && strchr(".,:;()[]?!|-'\"", name[0])) fprintf(f, "\\&%s", name);
+    else fputs(name, f);
+}
+
+void tui_keys_write_mdoc(FILE *f)
+{
+    fputs(".Bl -tag -width Ds\n", f);
+    for (int i = 0; i < NTABLE; i++) {
+        fputs(".It", f);
+        for (int k = 0; k < TUI_KEYS_PER_ACTION && table[i].keys[k]; k++) {
+            fputs(k ? " , Ic " : " Ic ", f);
+            mdoc_key(f, table[i].keys[k]);
+        }
+        fprintf(f, " Pq Cm %s\n%s\n", table[i].name, table[i].help);
+    }
+    fputs(".El\n", f);
+}

@@ -1,0 +1,145 @@
+/* panel_heatmap.c — token norms ||x_{l,t}|| of the inspected text as a
+ * heatmap: layers as rows, tokens as columns labelled with the text's
+ * characters, a log colour scale with its legend, scrolling to keep the
+ * selected cell in view; clicks select a cell. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "colors.h"
+
+#define LABEL_W 4
+
+typedef struct {
+    int ready, T, layers, sel_layer, sel_token, utf8;
+    long step;
+    float lognorm[(SSM_SNAP_MAX_LAYER + 1) * SSM_SNAP_MAX_T];   /* (layers, T) */
+    float lo, hi;
+    unsigned char text[SSM_SNAP_MAX_T];
+    int row0, col0;   /* first layer and token shown (from the last draw) */
+} heat_state;
+
+static void heat_update(tui_panel *p, const tui_view *v)
+{
+    heat_state *st = p->st;
+    const ssm_snapshot *s = v->snap;
+    st->ready = s->ready && s->measured_step >= 0;
+    st->T = s->T;
+    st->layers = (s->n_layer < SSM_SNAP_MAX_LAYER ? s->n_layer : SSM_SNAP_MAX_LAYER) + 1;
+    st->sel_layer = v->layer;
+    st->sel_token = v->token;
+    st->utf8 = v->utf8;
+    st->step = s->measured_step;
+    memcpy(st->text, s->text, sizeof st->text);
+    st->lo = INFINITY;
+    st->hi = -INFINITY;
+    for (int i = 0; i < st->layers * st->T; i++) {
+        float l = logf(fmaxf(s->norms[i], 1e-30f));
+        st->lognorm[i] = l;
+        st->lo = fminf(st->lo, l);
+        st->hi = fmaxf(st->hi, l);
+    }
+}
+
+/* First index of a window of n out of total that keeps sel in view. */
+static int scroll_to(int sel, int n, int total)
+{
+    if (total <= n) return 0;
+    int first = sel - n / 2;
+    return first < 0 ? 0 : first > total - n ? total - n : first;
+}
+
+static void draw_cells(tui_panel *p, heat_state *st, int rows, int cols)
+{
+    for (int r = 0; r < rows && st->row0 + r < st->layers; r++) {
+        int l = st->row0 + r;
+        attr_t la = l == st->sel_layer ? tui_attr(TUI_C_SELECT) : tui_attr(TUI_C_DIM);
+        tui_draw_fmt(p->win, 1 + r, 0, LABEL_W - 1, la, "x%-2d", l);
+        for (int c = 0; c < cols && st->col0 + c < st->T; c++) {
+            int t = st->col0 + c;
+            cchar_t cc;
+            if (l == st->sel_layer && t == st->sel_token) {
+                wchar_t mark[2] = {st->utf8 ? L'\u25c6' : L'#', 0};
+                setcchar(&cc, mark, tui_attr(TUI_C_SELECT) & ~A_COLOR, tui_pair(TUI_C_SELECT), NULL);
+            } else {
+                tui_ramp_cell(tui_ramp_index(st->lognorm[l * st->T + t], st->lo, st->hi), &cc);
+            }
+            mvwadd_wch(p->win, 1 + r, LABEL_W + c, &cc);
+        }
+    }
+}
+
+static void draw_labels(tui_panel *p, heat_state *st, int y, int cols)
+{
+    for (int c = 0; c < cols && st->col0 + c < st->T; c++) {
+        int t = st->col0 + c;
+        attr_t a = t == st->sel_token ? tui_attr(TUI_C_SELECT) : A_NORMAL;
+        tui_draw_text(p->win, y, LABEL_W + c, 1, a, tui_token_label(st->text[t], st->utf8));
+    }
+    if (st->col0 > 0) tui_draw_text(p->win, y, LABEL_W - 1, 1, tui_attr(TUI_C_DIM), "<");
+    if (st->col0 + cols < st->T) tui_draw_text(p->win, y, LABEL_W + cols, 1, tui_attr(TUI_C_DIM), ">");
+}
+
+static void draw_legend(tui_panel *p, heat_state *st, int y)
+{
+    int x = 0;
+    const char *nx = st->utf8 ? "\u2016x\u2016" : "|x|";
+    tui_draw_fmt(p->win, y, x, 40, A_NORMAL, "log scale %s %.3g ", nx, expf(st->lo));
+    x = getcurx(p->win);
+    for (int i = 0; i < TUI_RAMP; i++) {
+        cchar_t cc;
+        tui_ramp_cell(i, &cc);
+        mvwadd_wch(p->win, y, x + i, &cc);
+    }
+    tui_draw_fmt(p->win, y, x + TUI_RAMP, 20, A_NORMAL, " %.3g", expf(st->hi));
+    x = getcurx(p->win) + 3;
+    int l = st->sel_layer, t = st->sel_token;
+    if (l < st->layers && t < st->T)
+        tui_draw_fmt(p->win, y, x, p->w - x, tui_attr(TUI_C_SERIES1), "layer %d token %d '%s': %s = %.4g",
+                     l, t, tui_token_label(st->text[t], st->utf8), nx, expf(st->lognorm[l * st->T + t]));
+}
+
+static void heat_draw(tui_panel *p)
+{
+    heat_state *st = p->st;
+    werase(p->win);
+    char title[128];
+    snprintf(title, sizeof title, " token norms %s: layers x0..x%d down, tokens across (step %ld) ",
+             st->utf8 ? "\u2016x_{l,t}\u2016" : "|x_{l,t}|", st->layers - 1, st->step);
+    tui_draw_title(p->win, title);
+    if (!st->ready) {
+        tui_draw_text(p->win, 1, 1, p->w - 2, tui_attr(TUI_C_DIM), "measuring...");
+        return;
+    }
+    int rows = p->h - 3, cols = p->w - LABEL_W - 1;
+    if (rows < 1 || cols < 1) return;
+    if (rows > st->layers) rows = st->layers;
+    st->row0 = scroll_to(st->sel_layer, rows, st->layers);
+    st->col0 = scroll_to(st->sel_token, cols, st->T);
+    draw_cells(p, st, rows, cols);
+    draw_labels(p, st, 1 + rows, cols);
+    draw_legend(p, st, 2 + rows);
+}
+
+static int heat_click(tui_panel *p, int y, int x, int *layer, int *token)
+{
+    heat_state *st = p->st;
+    int rows = p->h - 3 < st->layers ? p->h - 3 : st->layers;
+    int t = st->col0 + x - LABEL_W;
+    if (!st->ready || x < LABEL_W || t >= st->T || y < 1 || y > rows + 1) return 0;
+    *token = t;
+    if (y <= rows) *layer = st->row0 + y - 1;
+    return 1;
+}
+
+tui_panel *tui_panel_heatmap_new(void)
+{
+    tui_panel *p = calloc(1, sizeof *p);
+    p->name = "heatmap";
+    p->st = calloc(1, sizeof(heat_state));
+    p->update = heat_update;
+    p->draw = heat_draw;
+    p->click = heat_click;
+    return p;
+}

@@ -1,0 +1,108 @@
+/* panel_loss.c — training loss and validation loss against steps, with the
+ * unigram baseline as a reference line. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "plot.h"
+
+#define AXIS_W 7
+
+typedef struct {
+    int n, n_val;
+    long last_step, val_step;
+    double loss, val, unigram, lo, hi;
+    tui_canvas canvas;
+} loss_state;
+
+static void loss_range(loss_state *st, const ssm_snapshot *s)
+{
+    st->lo = INFINITY;
+    st->hi = -INFINITY;
+    for (int i = 0; i < s->n_hist; i++) {
+        st->lo = fmin(st->lo, s->hist_loss[i]);
+        st->hi = fmax(st->hi, s->hist_loss[i]);
+    }
+    for (int i = 0; i < s->n_val; i++) {
+        st->lo = fmin(st->lo, s->val_hist[i]);
+        st->hi = fmax(st->hi, s->val_hist[i]);
+    }
+    if (isfinite(s->unigram)) {
+        st->lo = fmin(st->lo, s->unigram);
+        st->hi = fmax(st->hi, s->unigram);
+    }
+    if (!(st->hi - st->lo > 1e-6)) {
+        st->lo -= 0.5;
+        st->hi += 0.5;
+    }
+}
+
+static void loss_plot(loss_state *st, const ssm_snapshot *s, double xhi)
+{
+    double xs[SSM_SNAP_HIST], ys[SSM_SNAP_HIST];
+    if (isfinite(s->unigram)) {
+        double ux[2] = {0, xhi}, uy[2] = {s->unigram, s->unigram};
+        tui_canvas_series(&st->canvas, ux, uy, 2, 0, xhi, st->lo, st->hi, 0, 1);
+    }
+    for (int i = 0; i < s->n_hist; i++) {
+        xs[i] = s->hist_step[i];
+        ys[i] = s->hist_loss[i];
+    }
+    tui_canvas_series(&st->canvas, xs, ys, s->n_hist, 0, xhi, st->lo, st->hi, 1, 1);
+    for (int i = 0; i < s->n_val; i++) {
+        xs[i] = s->val_steps[i];
+        ys[i] = s->val_hist[i];
+    }
+    tui_canvas_series(&st->canvas, xs, ys, s->n_val, 0, xhi, st->lo, st->hi, 2, 1);
+}
+
+static void loss_update(tui_panel *p, const tui_view *v)
+{
+    loss_state *st = p->st;
+    const ssm_snapshot *s = v->snap;
+    st->n = s->n_hist;
+    st->n_val = s->n_val;
+    st->last_step = s->n_hist ? s->hist_step[s->n_hist - 1] : 0;
+    st->loss = s->loss;
+    st->val = s->val_loss;
+    st->val_step = s->val_step;
+    st->unigram = s->unigram;
+    loss_range(st, s);
+    double xhi = fmax(st->last_step, s->total_steps);
+    tui_canvas_init(&st->canvas, v->plot_mode, p->w - AXIS_W, p->h - 3);
+    loss_plot(st, s, xhi > 1 ? xhi : 1);
+    st->last_step = (long)xhi;
+}
+
+static void loss_draw(tui_panel *p)
+{
+    loss_state *st = p->st;
+    werase(p->win);
+    tui_draw_title(p->win, " loss, nats per byte ");
+    if (p->h < 5) return;
+    static const tui_role roles[] = {TUI_C_SERIES3, TUI_C_SERIES1, TUI_C_SERIES2};
+    tui_draw_fmt(p->win, 1, 0, AXIS_W - 1, tui_attr(TUI_C_DIM), "%6.3g", st->hi);
+    tui_draw_fmt(p->win, p->h - 3, 0, AXIS_W - 1, tui_attr(TUI_C_DIM), "%6.3g", st->lo);
+    tui_canvas_draw(&st->canvas, p->win, 1, AXIS_W, roles);
+    tui_draw_fmt(p->win, p->h - 2, AXIS_W, p->w - AXIS_W, tui_attr(TUI_C_DIM), "0%*ld", p->w - AXIS_W - 1,
+                 st->last_step);
+    int x = 0, w = p->w;
+    tui_draw_fmt(p->win, p->h - 1, x, w, tui_attr(TUI_C_SERIES1), isfinite(st->loss) ? "train %.3f" : "train -",
+                 st->loss);
+    x = getcurx(p->win) + 2;
+    if (st->val_step >= 0) tui_draw_fmt(p->win, p->h - 1, x, w - x, tui_attr(TUI_C_SERIES2), "val %.3f", st->val);
+    else tui_draw_text(p->win, p->h - 1, x, w - x, tui_attr(TUI_C_SERIES2), "val -");
+    x = getcurx(p->win) + 2;
+    tui_draw_fmt(p->win, p->h - 1, x, w - x, tui_attr(TUI_C_SERIES3), "unigram %.3f", st->unigram);
+}
+
+tui_panel *tui_panel_loss_new(void)
+{
+    tui_panel *p = calloc(1, sizeof *p);
+    p->name = "loss";
+    p->st = calloc(1, sizeof(loss_state));
+    p->update = loss_update;
+    p->draw = loss_draw;
+    return p;
+}

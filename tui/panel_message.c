@@ -1,0 +1,55 @@
+/* panel_message.c — the bottom line: the latest message (engine news,
+ * errors, stderr lines) on the left and a key hint on the right.  The app
+ * sets its content; prompts draw over it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "colors.h"
+
+typedef struct {
+    char text[256], hint[128];
+    int error;
+} message_state;
+
+void tui_message_panel_set(tui_panel *p, const char *text, int error, const char *hint)
+{
+    message_state *st = p->st;
+    snprintf(st->text, sizeof st->text, "%s", text);
+    snprintf(st->hint, sizeof st->hint, "%s", hint);
+    st->error = error;
+}
+
+static void message_update(tui_panel *p, const tui_view *v)
+{
+    (void)p;
+    (void)v;
+}
+
+static void message_draw(tui_panel *p)
+{
+    message_state *st = p->st;
+    werase(p->win);
+    int hw = (int)strlen(st->hint);
+    if (hw > p->w / 2) hw = 0;
+    tui_draw_text(p->win, 0, 0, p->w - hw - 1, st->error ? tui_attr(TUI_C_BAD) : A_NORMAL, st->text);
+    if (hw) tui_draw_text(p->win, 0, p->w - hw, hw, tui_attr(TUI_C_DIM), st->hint);
+}
+
+tui_panel *tui_panel_message_new(void)
+{
+    tui_panel *p = calloc(1, sizeof *p);
+    p->name = "message";
+    p->st = calloc(1, sizeof(message_state));
+    p->update = message_update;
+    p->draw = message_draw;
+    return p;
+}
+
+void tui_panel_free(tui_panel *p)
+{
+    if (!p) return;
+    if (p->win) delwin(p->win);
+    free(p->st);
+    free(p);
+}
