@@ -441,6 +441,7 @@ int cli_attack(int argc, char **argv)
     ssm_checkpoint_meta meta = {0};
     ssm_status st = ssm_checkpoint_load(o.model, &m, &meta);
     if (st) return cli_report(st);
+    cli_log_model(o.model, &m);
     if (m.cfg.n_classes <= 0)
         st = ssm_fail(SSM_ERR_DATA, "%s is a language model: attacks need an image classifier", o.model);
     else if (m.cfg.input_kind != SSM_INPUT_CONTINUOUS)

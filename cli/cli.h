@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 
+#include "model.h"
 #include "status.h"
 
 #ifndef SSM_VERSION
@@ -32,6 +33,10 @@ int cli_threads_apply(int threads);
 
 /* Log version, seed and thread counts and the BLAS build to stderr. */
 void cli_log_header(const char *command, long seed);
+
+/* Describe a loaded model on stderr: head, shape, parameter count, and its
+ * scenario, polarize and reorder settings. */
+void cli_log_model(const char *dir, const ssm_model *m);
 
 /* Metrics rows.  Columns are fixed at begin; each row gives one value per
  * column as text (NULL = empty).  CSV writes a header before the first row;

@@ -43,6 +43,18 @@ void cli_log_header(const char *command, long seed)
     fprintf(stderr, "# openblas = %s (%s)\n", openblas_get_config(), openblas_get_corename());
 }
 
+void cli_log_model(const char *dir, const ssm_model *m)
+{
+    const ssm_config *c = &m->cfg;
+    char head[32];
+    if (c->n_classes) snprintf(head, sizeof head, "classifier (%d classes)", c->n_classes);
+    else snprintf(head, sizeof head, "language model (vocab %d)", c->vocab_size);
+    fprintf(stderr, "# model %s: %s, d_model %d, n_layer %d, d_state %d, expand %d, %zu parameters; "
+            "scenario %s, polarize %s, reorder %s\n", dir, head, c->d_model, c->n_layer, c->d_state,
+            c->expand, m->num_params, ssm_scenario_name(c->scenario), ssm_polarize_name(c->polarize),
+            ssm_reorder_name(c->reorder));
+}
+
 int cli_format_ok(const char *s) { return !strcmp(s, "csv") || !strcmp(s, "jsonl"); }
 
 void cli_table_begin(cli_table *t, FILE *f, const char *format, const char *const *cols, int ncols)

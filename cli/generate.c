@@ -273,6 +273,7 @@ static ssm_status run_open(gen_run *r, const gen_opts *o)
     char msg[1024];
     ssm_status st = ssm_checkpoint_load(o->model, &r->m, NULL);
     if (st) return st;
+    cli_log_model(o->model, &r->m);
     if ((st = ssm_gen_state_build(&r->st, &r->m))) {
         snprintf(msg, sizeof msg, "%s", ssm_last_error());
         return ssm_fail(st, "%s: %s", o->model, msg);

@@ -522,6 +522,7 @@ int cli_inspect(int argc, char **argv)
     ssm_checkpoint_meta meta = {0};
     ssm_status st = ssm_checkpoint_load(o.model, &m, &meta);
     if (st) return cli_report(st);
+    cli_log_model(o.model, &m);
     st = inspect_run(&o, &m, meta.run_config);
     ssm_checkpoint_meta_free(&meta);
     ssm_model_free(&m);
