@@ -63,9 +63,13 @@ bench: deps
 	$(MAKE) ssmlab
 	./bench/run.sh
 
+# On a terminal the lab (ssmlab tui) trains the default model; otherwise the
+# same preset trains headless with CSV on stdout.
 run: deps
 	$(MAKE) ssmlab
-	./ssmlab train scenarios/bytes-small.conf
+	@if [ -t 0 ] && [ -t 1 ] && [ "$${TERM:-dumb}" != dumb ]; then \
+	    ./ssmlab tui scenarios/bytes-small.conf; \
+	else ./ssmlab train scenarios/bytes-small.conf; fi
 
 lint-man:
 	mandoc -Tlint -W warning man/*.[0-9]
