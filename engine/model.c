@@ -539,7 +539,7 @@ static void reorder_forward(ssm_model *m, const layer_params *p, const layer_act
 }
 
 /* x_{l+1} = x_l + Mixer(RMSNorm(x_l)) over a (B, L) batch */
-static void layer_forward(ssm_model *m, const layer_params *p, const layer_acts *a)
+static ssm_status layer_forward(ssm_model *m, const layer_params *p, const layer_acts *a)
 {
     const ssm_config *c = &m->cfg;
     int B = m->act_B, L = m->act_L, BT = B * L;
@@ -561,7 +561,8 @@ static void layer_forward(ssm_model *m, const layer_params *p, const layer_acts 
     if (first && !reorder) importance_forward(m, a->delta);
     layer_A(c, A, p->A_log);
     ssm_scan_args sa = layer_scan_args(c, a, A, p->Dskip, B, L);
-    ssm_scan_forward(&sa, a->ys);
+    ssm_status st = ssm_scan_forward(&sa, a->ys);
+    if (st) return st;
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < BT; i++)
         for (int e = 0; e < E; e++)
@@ -570,6 +571,7 @@ static void layer_forward(ssm_model *m, const layer_params *p, const layer_acts 
     const float *x = reorder ? m->acts.ro_x : a->x;
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < (size_t)BT * D; i++) a->xout[i] = x[i] + a->mix[i];
+    return SSM_OK;
 }
 
 typedef struct { /* backward scratch buffers, each (B*L, ...) */
@@ -670,7 +672,7 @@ static void reorder_backward(ssm_model *m, const layer_params *p, layer_params *
 
 /* Backward of layer_forward: g->dresid holds dL/dx_{l+1} on entry and
  * dL/dx_l on exit; parameter gradients accumulate into dp. */
-static void layer_backward(ssm_model *m, const layer_params *p, layer_params *dp,
+static ssm_status layer_backward(ssm_model *m, const layer_params *p, layer_params *dp,
                            const layer_acts *a, grad_scratch *g)
 {
     const ssm_config *c = &m->cfg;
@@ -695,8 +697,9 @@ static void layer_backward(ssm_model *m, const layer_params *p, layer_params *dp
     layer_A(c, A, p->A_log);
     memset(g->dA, 0, sizeof(float) * E * Ns);
     ssm_scan_args sa = layer_scan_args(c, a, A, p->Dskip, B, L);
-    ssm_scan_backward(&sa, g->dys, g->du, g->ddelta, g->dxdbl + R, g->dxdbl + R + Ns,
-                      g->dA, dp->Dskip);
+    ssm_status st = ssm_scan_backward(&sa, g->dys, g->du, g->ddelta, g->dxdbl + R,
+                                      g->dxdbl + R + Ns, g->dA, dp->Dskip);
+    if (st) return st;
     layer_dA_log(c, dp->A_log, g->dA, A);
     /* delta = softplus(dtraw): reuse ddelta as ddtraw */
 #pragma omp parallel for schedule(static)
@@ -717,6 +720,7 @@ static void layer_backward(ssm_model *m, const layer_params *p, layer_params *dp
     matmul_backward(g->dxn, D, 0.0f, dp->in_proj, NULL, g->dxz, 2 * E, a->xn, D,
                     p->in_proj, BT, 2 * E, D);
     rmsnorm_backward(g->dresid, dp->norm_w, g->dxn, a->x, a->rstd, p->norm_w, BT, D);
+    return SSM_OK;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -861,7 +865,7 @@ ssm_status ssm_model_forward(ssm_model *m, const ssm_batch *b)
     for (int l = 0; l < c->n_layer; l++) {
         layer_params p = layer_params_view(c, &m->params, l);
         layer_acts a = layer_acts_view(m, l);
-        layer_forward(m, &p, &a);
+        if ((st = layer_forward(m, &p, &a))) return st;
     }
     head_forward(m, b->B, b->L);
     m->last = b;
@@ -877,16 +881,18 @@ ssm_status ssm_model_forward(ssm_model *m, const ssm_batch *b)
 }
 
 /* Layers n-1 .. 0 backward, from g->dresid = dL/dx_n to dL/dx_0 */
-static void layers_backward(ssm_model *m, grad_scratch *g)
+static ssm_status layers_backward(ssm_model *m, grad_scratch *g)
 {
     const ssm_config *c = &m->cfg;
     for (int l = c->n_layer - 1; l >= 0; l--) {
         layer_params p = layer_params_view(c, &m->params, l);
         layer_params dp = layer_params_view(c, &m->grads, l);
         layer_acts a = layer_acts_view(m, l);
-        layer_backward(m, &p, &dp, &a, g);
+        ssm_status st = layer_backward(m, &p, &dp, &a, g);
+        if (st) return st;
     }
     ssm_scenario_backward(c, &m->params, &m->grads);
+    return SSM_OK;
 }
 
 ssm_status ssm_model_backward(ssm_model *m, float loss_scale)
@@ -902,10 +908,10 @@ ssm_status ssm_model_backward(ssm_model *m, float loss_scale)
     for (size_t i = 0; i < nlogit; i++) m->acts.dlogits[i] *= k;
     grad_scratch g = grad_scratch_view(m);
     head_backward(m, &g);
-    layers_backward(m, &g);
-    embed_backward(m, g.dresid);
+    ssm_status st = layers_backward(m, &g);
+    if (!st) embed_backward(m, g.dresid);
     m->last = NULL;   /* dlogits were consumed */
-    return SSM_OK;
+    return st;
 }
 
 ssm_status ssm_model_backward_stream(ssm_model *m, const float *dxn, float *dx0)
@@ -915,9 +921,9 @@ ssm_status ssm_model_backward_stream(ssm_model *m, const float *dxn, float *dx0)
     grad_scratch g = grad_scratch_view(m);
     size_t n = (size_t)m->act_B * m->act_L * m->cfg.d_model;
     memcpy(g.dresid, dxn, sizeof(float) * n);
-    layers_backward(m, &g);
-    memcpy(dx0, g.dresid, sizeof(float) * n);
-    return SSM_OK;
+    ssm_status st = layers_backward(m, &g);
+    if (!st) memcpy(dx0, g.dresid, sizeof(float) * n);
+    return st;
 }
 
 ssm_status ssm_model_input_grad(const ssm_model *m, float *dinputs)

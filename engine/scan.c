@@ -134,16 +134,14 @@ static void scan_fwd_block(const ssm_scan_args *a, int b, int blk, float *y)
     }
 }
 
-void ssm_scan_forward(const ssm_scan_args *a, float *y)
+ssm_status ssm_scan_forward(const ssm_scan_args *a, float *y)
 {
-    if (a->N > SCAN_NMAX) {
-        ssm_scan_forward_naive(a, y);
-        return;
-    }
+    if (a->N > SCAN_NMAX) return ssm_scan_forward_naive(a, y);
     const int nblk = scan_nblk(a->E), ntask = a->B * nblk;
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < ntask; i++)
         scan_fwd_block(a, i / nblk, i % nblk, y);
+    return SSM_OK;
 }
 
 /* ------------------------------------------------------------------ */
@@ -355,36 +353,14 @@ static void scan_reduce_ad(const ssm_scan_args *a, const scan_work *wk,
     }
 }
 
-/* After a failed allocation: make every output NaN, so the failure cannot
- * pass unnoticed (the void interface has no status to return). */
-static void scan_poison(const ssm_scan_args *a, float *du, float *ddelta,
-                        float *dBm, float *dCm, float *dA, float *dD)
+ssm_status ssm_scan_backward(const ssm_scan_args *a, const float *dy,
+                             float *du, float *ddelta, float *dBm, float *dCm,
+                             float *dA, float *dD)
 {
-    const size_t nrow = (size_t)a->B * a->L;
-    for (size_t i = 0; i < nrow * a->E; i++)
-        du[i] = ddelta[i] = NAN;
-    for (size_t r = 0; r < nrow; r++)
-        for (int n = 0; n < a->N; n++)
-            dBm[r * a->ld_bc + n] = dCm[r * a->ld_bc + n] = NAN;
-    for (size_t i = 0; i < (size_t)a->E * a->N; i++)
-        dA[i] += NAN;
-    for (int e = 0; e < a->E; e++)
-        dD[e] += NAN;
-}
-
-void ssm_scan_backward(const ssm_scan_args *a, const float *dy,
-                       float *du, float *ddelta, float *dBm, float *dCm,
-                       float *dA, float *dD)
-{
-    if (a->N > SCAN_NMAX) {
-        ssm_scan_backward_naive(a, dy, du, ddelta, dBm, dCm, dA, dD);
-        return;
-    }
+    if (a->N > SCAN_NMAX) return ssm_scan_backward_naive(a, dy, du, ddelta, dBm, dCm, dA, dD);
     scan_work wk;
-    if (scan_work_build(a, &wk) != SSM_OK) {
-        scan_poison(a, du, ddelta, dBm, dCm, dA, dD);
-        return;
-    }
+    ssm_status st = scan_work_build(a, &wk);
+    if (st) return st;
     const int ngrp = wk.ngrp, ntask = a->B * ngrp;
 #pragma omp parallel
     {
@@ -396,6 +372,7 @@ void ssm_scan_backward(const ssm_scan_args *a, const float *dy,
     scan_reduce_bc(a, &wk, dBm, dCm);
     scan_reduce_ad(a, &wk, dA, dD);
     scan_work_free(&wk);
+    return SSM_OK;
 }
 
 /* ------------------------------------------------------------------ */
@@ -421,21 +398,11 @@ void ssm_scan_step(int E, int N, const float *u, const float *delta,
 /* ------------------------------------------------------------------ */
 /* naive scan                                                            */
 
-static void scan_fill_nan(float *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        p[i] = NAN;
-}
-
-void ssm_scan_forward_naive(const ssm_scan_args *a, float *y)
+ssm_status ssm_scan_forward_naive(const ssm_scan_args *a, float *y)
 {
     const int L = a->L, E = a->E, N = a->N;
     double *h = malloc(((size_t)E * N + 1) * sizeof *h); /* (E, N) state */
-    if (!h) {
-        ssm_fail(SSM_ERR_NOMEM, "naive scan forward: out of memory");
-        scan_fill_nan(y, (size_t)a->B * L * E);
-        return;
-    }
+    if (!h) return ssm_fail(SSM_ERR_NOMEM, "naive scan forward: out of memory");
     for (int b = 0; b < a->B; b++) {
         memset(h, 0, (size_t)E * N * sizeof *h);
         for (int t = 0; t < L; t++) {
@@ -454,6 +421,7 @@ void ssm_scan_forward_naive(const ssm_scan_args *a, float *y)
         }
     }
     free(h);
+    return SSM_OK;
 }
 
 /* Work of the naive backward: one allocation, named views. */
@@ -534,16 +502,12 @@ static void naive_token_bwd(const ssm_scan_args *a, const float *dy, int b,
     }
 }
 
-void ssm_scan_backward_naive(const ssm_scan_args *a, const float *dy,
-                             float *du, float *ddelta, float *dBm, float *dCm,
-                             float *dA, float *dD)
+ssm_status ssm_scan_backward_naive(const ssm_scan_args *a, const float *dy,
+                                   float *du, float *ddelta, float *dBm, float *dCm,
+                                   float *dA, float *dD)
 {
     naive_work w;
-    if (!naive_work_build(a, &w)) {
-        ssm_fail(SSM_ERR_NOMEM, "naive scan backward: out of memory");
-        scan_poison(a, du, ddelta, dBm, dCm, dA, dD);
-        return;
-    }
+    if (!naive_work_build(a, &w)) return ssm_fail(SSM_ERR_NOMEM, "naive scan backward: out of memory");
     const size_t EN = (size_t)a->E * a->N;
     for (int b = 0; b < a->B; b++) {
         naive_states(a, b, w.hs);
@@ -562,6 +526,7 @@ void ssm_scan_backward_naive(const ssm_scan_args *a, const float *dy,
     for (int e = 0; e < a->E; e++)
         dD[e] += (float)w.dD[e];
     free(w.mem);
+    return SSM_OK;
 }
 
 /* ------------------------------------------------------------------ */

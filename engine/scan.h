@@ -9,6 +9,8 @@
 #ifndef SSM_SCAN_H
 #define SSM_SCAN_H
 
+#include "status.h"
+
 /* The scan of SPEC §1 step 5, for every b, t, e:
  *   h_t[e,n] = exp(delta_t[e] A[e,n]) h_{t-1}[e,n] + delta_t[e] B_t[n] u_t[e]
  *   y_t[e]   = sum_n C_t[n] h_t[e,n] + Dskip[e] u_t[e]                      */
@@ -23,19 +25,21 @@ typedef struct {
     const float *Dskip;  /* (E) */
 } ssm_scan_args;
 
-void ssm_scan_forward(const ssm_scan_args *a, float *y /* (B, L, E) */);
-void ssm_scan_forward_naive(const ssm_scan_args *a, float *y);
+/* The scans return SSM_OK, or SSM_ERR_NOMEM when their work space cannot
+ * be allocated (the outputs are then undefined). */
+ssm_status ssm_scan_forward(const ssm_scan_args *a, float *y /* (B, L, E) */);
+ssm_status ssm_scan_forward_naive(const ssm_scan_args *a, float *y);
 
 /* Backward of the scan given dy (B, L, E).
  * du, ddelta (B, L, E) are overwritten.
  * dBm, dCm use the layout of Bm, Cm (ld_bc) and only their N columns are
  * overwritten.  dA (E, N) and dD (E) are accumulated into (+=). */
-void ssm_scan_backward(const ssm_scan_args *a, const float *dy,
-                       float *du, float *ddelta, float *dBm, float *dCm,
-                       float *dA, float *dD);
-void ssm_scan_backward_naive(const ssm_scan_args *a, const float *dy,
+ssm_status ssm_scan_backward(const ssm_scan_args *a, const float *dy,
                              float *du, float *ddelta, float *dBm, float *dCm,
                              float *dA, float *dD);
+ssm_status ssm_scan_backward_naive(const ssm_scan_args *a, const float *dy,
+                                   float *du, float *ddelta, float *dBm, float *dCm,
+                                   float *dA, float *dD);
 
 /* Causal depthwise conv of SPEC §1 step 2 (zero left padding), no SiLU:
  *   out[b,t,e] = bias[e] + sum_k w[e,k] x[b, t-K+1+k, e]

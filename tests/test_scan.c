@@ -166,9 +166,10 @@ static void sgrads_free(sgrads *g)
 static void scan_bwd(const scase *c, sgrads *g, int fast)
 {
     const int N = c->a.N;
-    (fast ? ssm_scan_backward : ssm_scan_backward_naive)(
+    ssm_status st = (fast ? ssm_scan_backward : ssm_scan_backward_naive)(
         &c->a, c->dy, g->du, g->ddelta, g->dx + c->R, g->dx + c->R + N,
         g->dA, g->dD);
+    cr_assert_eq(st, SSM_OK, "scan backward: %s", ssm_last_error());
 }
 
 static int sgrads_equal(const sgrads *x, const sgrads *y, const scase *c)
@@ -199,8 +200,8 @@ Test(scan, forward_fast_matches_naive)
         scase_build(&c, SHAPES[s][0], SHAPES[s][1], SHAPES[s][2], SHAPES[s][3], 100 + s);
         const size_t BLE = (size_t)c.a.B * c.a.L * c.a.E;
         float *yf = falloc(BLE), *yn = falloc(BLE); /* (B, L, E) */
-        ssm_scan_forward(&c.a, yf);
-        ssm_scan_forward_naive(&c.a, yn);
+        cr_assert_eq(ssm_scan_forward(&c.a, yf), SSM_OK);
+        cr_assert_eq(ssm_scan_forward_naive(&c.a, yn), SSM_OK);
         char what[64];
         snprintf(what, sizeof what, "y B=%d L=%d E=%d N=%d", c.a.B, c.a.L, c.a.E, c.a.N);
         EXPECT_CLOSE(yf, yn, BLE, 1e-5, what);
