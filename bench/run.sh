@@ -8,6 +8,11 @@
 # machine.  Builds nothing.  Exits 1 if a target fails, 69 if the
 # baseline cannot run.  Each case runs in its own process, so peak memory is
 # per case.  Raw rows go to $BENCH_OUT (default build/bench.csv).
+# Last, the TUI's key latency: `ssmlab tui --bench-latency` types 200 keys
+# into the real UI loop (on a virtual terminal) while the engine thread
+# trains scenarios/bytes-small.conf, and reports p50/p99/max from key to
+# screen update; the target is p99 <= 50 ms (its row goes to
+# build/bench-tui.csv beside $BENCH_OUT).
 #
 # Environment: BENCH_THREADS (default nproc), SSMLAB (./ssmlab),
 # PYTHON (/usr/bin/python3, Debian's, which has torch), BENCH_OUT.
@@ -52,6 +57,10 @@ done
 echo "== scan kernels (naive vs fast)" >&2
 "$SSMLAB" bench --case scan --threads "$THREADS" >"$tmp/scan.ssmlab" 2>"$tmp/scan.err" \
     || { cat "$tmp/scan.err" >&2; exit 70; }
+echo "== tui key latency while training (bytes-small, 200 keys)" >&2
+"$SSMLAB" tui --bench-latency --bench-keys 200 scenarios/bytes-small.conf threads="$THREADS" out="$tmp/tui-run" \
+    >"$tmp/tui.latency" 2>"$tmp/tui.err" || { cat "$tmp/tui.err" >&2; exit 70; }
+cp "$tmp/tui.latency" "$(dirname "$OUT")/bench-tui.csv"
 
 # One CSV: the header once, then every row.
 head -n 1 "$tmp/train-small.ssmlab" >"$OUT"
@@ -94,5 +103,11 @@ echo "OpenBLAS (ssmlab):  $(cut -d, -f6,7 "$tmp/train-small.ssmlab" | tail -n 1 
 echo "OpenBLAS (pytorch): $(cut -d, -f6,7 "$tmp/train-small.pytorch" | tail -n 1 | sed 's/,/ core /')"
 echo "threads: $THREADS (ssmlab omp/blas $(cut -d, -f8,9 "$tmp/train-small.ssmlab" | tail -n 1 | tr , /)," \
      "pytorch intra-op/blas $(cut -d, -f8,9 "$tmp/train-small.pytorch" | tail -n 1 | tr , /)); rows in $OUT"
+awk -F, 'NR == 2 {
+    ok = $4 + 0 <= 50
+    printf "tui key latency while training bytes-small (%d keys, %.0f ms/step, %d threads): p50 %.2f ms, p99 %.2f ms, max %.2f ms (target p99 <= 50 ms): %s\n",
+        $2, $8, $9, $3, $4, $5, ok ? "PASS" : "FAIL"
+    exit !ok
+}' "$tmp/tui.latency" || status=1
 [ "$status" -eq 0 ] && echo "bench: all targets met" || echo "bench: a target FAILED"
 exit "$status"

@@ -1,7 +1,7 @@
 /* tui.c — `ssmlab tui [CONFIG | --model DIR] [key=value ...] [options]`:
  * parses the command line into the TUI's options and a run configuration
- * (the TUI's own keys keys=, color=, plot=, text=, log= are taken out
- * before the rest goes to the run configuration), then runs the TUI. */
+ * (the TUI's own keys keys=, color=, plot=, text=, image=, log= are taken
+ * out before the rest goes to the run configuration), then runs the TUI. */
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
@@ -25,7 +25,8 @@ static void usage(FILE *f)
                "  --keys FILE          key bindings (default ~/.config/ssmlab/keys)\n"
                "  --color MODE         auto, none, 16, 256 or truecolor\n"
                "  --plot MODE          auto, braille, blocks or ascii\n"
-               "  --text TEXT          the inspected text\n"
+               "  --text TEXT          the inspected text (language models)\n"
+               "  --image N            the inspected test image (image classifiers)\n"
                "  --log FILE           where standard error goes while the screen is up\n"
                "  --script FILE        run display-free on a virtual terminal, driven by FILE\n"
                "  --size COLSxROWS     virtual terminal size (default 120x40)\n"
@@ -33,7 +34,7 @@ static void usage(FILE *f)
                "  --bench-latency      measure key-to-redraw latency while training (CSV)\n"
                "  --bench-keys N       keys the latency measurement sends (default 200)\n"
                "  --keys-mdoc          print the key list of ssmlab-tui(1) and exit\n"
-               "TUI keys as key=value: keys=FILE color=MODE plot=MODE text=TEXT log=FILE\n"
+               "TUI keys as key=value: keys=FILE color=MODE plot=MODE text=TEXT image=N log=FILE\n"
                "See ssmlab-tui(1).\n");
 }
 
@@ -46,7 +47,17 @@ static void name_from_config(tui_options *o, const char *path)
     snprintf(o->name, sizeof o->name, "%.*s", (int)(n < 63 ? n : 63), b);
 }
 
-/* keys=, color=, plot=, text=, log=: 1 if taken, -1 on a bad value. */
+/* A test image index: 0 or more. */
+static int image_parse(tui_options *o, const char *v)
+{
+    char *end;
+    long i = strtol(v, &end, 10);
+    if (end == v || *end || i < 0) return -1;
+    o->image = i;
+    return 1;
+}
+
+/* keys=, color=, plot=, text=, image=, log=: 1 if taken, -1 on a bad value. */
 static int tui_key(tui_options *o, const char *kv)
 {
     const char *v = strchr(kv, '=') + 1;
@@ -56,6 +67,7 @@ static int tui_key(tui_options *o, const char *kv)
     else if (k == 3 && !strncmp(kv, "log", 3)) o->log_path = v;
     else if (k == 5 && !strncmp(kv, "color", 5)) return (o->color = tui_colors_parse(v)) < 0 ? -1 : 1;
     else if (k == 4 && !strncmp(kv, "plot", 4)) return (o->plot = tui_plot_parse(v)) < 0 ? -1 : 1;
+    else if (k == 5 && !strncmp(kv, "image", 5)) return image_parse(o, v);
     else return 0;
     return 1;
 }
@@ -74,7 +86,7 @@ static int size_parse(tui_options *o, const char *s)
 static int option(tui_options *o, const char *a, const char *next, int *i)
 {
     static const char *const with_value[] = {"--model", "--script", "--size", "--term", "--bench-keys",
-                                             "--keys", "--color", "--plot", "--text", "--log"};
+                                             "--keys", "--color", "--plot", "--text", "--image", "--log"};
     if (!strcmp(a, "--paused")) return o->paused = 1;
     if (!strcmp(a, "--bench-latency")) return o->bench_latency = 1;
     int known = 0;
@@ -90,6 +102,7 @@ static int option(tui_options *o, const char *a, const char *next, int *i)
     else if (!strcmp(a, "--log")) o->log_path = next;
     else if (!strcmp(a, "--size")) return size_parse(o, next) ? -2 : 1;
     else if (!strcmp(a, "--bench-keys")) return (o->bench_keys = atoi(next)) > 0 ? 1 : -2;
+    else if (!strcmp(a, "--image")) return image_parse(o, next) < 0 ? -2 : 1;
     else if (!strcmp(a, "--color")) return (o->color = tui_colors_parse(next)) < 0 ? -2 : 1;
     else if (!strcmp(a, "--plot")) return (o->plot = tui_plot_parse(next)) < 0 ? -2 : 1;
     return 1;

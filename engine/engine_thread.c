@@ -1,7 +1,8 @@
 /* engine_thread.c — the TUI's engine thread: a command queue (mutex +
  * condition variable), a training loop that runs while started, throttled
- * measurements on the inspected text, and snapshots published under the
- * mutex with a byte on the UI's self-pipe as the wake-up. */
+ * and cancellable measurements on the inspected text or test image (only
+ * the parts a selection change needs are redone), and snapshots published
+ * under the mutex with a byte on the UI's self-pipe as the wake-up. */
 #include "engine_thread.h"
 
 #include <errno.h>
@@ -15,10 +16,17 @@
 #include <unistd.h>
 
 #include "dynamics.h"
+#include "recency.h"
 
 #define QUEUE_CAP 64
-#define MEASURE_EVERY_S 0.25   /* measurements while training, at most this often */
+#define MEASURE_EVERY_S 0.25   /* measurements while training, at most this often, */
+#define MEASURE_SHARE 0.25     /* and taking at most about this share of the time */
 #define PUBLISH_EVERY_S 0.03   /* snapshots while training, at most this often */
+#define INFL_SEED 1            /* the influence probes' seed: the same probes every time */
+#define INFL_EVERY_S 2.0       /* influence while training, at most this often */
+
+/* What a measurement redoes (measure_pending bits). */
+enum { M_ALL = 1, M_ATTN = 2, M_INFL = 4 };
 
 static const char default_text[] =
     "The quick brown fox jumps over the lazy dog. A stitch in time saves nine.";
@@ -31,15 +39,21 @@ struct ssm_engine {
     int qhead, qlen;
     unsigned long sent, popped, cancel_at;
     ssm_snapshot *shared;         /* the published snapshot */
-    atomic_int cancel;
+    atomic_int cancel;            /* the user cancels: training pauses, a computation stops */
+    atomic_int stop_measure;      /* the running measurement stops: cancelled or superseded */
     int wake_fd;
     /* engine-thread state */
     ssm_snapshot *work;           /* snapshot being built */
     ssm_session s;
     run_config base;
-    int running, measure_pending;
-    int tokens[SSM_SNAP_MAX_T];
-    double t_measure, t_publish, tps;
+    int running, measure_pending;     /* M_* bits */
+    int tokens[SSM_SNAP_MAX_T];       /* the inspected text's tokens */
+    float *inputs;                    /* (L, d_input) the inspected image */
+    float *alpha;                     /* (T, T) hidden attention before quantizing */
+    int probe_L;                      /* tokens of the inspected input (may exceed SSM_SNAP_MAX_T) */
+    int said_too_long;                /* the too-long message was published */
+    double t_measure, t_publish, t_infl, tps;
+    double measure_s;                 /* how long the last full measurement took */
 };
 
 static double now_s(void)
@@ -84,7 +98,10 @@ static void info_fill(ssm_engine *e)
     w->total_steps = s->rc.opt.total_steps;
     w->running = e->running;
     w->dirty = ssm_session_dirty(s);
-    w->unigram = s->unigram;
+    w->baseline = s->baseline;
+    w->images = s->images;
+    w->n_images = ssm_session_image_count(s);
+    w->patch = s->rc.patch > 1 ? s->rc.patch : 1;
     w->tok_per_s = e->tps;
     w->ready = 1;
 }
@@ -115,6 +132,8 @@ static void history_reset(ssm_engine *e)
     w->n_hist = w->n_val = 0;
     w->loss = NAN;
     w->val_loss = NAN;
+    w->acc = NAN;
+    w->val_acc = NAN;
     w->val_step = -1;
     w->measured_step = -1;
     e->tps = 0;
@@ -192,7 +211,8 @@ static void measure_importance(const ssm_model *m, ssm_snapshot *w)
     w->imp_learned = m->params.imp_k != NULL;
 }
 
-/* |alpha| of the selected layer and channel, each row scaled to max 1. */
+/* |alpha| of the selected layer and channel, each row scaled to max 1
+ * and quantized to 0..255 (the panel draws a ramp of a few colours). */
 static ssm_status measure_attention(ssm_engine *e)
 {
     ssm_snapshot *w = e->work;
@@ -201,33 +221,136 @@ static ssm_status measure_attention(ssm_engine *e)
     if (w->attn_layer > nl) w->attn_layer = nl;
     if (w->attn_channel >= e->s.model.cfg.d_inner) w->attn_channel = -1;
     w->attn_ok = 0;
+    w->attn_note[0] = 0;
+    if (e->s.model.cfg.reorder != SSM_REORDER_OFF && w->attn_layer == 1) {
+        snprintf(w->attn_note, sizeof w->attn_note, "layer 1 reorders the tokens: select layer 2 or deeper (j)");
+        return SSM_OK;
+    }
+    float *alpha = realloc(e->alpha, sizeof(float) * T * T);
+    if (!alpha) return ssm_fail(SSM_ERR_NOMEM, "hidden attention: out of memory");
+    e->alpha = alpha;
     ssm_status st = ssm_session_hidden_attention(&e->s.probe, w->attn_layer - 1, w->attn_channel,
-                                                 &e->cancel, w->attn);
-    if (st) return st;
+                                                 &e->stop_measure, alpha);
+    if (st) {
+        int cancelled = st == SSM_ERR_INTERRUPTED && atomic_load(&e->cancel);
+        snprintf(w->attn_note, sizeof w->attn_note, "%s",
+                 cancelled ? "cancelled: select a layer or channel to measure it again"
+                           : st == SSM_ERR_INTERRUPTED ? "measuring..." : "failed");
+        return st;
+    }
     for (int t = 0; t < T; t++) {
-        float *row = w->attn + (size_t)t * T, mx = 0;
-        for (int s = 0; s <= t; s++) mx = fmaxf(mx, row[s] = fabsf(row[s]));
-        for (int s = 0; s <= t && mx > 0; s++) row[s] /= mx;
+        const float *row = alpha + (size_t)t * T;
+        float mx = 0;
+        for (int s = 0; s <= t; s++) mx = fmaxf(mx, fabsf(row[s]));
+        for (int s = 0; s < T; s++)
+            w->attn[(size_t)t * T + s] = s <= t && mx > 0 ? (unsigned char)lrintf(255.0f * fabsf(row[s]) / mx) : 0;
     }
     w->attn_ok = 1;
     return SSM_OK;
 }
 
+/* The exponential decay of I(t, s) over the distance t - s >= 1. */
+static void influence_fit(ssm_snapshot *w)
+{
+    double dist[SSM_SNAP_MAX_T], I[SSM_SNAP_MAX_T];
+    int t = w->infl_token, n = 0;
+    for (int s = 0; t - s >= SSM_DECAY_MIN_DIST; s++) {
+        dist[n] = t - s;
+        I[n++] = w->infl[s];
+    }
+    ssm_decay d;
+    int ok = n >= 2 && !ssm_recency_fit_points(dist, I, n, &d);
+    w->infl_rate = ok ? d.rate : NAN;
+    w->infl_half_life = ok ? d.half_life : NAN;
+    w->infl_r2 = ok ? d.r2 : NAN;
+    w->infl_fit_n = ok ? d.n_points : 0;
+}
+
+/* I(t, s) for the selected token t: exact for small d_model, else probes.
+ * While training it is redone at most every INFL_EVERY_S unless the
+ * selection asked for it (explicit). */
+static ssm_status measure_influence(ssm_engine *e, int explicit)
+{
+    ssm_snapshot *w = e->work;
+    int D = e->s.model.cfg.d_model, probes = D <= SSM_INFL_EXACT_MAX_D ? 0 : SSM_INFL_PROBES;
+    if (w->infl_ok && e->running && !explicit && now_s() - e->t_infl < INFL_EVERY_S) return SSM_OK;   /* keep it */
+    if (w->infl_token < 0 || w->infl_token >= w->T) w->infl_token = w->T - 1;
+    w->infl_ok = 0;
+    snprintf(w->infl_note, sizeof w->infl_note, "measuring influence...");
+    ssm_status st = ssm_session_influence(&e->s.probe, w->infl_token, probes, INFL_SEED, &e->stop_measure,
+                                          w->infl, &w->infl_passes);
+    e->t_infl = now_s();
+    if (st == SSM_ERR_INTERRUPTED && atomic_load(&e->cancel))
+        snprintf(w->infl_note, sizeof w->infl_note, "influence cancelled: select a token to measure it again");
+    if (st) return st;
+    w->infl_probes = probes;
+    influence_fit(w);
+    w->infl_ok = 1;
+    return SSM_OK;
+}
+
+/* The class the model gives the inspected image. */
+static int probe_prediction(const ssm_model *m)
+{
+    int C = m->cfg.n_classes, best = 0;
+    for (int c = 1; c < C; c++)
+        if (m->acts.logits[c] > m->acts.logits[best]) best = c;
+    return best;
+}
+
+/* The probe's forward on the inspected input, then everything read off it. */
+static ssm_status measure_probe(ssm_engine *e)
+{
+    ssm_snapshot *w = e->work;
+    ssm_status st = ssm_session_probe(&e->s, e->s.images ? NULL : e->tokens, e->s.images ? e->inputs : NULL, w->T);
+    if (!st) st = measure_norms(&e->s.probe, w);
+    if (st) return st;
+    measure_importance(&e->s.probe, w);
+    if (e->s.images) w->image_pred = probe_prediction(&e->s.probe);
+    return measure_spectrum(&e->s.probe, w);
+}
+
+/* Inputs longer than the snapshot holds are not measured (said once). */
+static int too_long(ssm_engine *e)
+{
+    if (e->probe_L <= SSM_SNAP_MAX_T) return 0;
+    if (!e->said_too_long)
+        msg(e, 1, "images of %d tokens: the lab measures at most %d (train with a larger patch)", e->probe_L,
+            SSM_SNAP_MAX_T);
+    e->said_too_long = 1;
+    e->work->measured_step = -1;
+    return 1;
+}
+
 static void measure(ssm_engine *e)
 {
     ssm_snapshot *w = e->work;
-    ssm_status st = ssm_session_probe(&e->s, e->tokens, w->T);
-    if (!st) st = measure_norms(&e->s.probe, w);
-    if (!st) {
-        measure_importance(&e->s.probe, w);
-        st = measure_spectrum(&e->s.probe, w);
-    }
-    if (!st) st = measure_attention(e);
-    if (st) msg(e, st != SSM_ERR_INTERRUPTED, "%s", ssm_last_error());
-    w->measured_step = e->s.opt.step;
-    w->measured_cmds = w->cmds_done;
+    int asked = e->measure_pending, what = asked;
     e->measure_pending = 0;
     e->t_measure = now_s();
+    w->measured_cmds = w->cmds_done;
+    if (too_long(e)) return;
+    atomic_store(&e->stop_measure, atomic_load(&e->cancel));   /* a cancel stands; a newer selection stops it */
+    if (!e->s.probe.acts_memory || e->s.probe_T != w->T) what |= M_ALL;   /* no probe forward to reuse */
+    if (what & M_ALL) what |= M_ATTN | M_INFL;
+    if (!e->running) busy(e, "measuring");
+    ssm_status st = SSM_OK;
+    if (what & M_ALL) st = measure_probe(e);
+    if (!st && (what & M_ATTN)) st = measure_attention(e);
+    if (!st && (what & M_INFL)) st = measure_influence(e, asked & M_INFL);
+    if (!e->running) busy(e, NULL);
+    if (what & M_ALL) e->measure_s = now_s() - e->t_measure;
+    w->measured_step = e->s.opt.step;
+    if (st == SSM_ERR_INTERRUPTED && !atomic_load(&e->cancel)) e->measure_pending |= what;   /* superseded: again */
+    else if (st) msg(e, st != SSM_ERR_INTERRUPTED, "%s", ssm_last_error());
+}
+
+/* A new input or model: the attention and influence shown are void. */
+static void measures_void(ssm_engine *e)
+{
+    e->work->attn_ok = e->work->infl_ok = 0;
+    snprintf(e->work->attn_note, sizeof e->work->attn_note, "measuring...");
+    snprintf(e->work->infl_note, sizeof e->work->infl_note, "measuring influence...");
 }
 
 static void text_set(ssm_engine *e, const char *text)
@@ -239,10 +362,51 @@ static void text_set(ssm_engine *e, const char *text)
     }
     if (T == 0) {
         e->work->text[0] = ' ';
-        e->tokens[0] = ' ';
+        e->tokens[0] = ' ' % (V > 0 ? V : 256);
         T = 1;
     }
-    e->work->T = T;
+    e->work->T = e->probe_L = T;
+    e->work->image = -1;
+    e->said_too_long = 0;
+    measures_void(e);
+}
+
+/* Test image index of an image classifier as the inspected input; the
+ * column labels are the tokens' image columns x mod 10. */
+static ssm_status image_set(ssm_engine *e, long index)
+{
+    ssm_snapshot *w = e->work;
+    int L, I, grid, label;
+    ssm_session_image_shape(&e->s, &L, &I, &grid);
+    float *in = realloc(e->inputs, sizeof(float) * (size_t)L * I);
+    if (!in) return ssm_fail(SSM_ERR_NOMEM, "engine: out of memory for an image");
+    e->inputs = in;
+    ssm_status st = ssm_session_image(&e->s, index, e->inputs, &label);
+    if (st) return st;
+    w->image = (int)index;
+    w->image_label = label;
+    w->grid_cols = grid > 0 ? grid : 1;
+    e->probe_L = L;
+    w->T = L < SSM_SNAP_MAX_T ? L : SSM_SNAP_MAX_T;
+    for (int t = 0; t < w->T; t++) w->text[t] = (unsigned char)('0' + t % w->grid_cols % 10);
+    e->said_too_long = 0;
+    measures_void(e);
+    return SSM_OK;
+}
+
+/* After a new session: image 0 of a classifier, else the text again (its
+ * tokens follow the new vocabulary; the default text after images). */
+static void inspect_reset(ssm_engine *e, int was_images)
+{
+    char text[SSM_SNAP_MAX_T + 1];
+    if (e->s.images) {
+        ssm_status st = image_set(e, 0);
+        if (st) msg(e, 1, "%s", ssm_last_error());
+        return;
+    }
+    snprintf(text, sizeof text, "%.*s", e->work->T, (const char *)e->work->text);
+    e->work->grid_cols = 0;
+    text_set(e, was_images ? default_text : text);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -250,38 +414,42 @@ static void text_set(ssm_engine *e, const char *text)
 
 static void validate(ssm_engine *e, int max_batches)
 {
-    double vloss;
+    ssm_snapshot *w = e->work;
+    double vloss, acc;
     busy(e, "validating");
-    ssm_status st = ssm_session_validate(&e->s, max_batches, &e->cancel, &vloss);
+    ssm_status st = ssm_session_validate(&e->s, max_batches, &e->cancel, &vloss, &acc);
     busy(e, NULL);
     if (st) {
         msg(e, st != SSM_ERR_INTERRUPTED, "%s", ssm_last_error());
         return;
     }
-    e->work->val_loss = vloss;
-    e->work->val_step = e->s.opt.step;
-    history_add(e->work->val_steps, e->work->val_hist, &e->work->n_val, e->s.opt.step, (float)vloss);
-    msg(e, 0, "validation loss %.4f (%.4f bits/byte) at step %ld", vloss, vloss / M_LN2, e->s.opt.step);
+    w->val_loss = vloss;
+    w->val_acc = acc;
+    w->val_step = e->s.opt.step;
+    history_add(w->val_steps, w->val_hist, &w->n_val, e->s.opt.step, (float)vloss);
+    if (e->s.images) msg(e, 0, "validation loss %.4f, accuracy %.2f%% at step %ld", vloss, 100 * acc, e->s.opt.step);
+    else msg(e, 0, "validation loss %.4f (%.4f bits/byte) at step %ld", vloss, vloss / M_LN2, e->s.opt.step);
 }
 
 static void train_step(ssm_engine *e)
 {
-    double loss, t0 = now_s();
+    double loss, acc, t0 = now_s();
     float lr;
-    ssm_status st = ssm_session_step(&e->s, &loss, &lr);
+    ssm_status st = ssm_session_step(&e->s, &loss, &acc, &lr);
     if (st) {
         e->running = 0;
         msg(e, 1, "%s", ssm_last_error());
         return;
     }
-    double tps = (double)e->s.rc.grad_accum * e->s.blk.B * e->s.blk.L / fmax(now_s() - t0, 1e-9);
+    double tps = (double)e->s.rc.grad_accum * e->s.data->B * e->s.data->L / fmax(now_s() - t0, 1e-9);
     e->tps = e->tps > 0 ? 0.8 * e->tps + 0.2 * tps : tps;
     e->work->loss = loss;
+    e->work->acc = acc;
     e->work->lr = lr;
     history_add(e->work->hist_step, e->work->hist_loss, &e->work->n_hist, e->s.opt.step, (float)loss);
     long step = e->s.opt.step;
     if (e->s.rc.eval_every && step % e->s.rc.eval_every == 0) validate(e, e->s.rc.eval_batches);
-    e->measure_pending = 1;
+    e->measure_pending |= M_ALL;
 }
 
 static void train_tick(ssm_engine *e)
@@ -298,23 +466,25 @@ static void train_tick(ssm_engine *e)
         e->running = 0;
         msg(e, 0, "finished the %d scheduled steps; space trains on at min_lr", e->s.rc.opt.total_steps);
     }
-    double t = now_s();
-    if (!e->running || t - e->t_measure >= MEASURE_EVERY_S) measure(e);
+    double t = now_s(), every = fmax(MEASURE_EVERY_S, e->measure_s / MEASURE_SHARE);
+    if (!e->running || t - e->t_measure >= every) measure(e);
     if (!e->running || t - e->t_publish >= PUBLISH_EVERY_S) publish(e);
 }
 
 static void session_replace(ssm_engine *e, ssm_session *n)
 {
+    int was_images = e->s.images;
     ssm_session_free(&e->s);
     e->s = *n;
     history_reset(e);
     e->running = 0;
     ssm_threads_set(e->s.rc.threads);
+    inspect_reset(e, was_images);
 }
 
 static void cmd_new_model(ssm_engine *e, const ssm_cmd *c)
 {
-    ssm_config mc = e->s.rc.model;
+    ssm_config mc = e->s.model.cfg;
     mc.scenario = c->scenario;
     mc.polarize = c->polarize;
     mc.reorder = c->reorder;
@@ -324,6 +494,7 @@ static void cmd_new_model(ssm_engine *e, const ssm_cmd *c)
         return;
     }
     history_reset(e);
+    measures_void(e);
     msg(e, 0, "new model: scenario %s, polarize %s, reorder %s", ssm_scenario_name(mc.scenario),
         ssm_polarize_name(mc.polarize), ssm_reorder_name(mc.reorder));
 }
@@ -360,6 +531,37 @@ static void cmd_toggle(ssm_engine *e)
     else msg(e, 0, "paused at step %ld", e->s.opt.step);
 }
 
+/* TEXT for a language model, IMAGE for an image classifier. */
+static int cmd_inspect(ssm_engine *e, const ssm_cmd *c)
+{
+    if ((c->kind == SSM_CMD_IMAGE) != e->s.images) {
+        msg(e, 1, e->s.images ? "an image classifier inspects test images, not text"
+                              : "a language model inspects text, not images");
+        return 0;
+    }
+    if (c->kind == SSM_CMD_TEXT) {
+        text_set(e, c->arg);
+        return M_ALL;
+    }
+    if (image_set(e, c->index)) {
+        msg(e, 1, "%s", ssm_last_error());
+        return 0;
+    }
+    return M_ALL;
+}
+
+/* The selection: attention follows layer and channel, influence the token. */
+static int cmd_select(ssm_engine *e, const ssm_cmd *c)
+{
+    ssm_snapshot *w = e->work;
+    int what = (c->layer != w->attn_layer || c->channel != w->attn_channel ? M_ATTN : 0) |
+               (c->token != w->infl_token ? M_INFL : 0);
+    w->attn_layer = c->layer;
+    w->attn_channel = c->channel;
+    w->infl_token = c->token;
+    return what;
+}
+
 static void handle(ssm_engine *e, const ssm_cmd *c)
 {
     switch (c->kind) {
@@ -371,16 +573,14 @@ static void handle(ssm_engine *e, const ssm_cmd *c)
         return;
     case SSM_CMD_VALIDATE: validate(e, 0); return;
     case SSM_CMD_NEW_MODEL: cmd_new_model(e, c); break;
-    case SSM_CMD_TEXT: text_set(e, c->arg); break;
+    case SSM_CMD_TEXT:
+    case SSM_CMD_IMAGE: e->measure_pending |= cmd_inspect(e, c); return;
     case SSM_CMD_LOAD: cmd_load(e, c->arg); break;
     case SSM_CMD_SAVE: cmd_save(e, c->arg); return;
-    case SSM_CMD_SELECT:
-        e->work->attn_layer = c->layer;
-        e->work->attn_channel = c->channel;
-        break;
+    case SSM_CMD_SELECT: e->measure_pending |= cmd_select(e, c); return;
     case SSM_CMD_QUIT: return;
     }
-    e->measure_pending = 1;
+    e->measure_pending |= M_ALL;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -446,6 +646,8 @@ int ssm_engine_send(ssm_engine *e, const ssm_cmd *c)
         e->sent++;
         pthread_cond_signal(&e->cv);
     }
+    if (!rc && c->kind != SSM_CMD_SAVE && c->kind != SSM_CMD_VALIDATE)
+        atomic_store(&e->stop_measure, 1);   /* what is measured now is superseded */
     pthread_mutex_unlock(&e->mu);
     return rc;
 }
@@ -455,13 +657,14 @@ void ssm_engine_cancel(ssm_engine *e)
     pthread_mutex_lock(&e->mu);
     e->cancel_at = e->sent;
     atomic_store(&e->cancel, 1);
+    atomic_store(&e->stop_measure, 1);
     pthread_mutex_unlock(&e->mu);
 }
 
 void ssm_engine_snapshot(ssm_engine *e, ssm_snapshot *dst)
 {
     pthread_mutex_lock(&e->mu);
-    memcpy(dst, e->shared, sizeof *dst);
+    if (dst->seq != e->shared->seq) memcpy(dst, e->shared, sizeof *dst);   /* about 1.4 MB */
     pthread_mutex_unlock(&e->mu);
 }
 
@@ -476,6 +679,8 @@ unsigned long ssm_engine_sent(ssm_engine *e)
 static void engine_free(ssm_engine *e)
 {
     ssm_session_free(&e->s);
+    free(e->inputs);
+    free(e->alpha);
     free(e->shared);
     free(e->work);
     pthread_mutex_destroy(&e->mu);
@@ -521,8 +726,14 @@ ssm_status ssm_engine_start(ssm_engine **out, ssm_session *s, const run_config *
     e->running = o->autostart;
     e->work->attn_layer = 1;
     e->work->attn_channel = -1;
+    e->work->infl_token = -1;   /* the last token */
     history_reset(e);
     text_set(e, o->text ? o->text : default_text);
+    ssm_status st = e->s.images ? image_set(e, o->image > 0 ? o->image : 0) : SSM_OK;
+    if (st) {
+        engine_free(e);
+        return st;
+    }
     if (thread_start(e)) {
         engine_free(e);
         return ssm_fail(SSM_ERR_SOFTWARE, "engine: cannot start the thread: %s", strerror(errno));
@@ -538,6 +749,7 @@ void ssm_engine_stop(ssm_engine *e)
     /* cancel what runs and what is queued (a queued save still saves) */
     e->cancel_at = e->sent + 1;
     atomic_store(&e->cancel, 1);
+    atomic_store(&e->stop_measure, 1);
     if (e->qlen == QUEUE_CAP) e->qlen--;
     e->queue[(e->qhead + e->qlen) % QUEUE_CAP] = (ssm_cmd){.kind = SSM_CMD_QUIT};
     e->qlen++;

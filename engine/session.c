@@ -1,9 +1,12 @@
-/* session.c — a training session for the TUI's engine thread: data, model,
- * optimizer, single steps, cancellable validation, checkpoints, and a probe
- * copy of the model for measurements on one inspected text, including the
- * hidden attention of SPEC §3. */
+/* session.c — a training session for the TUI's engine thread: the task's
+ * data (text or images), model, optimizer, single steps, cancellable
+ * validation, checkpoints, test images as inputs, and a probe copy of the
+ * model for measurements on one inspected input, including the hidden
+ * attention and the influence of SPEC §3. */
 #include "session.h"
 
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,25 +16,41 @@
 /* ------------------------------------------------------------------------ */
 /* Opening and closing                                                      */
 
+static ssm_status task_supported(const run_config *rc, const char *where)
+{
+    if (rc->task == RUN_TASK_LM || rc->task == RUN_TASK_CLASSIFY) return SSM_OK;
+    return ssm_fail(SSM_ERR_CONFIG, "%s: task = %s: the TUI trains language models (lm) and image "
+                    "classifiers (classify); use ssmlab train", where, run_task_name(rc->task));
+}
+
+/* Text: unigram baseline of the validation split; images: ln C. */
+static void baseline_set(ssm_session *s, int n_classes)
+{
+    double bits;
+    if (s->images) s->baseline = log(n_classes > 1 ? n_classes : 1);
+    else if (ssm_text_unigram(&s->data->text, &s->baseline, &bits)) s->baseline = NAN;
+}
+
 static ssm_status data_load(ssm_session *s)
 {
-    ssm_status st = ssm_text_load(&s->text, s->rc.data, s->rc.val_fraction);
+    ssm_status st = task_supported(&s->rc, "the run configuration");
     if (st) return st;
-    double bits;
-    if (ssm_text_unigram(&s->text, &s->unigram, &bits)) s->unigram = NAN;
-    if (s->text.n_train < (size_t)s->rc.seq_len + 1)
+    /* on the heap: task_data points into itself, and sessions are moved */
+    if (!(s->data = calloc(1, sizeof *s->data))) return ssm_fail(SSM_ERR_NOMEM, "session: out of memory");
+    if ((st = task_data_load(s->data, &s->rc, 0))) return st;
+    s->images = s->rc.task == RUN_TASK_CLASSIFY;
+    if (!s->images && s->data->text.n_train < (size_t)s->rc.seq_len + 1)
         return ssm_fail(SSM_ERR_DATA, "%s: %zu training bytes, fewer than seq_len + 1 = %d",
-                        s->rc.data, s->text.n_train, s->rc.seq_len + 1);
+                        s->rc.data, s->data->text.n_train, s->rc.seq_len + 1);
     return SSM_OK;
 }
 
-/* Gradients, optimizer and the (B, L) batch for s->model. */
+/* Gradients and optimizer for s->model. */
 static ssm_status training_setup(ssm_session *s)
 {
     ssm_status st;
     if ((st = ssm_model_alloc_grads(&s->model))) return st;
-    if ((st = ssm_adamw_build(&s->opt, &s->model, &s->rc.opt))) return st;
-    return ssm_text_build_block(&s->blk, s->rc.batch_size, s->rc.seq_len);
+    return ssm_adamw_build(&s->opt, &s->model, &s->rc.opt);
 }
 
 static void name_set(ssm_session *s, const char *name)
@@ -47,11 +66,12 @@ ssm_status ssm_session_open(ssm_session *s, const run_config *rc, const char *na
     s->saved_step = -1;
     name_set(s, name);
     if ((st = run_config_check(&s->rc))) return st;
-    if ((st = ssm_config_finalize(&s->rc.model))) return st;
     if ((st = data_load(s))) goto fail;
+    if ((st = task_model_config(s->data, &s->rc, &s->rc.model))) goto fail;
     if ((st = ssm_model_build(&s->model, &s->rc.model))) goto fail;
     ssm_model_init(&s->model, (uint64_t)s->rc.seed);
     if ((st = training_setup(s))) goto fail;
+    baseline_set(s, s->model.cfg.n_classes);
     return SSM_OK;
 fail:
     ssm_session_free(s);
@@ -85,6 +105,21 @@ static const char *path_base(const char *path)
     return b;
 }
 
+/* The checkpoint's model against its task: a classifier needs its stored
+ * run configuration to find its images. */
+static ssm_status checkpoint_task_check(const ssm_session *s, const char *dir, int has_config)
+{
+    const ssm_config *c = &s->model.cfg;
+    int classifier = c->n_classes > 0 || c->input_kind != SSM_INPUT_TOKENS;
+    if (classifier && !has_config)
+        return ssm_fail(SSM_ERR_DATA, "%s/model.safetensors: a classifier without ssmlab.run_config "
+                        "metadata: cannot tell which images it was trained on", dir);
+    if (classifier != (s->rc.task == RUN_TASK_CLASSIFY))
+        return ssm_fail(SSM_ERR_CONFIG, "%s: the model is %s but the run configuration says task = %s", dir,
+                        classifier ? "a classifier" : "a language model", run_task_name(s->rc.task));
+    return task_supported(&s->rc, dir);
+}
+
 static ssm_status checkpoint_config(ssm_session *s, const char *dir, const run_config *base,
                                     const ssm_checkpoint_meta *meta, char *const *overrides, int n)
 {
@@ -96,10 +131,24 @@ static ssm_status checkpoint_config(ssm_session *s, const char *dir, const run_c
     s->rc.model = s->model.cfg;
     s->rc.resume[0] = 0;
     snprintf(s->rc.out, sizeof s->rc.out, "%s", dir);
-    if (s->model.cfg.n_classes || s->model.cfg.input_kind != SSM_INPUT_TOKENS)
-        return ssm_fail(SSM_ERR_CONFIG, "%s: a classifier or continuous-input model; the TUI "
-                        "trains and inspects token language models only", dir);
+    if ((st = checkpoint_task_check(s, dir, meta->run_config != NULL))) return st;
     return run_config_check(&s->rc);
+}
+
+/* The loaded data fits the loaded model. */
+static ssm_status checkpoint_data_check(const ssm_session *s, const char *dir)
+{
+    const ssm_config *c = &s->model.cfg;
+    if (!s->images) return SSM_OK;
+    const task_data *d = s->data;
+    int classes = d->train.n_classes > d->test.n_classes ? d->train.n_classes : d->test.n_classes;
+    if (d->seq.d_input != c->d_input)
+        return ssm_fail(SSM_ERR_DATA, "%s: tokens have %d values, the model in %s takes %d", d->test.path,
+                        d->seq.d_input, dir, c->d_input);
+    if (classes > c->n_classes)
+        return ssm_fail(SSM_ERR_DATA, "%s: labels go up to %d, the model in %s has %d classes", d->test.path,
+                        classes - 1, dir, c->n_classes);
+    return SSM_OK;
 }
 
 ssm_status ssm_session_open_checkpoint(ssm_session *s, const char *dir, const run_config *base,
@@ -114,10 +163,12 @@ ssm_status ssm_session_open_checkpoint(ssm_session *s, const char *dir, const ru
     if ((st = ssm_checkpoint_load(dir, &s->model, &meta))) return st;
     if ((st = checkpoint_config(s, dir, base, &meta, overrides, n))) goto fail;
     if ((st = data_load(s))) goto fail;
+    if ((st = checkpoint_data_check(s, dir))) goto fail;
     if ((st = training_setup(s))) goto fail;
     if (ssm_checkpoint_load_optimizer(dir, &s->model, &s->opt)) s->opt.step = meta.step;
     s->opt.cfg = s->rc.opt;
     s->saved_step = s->opt.step;
+    baseline_set(s, s->model.cfg.n_classes);
     ssm_checkpoint_meta_free(&meta);
     return SSM_OK;
 fail:
@@ -133,19 +184,16 @@ ssm_status ssm_session_rebuild(ssm_session *s, const ssm_config *mc)
     n.rc.model = *mc;
     memset(&n.model, 0, sizeof n.model);
     memset(&n.opt, 0, sizeof n.opt);
-    memset(&n.blk, 0, sizeof n.blk);
     memset(&n.probe, 0, sizeof n.probe);
     if ((st = run_config_check(&n.rc))) return st;
-    if ((st = ssm_config_finalize(&n.rc.model))) return st;
+    if ((st = task_model_config(n.data, &n.rc, &n.rc.model))) return st;
     if ((st = ssm_model_build(&n.model, &n.rc.model))) return st;
     ssm_model_init(&n.model, (uint64_t)n.rc.seed);
     if ((st = training_setup(&n))) {
-        ssm_text_free_block(&n.blk);
         ssm_adamw_free(&n.opt);
         ssm_model_free(&n.model);
         return st;
     }
-    ssm_text_free_block(&s->blk);
     ssm_adamw_free(&s->opt);
     ssm_model_free(&s->model);
     ssm_model_free(&s->probe);
@@ -159,53 +207,76 @@ ssm_status ssm_session_rebuild(ssm_session *s, const ssm_config *mc)
 void ssm_session_free(ssm_session *s)
 {
     ssm_model_free(&s->probe);
-    ssm_text_free_block(&s->blk);
     ssm_adamw_free(&s->opt);
     ssm_model_free(&s->model);
-    ssm_text_free(&s->text);
+    if (s->data) task_data_free(s->data);
+    free(s->data);
     memset(s, 0, sizeof *s);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Training, validation, saving                                             */
 
-ssm_status ssm_session_step(ssm_session *s, double *loss, float *lr)
+/* Correct classifier predictions of the last forward on the block. */
+static long batch_correct(const ssm_session *s)
+{
+    if (!s->images) return 0;
+    return task_count_correct(s->model.acts.logits, s->data->iblk.targets, s->data->B, s->model.cfg.n_classes);
+}
+
+ssm_status ssm_session_step(ssm_session *s, double *loss, double *acc, float *lr)
 {
     ssm_status st;
     int accum = s->rc.grad_accum;
+    long correct = 0;
     *lr = ssm_adamw_lr(&s->opt.cfg, s->opt.step);
     ssm_model_zero_grad(&s->model);
     *loss = 0.0;
     for (int k = 0; k < accum; k++) {
-        if ((st = ssm_text_batch(&s->text, (uint64_t)s->rc.seed, (uint64_t)s->opt.step, k,
-                                 s->blk.B, s->blk.L, s->blk.tokens, s->blk.targets)))
-            return st;
-        if ((st = ssm_model_forward(&s->model, &s->blk.batch))) return st;
+        if ((st = task_train_batch(s->data, &s->rc, s->opt.step, k))) return st;
+        if ((st = ssm_model_forward(&s->model, s->data->batch))) return st;
+        correct += batch_correct(s);
         if ((st = ssm_model_backward(&s->model, 1.0f / accum))) return st;
         *loss += s->model.loss / accum;
     }
     if (!isfinite(*loss)) return ssm_fail(SSM_ERR_DATA, "loss became %g at step %ld", *loss, s->opt.step);
+    *acc = s->images ? (double)correct / ((double)accum * s->data->B) : NAN;
     ssm_adamw_update(&s->opt, &s->model);
-    s->tokens_seen += (long)accum * s->blk.B * s->blk.L;
+    s->tokens_seen += (long)accum * s->data->B * s->data->L;
     return SSM_OK;
 }
 
-ssm_status ssm_session_validate(ssm_session *s, int max_batches, atomic_int *cancel, double *loss)
+/* The next validation batch into the block: rows filled, 0 at the end. */
+static int val_next(ssm_session *s, ssm_text_val_iter *it, size_t *next_image)
+{
+    task_data *d = s->data;
+    if (!s->images) return ssm_text_val_next(it, d->B, d->tblk.tokens, d->tblk.targets);
+    int n = ssm_images_range(&d->test, &d->seq, *next_image, d->B, d->iblk.inputs, d->iblk.targets);
+    *next_image += (size_t)n;
+    return n;
+}
+
+ssm_status ssm_session_validate(ssm_session *s, int max_batches, atomic_int *cancel, double *loss,
+                                double *acc)
 {
     ssm_text_val_iter it;
-    ssm_text_val_begin(&it, &s->text, s->rc.seq_len);
+    size_t next = 0;
+    if (!s->images) ssm_text_val_begin(&it, &s->data->text, s->rc.seq_len);
     double total = 0.0;
-    long count = 0;
+    long count = 0, correct = 0;
     for (int b = 0; !max_batches || b < max_batches; b++) {
         if (cancel && atomic_load(cancel)) return ssm_fail(SSM_ERR_INTERRUPTED, "validation cancelled");
-        if (!ssm_text_val_next(&it, s->blk.B, s->blk.tokens, s->blk.targets)) break;
-        ssm_status st = ssm_model_forward(&s->model, &s->blk.batch);
+        if (!val_next(s, &it, &next)) break;
+        ssm_status st = ssm_model_forward(&s->model, s->data->batch);
         if (st) return st;
         total += (double)s->model.loss * s->model.n_targets;
         count += s->model.n_targets;
+        correct += batch_correct(s);
     }
+    if (!count && s->images) return ssm_fail(SSM_ERR_DATA, "%s: the test split has no images", s->data->test.path);
     if (!count) return ssm_fail(SSM_ERR_DATA, "%s: validation split is shorter than seq_len + 1", s->rc.data);
     *loss = total / count;
+    *acc = s->images ? (double)correct / count : NAN;
     return SSM_OK;
 }
 
@@ -225,9 +296,36 @@ int ssm_session_dirty(const ssm_session *s)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Test images                                                              */
+
+int ssm_session_image_count(const ssm_session *s)
+{
+    return s->images ? s->data->test.n : 0;
+}
+
+void ssm_session_image_shape(const ssm_session *s, int *L, int *d_input, int *grid_cols)
+{
+    const ssm_image_seq *q = &s->data->seq;
+    *L = s->images ? q->L : 0;
+    *d_input = s->images ? q->d_input : 0;
+    *grid_cols = s->images ? q->cols / (q->patch > 0 ? q->patch : 1) : 0;
+}
+
+ssm_status ssm_session_image(const ssm_session *s, long index, float *inputs, int *label)
+{
+    const ssm_images *im = &s->data->test;
+    if (!s->images) return ssm_fail(SSM_ERR_USAGE, "a language model has no images");
+    if (index < 0 || index >= im->n)
+        return ssm_fail(SSM_ERR_USAGE, "image %ld: %s has %d test images (0..%d)", index, im->path, im->n, im->n - 1);
+    ssm_images_to_seq(im, &s->data->seq, (size_t)index, inputs);
+    *label = im->labels[index];
+    return SSM_OK;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Probe and hidden attention                                               */
 
-ssm_status ssm_session_probe(ssm_session *s, const int *tokens, int T)
+ssm_status ssm_session_probe(ssm_session *s, const int *tokens, const float *inputs, int T)
 {
     ssm_status st;
     if (!s->probe.params_memory || s->probe.num_params != s->model.num_params ||
@@ -238,8 +336,8 @@ ssm_status ssm_session_probe(ssm_session *s, const int *tokens, int T)
         if ((st = ssm_model_alloc_grads(&s->probe))) return st;
     }
     memcpy(s->probe.params_memory, s->model.params_memory, sizeof(float) * s->model.num_params);
-    ssm_batch b = {.B = 1, .L = T, .tokens = tokens};
-    if ((st = ssm_model_forward(&s->probe, &b))) return st;
+    s->probe_batch = (ssm_batch){.B = 1, .L = T, .tokens = tokens, .inputs = inputs};
+    if ((st = ssm_model_forward(&s->probe, &s->probe_batch))) return st;
     s->probe_T = T;
     return SSM_OK;
 }
@@ -323,5 +421,78 @@ ssm_status ssm_session_hidden_attention(const ssm_model *m, int l, int channel,
     if (channel < 0) free(alpha);
     free(A);
     free(dA);
+    return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Influence                                                                */
+
+typedef struct {
+    ssm_model *m;
+    int T, D, t;
+    float *dxn, *dx0;   /* (T, D) dL/dx_n, nonzero at row t only; dL/dx_0 */
+    double *sq;         /* (T) accumulated ||J_ts||_F^2 (estimate) */
+    gsl_rng *rng;       /* probes only */
+} infl_work;
+
+static void infl_free(infl_work *w)
+{
+    free(w->dxn);
+    free(w->dx0);
+    free(w->sq);
+    if (w->rng) gsl_rng_free(w->rng);
+}
+
+static ssm_status infl_build(infl_work *w, ssm_model *m, int t, int probes, uint64_t seed)
+{
+    int T = m->act_L, D = m->cfg.d_model;
+    *w = (infl_work){m, T, D, t, calloc((size_t)T * D, sizeof(float)), malloc(sizeof(float) * T * D),
+                     calloc((size_t)T, sizeof(double)), probes ? gsl_rng_alloc(gsl_rng_mt19937) : NULL};
+    if (!w->dxn || !w->dx0 || !w->sq || (probes && !w->rng)) {
+        infl_free(w);
+        return ssm_fail(SSM_ERR_NOMEM, "influence: out of memory");
+    }
+    if (w->rng) gsl_rng_set(w->rng, (unsigned long)seed);
+    return SSM_OK;
+}
+
+/* Pass k: row t of dxn is e_k (exact) or a Gaussian probe; sq += weight
+ * ||dx0[s, :]||^2 for every s. */
+static ssm_status infl_pass(infl_work *w, int k, int probes)
+{
+    float *row = w->dxn + (size_t)w->t * w->D;
+    for (int d = 0; d < w->D; d++) row[d] = probes ? (float)gsl_ran_gaussian(w->rng, 1.0) : d == k;
+    ssm_status st = ssm_model_backward_stream(w->m, w->dxn, w->dx0);
+    if (st) return st;
+    double weight = probes ? 1.0 / probes : 1.0;
+    for (int s = 0; s < w->T; s++) {
+        const float *g = w->dx0 + (size_t)s * w->D;
+        double q = 0.0;
+        for (int d = 0; d < w->D; d++) q += (double)g[d] * g[d];
+        w->sq[s] += weight * q;
+    }
+    return SSM_OK;
+}
+
+ssm_status ssm_session_influence(ssm_model *m, int t, int probes, uint64_t seed, atomic_int *cancel,
+                                 float *I, long *passes)
+{
+    *passes = 0;
+    if (!m->grads_memory || !m->last || m->act_B != 1)
+        return ssm_fail(SSM_ERR_USAGE, "influence needs a batch-1 forward of a model with gradients");
+    if (t < 0 || t >= m->act_L || probes < 0)
+        return ssm_fail(SSM_ERR_USAGE, "influence: token %d outside [0, %d) or probes %d < 0", t, m->act_L, probes);
+    infl_work w;
+    ssm_status st = infl_build(&w, m, t, probes, seed);
+    if (st) return st;
+    int n = probes ? probes : w.D;
+    for (int k = 0; k < n && !st; k++) {
+        if (cancel && atomic_load(cancel)) st = ssm_fail(SSM_ERR_INTERRUPTED, "influence cancelled");
+        else st = infl_pass(&w, k, probes);
+        if (!st) ++*passes;
+    }
+    for (int s = 0; !st && s < w.T; s++) I[s] = (float)sqrt(w.sq[s]);
+    infl_free(&w);
+    ssm_model_zero_grad(m);
     return st;
 }

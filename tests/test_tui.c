@@ -2,9 +2,12 @@
  * table (unique names and keys, key names round trip, rebinding from a keys
  * file and its errors, the man page's list), plot glyphs and lines, the heat
  * ramp, path completion, the hidden attention against its formula and
- * against the model's own scan, the training session (steps, dirty state,
- * save and load, rebuild, cancelled validation) and the engine thread
- * (commands, snapshots, the self-pipe). */
+ * against the model's own scan, the influence against ssm_recency_influence
+ * (exact and probed, cancellable, leaving the activations alone), the
+ * training session for language models and image classifiers (steps,
+ * accuracy, dirty state, save and load, rebuild, cancelled validation, test
+ * images) and the engine thread (commands, snapshots, the self-pipe, the
+ * influence and its decay, picking images). */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -20,6 +23,7 @@
 #include "engine_thread.h"
 #include "keys.h"
 #include "plot.h"
+#include "recency.h"
 #include "session.h"
 
 static char dir[256];
@@ -58,6 +62,7 @@ static void write_file(const char *path, const char *text)
 TestSuite(keys, .init = setup, .fini = teardown);
 TestSuite(plot);
 TestSuite(attention);
+TestSuite(influence);
 TestSuite(session, .init = setup, .fini = teardown);
 TestSuite(engine, .init = setup, .fini = teardown);
 
@@ -321,6 +326,55 @@ Test(attention, refuses_bad_arguments)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Influence                                                                */
+
+static void influence_check(int polarize, int probes)
+{
+    ssm_model m = {0}, ref = {0};
+    int T = 10, tokens[10], t = 7;
+    tiny_model(&m, polarize, T, tokens);
+    tiny_model(&ref, polarize, T, tokens);
+    float I[10];
+    long passes;
+    cr_assert_eq(ssm_session_influence(&m, t, probes, 5, NULL, I, &passes), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(passes, probes ? probes : m.cfg.d_model);
+    ssm_batch b = {.B = 1, .L = T, .tokens = tokens};
+    ssm_influence want;
+    cr_assert_eq(ssm_recency_influence(&ref, &b, &t, 1, probes, 5, &want), SSM_OK, "%s", ssm_last_error());
+    for (int s = 0; s < T; s++) {
+        cr_assert(fabsf(I[s] - want.I[s]) <= 1e-5f * (1 + want.I[s]), "I[%d]: %g vs %g", s, I[s], want.I[s]);
+        if (s > t) cr_assert_eq(I[s], 0.0f, "causal: nothing flows back from %d", s);
+        else cr_assert(I[s] > 0, "I[%d] = %g", s, I[s]);
+    }
+    for (size_t i = 0; i < m.num_params; i++) cr_assert_eq(m.grads_memory[i], 0.0f, "gradients are zeroed");
+    ssm_influence_free(&want);
+    ssm_model_free(&ref);
+    ssm_model_free(&m);
+}
+
+Test(influence, exact_matches_ssm_recency_influence) { influence_check(SSM_POLARIZE_BOTH, 0); }
+Test(influence, probes_match_ssm_recency_influence) { influence_check(SSM_POLARIZE_NONE, 6); }
+
+Test(influence, keeps_the_activations_and_can_be_cancelled)
+{
+    ssm_model m = {0};
+    int T = 8, tokens[8];
+    tiny_model(&m, SSM_POLARIZE_NONE, T, tokens);
+    float before[64], after[64], I[8];
+    long passes;
+    cr_assert_eq(ssm_session_hidden_attention(&m, 1, -1, NULL, before), SSM_OK);
+    cr_assert_eq(ssm_session_influence(&m, T - 1, 0, 1, NULL, I, &passes), SSM_OK);
+    cr_assert_eq(ssm_session_hidden_attention(&m, 1, -1, NULL, after), SSM_OK);
+    cr_assert_eq(memcmp(before, after, sizeof before), 0, "the attention reads the same activations");
+    atomic_int cancel = 1;
+    cr_assert_eq(ssm_session_influence(&m, T - 1, 0, 1, &cancel, I, &passes), SSM_ERR_INTERRUPTED);
+    cr_assert_eq(passes, 0);
+    cr_assert_eq(ssm_session_influence(&m, T, 0, 1, NULL, I, &passes), SSM_ERR_USAGE);
+    cr_assert_eq(ssm_session_influence(&m, 0, -1, 1, NULL, I, &passes), SSM_ERR_USAGE);
+    ssm_model_free(&m);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Session and engine                                                       */
 
 static void tiny_config(run_config *rc)
@@ -350,10 +404,13 @@ Test(session, steps_save_load_and_rebuild)
     ssm_session s;
     cr_assert_eq(ssm_session_open(&s, &rc, "tiny"), SSM_OK, "%s", ssm_last_error());
     cr_assert_eq(ssm_session_dirty(&s), 0);
-    double loss;
+    double loss, acc;
     float lr;
-    for (int i = 0; i < 3; i++) cr_assert_eq(ssm_session_step(&s, &loss, &lr), SSM_OK);
+    for (int i = 0; i < 3; i++) cr_assert_eq(ssm_session_step(&s, &loss, &acc, &lr), SSM_OK);
     cr_assert(isfinite(loss) && loss > 0 && loss < 7);
+    cr_assert(isnan(acc), "a language model has no accuracy");
+    cr_assert_eq(s.images, 0);
+    cr_assert_eq(ssm_session_image_count(&s), 0);
     cr_assert_eq(s.opt.step, 3);
     cr_assert(ssm_session_dirty(&s));
     cr_assert_eq(ssm_session_save(&s, rc.out), SSM_OK, "%s", ssm_last_error());
@@ -376,15 +433,15 @@ Test(session, steps_save_load_and_rebuild)
     mc.reorder = SSM_REORDER_HARD;   /* refused for a language model; the session is unchanged */
     cr_assert_eq(ssm_session_rebuild(&s, &mc), SSM_ERR_CONFIG);
     cr_assert_eq(s.model.cfg.reorder, SSM_REORDER_OFF);
-    cr_assert_eq(ssm_session_step(&s, &loss, &lr), SSM_OK);
+    cr_assert_eq(ssm_session_step(&s, &loss, &acc, &lr), SSM_OK);
 
     atomic_int cancel = 1;
-    cr_assert_eq(ssm_session_validate(&s, 0, &cancel, &loss), SSM_ERR_INTERRUPTED);
+    cr_assert_eq(ssm_session_validate(&s, 0, &cancel, &loss, &acc), SSM_ERR_INTERRUPTED);
     cancel = 0;
-    cr_assert_eq(ssm_session_validate(&s, 0, &cancel, &loss), SSM_OK);
+    cr_assert_eq(ssm_session_validate(&s, 0, &cancel, &loss, &acc), SSM_OK);
     cr_assert(isfinite(loss));
     int tokens[5] = {72, 101, 108, 108, 111};
-    cr_assert_eq(ssm_session_probe(&s, tokens, 5), SSM_OK);
+    cr_assert_eq(ssm_session_probe(&s, tokens, NULL, 5), SSM_OK);
     cr_assert_eq(s.probe.act_L, 5);
     cr_assert_eq(s.model.act_L, rc.seq_len, "the training activations are not resized");
     ssm_session_free(&t);
@@ -428,7 +485,7 @@ Test(engine, commands_snapshots_and_the_self_pipe)
     fcntl(fds[0], F_SETFL, O_NONBLOCK);
     fcntl(fds[1], F_SETFL, O_NONBLOCK);
     ssm_engine *e;
-    ssm_engine_options o = {fds[1], 0, "Hello, tokens"};
+    ssm_engine_options o = {fds[1], 0, "Hello, tokens", 0};
     cr_assert_eq(ssm_engine_start(&e, &s, &rc, &o), SSM_OK);
     ssm_snapshot *snap = calloc(1, sizeof *snap);
     wait_done(e, fds[0], snap);
@@ -478,6 +535,173 @@ Test(engine, commands_snapshots_and_the_self_pipe)
         ssm_engine_snapshot(e, snap);
     }
     cr_assert_eq(snap->running, 0, "cancel pauses training");
+    ssm_engine_stop(e);
+    free(snap);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Image classifiers                                                        */
+
+static void be32(FILE *f, unsigned v)
+{
+    unsigned char b[4] = {v >> 24, v >> 16 & 255, v >> 8 & 255, v & 255};
+    fwrite(b, 1, 4, f);
+}
+
+/* An IDX split of n 8 x 8 images in 4 classes: class c lights quadrant c. */
+static void idx_split(const char *split, int n)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", dir, split);
+    FILE *im = fopen(path, "wb");
+    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", dir, split);
+    FILE *lb = fopen(path, "wb");
+    cr_assert(im && lb);
+    be32(im, 0x803), be32(im, n), be32(im, 8), be32(im, 8);
+    be32(lb, 0x801), be32(lb, n);
+    for (int i = 0; i < n; i++) {
+        int c = (i * 7 + 3) % 4;
+        fputc(c, lb);
+        for (int p = 0; p < 64; p++) fputc((p / 32) * 2 + (p % 8) / 4 == c ? 200 : 20 + (i + p) % 17, im);
+    }
+    fclose(im);
+    fclose(lb);
+}
+
+static void image_config(run_config *rc)
+{
+    idx_split("train", 48);
+    idx_split("t10k", 12);
+    run_config_default(rc);
+    const char *kv[] = {"task=classify", "dataset=mnist", "patch=2", "d_model=16", "n_layer=2", "d_state=4",
+                        "batch_size=4", "steps=50", "warmup=1", "eval_every=0", "eval_batches=0", "threads=1"};
+    for (size_t i = 0; i < sizeof kv / sizeof *kv; i++) cr_assert_eq(run_config_set(rc, kv[i], "test"), SSM_OK, "%s", kv[i]);
+    snprintf(rc->data, sizeof rc->data, "%s", dir);
+    snprintf(rc->out, sizeof rc->out, "%s", in_dir("cls"));
+}
+
+Test(session, image_classifiers_train_validate_and_show_test_images)
+{
+    run_config rc;
+    image_config(&rc);
+    ssm_session s, t;
+    cr_assert_eq(ssm_session_open(&s, &rc, "cls"), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(s.images, 1);
+    cr_assert_eq(s.model.cfg.input_kind, SSM_INPUT_CONTINUOUS);
+    cr_assert_eq(s.model.cfg.n_classes, 4);
+    cr_assert(fabs(s.baseline - log(4)) < 1e-12, "chance is ln 4");
+    int L, I, grid, label;
+    ssm_session_image_shape(&s, &L, &I, &grid);
+    cr_assert(L == 16 && I == 4 && grid == 4, "16 patches of 4 values, 4 per row: %d %d %d", L, I, grid);
+    cr_assert_eq(ssm_session_image_count(&s), 12);
+    double loss, acc;
+    float lr, in[64];
+    for (int i = 0; i < 3; i++) cr_assert_eq(ssm_session_step(&s, &loss, &acc, &lr), SSM_OK, "%s", ssm_last_error());
+    cr_assert(isfinite(loss) && acc >= 0 && acc <= 1);
+    atomic_int cancel = 0;
+    cr_assert_eq(ssm_session_validate(&s, 0, &cancel, &loss, &acc), SSM_OK, "%s", ssm_last_error());
+    cr_assert(isfinite(loss) && acc >= 0 && acc <= 1);
+    cr_assert_eq(ssm_session_image(&s, 5, in, &label), SSM_OK);
+    cr_assert_eq(label, (5 * 7 + 3) % 4);
+    cr_assert_eq(ssm_session_image(&s, 12, in, &label), SSM_ERR_USAGE);
+    cr_assert_eq(ssm_session_probe(&s, NULL, in, L), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(s.probe.act_L, 16);
+
+    cr_assert_eq(ssm_session_save(&s, rc.out), SSM_OK, "%s", ssm_last_error());
+    run_config base;
+    run_config_default(&base);   /* the checkpoint's own run config names the images */
+    cr_assert_eq(ssm_session_open_checkpoint(&t, rc.out, &base, NULL, 0), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(t.images, 1);
+    cr_assert_eq(t.opt.step, 3);
+    cr_assert_eq(ssm_session_image_count(&t), 12);
+
+    ssm_config mc = s.model.cfg;
+    mc.reorder = SSM_REORDER_HARD;   /* a classifier may reorder */
+    cr_assert_eq(ssm_session_rebuild(&s, &mc), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(s.model.cfg.reorder, SSM_REORDER_HARD);
+    cr_assert_eq(s.model.cfg.n_classes, 4);
+    cr_assert_eq(ssm_session_step(&s, &loss, &acc, &lr), SSM_OK, "%s", ssm_last_error());
+    ssm_session_free(&t);
+    ssm_session_free(&s);
+}
+
+Test(session, a_classifier_checkpoint_needs_a_matching_task)
+{
+    run_config rc, lm;
+    image_config(&rc);
+    ssm_session s;
+    cr_assert_eq(ssm_session_open(&s, &rc, "cls"), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_session_save(&s, rc.out), SSM_OK);
+    ssm_session_free(&s);
+    tiny_config(&lm);
+    char data_kv[600];
+    snprintf(data_kv, sizeof data_kv, "data=%s", lm.data);
+    char *over[] = {"task=lm", data_kv};
+    cr_assert_eq(ssm_session_open_checkpoint(&s, rc.out, &lm, over, 2), SSM_ERR_CONFIG);
+    cr_assert(strstr(ssm_last_error(), "classifier"), "%s", ssm_last_error());
+}
+
+/* Wait until the message says what (or a finished command) and return it. */
+static void wait_msg(ssm_engine *e, int wake, ssm_snapshot *snap, const char *what)
+{
+    wait_done(e, wake, snap);
+    cr_assert(strstr(snap->msg, what), "message '%s' lacks '%s'", snap->msg, what);
+}
+
+Test(engine, image_classifiers_influence_and_picking_images)
+{
+    run_config rc;
+    image_config(&rc);
+    ssm_session s;
+    cr_assert_eq(ssm_session_open(&s, &rc, "cls"), SSM_OK, "%s", ssm_last_error());
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    fcntl(fds[1], F_SETFL, O_NONBLOCK);
+    ssm_engine *e;
+    ssm_engine_options o = {fds[1], 0, NULL, 2};
+    cr_assert_eq(ssm_engine_start(&e, &s, &rc, &o), SSM_OK, "%s", ssm_last_error());
+    ssm_snapshot *snap = calloc(1, sizeof *snap);
+    wait_done(e, fds[0], snap);
+    cr_assert(snap->images && snap->T == 16 && snap->grid_cols == 4 && snap->n_images == 12);
+    cr_assert_eq(snap->image, 2);
+    cr_assert_eq(snap->image_label, (2 * 7 + 3) % 4);
+    cr_assert(snap->image_pred >= 0 && snap->image_pred < 4);
+    cr_assert_eq(memcmp(snap->text, "0123012301230123", 16), 0, "columns are labelled x mod 10");
+    cr_assert(snap->infl_ok && snap->infl_token == 15 && snap->infl_probes == 0);
+    cr_assert_eq(snap->infl_passes, 16);
+    for (int t = 0; t < 16; t++) cr_assert(snap->infl[t] > 0, "I(15, %d)", t);
+    cr_assert(isfinite(snap->infl_rate) && snap->infl_fit_n == 15, "a decay fit over 15 distances");
+    cr_assert(fabs(snap->infl_half_life - M_LN2 / snap->infl_rate) < 1e-9 * fabs(snap->infl_half_life));
+
+    ssm_cmd sel = {.kind = SSM_CMD_SELECT, .layer = 1, .channel = -1, .token = 6};
+    cr_assert_eq(ssm_engine_send(e, &sel), 0);
+    wait_done(e, fds[0], snap);
+    cr_assert(snap->infl_ok && snap->infl_token == 6);
+    for (int t = 7; t < 16; t++) cr_assert_eq(snap->infl[t], 0.0f, "causal");
+    ssm_cmd img = {.kind = SSM_CMD_IMAGE, .index = 7};
+    cr_assert_eq(ssm_engine_send(e, &img), 0);
+    wait_done(e, fds[0], snap);
+    cr_assert_eq(snap->image, 7);
+    cr_assert_eq(snap->image_label, (7 * 7 + 3) % 4);
+    img.index = 12;
+    cr_assert_eq(ssm_engine_send(e, &img), 0);
+    wait_msg(e, fds[0], snap, "12 test images");
+    cr_assert_eq(snap->image, 7);
+    ssm_cmd text = {.kind = SSM_CMD_TEXT, .arg = "hello"};
+    cr_assert_eq(ssm_engine_send(e, &text), 0);
+    wait_msg(e, fds[0], snap, "inspects test images");
+    ssm_cmd val = {.kind = SSM_CMD_VALIDATE};
+    cr_assert_eq(ssm_engine_send(e, &val), 0);
+    wait_msg(e, fds[0], snap, "accuracy");
+    cr_assert(snap->val_acc >= 0 && snap->val_acc <= 1);
+    ssm_cmd nm = {.kind = SSM_CMD_NEW_MODEL, .reorder = SSM_REORDER_HARD};
+    cr_assert_eq(ssm_engine_send(e, &nm), 0);
+    wait_done(e, fds[0], snap);
+    cr_assert_eq(snap->reorder, SSM_REORDER_HARD);
+    cr_assert(!snap->attn_ok && strstr(snap->attn_note, "reorders"), "%s", snap->attn_note);
     ssm_engine_stop(e);
     free(snap);
     close(fds[0]);

@@ -1,7 +1,7 @@
 /* actions.c — what keys do: prompts first, then the help screen, mouse
  * clicks, and the actions of the key table, which move the selection or
  * become engine commands (new models after a confirmation when training
- * would be lost). */
+ * would be lost; the inspected text, or an image classifier's test image). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,8 +26,8 @@ void tui_app_selection_changed(tui_app *app)
     const ssm_snapshot *s = app->snap;
     tui_view *v = &app->view;
     int layer = v->layer < 1 ? 1 : v->layer;
-    if (s->ready && (layer != s->attn_layer || v->channel != s->attn_channel)) {
-        ssm_cmd c = {.kind = SSM_CMD_SELECT, .layer = layer, .channel = v->channel};
+    if (s->ready && (layer != s->attn_layer || v->channel != s->attn_channel || v->token != s->infl_token)) {
+        ssm_cmd c = {.kind = SSM_CMD_SELECT, .layer = layer, .channel = v->channel, .token = v->token};
         tui_app_send(app, &c);
     }
     app->view.snap = app->snap;
@@ -39,10 +39,24 @@ void tui_app_selection_changed(tui_app *app)
 /* ------------------------------------------------------------------------ */
 /* Prompts                                                                  */
 
+/* The image index typed at the prompt. */
+static void image_accept(tui_app *app, const char *buf)
+{
+    char *end;
+    long i = strtol(buf, &end, 10);
+    if (end == buf || *end || i < 0 || i >= app->snap->n_images) {
+        tui_app_message(app, 1, "'%s' is not a test image: 0..%d", buf, app->snap->n_images - 1);
+        return;
+    }
+    ssm_cmd c = {.kind = SSM_CMD_IMAGE, .index = i};
+    tui_app_send(app, &c);
+}
+
 static void prompt_accept(tui_app *app, tui_prompt *p)
 {
     ssm_cmd c = {0};
     switch (p->ask) {
+    case TUI_ASK_IMAGE: image_accept(app, p->buf); return;
     case TUI_ASK_TEXT: c.kind = SSM_CMD_TEXT; break;
     case TUI_ASK_LOAD: c.kind = SSM_CMD_LOAD; break;
     case TUI_ASK_SAVE: c.kind = SSM_CMD_SAVE; break;
@@ -75,7 +89,7 @@ static void prompt_key(tui_app *app, int key, int is_wide)
 static void new_model(tui_app *app, int scenario, int polarize, int reorder)
 {
     const ssm_snapshot *s = app->snap;
-    if (reorder != s->reorder && s->n_classes == 0) {
+    if (reorder != s->reorder && !s->images) {
         tui_app_message(app, 1, "reorder is for classifiers: a causal language model would see the future "
                                 "(the ranking shows the order it would use)");
         return;
@@ -134,6 +148,21 @@ static void plot_cycle(tui_app *app)
     tui_app_selection_changed(app);
 }
 
+/* Edit the text, or pick an image classifier's test image. */
+static void inspect_prompt(tui_app *app)
+{
+    const ssm_snapshot *s = app->snap;
+    char buf[SSM_SNAP_MAX_T + 1], label[64];
+    if (s->images) {
+        snprintf(buf, sizeof buf, "%d", s->image);
+        snprintf(label, sizeof label, "Test image (0..%d):", s->n_images - 1);
+        tui_prompt_line(&app->prompt, TUI_ASK_IMAGE, label, buf, 0);
+        return;
+    }
+    snprintf(buf, sizeof buf, "%.*s", s->T, (const char *)s->text);
+    tui_prompt_line(&app->prompt, TUI_ASK_TEXT, "Inspect text:", buf, 0);
+}
+
 static void send_kind(tui_app *app, ssm_cmd_kind k)
 {
     ssm_cmd c = {.kind = k};
@@ -151,7 +180,6 @@ static void cancel(tui_app *app)
 static void action(tui_app *app, tui_action a)
 {
     const ssm_snapshot *s = app->snap;
-    char text[SSM_SNAP_MAX_T + 1];
     switch (a) {
     case TUI_ACT_NONE: return;
     case TUI_ACT_RUN: send_kind(app, SSM_CMD_TOGGLE); return;
@@ -160,11 +188,8 @@ static void action(tui_app *app, tui_action a)
     case TUI_ACT_CANCEL: cancel(app); return;
     case TUI_ACT_SCENARIO: new_model(app, (s->scenario + 1) % 4, s->polarize, s->reorder); return;
     case TUI_ACT_POLARIZE: new_model(app, s->scenario, (s->polarize + 1) % 4, s->reorder); return;
-    case TUI_ACT_REORDER: new_model(app, s->scenario, s->polarize, s->reorder ? 0 : 1); return;
-    case TUI_ACT_TEXT:
-        snprintf(text, sizeof text, "%.*s", s->T, (const char *)s->text);
-        tui_prompt_line(&app->prompt, TUI_ASK_TEXT, "Inspect text:", text, 0);
-        return;
+    case TUI_ACT_REORDER: new_model(app, s->scenario, s->polarize, (s->reorder + 1) % 3); return;
+    case TUI_ACT_TEXT: inspect_prompt(app); return;
     case TUI_ACT_LOAD: tui_prompt_line(&app->prompt, TUI_ASK_LOAD, "Load checkpoint:", s->out, 1); return;
     case TUI_ACT_SAVE: tui_prompt_line(&app->prompt, TUI_ASK_SAVE, "Save checkpoint to:", s->out, 1); return;
     case TUI_ACT_LAYER_UP: sel_move(app, -1, 0, 0); return;

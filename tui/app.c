@@ -62,7 +62,7 @@ static int engine_setup(tui_app *app)
                                                                      app->opt.overrides, app->opt.n_overrides)
                                        : ssm_session_open(&s, &app->opt.rc, app->opt.name);
     if (!st) {
-        ssm_engine_options eo = {app->wake_w, !app->opt.paused, app->opt.text};
+        ssm_engine_options eo = {app->wake_w, !app->opt.paused, app->opt.text, app->opt.image};
         st = ssm_engine_start(&app->eng, &s, &app->opt.rc, &eo);
         if (st) ssm_session_free(&s);
     }
@@ -142,7 +142,7 @@ static void layout(tui_app *app)
     app->clear_gaps = 1;
     if (app->too_small) return;
     int heat_rows = layers < (H - 2) / 3 ? layers : (H - 2) / 3;
-    int heat_h = (heat_rows < 2 ? 2 : heat_rows) + 3, rest = H - 2 - heat_h;
+    int heat_h = (heat_rows < 2 ? 2 : heat_rows) + 3 + app->snap->images, rest = H - 2 - heat_h;   /* images: 2 label rows */
     int mid_h = rest / 2, bot_h = rest - mid_h, y = 1 + heat_h;
     int w1 = W * 32 / 100, w2 = W * 30 / 100, wr = W * 45 / 100;
     tui_panel **p = app->panels;
@@ -200,7 +200,7 @@ void tui_app_message(tui_app *app, int error, const char *fmt, ...)
 
 void tui_app_refresh_snapshot(tui_app *app)
 {
-    int old_layers = app->snap->n_layer, old_ready = app->snap->ready;
+    int old_layers = app->snap->n_layer, old_ready = app->snap->ready, old_images = app->snap->images;
     unsigned long old_seq = app->snap->seq;
     ssm_engine_snapshot(app->eng, app->snap);
     if (app->snap->seq == old_seq) return;
@@ -208,7 +208,8 @@ void tui_app_refresh_snapshot(tui_app *app)
         app->msg_seen = app->snap->msg_seq;
         tui_app_message(app, app->snap->msg_error, "%s", app->snap->msg);
     }
-    if (!old_ready || old_layers != app->snap->n_layer) app->layout_dirty = 1;
+    if (!old_ready || old_images != app->snap->images) app->view.token = app->snap->T - 1;   /* the read-out token */
+    if (!old_ready || old_layers != app->snap->n_layer || old_images != app->snap->images) app->layout_dirty = 1;
     if (app->layout_dirty) layout(app);
     panels_update(app);
     app->dirty = 1;

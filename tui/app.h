@@ -63,6 +63,9 @@ void tui_draw_text(WINDOW *w, int y, int x, int maxw, attr_t a, const char *s); 
 void tui_draw_fmt(WINDOW *w, int y, int x, int maxw, attr_t a, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 const char *tui_token_label(unsigned char byte, int utf8);   /* a one-column label of a byte */
+/* Token t's name in legends: 'c' (text), or y<row>x<col> of an image's
+ * patch or pixel grid (grid_cols > 0).  One of four static buffers. */
+const char *tui_token_name(const unsigned char *text, int grid_cols, int t, int utf8);
 double tui_now(void);
 int tui_utf8(void);   /* the locale is UTF-8 (after setlocale) */
 
@@ -71,7 +74,7 @@ void tui_message_panel_set(tui_panel *p, const char *text, int error, const char
 
 /* Prompts (tui/prompt.c): a line editor with path completion, or a choice. */
 typedef enum { TUI_PROMPT_NONE = 0, TUI_PROMPT_LINE, TUI_PROMPT_CHOICE } tui_prompt_kind;
-typedef enum { TUI_ASK_TEXT = 1, TUI_ASK_LOAD, TUI_ASK_SAVE, TUI_ASK_NEW_MODEL, TUI_ASK_QUIT } tui_ask;
+typedef enum { TUI_ASK_TEXT = 1, TUI_ASK_IMAGE, TUI_ASK_LOAD, TUI_ASK_SAVE, TUI_ASK_NEW_MODEL, TUI_ASK_QUIT } tui_ask;
 typedef enum { TUI_PROMPT_MORE = 0, TUI_PROMPT_ACCEPT, TUI_PROMPT_CANCEL } tui_prompt_result;
 
 typedef struct {

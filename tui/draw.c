@@ -1,5 +1,7 @@
 /* draw.c — small drawing helpers shared by the panels: titles, clipped
- * UTF-8 text, one-column labels for byte tokens, and a monotonic clock. */
+ * UTF-8 text, one-column labels for byte tokens, token names for legends
+ * (a character, or an image token's row and column), and a monotonic
+ * clock. */
 #include <langinfo.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -80,4 +82,14 @@ const char *tui_token_label(unsigned char b, int utf8)
     if (b == '\n') return utf8 ? "\u21b5" : "$";
     if (b == '\t') return utf8 ? "\u2192" : ">";
     return utf8 ? "\u00b7" : ".";
+}
+
+const char *tui_token_name(const unsigned char *text, int grid_cols, int t, int utf8)
+{
+    static char buf[4][24];
+    static int k;
+    char *b = buf[k++ % 4];
+    if (grid_cols > 0) snprintf(b, sizeof buf[0], "y%dx%d", t / grid_cols, t % grid_cols);
+    else snprintf(b, sizeof buf[0], "'%s'", tui_token_label(text[t], utf8));
+    return b;
 }

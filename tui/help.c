@@ -1,10 +1,22 @@
 /* help.c — the `?` help screen: every action of the key table with its
- * current keys (after rebinding) and its help text, plus the mouse. */
+ * current keys (after rebinding) and its help text, plus the mouse; in two
+ * columns (help texts clipped) when one does not fit the terminal. */
 #include <string.h>
 
 #include "app.h"
 #include "colors.h"
 #include "plot.h"
+
+/* One action in a column of width w at (y, x): keys, name, help. */
+static void help_entry(const tui_app *app, WINDOW *win, int y, int x, int w, const tui_key_entry *e)
+{
+    char keys[64];
+    int kw = w < 60 ? 9 : 12, nw = 13;
+    tui_keymap_describe(&app->km, e->action, keys, sizeof keys);
+    tui_draw_text(win, y, x, kw - 1, tui_attr(TUI_C_SERIES1), keys);
+    tui_draw_text(win, y, x + kw, nw - 1, tui_attr(TUI_C_DIM), e->name);
+    tui_draw_text(win, y, x + kw + nw, w - kw - nw - 1, A_NORMAL, e->help);
+}
 
 void tui_help_draw(const tui_app *app)
 {
@@ -16,14 +28,9 @@ void tui_help_draw(const tui_app *app)
     werase(win);
     box(win, 0, 0);
     tui_draw_text(win, 0, 2, w - 4, tui_attr(TUI_C_TITLE), " keys (any key closes; rebind in ~/.config/ssmlab/keys or keys=FILE) ");
-    int rows = h - 4;
-    for (int i = 0; i < n && i < rows; i++) {
-        char keys[64];
-        tui_keymap_describe(&app->km, t[i].action, keys, sizeof keys);
-        tui_draw_text(win, 1 + i, 2, 12, tui_attr(TUI_C_SERIES1), keys);
-        tui_draw_text(win, 1 + i, 14, 13, tui_attr(TUI_C_DIM), t[i].name);
-        tui_draw_text(win, 1 + i, 27, w - 29, A_NORMAL, t[i].help);
-    }
+    int rows = h - 4, cols = n <= rows ? 1 : 2, per = (n + cols - 1) / cols, cw = (w - 4) / cols;
+    for (int i = 0; i < n && i / per < cols && i % per < rows; i++)
+        help_entry(app, win, 1 + i % per, 2 + (i / per) * cw, cw, &t[i]);
     tui_draw_text(win, h - 3, 2, w - 4, tui_attr(TUI_C_DIM),
                   "mouse: a click on the heatmap, the ranking or the attention selects that layer and token");
     tui_draw_fmt(win, h - 2, 2, w - 4, tui_attr(TUI_C_DIM), "colours %s, plots %s, %dx%d", tui_colors_name(tui_colors_level()),

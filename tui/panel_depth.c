@@ -13,7 +13,7 @@
 
 typedef struct {
     int ready, layers, token, utf8;
-    unsigned char ch;
+    char name[24];   /* the selected token's name */
     double tok[SSM_SNAP_MAX_LAYER + 1], mean[SSM_SNAP_MAX_LAYER + 1];   /* log norms */
     double lo, hi;
     float slope, mean_slope;
@@ -54,7 +54,7 @@ static void depth_update(tui_panel *p, const tui_view *v)
     if (!st->ready) return;
     st->layers = (s->n_layer < SSM_SNAP_MAX_LAYER ? s->n_layer : SSM_SNAP_MAX_LAYER) + 1;
     st->token = v->token < s->T ? v->token : s->T - 1;
-    st->ch = s->text[st->token];
+    snprintf(st->name, sizeof st->name, "%s", tui_token_name(s->text, s->images ? s->grid_cols : 0, st->token, v->utf8));
     st->slope = s->slopes[st->token];
     st->mean_slope = s->mean_slope;
     st->verdict = s->verdict;
@@ -73,8 +73,7 @@ static void depth_draw(tui_panel *p)
     werase(p->win);
     const char *nx = st->utf8 ? "\u2016x_l\u2016" : "|x_l|";
     char title[96];
-    snprintf(title, sizeof title, " depth %s: token %d '%s' and mean ", nx, st->token,
-             st->ready ? tui_token_label(st->ch, st->utf8) : "");
+    snprintf(title, sizeof title, " depth %s: token %d %s and mean ", nx, st->token, st->ready ? st->name : "");
     tui_draw_title(p->win, title);
     if (!st->ready || p->h < 6) return;
     static const tui_role roles[] = {TUI_C_SERIES2, TUI_C_SERIES1};

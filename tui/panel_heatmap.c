@@ -1,7 +1,8 @@
-/* panel_heatmap.c — token norms ||x_{l,t}|| of the inspected text as a
+/* panel_heatmap.c — token norms ||x_{l,t}|| of the inspected input as a
  * heatmap: layers as rows, tokens as columns labelled with the text's
- * characters, a log colour scale with its legend, scrolling to keep the
- * selected cell in view; clicks select a cell. */
+ * characters or, for an image, with the patch (or pixel) row and column
+ * indices (mod 10, on two lines), a log colour scale with its legend,
+ * scrolling to keep the selected cell in view; clicks select a cell. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 
 typedef struct {
     int ready, T, layers, sel_layer, sel_token, utf8;
+    int grid, image, label, pred, patch;   /* images: tokens per row (0: text), the image */
     long step;
     float lognorm[(SSM_SNAP_MAX_LAYER + 1) * SSM_SNAP_MAX_T];   /* (layers, T) */
     float lo, hi;
@@ -31,6 +33,11 @@ static void heat_update(tui_panel *p, const tui_view *v)
     st->sel_token = v->token;
     st->utf8 = v->utf8;
     st->step = s->measured_step;
+    st->grid = s->images ? s->grid_cols : 0;
+    st->image = s->image;
+    st->label = s->image_label;
+    st->pred = s->image_pred;
+    st->patch = s->patch;
     memcpy(st->text, s->text, sizeof st->text);
     st->lo = INFINITY;
     st->hi = -INFINITY;
@@ -70,8 +77,23 @@ static void draw_cells(tui_panel *p, heat_state *st, int rows, int cols)
     }
 }
 
+/* Image tokens: their grid row (mod 10) on a line of its own. */
+static void draw_row_labels(tui_panel *p, heat_state *st, int y, int cols)
+{
+    tui_draw_text(p->win, y, 0, LABEL_W - 1, tui_attr(TUI_C_DIM), "y");
+    for (int c = 0; c < cols && st->col0 + c < st->T; c++) {
+        int t = st->col0 + c;
+        attr_t a = t == st->sel_token ? tui_attr(TUI_C_SELECT) : t / st->grid % 2 ? tui_attr(TUI_C_DIM) : A_NORMAL;
+        tui_draw_fmt(p->win, y, LABEL_W + c, 1, a, "%d", t / st->grid % 10);
+    }
+}
+
 static void draw_labels(tui_panel *p, heat_state *st, int y, int cols)
 {
+    if (st->grid) {
+        draw_row_labels(p, st, y++, cols);
+        tui_draw_text(p->win, y, 0, LABEL_W - 1, tui_attr(TUI_C_DIM), "x");
+    }
     for (int c = 0; c < cols && st->col0 + c < st->T; c++) {
         int t = st->col0 + c;
         attr_t a = t == st->sel_token ? tui_attr(TUI_C_SELECT) : A_NORMAL;
@@ -96,38 +118,46 @@ static void draw_legend(tui_panel *p, heat_state *st, int y)
     x = getcurx(p->win) + 3;
     int l = st->sel_layer, t = st->sel_token;
     if (l < st->layers && t < st->T)
-        tui_draw_fmt(p->win, y, x, p->w - x, tui_attr(TUI_C_SERIES1), "layer %d token %d '%s': %s = %.4g",
-                     l, t, tui_token_label(st->text[t], st->utf8), nx, expf(st->lognorm[l * st->T + t]));
+        tui_draw_fmt(p->win, y, x, p->w - x, tui_attr(TUI_C_SERIES1), "layer %d token %d %s: %s = %.4g", l, t,
+                     tui_token_name(st->text, st->grid, t, st->utf8), nx, expf(st->lognorm[l * st->T + t]));
+}
+
+static void heat_title(tui_panel *p, const heat_state *st)
+{
+    char title[192], what[96] = "";
+    const char *nx = st->utf8 ? "\u2016x_{l,t}\u2016" : "|x_{l,t}|";
+    if (st->grid)
+        snprintf(what, sizeof what, " of test image %d (label %d, predicted %d)", st->image, st->label, st->pred);
+    snprintf(title, sizeof title, " token norms %s%s: layers x0..x%d down, %s across (step %ld) ", nx, what,
+             st->layers - 1, !st->grid ? "tokens" : st->patch > 1 ? "patches" : "pixels", st->step);
+    tui_draw_title(p->win, title);
 }
 
 static void heat_draw(tui_panel *p)
 {
     heat_state *st = p->st;
     werase(p->win);
-    char title[128];
-    snprintf(title, sizeof title, " token norms %s: layers x0..x%d down, tokens across (step %ld) ",
-             st->utf8 ? "\u2016x_{l,t}\u2016" : "|x_{l,t}|", st->layers - 1, st->step);
-    tui_draw_title(p->win, title);
+    heat_title(p, st);
     if (!st->ready) {
         tui_draw_text(p->win, 1, 1, p->w - 2, tui_attr(TUI_C_DIM), "measuring...");
         return;
     }
-    int rows = p->h - 3, cols = p->w - LABEL_W - 1;
+    int rows = p->h - 3 - (st->grid > 0), cols = p->w - LABEL_W - 1;
     if (rows < 1 || cols < 1) return;
     if (rows > st->layers) rows = st->layers;
     st->row0 = scroll_to(st->sel_layer, rows, st->layers);
     st->col0 = scroll_to(st->sel_token, cols, st->T);
     draw_cells(p, st, rows, cols);
     draw_labels(p, st, 1 + rows, cols);
-    draw_legend(p, st, 2 + rows);
+    draw_legend(p, st, 2 + rows + (st->grid > 0));
 }
 
 static int heat_click(tui_panel *p, int y, int x, int *layer, int *token)
 {
     heat_state *st = p->st;
-    int rows = p->h - 3 < st->layers ? p->h - 3 : st->layers;
+    int fit = p->h - 3 - (st->grid > 0), rows = fit < st->layers ? fit : st->layers;
     int t = st->col0 + x - LABEL_W;
-    if (!st->ready || x < LABEL_W || t >= st->T || y < 1 || y > rows + 1) return 0;
+    if (!st->ready || x < LABEL_W || t >= st->T || y < 1 || y > rows + 1 + (st->grid > 0)) return 0;
     *token = t;
     if (y <= rows) *layer = st->row0 + y - 1;
     return 1;

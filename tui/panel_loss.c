@@ -1,5 +1,7 @@
-/* panel_loss.c — training loss and validation loss against steps, with the
- * unigram baseline as a reference line. */
+/* panel_loss.c — training loss and validation loss against steps, with a
+ * baseline as a reference line: the unigram loss of a language model's
+ * validation split, or chance (ln C) for a classifier, whose training and
+ * validation accuracies are shown too. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +12,9 @@
 #define AXIS_W 7
 
 typedef struct {
-    int n, n_val;
+    int n, n_val, images;
     long last_step, val_step;
-    double loss, val, unigram, lo, hi;
+    double loss, val, baseline, lo, hi, acc, val_acc;
     tui_canvas canvas;
 } loss_state;
 
@@ -28,9 +30,9 @@ static void loss_range(loss_state *st, const ssm_snapshot *s)
         st->lo = fmin(st->lo, s->val_hist[i]);
         st->hi = fmax(st->hi, s->val_hist[i]);
     }
-    if (isfinite(s->unigram)) {
-        st->lo = fmin(st->lo, s->unigram);
-        st->hi = fmax(st->hi, s->unigram);
+    if (isfinite(s->baseline)) {
+        st->lo = fmin(st->lo, s->baseline);
+        st->hi = fmax(st->hi, s->baseline);
     }
     if (!(st->hi - st->lo > 1e-6)) {
         st->lo -= 0.5;
@@ -41,8 +43,8 @@ static void loss_range(loss_state *st, const ssm_snapshot *s)
 static void loss_plot(loss_state *st, const ssm_snapshot *s, double xhi)
 {
     double xs[SSM_SNAP_HIST], ys[SSM_SNAP_HIST];
-    if (isfinite(s->unigram)) {
-        double ux[2] = {0, xhi}, uy[2] = {s->unigram, s->unigram};
+    if (isfinite(s->baseline)) {
+        double ux[2] = {0, xhi}, uy[2] = {s->baseline, s->baseline};
         tui_canvas_series(&st->canvas, ux, uy, 2, 0, xhi, st->lo, st->hi, 0, 1);
     }
     for (int i = 0; i < s->n_hist; i++) {
@@ -67,7 +69,10 @@ static void loss_update(tui_panel *p, const tui_view *v)
     st->loss = s->loss;
     st->val = s->val_loss;
     st->val_step = s->val_step;
-    st->unigram = s->unigram;
+    st->baseline = s->baseline;
+    st->images = s->images;
+    st->acc = s->acc;
+    st->val_acc = s->val_acc;
     loss_range(st, s);
     double xhi = fmax(st->last_step, s->total_steps);
     tui_canvas_init(&st->canvas, v->plot_mode, p->w - AXIS_W, p->h - 3);
@@ -79,7 +84,7 @@ static void loss_draw(tui_panel *p)
 {
     loss_state *st = p->st;
     werase(p->win);
-    tui_draw_title(p->win, " loss, nats per byte ");
+    tui_draw_title(p->win, st->images ? " loss (nats) and accuracy " : " loss, nats per byte ");
     if (p->h < 5) return;
     static const tui_role roles[] = {TUI_C_SERIES3, TUI_C_SERIES1, TUI_C_SERIES2};
     tui_draw_fmt(p->win, 1, 0, AXIS_W - 1, tui_attr(TUI_C_DIM), "%6.3g", st->hi);
@@ -90,11 +95,16 @@ static void loss_draw(tui_panel *p)
     int x = 0, w = p->w;
     tui_draw_fmt(p->win, p->h - 1, x, w, tui_attr(TUI_C_SERIES1), isfinite(st->loss) ? "train %.3f" : "train -",
                  st->loss);
+    if (st->images && isfinite(st->acc)) tui_draw_fmt(p->win, p->h - 1, getcurx(p->win), w, tui_attr(TUI_C_SERIES1),
+                                                      " %.0f%%", 100 * st->acc);
     x = getcurx(p->win) + 2;
     if (st->val_step >= 0) tui_draw_fmt(p->win, p->h - 1, x, w - x, tui_attr(TUI_C_SERIES2), "val %.3f", st->val);
     else tui_draw_text(p->win, p->h - 1, x, w - x, tui_attr(TUI_C_SERIES2), "val -");
+    if (st->images && st->val_step >= 0)
+        tui_draw_fmt(p->win, p->h - 1, getcurx(p->win), w, tui_attr(TUI_C_SERIES2), " %.1f%%", 100 * st->val_acc);
     x = getcurx(p->win) + 2;
-    tui_draw_fmt(p->win, p->h - 1, x, w - x, tui_attr(TUI_C_SERIES3), "unigram %.3f", st->unigram);
+    tui_draw_fmt(p->win, p->h - 1, x, w - x, tui_attr(TUI_C_SERIES3), st->images ? "chance %.3f" : "unigram %.3f",
+                 st->baseline);
 }
 
 tui_panel *tui_panel_loss_new(void)

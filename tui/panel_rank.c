@@ -9,7 +9,7 @@
 #include "colors.h"
 
 typedef struct {
-    int ok, T, sel, learned, reorder, utf8;
+    int ok, T, sel, learned, reorder, utf8, grid;   /* grid: image tokens per row (0: text) */
     float imp[SSM_SNAP_MAX_T];
     int order[SSM_SNAP_MAX_T], rank[SSM_SNAP_MAX_T];   /* rank[pos] = index in order */
     unsigned char text[SSM_SNAP_MAX_T];
@@ -26,6 +26,7 @@ static void rank_update(tui_panel *p, const tui_view *v)
     st->learned = s->imp_learned;
     st->reorder = s->reorder;
     st->utf8 = v->utf8;
+    st->grid = s->images ? s->grid_cols : 0;
     memcpy(st->imp, s->imp, sizeof(float) * s->T);
     memcpy(st->order, s->order, sizeof(int) * s->T);
     memcpy(st->text, s->text, sizeof st->text);
@@ -43,8 +44,9 @@ static int window_first(int sel, int rows, int total)
 static void rank_row(tui_panel *p, const rank_state *st, int y, int x, int w, int idx, int pos)
 {
     attr_t a = pos == st->sel ? tui_attr(TUI_C_SELECT) : A_NORMAL;
-    tui_draw_fmt(p->win, y, x, w, a, "%3d %3d %9.6f %s", idx, pos, st->imp[pos],
-                 tui_token_label(st->text[pos], st->utf8));
+    const char *name = st->grid ? tui_token_name(st->text, st->grid, pos, st->utf8)
+                                : tui_token_label(st->text[pos], st->utf8);
+    tui_draw_fmt(p->win, y, x, w, a, "%3d %3d %9.6f %s", idx, pos, st->imp[pos], name);
 }
 
 static void rank_draw(tui_panel *p)

@@ -1,5 +1,6 @@
 /* panel_status.c — the status line: model, scenario, reorder and polarize
- * settings, step, loss, tokens/s, threads, and what the engine is doing. */
+ * settings, step, loss (and a classifier's validation accuracy), tokens/s,
+ * threads, and what the engine is doing. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,7 @@ static void status_update(tui_panel *p, const tui_view *v)
     fmt_rate(rate, sizeof rate, s->tok_per_s);
     snprintf(loss, sizeof loss, isfinite(s->loss) ? "%.4f" : "-", s->loss);
     snprintf(val, sizeof val, s->val_step >= 0 ? "%.4f" : "-", s->val_loss);
+    if (s->images && s->val_step >= 0) snprintf(val, sizeof val, "%.4f acc %.1f%%", s->val_loss, 100 * s->val_acc);
     snprintf(head, sizeof head, "%s%sscenario %s%sreorder %s%spolarize %s%sstep %ld/%d%s", s->name, sep,
              ssm_scenario_name(s->scenario), sep, ssm_reorder_name(s->reorder), sep, ssm_polarize_name(s->polarize),
              sep, s->step, s->total_steps, s->dirty ? " unsaved" : "");

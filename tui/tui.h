@@ -20,6 +20,7 @@ typedef struct {
     int paused;               /* do not start training at once */
     const char *keys_file;    /* keys=FILE (NULL: the default keys file if present) */
     const char *text;         /* text=...: inspected text */
+    long image;               /* image=N: inspected test image of an image classifier */
     int color;                /* TUI_COLOR_* */
     int plot;                 /* TUI_PLOT_* */
     const char *log_path;     /* log=FILE: where stderr goes while curses is up */

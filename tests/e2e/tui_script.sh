@@ -2,10 +2,14 @@
 # tui_script.sh — the TUI without a display (`ssmlab tui --script`): screen
 # dumps after keys show every panel, steps, a scenario change after
 # confirmation, polarization, the reorder refusal, text editing, selection
-# by keys and clicks, hidden-attention channels, the help screen, a too
-# small terminal, save and load through prompts, rebound keys, colour and
-# locale fallbacks, cancelling a validation; then bad inputs and the
-# latency measurement.
+# by keys and clicks, hidden-attention channels, the influence and its
+# decay, plot styles, the help screen (also in two columns at 80x24), a too
+# small terminal, save and load through prompts with Tab completion, rebound
+# keys, colour and locale fallbacks, cancelling a validation and an
+# influence; an image classifier loaded from its checkpoint (patch indices,
+# picking a test image, reordering, training and validating with accuracy),
+# trained from a config, and loaded into a language-model session and back;
+# then bad inputs and the latency measurement.
 . "$(dirname "$0")/lib.sh"
 tiny_corpus "$TMP/c.txt"
 export HOME="$TMP" LC_ALL=C.UTF-8
@@ -27,6 +31,8 @@ nth_dump() { awk -v n="$2" '/^--- screen/{k++} k==n' "$TMP/$1.out"; }
 
 cat >"$TMP/main.txt" <<'EOF'
 dump-screen
+expect over 16x16 channels, exact
+expect I half-life
 key n n n
 wait-idle
 dump-screen
@@ -47,7 +53,7 @@ type abc!
 key Enter
 wait-idle
 dump-screen
-key j j l
+key g j j l
 wait-idle
 expect layer 2 token 1
 click 3 6
@@ -63,6 +69,12 @@ key ?
 dump-screen
 key x
 expect-not keys (any key closes
+key m
+expect plot style: blocks
+key m
+expect plot style: ascii
+key m
+expect plot style: braille
 resize 70 20
 expect terminal too small: 70x20
 resize 120 40
@@ -73,10 +85,15 @@ key Enter
 wait-idle
 expect saved RUN/saved at step 0
 key o C-u
-type RUN/saved
+type RUN/sav
+key Tab
+expect Load checkpoint: RUN/saved/
 key Enter
 wait-idle
-expect loaded RUN/saved at step 0
+expect loaded RUN/saved/ at step 0
+dump-screen
+resize 80 24
+key ?
 dump-screen
 EOF
 sed -i "s|RUN|$TMP|g" "$TMP/main.txt"
@@ -98,9 +115,34 @@ nth_dump main 3 | grep -qE 'L1 +positive +\+4 -0 ~0 +\+\+\+\+' && ok "positive s
 nth_dump main 4 | grep -qE '^ +abc!$' && ok "edited text labels the columns" || fail "edited text"
 n_actions=$("$SSMLAB" tui --keys-mdoc | grep -c '^\.It')
 n_help=0
-for a in $("$SSMLAB" tui --keys-mdoc | sed -n 's/.*Pq Cm \(.*\)/\1/p'); do nth_dump main 5 | grep -qE " $a +[A-Z]" && n_help=$((n_help + 1)); done
+n_small=0
+for a in $("$SSMLAB" tui --keys-mdoc | sed -n 's/.*Pq Cm \(.*\)/\1/p'); do
+    nth_dump main 5 | grep -qE " $a +[A-Z]" && n_help=$((n_help + 1))
+    nth_dump main 7 | grep -qE " $a +[A-Z]" && n_small=$((n_small + 1))
+done
 [ "$n_help" = "$n_actions" ] && ok "help screen lists all $n_actions actions" || fail "help lists $n_help of $n_actions actions"
+[ "$n_small" = "$n_actions" ] && ok "at 80x24 the help lists all $n_actions actions (two columns)" \
+    || fail "help at 80x24 lists $n_small of $n_actions actions"
 [ -f "$TMP/saved/model.safetensors" ] && ok "save through the prompt" || fail "no saved checkpoint"
+
+# plot styles: Braille, then blocks, then ASCII
+run_script plots <<'EOF'
+key n n
+wait-idle
+dump-screen
+key m
+dump-screen
+key m
+dump-screen
+EOF
+rc_is plots 0
+braille='[\x{2801}-\x{28ff}]' quad='[\x{2580}\x{2584}\x{2588}\x{258c}\x{2590}\x{2596}-\x{259f}]'
+nth_dump plots 1 | grep -qP "$braille" && ok "Braille plots by default" || fail "no Braille plot"
+nth_dump plots 2 | grep -qP "$quad" && ! nth_dump plots 2 | grep -qP "$braille" && ok "block plots after m" \
+    || fail "block plots: $(nth_dump plots 2 | sed -n 9,12p)"
+nth_dump plots 3 | grep -qP "$quad|$braille" && fail "ASCII plots still use block or Braille glyphs" \
+    || ok "ASCII plots after m m"
+nth_dump plots 3 | sed -n 9,19p | cut -c1-36 | grep -qE "[.':]" && ok "ASCII plot glyphs" || fail "no ASCII plot glyphs"
 
 # rebound keys, no colour, ASCII locale
 printf 'step = x\nquit = Q\n' >"$TMP/keys"
@@ -140,6 +182,101 @@ wait-text validation cancelled
 EOF
 rc_is cancel 0
 
+# cancelling a long influence: a 16-layer model on 256 tokens
+long_text=$(python3 -c "print(('Pack my box with five dozen liquor jugs. ' * 10)[:256])")
+run_script infcancel d_model=64 n_layer=16 text=ab <<EOF
+key e C-u
+type $long_text
+key Enter
+wait-text measuring
+key Esc
+wait-text cancelled
+dump-screen
+key G
+wait-idle
+expect I half-life
+EOF
+rc_is infcancel 0
+has infcancel '(hidden attention|influence) cancelled' "Esc cancels a long attention or influence measurement"
+
+# an image classifier: its checkpoint (test images, patch indices, reordering, accuracy) and its config
+IMG="$TMP/img"
+python3 "$(dirname "$0")/../data/make_idx_fixture.py" "$IMG"
+cls=(task=classify dataset=mnist data="$IMG" patch=2 d_model=16 n_layer=2 d_state=4 batch_size=16 warmup=2
+     eval_every=0 eval_batches=0 threads=1)
+"$SSMLAB" train "${cls[@]}" steps=20 out="$TMP/cls" >/dev/null 2>"$TMP/cls.err" || fail "training the classifier: $(tail -1 "$TMP/cls.err")"
+run_plain() { # run_plain NAME ARGS... <script: like run_script without the language-model arguments
+    local name=$1; shift
+    cat >"$TMP/$name.txt"
+    "$SSMLAB" tui --script "$TMP/$name.txt" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
+    echo $? >"$TMP/$name.rc"
+}
+run_plain image --model "$TMP/cls" <<'EOF'
+dump-screen
+expect loss (nats) and accuracy
+key e C-u
+type 5
+key Enter
+wait-idle
+expect test image 5 (label
+key e C-u
+type 99
+key Enter
+expect '99' is not a test image: 0..63
+key g l l l l l
+wait-idle
+expect token 5 y1x1
+key n n
+wait-idle
+key v
+wait-text accuracy
+key r
+expect New model (scenario default, polarize none, reorder hard)
+key y
+wait-idle
+dump-screen
+key j j
+wait-idle
+expect-not layer 1 reorders the tokens
+EOF
+rc_is image 0
+has image 'token norms .* of test image 0 \(label [0-3], predicted [0-3]\).*patches across' "an image's heatmap names the test image, label and prediction"
+nth_dump image 1 | grep -qE '^y +0000111122223333' && nth_dump image 1 | grep -qE '^x +0123012301230123' \
+    && ok "columns are labelled with patch rows and columns" || fail "patch labels: $(nth_dump image 1 | sed -n 7,9p)"
+nth_dump image 1 | grep -qE 'chance 1\.386' && ok "the loss panel's baseline is chance, ln 4" || fail "no chance baseline"
+nth_dump image 2 | grep -qE 'reord(er)? hard' && ok "r reorders the classifier's tokens" || fail "reorder: $(nth_dump image 2 | head -1)"
+nth_dump image 2 | grep -q 'reordered, most important' && ok "the ranking shows the reordered sequence" || fail "ranking after reorder"
+nth_dump image 2 | grep -q 'layer 1 reorders the tokens' && ok "the attention explains the reordering layer" || fail "reordering layer note"
+run_plain imgcfg "${cls[@]}" steps=50 out="$TMP/cls2" image=3 <<'EOF'
+expect test image 3 (label
+key n n n
+wait-idle
+dump-screen
+EOF
+rc_is imgcfg 0
+has imgcfg ' 3/50' "an image classifier trains in the TUI from its config"
+has imgcfg 'train [0-9.]+ [0-9]+%' "with its training accuracy"
+
+# loading a classifier into a language-model session and back
+run_script switch <<EOF
+key w C-u
+type $TMP/lm
+key Enter
+wait-idle
+key o C-u
+type $TMP/cls
+key Enter
+wait-idle
+expect test image 0 (label
+key o C-u
+type $TMP/lm
+key Enter
+wait-idle
+expect The quick brown fox jumps
+expect token 72 '.'
+EOF
+rc_is switch 0
+
 # bad inputs
 printf 'key n\nfrobnicate\n' >"$TMP/bad.txt"
 expect_error 65 'bad.txt:2: unknown command' "$SSMLAB" tui --script "$TMP/bad.txt" "${common[@]}"
@@ -154,6 +291,8 @@ expect_error 78 'unknown key' "$SSMLAB" tui --script "$TMP/exp.txt" frob=1
 expect_error 69 'TERM=dumb.*ssmlab train' env TERM=dumb "$SSMLAB" tui "${common[@]}"
 expect_error 69 'needs a terminal' env TERM=xterm "$SSMLAB" tui "${common[@]}"
 expect_error 66 'nothing' "$SSMLAB" tui --script "$TMP/exp.txt" --model "$TMP/nothing"
+expect_error 64 'image 64: .* has 64 test images' "$SSMLAB" tui --script "$TMP/exp.txt" --model "$TMP/cls" image=64
+expect_error 64 "bad value in 'image=-1'" "$SSMLAB" tui --script "$TMP/exp.txt" image=-1
 
 # the latency measurement
 "$SSMLAB" tui --bench-latency --bench-keys 40 "${common[@]}" >"$TMP/lat.csv" 2>"$TMP/lat.err"

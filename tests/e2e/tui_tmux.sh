@@ -3,8 +3,9 @@
 # (120x40): training starts and the token norms appear, pause, the reorder
 # refusal, a scenario change after confirmation, resize to too small and
 # back, a stderr line shown without corrupting the screen, quit with save;
-# then a resumed run that SIGTERM stops with a resumable checkpoint, and
-# Ctrl-C.  Keeps well under 60 s.
+# an image classifier whose reordering toggles; then a resumed run that
+# SIGTERM stops with a resumable checkpoint, colour levels, and Ctrl-C.
+# Keeps well under 60 s.
 . "$(dirname "$0")/lib.sh"
 command -v tmux >/dev/null || { fail "tmux is missing (scripts/deps.sh installs it)"; finish; }
 tiny_corpus "$TMP/c.txt"
@@ -79,6 +80,26 @@ rc=$(wait_exit)
 [ "$rc" = 0 ] && ok "quit after saving exits 0" || fail "quit exit code $rc"
 [ -f "$TMP/run/model.safetensors" ] && [ -f "$TMP/run/optimizer.safetensors" ] && ok "checkpoint saved" || fail "no checkpoint"
 screen | grep -q 'token norms' && fail "the screen was not restored" || ok "the terminal is restored"
+T kill-server 2>/dev/null
+
+# --- an image classifier: reordering takes effect --------------------------
+python3 "$(dirname "$0")/../data/make_idx_fixture.py" "$TMP/img"
+start task=classify dataset=mnist data="$TMP/img" patch=2 d_model=16 n_layer=2 d_state=4 batch_size=16 \
+    steps=100000 warmup=2 eval_every=0 eval_batches=0 threads=1 keys="$keys" out="$TMP/cls"
+check 'of test image 0 \(label [0-9]' 15 "an image classifier opens on test image 0"
+check '^y +0000111122223333' 5 "columns carry patch rows"
+check '^x +0123012301230123' 5 "and patch columns"
+check '▶ ' 10 "the classifier trains"
+T send-keys -t tui r
+check 'New model \(scenario default, polarize none, reorder hard' 5 "reordering asks first"
+T send-keys -t tui y
+check 'reorder hard' 10 "the new model reorders its tokens"
+check 'reordered, most important' 5 "the ranking shows the reordered sequence"
+check 'layer 1 reorders the tokens' 5 "the attention panel explains the reordering layer"
+T send-keys -t tui q
+if wait_screen 'Save the training' 3; then T send-keys -t tui n; fi
+rc=$(wait_exit)
+[ "$rc" = 0 ] && ok "the classifier session quits cleanly" || fail "classifier quit exit code $rc"
 T kill-server 2>/dev/null
 
 # --- resume, then SIGTERM ------------------------------------------------
