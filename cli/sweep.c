@@ -1,9 +1,13 @@
 /* sweep.c — `ssmlab sweep FILE... [--out DIR] [--format csv|jsonl]
+ * [--attack adversarial|target [--last K,...] [attack options]]
  * [key=value ...]`: trains each preset in turn by running `ssmlab train` as
  * a child process (its CSV and log kept in DIR/<preset>/), then loads each
- * trained model, measures the token-norm verdict of SPEC §2 on its first
- * validation batch, and writes one results table to DIR/results.csv,
- * DIR/results.md and stdout. */
+ * trained model and measures on its first validation batch the token-norm
+ * verdicts of SPEC §2 (residual stream and mixer outputs) and the influence
+ * decay and over-smoothing of SPEC §3; with --attack it also attacks each
+ * classifier's first test images for every k (cli/attack_eval.h).  Writes
+ * DIR/results.csv, DIR/results.md and stdout, and DIR/attack.csv and
+ * DIR/attack.md with --attack. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -16,15 +20,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attack_eval.h"
 #include "checkpoint.h"
 #include "cli.h"
 #include "config.h"
 #include "dynamics.h"
+#include "recency.h"
 #include "safetensors.h"
 #include "task.h"
 
 #define SWEEP_MAX_PRESETS 256
 #define SWEEP_NAME_MAX 128
+#define SWEEP_CELL 32
+#define SWEEP_RECENCY_SEQS 4      /* sequences of the first validation batch measured */
+#define SWEEP_RECENCY_TARGETS 4   /* influence targets, evenly spaced, the last at L - 1 */
+#define SWEEP_PROBE_SEED 1        /* probes (large d_model): fixed, as in ssmlab inspect */
+#define SWEEP_ATTACK_IMAGES 500
+#define SWEEP_ATTACK_LAST "1,1%,2%,5%,10%"
 
 typedef struct {
     const char *out, *format;
@@ -32,6 +44,10 @@ typedef struct {
     int nfiles;
     char **overrides;   /* (nover) key=value arguments, in order */
     int nover;
+    int attack;         /* --attack given */
+    const char *last;   /* --last list of k */
+    attack_eval_opts ae;
+    const char *attack_opt;   /* an attack option seen (for the error without --attack) */
 } sweep_opts;
 
 /* One preset: its resolved config and, once trained, its results. */
@@ -43,14 +59,30 @@ typedef struct {
     long steps;
     size_t params;
     double val_loss, val_acc, unigram, train_s;   /* NAN when not measured */
-    float mean_slope;
-    int verdict;
+    float mean_slope, mix_slope;
+    int verdict, mix_verdict;
+    double decay_rate, half_life, fit_r2;         /* influence decay (NAN: no fit) */
+    double cos_last, dev_last, dev_ratio;         /* over-smoothing of x_n; dev_n / dev_0 */
+    int attack_L, nk;                             /* attacked: tokens per image, k values */
+    int ks[ATTACK_EVAL_MAX_KS];
+    ssm_attack_counts counts[ATTACK_EVAL_MAX_KS];
 } sweep_run;
 
-static const char *const columns[] = {"preset", "scenario", "polarize", "reorder", "task",
-                                      "params", "steps", "val_loss", "val_ppl", "val_acc",
-                                      "unigram_loss", "train_s", "mean_slope", "verdict"};
-#define NCOLS ((int)(sizeof columns / sizeof columns[0]))
+enum { C_PRESET, C_SCENARIO, C_POLARIZE, C_REORDER, C_TASK, C_LAYERS, C_PARAMS, C_STEPS, C_VAL_LOSS,
+       C_VAL_PPL, C_VAL_ACC, C_UNIGRAM, C_TRAIN_S, C_SLOPE, C_VERDICT, C_MIX_SLOPE, C_MIX_VERDICT,
+       C_DECAY, C_HALF, C_R2, C_COS, C_DEV, C_DEV_RATIO, NCOLS };
+
+static const char *const columns[NCOLS] = {
+    "preset", "scenario", "polarize", "reorder", "task", "n_layer", "params", "steps", "val_loss",
+    "val_ppl", "val_acc", "unigram_loss", "train_s", "mean_slope", "verdict", "mix_slope",
+    "mix_verdict", "decay_rate", "half_life", "fit_r2", "cos_last", "dev_last", "dev_ratio"};
+/* left-aligned (text) columns in Markdown */
+static const unsigned char text_cols[NCOLS] = {[C_PRESET] = 1, [C_SCENARIO] = 1, [C_POLARIZE] = 1,
+                                               [C_REORDER] = 1, [C_TASK] = 1, [C_VERDICT] = 1,
+                                               [C_MIX_VERDICT] = 1};
+
+#define A_FIRST 4   /* the attack table: preset, scenario, polarize, reorder, then attack_eval's */
+#define A_NCOLS (A_FIRST + ATTACK_EVAL_NCOLS)
 
 static double now_s(void)
 {
@@ -61,33 +93,117 @@ static double now_s(void)
 
 /* ---- arguments and presets ------------------------------------------- */
 
+/* Does argv[*i] name long option `name` ("--name" or "--name=value")?
+ * 1: yes, *val gets the value (with has_arg, the next argument for the
+ * first form; *i moves past it); 0: no; -1: the value is missing, or one
+ * is given to a flag. */
+static int long_opt(int argc, char **argv, int *i, const char *name, int has_arg, const char **val)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, "--", 2) || strncmp(a + 2, name, n) || (a[2 + n] && a[2 + n] != '=')) return 0;
+    *val = NULL;
+    if (a[2 + n] == '=') {
+        *val = a + 3 + n;
+        return has_arg ? 1 : -1;
+    }
+    if (!has_arg) return 1;
+    if (*i + 1 >= argc) return -1;
+    *val = argv[++*i];
+    return 1;
+}
+
+/* argv[*i] as one of the attack options of attack_eval_options(): EX_OK
+ * and *matched = 1 when it is one (applied), else *matched = 0. */
+static int attack_option(sweep_opts *o, int argc, char **argv, int *i, int *matched)
+{
+    const struct option *ev = attack_eval_options();
+    const char *val, *a = argv[*i];
+    *matched = 0;
+    for (int j = 0; ev[j].name; j++) {
+        int r = long_opt(argc, argv, i, ev[j].name, ev[j].has_arg == required_argument, &val);
+        if (!r) continue;
+        *matched = 1;
+        if (r < 0) return cli_usage_error("sweep: %s: %s", a, ev[j].has_arg ? "needs a value" : "takes no value");
+        o->attack_opt = ev[j].name;
+        return attack_eval_set_option(&o->ae, ev[j].val, val, "sweep");
+    }
+    return EX_OK;
+}
+
+/* --out, --format, --attack, --last: EX_OK and *matched = 1 when argv[*i]
+ * is one of them. */
+static int own_option(sweep_opts *o, int argc, char **argv, int *i, int *matched)
+{
+    static const char *const names[] = {"out", "format", "attack", "last"};
+    const char **dst[] = {&o->out, &o->format, NULL, &o->last};
+    const char *val = NULL, *a = argv[*i];
+    *matched = 0;
+    for (int j = 0; j < 4; j++) {
+        int r = long_opt(argc, argv, i, names[j], 1, &val);
+        if (!r) continue;
+        *matched = 1;
+        if (r < 0) return cli_usage_error("sweep: %s needs a value", a);
+        if (dst[j]) {
+            *dst[j] = val;
+            return EX_OK;
+        }
+        if (strcmp(val, "adversarial") && strcmp(val, "target"))
+            return cli_usage_error("sweep: --attack must be adversarial or target, not '%s'", val);
+        o->ae.mode = !strcmp(val, "target") ? ATTACK_EVAL_TARGET : ATTACK_EVAL_ADVERSARIAL;
+        o->attack = 1;
+        return EX_OK;
+    }
+    return EX_OK;
+}
+
+/* A key=value override or a preset file. */
+static int operand(sweep_opts *o, char **argv, int i)
+{
+    const char *a = argv[i];
+    if (strchr(a, '=')) {
+        if (!strncmp(a, "out=", 4) || !strncmp(a, "format=", 7))
+            return cli_usage_error("sweep: '%s': the sweep sets out and format (use --out, --format)", a);
+        o->overrides[o->nover++] = argv[i];   /* compacts argv in place: nover <= i */
+        return EX_OK;
+    }
+    if (o->nfiles == SWEEP_MAX_PRESETS) return cli_usage_error("sweep: more than %d presets", SWEEP_MAX_PRESETS);
+    o->files[o->nfiles++] = a;
+    return EX_OK;
+}
+
+/* The attack options go with --attack; the k list's grammar is checked
+ * here, its values against each preset's length in presets_load. */
+static int check_attack_opts(sweep_opts *o)
+{
+    if (!o->attack && (o->last || o->attack_opt))
+        return cli_usage_error("sweep: --%s goes with --attack adversarial|target", o->last ? "last" : o->attack_opt);
+    if (!o->attack) return EX_OK;
+    if (!o->last) o->last = SWEEP_ATTACK_LAST;
+    int ks[ATTACK_EVAL_MAX_KS], nk;
+    ssm_status st = attack_eval_parse_ks("sweep", o->last, 0, ks, &nk);
+    if (st) return cli_report(st);
+    return attack_eval_check_opts(&o->ae, "sweep");
+}
+
 static int parse_args(sweep_opts *o, int argc, char **argv)
 {
     *o = (sweep_opts){.out = "runs/sweep", .format = "csv", .overrides = argv, .nover = 0};
+    attack_eval_defaults(&o->ae);
+    o->ae.images = SWEEP_ATTACK_IMAGES;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--out") || !strcmp(a, "--format")) {
-            if (i + 1 >= argc) return cli_usage_error("sweep: %s needs a value", a);
-            *(!strcmp(a, "--out") ? &o->out : &o->format) = argv[++i];
-        } else if (!strncmp(a, "--out=", 6)) {
-            o->out = a + 6;
-        } else if (!strncmp(a, "--format=", 9)) {
-            o->format = a + 9;
-        } else if (a[0] == '-' && a[1]) {
-            return cli_usage_error("sweep: unknown option '%s'", a);
-        } else if (strchr(a, '=')) {
-            if (!strncmp(a, "out=", 4) || !strncmp(a, "format=", 7))
-                return cli_usage_error("sweep: '%s': the sweep sets out and format (use --out, --format)", a);
-            o->overrides[o->nover++] = argv[i];   /* compacts argv in place: nover <= i */
-        } else {
-            if (o->nfiles == SWEEP_MAX_PRESETS) return cli_usage_error("sweep: more than %d presets", SWEEP_MAX_PRESETS);
-            o->files[o->nfiles++] = a;
+        int matched, rc = own_option(o, argc, argv, &i, &matched);
+        if (!rc && !matched) rc = attack_option(o, argc, argv, &i, &matched);
+        if (!rc && !matched) {
+            if (argv[i][0] == '-' && argv[i][1]) return cli_usage_error("sweep: unknown option '%s'", argv[i]);
+            rc = operand(o, argv, i);
         }
+        if (rc) return rc;
     }
     if (!o->nfiles) return cli_usage_error("sweep: no preset files given");
     if (!cli_format_ok(o->format)) return cli_usage_error("sweep: --format must be csv or jsonl");
     if (!*o->out) return cli_usage_error("sweep: --out must not be empty");
-    return EX_OK;
+    return check_attack_opts(o);
 }
 
 /* "scenarios/lm-default.conf" -> "lm-default" */
@@ -98,6 +214,14 @@ static void preset_name(const char *file, char *name)
     snprintf(name, SWEEP_NAME_MAX, "%s", base);
     size_t n = strlen(name);
     if (n > 5 && !strcmp(name + n - 5, ".conf")) name[n - 5] = 0;
+}
+
+/* "file: message" for an error about preset r */
+static ssm_status preset_error(const sweep_run *r, ssm_status st)
+{
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", ssm_last_error());
+    return ssm_fail(st, "%s: %s", r->file, msg);
 }
 
 /* Read a preset, apply the overrides and out=DIR/<name>, and check it. */
@@ -114,19 +238,35 @@ static ssm_status preset_load(sweep_run *r, const sweep_opts *o, const char *fil
         return ssm_fail(SSM_ERR_CONFIG, "%s: output path too long", file);
     snprintf(r->rc.format, sizeof r->rc.format, "csv");
     if (!st) st = run_config_check(&r->rc);
-    if (st) {
-        char msg[1024];
-        snprintf(msg, sizeof msg, "%s", ssm_last_error());
-        return ssm_fail(st, "%s: %s", file, msg);
-    }
+    if (st) return preset_error(r, st);
     r->val_loss = r->val_acc = r->unigram = r->train_s = NAN;
+    r->mean_slope = r->mix_slope = NAN;
+    r->decay_rate = r->half_life = r->fit_r2 = r->cos_last = r->dev_last = r->dev_ratio = NAN;
     return SSM_OK;
+}
+
+/* With --attack, before training: the k list against a classifier's
+ * sequence length, and --class against its classes. */
+static ssm_status preset_check_attack(sweep_run *r, const sweep_opts *o)
+{
+    if (!o->attack || r->rc.task != RUN_TASK_CLASSIFY) return SSM_OK;
+    task_data d;
+    ssm_config cfg;
+    ssm_status st = task_data_load(&d, &r->rc, 1);
+    if (!st) st = attack_eval_parse_ks("sweep", o->last, d.L, r->ks, &r->nk);
+    if (!st) st = task_model_config(&d, &r->rc, &cfg);
+    if (!st && o->ae.mode == ATTACK_EVAL_TARGET && o->ae.cls >= cfg.n_classes)
+        st = ssm_fail(SSM_ERR_USAGE, "sweep: --class %d: the model has classes 0 .. %d", o->ae.cls, cfg.n_classes - 1);
+    r->attack_L = d.L;
+    task_data_free(&d);
+    return st ? preset_error(r, st) : SSM_OK;
 }
 
 static ssm_status presets_load(sweep_run *runs, const sweep_opts *o)
 {
     for (int i = 0; i < o->nfiles; i++) {
         ssm_status st = preset_load(&runs[i], o, o->files[i]);
+        if (!st) st = preset_check_attack(&runs[i], o);
         if (st) return st;
         for (int j = 0; j < i; j++)
             if (!strcmp(runs[j].name, runs[i].name))
@@ -270,9 +410,91 @@ static ssm_status read_train_csv(sweep_run *r, const char *path)
 
 /* ---- measuring the trained model --------------------------------------- */
 
-/* Parameters, steps, unigram baseline (lm), and the token-norm verdict on
- * the first validation batch. */
-static ssm_status measure(sweep_run *r)
+/* Token norms over depth on the whole first validation batch: the
+ * residual-stream and mixer-output slopes and verdicts. */
+static ssm_status measure_norms(sweep_run *r, ssm_model *m, const ssm_batch *b)
+{
+    ssm_norms norms;
+    ssm_status st = ssm_model_forward(m, b);
+    if (st || (st = ssm_dynamics_norms(m, &norms))) return st;
+    r->mean_slope = norms.mean_slope;
+    r->verdict = norms.verdict;
+    r->mix_slope = norms.mix_mean_slope;
+    r->mix_verdict = norms.mix_verdict;
+    ssm_norms_free(&norms);
+    return SSM_OK;
+}
+
+/* Influence of x_0[s] on x_n[t] at SWEEP_RECENCY_TARGETS targets, with
+ * its decay fit (a failed fit leaves the cells empty, with a note). */
+static ssm_status measure_influence(sweep_run *r, ssm_model *m, const ssm_batch *b)
+{
+    int targets[SWEEP_RECENCY_TARGETS];
+    int n = ssm_recency_targets(b->L, SWEEP_RECENCY_TARGETS, targets);
+    ssm_influence inf;
+    ssm_decay fit;
+    ssm_status st = ssm_recency_influence(m, b, targets, n, SSM_INFLUENCE_AUTO, SWEEP_PROBE_SEED, &inf);
+    if (st) return st;
+    if (ssm_recency_fit_decay(&inf, SSM_DECAY_MIN_DIST, &fit) == SSM_OK) {
+        r->decay_rate = fit.rate;
+        r->half_life = fit.half_life;
+        r->fit_r2 = fit.r2;
+    } else {
+        fprintf(stderr, "# sweep: %s: no influence decay fit: %s\n", r->name, ssm_last_error());
+    }
+    ssm_influence_free(&inf);
+    return SSM_OK;
+}
+
+/* Over-smoothing of the last residual stream x_n, and its deviation
+ * relative to the embedded input x_0's. */
+static ssm_status measure_smoothing(sweep_run *r, ssm_model *m, const ssm_batch *b)
+{
+    int nl = m->cfg.n_layer;
+    double *cs = malloc(sizeof(double) * (nl + 1)), *dev = malloc(sizeof(double) * (nl + 1));   /* (nl+1) */
+    ssm_status st = cs && dev ? ssm_model_forward(m, b) : ssm_fail(SSM_ERR_NOMEM, "out of memory");
+    if (!st) st = ssm_recency_smoothing(m, cs, dev);
+    if (!st) {
+        r->cos_last = cs[nl];
+        r->dev_last = dev[nl];
+        r->dev_ratio = dev[0] > 0 ? dev[nl] / dev[0] : NAN;
+    }
+    free(cs);
+    free(dev);
+    return st;
+}
+
+/* Recency on the first SWEEP_RECENCY_SEQS rows of the first validation
+ * batch (rows filled). */
+static ssm_status measure_recency(sweep_run *r, ssm_model *m, const ssm_batch *full, int rows)
+{
+    ssm_batch b = *full;
+    b.B = rows < SWEEP_RECENCY_SEQS ? rows : SWEEP_RECENCY_SEQS;
+    ssm_status st = measure_influence(r, m, &b);
+    if (!st) st = measure_smoothing(r, m, &b);
+    m->last = NULL;   /* b lives on this stack frame */
+    return st;
+}
+
+/* --attack on a classifier: every k of the list on the first test images. */
+static ssm_status measure_attack(sweep_run *r, ssm_model *m, const task_data *d, const sweep_opts *o)
+{
+    attack_eval a;
+    ssm_status st = attack_eval_build(&a, m, &d->test, &d->seq, &o->ae, r->rc.out);
+    for (int i = 0; !st && i < r->nk; i++) {
+        st = attack_eval_run(&a, m, r->ks[i], &r->counts[i]);
+        ssm_attack_rates q;
+        ssm_attack_rates_of(&r->counts[i], o->ae.mode == ATTACK_EVAL_TARGET, &q);
+        if (!st)
+            fprintf(stderr, "# sweep: %s: attack k = %d: clean %.4f, attacked %.4f, success %.4f\n", r->name,
+                    r->ks[i], q.clean_acc, q.attacked_acc, q.success_rate);
+    }
+    attack_eval_free(&a);
+    return st;
+}
+
+/* Parameters, steps, unigram baseline (lm), then the measurements above. */
+static ssm_status measure(sweep_run *r, const sweep_opts *o)
 {
     ssm_model m;
     ssm_checkpoint_meta meta = {0};
@@ -285,88 +507,158 @@ static ssm_status measure(sweep_run *r)
     ssm_checkpoint_meta_free(&meta);
     st = task_data_load(&d, &r->rc, 0);
     double nats = NAN, bits;
-    if (!st && !d.classify) st = ssm_text_unigram(&d.text, &nats, &bits);
+    if (!st && r->rc.task == RUN_TASK_LM) st = ssm_text_unigram(&d.text, &nats, &bits);
     r->unigram = nats;
-    if (!st && !task_first_val_batch(&d)) st = ssm_fail(SSM_ERR_DATA, "%s: empty validation split", r->rc.data);
-    if (!st) st = ssm_model_forward(&m, d.batch);
-    ssm_norms norms;
-    if (!st && !(st = ssm_dynamics_norms(&m, &norms))) {
-        r->mean_slope = norms.mean_slope;
-        r->verdict = norms.verdict;
-        ssm_norms_free(&norms);
-    }
+    int rows = st ? 0 : task_first_val_batch(&d);
+    if (!st && !rows) st = ssm_fail(SSM_ERR_DATA, "%s: empty validation split", r->rc.data);
+    if (!st) st = measure_norms(r, &m, d.batch);
+    if (!st) st = measure_recency(r, &m, d.batch, rows);
+    if (!st && o->attack && r->rc.task == RUN_TASK_CLASSIFY) st = measure_attack(r, &m, &d, o);
     task_data_free(&d);
     ssm_model_free(&m);
     return st;
 }
 
-/* ---- the results table ----------------------------------------------- */
+/* ---- the tables -------------------------------------------------------- */
 
-static void fmt(char *buf, const char *f, double v)
+/* Rows of text cells, built for one write. */
+typedef struct {
+    const char *const *cols;
+    int ncols, nrows;
+    const unsigned char *text;   /* (ncols) left-aligned in Markdown, or NULL */
+    char (*v)[SWEEP_CELL];       /* (nrows * ncols) cell storage */
+    const char **vals;           /* (nrows * ncols) cells, NULL = empty */
+} sweep_table;
+
+static ssm_status table_build(sweep_table *t, const char *const *cols, int ncols, const unsigned char *text,
+                              int nrows)
 {
-    if (isnan(v)) buf[0] = 0;
-    else snprintf(buf, 32, f, v);
+    size_t n = (size_t)(nrows ? nrows : 1) * ncols;
+    *t = (sweep_table){cols, ncols, nrows, text, calloc(n, SWEEP_CELL), calloc(n, sizeof(char *))};
+    return t->v && t->vals ? SSM_OK : ssm_fail(SSM_ERR_NOMEM, "out of memory for the results table");
 }
 
-/* One run's cells; v is (NCOLS, 32) storage, vals the row (NULL = empty). */
-static void run_cells(const sweep_run *r, char v[][32], const char **vals)
+static void table_free(sweep_table *t)
 {
-    int cls = r->rc.task == RUN_TASK_CLASSIFY;
-    snprintf(v[5], 32, "%zu", r->params);
-    snprintf(v[6], 32, "%ld", r->steps);
-    fmt(v[7], "%.4f", r->val_loss);
-    fmt(v[8], "%.3f", cls ? NAN : exp(r->val_loss));
-    fmt(v[9], "%.4f", cls ? r->val_acc : NAN);
-    fmt(v[10], "%.4f", r->unigram);
-    fmt(v[11], "%.2f", r->train_s);
-    fmt(v[12], "%.5f", r->mean_slope);
-    const char *text[] = {r->name, ssm_scenario_name(r->rc.model.scenario), ssm_polarize_name(r->rc.model.polarize),
-                          ssm_reorder_name(r->rc.model.reorder), run_task_name(r->rc.task)};
-    for (int c = 0; c < NCOLS; c++) vals[c] = c < 5 ? text[c] : v[c][0] ? v[c] : NULL;
-    vals[13] = ssm_verdict_name(r->verdict);
+    free(t->v);
+    free(t->vals);
 }
 
-static void write_table(FILE *f, const char *format, const sweep_run *runs, int n)
+static void table_write(const sweep_table *t, FILE *f, const char *format)
 {
-    cli_table t;
-    cli_table_begin(&t, f, format, columns, NCOLS);
-    char v[NCOLS][32];
-    const char *vals[NCOLS];
-    for (int i = 0; i < n; i++) {
-        run_cells(&runs[i], v, vals);
-        cli_table_row(&t, vals);
-    }
+    cli_table ct;
+    cli_table_begin(&ct, f, format, t->cols, t->ncols);
+    for (int i = 0; i < t->nrows; i++) cli_table_row(&ct, t->vals + (size_t)i * t->ncols);
 }
 
-static void write_markdown(FILE *f, const sweep_run *runs, int n)
+static void table_markdown(const sweep_table *t, FILE *f)
 {
-    for (int c = 0; c < NCOLS; c++) fprintf(f, "| %s ", columns[c]);
+    for (int c = 0; c < t->ncols; c++) fprintf(f, "| %s ", t->cols[c]);
     fprintf(f, "|\n");
-    for (int c = 0; c < NCOLS; c++) fprintf(f, "|%s", c < 5 || c == 13 ? "---" : "--:");
+    for (int c = 0; c < t->ncols; c++) fprintf(f, "|%s", t->text && t->text[c] ? "---" : "--:");
     fprintf(f, "|\n");
-    char v[NCOLS][32];
-    const char *vals[NCOLS];
-    for (int i = 0; i < n; i++) {
-        run_cells(&runs[i], v, vals);
-        for (int c = 0; c < NCOLS; c++) fprintf(f, "| %s ", vals[c] ? vals[c] : "-");
+    for (int i = 0; i < t->nrows; i++) {
+        const char **row = t->vals + (size_t)i * t->ncols;
+        for (int c = 0; c < t->ncols; c++) fprintf(f, "| %s ", row[c] ? row[c] : "-");
         fprintf(f, "|\n");
     }
 }
 
-/* DIR/results.csv and DIR/results.md, each written atomically. */
-static ssm_status write_results(const char *dir, const sweep_run *runs, int n)
+/* DIR/base.csv and DIR/base.md, each written atomically. */
+static ssm_status table_save(const sweep_table *t, const char *dir, const char *base)
 {
     char path[PATH_MAX];
     ssm_atomic_file af;
     ssm_status st;
-    snprintf(path, sizeof path, "%s/results.csv", dir);
+    snprintf(path, sizeof path, "%s/%s.csv", dir, base);
     if ((st = ssm_atomic_file_begin(&af, path))) return st;
-    write_table(af.f, "csv", runs, n);
+    table_write(t, af.f, "csv");
     if ((st = ssm_atomic_file_commit(&af))) return st;
-    snprintf(path, sizeof path, "%s/results.md", dir);
+    snprintf(path, sizeof path, "%s/%s.md", dir, base);
     if ((st = ssm_atomic_file_begin(&af, path))) return st;
-    write_markdown(af.f, runs, n);
+    table_markdown(t, af.f);
     return ssm_atomic_file_commit(&af);
+}
+
+static void fmt(char *buf, const char *f, double v)
+{
+    if (isnan(v)) buf[0] = 0;
+    else snprintf(buf, SWEEP_CELL, f, v);
+}
+
+/* One run's results row: cells v (NCOLS, SWEEP_CELL), vals (NCOLS). */
+static void run_cells(const sweep_run *r, char v[][SWEEP_CELL], const char **vals)
+{
+    int lm = r->rc.task == RUN_TASK_LM;
+    snprintf(v[C_LAYERS], SWEEP_CELL, "%d", r->rc.model.n_layer);
+    snprintf(v[C_PARAMS], SWEEP_CELL, "%zu", r->params);
+    snprintf(v[C_STEPS], SWEEP_CELL, "%ld", r->steps);
+    fmt(v[C_VAL_LOSS], "%.4f", r->val_loss);
+    fmt(v[C_VAL_PPL], "%.3f", lm ? exp(r->val_loss) : NAN);
+    fmt(v[C_VAL_ACC], "%.4f", lm ? NAN : r->val_acc);
+    fmt(v[C_UNIGRAM], "%.4f", r->unigram);
+    fmt(v[C_TRAIN_S], "%.2f", r->train_s);
+    fmt(v[C_SLOPE], "%.5f", r->mean_slope);
+    fmt(v[C_MIX_SLOPE], "%.5f", r->mix_slope);
+    fmt(v[C_DECAY], "%.5f", r->decay_rate);
+    fmt(v[C_HALF], "%.4g", r->half_life);
+    fmt(v[C_R2], "%.3f", r->fit_r2);
+    fmt(v[C_COS], "%.4f", r->cos_last);
+    fmt(v[C_DEV], "%.4f", r->dev_last);
+    fmt(v[C_DEV_RATIO], "%.4f", r->dev_ratio);
+    for (int c = 0; c < NCOLS; c++) vals[c] = v[c][0] ? v[c] : NULL;
+    vals[C_PRESET] = r->name;
+    vals[C_SCENARIO] = ssm_scenario_name(r->rc.model.scenario);
+    vals[C_POLARIZE] = ssm_polarize_name(r->rc.model.polarize);
+    vals[C_REORDER] = ssm_reorder_name(r->rc.model.reorder);
+    vals[C_TASK] = run_task_name(r->rc.task);
+    vals[C_VERDICT] = ssm_verdict_name(r->verdict);
+    vals[C_MIX_VERDICT] = ssm_verdict_name(r->mix_verdict);
+}
+
+static ssm_status results_table(sweep_table *t, const sweep_run *runs, int n)
+{
+    ssm_status st = table_build(t, columns, NCOLS, text_cols, n);
+    for (int i = 0; !st && i < n; i++) run_cells(&runs[i], t->v + (size_t)i * NCOLS, t->vals + (size_t)i * NCOLS);
+    return st;
+}
+
+/* The attack table: one row per (attacked preset, k). */
+static ssm_status attack_table(sweep_table *t, const sweep_run *runs, int n, const attack_eval_opts *ae)
+{
+    static const char *cols[A_NCOLS] = {"preset", "scenario", "polarize", "reorder"};
+    static const unsigned char text[A_NCOLS] = {1, 1, 1, 1, 1, 1};
+    const char *const *ev = attack_eval_columns();
+    for (int c = 0; c < ATTACK_EVAL_NCOLS; c++) cols[A_FIRST + c] = ev[c];
+    int rows = 0;
+    for (int i = 0; i < n; i++) rows += runs[i].rc.task == RUN_TASK_CLASSIFY ? runs[i].nk : 0;
+    ssm_status st = table_build(t, cols, A_NCOLS, text, rows);
+    for (int i = 0, row = 0; !st && i < n; i++)
+        for (int k = 0; runs[i].rc.task == RUN_TASK_CLASSIFY && k < runs[i].nk; k++, row++) {
+            const char **vals = t->vals + (size_t)row * A_NCOLS;
+            const sweep_run *r = &runs[i];
+            attack_eval_cells(ae, r->attack_L, r->ks[k], &r->counts[k], t->v + (size_t)row * A_NCOLS + A_FIRST,
+                              vals + A_FIRST);
+            vals[0] = r->name;
+            vals[1] = ssm_scenario_name(r->rc.model.scenario);
+            vals[2] = ssm_polarize_name(r->rc.model.polarize);
+            vals[3] = ssm_reorder_name(r->rc.model.reorder);
+        }
+    return st;
+}
+
+/* results.csv/.md (and attack.csv/.md) of the first n runs. */
+static ssm_status write_results(const sweep_opts *o, const sweep_run *runs, int n)
+{
+    sweep_table t;
+    ssm_status st = results_table(&t, runs, n);
+    if (!st) st = table_save(&t, o->out, "results");
+    table_free(&t);
+    if (st || !o->attack) return st;
+    st = attack_table(&t, runs, n, &o->ae);
+    if (!st) st = table_save(&t, o->out, "attack");
+    table_free(&t);
+    return st;
 }
 
 /* ---- the sweep ------------------------------------------------------- */
@@ -388,31 +680,53 @@ static int sweep_one(sweep_run *r, const sweep_opts *o, int i, int n)
         return code;
     }
     snprintf(csv, sizeof csv, "%s/train.csv", r->rc.out);
-    if ((st = read_train_csv(r, csv)) || (st = measure(r))) return cli_report(st);
+    if ((st = read_train_csv(r, csv))) return cli_report(st);
+    double tm = now_s();
+    if ((st = measure(r, o))) return cli_report(preset_error(r, st));
     r->done = 1;
-    fprintf(stderr, "# sweep [%d/%d] %s: val loss %.4f, %s (mean log-norm slope %.5f), %.1f s\n", i + 1, n,
-            r->name, r->val_loss, ssm_verdict_name(r->verdict), r->mean_slope, now_s() - t);
+    fprintf(stderr,
+            "# sweep [%d/%d] %s: val loss %.4f, stream %s (slope %.5f), mixer %s (slope %.5f), "
+            "half-life %.4g tokens, cos_last %.4f; measured in %.1f s, %.1f s in all\n",
+            i + 1, n, r->name, r->val_loss, ssm_verdict_name(r->verdict), r->mean_slope,
+            ssm_verdict_name(r->mix_verdict), r->mix_slope, r->half_life, r->cos_last, now_s() - tm, now_s() - t);
     return EX_OK;
 }
 
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
 /* SIGINT reaches the child (same process group), which saves and exits
- * 130; the sweep itself ignores it and stops after that run. */
+ * 130; the sweep notes it and stops after that run, or, when it comes
+ * while a model is being measured, after that measurement. */
 static int sweep_all(sweep_run *runs, const sweep_opts *o)
 {
-    struct sigaction ign = {.sa_handler = SIG_IGN}, old;
-    sigaction(SIGINT, &ign, &old);
+    struct sigaction on = {.sa_handler = on_sigint, .sa_flags = SA_RESTART}, old;
+    sigaction(SIGINT, &on, &old);
     int code = EX_OK, done = 0;
     for (; done < o->nfiles && !code; done++) {
         code = sweep_one(&runs[done], o, done, o->nfiles);
-        if (!code) {
-            ssm_status st = write_results(o->out, runs, done + 1);
-            if (st) code = cli_report(st);
+        ssm_status st = code ? SSM_OK : write_results(o, runs, done + 1);
+        if (st) code = cli_report(st);
+        if (!code && interrupted) {
+            fprintf(stderr, "ssmlab: sweep: interrupted after %s: results so far in %s\n", runs[done].file, o->out);
+            code = 128 + SIGINT;
         }
     }
     sigaction(SIGINT, &old, NULL);
-    if (!code) write_table(stdout, o->format, runs, o->nfiles);
-    if (!code) fprintf(stderr, "# sweep: results in %s/results.csv and %s/results.md\n", o->out, o->out);
-    return code;
+    sweep_table t;
+    ssm_status st = code ? SSM_OK : results_table(&t, runs, o->nfiles);
+    if (st) return cli_report(st);
+    if (code) return code;
+    table_write(&t, stdout, o->format);
+    table_free(&t);
+    fprintf(stderr, "# sweep: results in %s/results.csv and %s/results.md%s\n", o->out, o->out,
+            o->attack ? ", attacks in attack.csv and attack.md" : "");
+    return EX_OK;
 }
 
 int cli_sweep(int argc, char **argv)

@@ -1,7 +1,8 @@
 /* dynamics.c — the token-dynamics measurements of SPEC §2: eigenvalues of
  * S_B S_C^T per layer (GSL nonsymmetric eigensolver), residual-stream token
- * norms with least-squares log-norm slopes over depth (gsl_fit_linear) and
- * the converging/diverging verdict, and the layer-0 importance ranking.
+ * norms and mixer-output norms with least-squares log-norm slopes over
+ * depth (gsl_fit_linear) and a converging/diverging verdict for each, and
+ * the layer-0 importance ranking.
  * GSL linear algebra only: this file must not include OpenBLAS's cblas.h. */
 #include "dynamics.h"
 
@@ -21,8 +22,8 @@
 
 const char *ssm_verdict_name(int verdict)
 {
-    static const char *const names[] = {"converging", "diverging", "mixed"};
-    return verdict >= 0 && verdict <= SSM_VERDICT_MIXED ? names[verdict] : "?";
+    static const char *const names[] = {"converging", "diverging", "mixed", "none"};
+    return verdict >= 0 && verdict <= SSM_VERDICT_NONE ? names[verdict] : "?";
 }
 
 const char *ssm_spectrum_class_name(int cls)
@@ -87,7 +88,22 @@ void ssm_norms_free(ssm_norms *n)
     free(n->norms);
     free(n->mix_norms);
     free(n->slopes);
+    free(n->mix_slopes);
     memset(n, 0, sizeof *n);
+}
+
+/* The mixer-output slopes and verdict: none for a one-layer model. */
+static ssm_status mix_verdict(ssm_norms *n, int T)
+{
+    if (n->n_layer < 2) {
+        for (int t = 0; t < T; t++) n->mix_slopes[t] = NAN;
+        n->mix_mean_slope = NAN;
+        n->mix_verdict = SSM_VERDICT_NONE;
+        return SSM_OK;
+    }
+    ssm_status st = ssm_dynamics_slopes(n->mix_norms, n->n_layer - 1, T, n->mix_slopes);
+    if (!st) n->mix_verdict = ssm_dynamics_verdict(n->mix_slopes, T, &n->mix_mean_slope);
+    return st;
 }
 
 ssm_status ssm_dynamics_norms(const ssm_model *m, ssm_norms *out)
@@ -103,13 +119,15 @@ ssm_status ssm_dynamics_norms(const ssm_model *m, ssm_norms *out)
     out->norms = malloc(sizeof(float) * (nl + 1) * T);
     out->mix_norms = malloc(sizeof(float) * nl * T);
     out->slopes = malloc(sizeof(float) * T);
-    if (!out->norms || !out->mix_norms || !out->slopes) {
+    out->mix_slopes = malloc(sizeof(float) * T);
+    if (!out->norms || !out->mix_norms || !out->slopes || !out->mix_slopes) {
         ssm_norms_free(out);
         return ssm_fail(SSM_ERR_NOMEM, "out of memory for token norms");
     }
     for (size_t i = 0; i < (nl + 1) * T; i++) out->norms[i] = vec_norm(m->acts.resid + i * D, D);
     for (size_t i = 0; i < nl * T; i++) out->mix_norms[i] = vec_norm(m->acts.mix + i * D, D);
     ssm_status st = ssm_dynamics_slopes(out->norms, nl, (int)T, out->slopes);
+    if (!st) st = mix_verdict(out, (int)T);
     if (st) {
         ssm_norms_free(out);
         return st;

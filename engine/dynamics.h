@@ -10,7 +10,7 @@
 
 /* ---- token norms over depth ------------------------------------------- */
 
-enum { SSM_VERDICT_CONVERGING = 0, SSM_VERDICT_DIVERGING, SSM_VERDICT_MIXED };
+enum { SSM_VERDICT_CONVERGING = 0, SSM_VERDICT_DIVERGING, SSM_VERDICT_MIXED, SSM_VERDICT_NONE };
 
 /* Verdict rule (documented in ssmlab-inspect(1) too).  With tau =
  * SSM_VERDICT_TAU and the per-token slopes s_t (natural log of the norm per
@@ -19,7 +19,18 @@ enum { SSM_VERDICT_CONVERGING = 0, SSM_VERDICT_DIVERGING, SSM_VERDICT_MIXED };
  *               tokens have s_t < -tau;
  *   diverging   when mean slope > +tau and at least SSM_VERDICT_FRAC of the
  *               tokens have s_t > +tau;
- *   mixed       otherwise (flat, or tokens disagree). */
+ *   mixed       otherwise (flat, or tokens disagree).
+ * SSM_VERDICT_NONE ("none") is the mixer-output verdict of a one-layer
+ * model: one depth, nothing to fit.
+ *
+ * Two verdicts come out of one forward.  The residual-stream verdict reads
+ * ||x_{l,t}||, l = 0..n_layer; in a pre-norm residual network x_{l+1} =
+ * x_l + mix_l(RMSNorm(x_l)) the stream accumulates every update, so its
+ * norm nearly always grows and this verdict is nearly always diverging.
+ * The mixer-output verdict reads ||mix_{l,t}||, l = 0..n_layer-1, the size
+ * of each layer's update (the velocity of the depth-as-time ODE of SPEC
+ * §2): converging when the updates shrink with depth (the tokens settle),
+ * diverging when they grow. */
 #define SSM_VERDICT_TAU 0.01
 #define SSM_VERDICT_FRAC 0.5
 
@@ -30,6 +41,10 @@ typedef struct {
     float *slopes;     /* (B, L) least-squares slope of log-norm over depth l = 0..n_layer */
     float mean_slope;  /* mean of slopes over the B*L tokens */
     int verdict;       /* SSM_VERDICT_* */
+    float *mix_slopes; /* (B, L) slope of log mixer-output norm over l = 0..n_layer-1
+                        * (NaN when n_layer = 1) */
+    float mix_mean_slope;  /* mean of mix_slopes (NaN when n_layer = 1) */
+    int mix_verdict;   /* SSM_VERDICT_*, SSM_VERDICT_NONE when n_layer = 1 */
 } ssm_norms;
 
 /* After ssm_model_forward: reads m->acts.resid and m->acts.mix for the
@@ -38,7 +53,7 @@ typedef struct {
  * ssm_norms_free; token index i = b * L + t in every (.., B, L) array. */
 ssm_status ssm_dynamics_norms(const ssm_model *m, ssm_norms *out);
 void ssm_norms_free(ssm_norms *n);
-const char *ssm_verdict_name(int verdict);   /* "converging", "diverging", "mixed" */
+const char *ssm_verdict_name(int verdict);   /* "converging", "diverging", "mixed", "none" */
 
 /* Lower-level pieces, usable on synthetic data.
  * norms: (n_layer+1, T) for T tokens; writes slopes (T): the gsl_fit_linear

@@ -1,8 +1,8 @@
 /* test_dynamics.c — unit tests of the token-dynamics measurements (SPEC §2):
  * spectra of hand-set S_B, S_C with known eigenvalues (incl. the pinned
  * polarization rows around them), the scenario models' promised signs,
- * log-norm slopes on synthetic residual streams, the verdict rule and the
- * importance ranking. */
+ * log-norm slopes on synthetic residual streams and mixer outputs, the
+ * verdict rule and the importance ranking. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -238,6 +238,16 @@ static void forward_tokens(ssm_model *m, ssm_batch *b, int *tok, int B, int L)
     cr_assert_eq(ssm_model_forward(m, b), SSM_OK, "%s", ssm_last_error());
 }
 
+/* A default model of n_layer layers (init seed) after a forward of B x L tokens. */
+static void build_forward(ssm_model *m, int n_layer, uint64_t seed, ssm_batch *b, int *tok, int B, int L)
+{
+    ssm_config c = small_config(4, 0, 0);
+    c.n_layer = n_layer;
+    cr_assert_eq(ssm_model_build(m, &c), SSM_OK);
+    ssm_model_init(m, seed);
+    forward_tokens(m, b, tok, B, L);
+}
+
 Test(norms, before_forward_is_an_error)
 {
     ssm_model m;
@@ -255,13 +265,10 @@ Test(norms, synthetic_residual_stream)
 {
     enum { B = 2, L = 3 };
     ssm_model m;
-    ssm_config c = small_config(4, 0, 0);
-    c.n_layer = 4;
-    cr_assert_eq(ssm_model_build(&m, &c), SSM_OK);
-    ssm_model_init(&m, 1);
     int tok[B * L];
     ssm_batch b;
-    forward_tokens(&m, &b, tok, B, L);
+    build_forward(&m, 4, 1, &b, tok, B, L);
+    const ssm_config c = m.cfg;
     const float g[B * L] = {0.5f, 0.9f, 1.0f, 1.1f, 2.0f, 0.8f};
     int D = c.d_model;
     for (int l = 0; l <= c.n_layer; l++)
@@ -280,6 +287,67 @@ Test(norms, synthetic_residual_stream)
     }
     cr_expect_float_eq(n.mean_slope, mean, 1e-5);
     cr_expect_eq(n.verdict, ssm_dynamics_verdict(n.slopes, B * L, NULL));
+    ssm_norms_free(&n);
+    ssm_model_free(&m);
+}
+
+/* Issue 3's case: a pre-norm residual stream x_{l+1} = x_l + mix_l whose
+ * updates halve with depth.  The stream's norm still grows (diverging),
+ * while the mixer-output verdict sees the updates settle (converging, slope
+ * ln 1/2 for every token). */
+Test(norms, mixer_outputs_shrink_while_stream_grows)
+{
+    enum { B = 2, L = 3 };
+    ssm_model m;
+    ssm_batch b;
+    int tok[B * L];
+    build_forward(&m, 4, 1, &b, tok, B, L);
+    const ssm_config c = m.cfg;
+    int D = c.d_model;
+    for (int i = 0; i < B * L; i++)
+        for (int d = 0; d < D; d++) {
+            float v = (d % 3 ? 1.0f : -2.0f) * (1.0f + 0.1f * i), x = v;
+            for (int l = 0; l < c.n_layer; l++) {
+                float y = ldexpf(v, -l);   /* mix_l = v / 2^l */
+                m.acts.resid[((size_t)l * B * L + i) * D + d] = x;
+                m.acts.mix[((size_t)l * B * L + i) * D + d] = y;
+                x += y;
+            }
+            m.acts.resid[((size_t)c.n_layer * B * L + i) * D + d] = x;
+        }
+    ssm_norms n;
+    cr_assert_eq(ssm_dynamics_norms(&m, &n), SSM_OK, "%s", ssm_last_error());
+    cr_expect_eq(n.verdict, SSM_VERDICT_DIVERGING, "stream: %s", ssm_verdict_name(n.verdict));
+    cr_expect_eq(n.mix_verdict, SSM_VERDICT_CONVERGING, "updates: %s", ssm_verdict_name(n.mix_verdict));
+    for (int i = 0; i < B * L; i++) cr_expect_float_eq(n.mix_slopes[i], -logf(2.0f), 1e-5, "token %d", i);
+    cr_expect_float_eq(n.mix_mean_slope, -log(2.0), 1e-5);
+    ssm_norms_free(&n);
+    ssm_model_free(&m);
+}
+
+/* Growing updates give a diverging mixer verdict; one layer gives none. */
+Test(norms, mixer_verdict_growing_and_single_layer)
+{
+    enum { B = 1, L = 4 };
+    ssm_model m;
+    ssm_batch b;
+    int tok[B * L];
+    build_forward(&m, 3, 3, &b, tok, B, L);
+    int D = m.cfg.d_model;
+    for (int l = 0; l < 3; l++)
+        for (int i = 0; i < B * L * D; i++) m.acts.mix[(size_t)l * B * L * D + i] = expf(0.3f * l) * (1 + i % 5);
+    ssm_norms n;
+    cr_assert_eq(ssm_dynamics_norms(&m, &n), SSM_OK);
+    cr_expect_eq(n.mix_verdict, SSM_VERDICT_DIVERGING);
+    cr_expect_float_eq(n.mix_mean_slope, 0.3, 1e-5);
+    ssm_norms_free(&n);
+    ssm_model_free(&m);
+    build_forward(&m, 1, 3, &b, tok, B, L);
+    cr_assert_eq(ssm_dynamics_norms(&m, &n), SSM_OK);
+    cr_expect_eq(n.mix_verdict, SSM_VERDICT_NONE);
+    cr_expect(isnan(n.mix_mean_slope) && isnan(n.mix_slopes[0]));
+    cr_expect(n.verdict != SSM_VERDICT_NONE, "the stream still has two depths");
+    cr_expect_str_eq(ssm_verdict_name(SSM_VERDICT_NONE), "none");
     ssm_norms_free(&n);
     ssm_model_free(&m);
 }

@@ -1,0 +1,96 @@
+/* attack_eval.h — one recency-bias attack evaluation (SPEC §3) on a
+ * sequence classifier's test images, shared by `ssmlab attack` and
+ * `ssmlab sweep --attack`: the --last list of k (token counts or
+ * percentages), the clean pass, the attacked pass for each k (FGSM or PGD
+ * on the last k tokens, or the splice of the last k tokens of an image of
+ * the target class), and the table row of each k. */
+#ifndef SSM_CLI_ATTACK_EVAL_H
+#define SSM_CLI_ATTACK_EVAL_H
+
+#include <getopt.h>
+#include <stddef.h>
+
+#include "attack.h"
+#include "images.h"
+#include "model.h"
+
+#define ATTACK_EVAL_MAX_KS 64
+#define ATTACK_EVAL_NCOLS 9
+
+enum { ATTACK_EVAL_ADVERSARIAL = 0, ATTACK_EVAL_TARGET };
+
+typedef struct {
+    int mode;                 /* ATTACK_EVAL_* */
+    int method, steps, random_start, clip;
+    int cls;                  /* target class (target mode), else -1 */
+    float eps, step_size;     /* step_size: PGD step, already resolved */
+    int images, batch_size;   /* test images evaluated (the first ones), rows per pass */
+    long seed;                /* random starts and donor choice */
+} attack_eval_opts;
+
+/* The test split (borrowed), the buffers, and the clean logits. */
+typedef struct {
+    const ssm_images *test;
+    const ssm_image_seq *seq;
+    attack_eval_opts o;
+    ssm_image_block blk;      /* (B, L, I) clean inputs and (B) labels */
+    float *xadv;              /* (B, L, I) attacked inputs */
+    float *donors;            /* (B, L, I) target: donor sequences */
+    float *clean;             /* (N, C) clean logits of the evaluated images */
+    float *lo, *hi;           /* (I) valid value range of each token value */
+    size_t *pool;             /* (npool) target: test images of the class */
+    size_t npool;
+    int N, C;                 /* images evaluated, classes */
+} attack_eval;
+
+/* The evaluation's long options, shared by `attack` and `sweep`:
+ * --method, --eps, --steps, --step-size, --images, --batch-size, --seed,
+ * --class, --random-start, --no-clip (a getopt_long table ending in a zero
+ * entry; val is the code for attack_eval_set_option). */
+const struct option *attack_eval_options(void);
+
+/* The defaults of ssmlab-attack(1): FGSM, eps 0.1, 10 PGD steps of
+ * 2.5 eps / steps, 1000 images in passes of 50, seed 0, clipping on, no
+ * class.  mode is ATTACK_EVAL_ADVERSARIAL. */
+void attack_eval_defaults(attack_eval_opts *o);
+
+/* Apply option `code` with value arg (NULL for flags); EX_USAGE with a
+ * message prefixed by who for a bad value. */
+int attack_eval_set_option(attack_eval_opts *o, int code, const char *arg, const char *who);
+
+/* After the options: --class goes with the target attack and only with
+ * it (EX_USAGE otherwise); resolves the default PGD step size. */
+int attack_eval_check_opts(attack_eval_opts *o, const char *who);
+
+/* The column names of attack_eval_cells (ATTACK_EVAL_NCOLS): attack,
+ * method, k, k_fraction, eps, images, clean_acc, attacked_acc,
+ * success_rate. */
+const char *const *attack_eval_columns(void);
+
+/* --last "K1,P2%,...": up to ATTACK_EVAL_MAX_KS token counts or
+ * percentages of L (rounded, at least 1) into ks; SSM_ERR_USAGE (message
+ * prefixed with who, e.g. "attack") for a bad item or k > L.  With L <= 0
+ * it checks the grammar only (percentages up to 100; ks undefined). */
+ssm_status attack_eval_parse_ks(const char *who, const char *s, int L, int *ks, int *nk);
+
+/* SSM_ERR_DATA (naming `model`) unless m is a classifier of continuous
+ * inputs: a language model or a token-id model cannot be attacked. */
+ssm_status attack_eval_check_kind(const ssm_model *m, const char *model);
+
+/* Check m against the test images, build the buffers (and the donor pool
+ * of the target class) and run the clean pass over the first
+ * min(o->images, test->n) test images.  Errors name `model`. */
+ssm_status attack_eval_build(attack_eval *a, ssm_model *m, const ssm_images *test,
+                             const ssm_image_seq *seq, const attack_eval_opts *o, const char *model);
+void attack_eval_free(attack_eval *a);
+
+/* Attack every evaluated image with k tokens; t gets the tallies. */
+ssm_status attack_eval_run(attack_eval *a, ssm_model *m, int k, ssm_attack_counts *t);
+
+/* The table row of k for an evaluation with options o on sequences of L
+ * tokens: v is (ATTACK_EVAL_NCOLS, 32) storage, vals the ATTACK_EVAL_NCOLS
+ * cells (NULL = empty). */
+void attack_eval_cells(const attack_eval_opts *o, int L, int k, const ssm_attack_counts *t, char v[][32],
+                       const char **vals);
+
+#endif
