@@ -1,7 +1,8 @@
 /* test_model.c — unit tests of the whole model: the gradient of every
  * parameter tensor against central finite differences (language model,
- * untied head, continuous-input classifier), bitwise determinism, the tensor
- * list, config validation, and that the loss falls on a small task. */
+ * untied head, continuous-input classifier, targets on a few positions only),
+ * bitwise determinism, the tensor list, config validation, and that the loss
+ * falls on a small task. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -206,6 +207,42 @@ Test(model, out_of_range_tokens_are_refused)
     f.tokens[2] = 1000;
     cr_expect_eq(ssm_model_forward(&f.m, &f.batch), SSM_ERR_DATA);
     cr_expect(strstr(ssm_last_error(), "1000") != NULL);
+    fixture_free(&f);
+}
+
+/* MQAR-style targets: only a few positions scored (-1 elsewhere).  The loss
+ * is the mean cross-entropy over those positions alone, its gradients match
+ * finite differences, and with no target at all nothing is scored or
+ * accumulated. */
+Test(model, sparse_targets_score_only_their_positions)
+{
+    fixture f;
+    fixture_build(&f, small_lm(), 2, 8);
+    const int pos[3] = {3, 6, 13}, val[3] = {11, 17, 4};
+    for (int i = 0; i < 16; i++) f.targets[i] = -1;
+    for (int j = 0; j < 3; j++) f.targets[pos[j]] = val[j];
+    loss_at(&f);
+    cr_expect_eq(f.m.n_targets, 3);
+    int V = f.m.cfg.padded_vocab;
+    double want = 0.0;
+    for (int j = 0; j < 3; j++) {
+        const float *row = f.m.acts.logits + (size_t)pos[j] * V;   /* (V) */
+        double mx = row[0], s = 0.0;
+        for (int v = 1; v < V; v++) mx = fmax(mx, row[v]);
+        for (int v = 0; v < V; v++) s += exp(row[v] - mx);
+        want += (log(s) + mx - row[val[j]]) / 3.0;
+    }
+    cr_expect(fabs(f.m.loss - want) < 1e-5 * fmax(1.0, want), "loss %g, want %g", f.m.loss, want);
+    check_gradients(&f, 5e-2);
+    for (int i = 0; i < 16; i++) f.targets[i] = -1;
+    ssm_model_zero_grad(&f.m);
+    loss_at(&f);
+    cr_expect_eq(f.m.n_targets, 0);
+    cr_expect_eq(f.m.loss, 0.0f);
+    cr_expect_eq(ssm_model_backward(&f.m, 1.0f), SSM_OK);
+    size_t nonzero = 0;
+    for (size_t i = 0; i < f.m.num_params; i++) nonzero += f.m.grads_memory[i] != 0.0f;
+    cr_expect_eq(nonzero, 0, "%zu gradients accumulated with no targets", nonzero);
     fixture_free(&f);
 }
 
