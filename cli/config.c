@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,10 +12,13 @@
 #include "images.h"
 #include "text.h"
 
-static const char *const task_names[] = {"lm", "classify"};
+static const char *const task_names[] = {"lm", "classify", "mqar"};
 static const char *const dataset_names[] = {"text", "fashion-mnist", "mnist", "cifar10"};
-#define NTASKS 2
+static const char *const filler_names[] = {"zero", "random"};   /* index = random_filler */
+#define NTASKS 3
 #define NDATASETS 4
+#define NFILLERS 2
+#define MQAR_MAX_EXAMPLES 100000000
 
 const char *run_task_name(int v) { return v >= 0 && v < NTASKS ? task_names[v] : "?"; }
 const char *run_dataset_name(int v) { return v >= 0 && v < NDATASETS ? dataset_names[v] : "?"; }
@@ -28,6 +32,8 @@ static int name_index(const char *const *names, int n, const char *s)
 
 static int task_parse(const char *s) { return name_index(task_names, NTASKS, s); }
 static int dataset_parse(const char *s) { return name_index(dataset_names, NDATASETS, s); }
+static int filler_parse(const char *s) { return name_index(filler_names, NFILLERS, s); }
+static const char *filler_name(int v) { return v >= 0 && v < NFILLERS ? filler_names[v] : "?"; }
 
 typedef enum { K_INT, K_LONG, K_FLOAT, K_DOUBLE, K_STR, K_ENUM } key_type;
 
@@ -44,6 +50,7 @@ typedef struct {
 #define M(f) offsetof(run_config, model.f)
 #define O(f) offsetof(run_config, opt.f)
 #define R(f) offsetof(run_config, f)
+#define Q(f) offsetof(run_config, mqar.f)
 static const key_spec keys[] = {
     {"d_model", K_INT, M(d_model), 0, "model width D", NULL, NULL},
     {"n_layer", K_INT, M(n_layer), 0, "number of Mamba layers", NULL, NULL},
@@ -70,7 +77,7 @@ static const key_spec keys[] = {
     {"eps", K_FLOAT, O(eps), 0, "AdamW epsilon", NULL, NULL},
     {"weight_decay", K_FLOAT, O(weight_decay), 0, "AdamW weight decay (not on A_log, D, biases, norms)", NULL, NULL},
     {"grad_clip", K_FLOAT, O(grad_clip), 0, "clip the global gradient norm to this; 0 = off", NULL, NULL},
-    {"task", K_ENUM, R(task), 0, "what is trained: lm (next byte) or classify (image label)",
+    {"task", K_ENUM, R(task), 0, "what is trained: lm (next byte), classify (image label) or mqar (associative recall)",
      task_parse, run_task_name},
     {"dataset", K_ENUM, R(dataset), 0, "text, fashion-mnist, mnist or cifar10",
      dataset_parse, run_dataset_name},
@@ -79,7 +86,15 @@ static const key_spec keys[] = {
     {"patch", K_INT, R(patch), 0, "images: p x p pixel patches per token; 0 or 1 = one token per pixel", NULL, NULL},
     {"standardize", K_INT, R(standardize), 0, "images: 1 = per-channel mean/std of the training set, 0 = v/255", NULL, NULL},
     {"n_classes", K_INT, R(n_classes), 0, "images: number of classes; 0 = 1 + the largest training label", NULL, NULL},
-    {"seq_len", K_INT, R(seq_len), 0, "training sequence length L (text; images: set by patch)", NULL, NULL},
+    {"mqar_vocab", K_INT, Q(vocab), 0, "mqar: vocabulary V (keys 1 .. V/2-1, values V/2 .. V-1); at most vocab_size", NULL, NULL},
+    {"mqar_len", K_INT, Q(len), 0, "mqar: sequence length T, even", NULL, NULL},
+    {"mqar_pairs", K_INT, Q(pairs), 0, "mqar: key-value pairs K, each queried once; 4K <= T", NULL, NULL},
+    {"mqar_alpha", K_DOUBLE, Q(alpha), 0, "mqar: query gaps g drawn with p(g) ~ a g^(a-1); 1 = uniform", NULL, NULL},
+    {"mqar_filler", K_ENUM, Q(random_filler), 0, "mqar: tokens between the queries: random or zero",
+     filler_parse, filler_name},
+    {"mqar_train_examples", K_INT, R(mqar_train_examples), 0, "mqar: cycle over this many training examples; 0 = fresh ones every step", NULL, NULL},
+    {"mqar_val_examples", K_INT, R(mqar_val_examples), 0, "mqar: validation examples, from a stream disjoint from training", NULL, NULL},
+    {"seq_len", K_INT, R(seq_len), 0, "training sequence length L (text; images: set by patch; mqar: by mqar_len)", NULL, NULL},
     {"batch_size", K_INT, R(batch_size), 0, "sequences per micro-batch B", NULL, NULL},
     {"grad_accum", K_INT, R(grad_accum), 0, "micro-batches accumulated per step", NULL, NULL},
     {"eval_every", K_INT, R(eval_every), 0, "validate every this many steps; 0 = only at the end", NULL, NULL},
@@ -96,6 +111,7 @@ static const key_spec keys[] = {
 #undef M
 #undef O
 #undef R
+#undef Q
 #define NKEYS ((int)(sizeof keys / sizeof keys[0]))
 
 void run_config_default(run_config *rc)
@@ -116,6 +132,10 @@ void run_config_default(run_config *rc)
     rc->standardize = 1;
     rc->n_classes = 0;
     rc->val_fraction = SSM_TEXT_DEFAULT_VAL_FRACTION;
+    ssm_mqar_default(&rc->mqar);
+    rc->mqar.vocab = 256;   /* the default vocab_size */
+    rc->mqar_train_examples = 0;
+    rc->mqar_val_examples = 1000;
     rc->seq_len = 128;
     rc->batch_size = 16;
     rc->grad_accum = 1;
@@ -252,11 +272,44 @@ ssm_status run_config_model(const run_config *rc, int d_input, int n_classes, ss
     return ssm_config_finalize(out);
 }
 
+/* task = mqar: the generator's parameters, named by their keys, and no
+ * data file or reordering. */
+static ssm_status check_mqar(const run_config *rc)
+{
+    const ssm_mqar_config *q = &rc->mqar;
+    if (rc->data[0])
+        return ssm_fail(SSM_ERR_CONFIG, "data = '%s' is not used by task = mqar, whose examples are generated",
+                        rc->data);
+    if (q->len < 4 || q->len % 2)
+        return ssm_fail(SSM_ERR_CONFIG, "mqar_len = %d must be even and at least 4", q->len);
+    if (q->pairs < 1 || 4L * q->pairs > q->len)
+        return ssm_fail(SSM_ERR_CONFIG, "mqar_pairs = %d must be between 1 and mqar_len / 4 = %d",
+                        q->pairs, q->len / 4);
+    if (q->vocab < 4 || q->vocab > rc->model.vocab_size)
+        return ssm_fail(SSM_ERR_CONFIG, "mqar_vocab = %d must be between 4 and vocab_size = %d",
+                        q->vocab, rc->model.vocab_size);
+    if (q->pairs > q->vocab / 2 - 1)
+        return ssm_fail(SSM_ERR_CONFIG, "mqar_pairs = %d is more than the %d distinct keys of mqar_vocab = %d",
+                        q->pairs, q->vocab / 2 - 1, q->vocab);
+    if (!isfinite(q->alpha) || q->alpha <= 0.0)
+        return ssm_fail(SSM_ERR_CONFIG, "mqar_alpha = %g must be finite and positive", q->alpha);
+    if (rc->model.reorder != SSM_REORDER_OFF)
+        return ssm_fail(SSM_ERR_CONFIG, "reorder = %s is for classifiers: task = mqar is causal (set reorder = off)",
+                        ssm_reorder_name(rc->model.reorder));
+    if (rc->mqar_train_examples < 0 || rc->mqar_train_examples > MQAR_MAX_EXAMPLES)
+        return ssm_fail(SSM_ERR_CONFIG, "mqar_train_examples = %d is out of range [0, %d]",
+                        rc->mqar_train_examples, MQAR_MAX_EXAMPLES);
+    if (rc->mqar_val_examples < 1 || rc->mqar_val_examples > MQAR_MAX_EXAMPLES)
+        return ssm_fail(SSM_ERR_CONFIG, "mqar_val_examples = %d is out of range [1, %d]",
+                        rc->mqar_val_examples, MQAR_MAX_EXAMPLES);
+    return ssm_mqar_check(q);
+}
+
 /* task, dataset, data, patch, standardize, n_classes agree; fill data. */
 static ssm_status check_data(run_config *rc)
 {
     const char *ds = run_dataset_name(rc->dataset);
-    if (rc->dataset == RUN_DATA_TEXT && rc->task != RUN_TASK_LM)
+    if (rc->dataset == RUN_DATA_TEXT && rc->task == RUN_TASK_CLASSIFY)
         return ssm_fail(SSM_ERR_CONFIG, "task = %s needs an image dataset (fashion-mnist, mnist or cifar10)",
                         run_task_name(rc->task));
     if (rc->dataset != RUN_DATA_TEXT && rc->task != RUN_TASK_CLASSIFY)
@@ -267,6 +320,7 @@ static ssm_status check_data(run_config *rc)
         return ssm_fail(SSM_ERR_CONFIG, "standardize = %d must be 0 or 1", rc->standardize);
     if (rc->n_classes < 0 || rc->n_classes > 65536)
         return ssm_fail(SSM_ERR_CONFIG, "n_classes = %d is out of range [0, 65536]", rc->n_classes);
+    if (rc->task == RUN_TASK_MQAR) return check_mqar(rc);
     if (rc->data[0]) return SSM_OK;
     if (rc->dataset == RUN_DATA_TEXT) snprintf(rc->data, sizeof rc->data, "%s", SSM_TEXT_DEFAULT_CORPUS);
     else if (rc->dataset == RUN_DATA_FASHION) snprintf(rc->data, sizeof rc->data, "%s", SSM_IMAGES_FASHION_DIR);

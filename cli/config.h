@@ -8,12 +8,13 @@
 #include <stdio.h>
 
 #include "model.h"
+#include "mqar.h"
 #include "optim.h"
 
 #define RUN_PATH_MAX 1024
 
 /* What is trained (task) on what (dataset). */
-enum { RUN_TASK_LM = 0, RUN_TASK_CLASSIFY };
+enum { RUN_TASK_LM = 0, RUN_TASK_CLASSIFY, RUN_TASK_MQAR };
 enum { RUN_DATA_TEXT = 0, RUN_DATA_FASHION, RUN_DATA_MNIST, RUN_DATA_CIFAR10 };
 
 typedef struct {
@@ -27,6 +28,9 @@ typedef struct {
     int patch;                  /* images: p x p patches per token; 0 or 1 = pixels */
     int standardize;            /* images: 1 = per-channel mean/std of the train set */
     int n_classes;              /* images: classes; 0 = from the labels */
+    ssm_mqar_config mqar;       /* task mqar: V, T, K, a and filler of the examples */
+    int mqar_train_examples;    /* mqar: cycle over this many training examples; 0 = fresh each step */
+    int mqar_val_examples;      /* mqar: validation examples (a disjoint stream) */
     int seq_len, batch_size, grad_accum;
     int eval_every, eval_batches, log_every, save_every;
     int stop_at;                /* save and stop after this step (0 = run to steps) */
@@ -61,7 +65,7 @@ ssm_status run_config_check(run_config *rc);
  * classifier, byte tokens otherwise), finalized. */
 ssm_status run_config_model(const run_config *rc, int d_input, int n_classes, ssm_config *out);
 
-/* Names of the task and dataset values ("lm", "classify"; "text",
+/* Names of the task and dataset values ("lm", "classify", "mqar"; "text",
  * "fashion-mnist", "mnist", "cifar10"). */
 const char *run_task_name(int task);
 const char *run_dataset_name(int dataset);

@@ -1,8 +1,9 @@
 /* eval.c — `ssmlab eval --model DIR`: loss, perplexity and bits per byte on a
- * text split, or a classifier's loss and accuracy on its test images; for an
- * explicit batch (--tokens, or --inputs and --labels for a classifier), the
- * loss with optional logits (.npy) and parameter gradients (.safetensors)
- * written out. */
+ * text split, a classifier's loss and accuracy on its test images, or an
+ * MQAR model's loss and accuracy over the query positions of its validation
+ * stream; for an explicit batch (--tokens, or --inputs and --labels for a
+ * classifier), the loss with optional logits (.npy) and parameter gradients
+ * (.safetensors) written out. */
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
@@ -244,18 +245,30 @@ static ssm_status eval_inputs(ssm_model *m, const eval_opts *o, cli_table *tab)
     return st;
 }
 
-/* The run config recorded in the checkpoint, with --data applied. */
-static ssm_status recorded_config(const eval_opts *o, const char *text, run_config *rc)
+/* The run config recorded in the checkpoint (task `task`), with --data
+ * applied. */
+static ssm_status recorded_config(const eval_opts *o, const char *text, int task, run_config *rc)
 {
     run_config_default(rc);
     if (!text)
         return ssm_fail(SSM_ERR_DATA, "%s: no ssmlab run config in the checkpoint, so its dataset is "
                         "unknown: use --inputs", o->model);
     ssm_status st = run_config_parse_text(rc, text, o->model);
+    if (!st && o->data && task == RUN_TASK_MQAR)
+        st = ssm_fail(SSM_ERR_USAGE, "%s: an MQAR model's examples are generated: give no --data", o->model);
     if (!st && o->data) snprintf(rc->data, sizeof rc->data, "%s", o->data);
-    if (!st && rc->task != RUN_TASK_CLASSIFY)
-        st = ssm_fail(SSM_ERR_DATA, "%s: the recorded run config is not a classifier's", o->model);
+    if (!st && rc->task != task)
+        st = ssm_fail(SSM_ERR_DATA, "%s: the recorded run config is not a %s run's", o->model,
+                      run_task_name(task));
     return st ? st : run_config_check(rc);
+}
+
+/* Is the checkpoint's recorded run config (if any) a task = mqar run? */
+static int recorded_mqar(const char *text)
+{
+    run_config rc;
+    run_config_default(&rc);
+    return text && !run_config_parse_text(&rc, text, "checkpoint") && rc.task == RUN_TASK_MQAR;
 }
 
 /* Loss and accuracy over the test split of the checkpoint's dataset. */
@@ -263,7 +276,7 @@ static ssm_status eval_images(ssm_model *m, const eval_opts *o, const char *run_
 {
     run_config rc;
     task_data d;
-    ssm_status st = recorded_config(o, run_text, &rc);
+    ssm_status st = recorded_config(o, run_text, RUN_TASK_CLASSIFY, &rc);
     if (st) return st;
     if ((st = task_data_load(&d, &rc, o->batch_size))) { task_data_free(&d); return st; }
     task_metrics v;
@@ -272,6 +285,24 @@ static ssm_status eval_images(ssm_model *m, const eval_opts *o, const char *run_
                       d.seq.d_input, o->model, m->cfg.d_input);
     if (!st) st = task_validate(&d, m, o->batches, &v);
     if (!st) cls_row(tab, o->model, "test", v.n, d.L, v.loss, v.acc);
+    task_data_free(&d);
+    return st;
+}
+
+/* Loss and accuracy over the query positions of an MQAR model's validation
+ * stream (the recorded run's generator and seed). */
+static ssm_status eval_mqar(ssm_model *m, const eval_opts *o, const char *run_text, cli_table *tab)
+{
+    run_config rc;
+    task_data d;
+    ssm_status st = recorded_config(o, run_text, RUN_TASK_MQAR, &rc);
+    if (st) return st;
+    if (rc.mqar.vocab > m->cfg.padded_vocab)
+        return ssm_fail(SSM_ERR_DATA, "%s: mqar_vocab = %d is larger than the model's vocabulary %d", o->model,
+                        rc.mqar.vocab, m->cfg.padded_vocab);
+    if ((st = task_data_load(&d, &rc, o->batch_size))) { task_data_free(&d); return st; }
+    task_metrics v;
+    if (!(st = task_validate(&d, m, o->batches, &v))) cls_row(tab, o->model, "val", v.n, d.L, v.loss, v.acc);
     task_data_free(&d);
     return st;
 }
@@ -321,12 +352,16 @@ static int parse_opts(eval_opts *o, int argc, char **argv)
     return EX_OK;
 }
 
-/* Language model: --tokens or a text split; classifier: --inputs or the
- * test split of its dataset. */
+/* Language model: --tokens or a text split (an MQAR model: its validation
+ * stream); classifier: --inputs or the test split of its dataset. */
 static ssm_status eval_dispatch(ssm_model *m, const eval_opts *o, const char *run_text)
 {
     cli_table tab;
     int cls = m->cfg.n_classes > 0;
+    if (!cls && !o->tokens && recorded_mqar(run_text)) {
+        cli_table_begin(&tab, stdout, o->format, cls_cols, 6);
+        return eval_mqar(m, o, run_text, &tab);
+    }
     if (cls && o->tokens)
         return ssm_fail(SSM_ERR_USAGE, "%s is a classifier: give it --inputs X.npy, not --tokens", o->model);
     if (!cls && o->inputs)

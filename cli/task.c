@@ -1,5 +1,6 @@
-/* task.c — loading a run's text or image data, training batches and
- * validation loss/accuracy for train, eval and sweep (see task.h). */
+/* task.c — loading a run's text or image data (or setting up the MQAR
+ * generator), training batches and validation loss/accuracy for train, eval
+ * and sweep (see task.h). */
 #include "task.h"
 
 #include <string.h>
@@ -19,12 +20,31 @@ static ssm_status load_images(task_data *d, const run_config *rc)
     return ssm_images_check_seq(&d->seq, &d->test);
 }
 
+/* MQAR: the generator, its two streams (training 2 seed, validation
+ * 2 seed + 1, so they never share a seed) and a (B, T) block. */
+static ssm_status load_mqar(task_data *d, const run_config *rc)
+{
+    d->mqar = rc->mqar;
+    d->mqar_train_seed = 2 * (uint64_t)rc->seed;
+    d->mqar_val_seed = 2 * (uint64_t)rc->seed + 1;
+    d->mqar_train_n = rc->mqar_train_examples;
+    d->mqar_val_n = rc->mqar_val_examples;
+    ssm_status st = ssm_mqar_check(&d->mqar);
+    if (!st) st = ssm_mqar_build_block(&d->mblk, d->B, d->mqar.len);
+    if (st) return st;
+    d->batch = &d->mblk.batch;
+    d->L = d->mqar.len;
+    return SSM_OK;
+}
+
 ssm_status task_data_load(task_data *d, const run_config *rc, int B)
 {
     memset(d, 0, sizeof *d);
-    d->classify = rc->task == RUN_TASK_CLASSIFY;
+    d->task = rc->task;
+    d->classify = rc->task != RUN_TASK_LM;
     d->B = B > 0 ? B : rc->batch_size;
     ssm_status st;
+    if (d->task == RUN_TASK_MQAR) return load_mqar(d, rc);
     if (!d->classify) {
         if ((st = ssm_text_load(&d->text, rc->data, rc->val_fraction))) return st;
         if ((st = ssm_text_build_block(&d->tblk, d->B, rc->seq_len))) return st;
@@ -43,6 +63,7 @@ void task_data_free(task_data *d)
 {
     ssm_text_free_block(&d->tblk);
     ssm_images_free_block(&d->iblk);
+    ssm_mqar_free_block(&d->mblk);
     ssm_text_free(&d->text);
     ssm_images_free(&d->train);
     ssm_images_free(&d->test);
@@ -51,7 +72,7 @@ void task_data_free(task_data *d)
 
 ssm_status task_model_config(const task_data *d, const run_config *rc, ssm_config *out)
 {
-    if (!d->classify) return run_config_model(rc, 0, 0, out);
+    if (d->task != RUN_TASK_CLASSIFY) return run_config_model(rc, 0, 0, out);
     int C = rc->n_classes ? rc->n_classes : d->train.n_classes;
     if (C < d->train.n_classes || C < d->test.n_classes)
         return ssm_fail(SSM_ERR_CONFIG, "%s: labels go up to %d but n_classes = %d", rc->data,
@@ -59,8 +80,30 @@ ssm_status task_model_config(const task_data *d, const run_config *rc, ssm_confi
     return run_config_model(rc, d->seq.d_input, C, out);
 }
 
+/* MQAR micro-batch k of step `step`: examples (step A + k) B + b of the
+ * training stream (A = grad_accum), wrapping at mqar_train_n when set. */
+static ssm_status mqar_train_batch(task_data *d, int grad_accum, long step, int k)
+{
+    uint64_t first = ((uint64_t)step * (uint64_t)grad_accum + (uint64_t)k) * (uint64_t)d->B;
+    uint64_t N = (uint64_t)d->mqar_train_n;
+    size_t T = (size_t)d->L;
+    for (int done = 0; done < d->B;) {
+        uint64_t idx = first + (uint64_t)done, n = (uint64_t)(d->B - done);
+        if (N) {
+            idx %= N;
+            if (n > N - idx) n = N - idx;
+        }
+        ssm_status st = ssm_mqar_batch(&d->mqar, d->mqar_train_seed, idx, (int)n,
+                                       d->mblk.tokens + done * T, d->mblk.targets + done * T);
+        if (st) return st;
+        done += (int)n;
+    }
+    return SSM_OK;
+}
+
 ssm_status task_train_batch(task_data *d, const run_config *rc, long step, int k)
 {
+    if (d->task == RUN_TASK_MQAR) return mqar_train_batch(d, rc->grad_accum, step, k);
     if (!d->classify)
         return ssm_text_batch(&d->text, (uint64_t)rc->seed, (uint64_t)step, k, d->B, d->L,
                               d->tblk.tokens, d->tblk.targets);
@@ -82,41 +125,77 @@ int task_count_correct(const float *logits, const int *targets, int B, int C)
     return correct;
 }
 
-/* Next validation batch into the block: rows filled, 0 at the end. */
-static int val_next(task_data *d, ssm_text_val_iter *it, size_t *next_image)
+long task_batch_correct(const task_data *d, const ssm_model *m, long *counted)
 {
-    if (!d->classify) return ssm_text_val_next(it, d->B, d->tblk.tokens, d->tblk.targets);
-    int n = ssm_images_range(&d->test, &d->seq, *next_image, d->B, d->iblk.inputs, d->iblk.targets);
-    *next_image += (size_t)n;
-    return n;
+    *counted = 0;
+    if (d->task == RUN_TASK_MQAR)
+        return ssm_mqar_count_correct(m->acts.logits, d->mblk.targets, (long)d->B * d->L,
+                                      m->cfg.padded_vocab, counted);
+    if (d->task != RUN_TASK_CLASSIFY) return 0;
+    for (int b = 0; b < d->B; b++) *counted += d->iblk.targets[b] >= 0;
+    return task_count_correct(m->acts.logits, d->iblk.targets, d->B, m->cfg.n_classes);
+}
+
+/* Next MQAR validation batch: examples *next .. of the validation stream;
+ * rows past the stream's end get no targets.  *rows gets the rows filled,
+ * 0 at the end. */
+static ssm_status mqar_val_next(task_data *d, size_t *next, int *rows)
+{
+    long left = d->mqar_val_n - (long)*next;
+    *rows = 0;
+    if (left <= 0) return SSM_OK;
+    int n = left < d->B ? (int)left : d->B;
+    ssm_status st = ssm_mqar_batch(&d->mqar, d->mqar_val_seed, *next, d->B, d->mblk.tokens, d->mblk.targets);
+    if (st) return st;
+    for (size_t i = (size_t)n * d->L; i < (size_t)d->B * d->L; i++) d->mblk.targets[i] = -1;
+    *next += (size_t)n;
+    *rows = n;
+    return SSM_OK;
+}
+
+/* Next validation batch into the block: *rows gets the rows filled, 0 at
+ * the end.  next counts images (classify) or examples (mqar). */
+static ssm_status val_next(task_data *d, ssm_text_val_iter *it, size_t *next, int *rows)
+{
+    if (d->task == RUN_TASK_MQAR) return mqar_val_next(d, next, rows);
+    if (!d->classify) {
+        *rows = ssm_text_val_next(it, d->B, d->tblk.tokens, d->tblk.targets);
+        return SSM_OK;
+    }
+    *rows = ssm_images_range(&d->test, &d->seq, *next, d->B, d->iblk.inputs, d->iblk.targets);
+    *next += (size_t)*rows;
+    return SSM_OK;
 }
 
 int task_first_val_batch(task_data *d)
 {
     ssm_text_val_iter it;
     size_t next = 0;
-    if (!d->classify) ssm_text_val_begin(&it, &d->text, d->L);
-    return val_next(d, &it, &next);
+    if (d->task == RUN_TASK_LM) ssm_text_val_begin(&it, &d->text, d->L);
+    int rows;
+    return val_next(d, &it, &next, &rows) ? 0 : rows;
 }
 
 ssm_status task_validate(task_data *d, ssm_model *m, int max_batches, task_metrics *out)
 {
     ssm_text_val_iter it;
     size_t next = 0;
-    if (!d->classify) ssm_text_val_begin(&it, &d->text, d->L);
+    if (d->task == RUN_TASK_LM) ssm_text_val_begin(&it, &d->text, d->L);
     double total = 0.0;
-    long count = 0, correct = 0;
+    long count = 0, correct = 0, counted;
     for (int b = 0; !max_batches || b < max_batches; b++) {
-        if (!val_next(d, &it, &next)) break;
-        ssm_status st = ssm_model_forward(m, d->batch);
+        int rows;
+        ssm_status st = val_next(d, &it, &next, &rows);
         if (st) return st;
+        if (!rows) break;
+        if ((st = ssm_model_forward(m, d->batch))) return st;
         total += (double)m->loss * m->n_targets;
         count += m->n_targets;
-        if (d->classify)
-            correct += task_count_correct(m->acts.logits, d->iblk.targets, d->B, m->cfg.n_classes);
+        correct += task_batch_correct(d, m, &counted);
     }
     if (!count && !d->classify)
         return ssm_fail(SSM_ERR_DATA, "%s: validation split is shorter than seq_len + 1", d->text.path);
+    if (!count && d->task == RUN_TASK_MQAR) return ssm_fail(SSM_ERR_DATA, "mqar: no validation queries");
     if (!count) return ssm_fail(SSM_ERR_DATA, "%s: the test split has no images", d->test.path);
     *out = (task_metrics){total / count, d->classify ? (double)correct / count : 0.0, count};
     return SSM_OK;

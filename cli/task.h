@@ -1,34 +1,45 @@
 /* task.h — the data of a run's task, shared by train, eval and sweep: the
- * byte-level text corpus (task lm) or labelled train and test images turned
- * into sequences (task classify), one batch buffer, deterministic training
- * batches, and validation loss (and accuracy) over the held-out split. */
+ * byte-level text corpus (task lm), labelled train and test images turned
+ * into sequences (task classify) or generated MQAR examples (task mqar),
+ * one batch buffer, deterministic training batches, and validation loss
+ * (and accuracy) over the held-out split. */
 #ifndef SSM_CLI_TASK_H
 #define SSM_CLI_TASK_H
 
 #include "config.h"
 #include "images.h"
 #include "model.h"
+#include "mqar.h"
 #include "text.h"
 
 typedef struct {
-    int classify;           /* rc->task == RUN_TASK_CLASSIFY */
+    int task;               /* rc->task: RUN_TASK_* */
+    int classify;           /* scored by accuracy, no text corpus: task classify or mqar */
     ssm_text text;          /* lm: the corpus and its splits */
     ssm_images train, test; /* classify: the two splits */
     ssm_image_seq seq;      /* classify: image -> sequence layout (train stats) */
+    ssm_mqar_config mqar;   /* mqar: the generator */
+    uint64_t mqar_train_seed, mqar_val_seed;   /* mqar: the two streams (differ always) */
+    long mqar_train_n;      /* mqar: training examples cycled over; 0 = fresh ones */
+    long mqar_val_n;        /* mqar: validation examples */
     ssm_text_block tblk;    /* lm: (B, seq_len) tokens and targets */
     ssm_image_block iblk;   /* classify: (B, L, I) inputs and (B) targets */
+    ssm_mqar_block mblk;    /* mqar: (B, mqar_len) tokens and targets, -1 off the queries */
     ssm_batch *batch;       /* the block's batch view */
     int B, L;               /* batch shape of the block */
 } task_data;
 
 typedef struct {
     double loss;   /* mean cross-entropy (nats) over the counted targets */
-    double acc;    /* classify: fraction of rows whose argmax is the label */
-    long n;        /* targets counted (tokens for lm, images for classify) */
+    double acc;    /* classify: fraction of rows whose argmax is the label;
+                    * mqar: fraction of query positions whose argmax is the value */
+    long n;        /* targets counted (tokens for lm, images for classify,
+                    * query positions for mqar) */
 } task_metrics;
 
-/* Load rc->data as rc->dataset says, and build a batch block of B rows
- * (B = rc->batch_size when B is 0).  Errors name the file. */
+/* Load rc->data as rc->dataset says (or set up the MQAR generator), and
+ * build a batch block of B rows (B = rc->batch_size when B is 0).  Errors
+ * name the file. */
 ssm_status task_data_load(task_data *d, const run_config *rc, int B);
 void task_data_free(task_data *d);
 
@@ -41,8 +52,8 @@ ssm_status task_model_config(const task_data *d, const run_config *rc, ssm_confi
 ssm_status task_train_batch(task_data *d, const run_config *rc, long step, int k);
 
 /* Mean loss (and accuracy) over the validation split (lm: non-overlapping
- * windows; classify: the test images in order), at most max_batches
- * batches (0 = all). */
+ * windows; classify: the test images in order; mqar: the validation
+ * stream's examples in order), at most max_batches batches (0 = all). */
 ssm_status task_validate(task_data *d, ssm_model *m, int max_batches, task_metrics *out);
 
 /* Fill the block with the first validation batch; returns the rows filled. */
@@ -50,5 +61,10 @@ int task_first_val_batch(task_data *d);
 
 /* Rows b < B with targets[b] >= 0 whose logits (B, C) peak at the target. */
 int task_count_correct(const float *logits, const int *targets, int B, int C);
+
+/* After a forward pass of m on the block: correct predictions, and in
+ * *counted the targets scored (images of a classifier, query positions of
+ * MQAR; both 0 for a language model). */
+long task_batch_correct(const task_data *d, const ssm_model *m, long *counted);
 
 #endif

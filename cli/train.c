@@ -1,6 +1,6 @@
-/* train.c — `ssmlab train CONFIG [key=value ...]`: byte-level language-model
- * or image-classifier training with AdamW, periodic validation, checkpoints,
- * resume, and a resumable checkpoint on Ctrl-C or SIGTERM. */
+/* train.c — `ssmlab train CONFIG [key=value ...]`: byte-level language-model,
+ * image-classifier or MQAR training with AdamW, periodic validation,
+ * checkpoints, resume, and a resumable checkpoint on Ctrl-C or SIGTERM. */
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -51,13 +51,13 @@ typedef struct {
 } train_state;
 
 /* The metrics columns: a language model reports bits per byte, a classifier
- * its accuracy, in the fourth column. */
+ * (or MQAR, over query positions) its accuracy, in the fourth column. */
 static const char *const lm_columns[] = {"step", "split", "loss", "bpb", "lr", "grad_norm",
                                          "tokens_per_s", "elapsed_s"};
 static const char *const cls_columns[] = {"step", "split", "loss", "acc", "lr", "grad_norm",
                                           "tokens_per_s", "elapsed_s"};
 
-/* acc: accuracy of a classifier (ignored for a language model) */
+/* acc: accuracy of a classifier or MQAR (ignored for a language model) */
 static void emit_row(train_state *s, long step, const char *split, double loss, double acc,
                      float lr, float gnorm, double tps)
 {
@@ -119,31 +119,24 @@ static ssm_status model_setup(train_state *s)
     return SSM_OK;
 }
 
-/* Correct predictions of the last forward (classifier), else 0. */
-static int batch_correct(const train_state *s)
-{
-    if (!s->data.classify) return 0;
-    return task_count_correct(s->model.acts.logits, s->data.iblk.targets, s->data.B,
-                              s->model.cfg.n_classes);
-}
-
 /* One optimizer step over grad_accum micro-batches; returns the mean loss
- * and, for a classifier, the accuracy on those batches. */
+ * and, for a classifier or MQAR, the accuracy on those batches. */
 static ssm_status train_step(train_state *s, double *loss, double *acc, float *gnorm)
 {
     ssm_status st;
-    long correct = 0;
+    long correct = 0, scored = 0, counted;
     ssm_model_zero_grad(&s->model);
     *loss = 0.0;
     for (int k = 0; k < s->rc.grad_accum; k++) {
         if ((st = task_train_batch(&s->data, &s->rc, s->opt.step, k))) return st;
         if ((st = ssm_model_forward(&s->model, s->data.batch))) return st;
-        correct += batch_correct(s);
+        correct += task_batch_correct(&s->data, &s->model, &counted);
+        scored += counted;
         if ((st = ssm_model_backward(&s->model, 1.0f / s->rc.grad_accum))) return st;
         *loss += s->model.loss / s->rc.grad_accum;
     }
     *gnorm = ssm_adamw_update(&s->opt, &s->model);
-    *acc = (double)correct / ((double)s->rc.grad_accum * s->data.B);
+    *acc = scored ? (double)correct / scored : 0.0;
     s->tokens_seen += (long)s->rc.grad_accum * s->data.B * s->data.L;
     return SSM_OK;
 }
@@ -219,12 +212,31 @@ static void state_free(train_state *s)
     task_data_free(&s->data);
 }
 
+/* Describe the MQAR examples on stderr, with the accuracy of guessing one
+ * value of the vocabulary (1 / (V - V/2)) and one value of the context (1 / K). */
+static void mqar_describe(const task_data *d)
+{
+    const ssm_mqar_config *q = &d->mqar;
+    char train[64];
+    if (d->mqar_train_n) snprintf(train, sizeof train, "%ld training examples, cycled", d->mqar_train_n);
+    else snprintf(train, sizeof train, "fresh training examples");
+    fprintf(stderr, "# data = mqar: V %d, T %d, K %d pairs, a = %g, %s filler; %s (stream seed %llu), "
+            "%ld validation examples (stream seed %llu); chance %.4f (any value), %.4f (a value in "
+            "context)\n", q->vocab, q->len, q->pairs, q->alpha, q->random_filler ? "random" : "zero",
+            train, (unsigned long long)d->mqar_train_seed, d->mqar_val_n,
+            (unsigned long long)d->mqar_val_seed, 1.0 / (q->vocab - q->vocab / 2), 1.0 / q->pairs);
+}
+
 /* Load the data and describe it on stderr. */
 static ssm_status data_setup(train_state *s)
 {
     ssm_status st = task_data_load(&s->data, &s->rc, 0);
     if (st) return st;
     const task_data *d = &s->data;
+    if (d->task == RUN_TASK_MQAR) {
+        mqar_describe(d);
+        return SSM_OK;
+    }
     if (d->classify) {
         fprintf(stderr, "# data = %s (%s): %d train and %d test images of %d x %d x %d, %d classes; "
                 "%d tokens of %d values (patch %d), standardize = %d\n", s->rc.data,
