@@ -12,7 +12,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(filter-out -lgslcblas,$(shell pkg-config --libs $(PKGS)))
 
 CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) $(ARCH) -Wall -Wextra -fopenmp \
-           -I. -Iengine -Idata -Icli -Itui -DSSM_VERSION='"0.1.0-$(VERSION)"' $(PKG_CFLAGS)
+           -I. -Iengine -Idata -Icli -Iscenarios -Itui -DSSM_VERSION='"0.1.0-$(VERSION)"' $(PKG_CFLAGS)
 LDLIBS  := $(PKG_LIBS) -lunistring -lm -lpthread -fopenmp
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
@@ -34,11 +34,13 @@ $(ASAN)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SANFLAGS) -O1 -MMD -MP -c $< -o $@
 
+# rebuilt from scratch: a moved or deleted source must not leave its old
+# object behind in the archive
 $(REL)/libssm.a: $(LIB_SRC:%.c=$(REL)/%.o)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 $(ASAN)/libssm.a: $(LIB_SRC:%.c=$(ASAN)/%.o)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 ssmlab: $(REL)/cli/main.o $(REL)/libssm.a
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)

@@ -12,7 +12,7 @@
 
 #include "checkpoint.h"
 #include "cli.h"
-#include "config.h"
+#include "run_config.h"
 #include "model.h"
 #include "npy.h"
 #include "safetensors.h"

@@ -16,7 +16,7 @@
 
 #include "checkpoint.h"
 #include "cli.h"
-#include "config.h"
+#include "run_config.h"
 #include "dynamics.h"
 #include "images.h"
 #include "inspect_recency.h"

@@ -23,7 +23,7 @@
 #include "attack_eval.h"
 #include "checkpoint.h"
 #include "cli.h"
-#include "config.h"
+#include "run_config.h"
 #include "dynamics.h"
 #include "recency.h"
 #include "safetensors.h"

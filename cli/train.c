@@ -11,7 +11,7 @@
 
 #include "checkpoint.h"
 #include "cli.h"
-#include "config.h"
+#include "run_config.h"
 #include "model.h"
 #include "optim.h"
 #include "task.h"

@@ -9,7 +9,7 @@
 
 #include "cli.h"
 #include "colors.h"
-#include "config.h"
+#include "run_config.h"
 #include "keys.h"
 #include "plot.h"
 #include "tui.h"

@@ -6,15 +6,15 @@
  * SPEC §2–3).  It mirrors the loop of cli/train.c (the same task data and
  * batches for the same seed and step): byte-level language models (task lm)
  * and image classifiers (task classify), whose inspected input is a test
- * image.  The run configuration and the task data come from cli/config.h
- * and cli/task.h. */
+ * image.  The run configuration and the task data come from scenarios/run_config.h
+ * and scenarios/task.h. */
 #ifndef SSM_SESSION_H
 #define SSM_SESSION_H
 
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "run_config.h"
 #include "model.h"
 #include "optim.h"
 #include "status.h"

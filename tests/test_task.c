@@ -1,5 +1,5 @@
 /* test_task.c — unit tests of task = mqar in the run configuration and the
- * task data (cli/config.c, cli/task.c): the mqar_* keys and the refusal of
+ * task data (scenarios/run_config.c, scenarios/task.c): the mqar_* keys and the refusal of
  * nonsense, training batches that depend on (seed, step, micro-batch) alone
  * and cycle over mqar_train_examples, a validation stream disjoint from
  * training, and validation loss and accuracy over query positions only. */
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "run_config.h"
 #include "model.h"
 #include "mqar.h"
 #include "task.h"

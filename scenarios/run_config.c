@@ -1,6 +1,6 @@
-/* config.c — the table of run-configuration keys and the parser for config
+/* run_config.c — the table of run-configuration keys and the parser for config
  * files and key=value overrides built on it. */
-#include "config.h"
+#include "run_config.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -1,12 +1,12 @@
-/* task.h — the data of a run's task, shared by train, eval and sweep: the
- * byte-level text corpus (task lm), labelled train and test images turned
- * into sequences (task classify) or generated MQAR examples (task mqar),
- * one batch buffer, deterministic training batches, and validation loss
- * (and accuracy) over the held-out split. */
-#ifndef SSM_CLI_TASK_H
-#define SSM_CLI_TASK_H
+/* task.h — the data of a run's task, shared by train, eval, sweep and the
+ * lab's engine thread: the byte-level text corpus (task lm), labelled train
+ * and test images turned into sequences (task classify) or generated MQAR
+ * examples (task mqar), one batch buffer, deterministic training batches,
+ * and validation loss (and accuracy) over the held-out split. */
+#ifndef SSM_TASK_H
+#define SSM_TASK_H
 
-#include "config.h"
+#include "run_config.h"
 #include "images.h"
 #include "model.h"
 #include "mqar.h"

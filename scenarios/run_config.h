@@ -1,9 +1,10 @@
-/* config.h — the run configuration of `ssmlab train`: one table of keys
- * (name, type, default, help) drives parsing of config files and key=value
- * overrides, rejection of unknown keys, the echoed resolved config and the
- * man page's key list. */
-#ifndef SSM_CLI_CONFIG_H
-#define SSM_CLI_CONFIG_H
+/* run_config.h — the run configuration of a scenario (the presets in
+ * scenarios/NAME.conf, `ssmlab train`, sweep and the lab's engine thread): one
+ * table of keys (name, type, default, help) drives parsing of config files
+ * and key=value overrides, rejection of unknown keys, the echoed resolved
+ * config and the man page's key list. */
+#ifndef SSM_RUN_CONFIG_H
+#define SSM_RUN_CONFIG_H
 
 #include <stdio.h>
 
