@@ -245,24 +245,6 @@ static ssm_status eval_inputs(ssm_model *m, const eval_opts *o, cli_table *tab)
     return st;
 }
 
-/* The run config recorded in the checkpoint (task `task`), with --data
- * applied. */
-static ssm_status recorded_config(const eval_opts *o, const char *text, int task, run_config *rc)
-{
-    run_config_default(rc);
-    if (!text)
-        return ssm_fail(SSM_ERR_DATA, "%s: no ssmlab run config in the checkpoint, so its dataset is "
-                        "unknown: use --inputs", o->model);
-    ssm_status st = run_config_parse_text(rc, text, o->model);
-    if (!st && o->data && task == RUN_TASK_MQAR)
-        st = ssm_fail(SSM_ERR_USAGE, "%s: an MQAR model's examples are generated: give no --data", o->model);
-    if (!st && o->data) snprintf(rc->data, sizeof rc->data, "%s", o->data);
-    if (!st && rc->task != task)
-        st = ssm_fail(SSM_ERR_DATA, "%s: the recorded run config is not a %s run's", o->model,
-                      run_task_name(task));
-    return st ? st : run_config_check(rc);
-}
-
 /* Is the checkpoint's recorded run config (if any) a task = mqar run? */
 static int recorded_mqar(const char *text)
 {
@@ -276,7 +258,7 @@ static ssm_status eval_images(ssm_model *m, const eval_opts *o, const char *run_
 {
     run_config rc;
     task_data d;
-    ssm_status st = recorded_config(o, run_text, RUN_TASK_CLASSIFY, &rc);
+    ssm_status st = run_config_recorded(&rc, o->model, run_text, o->data, RUN_TASK_CLASSIFY);
     if (st) return st;
     if ((st = task_data_load(&d, &rc, o->batch_size))) { task_data_free(&d); return st; }
     task_metrics v;
@@ -295,7 +277,9 @@ static ssm_status eval_mqar(ssm_model *m, const eval_opts *o, const char *run_te
 {
     run_config rc;
     task_data d;
-    ssm_status st = recorded_config(o, run_text, RUN_TASK_MQAR, &rc);
+    if (o->data)
+        return ssm_fail(SSM_ERR_USAGE, "%s: an MQAR model's examples are generated: give no --data", o->model);
+    ssm_status st = run_config_recorded(&rc, o->model, run_text, NULL, RUN_TASK_MQAR);
     if (st) return st;
     if (rc.mqar.vocab > m->cfg.padded_vocab)
         return ssm_fail(SSM_ERR_DATA, "%s: mqar_vocab = %d is larger than the model's vocabulary %d", o->model,

@@ -191,20 +191,15 @@ static ssm_status text_encode(const char *text, inspect_input *in, const ssm_con
 
 /* ---- images: the test split named by the checkpoint's run config ---- */
 
-/* The recorded run config (a classifier's), with --data applied. */
+/* The recorded run config, which must be an image classifier's, with --data
+ * applied. */
 static ssm_status recorded_config(const inspect_opts *o, const char *text, run_config *rc)
 {
-    run_config_default(rc);
-    if (!text)
-        return ssm_fail(SSM_ERR_DATA, "%s/model.safetensors: no ssmlab.run_config metadata: "
-                        "cannot tell which dataset --image indexes", o->model);
-    ssm_status st = run_config_parse_text(rc, text, o->model);
-    if (!st && o->data) snprintf(rc->data, sizeof rc->data, "%s", o->data);
-    if (!st && (rc->task != RUN_TASK_CLASSIFY || rc->dataset == RUN_DATA_TEXT))
+    ssm_status st = run_config_recorded(rc, o->model, text, o->data, RUN_TASK_CLASSIFY);
+    if (!st && rc->dataset == RUN_DATA_TEXT)
         st = ssm_fail(SSM_ERR_DATA, "%s/model.safetensors: the recorded run config is not an "
-                      "image classifier's (task = %s, dataset = %s)", o->model,
-                      run_task_name(rc->task), run_dataset_name(rc->dataset));
-    return st ? st : run_config_check(rc);
+                      "image classifier's (dataset = text)", o->model);
+    return st;
 }
 
 static ssm_status image_fill(const task_data *d, long index, const ssm_config *c,

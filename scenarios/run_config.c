@@ -241,6 +241,21 @@ ssm_status run_config_read(run_config *rc, const char *path)
     return st;
 }
 
+ssm_status run_config_recorded(run_config *rc, const char *dir, const char *text,
+                               const char *data, int task)
+{
+    run_config_default(rc);
+    if (!text)
+        return ssm_fail(SSM_ERR_DATA, "%s/model.safetensors: no ssmlab.run_config metadata, so the "
+                        "data the model was trained on is unknown", dir);
+    ssm_status st = run_config_parse_text(rc, text, dir);
+    if (!st && data) snprintf(rc->data, sizeof rc->data, "%s", data);
+    if (!st && rc->task != task)
+        st = ssm_fail(SSM_ERR_DATA, "%s/model.safetensors: the recorded run config is a task = %s "
+                      "run's, not task = %s", dir, run_task_name(rc->task), run_task_name(task));
+    return st ? st : run_config_check(rc);
+}
+
 ssm_status run_config_parse_text(run_config *rc, const char *text, const char *origin)
 {
     char line[RUN_PATH_MAX + 64];

@@ -57,6 +57,13 @@ ssm_status run_config_set(run_config *rc, const char *kv, const char *origin);
  * checkpoints written by other versions still load. */
 ssm_status run_config_parse_text(run_config *rc, const char *text, const char *origin);
 
+/* The run config recorded in checkpoint dir (text: its ssmlab.run_config
+ * metadata, or NULL when it has none) over the defaults, with data, when
+ * not NULL, replacing the recorded data path; then checked.  SSM_ERR_DATA
+ * naming dir when there is no recorded config or its task is not task. */
+ssm_status run_config_recorded(run_config *rc, const char *dir, const char *text,
+                               const char *data, int task);
+
 /* Check ranges and cross-key consistency (also finalizes a trial model
  * config), and fill an empty data with the dataset's default. */
 ssm_status run_config_check(run_config *rc);

@@ -123,7 +123,7 @@ PY
 image_ck "$TMP/img" "$(printf 'task = classify\ndataset = fashion-mnist\npatch = 7\nstandardize = 0\n')" || fail "image checkpoint"
 image_ck "$TMP/img-norc" "" || fail "image checkpoint without run config"
 image_ck "$TMP/img-text" "$(printf 'task = lm\ndataset = text\n')" || fail "image checkpoint with a text run config"
-expect_error 65 "$TMP/img-text/model.safetensors: the recorded run config is not an image classifier" \
+expect_error 65 "$TMP/img-text/model.safetensors: the recorded run config is a task = lm run.s, not task = classify" \
     inspect --model "$TMP/img-text" --image 0
 expect_error 66 "$TMP/no-images" inspect --model "$TMP/img" --image 0 --data "$TMP/no-images"
 expect_error 64 "$TMP/img/config.json: .*continuous input" inspect --model "$TMP/img" --text hello
