@@ -14,7 +14,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <sysexits.h>
 #include <time.h>
@@ -277,23 +276,6 @@ static ssm_status presets_load(sweep_run *runs, const sweep_opts *o)
 }
 
 /* ---- running `ssmlab train` ------------------------------------------ */
-
-static ssm_status mkdir_p(const char *dir)
-{
-    char buf[PATH_MAX];
-    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
-        return ssm_fail(SSM_ERR_CANTCREAT, "%s: path too long", dir);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0755) && errno != EEXIST)
-            return ssm_fail(SSM_ERR_CANTCREAT, "%s: cannot create: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) && errno != EEXIST)
-        return ssm_fail(SSM_ERR_CANTCREAT, "%s: cannot create: %s", buf, strerror(errno));
-    return SSM_OK;
-}
 
 /* In the child: stdout to csv, stderr to log, then exec train.  Never
  * returns; on failure the child exits 127 (_exit, no atexit handlers). */
@@ -670,7 +652,7 @@ static int sweep_one(sweep_run *r, const sweep_opts *o, int i, int n)
     fprintf(stderr, "# sweep [%d/%d] %s: training (%s)\n", i + 1, n, r->name, r->file);
     double t = now_s();
     int code = 0;
-    ssm_status st = mkdir_p(r->rc.out);
+    ssm_status st = ssm_dir_create(r->rc.out);
     if (!st) st = train_child(r, o, &code);
     if (st) return cli_report(st);
     snprintf(log, sizeof log, "%s/train.log", r->rc.out);
@@ -737,7 +719,7 @@ int cli_sweep(int argc, char **argv)
     sweep_run *runs = calloc((size_t)o.nfiles, sizeof *runs);
     if (!runs) return cli_report(ssm_fail(SSM_ERR_NOMEM, "out of memory"));
     ssm_status st = presets_load(runs, &o);
-    if (!st) st = mkdir_p(o.out);
+    if (!st) st = ssm_dir_create(o.out);
     if (st) {
         free(runs);
         return cli_report(st);

@@ -39,8 +39,7 @@ static ssm_status dir_check(const char *dir)
     return SSM_OK;
 }
 
-/* mkdir -p dir. */
-static ssm_status dir_create(const char *dir)
+ssm_status ssm_dir_create(const char *dir)
 {
     char buf[CK_PATH_MAX];
     if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
@@ -740,7 +739,7 @@ ssm_status ssm_checkpoint_save(const char *dir, const ssm_model *m, const ssm_ad
 {
     char path[CK_PATH_MAX];
     ssm_status s;
-    if ((s = dir_create(dir)) || (s = path_join(path, dir, "config.json")) ||
+    if ((s = ssm_dir_create(dir)) || (s = path_join(path, dir, "config.json")) ||
         (s = ssm_config_write_json(path, &m->cfg)) || (s = path_join(path, dir, "model.safetensors")) ||
         (s = save_weights(path, m, meta)))
         return s;
@@ -788,7 +787,7 @@ ssm_status ssm_checkpoint_save_optimizer(const char *dir, const ssm_model *m, co
     if (opt->num_params != m->num_params)
         return ssm_fail(SSM_ERR_SOFTWARE, "%s: optimizer has %zu parameters, model %zu", dir,
                         opt->num_params, m->num_params);
-    if ((s = dir_create(dir)) || (s = path_join(path, dir, "optimizer.safetensors")) ||
+    if ((s = ssm_dir_create(dir)) || (s = path_join(path, dir, "optimizer.safetensors")) ||
         (s = opt_tensors(m, opt, &t, &n))) {
         free(t);
         return s;

@@ -66,4 +66,9 @@ ssm_status ssm_checkpoint_load_weights(const char *path, ssm_model *m, ssm_check
 ssm_status ssm_checkpoint_save_optimizer(const char *dir, const ssm_model *m, const ssm_adamw *opt);
 ssm_status ssm_checkpoint_load_optimizer(const char *dir, const ssm_model *m, ssm_adamw *opt);
 
+/* mkdir -p dir, for checkpoint and run directories: SSM_ERR_CANTCREAT
+ * naming the directory that cannot be made, or dir when it exists and is
+ * not a directory. */
+ssm_status ssm_dir_create(const char *dir);
+
 #endif
