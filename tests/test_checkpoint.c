@@ -19,32 +19,14 @@
 #include "model.h"
 #include "optim.h"
 #include "safetensors.h"
+#include "tmpdir.h"
 
 #define MAX_T 128
 
-static char dir[256];
+TestSuite(checkpoint, .init = tmpdir_make, .fini = tmpdir_remove);
 
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                  */
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb; (void)flag; (void)ftw;
-    return remove(p);
-}
-
-static void setup(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/ssm_ckpt_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
-
-static void teardown(void)
-{
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-TestSuite(checkpoint, .init = setup, .fini = teardown);
 
 static unsigned rng = 2024u;
 static float frand(void) /* uniform in [-1, 1) */
@@ -58,7 +40,7 @@ static const char *in_dir(const char *name)
     static char buf[8][512];
     static int k;
     char *b = buf[k++ % 8];
-    snprintf(b, 512, "%s/%s", dir, name);
+    snprintf(b, 512, "%s/%s", tmpdir, name);
     return b;
 }
 
@@ -130,18 +112,18 @@ static void expect_msg(const char *first, ...)
         expect_msg(__VA_ARGS__, NULL);                                                    \
     } while (0)
 
-/* Save a random tiny model into dir; the model stays built in *m. */
+/* Save a random tiny model into tmpdir; the model stays built in *m. */
 static void save_tiny(ssm_model *m)
 {
     build_random(m, tiny_config());
-    cr_assert_eq(ssm_checkpoint_save(dir, m, NULL, NULL), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_checkpoint_save(tmpdir, m, NULL, NULL), SSM_OK, "%s", ssm_last_error());
 }
 
-/* Load dir into a fresh model and expect failure; frees nothing on success. */
+/* Load tmpdir into a fresh model and expect failure; frees nothing on success. */
 static ssm_status load_dir(void)
 {
     ssm_model m2;
-    ssm_status s = ssm_checkpoint_load(dir, &m2, NULL);
+    ssm_status s = ssm_checkpoint_load(tmpdir, &m2, NULL);
     if (!s) ssm_model_free(&m2);
     return s;
 }
@@ -180,9 +162,9 @@ Test(checkpoint, round_trip_bitwise)
     m.params.A_log[1] = 1e-40f; /* subnormal */
     ssm_checkpoint_meta meta = {.step = 42, .seed = 12345678901234567ull,
                                 .run_config = "lr = 0.001\nscenario = \"mixed\"\n"};
-    cr_assert_eq(ssm_checkpoint_save(dir, &m, NULL, &meta), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_checkpoint_save(tmpdir, &m, NULL, &meta), SSM_OK, "%s", ssm_last_error());
     ssm_checkpoint_meta got = {0};
-    cr_assert_eq(ssm_checkpoint_load(dir, &m2, &got), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_checkpoint_load(tmpdir, &m2, &got), SSM_OK, "%s", ssm_last_error());
     assert_same_model(&m, &m2);
     cr_assert_eq(got.step, 42);
     cr_assert_eq(got.seed, 12345678901234567ull);
@@ -232,8 +214,8 @@ Test(checkpoint, round_trip_classifier_and_untied_head)
     c.norm_eps = 1e-6f;
     ssm_model m, m2;
     build_random(&m, c);
-    cr_assert_eq(ssm_checkpoint_save(dir, &m, NULL, NULL), SSM_OK, "%s", ssm_last_error());
-    cr_assert_eq(ssm_checkpoint_load(dir, &m2, NULL), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_checkpoint_save(tmpdir, &m, NULL, NULL), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_checkpoint_load(tmpdir, &m2, NULL), SSM_OK, "%s", ssm_last_error());
     assert_same_model(&m, &m2);
     ssm_safetensors st;
     cr_assert_eq(ssm_safetensors_open(&st, in_dir("model.safetensors")), SSM_OK);
@@ -246,8 +228,8 @@ Test(checkpoint, round_trip_classifier_and_untied_head)
     c = tiny_config();
     c.tie_embeddings = 0;
     build_random(&m, c);
-    cr_assert_eq(ssm_checkpoint_save(dir, &m, NULL, NULL), SSM_OK, "%s", ssm_last_error());
-    cr_assert_eq(ssm_checkpoint_load(dir, &m2, NULL), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_checkpoint_save(tmpdir, &m, NULL, NULL), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_checkpoint_load(tmpdir, &m2, NULL), SSM_OK, "%s", ssm_last_error());
     cr_assert_not_null(m2.params.lm_head);
     assert_same_model(&m, &m2);
     ssm_model_free(&m);
@@ -267,16 +249,16 @@ Test(checkpoint, optimizer_round_trip)
         opt.v[i] = fabsf(frand()) * 1e-3f;
     }
     opt.step = 1234;
-    cr_assert_eq(ssm_checkpoint_save(dir, &m, &opt, NULL), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_checkpoint_save(tmpdir, &m, &opt, NULL), SSM_OK, "%s", ssm_last_error());
     cr_assert_eq(ssm_adamw_build(&opt2, &m, &oc), SSM_OK);
-    cr_assert_eq(ssm_checkpoint_load_optimizer(dir, &m, &opt2), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_checkpoint_load_optimizer(tmpdir, &m, &opt2), SSM_OK, "%s", ssm_last_error());
     cr_assert_eq(opt2.step, 1234);
     cr_assert_eq(memcmp(opt.m, opt2.m, opt.num_params * sizeof(float)), 0);
     cr_assert_eq(memcmp(opt.v, opt2.v, opt.num_params * sizeof(float)), 0);
 
     /* a model-only save removes the now stale optimizer state */
-    cr_assert_eq(ssm_checkpoint_save(dir, &m, NULL, NULL), SSM_OK, "%s", ssm_last_error());
-    EXPECT_FAIL(ssm_checkpoint_load_optimizer(dir, &m, &opt2), SSM_ERR_NOINPUT,
+    cr_assert_eq(ssm_checkpoint_save(tmpdir, &m, NULL, NULL), SSM_OK, "%s", ssm_last_error());
+    EXPECT_FAIL(ssm_checkpoint_load_optimizer(tmpdir, &m, &opt2), SSM_ERR_NOINPUT,
                 "optimizer.safetensors");
     cr_assert_eq(opt2.step, 0);
     ssm_adamw_free(&opt);
@@ -292,7 +274,7 @@ Test(checkpoint, optimizer_bad_inputs)
     ssm_adamw_config_default(&oc);
     build_random(&m, tiny_config());
     cr_assert_eq(ssm_adamw_build(&opt, &m, &oc), SSM_OK);
-    cr_assert_eq(ssm_checkpoint_save(dir, &m, &opt, NULL), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_checkpoint_save(tmpdir, &m, &opt, NULL), SSM_OK, "%s", ssm_last_error());
     /* same tensors without the step */
     ssm_safetensors st;
     cr_assert_eq(ssm_safetensors_open(&st, in_dir("optimizer.safetensors")), SSM_OK);
@@ -309,11 +291,11 @@ Test(checkpoint, optimizer_bad_inputs)
         snprintf(t[k + i].name, sizeof t[k + i].name, "v.%s", name);
     }
     cr_assert_eq(ssm_safetensors_write(in_dir("optimizer.safetensors"), t, 2 * k, NULL, 0), SSM_OK);
-    EXPECT_FAIL(ssm_checkpoint_load_optimizer(dir, &m, &opt), SSM_ERR_DATA, "optimizer.safetensors", "step");
+    EXPECT_FAIL(ssm_checkpoint_load_optimizer(tmpdir, &m, &opt), SSM_ERR_DATA, "optimizer.safetensors", "step");
     /* a moment missing */
     ssm_st_meta kv = {"step", "3"};
     cr_assert_eq(ssm_safetensors_write(in_dir("optimizer.safetensors"), t, 2 * k - 1, &kv, 1), SSM_OK);
-    EXPECT_FAIL(ssm_checkpoint_load_optimizer(dir, &m, &opt), SSM_ERR_DATA, "optimizer.safetensors",
+    EXPECT_FAIL(ssm_checkpoint_load_optimizer(tmpdir, &m, &opt), SSM_ERR_DATA, "optimizer.safetensors",
                 "missing tensor 'v.backbone.norm_f.weight'");
     ssm_adamw_free(&opt);
     ssm_model_free(&m);
@@ -343,7 +325,7 @@ Test(checkpoint, transformers_names_load)
     t[conv].shape[1] = t[conv].shape[2];
     write_text(in_dir("config.json"), hf_config);
     cr_assert_eq(ssm_safetensors_write(in_dir("model.safetensors"), t, n, NULL, 0), SSM_OK);
-    cr_assert_eq(ssm_checkpoint_load(dir, &m, NULL), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_checkpoint_load(tmpdir, &m, NULL), SSM_OK, "%s", ssm_last_error());
     cr_assert_eq(m.cfg.d_model, 8);
     cr_assert_eq(m.cfg.padded_vocab, 16);
     cr_assert_eq(m.cfg.dt_rank, 1);
@@ -425,9 +407,9 @@ Test(checkpoint, pytorch_model_bin_from_local_torch)
         cr_skip_test("/usr/bin/python3 has no torch");
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 %.*sdata/make_mamba_tiny_torch.py %s",
-             (int)(strrchr(__FILE__, '/') ? strrchr(__FILE__, '/') - __FILE__ + 1 : 0), __FILE__, dir);
+             (int)(strrchr(__FILE__, '/') ? strrchr(__FILE__, '/') - __FILE__ + 1 : 0), __FILE__, tmpdir);
     cr_assert_eq(system(cmd), 0, "%s failed", cmd);
-    check_torch_fixture(dir);
+    check_torch_fixture(tmpdir);
 }
 
 Test(checkpoint, pytorch_model_bin_bad_inputs)
@@ -436,7 +418,7 @@ Test(checkpoint, pytorch_model_bin_bad_inputs)
     snprintf(src, sizeof src, "%.*sdata/mamba_tiny_torch/",
              (int)(strrchr(__FILE__, '/') ? strrchr(__FILE__, '/') - __FILE__ + 1 : 0), __FILE__);
     char cmd[1200];
-    snprintf(cmd, sizeof cmd, "cp %sconfig.json %spytorch_model.bin %s/", src, src, dir);
+    snprintf(cmd, sizeof cmd, "cp %sconfig.json %spytorch_model.bin %s/", src, src, tmpdir);
     cr_assert_eq(system(cmd), 0);
     truncate_file(in_dir("pytorch_model.bin"), 0.6);
     EXPECT_FAIL(load_dir(), SSM_ERR_DATA, in_dir("pytorch_model.bin"), "truncated");
@@ -546,7 +528,7 @@ Test(checkpoint, unknown_dtype)
                 in_dir("x.safetensors"), "'a'", "unknown dtype \"Q7\"");
 }
 
-/* Rewrite dir/model.safetensors from m's tensors after edit(t, &n). */
+/* Rewrite tmpdir/model.safetensors from m's tensors after edit(t, &n). */
 static void rewrite_weights(ssm_model *m, void (*edit)(ssm_tensor *, int *))
 {
     ssm_tensor t[MAX_T];
@@ -629,12 +611,12 @@ Test(checkpoint, nan_and_inf_weights)
     ssm_model m;
     build_random(&m, tiny_config());
     m.params.A_log[3] = NAN;
-    cr_assert_eq(ssm_checkpoint_save(dir, &m, NULL, NULL), SSM_OK);
+    cr_assert_eq(ssm_checkpoint_save(tmpdir, &m, NULL, NULL), SSM_OK);
     EXPECT_FAIL(load_dir(), SSM_ERR_DATA, in_dir("model.safetensors"),
                 "tensor 'backbone.layers.0.mixer.A_log' holds NaN at element 3");
     m.params.A_log[3] = 0;
     m.params.norm_f[1] = -INFINITY;
-    cr_assert_eq(ssm_checkpoint_save(dir, &m, NULL, NULL), SSM_OK);
+    cr_assert_eq(ssm_checkpoint_save(tmpdir, &m, NULL, NULL), SSM_OK);
     EXPECT_FAIL(load_dir(), SSM_ERR_DATA, "'backbone.norm_f.weight' holds Inf at element 1");
     ssm_model_free(&m);
 }
@@ -700,11 +682,11 @@ Test(checkpoint, missing_directory_and_files)
 {
     ssm_model m;
     char missing[300];
-    snprintf(missing, sizeof missing, "%s/does-not-exist", dir);
+    snprintf(missing, sizeof missing, "%s/does-not-exist", tmpdir);
     EXPECT_FAIL(ssm_checkpoint_load(missing, &m, NULL), SSM_ERR_NOINPUT, missing, "No such file");
     save_tiny(&m);
     cr_assert_eq(unlink(in_dir("model.safetensors")), 0);
-    EXPECT_FAIL(load_dir(), SSM_ERR_NOINPUT, dir, "no model.safetensors or pytorch_model.bin");
+    EXPECT_FAIL(load_dir(), SSM_ERR_NOINPUT, tmpdir, "no model.safetensors or pytorch_model.bin");
     cr_assert_eq(unlink(in_dir("config.json")), 0);
     EXPECT_FAIL(load_dir(), SSM_ERR_NOINPUT, in_dir("config.json"));
     ssm_model m2;
@@ -717,7 +699,7 @@ Test(checkpoint, save_creates_nested_directories)
     ssm_model m, m2;
     build_random(&m, tiny_config());
     char nested[400];
-    snprintf(nested, sizeof nested, "%s/a/b/c", dir);
+    snprintf(nested, sizeof nested, "%s/a/b/c", tmpdir);
     cr_assert_eq(ssm_checkpoint_save(nested, &m, NULL, NULL), SSM_OK, "%s", ssm_last_error());
     cr_assert_eq(ssm_checkpoint_load(nested, &m2, NULL), SSM_OK, "%s", ssm_last_error());
     assert_same_model(&m, &m2);

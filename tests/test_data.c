@@ -17,31 +17,14 @@
 #include "data/text.h"
 #include "engine/npy.h"
 #include "engine/status.h"
+#include "tmpdir.h"
 
 /* ---- fixtures ---- */
 
-static char tmpdir[256];
 
-static void make_tmpdir(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/ssm_test_data.XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-}
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb; (void)flag; (void)ftw;
-    return remove(p);
-}
-
-static void remove_tmpdir(void)
-{
-    nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-TestSuite(text, .init = make_tmpdir, .fini = remove_tmpdir);
-TestSuite(images, .init = make_tmpdir, .fini = remove_tmpdir);
-TestSuite(npy, .init = make_tmpdir, .fini = remove_tmpdir);
+TestSuite(text, .init = tmpdir_make, .fini = tmpdir_remove);
+TestSuite(images, .init = tmpdir_make, .fini = tmpdir_remove);
+TestSuite(npy, .init = tmpdir_make, .fini = tmpdir_remove);
 
 /* tmpdir/name (static buffer, one live result per slot). */
 static const char *tpath(const char *name)

@@ -18,6 +18,7 @@
 
 #include "data/tokenizer.h"
 #include "engine/status.h"
+#include "tmpdir.h"
 
 #define FIXTURE "tests/data/tokenizer_fortunes.json"
 #define REF_SCRIPT "tests/ref/bpe_ref.py"
@@ -29,29 +30,11 @@
 
 /* ---- fixtures ---- */
 
-static char tmpdir[256];
 
-static void make_tmpdir(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/ssm_test_tokenizer.XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-}
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb; (void)flag; (void)ftw;
-    return remove(p);
-}
-
-static void remove_tmpdir(void)
-{
-    nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-TestSuite(tiny, .init = make_tmpdir, .fini = remove_tmpdir);
-TestSuite(fixture, .init = make_tmpdir, .fini = remove_tmpdir);
-TestSuite(ref, .init = make_tmpdir, .fini = remove_tmpdir);
-TestSuite(errors, .init = make_tmpdir, .fini = remove_tmpdir);
+TestSuite(tiny, .init = tmpdir_make, .fini = tmpdir_remove);
+TestSuite(fixture, .init = tmpdir_make, .fini = tmpdir_remove);
+TestSuite(ref, .init = tmpdir_make, .fini = tmpdir_remove);
+TestSuite(errors, .init = tmpdir_make, .fini = tmpdir_remove);
 TestSuite(bytes);
 
 /* tmpdir/name (static buffer, one live result per slot). */

@@ -25,29 +25,15 @@
 #include "plot.h"
 #include "recency.h"
 #include "session.h"
+#include "tmpdir.h"
 
-static char dir[256];
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb; (void)flag; (void)ftw;
-    return remove(p);
-}
-
-static void setup(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/ssm_tui_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
-
-static void teardown(void) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
 static const char *in_dir(const char *name)
 {
     static char buf[8][512];
     static int k;
     char *b = buf[k++ % 8];
-    snprintf(b, 512, "%s/%s", dir, name);
+    snprintf(b, 512, "%s/%s", tmpdir, name);
     return b;
 }
 
@@ -59,12 +45,12 @@ static void write_file(const char *path, const char *text)
     fclose(f);
 }
 
-TestSuite(keys, .init = setup, .fini = teardown);
+TestSuite(keys, .init = tmpdir_make, .fini = tmpdir_remove);
 TestSuite(plot);
 TestSuite(attention);
 TestSuite(influence);
-TestSuite(session, .init = setup, .fini = teardown);
-TestSuite(engine, .init = setup, .fini = teardown);
+TestSuite(session, .init = tmpdir_make, .fini = tmpdir_remove);
+TestSuite(engine, .init = tmpdir_make, .fini = tmpdir_remove);
 
 /* ------------------------------------------------------------------------ */
 /* Key table                                                                */
@@ -162,14 +148,14 @@ Test(keys, path_completion_extends_and_lists_candidates)
     write_file(in_dir("alpine.txt"), "x");
     write_file(in_dir("beta"), "x");
     char buf[1024], note[256];
-    snprintf(buf, sizeof buf, "%s/al", dir);
+    snprintf(buf, sizeof buf, "%s/al", tmpdir);
     tui_complete_path(buf, sizeof buf, note, sizeof note);
     cr_assert_str_eq(buf, in_dir("alp"));
     cr_assert(strstr(note, "alpha_dir/") && strstr(note, "alpine.txt"), "%s", note);
-    snprintf(buf, sizeof buf, "%s/alpha", dir);
+    snprintf(buf, sizeof buf, "%s/alpha", tmpdir);
     tui_complete_path(buf, sizeof buf, note, sizeof note);
     cr_assert_str_eq(buf, in_dir("alpha_dir/"));
-    snprintf(buf, sizeof buf, "%s/zz", dir);
+    snprintf(buf, sizeof buf, "%s/zz", tmpdir);
     tui_complete_path(buf, sizeof buf, note, sizeof note);
     cr_assert_str_eq(note, "(no match)");
 }
@@ -554,9 +540,9 @@ static void be32(FILE *f, unsigned v)
 static void idx_split(const char *split, int n)
 {
     char path[512];
-    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", dir, split);
+    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", tmpdir, split);
     FILE *im = fopen(path, "wb");
-    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", dir, split);
+    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", tmpdir, split);
     FILE *lb = fopen(path, "wb");
     cr_assert(im && lb);
     be32(im, 0x803), be32(im, n), be32(im, 8), be32(im, 8);
@@ -578,7 +564,7 @@ static void image_config(run_config *rc)
     const char *kv[] = {"task=classify", "dataset=mnist", "patch=2", "d_model=16", "n_layer=2", "d_state=4",
                         "batch_size=4", "steps=50", "warmup=1", "eval_every=0", "eval_batches=0", "threads=1"};
     for (size_t i = 0; i < sizeof kv / sizeof *kv; i++) cr_assert_eq(run_config_set(rc, kv[i], "test"), SSM_OK, "%s", kv[i]);
-    snprintf(rc->data, sizeof rc->data, "%s", dir);
+    snprintf(rc->data, sizeof rc->data, "%s", tmpdir);
     snprintf(rc->out, sizeof rc->out, "%s", in_dir("cls"));
 }
 
