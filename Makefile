@@ -12,7 +12,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(filter-out -lgslcblas,$(shell pkg-config --libs $(PKGS)))
 
 CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) $(ARCH) -Wall -Wextra -fopenmp \
-           -I. -Iengine -Idata -Icli -Iscenarios -Itui -DSSM_VERSION='"0.1.0-$(VERSION)"' $(PKG_CFLAGS)
+           -I. -Ibuild -Iengine -Idata -Icli -Iscenarios -Itui $(PKG_CFLAGS)
 LDLIBS  := $(PKG_LIBS) -lunistring -lm -lpthread -fopenmp
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
@@ -25,6 +25,17 @@ REL  := build/rel
 ASAN := build/asan
 
 all: ssmlab
+
+# build/version.h holds SSM_VERSION; it is rewritten only when `git describe`
+# changes, and the files that print or record the version depend on it.
+VERSION_H := build/version.h
+VERSIONED := cli/main cli/common engine/checkpoint
+$(VERSION_H): FORCE
+	@mkdir -p build
+	@echo '#define SSM_VERSION "0.1.0-$(VERSION)"' >$@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(VERSIONED:%=$(REL)/%.o) $(VERSIONED:%=$(ASAN)/%.o): $(VERSION_H)
+FORCE:
 
 $(REL)/%.o: %.c
 	@mkdir -p $(dir $@)

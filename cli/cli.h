@@ -9,10 +9,6 @@
 #include "model.h"
 #include "status.h"
 
-#ifndef SSM_VERSION
-#define SSM_VERSION "0.1.0"
-#endif
-
 /* Subcommands: each returns a sysexits.h code. */
 int cli_train(int argc, char **argv);
 int cli_eval(int argc, char **argv);
