@@ -90,6 +90,6 @@ lint-man:
 clean:
 	rm -rf build ssmlab
 
-.PHONY: all deps test bench run unit unit-asan lint-man clean
+.PHONY: all deps test bench run unit unit-asan lint-man clean FORCE
 .SECONDARY:
 -include $(shell find build -name '*.d' 2>/dev/null)
