@@ -22,10 +22,8 @@
 import argparse
 import os
 import shlex
-import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +31,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mamba_ref as ref  # noqa: E402
+from refcheck import run_cases  # noqa: E402
 
 LOGITS_TOL = 1e-4
 LOSS_TOL = 1e-4
@@ -102,19 +101,6 @@ CASES = [
                                          n_classes=3, reorder="soft", scenario="negative",
                                          polarize="both"), B=2, L=7, seed=24),
 ]
-
-
-class Report:
-    def __init__(self):
-        self.passed = self.failed = 0
-
-    def line(self, ok, name, detail):
-        self.passed += ok
-        self.failed += not ok
-        print(f"{'PASS' if ok else 'FAIL'}  {name:<52} {detail}", flush=True)
-
-    def within(self, name, err, tol):
-        self.line(err <= tol, name, f"err={err:.2e} (tol {tol:.0e})")
 
 
 def parse_loss(stdout):
@@ -273,18 +259,7 @@ def main():
     if not cases:
         print(f"no such case; cases: {', '.join(c.name for c in CASES)}", file=sys.stderr)
         return 64
-    report = Report()
-    workroot = tempfile.mkdtemp(prefix="ssmlab-ref-")
-    try:
-        for case in cases:
-            check_case(case, args.binary, report, workroot, args.break_reference)
-    finally:
-        if args.keep:
-            print(f"kept {workroot}", file=sys.stderr)
-        else:
-            shutil.rmtree(workroot, ignore_errors=True)
-    print(f"{report.passed} passed, {report.failed} failed")
-    return 1 if report.failed else 0
+    return run_cases(cases, check_case, args, "ssmlab-ref-")
 
 
 if __name__ == "__main__":

@@ -28,10 +28,8 @@ import io
 import json
 import os
 import shlex
-import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +38,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mamba_ref as ref  # noqa: E402
+from refcheck import Report, run_cases  # noqa: E402
 
 NORM_TOL = 1e-4
 SLOPE_TOL = 1e-4
@@ -75,32 +74,8 @@ CASES = [
 ]
 
 
-class Report:
-    def __init__(self):
-        self.passed = self.failed = 0
-
-    def line(self, ok, name, detail):
-        self.passed += ok
-        self.failed += not ok
-        print(f"{'PASS' if ok else 'FAIL'}  {name:<44} {detail}", flush=True)
-
-    def within(self, name, err, tol):
-        self.line(bool(err <= tol), name, f"err={err:.2e} (tol {tol:.0e})")
-
-
 # ---------------------------------------------------------------------------
 # Checkpoints
-
-def scenario_sigma(scenario, q):
-    """sigma(q) of SPEC §2 for the N rows."""
-    sp = F.softplus(q)
-    if scenario == "positive":
-        return sp + 0.7
-    if scenario == "negative":
-        return -(sp + 0.7)
-    half = q.shape[0] // 2
-    return torch.cat([sp[:half], -sp[half:]])
-
 
 def apply_scenario(cfg, p, scenario, g):
     """Draw P, q per layer; write S_B, S_C into x_proj.  Returns the extra tensors."""
@@ -111,7 +86,7 @@ def apply_scenario(cfg, p, scenario, g):
         q = torch.randn(N, generator=g)
         U = torch.triu(P, diagonal=1)
         U[range(N), range(N)] = 1.0
-        SB = scenario_sigma(scenario, q)[:, None] * U
+        SB = ref.scenario_sigma(scenario, q)[:, None] * U
         xp = p[ref.mixer_name(i, "x_proj.weight")].clone()
         xp[R:R + N], xp[R + N:R + 2 * N] = SB, U
         p[ref.mixer_name(i, "x_proj.weight")] = xp
@@ -336,18 +311,7 @@ def main():
     ap.add_argument("--break-reference", action="store_true",
                     help="perturb the reference: the norm and spectrum checks must fail")
     args = ap.parse_args()
-    report = Report()
-    workroot = tempfile.mkdtemp(prefix="ssmlab-norms-")
-    try:
-        for case in CASES:
-            check_case(case, args.binary, report, workroot, args.break_reference)
-    finally:
-        if args.keep:
-            print(f"kept {workroot}", file=sys.stderr)
-        else:
-            shutil.rmtree(workroot, ignore_errors=True)
-    print(f"{report.passed} passed, {report.failed} failed")
-    return 1 if report.failed else 0
+    return run_cases(CASES, check_case, args, "ssmlab-norms-", Report(width=44))
 
 
 if __name__ == "__main__":

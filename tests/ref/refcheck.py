@@ -1,0 +1,38 @@
+"""refcheck.py — what the checks of ssmlab against PyTorch share: a report of
+PASS/FAIL lines that ends with "N passed, M failed" (the line tests/run.sh
+reads), and the driver that runs every case in one scratch directory."""
+import shutil
+import sys
+import tempfile
+
+
+class Report:
+    def __init__(self, width=52):
+        self.passed = self.failed = 0
+        self.width = width
+
+    def line(self, ok, name, detail):
+        self.passed += ok
+        self.failed += not ok
+        print(f"{'PASS' if ok else 'FAIL'}  {name:<{self.width}} {detail}", flush=True)
+
+    def within(self, name, err, tol):
+        self.line(bool(err <= tol), name, f"err={err:.2e} (tol {tol:.0e})")
+
+
+def run_cases(cases, check_case, args, prefix, report=None):
+    """check_case(case, args.binary, report, workroot, args.break_reference)
+    for every case; keeps the scratch directory with args.keep.  Prints the
+    summary line and returns the exit status."""
+    report = report or Report()
+    workroot = tempfile.mkdtemp(prefix=prefix)
+    try:
+        for case in cases:
+            check_case(case, args.binary, report, workroot, args.break_reference)
+    finally:
+        if args.keep:
+            print(f"kept {workroot}", file=sys.stderr)
+        else:
+            shutil.rmtree(workroot, ignore_errors=True)
+    print(f"{report.passed} passed, {report.failed} failed")
+    return 1 if report.failed else 0
