@@ -46,6 +46,10 @@ typedef struct {
 } cli_table;
 
 void cli_table_begin(cli_table *t, FILE *f, const char *format, const char *const *cols, int ncols);
+
+/* Begin one more table of several on stdout; *tables counts those begun,
+ * and in CSV an empty line separates a table from the one before. */
+void cli_table_next(cli_table *t, const char *format, int *tables, const char *const *cols, int ncols);
 void cli_table_row(cli_table *t, const char *const *values);
 
 /* Is s "csv" or "jsonl"? */

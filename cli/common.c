@@ -67,6 +67,12 @@ void cli_table_begin(cli_table *t, FILE *f, const char *format, const char *cons
     t->header_done = 0;
 }
 
+void cli_table_next(cli_table *t, const char *format, int *tables, const char *const *cols, int ncols)
+{
+    if ((*tables)++ && strcmp(format, "jsonl")) fputc('\n', stdout);
+    cli_table_begin(t, stdout, format, cols, ncols);
+}
+
 static int is_number(const char *s)
 {
     char *end;

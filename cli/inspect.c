@@ -306,12 +306,6 @@ typedef struct {
     int tables;          /* tables begun so far (CSV: blank line between) */
 } inspect_out;
 
-static void table_begin(inspect_out *out, cli_table *t, const char *const *cols, int ncols)
-{
-    if (out->tables++ && strcmp(out->format, "jsonl")) fputc('\n', stdout);
-    cli_table_begin(t, stdout, out->format, cols, ncols);
-}
-
 static ssm_status emit_spectrum(const ssm_model *m, inspect_out *out)
 {
     ssm_spectrum s;
@@ -320,7 +314,7 @@ static ssm_status emit_spectrum(const ssm_model *m, inspect_out *out)
     static const char *const cols[] = {"table", "kind", "layer", "index", "re", "im",
                                        "n_pos", "n_neg", "n_complex", "class"};
     cli_table t;
-    table_begin(out, &t, cols, 10);
+    cli_table_next(&t, out->format, &out->tables, cols, 10);
     char v[4][40];
     for (int l = 0; l < s.n_layer; l++) {
         snprintf(v[0], 40, "%d", l);
@@ -365,7 +359,7 @@ static ssm_status emit_norms(const ssm_model *m, const inspect_input *in, inspec
     ssm_status st = ssm_dynamics_norms(m, &n);
     if (st) return st;
     cli_table t;
-    table_begin(out, &t, norm_cols, 8);
+    cli_table_next(&t, out->format, &out->tables, norm_cols, 8);
     int T = n.B * n.L;
     char v[40];
     for (int b = 0; b < n.B; b++) {
@@ -397,7 +391,7 @@ static ssm_status emit_importance(const ssm_model *m, const inspect_input *in, i
     if (!order) return ssm_fail(SSM_ERR_NOMEM, "out of memory for the ranking");
     static const char *const cols[] = {"table", "seq", "rank", "pos", "score", "method", "id", "token"};
     cli_table t;
-    table_begin(out, &t, cols, 8);
+    cli_table_next(&t, out->format, &out->tables, cols, 8);
     const char *method = m->params.imp_k ? "learned" : "proxy";
     char v[4][40];
     for (int b = 0; b < in->B; b++) {

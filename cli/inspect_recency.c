@@ -74,12 +74,6 @@ ssm_status cli_recency_check(const cli_recency_opts *o, const ssm_config *c)
     return SSM_OK;
 }
 
-static void table_begin(cli_table *t, const char *format, int *tables, const char *const *cols, int n)
-{
-    if ((*tables)++ && strcmp(format, "jsonl")) fputc('\n', stdout);
-    cli_table_begin(t, stdout, format, cols, n);
-}
-
 /* ------------------------------------------------------------------------ */
 /* --attention                                                              */
 
@@ -115,7 +109,7 @@ static ssm_status emit_attention(const cli_recency_opts *o, const ssm_model *m, 
     float *raw = malloc(sizeof(float) * L * L), *rn = malloc(sizeof(float) * L * L);   /* (L, L) */
     ssm_status st = raw && rn ? SSM_OK : ssm_fail(SSM_ERR_NOMEM, "out of memory for a %d x %d map", L, L);
     cli_table t;
-    if (!st) table_begin(&t, format, tables, cols, 9);
+    if (!st) cli_table_next(&t, format, tables, cols, 9);
     for (int l = l0; l < l1 && !st; l++)
         for (int b = 0; b < m->act_B && !st; b++) {
             st = ssm_recency_attention(m, l, b, o->channel, raw);
@@ -184,7 +178,7 @@ static ssm_status emit_influence(const cli_recency_opts *o, ssm_model *m, const 
     snprintf(out.method, 16, "%s", inf.probes ? "probes" : "exact");
     snprintf(out.probes, 16, "%d", inf.probes);
     snprintf(out.n_seq, 16, "%d", inf.n_seq);
-    table_begin(&out.t, format, tables, influence_cols, 9);
+    cli_table_next(&out.t, format, tables, influence_cols, 9);
     for (int k = 0; k < inf.n_targets; k++)
         for (int s = 0; s <= inf.targets[k]; s++) {
             char v[40];
@@ -208,7 +202,7 @@ static ssm_status emit_smoothing(const ssm_model *m, const char *format, int *ta
                               : ssm_fail(SSM_ERR_NOMEM, "out of memory for over-smoothing");
     if (!st) {
         cli_table t;
-        table_begin(&t, format, tables, cols, 5);
+        cli_table_next(&t, format, tables, cols, 5);
         char v[3][40];
         snprintf(v[2], 40, "%d", m->act_B);
         for (int l = 0; l <= nl; l++) {
