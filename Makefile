@@ -12,11 +12,11 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(filter-out -lgslcblas,$(shell pkg-config --libs $(PKGS)))
 
 CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) $(ARCH) -Wall -Wextra -fopenmp \
-           -I. -Ibuild -Iengine -Idata -Icli -Iscenarios -Itui $(PKG_CFLAGS)
+           -I. $(PKG_CFLAGS)
 LDLIBS  := $(PKG_LIBS) -lunistring -lm -lpthread -fopenmp
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-LIB_SRC  := $(wildcard engine/*.c data/*.c scenarios/*.c tui/*.c cli/*.c)
+LIB_SRC  := $(wildcard engine/*.c data/*.c scenarios/*.c lab/*.c tui/*.c cli/*.c)
 LIB_SRC  := $(filter-out cli/main.c,$(LIB_SRC))
 TEST_SRC := $(wildcard tests/test_*.c)
 TESTS    := $(TEST_SRC:tests/%.c=%)

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """torch_baseline.py — the PyTorch eager CPU baseline for `ssmlab bench`.
 
-A plain Mamba-1 (SPEC §1) written with ordinary torch ops; the selective scan
+A plain Mamba-1 (ssmlab-math(7) MODEL) written with ordinary torch ops; the selective scan
 is a sequential Python loop over time, the way the reference (non-CUDA) paths
 of mamba_ssm and transformers run it.  It times the same cases as
 `ssmlab bench` (train-small: forward + backward + AdamW; infer-130m: one
@@ -69,7 +69,7 @@ class RMSNorm(torch.nn.Module):
 
 
 class Mixer(torch.nn.Module):
-    """One Mamba-1 mixer, SPEC §1 steps 1-6."""
+    """One Mamba-1 mixer, ssmlab-math(7) MODEL steps 1-6."""
 
     def __init__(self, d_model, n_layer):
         super().__init__()

@@ -1,5 +1,5 @@
 /* attack.c — `ssmlab attack adversarial|target --model DIR --last K[,...]`:
- * recency-bias attacks (SPEC §3) on a sequential image classifier's test
+ * recency-bias attacks (ssmlab-math(7) RECENCY) on a sequential image classifier's test
  * images, one row per k: FGSM or PGD on the last k tokens, or the splice of
  * the last k tokens of an image of a target class. */
 #include <ctype.h>
@@ -8,12 +8,12 @@
 #include <string.h>
 #include <sysexits.h>
 
-#include "attack.h"
-#include "attack_eval.h"
-#include "checkpoint.h"
-#include "cli.h"
-#include "images.h"
-#include "model.h"
+#include "engine/attack.h"
+#include "cli/attack_eval.h"
+#include "engine/checkpoint.h"
+#include "cli/cli.h"
+#include "data/images.h"
+#include "engine/model.h"
 
 #define PATH_CAP 1024
 

@@ -1,8 +1,8 @@
-/* attack_eval.c — the passes of one recency-bias attack evaluation (SPEC
- * §3) over a classifier's first test images, for `ssmlab attack` and
+/* attack_eval.c — the passes of one recency-bias attack evaluation (ssmlab-math(7)
+ * RECENCY) over a classifier's first test images, for `ssmlab attack` and
  * `ssmlab sweep --attack`: k lists, buffers, the clean pass, the attacked
  * pass per k (engine/attack.h) and its table row. */
-#include "attack_eval.h"
+#include "cli/attack_eval.h"
 
 #include <limits.h>
 #include <math.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sysexits.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 
 static const char *const cols[ATTACK_EVAL_NCOLS] = {"attack", "method", "k", "k_fraction", "eps",
                                                     "images", "clean_acc", "attacked_acc", "success_rate"};

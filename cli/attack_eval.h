@@ -1,4 +1,4 @@
-/* attack_eval.h — one recency-bias attack evaluation (SPEC §3) on a
+/* attack_eval.h — one recency-bias attack evaluation (ssmlab-math(7) RECENCY) on a
  * sequence classifier's test images, shared by `ssmlab attack` and
  * `ssmlab sweep --attack`: the --last list of k (token counts or
  * percentages), the clean pass, the attacked pass for each k (FGSM or PGD
@@ -10,9 +10,9 @@
 #include <getopt.h>
 #include <stddef.h>
 
-#include "attack.h"
-#include "images.h"
-#include "model.h"
+#include "engine/attack.h"
+#include "data/images.h"
+#include "engine/model.h"
 
 #define ATTACK_EVAL_MAX_KS 64
 #define ATTACK_EVAL_NCOLS 9

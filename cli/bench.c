@@ -9,7 +9,7 @@
  * best_tokens_per_s over the fastest one.  peak_mib is the process's
  * peak resident size so far (getrusage), so run one case per process to
  * attribute it. */
-#include "bench.h"
+#include "cli/bench.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -21,10 +21,10 @@
 #include <sysexits.h>
 #include <time.h>
 
-#include "cli.h"
-#include "model.h"
-#include "optim.h"
-#include "scan.h"
+#include "cli/cli.h"
+#include "engine/model.h"
+#include "engine/optim.h"
+#include "engine/scan.h"
 
 /* In OpenBLAS's cblas.h; declared again for builds whose cblas.h lacks them. */
 char *openblas_get_config(void);

@@ -6,8 +6,8 @@
 
 #include <stdio.h>
 
-#include "model.h"
-#include "status.h"
+#include "engine/model.h"
+#include "engine/status.h"
 
 /* Subcommands: each returns a sysexits.h code. */
 int cli_train(int argc, char **argv);

@@ -10,14 +10,14 @@
 #include <string.h>
 #include <sysexits.h>
 
-#include "checkpoint.h"
-#include "cli.h"
-#include "run_config.h"
-#include "model.h"
-#include "npy.h"
-#include "safetensors.h"
-#include "task.h"
-#include "text.h"
+#include "engine/checkpoint.h"
+#include "cli/cli.h"
+#include "scenarios/run_config.h"
+#include "engine/model.h"
+#include "engine/npy.h"
+#include "engine/safetensors.h"
+#include "scenarios/task.h"
+#include "data/text.h"
 
 typedef struct {
     const char *model, *data, *tokens, *inputs, *labels, *save_logits, *save_grads, *format;

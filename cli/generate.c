@@ -10,12 +10,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "checkpoint.h"
-#include "cli.h"
-#include "generate.h"
-#include "model.h"
-#include "sample.h"
-#include "tokenizer.h"
+#include "engine/checkpoint.h"
+#include "cli/cli.h"
+#include "engine/generate.h"
+#include "engine/model.h"
+#include "engine/sample.h"
+#include "data/tokenizer.h"
 
 typedef struct {
     const char *model, *prompt, *tokens, *format;

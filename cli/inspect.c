@@ -1,9 +1,9 @@
 /* inspect.c — `ssmlab inspect --model DIR`: the token-dynamics measurements
- * of SPEC §2 on one input (text, through DIR/tokenizer.json when there is
+ * of ssmlab-math(7) DYNAMICS on one input (text, through DIR/tokenizer.json when there is
  * one; token ids; or a test image): the spectrum of S_B S_C^T per layer,
  * residual-stream token norms with log-norm slopes and the
  * converging/diverging verdict, the layer-0 importance ranking, and the
- * recency tables of SPEC §3 (hidden attention, influence, over-smoothing;
+ * recency tables of ssmlab-math(7) RECENCY (hidden attention, influence, over-smoothing;
  * cli/inspect_recency.c), as long-format CSV or JSONL tables on stdout
  * (see ssmlab-inspect(1)). */
 #include <ctype.h>
@@ -14,15 +14,15 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include "checkpoint.h"
-#include "cli.h"
-#include "run_config.h"
-#include "dynamics.h"
-#include "images.h"
-#include "inspect_recency.h"
-#include "model.h"
-#include "task.h"
-#include "tokenizer.h"
+#include "engine/checkpoint.h"
+#include "cli/cli.h"
+#include "scenarios/run_config.h"
+#include "engine/dynamics.h"
+#include "data/images.h"
+#include "cli/inspect_recency.h"
+#include "engine/model.h"
+#include "scenarios/task.h"
+#include "data/tokenizer.h"
 
 #define INSPECT_DEFAULT_TEXT "The quick brown fox jumps over the lazy dog."
 #define INSPECT_DEFAULT_LEN 16

@@ -1,16 +1,16 @@
 /* inspect_recency.c — `ssmlab inspect --attention / --influence /
  * --smoothing`: hidden attention, influence with its decay fit, and
- * residual-stream over-smoothing (SPEC §3, engine/recency.h) as long-format
+ * residual-stream over-smoothing (ssmlab-math(7) RECENCY, engine/recency.h) as long-format
  * CSV or JSONL tables on stdout.  Columns in ssmlab-inspect(1). */
-#include "inspect_recency.h"
+#include "cli/inspect_recency.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 
-#include "cli.h"
-#include "recency.h"
+#include "cli/cli.h"
+#include "engine/recency.h"
 
 #define RECENCY_DEFAULT_TARGETS 4
 #define RECENCY_PROBE_SEED 1       /* fixed: the same input gives the same table */

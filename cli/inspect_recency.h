@@ -1,12 +1,12 @@
 /* inspect_recency.h — the recency and over-smoothing tables of `ssmlab
- * inspect` (SPEC §3): --attention [--layer L] [--channel E|mean],
+ * inspect` (ssmlab-math(7) RECENCY): --attention [--layer L] [--channel E|mean],
  * --influence [--targets N] [--probes K] and --smoothing.  The columns are
  * documented in ssmlab-inspect(1). */
 #ifndef SSM_INSPECT_RECENCY_H
 #define SSM_INSPECT_RECENCY_H
 
-#include "model.h"
-#include "status.h"
+#include "engine/model.h"
+#include "engine/status.h"
 
 typedef struct {
     int attention, influence, smoothing;   /* tables asked for */

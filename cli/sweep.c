@@ -3,8 +3,8 @@
  * [key=value ...]`: trains each preset in turn by running `ssmlab train` as
  * a child process (its CSV and log kept in DIR/<preset>/), then loads each
  * trained model and measures on its first validation batch the token-norm
- * verdicts of SPEC §2 (residual stream and mixer outputs) and the influence
- * decay and over-smoothing of SPEC §3; with --attack it also attacks each
+ * verdicts of ssmlab-math(7) DYNAMICS (residual stream and mixer outputs) and the influence
+ * decay and over-smoothing of ssmlab-math(7) RECENCY; with --attack it also attacks each
  * classifier's first test images for every k (cli/attack_eval.h).  Writes
  * DIR/results.csv, DIR/results.md and stdout, and DIR/attack.csv and
  * DIR/attack.md with --attack. */
@@ -19,14 +19,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "attack_eval.h"
-#include "checkpoint.h"
-#include "cli.h"
-#include "run_config.h"
-#include "dynamics.h"
-#include "recency.h"
-#include "safetensors.h"
-#include "task.h"
+#include "cli/attack_eval.h"
+#include "engine/checkpoint.h"
+#include "cli/cli.h"
+#include "scenarios/run_config.h"
+#include "engine/dynamics.h"
+#include "engine/recency.h"
+#include "engine/safetensors.h"
+#include "scenarios/task.h"
 
 #define SWEEP_MAX_PRESETS 256
 #define SWEEP_NAME_MAX 128

@@ -9,12 +9,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "checkpoint.h"
-#include "cli.h"
-#include "run_config.h"
-#include "model.h"
-#include "optim.h"
-#include "task.h"
+#include "engine/checkpoint.h"
+#include "cli/cli.h"
+#include "scenarios/run_config.h"
+#include "engine/model.h"
+#include "engine/optim.h"
+#include "scenarios/task.h"
 
 static volatile sig_atomic_t stop_requested;
 

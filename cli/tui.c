@@ -7,12 +7,12 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "colors.h"
-#include "run_config.h"
-#include "keys.h"
-#include "plot.h"
-#include "tui.h"
+#include "cli/cli.h"
+#include "tui/colors.h"
+#include "scenarios/run_config.h"
+#include "tui/keys.h"
+#include "tui/plot.h"
+#include "tui/tui.h"
 
 #define DEFAULT_CONFIG "scenarios/bytes-small.conf"
 

@@ -1,8 +1,8 @@
 /* images.c — IDX (plain or gzip, via zlib) and CIFAR-10 binary loaders with
  * strict validation, and the conversion of images to pixel or patch token
  * sequences with per-channel normalisation. */
-#include "images.h"
-#include "seed.h"
+#include "data/images.h"
+#include "engine/seed.h"
 
 /* salt of this data stream for ssm_seed_derive: the bytes of "imag" */
 #define IMAGES_SEED_SALT 0x696d6167ULL

@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "status.h"
-#include "model.h"
+#include "engine/status.h"
+#include "engine/model.h"
 
 /* Where Debian's dataset-fashion-mnist package puts its IDX files
  * ({train,t10k}-{images-idx3,labels-idx1}-ubyte.gz). */

@@ -2,14 +2,14 @@
  * without replacement, power-law query gaps drawn without replacement by
  * sequential weighted draws, and accuracy over query positions.  Random
  * numbers: GSL mt19937 seeded by ssm_seed_derive(salt, seed, 0, index). */
-#include "mqar.h"
+#include "data/mqar.h"
 
 #include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "seed.h"
+#include "engine/seed.h"
 
 /* salt of this data stream for ssm_seed_derive: the bytes of "mqar" */
 #define MQAR_SEED_SALT 0x6d716172ULL

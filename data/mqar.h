@@ -1,4 +1,4 @@
-/* mqar.h — multi-query associative recall (SPEC §3), generated as zoology's
+/* mqar.h — multi-query associative recall (ssmlab-math(7) RECENCY), generated as zoology's
  * multiquery_ar does: K key-value pairs open the sequence, each key comes
  * back once as a query at a power-law distributed gap, and the target at a
  * query is that key's value (every other target is -1, ignored by the
@@ -10,8 +10,8 @@
 
 #include <stdint.h>
 
-#include "model.h"
-#include "status.h"
+#include "engine/model.h"
+#include "engine/status.h"
 
 #define SSM_MQAR_DEFAULT_ALPHA 0.01
 

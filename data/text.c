@@ -2,8 +2,8 @@
  * stripped of "%" lines), train/validation split, deterministic batches
  * from a GSL generator seeded by (seed, step, index), validation windows
  * and the add-one unigram baseline. */
-#include "text.h"
-#include "seed.h"
+#include "data/text.h"
+#include "engine/seed.h"
 
 /* salt of this data stream for ssm_seed_derive: the bytes of "text" */
 #define TEXT_SEED_SALT 0x74657874ULL

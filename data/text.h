@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "status.h"
-#include "model.h"
+#include "engine/status.h"
+#include "engine/model.h"
 
 #define SSM_TEXT_VOCAB 256
 #define SSM_TEXT_DEFAULT_CORPUS "/usr/share/games/fortunes"

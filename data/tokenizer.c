@@ -4,7 +4,7 @@
  * (hand-coded, no regex engine), priority-queue BPE merges over a hash table
  * of merge ranks, and the ByteLevel decoder; plus the plain byte tokenizer.
  * The pipeline is described in tokenizer.h. */
-#include "tokenizer.h"
+#include "data/tokenizer.h"
 
 #include <errno.h>
 #include <stdarg.h>

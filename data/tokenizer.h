@@ -30,7 +30,7 @@
 
 #include <stddef.h>
 
-#include "status.h"
+#include "engine/status.h"
 
 typedef enum {
     SSM_TOKENIZER_NONE = 0,   /* not built */

@@ -1,14 +1,14 @@
 /* attack.c — FGSM and PGD on the last k tokens, the target splice and the
- * attack tallies of SPEC §3 (see attack.h).  Includes no cblas.h: GSL's
+ * attack tallies of ssmlab-math(7) RECENCY (see attack.h).  Includes no cblas.h: GSL's
  * gsl_rng.h is used for the random starts and donor choices. */
-#include "attack.h"
+#include "engine/attack.h"
 
 #include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "seed.h"
+#include "engine/seed.h"
 
 /* salt of the attack streams for ssm_seed_derive: the bytes of "attack" */
 #define ATTACK_SEED_SALT 0x61747461636bULL

@@ -1,4 +1,4 @@
-/* attack.h — recency-bias attacks on sequential classifiers (SPEC §3): FGSM
+/* attack.h — recency-bias attacks on sequential classifiers (ssmlab-math(7) RECENCY): FGSM
  * and PGD confined to the last k tokens of each sequence, the target splice
  * that copies the last k tokens of an image of another class, and the counts
  * and rates reported for them.
@@ -12,8 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model.h"
-#include "status.h"
+#include "engine/model.h"
+#include "engine/status.h"
 
 enum { SSM_ATTACK_FGSM = 0, SSM_ATTACK_PGD };
 

@@ -1,4 +1,4 @@
-/* checkpoint.h — checkpoints in the Hugging Face Mamba layout (SPEC §1): a
+/* checkpoint.h — checkpoints in the Hugging Face Mamba layout (ssmlab-math(7) MODEL): a
  * directory with config.json and model.safetensors (ssmlab's own saves),
  * also loading the transformers MambaForCausalLM names and keys and the
  * pytorch_model.bin of state-spaces/mamba-*; plus optimizer.safetensors with
@@ -22,9 +22,9 @@
 
 #include <stdint.h>
 
-#include "model.h"
-#include "optim.h"
-#include "status.h"
+#include "engine/model.h"
+#include "engine/optim.h"
+#include "engine/status.h"
 
 typedef struct {
     long step;          /* training step of the saved weights */

@@ -1,10 +1,10 @@
-/* dynamics.c — the token-dynamics measurements of SPEC §2: eigenvalues of
+/* dynamics.c — the token-dynamics measurements of ssmlab-math(7) DYNAMICS: eigenvalues of
  * S_B S_C^T per layer (GSL nonsymmetric eigensolver), residual-stream token
  * norms and mixer-output norms with least-squares log-norm slopes over
  * depth (gsl_fit_linear) and a converging/diverging verdict for each, and
  * the layer-0 importance ranking.
  * GSL linear algebra only: this file must not include OpenBLAS's cblas.h. */
-#include "dynamics.h"
+#include "engine/dynamics.h"
 
 #include <float.h>
 #include <math.h>
@@ -15,7 +15,7 @@
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_fit.h>
 
-#include "scenario.h"
+#include "engine/scenario.h"
 
 /* ------------------------------------------------------------------------ */
 /* Names                                                                    */

@@ -1,12 +1,12 @@
-/* dynamics.h — the token-dynamics measurements of SPEC §2 (Vo et al.):
+/* dynamics.h — the token-dynamics measurements of ssmlab-math(7) DYNAMICS (Vo et al.):
  * the spectrum of S_B S_C^T per layer, the residual-stream token norms over
  * depth with their log-norm slopes and a converging/diverging verdict, and
  * the importance ranking of the first layer. */
 #ifndef SSM_DYNAMICS_H
 #define SSM_DYNAMICS_H
 
-#include "model.h"
-#include "status.h"
+#include "engine/model.h"
+#include "engine/status.h"
 
 /* ---- token norms over depth ------------------------------------------- */
 
@@ -28,8 +28,8 @@ enum { SSM_VERDICT_CONVERGING = 0, SSM_VERDICT_DIVERGING, SSM_VERDICT_MIXED, SSM
  * x_l + mix_l(RMSNorm(x_l)) the stream accumulates every update, so its
  * norm nearly always grows and this verdict is nearly always diverging.
  * The mixer-output verdict reads ||mix_{l,t}||, l = 0..n_layer-1, the size
- * of each layer's update (the velocity of the depth-as-time ODE of SPEC
- * §2): converging when the updates shrink with depth (the tokens settle),
+ * of each layer's update (the velocity of the depth-as-time ODE of ssmlab-math(7)
+ * DYNAMICS): converging when the updates shrink with depth (the tokens settle),
  * diverging when they grow. */
 #define SSM_VERDICT_TAU 0.01
 #define SSM_VERDICT_FRAC 0.5

@@ -1,10 +1,10 @@
-/* generate.c — the recurrent step of SPEC §1 for generation: one token
+/* generate.c — the recurrent step of ssmlab-math(7) MODEL for generation: one token
  * through every layer (RMSNorm, in_proj, conv over a window of past inputs,
  * SiLU, x_proj, dt_proj + softplus, one scan step, D skip, gate, out_proj,
  * residual), the final norm and the LM head, with matrix-vector products.
  * Large products and the scan are split over OpenMP threads in fixed
  * blocks, so a thread count always gives the same bits. */
-#include "generate.h"
+#include "engine/generate.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "scan.h"
-#include "scenario.h"
-#include "vmath.h"
+#include "engine/scan.h"
+#include "engine/scenario.h"
+#include "engine/vmath.h"
 
 /* Work (multiply-adds, or state entries for the scan) below which a
  * product runs on the calling thread: an OpenMP region costs more. */
@@ -172,7 +172,7 @@ static void layer_step(const ssm_config *c, const step_params *p, ssm_gen_state 
     add_inplace(s->x, s->mix, D);
 }
 
-/* A (n_layer, E, Ns) as model.c's layer_A (SPEC §3 channel order) */
+/* A (n_layer, E, Ns) as model.c's layer_A (ssmlab-math(7) RECENCY channel order) */
 static void state_fill_A(ssm_gen_state *s, const ssm_config *c, const float *A_log)
 {
     int E = c->d_inner, N = c->d_state, Ns = c->state_dim, n1 = c->n_one;

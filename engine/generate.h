@@ -1,7 +1,7 @@
 /* generate.h — recurrent inference for generation: the per-sequence state of
  * every layer (the causal conv's window of past inputs and the SSM state h)
  * and a step that runs one token through the model in O(1) time and memory
- * per token, giving the same logits as the full forward (SPEC §1) at that
+ * per token, giving the same logits as the full forward (ssmlab-math(7) MODEL) at that
  * position.
  *
  * Letters as in model.h: D d_model, E d_inner, Ns state_dim (N learned plus
@@ -9,8 +9,8 @@
 #ifndef SSM_GENERATE_H
 #define SSM_GENERATE_H
 
-#include "model.h"
-#include "status.h"
+#include "engine/model.h"
+#include "engine/status.h"
 
 typedef struct {
     int n_layer, D, E, Ns, R, K, V; /* sizes, copied from the model's config */

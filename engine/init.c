@@ -1,4 +1,4 @@
-/* init.c — parameter initialisation with mamba_ssm's defaults (SPEC §1):
+/* init.c — parameter initialisation with mamba_ssm's defaults (ssmlab-math(7) MODEL):
  * A_log = log(n+1), D = 1, dt drawn log-uniformly in [1e-3, 1e-1] and stored
  * as its inverse softplus, PyTorch's default uniform bounds for linear and
  * conv weights, N(0, 0.02) embeddings, out_proj scaled by 1/sqrt(n_layer).
@@ -7,7 +7,7 @@
 #include <gsl/gsl_rng.h>
 #include <math.h>
 
-#include "model.h"
+#include "engine/model.h"
 
 
 static void fill_uniform(gsl_rng *r, float *x, size_t n, double bound)

@@ -1,9 +1,9 @@
-/* model.c — the Mamba-1 residual model of SPEC §1: parameter block and
+/* model.c — the Mamba-1 residual model of ssmlab-math(7) MODEL: parameter block and
  * initialisation, activations, forward pass with loss, and backward pass.
  * GEMMs go to OpenBLAS; the scan and the conv go to scan.c; elementwise work
  * is spread with OpenMP.  Every reduction is in a fixed order, so the same
  * inputs and thread count give the same bits. */
-#include "model.h"
+#include "engine/model.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "reorder.h"
-#include "scan.h"
-#include "scenario.h"
-#include "vmath.h"
+#include "engine/reorder.h"
+#include "engine/scan.h"
+#include "engine/scenario.h"
+#include "engine/vmath.h"
 
 /* ------------------------------------------------------------------------ */
 /* Configuration                                                            */
@@ -473,7 +473,7 @@ static layer_acts layer_acts_view(const ssm_model *m, int l)
 }
 
 /* A (E, Ns) in channel order [one-pinned A = 0, learned -exp(A_log),
- * zero-pinned A = -100] (SPEC §3) */
+ * zero-pinned A = -100] (ssmlab-math(7) RECENCY) */
 static void layer_A(const ssm_config *c, float *A, const float *A_log)
 {
     int E = c->d_inner, N = c->d_state, Ns = c->state_dim, n1 = c->n_one;
@@ -501,7 +501,7 @@ static ssm_scan_args layer_scan_args(const ssm_config *c, const layer_acts *a,
     return s;
 }
 
-/* Layer 0's importance score of each token, in input order (SPEC §2):
+/* Layer 0's importance score of each token, in input order (ssmlab-math(7) DYNAMICS):
  * s_t = k . v_t with a learned k and v = W_dt delta + b_dt, else the proxy
  * mean_e v_t[e] with v = Delta.  v is (B*L, E). */
 static void importance_forward(ssm_model *m, const float *v_all)
@@ -518,7 +518,7 @@ static void importance_forward(ssm_model *m, const float *v_all)
 }
 
 /* Layer 0 with reordering: scores from the tokens in input order, then u,
- * z and the residual stream permuted by P-hat (SPEC §2).  On entry a->u
+ * z and the residual stream permuted by P-hat (ssmlab-math(7) DYNAMICS).  On entry a->u
  * and a->xz hold the input-order values; on exit the reordered ones. */
 static void reorder_forward(ssm_model *m, const layer_params *p, const layer_acts *a)
 {

@@ -1,4 +1,4 @@
-/* model.h — the Mamba-1 residual model of SPEC §1: configuration, the
+/* model.h — the Mamba-1 residual model of ssmlab-math(7) MODEL: configuration, the
  * parameter block (one allocation, named views, llm.c style), activations,
  * and the forward/backward passes.
  *
@@ -11,15 +11,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "status.h"
+#include "engine/status.h"
 
 enum { SSM_INPUT_TOKENS = 0, SSM_INPUT_CONTINUOUS = 1 };
 
-/* S_B, S_C parameterisation of SPEC §2 */
+/* S_B, S_C parameterisation of ssmlab-math(7) DYNAMICS */
 enum { SSM_SCENARIO_DEFAULT = 0, SSM_SCENARIO_POSITIVE, SSM_SCENARIO_NEGATIVE, SSM_SCENARIO_MIXED };
-/* pinned state channels of SPEC §3: (n_zero, n_one) = (0,0) (1,0) (0,1) (1,1) */
+/* pinned state channels of ssmlab-math(7) RECENCY: (n_zero, n_one) = (0,0) (1,0) (0,1) (1,1) */
 enum { SSM_POLARIZE_NONE = 0, SSM_POLARIZE_ZERO, SSM_POLARIZE_ONE, SSM_POLARIZE_BOTH };
-/* token reordering in the first layer (classifiers only), SPEC §2 */
+/* token reordering in the first layer (classifiers only), ssmlab-math(7) DYNAMICS */
 enum { SSM_REORDER_OFF = 0, SSM_REORDER_HARD, SSM_REORDER_SOFT };
 
 typedef struct {
@@ -168,7 +168,7 @@ void ssm_model_zero_grad(ssm_model *m);
  * gradient with respect to x_n before the final norm, run every layer's
  * backward and write dL/dx_0 (B, L, D), the gradient with respect to the
  * embedded input, to dx0.  Parameter gradients accumulate as a side effect.
- * Used for influence maps (SPEC §3). */
+ * Used for influence maps (ssmlab-math(7) RECENCY). */
 ssm_status ssm_model_backward_stream(ssm_model *m, const float *dxn, float *dx0);
 
 /* After ssm_model_backward: the gradient of the loss with respect to the

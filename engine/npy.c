@@ -1,6 +1,6 @@
 /* npy.c — float32 NumPy .npy writer (format 1.0, header padded to 64 bytes,
  * written through a temp file and rename) and a reader for tests and tools. */
-#include "npy.h"
+#include "engine/npy.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "status.h"
+#include "engine/status.h"
 
 #define SSM_NPY_MAX_DIM 8
 

@@ -1,7 +1,7 @@
 /* optim.c — AdamW over the flat parameter block, with the no-decay mask
  * taken from the model's tensor list, cosine schedule with linear warmup,
  * and global gradient-norm clipping. */
-#include "optim.h"
+#include "engine/optim.h"
 
 #include <math.h>
 #include <stdlib.h>

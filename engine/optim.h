@@ -3,7 +3,7 @@
 #ifndef SSM_OPTIM_H
 #define SSM_OPTIM_H
 
-#include "model.h"
+#include "engine/model.h"
 
 typedef struct {
     float lr, min_lr;          /* peak and final learning rate */

@@ -1,11 +1,11 @@
-/* recency.c — the recency and over-smoothing measurements of SPEC §3: hidden
+/* recency.c — the recency and over-smoothing measurements of ssmlab-math(7) RECENCY: hidden
  * attention from one layer's scan inputs (running products, O(L^2 Ns) per
  * channel), influence of the embedded inputs on the last residual stream
  * through ssm_model_backward_stream (exact Jacobian norms or Gaussian
  * probes) with its exponential decay fit (gsl_fit_linear), and the
  * residual-stream over-smoothing measures.  Uses GSL's fit and random
  * number headers: this file must not include OpenBLAS's cblas.h. */
-#include "recency.h"
+#include "engine/recency.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* recency.h — the recency and over-smoothing measurements of SPEC §3 (Wang
+/* recency.h — the recency and over-smoothing measurements of ssmlab-math(7) RECENCY (Wang
  * et al.): the hidden attention alpha_e[t][s] of one layer, the influence
  * I(t, s) = ||d x_n[t] / d x_0[s]||_F of each embedded input token on the
  * last residual stream with its exponential decay fit (rate, half-life),
@@ -8,8 +8,8 @@
 
 #include <stdint.h>
 
-#include "model.h"
-#include "status.h"
+#include "engine/model.h"
+#include "engine/status.h"
 
 /* ---- hidden attention ------------------------------------------------- */
 
@@ -43,7 +43,7 @@ ssm_status ssm_recency_alpha(const ssm_attn_args *a, int channel, float *alpha);
 ssm_status ssm_recency_attention(const ssm_model *m, int layer, int b, int channel, float *alpha);
 
 /* A (E, Ns) of layer l in channel order [one-pinned 0, learned
- * -exp(A_log), zero-pinned -100] (SPEC §3). */
+ * -exp(A_log), zero-pinned -100] (ssmlab-math(7) RECENCY). */
 void ssm_recency_layer_A(const ssm_model *m, int layer, float *A);
 
 /* out (L, L): each row t of alpha divided by max_{s<=t} |alpha[t][s]|, so

@@ -1,13 +1,13 @@
 /* reorder.c — hard and soft (SoftSort) reordering matrices, their
  * application to token blocks with OpenBLAS, and the backward passes. */
-#include "reorder.h"
+#include "engine/reorder.h"
 
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
+#include "engine/model.h"
 
 static int by_score(const void *a, const void *b, void *ctx)
 {

@@ -1,4 +1,4 @@
-/* reorder.h — token reordering by importance in the first layer (SPEC §2,
+/* reorder.h — token reordering by importance in the first layer (ssmlab-math(7) DYNAMICS,
  * the MambaVision refinement of Vo et al.): a hard sort by score, or the
  * differentiable SoftSort with tau = 1, as a (L, L) matrix P-hat per
  * sequence, applied to (L, W) blocks, and their backward passes. */

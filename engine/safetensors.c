@@ -2,7 +2,7 @@
  * torch.save() zip + pickle reader behind the same interface, and atomic
  * file writing.  Every byte read from a file is bounds-checked; any problem
  * becomes a one-line ssm_fail() message naming the file. */
-#include "safetensors.h"
+#include "engine/safetensors.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -11,8 +11,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "model.h"
-#include "status.h"
+#include "engine/model.h"
+#include "engine/status.h"
 
 #define SSM_ST_MAX_DIM 8
 

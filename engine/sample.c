@@ -2,7 +2,7 @@
  * top-k and top-p (nucleus), drawn with GSL's MT19937.  This file must not
  * include cblas.h: GSL's gsl_cblas.h (pulled in by some GSL headers)
  * clashes with OpenBLAS's. */
-#include "sample.h"
+#include "engine/sample.h"
 
 #include <gsl/gsl_rng.h>
 #include <math.h>

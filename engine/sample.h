@@ -10,7 +10,7 @@
 #ifndef SSM_SAMPLE_H
 #define SSM_SAMPLE_H
 
-#include "status.h"
+#include "engine/status.h"
 
 typedef struct {
     int greedy;          /* 1: argmax, no draw */

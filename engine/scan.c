@@ -1,12 +1,12 @@
 /* scan.c — the selective scan and the causal depthwise conv of one Mamba
- * layer (SPEC §1 steps 2 and 5), forward and backward.  The fast kernels
+ * layer (ssmlab-math(7) MODEL steps 2 and 5), forward and backward.  The fast kernels
  * spread (batch x channel block) tasks over OpenMP threads and vectorise over
  * the SCAN_W channels of a block; the naive twins follow the formulas
  * literally in double.  Every reduction of the fast kernels runs in a fixed
  * order, so results do not depend on the thread count. */
-#include "scan.h"
-#include "status.h"
-#include "vmath.h"
+#include "engine/scan.h"
+#include "engine/status.h"
+#include "engine/vmath.h"
 
 #include <math.h>
 #include <omp.h>

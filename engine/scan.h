@@ -1,5 +1,5 @@
 /* scan.h — the selective scan and the causal depthwise convolution of one
- * Mamba layer (SPEC §1 steps 2 and 5), forward and backward.  Each kernel has
+ * Mamba layer (ssmlab-math(7) MODEL steps 2 and 5), forward and backward.  Each kernel has
  * a fast version (OpenMP over batch x channel blocks, state kept in registers,
  * vectorised over channels) and a naive twin that follows the formula
  * literally; tests hold the two together.
@@ -9,9 +9,9 @@
 #ifndef SSM_SCAN_H
 #define SSM_SCAN_H
 
-#include "status.h"
+#include "engine/status.h"
 
-/* The scan of SPEC §1 step 5, for every b, t, e:
+/* The scan of ssmlab-math(7) MODEL step 5, for every b, t, e:
  *   h_t[e,n] = exp(delta_t[e] A[e,n]) h_{t-1}[e,n] + delta_t[e] B_t[n] u_t[e]
  *   y_t[e]   = sum_n C_t[n] h_t[e,n] + Dskip[e] u_t[e]                      */
 typedef struct {
@@ -41,7 +41,7 @@ ssm_status ssm_scan_backward_naive(const ssm_scan_args *a, const float *dy,
                                    float *du, float *ddelta, float *dBm, float *dCm,
                                    float *dA, float *dD);
 
-/* Causal depthwise conv of SPEC §1 step 2 (zero left padding), no SiLU:
+/* Causal depthwise conv of ssmlab-math(7) MODEL step 2 (zero left padding), no SiLU:
  *   out[b,t,e] = bias[e] + sum_k w[e,k] x[b, t-K+1+k, e]
  * x is read with row stride ldx (the u half of xz: ldx = 2E). */
 typedef struct {

@@ -1,8 +1,8 @@
 /* scenario.c — S_B = diag(sigma) U(P) and S_C = U(P) for the positive,
  * negative and mixed scenarios, and the chain rule back to P and q. */
-#include "scenario.h"
+#include "engine/scenario.h"
 
-#include "vmath.h"
+#include "engine/vmath.h"
 
 float ssm_scenario_sigma(int scenario, int n, int N, float q, float *dsigma_dq)
 {

@@ -1,4 +1,4 @@
-/* scenario.h — the S_B, S_C parameterisation of SPEC §2 (Vo et al.): raw P
+/* scenario.h — the S_B, S_C parameterisation of ssmlab-math(7) DYNAMICS (Vo et al.): raw P
  * (N, E) and q (N) per layer give S_C = U(P) and S_B = diag(sigma(q)) U(P),
  * whose product S_C^T S_B has eigenvalues of the signs of sigma.  The model
  * keeps x_proj's learned B and C rows equal to S_B and S_C, so everything
@@ -6,7 +6,7 @@
 #ifndef SSM_SCENARIO_H
 #define SSM_SCENARIO_H
 
-#include "model.h"
+#include "engine/model.h"
 
 /* sigma_n(q) for row n of N in a scenario, and d sigma_n / d q. */
 float ssm_scenario_sigma(int scenario, int n, int N, float q, float *dsigma_dq);

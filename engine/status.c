@@ -1,6 +1,6 @@
 /* status.c — the thread-local error message behind ssm_fail(), and the
  * mapping from engine status to sysexits.h exit codes. */
-#include "status.h"
+#include "engine/status.h"
 
 #include <stdarg.h>
 #include <stdio.h>

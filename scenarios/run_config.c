@@ -1,6 +1,6 @@
 /* run_config.c — the table of run-configuration keys and the parser for config
  * files and key=value overrides built on it. */
-#include "run_config.h"
+#include "scenarios/run_config.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "images.h"
-#include "text.h"
+#include "data/images.h"
+#include "data/text.h"
 
 static const char *const task_names[] = {"lm", "classify", "mqar"};
 static const char *const dataset_names[] = {"text", "fashion-mnist", "mnist", "cifar10"};

@@ -8,9 +8,9 @@
 
 #include <stdio.h>
 
-#include "model.h"
-#include "mqar.h"
-#include "optim.h"
+#include "engine/model.h"
+#include "data/mqar.h"
+#include "engine/optim.h"
 
 #define RUN_PATH_MAX 1024
 

@@ -1,7 +1,7 @@
 /* task.c — loading a run's text or image data (or setting up the MQAR
  * generator), training batches and validation loss/accuracy for train, eval
  * and sweep (see task.h). */
-#include "task.h"
+#include "scenarios/task.h"
 
 #include <string.h>
 

@@ -6,11 +6,11 @@
 #ifndef SSM_TASK_H
 #define SSM_TASK_H
 
-#include "run_config.h"
-#include "images.h"
-#include "model.h"
-#include "mqar.h"
-#include "text.h"
+#include "scenarios/run_config.h"
+#include "data/images.h"
+#include "engine/model.h"
+#include "data/mqar.h"
+#include "data/text.h"
 
 typedef struct {
     int task;               /* rc->task: RUN_TASK_* */

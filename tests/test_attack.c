@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "attack.h"
-#include "model.h"
+#include "engine/attack.h"
+#include "engine/model.h"
 
 enum { B = 4, L = 12, I = 3, C = 4 };
 #define N ((size_t)B * L * I)

@@ -15,11 +15,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "checkpoint.h"
-#include "model.h"
-#include "optim.h"
-#include "safetensors.h"
-#include "tmpdir.h"
+#include "engine/checkpoint.h"
+#include "engine/model.h"
+#include "engine/optim.h"
+#include "engine/safetensors.h"
+#include "tests/tmpdir.h"
 
 #define MAX_T 128
 

@@ -17,7 +17,7 @@
 #include "data/text.h"
 #include "engine/npy.h"
 #include "engine/status.h"
-#include "tmpdir.h"
+#include "tests/tmpdir.h"
 
 /* ---- fixtures ---- */
 

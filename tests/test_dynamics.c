@@ -1,4 +1,4 @@
-/* test_dynamics.c — unit tests of the token-dynamics measurements (SPEC §2):
+/* test_dynamics.c — unit tests of the token-dynamics measurements (ssmlab-math(7) DYNAMICS):
  * spectra of hand-set S_B, S_C with known eigenvalues (incl. the pinned
  * polarization rows around them), the scenario models' promised signs,
  * log-norm slopes on synthetic residual streams and mixer outputs, the
@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dynamics.h"
-#include "model.h"
+#include "engine/dynamics.h"
+#include "engine/model.h"
 
 static ssm_config small_config(int N, int polarize, int scenario)
 {

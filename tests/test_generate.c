@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "generate.h"
-#include "model.h"
-#include "sample.h"
+#include "engine/generate.h"
+#include "engine/model.h"
+#include "engine/sample.h"
 
 static unsigned rng_state = 4242u;
 static float frand(void) /* uniform in [-1, 1) */

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
-#include "optim.h"
+#include "engine/model.h"
+#include "engine/optim.h"
 
 typedef struct {
     ssm_model m;

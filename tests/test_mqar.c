@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mqar.h"
+#include "data/mqar.h"
 
 static ssm_mqar_config cfg(int V, int T, int K, double a, int random_filler)
 {

@@ -1,4 +1,4 @@
-/* test_recency.c — unit tests of engine/recency.c (SPEC §3): hidden attention
+/* test_recency.c — unit tests of engine/recency.c (ssmlab-math(7) RECENCY): hidden attention
  * against its explicit-product definition and against the scan output
  * (y_t - D u_t = sum_s alpha[t][s] u_s), plain and polarized; influence
  * against central finite differences on x_0 (exact and probes); the
@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
-#include "recency.h"
+#include "engine/model.h"
+#include "engine/recency.h"
 
 static unsigned rng_state = 2024u;
 static float frand(void) /* uniform in [-1, 1) */

@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "run_config.h"
-#include "model.h"
-#include "mqar.h"
-#include "task.h"
+#include "scenarios/run_config.h"
+#include "engine/model.h"
+#include "data/mqar.h"
+#include "scenarios/task.h"
 
 /* Defaults, then each key=value override; asserts they parse. */
 static run_config mqar_config(const char *const *kv, int n)

@@ -18,7 +18,7 @@
 
 #include "data/tokenizer.h"
 #include "engine/status.h"
-#include "tmpdir.h"
+#include "tests/tmpdir.h"
 
 #define FIXTURE "tests/data/tokenizer_fortunes.json"
 #define REF_SCRIPT "tests/ref/bpe_ref.py"

@@ -18,14 +18,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "app.h"
-#include "colors.h"
-#include "engine_thread.h"
-#include "keys.h"
-#include "plot.h"
-#include "recency.h"
-#include "session.h"
-#include "tmpdir.h"
+#include "tui/app.h"
+#include "tui/colors.h"
+#include "lab/engine_thread.h"
+#include "tui/keys.h"
+#include "tui/plot.h"
+#include "engine/recency.h"
+#include "lab/session.h"
+#include "tests/tmpdir.h"
 
 
 static const char *in_dir(const char *name)
@@ -230,7 +230,7 @@ static void tiny_model(ssm_model *m, int polarize, int T, int *tokens)
     cr_assert_eq(ssm_model_forward(m, &b), SSM_OK);
 }
 
-/* alpha_e[t][s] straight from SPEC §3, in double. */
+/* alpha_e[t][s] straight from ssmlab-math(7) RECENCY, in double. */
 static double naive_alpha(const ssm_model *m, int l, int e, int t, int s)
 {
     const ssm_config *c = &m->cfg;

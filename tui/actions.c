@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
-#include "plot.h"
+#include "tui/app.h"
+#include "tui/plot.h"
 
 void tui_app_send(tui_app *app, const ssm_cmd *c)
 {

@@ -14,9 +14,9 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include "app.h"
-#include "colors.h"
-#include "plot.h"
+#include "tui/app.h"
+#include "tui/colors.h"
+#include "tui/plot.h"
 
 #define FRAME_S (1.0 / 30)   /* snapshot-driven redraws at most this often */
 

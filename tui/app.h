@@ -9,9 +9,9 @@
 #include <stdatomic.h>
 #include <stdio.h>
 
-#include "engine_thread.h"
-#include "keys.h"
-#include "tui.h"
+#include "lab/engine_thread.h"
+#include "tui/keys.h"
+#include "tui/tui.h"
 
 #define TUI_MIN_W 80
 #define TUI_MIN_H 24

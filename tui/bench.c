@@ -11,8 +11,8 @@
 #include <sysexits.h>
 #include <time.h>
 
-#include "app.h"
-#include "vterm.h"
+#include "tui/app.h"
+#include "tui/vterm.h"
 
 #define BENCH_LIMIT_S 300.0
 

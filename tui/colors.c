@@ -1,7 +1,7 @@
 /* colors.c — colour levels (truecolor, 256, 16, none), the role pairs and
  * the heat ramp (viridis stops, mapped to the xterm cube for 256 colours,
  * to blended background pairs for 16, to density characters for none). */
-#include "colors.h"
+#include "tui/colors.h"
 
 #include <langinfo.h>
 #include <stdlib.h>

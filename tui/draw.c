@@ -9,8 +9,8 @@
 #include <time.h>
 #include <wchar.h>
 
-#include "app.h"
-#include "colors.h"
+#include "tui/app.h"
+#include "tui/colors.h"
 
 int tui_utf8(void)
 {

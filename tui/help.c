@@ -3,9 +3,9 @@
  * columns (help texts clipped) when one does not fit the terminal. */
 #include <string.h>
 
-#include "app.h"
-#include "colors.h"
-#include "plot.h"
+#include "tui/app.h"
+#include "tui/colors.h"
+#include "tui/plot.h"
 
 /* One action in a column of width w at (y, x): keys, name, help. */
 static void help_entry(const tui_app *app, WINDOW *win, int y, int x, int w, const tui_key_entry *e)

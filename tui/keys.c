@@ -1,6 +1,6 @@
 /* keys.c — the TUI's key table, key names, the keymap with rebinding from
  * a keys file, and the man page's key list generated from the same table. */
-#include "keys.h"
+#include "tui/keys.h"
 
 #include <curses.h>
 #include <errno.h>

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "status.h"
+#include "engine/status.h"
 
 typedef enum {
     TUI_ACT_NONE = 0,

@@ -1,4 +1,4 @@
-/* panel_attn.c — the hidden-attention and influence view (SPEC §3) for the
+/* panel_attn.c — the hidden-attention and influence view (ssmlab-math(7) RECENCY) for the
  * selected layer, channel and token.  Above: |alpha[t][s]| of the selected
  * layer for query tokens t (rows, ending at the selected token) and source
  * tokens s <= t (columns), one channel or the mean of |alpha_e| over
@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
-#include "colors.h"
+#include "tui/app.h"
+#include "tui/colors.h"
 
 #define LABEL_W 2
 #define FOOT_H 5   /* column labels, influence strip, two notes, legend */

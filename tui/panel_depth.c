@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
-#include "dynamics.h"
-#include "plot.h"
+#include "tui/app.h"
+#include "engine/dynamics.h"
+#include "tui/plot.h"
 
 #define AXIS_W 8
 

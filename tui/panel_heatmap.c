@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
-#include "colors.h"
+#include "tui/app.h"
+#include "tui/colors.h"
 
 #define LABEL_W 4
 

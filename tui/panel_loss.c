@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
-#include "plot.h"
+#include "tui/app.h"
+#include "tui/plot.h"
 
 #define AXIS_W 7
 

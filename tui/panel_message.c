@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
-#include "colors.h"
+#include "tui/app.h"
+#include "tui/colors.h"
 
 typedef struct {
     char text[256], hint[128];

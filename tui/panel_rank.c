@@ -1,12 +1,12 @@
-/* panel_rank.c — the importance ranking of the first layer (SPEC §2): the
+/* panel_rank.c — the importance ranking of the first layer (ssmlab-math(7) DYNAMICS): the
  * tokens in input order with their scores, and the reordered sequence by
  * increasing score (most important last), each scrolled to the selected
  * token; clicks select a token. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
-#include "colors.h"
+#include "tui/app.h"
+#include "tui/colors.h"
 
 typedef struct {
     int ok, T, sel, learned, reorder, utf8, grid;   /* grid: image tokens per row (0: text) */

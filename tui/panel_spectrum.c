@@ -1,12 +1,12 @@
-/* panel_spectrum.c — the eigenvalue signs of S_B S_C^T per layer (SPEC §2):
+/* panel_spectrum.c — the eigenvalue signs of S_B S_C^T per layer (ssmlab-math(7) DYNAMICS):
  * counts of positive, negative and complex eigenvalues, the layer's class,
  * and one sign character per eigenvalue. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
-#include "colors.h"
-#include "dynamics.h"
+#include "tui/app.h"
+#include "tui/colors.h"
+#include "engine/dynamics.h"
 
 typedef struct {
     int ok, n_layer, N, sel;

@@ -6,8 +6,8 @@
 #include <string.h>
 #include <wchar.h>
 
-#include "app.h"
-#include "colors.h"
+#include "tui/app.h"
+#include "tui/colors.h"
 
 typedef struct {
     char line[512];

@@ -1,6 +1,6 @@
 /* plot.c — the sub-cell pixel canvas: Braille, quadrant-block and ASCII
  * glyphs, Bresenham lines, scaled series, and drawing into a window. */
-#include "plot.h"
+#include "tui/plot.h"
 
 #include <math.h>
 #include <stdlib.h>

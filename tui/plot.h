@@ -6,7 +6,7 @@
 
 #include <curses.h>
 
-#include "colors.h"
+#include "tui/colors.h"
 
 enum { TUI_PLOT_AUTO = 0, TUI_PLOT_BRAILLE, TUI_PLOT_BLOCKS, TUI_PLOT_ASCII };
 

@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <wchar.h>
 
-#include "app.h"
-#include "colors.h"
+#include "tui/app.h"
+#include "tui/colors.h"
 
 #define CTRL(c) ((c) & 0x1f)
 

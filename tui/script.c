@@ -20,8 +20,8 @@
 #include <unistd.h>
 #include <wchar.h>
 
-#include "app.h"
-#include "vterm.h"
+#include "tui/app.h"
+#include "tui/vterm.h"
 
 #define WAIT_DEFAULT_S 60.0
 

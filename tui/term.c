@@ -13,7 +13,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include "app.h"
+#include "tui/app.h"
 
 static volatile sig_atomic_t sig_taken, sig_resize;
 static int sig_wake_fd = -1;

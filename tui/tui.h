@@ -4,7 +4,7 @@
 #ifndef SSM_TUI_H
 #define SSM_TUI_H
 
-#include "run_config.h"
+#include "scenarios/run_config.h"
 
 typedef struct {
     run_config rc;            /* resolved run configuration */

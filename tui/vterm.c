@@ -1,7 +1,7 @@
 /* vterm.c — the pseudo-terminal behind --script and --bench-latency:
  * posix_openpt with a window size, a drain thread for curses' output, key
  * injection, and screen dumps read back from curscr. */
-#include "vterm.h"
+#include "tui/vterm.h"
 
 #include <curses.h>
 #include <errno.h>

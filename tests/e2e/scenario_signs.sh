@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scenario_signs.sh — tiny byte models trained a few dozen steps with
-# scenario = positive, negative and mixed keep the eigenvalue signs SPEC §2
+# scenario = positive, negative and mixed keep the eigenvalue signs ssmlab-math(7) DYNAMICS
 # promises in every layer, as `ssmlab inspect --spectrum` reports them
 # (positive: all N > 0; negative: all N < 0; mixed: floor(N/2) > 0 and the
 # rest < 0; all real), also with polarized channels; numpy recomputes each

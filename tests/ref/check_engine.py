@@ -1,6 +1,6 @@
 # check_engine.py — the PyTorch reference check of ssmlab's forward and backward
-# pass (SPEC.md §1; the scenarios and first-layer reordering of §2; the
-# polarized state channels of §3).  For each case it writes a random
+# pass (ssmlab-math(7), MODEL; the scenarios and first-layer reordering of DYNAMICS; the
+# polarized state channels of RECENCY).  For each case it writes a random
 # checkpoint, runs
 #   ssmlab eval --model DIR --tokens ... --save-logits OUT.npy --save-grads OUT.safetensors
 # (language models), or for classifiers
@@ -72,7 +72,7 @@ CASES = [
     # B = 1: the logits file must then be (L, V).
     Case("f16-single", ref.Config(d_model=24, n_layer=2, d_state=3, d_conv=2, expand=2,
                                   vocab_size=50), B=1, L=15, seed=5, dtype="F16"),
-    # SPEC §2 scenarios: S_B = diag(sigma) U(P), S_C = U(P) from scenario_P, scenario_q.
+    # ssmlab-math(7) DYNAMICS scenarios: S_B = diag(sigma) U(P), S_C = U(P) from scenario_P, scenario_q.
     Case("scen-positive", ref.Config(d_model=24, n_layer=2, d_state=5, d_conv=4, vocab_size=37,
                                      scenario="positive"), B=2, L=11, seed=11),
     Case("scen-negative", ref.Config(d_model=20, n_layer=3, d_state=7, d_conv=3, vocab_size=41,
@@ -80,7 +80,7 @@ CASES = [
     # odd N: floor(5/2) = 2 positive rows, 3 negative
     Case("scen-mixed", ref.Config(d_model=16, n_layer=2, d_state=5, d_conv=4, expand=3,
                                   vocab_size=29, scenario="mixed"), B=2, L=13, seed=13),
-    # SPEC §3 polarization: channels [A = 0, N learned, A = -100].
+    # ssmlab-math(7) RECENCY polarization: channels [A = 0, N learned, A = -100].
     Case("pol-zero", ref.Config(d_model=24, n_layer=2, d_state=6, d_conv=4, vocab_size=33,
                                 polarize="zero"), B=2, L=9, seed=14),
     Case("pol-one", ref.Config(d_model=16, n_layer=2, d_state=3, d_conv=3, vocab_size=30,

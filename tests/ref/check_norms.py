@@ -1,5 +1,5 @@
 # check_norms.py — the PyTorch/numpy reference check of `ssmlab inspect`
-# (SPEC.md §2).  For each case it writes a random checkpoint with
+# (ssmlab-math(7), TOKEN DYNAMICS).  For each case it writes a random checkpoint with
 # tests/ref/mamba_ref.py's builders, runs
 #   ssmlab inspect --model DIR --tokens ... --format csv
 # and compares:
@@ -133,7 +133,7 @@ def reference(cfg, p, tokens):
 
 
 def layer0_delta_mean(cfg, p, tokens):
-    """mean_e Delta_t[e] in the first mixer (SPEC §1 steps 1-4)."""
+    """mean_e Delta_t[e] in the first mixer (ssmlab-math(7) MODEL steps 1-4)."""
     E, R = cfg.d_inner, cfg.rank
     w = lambda t: p[ref.mixer_name(0, t)]
     x = ref.rms_norm(ref.model_input(p, cfg, tokens), p[ref.norm_name(0)], cfg.norm_eps)

@@ -1,7 +1,7 @@
 # mamba_ref.py — the PyTorch reference for ssmlab: a small, literal implementation
-# of the Mamba-1 model of SPEC.md §1 (token, continuous-input and classification
-# variants), the S_B/S_C scenarios and first-layer token reordering of §2, the
-# polarized state channels of §3, its mamba_ssm-style initialisation, and
+# of the Mamba-1 model of ssmlab-math(7), MODEL (token, continuous-input and classification
+# variants), the S_B/S_C scenarios and first-layer token reordering of DYNAMICS, the
+# polarized state channels of RECENCY, its mamba_ssm-style initialisation, and
 # hand-written safetensors / checkpoint I/O.  tests/ref/check_engine.py
 # compares the C engine against it.
 #
@@ -38,7 +38,7 @@ EMBED = "backbone.embedding.weight"          # (V, D)
 EMBED_HF = "backbone.embeddings.weight"      # the transformers spelling
 NORM_F = "backbone.norm_f.weight"            # (D)
 LM_HEAD = "lm_head.weight"                   # (V, D), untied models only
-# ssmlab's extra tensors (SPEC §1: "clear names under the same prefixes").
+# ssmlab's extra tensors (ssmlab-math(7) MODEL: "clear names under the same prefixes").
 # These follow engine/model.c (ssm_model_tensors).
 INPUT_W = "backbone.input_proj.weight"       # (D, I)  continuous input
 INPUT_B = "backbone.input_proj.bias"         # (D)
@@ -52,7 +52,7 @@ IMP_K = "importance_k"                        # (E)     layer 0 only, reorder ha
 SCENARIOS = ("default", "positive", "negative", "mixed")
 POLARIZE = ("none", "zero", "one", "both")
 REORDER = ("off", "hard", "soft")
-PINNED_A_ZERO = -100.0                        # A of a zero-polarized channel (SPEC §3)
+PINNED_A_ZERO = -100.0                        # A of a zero-polarized channel (ssmlab-math(7) RECENCY)
 SOFTSORT_TAU = 1.0
 
 MIXER_TENSORS = ["in_proj.weight", "conv1d.weight", "conv1d.bias", "x_proj.weight",
@@ -81,9 +81,9 @@ class Config:
     norm_eps: float = 1e-5
     d_input: int = 0                  # I > 0: continuous input instead of tokens
     n_classes: int = 0                # C > 0: classification head instead of LM head
-    scenario: str = "default"         # SPEC §2: default | positive | negative | mixed
-    polarize: str = "none"            # SPEC §3: none | zero | one | both
-    reorder: str = "off"              # SPEC §2: off | hard | soft (classifiers only)
+    scenario: str = "default"         # ssmlab-math(7) DYNAMICS: default | positive | negative | mixed
+    polarize: str = "none"            # ssmlab-math(7) RECENCY: none | zero | one | both
+    reorder: str = "off"              # ssmlab-math(7) DYNAMICS: off | hard | soft (classifiers only)
 
     def __post_init__(self):
         if (self.scenario not in SCENARIOS or self.polarize not in POLARIZE
@@ -179,7 +179,7 @@ def causal_conv(u, w, b):
 
 
 def selective_scan(u, delta, A, Bm, Cm, Dskip):
-    """Sequential scan of SPEC §1 step 5.  u, delta (B, L, E); A (E, N);
+    """Sequential scan of ssmlab-math(7) MODEL step 5.  u, delta (B, L, E); A (E, N);
     Bm, Cm (B, L, N); Dskip (E).  Returns y (B, L, E)."""
     batch, L, E = u.shape
     h = u.new_zeros(batch, E, A.shape[1])           # (B, E, N)
@@ -192,7 +192,7 @@ def selective_scan(u, delta, A, Bm, Cm, Dskip):
 
 
 def hidden_attention(delta, A, Bm, Cm):
-    """The scan as one matrix per channel (SPEC §3):
+    """The scan as one matrix per channel (ssmlab-math(7) RECENCY):
     alpha[b, t, s, e] = sum_n C_t[n] exp(A[e,n] sum_{k=s+1..t} delta_k[e]) delta_s[e] B_s[n]
     for s <= t, zero above the diagonal.  Shape (B, L, L, E)."""
     L = delta.shape[1]
@@ -217,7 +217,7 @@ BUG = None
 
 
 def upper(P):
-    """U(P) of SPEC §2 for P (N, E), E >= N: P's strict upper triangle, 1 on
+    """U(P) of ssmlab-math(7) DYNAMICS for P (N, E), E >= N: P's strict upper triangle, 1 on
     the diagonal (i, i), 0 below it."""
     N, E = P.shape
     strict = torch.ones(N, E, dtype=torch.bool).triu(1)
@@ -225,7 +225,7 @@ def upper(P):
 
 
 def scenario_sigma(scenario, q):
-    """sigma (N) of SPEC §2: softplus(q) + 0.7, -(softplus(q) + 0.7), or
+    """sigma (N) of ssmlab-math(7) DYNAMICS: softplus(q) + 0.7, -(softplus(q) + 0.7), or
     +softplus(q) on the first floor(N/2) rows and -softplus(q) on the rest."""
     sp = F.softplus(q)
     if scenario == "positive":
@@ -255,7 +255,7 @@ def x_proj_weight(p, i, cfg):
 
 def state_A(p, i, cfg):
     """A (E, Ns) in channel order [one-polarized A = 0, the N learned
-    -exp(A_log), zero-polarized A = -100] (SPEC §3)."""
+    -exp(A_log), zero-polarized A = -100] (ssmlab-math(7) RECENCY)."""
     A = -torch.exp(p[mixer_name(i, "A_log")])
     E = A.shape[0]
     one = A.new_zeros(E, cfg.n_one)
@@ -292,7 +292,7 @@ def mixer_out(p, i, u, z, cfg):
 
 
 def mixer(p, i, x, cfg):
-    """Mixer of layer i (SPEC §1 steps 1-6), no reordering.  x (B, L, D) is already normed."""
+    """Mixer of layer i (ssmlab-math(7) MODEL steps 1-6), no reordering.  x (B, L, D) is already normed."""
     u, z = mixer_in(p, i, x, cfg)
     return mixer_out(p, i, u, z, cfg)
 
@@ -444,7 +444,7 @@ def loss_and_grads(p, cfg, inputs, labels=None, dtype=torch.float64):
 # Parameters
 
 def init_params(cfg, seed=0, perturb=True):
-    """float32 parameters with the mamba_ssm initialisation (SPEC §1).  With
+    """float32 parameters with the mamba_ssm initialisation (ssmlab-math(7) MODEL).  With
     perturb, D, norm weights, biases and A_log are moved off their initial
     constants (so a transposed or mis-indexed tensor shows up), and the
     embedding, x_proj and dt bias are scaled up so the scan carries a large
@@ -803,7 +803,7 @@ def self_test_variants(t):
     """Scenarios, polarization and reordering, beyond finite differences."""
     global BUG
     f64 = torch.float64
-    # U(P) and the spectrum of S_B S_C^T: the signs sigma promises (SPEC §2).
+    # U(P) and the spectrum of S_B S_C^T: the signs sigma promises (ssmlab-math(7) DYNAMICS).
     P = torch.randn(5, 8, dtype=f64)
     U = upper(P)
     want = torch.triu(P, 1) + torch.eye(5, 8, dtype=f64)

@@ -3,7 +3,7 @@
  * optimizer steps, validates (cancellably), saves and loads checkpoints, and
  * keeps a probe copy of the model for measurements on one inspected input
  * (token norms, importance, spectrum, hidden attention and influence of
- * SPEC §2–3).  It mirrors the loop of cli/train.c (the same task data and
+ * ssmlab-math(7)).  It mirrors the loop of cli/train.c (the same task data and
  * batches for the same seed and step): byte-level language models (task lm)
  * and image classifiers (task classify), whose inspected input is a test
  * image.  The run configuration and the task data come from scenarios/run_config.h
@@ -14,11 +14,11 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "run_config.h"
-#include "model.h"
-#include "optim.h"
-#include "status.h"
-#include "task.h"
+#include "scenarios/run_config.h"
+#include "engine/model.h"
+#include "engine/optim.h"
+#include "engine/status.h"
+#include "scenarios/task.h"
 
 typedef struct {
     run_config rc;
@@ -87,7 +87,7 @@ ssm_status ssm_session_image(const ssm_session *s, long index, float *inputs, in
  * forward keeps them). */
 ssm_status ssm_session_probe(ssm_session *s, const int *tokens, const float *inputs, int T);
 
-/* Hidden attention of SPEC §3 for layer l (0-based mixer index) of the
+/* Hidden attention of ssmlab-math(7) RECENCY for layer l (0-based mixer index) of the
  * probe's last forward (a model with gradients allocated, so that every
  * layer's activations are kept): alpha_e[t][s] = C_t . (prod_{k=s+1..t}
  * exp(Delta_k[e] A[e,:])) (Delta_s[e] B_s) for s <= t, over all Ns state
@@ -98,7 +98,7 @@ ssm_status ssm_session_probe(ssm_session *s, const int *tokens, const float *inp
 ssm_status ssm_session_hidden_attention(const ssm_model *probe, int l, int channel,
                                         atomic_int *cancel, float *out);
 
-/* Influence of SPEC §3 on the probe's last forward, for target token t:
+/* Influence of ssmlab-math(7) RECENCY on the probe's last forward, for target token t:
  * I[s] = ||d x_n[t] / d x_0[s]||_F, the Frobenius norm of the D x D
  * Jacobian of the last residual stream at t with respect to the embedded
  * input at s (every channel of both), for s = 0..T-1 (zero past t in a

@@ -3,7 +3,7 @@
  * and cancellable measurements on the inspected text or test image (only
  * the parts a selection change needs are redone), and snapshots published
  * under the mutex with a byte on the UI's self-pipe as the wake-up. */
-#include "engine_thread.h"
+#include "lab/engine_thread.h"
 
 #include <errno.h>
 #include <math.h>
@@ -15,8 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dynamics.h"
-#include "recency.h"
+#include "engine/dynamics.h"
+#include "engine/recency.h"
 
 #define QUEUE_CAP 64
 #define MEASURE_EVERY_S 0.25   /* measurements while training, at most this often, */

@@ -2,8 +2,8 @@
  * data (text or images), model, optimizer, single steps, cancellable
  * validation, checkpoints, test images as inputs, and a probe copy of the
  * model for measurements on one inspected input, including the hidden
- * attention and the influence of SPEC §3. */
-#include "session.h"
+ * attention and the influence of ssmlab-math(7) RECENCY. */
+#include "lab/session.h"
 
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "checkpoint.h"
+#include "engine/checkpoint.h"
 
 /* ------------------------------------------------------------------------ */
 /* Opening and closing                                                      */
@@ -343,7 +343,7 @@ ssm_status ssm_session_probe(ssm_session *s, const int *tokens, const float *inp
 }
 
 /* A[e, :] over the Ns state channels, in the order [one-pinned A = 0,
- * learned -exp(A_log), zero-pinned A = -100] (SPEC §3, as the model). */
+ * learned -exp(A_log), zero-pinned A = -100] (ssmlab-math(7) RECENCY, as the model). */
 static void channel_A(const ssm_config *c, const float *A_log, int e, float *A)
 {
     int N = c->d_state, n1 = c->n_one;

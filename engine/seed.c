@@ -1,5 +1,5 @@
 /* seed.c — splitmix64 hashing of (salt, seed, step, index) into a seed. */
-#include "seed.h"
+#include "engine/seed.h"
 
 static uint64_t mix64(uint64_t x)
 {

@@ -7,8 +7,8 @@
 #ifndef SSM_ENGINE_THREAD_H
 #define SSM_ENGINE_THREAD_H
 
-#include "session.h"
-#include "status.h"
+#include "lab/session.h"
+#include "engine/status.h"
 
 #define SSM_SNAP_MAX_T 1024      /* inspected tokens (28 x 28 and 32 x 32 pixel images fit) */
 #define SSM_SNAP_MAX_LAYER 64    /* layers measured */

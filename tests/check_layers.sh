@@ -1,0 +1,36 @@
+#!/bin/sh
+# check_layers.sh — the layering rule of DEVELOPERS.md: every source file
+# includes project headers by folder ("engine/model.h"), and only from its
+# own layer or the layers below it:
+#     engine < data < scenarios < lab < tui < cli
+# tests/ and bench/ may include anything.  Prints each violation and the
+# closing line "N passed, N failed"; exits 1 when any file breaks the rule.
+# Usage: check_layers.sh [ROOT] (default: the tree this script is in).
+cd "${1:-$(dirname "$0")/..}" || exit 66
+rank() {
+    case "$1" in
+    engine) echo 0 ;; data) echo 1 ;; scenarios) echo 2 ;; lab) echo 3 ;;
+    tui) echo 4 ;; cli) echo 5 ;; build) echo 0 ;; *) echo -1 ;;
+    esac
+}
+pass=0 fail=0
+for f in engine/*.[ch] data/*.[ch] scenarios/*.[ch] lab/*.[ch] tui/*.[ch] cli/*.[ch]; do
+    [ -f "$f" ] || continue
+    own=$(rank "${f%%/*}")
+    bad=0
+    for inc in $(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f"); do
+        dir=${inc%%/*}
+        if [ "$dir" = "$inc" ]; then
+            echo "$f: includes \"$inc\" without its folder" >&2; bad=1; continue
+        fi
+        r=$(rank "$dir")
+        if [ "$r" -lt 0 ]; then
+            echo "$f: includes \"$inc\" from outside the layers" >&2; bad=1
+        elif [ "$r" -gt "$own" ]; then
+            echo "$f: includes \"$inc\", a layer above ${f%%/*}/" >&2; bad=1
+        fi
+    done
+    if [ $bad -eq 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+done
+echo "layers: $pass passed, $fail failed"
+[ $fail -eq 0 ]
