@@ -9,6 +9,7 @@
  * best_tokens_per_s over the fastest one.  peak_mib is the process's
  * peak resident size so far (getrusage), so run one case per process to
  * attribute it. */
+#include "engine/clock.h"
 #include "cli/bench.h"
 
 #include <cblas.h>
@@ -67,12 +68,6 @@ static const char *const columns[] = {
     "n_params", "best_tokens_per_s"};
 #define NCOLS ((int)(sizeof columns / sizeof columns[0]))
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static double peak_mib(void)
 {
@@ -164,15 +159,15 @@ static ssm_status case_loop(ssm_model *m, ssm_adamw *opt, const ssm_batch *b,
         if ((st = case_pass(m, opt, b, bc->train))) return st;
         fprintf(stderr, "ssmlab bench %s: warmup %d/%d\n", bc->name, i + 1, r->warmup);
     }
-    double t0 = now_s();
+    double t0 = ssm_now_s();
     r->best = 0.0;
     for (int i = 0; i < r->steps; i++) {
-        double t1 = now_s();
+        double t1 = ssm_now_s();
         if ((st = case_pass(m, opt, b, bc->train))) return st;
-        double dt = now_s() - t1;
+        double dt = ssm_now_s() - t1;
         if (i == 0 || dt < r->best) r->best = dt;
     }
-    r->seconds = now_s() - t0;
+    r->seconds = ssm_now_s() - t0;
     if (bc->train) fprintf(stderr, "ssmlab bench %s: last loss %.4f\n", bc->name, m->loss);
     return SSM_OK;
 }
@@ -271,14 +266,14 @@ static void scan_time(scan_bench *sb, int backward, int naive, bench_result *r)
 {
     scan_once(sb, backward, naive);
     int reps = 0;
-    double t0 = now_s(), t, best = 0.0;
+    double t0 = ssm_now_s(), t, best = 0.0;
     do {
-        double t1 = now_s();
+        double t1 = ssm_now_s();
         scan_once(sb, backward, naive);
-        double dt = now_s() - t1;
+        double dt = ssm_now_s() - t1;
         if (reps == 0 || dt < best) best = dt;
         reps++;
-        t = now_s() - t0;
+        t = ssm_now_s() - t0;
     } while (reps < 3 || t < 0.25);
     *r = (bench_result){.name = backward ? "scan-bwd" : "scan-fwd",
                         .impl = naive ? "naive" : "fast", .B = SCAN_B, .L = SCAN_L,

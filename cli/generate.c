@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/clock.h"
 #include "engine/checkpoint.h"
 #include "cli/cli.h"
 #include "engine/generate.h"
@@ -35,12 +36,6 @@ typedef struct {       /* everything one run holds */
     int jsonl;
 } gen_run;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* ------------------------------------------------------------------------ */
 /* Options                                                                  */
@@ -253,12 +248,12 @@ static ssm_status run_generate(gen_run *r, int max, int *made)
 static ssm_status run_all(gen_run *r, const gen_opts *o)
 {
     ssm_status st;
-    double t0 = now_s();
+    double t0 = ssm_now_s();
     if ((st = run_prompt(r))) return st;
-    double t1 = now_s();
+    double t1 = ssm_now_s();
     int made = 0;
     st = run_generate(r, o->max_tokens, &made);
-    double t2 = now_s();
+    double t2 = ssm_now_s();
     if (!r->jsonl && isatty(STDOUT_FILENO)) putchar('\n');
     fflush(stdout);
     fprintf(stderr, "# prompt: %d tokens in %.3f s (%.1f tokens/s); generated: %d tokens in %.3f s "

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/clock.h"
 #include "cli/attack_eval.h"
 #include "engine/checkpoint.h"
 #include "cli/cli.h"
@@ -83,12 +84,6 @@ static const unsigned char text_cols[NCOLS] = {[C_PRESET] = 1, [C_SCENARIO] = 1,
 #define A_FIRST 4   /* the attack table: preset, scenario, polarize, reorder, then attack_eval's */
 #define A_NCOLS (A_FIRST + ATTACK_EVAL_NCOLS)
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* ---- arguments and presets ------------------------------------------- */
 
@@ -650,7 +645,7 @@ static int sweep_one(sweep_run *r, const sweep_opts *o, int i, int n)
 {
     char csv[PATH_MAX], log[PATH_MAX], msg[1024];
     fprintf(stderr, "# sweep [%d/%d] %s: training (%s)\n", i + 1, n, r->name, r->file);
-    double t = now_s();
+    double t = ssm_now_s();
     int code = 0;
     ssm_status st = ssm_dir_create(r->rc.out);
     if (!st) st = train_child(r, o, &code);
@@ -663,14 +658,14 @@ static int sweep_one(sweep_run *r, const sweep_opts *o, int i, int n)
     }
     snprintf(csv, sizeof csv, "%s/train.csv", r->rc.out);
     if ((st = read_train_csv(r, csv))) return cli_report(st);
-    double tm = now_s();
+    double tm = ssm_now_s();
     if ((st = measure(r, o))) return cli_report(preset_error(r, st));
     r->done = 1;
     fprintf(stderr,
             "# sweep [%d/%d] %s: val loss %.4f, stream %s (slope %.5f), mixer %s (slope %.5f), "
             "half-life %.4g tokens, cos_last %.4f; measured in %.1f s, %.1f s in all\n",
             i + 1, n, r->name, r->val_loss, ssm_verdict_name(r->verdict), r->mean_slope,
-            ssm_verdict_name(r->mix_verdict), r->mix_slope, r->half_life, r->cos_last, now_s() - tm, now_s() - t);
+            ssm_verdict_name(r->mix_verdict), r->mix_slope, r->half_life, r->cos_last, ssm_now_s() - tm, ssm_now_s() - t);
     return EX_OK;
 }
 

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/clock.h"
 #include "engine/checkpoint.h"
 #include "cli/cli.h"
 #include "scenarios/run_config.h"
@@ -33,12 +34,6 @@ static void signals_install(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 typedef struct {
     run_config rc;
@@ -68,7 +63,7 @@ static void emit_row(train_state *s, long step, const char *split, double loss, 
     snprintf(v[4], 32, "%.6g", lr);
     snprintf(v[5], 32, "%.6g", gnorm);
     snprintf(v[6], 32, "%.1f", tps);
-    snprintf(v[7], 32, "%.2f", now_s() - s->t0);
+    snprintf(v[7], 32, "%.2f", ssm_now_s() - s->t0);
     int train = !strcmp(split, "train");
     const char *vals[8] = {v[0], split, v[2], v[3], train ? v[4] : NULL, train ? v[5] : NULL,
                            train ? v[6] : NULL, v[7]};
@@ -145,7 +140,7 @@ static void progress(const train_state *s, double loss)
 {
     if (!isatty(STDERR_FILENO)) return;
     fprintf(stderr, "\rstep %ld/%d  loss %.4f  %.0f tok/s ", s->opt.step, s->rc.opt.total_steps,
-            loss, s->tokens_seen / (now_s() - s->t0));
+            loss, s->tokens_seen / (ssm_now_s() - s->t0));
     fflush(stderr);
 }
 
@@ -169,12 +164,12 @@ static ssm_status train_loop(train_state *s)
             return ssm_fail(SSM_ERR_INTERRUPTED, "interrupted at step %ld; resume with resume=%s",
                             s->opt.step, s->rc.out);
         }
-        double loss, acc, t = now_s();
+        double loss, acc, t = ssm_now_s();
         float gnorm, lr = ssm_adamw_lr(&s->opt.cfg, s->opt.step);
         if ((st = train_step(s, &loss, &acc, &gnorm))) return st;
         if (!isfinite(loss)) return ssm_fail(SSM_ERR_DATA, "loss became %g at step %ld", loss, s->opt.step);
         long step = s->opt.step;
-        double tps = (double)s->rc.grad_accum * s->data.B * s->data.L / (now_s() - t);
+        double tps = (double)s->rc.grad_accum * s->data.B * s->data.L / (ssm_now_s() - t);
         if (step % s->rc.log_every == 0 || step == steps) emit_row(s, step, "train", loss, acc, lr, gnorm, tps);
         progress(s, loss);
         if (s->rc.eval_every && step % s->rc.eval_every == 0 && step != steps)
@@ -259,7 +254,7 @@ static ssm_status run(train_state *s)
     if ((st = model_setup(s))) return st;
     fprintf(stderr, "# model: %zu parameters\n", s->model.num_params);
     cli_table_begin(&s->table, stdout, s->rc.format, s->data.classify ? cls_columns : lm_columns, 8);
-    s->t0 = now_s();
+    s->t0 = ssm_now_s();
     signals_install();
     return train_loop(s);
 }

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/clock.h"
 #include "engine/dynamics.h"
 #include "engine/recency.h"
 
@@ -56,12 +57,6 @@ struct ssm_engine {
     double measure_s;                 /* how long the last full measurement took */
 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* ------------------------------------------------------------------------ */
 /* Publishing                                                               */
@@ -114,7 +109,7 @@ static void publish(ssm_engine *e)
     e->shared->seq++;
     e->work->seq = e->shared->seq;
     pthread_mutex_unlock(&e->mu);
-    e->t_publish = now_s();
+    e->t_publish = ssm_now_s();
     ssize_t r = write(e->wake_fd, "s", 1);
     (void)r;   /* a full pipe already holds a wake-up */
 }
@@ -273,13 +268,13 @@ static ssm_status measure_influence(ssm_engine *e, int explicit)
 {
     ssm_snapshot *w = e->work;
     int D = e->s.model.cfg.d_model, probes = D <= SSM_INFL_EXACT_MAX_D ? 0 : SSM_INFL_PROBES;
-    if (w->infl_ok && e->running && !explicit && now_s() - e->t_infl < INFL_EVERY_S) return SSM_OK;   /* keep it */
+    if (w->infl_ok && e->running && !explicit && ssm_now_s() - e->t_infl < INFL_EVERY_S) return SSM_OK;   /* keep it */
     if (w->infl_token < 0 || w->infl_token >= w->T) w->infl_token = w->T - 1;
     w->infl_ok = 0;
     snprintf(w->infl_note, sizeof w->infl_note, "measuring influence...");
     ssm_status st = ssm_session_influence(&e->s.probe, w->infl_token, probes, INFL_SEED, &e->stop_measure,
                                           w->infl, &w->infl_passes);
-    e->t_infl = now_s();
+    e->t_infl = ssm_now_s();
     if (st == SSM_ERR_INTERRUPTED && atomic_load(&e->cancel))
         snprintf(w->infl_note, sizeof w->infl_note, "influence cancelled: select a token to measure it again");
     if (st) return st;
@@ -327,7 +322,7 @@ static void measure(ssm_engine *e)
     ssm_snapshot *w = e->work;
     int asked = e->measure_pending, what = asked;
     e->measure_pending = 0;
-    e->t_measure = now_s();
+    e->t_measure = ssm_now_s();
     w->measured_cmds = w->cmds_done;
     if (too_long(e)) return;
     atomic_store(&e->stop_measure, atomic_load(&e->cancel));   /* a cancel stands; a newer selection stops it */
@@ -339,7 +334,7 @@ static void measure(ssm_engine *e)
     if (!st && (what & M_ATTN)) st = measure_attention(e);
     if (!st && (what & M_INFL)) st = measure_influence(e, asked & M_INFL);
     if (!e->running) busy(e, NULL);
-    if (what & M_ALL) e->measure_s = now_s() - e->t_measure;
+    if (what & M_ALL) e->measure_s = ssm_now_s() - e->t_measure;
     w->measured_step = e->s.opt.step;
     if (st == SSM_ERR_INTERRUPTED && !atomic_load(&e->cancel)) e->measure_pending |= what;   /* superseded: again */
     else if (st) msg(e, st != SSM_ERR_INTERRUPTED, "%s", ssm_last_error());
@@ -433,7 +428,7 @@ static void validate(ssm_engine *e, int max_batches)
 
 static void train_step(ssm_engine *e)
 {
-    double loss, acc, t0 = now_s();
+    double loss, acc, t0 = ssm_now_s();
     float lr;
     ssm_status st = ssm_session_step(&e->s, &loss, &acc, &lr);
     if (st) {
@@ -441,7 +436,7 @@ static void train_step(ssm_engine *e)
         msg(e, 1, "%s", ssm_last_error());
         return;
     }
-    double tps = (double)e->s.rc.grad_accum * e->s.data->B * e->s.data->L / fmax(now_s() - t0, 1e-9);
+    double tps = (double)e->s.rc.grad_accum * e->s.data->B * e->s.data->L / fmax(ssm_now_s() - t0, 1e-9);
     e->tps = e->tps > 0 ? 0.8 * e->tps + 0.2 * tps : tps;
     e->work->loss = loss;
     e->work->acc = acc;
@@ -466,7 +461,7 @@ static void train_tick(ssm_engine *e)
         e->running = 0;
         msg(e, 0, "finished the %d scheduled steps; space trains on at min_lr", e->s.rc.opt.total_steps);
     }
-    double t = now_s(), every = fmax(MEASURE_EVERY_S, e->measure_s / MEASURE_SHARE);
+    double t = ssm_now_s(), every = fmax(MEASURE_EVERY_S, e->measure_s / MEASURE_SHARE);
     if (!e->running || t - e->t_measure >= every) measure(e);
     if (!e->running || t - e->t_publish >= PUBLISH_EVERY_S) publish(e);
 }

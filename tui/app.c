@@ -258,7 +258,7 @@ void tui_app_draw(tui_app *app)
     }
     doupdate();
     app->dirty = 0;
-    app->last_draw = tui_now();
+    app->last_draw = ssm_now_s();
     if (app->on_draw) app->on_draw(app);
 }
 
@@ -315,7 +315,7 @@ static void signals_handle(tui_app *app)
 static int pump_timeout(const tui_app *app, int timeout_ms)
 {
     if (!app->dirty) return timeout_ms;
-    int wait = (int)((app->last_draw + FRAME_S - tui_now()) * 1000) + 1;
+    int wait = (int)((app->last_draw + FRAME_S - ssm_now_s()) * 1000) + 1;
     if (wait < 0) wait = 0;
     return timeout_ms < 0 || wait < timeout_ms ? wait : timeout_ms;
 }
@@ -337,7 +337,7 @@ void tui_app_pump(tui_app *app, int timeout_ms)
     }
     read_keys(app);
     int keyed = app->keys_read != keys_before;
-    if (app->dirty && (keyed || tui_now() - app->last_draw >= FRAME_S)) tui_app_draw(app);
+    if (app->dirty && (keyed || ssm_now_s() - app->last_draw >= FRAME_S)) tui_app_draw(app);
 }
 
 void tui_app_close(tui_app *app, void (*report)(const ssm_snapshot *, int), int arg)
@@ -364,9 +364,9 @@ void tui_app_close(tui_app *app, void (*report)(const ssm_snapshot *, int), int 
 /* Let the engine finish what was sent (a save before quitting). */
 static void wait_engine(tui_app *app, double limit_s)
 {
-    double t0 = tui_now();
+    double t0 = ssm_now_s();
     unsigned long sent = ssm_engine_sent(app->eng);
-    while (app->snap->cmds_done < sent && tui_now() - t0 < limit_s) {
+    while (app->snap->cmds_done < sent && ssm_now_s() - t0 < limit_s) {
         tui_app_pump(app, 100);
         if (app->dirty) tui_app_draw(app);
     }

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 
+#include "engine/clock.h"
 #include "lab/engine_thread.h"
 #include "tui/keys.h"
 #include "tui/tui.h"
@@ -66,7 +67,6 @@ const char *tui_token_label(unsigned char byte, int utf8);   /* a one-column lab
 /* Token t's name in legends: 'c' (text), or y<row>x<col> of an image's
  * patch or pixel grid (grid_cols > 0).  One of four static buffers. */
 const char *tui_token_name(const unsigned char *text, int grid_cols, int t, int utf8);
-double tui_now(void);
 int tui_utf8(void);   /* the locale is UTF-8 (after setlocale) */
 
 /* The message panel's content, set by the app. */

@@ -42,7 +42,7 @@ static void *injector_main(void *arg)
     for (int k = 0; k < b->n && !atomic_load(&b->stop); k++) {
         rng = rng * 1103515245u + 12345u;
         sleep_s(0.010 + 0.030 * ((rng >> 16) & 1023) / 1023.0);
-        atomic_store(&b->t_inject[k], tui_now());
+        atomic_store(&b->t_inject[k], ssm_now_s());
         const char *key = (k / 8) % 2 ? "h" : "l";
         tui_vterm_write(&b->vt, key, 1);
     }
@@ -52,7 +52,7 @@ static void *injector_main(void *arg)
 static void on_draw(tui_app *app)
 {
     bench_state *b = app->bench;
-    double now = tui_now();
+    double now = ssm_now_s();
     for (; b->measured < app->keys_read && b->measured < (unsigned long)b->n; b->measured++)
         b->lat[b->measured] = now - atomic_load(&b->t_inject[b->measured]);
 }
@@ -81,18 +81,18 @@ static void report(const bench_state *b, int threads)
 /* Pump until training is under way, then until every key was measured. */
 static int bench_loop(tui_app *app, bench_state *b)
 {
-    double t0 = tui_now();
-    while (app->snap->step < 2 && tui_now() - t0 < BENCH_LIMIT_S) tui_app_pump(app, 20);
+    double t0 = ssm_now_s();
+    while (app->snap->step < 2 && ssm_now_s() - t0 < BENCH_LIMIT_S) tui_app_pump(app, 20);
     if (app->snap->step < 2 || !app->snap->running) {
         fprintf(stderr, "ssmlab: bench-latency: training did not start: %s\n", app->snap->msg);
         return EX_SOFTWARE;
     }
     b->step0 = app->snap->step;
-    b->t0 = tui_now();
+    b->t0 = ssm_now_s();
     atomic_store(&b->go, 1);
-    while (b->measured < (unsigned long)b->n && tui_now() - t0 < BENCH_LIMIT_S) tui_app_pump(app, -1);
+    while (b->measured < (unsigned long)b->n && ssm_now_s() - t0 < BENCH_LIMIT_S) tui_app_pump(app, -1);
     b->step1 = app->snap->step;
-    b->t1 = tui_now();
+    b->t1 = ssm_now_s();
     return b->measured == (unsigned long)b->n ? 0 : EX_SOFTWARE;
 }
 

@@ -19,13 +19,6 @@ int tui_utf8(void)
     return utf8;
 }
 
-double tui_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 void tui_draw_title(WINDOW *w, const char *title)
 {
     int width = getmaxx(w);

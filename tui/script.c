@@ -48,9 +48,9 @@ static void settle(tui_app *app)
 /* Pump until cond holds or limit seconds pass; returns 1 if it held. */
 static int wait_for(script_ctx *c, int (*cond)(script_ctx *, long), long arg, double limit)
 {
-    double t0 = tui_now();
+    double t0 = ssm_now_s();
     while (!cond(c, arg)) {
-        if (tui_now() - t0 > limit) return 0;
+        if (ssm_now_s() - t0 > limit) return 0;
         tui_app_pump(c->app, 20);
     }
     settle(c->app);
@@ -171,8 +171,8 @@ static int run_line(script_ctx *c, char *line)
     if (!strncmp(line, "wait-", 5) && (!strcmp(line, "wait-idle") || !strcmp(line, "wait-step") || !strcmp(line, "wait-text")))
         return cmd_wait(c, line, args);
     if (!strcmp(line, "sleep")) {
-        double t0 = tui_now(), ms = atof(args);
-        while ((tui_now() - t0) * 1000 < ms) tui_app_pump(c->app, 10);
+        double t0 = ssm_now_s(), ms = atof(args);
+        while ((ssm_now_s() - t0) * 1000 < ms) tui_app_pump(c->app, 10);
         return 0;
     }
     if (!strcmp(line, "resize")) return cmd_resize(c, args);
