@@ -172,18 +172,11 @@ static void layer_step(const ssm_config *c, const step_params *p, ssm_gen_state 
     add_inplace(s->x, s->mix, D);
 }
 
-/* A (n_layer, E, Ns) as model.c's layer_A (ssmlab-math(7) RECENCY channel order) */
+/* A (n_layer, E, Ns), layer by layer through ssm_model_layer_A */
 static void state_fill_A(ssm_gen_state *s, const ssm_config *c, const float *A_log)
 {
-    int E = c->d_inner, N = c->d_state, Ns = c->state_dim, n1 = c->n_one;
-    for (int l = 0; l < c->n_layer; l++)
-        for (int e = 0; e < E; e++)
-            for (int j = 0; j < Ns; j++) {
-                int n = j - n1;
-                const float *al = A_log + ((size_t)l * E + e) * N;
-                s->A[((size_t)l * E + e) * Ns + j] =
-                    n < 0 ? 0.0f : n >= N ? -100.0f : -expf(al[n]);
-            }
+    size_t EN = (size_t)c->d_inner * c->d_state, ENs = (size_t)c->d_inner * c->state_dim;
+    for (int l = 0; l < c->n_layer; l++) ssm_model_layer_A(c, A_log + l * EN, s->A + l * ENs);
 }
 
 /* carve s->memory into the named buffers */

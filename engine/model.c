@@ -472,15 +472,14 @@ static layer_acts layer_acts_view(const ssm_model *m, int l)
     return v;
 }
 
-/* A (E, Ns) in channel order [one-pinned A = 0, learned -exp(A_log),
- * zero-pinned A = -100] (ssmlab-math(7) RECENCY) */
-static void layer_A(const ssm_config *c, float *A, const float *A_log)
+void ssm_model_layer_A(const ssm_config *c, const float *A_log, float *A)
 {
     int E = c->d_inner, N = c->d_state, Ns = c->state_dim, n1 = c->n_one;
     for (int e = 0; e < E; e++)
         for (int j = 0; j < Ns; j++) {
             int n = j - n1;
-            A[e * Ns + j] = n < 0 ? 0.0f : n >= N ? -100.0f : -expf(A_log[e * N + n]);
+            A[(size_t)e * Ns + j] = n < 0 ? SSM_A_ONE_POLARIZED
+                                  : n >= N ? SSM_A_ZERO_POLARIZED : -expf(A_log[(size_t)e * N + n]);
         }
 }
 
@@ -559,7 +558,7 @@ static ssm_status layer_forward(ssm_model *m, const layer_params *p, const layer
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < (size_t)BT * E; i++) a->delta[i] = ssm_softplusf(a->dtraw[i]);
     if (first && !reorder) importance_forward(m, a->delta);
-    layer_A(c, A, p->A_log);
+    ssm_model_layer_A(c, p->A_log, A);
     ssm_scan_args sa = layer_scan_args(c, a, A, p->Dskip, B, L);
     ssm_status st = ssm_scan_forward(&sa, a->ys);
     if (st) return st;
@@ -694,7 +693,7 @@ static ssm_status layer_backward(ssm_model *m, const layer_params *p, layer_para
             g->dxz[iz] = g->dyg[ie] * a->ys[ie] * ssm_dsiluf(z);
         }
     /* scan */
-    layer_A(c, A, p->A_log);
+    ssm_model_layer_A(c, p->A_log, A);
     memset(g->dA, 0, sizeof(float) * E * Ns);
     ssm_scan_args sa = layer_scan_args(c, a, A, p->Dskip, B, L);
     ssm_status st = ssm_scan_backward(&sa, g->dys, g->du, g->ddelta, g->dxdbl + R,

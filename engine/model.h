@@ -185,4 +185,12 @@ int ssm_model_tensors(const ssm_model *m, float *block, ssm_tensor *out, int cap
 void ssm_threads_set(int n);
 int ssm_threads_get(void);
 
+/* A of one layer, (E, Ns), from its A_log (E, N), in the state channel
+ * order [one-polarized A = 0, learned -exp(A_log), zero-polarized A = -100]
+ * (ssmlab-math(7) RECENCY).  The one place A is built: the forward and
+ * backward passes, generation and every measurement call it. */
+#define SSM_A_ONE_POLARIZED 0.0f
+#define SSM_A_ZERO_POLARIZED (-100.0f)
+void ssm_model_layer_A(const ssm_config *c, const float *A_log, float *A);
+
 #endif

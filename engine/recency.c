@@ -18,18 +18,6 @@
 /* ------------------------------------------------------------------------ */
 /* Hidden attention                                                         */
 
-void ssm_recency_layer_A(const ssm_model *m, int layer, float *A)
-{
-    const ssm_config *c = &m->cfg;
-    int E = c->d_inner, N = c->d_state, Ns = c->state_dim, n1 = c->n_one;
-    const float *A_log = m->params.A_log + (size_t)layer * E * N;   /* (E, N) */
-    for (int e = 0; e < E; e++)
-        for (int j = 0; j < Ns; j++) {
-            int n = j - n1;
-            A[(size_t)e * Ns + j] = n < 0 ? 0.0f : n >= N ? -100.0f : -expf(A_log[(size_t)e * N + n]);
-        }
-}
-
 /* dec (L, Ns): exp(Delta_t[e] A[e, j]) of channel e */
 static void channel_decay(const ssm_attn_args *a, int e, double *dec)
 {
@@ -109,7 +97,7 @@ ssm_status ssm_recency_attention(const ssm_model *m, int layer, int b, int chann
     size_t row = k * m->act_B * L + (size_t)b * L;            /* first token's row */
     float *A = malloc(sizeof(float) * E * Ns);                /* (E, Ns) */
     if (!A) return ssm_fail(SSM_ERR_NOMEM, "out of memory for A");
-    ssm_recency_layer_A(m, layer, A);
+    ssm_model_layer_A(c, m->params.A_log + (size_t)layer * E * c->d_state, A);
     const float *xdbl = m->acts.xdbl + row * X;               /* (L, R+2Ns) */
     ssm_attn_args a = {L, E, Ns, m->acts.delta + row * E, xdbl + R, xdbl + R + Ns, X, A};
     st = ssm_recency_alpha(&a, channel, alpha);

@@ -42,10 +42,6 @@ ssm_status ssm_recency_alpha(const ssm_attn_args *a, int channel, float *alpha);
  * (reorder hard/soft) layer 0's positions are the reordered ones. */
 ssm_status ssm_recency_attention(const ssm_model *m, int layer, int b, int channel, float *alpha);
 
-/* A (E, Ns) of layer l in channel order [one-pinned 0, learned
- * -exp(A_log), zero-pinned -100] (ssmlab-math(7) RECENCY). */
-void ssm_recency_layer_A(const ssm_model *m, int layer, float *A);
-
 /* out (L, L): each row t of alpha divided by max_{s<=t} |alpha[t][s]|, so
  * every nonzero row has max |.| = 1; an all-zero row stays zero.  out may
  * be alpha. */

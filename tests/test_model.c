@@ -446,3 +446,27 @@ Test(model, input_and_stream_gradients_match_finite_differences)
     free(dir); free(save); free(din); free(v); free(dx0);
     fixture_free(&f);
 }
+
+/* The one A builder: channel order [one-polarized, learned, zero-polarized]
+ * with A = 0, -exp(A_log) and -100, written out by hand here. */
+Test(model, layer_A_orders_polarized_channels_around_the_learned_ones)
+{
+    ssm_config c = small_lm();
+    c.polarize = SSM_POLARIZE_BOTH;
+    fixture f;
+    fixture_build(&f, c, 1, 2);
+    const ssm_config *mc = &f.m.cfg;
+    int E = mc->d_inner, N = mc->d_state, Ns = mc->state_dim;
+    cr_assert_eq(Ns, N + 2);
+    const float *A_log = f.m.params.A_log + (size_t)E * N;   /* layer 1 */
+    float *A = malloc(sizeof(float) * E * Ns);
+    ssm_model_layer_A(mc, A_log, A);
+    for (int e = 0; e < E; e++) {
+        cr_expect_eq(A[e * Ns], 0.0f, "one-polarized channel of e = %d", e);
+        for (int n = 0; n < N; n++)
+            cr_expect_eq(A[e * Ns + 1 + n], -expf(A_log[e * N + n]), "A[%d][%d]", e, n);
+        cr_expect_eq(A[e * Ns + Ns - 1], -100.0f, "zero-polarized channel of e = %d", e);
+    }
+    free(A);
+    fixture_free(&f);
+}

@@ -107,7 +107,7 @@ static void check_alpha_definition(fixture *f, int l, int b)
     float *A = malloc(sizeof(float) * E * c->state_dim), *al = malloc(sizeof(float) * L * L);
     float *mean = malloc(sizeof(float) * L * L);
     double *acc = calloc((size_t)L * L, sizeof(double));
-    ssm_recency_layer_A(&f->m, l, A);
+    ssm_model_layer_A(c, f->m.params.A_log + (size_t)l * E * c->d_state, A);
     for (int e = 0; e < E; e++) {
         cr_assert_eq(ssm_recency_attention(&f->m, l, b, e, al), SSM_OK, "%s", ssm_last_error());
         for (int t = 0; t < L; t++)
