@@ -265,7 +265,7 @@ static ssm_status eval_images(ssm_model *m, const eval_opts *o, const char *run_
     if (d.seq.d_input != m->cfg.d_input)
         st = ssm_fail(SSM_ERR_DATA, "%s: tokens have %d values, the model in %s takes %d", d.test.path,
                       d.seq.d_input, o->model, m->cfg.d_input);
-    if (!st) st = task_validate(&d, m, o->batches, &v);
+    if (!st) st = task_validate(&d, m, o->batches, NULL, &v);
     if (!st) cls_row(tab, o->model, "test", v.n, d.L, v.loss, v.acc);
     task_data_free(&d);
     return st;
@@ -286,7 +286,7 @@ static ssm_status eval_mqar(ssm_model *m, const eval_opts *o, const char *run_te
                         rc.mqar.vocab, m->cfg.padded_vocab);
     if ((st = task_data_load(&d, &rc, o->batch_size))) { task_data_free(&d); return st; }
     task_metrics v;
-    if (!(st = task_validate(&d, m, o->batches, &v))) cls_row(tab, o->model, "val", v.n, d.L, v.loss, v.acc);
+    if (!(st = task_validate(&d, m, o->batches, NULL, &v))) cls_row(tab, o->model, "val", v.n, d.L, v.loss, v.acc);
     task_data_free(&d);
     return st;
 }

@@ -112,7 +112,7 @@ static ssm_status emit_attention(const cli_recency_opts *o, const ssm_model *m, 
     if (!st) cli_table_next(&t, format, tables, cols, 9);
     for (int l = l0; l < l1 && !st; l++)
         for (int b = 0; b < m->act_B && !st; b++) {
-            st = ssm_recency_attention(m, l, b, o->channel, raw);
+            st = ssm_recency_attention(m, l, b, o->channel, NULL, raw);
             if (st) break;
             ssm_recency_row_normalize(raw, L, rn);
             attention_rows(&t, l, b, o->channel, raw, rn, L);

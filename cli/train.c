@@ -114,28 +114,6 @@ static ssm_status model_setup(train_state *s)
     return SSM_OK;
 }
 
-/* One optimizer step over grad_accum micro-batches; returns the mean loss
- * and, for a classifier or MQAR, the accuracy on those batches. */
-static ssm_status train_step(train_state *s, double *loss, double *acc, float *gnorm)
-{
-    ssm_status st;
-    long correct = 0, scored = 0, counted;
-    ssm_model_zero_grad(&s->model);
-    *loss = 0.0;
-    for (int k = 0; k < s->rc.grad_accum; k++) {
-        if ((st = task_train_batch(&s->data, &s->rc, s->opt.step, k))) return st;
-        if ((st = ssm_model_forward(&s->model, s->data.batch))) return st;
-        correct += task_batch_correct(&s->data, &s->model, &counted);
-        scored += counted;
-        if ((st = ssm_model_backward(&s->model, 1.0f / s->rc.grad_accum))) return st;
-        *loss += s->model.loss / s->rc.grad_accum;
-    }
-    *gnorm = ssm_adamw_update(&s->opt, &s->model);
-    *acc = scored ? (double)correct / scored : 0.0;
-    s->tokens_seen += (long)s->rc.grad_accum * s->data.B * s->data.L;
-    return SSM_OK;
-}
-
 static void progress(const train_state *s, double loss)
 {
     if (!isatty(STDERR_FILENO)) return;
@@ -147,7 +125,7 @@ static void progress(const train_state *s, double loss)
 static ssm_status eval_and_log(train_state *s)
 {
     task_metrics v;
-    ssm_status st = task_validate(&s->data, &s->model, s->rc.eval_batches, &v);
+    ssm_status st = task_validate(&s->data, &s->model, s->rc.eval_batches, NULL, &v);
     if (isatty(STDERR_FILENO)) fputc('\n', stderr);
     if (!st) emit_row(s, s->opt.step, "val", v.loss, v.acc, 0, 0, 0);
     return st;
@@ -164,14 +142,15 @@ static ssm_status train_loop(train_state *s)
             return ssm_fail(SSM_ERR_INTERRUPTED, "interrupted at step %ld; resume with resume=%s",
                             s->opt.step, s->rc.out);
         }
-        double loss, acc, t = ssm_now_s();
-        float gnorm, lr = ssm_adamw_lr(&s->opt.cfg, s->opt.step);
-        if ((st = train_step(s, &loss, &acc, &gnorm))) return st;
-        if (!isfinite(loss)) return ssm_fail(SSM_ERR_DATA, "loss became %g at step %ld", loss, s->opt.step);
+        double t = ssm_now_s();
+        task_step_stats ts;
+        if ((st = task_train_step(&s->data, &s->rc, &s->model, &s->opt, &ts))) return st;
+        s->tokens_seen += ts.tokens;
         long step = s->opt.step;
-        double tps = (double)s->rc.grad_accum * s->data.B * s->data.L / (ssm_now_s() - t);
-        if (step % s->rc.log_every == 0 || step == steps) emit_row(s, step, "train", loss, acc, lr, gnorm, tps);
-        progress(s, loss);
+        double tps = ts.tokens / (ssm_now_s() - t);
+        if (step % s->rc.log_every == 0 || step == steps)
+            emit_row(s, step, "train", ts.loss, ts.acc, ts.lr, ts.grad_norm, tps);
+        progress(s, ts.loss);
         if (s->rc.eval_every && step % s->rc.eval_every == 0 && step != steps)
             if ((st = eval_and_log(s))) return st;
         if (s->rc.save_every && step % s->rc.save_every == 0 && step != steps)

@@ -186,17 +186,30 @@ done:
     return st;
 }
 
-int ssm_dynamics_classify(const double *re, const double *im, int N,
-                          int *n_pos, int *n_neg, int *n_complex)
+double ssm_dynamics_radius(const double *re, const double *im, int N)
 {
     double rho = 0.0;
     for (int i = 0; i < N; i++) rho = fmax(rho, hypot(re[i], im[i]));
+    return rho;
+}
+
+char ssm_dynamics_sign(double re, double im, double rho)
+{
     double tol = SSM_SPECTRUM_TOL * rho;
+    if (fabs(im) > tol) return '~';
+    return re > tol ? '+' : re < -tol ? '-' : '0';
+}
+
+int ssm_dynamics_classify(const double *re, const double *im, int N,
+                          int *n_pos, int *n_neg, int *n_complex)
+{
+    double rho = ssm_dynamics_radius(re, im, N);
     int pos = 0, neg = 0, cpx = 0;
     for (int i = 0; i < N; i++) {
-        if (fabs(im[i]) > tol) cpx++;
-        else if (re[i] > tol) pos++;
-        else if (re[i] < -tol) neg++;
+        char c = ssm_dynamics_sign(re[i], im[i], rho);
+        cpx += c == '~';
+        pos += c == '+';
+        neg += c == '-';
     }
     if (n_pos) *n_pos = pos;
     if (n_neg) *n_neg = neg;

@@ -97,6 +97,13 @@ const char *ssm_spectrum_class_name(int cls);  /* "positive", "negative", "mixed
 /* Eigenvalues of one N x N row-major matrix M (double) into re, im (N),
  * sorted by decreasing real part. */
 ssm_status ssm_dynamics_eigen(const double *M, int N, double *re, double *im);
+/* The spectral radius max_i |lambda_i| of N eigenvalues. */
+double ssm_dynamics_radius(const double *re, const double *im, int N);
+
+/* One eigenvalue's sign against the tolerance SSM_SPECTRUM_TOL * rho:
+ * '~' complex, '+' positive, '-' negative, '0' zero. */
+char ssm_dynamics_sign(double re, double im, double rho);
+
 /* Counts and class of N eigenvalues under the rule above. */
 int ssm_dynamics_classify(const double *re, const double *im, int N,
                           int *n_pos, int *n_neg, int *n_complex);

@@ -50,7 +50,7 @@ static void channel_column(const ssm_attn_args *a, int e, int s, const double *d
     }
 }
 
-ssm_status ssm_recency_alpha(const ssm_attn_args *a, int channel, float *alpha)
+ssm_status ssm_recency_alpha(const ssm_attn_args *a, int channel, atomic_int *cancel, float *alpha)
 {
     if (a->L < 1 || a->E < 1 || a->Ns < 1 || a->Ns > SSM_ATTN_MAX_NS)
         return ssm_fail(SSM_ERR_USAGE, "hidden attention: shape L %d, E %d, Ns %d is unsupported",
@@ -63,13 +63,18 @@ ssm_status ssm_recency_alpha(const ssm_attn_args *a, int channel, float *alpha)
     memset(alpha, 0, sizeof(float) * L * L);
     int e0 = channel < 0 ? 0 : channel, e1 = channel < 0 ? a->E : channel + 1;
     float w = channel < 0 ? 1.0f / a->E : 0.0f;
+    ssm_status st = SSM_OK;
     for (int e = e0; e < e1; e++) {
+        if (cancel && atomic_load(cancel)) {
+            st = ssm_fail(SSM_ERR_INTERRUPTED, "hidden attention cancelled");
+            break;
+        }
         channel_decay(a, e, dec);
 #pragma omp parallel for schedule(dynamic, 8)
         for (int s = 0; s < L; s++) channel_column(a, e, s, dec, alpha, w);
     }
     free(dec);
-    return SSM_OK;
+    return st;
 }
 
 static ssm_status attention_check(const ssm_model *m, int layer, int b)
@@ -87,7 +92,8 @@ static ssm_status attention_check(const ssm_model *m, int layer, int b)
     return SSM_OK;
 }
 
-ssm_status ssm_recency_attention(const ssm_model *m, int layer, int b, int channel, float *alpha)
+ssm_status ssm_recency_attention(const ssm_model *m, int layer, int b, int channel, atomic_int *cancel,
+                                 float *alpha)
 {
     ssm_status st = attention_check(m, layer, b);
     if (st) return st;
@@ -100,7 +106,7 @@ ssm_status ssm_recency_attention(const ssm_model *m, int layer, int b, int chann
     ssm_model_layer_A(c, m->params.A_log + (size_t)layer * E * c->d_state, A);
     const float *xdbl = m->acts.xdbl + row * X;               /* (L, R+2Ns) */
     ssm_attn_args a = {L, E, Ns, m->acts.delta + row * E, xdbl + R, xdbl + R + Ns, X, A};
-    st = ssm_recency_alpha(&a, channel, alpha);
+    st = ssm_recency_alpha(&a, channel, cancel, alpha);
     free(A);
     return st;
 }
@@ -125,6 +131,7 @@ typedef struct {
     float *dx0;     /* (B, L, D) dL/dx_0 of the last pass */
     double *sq;     /* (B, L) accumulated ||J_ts||_F^2 estimate per sequence */
     gsl_rng *rng;
+    atomic_int *cancel; /* stop between passes when nonzero (may be NULL) */
 } influence_work;
 
 static void work_free(influence_work *w)
@@ -135,12 +142,13 @@ static void work_free(influence_work *w)
     if (w->rng) gsl_rng_free(w->rng);
 }
 
-static ssm_status work_build(influence_work *w, ssm_model *m, int B, int L, uint64_t seed)
+static ssm_status work_build(influence_work *w, ssm_model *m, int B, int L, uint64_t seed,
+                             atomic_int *cancel)
 {
     size_t n = (size_t)B * L * m->cfg.d_model;
     *w = (influence_work){m, B, L, m->cfg.d_model, calloc(n, sizeof(float)),
                           malloc(sizeof(float) * n), calloc((size_t)B * L, sizeof(double)),
-                          gsl_rng_alloc(gsl_rng_mt19937)};
+                          gsl_rng_alloc(gsl_rng_mt19937), cancel};
     if (!w->dxn || !w->dx0 || !w->sq || !w->rng) {
         work_free(w);
         return ssm_fail(SSM_ERR_NOMEM, "out of memory for influence (%d x %d)", B, L);
@@ -152,6 +160,7 @@ static ssm_status work_build(influence_work *w, ssm_model *m, int B, int L, uint
 /* One backward pass from w->dxn; sq[b, s] += weight ||dx0[b, s, :]||^2 */
 static ssm_status influence_pass(influence_work *w, double weight)
 {
+    if (w->cancel && atomic_load(w->cancel)) return ssm_fail(SSM_ERR_INTERRUPTED, "influence cancelled");
     ssm_status st = ssm_model_backward_stream(w->m, w->dxn, w->dx0);
     if (st) return st;
     for (size_t i = 0; i < (size_t)w->B * w->L; i++) {
@@ -243,21 +252,20 @@ static ssm_status influence_targets(influence_work *w, ssm_influence *o)
     return st;
 }
 
-ssm_status ssm_recency_influence(ssm_model *m, const ssm_batch *b, const int *targets,
-                                 int n_targets, int probes, uint64_t seed, ssm_influence *out)
+ssm_status ssm_recency_influence_kept(ssm_model *m, const int *targets, int n_targets, int probes,
+                                      uint64_t seed, atomic_int *cancel, ssm_influence *out)
 {
     memset(out, 0, sizeof *out);
     if (n_targets < 1 || probes < SSM_INFLUENCE_AUTO)
         return ssm_fail(SSM_ERR_USAGE, "influence needs >= 1 target and probes >= 0 (got %d, %d)",
                         n_targets, probes);
+    if (!m->grads_memory || !m->last || !m->acts_memory || m->act_B < 1)
+        return ssm_fail(SSM_ERR_SOFTWARE, "influence needs a forward pass of a model with gradients");
     probes = probes_resolve(probes, m->cfg.d_model, n_targets);
-    ssm_status st = influence_alloc(out, b->L, b->B, targets, n_targets, probes);
-    if (st || (st = ssm_model_alloc_grads(m)) || (st = ssm_model_forward(m, b))) {
-        ssm_influence_free(out);
-        return st;
-    }
+    ssm_status st = influence_alloc(out, m->act_L, m->act_B, targets, n_targets, probes);
+    if (st) return st;
     influence_work w;
-    if ((st = work_build(&w, m, b->B, b->L, seed))) {
+    if ((st = work_build(&w, m, m->act_B, m->act_L, seed, cancel))) {
         ssm_influence_free(out);
         return st;
     }
@@ -266,6 +274,15 @@ ssm_status ssm_recency_influence(ssm_model *m, const ssm_batch *b, const int *ta
     ssm_model_zero_grad(m);
     if (st) ssm_influence_free(out);
     return st;
+}
+
+ssm_status ssm_recency_influence(ssm_model *m, const ssm_batch *b, const int *targets,
+                                 int n_targets, int probes, uint64_t seed, ssm_influence *out)
+{
+    memset(out, 0, sizeof *out);
+    ssm_status st;
+    if ((st = ssm_model_alloc_grads(m)) || (st = ssm_model_forward(m, b))) return st;
+    return ssm_recency_influence_kept(m, targets, n_targets, probes, seed, NULL, out);
 }
 
 void ssm_influence_free(ssm_influence *inf)

@@ -6,6 +6,7 @@
 #ifndef SSM_RECENCY_H
 #define SSM_RECENCY_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "engine/model.h"
@@ -32,15 +33,19 @@ typedef struct {
  *   alpha_e[t][s] = sum_j C_t[j] (prod_{k=s+1..t} exp(Delta_k[e] A[e,j])) Delta_s[e] B_s[j]
  * and 0 above the diagonal.  channel in [0, E): that channel's signed,
  * unnormalised alpha_e; SSM_ATTN_MEAN: (1/E) sum_e |alpha_e[t][s]|.
- * O(L^2 Ns) per channel: for each s the product runs forward over t. */
-ssm_status ssm_recency_alpha(const ssm_attn_args *a, int channel, float *alpha);
+ * O(L^2 Ns) per channel: for each s the product runs forward over t,
+ * summed in double.  SSM_ERR_INTERRUPTED when *cancel becomes nonzero
+ * (checked between channels; cancel may be NULL). */
+ssm_status ssm_recency_alpha(const ssm_attn_args *a, int channel, atomic_int *cancel, float *alpha);
 
 /* The same from a model's activations after ssm_model_forward: layer l,
  * sequence b of the batch.  Activations of every layer are kept only when
  * gradients are allocated (ssm_model_alloc_grads before the forward);
  * without them only the last layer can be read.  For reordering models
- * (reorder hard/soft) layer 0's positions are the reordered ones. */
-ssm_status ssm_recency_attention(const ssm_model *m, int layer, int b, int channel, float *alpha);
+ * (reorder hard/soft) layer 0's positions are the reordered ones.  The
+ * one implementation: ssmlab inspect, sweep and the lab all call it. */
+ssm_status ssm_recency_attention(const ssm_model *m, int layer, int b, int channel, atomic_int *cancel,
+                                 float *alpha);
 
 /* out (L, L): each row t of alpha divided by max_{s<=t} |alpha[t][s]|, so
  * every nonzero row has max |.| = 1; an all-zero row stays zero.  out may
@@ -78,6 +83,14 @@ typedef struct {
  * Targets must lie in [0, b->L). out is released with ssm_influence_free. */
 ssm_status ssm_recency_influence(ssm_model *m, const ssm_batch *b, const int *targets,
                                  int n_targets, int probes, uint64_t seed, ssm_influence *out);
+
+/* The same on the activations of m's last forward (gradients allocated
+ * before it), without running a forward: the lab's probe model uses it.
+ * SSM_ERR_INTERRUPTED when *cancel becomes nonzero (checked before every
+ * backward pass; cancel may be NULL).  The one implementation of the
+ * influence: ssmlab inspect, sweep and the lab all reach it. */
+ssm_status ssm_recency_influence_kept(ssm_model *m, const int *targets, int n_targets, int probes,
+                                      uint64_t seed, atomic_int *cancel, ssm_influence *out);
 void ssm_influence_free(ssm_influence *inf);
 
 /* n evenly spaced target positions ending at L - 1:

@@ -169,13 +169,6 @@ static ssm_status measure_norms(const ssm_model *m, ssm_snapshot *w)
     return SSM_OK;
 }
 
-static char eigen_sign(double re, double im, double rho)
-{
-    double tol = SSM_SPECTRUM_TOL * rho;
-    if (fabs(im) > tol) return '~';
-    return re > tol ? '+' : re < -tol ? '-' : '0';
-}
-
 static ssm_status measure_spectrum(const ssm_model *m, ssm_snapshot *w)
 {
     ssm_spectrum sp = {0};
@@ -188,9 +181,9 @@ static ssm_status measure_spectrum(const ssm_model *m, ssm_snapshot *w)
         w->n_neg[l] = sp.n_neg[l];
         w->n_cplx[l] = sp.n_complex[l];
         w->cls[l] = sp.cls[l];
-        double rho = 0;
-        for (int i = 0; i < sp.N; i++) rho = fmax(rho, hypot(sp.re[l * sp.N + i], sp.im[l * sp.N + i]));
-        for (int i = 0; i < N; i++) w->signs[l][i] = eigen_sign(sp.re[l * sp.N + i], sp.im[l * sp.N + i], rho);
+        const double *re = sp.re + (size_t)l * sp.N, *im = sp.im + (size_t)l * sp.N;
+        double rho = ssm_dynamics_radius(re, im, sp.N);
+        for (int i = 0; i < N; i++) w->signs[l][i] = ssm_dynamics_sign(re[i], im[i], rho);
         w->signs[l][N] = 0;
     }
     w->spec_N = sp.N;
@@ -233,28 +226,20 @@ static ssm_status measure_attention(ssm_engine *e)
                            : st == SSM_ERR_INTERRUPTED ? "measuring..." : "failed");
         return st;
     }
-    for (int t = 0; t < T; t++) {
-        const float *row = alpha + (size_t)t * T;
-        float mx = 0;
-        for (int s = 0; s <= t; s++) mx = fmaxf(mx, fabsf(row[s]));
-        for (int s = 0; s < T; s++)
-            w->attn[(size_t)t * T + s] = s <= t && mx > 0 ? (unsigned char)lrintf(255.0f * fabsf(row[s]) / mx) : 0;
-    }
+    ssm_recency_row_normalize(alpha, T, alpha);
+    for (size_t i = 0; i < (size_t)T * T; i++) w->attn[i] = (unsigned char)lrintf(255.0f * fabsf(alpha[i]));
     w->attn_ok = 1;
     return SSM_OK;
 }
 
-/* The exponential decay of I(t, s) over the distance t - s >= 1. */
+/* The exponential decay of I(t, s) over the distance t - s >= 1: the
+ * fit ssmlab inspect reports, on the one target t. */
 static void influence_fit(ssm_snapshot *w)
 {
-    double dist[SSM_SNAP_MAX_T], I[SSM_SNAP_MAX_T];
-    int t = w->infl_token, n = 0;
-    for (int s = 0; t - s >= SSM_DECAY_MIN_DIST; s++) {
-        dist[n] = t - s;
-        I[n++] = w->infl[s];
-    }
+    int t = w->infl_token;
+    ssm_influence one = {.L = w->T, .n_targets = 1, .n_seq = 1, .targets = &t, .I = w->infl};
     ssm_decay d;
-    int ok = n >= 2 && !ssm_recency_fit_points(dist, I, n, &d);
+    int ok = !ssm_recency_fit_decay(&one, SSM_DECAY_MIN_DIST, &d);
     w->infl_rate = ok ? d.rate : NAN;
     w->infl_half_life = ok ? d.half_life : NAN;
     w->infl_r2 = ok ? d.r2 : NAN;

@@ -5,13 +5,12 @@
  * attention and the influence of ssmlab-math(7) RECENCY. */
 #include "lab/session.h"
 
-#include <gsl/gsl_randist.h>
-#include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/checkpoint.h"
+#include "engine/recency.h"
 
 /* ------------------------------------------------------------------------ */
 /* Opening and closing                                                      */
@@ -217,66 +216,26 @@ void ssm_session_free(ssm_session *s)
 /* ------------------------------------------------------------------------ */
 /* Training, validation, saving                                             */
 
-/* Correct classifier predictions of the last forward on the block. */
-static long batch_correct(const ssm_session *s)
-{
-    if (!s->images) return 0;
-    return task_count_correct(s->model.acts.logits, s->data->iblk.targets, s->data->B, s->model.cfg.n_classes);
-}
-
 ssm_status ssm_session_step(ssm_session *s, double *loss, double *acc, float *lr)
 {
-    ssm_status st;
-    int accum = s->rc.grad_accum;
-    long correct = 0;
-    *lr = ssm_adamw_lr(&s->opt.cfg, s->opt.step);
-    ssm_model_zero_grad(&s->model);
-    *loss = 0.0;
-    for (int k = 0; k < accum; k++) {
-        if ((st = task_train_batch(s->data, &s->rc, s->opt.step, k))) return st;
-        if ((st = ssm_model_forward(&s->model, s->data->batch))) return st;
-        correct += batch_correct(s);
-        if ((st = ssm_model_backward(&s->model, 1.0f / accum))) return st;
-        *loss += s->model.loss / accum;
-    }
-    if (!isfinite(*loss)) return ssm_fail(SSM_ERR_DATA, "loss became %g at step %ld", *loss, s->opt.step);
-    *acc = s->images ? (double)correct / ((double)accum * s->data->B) : NAN;
-    ssm_adamw_update(&s->opt, &s->model);
-    s->tokens_seen += (long)accum * s->data->B * s->data->L;
+    task_step_stats ts;
+    ssm_status st = task_train_step(s->data, &s->rc, &s->model, &s->opt, &ts);
+    if (st) return st;
+    s->tokens_seen += ts.tokens;
+    *loss = ts.loss;
+    *acc = ts.acc;
+    *lr = ts.lr;
     return SSM_OK;
-}
-
-/* The next validation batch into the block: rows filled, 0 at the end. */
-static int val_next(ssm_session *s, ssm_text_val_iter *it, size_t *next_image)
-{
-    task_data *d = s->data;
-    if (!s->images) return ssm_text_val_next(it, d->B, d->tblk.tokens, d->tblk.targets);
-    int n = ssm_images_range(&d->test, &d->seq, *next_image, d->B, d->iblk.inputs, d->iblk.targets);
-    *next_image += (size_t)n;
-    return n;
 }
 
 ssm_status ssm_session_validate(ssm_session *s, int max_batches, atomic_int *cancel, double *loss,
                                 double *acc)
 {
-    ssm_text_val_iter it;
-    size_t next = 0;
-    if (!s->images) ssm_text_val_begin(&it, &s->data->text, s->rc.seq_len);
-    double total = 0.0;
-    long count = 0, correct = 0;
-    for (int b = 0; !max_batches || b < max_batches; b++) {
-        if (cancel && atomic_load(cancel)) return ssm_fail(SSM_ERR_INTERRUPTED, "validation cancelled");
-        if (!val_next(s, &it, &next)) break;
-        ssm_status st = ssm_model_forward(&s->model, s->data->batch);
-        if (st) return st;
-        total += (double)s->model.loss * s->model.n_targets;
-        count += s->model.n_targets;
-        correct += batch_correct(s);
-    }
-    if (!count && s->images) return ssm_fail(SSM_ERR_DATA, "%s: the test split has no images", s->data->test.path);
-    if (!count) return ssm_fail(SSM_ERR_DATA, "%s: validation split is shorter than seq_len + 1", s->rc.data);
-    *loss = total / count;
-    *acc = s->images ? (double)correct / count : NAN;
+    task_metrics v;
+    ssm_status st = task_validate(s->data, &s->model, max_batches, cancel, &v);
+    if (st) return st;
+    *loss = v.loss;
+    *acc = s->images ? v.acc : NAN;
     return SSM_OK;
 }
 
@@ -342,53 +301,13 @@ ssm_status ssm_session_probe(ssm_session *s, const int *tokens, const float *inp
     return SSM_OK;
 }
 
-/* A[e, :] over the Ns state channels, in the order [one-pinned A = 0,
- * learned -exp(A_log), zero-pinned A = -100] (ssmlab-math(7) RECENCY, as the model). */
-static void channel_A(const ssm_config *c, const float *A_log, int e, float *A)
+/* The lab does not show layer 0 of a reordering model: its positions are
+ * the reordered ones, and the panel labels them with the input's tokens. */
+static ssm_status attn_check(const ssm_model *m, int l)
 {
-    int N = c->d_state, n1 = c->n_one;
-    for (int j = 0; j < c->state_dim; j++) {
-        int n = j - n1;
-        A[j] = n < 0 ? 0.0f : n >= N ? -100.0f : -expf(A_log[(size_t)e * N + n]);
-    }
-}
-
-typedef struct {
-    int T, E, Ns, ld;            /* ld = R + 2 Ns, the row of xdbl */
-    const float *delta;          /* (T, E) */
-    const float *Bm, *Cm;        /* rows of xdbl: B_t at Bm + t*ld, C_t at Cm + t*ld */
-} attn_view;
-
-/* alpha_e for one channel into a (T, T) buffer; dA is (T, Ns) scratch. */
-static void channel_alpha(const attn_view *v, int e, const float *A, float *dA, float *alpha)
-{
-    int T = v->T, Ns = v->Ns;
-    for (int t = 0; t < T; t++)
-        for (int n = 0; n < Ns; n++) dA[t * Ns + n] = expf(v->delta[(size_t)t * v->E + e] * A[n]);
-#pragma omp parallel for schedule(dynamic, 4)
-    for (int s = 0; s < T; s++) {
-        float w[512];
-        float d = v->delta[(size_t)s * v->E + e];
-        for (int n = 0; n < Ns; n++) w[n] = d * v->Bm[(size_t)s * v->ld + n];
-        for (int t = s; t < T; t++) {
-            if (t > s)
-                for (int n = 0; n < Ns; n++) w[n] *= dA[t * Ns + n];
-            float a = 0.0f;
-            for (int n = 0; n < Ns; n++) a += v->Cm[(size_t)t * v->ld + n] * w[n];
-            alpha[(size_t)t * T + s] = a;
-        }
-    }
-}
-
-static ssm_status attn_check(const ssm_model *m, int l, int channel)
-{
-    const ssm_config *c = &m->cfg;
     if (!m->acts_memory || m->act_B != 1 || !m->grads_memory)
         return ssm_fail(SSM_ERR_USAGE, "hidden attention needs a batch-1 forward of a model with gradients");
-    if (l < 0 || l >= c->n_layer || channel >= c->d_inner)
-        return ssm_fail(SSM_ERR_USAGE, "hidden attention: layer %d or channel %d out of range", l, channel);
-    if (c->state_dim > 512) return ssm_fail(SSM_ERR_CONFIG, "hidden attention: state wider than 512");
-    if (c->reorder != SSM_REORDER_OFF && l == 0)
+    if (m->cfg.reorder != SSM_REORDER_OFF && l == 0)
         return ssm_fail(SSM_ERR_CONFIG, "hidden attention of a reordered first layer is not supported");
     return SSM_OK;
 }
@@ -396,83 +315,13 @@ static ssm_status attn_check(const ssm_model *m, int l, int channel)
 ssm_status ssm_session_hidden_attention(const ssm_model *m, int l, int channel,
                                         atomic_int *cancel, float *out)
 {
-    ssm_status st = attn_check(m, l, channel);
+    ssm_status st = attn_check(m, l);
     if (st) return st;
-    const ssm_config *c = &m->cfg;
-    int T = m->act_L, E = c->d_inner, Ns = c->state_dim, R = c->dt_rank;
-    size_t BT = (size_t)T;
-    const float *xdbl = m->acts.xdbl + (size_t)l * BT * (R + 2 * Ns);
-    attn_view v = {T, E, Ns, R + 2 * Ns, m->acts.delta + (size_t)l * BT * E, xdbl + R, xdbl + R + Ns};
-    const float *A_log = m->params.A_log + (size_t)l * E * c->d_state;
-    float *A = malloc(sizeof(float) * Ns), *dA = malloc(sizeof(float) * T * Ns);
-    float *alpha = channel >= 0 ? out : malloc(sizeof(float) * T * T);
-    if (!A || !dA || !alpha) st = ssm_fail(SSM_ERR_NOMEM, "hidden attention: out of memory");
-    if (!st) memset(out, 0, sizeof(float) * T * T);
-    int e0 = channel >= 0 ? channel : 0, e1 = channel >= 0 ? channel + 1 : E;
-    for (int e = e0; !st && e < e1; e++) {
-        if (cancel && atomic_load(cancel)) st = ssm_fail(SSM_ERR_INTERRUPTED, "hidden attention cancelled");
-        if (st) break;
-        channel_A(c, A_log, e, A);
-        channel_alpha(&v, e, A, dA, alpha);
-        if (channel < 0)
-            for (int t = 0; t < T; t++)
-                for (int s = 0; s <= t; s++) out[(size_t)t * T + s] += fabsf(alpha[(size_t)t * T + s]) / E;
-    }
-    if (channel < 0) free(alpha);
-    free(A);
-    free(dA);
-    return st;
+    return ssm_recency_attention(m, l, 0, channel, cancel, out);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Influence                                                                */
-
-typedef struct {
-    ssm_model *m;
-    int T, D, t;
-    float *dxn, *dx0;   /* (T, D) dL/dx_n, nonzero at row t only; dL/dx_0 */
-    double *sq;         /* (T) accumulated ||J_ts||_F^2 (estimate) */
-    gsl_rng *rng;       /* probes only */
-} infl_work;
-
-static void infl_free(infl_work *w)
-{
-    free(w->dxn);
-    free(w->dx0);
-    free(w->sq);
-    if (w->rng) gsl_rng_free(w->rng);
-}
-
-static ssm_status infl_build(infl_work *w, ssm_model *m, int t, int probes, uint64_t seed)
-{
-    int T = m->act_L, D = m->cfg.d_model;
-    *w = (infl_work){m, T, D, t, calloc((size_t)T * D, sizeof(float)), malloc(sizeof(float) * T * D),
-                     calloc((size_t)T, sizeof(double)), probes ? gsl_rng_alloc(gsl_rng_mt19937) : NULL};
-    if (!w->dxn || !w->dx0 || !w->sq || (probes && !w->rng)) {
-        infl_free(w);
-        return ssm_fail(SSM_ERR_NOMEM, "influence: out of memory");
-    }
-    if (w->rng) gsl_rng_set(w->rng, (unsigned long)seed);
-    return SSM_OK;
-}
-
-/* Pass k: row t of dxn is e_k (exact) or a Gaussian probe; sq += weight
- * ||dx0[s, :]||^2 for every s. */
-static ssm_status infl_pass(infl_work *w, int k, int probes)
-{
-    float *row = w->dxn + (size_t)w->t * w->D;
-    for (int d = 0; d < w->D; d++) row[d] = probes ? (float)gsl_ran_gaussian(w->rng, 1.0) : d == k;
-    ssm_status st = ssm_model_backward_stream(w->m, w->dxn, w->dx0);
-    if (st) return st;
-    double weight = probes ? 1.0 / probes : 1.0;
-    for (int s = 0; s < w->T; s++) {
-        const float *g = w->dx0 + (size_t)s * w->D;
-        double q = 0.0;
-        for (int d = 0; d < w->D; d++) q += (double)g[d] * g[d];
-        w->sq[s] += weight * q;
-    }
-    return SSM_OK;
-}
 
 ssm_status ssm_session_influence(ssm_model *m, int t, int probes, uint64_t seed, atomic_int *cancel,
                                  float *I, long *passes)
@@ -480,19 +329,12 @@ ssm_status ssm_session_influence(ssm_model *m, int t, int probes, uint64_t seed,
     *passes = 0;
     if (!m->grads_memory || !m->last || m->act_B != 1)
         return ssm_fail(SSM_ERR_USAGE, "influence needs a batch-1 forward of a model with gradients");
-    if (t < 0 || t >= m->act_L || probes < 0)
-        return ssm_fail(SSM_ERR_USAGE, "influence: token %d outside [0, %d) or probes %d < 0", t, m->act_L, probes);
-    infl_work w;
-    ssm_status st = infl_build(&w, m, t, probes, seed);
+    if (probes < 0) return ssm_fail(SSM_ERR_USAGE, "influence: probes %d < 0", probes);
+    ssm_influence inf;
+    ssm_status st = ssm_recency_influence_kept(m, &t, 1, probes, seed, cancel, &inf);
     if (st) return st;
-    int n = probes ? probes : w.D;
-    for (int k = 0; k < n && !st; k++) {
-        if (cancel && atomic_load(cancel)) st = ssm_fail(SSM_ERR_INTERRUPTED, "influence cancelled");
-        else st = infl_pass(&w, k, probes);
-        if (!st) ++*passes;
-    }
-    for (int s = 0; !st && s < w.T; s++) I[s] = (float)sqrt(w.sq[s]);
-    infl_free(&w);
-    ssm_model_zero_grad(m);
-    return st;
+    memcpy(I, inf.I, sizeof(float) * inf.L);
+    *passes = inf.passes;
+    ssm_influence_free(&inf);
+    return SSM_OK;
 }

@@ -3,8 +3,9 @@
  * optimizer steps, validates (cancellably), saves and loads checkpoints, and
  * keeps a probe copy of the model for measurements on one inspected input
  * (token norms, importance, spectrum, hidden attention and influence of
- * ssmlab-math(7)).  It mirrors the loop of cli/train.c (the same task data and
- * batches for the same seed and step): byte-level language models (task lm)
+ * ssmlab-math(7)).  Its training step and validation are scenarios/task.h's,
+ * the ones ssmlab train runs (the same batches for the same seed and step),
+ * and its measurements are engine/'s: byte-level language models (task lm)
  * and image classifiers (task classify), whose inspected input is a test
  * image.  The run configuration and the task data come from scenarios/run_config.h
  * and scenarios/task.h. */
@@ -87,27 +88,23 @@ ssm_status ssm_session_image(const ssm_session *s, long index, float *inputs, in
  * forward keeps them). */
 ssm_status ssm_session_probe(ssm_session *s, const int *tokens, const float *inputs, int T);
 
-/* Hidden attention of ssmlab-math(7) RECENCY for layer l (0-based mixer index) of the
- * probe's last forward (a model with gradients allocated, so that every
- * layer's activations are kept): alpha_e[t][s] = C_t . (prod_{k=s+1..t}
- * exp(Delta_k[e] A[e,:])) (Delta_s[e] B_s) for s <= t, over all Ns state
- * channels (pinned ones included).  channel >= 0: out[t][s] = alpha_e for
- * that channel; channel < 0: out = mean over channels of |alpha_e|.
- * out is (T, T), zero above the diagonal.  SSM_ERR_INTERRUPTED when
- * *cancel becomes nonzero (cancel may be NULL). */
+/* Hidden attention (ssmlab-math(7) RECENCY) of layer l (0-based) on the
+ * probe's last forward: ssm_recency_attention on its one sequence, the
+ * function ssmlab inspect calls, so both show the same numbers.  channel
+ * >= 0: that channel's alpha_e; channel < 0: the mean over channels of
+ * |alpha_e|.  out is (T, T), zero above the diagonal.  Layer 0 of a
+ * reordering model is refused (its positions are the sorted ones).
+ * SSM_ERR_INTERRUPTED when *cancel becomes nonzero (cancel may be NULL). */
 ssm_status ssm_session_hidden_attention(const ssm_model *probe, int l, int channel,
                                         atomic_int *cancel, float *out);
 
-/* Influence of ssmlab-math(7) RECENCY on the probe's last forward, for target token t:
- * I[s] = ||d x_n[t] / d x_0[s]||_F, the Frobenius norm of the D x D
- * Jacobian of the last residual stream at t with respect to the embedded
- * input at s (every channel of both), for s = 0..T-1 (zero past t in a
- * causal model).  probes 0: exact, one backward pass per channel of x_n[t]
- * (D passes); K > 0: the unbiased estimate from K Gaussian probes (seed
- * drives them), as ssm_recency_influence.  *passes gets the backward passes
- * run.  The probe's parameter gradients are zeroed afterwards; its
- * activations are kept.  SSM_ERR_INTERRUPTED when *cancel becomes nonzero
- * (checked between passes; cancel may be NULL). */
+/* Influence (ssmlab-math(7) RECENCY) on the probe's last forward, for
+ * target token t: I[s] = ||d x_n[t] / d x_0[s]||_F for s = 0..T-1, through
+ * ssm_recency_influence_kept (the function ssmlab inspect reaches).
+ * probes 0: exact (D backward passes); K > 0: K Gaussian probes driven by
+ * seed.  *passes gets the backward passes run.  The probe's parameter
+ * gradients are zeroed afterwards; its activations are kept.
+ * SSM_ERR_INTERRUPTED when *cancel becomes nonzero (cancel may be NULL). */
 ssm_status ssm_session_influence(ssm_model *probe, int t, int probes, uint64_t seed,
                                  atomic_int *cancel, float *I, long *passes);
 

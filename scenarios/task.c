@@ -1,8 +1,9 @@
 /* task.c — loading a run's text or image data (or setting up the MQAR
- * generator), training batches and validation loss/accuracy for train, eval
- * and sweep (see task.h). */
+ * generator), training batches, the one training step, and validation
+ * loss/accuracy for train, eval, sweep and the lab (see task.h). */
 #include "scenarios/task.h"
 
+#include <math.h>
 #include <string.h>
 
 static ssm_status load_images(task_data *d, const run_config *rc)
@@ -176,7 +177,32 @@ int task_first_val_batch(task_data *d)
     return val_next(d, &it, &next, &rows) ? 0 : rows;
 }
 
-ssm_status task_validate(task_data *d, ssm_model *m, int max_batches, task_metrics *out)
+ssm_status task_train_step(task_data *d, const run_config *rc, ssm_model *m, ssm_adamw *opt,
+                           task_step_stats *out)
+{
+    ssm_status st;
+    int accum = rc->grad_accum;
+    long correct = 0, scored = 0, counted;
+    *out = (task_step_stats){.lr = ssm_adamw_lr(&opt->cfg, opt->step)};
+    ssm_model_zero_grad(m);
+    for (int k = 0; k < accum; k++) {
+        if ((st = task_train_batch(d, rc, opt->step, k))) return st;
+        if ((st = ssm_model_forward(m, d->batch))) return st;
+        correct += task_batch_correct(d, m, &counted);
+        scored += counted;
+        if ((st = ssm_model_backward(m, 1.0f / accum))) return st;
+        out->loss += m->loss / accum;
+    }
+    if (!isfinite(out->loss))
+        return ssm_fail(SSM_ERR_DATA, "loss became %g at step %ld", out->loss, opt->step + 1);
+    out->acc = d->classify && scored ? (double)correct / scored : NAN;
+    out->grad_norm = ssm_adamw_update(opt, m);
+    out->tokens = (long)accum * d->B * d->L;
+    return SSM_OK;
+}
+
+ssm_status task_validate(task_data *d, ssm_model *m, int max_batches, atomic_int *cancel,
+                         task_metrics *out)
 {
     ssm_text_val_iter it;
     size_t next = 0;
@@ -184,6 +210,7 @@ ssm_status task_validate(task_data *d, ssm_model *m, int max_batches, task_metri
     double total = 0.0;
     long count = 0, correct = 0, counted;
     for (int b = 0; !max_batches || b < max_batches; b++) {
+        if (cancel && atomic_load(cancel)) return ssm_fail(SSM_ERR_INTERRUPTED, "validation cancelled");
         int rows;
         ssm_status st = val_next(d, &it, &next, &rows);
         if (st) return st;

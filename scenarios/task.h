@@ -6,11 +6,14 @@
 #ifndef SSM_TASK_H
 #define SSM_TASK_H
 
-#include "scenarios/run_config.h"
+#include <stdatomic.h>
+
 #include "data/images.h"
-#include "engine/model.h"
 #include "data/mqar.h"
 #include "data/text.h"
+#include "engine/model.h"
+#include "engine/optim.h"
+#include "scenarios/run_config.h"
 
 typedef struct {
     int task;               /* rc->task: RUN_TASK_* */
@@ -51,10 +54,30 @@ ssm_status task_model_config(const task_data *d, const run_config *rc, ssm_confi
  * on rc->seed, step and k). */
 ssm_status task_train_batch(task_data *d, const run_config *rc, long step, int k);
 
+typedef struct {
+    double loss;      /* mean loss over the step's micro-batches */
+    double acc;       /* classify and mqar: accuracy over the scored targets of
+                       * those batches; NAN for a language model */
+    float lr;         /* learning rate the step used */
+    float grad_norm;  /* global gradient norm before clipping */
+    long tokens;      /* tokens (sequence positions) the step read */
+} task_step_stats;
+
+/* The training step, the one ssmlab train, sweep and the lab all take:
+ * rc->grad_accum micro-batches (task_train_batch for step opt->step),
+ * forward and backward each, then one AdamW update.  A loss that is not
+ * finite stops it with SSM_ERR_DATA before the update, so the weights keep
+ * their last finite values. */
+ssm_status task_train_step(task_data *d, const run_config *rc, ssm_model *m, ssm_adamw *opt,
+                           task_step_stats *out);
+
 /* Mean loss (and accuracy) over the validation split (lm: non-overlapping
  * windows; classify: the test images in order; mqar: the validation
- * stream's examples in order), at most max_batches batches (0 = all). */
-ssm_status task_validate(task_data *d, ssm_model *m, int max_batches, task_metrics *out);
+ * stream's examples in order), at most max_batches batches (0 = all).
+ * SSM_ERR_INTERRUPTED when *cancel becomes nonzero (checked before every
+ * batch; cancel may be NULL). */
+ssm_status task_validate(task_data *d, ssm_model *m, int max_batches, atomic_int *cancel,
+                         task_metrics *out);
 
 /* Fill the block with the first validation batch; returns the rows filled. */
 int task_first_val_batch(task_data *d);

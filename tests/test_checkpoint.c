@@ -35,14 +35,6 @@ static float frand(void) /* uniform in [-1, 1) */
     return (float)((rng >> 8) / 8388608.0 - 1.0);
 }
 
-static const char *in_dir(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *b = buf[k++ % 8];
-    snprintf(b, 512, "%s/%s", tmpdir, name);
-    return b;
-}
 
 static ssm_config tiny_config(void)
 {
@@ -178,7 +170,7 @@ Test(checkpoint, files_use_the_mamba_layout)
 {
     ssm_model m;
     save_tiny(&m);
-    json_object *cfg = json_object_from_file(in_dir("config.json")), *v, *ssm;
+    json_object *cfg = json_object_from_file(tmpdir_path("config.json")), *v, *ssm;
     cr_assert_not_null(cfg);
     cr_assert(json_object_object_get_ex(cfg, "d_model", &v) && json_object_get_int(v) == 8);
     cr_assert(json_object_object_get_ex(cfg, "n_layer", &v) && json_object_get_int(v) == 2);
@@ -190,7 +182,7 @@ Test(checkpoint, files_use_the_mamba_layout)
     cr_assert(!json_object_object_get_ex(cfg, "ssmlab", &v));
     json_object_put(cfg);
     ssm_safetensors st;
-    cr_assert_eq(ssm_safetensors_open(&st, in_dir("model.safetensors")), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_safetensors_open(&st, tmpdir_path("model.safetensors")), SSM_OK, "%s", ssm_last_error());
     const ssm_st_tensor *t = ssm_safetensors_find(&st, "backbone.layers.1.mixer.conv1d.weight");
     cr_assert_not_null(t);
     cr_assert(t->ndim == 3 && t->shape[0] == 16 && t->shape[1] == 1 && t->shape[2] == 4);
@@ -201,7 +193,7 @@ Test(checkpoint, files_use_the_mamba_layout)
     cr_assert_eq(st.n_tensors, 1 + 2 * 10 + 1);
     ssm_safetensors_close(&st);
     struct stat sb;
-    cr_assert_neq(stat(in_dir("optimizer.safetensors"), &sb), 0);
+    cr_assert_neq(stat(tmpdir_path("optimizer.safetensors"), &sb), 0);
     ssm_model_free(&m);
 }
 
@@ -218,7 +210,7 @@ Test(checkpoint, round_trip_classifier_and_untied_head)
     cr_assert_eq(ssm_checkpoint_load(tmpdir, &m2, NULL), SSM_OK, "%s", ssm_last_error());
     assert_same_model(&m, &m2);
     ssm_safetensors st;
-    cr_assert_eq(ssm_safetensors_open(&st, in_dir("model.safetensors")), SSM_OK);
+    cr_assert_eq(ssm_safetensors_open(&st, tmpdir_path("model.safetensors")), SSM_OK);
     cr_assert_str_eq(ssm_safetensors_metadata(&st, "ssmlab.tensors"),
                      "backbone.input_proj.weight,backbone.input_proj.bias,classifier.weight,classifier.bias");
     ssm_safetensors_close(&st);
@@ -277,7 +269,7 @@ Test(checkpoint, optimizer_bad_inputs)
     cr_assert_eq(ssm_checkpoint_save(tmpdir, &m, &opt, NULL), SSM_OK, "%s", ssm_last_error());
     /* same tensors without the step */
     ssm_safetensors st;
-    cr_assert_eq(ssm_safetensors_open(&st, in_dir("optimizer.safetensors")), SSM_OK);
+    cr_assert_eq(ssm_safetensors_open(&st, tmpdir_path("optimizer.safetensors")), SSM_OK);
     int n = st.n_tensors;
     ssm_safetensors_close(&st);
     ssm_tensor t[2 * MAX_T];
@@ -290,11 +282,11 @@ Test(checkpoint, optimizer_bad_inputs)
         snprintf(t[i].name, sizeof t[i].name, "m.%s", name);
         snprintf(t[k + i].name, sizeof t[k + i].name, "v.%s", name);
     }
-    cr_assert_eq(ssm_safetensors_write(in_dir("optimizer.safetensors"), t, 2 * k, NULL, 0), SSM_OK);
+    cr_assert_eq(ssm_safetensors_write(tmpdir_path("optimizer.safetensors"), t, 2 * k, NULL, 0), SSM_OK);
     EXPECT_FAIL(ssm_checkpoint_load_optimizer(tmpdir, &m, &opt), SSM_ERR_DATA, "optimizer.safetensors", "step");
     /* a moment missing */
     ssm_st_meta kv = {"step", "3"};
-    cr_assert_eq(ssm_safetensors_write(in_dir("optimizer.safetensors"), t, 2 * k - 1, &kv, 1), SSM_OK);
+    cr_assert_eq(ssm_safetensors_write(tmpdir_path("optimizer.safetensors"), t, 2 * k - 1, &kv, 1), SSM_OK);
     EXPECT_FAIL(ssm_checkpoint_load_optimizer(tmpdir, &m, &opt), SSM_ERR_DATA, "optimizer.safetensors",
                 "missing tensor 'v.backbone.norm_f.weight'");
     ssm_adamw_free(&opt);
@@ -323,8 +315,8 @@ Test(checkpoint, transformers_names_load)
     int conv = find_tensor(t, n, "backbone.layers.0.mixer.conv1d.weight");
     t[conv].ndim = 2;          /* (E, K), as ssmlab holds it */
     t[conv].shape[1] = t[conv].shape[2];
-    write_text(in_dir("config.json"), hf_config);
-    cr_assert_eq(ssm_safetensors_write(in_dir("model.safetensors"), t, n, NULL, 0), SSM_OK);
+    write_text(tmpdir_path("config.json"), hf_config);
+    cr_assert_eq(ssm_safetensors_write(tmpdir_path("model.safetensors"), t, n, NULL, 0), SSM_OK);
     cr_assert_eq(ssm_checkpoint_load(tmpdir, &m, NULL), SSM_OK, "%s", ssm_last_error());
     cr_assert_eq(m.cfg.d_model, 8);
     cr_assert_eq(m.cfg.padded_vocab, 16);
@@ -348,7 +340,7 @@ Test(checkpoint, half_bfloat_double_conversion)
     memcpy(data, f16, 16);
     memcpy(data + 16, bf16, 8);
     memcpy(data + 24, f64, 24);
-    write_raw_st(in_dir("x.safetensors"),
+    write_raw_st(tmpdir_path("x.safetensors"),
                  "{\"h\":{\"dtype\":\"F16\",\"shape\":[2,4],\"data_offsets\":[0,16]},"
                  "\"b\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[16,24]},"
                  "\"d\":{\"dtype\":\"F64\",\"shape\":[3],\"data_offsets\":[24,48]},"
@@ -356,7 +348,7 @@ Test(checkpoint, half_bfloat_double_conversion)
                  data, sizeof data);
     ssm_safetensors st;
     float out[8];
-    cr_assert_eq(ssm_safetensors_open(&st, in_dir("x.safetensors")), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_safetensors_open(&st, tmpdir_path("x.safetensors")), SSM_OK, "%s", ssm_last_error());
     cr_assert_eq(ssm_safetensors_read_f32(&st, ssm_safetensors_find(&st, "h"), out), SSM_OK);
     for (int i = 0; i < 8; i++) cr_expect_eq(out[i], f16_want[i], "f16[%d] = %a", i, out[i]);
     cr_expect(signbit(out[6]));
@@ -420,10 +412,10 @@ Test(checkpoint, pytorch_model_bin_bad_inputs)
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "cp %sconfig.json %spytorch_model.bin %s/", src, src, tmpdir);
     cr_assert_eq(system(cmd), 0);
-    truncate_file(in_dir("pytorch_model.bin"), 0.6);
-    EXPECT_FAIL(load_dir(), SSM_ERR_DATA, in_dir("pytorch_model.bin"), "truncated");
-    write_file(in_dir("pytorch_model.bin"), "", 0);
-    EXPECT_FAIL(load_dir(), SSM_ERR_DATA, in_dir("pytorch_model.bin"), "empty");
+    truncate_file(tmpdir_path("pytorch_model.bin"), 0.6);
+    EXPECT_FAIL(load_dir(), SSM_ERR_DATA, tmpdir_path("pytorch_model.bin"), "truncated");
+    write_file(tmpdir_path("pytorch_model.bin"), "", 0);
+    EXPECT_FAIL(load_dir(), SSM_ERR_DATA, tmpdir_path("pytorch_model.bin"), "empty");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -433,12 +425,12 @@ Test(checkpoint, truncated_file)
 {
     ssm_model m;
     save_tiny(&m);
-    truncate_file(in_dir("model.safetensors"), 0.7);
-    EXPECT_FAIL(load_dir(), SSM_ERR_DATA, in_dir("model.safetensors"), "truncated");
-    truncate_file(in_dir("model.safetensors"), 0.01);
-    EXPECT_FAIL(load_dir(), SSM_ERR_DATA, in_dir("model.safetensors"), "truncated");
-    write_file(in_dir("model.safetensors"), "\x10\0\0", 3);
-    EXPECT_FAIL(load_dir(), SSM_ERR_DATA, in_dir("model.safetensors"), "truncated");
+    truncate_file(tmpdir_path("model.safetensors"), 0.7);
+    EXPECT_FAIL(load_dir(), SSM_ERR_DATA, tmpdir_path("model.safetensors"), "truncated");
+    truncate_file(tmpdir_path("model.safetensors"), 0.01);
+    EXPECT_FAIL(load_dir(), SSM_ERR_DATA, tmpdir_path("model.safetensors"), "truncated");
+    write_file(tmpdir_path("model.safetensors"), "\x10\0\0", 3);
+    EXPECT_FAIL(load_dir(), SSM_ERR_DATA, tmpdir_path("model.safetensors"), "truncated");
     ssm_model_free(&m);
 }
 
@@ -446,22 +438,22 @@ Test(checkpoint, empty_file)
 {
     ssm_model m;
     save_tiny(&m);
-    write_file(in_dir("model.safetensors"), "", 0);
-    EXPECT_FAIL(load_dir(), SSM_ERR_DATA, in_dir("model.safetensors"), "empty file");
+    write_file(tmpdir_path("model.safetensors"), "", 0);
+    EXPECT_FAIL(load_dir(), SSM_ERR_DATA, tmpdir_path("model.safetensors"), "empty file");
     ssm_model_free(&m);
 }
 
 Test(checkpoint, header_length_past_eof)
 {
     unsigned char buf[16] = {0x00, 0x10, 0, 0, 0, 0, 0, 0, '{', '}'};
-    write_file(in_dir("x.safetensors"), buf, 10);
+    write_file(tmpdir_path("x.safetensors"), buf, 10);
     ssm_safetensors st;
-    EXPECT_FAIL(ssm_safetensors_open(&st, in_dir("x.safetensors")), SSM_ERR_DATA,
-                in_dir("x.safetensors"), "header length 4096 runs past the end");
+    EXPECT_FAIL(ssm_safetensors_open(&st, tmpdir_path("x.safetensors")), SSM_ERR_DATA,
+                tmpdir_path("x.safetensors"), "header length 4096 runs past the end");
     memset(buf, 0xff, 8);
-    write_file(in_dir("x.safetensors"), buf, 16);
-    EXPECT_FAIL(ssm_safetensors_open(&st, in_dir("x.safetensors")), SSM_ERR_DATA,
-                in_dir("x.safetensors"), "runs past the end");
+    write_file(tmpdir_path("x.safetensors"), buf, 16);
+    EXPECT_FAIL(ssm_safetensors_open(&st, tmpdir_path("x.safetensors")), SSM_ERR_DATA,
+                tmpdir_path("x.safetensors"), "runs past the end");
 }
 
 Test(checkpoint, header_not_json)
@@ -470,9 +462,9 @@ Test(checkpoint, header_not_json)
     const char *bad[] = {"this is not json", "{\"a\": ", "{\"a\": 1} x", "[1, 2, 3]", "{a: 1}"};
     const char *why[] = {"not JSON", "not JSON", "not JSON", "not a JSON object", "not JSON"};
     for (int i = 0; i < 5; i++) {
-        write_raw_st(in_dir("x.safetensors"), bad[i], NULL, 0);
-        EXPECT_FAIL(ssm_safetensors_open(&st, in_dir("x.safetensors")), SSM_ERR_DATA,
-                    in_dir("x.safetensors"), why[i]);
+        write_raw_st(tmpdir_path("x.safetensors"), bad[i], NULL, 0);
+        EXPECT_FAIL(ssm_safetensors_open(&st, tmpdir_path("x.safetensors")), SSM_ERR_DATA,
+                    tmpdir_path("x.safetensors"), why[i]);
     }
 }
 
@@ -492,9 +484,9 @@ Test(checkpoint, tensor_entry_incomplete)
                          "data_offsets is not a [begin, end] pair", "not a JSON object",
                          "__metadata__ value of 'k' is not a string"};
     for (int i = 0; i < 7; i++) {
-        write_raw_st(in_dir("x.safetensors"), bad[i], "abcd", 4);
-        EXPECT_FAIL(ssm_safetensors_open(&st, in_dir("x.safetensors")), SSM_ERR_DATA,
-                    in_dir("x.safetensors"), why[i]);
+        write_raw_st(tmpdir_path("x.safetensors"), bad[i], "abcd", 4);
+        EXPECT_FAIL(ssm_safetensors_open(&st, tmpdir_path("x.safetensors")), SSM_ERR_DATA,
+                    tmpdir_path("x.safetensors"), why[i]);
     }
 }
 
@@ -502,30 +494,30 @@ Test(checkpoint, offsets_out_of_range)
 {
     ssm_safetensors st;
     float data[4] = {1, 2, 3, 4};
-    write_raw_st(in_dir("x.safetensors"),
+    write_raw_st(tmpdir_path("x.safetensors"),
                  "{\"a\":{\"dtype\":\"F32\",\"shape\":[1000],\"data_offsets\":[0,4000]}}", data, 16);
-    EXPECT_FAIL(ssm_safetensors_open(&st, in_dir("x.safetensors")), SSM_ERR_DATA,
-                in_dir("x.safetensors"), "'a'", "out of range");
-    write_raw_st(in_dir("x.safetensors"),
+    EXPECT_FAIL(ssm_safetensors_open(&st, tmpdir_path("x.safetensors")), SSM_ERR_DATA,
+                tmpdir_path("x.safetensors"), "'a'", "out of range");
+    write_raw_st(tmpdir_path("x.safetensors"),
                  "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[12,4]}}", data, 16);
-    EXPECT_FAIL(ssm_safetensors_open(&st, in_dir("x.safetensors")), SSM_ERR_DATA, "out of range");
-    write_raw_st(in_dir("x.safetensors"),
+    EXPECT_FAIL(ssm_safetensors_open(&st, tmpdir_path("x.safetensors")), SSM_ERR_DATA, "out of range");
+    write_raw_st(tmpdir_path("x.safetensors"),
                  "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,16]}}", data, 16);
-    EXPECT_FAIL(ssm_safetensors_open(&st, in_dir("x.safetensors")), SSM_ERR_DATA,
-                in_dir("x.safetensors"), "hold 16 bytes but shape (3) of F32 needs 12");
-    write_raw_st(in_dir("x.safetensors"),
+    EXPECT_FAIL(ssm_safetensors_open(&st, tmpdir_path("x.safetensors")), SSM_ERR_DATA,
+                tmpdir_path("x.safetensors"), "hold 16 bytes but shape (3) of F32 needs 12");
+    write_raw_st(tmpdir_path("x.safetensors"),
                  "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,16]}}",
                  data, 16);
-    EXPECT_FAIL(ssm_safetensors_open(&st, in_dir("x.safetensors")), SSM_ERR_DATA, "too large");
+    EXPECT_FAIL(ssm_safetensors_open(&st, tmpdir_path("x.safetensors")), SSM_ERR_DATA, "too large");
 }
 
 Test(checkpoint, unknown_dtype)
 {
     ssm_safetensors st;
-    write_raw_st(in_dir("x.safetensors"),
+    write_raw_st(tmpdir_path("x.safetensors"),
                  "{\"a\":{\"dtype\":\"Q7\",\"shape\":[1],\"data_offsets\":[0,4]}}", "abcd", 4);
-    EXPECT_FAIL(ssm_safetensors_open(&st, in_dir("x.safetensors")), SSM_ERR_DATA,
-                in_dir("x.safetensors"), "'a'", "unknown dtype \"Q7\"");
+    EXPECT_FAIL(ssm_safetensors_open(&st, tmpdir_path("x.safetensors")), SSM_ERR_DATA,
+                tmpdir_path("x.safetensors"), "'a'", "unknown dtype \"Q7\"");
 }
 
 /* Rewrite tmpdir/model.safetensors from m's tensors after edit(t, &n). */
@@ -534,7 +526,7 @@ static void rewrite_weights(ssm_model *m, void (*edit)(ssm_tensor *, int *))
     ssm_tensor t[MAX_T];
     int n = list_tensors(m, t);
     edit(t, &n);
-    cr_assert_eq(ssm_safetensors_write(in_dir("model.safetensors"), t, n, NULL, 0), SSM_OK,
+    cr_assert_eq(ssm_safetensors_write(tmpdir_path("model.safetensors"), t, n, NULL, 0), SSM_OK,
                  "%s", ssm_last_error());
 }
 
@@ -566,7 +558,7 @@ Test(checkpoint, wrong_shape)
     ssm_model m;
     save_tiny(&m);
     rewrite_weights(&m, edit_shape);
-    EXPECT_FAIL(load_dir(), SSM_ERR_DATA, in_dir("model.safetensors"),
+    EXPECT_FAIL(load_dir(), SSM_ERR_DATA, tmpdir_path("model.safetensors"),
                 "tensor 'backbone.norm_f.weight' has shape (9), expected (8)");
     ssm_model_free(&m);
 }
@@ -579,9 +571,9 @@ Test(checkpoint, embedding_disagrees_with_config)
     build_random(&m, c);
     ssm_tensor t[MAX_T];
     int n = list_tensors(&m, t);
-    write_text(in_dir("config.json"), hf_config); /* says hidden_size 8 */
-    cr_assert_eq(ssm_safetensors_write(in_dir("model.safetensors"), t, n, NULL, 0), SSM_OK);
-    EXPECT_FAIL(load_dir(), SSM_ERR_DATA, in_dir("model.safetensors"),
+    write_text(tmpdir_path("config.json"), hf_config); /* says hidden_size 8 */
+    cr_assert_eq(ssm_safetensors_write(tmpdir_path("model.safetensors"), t, n, NULL, 0), SSM_OK);
+    EXPECT_FAIL(load_dir(), SSM_ERR_DATA, tmpdir_path("model.safetensors"),
                 "'backbone.embedding.weight' has shape (16, 4), expected (16, 8) from config.json");
     ssm_model_free(&m);
 }
@@ -591,7 +583,7 @@ Test(checkpoint, missing_tensor)
     ssm_model m;
     save_tiny(&m);
     rewrite_weights(&m, edit_drop);
-    EXPECT_FAIL(load_dir(), SSM_ERR_DATA, in_dir("model.safetensors"),
+    EXPECT_FAIL(load_dir(), SSM_ERR_DATA, tmpdir_path("model.safetensors"),
                 "missing tensor 'backbone.layers.1.mixer.D'");
     ssm_model_free(&m);
 }
@@ -601,7 +593,7 @@ Test(checkpoint, unexpected_tensor)
     ssm_model m;
     save_tiny(&m);
     rewrite_weights(&m, edit_extra);
-    EXPECT_FAIL(load_dir(), SSM_ERR_DATA, in_dir("model.safetensors"),
+    EXPECT_FAIL(load_dir(), SSM_ERR_DATA, tmpdir_path("model.safetensors"),
                 "unexpected tensor 'backbone.layers.0.mixer.mystery'");
     ssm_model_free(&m);
 }
@@ -612,7 +604,7 @@ Test(checkpoint, nan_and_inf_weights)
     build_random(&m, tiny_config());
     m.params.A_log[3] = NAN;
     cr_assert_eq(ssm_checkpoint_save(tmpdir, &m, NULL, NULL), SSM_OK);
-    EXPECT_FAIL(load_dir(), SSM_ERR_DATA, in_dir("model.safetensors"),
+    EXPECT_FAIL(load_dir(), SSM_ERR_DATA, tmpdir_path("model.safetensors"),
                 "tensor 'backbone.layers.0.mixer.A_log' holds NaN at element 3");
     m.params.A_log[3] = 0;
     m.params.norm_f[1] = -INFINITY;
@@ -628,7 +620,7 @@ Test(checkpoint, garbage_config_json)
 {
     ssm_model m;
     save_tiny(&m);
-    const char *cfg = in_dir("config.json");
+    const char *cfg = tmpdir_path("config.json");
     write_text(cfg, "{\"d_model\": 8, \"n_layer\": ");
     EXPECT_FAIL(load_dir(), SSM_ERR_DATA, cfg, "not JSON");
     write_text(cfg, "\x89PNG\r\n garbage");
@@ -666,7 +658,7 @@ Test(checkpoint, inconsistent_config_json)
 {
     ssm_model m;
     save_tiny(&m);
-    const char *cfg = in_dir("config.json");
+    const char *cfg = tmpdir_path("config.json");
     write_text(cfg, "{\"d_model\": 8, \"hidden_size\": 16, \"n_layer\": 2, \"vocab_size\": 10}");
     EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "inconsistent: hidden_size is 16 but d_model is 8");
     write_text(cfg, "{\"hidden_size\": 8, \"num_hidden_layers\": 2, \"vocab_size\": 16,"
@@ -685,12 +677,12 @@ Test(checkpoint, missing_directory_and_files)
     snprintf(missing, sizeof missing, "%s/does-not-exist", tmpdir);
     EXPECT_FAIL(ssm_checkpoint_load(missing, &m, NULL), SSM_ERR_NOINPUT, missing, "No such file");
     save_tiny(&m);
-    cr_assert_eq(unlink(in_dir("model.safetensors")), 0);
+    cr_assert_eq(unlink(tmpdir_path("model.safetensors")), 0);
     EXPECT_FAIL(load_dir(), SSM_ERR_NOINPUT, tmpdir, "no model.safetensors or pytorch_model.bin");
-    cr_assert_eq(unlink(in_dir("config.json")), 0);
-    EXPECT_FAIL(load_dir(), SSM_ERR_NOINPUT, in_dir("config.json"));
+    cr_assert_eq(unlink(tmpdir_path("config.json")), 0);
+    EXPECT_FAIL(load_dir(), SSM_ERR_NOINPUT, tmpdir_path("config.json"));
     ssm_model m2;
-    EXPECT_FAIL(ssm_checkpoint_load(in_dir("nothing/deeper"), &m2, NULL), SSM_ERR_NOINPUT, "nothing/deeper");
+    EXPECT_FAIL(ssm_checkpoint_load(tmpdir_path("nothing/deeper"), &m2, NULL), SSM_ERR_NOINPUT, "nothing/deeper");
     ssm_model_free(&m);
 }
 
@@ -710,8 +702,8 @@ Test(checkpoint, save_creates_nested_directories)
     ssm_model_free(&m);
     ssm_model_free(&m2);
     /* a file in the way */
-    write_text(in_dir("file"), "x");
-    EXPECT_FAIL(ssm_checkpoint_save(in_dir("file"), &m, NULL, NULL), SSM_ERR_CANTCREAT, "file");
+    write_text(tmpdir_path("file"), "x");
+    EXPECT_FAIL(ssm_checkpoint_save(tmpdir_path("file"), &m, NULL, NULL), SSM_ERR_CANTCREAT, "file");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -762,10 +754,10 @@ Test(checkpoint, fuzz_readers)
 {
     ssm_model m;
     save_tiny(&m);
-    fuzz_file(in_dir("model.safetensors"), in_dir("fuzz.safetensors"), 0, 400);
+    fuzz_file(tmpdir_path("model.safetensors"), tmpdir_path("fuzz.safetensors"), 0, 400);
     char src[512];
     snprintf(src, sizeof src, "%.*sdata/mamba_tiny_torch/pytorch_model.bin",
              (int)(strrchr(__FILE__, '/') ? strrchr(__FILE__, '/') - __FILE__ + 1 : 0), __FILE__);
-    fuzz_file(src, in_dir("fuzz.bin"), 1, 400);
+    fuzz_file(src, tmpdir_path("fuzz.bin"), 1, 400);
     ssm_model_free(&m);
 }

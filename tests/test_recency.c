@@ -109,7 +109,7 @@ static void check_alpha_definition(fixture *f, int l, int b)
     double *acc = calloc((size_t)L * L, sizeof(double));
     ssm_model_layer_A(c, f->m.params.A_log + (size_t)l * E * c->d_state, A);
     for (int e = 0; e < E; e++) {
-        cr_assert_eq(ssm_recency_attention(&f->m, l, b, e, al), SSM_OK, "%s", ssm_last_error());
+        cr_assert_eq(ssm_recency_attention(&f->m, l, b, e, NULL, al), SSM_OK, "%s", ssm_last_error());
         for (int t = 0; t < L; t++)
             for (int s = 0; s < L; s++) {
                 double want = s <= t ? alpha_direct(&f->m, l, b, e, t, s, A) : 0.0;
@@ -118,7 +118,7 @@ static void check_alpha_definition(fixture *f, int l, int b)
                           "layer %d e %d alpha[%d][%d] = %g, definition %g", l, e, t, s, al[t * L + s], want);
             }
     }
-    cr_assert_eq(ssm_recency_attention(&f->m, l, b, SSM_ATTN_MEAN, mean), SSM_OK);
+    cr_assert_eq(ssm_recency_attention(&f->m, l, b, SSM_ATTN_MEAN, NULL, mean), SSM_OK);
     for (int i = 0; i < L * L; i++)
         cr_assert(fabs(mean[i] - acc[i]) <= 1e-5 + 1e-4 * acc[i], "mean |alpha| entry %d: %g vs %g",
                   i, mean[i], acc[i]);
@@ -136,7 +136,7 @@ static void check_alpha_scan(fixture *f, int l, int b)
     const float *Dk = f->m.params.Dskip + (size_t)l * E;
     float *al = malloc(sizeof(float) * L * L);
     for (int e = 0; e < E; e++) {
-        cr_assert_eq(ssm_recency_attention(&f->m, l, b, e, al), SSM_OK);
+        cr_assert_eq(ssm_recency_attention(&f->m, l, b, e, NULL, al), SSM_OK);
         for (int t = 0; t < L; t++) {
             double sum = 0.0, scale = 0.0;
             for (int s = 0; s <= t; s++) {
@@ -183,13 +183,13 @@ Test(recency, attention_without_grads_reads_the_last_layer_only)
     fixture f;
     fixture_build(&f, small_lm(SSM_POLARIZE_NONE), 1, 6, 0);
     float al[36];
-    cr_expect_eq(ssm_recency_attention(&f.m, 0, 0, SSM_ATTN_MEAN, al), SSM_ERR_SOFTWARE);
+    cr_expect_eq(ssm_recency_attention(&f.m, 0, 0, SSM_ATTN_MEAN, NULL, al), SSM_ERR_SOFTWARE);
     cr_expect(strstr(ssm_last_error(), "ssm_model_alloc_grads") != NULL, "%s", ssm_last_error());
-    cr_expect_eq(ssm_recency_attention(&f.m, 1, 0, SSM_ATTN_MEAN, al), SSM_OK);
+    cr_expect_eq(ssm_recency_attention(&f.m, 1, 0, SSM_ATTN_MEAN, NULL, al), SSM_OK);
     check_alpha_scan(&f, 1, 0);   /* the kept slot holds layer n-1 */
-    cr_expect_eq(ssm_recency_attention(&f.m, 2, 0, 0, al), SSM_ERR_USAGE);
-    cr_expect_eq(ssm_recency_attention(&f.m, 1, 1, 0, al), SSM_ERR_USAGE);
-    cr_expect_eq(ssm_recency_attention(&f.m, 1, 0, f.m.cfg.d_inner, al), SSM_ERR_USAGE);
+    cr_expect_eq(ssm_recency_attention(&f.m, 2, 0, 0, NULL, al), SSM_ERR_USAGE);
+    cr_expect_eq(ssm_recency_attention(&f.m, 1, 1, 0, NULL, al), SSM_ERR_USAGE);
+    cr_expect_eq(ssm_recency_attention(&f.m, 1, 0, f.m.cfg.d_inner, NULL, al), SSM_ERR_USAGE);
     fixture_free(&f);
 }
 

@@ -133,10 +133,10 @@ Test(task_mqar, validation_is_a_disjoint_stream_scored_on_queries)
     cr_assert_eq(ssm_model_build(&m, &mc), SSM_OK);
     ssm_model_init(&m, 1);
     task_metrics v;
-    cr_assert_eq(task_validate(&d, &m, 0, &v), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(task_validate(&d, &m, 0, NULL, &v), SSM_OK, "%s", ssm_last_error());
     cr_expect_eq(v.n, 10 * 2, "10 examples of 2 queries, the last batch part-filled: %ld", v.n);
     cr_expect(v.acc >= 0.0 && v.acc <= 1.0 && v.loss > 0.0, "acc %g loss %g", v.acc, v.loss);
-    cr_assert_eq(task_validate(&d, &m, 1, &v), SSM_OK);
+    cr_assert_eq(task_validate(&d, &m, 1, NULL, &v), SSM_OK);
     cr_expect_eq(v.n, 4 * 2, "one batch of 4 examples");
     long counted;
     long correct = task_batch_correct(&d, &m, &counted);

@@ -1,13 +1,8 @@
 /* test_tui.c — unit tests of the TUI's parts that need no screen: the key
  * table (unique names and keys, key names round trip, rebinding from a keys
- * file and its errors, the man page's list), plot glyphs and lines, the heat
- * ramp, path completion, the hidden attention against its formula and
- * against the model's own scan, the influence against ssm_recency_influence
- * (exact and probed, cancellable, leaving the activations alone), the
- * training session for language models and image classifiers (steps,
- * accuracy, dirty state, save and load, rebuild, cancelled validation, test
- * images) and the engine thread (commands, snapshots, the self-pipe, the
- * influence and its decay, picking images). */
+ * file and its errors, the man page's list), path completion, plot glyphs
+ * and lines, and the heat ramp.  The lab's controller (session and engine
+ * thread) is tested in test_lab.c. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -20,22 +15,11 @@
 
 #include "tui/app.h"
 #include "tui/colors.h"
-#include "lab/engine_thread.h"
 #include "tui/keys.h"
 #include "tui/plot.h"
-#include "engine/recency.h"
-#include "lab/session.h"
 #include "tests/tmpdir.h"
 
 
-static const char *in_dir(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *b = buf[k++ % 8];
-    snprintf(b, 512, "%s/%s", tmpdir, name);
-    return b;
-}
 
 static void write_file(const char *path, const char *text)
 {
@@ -47,10 +31,6 @@ static void write_file(const char *path, const char *text)
 
 TestSuite(keys, .init = tmpdir_make, .fini = tmpdir_remove);
 TestSuite(plot);
-TestSuite(attention);
-TestSuite(influence);
-TestSuite(session, .init = tmpdir_make, .fini = tmpdir_remove);
-TestSuite(engine, .init = tmpdir_make, .fini = tmpdir_remove);
 
 /* ------------------------------------------------------------------------ */
 /* Key table                                                                */
@@ -95,8 +75,8 @@ Test(keys, a_keys_file_rebinds_and_takes_keys_from_other_actions)
 {
     tui_keymap km;
     tui_keymap_default(&km);
-    write_file(in_dir("keys"), "# my keys\nstep = x N\n\nquit = space\n");
-    cr_assert_eq(tui_keymap_load(&km, in_dir("keys")), SSM_OK, "%s", ssm_last_error());
+    write_file(tmpdir_path("keys"), "# my keys\nstep = x N\n\nquit = space\n");
+    cr_assert_eq(tui_keymap_load(&km, tmpdir_path("keys")), SSM_OK, "%s", ssm_last_error());
     cr_assert_eq(tui_keymap_lookup(&km, 'x'), TUI_ACT_STEP);
     cr_assert_eq(tui_keymap_lookup(&km, 'N'), TUI_ACT_STEP);
     cr_assert_eq(tui_keymap_lookup(&km, 'n'), TUI_ACT_NONE);
@@ -111,15 +91,15 @@ Test(keys, bad_keys_files_name_the_file_and_line)
 {
     tui_keymap km;
     tui_keymap_default(&km);
-    write_file(in_dir("k1"), "step = n\nfly = f\n");
-    cr_assert_eq(tui_keymap_load(&km, in_dir("k1")), SSM_ERR_CONFIG);
+    write_file(tmpdir_path("k1"), "step = n\nfly = f\n");
+    cr_assert_eq(tui_keymap_load(&km, tmpdir_path("k1")), SSM_ERR_CONFIG);
     cr_assert(strstr(ssm_last_error(), "k1:2: unknown action 'fly'"), "%s", ssm_last_error());
-    write_file(in_dir("k2"), "step = Hyper-n\n");
-    cr_assert_eq(tui_keymap_load(&km, in_dir("k2")), SSM_ERR_CONFIG);
+    write_file(tmpdir_path("k2"), "step = Hyper-n\n");
+    cr_assert_eq(tui_keymap_load(&km, tmpdir_path("k2")), SSM_ERR_CONFIG);
     cr_assert(strstr(ssm_last_error(), "k2:1: unknown key 'Hyper-n'"), "%s", ssm_last_error());
-    write_file(in_dir("k3"), "step n\n");
-    cr_assert_eq(tui_keymap_load(&km, in_dir("k3")), SSM_ERR_CONFIG);
-    cr_assert_eq(tui_keymap_load(&km, in_dir("missing")), SSM_ERR_NOINPUT);
+    write_file(tmpdir_path("k3"), "step n\n");
+    cr_assert_eq(tui_keymap_load(&km, tmpdir_path("k3")), SSM_ERR_CONFIG);
+    cr_assert_eq(tui_keymap_load(&km, tmpdir_path("missing")), SSM_ERR_NOINPUT);
 }
 
 Test(keys, the_mdoc_list_has_every_action_and_key)
@@ -144,17 +124,17 @@ Test(keys, the_mdoc_list_has_every_action_and_key)
 
 Test(keys, path_completion_extends_and_lists_candidates)
 {
-    mkdir(in_dir("alpha_dir"), 0755);
-    write_file(in_dir("alpine.txt"), "x");
-    write_file(in_dir("beta"), "x");
+    mkdir(tmpdir_path("alpha_dir"), 0755);
+    write_file(tmpdir_path("alpine.txt"), "x");
+    write_file(tmpdir_path("beta"), "x");
     char buf[1024], note[256];
     snprintf(buf, sizeof buf, "%s/al", tmpdir);
     tui_complete_path(buf, sizeof buf, note, sizeof note);
-    cr_assert_str_eq(buf, in_dir("alp"));
+    cr_assert_str_eq(buf, tmpdir_path("alp"));
     cr_assert(strstr(note, "alpha_dir/") && strstr(note, "alpine.txt"), "%s", note);
     snprintf(buf, sizeof buf, "%s/alpha", tmpdir);
     tui_complete_path(buf, sizeof buf, note, sizeof note);
-    cr_assert_str_eq(buf, in_dir("alpha_dir/"));
+    cr_assert_str_eq(buf, tmpdir_path("alpha_dir/"));
     snprintf(buf, sizeof buf, "%s/zz", tmpdir);
     tui_complete_path(buf, sizeof buf, note, sizeof note);
     cr_assert_str_eq(note, "(no match)");
@@ -206,490 +186,4 @@ Test(plot, ramp_index)
     cr_assert_eq(tui_ramp_index(1.0, 1.0, 1.0), TUI_RAMP / 2);
     cr_assert_eq(tui_colors_parse("truecolor"), TUI_COLOR_TRUE);
     cr_assert_eq(tui_colors_parse("purple"), -1);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Hidden attention                                                         */
-
-static void tiny_model(ssm_model *m, int polarize, int T, int *tokens)
-{
-    ssm_config c;
-    ssm_config_default(&c);
-    c.d_model = 8;
-    c.n_layer = 2;
-    c.d_state = 4;
-    c.vocab_size = 256;
-    c.polarize = polarize;
-    cr_assert_eq(ssm_config_finalize(&c), SSM_OK, "%s", ssm_last_error());
-    cr_assert_eq(ssm_model_build(m, &c), SSM_OK);
-    cr_assert_eq(ssm_model_alloc_grads(m), SSM_OK);   /* keeps every layer's activations */
-    ssm_model_init(m, 3);
-    for (int l = 0; l < c.n_layer * c.d_inner; l++) m->params.dt_proj_b[l] = -0.3f + 0.05f * (l % 7);
-    for (int t = 0; t < T; t++) tokens[t] = (37 * t + 11) % 256;
-    ssm_batch b = {.B = 1, .L = T, .tokens = tokens};
-    cr_assert_eq(ssm_model_forward(m, &b), SSM_OK);
-}
-
-/* alpha_e[t][s] straight from ssmlab-math(7) RECENCY, in double. */
-static double naive_alpha(const ssm_model *m, int l, int e, int t, int s)
-{
-    const ssm_config *c = &m->cfg;
-    int T = m->act_L, E = c->d_inner, Ns = c->state_dim, R = c->dt_rank, N = c->d_state;
-    const float *delta = m->acts.delta + (size_t)l * T * E, *x = m->acts.xdbl + (size_t)l * T * (R + 2 * Ns);
-    double a = 0;
-    for (int j = 0; j < Ns; j++) {
-        int n = j - c->n_one;
-        double A = n < 0 ? 0.0 : n >= N ? -100.0 : -exp(m->params.A_log[((size_t)l * E + e) * N + n]);
-        double sum = 0;
-        for (int k = s + 1; k <= t; k++) sum += delta[k * E + e] * A;
-        a += x[t * (R + 2 * Ns) + R + Ns + j] * exp(sum) * delta[s * E + e] * x[s * (R + 2 * Ns) + R + j];
-    }
-    return a;
-}
-
-Test(attention, matches_the_formula_with_pinned_channels)
-{
-    ssm_model m = {0};
-    int T = 9, tokens[9];
-    tiny_model(&m, SSM_POLARIZE_BOTH, T, tokens);
-    float *out = calloc(T * T, sizeof(float)), *mean = calloc(T * T, sizeof(float));
-    int E = m.cfg.d_inner;
-    for (int l = 0; l < 2; l++) {
-        cr_assert_eq(ssm_session_hidden_attention(&m, l, -1, NULL, mean), SSM_OK, "%s", ssm_last_error());
-        double acc[81] = {0};
-        for (int e = 0; e < E; e++) {
-            cr_assert_eq(ssm_session_hidden_attention(&m, l, e, NULL, out), SSM_OK);
-            for (int t = 0; t < T; t++)
-                for (int s = 0; s < T; s++) {
-                    double want = s <= t ? naive_alpha(&m, l, e, t, s) : 0.0;
-                    cr_assert(fabs(out[t * T + s] - want) <= 1e-5 * (1 + fabs(want)),
-                              "layer %d channel %d [%d][%d]: %g vs %g", l, e, t, s, out[t * T + s], want);
-                    acc[t * T + s] += fabs(want) / E;
-                }
-        }
-        for (int i = 0; i < T * T; i++)
-            cr_assert(fabs(mean[i] - acc[i]) <= 1e-5 * (1 + acc[i]), "mean |alpha| [%d]", i);
-    }
-    free(out);
-    free(mean);
-    ssm_model_free(&m);
-}
-
-/* The scan output is y_t[e] = sum_{s<=t} alpha_e[t][s] u_s[e] + D[e] u_t[e]. */
-Test(attention, reproduces_the_scan_output)
-{
-    ssm_model m = {0};
-    int T = 12, tokens[12];
-    tiny_model(&m, SSM_POLARIZE_NONE, T, tokens);
-    int E = m.cfg.d_inner;
-    float *alpha = calloc(T * T, sizeof(float));
-    for (int l = 0; l < 2; l++)
-        for (int e = 0; e < E; e++) {
-            cr_assert_eq(ssm_session_hidden_attention(&m, l, e, NULL, alpha), SSM_OK);
-            const float *u = m.acts.u + (size_t)l * T * E, *ys = m.acts.ys + (size_t)l * T * E;
-            for (int t = 0; t < T; t++) {
-                double y = m.params.Dskip[l * E + e] * u[t * E + e];
-                for (int s = 0; s <= t; s++) y += alpha[t * T + s] * u[s * E + e];
-                cr_assert(fabs(y - ys[t * E + e]) <= 1e-4 * (1 + fabs(y)), "layer %d channel %d t %d: %g vs %g", l, e,
-                          t, y, ys[t * E + e]);
-            }
-        }
-    free(alpha);
-    ssm_model_free(&m);
-}
-
-Test(attention, refuses_bad_arguments)
-{
-    ssm_model m = {0};
-    int tokens[4];
-    tiny_model(&m, SSM_POLARIZE_NONE, 4, tokens);
-    float out[16];
-    cr_assert_eq(ssm_session_hidden_attention(&m, 2, -1, NULL, out), SSM_ERR_USAGE);
-    cr_assert_eq(ssm_session_hidden_attention(&m, 0, m.cfg.d_inner, NULL, out), SSM_ERR_USAGE);
-    atomic_int cancel = 1;
-    cr_assert_eq(ssm_session_hidden_attention(&m, 0, -1, &cancel, out), SSM_ERR_INTERRUPTED);
-    ssm_model_free(&m);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Influence                                                                */
-
-static void influence_check(int polarize, int probes)
-{
-    ssm_model m = {0}, ref = {0};
-    int T = 10, tokens[10], t = 7;
-    tiny_model(&m, polarize, T, tokens);
-    tiny_model(&ref, polarize, T, tokens);
-    float I[10];
-    long passes;
-    cr_assert_eq(ssm_session_influence(&m, t, probes, 5, NULL, I, &passes), SSM_OK, "%s", ssm_last_error());
-    cr_assert_eq(passes, probes ? probes : m.cfg.d_model);
-    ssm_batch b = {.B = 1, .L = T, .tokens = tokens};
-    ssm_influence want;
-    cr_assert_eq(ssm_recency_influence(&ref, &b, &t, 1, probes, 5, &want), SSM_OK, "%s", ssm_last_error());
-    for (int s = 0; s < T; s++) {
-        cr_assert(fabsf(I[s] - want.I[s]) <= 1e-5f * (1 + want.I[s]), "I[%d]: %g vs %g", s, I[s], want.I[s]);
-        if (s > t) cr_assert_eq(I[s], 0.0f, "causal: nothing flows back from %d", s);
-        else cr_assert(I[s] > 0, "I[%d] = %g", s, I[s]);
-    }
-    for (size_t i = 0; i < m.num_params; i++) cr_assert_eq(m.grads_memory[i], 0.0f, "gradients are zeroed");
-    ssm_influence_free(&want);
-    ssm_model_free(&ref);
-    ssm_model_free(&m);
-}
-
-Test(influence, exact_matches_ssm_recency_influence) { influence_check(SSM_POLARIZE_BOTH, 0); }
-Test(influence, probes_match_ssm_recency_influence) { influence_check(SSM_POLARIZE_NONE, 6); }
-
-Test(influence, keeps_the_activations_and_can_be_cancelled)
-{
-    ssm_model m = {0};
-    int T = 8, tokens[8];
-    tiny_model(&m, SSM_POLARIZE_NONE, T, tokens);
-    float before[64], after[64], I[8];
-    long passes;
-    cr_assert_eq(ssm_session_hidden_attention(&m, 1, -1, NULL, before), SSM_OK);
-    cr_assert_eq(ssm_session_influence(&m, T - 1, 0, 1, NULL, I, &passes), SSM_OK);
-    cr_assert_eq(ssm_session_hidden_attention(&m, 1, -1, NULL, after), SSM_OK);
-    cr_assert_eq(memcmp(before, after, sizeof before), 0, "the attention reads the same activations");
-    atomic_int cancel = 1;
-    cr_assert_eq(ssm_session_influence(&m, T - 1, 0, 1, &cancel, I, &passes), SSM_ERR_INTERRUPTED);
-    cr_assert_eq(passes, 0);
-    cr_assert_eq(ssm_session_influence(&m, T, 0, 1, NULL, I, &passes), SSM_ERR_USAGE);
-    cr_assert_eq(ssm_session_influence(&m, 0, -1, 1, NULL, I, &passes), SSM_ERR_USAGE);
-    ssm_model_free(&m);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Session and engine                                                       */
-
-static void tiny_config(run_config *rc)
-{
-    FILE *f = fopen(in_dir("corpus.txt"), "w");
-    for (int i = 0; i < 80; i++) fprintf(f, "The quick brown fox %d jumps over the lazy dog.\n", i);
-    fclose(f);
-    run_config_default(rc);
-    rc->model.d_model = 16;
-    rc->model.n_layer = 2;
-    rc->model.d_state = 4;
-    rc->seq_len = 16;
-    rc->batch_size = 2;
-    rc->opt.total_steps = 50;
-    rc->opt.warmup = 1;
-    rc->eval_every = 0;
-    rc->eval_batches = 2;
-    rc->threads = 1;
-    snprintf(rc->data, sizeof rc->data, "%s", in_dir("corpus.txt"));
-    snprintf(rc->out, sizeof rc->out, "%s", in_dir("out"));
-}
-
-Test(session, steps_save_load_and_rebuild)
-{
-    run_config rc;
-    tiny_config(&rc);
-    ssm_session s;
-    cr_assert_eq(ssm_session_open(&s, &rc, "tiny"), SSM_OK, "%s", ssm_last_error());
-    cr_assert_eq(ssm_session_dirty(&s), 0);
-    double loss, acc;
-    float lr;
-    for (int i = 0; i < 3; i++) cr_assert_eq(ssm_session_step(&s, &loss, &acc, &lr), SSM_OK);
-    cr_assert(isfinite(loss) && loss > 0 && loss < 7);
-    cr_assert(isnan(acc), "a language model has no accuracy");
-    cr_assert_eq(s.images, 0);
-    cr_assert_eq(ssm_session_image_count(&s), 0);
-    cr_assert_eq(s.opt.step, 3);
-    cr_assert(ssm_session_dirty(&s));
-    cr_assert_eq(ssm_session_save(&s, rc.out), SSM_OK, "%s", ssm_last_error());
-    cr_assert_eq(ssm_session_dirty(&s), 0);
-
-    ssm_session t;
-    char *over[] = {"eval_batches=1"};
-    cr_assert_eq(ssm_session_open_checkpoint(&t, rc.out, &rc, over, 1), SSM_OK, "%s", ssm_last_error());
-    cr_assert_eq(t.opt.step, 3);
-    cr_assert_eq(t.rc.eval_batches, 1);
-    cr_assert_str_eq(t.name, "out");
-    cr_assert_eq(memcmp(t.model.params_memory, s.model.params_memory, sizeof(float) * s.model.num_params), 0);
-    cr_assert_eq(ssm_session_dirty(&t), 0);
-
-    ssm_config mc = s.model.cfg;
-    mc.scenario = SSM_SCENARIO_NEGATIVE;
-    cr_assert_eq(ssm_session_rebuild(&s, &mc), SSM_OK, "%s", ssm_last_error());
-    cr_assert_eq(s.opt.step, 0);
-    cr_assert_eq(s.model.cfg.scenario, SSM_SCENARIO_NEGATIVE);
-    mc.reorder = SSM_REORDER_HARD;   /* refused for a language model; the session is unchanged */
-    cr_assert_eq(ssm_session_rebuild(&s, &mc), SSM_ERR_CONFIG);
-    cr_assert_eq(s.model.cfg.reorder, SSM_REORDER_OFF);
-    cr_assert_eq(ssm_session_step(&s, &loss, &acc, &lr), SSM_OK);
-
-    atomic_int cancel = 1;
-    cr_assert_eq(ssm_session_validate(&s, 0, &cancel, &loss, &acc), SSM_ERR_INTERRUPTED);
-    cancel = 0;
-    cr_assert_eq(ssm_session_validate(&s, 0, &cancel, &loss, &acc), SSM_OK);
-    cr_assert(isfinite(loss));
-    int tokens[5] = {72, 101, 108, 108, 111};
-    cr_assert_eq(ssm_session_probe(&s, tokens, NULL, 5), SSM_OK);
-    cr_assert_eq(s.probe.act_L, 5);
-    cr_assert_eq(s.model.act_L, rc.seq_len, "the training activations are not resized");
-    ssm_session_free(&t);
-    ssm_session_free(&s);
-}
-
-Test(session, bad_checkpoints_and_data_fail_cleanly)
-{
-    run_config rc;
-    tiny_config(&rc);
-    ssm_session s;
-    cr_assert_eq(ssm_session_open_checkpoint(&s, in_dir("nothing"), &rc, NULL, 0), SSM_ERR_NOINPUT);
-    snprintf(rc.data, sizeof rc.data, "%s", in_dir("no-corpus"));
-    cr_assert_eq(ssm_session_open(&s, &rc, NULL), SSM_ERR_NOINPUT);
-}
-
-/* Wait (at most 30 s) for a snapshot with every sent command handled. */
-static void wait_done(ssm_engine *e, int wake, ssm_snapshot *snap)
-{
-    for (int i = 0; i < 3000; i++) {
-        struct pollfd p = {wake, POLLIN, 0};
-        poll(&p, 1, 10);
-        char buf[64];
-        while (read(wake, buf, sizeof buf) > 0) {
-        }
-        ssm_engine_snapshot(e, snap);
-        unsigned long sent = ssm_engine_sent(e);
-        if (snap->ready && snap->cmds_done >= sent && snap->measured_cmds >= sent && !snap->busy) return;
-    }
-    cr_assert_fail("the engine did not finish its commands");
-}
-
-Test(engine, commands_snapshots_and_the_self_pipe)
-{
-    run_config rc;
-    tiny_config(&rc);
-    ssm_session s;
-    cr_assert_eq(ssm_session_open(&s, &rc, "tiny"), SSM_OK, "%s", ssm_last_error());
-    int fds[2];
-    cr_assert_eq(pipe(fds), 0);
-    fcntl(fds[0], F_SETFL, O_NONBLOCK);
-    fcntl(fds[1], F_SETFL, O_NONBLOCK);
-    ssm_engine *e;
-    ssm_engine_options o = {fds[1], 0, "Hello, tokens", 0};
-    cr_assert_eq(ssm_engine_start(&e, &s, &rc, &o), SSM_OK);
-    ssm_snapshot *snap = calloc(1, sizeof *snap);
-    wait_done(e, fds[0], snap);
-    cr_assert_eq(snap->T, 13);
-    cr_assert_eq(snap->step, 0);
-    cr_assert_eq(snap->n_layer, 2);
-    for (int i = 0; i < 3 * 13; i++) cr_assert(snap->norms[i] > 0, "norm %d", i);
-    cr_assert(snap->spec_ok && snap->attn_ok);
-
-    ssm_cmd step = {.kind = SSM_CMD_STEP};
-    for (int i = 0; i < 3; i++) cr_assert_eq(ssm_engine_send(e, &step), 0);
-    ssm_cmd sel = {.kind = SSM_CMD_SELECT, .layer = 2, .channel = 5};
-    cr_assert_eq(ssm_engine_send(e, &sel), 0);
-    wait_done(e, fds[0], snap);
-    cr_assert_eq(snap->step, 3);
-    cr_assert_eq(snap->measured_step, 3);
-    cr_assert_eq(snap->n_hist, 3);
-    cr_assert(snap->dirty);
-    cr_assert_eq(snap->attn_layer, 2);
-    cr_assert_eq(snap->attn_channel, 5);
-
-    ssm_cmd nm = {.kind = SSM_CMD_NEW_MODEL, .scenario = SSM_SCENARIO_POSITIVE};
-    cr_assert_eq(ssm_engine_send(e, &nm), 0);
-    wait_done(e, fds[0], snap);
-    cr_assert_eq(snap->step, 0);
-    cr_assert_eq(snap->scenario, SSM_SCENARIO_POSITIVE);
-    for (int l = 0; l < 2; l++) cr_assert_eq(snap->cls[l], 0 /* SSM_SPECTRUM_POSITIVE */);
-
-    ssm_cmd save = {.kind = SSM_CMD_SAVE};
-    cr_assert_eq(ssm_engine_send(e, &step), 0);
-    cr_assert_eq(ssm_engine_send(e, &save), 0);
-    wait_done(e, fds[0], snap);
-    cr_assert_eq(snap->dirty, 0);
-    cr_assert(strstr(snap->msg, "saved"), "%s", snap->msg);
-    cr_assert_eq(access(in_dir("out/model.safetensors"), F_OK), 0);
-
-    ssm_cmd run = {.kind = SSM_CMD_TOGGLE};
-    cr_assert_eq(ssm_engine_send(e, &run), 0);
-    for (int i = 0; i < 3000 && snap->step < 5; i++) {
-        usleep(10000);
-        ssm_engine_snapshot(e, snap);
-    }
-    cr_assert_geq(snap->step, 5, "training runs");
-    ssm_engine_cancel(e);
-    for (int i = 0; i < 3000 && snap->running; i++) {
-        usleep(10000);
-        ssm_engine_snapshot(e, snap);
-    }
-    cr_assert_eq(snap->running, 0, "cancel pauses training");
-    ssm_engine_stop(e);
-    free(snap);
-    close(fds[0]);
-    close(fds[1]);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Image classifiers                                                        */
-
-static void be32(FILE *f, unsigned v)
-{
-    unsigned char b[4] = {v >> 24, v >> 16 & 255, v >> 8 & 255, v & 255};
-    fwrite(b, 1, 4, f);
-}
-
-/* An IDX split of n 8 x 8 images in 4 classes: class c lights quadrant c. */
-static void idx_split(const char *split, int n)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", tmpdir, split);
-    FILE *im = fopen(path, "wb");
-    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", tmpdir, split);
-    FILE *lb = fopen(path, "wb");
-    cr_assert(im && lb);
-    be32(im, 0x803), be32(im, n), be32(im, 8), be32(im, 8);
-    be32(lb, 0x801), be32(lb, n);
-    for (int i = 0; i < n; i++) {
-        int c = (i * 7 + 3) % 4;
-        fputc(c, lb);
-        for (int p = 0; p < 64; p++) fputc((p / 32) * 2 + (p % 8) / 4 == c ? 200 : 20 + (i + p) % 17, im);
-    }
-    fclose(im);
-    fclose(lb);
-}
-
-static void image_config(run_config *rc)
-{
-    idx_split("train", 48);
-    idx_split("t10k", 12);
-    run_config_default(rc);
-    const char *kv[] = {"task=classify", "dataset=mnist", "patch=2", "d_model=16", "n_layer=2", "d_state=4",
-                        "batch_size=4", "steps=50", "warmup=1", "eval_every=0", "eval_batches=0", "threads=1"};
-    for (size_t i = 0; i < sizeof kv / sizeof *kv; i++) cr_assert_eq(run_config_set(rc, kv[i], "test"), SSM_OK, "%s", kv[i]);
-    snprintf(rc->data, sizeof rc->data, "%s", tmpdir);
-    snprintf(rc->out, sizeof rc->out, "%s", in_dir("cls"));
-}
-
-Test(session, image_classifiers_train_validate_and_show_test_images)
-{
-    run_config rc;
-    image_config(&rc);
-    ssm_session s, t;
-    cr_assert_eq(ssm_session_open(&s, &rc, "cls"), SSM_OK, "%s", ssm_last_error());
-    cr_assert_eq(s.images, 1);
-    cr_assert_eq(s.model.cfg.input_kind, SSM_INPUT_CONTINUOUS);
-    cr_assert_eq(s.model.cfg.n_classes, 4);
-    cr_assert(fabs(s.baseline - log(4)) < 1e-12, "chance is ln 4");
-    int L, I, grid, label;
-    ssm_session_image_shape(&s, &L, &I, &grid);
-    cr_assert(L == 16 && I == 4 && grid == 4, "16 patches of 4 values, 4 per row: %d %d %d", L, I, grid);
-    cr_assert_eq(ssm_session_image_count(&s), 12);
-    double loss, acc;
-    float lr, in[64];
-    for (int i = 0; i < 3; i++) cr_assert_eq(ssm_session_step(&s, &loss, &acc, &lr), SSM_OK, "%s", ssm_last_error());
-    cr_assert(isfinite(loss) && acc >= 0 && acc <= 1);
-    atomic_int cancel = 0;
-    cr_assert_eq(ssm_session_validate(&s, 0, &cancel, &loss, &acc), SSM_OK, "%s", ssm_last_error());
-    cr_assert(isfinite(loss) && acc >= 0 && acc <= 1);
-    cr_assert_eq(ssm_session_image(&s, 5, in, &label), SSM_OK);
-    cr_assert_eq(label, (5 * 7 + 3) % 4);
-    cr_assert_eq(ssm_session_image(&s, 12, in, &label), SSM_ERR_USAGE);
-    cr_assert_eq(ssm_session_probe(&s, NULL, in, L), SSM_OK, "%s", ssm_last_error());
-    cr_assert_eq(s.probe.act_L, 16);
-
-    cr_assert_eq(ssm_session_save(&s, rc.out), SSM_OK, "%s", ssm_last_error());
-    run_config base;
-    run_config_default(&base);   /* the checkpoint's own run config names the images */
-    cr_assert_eq(ssm_session_open_checkpoint(&t, rc.out, &base, NULL, 0), SSM_OK, "%s", ssm_last_error());
-    cr_assert_eq(t.images, 1);
-    cr_assert_eq(t.opt.step, 3);
-    cr_assert_eq(ssm_session_image_count(&t), 12);
-
-    ssm_config mc = s.model.cfg;
-    mc.reorder = SSM_REORDER_HARD;   /* a classifier may reorder */
-    cr_assert_eq(ssm_session_rebuild(&s, &mc), SSM_OK, "%s", ssm_last_error());
-    cr_assert_eq(s.model.cfg.reorder, SSM_REORDER_HARD);
-    cr_assert_eq(s.model.cfg.n_classes, 4);
-    cr_assert_eq(ssm_session_step(&s, &loss, &acc, &lr), SSM_OK, "%s", ssm_last_error());
-    ssm_session_free(&t);
-    ssm_session_free(&s);
-}
-
-Test(session, a_classifier_checkpoint_needs_a_matching_task)
-{
-    run_config rc, lm;
-    image_config(&rc);
-    ssm_session s;
-    cr_assert_eq(ssm_session_open(&s, &rc, "cls"), SSM_OK, "%s", ssm_last_error());
-    cr_assert_eq(ssm_session_save(&s, rc.out), SSM_OK);
-    ssm_session_free(&s);
-    tiny_config(&lm);
-    char data_kv[600];
-    snprintf(data_kv, sizeof data_kv, "data=%s", lm.data);
-    char *over[] = {"task=lm", data_kv};
-    cr_assert_eq(ssm_session_open_checkpoint(&s, rc.out, &lm, over, 2), SSM_ERR_CONFIG);
-    cr_assert(strstr(ssm_last_error(), "classifier"), "%s", ssm_last_error());
-}
-
-/* Wait until the message says what (or a finished command) and return it. */
-static void wait_msg(ssm_engine *e, int wake, ssm_snapshot *snap, const char *what)
-{
-    wait_done(e, wake, snap);
-    cr_assert(strstr(snap->msg, what), "message '%s' lacks '%s'", snap->msg, what);
-}
-
-Test(engine, image_classifiers_influence_and_picking_images)
-{
-    run_config rc;
-    image_config(&rc);
-    ssm_session s;
-    cr_assert_eq(ssm_session_open(&s, &rc, "cls"), SSM_OK, "%s", ssm_last_error());
-    int fds[2];
-    cr_assert_eq(pipe(fds), 0);
-    fcntl(fds[0], F_SETFL, O_NONBLOCK);
-    fcntl(fds[1], F_SETFL, O_NONBLOCK);
-    ssm_engine *e;
-    ssm_engine_options o = {fds[1], 0, NULL, 2};
-    cr_assert_eq(ssm_engine_start(&e, &s, &rc, &o), SSM_OK, "%s", ssm_last_error());
-    ssm_snapshot *snap = calloc(1, sizeof *snap);
-    wait_done(e, fds[0], snap);
-    cr_assert(snap->images && snap->T == 16 && snap->grid_cols == 4 && snap->n_images == 12);
-    cr_assert_eq(snap->image, 2);
-    cr_assert_eq(snap->image_label, (2 * 7 + 3) % 4);
-    cr_assert(snap->image_pred >= 0 && snap->image_pred < 4);
-    cr_assert_eq(memcmp(snap->text, "0123012301230123", 16), 0, "columns are labelled x mod 10");
-    cr_assert(snap->infl_ok && snap->infl_token == 15 && snap->infl_probes == 0);
-    cr_assert_eq(snap->infl_passes, 16);
-    for (int t = 0; t < 16; t++) cr_assert(snap->infl[t] > 0, "I(15, %d)", t);
-    cr_assert(isfinite(snap->infl_rate) && snap->infl_fit_n == 15, "a decay fit over 15 distances");
-    cr_assert(fabs(snap->infl_half_life - M_LN2 / snap->infl_rate) < 1e-9 * fabs(snap->infl_half_life));
-
-    ssm_cmd sel = {.kind = SSM_CMD_SELECT, .layer = 1, .channel = -1, .token = 6};
-    cr_assert_eq(ssm_engine_send(e, &sel), 0);
-    wait_done(e, fds[0], snap);
-    cr_assert(snap->infl_ok && snap->infl_token == 6);
-    for (int t = 7; t < 16; t++) cr_assert_eq(snap->infl[t], 0.0f, "causal");
-    ssm_cmd img = {.kind = SSM_CMD_IMAGE, .index = 7};
-    cr_assert_eq(ssm_engine_send(e, &img), 0);
-    wait_done(e, fds[0], snap);
-    cr_assert_eq(snap->image, 7);
-    cr_assert_eq(snap->image_label, (7 * 7 + 3) % 4);
-    img.index = 12;
-    cr_assert_eq(ssm_engine_send(e, &img), 0);
-    wait_msg(e, fds[0], snap, "12 test images");
-    cr_assert_eq(snap->image, 7);
-    ssm_cmd text = {.kind = SSM_CMD_TEXT, .arg = "hello"};
-    cr_assert_eq(ssm_engine_send(e, &text), 0);
-    wait_msg(e, fds[0], snap, "inspects test images");
-    ssm_cmd val = {.kind = SSM_CMD_VALIDATE};
-    cr_assert_eq(ssm_engine_send(e, &val), 0);
-    wait_msg(e, fds[0], snap, "accuracy");
-    cr_assert(snap->val_acc >= 0 && snap->val_acc <= 1);
-    ssm_cmd nm = {.kind = SSM_CMD_NEW_MODEL, .reorder = SSM_REORDER_HARD};
-    cr_assert_eq(ssm_engine_send(e, &nm), 0);
-    wait_done(e, fds[0], snap);
-    cr_assert_eq(snap->reorder, SSM_REORDER_HARD);
-    cr_assert(!snap->attn_ok && strstr(snap->attn_note, "reorders"), "%s", snap->attn_note);
-    ssm_engine_stop(e);
-    free(snap);
-    close(fds[0]);
-    close(fds[1]);
 }

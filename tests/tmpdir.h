@@ -1,6 +1,6 @@
 /* tmpdir.h — a fresh temporary directory for the Criterion suites that
  * write files: tmpdir_make() as a suite's .init, tmpdir_remove() as its
- * .fini, and the path in tmpdir.  Header-only, for test files (each test
+ * .fini, the path in tmpdir, and tmpdir_path(name) for a file in it.  Header-only, for test files (each test
  * binary is one translation unit). */
 #ifndef SSM_TEST_TMPDIR_H
 #define SSM_TEST_TMPDIR_H
@@ -27,6 +27,16 @@ static void tmpdir_make(void)
 static void tmpdir_remove(void)
 {
     nftw(tmpdir, tmpdir_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* tmpdir/name, in one of 8 rotating buffers (so a few may be live at once) */
+static inline const char *tmpdir_path(const char *name)
+{
+    static char buf[8][512];
+    static int k;
+    char *b = buf[k++ % 8];
+    snprintf(b, 512, "%s/%s", tmpdir, name);
+    return b;
 }
 
 #endif
