@@ -18,8 +18,9 @@ SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 
 LIB_SRC  := $(wildcard engine/*.c data/*.c scenarios/*.c lab/*.c tui/*.c cli/*.c)
 LIB_SRC  := $(filter-out cli/main.c,$(LIB_SRC))
-TEST_SRC := $(wildcard tests/test_*.c)
-TESTS    := $(TEST_SRC:tests/%.c=%)
+# unit tests live by layer: tests/unit/LAYER/test_*.c, one binary each
+TEST_SRC := $(wildcard tests/unit/*/test_*.c)
+TESTS    := $(TEST_SRC:%.c=%)
 
 REL  := build/rel
 ASAN := build/asan
@@ -62,8 +63,8 @@ $(REL)/tests/%: $(REL)/tests/%.o $(REL)/libssm.a
 $(ASAN)/tests/%: $(ASAN)/tests/%.o $(ASAN)/libssm.a
 	$(CC) $(CFLAGS) $(SANFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
 
-unit: $(TESTS:%=$(REL)/tests/%)
-unit-asan: $(TESTS:%=$(ASAN)/tests/%)
+unit: $(TESTS:%=$(REL)/%)
+unit-asan: $(TESTS:%=$(ASAN)/%)
 
 deps:
 	@sh scripts/deps.sh

@@ -3,7 +3,8 @@
 # includes project headers by folder ("engine/model.h"), and only from its
 # own layer or the layers below it:
 #     engine < data < scenarios < lab < tui < cli
-# tests/ and bench/ may include anything.  Prints each violation and the
+# A unit test in tests/unit/LAYER/ tests that layer: it may include the
+# layer and those below, and tests/ helpers.  bench/ is free.  Prints each violation and the
 # closing line "N passed, N failed"; exits 1 when any file breaks the rule.
 # Usage: check_layers.sh [ROOT] (default: the tree this script is in).
 cd "${1:-$(dirname "$0")/..}" || exit 66
@@ -14,12 +15,19 @@ rank() {
     esac
 }
 pass=0 fail=0
-for f in engine/*.[ch] data/*.[ch] scenarios/*.[ch] lab/*.[ch] tui/*.[ch] cli/*.[ch]; do
+for f in engine/*.[ch] data/*.[ch] scenarios/*.[ch] lab/*.[ch] tui/*.[ch] cli/*.[ch] \
+         tests/unit/*/*.[ch]; do
     [ -f "$f" ] || continue
-    own=$(rank "${f%%/*}")
+    layer=${f%%/*}
+    case "$f" in tests/unit/*) layer=${f#tests/unit/}; layer=${layer%%/*} ;; esac
+    own=$(rank "$layer")
+    if [ "$own" -lt 0 ]; then
+        echo "$f: tests/unit/$layer is not a layer" >&2; fail=$((fail + 1)); continue
+    fi
     bad=0
     for inc in $(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f"); do
         dir=${inc%%/*}
+        case "$f:$dir" in tests/*:tests) continue ;; esac
         if [ "$dir" = "$inc" ]; then
             echo "$f: includes \"$inc\" without its folder" >&2; bad=1; continue
         fi
@@ -27,7 +35,7 @@ for f in engine/*.[ch] data/*.[ch] scenarios/*.[ch] lab/*.[ch] tui/*.[ch] cli/*.
         if [ "$r" -lt 0 ]; then
             echo "$f: includes \"$inc\" from outside the layers" >&2; bad=1
         elif [ "$r" -gt "$own" ]; then
-            echo "$f: includes \"$inc\", a layer above ${f%%/*}/" >&2; bad=1
+            echo "$f: includes \"$inc\", a layer above $layer/" >&2; bad=1
         fi
     done
     if [ $bad -eq 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi

@@ -30,12 +30,13 @@ criterion_suite() { # criterion_suite LABEL BINARY
     record "$1" "$p" "$f"
 }
 
-for t in build/rel/tests/test_*; do
-    [ -x "$t" ] && criterion_suite "unit/$(basename "$t")" "$t"
+# unit suites by layer: build/{rel,asan}/tests/unit/LAYER/test_NAME
+for t in build/rel/tests/unit/*/test_*; do
+    [ -x "$t" ] && criterion_suite "unit/${t#build/rel/tests/unit/}" "$t"
 done
-for t in build/asan/tests/test_*; do
+for t in build/asan/tests/unit/*/test_*; do
     [ -x "$t" ] && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-        criterion_suite "asan/$(basename "$t")" "$t"
+        criterion_suite "asan/${t#build/asan/tests/unit/}" "$t"
 done
 
 ref_suite() { # ref_suite NAME CMD... : a script that ends with "N passed, M failed"

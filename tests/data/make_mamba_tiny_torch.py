@@ -1,6 +1,6 @@
 """make_mamba_tiny_torch.py — writes a tiny state-spaces/mamba-style
 checkpoint (config.json + pytorch_model.bin from torch.save) for
-tests/test_checkpoint.c.  Values follow a formula the test recomputes; some
+tests/unit/engine/test_checkpoint.c.  Values follow a formula the test recomputes; some
 tensors are float16 / bfloat16, one is a view at a storage offset, and
 lm_head.weight shares the embedding's storage, as in mamba-130m.
 
