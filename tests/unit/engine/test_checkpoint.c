@@ -388,8 +388,7 @@ static void check_torch_fixture(const char *path)
 Test(checkpoint, pytorch_model_bin_fixture_loads)
 {
     char path[512];
-    snprintf(path, sizeof path, "%.*sdata/mamba_tiny_torch",
-             (int)(strrchr(__FILE__, '/') ? strrchr(__FILE__, '/') - __FILE__ + 1 : 0), __FILE__);
+    snprintf(path, sizeof path, "tests/data/mamba_tiny_torch");
     check_torch_fixture(path);
 }
 
@@ -398,8 +397,7 @@ Test(checkpoint, pytorch_model_bin_from_local_torch)
     if (system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0)
         cr_skip_test("/usr/bin/python3 has no torch");
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %.*sdata/make_mamba_tiny_torch.py %s",
-             (int)(strrchr(__FILE__, '/') ? strrchr(__FILE__, '/') - __FILE__ + 1 : 0), __FILE__, tmpdir);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/data/make_mamba_tiny_torch.py %s", tmpdir);
     cr_assert_eq(system(cmd), 0, "%s failed", cmd);
     check_torch_fixture(tmpdir);
 }
@@ -407,8 +405,7 @@ Test(checkpoint, pytorch_model_bin_from_local_torch)
 Test(checkpoint, pytorch_model_bin_bad_inputs)
 {
     char src[512];
-    snprintf(src, sizeof src, "%.*sdata/mamba_tiny_torch/",
-             (int)(strrchr(__FILE__, '/') ? strrchr(__FILE__, '/') - __FILE__ + 1 : 0), __FILE__);
+    snprintf(src, sizeof src, "tests/data/mamba_tiny_torch/");
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "cp %sconfig.json %spytorch_model.bin %s/", src, src, tmpdir);
     cr_assert_eq(system(cmd), 0);
@@ -756,8 +753,7 @@ Test(checkpoint, fuzz_readers)
     save_tiny(&m);
     fuzz_file(tmpdir_path("model.safetensors"), tmpdir_path("fuzz.safetensors"), 0, 400);
     char src[512];
-    snprintf(src, sizeof src, "%.*sdata/mamba_tiny_torch/pytorch_model.bin",
-             (int)(strrchr(__FILE__, '/') ? strrchr(__FILE__, '/') - __FILE__ + 1 : 0), __FILE__);
+    snprintf(src, sizeof src, "tests/data/mamba_tiny_torch/pytorch_model.bin");
     fuzz_file(src, tmpdir_path("fuzz.bin"), 1, 400);
     ssm_model_free(&m);
 }
