@@ -33,7 +33,7 @@ void tui_app_selection_changed(tui_app *app)
     app->view.snap = app->snap;
     if (s->ready && !app->too_small)
         for (int i = 0; i < TUI_NPANELS; i++)
-            if (app->panels[i]->win) app->panels[i]->update(app->panels[i], &app->view);
+            if (app->panels[i]->win) app->panels[i]->cls->update(app->panels[i], &app->view);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -217,10 +217,10 @@ static void mouse(tui_app *app)
     if (getmouse(&ev) != OK || !(ev.bstate & (BUTTON1_PRESSED | BUTTON1_CLICKED))) return;
     for (int i = 0; i < TUI_NPANELS; i++) {
         tui_panel *p = app->panels[i];
-        if (!p->win || !p->click || ev.y < p->y || ev.y >= p->y + p->h || ev.x < p->x || ev.x >= p->x + p->w)
+        if (!p->win || !p->cls->click || ev.y < p->y || ev.y >= p->y + p->h || ev.x < p->x || ev.x >= p->x + p->w)
             continue;
         int layer = app->view.layer, token = app->view.token;
-        if (p->click(p, ev.y - p->y, ev.x - p->x, &layer, &token)) {
+        if (p->cls->click(p, ev.y - p->y, ev.x - p->x, &layer, &token)) {
             app->view.layer = layer;
             app->view.token = token;
             tui_app_selection_changed(app);

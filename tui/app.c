@@ -70,6 +70,15 @@ static int engine_setup(tui_app *app)
     return st ? ssm_status_exit(st) : 0;
 }
 
+/* The app's panels from the table of classes; -1 when out of memory (the
+ * panels built so far are freed by tui_app_close). */
+static int panels_build(tui_app *app)
+{
+    for (int i = 0; i < TUI_NPANELS; i++)
+        if (!(app->panels[i] = tui_panel_new(tui_panel_classes[i]))) return -1;
+    return 0;
+}
+
 int tui_app_init(tui_app *app, const tui_options *o)
 {
     int rc;
@@ -86,12 +95,11 @@ int tui_app_init(tui_app *app, const tui_options *o)
     app->wake_r = fds[0];
     app->wake_w = fds[1];
     app->snap = calloc(1, sizeof *app->snap);
-    if (!app->snap) return EX_OSERR;
+    if (!app->snap || panels_build(app)) {
+        fprintf(stderr, "ssmlab: out of memory\n");
+        return EX_OSERR;
+    }
     if ((rc = engine_setup(app))) return rc;
-    tui_panel *(*make[TUI_NPANELS])(void) = {tui_panel_status_new, tui_panel_heatmap_new, tui_panel_depth_new,
-                                              tui_panel_loss_new, tui_panel_spectrum_new, tui_panel_rank_new,
-                                              tui_panel_attn_new, tui_panel_message_new};
-    for (int i = 0; i < TUI_NPANELS; i++) app->panels[i] = make[i]();
     return 0;
 }
 
@@ -173,7 +181,7 @@ static void panels_update(tui_app *app)
     selection_clamp(app);
     app->view.snap = app->snap;
     for (int i = 0; i < TUI_NPANELS; i++)
-        if (app->panels[i]->win) app->panels[i]->update(app->panels[i], &app->view);
+        if (app->panels[i]->win) app->panels[i]->cls->update(app->panels[i], &app->view);
 }
 
 static void hint_update(tui_app *app)
@@ -245,7 +253,7 @@ void tui_app_draw(tui_app *app)
         for (int i = 0; i < TUI_NPANELS; i++) {
             tui_panel *p = app->panels[i];
             if (!p->win) continue;
-            if (app->snap->ready || i == TUI_PANEL_MESSAGE) p->draw(p);
+            if (app->snap->ready || i == TUI_PANEL_MESSAGE) p->cls->draw(p);
             else werase(p->win);
             wnoutrefresh(p->win);
         }

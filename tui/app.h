@@ -1,7 +1,8 @@
 /* app.h — what the TUI's files share: the application state (one per
- * process, used by the UI thread only), the panel interface (separate
- * update from a snapshot and draw into a window), the prompt, and the
- * functions each tui file offers the others. */
+ * process, used by the UI thread only), the panel classes (operations
+ * that update from a snapshot and draw into a window, and the one
+ * constructor), the prompt, and the functions each tui file offers the
+ * others. */
 #ifndef SSM_TUI_APP_H
 #define SSM_TUI_APP_H
 
@@ -29,34 +30,42 @@ typedef struct {
     int utf8;
 } tui_view;
 
-typedef struct tui_panel {
+typedef struct tui_panel tui_panel;
+
+/* A panel kind: its operations, one const instance per kind (tui/panel_*.c). */
+typedef struct {
     const char *name;
+    size_t state_size;   /* the panel's own state, zeroed at construction */
+    /* derive the state from a view (no curses calls) */
+    void (*update)(tui_panel *p, const tui_view *v);
+    /* render the state into p->win */
+    void (*draw)(tui_panel *p);
+    /* a click at window coordinates (y, x): returns 1 and sets the selection (NULL: not clickable) */
+    int (*click)(tui_panel *p, int y, int x, int *layer, int *token);
+} tui_panel_class;
+
+struct tui_panel {
+    const tui_panel_class *cls;
     WINDOW *win;
     int y, x, h, w;
-    void *st;   /* the panel's own state */
-    /* derive the state from a view (no curses calls) */
-    void (*update)(struct tui_panel *p, const tui_view *v);
-    /* render the state into p->win */
-    void (*draw)(struct tui_panel *p);
-    /* a click at window coordinates (y, x): returns 1 and sets the selection */
-    int (*click)(struct tui_panel *p, int y, int x, int *layer, int *token);
-} tui_panel;
+    void *st;   /* the panel's own state, cls->state_size bytes */
+};
 
 enum {
     TUI_PANEL_STATUS = 0, TUI_PANEL_HEATMAP, TUI_PANEL_DEPTH, TUI_PANEL_LOSS,
     TUI_PANEL_SPECTRUM, TUI_PANEL_RANK, TUI_PANEL_ATTN, TUI_PANEL_MESSAGE, TUI_NPANELS
 };
 
-/* Panel constructors (tui/panel_*.c); the state is malloc'd. */
-tui_panel *tui_panel_status_new(void);
-tui_panel *tui_panel_heatmap_new(void);
-tui_panel *tui_panel_depth_new(void);
-tui_panel *tui_panel_loss_new(void);
-tui_panel *tui_panel_spectrum_new(void);
-tui_panel *tui_panel_rank_new(void);
-tui_panel *tui_panel_attn_new(void);
-tui_panel *tui_panel_message_new(void);
-void tui_panel_free(tui_panel *p);
+extern const tui_panel_class tui_panel_status_class, tui_panel_heatmap_class, tui_panel_depth_class,
+    tui_panel_loss_class, tui_panel_spectrum_class, tui_panel_rank_class, tui_panel_attn_class,
+    tui_panel_message_class;
+
+/* The class of each panel of the app, indexed by TUI_PANEL_* (tui/panel.c). */
+extern const tui_panel_class *const tui_panel_classes[TUI_NPANELS];
+
+/* A panel of class c with zeroed state and no window; NULL when out of memory. */
+tui_panel *tui_panel_new(const tui_panel_class *c);
+void tui_panel_free(tui_panel *p);   /* NULL is fine */
 
 /* Shared drawing helpers (tui/draw.c). */
 void tui_draw_title(WINDOW *w, const char *title);

@@ -4,7 +4,6 @@
  * indices (mod 10, on two lines), a log colour scale with its legend,
  * scrolling to keep the selected cell in view; clicks select a cell. */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "tui/app.h"
@@ -163,13 +162,6 @@ static int heat_click(tui_panel *p, int y, int x, int *layer, int *token)
     return 1;
 }
 
-tui_panel *tui_panel_heatmap_new(void)
-{
-    tui_panel *p = calloc(1, sizeof *p);
-    p->name = "heatmap";
-    p->st = calloc(1, sizeof(heat_state));
-    p->update = heat_update;
-    p->draw = heat_draw;
-    p->click = heat_click;
-    return p;
-}
+const tui_panel_class tui_panel_heatmap_class = {
+    .name = "heatmap", .state_size = sizeof(heat_state), .update = heat_update, .draw = heat_draw, .click = heat_click,
+};

@@ -2,7 +2,6 @@
  * tokens in input order with their scores, and the reordered sequence by
  * increasing score (most important last), each scrolled to the selected
  * token; clicks select a token. */
-#include <stdlib.h>
 #include <string.h>
 
 #include "tui/app.h"
@@ -84,13 +83,6 @@ static int rank_click(tui_panel *p, int y, int x, int *layer, int *token)
     return 1;
 }
 
-tui_panel *tui_panel_rank_new(void)
-{
-    tui_panel *p = calloc(1, sizeof *p);
-    p->name = "ranking";
-    p->st = calloc(1, sizeof(rank_state));
-    p->update = rank_update;
-    p->draw = rank_draw;
-    p->click = rank_click;
-    return p;
-}
+const tui_panel_class tui_panel_rank_class = {
+    .name = "ranking", .state_size = sizeof(rank_state), .update = rank_update, .draw = rank_draw, .click = rank_click,
+};
