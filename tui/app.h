@@ -151,6 +151,9 @@ void tui_app_key(tui_app *app, int key, int is_wide);
 void tui_app_send(tui_app *app, const ssm_cmd *c);
 void tui_app_save_and_stop(tui_app *app);   /* cancel, pause, save into the run's out */
 void tui_app_selection_changed(tui_app *app);
+/* The model settings after the action that cycles one of them (TUI_ACT_SCENARIO,
+ * _POLARIZE, _REORDER: the next value, after the last the first); other actions keep them. */
+void tui_model_cycle(tui_action a, int *scenario, int *polarize, int *reorder);
 
 /* tui/help.c */
 void tui_help_draw(const tui_app *app);

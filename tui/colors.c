@@ -20,13 +20,13 @@ static const short ramp16[TUI_RAMP / 2] = {COLOR_BLUE, COLOR_CYAN, COLOR_GREEN, 
 
 const char *tui_colors_name(int l)
 {
-    static const char *const names[] = {"auto", "none", "16", "256", "truecolor"};
-    return l >= 0 && l <= TUI_COLOR_TRUE ? names[l] : "?";
+    static const char *const names[TUI_COLOR_COUNT] = {"auto", "none", "16", "256", "truecolor"};
+    return l >= 0 && l < TUI_COLOR_COUNT ? names[l] : "?";
 }
 
 int tui_colors_parse(const char *s)
 {
-    for (int l = 0; l <= TUI_COLOR_TRUE; l++)
+    for (int l = 0; l < TUI_COLOR_COUNT; l++)
         if (!strcmp(s, tui_colors_name(l))) return l;
     return -1;
 }
