@@ -30,10 +30,7 @@ void tui_app_selection_changed(tui_app *app)
         ssm_cmd c = {.kind = SSM_CMD_SELECT, .layer = layer, .channel = v->channel, .token = v->token};
         tui_app_send(app, &c);
     }
-    app->view.snap = app->snap;
-    if (s->ready && !app->too_small)
-        for (int i = 0; i < TUI_NPANELS; i++)
-            if (app->panels[i]->win) app->panels[i]->cls->update(app->panels[i], &app->view);
+    tui_app_panels_update(app);
 }
 
 /* ------------------------------------------------------------------------ */

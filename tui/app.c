@@ -4,7 +4,6 @@
  * real-terminal run with its orderly exit (save on Ctrl-C/SIGTERM). */
 #include <errno.h>
 #include <fcntl.h>
-#include <langinfo.h>
 #include <locale.h>
 #include <poll.h>
 #include <signal.h>
@@ -125,7 +124,7 @@ int tui_app_screen_open(tui_app *app, const char *term, FILE *out, FILE *in)
     mousemask(BUTTON1_PRESSED | BUTTON1_CLICKED, NULL);
     mouseinterval(0);
     tui_colors_setup(app->opt.color);
-    app->view.utf8 = !strcmp(nl_langinfo(CODESET), "UTF-8");
+    app->view.utf8 = tui_utf8();
     app->view.plot_mode = tui_plot_resolve(app->opt.plot, app->view.utf8);
     app->layout_dirty = app->dirty = 1;
     return 0;
@@ -175,7 +174,7 @@ static void selection_clamp(tui_app *app)
     if (v->channel >= s->d_inner) v->channel = -1;
 }
 
-static void panels_update(tui_app *app)
+void tui_app_panels_update(tui_app *app)
 {
     if (!app->snap->ready || app->too_small) return;
     selection_clamp(app);
@@ -219,7 +218,7 @@ void tui_app_refresh_snapshot(tui_app *app)
     if (!old_ready || old_images != app->snap->images) app->view.token = app->snap->T - 1;   /* the read-out token */
     if (!old_ready || old_layers != app->snap->n_layer || old_images != app->snap->images) app->layout_dirty = 1;
     if (app->layout_dirty) layout(app);
-    panels_update(app);
+    tui_app_panels_update(app);
     app->dirty = 1;
 }
 
@@ -240,7 +239,7 @@ void tui_app_draw(tui_app *app)
 {
     if (app->layout_dirty) {
         layout(app);
-        panels_update(app);
+        tui_app_panels_update(app);
     }
     if (app->too_small) {
         draw_too_small();
@@ -276,7 +275,7 @@ void tui_app_resize(tui_app *app, int rows, int cols)
     clearok(curscr, TRUE);
     app->layout_dirty = app->dirty = 1;
     layout(app);
-    panels_update(app);
+    tui_app_panels_update(app);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -76,7 +76,9 @@ const char *tui_token_label(unsigned char byte, int utf8);   /* a one-column lab
 /* Token t's name in legends: 'c' (text), or y<row>x<col> of an image's
  * patch or pixel grid (grid_cols > 0).  One of four static buffers. */
 const char *tui_token_name(const unsigned char *text, int grid_cols, int t, int utf8);
-int tui_utf8(void);   /* the locale is UTF-8 (after setlocale) */
+/* The first of n rows (or columns) shown out of total that keeps sel in
+ * view, centred where it can be. */
+int tui_scroll_first(int sel, int n, int total);
 
 /* The message panel's content, set by the app. */
 void tui_message_panel_set(tui_panel *p, const char *text, int error, const char *hint);
@@ -141,6 +143,9 @@ void tui_app_close(tui_app *app, void (*report)(const ssm_snapshot *, int), int 
 void tui_app_pump(tui_app *app, int timeout_ms);        /* one poll round */
 void tui_app_draw(tui_app *app);
 void tui_app_refresh_snapshot(tui_app *app);
+/* Clamp the selection to the snapshot and update the panels that have a
+ * window (once the engine is ready and the terminal is large enough). */
+void tui_app_panels_update(tui_app *app);
 void tui_app_message(tui_app *app, int error, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int tui_app_screen_open(tui_app *app, const char *term, FILE *out, FILE *in);

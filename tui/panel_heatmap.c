@@ -48,14 +48,6 @@ static void heat_update(tui_panel *p, const tui_view *v)
     }
 }
 
-/* First index of a window of n out of total that keeps sel in view. */
-static int scroll_to(int sel, int n, int total)
-{
-    if (total <= n) return 0;
-    int first = sel - n / 2;
-    return first < 0 ? 0 : first > total - n ? total - n : first;
-}
-
 static void draw_cells(tui_panel *p, heat_state *st, int rows, int cols)
 {
     for (int r = 0; r < rows && st->row0 + r < st->layers; r++) {
@@ -144,8 +136,8 @@ static void heat_draw(tui_panel *p)
     int rows = p->h - 3 - (st->grid > 0), cols = p->w - LABEL_W - 1;
     if (rows < 1 || cols < 1) return;
     if (rows > st->layers) rows = st->layers;
-    st->row0 = scroll_to(st->sel_layer, rows, st->layers);
-    st->col0 = scroll_to(st->sel_token, cols, st->T);
+    st->row0 = tui_scroll_first(st->sel_layer, rows, st->layers);
+    st->col0 = tui_scroll_first(st->sel_token, cols, st->T);
     draw_cells(p, st, rows, cols);
     draw_labels(p, st, 1 + rows, cols);
     draw_legend(p, st, 2 + rows + (st->grid > 0));

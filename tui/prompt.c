@@ -14,24 +14,27 @@
 
 #define CTRL(c) ((c) & 0x1f)
 
+/* A fresh prompt of a kind; the command a confirmation sends is kept. */
+static void prompt_open(tui_prompt *p, tui_prompt_kind kind, tui_ask ask, const char *label)
+{
+    ssm_cmd keep = p->cmd;
+    memset(p, 0, sizeof *p);
+    p->kind = kind;
+    p->ask = ask;
+    p->cmd = keep;
+    snprintf(p->label, sizeof p->label, "%s", label);
+}
+
 void tui_prompt_line(tui_prompt *p, tui_ask ask, const char *label, const char *init, int paths)
 {
-    memset(p, 0, sizeof *p);
-    p->kind = TUI_PROMPT_LINE;
-    p->ask = ask;
+    prompt_open(p, TUI_PROMPT_LINE, ask, label);
     p->paths = paths;
-    snprintf(p->label, sizeof p->label, "%s", label);
     snprintf(p->buf, sizeof p->buf, "%s", init ? init : "");
 }
 
 void tui_prompt_choice(tui_prompt *p, tui_ask ask, const char *label, const char *choices)
 {
-    ssm_cmd keep = p->cmd;
-    memset(p, 0, sizeof *p);
-    p->kind = TUI_PROMPT_CHOICE;
-    p->ask = ask;
-    p->cmd = keep;
-    snprintf(p->label, sizeof p->label, "%s", label);
+    prompt_open(p, TUI_PROMPT_CHOICE, ask, label);
     snprintf(p->choices, sizeof p->choices, "%s", choices);
 }
 
