@@ -30,10 +30,7 @@ void tui_app_selection_changed(tui_app *app)
         ssm_cmd c = {.kind = SSM_CMD_SELECT, .layer = layer, .channel = v->channel, .token = v->token};
         tui_app_send(app, &c);
     }
-    app->view.snap = app->snap;
-    if (s->ready && !app->too_small)
-        for (int i = 0; i < TUI_NPANELS; i++)
-            if (app->panels[i]->win) app->panels[i]->update(app->panels[i], &app->view);
+    tui_app_panels_update(app);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -106,6 +103,22 @@ static void new_model(tui_app *app, int scenario, int polarize, int reorder)
     tui_prompt_choice(&app->prompt, TUI_ASK_NEW_MODEL, label, "yn");
 }
 
+void tui_model_cycle(tui_action a, int *scenario, int *polarize, int *reorder)
+{
+    if (a == TUI_ACT_SCENARIO) *scenario = (*scenario + 1) % SSM_SCENARIO_COUNT;
+    if (a == TUI_ACT_POLARIZE) *polarize = (*polarize + 1) % SSM_POLARIZE_COUNT;
+    if (a == TUI_ACT_REORDER) *reorder = (*reorder + 1) % SSM_REORDER_COUNT;
+}
+
+/* The next scenario, polarization or reorder mode: a new model. */
+static void model_cycle(tui_app *app, tui_action a)
+{
+    const ssm_snapshot *s = app->snap;
+    int scenario = s->scenario, polarize = s->polarize, reorder = s->reorder;
+    tui_model_cycle(a, &scenario, &polarize, &reorder);
+    new_model(app, scenario, polarize, reorder);
+}
+
 static void ask_quit(tui_app *app)
 {
     if (!app->snap->dirty) {
@@ -143,7 +156,7 @@ static void plot_cycle(tui_app *app)
         tui_app_message(app, 0, "plots use ASCII: the locale is not UTF-8");
         return;
     }
-    app->view.plot_mode = m == TUI_PLOT_BRAILLE ? TUI_PLOT_BLOCKS : m == TUI_PLOT_BLOCKS ? TUI_PLOT_ASCII : TUI_PLOT_BRAILLE;
+    app->view.plot_mode = tui_plot_next(m);
     tui_app_message(app, 0, "plot style: %s", tui_plot_name(app->view.plot_mode));
     tui_app_selection_changed(app);
 }
@@ -186,9 +199,9 @@ static void action(tui_app *app, tui_action a)
     case TUI_ACT_STEP: send_kind(app, SSM_CMD_STEP); return;
     case TUI_ACT_VALIDATE: send_kind(app, SSM_CMD_VALIDATE); return;
     case TUI_ACT_CANCEL: cancel(app); return;
-    case TUI_ACT_SCENARIO: new_model(app, (s->scenario + 1) % 4, s->polarize, s->reorder); return;
-    case TUI_ACT_POLARIZE: new_model(app, s->scenario, (s->polarize + 1) % 4, s->reorder); return;
-    case TUI_ACT_REORDER: new_model(app, s->scenario, s->polarize, (s->reorder + 1) % 3); return;
+    case TUI_ACT_SCENARIO:
+    case TUI_ACT_POLARIZE:
+    case TUI_ACT_REORDER: model_cycle(app, a); return;
     case TUI_ACT_TEXT: inspect_prompt(app); return;
     case TUI_ACT_LOAD: tui_prompt_line(&app->prompt, TUI_ASK_LOAD, "Load checkpoint:", s->out, 1); return;
     case TUI_ACT_SAVE: tui_prompt_line(&app->prompt, TUI_ASK_SAVE, "Save checkpoint to:", s->out, 1); return;
@@ -217,10 +230,10 @@ static void mouse(tui_app *app)
     if (getmouse(&ev) != OK || !(ev.bstate & (BUTTON1_PRESSED | BUTTON1_CLICKED))) return;
     for (int i = 0; i < TUI_NPANELS; i++) {
         tui_panel *p = app->panels[i];
-        if (!p->win || !p->click || ev.y < p->y || ev.y >= p->y + p->h || ev.x < p->x || ev.x >= p->x + p->w)
+        if (!p->win || !p->cls->click || ev.y < p->y || ev.y >= p->y + p->h || ev.x < p->x || ev.x >= p->x + p->w)
             continue;
         int layer = app->view.layer, token = app->view.token;
-        if (p->click(p, ev.y - p->y, ev.x - p->x, &layer, &token)) {
+        if (p->cls->click(p, ev.y - p->y, ev.x - p->x, &layer, &token)) {
             app->view.layer = layer;
             app->view.token = token;
             tui_app_selection_changed(app);

@@ -4,7 +4,6 @@
  * real-terminal run with its orderly exit (save on Ctrl-C/SIGTERM). */
 #include <errno.h>
 #include <fcntl.h>
-#include <langinfo.h>
 #include <locale.h>
 #include <poll.h>
 #include <signal.h>
@@ -70,6 +69,15 @@ static int engine_setup(tui_app *app)
     return st ? ssm_status_exit(st) : 0;
 }
 
+/* The app's panels from the table of classes; -1 when out of memory (the
+ * panels built so far are freed by tui_app_close). */
+static int panels_build(tui_app *app)
+{
+    for (int i = 0; i < TUI_NPANELS; i++)
+        if (!(app->panels[i] = tui_panel_new(tui_panel_classes[i]))) return -1;
+    return 0;
+}
+
 int tui_app_init(tui_app *app, const tui_options *o)
 {
     int rc;
@@ -86,12 +94,11 @@ int tui_app_init(tui_app *app, const tui_options *o)
     app->wake_r = fds[0];
     app->wake_w = fds[1];
     app->snap = calloc(1, sizeof *app->snap);
-    if (!app->snap) return EX_OSERR;
+    if (!app->snap || panels_build(app)) {
+        fprintf(stderr, "ssmlab: out of memory\n");
+        return EX_OSERR;
+    }
     if ((rc = engine_setup(app))) return rc;
-    tui_panel *(*make[TUI_NPANELS])(void) = {tui_panel_status_new, tui_panel_heatmap_new, tui_panel_depth_new,
-                                              tui_panel_loss_new, tui_panel_spectrum_new, tui_panel_rank_new,
-                                              tui_panel_attn_new, tui_panel_message_new};
-    for (int i = 0; i < TUI_NPANELS; i++) app->panels[i] = make[i]();
     return 0;
 }
 
@@ -117,7 +124,7 @@ int tui_app_screen_open(tui_app *app, const char *term, FILE *out, FILE *in)
     mousemask(BUTTON1_PRESSED | BUTTON1_CLICKED, NULL);
     mouseinterval(0);
     tui_colors_setup(app->opt.color);
-    app->view.utf8 = !strcmp(nl_langinfo(CODESET), "UTF-8");
+    app->view.utf8 = tui_utf8();
     app->view.plot_mode = tui_plot_resolve(app->opt.plot, app->view.utf8);
     app->layout_dirty = app->dirty = 1;
     return 0;
@@ -167,13 +174,13 @@ static void selection_clamp(tui_app *app)
     if (v->channel >= s->d_inner) v->channel = -1;
 }
 
-static void panels_update(tui_app *app)
+void tui_app_panels_update(tui_app *app)
 {
     if (!app->snap->ready || app->too_small) return;
     selection_clamp(app);
     app->view.snap = app->snap;
     for (int i = 0; i < TUI_NPANELS; i++)
-        if (app->panels[i]->win) app->panels[i]->update(app->panels[i], &app->view);
+        if (app->panels[i]->win) app->panels[i]->cls->update(app->panels[i], &app->view);
 }
 
 static void hint_update(tui_app *app)
@@ -211,7 +218,7 @@ void tui_app_refresh_snapshot(tui_app *app)
     if (!old_ready || old_images != app->snap->images) app->view.token = app->snap->T - 1;   /* the read-out token */
     if (!old_ready || old_layers != app->snap->n_layer || old_images != app->snap->images) app->layout_dirty = 1;
     if (app->layout_dirty) layout(app);
-    panels_update(app);
+    tui_app_panels_update(app);
     app->dirty = 1;
 }
 
@@ -232,7 +239,7 @@ void tui_app_draw(tui_app *app)
 {
     if (app->layout_dirty) {
         layout(app);
-        panels_update(app);
+        tui_app_panels_update(app);
     }
     if (app->too_small) {
         draw_too_small();
@@ -245,7 +252,7 @@ void tui_app_draw(tui_app *app)
         for (int i = 0; i < TUI_NPANELS; i++) {
             tui_panel *p = app->panels[i];
             if (!p->win) continue;
-            if (app->snap->ready || i == TUI_PANEL_MESSAGE) p->draw(p);
+            if (app->snap->ready || i == TUI_PANEL_MESSAGE) p->cls->draw(p);
             else werase(p->win);
             wnoutrefresh(p->win);
         }
@@ -268,7 +275,7 @@ void tui_app_resize(tui_app *app, int rows, int cols)
     clearok(curscr, TRUE);
     app->layout_dirty = app->dirty = 1;
     layout(app);
-    panels_update(app);
+    tui_app_panels_update(app);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -1,7 +1,8 @@
 /* app.h — what the TUI's files share: the application state (one per
- * process, used by the UI thread only), the panel interface (separate
- * update from a snapshot and draw into a window), the prompt, and the
- * functions each tui file offers the others. */
+ * process, used by the UI thread only), the panel classes (operations
+ * that update from a snapshot and draw into a window, and the one
+ * constructor), the prompt, and the functions each tui file offers the
+ * others. */
 #ifndef SSM_TUI_APP_H
 #define SSM_TUI_APP_H
 
@@ -29,34 +30,42 @@ typedef struct {
     int utf8;
 } tui_view;
 
-typedef struct tui_panel {
+typedef struct tui_panel tui_panel;
+
+/* A panel kind: its operations, one const instance per kind (tui/panel_*.c). */
+typedef struct {
     const char *name;
+    size_t state_size;   /* the panel's own state, zeroed at construction */
+    /* derive the state from a view (no curses calls) */
+    void (*update)(tui_panel *p, const tui_view *v);
+    /* render the state into p->win */
+    void (*draw)(tui_panel *p);
+    /* a click at window coordinates (y, x): returns 1 and sets the selection (NULL: not clickable) */
+    int (*click)(tui_panel *p, int y, int x, int *layer, int *token);
+} tui_panel_class;
+
+struct tui_panel {
+    const tui_panel_class *cls;
     WINDOW *win;
     int y, x, h, w;
-    void *st;   /* the panel's own state */
-    /* derive the state from a view (no curses calls) */
-    void (*update)(struct tui_panel *p, const tui_view *v);
-    /* render the state into p->win */
-    void (*draw)(struct tui_panel *p);
-    /* a click at window coordinates (y, x): returns 1 and sets the selection */
-    int (*click)(struct tui_panel *p, int y, int x, int *layer, int *token);
-} tui_panel;
+    void *st;   /* the panel's own state, cls->state_size bytes */
+};
 
 enum {
     TUI_PANEL_STATUS = 0, TUI_PANEL_HEATMAP, TUI_PANEL_DEPTH, TUI_PANEL_LOSS,
     TUI_PANEL_SPECTRUM, TUI_PANEL_RANK, TUI_PANEL_ATTN, TUI_PANEL_MESSAGE, TUI_NPANELS
 };
 
-/* Panel constructors (tui/panel_*.c); the state is malloc'd. */
-tui_panel *tui_panel_status_new(void);
-tui_panel *tui_panel_heatmap_new(void);
-tui_panel *tui_panel_depth_new(void);
-tui_panel *tui_panel_loss_new(void);
-tui_panel *tui_panel_spectrum_new(void);
-tui_panel *tui_panel_rank_new(void);
-tui_panel *tui_panel_attn_new(void);
-tui_panel *tui_panel_message_new(void);
-void tui_panel_free(tui_panel *p);
+extern const tui_panel_class tui_panel_status_class, tui_panel_heatmap_class, tui_panel_depth_class,
+    tui_panel_loss_class, tui_panel_spectrum_class, tui_panel_rank_class, tui_panel_attn_class,
+    tui_panel_message_class;
+
+/* The class of each panel of the app, indexed by TUI_PANEL_* (tui/panel.c). */
+extern const tui_panel_class *const tui_panel_classes[TUI_NPANELS];
+
+/* A panel of class c with zeroed state and no window; NULL when out of memory. */
+tui_panel *tui_panel_new(const tui_panel_class *c);
+void tui_panel_free(tui_panel *p);   /* NULL is fine */
 
 /* Shared drawing helpers (tui/draw.c). */
 void tui_draw_title(WINDOW *w, const char *title);
@@ -67,7 +76,9 @@ const char *tui_token_label(unsigned char byte, int utf8);   /* a one-column lab
 /* Token t's name in legends: 'c' (text), or y<row>x<col> of an image's
  * patch or pixel grid (grid_cols > 0).  One of four static buffers. */
 const char *tui_token_name(const unsigned char *text, int grid_cols, int t, int utf8);
-int tui_utf8(void);   /* the locale is UTF-8 (after setlocale) */
+/* The first of n rows (or columns) shown out of total that keeps sel in
+ * view, centred where it can be. */
+int tui_scroll_first(int sel, int n, int total);
 
 /* The message panel's content, set by the app. */
 void tui_message_panel_set(tui_panel *p, const char *text, int error, const char *hint);
@@ -132,6 +143,9 @@ void tui_app_close(tui_app *app, void (*report)(const ssm_snapshot *, int), int 
 void tui_app_pump(tui_app *app, int timeout_ms);        /* one poll round */
 void tui_app_draw(tui_app *app);
 void tui_app_refresh_snapshot(tui_app *app);
+/* Clamp the selection to the snapshot and update the panels that have a
+ * window (once the engine is ready and the terminal is large enough). */
+void tui_app_panels_update(tui_app *app);
 void tui_app_message(tui_app *app, int error, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int tui_app_screen_open(tui_app *app, const char *term, FILE *out, FILE *in);
@@ -142,6 +156,9 @@ void tui_app_key(tui_app *app, int key, int is_wide);
 void tui_app_send(tui_app *app, const ssm_cmd *c);
 void tui_app_save_and_stop(tui_app *app);   /* cancel, pause, save into the run's out */
 void tui_app_selection_changed(tui_app *app);
+/* The model settings after the action that cycles one of them (TUI_ACT_SCENARIO,
+ * _POLARIZE, _REORDER: the next value, after the last the first); other actions keep them. */
+void tui_model_cycle(tui_action a, int *scenario, int *polarize, int *reorder);
 
 /* tui/help.c */
 void tui_help_draw(const tui_app *app);

@@ -20,13 +20,13 @@ static const short ramp16[TUI_RAMP / 2] = {COLOR_BLUE, COLOR_CYAN, COLOR_GREEN, 
 
 const char *tui_colors_name(int l)
 {
-    static const char *const names[] = {"auto", "none", "16", "256", "truecolor"};
-    return l >= 0 && l <= TUI_COLOR_TRUE ? names[l] : "?";
+    static const char *const names[TUI_COLOR_COUNT] = {"auto", "none", "16", "256", "truecolor"};
+    return l >= 0 && l < TUI_COLOR_COUNT ? names[l] : "?";
 }
 
 int tui_colors_parse(const char *s)
 {
-    for (int l = 0; l <= TUI_COLOR_TRUE; l++)
+    for (int l = 0; l < TUI_COLOR_COUNT; l++)
         if (!strcmp(s, tui_colors_name(l))) return l;
     return -1;
 }
@@ -109,7 +109,12 @@ int tui_ramp_index(double v, double lo, double hi)
     return i < 0 ? 0 : i >= TUI_RAMP ? TUI_RAMP - 1 : i;
 }
 
-static int utf8(void) { return !strcmp(nl_langinfo(CODESET), "UTF-8"); }
+int tui_utf8(void)
+{
+    static int utf8 = -1;
+    if (utf8 < 0) utf8 = !strcmp(nl_langinfo(CODESET), "UTF-8");
+    return utf8;
+}
 
 void tui_ramp_cell(int i, cchar_t *out)
 {
@@ -121,7 +126,7 @@ void tui_ramp_cell(int i, cchar_t *out)
         setcchar(out, ch, A_NORMAL, 0, NULL);
         return;
     }
-    if (level == TUI_COLOR_16 && i % 2) ch[0] = utf8() ? L'\u2592' : L':';
+    if (level == TUI_COLOR_16 && i % 2) ch[0] = tui_utf8() ? L'\u2592' : L':';
     int pair = RAMP_PAIR0 + i;
     setcchar(out, ch, A_NORMAL, (short)pair, &pair);
 }

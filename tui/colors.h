@@ -7,7 +7,7 @@
 
 #include <curses.h>
 
-enum { TUI_COLOR_AUTO = 0, TUI_COLOR_NONE, TUI_COLOR_16, TUI_COLOR_256, TUI_COLOR_TRUE };
+enum { TUI_COLOR_AUTO = 0, TUI_COLOR_NONE, TUI_COLOR_16, TUI_COLOR_256, TUI_COLOR_TRUE, TUI_COLOR_COUNT };
 
 typedef enum {
     TUI_C_NORMAL = 0,
@@ -31,6 +31,7 @@ int tui_colors_setup(int requested);
 int tui_colors_level(void);
 const char *tui_colors_name(int level);   /* "none", "16", "256", "truecolor" */
 int tui_colors_parse(const char *s);      /* -1 if unknown ("auto" is 0) */
+int tui_utf8(void);                       /* the locale is UTF-8 (after setlocale) */
 
 /* Attribute (with colour pair) of a role. */
 attr_t tui_attr(tui_role r);

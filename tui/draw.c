@@ -1,23 +1,14 @@
 /* draw.c — small drawing helpers shared by the panels: titles, clipped
  * UTF-8 text, one-column labels for byte tokens, token names for legends
- * (a character, or an image token's row and column), and a monotonic
- * clock. */
-#include <langinfo.h>
+ * (a character, or an image token's row and column), and scrolling that
+ * keeps the selection in view. */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <wchar.h>
 
 #include "tui/app.h"
 #include "tui/colors.h"
-
-int tui_utf8(void)
-{
-    static int utf8 = -1;
-    if (utf8 < 0) utf8 = !strcmp(nl_langinfo(CODESET), "UTF-8");
-    return utf8;
-}
 
 void tui_draw_title(WINDOW *w, const char *title)
 {
@@ -63,6 +54,13 @@ void tui_draw_fmt(WINDOW *w, int y, int x, int maxw, attr_t a, const char *fmt, 
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     tui_draw_text(w, y, x, maxw, a, buf);
+}
+
+int tui_scroll_first(int sel, int n, int total)
+{
+    if (total <= n) return 0;
+    int first = sel - n / 2;
+    return first < 0 ? 0 : first > total - n ? total - n : first;
 }
 
 const char *tui_token_label(unsigned char b, int utf8)

@@ -8,7 +8,6 @@
  * channel pairs), on a log colour scale, with its exponential decay rate
  * and half-life.  Two lines state the aggregation and normalisation. */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "tui/app.h"
@@ -214,13 +213,6 @@ static int attn_click(tui_panel *p, int y, int x, int *layer, int *token)
     return 1;
 }
 
-tui_panel *tui_panel_attn_new(void)
-{
-    tui_panel *p = calloc(1, sizeof *p);
-    p->name = "attention";
-    p->st = calloc(1, sizeof(attn_state));
-    p->update = attn_update;
-    p->draw = attn_draw;
-    p->click = attn_click;
-    return p;
-}
+const tui_panel_class tui_panel_attn_class = {
+    .name = "attention", .state_size = sizeof(attn_state), .update = attn_update, .draw = attn_draw, .click = attn_click,
+};

@@ -2,7 +2,6 @@
  * selected token and the geometric mean over tokens, with the log-norm
  * slopes and the converging/diverging verdict (engine/dynamics.h rule). */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "tui/app.h"
@@ -92,12 +91,6 @@ static void depth_draw(tui_panel *p)
                  ssm_verdict_name(st->verdict));
 }
 
-tui_panel *tui_panel_depth_new(void)
-{
-    tui_panel *p = calloc(1, sizeof *p);
-    p->name = "depth";
-    p->st = calloc(1, sizeof(depth_state));
-    p->update = depth_update;
-    p->draw = depth_draw;
-    return p;
-}
+const tui_panel_class tui_panel_depth_class = {
+    .name = "depth", .state_size = sizeof(depth_state), .update = depth_update, .draw = depth_draw,
+};

@@ -4,7 +4,6 @@
  * indices (mod 10, on two lines), a log colour scale with its legend,
  * scrolling to keep the selected cell in view; clicks select a cell. */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "tui/app.h"
@@ -47,14 +46,6 @@ static void heat_update(tui_panel *p, const tui_view *v)
         st->lo = fminf(st->lo, l);
         st->hi = fmaxf(st->hi, l);
     }
-}
-
-/* First index of a window of n out of total that keeps sel in view. */
-static int scroll_to(int sel, int n, int total)
-{
-    if (total <= n) return 0;
-    int first = sel - n / 2;
-    return first < 0 ? 0 : first > total - n ? total - n : first;
 }
 
 static void draw_cells(tui_panel *p, heat_state *st, int rows, int cols)
@@ -145,8 +136,8 @@ static void heat_draw(tui_panel *p)
     int rows = p->h - 3 - (st->grid > 0), cols = p->w - LABEL_W - 1;
     if (rows < 1 || cols < 1) return;
     if (rows > st->layers) rows = st->layers;
-    st->row0 = scroll_to(st->sel_layer, rows, st->layers);
-    st->col0 = scroll_to(st->sel_token, cols, st->T);
+    st->row0 = tui_scroll_first(st->sel_layer, rows, st->layers);
+    st->col0 = tui_scroll_first(st->sel_token, cols, st->T);
     draw_cells(p, st, rows, cols);
     draw_labels(p, st, 1 + rows, cols);
     draw_legend(p, st, 2 + rows + (st->grid > 0));
@@ -163,13 +154,6 @@ static int heat_click(tui_panel *p, int y, int x, int *layer, int *token)
     return 1;
 }
 
-tui_panel *tui_panel_heatmap_new(void)
-{
-    tui_panel *p = calloc(1, sizeof *p);
-    p->name = "heatmap";
-    p->st = calloc(1, sizeof(heat_state));
-    p->update = heat_update;
-    p->draw = heat_draw;
-    p->click = heat_click;
-    return p;
-}
+const tui_panel_class tui_panel_heatmap_class = {
+    .name = "heatmap", .state_size = sizeof(heat_state), .update = heat_update, .draw = heat_draw, .click = heat_click,
+};

@@ -3,7 +3,6 @@
  * validation split, or chance (ln C) for a classifier, whose training and
  * validation accuracies are shown too. */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "tui/app.h"
@@ -107,12 +106,6 @@ static void loss_draw(tui_panel *p)
                  st->baseline);
 }
 
-tui_panel *tui_panel_loss_new(void)
-{
-    tui_panel *p = calloc(1, sizeof *p);
-    p->name = "loss";
-    p->st = calloc(1, sizeof(loss_state));
-    p->update = loss_update;
-    p->draw = loss_draw;
-    return p;
-}
+const tui_panel_class tui_panel_loss_class = {
+    .name = "loss", .state_size = sizeof(loss_state), .update = loss_update, .draw = loss_draw,
+};

@@ -1,7 +1,6 @@
 /* panel_message.c — the bottom line: the latest message (engine news,
  * errors, stderr lines) on the left and a key hint on the right.  The app
  * sets its content; prompts draw over it. */
-#include <stdlib.h>
 #include <string.h>
 
 #include "tui/app.h"
@@ -36,20 +35,6 @@ static void message_draw(tui_panel *p)
     if (hw) tui_draw_text(p->win, 0, p->w - hw, hw, tui_attr(TUI_C_DIM), st->hint);
 }
 
-tui_panel *tui_panel_message_new(void)
-{
-    tui_panel *p = calloc(1, sizeof *p);
-    p->name = "message";
-    p->st = calloc(1, sizeof(message_state));
-    p->update = message_update;
-    p->draw = message_draw;
-    return p;
-}
-
-void tui_panel_free(tui_panel *p)
-{
-    if (!p) return;
-    if (p->win) delwin(p->win);
-    free(p->st);
-    free(p);
-}
+const tui_panel_class tui_panel_message_class = {
+    .name = "message", .state_size = sizeof(message_state), .update = message_update, .draw = message_draw,
+};

@@ -2,7 +2,6 @@
  * tokens in input order with their scores, and the reordered sequence by
  * increasing score (most important last), each scrolled to the selected
  * token; clicks select a token. */
-#include <stdlib.h>
 #include <string.h>
 
 #include "tui/app.h"
@@ -34,13 +33,6 @@ static void rank_update(tui_panel *p, const tui_view *v)
         if (st->order[i] >= 0 && st->order[i] < s->T) st->rank[st->order[i]] = i;
 }
 
-static int window_first(int sel, int rows, int total)
-{
-    if (total <= rows) return 0;
-    int f = sel - rows / 2;
-    return f < 0 ? 0 : f > total - rows ? total - rows : f;
-}
-
 static void rank_row(tui_panel *p, const rank_state *st, int y, int x, int w, int idx, int pos)
 {
     attr_t a = pos == st->sel ? tui_attr(TUI_C_SELECT) : A_NORMAL;
@@ -63,8 +55,8 @@ static void rank_draw(tui_panel *p)
                   st->reorder ? "reordered, most important last" : "by score (reorder off)");
     tui_draw_text(p->win, 2, 0, half, tui_attr(TUI_C_DIM), "  # pos     score tok");
     tui_draw_text(p->win, 2, half, p->w - half, tui_attr(TUI_C_DIM), "rnk pos     score tok");
-    st->first_in = window_first(st->sel, rows, st->T);
-    st->first_re = window_first(st->rank[st->sel], rows, st->T);
+    st->first_in = tui_scroll_first(st->sel, rows, st->T);
+    st->first_re = tui_scroll_first(st->rank[st->sel], rows, st->T);
     for (int r = 0; r < rows; r++) {
         int i = st->first_in + r, k = st->first_re + r;
         if (i < st->T) rank_row(p, st, 3 + r, 0, half - 1, i, i);
@@ -84,13 +76,6 @@ static int rank_click(tui_panel *p, int y, int x, int *layer, int *token)
     return 1;
 }
 
-tui_panel *tui_panel_rank_new(void)
-{
-    tui_panel *p = calloc(1, sizeof *p);
-    p->name = "ranking";
-    p->st = calloc(1, sizeof(rank_state));
-    p->update = rank_update;
-    p->draw = rank_draw;
-    p->click = rank_click;
-    return p;
-}
+const tui_panel_class tui_panel_rank_class = {
+    .name = "ranking", .state_size = sizeof(rank_state), .update = rank_update, .draw = rank_draw, .click = rank_click,
+};

@@ -1,7 +1,6 @@
 /* panel_spectrum.c — the eigenvalue signs of S_B S_C^T per layer (ssmlab-math(7) DYNAMICS):
  * counts of positive, negative and complex eigenvalues, the layer's class,
  * and one sign character per eigenvalue. */
-#include <stdlib.h>
 #include <string.h>
 
 #include "tui/app.h"
@@ -57,12 +56,6 @@ static void spec_draw(tui_panel *p)
     tui_draw_text(p->win, p->h - 1, 0, p->w, tui_attr(TUI_C_DIM), "+ pos  - neg  ~ complex  0 zero");
 }
 
-tui_panel *tui_panel_spectrum_new(void)
-{
-    tui_panel *p = calloc(1, sizeof *p);
-    p->name = "spectrum";
-    p->st = calloc(1, sizeof(spec_state));
-    p->update = spec_update;
-    p->draw = spec_draw;
-    return p;
-}
+const tui_panel_class tui_panel_spectrum_class = {
+    .name = "spectrum", .state_size = sizeof(spec_state), .update = spec_update, .draw = spec_draw,
+};

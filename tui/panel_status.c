@@ -80,12 +80,6 @@ static void status_draw(tui_panel *p)
     tui_draw_text(p->win, 0, 0, p->w, tui_attr(TUI_C_STATUS), st->line);
 }
 
-tui_panel *tui_panel_status_new(void)
-{
-    tui_panel *p = calloc(1, sizeof *p);
-    p->name = "status";
-    p->st = calloc(1, sizeof(status_state));
-    p->update = status_update;
-    p->draw = status_draw;
-    return p;
-}
+const tui_panel_class tui_panel_status_class = {
+    .name = "status", .state_size = sizeof(status_state), .update = status_update, .draw = status_draw,
+};

@@ -8,13 +8,13 @@
 
 const char *tui_plot_name(int mode)
 {
-    static const char *const names[] = {"auto", "braille", "blocks", "ascii"};
-    return mode >= 0 && mode <= TUI_PLOT_ASCII ? names[mode] : "?";
+    static const char *const names[TUI_PLOT_COUNT] = {"auto", "braille", "blocks", "ascii"};
+    return mode >= 0 && mode < TUI_PLOT_COUNT ? names[mode] : "?";
 }
 
 int tui_plot_parse(const char *s)
 {
-    for (int m = 0; m <= TUI_PLOT_ASCII; m++)
+    for (int m = 0; m < TUI_PLOT_COUNT; m++)
         if (!strcmp(s, tui_plot_name(m))) return m;
     return -1;
 }
@@ -23,6 +23,11 @@ int tui_plot_resolve(int requested, int utf8)
 {
     if (!utf8) return TUI_PLOT_ASCII;
     return requested == TUI_PLOT_AUTO ? TUI_PLOT_BRAILLE : requested;
+}
+
+int tui_plot_next(int mode)
+{
+    return mode + 1 < TUI_PLOT_COUNT ? mode + 1 : TUI_PLOT_BRAILLE;
 }
 
 void tui_canvas_init(tui_canvas *c, int mode, int w, int h)

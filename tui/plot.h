@@ -8,7 +8,7 @@
 
 #include "tui/colors.h"
 
-enum { TUI_PLOT_AUTO = 0, TUI_PLOT_BRAILLE, TUI_PLOT_BLOCKS, TUI_PLOT_ASCII };
+enum { TUI_PLOT_AUTO = 0, TUI_PLOT_BRAILLE, TUI_PLOT_BLOCKS, TUI_PLOT_ASCII, TUI_PLOT_COUNT };
 
 #define TUI_CANVAS_MAX_W 256
 #define TUI_CANVAS_MAX_H 64
@@ -26,6 +26,9 @@ int tui_plot_parse(const char *s);     /* -1 if unknown */
 /* The mode to use for a requested one: auto is Braille on UTF-8 locales and
  * ASCII otherwise; Braille and blocks need UTF-8. */
 int tui_plot_resolve(int requested, int utf8);
+
+/* The resolved mode after mode: Braille, blocks, ASCII, and Braille again. */
+int tui_plot_next(int mode);
 
 /* Clear c for w x h cells (clamped to the maximum). */
 void tui_canvas_init(tui_canvas *c, int mode, int w, int h);

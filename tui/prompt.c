@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistr.h>
 #include <wchar.h>
 
 #include "tui/app.h"
@@ -13,33 +14,55 @@
 
 #define CTRL(c) ((c) & 0x1f)
 
+/* A fresh prompt of a kind; the command a confirmation sends is kept. */
+static void prompt_open(tui_prompt *p, tui_prompt_kind kind, tui_ask ask, const char *label)
+{
+    ssm_cmd keep = p->cmd;
+    memset(p, 0, sizeof *p);
+    p->kind = kind;
+    p->ask = ask;
+    p->cmd = keep;
+    snprintf(p->label, sizeof p->label, "%s", label);
+}
+
 void tui_prompt_line(tui_prompt *p, tui_ask ask, const char *label, const char *init, int paths)
 {
-    memset(p, 0, sizeof *p);
-    p->kind = TUI_PROMPT_LINE;
-    p->ask = ask;
+    prompt_open(p, TUI_PROMPT_LINE, ask, label);
     p->paths = paths;
-    snprintf(p->label, sizeof p->label, "%s", label);
     snprintf(p->buf, sizeof p->buf, "%s", init ? init : "");
 }
 
 void tui_prompt_choice(tui_prompt *p, tui_ask ask, const char *label, const char *choices)
 {
-    ssm_cmd keep = p->cmd;
-    memset(p, 0, sizeof *p);
-    p->kind = TUI_PROMPT_CHOICE;
-    p->ask = ask;
-    p->cmd = keep;
-    snprintf(p->label, sizeof p->label, "%s", label);
+    prompt_open(p, TUI_PROMPT_CHOICE, ask, label);
     snprintf(p->choices, sizeof p->choices, "%s", choices);
+}
+
+/* Where the character before end starts (buf <= end): one byte back in
+ * invalid UTF-8, end itself at buf. */
+static const char *char_before(const char *buf, const char *end)
+{
+    ucs4_t uc;
+    const uint8_t *p = u8_prev(&uc, (const uint8_t *)end, (const uint8_t *)buf);
+    return p ? (const char *)p : end > buf ? end - 1 : end;
 }
 
 static void backspace(char *buf)
 {
-    size_t n = strlen(buf);
-    while (n > 0 && ((unsigned char)buf[n - 1] & 0xC0) == 0x80) n--;   /* continuation bytes */
-    if (n > 0) n--;
-    buf[n] = 0;
+    char *end = buf + strlen(buf);
+    end[char_before(buf, end) - end] = 0;
+}
+
+/* The longest tail of s of whole characters within room bytes. */
+static const char *tail_within(const char *s, size_t room)
+{
+    const char *end = s + strlen(s), *t = end;
+    while (t > s) {
+        const char *prev = char_before(s, t);
+        if ((size_t)(end - prev) > room) break;
+        t = prev;
+    }
+    return t;
 }
 
 static void append_wide(char *buf, size_t cap, int wc)
@@ -88,10 +111,7 @@ void tui_prompt_draw(const tui_prompt *p, WINDOW *w)
     int x = getcurx(w) + 1;
     if (p->kind == TUI_PROMPT_CHOICE) return;
     /* show the end of a long buffer */
-    const char *s = p->buf;
-    size_t len = strlen(s), room = width > x + 2 ? (size_t)(width - x - 2) : 0;
-    if (len > room) s += len - room;
-    while ((*s & 0xC0) == 0x80) s++;
+    const char *s = tail_within(p->buf, width > x + 2 ? (size_t)(width - x - 2) : 0);
     tui_draw_text(w, 0, x, width - x - 1, A_NORMAL, s);
     int cx = getcurx(w);
     tui_draw_text(w, 0, cx, 1, A_REVERSE, " ");

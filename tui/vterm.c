@@ -138,23 +138,20 @@ static void screen_row(int y, char *buf, size_t cap)
     buf[len] = 0;
 }
 
-void tui_vterm_dump(FILE *f)
+/* The rows of curscr in turn: each written to f (unless NULL); returns 1 at
+ * the first that contains text (unless NULL), else 0. */
+static int screen_scan(FILE *f, const char *text)
 {
     char line[4096];
     int rows = getmaxy(curscr);
     for (int y = 0; y < rows; y++) {
         screen_row(y, line, sizeof line);
-        fprintf(f, "%s\n", line);
-    }
-}
-
-int tui_vterm_contains(const char *text)
-{
-    char line[4096];
-    int rows = getmaxy(curscr);
-    for (int y = 0; y < rows; y++) {
-        screen_row(y, line, sizeof line);
-        if (strstr(line, text)) return 1;
+        if (f) fprintf(f, "%s\n", line);
+        if (text && strstr(line, text)) return 1;
     }
     return 0;
 }
+
+void tui_vterm_dump(FILE *f) { screen_scan(f, NULL); }
+
+int tui_vterm_contains(const char *text) { return screen_scan(NULL, text); }
