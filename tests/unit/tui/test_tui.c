@@ -1,13 +1,17 @@
 /* test_tui.c — unit tests of the TUI's parts that need no screen: the key
  * table (unique names and keys, key names round trip, rebinding from a keys
  * file and its errors, the man page's list), path completion, plot glyphs
- * and lines, and the heat ramp.  The lab's controller (session and engine
+ * and lines, the heat ramp, the panel classes and their constructor,
+ * cycling settings through the enum counts, prompt editing of UTF-8, and
+ * scrolling.  The lab's controller (session and engine
  * thread) is tested in test_lab.c. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <locale.h>
 #include <math.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -186,4 +190,257 @@ Test(plot, ramp_index)
     cr_assert_eq(tui_ramp_index(1.0, 1.0, 1.0), TUI_RAMP / 2);
     cr_assert_eq(tui_colors_parse("truecolor"), TUI_COLOR_TRUE);
     cr_assert_eq(tui_colors_parse("purple"), -1);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Panel classes, cycling settings, prompt editing, scrolling               */
+
+/* Under AddressSanitizer a failed allocation returns NULL, as it does in a
+ * release build, instead of ending the process: the out-of-memory test
+ * below runs in both builds. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
+
+TestSuite(panels);
+TestSuite(cycle);
+TestSuite(prompt);
+
+static int all_zero(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i]) return 0;
+    return 1;
+}
+
+Test(panels, every_class_in_the_table_builds_zeroed_and_frees)
+{
+    for (int i = 0; i < TUI_NPANELS; i++) {
+        const tui_panel_class *c = tui_panel_classes[i];
+        cr_assert_not_null(c, "panel %d has no class", i);
+        cr_assert(c->name && c->name[0], "panel %d has no name", i);
+        for (int j = 0; j < i; j++) cr_assert_neq(tui_panel_classes[j], c, "%s twice in the table", c->name);
+        cr_assert(c->state_size > 0 && c->update && c->draw, "%s lacks state, update or draw", c->name);
+        tui_panel *p = tui_panel_new(c);
+        cr_assert_not_null(p, "%s", c->name);
+        cr_assert_eq(p->cls, c);
+        cr_assert_null(p->win, "a new panel has no window yet");
+        cr_assert_not_null(p->st);
+        cr_assert(all_zero(p->st, c->state_size), "%s: state not zeroed", c->name);
+        tui_panel_free(p);
+    }
+    tui_panel_free(NULL);
+}
+
+Test(panels, the_table_follows_the_layout_and_clicks_go_to_the_selecting_panels)
+{
+    cr_assert_eq(tui_panel_classes[TUI_PANEL_STATUS], &tui_panel_status_class);
+    cr_assert_eq(tui_panel_classes[TUI_PANEL_HEATMAP], &tui_panel_heatmap_class);
+    cr_assert_eq(tui_panel_classes[TUI_PANEL_DEPTH], &tui_panel_depth_class);
+    cr_assert_eq(tui_panel_classes[TUI_PANEL_LOSS], &tui_panel_loss_class);
+    cr_assert_eq(tui_panel_classes[TUI_PANEL_SPECTRUM], &tui_panel_spectrum_class);
+    cr_assert_eq(tui_panel_classes[TUI_PANEL_RANK], &tui_panel_rank_class);
+    cr_assert_eq(tui_panel_classes[TUI_PANEL_ATTN], &tui_panel_attn_class);
+    cr_assert_eq(tui_panel_classes[TUI_PANEL_MESSAGE], &tui_panel_message_class);
+    for (int i = 0; i < TUI_NPANELS; i++) {
+        int clickable = i == TUI_PANEL_HEATMAP || i == TUI_PANEL_RANK || i == TUI_PANEL_ATTN;
+        cr_assert_eq(tui_panel_classes[i]->click != NULL, clickable, "%s", tui_panel_classes[i]->name);
+    }
+}
+
+Test(panels, the_constructor_returns_null_when_out_of_memory)
+{
+    tui_panel_class huge = tui_panel_status_class;
+    huge.state_size = SIZE_MAX / 2 + 1;   /* more than any allocator gives */
+    cr_assert_null(tui_panel_new(&huge));
+}
+
+/* A snapshot of T tokens and n_layer layers with every measurement present. */
+static ssm_snapshot *fake_snapshot(int T, int n_layer)
+{
+    ssm_snapshot *s = calloc(1, sizeof *s);
+    cr_assert_not_null(s);
+    snprintf(s->name, sizeof s->name, "fake");
+    s->ready = s->spec_ok = s->attn_ok = s->infl_ok = 1;
+    s->T = T;
+    s->n_layer = n_layer;
+    s->d_model = 16;
+    s->d_inner = 32;
+    s->spec_N = 4;
+    s->total_steps = 100;
+    s->step = s->measured_step = 7;
+    s->val_step = -1;
+    s->loss = 2.5;
+    s->baseline = 3.0;
+    s->infl_token = T - 1;
+    s->infl_rate = 0.5;
+    s->infl_half_life = M_LN2 / 0.5;
+    int layers = (n_layer < SSM_SNAP_MAX_LAYER ? n_layer : SSM_SNAP_MAX_LAYER) + 1;
+    for (int i = 0; i < layers * T; i++) s->norms[i] = 1.0f + (float)(i % 7);
+    for (int t = 0; t < T; t++) {
+        s->text[t] = (unsigned char)('a' + t % 26);
+        s->order[t] = T - 1 - t;
+        s->imp[t] = (float)t;
+        s->infl[t] = 1.0f + (float)t;
+        s->attn[(size_t)t * T + t] = 255;
+    }
+    for (int l = 0; l < SSM_SNAP_MAX_LAYER; l++) memset(s->signs[l], '+', 4);
+    s->n_hist = 3;
+    for (int i = 0; i < 3; i++) {
+        s->hist_step[i] = i + 1;
+        s->hist_loss[i] = 3.0f - 0.2f * (float)i;
+    }
+    return s;
+}
+
+/* Every class derives its state from small, empty and largest snapshots
+ * at small and large panel sizes (memory errors show under ASan). */
+Test(panels, every_class_updates_from_small_empty_and_largest_snapshots)
+{
+    ssm_snapshot *snaps[3] = {fake_snapshot(6, 2), calloc(1, sizeof(ssm_snapshot)),
+                              fake_snapshot(SSM_SNAP_MAX_T, SSM_SNAP_MAX_LAYER + 3)};
+    cr_assert_not_null(snaps[1]);
+    int sizes[2][2] = {{5, 20}, {40, 120}};
+    for (int k = 0; k < 3; k++)
+        for (int z = 0; z < 2; z++)
+            for (int i = 0; i < TUI_NPANELS; i++) {
+                tui_panel *p = tui_panel_new(tui_panel_classes[i]);
+                cr_assert_not_null(p);
+                p->h = sizes[z][0];
+                p->w = sizes[z][1];
+                int T = snaps[k]->T;
+                tui_view v = {.snap = snaps[k], .layer = 1, .token = T > 0 ? T - 1 : 0, .channel = -1,
+                              .plot_mode = TUI_PLOT_BRAILLE, .utf8 = 1};
+                p->cls->update(p, &v);
+                cr_assert_null(p->win, "%s: update made a window", p->cls->name);
+                tui_panel_free(p);
+            }
+    for (int k = 0; k < 3; k++) free(snaps[k]);
+}
+
+/* ------------------------------------------------------------------------ */
+
+/* Cycling a setting count times from 0 visits every value once and comes back. */
+static void check_cycle(tui_action a, int which, int count, const char *(*name)(int), int (*parse)(const char *))
+{
+    int set[3] = {0, 0, 0}, seen[16] = {0};
+    cr_assert(count > 1 && count <= 16);
+    for (int i = 0; i < count; i++) {
+        int v = set[which];
+        cr_assert(v >= 0 && v < count, "value %d outside 0..%d", v, count - 1);
+        cr_assert_eq(seen[v]++, 0, "value %d twice", v);
+        cr_assert_eq(parse(name(v)), v, "value %d has the name '%s'", v, name(v));
+        tui_model_cycle(a, &set[0], &set[1], &set[2]);
+        for (int j = 0; j < 3; j++)
+            if (j != which) cr_assert_eq(set[j], 0, "the action changed another setting");
+    }
+    cr_assert_eq(set[which], 0, "after %d steps the cycle is back at the first value", count);
+    cr_assert_eq(parse(name(count)), -1, "the count %d names no value", count);
+}
+
+Test(cycle, model_settings_cover_exactly_the_enum_counts)
+{
+    check_cycle(TUI_ACT_SCENARIO, 0, SSM_SCENARIO_COUNT, ssm_scenario_name, ssm_scenario_parse);
+    check_cycle(TUI_ACT_POLARIZE, 1, SSM_POLARIZE_COUNT, ssm_polarize_name, ssm_polarize_parse);
+    check_cycle(TUI_ACT_REORDER, 2, SSM_REORDER_COUNT, ssm_reorder_name, ssm_reorder_parse);
+    cr_assert_eq(SSM_SCENARIO_COUNT, SSM_SCENARIO_MIXED + 1);
+    cr_assert_eq(SSM_POLARIZE_COUNT, SSM_POLARIZE_BOTH + 1);
+    cr_assert_eq(SSM_REORDER_COUNT, SSM_REORDER_SOFT + 1);
+    int sc = 3, pol = 2, re = 1;
+    tui_model_cycle(TUI_ACT_STEP, &sc, &pol, &re);
+    cr_assert(sc == 3 && pol == 2 && re == 1, "other actions keep the settings");
+}
+
+Test(cycle, plot_styles_and_colour_names_cover_their_counts)
+{
+    int m = TUI_PLOT_BRAILLE, seen[TUI_PLOT_COUNT] = {0};
+    for (int i = 0; i < TUI_PLOT_COUNT - 1; i++) {
+        cr_assert(m > TUI_PLOT_AUTO && m < TUI_PLOT_COUNT, "style %d", m);
+        cr_assert_eq(seen[m]++, 0, "style %s twice", tui_plot_name(m));
+        m = tui_plot_next(m);
+    }
+    cr_assert_eq(m, TUI_PLOT_BRAILLE, "Braille, blocks, ASCII, then Braille again");
+    for (int i = 0; i < TUI_PLOT_COUNT; i++) cr_assert_eq(tui_plot_parse(tui_plot_name(i)), i);
+    cr_assert_str_eq(tui_plot_name(TUI_PLOT_COUNT), "?");
+    for (int i = 0; i < TUI_COLOR_COUNT; i++) cr_assert_eq(tui_colors_parse(tui_colors_name(i)), i);
+    cr_assert_str_eq(tui_colors_name(TUI_COLOR_COUNT), "?");
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void keys_in(tui_prompt *p, const int *keys, int n, int is_wide)
+{
+    for (int i = 0; i < n; i++) cr_assert_eq(tui_prompt_key(p, keys[i], is_wide), TUI_PROMPT_MORE);
+}
+
+Test(prompt, backspace_removes_one_character_of_multibyte_text)
+{
+    cr_assert_not_null(setlocale(LC_ALL, "C.UTF-8"), "no C.UTF-8 locale");
+    tui_prompt p;
+    tui_prompt_line(&p, TUI_ASK_TEXT, "Inspect text:", "", 0);
+    int typed[] = {'a', 0xE9, 0x1F600, 'b'};   /* a, e acute (2 bytes), an emoji (4 bytes), b */
+    keys_in(&p, typed, 4, 1);
+    cr_assert_str_eq(p.buf, "a\xC3\xA9\xF0\x9F\x98\x80" "b");
+    int bs = KEY_BACKSPACE;
+    keys_in(&p, &bs, 1, 0);
+    cr_assert_str_eq(p.buf, "a\xC3\xA9\xF0\x9F\x98\x80");
+    keys_in(&p, &bs, 1, 0);
+    cr_assert_str_eq(p.buf, "a\xC3\xA9", "Backspace takes the whole 4-byte emoji");
+    int del = 127;
+    keys_in(&p, &del, 1, 1);
+    cr_assert_str_eq(p.buf, "a", "Backspace takes the whole 2-byte e acute");
+    keys_in(&p, &bs, 1, 0);
+    keys_in(&p, &bs, 1, 0);
+    cr_assert_str_eq(p.buf, "", "Backspace on an empty line does nothing");
+}
+
+Test(prompt, invalid_utf8_goes_a_byte_at_a_time_and_lines_accept_or_cancel)
+{
+    tui_prompt p;
+    tui_prompt_line(&p, TUI_ASK_LOAD, "Load checkpoint:", "ab\xE2\x82", 1);
+    int bs = KEY_BACKSPACE;
+    keys_in(&p, &bs, 1, 0);
+    cr_assert_str_eq(p.buf, "ab\xE2", "a truncated sequence loses one byte");
+    keys_in(&p, &bs, 1, 0);
+    cr_assert_str_eq(p.buf, "ab");
+    int cu = 'u' & 0x1f;
+    keys_in(&p, &cu, 1, 0);
+    cr_assert_str_eq(p.buf, "", "C-u clears the line");
+    cr_assert_eq(tui_prompt_key(&p, '\n', 0), TUI_PROMPT_ACCEPT);
+    cr_assert_eq(tui_prompt_key(&p, 27, 0), TUI_PROMPT_CANCEL);
+}
+
+Test(prompt, a_choice_keeps_its_command_and_takes_its_keys)
+{
+    tui_prompt p;
+    memset(&p, 0, sizeof p);
+    p.cmd = (ssm_cmd){.kind = SSM_CMD_NEW_MODEL, .scenario = SSM_SCENARIO_MIXED};
+    tui_prompt_choice(&p, TUI_ASK_NEW_MODEL, "New model? [y/n]", "yn");
+    cr_assert_eq(p.kind, TUI_PROMPT_CHOICE);
+    cr_assert_eq(p.cmd.kind, SSM_CMD_NEW_MODEL);
+    cr_assert_eq(p.cmd.scenario, SSM_SCENARIO_MIXED);
+    cr_assert_eq(tui_prompt_key(&p, 'x', 0), TUI_PROMPT_MORE);
+    cr_assert_eq(tui_prompt_key(&p, 'Y', 0), TUI_PROMPT_ACCEPT);
+    cr_assert_eq(p.choice, 'y');
+    tui_prompt_line(&p, TUI_ASK_SAVE, "Save checkpoint to:", "run", 1);
+    cr_assert(p.kind == TUI_PROMPT_LINE && p.paths == 1 && !p.choices[0]);
+    cr_assert_str_eq(p.buf, "run");
+    cr_assert_str_eq(p.label, "Save checkpoint to:");
+}
+
+/* ------------------------------------------------------------------------ */
+
+Test(panels, scrolling_keeps_the_selection_in_view)
+{
+    cr_assert_eq(tui_scroll_first(7, 10, 10), 0, "everything fits");
+    cr_assert_eq(tui_scroll_first(50, 10, 100), 45, "centred");
+    cr_assert_eq(tui_scroll_first(2, 10, 100), 0, "clamped at the start");
+    cr_assert_eq(tui_scroll_first(98, 10, 100), 90, "clamped at the end");
+    for (int n = 1; n < 12; n++)
+        for (int total = 1; total < 30; total++)
+            for (int sel = 0; sel < total; sel++) {
+                int f = tui_scroll_first(sel, n, total);
+                cr_assert(f >= 0 && sel >= f && sel < f + n, "sel %d of %d in %d rows: first %d", sel, total, n, f);
+                cr_assert(total <= n || f + n <= total, "no blank rows at the end");
+            }
 }
