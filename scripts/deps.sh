@@ -5,7 +5,7 @@
 set -eu
 PKGS="make clang pkg-config libncurses-dev libgsl-dev libopenblas-dev libomp-dev
 libjson-c-dev zlib1g-dev libcriterion-dev libclang-rt-14-dev python3-torch
-python3-numpy python3-regex libunistring-dev mandoc tmux fortunes
+python3-numpy python3-regex libunistring-dev mandoc groff-base tmux fortunes
 dataset-fashion-mnist"
 missing=""
 for p in $PKGS; do

@@ -69,6 +69,13 @@ done
 
 if mandoc -Tlint -W warning man/*.[0-9] >"$log/mandoc.log" 2>&1; then record "man/mandoc-lint" 1 0
 else cat "$log/mandoc.log"; record "man/mandoc-lint" 0 1; fi
+# man(1) renders with groff, which warns where mandoc -Tlint is silent: one count per page
+: >"$log/groff.log"; gp=0 gf=0
+for f in man/*.[0-9]; do
+    if out=$(groff -man -ww -z "$f" 2>&1) && [ -z "$out" ]; then gp=$((gp + 1))
+    else gf=$((gf + 1)); printf '%s:\n%s\n' "$f" "$out" | tee -a "$log/groff.log"; fi
+done
+record "man/groff-warnings" "$gp" "$gf"
 
 [ "$failed" -gt 0 ] && printf 'failing suites: %s\n' "${failures[*]}"
 echo "$passed passed, $failed failed"
