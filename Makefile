@@ -87,6 +87,7 @@ run: deps
 
 lint-man:
 	mandoc -Tlint -W warning man/*.[0-9]
+	@for f in man/*.[0-9]; do groff -man -ww -z $$f || exit 1; done
 
 clean:
 	rm -rf build ssmlab

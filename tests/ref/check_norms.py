@@ -1,5 +1,5 @@
 # check_norms.py — the PyTorch/numpy reference check of `ssmlab inspect`
-# (ssmlab-math(7), TOKEN DYNAMICS).  For each case it writes a random checkpoint with
+# (ssmlab-math(7), DYNAMICS).  For each case it writes a random checkpoint with
 # tests/ref/mamba_ref.py's builders, runs
 #   ssmlab inspect --model DIR --tokens ... --format csv
 # and compares:
