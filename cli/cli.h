@@ -10,6 +10,7 @@
 #include "cli/opts.h"
 #include "engine/model.h"
 #include "engine/status.h"
+#include "scenarios/run_config.h"
 
 /* Subcommands: each returns a sysexits.h code. */
 int cli_train(int argc, char **argv);
@@ -75,5 +76,10 @@ extern const char *const cli_table_formats[];   /* "csv", "jsonl", NULL */
  * before the key=value overrides, keeping the order of each; returns how
  * many files there are. */
 int cli_config_split(char **args, int nargs);
+
+/* The run configuration of train, sweep and tui: the defaults, then the
+ * config file (NULL: none), then the key=value overrides in order.  Not
+ * checked (run_config_check): the caller may set more keys first. */
+ssm_status cli_config_build(run_config *rc, const char *file, char *const *kv, int nkv);
 
 #endif

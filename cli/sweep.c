@@ -178,15 +178,12 @@ static ssm_status preset_load(sweep_run *r, const sweep_opts *o, const char *fil
     memset(r, 0, sizeof *r);
     r->file = file;
     preset_name(file, r->name);
-    run_config_default(&r->rc);
-    ssm_status st = run_config_read(&r->rc, file);   /* its errors name the file */
+    ssm_status st = cli_config_build(&r->rc, file, o->overrides, o->nover);   /* errors say where */
     if (st) return st;
-    for (int i = 0; !st && i < o->nover; i++) st = run_config_set(&r->rc, o->overrides[i], "command line");
     if (snprintf(r->rc.out, sizeof r->rc.out, "%s/%s", o->out, r->name) >= (int)sizeof r->rc.out)
         return ssm_fail(SSM_ERR_CONFIG, "%s: output path too long", file);
     snprintf(r->rc.format, sizeof r->rc.format, "csv");
-    if (!st) st = run_config_check(&r->rc);
-    if (st) return preset_error(r, st);
+    if ((st = run_config_check(&r->rc))) return preset_error(r, st);
     r->val_loss = r->val_acc = r->unigram = r->train_s = NAN;
     r->mean_slope = r->mix_slope = NAN;
     r->decay_rate = r->half_life = r->fit_r2 = r->cos_last = r->dev_last = r->dev_ratio = NAN;

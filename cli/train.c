@@ -193,9 +193,7 @@ static ssm_status config_from_args(run_config *rc, char **args, int nargs)
     if (nfiles > 1)
         return ssm_fail(SSM_ERR_USAGE, "train: '%s': only one config file (the other operands are key=value)",
                         args[1]);
-    run_config_default(rc);
-    ssm_status st = nfiles ? run_config_read(rc, args[0]) : SSM_OK;
-    for (int i = nfiles; !st && i < nargs; i++) st = run_config_set(rc, args[i], "command line");
+    ssm_status st = cli_config_build(rc, nfiles ? args[0] : NULL, args + nfiles, nargs - nfiles);
     return st ? st : run_config_check(rc);
 }
 

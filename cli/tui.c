@@ -120,14 +120,10 @@ static int tui_key(const cli_opt_group *groups, const char *kv)
 /* The config file (or the default one), then the key=value overrides in order. */
 static int config_apply(tui_options *o, const char *config, char **kv, int nkv)
 {
-    ssm_status st;
     if (!config && !o->model_dir && !access(DEFAULT_CONFIG, R_OK)) config = DEFAULT_CONFIG;
-    if (config) {
-        if ((st = run_config_read(&o->rc, config))) return cli_report(st);
-        name_from_config(o, config);
-    }
-    for (int i = 0; i < nkv; i++)
-        if ((st = run_config_set(&o->rc, kv[i], "command line"))) return cli_report(st);
+    ssm_status st = cli_config_build(&o->rc, config, kv, nkv);
+    if (st) return cli_report(st);
+    if (config) name_from_config(o, config);
     return 0;
 }
 
