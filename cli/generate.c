@@ -9,6 +9,7 @@
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
+#include <unistr.h>
 
 #include "engine/clock.h"
 #include "engine/checkpoint.h"
@@ -154,13 +155,11 @@ static void json_bytes(FILE *f, const unsigned char *s, size_t n)
 {
     fputc('"', f);
     for (size_t i = 0; i < n;) {
-        unsigned c = s[i];
-        int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        int ok = len > 0 && i + len <= n;
-        for (int k = 1; ok && k < len; k++) ok = (s[i + k] & 0xC0) == 0x80;
-        if (!ok) { fputs("\\ufffd", f); i++; continue; }
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        ucs4_t c;
+        int len = u8_mbtoucr(&c, s + i, n - i);   /* < 0: invalid or cut short */
+        if (len < 0) { fputs("\\ufffd", f); i++; continue; }
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", (int)c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", (unsigned)c);
         else fwrite(s + i, 1, len, f);
         i += len;
     }

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sysexits.h>
 #include <unistd.h>
+#include <unistr.h>
 
 #include "engine/checkpoint.h"
 #include "cli/cli.h"
@@ -71,28 +72,15 @@ static ssm_status input_alloc(inspect_input *in, int B, int L, int d_input)
 /* ------------------------------------------------------------------------ */
 /* Token labels                                                             */
 
-/* Length of the valid UTF-8 sequence of 2..4 bytes at s (n bytes left), or
- * 0: no overlong forms, surrogates or code points past U+10FFFF. */
-static int utf8_len(const unsigned char *s, size_t n)
-{
-    int len = s[0] >= 0xf0 && s[0] < 0xf5 ? 4 : s[0] >= 0xe0 && s[0] < 0xf0 ? 3 : s[0] >= 0xc2 && s[0] < 0xe0 ? 2 : 0;
-    if (!len || (size_t)len > n) return 0;
-    unsigned lo = s[0] == 0xe0 ? 0xa0 : s[0] == 0xf0 ? 0x90 : 0x80;
-    unsigned hi = s[0] == 0xed ? 0x9f : s[0] == 0xf4 ? 0x8f : 0xbf;
-    if (s[1] < lo || s[1] > hi) return 0;
-    for (int i = 2; i < len; i++)
-        if ((s[i] & 0xc0) != 0x80) return 0;
-    return len;
-}
-
 /* Token text safe in a CSV field and a JSON string: printable ASCII and
  * valid UTF-8 as is; control bytes, invalid bytes, ',', '"' and '\' as \xNN. */
 static void label_escape(char *out, const unsigned char *s, size_t n)
 {
     size_t o = 0;
     for (size_t i = 0; i < n && o + 5 < LABEL_MAX;) {
-        int u = s[i] >= 0x80 ? utf8_len(s + i, n - i) : 0;
-        if (u && o + u < LABEL_MAX - 1) {
+        ucs4_t c;
+        int u = s[i] >= 0x80 ? u8_mbtoucr(&c, s + i, n - i) : 0;   /* < 0: not UTF-8 */
+        if (u > 0 && o + u < LABEL_MAX - 1) {
             memcpy(out + o, s + i, u);
             o += u;
             i += u;
