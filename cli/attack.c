@@ -100,14 +100,14 @@ static ssm_status source_line(image_source *src, char *line, const char *model)
     if (hash) *hash = 0;
     if (!eq || (hash && hash < eq)) return SSM_OK;
     *eq = 0;
-    char *key = trim(line), *val = trim(eq + 1), *end;
+    char *key = trim(line), *val = trim(eq + 1);
     if (!strcmp(key, "task") && strcmp(val, "classify"))
         return ssm_fail(SSM_ERR_DATA, "%s: the run config's task is '%s', not an image classifier", model, val);
     if (!strcmp(key, "dataset")) snprintf(src->dataset, sizeof src->dataset, "%s", val);
     if (!strcmp(key, "data")) snprintf(src->data, sizeof src->data, "%s", val);
     if (!strcmp(key, "patch") || !strcmp(key, "standardize")) {
-        long v = strtol(val, &end, 10);
-        if (end == val || *end || v < 0 || v > 1024)
+        long v;
+        if (cli_parse_long(val, &v) || v < 0 || v > 1024)
             return ssm_fail(SSM_ERR_DATA, "%s: run config %s = '%s' is not a small integer", model, key, val);
         *(!strcmp(key, "patch") ? &src->patch : &src->standardize) = (int)v;
     }

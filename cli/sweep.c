@@ -305,13 +305,17 @@ static int csv_col(const char *header, const char *name)
     return -1;
 }
 
-/* Field i of a CSV line (no quoting: ssmlab's rows have none), as a number. */
+/* Field i of a CSV line (no quoting: ssmlab's rows have none) as a
+ * number; NAN when it is empty or not a number. */
 static double csv_num(const char *line, int i)
 {
+    char cell[64];
+    double v;
     if (i < 0) return NAN;
     for (; i > 0 && line; i--) line = strchr(line, ',') ? strchr(line, ',') + 1 : NULL;
-    if (!line || *line == ',' || *line == '\n' || !*line) return NAN;
-    return strtod(line, NULL);
+    if (!line) return NAN;
+    snprintf(cell, sizeof cell, "%.*s", (int)strcspn(line, ",\r\n"), line);
+    return cli_parse_double(cell, &v) ? NAN : v;
 }
 
 /* Last val row's loss (and acc), last train row's elapsed_s. */
