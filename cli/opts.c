@@ -14,6 +14,7 @@
 #include <sysexits.h>
 
 #define CODE_BASE 256   /* getopt code of option i without a short letter: CODE_BASE + i */
+#define HELP_COLUMN 26  /* widest option column of the help; a wider one puts its help below */
 
 static const cli_opt help_opt = {"help", 'h', CLI_OPT_FLAG, .help = "print this help and exit"};
 
@@ -168,6 +169,8 @@ static void describe(const cli_opt *e, char *s, size_t n)
     snprintf(s, n, "%s%s", e->what ? e->what : e->kind == CLI_OPT_FLOAT ? "a number" : "an integer", range);
 }
 
+/* One line: "--OPT 'VALUE' is not WHAT"; the parenthesis keeps the wording
+ * of the messages before the tables ("bad value 'x' for --max-tokens"). */
 static void say_bad_value(const cli_command *cmd, const cli_opt *e, const char *arg)
 {
     char what[256];
@@ -217,12 +220,14 @@ static void help_print(const cli_command *cmd, const opt_list *l)
         help_left(l->e[i], left, sizeof left);
         if ((int)strlen(left) > w) w = (int)strlen(left);
     }
+    if (w > HELP_COLUMN) w = HELP_COLUMN;
     printf("usage: ssmlab %s %s\n", cmd->name, cmd->synopsis);
     if (cmd->summary) printf("%s\n", cmd->summary);
     printf("\noptions:\n");
     for (int i = 0; i < l->n; i++) {
         help_left(l->e[i], left, sizeof left);
-        printf("%-*s  %s\n", w, left, l->e[i]->help);
+        if ((int)strlen(left) > w) printf("%s\n%*s  %s\n", left, w, "", l->e[i]->help);
+        else printf("%-*s  %s\n", w, left, l->e[i]->help);
     }
     if (cmd->footer) printf("\n%s\n", cmd->footer);
 }
