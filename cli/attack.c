@@ -3,7 +3,7 @@
  * images, one row per k: FGSM or PGD on the last k tokens, or the splice of
  * the last k tokens of an image of a target class. */
 #include <ctype.h>
-#include <getopt.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
@@ -40,76 +40,46 @@ typedef struct {
 /* ------------------------------------------------------------------------ */
 /* Options                                                                  */
 
-static int parse_mode(attack_opts *o, int argc, char **argv)
+static const cli_opt attack_options[] = {
+    CLI_OPT_MODEL(attack_opts, model, 0),
+    {"last", 0, CLI_OPT_STRING, .metavar = "K[,K...]",
+     .help = "attacked tokens, one row each: counts, or percentages of L (P%) (required)",
+     .offset = offsetof(attack_opts, last)},
+    {"data", 0, CLI_OPT_STRING, .metavar = "DIR", .help = "read the images from DIR (default: the run's)",
+     .offset = offsetof(attack_opts, data)},
+    CLI_OPT_FORMAT(attack_opts, format),
+    CLI_OPT_THREADS(attack_opts, threads),
+    CLI_OPT_END};
+
+static const cli_command attack_command = {
+    "attack", "adversarial|target --model DIR --last K[,K...] [options]",
+    "Recency-bias attacks on the last k tokens of a sequential image classifier's test images.", 1, NULL};
+
+/* The one operand: the attack. */
+static int parse_mode(attack_opts *o, const cli_args *a)
 {
-    if (argc < 2 || argv[1][0] == '-')
-        return cli_usage_error("attack: give 'adversarial' or 'target' before the options");
-    if (!strcmp(argv[1], "adversarial")) o->e.mode = ATTACK_EVAL_ADVERSARIAL;
-    else if (!strcmp(argv[1], "target")) o->e.mode = ATTACK_EVAL_TARGET;
-    else return cli_usage_error("attack: unknown attack '%s' (adversarial or target)", argv[1]);
+    if (a->nargs < 1) return cli_usage_error("attack: give the attack, 'adversarial' or 'target'");
+    if (a->nargs > 1) return cli_usage_error("attack: unexpected argument '%s'", a->args[1]);
+    if (!strcmp(a->args[0], "adversarial")) o->e.mode = ATTACK_EVAL_ADVERSARIAL;
+    else if (!strcmp(a->args[0], "target")) o->e.mode = ATTACK_EVAL_TARGET;
+    else return cli_usage_error("attack: unknown attack '%s' (adversarial or target)", a->args[0]);
     return EX_OK;
-}
-
-static int parse_opt(attack_opts *o, int c, const char *arg)
-{
-    char *end;
-    long v;
-    switch (c) {
-    case 'm': o->model = arg; return EX_OK;
-    case 'd': o->data = arg; return EX_OK;
-    case 'k': o->last = arg; return EX_OK;
-    case 'f': o->format = arg; return EX_OK;
-    case 'j':
-        v = strtol(arg, &end, 10);
-        if (end == arg || *end || v < 0 || v > 4096)
-            return cli_usage_error("attack: bad value '%s' for an option (see ssmlab-attack(1))", arg);
-        o->threads = (int)v;
-        return EX_OK;
-    default: return attack_eval_set_option(&o->e, c, arg, "attack");
-    }
-}
-
-static int check_opts(attack_opts *o)
-{
-    if (!o->model) return cli_usage_error("attack: --model DIR is required");
-    if (!o->last) return cli_usage_error("attack: --last K[,K2,...] is required");
-    if (!cli_format_ok(o->format)) return cli_usage_error("attack: --format must be csv or jsonl");
-    return attack_eval_check_opts(&o->e, "attack");
-}
-
-/* attack's own options, then the evaluation's (attack_eval_options) */
-#define OWN_OPTS 5
-static void build_long_options(struct option *lo)
-{
-    static const struct option own[OWN_OPTS] = {
-        {"model", required_argument, 0, 'm'}, {"data", required_argument, 0, 'd'},
-        {"last", required_argument, 0, 'k'}, {"format", required_argument, 0, 'f'},
-        {"threads", required_argument, 0, 'j'}};
-    const struct option *ev = attack_eval_options();
-    memcpy(lo, own, sizeof own);
-    for (int i = 0;; i++) {
-        lo[OWN_OPTS + i] = ev[i];
-        if (!ev[i].name) break;
-    }
 }
 
 static int parse_opts(attack_opts *o, int argc, char **argv)
 {
-    struct option lo[OWN_OPTS + 16];
-    build_long_options(lo);
     *o = (attack_opts){.format = "csv"};
     attack_eval_defaults(&o->e);
-    int rc = parse_mode(o, argc, argv), c;
+    const cli_opt_group groups[] = {{attack_options, o}, {attack_eval_options(), &o->e}, {NULL, NULL}};
+    cli_args a;
+    int rc = cli_opts_parse(&attack_command, groups, argc, argv, &a);
     if (rc) return rc;
-    optind = 2;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-        if (c == '?')
-            return cli_usage_error("attack: unknown option or missing value in '%s'", argv[optind - 1]);
-        if ((rc = parse_opt(o, c, optarg))) return rc;
-    }
-    if (optind < argc) return cli_usage_error("attack: unexpected argument '%s'", argv[optind]);
-    return check_opts(o);
+    rc = parse_mode(o, &a);
+    cli_args_free(&a);
+    if (rc) return rc;
+    if (!o->model) return cli_usage_error("attack: --model DIR is required");
+    if (!o->last) return cli_usage_error("attack: --last K[,K2,...] is required");
+    return attack_eval_check_opts(&o->e, "attack");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -130,14 +100,14 @@ static ssm_status source_line(image_source *src, char *line, const char *model)
     if (hash) *hash = 0;
     if (!eq || (hash && hash < eq)) return SSM_OK;
     *eq = 0;
-    char *key = trim(line), *val = trim(eq + 1), *end;
+    char *key = trim(line), *val = trim(eq + 1);
     if (!strcmp(key, "task") && strcmp(val, "classify"))
         return ssm_fail(SSM_ERR_DATA, "%s: the run config's task is '%s', not an image classifier", model, val);
     if (!strcmp(key, "dataset")) snprintf(src->dataset, sizeof src->dataset, "%s", val);
     if (!strcmp(key, "data")) snprintf(src->data, sizeof src->data, "%s", val);
     if (!strcmp(key, "patch") || !strcmp(key, "standardize")) {
-        long v = strtol(val, &end, 10);
-        if (end == val || *end || v < 0 || v > 1024)
+        long v;
+        if (cli_parse_long(val, &v) || v < 0 || v > 1024)
             return ssm_fail(SSM_ERR_DATA, "%s: run config %s = '%s' is not a small integer", model, key, val);
         *(!strcmp(key, "patch") ? &src->patch : &src->standardize) = (int)v;
     }
@@ -238,7 +208,7 @@ int cli_attack(int argc, char **argv)
 {
     attack_opts o;
     int rc = parse_opts(&o, argc, argv);
-    if (rc) return rc;
+    if (rc) return rc == CLI_OPTS_HELP ? EX_OK : rc;
     cli_threads_apply(o.threads);
     cli_log_header("attack", o.e.seed);
     ssm_model m;

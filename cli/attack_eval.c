@@ -6,6 +6,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,14 +22,32 @@ const char *const *attack_eval_columns(void) { return cols; }
 /* ------------------------------------------------------------------------ */
 /* Options                                                                  */
 
-static const struct option options[] = {
-    {"method", required_argument, 0, 'M'}, {"eps", required_argument, 0, 'e'},
-    {"steps", required_argument, 0, 's'}, {"step-size", required_argument, 0, 'a'},
-    {"images", required_argument, 0, 'n'}, {"batch-size", required_argument, 0, 'B'},
-    {"seed", required_argument, 0, 'S'}, {"class", required_argument, 0, 'C'},
-    {"random-start", no_argument, 0, 'r'}, {"no-clip", no_argument, 0, 'x'}, {0, 0, 0, 0}};
+static const char *const methods[] = {"fgsm", "pgd", NULL};
 
-const struct option *attack_eval_options(void) { return options; }
+static const cli_opt options[] = {
+    {"method", 0, CLI_OPT_CHOICE, .help = "the adversarial attack (default fgsm)",
+     .offset = offsetof(attack_eval_opts, method_name), .choices = methods},
+    {"eps", 0, CLI_OPT_FLOAT, 0, CLI_NO_LIMIT, .metavar = "E", .help = "L-infinity budget, normalised units (default 0.1)",
+     .offset = offsetof(attack_eval_opts, eps)},
+    {"steps", 0, CLI_OPT_INT, 1, 1e6, .metavar = "S", .help = "PGD iterations (default 10)",
+     .offset = offsetof(attack_eval_opts, steps)},
+    {"step-size", 0, CLI_OPT_FLOAT, 0, CLI_NO_LIMIT, 1, .metavar = "A", .help = "PGD step (default 2.5 E / S)",
+     .offset = offsetof(attack_eval_opts, step_size)},
+    {"random-start", 0, CLI_OPT_FLAG, .help = "PGD starts from a uniform draw in the ball",
+     .offset = offsetof(attack_eval_opts, random_start)},
+    {"no-clip", 0, CLI_OPT_UNSET, .help = "do not clip attacked values to the pixel range",
+     .offset = offsetof(attack_eval_opts, clip)},
+    {"class", 0, CLI_OPT_INT, 0, 65536, .metavar = "C", .help = "target: the class whose tokens are spliced in",
+     .offset = offsetof(attack_eval_opts, cls)},
+    {"images", 0, CLI_OPT_INT, 1, 1e9, .metavar = "N", .help = "attack the first N test images",
+     .offset = offsetof(attack_eval_opts, images)},
+    {"batch-size", 0, CLI_OPT_INT, 1, 65536, .metavar = "B", .help = "images per pass (default 50)",
+     .offset = offsetof(attack_eval_opts, batch_size)},
+    {"seed", 0, CLI_OPT_LONG, 0, 9e15, .metavar = "S", .help = "seed of the random starts and donor choices (default 0)",
+     .offset = offsetof(attack_eval_opts, seed)},
+    CLI_OPT_END};
+
+const cli_opt *attack_eval_options(void) { return options; }
 
 void attack_eval_defaults(attack_eval_opts *o)
 {
@@ -36,42 +55,9 @@ void attack_eval_defaults(attack_eval_opts *o)
                             .step_size = -1.0f, .images = 1000, .batch_size = 50};
 }
 
-/* Parse a whole-string finite number; 0 if s is not one. */
-static int num_ok(const char *s, double *v)
-{
-    char *end;
-    *v = strtod(s, &end);
-    return end != s && !*end && isfinite(*v);
-}
-
-/* an integer in [lo, hi] */
-static int int_ok(int ok, double v, double lo, double hi) { return ok && v >= lo && v <= hi && v == floor(v); }
-
-int attack_eval_set_option(attack_eval_opts *o, int code, const char *arg, const char *who)
-{
-    double v = 0;
-    int ok = arg && num_ok(arg, &v);
-    switch (code) {
-    case 'M':
-        if ((o->method = ssm_attack_method_parse(arg)) < 0)
-            return cli_usage_error("%s: --method must be fgsm or pgd, not '%s'", who, arg);
-        return EX_OK;
-    case 'e': if (ok && v >= 0) { o->eps = (float)v; return EX_OK; } break;
-    case 's': if (int_ok(ok, v, 1, 1e6)) { o->steps = (int)v; return EX_OK; } break;
-    case 'a': if (ok && v > 0) { o->step_size = (float)v; return EX_OK; } break;
-    case 'n': if (int_ok(ok, v, 1, 1e9)) { o->images = (int)v; return EX_OK; } break;
-    case 'B': if (int_ok(ok, v, 1, 65536)) { o->batch_size = (int)v; return EX_OK; } break;
-    case 'S': if (int_ok(ok, v, 0, 9e15)) { o->seed = (long)v; return EX_OK; } break;
-    case 'C': if (int_ok(ok, v, 0, 65536)) { o->cls = (int)v; return EX_OK; } break;
-    case 'r': o->random_start = 1; return EX_OK;
-    case 'x': o->clip = 0; return EX_OK;
-    default: return cli_usage_error("%s: unknown option", who);
-    }
-    return cli_usage_error("%s: bad value '%s' for an option (see ssmlab-attack(1))", who, arg);
-}
-
 int attack_eval_check_opts(attack_eval_opts *o, const char *who)
 {
+    if (o->method_name) o->method = ssm_attack_method_parse(o->method_name);
     if (o->mode == ATTACK_EVAL_TARGET && o->cls < 0) return cli_usage_error("%s target: --class C is required", who);
     if (o->mode == ATTACK_EVAL_ADVERSARIAL && o->cls >= 0)
         return cli_usage_error("%s adversarial: --class goes with the target attack", who);
@@ -91,7 +77,7 @@ static ssm_status k_parse(const char *who, const char *item, int L, int *k)
     char buf[64];
     int pct = n > 0 && item[n - 1] == '%';
     snprintf(buf, sizeof buf, "%.*s", (int)(n - pct), item);
-    if (n >= sizeof buf || !num_ok(buf, &v) || v <= 0 || (!pct && v != floor(v)))
+    if (n >= sizeof buf || cli_parse_double(buf, &v) || v <= 0 || (!pct && v != floor(v)))
         return ssm_fail(SSM_ERR_USAGE, "%s: --last: '%s' is not a token count or a percentage", who, item);
     if (L <= 0 && pct && v > 100)
         return ssm_fail(SSM_ERR_USAGE, "%s: --last: '%s' is more than the whole sequence", who, item);

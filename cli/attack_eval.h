@@ -7,9 +7,9 @@
 #ifndef SSM_CLI_ATTACK_EVAL_H
 #define SSM_CLI_ATTACK_EVAL_H
 
-#include <getopt.h>
 #include <stddef.h>
 
+#include "cli/opts.h"
 #include "engine/attack.h"
 #include "data/images.h"
 #include "engine/model.h"
@@ -22,6 +22,7 @@ enum { ATTACK_EVAL_ADVERSARIAL = 0, ATTACK_EVAL_TARGET };
 typedef struct {
     int mode;                 /* ATTACK_EVAL_* */
     int method, steps, random_start, clip;
+    const char *method_name;  /* --method as given, or NULL; attack_eval_check_opts sets method */
     int cls;                  /* target class (target mode), else -1 */
     float eps, step_size;     /* step_size: PGD step, already resolved */
     int images, batch_size;   /* test images evaluated (the first ones), rows per pass */
@@ -43,23 +44,19 @@ typedef struct {
     int N, C;                 /* images evaluated, classes */
 } attack_eval;
 
-/* The evaluation's long options, shared by `attack` and `sweep`:
- * --method, --eps, --steps, --step-size, --images, --batch-size, --seed,
- * --class, --random-start, --no-clip (a getopt_long table ending in a zero
- * entry; val is the code for attack_eval_set_option). */
-const struct option *attack_eval_options(void);
+/* The evaluation's options, shared by `attack` and `sweep`: --method,
+ * --eps, --steps, --step-size, --random-start, --no-clip, --class,
+ * --images, --batch-size, --seed (a table for an attack_eval_opts). */
+const cli_opt *attack_eval_options(void);
 
 /* The defaults of ssmlab-attack(1): FGSM, eps 0.1, 10 PGD steps of
  * 2.5 eps / steps, 1000 images in passes of 50, seed 0, clipping on, no
  * class.  mode is ATTACK_EVAL_ADVERSARIAL. */
 void attack_eval_defaults(attack_eval_opts *o);
 
-/* Apply option `code` with value arg (NULL for flags); EX_USAGE with a
- * message prefixed by who for a bad value. */
-int attack_eval_set_option(attack_eval_opts *o, int code, const char *arg, const char *who);
-
-/* After the options: --class goes with the target attack and only with
- * it (EX_USAGE otherwise); resolves the default PGD step size. */
+/* After the options: --method into method; --class goes with the target
+ * attack and only with it (EX_USAGE otherwise); resolves the default PGD
+ * step size. */
 int attack_eval_check_opts(attack_eval_opts *o, const char *who);
 
 /* The column names of attack_eval_cells (ATTACK_EVAL_NCOLS): attack,

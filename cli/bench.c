@@ -14,6 +14,7 @@
 
 #include <cblas.h>
 #include <omp.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,7 +52,7 @@ typedef struct {
     int threads;           /* 0: all cores */
     int steps, warmup;     /* -1: the case's default */
     const char *format;
-    uint64_t seed;
+    long seed;
 } bench_opts;
 
 typedef struct {
@@ -298,84 +299,42 @@ static ssm_status scan_run(const bench_opts *o, cli_table *t, int threads)
 /* ------------------------------------------------------------------------ */
 /* Command line                                                             */
 
-static void bench_usage(FILE *f)
-{
-    fprintf(f, "usage: ssmlab bench [--case train-small|infer-130m|scan|all] [--threads N]\n"
-               "                    [--steps N] [--warmup N] [--format csv|jsonl] [--seed N]\n");
-}
+static const char *const case_names[] = {"train-small", "infer-130m", "scan", "all", NULL};
 
-static int parse_int(const char *opt, const char *s, int lo, int *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > 1000000) {
-        cli_usage_error("bench: %s wants an integer >= %d, not '%s'", opt, lo, s);
-        return 0;
-    }
-    *out = (int)v;
-    return 1;
-}
+static const cli_opt bench_options[] = {
+    {"case", 0, CLI_OPT_CHOICE, .metavar = "NAME", .help = "train-small, infer-130m, scan or all (default)",
+     .offset = offsetof(bench_opts, which), .choices = case_names},
+    CLI_OPT_THREADS(bench_opts, threads),
+    {"steps", 0, CLI_OPT_INT, 1, 1000000, .metavar = "N", .help = "timed passes (default: the case's)",
+     .offset = offsetof(bench_opts, steps)},
+    {"warmup", 0, CLI_OPT_INT, 0, 1000000, .metavar = "N", .help = "untimed passes first (default: the case's)",
+     .offset = offsetof(bench_opts, warmup)},
+    {"seed", 0, CLI_OPT_LONG, 0, 1000000, .metavar = "N", .help = "seed of the weights and tokens (default 1234)",
+     .offset = offsetof(bench_opts, seed)},
+    CLI_OPT_FORMAT(bench_opts, format),
+    CLI_OPT_END};
 
-static int case_known(const char *s)
-{
-    if (!strcmp(s, "all") || !strcmp(s, "scan")) return 1;
-    for (int i = 0; i < NCASES; i++)
-        if (!strcmp(s, cases[i].name)) return 1;
-    return 0;
-}
+static const cli_command bench_command = {
+    "bench", "[--case NAME] [options]",
+    "Training and inference throughput on fixed model shapes, in the columns of bench/torch_baseline.py.", 0,
+    NULL};
 
-/* Returns -1 when parsed, else the exit code to return. */
 static int bench_parse(int argc, char **argv, bench_opts *o)
 {
     *o = (bench_opts){.which = "all", .threads = 0, .steps = -1, .warmup = -1,
                       .format = "csv", .seed = 1234};
-    for (int i = 1; i < argc; i++) {
-        const char *opt = argv[i], *val = NULL;
-        if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
-            bench_usage(stdout);
-            return EX_OK;
-        }
-        char name[32];
-        const char *eq = strchr(opt, '=');
-        if (eq && eq - opt < (long)sizeof name) {
-            snprintf(name, sizeof name, "%.*s", (int)(eq - opt), opt);
-            opt = name;
-            val = eq + 1;
-        } else if (i + 1 < argc) {
-            val = argv[i + 1];
-        }
-        int known = !strcmp(opt, "--case") || !strcmp(opt, "--threads") ||
-                    !strcmp(opt, "--steps") || !strcmp(opt, "--warmup") ||
-                    !strcmp(opt, "--format") || !strcmp(opt, "--seed");
-        if (!known) return cli_usage_error("bench: unknown option '%s'", argv[i]);
-        if (!val) return cli_usage_error("bench: %s needs a value", opt);
-        if (!eq) i++;
-        int n = 0;
-        if (!strcmp(opt, "--case")) {
-            if (!case_known(val)) return cli_usage_error("bench: unknown case '%s'", val);
-            o->which = val;
-        } else if (!strcmp(opt, "--format")) {
-            if (!cli_format_ok(val)) return cli_usage_error("bench: --format is csv or jsonl, not '%s'", val);
-            o->format = val;
-        } else if (!strcmp(opt, "--threads")) {
-            if (!parse_int(opt, val, 0, &o->threads)) return EX_USAGE;
-        } else if (!strcmp(opt, "--steps")) {
-            if (!parse_int(opt, val, 1, &o->steps)) return EX_USAGE;
-        } else if (!strcmp(opt, "--warmup")) {
-            if (!parse_int(opt, val, 0, &o->warmup)) return EX_USAGE;
-        } else {
-            if (!parse_int(opt, val, 0, &n)) return EX_USAGE;
-            o->seed = (uint64_t)n;
-        }
-    }
-    return -1;
+    const cli_opt_group groups[] = {{bench_options, o}, {NULL, NULL}};
+    cli_args a;
+    int rc = cli_opts_parse(&bench_command, groups, argc, argv, &a);
+    if (!rc) cli_args_free(&a);
+    return rc;
 }
 
 int cli_bench(int argc, char **argv)
 {
     bench_opts o;
     int rc = bench_parse(argc, argv, &o);
-    if (rc >= 0) return rc;
+    if (rc) return rc == CLI_OPTS_HELP ? EX_OK : rc;
     int threads = cli_threads_apply(o.threads);
     cli_log_header("bench", (long)o.seed);
 

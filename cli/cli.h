@@ -4,10 +4,13 @@
 #ifndef SSM_CLI_H
 #define SSM_CLI_H
 
+#include <stddef.h>
 #include <stdio.h>
 
+#include "cli/opts.h"
 #include "engine/model.h"
 #include "engine/status.h"
+#include "scenarios/run_config.h"
 
 /* Subcommands: each returns a sysexits.h code. */
 int cli_train(int argc, char **argv);
@@ -52,7 +55,31 @@ void cli_table_begin(cli_table *t, FILE *f, const char *format, const char *cons
 void cli_table_next(cli_table *t, const char *format, int *tables, const char *const *cols, int ncols);
 void cli_table_row(cli_table *t, const char *const *values);
 
-/* Is s "csv" or "jsonl"? */
-int cli_format_ok(const char *s);
+/* The choices of --format for the commands that write tables. */
+extern const char *const cli_table_formats[];   /* "csv", "jsonl", NULL */
+
+/* Options several commands share, as cli_opt table rows for the field of
+ * struct `type`: --model DIR (a const char *, short letter `letter` or
+ * 0), --threads N (an int, 0 = all cores) and --format csv|jsonl (a const
+ * char *). */
+#define CLI_OPT_MODEL(type, field, letter)                                                      \
+    {"model", letter, CLI_OPT_STRING, .metavar = "DIR", .help = "the checkpoint directory (required)", \
+     .offset = offsetof(type, field)}
+#define CLI_OPT_THREADS(type, field)                                                            \
+    {"threads", 0, CLI_OPT_INT, 0, 4096, .metavar = "N", .help = "threads (0: all cores)",      \
+     .offset = offsetof(type, field)}
+#define CLI_OPT_FORMAT(type, field)                                                             \
+    {"format", 0, CLI_OPT_CHOICE, .help = "rows as CSV (default) or JSON lines",                \
+     .offset = offsetof(type, field), .choices = cli_table_formats}
+
+/* Operands of train, sweep and tui: moves those without '=' (config files)
+ * before the key=value overrides, keeping the order of each; returns how
+ * many files there are. */
+int cli_config_split(char **args, int nargs);
+
+/* The run configuration of train, sweep and tui: the defaults, then the
+ * config file (NULL: none), then the key=value overrides in order.  Not
+ * checked (run_config_check): the caller may set more keys first. */
+ssm_status cli_config_build(run_config *rc, const char *file, char *const *kv, int nkv);
 
 #endif

@@ -56,7 +56,7 @@ void cli_log_model(const char *dir, const ssm_model *m)
             ssm_reorder_name(c->reorder));
 }
 
-int cli_format_ok(const char *s) { return !strcmp(s, "csv") || !strcmp(s, "jsonl"); }
+const char *const cli_table_formats[] = {"csv", "jsonl", NULL};
 
 void cli_table_begin(cli_table *t, FILE *f, const char *format, const char *const *cols, int ncols)
 {

@@ -4,8 +4,8 @@
  * stream; for an explicit batch (--tokens, or --inputs and --labels for a
  * classifier), the loss with optional logits (.npy) and parameter gradients
  * (.safetensors) written out. */
-#include <getopt.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
@@ -291,42 +291,38 @@ static ssm_status eval_mqar(ssm_model *m, const eval_opts *o, const char *run_te
     return st;
 }
 
-static int parse_opts(eval_opts *o, int argc, char **argv)
+static const cli_opt eval_options[] = {
+    CLI_OPT_MODEL(eval_opts, model, 'm'),
+    {"data", 0, CLI_OPT_STRING, .metavar = "PATH", .help = "text file, or image directory of a classifier",
+     .offset = offsetof(eval_opts, data)},
+    {"tokens", 0, CLI_OPT_STRING, .metavar = "IDS", .help = "one batch of token ids: 1,2,3;4,5,6",
+     .offset = offsetof(eval_opts, tokens)},
+    {"inputs", 0, CLI_OPT_STRING, .metavar = "X.npy", .help = "a classifier's batch: float32 (B, L, I)",
+     .offset = offsetof(eval_opts, inputs)},
+    {"labels", 0, CLI_OPT_STRING, .metavar = "CLASSES", .help = "with --inputs: one class per sequence, 3,1,4",
+     .offset = offsetof(eval_opts, labels)},
+    {"save-logits", 0, CLI_OPT_STRING, .metavar = "FILE.npy", .help = "with --tokens or --inputs: write the logits",
+     .offset = offsetof(eval_opts, save_logits)},
+    {"save-grads", 0, CLI_OPT_STRING, .metavar = "FILE.safetensors",
+     .help = "with --tokens or --inputs: write the parameter gradients", .offset = offsetof(eval_opts, save_grads)},
+    {"seq-len", 0, CLI_OPT_INT, 2, CLI_NO_LIMIT, .metavar = "L", .help = "text: tokens per window (default 128)",
+     .offset = offsetof(eval_opts, seq_len)},
+    {"batch-size", 0, CLI_OPT_INT, 1, CLI_NO_LIMIT, .metavar = "B", .help = "sequences per forward pass (default 16)",
+     .offset = offsetof(eval_opts, batch_size)},
+    {"batches", 0, CLI_OPT_INT, 0, CLI_NO_LIMIT, .metavar = "N", .help = "at most N batches (default 0: all)",
+     .offset = offsetof(eval_opts, batches)},
+    CLI_OPT_FORMAT(eval_opts, format),
+    CLI_OPT_THREADS(eval_opts, threads),
+    CLI_OPT_END};
+
+static const cli_command eval_command = {
+    "eval", "--model DIR [options]",
+    "Loss, perplexity and bits per byte (accuracy for a classifier or MQAR) of a checkpoint.", 0, NULL};
+
+/* What the options ask for must fit together. */
+static int check_opts(const eval_opts *o)
 {
-    static const struct option lo[] = {
-        {"model", required_argument, 0, 'm'}, {"data", required_argument, 0, 'd'},
-        {"tokens", required_argument, 0, 't'}, {"save-logits", required_argument, 0, 'l'},
-        {"save-grads", required_argument, 0, 'g'}, {"format", required_argument, 0, 'f'},
-        {"seq-len", required_argument, 0, 'L'}, {"batch-size", required_argument, 0, 'B'},
-        {"batches", required_argument, 0, 'n'}, {"threads", required_argument, 0, 'j'},
-        {"inputs", required_argument, 0, 'x'}, {"labels", required_argument, 0, 'y'},
-        {0, 0, 0, 0}};
-    *o = (eval_opts){.data = NULL, .format = "csv", .seq_len = 128,
-                     .batch_size = 16, .batches = 0, .threads = 0};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "m:", lo, NULL)) != -1) {
-        switch (c) {
-        case 'm': o->model = optarg; break;
-        case 'd': o->data = optarg; break;
-        case 't': o->tokens = optarg; break;
-        case 'l': o->save_logits = optarg; break;
-        case 'g': o->save_grads = optarg; break;
-        case 'f': o->format = optarg; break;
-        case 'L': o->seq_len = atoi(optarg); break;
-        case 'B': o->batch_size = atoi(optarg); break;
-        case 'n': o->batches = atoi(optarg); break;
-        case 'j': o->threads = atoi(optarg); break;
-        case 'x': o->inputs = optarg; break;
-        case 'y': o->labels = optarg; break;
-        default: return cli_usage_error("eval: unknown option");
-        }
-    }
-    if (optind < argc) return cli_usage_error("eval: unexpected argument '%s'", argv[optind]);
     if (!o->model) return cli_usage_error("eval: --model DIR is required");
-    if (!cli_format_ok(o->format)) return cli_usage_error("eval: --format must be csv or jsonl");
-    if (o->seq_len < 2 || o->batch_size < 1 || o->batches < 0)
-        return cli_usage_error("eval: --seq-len must be >= 2, --batch-size >= 1, --batches >= 0");
     if (o->tokens && o->inputs) return cli_usage_error("eval: give --tokens or --inputs, not both");
     if (!o->tokens && !o->inputs && (o->save_logits || o->save_grads))
         return cli_usage_error("eval: --save-logits and --save-grads need --tokens or --inputs");
@@ -334,6 +330,18 @@ static int parse_opts(eval_opts *o, int argc, char **argv)
     if (o->inputs && o->save_grads && !o->labels)
         return cli_usage_error("eval: --save-grads needs --labels for the loss");
     return EX_OK;
+}
+
+static int parse_opts(eval_opts *o, int argc, char **argv)
+{
+    *o = (eval_opts){.data = NULL, .format = "csv", .seq_len = 128,
+                     .batch_size = 16, .batches = 0, .threads = 0};
+    const cli_opt_group groups[] = {{eval_options, o}, {NULL, NULL}};
+    cli_args a;
+    int rc = cli_opts_parse(&eval_command, groups, argc, argv, &a);
+    if (rc) return rc;
+    cli_args_free(&a);
+    return check_opts(o);
 }
 
 /* Language model: --tokens or a text split (an MQAR model: its validation
@@ -359,7 +367,7 @@ int cli_eval(int argc, char **argv)
 {
     eval_opts o;
     int rc = parse_opts(&o, argc, argv);
-    if (rc) return rc;
+    if (rc) return rc == CLI_OPTS_HELP ? EX_OK : rc;
     cli_threads_apply(o.threads);
     cli_log_header("eval", 0);
     ssm_model m;

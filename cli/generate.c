@@ -2,13 +2,14 @@
  * language model with the recurrent O(1)-per-token step, greedy or sampled
  * (temperature, top-k, top-p).  Generated text goes to stdout as it is
  * produced; settings and speed go to stderr. */
-#include <getopt.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
+#include <unistr.h>
 
 #include "engine/clock.h"
 #include "engine/checkpoint.h"
@@ -40,47 +41,40 @@ typedef struct {       /* everything one run holds */
 /* ------------------------------------------------------------------------ */
 /* Options                                                                  */
 
-static int parse_float(const char *s, float *out)
-{
-    char *end;
-    *out = strtof(s, &end);
-    return end != s && !*end;
-}
+static const char *const gen_formats[] = {"text", "jsonl", NULL};
 
-static int parse_long(const char *s, long *out)
-{
-    char *end;
-    *out = strtol(s, &end, 10);
-    return end != s && !*end;
-}
+static const cli_opt gen_options[] = {
+    CLI_OPT_MODEL(gen_opts, model, 'm'),
+    {"prompt", 0, CLI_OPT_STRING, .metavar = "TEXT", .help = "the prompt, encoded with the model's tokenizer",
+     .offset = offsetof(gen_opts, prompt)},
+    {"tokens", 0, CLI_OPT_STRING, .metavar = "IDS", .help = "the prompt as comma-separated token ids",
+     .offset = offsetof(gen_opts, tokens)},
+    {"max-tokens", 0, CLI_OPT_INT, 0, 1 << 30, .metavar = "N", .help = "generate at most N tokens (default 256)",
+     .offset = offsetof(gen_opts, max_tokens)},
+    /* the ranges of --temperature and --top-p are checked in check_opts */
+    {"temperature", 0, CLI_OPT_FLOAT, -CLI_NO_LIMIT, CLI_NO_LIMIT, .metavar = "T",
+     .help = "sample from softmax(logits / T), T >= 0 (0: greedy)", .offset = offsetof(gen_opts, sample.temperature)},
+    {"top-p", 0, CLI_OPT_FLOAT, -CLI_NO_LIMIT, CLI_NO_LIMIT, .metavar = "P",
+     .help = "keep the most probable tokens up to probability P, in (0, 1]", .offset = offsetof(gen_opts, sample.top_p)},
+    {"top-k", 0, CLI_OPT_INT, 0, 1 << 30, .metavar = "K", .help = "keep the K most probable tokens (0: all)",
+     .offset = offsetof(gen_opts, sample.top_k)},
+    {"greedy", 0, CLI_OPT_FLAG, .help = "take the most probable token every time",
+     .offset = offsetof(gen_opts, sample.greedy)},
+    {"seed", 0, CLI_OPT_LONG, 0, CLI_NO_LIMIT, .metavar = "S", .help = "seed of the sampler (default 1)",
+     .offset = offsetof(gen_opts, seed)},
+    CLI_OPT_THREADS(gen_opts, threads),
+    {"format", 0, CLI_OPT_CHOICE, .help = "the text as it comes (default), or one JSON line per token",
+     .offset = offsetof(gen_opts, format), .choices = gen_formats},
+    CLI_OPT_END};
 
-/* One option of parse_opts; returns EX_OK or EX_USAGE. */
-static int parse_one(gen_opts *o, int c, const char *arg, const char *name)
-{
-    long v = 0;
-    switch (c) {
-    case 'm': o->model = arg; return EX_OK;
-    case 'p': o->prompt = arg; return EX_OK;
-    case 't': o->tokens = arg; return EX_OK;
-    case 'f': o->format = arg; return EX_OK;
-    case 'g': o->sample.greedy = 1; return EX_OK;
-    case 'T': if (parse_float(arg, &o->sample.temperature)) return EX_OK; break;
-    case 'P': if (parse_float(arg, &o->sample.top_p)) return EX_OK; break;
-    case 'n': if (parse_long(arg, &v) && v >= 0 && v <= 1 << 30) { o->max_tokens = (int)v; return EX_OK; } break;
-    case 'k': if (parse_long(arg, &v) && v >= 0 && v <= 1 << 30) { o->sample.top_k = (int)v; return EX_OK; } break;
-    case 'j': if (parse_long(arg, &v) && v >= 0 && v <= 4096) { o->threads = (int)v; return EX_OK; } break;
-    case 's': if (parse_long(arg, &o->seed) && o->seed >= 0) return EX_OK; break;
-    default: return cli_usage_error("generate: unknown option");
-    }
-    return cli_usage_error("generate: bad value '%s' for --%s", arg, name);
-}
+static const cli_command gen_command = {
+    "generate", "--model DIR (--prompt TEXT | --tokens IDS) [options]",
+    "Text (or token ids) from a language model, greedy or sampled.", 0, NULL};
 
 static int check_opts(const gen_opts *o)
 {
     if (!o->model) return cli_usage_error("generate: --model DIR is required");
     if (!o->prompt == !o->tokens) return cli_usage_error("generate: give one of --prompt TEXT or --tokens IDS");
-    if (strcmp(o->format, "text") && strcmp(o->format, "jsonl"))
-        return cli_usage_error("generate: --format must be text or jsonl");
     if (!(o->sample.temperature >= 0.0f && o->sample.temperature < 1e30f))
         return cli_usage_error("generate: --temperature must be >= 0");
     if (!(o->sample.top_p > 0.0f && o->sample.top_p <= 1.0f))
@@ -90,22 +84,13 @@ static int check_opts(const gen_opts *o)
 
 static int parse_opts(gen_opts *o, int argc, char **argv)
 {
-    static const struct option lo[] = {
-        {"model", required_argument, 0, 'm'}, {"prompt", required_argument, 0, 'p'},
-        {"tokens", required_argument, 0, 't'}, {"max-tokens", required_argument, 0, 'n'},
-        {"temperature", required_argument, 0, 'T'}, {"top-p", required_argument, 0, 'P'},
-        {"top-k", required_argument, 0, 'k'}, {"greedy", no_argument, 0, 'g'},
-        {"seed", required_argument, 0, 's'}, {"threads", required_argument, 0, 'j'},
-        {"format", required_argument, 0, 'f'}, {0, 0, 0, 0}};
     *o = (gen_opts){.format = "text", .max_tokens = 256, .threads = 0, .seed = 1};
     ssm_sample_config_default(&o->sample);
-    int c, rc, li = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "m:", lo, &li)) != -1) {
-        if ((rc = parse_one(o, c, optarg, lo[li].name))) return rc;
-        li = 0;
-    }
-    if (optind < argc) return cli_usage_error("generate: unexpected argument '%s'", argv[optind]);
+    const cli_opt_group groups[] = {{gen_options, o}, {NULL, NULL}};
+    cli_args a;
+    int rc = cli_opts_parse(&gen_command, groups, argc, argv, &a);
+    if (rc) return rc;
+    cli_args_free(&a);
     return check_opts(o);
 }
 
@@ -170,13 +155,11 @@ static void json_bytes(FILE *f, const unsigned char *s, size_t n)
 {
     fputc('"', f);
     for (size_t i = 0; i < n;) {
-        unsigned c = s[i];
-        int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        int ok = len > 0 && i + len <= n;
-        for (int k = 1; ok && k < len; k++) ok = (s[i + k] & 0xC0) == 0x80;
-        if (!ok) { fputs("\\ufffd", f); i++; continue; }
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        ucs4_t c;
+        int len = u8_mbtoucr(&c, s + i, n - i);   /* < 0: invalid or cut short */
+        if (len < 0) { fputs("\\ufffd", f); i++; continue; }
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", (int)c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", (unsigned)c);
         else fwrite(s + i, 1, len, f);
         i += len;
     }
@@ -296,7 +279,7 @@ int cli_generate(int argc, char **argv)
 {
     gen_opts o;
     int rc = parse_opts(&o, argc, argv);
-    if (rc) return rc;
+    if (rc) return rc == CLI_OPTS_HELP ? EX_OK : rc;
     cli_threads_apply(o.threads);
     cli_log_header("generate", o.seed);
     gen_run r;

@@ -8,11 +8,12 @@
  * (see ssmlab-inspect(1)). */
 #include <ctype.h>
 #include <errno.h>
-#include <getopt.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 #include <unistd.h>
+#include <unistr.h>
 
 #include "engine/checkpoint.h"
 #include "cli/cli.h"
@@ -71,28 +72,15 @@ static ssm_status input_alloc(inspect_input *in, int B, int L, int d_input)
 /* ------------------------------------------------------------------------ */
 /* Token labels                                                             */
 
-/* Length of the valid UTF-8 sequence of 2..4 bytes at s (n bytes left), or
- * 0: no overlong forms, surrogates or code points past U+10FFFF. */
-static int utf8_len(const unsigned char *s, size_t n)
-{
-    int len = s[0] >= 0xf0 && s[0] < 0xf5 ? 4 : s[0] >= 0xe0 && s[0] < 0xf0 ? 3 : s[0] >= 0xc2 && s[0] < 0xe0 ? 2 : 0;
-    if (!len || (size_t)len > n) return 0;
-    unsigned lo = s[0] == 0xe0 ? 0xa0 : s[0] == 0xf0 ? 0x90 : 0x80;
-    unsigned hi = s[0] == 0xed ? 0x9f : s[0] == 0xf4 ? 0x8f : 0xbf;
-    if (s[1] < lo || s[1] > hi) return 0;
-    for (int i = 2; i < len; i++)
-        if ((s[i] & 0xc0) != 0x80) return 0;
-    return len;
-}
-
 /* Token text safe in a CSV field and a JSON string: printable ASCII and
  * valid UTF-8 as is; control bytes, invalid bytes, ',', '"' and '\' as \xNN. */
 static void label_escape(char *out, const unsigned char *s, size_t n)
 {
     size_t o = 0;
     for (size_t i = 0; i < n && o + 5 < LABEL_MAX;) {
-        int u = s[i] >= 0x80 ? utf8_len(s + i, n - i) : 0;
-        if (u && o + u < LABEL_MAX - 1) {
+        ucs4_t c;
+        int u = s[i] >= 0x80 ? u8_mbtoucr(&c, s + i, n - i) : 0;   /* < 0: not UTF-8 */
+        if (u > 0 && o + u < LABEL_MAX - 1) {
             memcpy(out + o, s + i, u);
             o += u;
             i += u;
@@ -416,54 +404,41 @@ static ssm_status emit_importance(const ssm_model *m, const inspect_input *in, i
 /* ------------------------------------------------------------------------ */
 /* Command                                                                  */
 
+static const cli_opt inspect_options[] = {
+    CLI_OPT_MODEL(inspect_opts, model, 'm'),
+    {"text", 0, CLI_OPT_STRING, .metavar = "TEXT", .help = "inspect TEXT (through DIR/tokenizer.json if there is one)",
+     .offset = offsetof(inspect_opts, text)},
+    {"tokens", 0, CLI_OPT_STRING, .metavar = "IDS", .help = "inspect token ids: 1,2,3;4,5,6",
+     .offset = offsetof(inspect_opts, tokens)},
+    {"image", 0, CLI_OPT_LONG, 0, CLI_NO_LIMIT, .metavar = "N", .help = "image classifiers: inspect test image N",
+     .offset = offsetof(inspect_opts, image), .what = "an image index"},
+    {"data", 0, CLI_OPT_STRING, .metavar = "DIR", .help = "with --image: read the images from DIR",
+     .offset = offsetof(inspect_opts, data)},
+    {"spectrum", 0, CLI_OPT_FLAG, .help = "print the spectrum table", .offset = offsetof(inspect_opts, spectrum)},
+    {"norms", 0, CLI_OPT_FLAG, .help = "print the norms table", .offset = offsetof(inspect_opts, norms)},
+    {"importance", 0, CLI_OPT_FLAG, .help = "print the importance table", .offset = offsetof(inspect_opts, importance)},
+    CLI_OPT_FORMAT(inspect_opts, format),
+    CLI_OPT_THREADS(inspect_opts, threads),
+    CLI_OPT_END};
+
+static const cli_command inspect_command = {
+    "inspect", "--model DIR [options]",
+    "Token dynamics of a checkpoint: spectra, token norms, importance, recency (default: the first three).", 0,
+    NULL};
+
 static int parse_opts(inspect_opts *o, int argc, char **argv)
 {
-    static const struct option lo[] = {
-        {"model", required_argument, 0, 'm'}, {"text", required_argument, 0, 'x'},
-        {"tokens", required_argument, 0, 't'}, {"image", required_argument, 0, 'i'},
-        {"spectrum", no_argument, 0, 's'}, {"norms", no_argument, 0, 'n'},
-        {"importance", no_argument, 0, 'p'}, {"format", required_argument, 0, 'f'},
-        {"threads", required_argument, 0, 'j'}, {"data", required_argument, 0, 'd'},
-        {"attention", no_argument, 0, 'A'}, {"influence", no_argument, 0, 'I'},
-        {"smoothing", no_argument, 0, 'S'}, {"layer", required_argument, 0, 'R'},
-        {"channel", required_argument, 0, 'R'}, {"targets", required_argument, 0, 'R'},
-        {"probes", required_argument, 0, 'R'}, {0, 0, 0, 0}};
     *o = (inspect_opts){.format = "csv", .image = -1};
     cli_recency_defaults(&o->rec);
-    int c, idx, rc;
-    char *end;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "m:", lo, &idx)) != -1) {
-        switch (c) {
-        case 'm': o->model = optarg; break;
-        case 'x': o->text = optarg; break;
-        case 't': o->tokens = optarg; break;
-        case 'i':
-            o->image = strtol(optarg, &end, 10);
-            if (end == optarg || *end || o->image < 0 || o->image > 1L << 30)
-                return cli_usage_error("inspect: --image '%s' is not an image index >= 0", optarg);
-            break;
-        case 's': o->spectrum = 1; break;
-        case 'n': o->norms = 1; break;
-        case 'p': o->importance = 1; break;
-        case 'f': o->format = optarg; break;
-        case 'j': o->threads = atoi(optarg); break;
-        case 'd': o->data = optarg; break;
-        case 'A': o->rec.attention = 1; break;
-        case 'I': o->rec.influence = 1; break;
-        case 'S': o->rec.smoothing = 1; break;
-        case 'R':
-            if ((rc = cli_recency_option(&o->rec, lo[idx].name, optarg))) return rc;
-            break;
-        default: return cli_usage_error("inspect: unknown option");
-        }
-    }
-    if (optind < argc) return cli_usage_error("inspect: unexpected argument '%s'", argv[optind]);
+    const cli_opt_group groups[] = {{inspect_options, o}, {cli_recency_options(), &o->rec}, {NULL, NULL}};
+    cli_args a;
+    int rc = cli_opts_parse(&inspect_command, groups, argc, argv, &a);
+    if (rc) return rc;
+    cli_args_free(&a);
     if (!o->model) return cli_usage_error("inspect: --model DIR is required");
-    if (!cli_format_ok(o->format)) return cli_usage_error("inspect: --format must be csv or jsonl");
     if (!!o->text + !!o->tokens + (o->image >= 0) > 1)
         return cli_usage_error("inspect: give at most one of --text, --tokens and --image");
-    if ((rc = cli_recency_validate(&o->rec))) return rc;
+    if ((rc = cli_recency_validate(&o->rec, &a))) return rc;
     if (!o->spectrum && !o->norms && !o->importance && !cli_recency_any(&o->rec))
         o->spectrum = o->norms = o->importance = 1;
     return EX_OK;
@@ -504,7 +479,7 @@ int cli_inspect(int argc, char **argv)
 {
     inspect_opts o;
     int rc = parse_opts(&o, argc, argv);
-    if (rc) return rc;
+    if (rc) return rc == CLI_OPTS_HELP ? EX_OK : rc;
     cli_threads_apply(o.threads);
     cli_log_header("inspect", 0);
     ssm_model m;

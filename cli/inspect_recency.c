@@ -4,6 +4,7 @@
  * CSV or JSONL tables on stdout.  Columns in ssmlab-inspect(1). */
 #include "cli/inspect_recency.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,43 +24,42 @@ void cli_recency_defaults(cli_recency_opts *o)
 
 int cli_recency_any(const cli_recency_opts *o) { return o->attention || o->influence || o->smoothing; }
 
-/* a non-negative int at most hi, or -1 */
-static int parse_count(const char *s, int hi)
+/* --channel: a channel number or "mean" */
+static int channel_parse(const char *s, void *dst)
 {
-    char *end;
-    long v = strtol(s, &end, 10);
-    return end == s || *end || v < 0 || v > hi ? -1 : (int)v;
+    long v;
+    if (!strcmp(s, "mean")) v = SSM_ATTN_MEAN;
+    else if (cli_parse_long(s, &v) || v < 0 || v > 1 << 20) return -1;
+    *(int *)dst = (int)v;
+    return 0;
 }
 
-int cli_recency_option(cli_recency_opts *o, const char *name, const char *value)
-{
-    int is_channel = !strcmp(name, "channel"), is_targets = !strcmp(name, "targets");
-    if (is_channel && !strcmp(value, "mean")) {
-        o->channel = SSM_ATTN_MEAN;
-        o->set_channel = 1;
-        return EX_OK;
-    }
-    int v = parse_count(value, 1 << 20);
-    if (v < 0 || (is_targets && v < 1))
-        return cli_usage_error("inspect: --%s '%s' is not a %s", name, value,
-                               is_channel ? "channel number or 'mean'"
-                               : is_targets ? "count >= 1" : "number >= 0");
-    int *dst[] = {&o->layer, &o->channel, &o->targets, &o->probes};
-    int *set[] = {&o->set_layer, &o->set_channel, &o->set_targets, &o->set_probes};
-    static const char *const names[] = {"layer", "channel", "targets", "probes"};
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(name, names[i])) {
-            *dst[i] = v;
-            *set[i] = 1;
-        }
-    return EX_OK;
-}
+static const cli_opt options[] = {
+    {"attention", 0, CLI_OPT_FLAG, .help = "print the hidden attention table",
+     .offset = offsetof(cli_recency_opts, attention)},
+    {"layer", 0, CLI_OPT_INT, 0, 1 << 20, .metavar = "L", .help = "with --attention: only layer L (default: every layer)",
+     .offset = offsetof(cli_recency_opts, layer)},
+    {"channel", 0, CLI_OPT_CUSTOM, .metavar = "E|mean",
+     .help = "with --attention: channel E, or the mean of |alpha_e| (default)",
+     .offset = offsetof(cli_recency_opts, channel), .what = "a channel number or 'mean'", .parse = channel_parse},
+    {"influence", 0, CLI_OPT_FLAG, .help = "print the influence table and its decay fit",
+     .offset = offsetof(cli_recency_opts, influence)},
+    {"targets", 0, CLI_OPT_INT, 1, CLI_NO_LIMIT, .metavar = "N", .help = "with --influence: N target positions (default 4)",
+     .offset = offsetof(cli_recency_opts, targets), .what = "a count"},
+    {"probes", 0, CLI_OPT_INT, 0, 1 << 20, .metavar = "K",
+     .help = "with --influence: 0 exact, K > 0 Gaussian probes (default: by size)",
+     .offset = offsetof(cli_recency_opts, probes)},
+    {"smoothing", 0, CLI_OPT_FLAG, .help = "print the over-smoothing table",
+     .offset = offsetof(cli_recency_opts, smoothing)},
+    CLI_OPT_END};
 
-int cli_recency_validate(const cli_recency_opts *o)
+const cli_opt *cli_recency_options(void) { return options; }
+
+int cli_recency_validate(const cli_recency_opts *o, const cli_args *a)
 {
-    if ((o->set_layer || o->set_channel) && !o->attention)
+    if ((cli_opts_given(a, "layer") || cli_opts_given(a, "channel")) && !o->attention)
         return cli_usage_error("inspect: --layer and --channel go with --attention");
-    if ((o->set_targets || o->set_probes) && !o->influence)
+    if ((cli_opts_given(a, "targets") || cli_opts_given(a, "probes")) && !o->influence)
         return cli_usage_error("inspect: --targets and --probes go with --influence");
     return EX_OK;
 }

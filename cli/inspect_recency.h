@@ -5,6 +5,7 @@
 #ifndef SSM_INSPECT_RECENCY_H
 #define SSM_INSPECT_RECENCY_H
 
+#include "cli/opts.h"
 #include "engine/model.h"
 #include "engine/status.h"
 
@@ -14,7 +15,6 @@ typedef struct {
     int channel;    /* attention channel, SSM_ATTN_MEAN: mean of |alpha_e| */
     int targets;    /* influence target positions */
     int probes;     /* SSM_INFLUENCE_AUTO, 0 exact, K > 0 Gaussian probes */
-    int set_layer, set_channel, set_targets, set_probes;   /* given on the command line */
 } cli_recency_opts;
 
 void cli_recency_defaults(cli_recency_opts *o);
@@ -22,13 +22,13 @@ void cli_recency_defaults(cli_recency_opts *o);
 /* Any of the three tables asked for? */
 int cli_recency_any(const cli_recency_opts *o);
 
-/* The value of "layer", "channel", "targets" or "probes"; EX_OK, or
- * EX_USAGE after a one-line message. */
-int cli_recency_option(cli_recency_opts *o, const char *name, const char *value);
+/* The options above as a table for a cli_recency_opts (cli/opts.h). */
+const cli_opt *cli_recency_options(void);
 
-/* After parsing: EX_USAGE when a sub-option lacks its table (e.g. --layer
- * without --attention). */
-int cli_recency_validate(const cli_recency_opts *o);
+/* After parsing into o (a: the parsed command line): EX_USAGE after a
+ * one-line message when a sub-option lacks its table (e.g. --layer without
+ * --attention). */
+int cli_recency_validate(const cli_recency_opts *o, const cli_args *a);
 
 /* Against the loaded model, before any table is written: layer and channel
  * in range. */

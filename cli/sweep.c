@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -29,7 +30,6 @@
 #include "engine/safetensors.h"
 #include "scenarios/task.h"
 
-#define SWEEP_MAX_PRESETS 256
 #define SWEEP_NAME_MAX 128
 #define SWEEP_CELL 32
 #define SWEEP_RECENCY_SEQS 4      /* sequences of the first validation batch measured */
@@ -40,14 +40,15 @@
 
 typedef struct {
     const char *out, *format;
-    const char *files[SWEEP_MAX_PRESETS];
+    char **files;       /* (nfiles) preset files, in order */
     int nfiles;
     char **overrides;   /* (nover) key=value arguments, in order */
     int nover;
+    const char *attack_name;  /* --attack adversarial|target, or NULL */
     int attack;         /* --attack given */
     const char *last;   /* --last list of k */
     attack_eval_opts ae;
-    const char *attack_opt;   /* an attack option seen (for the error without --attack) */
+    cli_args args;      /* the operands, which files and overrides point into */
 } sweep_opts;
 
 /* One preset: its resolved config and, once trained, its results. */
@@ -87,92 +88,49 @@ static const unsigned char text_cols[NCOLS] = {[C_PRESET] = 1, [C_SCENARIO] = 1,
 
 /* ---- arguments and presets ------------------------------------------- */
 
-/* Does argv[*i] name long option `name` ("--name" or "--name=value")?
- * 1: yes, *val gets the value (with has_arg, the next argument for the
- * first form; *i moves past it); 0: no; -1: the value is missing, or one
- * is given to a flag. */
-static int long_opt(int argc, char **argv, int *i, const char *name, int has_arg, const char **val)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, "--", 2) || strncmp(a + 2, name, n) || (a[2 + n] && a[2 + n] != '=')) return 0;
-    *val = NULL;
-    if (a[2 + n] == '=') {
-        *val = a + 3 + n;
-        return has_arg ? 1 : -1;
-    }
-    if (!has_arg) return 1;
-    if (*i + 1 >= argc) return -1;
-    *val = argv[++*i];
-    return 1;
-}
+static const char *const attacks[] = {"adversarial", "target", NULL};
 
-/* argv[*i] as one of the attack options of attack_eval_options(): EX_OK
- * and *matched = 1 when it is one (applied), else *matched = 0. */
-static int attack_option(sweep_opts *o, int argc, char **argv, int *i, int *matched)
-{
-    const struct option *ev = attack_eval_options();
-    const char *val, *a = argv[*i];
-    *matched = 0;
-    for (int j = 0; ev[j].name; j++) {
-        int r = long_opt(argc, argv, i, ev[j].name, ev[j].has_arg == required_argument, &val);
-        if (!r) continue;
-        *matched = 1;
-        if (r < 0) return cli_usage_error("sweep: %s: %s", a, ev[j].has_arg ? "needs a value" : "takes no value");
-        o->attack_opt = ev[j].name;
-        return attack_eval_set_option(&o->ae, ev[j].val, val, "sweep");
-    }
-    return EX_OK;
-}
+static const cli_opt sweep_options[] = {
+    {"out", 0, CLI_OPT_STRING, .metavar = "DIR", .help = "where the runs and the results go (default runs/sweep)",
+     .offset = offsetof(sweep_opts, out)},
+    CLI_OPT_FORMAT(sweep_opts, format),
+    {"attack", 0, CLI_OPT_CHOICE, .help = "also attack each classifier (the attack options below)",
+     .offset = offsetof(sweep_opts, attack_name), .choices = attacks},
+    {"last", 0, CLI_OPT_STRING, .metavar = "K[,K...]", .help = "with --attack: attacked tokens (default " SWEEP_ATTACK_LAST ")",
+     .offset = offsetof(sweep_opts, last)},
+    CLI_OPT_END};
 
-/* --out, --format, --attack, --last: EX_OK and *matched = 1 when argv[*i]
- * is one of them. */
-static int own_option(sweep_opts *o, int argc, char **argv, int *i, int *matched)
-{
-    static const char *const names[] = {"out", "format", "attack", "last"};
-    const char **dst[] = {&o->out, &o->format, NULL, &o->last};
-    const char *val = NULL, *a = argv[*i];
-    *matched = 0;
-    for (int j = 0; j < 4; j++) {
-        int r = long_opt(argc, argv, i, names[j], 1, &val);
-        if (!r) continue;
-        *matched = 1;
-        if (r < 0) return cli_usage_error("sweep: %s needs a value", a);
-        if (dst[j]) {
-            *dst[j] = val;
-            return EX_OK;
-        }
-        if (strcmp(val, "adversarial") && strcmp(val, "target"))
-            return cli_usage_error("sweep: --attack must be adversarial or target, not '%s'", val);
-        o->ae.mode = !strcmp(val, "target") ? ATTACK_EVAL_TARGET : ATTACK_EVAL_ADVERSARIAL;
-        o->attack = 1;
-        return EX_OK;
-    }
-    return EX_OK;
-}
+static const cli_command sweep_command = {
+    "sweep", "FILE... [key=value ...] [options]",
+    "Train each preset FILE, measure its dynamics and recency, and write one results table.", 1,
+    "The key=value overrides apply to every preset; the sweep sets out and format itself."};
 
-/* A key=value override or a preset file. */
-static int operand(sweep_opts *o, char **argv, int i)
+/* The operands: preset files and key=value overrides. */
+static int operands(sweep_opts *o)
 {
-    const char *a = argv[i];
-    if (strchr(a, '=')) {
-        if (!strncmp(a, "out=", 4) || !strncmp(a, "format=", 7))
-            return cli_usage_error("sweep: '%s': the sweep sets out and format (use --out, --format)", a);
-        o->overrides[o->nover++] = argv[i];   /* compacts argv in place: nover <= i */
-        return EX_OK;
-    }
-    if (o->nfiles == SWEEP_MAX_PRESETS) return cli_usage_error("sweep: more than %d presets", SWEEP_MAX_PRESETS);
-    o->files[o->nfiles++] = a;
-    return EX_OK;
+    o->nfiles = cli_config_split(o->args.args, o->args.nargs);
+    o->files = o->args.args;
+    o->overrides = o->args.args + o->nfiles;
+    o->nover = o->args.nargs - o->nfiles;
+    for (int i = 0; i < o->nover; i++)
+        if (!strncmp(o->overrides[i], "out=", 4) || !strncmp(o->overrides[i], "format=", 7))
+            return cli_usage_error("sweep: '%s': the sweep sets out and format (use --out, --format)",
+                                   o->overrides[i]);
+    return o->nfiles ? EX_OK : cli_usage_error("sweep: no preset files given");
 }
 
 /* The attack options go with --attack; the k list's grammar is checked
  * here, its values against each preset's length in presets_load. */
 static int check_attack_opts(sweep_opts *o)
 {
-    if (!o->attack && (o->last || o->attack_opt))
-        return cli_usage_error("sweep: --%s goes with --attack adversarial|target", o->last ? "last" : o->attack_opt);
+    const cli_opt *ev = attack_eval_options();
+    const char *seen = o->last ? "last" : NULL;
+    for (int j = 0; !seen && ev[j].name; j++)
+        if (cli_opts_given(&o->args, ev[j].name)) seen = ev[j].name;
+    o->attack = o->attack_name != NULL;
+    if (!o->attack && seen) return cli_usage_error("sweep: --%s goes with --attack adversarial|target", seen);
     if (!o->attack) return EX_OK;
+    o->ae.mode = !strcmp(o->attack_name, "target") ? ATTACK_EVAL_TARGET : ATTACK_EVAL_ADVERSARIAL;
     if (!o->last) o->last = SWEEP_ATTACK_LAST;
     int ks[ATTACK_EVAL_MAX_KS], nk;
     ssm_status st = attack_eval_parse_ks("sweep", o->last, 0, ks, &nk);
@@ -180,24 +138,20 @@ static int check_attack_opts(sweep_opts *o)
     return attack_eval_check_opts(&o->ae, "sweep");
 }
 
+/* On EX_OK, o->args holds the operands (cli_args_free). */
 static int parse_args(sweep_opts *o, int argc, char **argv)
 {
-    *o = (sweep_opts){.out = "runs/sweep", .format = "csv", .overrides = argv, .nover = 0};
+    *o = (sweep_opts){.out = "runs/sweep", .format = "csv"};
     attack_eval_defaults(&o->ae);
     o->ae.images = SWEEP_ATTACK_IMAGES;
-    for (int i = 1; i < argc; i++) {
-        int matched, rc = own_option(o, argc, argv, &i, &matched);
-        if (!rc && !matched) rc = attack_option(o, argc, argv, &i, &matched);
-        if (!rc && !matched) {
-            if (argv[i][0] == '-' && argv[i][1]) return cli_usage_error("sweep: unknown option '%s'", argv[i]);
-            rc = operand(o, argv, i);
-        }
-        if (rc) return rc;
-    }
-    if (!o->nfiles) return cli_usage_error("sweep: no preset files given");
-    if (!cli_format_ok(o->format)) return cli_usage_error("sweep: --format must be csv or jsonl");
-    if (!*o->out) return cli_usage_error("sweep: --out must not be empty");
-    return check_attack_opts(o);
+    const cli_opt_group groups[] = {{sweep_options, o}, {attack_eval_options(), &o->ae}, {NULL, NULL}};
+    int rc = cli_opts_parse(&sweep_command, groups, argc, argv, &o->args);
+    if (rc) return rc;
+    rc = operands(o);
+    if (!rc && !*o->out) rc = cli_usage_error("sweep: --out must not be empty");
+    if (!rc) rc = check_attack_opts(o);
+    if (rc) cli_args_free(&o->args);
+    return rc;
 }
 
 /* "scenarios/lm-default.conf" -> "lm-default" */
@@ -224,15 +178,12 @@ static ssm_status preset_load(sweep_run *r, const sweep_opts *o, const char *fil
     memset(r, 0, sizeof *r);
     r->file = file;
     preset_name(file, r->name);
-    run_config_default(&r->rc);
-    ssm_status st = run_config_read(&r->rc, file);   /* its errors name the file */
+    ssm_status st = cli_config_build(&r->rc, file, o->overrides, o->nover);   /* errors say where */
     if (st) return st;
-    for (int i = 0; !st && i < o->nover; i++) st = run_config_set(&r->rc, o->overrides[i], "command line");
     if (snprintf(r->rc.out, sizeof r->rc.out, "%s/%s", o->out, r->name) >= (int)sizeof r->rc.out)
         return ssm_fail(SSM_ERR_CONFIG, "%s: output path too long", file);
     snprintf(r->rc.format, sizeof r->rc.format, "csv");
-    if (!st) st = run_config_check(&r->rc);
-    if (st) return preset_error(r, st);
+    if ((st = run_config_check(&r->rc))) return preset_error(r, st);
     r->val_loss = r->val_acc = r->unigram = r->train_s = NAN;
     r->mean_slope = r->mix_slope = NAN;
     r->decay_rate = r->half_life = r->fit_r2 = r->cos_last = r->dev_last = r->dev_ratio = NAN;
@@ -354,13 +305,17 @@ static int csv_col(const char *header, const char *name)
     return -1;
 }
 
-/* Field i of a CSV line (no quoting: ssmlab's rows have none), as a number. */
+/* Field i of a CSV line (no quoting: ssmlab's rows have none) as a
+ * number; NAN when it is empty or not a number. */
 static double csv_num(const char *line, int i)
 {
+    char cell[64];
+    double v;
     if (i < 0) return NAN;
     for (; i > 0 && line; i--) line = strchr(line, ',') ? strchr(line, ',') + 1 : NULL;
-    if (!line || *line == ',' || *line == '\n' || !*line) return NAN;
-    return strtod(line, NULL);
+    if (!line) return NAN;
+    snprintf(cell, sizeof cell, "%.*s", (int)strcspn(line, ",\r\n"), line);
+    return cli_parse_double(cell, &v) ? NAN : v;
 }
 
 /* Last val row's loss (and acc), last train row's elapsed_s. */
@@ -710,18 +665,16 @@ int cli_sweep(int argc, char **argv)
 {
     sweep_opts o;
     int code = parse_args(&o, argc, argv);
-    if (code) return code;
+    if (code) return code == CLI_OPTS_HELP ? EX_OK : code;
     sweep_run *runs = calloc((size_t)o.nfiles, sizeof *runs);
-    if (!runs) return cli_report(ssm_fail(SSM_ERR_NOMEM, "out of memory"));
-    ssm_status st = presets_load(runs, &o);
+    ssm_status st = runs ? presets_load(runs, &o) : ssm_fail(SSM_ERR_NOMEM, "out of memory");
     if (!st) st = ssm_dir_create(o.out);
-    if (st) {
-        free(runs);
-        return cli_report(st);
+    if (!st) {
+        cli_threads_apply(runs[0].rc.threads);
+        cli_log_header("sweep", 0);
     }
-    cli_threads_apply(runs[0].rc.threads);
-    cli_log_header("sweep", 0);
-    code = sweep_all(runs, &o);
+    code = st ? cli_report(st) : sweep_all(runs, &o);
     free(runs);
+    cli_args_free(&o.args);
     return code;
 }

@@ -3,6 +3,7 @@
  * checkpoints, resume, and a resumable checkpoint on Ctrl-C or SIGTERM. */
 #include <math.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
@@ -164,19 +165,15 @@ static ssm_status train_loop(train_state *s)
     return save(s);
 }
 
-static ssm_status config_from_args(run_config *rc, int argc, char **argv)
+/* The operands: at most one config file, then key=value overrides. */
+static ssm_status config_from_args(run_config *rc, char **args, int nargs)
 {
-    ssm_status st;
-    run_config_default(rc);
-    int i = 1;
-    if (i < argc && !strchr(argv[i], '='))
-        if ((st = run_config_read(rc, argv[i++]))) return st;
-    for (; i < argc; i++) {
-        if (!strchr(argv[i], '='))
-            return ssm_fail(SSM_ERR_USAGE, "'%s': expected key=value after the config file", argv[i]);
-        if ((st = run_config_set(rc, argv[i], "command line"))) return st;
-    }
-    return run_config_check(rc);
+    int nfiles = cli_config_split(args, nargs);
+    if (nfiles > 1)
+        return ssm_fail(SSM_ERR_USAGE, "train: '%s': only one config file (the other operands are key=value)",
+                        args[1]);
+    ssm_status st = cli_config_build(rc, nfiles ? args[0] : NULL, args + nfiles, nargs - nfiles);
+    return st ? st : run_config_check(rc);
 }
 
 static void state_free(train_state *s)
@@ -238,16 +235,33 @@ static ssm_status run(train_state *s)
     return train_loop(s);
 }
 
+typedef struct {
+    int list_keys;
+} train_opts;
+
+static const cli_opt train_options[] = {
+    {"list-keys", 0, CLI_OPT_FLAG, .help = "print the configuration keys with their defaults and exit",
+     .offset = offsetof(train_opts, list_keys)},
+    CLI_OPT_END};
+
+static const cli_command train_command = {
+    "train", "[CONFIG] [key=value ...] [options]",
+    "Train a model: the defaults, then CONFIG (key = value lines), then the key=value overrides.", 1,
+    "The keys: ssmlab train --list-keys, and ssmlab(1)."};
+
 int cli_train(int argc, char **argv)
 {
     static train_state s;
     memset(&s, 0, sizeof s);
-    if (argc > 1 && !strcmp(argv[1], "--list-keys")) {
-        run_config_write_keys(stdout);
-        return EX_OK;
-    }
-    ssm_status st = config_from_args(&s.rc, argc, argv);
-    if (st) return cli_report(st);
+    train_opts o = {0};
+    const cli_opt_group groups[] = {{train_options, &o}, {NULL, NULL}};
+    cli_args a;
+    int rc = cli_opts_parse(&train_command, groups, argc, argv, &a);
+    if (rc) return rc == CLI_OPTS_HELP ? EX_OK : rc;
+    if (o.list_keys) run_config_write_keys(stdout);
+    ssm_status st = o.list_keys ? SSM_OK : config_from_args(&s.rc, a.args, a.nargs);
+    cli_args_free(&a);
+    if (st || o.list_keys) return st ? cli_report(st) : EX_OK;
     s.rc.threads = cli_threads_apply(s.rc.threads);
     cli_log_header("train", s.rc.seed);
     fprintf(stderr, "# resolved config:\n");

@@ -2,6 +2,7 @@
  * parses the command line into the TUI's options and a run configuration
  * (the TUI's own keys keys=, color=, plot=, text=, image=, log= are taken
  * out before the rest goes to the run configuration), then runs the TUI. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
@@ -16,27 +17,84 @@
 
 #define DEFAULT_CONFIG "scenarios/bytes-small.conf"
 
-static void usage(FILE *f)
+/* Options tui_options has no field for. */
+typedef struct {
+    int width, height;
+} tui_size;
+
+typedef struct {
+    tui_size size;       /* --size COLSxROWS */
+    int keys_mdoc;       /* --keys-mdoc */
+} tui_cli;
+
+static int color_parse(const char *s, void *dst)
 {
-    fprintf(f, "usage: ssmlab tui [CONFIG | --model DIR] [key=value ...] [options]\n"
-               "options:\n"
-               "  --model DIR          load and keep training a checkpoint\n"
-               "  --paused             do not start training at once\n"
-               "  --keys FILE          key bindings (default ~/.config/ssmlab/keys)\n"
-               "  --color MODE         auto, none, 16, 256 or truecolor\n"
-               "  --plot MODE          auto, braille, blocks or ascii\n"
-               "  --text TEXT          the inspected text (language models)\n"
-               "  --image N            the inspected test image (image classifiers)\n"
-               "  --log FILE           where standard error goes while the screen is up\n"
-               "  --script FILE        run display-free on a virtual terminal, driven by FILE\n"
-               "  --size COLSxROWS     virtual terminal size (default 120x40)\n"
-               "  --term NAME          virtual terminal type (default xterm-256color)\n"
-               "  --bench-latency      measure key-to-redraw latency while training (CSV)\n"
-               "  --bench-keys N       keys the latency measurement sends (default 200)\n"
-               "  --keys-mdoc          print the key list of ssmlab-tui(1) and exit\n"
-               "TUI keys as key=value: keys=FILE color=MODE plot=MODE text=TEXT image=N log=FILE\n"
-               "See ssmlab-tui(1).\n");
+    int c = tui_colors_parse(s);
+    if (c < 0) return -1;
+    *(int *)dst = c;
+    return 0;
 }
+
+static int plot_parse(const char *s, void *dst)
+{
+    int p = tui_plot_parse(s);
+    if (p < 0) return -1;
+    *(int *)dst = p;
+    return 0;
+}
+
+/* "COLSxROWS" into a tui_size */
+static int size_parse(const char *s, void *dst)
+{
+    char cols[16];
+    long w, h;
+    size_t n = strcspn(s, "x");
+    if (!s[n] || n >= sizeof cols) return -1;
+    snprintf(cols, sizeof cols, "%.*s", (int)n, s);
+    if (cli_parse_long(cols, &w) || cli_parse_long(s + n + 1, &h) || w < 10 || h < 5 || w > 1000 || h > 500)
+        return -1;
+    *(tui_size *)dst = (tui_size){(int)w, (int)h};
+    return 0;
+}
+
+static const cli_opt tui_table[] = {
+    {"model", 0, CLI_OPT_STRING, .metavar = "DIR", .help = "load and keep training a checkpoint",
+     .offset = offsetof(tui_options, model_dir)},
+    {"paused", 0, CLI_OPT_FLAG, .help = "do not start training at once", .offset = offsetof(tui_options, paused)},
+    {"keys", 0, CLI_OPT_STRING, .metavar = "FILE", .help = "key bindings (default ~/.config/ssmlab/keys)",
+     .offset = offsetof(tui_options, keys_file)},
+    {"color", 0, CLI_OPT_CUSTOM, .metavar = "MODE", .help = "auto, none, 16, 256 or truecolor",
+     .offset = offsetof(tui_options, color), .what = "auto, none, 16, 256 or truecolor", .parse = color_parse},
+    {"plot", 0, CLI_OPT_CUSTOM, .metavar = "MODE", .help = "auto, braille, blocks or ascii",
+     .offset = offsetof(tui_options, plot), .what = "auto, braille, blocks or ascii", .parse = plot_parse},
+    {"text", 0, CLI_OPT_STRING, .metavar = "TEXT", .help = "the inspected text (language models)",
+     .offset = offsetof(tui_options, text)},
+    {"image", 0, CLI_OPT_LONG, 0, CLI_NO_LIMIT, .metavar = "N", .help = "the inspected test image (image classifiers)",
+     .offset = offsetof(tui_options, image), .what = "an image index"},
+    {"log", 0, CLI_OPT_STRING, .metavar = "FILE", .help = "where standard error goes while the screen is up",
+     .offset = offsetof(tui_options, log_path)},
+    {"script", 0, CLI_OPT_STRING, .metavar = "FILE", .help = "run display-free on a virtual terminal, driven by FILE",
+     .offset = offsetof(tui_options, script)},
+    {"term", 0, CLI_OPT_STRING, .metavar = "NAME", .help = "virtual terminal type (default xterm-256color)",
+     .offset = offsetof(tui_options, term)},
+    {"bench-latency", 0, CLI_OPT_FLAG, .help = "measure key-to-redraw latency while training (CSV)",
+     .offset = offsetof(tui_options, bench_latency)},
+    {"bench-keys", 0, CLI_OPT_INT, 1, CLI_NO_LIMIT, .metavar = "N",
+     .help = "keys the latency measurement sends (default 200)", .offset = offsetof(tui_options, bench_keys)},
+    CLI_OPT_END};
+
+static const cli_opt tui_cli_table[] = {
+    {"size", 0, CLI_OPT_CUSTOM, .metavar = "COLSxROWS", .help = "virtual terminal size (default 120x40)",
+     .offset = offsetof(tui_cli, size), .what = "a size from 10x5 to 1000x500", .parse = size_parse},
+    {"keys-mdoc", 0, CLI_OPT_FLAG, .help = "print the key list of ssmlab-tui(1) and exit",
+     .offset = offsetof(tui_cli, keys_mdoc)},
+    CLI_OPT_END};
+
+static const cli_command tui_command = {
+    "tui", "[CONFIG | --model DIR] [key=value ...] [options]",
+    "The ncurses lab: train and watch a model (plain ssmlab on a terminal).", 1,
+    "TUI keys as key=value: keys=FILE color=MODE plot=MODE text=TEXT image=N log=FILE\n"
+    "See ssmlab-tui(1)."};
 
 static void name_from_config(tui_options *o, const char *path)
 {
@@ -47,101 +105,62 @@ static void name_from_config(tui_options *o, const char *path)
     snprintf(o->name, sizeof o->name, "%.*s", (int)(n < 63 ? n : 63), b);
 }
 
-/* A test image index: 0 or more. */
-static int image_parse(tui_options *o, const char *v)
+/* keys=, color=, plot=, text=, image=, log= (the options of the same
+ * names): 1 if taken, 0 if not one of them, -1 on a bad value. */
+static int tui_key(const cli_opt_group *groups, const char *kv)
 {
-    char *end;
-    long i = strtol(v, &end, 10);
-    if (end == v || *end || i < 0) return -1;
-    o->image = i;
-    return 1;
-}
-
-/* keys=, color=, plot=, text=, image=, log=: 1 if taken, -1 on a bad value. */
-static int tui_key(tui_options *o, const char *kv)
-{
+    static const char *const keys[] = {"keys", "color", "plot", "text", "image", "log"};
     const char *v = strchr(kv, '=') + 1;
-    size_t k = (size_t)(v - kv - 1);
-    if (k == 4 && !strncmp(kv, "keys", 4)) o->keys_file = v;
-    else if (k == 4 && !strncmp(kv, "text", 4)) o->text = v;
-    else if (k == 3 && !strncmp(kv, "log", 3)) o->log_path = v;
-    else if (k == 5 && !strncmp(kv, "color", 5)) return (o->color = tui_colors_parse(v)) < 0 ? -1 : 1;
-    else if (k == 4 && !strncmp(kv, "plot", 4)) return (o->plot = tui_plot_parse(v)) < 0 ? -1 : 1;
-    else if (k == 5 && !strncmp(kv, "image", 5)) return image_parse(o, v);
-    else return 0;
-    return 1;
-}
-
-static int size_parse(tui_options *o, const char *s)
-{
-    int w, h;
-    char x;
-    if (sscanf(s, "%d%c%d", &w, &x, &h) != 3 || x != 'x' || w < 10 || h < 5 || w > 1000 || h > 500) return -1;
-    o->width = w;
-    o->height = h;
+    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
+        if (strlen(keys[k]) == (size_t)(v - kv - 1) && !strncmp(kv, keys[k], v - kv - 1))
+            return cli_opts_set(groups, keys[k], v);
     return 0;
-}
-
-/* --flag VALUE options; returns 1 if taken, 0 if not an option, <0 on error. */
-static int option(tui_options *o, const char *a, const char *next, int *i)
-{
-    static const char *const with_value[] = {"--model", "--script", "--size", "--term", "--bench-keys",
-                                             "--keys", "--color", "--plot", "--text", "--image", "--log"};
-    if (!strcmp(a, "--paused")) return o->paused = 1;
-    if (!strcmp(a, "--bench-latency")) return o->bench_latency = 1;
-    int known = 0;
-    for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++) known |= !strcmp(a, with_value[k]);
-    if (!known) return 0;
-    if (!next) return -1;
-    ++*i;
-    if (!strcmp(a, "--model")) o->model_dir = next;
-    else if (!strcmp(a, "--script")) o->script = next;
-    else if (!strcmp(a, "--term")) o->term = next;
-    else if (!strcmp(a, "--keys")) o->keys_file = next;
-    else if (!strcmp(a, "--text")) o->text = next;
-    else if (!strcmp(a, "--log")) o->log_path = next;
-    else if (!strcmp(a, "--size")) return size_parse(o, next) ? -2 : 1;
-    else if (!strcmp(a, "--bench-keys")) return (o->bench_keys = atoi(next)) > 0 ? 1 : -2;
-    else if (!strcmp(a, "--image")) return image_parse(o, next) < 0 ? -2 : 1;
-    else if (!strcmp(a, "--color")) return (o->color = tui_colors_parse(next)) < 0 ? -2 : 1;
-    else if (!strcmp(a, "--plot")) return (o->plot = tui_plot_parse(next)) < 0 ? -2 : 1;
-    return 1;
 }
 
 /* The config file (or the default one), then the key=value overrides in order. */
 static int config_apply(tui_options *o, const char *config, char **kv, int nkv)
 {
-    ssm_status st;
     if (!config && !o->model_dir && !access(DEFAULT_CONFIG, R_OK)) config = DEFAULT_CONFIG;
-    if (config) {
-        if ((st = run_config_read(&o->rc, config))) return cli_report(st);
-        name_from_config(o, config);
-    }
-    for (int i = 0; i < nkv; i++)
-        if ((st = run_config_set(&o->rc, kv[i], "command line"))) return cli_report(st);
+    ssm_status st = cli_config_build(&o->rc, config, kv, nkv);
+    if (st) return cli_report(st);
+    if (config) name_from_config(o, config);
     return 0;
 }
 
-static int args_parse(tui_options *o, int argc, char **argv, const char **config)
+/* The operands: one CONFIG, the TUI's keys, and the run's overrides (kept
+ * in o: they live as long as the process, as argv does). */
+static int operands(tui_options *o, const cli_opt_group *groups, char **args, int nargs)
 {
-    char **kv = calloc(argc, sizeof *kv);
-    int nkv = 0, rc = 0;
-    for (int i = 1; i < argc && !rc; i++) {
-        const char *a = argv[i];
-        int r = option(o, a, i + 1 < argc ? argv[i + 1] : NULL, &i);
-        if (r == -1) rc = cli_usage_error("%s needs a value", a);
-        else if (r < 0) rc = cli_usage_error("bad value '%s' for %s", argv[i], a);
-        else if (r) continue;
-        else if (a[0] == '-' && a[1]) rc = cli_usage_error("unknown option '%s'", a);
-        else if (!strchr(a, '=') && *config) rc = cli_usage_error("'%s': only one config file", a);
-        else if (!strchr(a, '=')) *config = a;
-        else if ((r = tui_key(o, a)) < 0) rc = cli_usage_error("bad value in '%s'", a);
-        else if (!r) kv[nkv++] = argv[i];
+    int nfiles = cli_config_split(args, nargs), nkv = 0, r;
+    char **kv = args + nfiles;
+    if (nfiles > 1) return cli_usage_error("tui: '%s': only one config file", args[1]);
+    for (int i = nfiles; i < nargs; i++) {
+        if ((r = tui_key(groups, args[i])) < 0) return cli_usage_error("tui: bad value in '%s'", args[i]);
+        if (!r) kv[nkv++] = args[i];
     }
-    if (!rc && o->model_dir && *config) rc = cli_usage_error("give a CONFIG or --model DIR, not both");
-    if (!rc) rc = config_apply(o, *config, kv, nkv);
-    o->overrides = kv;   /* argv strings: they live as long as the process */
+    if (o->model_dir && nfiles) return cli_usage_error("tui: give a CONFIG or --model DIR, not both");
+    o->overrides = kv;
     o->n_overrides = nkv;
+    return config_apply(o, nfiles ? args[0] : NULL, kv, nkv);
+}
+
+/* CLI_OPTS_HELP after the help or the key list, else EX_OK or an exit code. */
+static int args_parse(tui_options *o, int argc, char **argv)
+{
+    tui_cli c = {{o->width, o->height}, 0};
+    const cli_opt_group groups[] = {{tui_table, o}, {tui_cli_table, &c}, {NULL, NULL}};
+    cli_args a;
+    int rc = cli_opts_parse(&tui_command, groups, argc, argv, &a);
+    if (rc) return rc;
+    o->width = c.size.width;
+    o->height = c.size.height;
+    if (c.keys_mdoc) {
+        tui_keys_write_mdoc(stdout);
+        cli_args_free(&a);
+        return CLI_OPTS_HELP;
+    }
+    rc = operands(o, groups, a.args, a.nargs);   /* a.args is kept: o->overrides points into it */
+    if (rc) cli_args_free(&a);
     return rc;
 }
 
@@ -149,19 +168,8 @@ int cli_tui(int argc, char **argv)
 {
     static tui_options o;
     tui_options_default(&o);
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            usage(stdout);
-            return EX_OK;
-        }
-        if (!strcmp(argv[i], "--keys-mdoc")) {
-            tui_keys_write_mdoc(stdout);
-            return EX_OK;
-        }
-    }
-    const char *config = NULL;
-    int rc = args_parse(&o, argc, argv, &config);
-    if (rc) return rc;
+    int rc = args_parse(&o, argc, argv);
+    if (rc) return rc == CLI_OPTS_HELP ? EX_OK : rc;
     ssm_status st = run_config_check(&o.rc);
     if (st) return cli_report(st);
     o.rc.threads = cli_threads_apply(o.rc.threads);
