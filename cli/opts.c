@@ -169,8 +169,7 @@ static void describe(const cli_opt *e, char *s, size_t n)
     snprintf(s, n, "%s%s", e->what ? e->what : e->kind == CLI_OPT_FLOAT ? "a number" : "an integer", range);
 }
 
-/* One line: "--OPT 'VALUE' is not WHAT"; the parenthesis keeps the wording
- * of the messages before the tables ("bad value 'x' for --max-tokens"). */
+/* One line: "ssmlab: SUB: --OPT: 'VALUE' is not WHAT". */
 static void say_bad_value(const cli_command *cmd, const cli_opt *e, const char *arg)
 {
     char what[256];
@@ -178,8 +177,7 @@ static void say_bad_value(const cli_command *cmd, const cli_opt *e, const char *
     if (e->kind == CLI_OPT_CHOICE)
         fprintf(stderr, "ssmlab: %s: --%s must be %s, not '%s'\n", cmd->name, e->name, what, arg);
     else
-        fprintf(stderr, "ssmlab: %s: --%s '%s' is not %s (bad value '%s' for --%s)\n", cmd->name, e->name, arg,
-                what, arg, e->name);
+        fprintf(stderr, "ssmlab: %s: --%s: '%s' is not %s\n", cmd->name, e->name, arg, what);
 }
 
 /* getopt's '?' or ':' for the argument before optind. */

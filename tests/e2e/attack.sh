@@ -101,7 +101,7 @@ expect_error 64 "'1x' is not" "$SSMLAB" attack adversarial "${A[@]}" --last 4,1x
 expect_error 64 'more than the 64 tokens' "$SSMLAB" attack adversarial "${A[@]}" --last 65
 expect_error 64 'more than the 64 tokens' "$SSMLAB" attack adversarial "${A[@]}" --last 101%
 expect_error 64 'fgsm or pgd' "$SSMLAB" attack adversarial "${A[@]}" --last 1 --method cw
-expect_error 64 "bad value '-1'" "$SSMLAB" attack adversarial "${A[@]}" --last 1 --eps -1
+expect_error 64 "--eps: '-1' is not" "$SSMLAB" attack adversarial "${A[@]}" --last 1 --eps -1
 expect_error 64 'csv or jsonl' "$SSMLAB" attack adversarial "${A[@]}" --last 1 --format xml
 expect_error 64 'class C is required' "$SSMLAB" attack target "${A[@]}" --last 1
 expect_error 64 'class goes with the target' "$SSMLAB" attack adversarial "${A[@]}" --last 1 --class 2

@@ -131,7 +131,7 @@ expect_error 64 "one of --prompt TEXT or --tokens IDS" "$SSMLAB" generate --mode
 expect_error 64 "one of --prompt TEXT or --tokens IDS" "$SSMLAB" generate --model "$TMP/ck" --prompt a --tokens 1
 expect_error 64 "generate: --top-p must be in \(0, 1\]" "$SSMLAB" generate --model "$TMP/ck" --prompt a --top-p 1.5
 expect_error 64 "generate: --temperature must be >= 0" "$SSMLAB" generate --model "$TMP/ck" --prompt a --temperature -1
-expect_error 64 "bad value 'x' for --max-tokens" "$SSMLAB" generate --model "$TMP/ck" --prompt a --max-tokens x
+expect_error 64 "--max-tokens: 'x' is not" "$SSMLAB" generate --model "$TMP/ck" --prompt a --max-tokens x
 expect_error 64 "generate: --format must be text or jsonl" "$SSMLAB" generate --model "$TMP/ck" --prompt a --format csv
 expect_error 64 "prompt is empty" "$SSMLAB" generate --model "$TMP/ck" --prompt ""
 expect_error 64 "ssmlab: --tokens: .*not a comma-separated list" "$SSMLAB" generate --model "$TMP/ck" --tokens 1,,2

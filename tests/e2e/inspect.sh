@@ -55,7 +55,7 @@ expect_error 64 "ssmlab: --tokens: .* is not a list" inspect --model "$TMP/ck" -
 expect_error 64 "ssmlab: --tokens: .* is not a list" inspect --model "$TMP/ck" --tokens '-4'
 expect_error 65 "$TMP/ck/config.json: token id 999 .*outside the vocabulary" inspect --model "$TMP/ck" --tokens 1,999
 expect_error 64 "$TMP/ck/config.json: --image needs an image classifier" inspect --model "$TMP/ck" --image 0
-expect_error 64 "ssmlab: inspect: --image 'x' is not an image index" inspect --model "$TMP/ck" --image x
+expect_error 64 "ssmlab: inspect: --image: 'x' is not an image index" inspect --model "$TMP/ck" --image x
 expect_error 64 "at most one of --text, --tokens and --image" inspect --model "$TMP/ck" --text hi --tokens 1
 expect_error 64 "ssmlab: inspect: --format must be csv or jsonl" inspect --model "$TMP/ck" --format xml
 expect_error 64 "ssmlab: --text: the text is empty" inspect --model "$TMP/ck" --text ''

@@ -16,7 +16,7 @@ expect_error() {
     "$@" >"$TMP/out" 2>"$TMP/err"
     local rc=$?
     if [ "$rc" -ne "$code" ]; then fail "$* exited $rc, expected $code: $(cat "$TMP/err")"; return; fi
-    if ! grep -v '^#' "$TMP/err" | grep -qE "$pattern"; then fail "$*: stderr lacks /$pattern/: $(cat "$TMP/err")"; return; fi
+    if ! grep -v '^#' "$TMP/err" | grep -qE -- "$pattern"; then fail "$*: stderr lacks /$pattern/: $(cat "$TMP/err")"; return; fi
     ok "$* -> $code ($(grep -v '^#' "$TMP/err" | head -1))"
 }
 

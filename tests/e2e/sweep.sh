@@ -134,8 +134,8 @@ expect_error 64 "attack must be adversarial or target" "${A[@]}" --attack sidewa
 expect_error 64 "attack needs a value" "${A[@]}" --attack
 expect_error 64 "last goes with --attack" "${A[@]}" --last 1
 expect_error 64 "eps goes with --attack" "${A[@]}" --eps 0.5
-expect_error 64 "bad value '-1'" "${A[@]}" --attack adversarial --eps -1
-expect_error 64 "bad value '0'" "${A[@]}" --attack adversarial --images 0
+expect_error 64 "--eps: '-1' is not" "${A[@]}" --attack adversarial --eps -1
+expect_error 64 "--images: '0' is not" "${A[@]}" --attack adversarial --images 0
 expect_error 64 "fgsm or pgd" "${A[@]}" --attack adversarial --method cw
 expect_error 64 "random-start=1: takes no value" "${A[@]}" --attack adversarial --random-start=1
 expect_error 64 "'0' is not a token count" "${A[@]}" --attack adversarial --last 1,0

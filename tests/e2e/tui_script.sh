@@ -285,7 +285,7 @@ expect_error 1 "exp.txt:1: the screen does not show" "$SSMLAB" tui --script "$TM
 printf 'fly = f\n' >"$TMP/badkeys"
 expect_error 78 'badkeys:1: unknown action' "$SSMLAB" tui --script "$TMP/exp.txt" keys="$TMP/badkeys" "${common[@]}"
 expect_error 66 'cannot open the script' "$SSMLAB" tui --script "$TMP/none.txt" "${common[@]}"
-expect_error 64 'bad value' "$SSMLAB" tui --script "$TMP/exp.txt" --size 5x5
+expect_error 64 "--size: '5x5' is not" "$SSMLAB" tui --script "$TMP/exp.txt" --size 5x5
 expect_error 64 'unknown option' "$SSMLAB" tui --frob
 expect_error 78 'unknown key' "$SSMLAB" tui --script "$TMP/exp.txt" frob=1
 expect_error 69 'TERM=dumb.*ssmlab train' env TERM=dumb "$SSMLAB" tui "${common[@]}"
