@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/layout.h"
 #include "engine/reorder.h"
 #include "engine/scan.h"
 #include "engine/scenario.h"
@@ -113,55 +114,14 @@ int ssm_polarize_parse(const char *s) { return name_parse(polarize_names, 4, s);
 int ssm_reorder_parse(const char *s) { return name_parse(reorder_names, 3, s); }
 
 /* ------------------------------------------------------------------------ */
-/* Memory layout                                                            */
-
-/* One buffer of an allocation group: the view that points at it and its
- * size in floats (0: absent, the view is set to NULL).  A group's table is
- * written once and both sizes the group's single allocation and carves it
- * into the views, so adding a buffer is one line of its table. */
-typedef struct {
-    float **view;
-    size_t n;
-} mem_entry;
-
-#define MEM_ALIGN 64                          /* bytes: one AVX-512 vector */
-#define MEM_LINE (MEM_ALIGN / sizeof(float))  /* floats per aligned line */
-
-/* Floats an entry of n floats takes: whole lines when the group is aligned. */
-static size_t mem_span(size_t n, int aligned)
-{
-    return aligned ? (n + MEM_LINE - 1) / MEM_LINE * MEM_LINE : n;
-}
-
-static size_t mem_total(const mem_entry *t, int n, int aligned)
-{
-    size_t total = 0;
-    for (int i = 0; i < n; i++) total += mem_span(t[i].n, aligned);
-    return total;
-}
-
-/* Point every view of the table into block, in table order. */
-static void mem_carve(const mem_entry *t, int n, int aligned, float *block)
-{
-    for (int i = 0; i < n; i++) {
-        *t[i].view = t[i].n ? block : NULL;
-        block += mem_span(t[i].n, aligned);
-    }
-}
-
-/* n floats starting on a MEM_ALIGN boundary (free() releases them), or NULL */
-static float *mem_alloc(size_t n)
-{
-    size_t bytes = (n ? n : 1) * sizeof(float);
-    return aligned_alloc(MEM_ALIGN, (bytes + MEM_ALIGN - 1) / MEM_ALIGN * MEM_ALIGN);
-}
+/* Memory layout: one table per allocation group (engine/layout.h)          */
 
 /* *block holds at least n floats: grown (contents lost) when *cap is smaller */
 static int mem_reserve(float **block, size_t *cap, size_t n)
 {
     if (*block && *cap >= n) return 1;
     free(*block);
-    *block = mem_alloc(n);
+    *block = ssm_layout_alloc(n);
     *cap = *block ? n : 0;
     return *block != NULL;
 }
@@ -172,14 +132,14 @@ static int mem_reserve(float **block, size_t *cap, size_t n)
 /* The parameter table, in block order.  Packed (not aligned per tensor):
  * gradients, optimizer moments and checkpoints are blocks of num_params
  * floats laid out by this same table (ssm_model_tensors). */
-static void params_table(const ssm_config *c, ssm_params *p, mem_entry t[SSM_NUM_PARAM_TENSORS])
+static void params_table(const ssm_config *c, ssm_params *p, ssm_layout_entry t[SSM_NUM_PARAM_TENSORS])
 {
     size_t D = c->d_model, E = c->d_inner, N = c->d_state, R = c->dt_rank,
            K = c->d_conv, nl = c->n_layer, V = c->padded_vocab,
            C = c->n_classes, In = c->d_input, Ns = c->state_dim;
     int scen = c->scenario != SSM_SCENARIO_DEFAULT;
     int tokens = c->input_kind == SSM_INPUT_TOKENS;
-    const mem_entry list[] = {
+    const ssm_layout_entry list[] = {
         {&p->embedding, tokens ? V * D : 0},
         {&p->input_w, tokens ? 0 : D * In},
         {&p->input_b, tokens ? 0 : D},
@@ -209,9 +169,9 @@ static void params_table(const ssm_config *c, ssm_params *p, mem_entry t[SSM_NUM
 /* Views of a block laid out like the parameters */
 static void params_point(const ssm_config *c, ssm_params *p, float *block)
 {
-    mem_entry t[SSM_NUM_PARAM_TENSORS];
+    ssm_layout_entry t[SSM_NUM_PARAM_TENSORS];
     params_table(c, p, t);
-    mem_carve(t, SSM_NUM_PARAM_TENSORS, 0, block);
+    ssm_layout_carve(t, SSM_NUM_PARAM_TENSORS, 0, block);
 }
 
 static void tensor_set(ssm_tensor *t, const char *name, float *data, int no_decay,
@@ -285,21 +245,21 @@ ssm_status ssm_model_build(ssm_model *m, const ssm_config *c)
     m->cfg = *c;
     ssm_status st = ssm_config_finalize(&m->cfg);
     if (st) return st;
-    mem_entry t[SSM_NUM_PARAM_TENSORS];
+    ssm_layout_entry t[SSM_NUM_PARAM_TENSORS];
     params_table(&m->cfg, &m->params, t);
-    m->num_params = mem_total(t, SSM_NUM_PARAM_TENSORS, 0);
-    m->params_memory = mem_alloc(m->num_params);
+    m->num_params = ssm_layout_size(t, SSM_NUM_PARAM_TENSORS, 0);
+    m->params_memory = ssm_layout_alloc(m->num_params);
     if (!m->params_memory)
         return ssm_fail(SSM_ERR_NOMEM, "cannot allocate %zu parameters", m->num_params);
     memset(m->params_memory, 0, m->num_params * sizeof(float));
-    mem_carve(t, SSM_NUM_PARAM_TENSORS, 0, m->params_memory);
+    ssm_layout_carve(t, SSM_NUM_PARAM_TENSORS, 0, m->params_memory);
     return SSM_OK;
 }
 
 ssm_status ssm_model_alloc_grads(ssm_model *m)
 {
     if (m->grads_memory) return SSM_OK;
-    m->grads_memory = mem_alloc(m->num_params);
+    m->grads_memory = ssm_layout_alloc(m->num_params);
     if (!m->grads_memory)
         return ssm_fail(SSM_ERR_NOMEM, "cannot allocate %zu gradients", m->num_params);
     memset(m->grads_memory, 0, m->num_params * sizeof(float));
@@ -334,7 +294,7 @@ void ssm_model_free(ssm_model *m)
  * inference; the residual stream and mixer outputs are always kept (the
  * dynamics measurements read them).  Shapes are in ssm_acts. */
 static void acts_table(const ssm_model *m, int B, int L, ssm_acts *a,
-                       mem_entry t[SSM_NUM_ACT_TENSORS])
+                       ssm_layout_entry t[SSM_NUM_ACT_TENSORS])
 {
     const ssm_config *c = &m->cfg;
     size_t BT = (size_t)B * L, D = c->d_model, E = c->d_inner, Ns = c->state_dim,
@@ -342,7 +302,7 @@ static void acts_table(const ssm_model *m, int B, int L, ssm_acts *a,
     size_t nk = m->grads_memory ? nl : 1;            /* layers of kept acts */
     size_t ro = c->reorder != SSM_REORDER_OFF;
     size_t nlogit = c->n_classes ? (size_t)B * c->n_classes : BT * V;
-    const mem_entry list[] = {
+    const ssm_layout_entry list[] = {
         {&a->resid, (nl + 1) * BT * D},
         {&a->rstd, nk * BT},
         {&a->xn, nk * BT * D},
@@ -375,6 +335,8 @@ static void acts_table(const ssm_model *m, int B, int L, ssm_acts *a,
 
 typedef struct { /* scratch of the passes; (BT, ...) buffers are (B*L, ...) */
     float *A;       /* (E, Ns) A of the current layer */
+    float *work;    /* (work_n) the scan's and the conv's work space */
+    size_t work_n;
     /* backward only */
     float *dresid;  /* (BT, D) gradient of the residual stream */
     float *dxn;     /* (BT, D) */
@@ -394,19 +356,24 @@ typedef struct { /* scratch of the passes; (BT, ...) buffers are (B*L, ...) */
     float *ddelta0; /* (BT, R) */
     float *ds;      /* (BT) */
 } pass_scratch;
-#define SCRATCH_ENTRIES 17
+#define SCRATCH_ENTRIES 18
 
-/* The scratch table for a (B, L) batch: the backward buffers only when
- * the model has gradients, the reordering ones only when it reorders. */
-static void scratch_table(const ssm_model *m, int B, int L, pass_scratch *g,
-                          mem_entry t[SCRATCH_ENTRIES])
+/* The scratch table for a (B, L) batch on threads threads: the backward
+ * buffers only when the model has gradients, the reordering ones only when
+ * it reorders.  The scan and the conv never run at once: one work space. */
+static void scratch_table(const ssm_model *m, int B, int L, int threads, pass_scratch *g,
+                          ssm_layout_entry t[SCRATCH_ENTRIES])
 {
     const ssm_config *c = &m->cfg;
     size_t BT = (size_t)B * L, D = c->d_model, E = c->d_inner, Ns = c->state_dim,
            R = c->dt_rank, X = R + 2 * Ns;
     size_t bw = m->grads_memory != NULL, ro = bw && c->reorder != SSM_REORDER_OFF;
-    const mem_entry list[] = {
+    size_t conv = bw ? ssm_conv_work_size(B, E, c->d_conv) : 0;
+    g->work_n = ssm_scan_work_size(B, L, E, Ns, threads, bw);
+    if (conv > g->work_n) g->work_n = conv;
+    const ssm_layout_entry list[] = {
         {&g->A, E * Ns},
+        {&g->work, g->work_n},
         {&g->dresid, bw * BT * D},
         {&g->dxn, bw * BT * D},
         {&g->dxf, bw * BT * D},
@@ -433,29 +400,31 @@ static void scratch_table(const ssm_model *m, int B, int L, pass_scratch *g,
 static pass_scratch scratch_view(const ssm_model *m)
 {
     pass_scratch g;
-    mem_entry t[SCRATCH_ENTRIES];
-    scratch_table(m, m->act_B, m->act_L, &g, t);
-    mem_carve(t, SCRATCH_ENTRIES, 1, m->scratch);
+    ssm_layout_entry t[SCRATCH_ENTRIES];
+    scratch_table(m, m->act_B, m->act_L, m->act_threads, &g, t);
+    ssm_layout_carve(t, SCRATCH_ENTRIES, 1, m->scratch);
     return g;
 }
 
-/* Activations and scratch for a (B, L) batch.  Each group is one
- * allocation that only grows: a smaller batch is carved out of the memory
- * of the largest seen so far. */
+/* Activations and scratch for a (B, L) batch on the current thread
+ * count.  Each group is one allocation that only grows: a smaller batch is
+ * carved out of the memory of the largest seen so far. */
 static ssm_status acts_build(ssm_model *m, int B, int L)
 {
-    mem_entry at[SSM_NUM_ACT_TENSORS], st[SCRATCH_ENTRIES];
+    ssm_layout_entry at[SSM_NUM_ACT_TENSORS], st[SCRATCH_ENTRIES];
     pass_scratch g;
+    int threads = omp_get_max_threads();
     acts_table(m, B, L, &m->acts, at);
-    scratch_table(m, B, L, &g, st);
-    if (!mem_reserve(&m->acts_memory, &m->acts_cap, mem_total(at, SSM_NUM_ACT_TENSORS, 1)) ||
-        !mem_reserve(&m->scratch, &m->scratch_cap, mem_total(st, SCRATCH_ENTRIES, 1))) {
+    scratch_table(m, B, L, threads, &g, st);
+    if (!mem_reserve(&m->acts_memory, &m->acts_cap, ssm_layout_size(at, SSM_NUM_ACT_TENSORS, 1)) ||
+        !mem_reserve(&m->scratch, &m->scratch_cap, ssm_layout_size(st, SCRATCH_ENTRIES, 1))) {
         m->act_B = m->act_L = 0;
         return ssm_fail(SSM_ERR_NOMEM, "cannot allocate activations for batch %d x length %d", B, L);
     }
-    mem_carve(at, SSM_NUM_ACT_TENSORS, 1, m->acts_memory);
+    ssm_layout_carve(at, SSM_NUM_ACT_TENSORS, 1, m->acts_memory);
     m->act_B = B;
     m->act_L = L;
+    m->act_threads = threads;
     return SSM_OK;
 }
 
@@ -616,11 +585,11 @@ static void layer_dA_log(const ssm_config *c, float *dA_log, const float *dA, co
 }
 
 static ssm_scan_args layer_scan_args(const ssm_config *c, const layer_acts *a,
-                                     const float *A, const float *Dskip, int B, int L)
+                                     const float *Dskip, const pass_scratch *g, int B, int L)
 {
     int R = c->dt_rank, Ns = c->state_dim;
     ssm_scan_args s = {B, L, c->d_inner, Ns, a->u, a->delta, a->xdbl + R,
-                       a->xdbl + R + Ns, R + 2 * Ns, A, Dskip};
+                       a->xdbl + R + Ns, R + 2 * Ns, g->A, Dskip, g->work, g->work_n};
     return s;
 }
 
@@ -674,7 +643,7 @@ static ssm_status layer_forward(ssm_model *m, const layer_params *p, const layer
 
     rmsnorm_forward(a->xn, a->rstd, a->x, p->norm_w, BT, D, c->norm_eps);
     matmul_forward(a->xz, 2 * E, a->xn, D, p->in_proj, NULL, BT, 2 * E, D);
-    ssm_conv_args ca = {B, L, E, K, a->xz, 2 * E, p->conv_w, p->conv_b};
+    ssm_conv_args ca = {B, L, E, K, a->xz, 2 * E, p->conv_w, p->conv_b, g->work, g->work_n};
     ssm_conv_forward(&ca, a->uc);
     silu_forward(a->u, a->uc, (size_t)BT * E);
     if (reorder) reorder_forward(m, p, a);
@@ -684,7 +653,7 @@ static ssm_status layer_forward(ssm_model *m, const layer_params *p, const layer
     for (size_t i = 0; i < (size_t)BT * E; i++) a->delta[i] = ssm_softplusf(a->dtraw[i]);
     if (first && !reorder) importance_forward(m, a->delta);
     ssm_model_layer_A(c, p->A_log, A);
-    ssm_scan_args sa = layer_scan_args(c, a, A, p->Dskip, B, L);
+    ssm_scan_args sa = layer_scan_args(c, a, p->Dskip, g, B, L);
     ssm_status st = ssm_scan_forward(&sa, a->ys);
     if (st) return st;
 #pragma omp parallel for schedule(static)
@@ -773,7 +742,7 @@ static ssm_status layer_backward(ssm_model *m, const layer_params *p, layer_para
     /* scan */
     ssm_model_layer_A(c, p->A_log, A);
     memset(g->dA, 0, sizeof(float) * E * Ns);
-    ssm_scan_args sa = layer_scan_args(c, a, A, p->Dskip, B, L);
+    ssm_scan_args sa = layer_scan_args(c, a, p->Dskip, g, B, L);
     ssm_status st = ssm_scan_backward(&sa, g->dys, g->du, g->ddelta, g->dxdbl + R,
                                       g->dxdbl + R + Ns, g->dA, dp->Dskip);
     if (st) return st;
@@ -791,7 +760,7 @@ static ssm_status layer_backward(ssm_model *m, const layer_params *p, layer_para
     /* u = silu(uc) */
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < (size_t)BT * E; i++) g->du[i] *= ssm_dsiluf(a->uc[i]);
-    ssm_conv_args ca = {B, L, E, K, a->xz, 2 * E, p->conv_w, p->conv_b};
+    ssm_conv_args ca = {B, L, E, K, a->xz, 2 * E, p->conv_w, p->conv_b, g->work, g->work_n};
     ssm_conv_backward(&ca, g->du, g->dxz, dp->conv_w, dp->conv_b);
     /* in_proj, then the norm; the residual adds dresid to dx_l */
     matmul_backward(g->dxn, D, 0.0f, dp->in_proj, NULL, g->dxz, 2 * E, a->xn, D,
@@ -935,7 +904,8 @@ ssm_status ssm_model_forward(ssm_model *m, const ssm_batch *b)
     ssm_status st;
     if (b->B <= 0 || b->L <= 0)
         return ssm_fail(SSM_ERR_USAGE, "batch shape %d x %d is empty", b->B, b->L);
-    if (b->B != m->act_B || b->L != m->act_L || !m->acts_memory)
+    if (b->B != m->act_B || b->L != m->act_L || !m->acts_memory ||
+        omp_get_max_threads() != m->act_threads)
         if ((st = acts_build(m, b->B, b->L))) return st;
     if ((st = embed_forward(m, b))) return st;
     ssm_scenario_forward(c, &m->params);

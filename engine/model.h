@@ -133,6 +133,7 @@ typedef struct {
     float *acts_memory;     /* (acts_cap) views for the current batch shape */
     size_t acts_cap;        /* floats; grows to the largest batch seen */
     int act_B, act_L;       /* activations are laid out for this batch shape */
+    int act_threads;        /* and the scratch for this many threads */
     float *scratch;         /* (scratch_cap) scratch of the passes, laid out
                              * like the activations; model.c's scratch_table */
     size_t scratch_cap;
