@@ -3,7 +3,9 @@
  * spread (batch x channel block) tasks over OpenMP threads and vectorise over
  * the SCAN_W channels of a block; the naive twins follow the formulas
  * literally in double.  Every reduction of the fast kernels runs in a fixed
- * order, so results do not depend on the thread count. */
+ * order, so results do not depend on the thread count.  A fast kernel that
+ * must fall back to its naive twin (too wide a state or conv, no work
+ * space) says so on stderr, once per reason. */
 #include "engine/scan.h"
 #include "engine/layout.h"
 #include "engine/status.h"
@@ -11,7 +13,10 @@
 
 #include <math.h>
 #include <omp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +27,39 @@
 #define CONV_KMAX 16  /* largest K the fast conv keeps on the stack */
 
 static int imin(int a, int b) { return a < b ? a : b; }
+
+/* Reasons a fast kernel falls back to its naive twin, each told once. */
+static atomic_flag told_scan_wide = ATOMIC_FLAG_INIT;  /* N > SCAN_NMAX */
+static atomic_flag told_conv_wide = ATOMIC_FLAG_INIT;  /* K > CONV_KMAX */
+static atomic_flag told_conv_small = ATOMIC_FLAG_INIT; /* caller's work space too small */
+static atomic_flag told_conv_nomem = ATOMIC_FLAG_INIT; /* no memory for a work space */
+
+/* A fallback, said once per reason: the first call for told prints
+ * "ssmlab: <kernel>: <reason>: <consequence>" (fmt) on stderr. */
+__attribute__((format(printf, 2, 3)))
+static void fallback_tell(atomic_flag *told, const char *fmt, ...)
+{
+    if (atomic_flag_test_and_set(told))
+        return;
+    char line[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "ssmlab: %s\n", line);
+}
+
+static void fallback_scan_wide(int N)
+{
+    fallback_tell(&told_scan_wide, "scan: state width %d > %d: using the naive scan "
+                  "(single-threaded, slower)", N, SCAN_NMAX);
+}
+
+static void fallback_conv_wide(int K)
+{
+    fallback_tell(&told_conv_wide, "conv: d_conv %d > %d: using the naive conv "
+                  "(single-threaded, slower)", K, CONV_KMAX);
+}
 
 /* need floats of work space: the caller's (work, work_n) when given, else
  * a new allocation, also left in *own for free().  NULL when the caller's
@@ -149,7 +187,10 @@ static void scan_fwd_block(const ssm_scan_args *a, int b, int blk, float *y)
 
 ssm_status ssm_scan_forward(const ssm_scan_args *a, float *y)
 {
-    if (a->N > SCAN_NMAX) return ssm_scan_forward_naive(a, y);
+    if (a->N > SCAN_NMAX) {
+        fallback_scan_wide(a->N);
+        return ssm_scan_forward_naive(a, y);
+    }
     const int nblk = scan_nblk(a->E), ntask = a->B * nblk;
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < ntask; i++)
@@ -371,7 +412,10 @@ ssm_status ssm_scan_backward(const ssm_scan_args *a, const float *dy,
                              float *du, float *ddelta, float *dBm, float *dCm,
                              float *dA, float *dD)
 {
-    if (a->N > SCAN_NMAX) return ssm_scan_backward_naive(a, dy, du, ddelta, dBm, dCm, dA, dD);
+    if (a->N > SCAN_NMAX) {
+        fallback_scan_wide(a->N);
+        return ssm_scan_backward_naive(a, dy, du, ddelta, dBm, dCm, dA, dD);
+    }
     const int nthr = scan_work_threads(a);
     scan_work wk;
     ssm_layout_entry t[SCAN_WORK_ENTRIES];
@@ -617,6 +661,7 @@ static void conv_fwd_block(const ssm_conv_args *a, int b, int blk, float *out)
 void ssm_conv_forward(const ssm_conv_args *a, float *out)
 {
     if (a->K > CONV_KMAX) {
+        fallback_conv_wide(a->K);
         ssm_conv_forward_naive(a, out);
         return;
     }
@@ -722,12 +767,22 @@ size_t ssm_conv_work_size(int B, int E, int K)
 void ssm_conv_backward(const ssm_conv_args *a, const float *dout,
                        float *dx, float *dw, float *dbias)
 {
-    float *dwp, *dbp, *own, *mem = NULL;
+    float *dwp, *dbp, *own, *mem;
     ssm_layout_entry t[2];
+    if (a->K > CONV_KMAX) {
+        fallback_conv_wide(a->K);
+        ssm_conv_backward_naive(a, dout, dx, dw, dbias);
+        return;
+    }
     conv_work_table(a->B, a->E, a->K, &dwp, &dbp, t);
-    if (a->K <= CONV_KMAX)
-        mem = work_take(a->work, a->work_n, ssm_layout_size(t, 2, 1), &own);
-    if (!mem) { /* too wide a kernel, or no work space: naive is exact */
+    const size_t need = ssm_layout_size(t, 2, 1);
+    if (!(mem = work_take(a->work, a->work_n, need, &own))) { /* naive is exact */
+        if (a->work)
+            fallback_tell(&told_conv_small, "conv backward: a work space of %zu floats < %zu: "
+                          "using the naive conv backward (single-threaded, slower)", a->work_n, need);
+        else
+            fallback_tell(&told_conv_nomem, "conv backward: no memory for %zu floats of work space: "
+                          "using the naive conv backward (single-threaded, slower)", need);
         ssm_conv_backward_naive(a, dout, dx, dw, dbias);
         return;
     }

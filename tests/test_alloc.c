@@ -261,7 +261,8 @@ Test(alloc, a_soft_reordering_classifier_step_allocates_nothing)
 }
 
 /* d_state 256 with both pinned channels: a state of 258 > 256, the naive
- * scan; d_conv 20 > 16, the naive conv.  The fallbacks print a note once. */
+ * scan; d_conv 20 > 16, the naive conv.  Over three steps, each fallback
+ * is told once. */
 Test(alloc, a_step_on_the_naive_kernels_allocates_nothing, .init = cr_redirect_stderr)
 {
     skip_under_asan();
@@ -273,4 +274,8 @@ Test(alloc, a_step_on_the_naive_kernels_allocates_nothing, .init = cr_redirect_s
     c.d_conv = 20;
     long n = step_allocations(c, 2, 5);
     cr_assert_eq(n, 0, "forward + backward made %ld allocations", n);
+    fflush(stderr);
+    cr_assert_stderr_eq_str("ssmlab: conv: d_conv 20 > 16: using the naive conv (single-threaded, slower)\n"
+                            "ssmlab: scan: state width 258 > 256: using the naive scan "
+                            "(single-threaded, slower)\n");
 }

@@ -760,3 +760,99 @@ Test(conv, backward_on_the_callers_work_space_matches_its_own)
     free(work);
     ccase_free(&c);
 }
+
+/* ------------------------------------------------------------------ */
+/* fallbacks to the naive kernels: said once per reason on stderr        */
+
+#include <criterion/redirect.h>
+
+Test(fallback, a_state_too_wide_for_the_fast_scan_is_told_once, .init = cr_redirect_stderr)
+{
+    scase c;
+    sgrads g;
+    scase_build(&c, 1, 3, 2, 300, 41);
+    float *y = falloc((size_t)c.a.B * c.a.L * c.a.E); /* (B, L, E) */
+    sgrads_build(&g, &c);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(ssm_scan_forward(&c.a, y), SSM_OK);
+        scan_bwd(&c, &g, 1);
+    }
+    fflush(stderr);
+    cr_assert_stderr_eq_str("ssmlab: scan: state width 300 > 256: using the naive scan "
+                            "(single-threaded, slower)\n");
+    free(y);
+    sgrads_free(&g);
+    scase_free(&c);
+}
+
+Test(fallback, a_conv_too_wide_for_the_fast_conv_is_told_once, .init = cr_redirect_stderr)
+{
+    ccase c;
+    cgrads g;
+    ccase_build(&c, 2, 5, 8, 20, 42);
+    float *out = falloc((size_t)c.a.B * c.a.L * c.a.E); /* (B, L, E) */
+    cgrads_build(&g, &c);
+    for (int i = 0; i < 2; i++) {
+        ssm_conv_forward(&c.a, out);
+        conv_bwd(&c, &g, 1);
+    }
+    fflush(stderr);
+    cr_assert_stderr_eq_str("ssmlab: conv: d_conv 20 > 16: using the naive conv "
+                            "(single-threaded, slower)\n");
+    free(out);
+    cgrads_free(&g);
+    ccase_free(&c);
+}
+
+/* Too small a work space: the naive backward, told once, and the same
+ * gradients as the fast one within the fast-vs-naive tolerance. */
+Test(fallback, a_conv_backward_without_work_space_is_told_once, .init = cr_redirect_stderr)
+{
+    ccase c;
+    cgrads fast, slow;
+    ccase_build(&c, 2, 5, 8, 4, 43);
+    cgrads_build(&fast, &c);
+    cgrads_build(&slow, &c);
+    conv_bwd(&c, &fast, 1);
+    float *work = work_alloc(16);
+    c.a.work = work;
+    c.a.work_n = 16;
+    conv_bwd(&c, &slow, 1);
+    conv_bwd(&c, &fast, 1);   /* both again: accumulated gradients stay comparable */
+    conv_bwd(&c, &slow, 1);
+    fflush(stderr);
+    char want[160];
+    snprintf(want, sizeof want, "ssmlab: conv backward: a work space of 16 floats < %zu: using "
+             "the naive conv backward (single-threaded, slower)\n", ssm_conv_work_size(2, 8, 4));
+    cr_assert_stderr_eq_str(want);
+    c.a.work = NULL;
+    expect_cgrads_close(&fast, &slow, &c);
+    free(work);
+    cgrads_free(&fast);
+    cgrads_free(&slow);
+    ccase_free(&c);
+}
+
+Test(fallback, the_fast_kernels_tell_nothing, .init = cr_redirect_stderr)
+{
+    scase s;
+    sgrads g;
+    ccase c;
+    cgrads cg;
+    scase_build(&s, 2, 5, 9, 256, 44);
+    ccase_build(&c, 2, 5, 8, 16, 45);
+    float *y = falloc((size_t)2 * 5 * 9); /* (B, L, E) */
+    sgrads_build(&g, &s);
+    cgrads_build(&cg, &c);
+    cr_assert_eq(ssm_scan_forward(&s.a, y), SSM_OK);
+    scan_bwd(&s, &g, 1);
+    ssm_conv_forward(&c.a, y);
+    conv_bwd(&c, &cg, 1);
+    fflush(stderr);
+    cr_assert_stderr_eq_str("");
+    free(y);
+    sgrads_free(&g);
+    cgrads_free(&cg);
+    scase_free(&s);
+    ccase_free(&c);
+}
