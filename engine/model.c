@@ -114,20 +114,9 @@ int ssm_polarize_parse(const char *s) { return name_parse(polarize_names, 4, s);
 int ssm_reorder_parse(const char *s) { return name_parse(reorder_names, 3, s); }
 
 /* ------------------------------------------------------------------------ */
-/* Memory layout: one table per allocation group (engine/layout.h)          */
-
-/* *block holds at least n floats: grown (contents lost) when *cap is smaller */
-static int mem_reserve(float **block, size_t *cap, size_t n)
-{
-    if (*block && *cap >= n) return 1;
-    free(*block);
-    *block = ssm_layout_alloc(n);
-    *cap = *block ? n : 0;
-    return *block != NULL;
-}
-
-/* ------------------------------------------------------------------------ */
 /* Parameter block                                                          */
+/* Each allocation group (parameters, activations, scratch) is laid out by
+ * one table of {view, floats} (engine/layout.h) that both sizes and carves it. */
 
 /* The parameter table, in block order.  Packed (not aligned per tensor):
  * gradients, optimizer moments and checkpoints are blocks of num_params
@@ -404,6 +393,16 @@ static pass_scratch scratch_view(const ssm_model *m)
     scratch_table(m, m->act_B, m->act_L, m->act_threads, &g, t);
     ssm_layout_carve(t, SCRATCH_ENTRIES, 1, m->scratch);
     return g;
+}
+
+/* *block holds at least n floats: grown (contents lost) when *cap is smaller */
+static int mem_reserve(float **block, size_t *cap, size_t n)
+{
+    if (*block && *cap >= n) return 1;
+    free(*block);
+    *block = ssm_layout_alloc(n);
+    *cap = *block ? n : 0;
+    return *block != NULL;
 }
 
 /* Activations and scratch for a (B, L) batch on the current thread

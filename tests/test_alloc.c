@@ -180,6 +180,20 @@ static void step_run(step_fixture *f)
     cr_assert_eq(ssm_model_backward(&f->m, 1.0f), SSM_OK, "%s", ssm_last_error());
 }
 
+/* One forward + backward with the allocator watched: the calls it made,
+ * the OpenMP runtime's left out.  The step must succeed. */
+static long step_counted(step_fixture *f)
+{
+    count_begin();
+    ssm_model_zero_grad(&f->m);
+    ssm_status fw = ssm_model_forward(&f->m, &f->batch);
+    ssm_status bw = fw ? fw : ssm_model_backward(&f->m, 1.0f);
+    long n_omp, n = count_end(&n_omp);
+    cr_assert_eq(bw, SSM_OK, "%s", ssm_last_error());
+    cr_log_info("forward + backward: %ld allocations, and %ld by the OpenMP runtime", n, n_omp);
+    return n;
+}
+
 /* Allocations made by the third forward + backward on 2 threads (the first
  * two build the model's buffers and warm up OpenMP and OpenBLAS). */
 static long step_allocations(ssm_config c, int B, int L)
@@ -189,13 +203,7 @@ static long step_allocations(ssm_config c, int B, int L)
     step_build(&f, c, B, L);
     step_run(&f);
     step_run(&f);
-    count_begin();
-    ssm_model_zero_grad(&f.m);
-    ssm_status fw = ssm_model_forward(&f.m, &f.batch);
-    ssm_status bw = fw ? fw : ssm_model_backward(&f.m, 1.0f);
-    long n_omp, n = count_end(&n_omp);
-    cr_assert_eq(bw, SSM_OK, "%s", ssm_last_error());
-    cr_log_info("forward + backward: %ld allocations, and %ld by the OpenMP runtime", n, n_omp);
+    long n = step_counted(&f);
     step_free(&f);
     return n;
 }
@@ -278,4 +286,25 @@ Test(alloc, a_step_on_the_naive_kernels_allocates_nothing, .init = cr_redirect_s
     cr_assert_stderr_eq_str("ssmlab: conv: d_conv 20 > 16: using the naive conv (single-threaded, slower)\n"
                             "ssmlab: scan: state width 258 > 256: using the naive scan "
                             "(single-threaded, slower)\n");
+}
+
+/* After a larger batch, a smaller one is carved out of the same memory: no
+ * allocation, and the loss and gradients of a model that only saw it. */
+Test(alloc, a_smaller_batch_reuses_the_memory_of_a_larger_one)
+{
+    step_fixture big, small;
+    ssm_threads_set(2);
+    step_build(&big, small_lm(), 3, 12);
+    step_build(&small, small_lm(), 2, 7);
+    step_run(&big);
+    step_run(&small);
+    big.batch = small.batch;
+    long n = step_counted(&big);
+    if (!ALLOC_UNDER_ASAN)
+        cr_expect_eq(n, 0, "the smaller batch made %ld allocations", n);
+    cr_expect_eq(big.m.loss, small.m.loss, "loss %g, want %g", big.m.loss, small.m.loss);
+    cr_expect(!memcmp(big.m.grads_memory, small.m.grads_memory, big.m.num_params * sizeof(float)),
+              "the gradients differ from a model that only saw the smaller batch");
+    step_free(&big);
+    step_free(&small);
 }
