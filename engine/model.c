@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/layout.h"
 #include "engine/reorder.h"
 #include "engine/scan.h"
 #include "engine/scenario.h"
@@ -114,47 +115,52 @@ int ssm_reorder_parse(const char *s) { return name_parse(reorder_names, 3, s); }
 
 /* ------------------------------------------------------------------------ */
 /* Parameter block                                                          */
+/* Each allocation group (parameters, activations, scratch) is laid out by
+ * one table of {view, floats} (engine/layout.h) that both sizes and carves it. */
 
-static void params_sizes(const ssm_config *c, size_t s[SSM_NUM_PARAM_TENSORS])
+/* The parameter table, in block order.  Packed (not aligned per tensor):
+ * gradients, optimizer moments and checkpoints are blocks of num_params
+ * floats laid out by this same table (ssm_model_tensors). */
+static void params_table(const ssm_config *c, ssm_params *p, ssm_layout_entry t[SSM_NUM_PARAM_TENSORS])
 {
     size_t D = c->d_model, E = c->d_inner, N = c->d_state, R = c->dt_rank,
            K = c->d_conv, nl = c->n_layer, V = c->padded_vocab,
            C = c->n_classes, In = c->d_input, Ns = c->state_dim;
     int scen = c->scenario != SSM_SCENARIO_DEFAULT;
     int tokens = c->input_kind == SSM_INPUT_TOKENS;
-    s[0] = tokens ? V * D : 0;             /* embedding */
-    s[1] = tokens ? 0 : D * In;            /* input_w */
-    s[2] = tokens ? 0 : D;                 /* input_b */
-    s[3] = nl * D;                         /* norm_w */
-    s[4] = nl * 2 * E * D;                 /* in_proj */
-    s[5] = nl * E * K;                     /* conv_w */
-    s[6] = nl * E;                         /* conv_b */
-    s[7] = nl * (R + 2 * Ns) * E;          /* x_proj */
-    s[8] = nl * E * R;                     /* dt_proj_w */
-    s[9] = nl * E;                         /* dt_proj_b */
-    s[10] = nl * E * N;                    /* A_log */
-    s[11] = nl * E;                        /* Dskip */
-    s[12] = nl * D * E;                    /* out_proj */
-    s[13] = D;                             /* norm_f */
-    s[14] = (C == 0 && !c->tie_embeddings) ? V * D : 0; /* lm_head */
-    s[15] = C * D;                         /* cls_w */
-    s[16] = C;                             /* cls_b */
-    s[17] = scen ? nl * N * E : 0;         /* scen_P */
-    s[18] = scen ? nl * N : 0;             /* scen_q */
-    s[19] = c->reorder ? E : 0;            /* imp_k */
+    const ssm_layout_entry list[] = {
+        {&p->embedding, tokens ? V * D : 0},
+        {&p->input_w, tokens ? 0 : D * In},
+        {&p->input_b, tokens ? 0 : D},
+        {&p->norm_w, nl * D},
+        {&p->in_proj, nl * 2 * E * D},
+        {&p->conv_w, nl * E * K},
+        {&p->conv_b, nl * E},
+        {&p->x_proj, nl * (R + 2 * Ns) * E},
+        {&p->dt_proj_w, nl * E * R},
+        {&p->dt_proj_b, nl * E},
+        {&p->A_log, nl * E * N},
+        {&p->Dskip, nl * E},
+        {&p->out_proj, nl * D * E},
+        {&p->norm_f, D},
+        {&p->lm_head, (C == 0 && !c->tie_embeddings) ? V * D : 0},
+        {&p->cls_w, C * D},
+        {&p->cls_b, C},
+        {&p->scen_P, scen ? nl * N * E : 0},
+        {&p->scen_q, scen ? nl * N : 0},
+        {&p->imp_k, c->reorder ? E : 0},
+    };
+    _Static_assert(sizeof list / sizeof list[0] == SSM_NUM_PARAM_TENSORS,
+                   "one parameter table entry per tensor of ssm_params");
+    memcpy(t, list, sizeof list);
 }
 
-static void params_point(ssm_params *p, float *block, const size_t s[SSM_NUM_PARAM_TENSORS])
+/* Views of a block laid out like the parameters */
+static void params_point(const ssm_config *c, ssm_params *p, float *block)
 {
-    float **ptrs[SSM_NUM_PARAM_TENSORS] = {
-        &p->embedding, &p->input_w, &p->input_b, &p->norm_w, &p->in_proj,
-        &p->conv_w, &p->conv_b, &p->x_proj, &p->dt_proj_w, &p->dt_proj_b,
-        &p->A_log, &p->Dskip, &p->out_proj, &p->norm_f, &p->lm_head,
-        &p->cls_w, &p->cls_b, &p->scen_P, &p->scen_q, &p->imp_k};
-    for (int i = 0; i < SSM_NUM_PARAM_TENSORS; i++) {
-        *ptrs[i] = s[i] ? block : NULL;
-        block += s[i];
-    }
+    ssm_layout_entry t[SSM_NUM_PARAM_TENSORS];
+    params_table(c, p, t);
+    ssm_layout_carve(t, SSM_NUM_PARAM_TENSORS, 0, block);
 }
 
 static void tensor_set(ssm_tensor *t, const char *name, float *data, int no_decay,
@@ -172,7 +178,7 @@ int ssm_model_tensors(const ssm_model *m, float *block, ssm_tensor *out, int cap
 {
     const ssm_config *c = &m->cfg;
     ssm_params p;
-    params_point(&p, block, m->param_sizes);
+    params_point(c, &p, block);
     int D = c->d_model, E = c->d_inner, N = c->d_state, R = c->dt_rank,
         K = c->d_conv, V = c->padded_vocab, C = c->n_classes, In = c->d_input,
         X = c->dt_rank + 2 * c->state_dim;
@@ -228,25 +234,29 @@ ssm_status ssm_model_build(ssm_model *m, const ssm_config *c)
     m->cfg = *c;
     ssm_status st = ssm_config_finalize(&m->cfg);
     if (st) return st;
-    params_sizes(&m->cfg, m->param_sizes);
-    for (int i = 0; i < SSM_NUM_PARAM_TENSORS; i++) m->num_params += m->param_sizes[i];
-    m->params_memory = calloc(m->num_params, sizeof(float));
+    ssm_layout_entry t[SSM_NUM_PARAM_TENSORS];
+    params_table(&m->cfg, &m->params, t);
+    m->num_params = ssm_layout_size(t, SSM_NUM_PARAM_TENSORS, 0);
+    m->params_memory = ssm_layout_alloc(m->num_params);
     if (!m->params_memory)
         return ssm_fail(SSM_ERR_NOMEM, "cannot allocate %zu parameters", m->num_params);
-    params_point(&m->params, m->params_memory, m->param_sizes);
+    memset(m->params_memory, 0, m->num_params * sizeof(float));
+    ssm_layout_carve(t, SSM_NUM_PARAM_TENSORS, 0, m->params_memory);
     return SSM_OK;
 }
 
 ssm_status ssm_model_alloc_grads(ssm_model *m)
 {
     if (m->grads_memory) return SSM_OK;
-    m->grads_memory = calloc(m->num_params, sizeof(float));
+    m->grads_memory = ssm_layout_alloc(m->num_params);
     if (!m->grads_memory)
         return ssm_fail(SSM_ERR_NOMEM, "cannot allocate %zu gradients", m->num_params);
-    params_point(&m->grads, m->grads_memory, m->param_sizes);
+    memset(m->grads_memory, 0, m->num_params * sizeof(float));
+    params_point(&m->cfg, &m->grads, m->grads_memory);
     /* activations must now be kept per layer: rebuild them on next forward */
     free(m->acts_memory);
     m->acts_memory = NULL;
+    m->acts_cap = 0;
     m->act_B = m->act_L = 0;
     return SSM_OK;
 }
@@ -268,10 +278,12 @@ void ssm_model_free(ssm_model *m)
 /* ------------------------------------------------------------------------ */
 /* Activations                                                              */
 
-/* Per-layer activations are kept for every layer when training, and for a
- * single reused layer in inference; the residual stream and mixer outputs
- * are always kept (the dynamics measurements read them). */
-static ssm_status acts_build(ssm_model *m, int B, int L)
+/* The activation table, sized for a (B, L) batch.  Per-layer activations
+ * are kept for every layer when training, and for a single reused layer in
+ * inference; the residual stream and mixer outputs are always kept (the
+ * dynamics measurements read them).  Shapes are in ssm_acts. */
+static void acts_table(const ssm_model *m, int B, int L, ssm_acts *a,
+                       ssm_layout_entry t[SSM_NUM_ACT_TENSORS])
 {
     const ssm_config *c = &m->cfg;
     size_t BT = (size_t)B * L, D = c->d_model, E = c->d_inner, Ns = c->state_dim,
@@ -279,59 +291,139 @@ static ssm_status acts_build(ssm_model *m, int B, int L)
     size_t nk = m->grads_memory ? nl : 1;            /* layers of kept acts */
     size_t ro = c->reorder != SSM_REORDER_OFF;
     size_t nlogit = c->n_classes ? (size_t)B * c->n_classes : BT * V;
-    size_t s[SSM_NUM_ACT_TENSORS] = {
-        (nl + 1) * BT * D,  /* resid */
-        nk * BT,            /* rstd */
-        nk * BT * D,        /* xn */
-        nk * BT * 2 * E,    /* xz */
-        nk * BT * E,        /* uc */
-        nk * BT * E,        /* u */
-        nk * BT * X,        /* xdbl */
-        nk * BT * E,        /* dtraw */
-        nk * BT * E,        /* delta */
-        nk * BT * E,        /* ys */
-        nk * BT * E,        /* yg */
-        nl * BT * D,        /* mix */
-        BT,                 /* rstd_f */
-        BT * D,             /* xf */
-        (size_t)B * D,      /* pooled */
-        nlogit,             /* logits */
-        nlogit,             /* dlogits */
-        BT,                 /* imp_s */
-        ro ? BT * L : 0,    /* perm */
-        ro ? BT * E : 0,    /* ro_u0 */
-        ro ? BT * E : 0,    /* ro_z0 */
-        ro ? BT * X : 0,    /* ro_xdbl0 */
-        ro ? BT * E : 0,    /* ro_dtraw0 */
-        ro ? BT * D : 0,    /* ro_x */
+    const ssm_layout_entry list[] = {
+        {&a->resid, (nl + 1) * BT * D},
+        {&a->rstd, nk * BT},
+        {&a->xn, nk * BT * D},
+        {&a->xz, nk * BT * 2 * E},
+        {&a->uc, nk * BT * E},
+        {&a->u, nk * BT * E},
+        {&a->xdbl, nk * BT * X},
+        {&a->dtraw, nk * BT * E},
+        {&a->delta, nk * BT * E},
+        {&a->ys, nk * BT * E},
+        {&a->yg, nk * BT * E},
+        {&a->mix, nl * BT * D},
+        {&a->rstd_f, BT},
+        {&a->xf, BT * D},
+        {&a->pooled, (size_t)B * D},
+        {&a->logits, nlogit},
+        {&a->dlogits, nlogit},
+        {&a->imp_s, BT},
+        {&a->perm, ro ? BT * L : 0},
+        {&a->ro_u0, ro ? BT * E : 0},
+        {&a->ro_z0, ro ? BT * E : 0},
+        {&a->ro_xdbl0, ro ? BT * X : 0},
+        {&a->ro_dtraw0, ro ? BT * E : 0},
+        {&a->ro_x, ro ? BT * D : 0},
     };
-    float **ptrs[SSM_NUM_ACT_TENSORS] = {
-        &m->acts.resid, &m->acts.rstd, &m->acts.xn, &m->acts.xz, &m->acts.uc,
-        &m->acts.u, &m->acts.xdbl, &m->acts.dtraw, &m->acts.delta, &m->acts.ys,
-        &m->acts.yg, &m->acts.mix, &m->acts.rstd_f, &m->acts.xf,
-        &m->acts.pooled, &m->acts.logits, &m->acts.dlogits, &m->acts.imp_s, &m->acts.perm,
-        &m->acts.ro_u0, &m->acts.ro_z0, &m->acts.ro_xdbl0, &m->acts.ro_dtraw0, &m->acts.ro_x};
-    size_t total = 0;
-    for (int i = 0; i < SSM_NUM_ACT_TENSORS; i++) total += s[i];
-    /* scratch: A (E,Ns) and, when training, the backward buffers */
-    size_t nscratch = E * Ns;
-    if (m->grads_memory)
-        nscratch += 3 * BT * D + BT * 2 * E + 4 * BT * E + BT * X + E * Ns + (size_t)B * D;
-    if (m->grads_memory && ro)   /* dperm, tmp, ddtraw0, ddelta0, ds */
-        nscratch += BT * L + BT * (E > D ? E : D) + BT * E + BT * c->dt_rank + BT;
-    free(m->acts_memory);
-    free(m->scratch);
-    m->acts_memory = malloc(total * sizeof(float));
-    m->scratch = malloc(nscratch * sizeof(float));
-    if (!m->acts_memory || !m->scratch)
+    _Static_assert(sizeof list / sizeof list[0] == SSM_NUM_ACT_TENSORS,
+                   "one activation table entry per tensor of ssm_acts");
+    memcpy(t, list, sizeof list);
+}
+
+typedef struct { /* scratch of the passes; (BT, ...) buffers are (B*L, ...) */
+    float *A;       /* (E, Ns) A of the current layer */
+    float *work;    /* (work_n) the scan's and the conv's work space */
+    size_t work_n;
+    /* backward only */
+    float *dresid;  /* (BT, D) gradient of the residual stream */
+    float *dxn;     /* (BT, D) */
+    float *dxf;     /* (BT, D) */
+    float *dxz;     /* (BT, 2E) */
+    float *du;      /* (BT, E) */
+    float *ddelta;  /* (BT, E) */
+    float *dys;     /* (BT, E) */
+    float *dyg;     /* (BT, E) */
+    float *dxdbl;   /* (BT, R+2Ns) */
+    float *dA;      /* (E, Ns) */
+    float *dpooled; /* (B, D) */
+    /* backward with reordering only */
+    float *dperm;   /* (B, L, L) */
+    float *tmp;     /* (BT, max(E, D)) */
+    float *ddtraw0; /* (BT, E) */
+    float *ddelta0; /* (BT, R) */
+    float *ds;      /* (BT) */
+} pass_scratch;
+#define SCRATCH_ENTRIES 18
+
+/* The scratch table for a (B, L) batch on threads threads: the backward
+ * buffers only when the model has gradients, the reordering ones only when
+ * it reorders.  The scan and the conv never run at once: one work space. */
+static void scratch_table(const ssm_model *m, int B, int L, int threads, pass_scratch *g,
+                          ssm_layout_entry t[SCRATCH_ENTRIES])
+{
+    const ssm_config *c = &m->cfg;
+    size_t BT = (size_t)B * L, D = c->d_model, E = c->d_inner, Ns = c->state_dim,
+           R = c->dt_rank, X = R + 2 * Ns;
+    size_t bw = m->grads_memory != NULL, ro = bw && c->reorder != SSM_REORDER_OFF;
+    size_t conv = bw ? ssm_conv_work_size(B, E, c->d_conv) : 0;
+    g->work_n = ssm_scan_work_size(B, L, E, Ns, threads, bw);
+    if (conv > g->work_n) g->work_n = conv;
+    const ssm_layout_entry list[] = {
+        {&g->A, E * Ns},
+        {&g->work, g->work_n},
+        {&g->dresid, bw * BT * D},
+        {&g->dxn, bw * BT * D},
+        {&g->dxf, bw * BT * D},
+        {&g->dxz, bw * BT * 2 * E},
+        {&g->du, bw * BT * E},
+        {&g->ddelta, bw * BT * E},
+        {&g->dys, bw * BT * E},
+        {&g->dyg, bw * BT * E},
+        {&g->dxdbl, bw * BT * X},
+        {&g->dA, bw * E * Ns},
+        {&g->dpooled, bw * B * D},
+        {&g->dperm, ro * BT * L},
+        {&g->tmp, ro * BT * (E > D ? E : D)},
+        {&g->ddtraw0, ro * BT * E},
+        {&g->ddelta0, ro * BT * R},
+        {&g->ds, ro * BT},
+    };
+    _Static_assert(sizeof list / sizeof list[0] == SCRATCH_ENTRIES,
+                   "one scratch table entry per buffer of pass_scratch");
+    memcpy(t, list, sizeof list);
+}
+
+/* Views of the scratch for the current batch shape */
+static pass_scratch scratch_view(const ssm_model *m)
+{
+    pass_scratch g;
+    ssm_layout_entry t[SCRATCH_ENTRIES];
+    scratch_table(m, m->act_B, m->act_L, m->act_threads, &g, t);
+    ssm_layout_carve(t, SCRATCH_ENTRIES, 1, m->scratch);
+    return g;
+}
+
+/* *block holds at least n floats: grown (contents lost) when *cap is smaller */
+static int mem_reserve(float **block, size_t *cap, size_t n)
+{
+    if (*block && *cap >= n) return 1;
+    free(*block);
+    *block = ssm_layout_alloc(n);
+    *cap = *block ? n : 0;
+    return *block != NULL;
+}
+
+/* Activations and scratch for a (B, L) batch on the current thread
+ * count.  Each group is one allocation that only grows: a smaller batch is
+ * carved out of the memory of the largest seen so far. */
+static ssm_status acts_build(ssm_model *m, int B, int L)
+{
+    ssm_layout_entry at[SSM_NUM_ACT_TENSORS], st[SCRATCH_ENTRIES];
+    pass_scratch g;
+    int threads = omp_get_max_threads();
+    acts_table(m, B, L, &m->acts, at);
+    scratch_table(m, B, L, threads, &g, st);
+    if (!mem_reserve(&m->acts_memory, &m->acts_cap, ssm_layout_size(at, SSM_NUM_ACT_TENSORS, 1)) ||
+        !mem_reserve(&m->scratch, &m->scratch_cap, ssm_layout_size(st, SCRATCH_ENTRIES, 1))) {
+        m->act_B = m->act_L = 0;
         return ssm_fail(SSM_ERR_NOMEM, "cannot allocate activations for batch %d x length %d", B, L);
-    float *p = m->acts_memory;
-    for (int i = 0; i < SSM_NUM_ACT_TENSORS; i++) {
-        *ptrs[i] = p;
-        p += s[i];
     }
+    ssm_layout_carve(at, SSM_NUM_ACT_TENSORS, 1, m->acts_memory);
     m->act_B = B;
     m->act_L = L;
+    m->act_threads = threads;
     return SSM_OK;
 }
 
@@ -492,11 +584,11 @@ static void layer_dA_log(const ssm_config *c, float *dA_log, const float *dA, co
 }
 
 static ssm_scan_args layer_scan_args(const ssm_config *c, const layer_acts *a,
-                                     const float *A, const float *Dskip, int B, int L)
+                                     const float *Dskip, const pass_scratch *g, int B, int L)
 {
     int R = c->dt_rank, Ns = c->state_dim;
     ssm_scan_args s = {B, L, c->d_inner, Ns, a->u, a->delta, a->xdbl + R,
-                       a->xdbl + R + Ns, R + 2 * Ns, A, Dskip};
+                       a->xdbl + R + Ns, R + 2 * Ns, g->A, Dskip, g->work, g->work_n};
     return s;
 }
 
@@ -538,18 +630,19 @@ static void reorder_forward(ssm_model *m, const layer_params *p, const layer_act
 }
 
 /* x_{l+1} = x_l + Mixer(RMSNorm(x_l)) over a (B, L) batch */
-static ssm_status layer_forward(ssm_model *m, const layer_params *p, const layer_acts *a)
+static ssm_status layer_forward(ssm_model *m, const layer_params *p, const layer_acts *a,
+                                const pass_scratch *g)
 {
     const ssm_config *c = &m->cfg;
     int B = m->act_B, L = m->act_L, BT = B * L;
     int D = c->d_model, E = c->d_inner, R = c->dt_rank, K = c->d_conv,
         X = R + 2 * c->state_dim;
     int first = a->x == m->acts.resid, reorder = first && c->reorder != SSM_REORDER_OFF;
-    float *A = m->scratch;                                   /* (E, Ns) */
+    float *A = g->A;                                         /* (E, Ns) */
 
     rmsnorm_forward(a->xn, a->rstd, a->x, p->norm_w, BT, D, c->norm_eps);
     matmul_forward(a->xz, 2 * E, a->xn, D, p->in_proj, NULL, BT, 2 * E, D);
-    ssm_conv_args ca = {B, L, E, K, a->xz, 2 * E, p->conv_w, p->conv_b};
+    ssm_conv_args ca = {B, L, E, K, a->xz, 2 * E, p->conv_w, p->conv_b, g->work, g->work_n};
     ssm_conv_forward(&ca, a->uc);
     silu_forward(a->u, a->uc, (size_t)BT * E);
     if (reorder) reorder_forward(m, p, a);
@@ -559,7 +652,7 @@ static ssm_status layer_forward(ssm_model *m, const layer_params *p, const layer
     for (size_t i = 0; i < (size_t)BT * E; i++) a->delta[i] = ssm_softplusf(a->dtraw[i]);
     if (first && !reorder) importance_forward(m, a->delta);
     ssm_model_layer_A(c, p->A_log, A);
-    ssm_scan_args sa = layer_scan_args(c, a, A, p->Dskip, B, L);
+    ssm_scan_args sa = layer_scan_args(c, a, p->Dskip, g, B, L);
     ssm_status st = ssm_scan_forward(&sa, a->ys);
     if (st) return st;
 #pragma omp parallel for schedule(static)
@@ -573,55 +666,8 @@ static ssm_status layer_forward(ssm_model *m, const layer_params *p, const layer
     return SSM_OK;
 }
 
-typedef struct { /* backward scratch buffers, each (B*L, ...) */
-    float *dresid;  /* (BT, D) gradient of the residual stream */
-    float *dxn;     /* (BT, D) */
-    float *dxf;     /* (BT, D) */
-    float *dxz;     /* (BT, 2E) */
-    float *du;      /* (BT, E) */
-    float *ddelta;  /* (BT, E) */
-    float *dys;     /* (BT, E) */
-    float *dyg;     /* (BT, E) */
-    float *dxdbl;   /* (BT, R+2Ns) */
-    float *dA;      /* (E, Ns) */
-    float *dpooled; /* (B, D) */
-    /* reorder only */
-    float *dperm;   /* (B, L, L) */
-    float *tmp;     /* (BT, max(E, D)) */
-    float *ddtraw0; /* (BT, E) */
-    float *ddelta0; /* (BT, R) */
-    float *ds;      /* (BT) */
-} grad_scratch;
-
-static grad_scratch grad_scratch_view(const ssm_model *m)
-{
-    const ssm_config *c = &m->cfg;
-    size_t BT = (size_t)m->act_B * m->act_L, D = c->d_model, E = c->d_inner,
-           Ns = c->state_dim, X = c->dt_rank + 2 * Ns;
-    float *p = m->scratch + E * Ns;      /* after the forward's A buffer */
-    grad_scratch g;
-    g.dresid = p;  p += BT * D;
-    g.dxn = p;     p += BT * D;
-    g.dxf = p;     p += BT * D;
-    g.dxz = p;     p += BT * 2 * E;
-    g.du = p;      p += BT * E;
-    g.ddelta = p;  p += BT * E;
-    g.dys = p;     p += BT * E;
-    g.dyg = p;     p += BT * E;
-    g.dxdbl = p;   p += BT * X;
-    g.dA = p;      p += E * Ns;
-    g.dpooled = p; p += (size_t)m->act_B * D;
-    if (c->reorder == SSM_REORDER_OFF) return g;
-    g.dperm = p;   p += BT * m->act_L;
-    g.tmp = p;     p += BT * (E > D ? E : D);
-    g.ddtraw0 = p; p += BT * E;
-    g.ddelta0 = p; p += BT * c->dt_rank;
-    g.ds = p;
-    return g;
-}
-
 /* s_t = k . dtraw0_t: dk += sum_t ds_t dtraw0_t, ddtraw0_t = ds_t k */
-static void importance_backward(ssm_model *m, grad_scratch *g)
+static void importance_backward(ssm_model *m, pass_scratch *g)
 {
     int BT = m->act_B * m->act_L, E = m->cfg.d_inner;
     const float *k = m->params.imp_k, *v = m->acts.ro_dtraw0;
@@ -640,7 +686,7 @@ static void importance_backward(ssm_model *m, grad_scratch *g)
  * g->dresid (dx') come in reordered and leave in input order; with soft
  * reordering the gradient through P-hat reaches k, W_dt, b_dt, W_x and u. */
 static void reorder_backward(ssm_model *m, const layer_params *p, layer_params *dp,
-                             const layer_acts *a, grad_scratch *g)
+                             const layer_acts *a, pass_scratch *g)
 {
     const ssm_config *c = &m->cfg;
     ssm_acts *s = &m->acts;
@@ -672,13 +718,13 @@ static void reorder_backward(ssm_model *m, const layer_params *p, layer_params *
 /* Backward of layer_forward: g->dresid holds dL/dx_{l+1} on entry and
  * dL/dx_l on exit; parameter gradients accumulate into dp. */
 static ssm_status layer_backward(ssm_model *m, const layer_params *p, layer_params *dp,
-                           const layer_acts *a, grad_scratch *g)
+                           const layer_acts *a, pass_scratch *g)
 {
     const ssm_config *c = &m->cfg;
     int B = m->act_B, L = m->act_L, BT = B * L;
     int D = c->d_model, E = c->d_inner, Ns = c->state_dim, R = c->dt_rank, K = c->d_conv,
         X = R + 2 * Ns;
-    float *A = m->scratch;                                   /* (E, Ns) */
+    float *A = g->A;                                         /* (E, Ns) */
 
     /* out_proj: dmix = dresid (the residual passes it through unchanged) */
     matmul_backward(g->dyg, E, 0.0f, dp->out_proj, NULL, g->dresid, D, a->yg, E,
@@ -695,7 +741,7 @@ static ssm_status layer_backward(ssm_model *m, const layer_params *p, layer_para
     /* scan */
     ssm_model_layer_A(c, p->A_log, A);
     memset(g->dA, 0, sizeof(float) * E * Ns);
-    ssm_scan_args sa = layer_scan_args(c, a, A, p->Dskip, B, L);
+    ssm_scan_args sa = layer_scan_args(c, a, p->Dskip, g, B, L);
     ssm_status st = ssm_scan_backward(&sa, g->dys, g->du, g->ddelta, g->dxdbl + R,
                                       g->dxdbl + R + Ns, g->dA, dp->Dskip);
     if (st) return st;
@@ -713,7 +759,7 @@ static ssm_status layer_backward(ssm_model *m, const layer_params *p, layer_para
     /* u = silu(uc) */
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < (size_t)BT * E; i++) g->du[i] *= ssm_dsiluf(a->uc[i]);
-    ssm_conv_args ca = {B, L, E, K, a->xz, 2 * E, p->conv_w, p->conv_b};
+    ssm_conv_args ca = {B, L, E, K, a->xz, 2 * E, p->conv_w, p->conv_b, g->work, g->work_n};
     ssm_conv_backward(&ca, g->du, g->dxz, dp->conv_w, dp->conv_b);
     /* in_proj, then the norm; the residual adds dresid to dx_l */
     matmul_backward(g->dxn, D, 0.0f, dp->in_proj, NULL, g->dxz, 2 * E, a->xn, D,
@@ -825,7 +871,7 @@ static void head_forward(ssm_model *m, int B, int L)
 }
 
 /* dlogits (already scaled) -> g->dresid = dL/dx_n; head gradients accumulate */
-static void head_backward(ssm_model *m, grad_scratch *g)
+static void head_backward(ssm_model *m, pass_scratch *g)
 {
     const ssm_config *c = &m->cfg;
     ssm_acts *a = &m->acts;
@@ -857,14 +903,16 @@ ssm_status ssm_model_forward(ssm_model *m, const ssm_batch *b)
     ssm_status st;
     if (b->B <= 0 || b->L <= 0)
         return ssm_fail(SSM_ERR_USAGE, "batch shape %d x %d is empty", b->B, b->L);
-    if (b->B != m->act_B || b->L != m->act_L || !m->acts_memory)
+    if (b->B != m->act_B || b->L != m->act_L || !m->acts_memory ||
+        omp_get_max_threads() != m->act_threads)
         if ((st = acts_build(m, b->B, b->L))) return st;
     if ((st = embed_forward(m, b))) return st;
     ssm_scenario_forward(c, &m->params);
+    pass_scratch g = scratch_view(m);
     for (int l = 0; l < c->n_layer; l++) {
         layer_params p = layer_params_view(c, &m->params, l);
         layer_acts a = layer_acts_view(m, l);
-        if ((st = layer_forward(m, &p, &a))) return st;
+        if ((st = layer_forward(m, &p, &a, &g))) return st;
     }
     head_forward(m, b->B, b->L);
     m->last = b;
@@ -880,7 +928,7 @@ ssm_status ssm_model_forward(ssm_model *m, const ssm_batch *b)
 }
 
 /* Layers n-1 .. 0 backward, from g->dresid = dL/dx_n to dL/dx_0 */
-static ssm_status layers_backward(ssm_model *m, grad_scratch *g)
+static ssm_status layers_backward(ssm_model *m, pass_scratch *g)
 {
     const ssm_config *c = &m->cfg;
     for (int l = c->n_layer - 1; l >= 0; l--) {
@@ -905,7 +953,7 @@ ssm_status ssm_model_backward(ssm_model *m, float loss_scale)
     float k = loss_scale / m->n_targets;
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < nlogit; i++) m->acts.dlogits[i] *= k;
-    grad_scratch g = grad_scratch_view(m);
+    pass_scratch g = scratch_view(m);
     head_backward(m, &g);
     ssm_status st = layers_backward(m, &g);
     if (!st) embed_backward(m, g.dresid);
@@ -917,7 +965,7 @@ ssm_status ssm_model_backward_stream(ssm_model *m, const float *dxn, float *dx0)
 {
     if (!m->grads_memory || !m->last)
         return ssm_fail(SSM_ERR_SOFTWARE, "backward needs gradients and a forward pass");
-    grad_scratch g = grad_scratch_view(m);
+    pass_scratch g = scratch_view(m);
     size_t n = (size_t)m->act_B * m->act_L * m->cfg.d_model;
     memcpy(g.dresid, dxn, sizeof(float) * n);
     ssm_status st = layers_backward(m, &g);
@@ -930,7 +978,7 @@ ssm_status ssm_model_input_grad(const ssm_model *m, float *dinputs)
     const ssm_config *c = &m->cfg;
     if (!m->grads_memory || !m->acts_memory)
         return ssm_fail(SSM_ERR_SOFTWARE, "input gradients need a backward pass");
-    grad_scratch g = grad_scratch_view(m);
+    pass_scratch g = scratch_view(m);
     int BT = m->act_B * m->act_L, D = c->d_model;
     if (c->input_kind == SSM_INPUT_TOKENS) {
         memcpy(dinputs, g.dresid, sizeof(float) * BT * D);

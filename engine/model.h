@@ -124,16 +124,19 @@ typedef struct {
 
 typedef struct {
     ssm_config cfg;
-    size_t param_sizes[SSM_NUM_PARAM_TENSORS];
     size_t num_params;
     ssm_params params;
     float *params_memory;   /* (num_params) */
     ssm_params grads;
     float *grads_memory;    /* (num_params), NULL until ssm_model_alloc_grads */
     ssm_acts acts;
-    float *acts_memory;
-    int act_B, act_L;       /* activations are sized for this batch shape */
-    float *scratch;         /* backward scratch, sized with the activations */
+    float *acts_memory;     /* (acts_cap) views for the current batch shape */
+    size_t acts_cap;        /* floats; grows to the largest batch seen */
+    int act_B, act_L;       /* activations are laid out for this batch shape */
+    int act_threads;        /* and the scratch for this many threads */
+    float *scratch;         /* (scratch_cap) scratch of the passes, laid out
+                             * like the activations; model.c's scratch_table */
+    size_t scratch_cap;
     float loss;             /* mean loss of the last forward with targets */
     int n_targets;          /* targets counted in that loss */
     const ssm_batch *last;  /* batch of the last forward (for backward) */

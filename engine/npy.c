@@ -1,5 +1,6 @@
 /* npy.c — float32 NumPy .npy writer (format 1.0, header padded to 64 bytes,
- * written through a temp file and rename) and a reader for tests and tools. */
+ * written through the atomic file writer of safetensors.h) and a reader for
+ * tests and tools. */
 #include "engine/npy.h"
 
 #include <ctype.h>
@@ -8,8 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
+
+#include "engine/safetensors.h"
 
 #define NPY_MAGIC "\x93NUMPY"
 #define NPY_MAGIC_LEN 6
@@ -99,46 +100,16 @@ ssm_status ssm_npy_write(const char *path, const float *data,
         return ssm_fail(SSM_ERR_SOFTWARE, "%s: npy shape too large", path);
     char hdr[SSM_NPY_MAX_DIM * 24 + 192];
     size_t hlen = build_header(hdr, sizeof hdr, ndim, shape);
-
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp)
-        return ssm_fail(SSM_ERR_NOMEM, "%s: out of memory", path);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
+    ssm_atomic_file af;
+    ssm_status st = ssm_atomic_file_begin(&af, path);
+    if (st)
+        return st;
+    if (write_stream(af.f, hdr, hlen, data, numel) != SSM_OK) {
         int e = errno;
-        free(tmp);
-        return ssm_fail(SSM_ERR_CANTCREAT, "%s: cannot create: %s", path, strerror(e));
+        ssm_atomic_file_abort(&af);
+        return ssm_fail(SSM_ERR_IO, "%s: cannot write: %s", path, strerror(e));
     }
-    (void)fchmod(fd, 0644);
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        close(fd);
-        unlink(tmp);
-        free(tmp);
-        return ssm_fail(SSM_ERR_IO, "%s: cannot open temp file", path);
-    }
-    ssm_status st = write_stream(f, hdr, hlen, data, numel);
-    if (fflush(f) != 0)
-        st = SSM_ERR_IO;
-    int e = errno;
-    if (fclose(f) != 0 && st == SSM_OK) {
-        st = SSM_ERR_IO;
-        e = errno;
-    }
-    if (st == SSM_OK && rename(tmp, path) != 0) {
-        e = errno;
-        st = SSM_ERR_CANTCREAT;
-    }
-    if (st != SSM_OK) {
-        unlink(tmp);
-        free(tmp);
-        return ssm_fail(st, "%s: cannot write: %s", path, strerror(e));
-    }
-    free(tmp);
-    return SSM_OK;
+    return ssm_atomic_file_commit(&af);
 }
 
 /* ---- reading ---- */

@@ -3,14 +3,20 @@
  * spread (batch x channel block) tasks over OpenMP threads and vectorise over
  * the SCAN_W channels of a block; the naive twins follow the formulas
  * literally in double.  Every reduction of the fast kernels runs in a fixed
- * order, so results do not depend on the thread count. */
+ * order, so results do not depend on the thread count.  A fast kernel that
+ * must fall back to its naive twin (too wide a state or conv, no work
+ * space) says so on stderr, once per reason. */
 #include "engine/scan.h"
+#include "engine/layout.h"
 #include "engine/status.h"
 #include "engine/vmath.h"
 
 #include <math.h>
 #include <omp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +27,51 @@
 #define CONV_KMAX 16  /* largest K the fast conv keeps on the stack */
 
 static int imin(int a, int b) { return a < b ? a : b; }
+
+/* Reasons a fast kernel falls back to its naive twin, each told once. */
+static atomic_flag told_scan_wide = ATOMIC_FLAG_INIT;  /* N > SCAN_NMAX */
+static atomic_flag told_conv_wide = ATOMIC_FLAG_INIT;  /* K > CONV_KMAX */
+static atomic_flag told_conv_small = ATOMIC_FLAG_INIT; /* caller's work space too small */
+static atomic_flag told_conv_nomem = ATOMIC_FLAG_INIT; /* no memory for a work space */
+
+/* A fallback, said once per reason: the first call for told prints
+ * "ssmlab: <kernel>: <reason>: <consequence>" (fmt) on stderr. */
+__attribute__((format(printf, 2, 3)))
+static void fallback_tell(atomic_flag *told, const char *fmt, ...)
+{
+    if (atomic_flag_test_and_set(told))
+        return;
+    char line[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "ssmlab: %s\n", line);
+}
+
+static void fallback_scan_wide(int N)
+{
+    fallback_tell(&told_scan_wide, "scan: state width %d > %d: using the naive scan "
+                  "(single-threaded, slower)", N, SCAN_NMAX);
+}
+
+static void fallback_conv_wide(int K)
+{
+    fallback_tell(&told_conv_wide, "conv: d_conv %d > %d: using the naive conv "
+                  "(single-threaded, slower)", K, CONV_KMAX);
+}
+
+/* need floats of work space: the caller's (work, work_n) when given, else
+ * a new allocation, also left in *own for free().  NULL when the caller's
+ * is too small or memory is short. */
+static float *work_take(float *work, size_t work_n, size_t need, float **own)
+{
+    *own = NULL;
+    if (work)
+        return work_n >= need ? work : NULL;
+    *own = ssm_layout_alloc(need);
+    return *own;
+}
 
 /* ------------------------------------------------------------------ */
 /* exp                                                                  */
@@ -136,7 +187,10 @@ static void scan_fwd_block(const ssm_scan_args *a, int b, int blk, float *y)
 
 ssm_status ssm_scan_forward(const ssm_scan_args *a, float *y)
 {
-    if (a->N > SCAN_NMAX) return ssm_scan_forward_naive(a, y);
+    if (a->N > SCAN_NMAX) {
+        fallback_scan_wide(a->N);
+        return ssm_scan_forward_naive(a, y);
+    }
     const int nblk = scan_nblk(a->E), ntask = a->B * nblk;
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < ntask; i++)
@@ -151,48 +205,49 @@ ssm_status ssm_scan_forward(const ssm_scan_args *a, float *y)
  * one sequence b and one group of consecutive channel blocks; the split
  * into groups depends on E only, never on the thread count. */
 typedef struct {
-    float *hs;        /* (threads, L+1, N, W) recomputed states of one block;
-                         row 0 is h_{-1} = 0, row t+1 is h_t */
     float *dBp, *dCp; /* (B, L, ngrp, N) per-group partial dB_t, dC_t */
     float *dAp;       /* (B, E, N) per-sequence partial dA */
     float *dDp;       /* (B, E) per-sequence partial dD */
+    float *hs;        /* (threads, hs_stride) recomputed states of one block
+                         per thread, (L+1, N, W); row 0 is h_{-1} = 0, row
+                         t+1 is h_t */
     size_t hs_stride; /* floats per thread in hs */
     int nblk, ngrp;   /* channel blocks, and groups of them */
 } scan_work;
+#define SCAN_WORK_ENTRIES 5
 
-static void *scan_alloc(size_t nfloat)
-{
-    size_t bytes = (nfloat ? nfloat : 1) * sizeof(float);
-    bytes = (bytes + 63) / 64 * 64;
-    return aligned_alloc(64, bytes);
-}
-
-static void scan_work_free(scan_work *wk)
-{
-    free(wk->hs);
-    free(wk->dBp);
-    free(wk->dCp);
-    free(wk->dAp);
-    free(wk->dDp);
-}
-
-static ssm_status scan_work_build(const ssm_scan_args *a, scan_work *wk)
+/* The fast backward's work space for threads threads, laid out by one
+ * table; hs comes last, so what is left after the rest is whole threads. */
+static void scan_work_table(const ssm_scan_args *a, int threads, scan_work *wk,
+                            ssm_layout_entry t[SCAN_WORK_ENTRIES])
 {
     const size_t B = a->B, L = a->L, E = a->E, N = a->N;
-    const size_t nthr = (size_t)omp_get_max_threads();
     wk->nblk = scan_nblk(a->E);
     wk->ngrp = imin(wk->nblk, SCAN_GMAX);
     wk->hs_stride = ((L + 1) * N * SCAN_W + 15) / 16 * 16;
-    wk->hs = scan_alloc(nthr * wk->hs_stride);
-    wk->dBp = scan_alloc(B * L * wk->ngrp * N);
-    wk->dCp = scan_alloc(B * L * wk->ngrp * N);
-    wk->dAp = scan_alloc(B * E * N);
-    wk->dDp = scan_alloc(B * E);
-    if (wk->hs && wk->dBp && wk->dCp && wk->dAp && wk->dDp)
-        return SSM_OK;
-    scan_work_free(wk);
-    return ssm_fail(SSM_ERR_NOMEM, "scan backward: out of memory "
-                    "(B=%d L=%d E=%d N=%d)", a->B, a->L, a->E, a->N);
+    const ssm_layout_entry list[SCAN_WORK_ENTRIES] = {
+        {&wk->dBp, B * L * wk->ngrp * N},
+        {&wk->dCp, B * L * wk->ngrp * N},
+        {&wk->dAp, B * E * N},
+        {&wk->dDp, B * E},
+        {&wk->hs, (size_t)threads * wk->hs_stride},
+    };
+    memcpy(t, list, sizeof list);
+}
+
+/* Threads the fast backward runs on: OpenMP's, or as many as the caller's
+ * work space holds (the result does not depend on it). */
+static int scan_work_threads(const ssm_scan_args *a)
+{
+    const int nthr = omp_get_max_threads();
+    if (!a->work)
+        return nthr;
+    scan_work wk;
+    ssm_layout_entry t[SCAN_WORK_ENTRIES];
+    scan_work_table(a, 0, &wk, t);
+    const size_t fixed = ssm_layout_size(t, SCAN_WORK_ENTRIES, 1);
+    const size_t fit = a->work_n > fixed ? (a->work_n - fixed) / wk.hs_stride : 0;
+    return fit < 1 ? 1 : fit < (size_t)nthr ? (int)fit : nthr;
 }
 
 /* h_t of the block for every t into hs (L+1, N, W); row 0 = 0.  The state
@@ -357,12 +412,22 @@ ssm_status ssm_scan_backward(const ssm_scan_args *a, const float *dy,
                              float *du, float *ddelta, float *dBm, float *dCm,
                              float *dA, float *dD)
 {
-    if (a->N > SCAN_NMAX) return ssm_scan_backward_naive(a, dy, du, ddelta, dBm, dCm, dA, dD);
+    if (a->N > SCAN_NMAX) {
+        fallback_scan_wide(a->N);
+        return ssm_scan_backward_naive(a, dy, du, ddelta, dBm, dCm, dA, dD);
+    }
+    const int nthr = scan_work_threads(a);
     scan_work wk;
-    ssm_status st = scan_work_build(a, &wk);
-    if (st) return st;
+    ssm_layout_entry t[SCAN_WORK_ENTRIES];
+    scan_work_table(a, nthr, &wk, t);
+    float *own, *mem = work_take(a->work, a->work_n, ssm_layout_size(t, SCAN_WORK_ENTRIES, 1), &own);
+    if (!mem)
+        return ssm_fail(a->work ? SSM_ERR_SOFTWARE : SSM_ERR_NOMEM, "scan backward: %s "
+                        "(B=%d L=%d E=%d N=%d)", a->work ? "the work space is too small"
+                        : "out of memory", a->B, a->L, a->E, a->N);
+    ssm_layout_carve(t, SCAN_WORK_ENTRIES, 1, mem);
     const int ngrp = wk.ngrp, ntask = a->B * ngrp;
-#pragma omp parallel
+#pragma omp parallel num_threads(nthr)
     {
         float *hs = wk.hs + (size_t)omp_get_thread_num() * wk.hs_stride;
 #pragma omp for schedule(static)
@@ -371,8 +436,35 @@ ssm_status ssm_scan_backward(const ssm_scan_args *a, const float *dy,
     }
     scan_reduce_bc(a, &wk, dBm, dCm);
     scan_reduce_ad(a, &wk, dA, dD);
-    scan_work_free(&wk);
+    free(own);
     return SSM_OK;
+}
+
+/* Doubles of work space the naive scans take (see naive_work). */
+static size_t naive_fwd_doubles(const ssm_scan_args *a)
+{
+    return (size_t)a->E * a->N + 1;
+}
+
+static size_t naive_bwd_doubles(const ssm_scan_args *a)
+{
+    const size_t L = a->L, EN = (size_t)a->E * a->N;
+    return (L + 1) * EN + 2 * EN + a->E + 2 * (size_t)a->N + 1;
+}
+
+size_t ssm_scan_work_size(int B, int L, int E, int N, int threads, int backward)
+{
+    const ssm_scan_args a = {.B = B, .L = L, .E = E, .N = N};
+    if (N > SCAN_NMAX) {
+        const size_t f = naive_fwd_doubles(&a), b = naive_bwd_doubles(&a);
+        return 2 * (backward && b > f ? b : f);
+    }
+    if (!backward)
+        return 0;
+    scan_work wk;
+    ssm_layout_entry t[SCAN_WORK_ENTRIES];
+    scan_work_table(&a, threads > 0 ? threads : 1, &wk, t);
+    return ssm_layout_size(t, SCAN_WORK_ENTRIES, 1);
 }
 
 /* ------------------------------------------------------------------ */
@@ -401,8 +493,10 @@ void ssm_scan_step(int E, int N, const float *u, const float *delta,
 ssm_status ssm_scan_forward_naive(const ssm_scan_args *a, float *y)
 {
     const int L = a->L, E = a->E, N = a->N;
-    double *h = malloc(((size_t)E * N + 1) * sizeof *h); /* (E, N) state */
-    if (!h) return ssm_fail(SSM_ERR_NOMEM, "naive scan forward: out of memory");
+    float *own;
+    double *h = (double *)work_take(a->work, a->work_n, 2 * naive_fwd_doubles(a), &own); /* (E, N) state */
+    if (!h) return ssm_fail(a->work ? SSM_ERR_SOFTWARE : SSM_ERR_NOMEM, "naive scan forward: %s",
+                            a->work ? "the work space is too small" : "out of memory");
     for (int b = 0; b < a->B; b++) {
         memset(h, 0, (size_t)E * N * sizeof *h);
         for (int t = 0; t < L; t++) {
@@ -420,13 +514,13 @@ ssm_status ssm_scan_forward_naive(const ssm_scan_args *a, float *y)
             }
         }
     }
-    free(h);
+    free(own);
     return SSM_OK;
 }
 
-/* Work of the naive backward: one allocation, named views. */
+/* Work of the naive backward: one block of doubles, named views. */
 typedef struct {
-    double *mem;
+    float *own;    /* the block when the call allocated it, else NULL */
     double *hs;    /* (L+1, E, N) states of one sequence; row t+1 = h_t */
     double *carry; /* (E, N) g_{t+1} exp(delta_{t+1} A) */
     double *dA;    /* (E, N) sum over b, t */
@@ -437,12 +531,12 @@ typedef struct {
 
 static int naive_work_build(const ssm_scan_args *a, naive_work *w)
 {
-    const size_t L = a->L, EN = (size_t)a->E * a->N;
-    const size_t total = (L + 1) * EN + 2 * EN + a->E + 2 * (size_t)a->N + 1;
-    w->mem = calloc(total, sizeof *w->mem);
-    if (!w->mem)
+    const size_t L = a->L, EN = (size_t)a->E * a->N, total = naive_bwd_doubles(a);
+    double *mem = (double *)work_take(a->work, a->work_n, 2 * total, &w->own);
+    if (!mem)
         return 0;
-    w->hs = w->mem;
+    memset(mem, 0, total * sizeof *mem);
+    w->hs = mem;
     w->carry = w->hs + (L + 1) * EN;
     w->dA = w->carry + EN;
     w->dD = w->dA + EN;
@@ -507,7 +601,9 @@ ssm_status ssm_scan_backward_naive(const ssm_scan_args *a, const float *dy,
                                    float *dA, float *dD)
 {
     naive_work w;
-    if (!naive_work_build(a, &w)) return ssm_fail(SSM_ERR_NOMEM, "naive scan backward: out of memory");
+    if (!naive_work_build(a, &w))
+        return ssm_fail(a->work ? SSM_ERR_SOFTWARE : SSM_ERR_NOMEM, "naive scan backward: %s",
+                        a->work ? "the work space is too small" : "out of memory");
     const size_t EN = (size_t)a->E * a->N;
     for (int b = 0; b < a->B; b++) {
         naive_states(a, b, w.hs);
@@ -525,7 +621,7 @@ ssm_status ssm_scan_backward_naive(const ssm_scan_args *a, const float *dy,
         dA[i] += (float)w.dA[i];
     for (int e = 0; e < a->E; e++)
         dD[e] += (float)w.dD[e];
-    free(w.mem);
+    free(w.own);
     return SSM_OK;
 }
 
@@ -565,6 +661,7 @@ static void conv_fwd_block(const ssm_conv_args *a, int b, int blk, float *out)
 void ssm_conv_forward(const ssm_conv_args *a, float *out)
 {
     if (a->K > CONV_KMAX) {
+        fallback_conv_wide(a->K);
         ssm_conv_forward_naive(a, out);
         return;
     }
@@ -648,25 +745,54 @@ static void conv_reduce(const ssm_conv_args *a, const float *dwp,
     }
 }
 
+/* The fast conv backward's work space: per-sequence partial sums. */
+static void conv_work_table(int B, int E, int K, float **dwp, float **dbp,
+                            ssm_layout_entry t[2])
+{
+    const size_t BE = (size_t)B * E;
+    t[0] = (ssm_layout_entry){dwp, BE * K}; /* (B, E, K) partial dw */
+    t[1] = (ssm_layout_entry){dbp, BE};     /* (B, E) partial dbias */
+}
+
+size_t ssm_conv_work_size(int B, int E, int K)
+{
+    float *dwp, *dbp;
+    ssm_layout_entry t[2];
+    if (K > CONV_KMAX)
+        return 0;
+    conv_work_table(B, E, K, &dwp, &dbp, t);
+    return ssm_layout_size(t, 2, 1);
+}
+
 void ssm_conv_backward(const ssm_conv_args *a, const float *dout,
                        float *dx, float *dw, float *dbias)
 {
-    const size_t BE = (size_t)a->B * a->E;
-    float *dwp = a->K <= CONV_KMAX ? scan_alloc(BE * a->K) : NULL; /* (B, E, K) */
-    float *dbp = a->K <= CONV_KMAX ? scan_alloc(BE) : NULL;        /* (B, E) */
-    if (!dwp || !dbp) { /* too wide a kernel, or no memory: naive is exact */
-        free(dwp);
-        free(dbp);
+    float *dwp, *dbp, *own, *mem;
+    ssm_layout_entry t[2];
+    if (a->K > CONV_KMAX) {
+        fallback_conv_wide(a->K);
         ssm_conv_backward_naive(a, dout, dx, dw, dbias);
         return;
     }
+    conv_work_table(a->B, a->E, a->K, &dwp, &dbp, t);
+    const size_t need = ssm_layout_size(t, 2, 1);
+    if (!(mem = work_take(a->work, a->work_n, need, &own))) { /* naive is exact */
+        if (a->work)
+            fallback_tell(&told_conv_small, "conv backward: a work space of %zu floats < %zu: "
+                          "using the naive conv backward (single-threaded, slower)", a->work_n, need);
+        else
+            fallback_tell(&told_conv_nomem, "conv backward: no memory for %zu floats of work space: "
+                          "using the naive conv backward (single-threaded, slower)", need);
+        ssm_conv_backward_naive(a, dout, dx, dw, dbias);
+        return;
+    }
+    ssm_layout_carve(t, 2, 1, mem);
     const int nblk = conv_nblk(a->E), ntask = a->B * nblk;
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < ntask; i++)
         conv_bwd_block(a, dout, i / nblk, i % nblk, dx, dwp, dbp);
     conv_reduce(a, dwp, dbp, dw, dbias);
-    free(dwp);
-    free(dbp);
+    free(own);
 }
 
 /* ------------------------------------------------------------------ */

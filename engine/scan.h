@@ -9,6 +9,8 @@
 #ifndef SSM_SCAN_H
 #define SSM_SCAN_H
 
+#include <stddef.h>
+
 #include "engine/status.h"
 
 /* The scan of ssmlab-math(7) MODEL step 5, for every b, t, e:
@@ -23,10 +25,23 @@ typedef struct {
     int ld_bc;           /* row stride of Bm and Cm (R + 2N inside xdbl) */
     const float *A;      /* (E, N), already negative */
     const float *Dskip;  /* (E) */
+    float *work;         /* (work_n) the caller's work space, 64-byte aligned,
+                          * of ssm_scan_work_size() floats; NULL: each call
+                          * allocates its own */
+    size_t work_n;
 } ssm_scan_args;
 
+/* Floats of work space the scans of a (B, L, E, N) problem need, run on up
+ * to threads OpenMP threads: the forward's only, or the forward's and the
+ * backward's (backward set).  Work space of it, handed in through
+ * ssm_scan_args, makes the scans allocate nothing.  With fewer threads'
+ * worth, the fast backward runs on as many threads as it holds. */
+size_t ssm_scan_work_size(int B, int L, int E, int N, int threads, int backward);
+
 /* The scans return SSM_OK, or SSM_ERR_NOMEM when their work space cannot
- * be allocated (the outputs are then undefined). */
+ * be allocated, or SSM_ERR_SOFTWARE when the caller's is too small (the
+ * outputs are then undefined).  A state wider than the fast kernels hold
+ * (N > 256) falls back to the naive scans, saying so once on stderr. */
 ssm_status ssm_scan_forward(const ssm_scan_args *a, float *y /* (B, L, E) */);
 ssm_status ssm_scan_forward_naive(const ssm_scan_args *a, float *y);
 
@@ -49,7 +64,18 @@ typedef struct {
     const float *x; int ldx; /* (B, L, ldx), first E columns used */
     const float *w;          /* (E, K) */
     const float *bias;       /* (E) */
+    float *work;             /* (work_n) the caller's work space, 64-byte
+                              * aligned, of ssm_conv_work_size() floats;
+                              * NULL: the backward allocates its own */
+    size_t work_n;
 } ssm_conv_args;
+
+/* Floats of work space the conv backward needs for B sequences of E
+ * channels and K taps (the forward needs none). */
+size_t ssm_conv_work_size(int B, int E, int K);
+
+/* A kernel wider than the fast conv holds (K > 16), or no work space for
+ * the backward, falls back to the naive conv, saying so once on stderr. */
 
 void ssm_conv_forward(const ssm_conv_args *a, float *out /* (B, L, E) */);
 void ssm_conv_forward_naive(const ssm_conv_args *a, float *out);

@@ -670,3 +670,189 @@ Test(conv, fast_backward_is_deterministic)
     cgrads_free(&g1); cgrads_free(&g2); cgrads_free(&g3);
     ccase_free(&c);
 }
+
+/* ------------------------------------------------------------------ */
+/* caller's work space                                                   */
+
+static float *work_alloc(size_t n) /* 64-byte aligned, as the kernels ask */
+{
+    float *p = aligned_alloc(64, ((n ? n : 1) * sizeof(float) + 63) / 64 * 64);
+    cr_assert(p, "out of memory");
+    return p;
+}
+
+/* The fast backward on the caller's work space: sized for 2 threads, or
+ * for only 1 while 2 run (it then runs on 1), gives the bits of its own;
+ * too small a work space is refused. */
+Test(scan, backward_on_the_callers_work_space_matches_its_own)
+{
+    scase c;
+    sgrads own, big, one, bad;
+    scase_build(&c, 3, 33, 300, 12, 31);
+    const ssm_scan_args *a = &c.a;
+    const size_t n2 = ssm_scan_work_size(a->B, a->L, a->E, a->N, 2, 1);
+    const size_t n1 = ssm_scan_work_size(a->B, a->L, a->E, a->N, 1, 1);
+    cr_assert(n2 > n1 && n1 > ssm_scan_work_size(a->B, a->L, a->E, a->N, 1, 0));
+    float *work = work_alloc(n2);
+    sgrads_build(&own, &c); sgrads_build(&big, &c); sgrads_build(&one, &c); sgrads_build(&bad, &c);
+    omp_set_num_threads(2);
+    scan_bwd(&c, &own, 1);
+    c.a.work = work;
+    c.a.work_n = n2;
+    scan_bwd(&c, &big, 1);
+    c.a.work_n = n1;
+    scan_bwd(&c, &one, 1);
+    cr_expect(sgrads_equal(&own, &big, &c), "work space for 2 threads changes the gradients");
+    cr_expect(sgrads_equal(&own, &one, &c), "work space for 1 thread changes the gradients");
+    c.a.work_n = n1 - 1;
+    ssm_status st = ssm_scan_backward(&c.a, c.dy, bad.du, bad.ddelta, bad.dx + c.R,
+                                      bad.dx + c.R + c.a.N, bad.dA, bad.dD);
+    cr_expect_eq(st, SSM_ERR_SOFTWARE, "too small a work space gave status %d", st);
+    sgrads_free(&own); sgrads_free(&big); sgrads_free(&one); sgrads_free(&bad);
+    free(work);
+    scase_free(&c);
+}
+
+/* The naive scans (a state wider than 256) on the caller's work space
+ * against their own allocations. */
+Test(scan, naive_scans_on_the_callers_work_space_match_their_own)
+{
+    scase c;
+    sgrads own, given;
+    scase_build(&c, 2, 5, 3, 257, 32);
+    const size_t BLE = (size_t)c.a.B * c.a.L * c.a.E;
+    const size_t n = ssm_scan_work_size(c.a.B, c.a.L, c.a.E, c.a.N, 2, 1);
+    float *work = work_alloc(n), *y1 = falloc(BLE), *y2 = falloc(BLE); /* (B, L, E) */
+    sgrads_build(&own, &c); sgrads_build(&given, &c);
+    cr_assert_eq(ssm_scan_forward(&c.a, y1), SSM_OK);
+    scan_bwd(&c, &own, 1);
+    c.a.work = work;
+    c.a.work_n = n;
+    cr_assert_eq(ssm_scan_forward(&c.a, y2), SSM_OK, "%s", ssm_last_error());
+    scan_bwd(&c, &given, 1);
+    cr_expect(!memcmp(y1, y2, BLE * sizeof(float)), "the forward differs on the caller's work space");
+    cr_expect(sgrads_equal(&own, &given, &c), "the backward differs on the caller's work space");
+    sgrads_free(&own); sgrads_free(&given);
+    free(work); free(y1); free(y2);
+    scase_free(&c);
+}
+
+Test(conv, backward_on_the_callers_work_space_matches_its_own)
+{
+    ccase c;
+    cgrads own, given;
+    ccase_build(&c, 3, 33, 37, 4, 23);
+    const size_t n = ssm_conv_work_size(c.a.B, c.a.E, c.a.K);
+    cr_assert(n >= (size_t)c.a.B * c.a.E * (c.a.K + 1));
+    cr_assert_eq(ssm_conv_work_size(c.a.B, c.a.E, 17), 0, "the naive conv needs no work space");
+    float *work = work_alloc(n);
+    cgrads_build(&own, &c); cgrads_build(&given, &c);
+    conv_bwd(&c, &own, 1);
+    c.a.work = work;
+    c.a.work_n = n;
+    conv_bwd(&c, &given, 1);
+    const size_t nx = 2 * (size_t)c.a.B * c.a.L * c.a.E, EK = (size_t)c.a.E * c.a.K;
+    cr_expect(!memcmp(own.dx, given.dx, nx * sizeof(float))
+              && !memcmp(own.dw, given.dw, EK * sizeof(float))
+              && !memcmp(own.dbias, given.dbias, c.a.E * sizeof(float)),
+              "conv backward differs on the caller's work space");
+    cgrads_free(&own); cgrads_free(&given);
+    free(work);
+    ccase_free(&c);
+}
+
+/* ------------------------------------------------------------------ */
+/* fallbacks to the naive kernels: said once per reason on stderr        */
+
+#include <criterion/redirect.h>
+
+Test(fallback, a_state_too_wide_for_the_fast_scan_is_told_once, .init = cr_redirect_stderr)
+{
+    scase c;
+    sgrads g;
+    scase_build(&c, 1, 3, 2, 300, 41);
+    float *y = falloc((size_t)c.a.B * c.a.L * c.a.E); /* (B, L, E) */
+    sgrads_build(&g, &c);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(ssm_scan_forward(&c.a, y), SSM_OK);
+        scan_bwd(&c, &g, 1);
+    }
+    fflush(stderr);
+    cr_assert_stderr_eq_str("ssmlab: scan: state width 300 > 256: using the naive scan "
+                            "(single-threaded, slower)\n");
+    free(y);
+    sgrads_free(&g);
+    scase_free(&c);
+}
+
+Test(fallback, a_conv_too_wide_for_the_fast_conv_is_told_once, .init = cr_redirect_stderr)
+{
+    ccase c;
+    cgrads g;
+    ccase_build(&c, 2, 5, 8, 20, 42);
+    float *out = falloc((size_t)c.a.B * c.a.L * c.a.E); /* (B, L, E) */
+    cgrads_build(&g, &c);
+    for (int i = 0; i < 2; i++) {
+        ssm_conv_forward(&c.a, out);
+        conv_bwd(&c, &g, 1);
+    }
+    fflush(stderr);
+    cr_assert_stderr_eq_str("ssmlab: conv: d_conv 20 > 16: using the naive conv "
+                            "(single-threaded, slower)\n");
+    free(out);
+    cgrads_free(&g);
+    ccase_free(&c);
+}
+
+/* Too small a work space: the naive backward, told once, and the same
+ * gradients as the fast one within the fast-vs-naive tolerance. */
+Test(fallback, a_conv_backward_without_work_space_is_told_once, .init = cr_redirect_stderr)
+{
+    ccase c;
+    cgrads fast, slow;
+    ccase_build(&c, 2, 5, 8, 4, 43);
+    cgrads_build(&fast, &c);
+    cgrads_build(&slow, &c);
+    conv_bwd(&c, &fast, 1);
+    float *work = work_alloc(16);
+    c.a.work = work;
+    c.a.work_n = 16;
+    conv_bwd(&c, &slow, 1);
+    conv_bwd(&c, &fast, 1);   /* both again: accumulated gradients stay comparable */
+    conv_bwd(&c, &slow, 1);
+    fflush(stderr);
+    char want[160];
+    snprintf(want, sizeof want, "ssmlab: conv backward: a work space of 16 floats < %zu: using "
+             "the naive conv backward (single-threaded, slower)\n", ssm_conv_work_size(2, 8, 4));
+    cr_assert_stderr_eq_str(want);
+    c.a.work = NULL;
+    expect_cgrads_close(&fast, &slow, &c);
+    free(work);
+    cgrads_free(&fast);
+    cgrads_free(&slow);
+    ccase_free(&c);
+}
+
+Test(fallback, the_fast_kernels_tell_nothing, .init = cr_redirect_stderr)
+{
+    scase s;
+    sgrads g;
+    ccase c;
+    cgrads cg;
+    scase_build(&s, 2, 5, 9, 256, 44);
+    ccase_build(&c, 2, 5, 8, 16, 45);
+    float *y = falloc((size_t)2 * 5 * 9); /* (B, L, E) */
+    sgrads_build(&g, &s);
+    cgrads_build(&cg, &c);
+    cr_assert_eq(ssm_scan_forward(&s.a, y), SSM_OK);
+    scan_bwd(&s, &g, 1);
+    ssm_conv_forward(&c.a, y);
+    conv_bwd(&c, &cg, 1);
+    fflush(stderr);
+    cr_assert_stderr_eq_str("");
+    free(y);
+    sgrads_free(&g);
+    cgrads_free(&cg);
+    scase_free(&s);
+    ccase_free(&c);
+}

@@ -1,0 +1,33 @@
+/* layout.c — sizing and carving table-described buffer groups (layout.h). */
+#include "engine/layout.h"
+
+#include <stdlib.h>
+
+#define LAYOUT_LINE (SSM_LAYOUT_ALIGN / sizeof(float))  /* floats per aligned line */
+
+/* Floats an entry of n floats takes: whole lines when the group is aligned. */
+static size_t layout_span(size_t n, int aligned)
+{
+    return aligned ? (n + LAYOUT_LINE - 1) / LAYOUT_LINE * LAYOUT_LINE : n;
+}
+
+size_t ssm_layout_size(const ssm_layout_entry *t, int n, int aligned)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += layout_span(t[i].n, aligned);
+    return total;
+}
+
+void ssm_layout_carve(const ssm_layout_entry *t, int n, int aligned, float *block)
+{
+    for (int i = 0; i < n; i++) {
+        *t[i].view = t[i].n ? block : NULL;
+        block += layout_span(t[i].n, aligned);
+    }
+}
+
+float *ssm_layout_alloc(size_t n)
+{
+    size_t bytes = (n ? n : 1) * sizeof(float);
+    return aligned_alloc(SSM_LAYOUT_ALIGN, (bytes + SSM_LAYOUT_ALIGN - 1) / SSM_LAYOUT_ALIGN * SSM_LAYOUT_ALIGN);
+}
