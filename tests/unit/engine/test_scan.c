@@ -4,6 +4,7 @@
  * thread-count determinism of the fast backwards, and the fast exp (reached
  * through the public kernels) against libm. */
 #include <criterion/criterion.h>
+#include <criterion/redirect.h>
 
 #include <float.h>
 #include <math.h>
@@ -764,7 +765,6 @@ Test(conv, backward_on_the_callers_work_space_matches_its_own)
 /* ------------------------------------------------------------------ */
 /* fallbacks to the naive kernels: said once per reason on stderr        */
 
-#include <criterion/redirect.h>
 
 Test(fallback, a_state_too_wide_for_the_fast_scan_is_told_once, .init = cr_redirect_stderr)
 {
