@@ -14,6 +14,8 @@
  *   expect TEXT          fail (exit 1) unless the screen shows TEXT
  *   expect-not TEXT      fail unless the screen does not show TEXT
  * Blank lines and lines starting with '#' are ignored. */
+#include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
@@ -130,16 +132,33 @@ static int cmd_dump(script_ctx *c, const char *file)
     return 0;
 }
 
+/* A number >= 0 that fills s up to blanks (s empty: *v untouched).  0, or
+ * -1 for anything else ("2s", "lots", "-1", "nan"). */
+static int number_arg(const char *s, double *v)
+{
+    if (!*s) return 0;
+    char *end;
+    errno = 0;
+    double x = strtod(s, &end);
+    while (*end == ' ' || *end == '\t') end++;
+    if (end == s || *end || errno || !isfinite(x) || x < 0) return -1;
+    *v = x;
+    return 0;
+}
+
 static int cmd_wait(script_ctx *c, const char *cmd, const char *args)
 {
     double limit = WAIT_DEFAULT_S;
-    long n = 0;
     if (!strcmp(cmd, "wait-idle")) {
-        if (*args) limit = atof(args);
+        if (number_arg(args, &limit)) return script_error(c, EX_DATAERR, "wait-idle takes seconds, not", args);
         return wait_for(c, is_idle, 0, limit) ? 0 : script_error(c, 1, "timed out waiting for the engine", NULL);
     }
     if (!strcmp(cmd, "wait-step")) {
-        if (sscanf(args, "%ld %lf", &n, &limit) < 1) return script_error(c, EX_DATAERR, "wait-step needs N", NULL);
+        char *rest;
+        errno = 0;
+        long n = strtol(args, &rest, 10);
+        if (rest == args || errno || n < 0 || (*rest && *rest != ' ' && *rest != '\t') || number_arg(rest, &limit))
+            return script_error(c, EX_DATAERR, "wait-step needs N [SECONDS], not", args);
         return wait_for(c, at_step, n, limit) ? 0 : script_error(c, 1, "timed out waiting for step", args);
     }
     wait_text = args;
@@ -171,7 +190,8 @@ static int run_line(script_ctx *c, char *line)
     if (!strncmp(line, "wait-", 5) && (!strcmp(line, "wait-idle") || !strcmp(line, "wait-step") || !strcmp(line, "wait-text")))
         return cmd_wait(c, line, args);
     if (!strcmp(line, "sleep")) {
-        double t0 = ssm_now_s(), ms = atof(args);
+        double t0 = ssm_now_s(), ms = -1;
+        if (!*args || number_arg(args, &ms)) return script_error(c, EX_DATAERR, "sleep takes milliseconds, not", args);
         while ((ssm_now_s() - t0) * 1000 < ms) tui_app_pump(c->app, 10);
         return 0;
     }

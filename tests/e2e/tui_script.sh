@@ -293,6 +293,10 @@ expect_error 69 'needs a terminal' env TERM=xterm "$SSMLAB" tui "${common[@]}"
 expect_error 66 'nothing' "$SSMLAB" tui --script "$TMP/exp.txt" --model "$TMP/nothing"
 expect_error 64 'image 64: .* has 64 test images' "$SSMLAB" tui --script "$TMP/exp.txt" --model "$TMP/cls" image=64
 expect_error 64 "bad value in 'image=-1'" "$SSMLAB" tui --script "$TMP/exp.txt" image=-1
+for bad in 'sleep lots' 'sleep' 'wait-idle 2s' 'wait-step 3abc' 'wait-step 3 -1'; do
+    printf '%s\n' "$bad" >"$TMP/badnum.txt"
+    expect_error 65 "badnum.txt:1: .* not" "$SSMLAB" tui --script "$TMP/badnum.txt" "${common[@]}"
+done
 
 # the latency measurement
 "$SSMLAB" tui --bench-latency --bench-keys 40 "${common[@]}" >"$TMP/lat.csv" 2>"$TMP/lat.err"
