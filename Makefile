@@ -69,8 +69,9 @@ unit-asan: $(TESTS:%=$(ASAN)/%)
 deps:
 	@sh scripts/deps.sh
 
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 test: deps
-	$(MAKE) ssmlab unit unit-asan
+	$(MAKE) -j$(JOBS) ssmlab unit unit-asan
 	./tests/run.sh
 
 bench: deps

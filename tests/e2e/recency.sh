@@ -122,8 +122,8 @@ fi
 # ---- errors
 expect_error 64 "ssmlab: --layer 2: the model has layers 0..1" inspect --model "$TMP/ck" --attention --layer 2
 expect_error 64 "ssmlab: --channel 32: the model has channels 0..31" inspect --model "$TMP/ck" --attention --channel 32
-expect_error 64 "ssmlab: inspect: --channel 'x' is not a channel number or 'mean'" inspect --model "$TMP/ck" --attention --channel x
-expect_error 64 "ssmlab: inspect: --targets '0' is not a count >= 1" inspect --model "$TMP/ck" --influence --targets 0
+expect_error 64 "ssmlab: inspect: --channel: 'x' is not a channel number or 'mean'" inspect --model "$TMP/ck" --attention --channel x
+expect_error 64 "ssmlab: inspect: --targets: '0' is not a count >= 1" inspect --model "$TMP/ck" --influence --targets 0
 expect_error 64 "ssmlab: inspect: --layer and --channel go with --attention" inspect --model "$TMP/ck" --layer 1
 expect_error 64 "ssmlab: inspect: --targets and --probes go with --influence" inspect --model "$TMP/ck" --probes 4
 
