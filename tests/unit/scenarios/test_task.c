@@ -2,7 +2,8 @@
  * task data (scenarios/run_config.c, scenarios/task.c): the mqar_* keys and the refusal of
  * nonsense, training batches that depend on (seed, step, micro-batch) alone
  * and cycle over mqar_train_examples, a validation stream disjoint from
- * training, and validation loss and accuracy over query positions only. */
+ * training, and validation loss and accuracy over query positions only;
+ * and the resolved config's numbers in the fewest digits that round-trip. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -144,4 +145,27 @@ Test(task_mqar, validation_is_a_disjoint_stream_scored_on_queries)
     cr_expect_eq(correct, (long)lround(v.acc * counted));
     ssm_model_free(&m);
     task_data_free(&d);
+}
+
+/* The resolved config echoes each float with the fewest digits that read
+ * back as the same value: lr = 0.003, not %.9g's 0.00300000003; a float
+ * that needs all nine digits keeps them; every value round-trips. */
+Test(run_config, floats_print_shortest_and_round_trip)
+{
+    run_config rc;
+    run_config_default(&rc);
+    const char *kv[] = {"lr=3e-3", "min_lr=0.0003", "beta1=0.9", "norm_eps=1e-5", "val_fraction=0.1",
+                        "mqar_alpha=0.01", "grad_clip=10.1583605"};
+    for (int i = 0; i < 7; i++) cr_assert_eq(run_config_set(&rc, kv[i], "test"), SSM_OK, "%s", ssm_last_error());
+    char *text = run_config_string(&rc);
+    const char *want[] = {"\nlr = 0.003\n", "\nmin_lr = 0.0003\n", "\nbeta1 = 0.9\n", "\nnorm_eps = 1e-05\n",
+                          "\nval_fraction = 0.1\n", "\nmqar_alpha = 0.01\n", "\ngrad_clip = 10.1583605\n"};
+    for (int i = 0; i < 7; i++) cr_expect(strstr(text, want[i]) != NULL, "no '%s' in:\n%s", want[i] + 1, text);
+    run_config back;
+    run_config_default(&back);
+    cr_assert_eq(run_config_parse_text(&back, text, "record"), SSM_OK, "%s", ssm_last_error());
+    cr_expect(back.opt.lr == rc.opt.lr && back.opt.min_lr == rc.opt.min_lr && back.opt.beta1 == rc.opt.beta1 &&
+              back.opt.grad_clip == rc.opt.grad_clip && back.model.norm_eps == rc.model.norm_eps &&
+              back.val_fraction == rc.val_fraction && back.mqar.alpha == rc.mqar.alpha);
+    free(text);
 }

