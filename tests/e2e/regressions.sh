@@ -12,4 +12,18 @@ grep -qx '#   lr = 0.003' "$TMP/train.err" && grep -qx '#   min_lr = 0.0003' "$T
     && grep -qx '#   norm_eps = 1e-05' "$TMP/train.err" && grep -qx '#   val_fraction = 0.1' "$TMP/train.err" \
     && ok "echoed floats without noise" || fail "echoed floats: $(grep -E 'lr|eps|fraction' "$TMP/train.err")"
 
+# bench --case scan times exactly --steps passes after --warmup (before: it
+# ignored both and timed for at least 0.25 s)
+if "$SSMLAB" bench --case scan --steps 2 --warmup 0 --threads 1 >"$TMP/bench.csv" 2>"$TMP/err"; then
+    /usr/bin/python3 - "$TMP/bench.csv" <<'PY' && ok "bench --case scan --steps 2 --warmup 0" || fail "scan rows: $(cat "$TMP/bench.csv")"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert [(r['case'], r['impl']) for r in rows] == [('scan-fwd', 'naive'), ('scan-fwd', 'fast'),
+                                                 ('scan-bwd', 'naive'), ('scan-bwd', 'fast')], rows
+assert all(r['steps'] == '2' and r['warmup'] == '0' for r in rows), rows
+PY
+else
+    fail "bench --case scan: $(cat "$TMP/err")"
+fi
+
 finish
