@@ -93,6 +93,7 @@ static ssm_status eval_tokens(ssm_model *m, const eval_opts *o, cli_table *tab)
 {
     int *tok = NULL, B, L;
     ssm_status st = tokens_parse(o->tokens, &tok, &B, &L);
+    if (!st && (st = task_check_tokens(tok, B, L, &m->cfg, "--tokens", o->model))) free(tok);
     if (st) return st;
     int *tgt = malloc(sizeof(int) * B * L);
     if (!tgt) { free(tok); return ssm_fail(SSM_ERR_NOMEM, "out of memory"); }

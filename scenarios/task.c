@@ -112,6 +112,17 @@ ssm_status task_train_batch(task_data *d, const run_config *rc, long step, int k
                              d->iblk.inputs, d->iblk.targets);
 }
 
+ssm_status task_check_tokens(const int *tokens, int B, int L, const ssm_config *c, const char *option,
+                             const char *dir)
+{
+    for (long i = 0; i < (long)B * L; i++)
+        if (tokens[i] < 0 || tokens[i] >= c->padded_vocab)
+            return ssm_fail(SSM_ERR_DATA, "%s: token id %d (sequence %ld, position %ld) is outside the "
+                            "vocabulary [0, %d) of the model in %s", option, tokens[i], i / L, i % L,
+                            c->padded_vocab, dir);
+    return SSM_OK;
+}
+
 int task_count_correct(const float *logits, const int *targets, int B, int C)
 {
     int correct = 0;

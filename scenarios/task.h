@@ -82,6 +82,13 @@ ssm_status task_validate(task_data *d, ssm_model *m, int max_batches, atomic_int
 /* Fill the block with the first validation batch; returns the rows filled. */
 int task_first_val_batch(task_data *d);
 
+/* Token ids given on the command line (option, e.g. "--tokens") for the
+ * model in dir: SSM_ERR_DATA naming the option, the first id outside
+ * [0, padded vocabulary) with its sequence and position, and dir.
+ * tokens (B, L). */
+ssm_status task_check_tokens(const int *tokens, int B, int L, const ssm_config *c, const char *option,
+                             const char *dir);
+
 /* Rows b < B with targets[b] >= 0 whose logits (B, C) peak at the target. */
 int task_count_correct(const float *logits, const int *targets, int B, int C);
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # regressions.sh — one check per small CLI bug that was fixed, each of which
 # failed on the binary before its fix: the echoed config's float noise,
-# the message of a token outside the vocabulary, `bench --case scan`
-# ignoring --steps, and `sweep --attack` on language models only.
+# the message of a token outside the vocabulary, exit codes missing from
+# ssmlab(1), `bench --case scan` ignoring --steps, and `sweep --attack` on
+# language models only.
 . "$(dirname "$0")/lib.sh"
 tiny_train "$TMP/ck" lr=3e-3 min_lr=3e-4 || { fail "tiny training run"; finish; }
 
@@ -11,6 +12,29 @@ tiny_train "$TMP/ck" lr=3e-3 min_lr=3e-4 || { fail "tiny training run"; finish; 
 grep -qx '#   lr = 0.003' "$TMP/train.err" && grep -qx '#   min_lr = 0.0003' "$TMP/train.err" \
     && grep -qx '#   norm_eps = 1e-05' "$TMP/train.err" && grep -qx '#   val_fraction = 0.1' "$TMP/train.err" \
     && ok "echoed floats without noise" || fail "echoed floats: $(grep -E 'lr|eps|fraction' "$TMP/train.err")"
+
+# a token outside the vocabulary: the message names the option and the
+# model directory (before: only the position, with no option or model)
+expect_error 65 "^ssmlab: --tokens: token id 99999 \(sequence 1, position 2\) is outside the vocabulary \[0, 256\) of the model in $TMP/ck\$" \
+    "$SSMLAB" eval --model "$TMP/ck" --tokens '1,2,3;4,5,99999' --threads 1
+grep -q config.json "$TMP/err" && fail "the token error blames config.json: $(cat "$TMP/err")"
+
+# every sysexits code the sources return is listed under EXIT STATUS in
+# ssmlab(1) (before: 69, 70 and 71 were missing)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+/usr/bin/python3 - "$ROOT" <<'PY' && ok "every exit code documented in ssmlab(1)" || fail "exit codes undocumented"
+import glob, re, sys
+root = sys.argv[1]
+codes = dict(re.findall(r'#define\s+(EX_[A-Z]+)\s+(\d+)', open('/usr/include/sysexits.h').read()))
+used = set()
+for f in glob.glob(root + '/cli/*.c') + glob.glob(root + '/tui/*.c') + [root + '/engine/status.c']:
+    used |= set(re.findall(r'\bEX_[A-Z]+\b', open(f).read()))
+page = open(root + '/man/ssmlab.1').read()
+section = page[page.index('.Sh EXIT STATUS'):page.index('.Sh EXAMPLES')]
+listed = set(re.findall(r'^\.It (\d+)', section, re.M))
+missing = sorted(f'{codes[e]} ({e})' for e in used if e in codes and codes[e] not in listed)
+assert not missing and '130' in listed, missing
+PY
 
 # bench --case scan times exactly --steps passes after --warmup (before: it
 # ignored both and timed for at least 0.25 s)
