@@ -207,6 +207,24 @@ static ssm_status preset_check_attack(sweep_run *r, const sweep_opts *o)
     return st ? preset_error(r, st) : SSM_OK;
 }
 
+/* --attack attacks classifiers only: a sweep with none is refused before
+ * anything is trained (rather than writing an empty attack table), and the
+ * other presets are named on stderr. */
+static ssm_status presets_check_attack(const sweep_run *runs, const sweep_opts *o)
+{
+    int n = 0;
+    for (int i = 0; o->attack && i < o->nfiles; i++) n += runs[i].rc.task == RUN_TASK_CLASSIFY;
+    if (o->attack && !n)
+        return ssm_fail(SSM_ERR_USAGE, "%s: sweep: --attack: no preset is a classifier (task = classify), so "
+                        "there is nothing to attack; this one is task = %s", runs[0].file,
+                        run_task_name(runs[0].rc.task));
+    for (int i = 0; o->attack && i < o->nfiles; i++)
+        if (runs[i].rc.task != RUN_TASK_CLASSIFY)
+            fprintf(stderr, "# sweep: --attack: %s is task = %s, not a classifier: it gets no attack rows\n",
+                    runs[i].name, run_task_name(runs[i].rc.task));
+    return SSM_OK;
+}
+
 static ssm_status presets_load(sweep_run *runs, const sweep_opts *o)
 {
     for (int i = 0; i < o->nfiles; i++) {
@@ -218,7 +236,7 @@ static ssm_status presets_load(sweep_run *runs, const sweep_opts *o)
                 return ssm_fail(SSM_ERR_USAGE, "%s and %s: two presets named '%s'", runs[j].file,
                                 runs[i].file, runs[i].name);
     }
-    return SSM_OK;
+    return presets_check_attack(runs, o);
 }
 
 /* ---- running `ssmlab train` ------------------------------------------ */
@@ -588,7 +606,7 @@ static ssm_status write_results(const sweep_opts *o, const sweep_run *runs, int 
     table_free(&t);
     if (st || !o->attack) return st;
     st = attack_table(&t, runs, n, &o->ae);
-    if (!st) st = table_save(&t, o->out, "attack");
+    if (!st && t.nrows) st = table_save(&t, o->out, "attack");   /* no rows yet: no file yet */
     table_free(&t);
     return st;
 }

@@ -50,4 +50,15 @@ else
     fail "bench --case scan: $(cat "$TMP/err")"
 fi
 
+# sweep --attack with no classifier among the presets: refused before any
+# training, with one line, and no attack table (before: exit 0 and a 0-byte
+# attack.csv with no header)
+tiny_corpus "$TMP/c.txt"
+printf 'd_model = 16\nn_layer = 1\nd_state = 4\nseq_len = 16\nbatch_size = 2\nsteps = 2\nwarmup = 1\neval_batches = 1\ndata = %s\n' \
+    "$TMP/c.txt" >"$TMP/lm-tiny.conf"
+expect_error 64 "lm-tiny.conf: sweep: --attack: no preset is a classifier \(task = classify\), so there is nothing to attack; this one is task = lm" \
+    "$SSMLAB" sweep "$TMP/lm-tiny.conf" --attack adversarial --out "$TMP/sw" threads=1
+[ ! -e "$TMP/sw/attack.csv" ] && [ ! -e "$TMP/sw/lm-tiny" ] && ok "no attack.csv, nothing trained" \
+    || fail "sweep --attack on a language model left $(ls "$TMP/sw" 2>&1)"
+
 finish
