@@ -4,7 +4,8 @@
  * a child process (its CSV and log kept in DIR/<preset>/), then loads each
  * trained model and measures on its first validation batch the token-norm
  * verdicts of ssmlab-math(7) DYNAMICS (residual stream and mixer outputs) and the influence
- * decay and over-smoothing of ssmlab-math(7) RECENCY; with --attack it also attacks each
+ * decay and over-smoothing of ssmlab-math(7) RECENCY, in one call
+ * (scenarios/task_dynamics.h); with --attack it also attacks each
  * classifier's first test images for every k (cli/attack_eval.h).  Writes
  * DIR/results.csv, DIR/results.md and stdout, and DIR/attack.csv and
  * DIR/attack.md with --attack. */
@@ -26,15 +27,12 @@
 #include "cli/cli.h"
 #include "scenarios/run_config.h"
 #include "engine/dynamics.h"
-#include "engine/recency.h"
 #include "engine/safetensors.h"
 #include "scenarios/task.h"
+#include "scenarios/task_dynamics.h"
 
 #define SWEEP_NAME_MAX 128
 #define SWEEP_CELL 32
-#define SWEEP_RECENCY_SEQS 4      /* sequences of the first validation batch measured */
-#define SWEEP_RECENCY_TARGETS 4   /* influence targets, evenly spaced, the last at L - 1 */
-#define SWEEP_PROBE_SEED 1        /* probes (large d_model): fixed, as in ssmlab inspect */
 #define SWEEP_ATTACK_IMAGES 500
 #define SWEEP_ATTACK_LAST "1,1%,2%,5%,10%"
 
@@ -360,70 +358,20 @@ static ssm_status read_train_csv(sweep_run *r, const char *path)
 
 /* ---- measuring the trained model --------------------------------------- */
 
-/* Token norms over depth on the whole first validation batch: the
- * residual-stream and mixer-output slopes and verdicts. */
-static ssm_status measure_norms(sweep_run *r, ssm_model *m, const ssm_batch *b)
+/* The dynamics the table shows, from task_dynamics_measure. */
+static void dynamics_copy(sweep_run *r, const task_dynamics *dy)
 {
-    ssm_norms norms;
-    ssm_status st = ssm_model_forward(m, b);
-    if (st || (st = ssm_dynamics_norms(m, &norms))) return st;
-    r->mean_slope = norms.mean_slope;
-    r->verdict = norms.verdict;
-    r->mix_slope = norms.mix_mean_slope;
-    r->mix_verdict = norms.mix_verdict;
-    ssm_norms_free(&norms);
-    return SSM_OK;
-}
-
-/* Influence of x_0[s] on x_n[t] at SWEEP_RECENCY_TARGETS targets, with
- * its decay fit (a failed fit leaves the cells empty, with a note). */
-static ssm_status measure_influence(sweep_run *r, ssm_model *m, const ssm_batch *b)
-{
-    int targets[SWEEP_RECENCY_TARGETS];
-    int n = ssm_recency_targets(b->L, SWEEP_RECENCY_TARGETS, targets);
-    ssm_influence inf;
-    ssm_decay fit;
-    ssm_status st = ssm_recency_influence(m, b, targets, n, SSM_INFLUENCE_AUTO, SWEEP_PROBE_SEED, &inf);
-    if (st) return st;
-    if (ssm_recency_fit_decay(&inf, SSM_DECAY_MIN_DIST, &fit) == SSM_OK) {
-        r->decay_rate = fit.rate;
-        r->half_life = fit.half_life;
-        r->fit_r2 = fit.r2;
-    } else {
-        fprintf(stderr, "# sweep: %s: no influence decay fit: %s\n", r->name, ssm_last_error());
-    }
-    ssm_influence_free(&inf);
-    return SSM_OK;
-}
-
-/* Over-smoothing of the last residual stream x_n, and its deviation
- * relative to the embedded input x_0's. */
-static ssm_status measure_smoothing(sweep_run *r, ssm_model *m, const ssm_batch *b)
-{
-    int nl = m->cfg.n_layer;
-    double *cs = malloc(sizeof(double) * (nl + 1)), *dev = malloc(sizeof(double) * (nl + 1));   /* (nl+1) */
-    ssm_status st = cs && dev ? ssm_model_forward(m, b) : ssm_fail(SSM_ERR_NOMEM, "out of memory");
-    if (!st) st = ssm_recency_smoothing(m, cs, dev);
-    if (!st) {
-        r->cos_last = cs[nl];
-        r->dev_last = dev[nl];
-        r->dev_ratio = dev[0] > 0 ? dev[nl] / dev[0] : NAN;
-    }
-    free(cs);
-    free(dev);
-    return st;
-}
-
-/* Recency on the first SWEEP_RECENCY_SEQS rows of the first validation
- * batch (rows filled). */
-static ssm_status measure_recency(sweep_run *r, ssm_model *m, const ssm_batch *full, int rows)
-{
-    ssm_batch b = *full;
-    b.B = rows < SWEEP_RECENCY_SEQS ? rows : SWEEP_RECENCY_SEQS;
-    ssm_status st = measure_influence(r, m, &b);
-    if (!st) st = measure_smoothing(r, m, &b);
-    m->last = NULL;   /* b lives on this stack frame */
-    return st;
+    r->mean_slope = dy->mean_slope;
+    r->verdict = dy->verdict;
+    r->mix_slope = dy->mix_slope;
+    r->mix_verdict = dy->mix_verdict;
+    r->decay_rate = dy->decay_rate;
+    r->half_life = dy->half_life;
+    r->fit_r2 = dy->fit_r2;
+    r->cos_last = dy->cos_last;
+    r->dev_last = dy->dev_last;
+    r->dev_ratio = dy->dev_ratio;
+    if (!dy->fit_ok) fprintf(stderr, "# sweep: %s: no influence decay fit: %s\n", r->name, dy->fit_note);
 }
 
 /* --attack on a classifier: every k of the list on the first test images. */
@@ -459,10 +407,10 @@ static ssm_status measure(sweep_run *r, const sweep_opts *o)
     double nats = NAN, bits;
     if (!st && r->rc.task == RUN_TASK_LM) st = ssm_text_unigram(&d.text, &nats, &bits);
     r->unigram = nats;
-    int rows = st ? 0 : task_first_val_batch(&d);
-    if (!st && !rows) st = ssm_fail(SSM_ERR_DATA, "%s: empty validation split", r->rc.data);
-    if (!st) st = measure_norms(r, &m, d.batch);
-    if (!st) st = measure_recency(r, &m, d.batch, rows);
+    task_dynamics dy = {0};
+    if (!st) st = task_dynamics_measure(&d, &m, TASK_DYNAMICS_FULL, &dy);
+    if (!st) dynamics_copy(r, &dy);
+    task_dynamics_free(&dy);
     if (!st && o->attack && r->rc.task == RUN_TASK_CLASSIFY) st = measure_attack(r, &m, &d, o);
     task_data_free(&d);
     ssm_model_free(&m);
