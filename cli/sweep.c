@@ -366,7 +366,7 @@ static void dynamics_copy(sweep_run *r, const task_dynamics *dy)
     r->mix_slope = dy->mix_slope;
     r->mix_verdict = dy->mix_verdict;
     r->decay_rate = dy->decay_rate;
-    r->half_life = dy->half_life;
+    r->half_life = task_dynamics_half_life(dy);   /* NAN: no exponential decay (R^2 rule) */
     r->fit_r2 = dy->fit_r2;
     r->cos_last = dy->cos_last;
     r->dev_last = dy->dev_last;
@@ -582,11 +582,14 @@ static int sweep_one(sweep_run *r, const sweep_opts *o, int i, int n)
     double tm = ssm_now_s();
     if ((st = measure(r, o))) return cli_report(preset_error(r, st));
     r->done = 1;
+    char decay[64];
+    if (isnan(r->half_life)) snprintf(decay, sizeof decay, "no exponential decay (R^2 %.2f)", r->fit_r2);
+    else snprintf(decay, sizeof decay, "half-life %.4g tokens", r->half_life);
     fprintf(stderr,
             "# sweep [%d/%d] %s: val loss %.4f, stream %s (slope %.5f), mixer %s (slope %.5f), "
-            "half-life %.4g tokens, cos_last %.4f; measured in %.1f s, %.1f s in all\n",
+            "%s, cos_last %.4f; measured in %.1f s, %.1f s in all\n",
             i + 1, n, r->name, r->val_loss, ssm_verdict_name(r->verdict), r->mean_slope,
-            ssm_verdict_name(r->mix_verdict), r->mix_slope, r->half_life, r->cos_last, ssm_now_s() - tm, ssm_now_s() - t);
+            ssm_verdict_name(r->mix_verdict), r->mix_slope, decay, r->cos_last, ssm_now_s() - tm, ssm_now_s() - t);
     return EX_OK;
 }
 

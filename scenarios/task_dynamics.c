@@ -57,6 +57,7 @@ static ssm_status measure_influence(ssm_model *m, const ssm_batch *b, int probes
         out->decay_rate = fit.rate;
         out->half_life = fit.half_life;
         out->fit_r2 = fit.r2;
+        out->exponential = task_decay_exponential(&fit);
     } else {
         snprintf(out->fit_note, sizeof out->fit_note, "%s", ssm_last_error());
     }
@@ -130,4 +131,13 @@ void task_dynamics_free(task_dynamics *dy)
 {
     free(dy->eig_pos);
     dy->eig_pos = dy->eig_neg = dy->eig_complex = NULL;
+}
+
+int task_decay_exponential(const ssm_decay *fit) { return fit->r2 >= TASK_DECAY_MIN_R2; }
+
+double task_dynamics_half_life(const task_dynamics *dy) { return dy->exponential ? dy->half_life : NAN; }
+
+const char *task_dynamics_decay_name(const task_dynamics *dy)
+{
+    return !dy->fit_ok ? NULL : dy->exponential ? "exponential" : "none";
 }

@@ -14,6 +14,13 @@
 #include "engine/status.h"
 #include "scenarios/task.h"
 
+/* An influence decay fit with R^2 below this is reported as "no
+ * exponential decay", without a half-life: a line through ln I(t, s)
+ * that explains less than half of its variance does not make a rate
+ * worth quoting (ssmlab-math(7) RECENCY).  sweep's table, inspect's fit
+ * rows and train.csv all apply it. */
+#define TASK_DECAY_MIN_R2 0.5
+
 /* How much is measured.  FULL (ssmlab sweep): the norms on the whole first
  * validation batch, influence and over-smoothing on its first
  * TASK_DYNAMICS_SEQS sequences at TASK_DYNAMICS_TARGETS targets, exact
@@ -37,6 +44,7 @@ typedef struct {
     int verdict, mix_verdict;      /* SSM_VERDICT_* of the residual stream, of the mixer outputs */
     int fit_ok;                    /* the decay fit ran (two distances at least) */
     double decay_rate, half_life, fit_r2;   /* the fit as ssm_decay gives it; NAN without a fit */
+    int exponential;               /* fit_ok and fit_r2 >= TASK_DECAY_MIN_R2 */
     char fit_note[192];            /* why there is no fit, when !fit_ok */
     double cos_last, dev_last;     /* over-smoothing of the last residual stream x_n */
     double dev_ratio;              /* dev_last / the deviation of x_0 (NAN when that is 0) */
@@ -50,5 +58,14 @@ typedef struct {
  * validation split is empty.  out is released with task_dynamics_free. */
 ssm_status task_dynamics_measure(task_data *d, ssm_model *m, int budget, task_dynamics *out);
 void task_dynamics_free(task_dynamics *dy);
+
+/* The rule above on one fit: 1 when its R^2 is at least TASK_DECAY_MIN_R2
+ * (0 for a NaN R^2). */
+int task_decay_exponential(const ssm_decay *fit);
+
+/* What to show: the half-life when the decay is exponential, else NAN;
+ * "exponential" or "none", or NULL when there is no fit. */
+double task_dynamics_half_life(const task_dynamics *dy);
+const char *task_dynamics_decay_name(const task_dynamics *dy);
 
 #endif

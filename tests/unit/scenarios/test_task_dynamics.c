@@ -3,8 +3,8 @@
  * of the engine's measurements called one by one on the first validation
  * batch (norms on the whole batch, recency on its first sequences, the
  * spectrum's sign counts); the quick budget measures fewer sequences with
- * probes; and measuring leaves the weights as they were and the gradients
- * zero, so training after it is unchanged. */
+ * probes; measuring leaves the weights as they were and the gradients
+ * zero, so training after it is unchanged; and the R^2 rule. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -133,4 +133,24 @@ Test(task_dynamics, leaves_weights_alone_and_gradients_zero)
     cr_expect_null(f.m.last);
     free(before);
     fixture_free(&f);
+}
+
+/* The R^2 rule: at least TASK_DECAY_MIN_R2 is an exponential decay with a
+ * half-life; below it, or NaN, is "none" with no half-life; no fit, no name. */
+Test(task_dynamics, r2_below_the_threshold_is_no_exponential_decay)
+{
+    ssm_decay fit = {.rate = 0.5, .half_life = M_LN2 / 0.5, .r2 = TASK_DECAY_MIN_R2};
+    cr_expect(task_decay_exponential(&fit));
+    fit.r2 = nextafter(TASK_DECAY_MIN_R2, 0.0);
+    cr_expect(!task_decay_exponential(&fit));
+    fit.r2 = NAN;
+    cr_expect(!task_decay_exponential(&fit));
+    task_dynamics dy = {.fit_ok = 1, .half_life = 2.0, .fit_r2 = 0.9, .exponential = 1};
+    cr_expect(task_dynamics_half_life(&dy) == 2.0);
+    cr_expect_str_eq(task_dynamics_decay_name(&dy), "exponential");
+    dy.exponential = 0;
+    cr_expect(isnan(task_dynamics_half_life(&dy)));
+    cr_expect_str_eq(task_dynamics_decay_name(&dy), "none");
+    dy.fit_ok = 0;
+    cr_expect_null(task_dynamics_decay_name(&dy));
 }
