@@ -1,7 +1,7 @@
 /* sweep.c — `ssmlab sweep FILE... [--out DIR] [--format csv|jsonl]
  * [--attack adversarial|target [--last K,...] [attack options]]
  * [key=value ...]`: trains each preset in turn by running `ssmlab train` as
- * a child process (its CSV and log kept in DIR/<preset>/), then loads each
+ * a child process (its history train.csv and log kept in DIR/<preset>/), then loads each
  * trained model and measures on its first validation batch the token-norm
  * verdicts of ssmlab-math(7) DYNAMICS (residual stream and mixer outputs) and the influence
  * decay and over-smoothing of ssmlab-math(7) RECENCY, in one call
@@ -28,6 +28,7 @@
 #include "scenarios/run_config.h"
 #include "engine/dynamics.h"
 #include "engine/safetensors.h"
+#include "scenarios/history.h"
 #include "scenarios/task.h"
 #include "scenarios/task_dynamics.h"
 
@@ -239,11 +240,12 @@ static ssm_status presets_load(sweep_run *runs, const sweep_opts *o)
 
 /* ---- running `ssmlab train` ------------------------------------------ */
 
-/* In the child: stdout to csv, stderr to log, then exec train.  Never
- * returns; on failure the child exits 127 (_exit, no atexit handlers). */
-static void child_exec(const char *self, char **args, const char *csv, const char *log)
+/* In the child: stdout to /dev/null (train writes its rows to
+ * OUT/train.csv itself), stderr to log, then exec train.  Never returns;
+ * on failure the child exits 127 (_exit, no atexit handlers). */
+static void child_exec(const char *self, char **args, const char *log)
 {
-    FILE *o = freopen(csv, "w", stdout);
+    FILE *o = freopen("/dev/null", "w", stdout);
     FILE *e = freopen(log, "w", stderr);
     if (o && e) {
         signal(SIGINT, SIG_DFL);
@@ -287,17 +289,16 @@ static void last_error_line(const char *log, char *line, size_t n)
 /* Fork and exec the training run; *code gets its exit status. */
 static ssm_status train_child(const sweep_run *r, const sweep_opts *o, int *code)
 {
-    char self[PATH_MAX], csv[PATH_MAX], log[PATH_MAX], outkv[RUN_PATH_MAX + 8];
+    char self[PATH_MAX], log[PATH_MAX], outkv[RUN_PATH_MAX + 8];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n < 0) return ssm_fail(SSM_ERR_SOFTWARE, "/proc/self/exe: cannot find the ssmlab binary: %s", strerror(errno));
     self[n] = 0;
-    snprintf(csv, sizeof csv, "%s/train.csv", r->rc.out);
     snprintf(log, sizeof log, "%s/train.log", r->rc.out);
     char **args = train_args(r, o, outkv, sizeof outkv);
     if (!args) return ssm_fail(SSM_ERR_NOMEM, "out of memory");
     fflush(NULL);
     pid_t pid = fork();
-    if (pid == 0) child_exec(self, args, csv, log);
+    if (pid == 0) child_exec(self, args, log);
     free(args);
     if (pid < 0) return ssm_fail(SSM_ERR_SOFTWARE, "cannot fork: %s", strerror(errno));
     int status;
@@ -307,52 +308,27 @@ static ssm_status train_child(const sweep_run *r, const sweep_opts *o, int *code
     return SSM_OK;
 }
 
-/* ---- reading the run's CSV ------------------------------------------- */
+/* ---- reading the run's history ---------------------------------------- */
 
-/* Index of column name in a CSV header line, or -1. */
-static int csv_col(const char *header, const char *name)
+/* Last val row's loss (and acc), last train row's elapsed_s, from the
+ * run's train.csv (scenarios/history.h). */
+static ssm_status read_train_csv(sweep_run *r)
 {
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", header);
-    buf[strcspn(buf, "\r\n")] = 0;
-    int i = 0;
-    for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save), i++)
-        if (!strcmp(t, name)) return i;
-    return -1;
-}
-
-/* Field i of a CSV line (no quoting: ssmlab's rows have none) as a
- * number; NAN when it is empty or not a number. */
-static double csv_num(const char *line, int i)
-{
-    char cell[64];
-    double v;
-    if (i < 0) return NAN;
-    for (; i > 0 && line; i--) line = strchr(line, ',') ? strchr(line, ',') + 1 : NULL;
-    if (!line) return NAN;
-    snprintf(cell, sizeof cell, "%.*s", (int)strcspn(line, ",\r\n"), line);
-    return cli_parse_double(cell, &v) ? NAN : v;
-}
-
-/* Last val row's loss (and acc), last train row's elapsed_s. */
-static ssm_status read_train_csv(sweep_run *r, const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) return ssm_fail(SSM_ERR_NOINPUT, "%s: cannot open: %s", path, strerror(errno));
-    char line[1024];
-    int cl = -1, ca = -1, ce = -1, cs = -1;
-    if (fgets(line, sizeof line, f)) {
-        cl = csv_col(line, "loss"); ca = csv_col(line, "acc");
-        ce = csv_col(line, "elapsed_s"); cs = csv_col(line, "split");
+    history h;
+    ssm_status st = history_load(&h, r->rc.out);
+    if (st) return st;
+    int split = history_column(&h, "split"), loss = history_column(&h, "loss");
+    int acc = history_column(&h, "acc"), elapsed = history_column(&h, "elapsed_s");
+    for (int i = 0; i < h.n_rows; i++) {
+        if (!strcmp(history_cell(&h, i, split), "val")) {
+            r->val_loss = history_value(&h, i, loss);
+            r->val_acc = history_value(&h, i, acc);
+        }
+        if (!strcmp(history_cell(&h, i, split), "train")) r->train_s = history_value(&h, i, elapsed);
     }
-    while (cl >= 0 && cs == 1 && fgets(line, sizeof line, f)) {
-        const char *split = strchr(line, ',');
-        if (split && !strncmp(split, ",val,", 5)) { r->val_loss = csv_num(line, cl); r->val_acc = csv_num(line, ca); }
-        if (split && !strncmp(split, ",train,", 7)) r->train_s = csv_num(line, ce);
-    }
-    fclose(f);
-    if (cl < 0 || cs != 1 || isnan(r->val_loss))
-        return ssm_fail(SSM_ERR_DATA, "%s: no validation row in the training CSV", path);
+    history_free(&h);
+    if (isnan(r->val_loss))
+        return ssm_fail(SSM_ERR_DATA, "%s/%s: no validation row in the training history", r->rc.out, HISTORY_FILE);
     return SSM_OK;
 }
 
@@ -564,7 +540,7 @@ static ssm_status write_results(const sweep_opts *o, const sweep_run *runs, int 
 /* Train and measure run i of n; returns an exit code (EX_OK on success). */
 static int sweep_one(sweep_run *r, const sweep_opts *o, int i, int n)
 {
-    char csv[PATH_MAX], log[PATH_MAX], msg[1024];
+    char log[PATH_MAX], msg[1024];
     fprintf(stderr, "# sweep [%d/%d] %s: training (%s)\n", i + 1, n, r->name, r->file);
     double t = ssm_now_s();
     int code = 0;
@@ -577,8 +553,7 @@ static int sweep_one(sweep_run *r, const sweep_opts *o, int i, int n)
         fprintf(stderr, "ssmlab: sweep: %s: training failed (exit %d): %s\n", r->file, code, msg);
         return code;
     }
-    snprintf(csv, sizeof csv, "%s/train.csv", r->rc.out);
-    if ((st = read_train_csv(r, csv))) return cli_report(st);
+    if ((st = read_train_csv(r))) return cli_report(st);
     double tm = ssm_now_s();
     if ((st = measure(r, o))) return cli_report(preset_error(r, st));
     r->done = 1;
