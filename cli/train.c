@@ -10,11 +10,11 @@
 #include <string.h>
 #include <sysexits.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "engine/clock.h"
 #include "engine/checkpoint.h"
 #include "cli/cli.h"
+#include "cli/progress.h"
 #include "scenarios/run_config.h"
 #include "engine/model.h"
 #include "engine/optim.h"
@@ -48,6 +48,7 @@ typedef struct {
     ssm_adamw opt;
     cli_table table;
     history_writer hist;   /* OUT/train.csv */
+    cli_progress prog;     /* the progress line (a terminal's stderr only) */
     double t0;
     long tokens_seen;
 } train_state;
@@ -75,6 +76,7 @@ static history_row make_row(const train_state *s, long step, int val, double los
 static ssm_status emit_row(train_state *s, const history_row *r)
 {
     char v[8][32];
+    cli_progress_clear(&s->prog);
     snprintf(v[0], 32, "%ld", r->step);
     snprintf(v[2], 32, "%.9g", r->loss);
     snprintf(v[3], 32, "%.9g", s->data.classify ? r->acc : r->bpb);
@@ -90,6 +92,7 @@ static ssm_status emit_row(train_state *s, const history_row *r)
 
 static ssm_status save(train_state *s)
 {
+    cli_progress_clear(&s->prog);
     char *cfg = run_config_string(&s->rc);
     ssm_checkpoint_meta meta = {.step = s->opt.step, .seed = (uint64_t)s->rc.seed, .run_config = cfg};
     ssm_status st = ssm_checkpoint_save(s->rc.out, &s->model, &s->opt, &meta);
@@ -132,12 +135,14 @@ static ssm_status model_setup(train_state *s)
     return SSM_OK;
 }
 
-static void progress(const train_state *s, double loss)
+/* The progress line: step of the run's last step (stop_at or steps). */
+static void progress(train_state *s, double loss)
 {
-    if (!isatty(STDERR_FILENO)) return;
-    fprintf(stderr, "\rstep %ld/%d  loss %.4f  %.0f tok/s ", s->opt.step, s->rc.opt.total_steps,
-            loss, s->tokens_seen / (ssm_now_s() - s->t0));
-    fflush(stderr);
+    char extra[64];
+    long end = s->rc.stop_at && s->rc.stop_at < s->rc.opt.total_steps ? s->rc.stop_at : s->rc.opt.total_steps;
+    double spent = ssm_now_s() - s->t0;
+    snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s", loss, spent > 0 ? s->tokens_seen / spent : 0.0);
+    cli_progress_draw(&s->prog, "step", s->opt.step, end, extra);
 }
 
 /* One line on stderr: what the validation's dynamics say. */
@@ -158,8 +163,8 @@ static void dynamics_note(long step, const task_dynamics *dy)
 static ssm_status eval_and_log(train_state *s)
 {
     task_metrics v;
-    ssm_status st = task_validate(&s->data, &s->model, s->rc.eval_batches, NULL, &v);
-    if (isatty(STDERR_FILENO)) fputc('\n', stderr);
+    cli_progress_clear(&s->prog);
+    ssm_status st = cli_progress_validate(&s->data, &s->model, s->rc.eval_batches, &v);
     if (st) return st;
     task_dynamics dy;
     int measured = task_dynamics_measure(&s->data, &s->model, TASK_DYNAMICS_QUICK, &dy) == SSM_OK;
@@ -178,7 +183,8 @@ static ssm_status train_loop(train_state *s)
     int steps = s->rc.opt.total_steps;
     while (s->opt.step < steps) {
         if (stop_requested) {
-            fprintf(stderr, "\n# interrupted at step %ld: saving a resumable checkpoint\n", s->opt.step);
+            cli_progress_clear(&s->prog);
+            fprintf(stderr, "# interrupted at step %ld: saving a resumable checkpoint\n", s->opt.step);
             if ((st = save(s))) return st;
             return ssm_fail(SSM_ERR_INTERRUPTED, "interrupted at step %ld; resume with resume=%s",
                             s->opt.step, s->rc.out);
@@ -202,6 +208,7 @@ static ssm_status train_loop(train_state *s)
         if (s->rc.save_every && step % s->rc.save_every == 0 && step != steps)
             if ((st = save(s))) return st;
         if (s->rc.stop_at && step >= s->rc.stop_at && step != steps) {
+            cli_progress_clear(&s->prog);
             fprintf(stderr, "# stopping at step %ld (stop_at)\n", step);
             return save(s);
         }
@@ -279,6 +286,7 @@ static ssm_status run(train_state *s)
     fprintf(stderr, "# history: %s\n", s->hist.path);
     cli_table_begin(&s->table, stdout, s->rc.format, s->data.classify ? cls_columns : lm_columns, 8);
     s->t0 = ssm_now_s();
+    cli_progress_begin(&s->prog, s->opt.step);
     signals_install();
     return train_loop(s);
 }
@@ -315,6 +323,7 @@ int cli_train(int argc, char **argv)
     fprintf(stderr, "# resolved config:\n");
     run_config_write(&s.rc, stderr, "#   ");
     st = run(&s);
+    cli_progress_clear(&s.prog);
     ssm_status closed = history_close(&s.hist);
     if (!st) st = closed;
     state_free(&s);

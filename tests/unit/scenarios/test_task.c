@@ -2,8 +2,9 @@
  * task data (scenarios/run_config.c, scenarios/task.c): the mqar_* keys and the refusal of
  * nonsense, training batches that depend on (seed, step, micro-batch) alone
  * and cycle over mqar_train_examples, a validation stream disjoint from
- * training, and validation loss and accuracy over query positions only;
- * and the resolved config's numbers in the fewest digits that round-trip. */
+ * training, validation loss and accuracy over query positions only, with
+ * a progress callback per batch; and the resolved config's numbers in the
+ * fewest digits that round-trip. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -168,4 +169,42 @@ Test(run_config, floats_print_shortest_and_round_trip)
               back.opt.grad_clip == rc.opt.grad_clip && back.model.norm_eps == rc.model.norm_eps &&
               back.val_fraction == rc.val_fraction && back.mqar.alpha == rc.mqar.alpha);
     free(text);
+}
+
+/* Validation with a progress callback: one call per batch, the batches in
+ * all as task_val_batches counts them, and the running mean loss ending at
+ * the result; capped by max_batches. */
+static void count_calls(void *ctx, long done, long total, double loss)
+{
+    long *seen = ctx;   /* calls, last done, last total, last loss * 1e6 */
+    seen[0]++;
+    seen[1] = done;
+    seen[2] = total;
+    seen[3] = lround(loss * 1e6);
+}
+
+Test(task_mqar, validation_reports_progress_per_batch)
+{
+    const char *kv[] = {"mqar_val_examples=10"};
+    run_config rc = mqar_config(kv, 1);
+    cr_assert_eq(run_config_check(&rc), SSM_OK, "%s", ssm_last_error());
+    task_data d;
+    cr_assert_eq(task_data_load(&d, &rc, 0), SSM_OK, "%s", ssm_last_error());
+    ssm_config mc;
+    ssm_model m;
+    cr_assert_eq(task_model_config(&d, &rc, &mc), SSM_OK);
+    cr_assert_eq(ssm_model_build(&m, &mc), SSM_OK);
+    ssm_model_init(&m, 1);
+    cr_expect_eq(task_val_batches(&d, 0), 3, "10 examples in batches of 4");
+    cr_expect_eq(task_val_batches(&d, 2), 2);
+    long seen[4] = {0};
+    task_metrics v;
+    cr_assert_eq(task_validate_progress(&d, &m, 0, NULL, count_calls, seen, &v), SSM_OK, "%s", ssm_last_error());
+    cr_expect(seen[0] == 3 && seen[1] == 3 && seen[2] == 3, "%ld calls, last %ld/%ld", seen[0], seen[1], seen[2]);
+    cr_expect_eq(seen[3], lround(v.loss * 1e6), "the last running loss is the result");
+    memset(seen, 0, sizeof seen);
+    cr_assert_eq(task_validate_progress(&d, &m, 1, NULL, count_calls, seen, &v), SSM_OK);
+    cr_expect(seen[0] == 1 && seen[2] == 1);
+    ssm_model_free(&m);
+    task_data_free(&d);
 }
