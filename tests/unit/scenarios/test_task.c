@@ -112,6 +112,17 @@ Test(task_mqar, training_examples_cycle_when_bounded)
     task_data_free(&d);
 }
 
+/* A task_progress_fn that records: calls, last done, last total, last
+ * loss * 1e6. */
+static void count_calls(void *ctx, long done, long total, double loss)
+{
+    long *seen = ctx;
+    seen[0]++;
+    seen[1] = done;
+    seen[2] = total;
+    seen[3] = lround(loss * 1e6);
+}
+
 Test(task_mqar, validation_is_a_disjoint_stream_scored_on_queries)
 {
     const char *kv[] = {"mqar_val_examples=10"};
@@ -144,6 +155,18 @@ Test(task_mqar, validation_is_a_disjoint_stream_scored_on_queries)
     long correct = task_batch_correct(&d, &m, &counted);
     cr_expect_eq(counted, 4 * 2);
     cr_expect_eq(correct, (long)lround(v.acc * counted));
+
+    /* with a progress callback: one call per batch, the batches in all,
+     * the running mean loss ending at the result; capped by max_batches */
+    cr_expect_eq(task_val_batches(&d, 0), 3, "10 examples in batches of 4");
+    cr_expect_eq(task_val_batches(&d, 2), 2);
+    long seen[4] = {0};
+    cr_assert_eq(task_validate_progress(&d, &m, 0, NULL, count_calls, seen, &v), SSM_OK, "%s", ssm_last_error());
+    cr_expect(seen[0] == 3 && seen[1] == 3 && seen[2] == 3, "%ld calls, last %ld/%ld", seen[0], seen[1], seen[2]);
+    cr_expect_eq(seen[3], lround(v.loss * 1e6), "the last running loss is the result");
+    memset(seen, 0, sizeof seen);
+    cr_assert_eq(task_validate_progress(&d, &m, 1, NULL, count_calls, seen, &v), SSM_OK);
+    cr_expect(seen[0] == 1 && seen[2] == 1);
     ssm_model_free(&m);
     task_data_free(&d);
 }
@@ -169,42 +192,4 @@ Test(run_config, floats_print_shortest_and_round_trip)
               back.opt.grad_clip == rc.opt.grad_clip && back.model.norm_eps == rc.model.norm_eps &&
               back.val_fraction == rc.val_fraction && back.mqar.alpha == rc.mqar.alpha);
     free(text);
-}
-
-/* Validation with a progress callback: one call per batch, the batches in
- * all as task_val_batches counts them, and the running mean loss ending at
- * the result; capped by max_batches. */
-static void count_calls(void *ctx, long done, long total, double loss)
-{
-    long *seen = ctx;   /* calls, last done, last total, last loss * 1e6 */
-    seen[0]++;
-    seen[1] = done;
-    seen[2] = total;
-    seen[3] = lround(loss * 1e6);
-}
-
-Test(task_mqar, validation_reports_progress_per_batch)
-{
-    const char *kv[] = {"mqar_val_examples=10"};
-    run_config rc = mqar_config(kv, 1);
-    cr_assert_eq(run_config_check(&rc), SSM_OK, "%s", ssm_last_error());
-    task_data d;
-    cr_assert_eq(task_data_load(&d, &rc, 0), SSM_OK, "%s", ssm_last_error());
-    ssm_config mc;
-    ssm_model m;
-    cr_assert_eq(task_model_config(&d, &rc, &mc), SSM_OK);
-    cr_assert_eq(ssm_model_build(&m, &mc), SSM_OK);
-    ssm_model_init(&m, 1);
-    cr_expect_eq(task_val_batches(&d, 0), 3, "10 examples in batches of 4");
-    cr_expect_eq(task_val_batches(&d, 2), 2);
-    long seen[4] = {0};
-    task_metrics v;
-    cr_assert_eq(task_validate_progress(&d, &m, 0, NULL, count_calls, seen, &v), SSM_OK, "%s", ssm_last_error());
-    cr_expect(seen[0] == 3 && seen[1] == 3 && seen[2] == 3, "%ld calls, last %ld/%ld", seen[0], seen[1], seen[2]);
-    cr_expect_eq(seen[3], lround(v.loss * 1e6), "the last running loss is the result");
-    memset(seen, 0, sizeof seen);
-    cr_assert_eq(task_validate_progress(&d, &m, 1, NULL, count_calls, seen, &v), SSM_OK);
-    cr_expect(seen[0] == 1 && seen[2] == 1);
-    ssm_model_free(&m);
-    task_data_free(&d);
 }
