@@ -262,10 +262,12 @@ static void scan_once(scan_bench *sb, int backward, int naive)
     else ssm_scan_backward(a, sb->dy, sb->du, sb->ddelta, dB, dC, sb->dA, sb->dD);
 }
 
-/* Warm up once, then repeat for at least 0.25 s (and 3 passes). */
-static void scan_time(scan_bench *sb, int backward, int naive, bench_result *r)
+/* --warmup untimed passes (default 1), then --steps timed ones, or by
+ * default as many as take at least 0.25 s (and 3 passes). */
+static void scan_time(scan_bench *sb, int backward, int naive, const bench_opts *o, bench_result *r)
 {
-    scan_once(sb, backward, naive);
+    int warmup = o->warmup >= 0 ? o->warmup : 1;
+    for (int i = 0; i < warmup; i++) scan_once(sb, backward, naive);
     int reps = 0;
     double t0 = ssm_now_s(), t, best = 0.0;
     do {
@@ -275,10 +277,10 @@ static void scan_time(scan_bench *sb, int backward, int naive, bench_result *r)
         if (reps == 0 || dt < best) best = dt;
         reps++;
         t = ssm_now_s() - t0;
-    } while (reps < 3 || t < 0.25);
+    } while (o->steps >= 0 ? reps < o->steps : reps < 3 || t < 0.25);
     *r = (bench_result){.name = backward ? "scan-bwd" : "scan-fwd",
                         .impl = naive ? "naive" : "fast", .B = SCAN_B, .L = SCAN_L,
-                        .steps = reps, .warmup = 1, .seconds = t, .best = best};
+                        .steps = reps, .warmup = warmup, .seconds = t, .best = best};
 }
 
 static ssm_status scan_run(const bench_opts *o, cli_table *t, int threads)
@@ -289,7 +291,7 @@ static ssm_status scan_run(const bench_opts *o, cli_table *t, int threads)
     for (int backward = 0; backward < 2; backward++)
         for (int naive = 1; naive >= 0; naive--) {
             bench_result r;
-            scan_time(&sb, backward, naive, &r);
+            scan_time(&sb, backward, naive, o, &r);
             emit_row(t, &r, threads);
         }
     free(sb.mem);

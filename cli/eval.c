@@ -3,7 +3,8 @@
  * MQAR model's loss and accuracy over the query positions of its validation
  * stream; for an explicit batch (--tokens, or --inputs and --labels for a
  * classifier), the loss with optional logits (.npy) and parameter gradients
- * (.safetensors) written out. */
+ * (.safetensors) written out.  On a terminal, a progress line over the
+ * split's batches (cli/progress.h). */
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include "engine/checkpoint.h"
 #include "cli/cli.h"
+#include "cli/progress.h"
 #include "scenarios/run_config.h"
 #include "engine/model.h"
 #include "engine/npy.h"
@@ -93,6 +95,7 @@ static ssm_status eval_tokens(ssm_model *m, const eval_opts *o, cli_table *tab)
 {
     int *tok = NULL, B, L;
     ssm_status st = tokens_parse(o->tokens, &tok, &B, &L);
+    if (!st && (st = task_check_tokens(tok, B, L, &m->cfg, "--tokens", o->model))) free(tok);
     if (st) return st;
     int *tgt = malloc(sizeof(int) * B * L);
     if (!tgt) { free(tok); return ssm_fail(SSM_ERR_NOMEM, "out of memory"); }
@@ -128,6 +131,10 @@ static ssm_status eval_text(ssm_model *m, const eval_opts *o, cli_table *tab)
     if ((st = ssm_text_build_block(&blk, o->batch_size, o->seq_len))) { ssm_text_free(&text); return st; }
     ssm_text_val_iter it;
     ssm_text_val_begin(&it, &text, o->seq_len);
+    long batches = ((long)it.count + blk.B - 1) / blk.B;
+    if (o->batches && o->batches < batches) batches = o->batches;
+    cli_batch_progress bp = {.batch_tokens = (long)blk.B * o->seq_len};
+    cli_progress_begin(&bp.p, 0);
     double total = 0.0;
     long count = 0;
     for (int b = 0; !st && (!o->batches || b < o->batches); b++) {
@@ -135,7 +142,9 @@ static ssm_status eval_text(ssm_model *m, const eval_opts *o, cli_table *tab)
         if ((st = ssm_model_forward(m, &blk.batch))) break;
         total += (double)m->loss * m->n_targets;
         count += m->n_targets;
+        cli_progress_batch(&bp, b + 1, batches, total / count);
     }
+    cli_progress_clear(&bp.p);
     if (!st && !count) st = ssm_fail(SSM_ERR_DATA, "%s: validation split is shorter than seq_len + 1", data);
     if (!st) {
         char v[5][32];
@@ -265,7 +274,7 @@ static ssm_status eval_images(ssm_model *m, const eval_opts *o, const char *run_
     if (d.seq.d_input != m->cfg.d_input)
         st = ssm_fail(SSM_ERR_DATA, "%s: tokens have %d values, the model in %s takes %d", d.test.path,
                       d.seq.d_input, o->model, m->cfg.d_input);
-    if (!st) st = task_validate(&d, m, o->batches, NULL, &v);
+    if (!st) st = cli_progress_validate(&d, m, o->batches, &v);
     if (!st) cls_row(tab, o->model, "test", v.n, d.L, v.loss, v.acc);
     task_data_free(&d);
     return st;
@@ -286,7 +295,7 @@ static ssm_status eval_mqar(ssm_model *m, const eval_opts *o, const char *run_te
                         rc.mqar.vocab, m->cfg.padded_vocab);
     if ((st = task_data_load(&d, &rc, o->batch_size))) { task_data_free(&d); return st; }
     task_metrics v;
-    if (!(st = task_validate(&d, m, o->batches, NULL, &v))) cls_row(tab, o->model, "val", v.n, d.L, v.loss, v.acc);
+    if (!(st = cli_progress_validate(&d, m, o->batches, &v))) cls_row(tab, o->model, "val", v.n, d.L, v.loss, v.acc);
     task_data_free(&d);
     return st;
 }

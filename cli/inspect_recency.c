@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "engine/recency.h"
+#include "scenarios/task_dynamics.h"
 
 #define RECENCY_DEFAULT_TARGETS 4
 #define RECENCY_PROBE_SEED 1       /* fixed: the same input gives the same table */
@@ -145,11 +146,13 @@ static void influence_row(influence_out *out, const char *kind, int t, int s, co
     cli_table_row(&out->t, row);
 }
 
-/* the fit rows; values empty (and a note on stderr) when the fit fails */
+/* the fit rows; values empty (and a note on stderr) when the fit fails;
+ * no half-life, and decay "none", when R^2 < TASK_DECAY_MIN_R2 */
 static void influence_fit_rows(influence_out *out, const ssm_influence *inf)
 {
     ssm_decay fit;
     int ok = ssm_recency_fit_decay(inf, SSM_DECAY_MIN_DIST, &fit) == SSM_OK;
+    int exponential = ok && task_decay_exponential(&fit);
     if (!ok) fprintf(stderr, "ssmlab: inspect: %s\n", ssm_last_error());
     char v[5][40];
     snprintf(v[0], 40, "%.9g", fit.rate);
@@ -158,7 +161,8 @@ static void influence_fit_rows(influence_out *out, const ssm_influence *inf)
     snprintf(v[3], 40, "%d", fit.n_points);
     snprintf(v[4], 40, "%d", SSM_DECAY_MIN_DIST);
     influence_row(out, "decay_rate", -1, 0, ok ? v[0] : NULL);
-    influence_row(out, "half_life", -1, 0, ok ? v[1] : NULL);
+    influence_row(out, "half_life", -1, 0, exponential ? v[1] : NULL);
+    influence_row(out, "decay", -1, 0, !ok ? NULL : exponential ? "exponential" : "none");
     influence_row(out, "r2", -1, 0, ok ? v[2] : NULL);
     influence_row(out, "fit_points", -1, 0, ok ? v[3] : NULL);
     influence_row(out, "fit_min_distance", -1, 0, v[4]);

@@ -1,10 +1,11 @@
 /* sweep.c — `ssmlab sweep FILE... [--out DIR] [--format csv|jsonl]
  * [--attack adversarial|target [--last K,...] [attack options]]
  * [key=value ...]`: trains each preset in turn by running `ssmlab train` as
- * a child process (its CSV and log kept in DIR/<preset>/), then loads each
+ * a child process (its history train.csv and log kept in DIR/<preset>/), then loads each
  * trained model and measures on its first validation batch the token-norm
  * verdicts of ssmlab-math(7) DYNAMICS (residual stream and mixer outputs) and the influence
- * decay and over-smoothing of ssmlab-math(7) RECENCY; with --attack it also attacks each
+ * decay and over-smoothing of ssmlab-math(7) RECENCY, in one call
+ * (scenarios/task_dynamics.h); with --attack it also attacks each
  * classifier's first test images for every k (cli/attack_eval.h).  Writes
  * DIR/results.csv, DIR/results.md and stdout, and DIR/attack.csv and
  * DIR/attack.md with --attack. */
@@ -26,15 +27,13 @@
 #include "cli/cli.h"
 #include "scenarios/run_config.h"
 #include "engine/dynamics.h"
-#include "engine/recency.h"
 #include "engine/safetensors.h"
+#include "scenarios/history.h"
 #include "scenarios/task.h"
+#include "scenarios/task_dynamics.h"
 
 #define SWEEP_NAME_MAX 128
 #define SWEEP_CELL 32
-#define SWEEP_RECENCY_SEQS 4      /* sequences of the first validation batch measured */
-#define SWEEP_RECENCY_TARGETS 4   /* influence targets, evenly spaced, the last at L - 1 */
-#define SWEEP_PROBE_SEED 1        /* probes (large d_model): fixed, as in ssmlab inspect */
 #define SWEEP_ATTACK_IMAGES 500
 #define SWEEP_ATTACK_LAST "1,1%,2%,5%,10%"
 
@@ -207,6 +206,24 @@ static ssm_status preset_check_attack(sweep_run *r, const sweep_opts *o)
     return st ? preset_error(r, st) : SSM_OK;
 }
 
+/* --attack attacks classifiers only: a sweep with none is refused before
+ * anything is trained (rather than writing an empty attack table), and the
+ * other presets are named on stderr. */
+static ssm_status presets_check_attack(const sweep_run *runs, const sweep_opts *o)
+{
+    int n = 0;
+    for (int i = 0; o->attack && i < o->nfiles; i++) n += runs[i].rc.task == RUN_TASK_CLASSIFY;
+    if (o->attack && !n)
+        return ssm_fail(SSM_ERR_USAGE, "%s: sweep: --attack: no preset is a classifier (task = classify), so "
+                        "there is nothing to attack; this one is task = %s", runs[0].file,
+                        run_task_name(runs[0].rc.task));
+    for (int i = 0; o->attack && i < o->nfiles; i++)
+        if (runs[i].rc.task != RUN_TASK_CLASSIFY)
+            fprintf(stderr, "# sweep: --attack: %s is task = %s, not a classifier: it gets no attack rows\n",
+                    runs[i].name, run_task_name(runs[i].rc.task));
+    return SSM_OK;
+}
+
 static ssm_status presets_load(sweep_run *runs, const sweep_opts *o)
 {
     for (int i = 0; i < o->nfiles; i++) {
@@ -218,16 +235,17 @@ static ssm_status presets_load(sweep_run *runs, const sweep_opts *o)
                 return ssm_fail(SSM_ERR_USAGE, "%s and %s: two presets named '%s'", runs[j].file,
                                 runs[i].file, runs[i].name);
     }
-    return SSM_OK;
+    return presets_check_attack(runs, o);
 }
 
 /* ---- running `ssmlab train` ------------------------------------------ */
 
-/* In the child: stdout to csv, stderr to log, then exec train.  Never
- * returns; on failure the child exits 127 (_exit, no atexit handlers). */
-static void child_exec(const char *self, char **args, const char *csv, const char *log)
+/* In the child: stdout to /dev/null (train writes its rows to
+ * OUT/train.csv itself), stderr to log, then exec train.  Never returns;
+ * on failure the child exits 127 (_exit, no atexit handlers). */
+static void child_exec(const char *self, char **args, const char *log)
 {
-    FILE *o = freopen(csv, "w", stdout);
+    FILE *o = freopen("/dev/null", "w", stdout);
     FILE *e = freopen(log, "w", stderr);
     if (o && e) {
         signal(SIGINT, SIG_DFL);
@@ -271,17 +289,16 @@ static void last_error_line(const char *log, char *line, size_t n)
 /* Fork and exec the training run; *code gets its exit status. */
 static ssm_status train_child(const sweep_run *r, const sweep_opts *o, int *code)
 {
-    char self[PATH_MAX], csv[PATH_MAX], log[PATH_MAX], outkv[RUN_PATH_MAX + 8];
+    char self[PATH_MAX], log[PATH_MAX], outkv[RUN_PATH_MAX + 8];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n < 0) return ssm_fail(SSM_ERR_SOFTWARE, "/proc/self/exe: cannot find the ssmlab binary: %s", strerror(errno));
     self[n] = 0;
-    snprintf(csv, sizeof csv, "%s/train.csv", r->rc.out);
     snprintf(log, sizeof log, "%s/train.log", r->rc.out);
     char **args = train_args(r, o, outkv, sizeof outkv);
     if (!args) return ssm_fail(SSM_ERR_NOMEM, "out of memory");
     fflush(NULL);
     pid_t pid = fork();
-    if (pid == 0) child_exec(self, args, csv, log);
+    if (pid == 0) child_exec(self, args, log);
     free(args);
     if (pid < 0) return ssm_fail(SSM_ERR_SOFTWARE, "cannot fork: %s", strerror(errno));
     int status;
@@ -291,121 +308,46 @@ static ssm_status train_child(const sweep_run *r, const sweep_opts *o, int *code
     return SSM_OK;
 }
 
-/* ---- reading the run's CSV ------------------------------------------- */
+/* ---- reading the run's history ---------------------------------------- */
 
-/* Index of column name in a CSV header line, or -1. */
-static int csv_col(const char *header, const char *name)
+/* Last val row's loss (and acc), last train row's elapsed_s, from the
+ * run's train.csv (scenarios/history.h). */
+static ssm_status read_train_csv(sweep_run *r)
 {
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", header);
-    buf[strcspn(buf, "\r\n")] = 0;
-    int i = 0;
-    for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save), i++)
-        if (!strcmp(t, name)) return i;
-    return -1;
-}
-
-/* Field i of a CSV line (no quoting: ssmlab's rows have none) as a
- * number; NAN when it is empty or not a number. */
-static double csv_num(const char *line, int i)
-{
-    char cell[64];
-    double v;
-    if (i < 0) return NAN;
-    for (; i > 0 && line; i--) line = strchr(line, ',') ? strchr(line, ',') + 1 : NULL;
-    if (!line) return NAN;
-    snprintf(cell, sizeof cell, "%.*s", (int)strcspn(line, ",\r\n"), line);
-    return cli_parse_double(cell, &v) ? NAN : v;
-}
-
-/* Last val row's loss (and acc), last train row's elapsed_s. */
-static ssm_status read_train_csv(sweep_run *r, const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) return ssm_fail(SSM_ERR_NOINPUT, "%s: cannot open: %s", path, strerror(errno));
-    char line[1024];
-    int cl = -1, ca = -1, ce = -1, cs = -1;
-    if (fgets(line, sizeof line, f)) {
-        cl = csv_col(line, "loss"); ca = csv_col(line, "acc");
-        ce = csv_col(line, "elapsed_s"); cs = csv_col(line, "split");
+    history h;
+    ssm_status st = history_load(&h, r->rc.out);
+    if (st) return st;
+    int split = history_column(&h, "split"), loss = history_column(&h, "loss");
+    int acc = history_column(&h, "acc"), elapsed = history_column(&h, "elapsed_s");
+    for (int i = 0; i < h.n_rows; i++) {
+        if (!strcmp(history_cell(&h, i, split), "val")) {
+            r->val_loss = history_value(&h, i, loss);
+            r->val_acc = history_value(&h, i, acc);
+        }
+        if (!strcmp(history_cell(&h, i, split), "train")) r->train_s = history_value(&h, i, elapsed);
     }
-    while (cl >= 0 && cs == 1 && fgets(line, sizeof line, f)) {
-        const char *split = strchr(line, ',');
-        if (split && !strncmp(split, ",val,", 5)) { r->val_loss = csv_num(line, cl); r->val_acc = csv_num(line, ca); }
-        if (split && !strncmp(split, ",train,", 7)) r->train_s = csv_num(line, ce);
-    }
-    fclose(f);
-    if (cl < 0 || cs != 1 || isnan(r->val_loss))
-        return ssm_fail(SSM_ERR_DATA, "%s: no validation row in the training CSV", path);
+    history_free(&h);
+    if (isnan(r->val_loss))
+        return ssm_fail(SSM_ERR_DATA, "%s/%s: no validation row in the training history", r->rc.out, HISTORY_FILE);
     return SSM_OK;
 }
 
 /* ---- measuring the trained model --------------------------------------- */
 
-/* Token norms over depth on the whole first validation batch: the
- * residual-stream and mixer-output slopes and verdicts. */
-static ssm_status measure_norms(sweep_run *r, ssm_model *m, const ssm_batch *b)
+/* The dynamics the table shows, from task_dynamics_measure. */
+static void dynamics_copy(sweep_run *r, const task_dynamics *dy)
 {
-    ssm_norms norms;
-    ssm_status st = ssm_model_forward(m, b);
-    if (st || (st = ssm_dynamics_norms(m, &norms))) return st;
-    r->mean_slope = norms.mean_slope;
-    r->verdict = norms.verdict;
-    r->mix_slope = norms.mix_mean_slope;
-    r->mix_verdict = norms.mix_verdict;
-    ssm_norms_free(&norms);
-    return SSM_OK;
-}
-
-/* Influence of x_0[s] on x_n[t] at SWEEP_RECENCY_TARGETS targets, with
- * its decay fit (a failed fit leaves the cells empty, with a note). */
-static ssm_status measure_influence(sweep_run *r, ssm_model *m, const ssm_batch *b)
-{
-    int targets[SWEEP_RECENCY_TARGETS];
-    int n = ssm_recency_targets(b->L, SWEEP_RECENCY_TARGETS, targets);
-    ssm_influence inf;
-    ssm_decay fit;
-    ssm_status st = ssm_recency_influence(m, b, targets, n, SSM_INFLUENCE_AUTO, SWEEP_PROBE_SEED, &inf);
-    if (st) return st;
-    if (ssm_recency_fit_decay(&inf, SSM_DECAY_MIN_DIST, &fit) == SSM_OK) {
-        r->decay_rate = fit.rate;
-        r->half_life = fit.half_life;
-        r->fit_r2 = fit.r2;
-    } else {
-        fprintf(stderr, "# sweep: %s: no influence decay fit: %s\n", r->name, ssm_last_error());
-    }
-    ssm_influence_free(&inf);
-    return SSM_OK;
-}
-
-/* Over-smoothing of the last residual stream x_n, and its deviation
- * relative to the embedded input x_0's. */
-static ssm_status measure_smoothing(sweep_run *r, ssm_model *m, const ssm_batch *b)
-{
-    int nl = m->cfg.n_layer;
-    double *cs = malloc(sizeof(double) * (nl + 1)), *dev = malloc(sizeof(double) * (nl + 1));   /* (nl+1) */
-    ssm_status st = cs && dev ? ssm_model_forward(m, b) : ssm_fail(SSM_ERR_NOMEM, "out of memory");
-    if (!st) st = ssm_recency_smoothing(m, cs, dev);
-    if (!st) {
-        r->cos_last = cs[nl];
-        r->dev_last = dev[nl];
-        r->dev_ratio = dev[0] > 0 ? dev[nl] / dev[0] : NAN;
-    }
-    free(cs);
-    free(dev);
-    return st;
-}
-
-/* Recency on the first SWEEP_RECENCY_SEQS rows of the first validation
- * batch (rows filled). */
-static ssm_status measure_recency(sweep_run *r, ssm_model *m, const ssm_batch *full, int rows)
-{
-    ssm_batch b = *full;
-    b.B = rows < SWEEP_RECENCY_SEQS ? rows : SWEEP_RECENCY_SEQS;
-    ssm_status st = measure_influence(r, m, &b);
-    if (!st) st = measure_smoothing(r, m, &b);
-    m->last = NULL;   /* b lives on this stack frame */
-    return st;
+    r->mean_slope = dy->mean_slope;
+    r->verdict = dy->verdict;
+    r->mix_slope = dy->mix_slope;
+    r->mix_verdict = dy->mix_verdict;
+    r->decay_rate = dy->decay_rate;
+    r->half_life = task_dynamics_half_life(dy);   /* NAN: no exponential decay (R^2 rule) */
+    r->fit_r2 = dy->fit_r2;
+    r->cos_last = dy->cos_last;
+    r->dev_last = dy->dev_last;
+    r->dev_ratio = dy->dev_ratio;
+    if (!dy->fit_ok) fprintf(stderr, "# sweep: %s: no influence decay fit: %s\n", r->name, dy->fit_note);
 }
 
 /* --attack on a classifier: every k of the list on the first test images. */
@@ -441,10 +383,10 @@ static ssm_status measure(sweep_run *r, const sweep_opts *o)
     double nats = NAN, bits;
     if (!st && r->rc.task == RUN_TASK_LM) st = ssm_text_unigram(&d.text, &nats, &bits);
     r->unigram = nats;
-    int rows = st ? 0 : task_first_val_batch(&d);
-    if (!st && !rows) st = ssm_fail(SSM_ERR_DATA, "%s: empty validation split", r->rc.data);
-    if (!st) st = measure_norms(r, &m, d.batch);
-    if (!st) st = measure_recency(r, &m, d.batch, rows);
+    task_dynamics dy = {0};
+    if (!st) st = task_dynamics_measure(&d, &m, TASK_DYNAMICS_FULL, &dy);
+    if (!st) dynamics_copy(r, &dy);
+    task_dynamics_free(&dy);
     if (!st && o->attack && r->rc.task == RUN_TASK_CLASSIFY) st = measure_attack(r, &m, &d, o);
     task_data_free(&d);
     ssm_model_free(&m);
@@ -588,7 +530,7 @@ static ssm_status write_results(const sweep_opts *o, const sweep_run *runs, int 
     table_free(&t);
     if (st || !o->attack) return st;
     st = attack_table(&t, runs, n, &o->ae);
-    if (!st) st = table_save(&t, o->out, "attack");
+    if (!st && t.nrows) st = table_save(&t, o->out, "attack");   /* no rows yet: no file yet */
     table_free(&t);
     return st;
 }
@@ -598,7 +540,7 @@ static ssm_status write_results(const sweep_opts *o, const sweep_run *runs, int 
 /* Train and measure run i of n; returns an exit code (EX_OK on success). */
 static int sweep_one(sweep_run *r, const sweep_opts *o, int i, int n)
 {
-    char csv[PATH_MAX], log[PATH_MAX], msg[1024];
+    char log[PATH_MAX], msg[1024];
     fprintf(stderr, "# sweep [%d/%d] %s: training (%s)\n", i + 1, n, r->name, r->file);
     double t = ssm_now_s();
     int code = 0;
@@ -611,16 +553,18 @@ static int sweep_one(sweep_run *r, const sweep_opts *o, int i, int n)
         fprintf(stderr, "ssmlab: sweep: %s: training failed (exit %d): %s\n", r->file, code, msg);
         return code;
     }
-    snprintf(csv, sizeof csv, "%s/train.csv", r->rc.out);
-    if ((st = read_train_csv(r, csv))) return cli_report(st);
+    if ((st = read_train_csv(r))) return cli_report(st);
     double tm = ssm_now_s();
     if ((st = measure(r, o))) return cli_report(preset_error(r, st));
     r->done = 1;
+    char decay[64];
+    if (isnan(r->half_life)) snprintf(decay, sizeof decay, "no exponential decay (R^2 %.2f)", r->fit_r2);
+    else snprintf(decay, sizeof decay, "half-life %.4g tokens", r->half_life);
     fprintf(stderr,
             "# sweep [%d/%d] %s: val loss %.4f, stream %s (slope %.5f), mixer %s (slope %.5f), "
-            "half-life %.4g tokens, cos_last %.4f; measured in %.1f s, %.1f s in all\n",
+            "%s, cos_last %.4f; measured in %.1f s, %.1f s in all\n",
             i + 1, n, r->name, r->val_loss, ssm_verdict_name(r->verdict), r->mean_slope,
-            ssm_verdict_name(r->mix_verdict), r->mix_slope, r->half_life, r->cos_last, ssm_now_s() - tm, ssm_now_s() - t);
+            ssm_verdict_name(r->mix_verdict), r->mix_slope, decay, r->cos_last, ssm_now_s() - tm, ssm_now_s() - t);
     return EX_OK;
 }
 

@@ -1,6 +1,8 @@
 /* train.c — `ssmlab train CONFIG [key=value ...]`: byte-level language-model,
- * image-classifier or MQAR training with AdamW, periodic validation,
- * checkpoints, resume, and a resumable checkpoint on Ctrl-C or SIGTERM. */
+ * image-classifier or MQAR training with AdamW, periodic validation with the
+ * model's dynamics, metric rows on stdout and in OUT/train.csv (the run's
+ * history, scenarios/history.h), checkpoints, resume, and a resumable
+ * checkpoint on Ctrl-C or SIGTERM. */
 #include <math.h>
 #include <signal.h>
 #include <stddef.h>
@@ -8,15 +10,18 @@
 #include <string.h>
 #include <sysexits.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "engine/clock.h"
 #include "engine/checkpoint.h"
 #include "cli/cli.h"
+#include "cli/progress.h"
 #include "scenarios/run_config.h"
 #include "engine/model.h"
 #include "engine/optim.h"
+#include "engine/dynamics.h"
+#include "scenarios/history.h"
 #include "scenarios/task.h"
+#include "scenarios/task_dynamics.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -42,6 +47,8 @@ typedef struct {
     ssm_model model;
     ssm_adamw opt;
     cli_table table;
+    history_writer hist;   /* OUT/train.csv */
+    cli_progress prog;     /* the progress line (a terminal's stderr only) */
     double t0;
     long tokens_seen;
 } train_state;
@@ -53,26 +60,39 @@ static const char *const lm_columns[] = {"step", "split", "loss", "bpb", "lr", "
 static const char *const cls_columns[] = {"step", "split", "loss", "acc", "lr", "grad_norm",
                                           "tokens_per_s", "elapsed_s"};
 
-/* acc: accuracy of a classifier or MQAR (ignored for a language model) */
-static void emit_row(train_state *s, long step, const char *split, double loss, double acc,
-                     float lr, float gnorm, double tps)
+/* A row of step `step` with its loss and (classifier or MQAR) accuracy,
+ * bits per byte for a language model, and the time so far; the caller
+ * fills in the rest. */
+static history_row make_row(const train_state *s, long step, int val, double loss, double acc)
+{
+    int cls = s->data.classify;
+    return (history_row){.step = step, .val = val, .loss = loss, .acc = cls ? acc : NAN,
+                         .bpb = cls ? NAN : loss / M_LN2, .lr = NAN, .grad_norm = NAN,
+                         .tokens_per_s = NAN, .elapsed_s = ssm_now_s() - s->t0};
+}
+
+/* One metrics row: to stdout in its columns (acc or bpb fourth, the
+ * training columns empty on validation rows) and to train.csv. */
+static ssm_status emit_row(train_state *s, const history_row *r)
 {
     char v[8][32];
-    snprintf(v[0], 32, "%ld", step);
-    snprintf(v[2], 32, "%.9g", loss);
-    snprintf(v[3], 32, "%.9g", s->data.classify ? acc : loss / M_LN2);
-    snprintf(v[4], 32, "%.6g", lr);
-    snprintf(v[5], 32, "%.6g", gnorm);
-    snprintf(v[6], 32, "%.1f", tps);
-    snprintf(v[7], 32, "%.2f", ssm_now_s() - s->t0);
-    int train = !strcmp(split, "train");
-    const char *vals[8] = {v[0], split, v[2], v[3], train ? v[4] : NULL, train ? v[5] : NULL,
-                           train ? v[6] : NULL, v[7]};
+    cli_progress_clear(&s->prog);
+    snprintf(v[0], 32, "%ld", r->step);
+    snprintf(v[2], 32, "%.9g", r->loss);
+    snprintf(v[3], 32, "%.9g", s->data.classify ? r->acc : r->bpb);
+    snprintf(v[4], 32, "%.6g", r->lr);
+    snprintf(v[5], 32, "%.6g", r->grad_norm);
+    snprintf(v[6], 32, "%.1f", r->tokens_per_s);
+    snprintf(v[7], 32, "%.2f", r->elapsed_s);
+    const char *vals[8] = {v[0], r->val ? "val" : "train", v[2], v[3], r->val ? NULL : v[4],
+                           r->val ? NULL : v[5], r->val ? NULL : v[6], v[7]};
     cli_table_row(&s->table, vals);
+    return history_append(&s->hist, r);
 }
 
 static ssm_status save(train_state *s)
 {
+    cli_progress_clear(&s->prog);
     char *cfg = run_config_string(&s->rc);
     ssm_checkpoint_meta meta = {.step = s->opt.step, .seed = (uint64_t)s->rc.seed, .run_config = cfg};
     ssm_status st = ssm_checkpoint_save(s->rc.out, &s->model, &s->opt, &meta);
@@ -115,20 +135,45 @@ static ssm_status model_setup(train_state *s)
     return SSM_OK;
 }
 
-static void progress(const train_state *s, double loss)
+/* The progress line: step of the run's last step (stop_at or steps). */
+static void progress(train_state *s, double loss)
 {
-    if (!isatty(STDERR_FILENO)) return;
-    fprintf(stderr, "\rstep %ld/%d  loss %.4f  %.0f tok/s ", s->opt.step, s->rc.opt.total_steps,
-            loss, s->tokens_seen / (ssm_now_s() - s->t0));
-    fflush(stderr);
+    char extra[64];
+    long end = s->rc.stop_at && s->rc.stop_at < s->rc.opt.total_steps ? s->rc.stop_at : s->rc.opt.total_steps;
+    double spent = ssm_now_s() - s->t0;
+    snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s", loss, spent > 0 ? s->tokens_seen / spent : 0.0);
+    cli_progress_draw(&s->prog, "step", s->opt.step, end, extra);
 }
 
+/* One line on stderr: what the validation's dynamics say. */
+static void dynamics_note(long step, const task_dynamics *dy)
+{
+    char decay[64];
+    if (!dy->fit_ok) snprintf(decay, sizeof decay, "no decay fit");
+    else if (!dy->exponential) snprintf(decay, sizeof decay, "no exponential decay (R^2 %.2f)", dy->fit_r2);
+    else snprintf(decay, sizeof decay, "half-life %.3g tokens (R^2 %.2f)", dy->half_life, dy->fit_r2);
+    fprintf(stderr, "# step %ld: eigenvalues %d+ %d- %d complex; stream %s, mixer %s; %s; cos_last %.3f; "
+            "measured in %.2f s\n", step, dy->pos, dy->neg, dy->complex_total, ssm_verdict_name(dy->verdict),
+            ssm_verdict_name(dy->mix_verdict), decay, dy->cos_last, dy->seconds);
+}
+
+/* Validation loss, then the dynamics on the first validation batch
+ * (task_dynamics_measure, the quick budget); a failed measurement leaves
+ * its cells empty, with a note, and training goes on. */
 static ssm_status eval_and_log(train_state *s)
 {
     task_metrics v;
-    ssm_status st = task_validate(&s->data, &s->model, s->rc.eval_batches, NULL, &v);
-    if (isatty(STDERR_FILENO)) fputc('\n', stderr);
-    if (!st) emit_row(s, s->opt.step, "val", v.loss, v.acc, 0, 0, 0);
+    cli_progress_clear(&s->prog);
+    ssm_status st = cli_progress_validate(&s->data, &s->model, s->rc.eval_batches, &v);
+    if (st) return st;
+    task_dynamics dy;
+    int measured = task_dynamics_measure(&s->data, &s->model, TASK_DYNAMICS_QUICK, &dy) == SSM_OK;
+    if (measured) dynamics_note(s->opt.step, &dy);
+    else fprintf(stderr, "# step %ld: dynamics not measured: %s\n", s->opt.step, ssm_last_error());
+    history_row r = make_row(s, s->opt.step, 1, v.loss, v.acc);
+    r.dyn = measured ? &dy : NULL;
+    st = emit_row(s, &r);
+    task_dynamics_free(&dy);
     return st;
 }
 
@@ -138,7 +183,8 @@ static ssm_status train_loop(train_state *s)
     int steps = s->rc.opt.total_steps;
     while (s->opt.step < steps) {
         if (stop_requested) {
-            fprintf(stderr, "\n# interrupted at step %ld: saving a resumable checkpoint\n", s->opt.step);
+            cli_progress_clear(&s->prog);
+            fprintf(stderr, "# interrupted at step %ld: saving a resumable checkpoint\n", s->opt.step);
             if ((st = save(s))) return st;
             return ssm_fail(SSM_ERR_INTERRUPTED, "interrupted at step %ld; resume with resume=%s",
                             s->opt.step, s->rc.out);
@@ -149,14 +195,20 @@ static ssm_status train_loop(train_state *s)
         s->tokens_seen += ts.tokens;
         long step = s->opt.step;
         double tps = ts.tokens / (ssm_now_s() - t);
-        if (step % s->rc.log_every == 0 || step == steps)
-            emit_row(s, step, "train", ts.loss, ts.acc, ts.lr, ts.grad_norm, tps);
+        if (step % s->rc.log_every == 0 || step == steps) {
+            history_row r = make_row(s, step, 0, ts.loss, ts.acc);
+            r.lr = ts.lr;
+            r.grad_norm = ts.grad_norm;
+            r.tokens_per_s = tps;
+            if ((st = emit_row(s, &r))) return st;
+        }
         progress(s, ts.loss);
         if (s->rc.eval_every && step % s->rc.eval_every == 0 && step != steps)
             if ((st = eval_and_log(s))) return st;
         if (s->rc.save_every && step % s->rc.save_every == 0 && step != steps)
             if ((st = save(s))) return st;
         if (s->rc.stop_at && step >= s->rc.stop_at && step != steps) {
+            cli_progress_clear(&s->prog);
             fprintf(stderr, "# stopping at step %ld (stop_at)\n", step);
             return save(s);
         }
@@ -229,8 +281,12 @@ static ssm_status run(train_state *s)
     if ((st = data_setup(s))) return st;
     if ((st = model_setup(s))) return st;
     fprintf(stderr, "# model: %zu parameters\n", s->model.num_params);
+    if ((st = ssm_dir_create(s->rc.out))) return st;
+    if ((st = history_open(&s->hist, s->rc.out, s->rc.resume, s->opt.step))) return st;
+    fprintf(stderr, "# history: %s\n", s->hist.path);
     cli_table_begin(&s->table, stdout, s->rc.format, s->data.classify ? cls_columns : lm_columns, 8);
     s->t0 = ssm_now_s();
+    cli_progress_begin(&s->prog, s->opt.step);
     signals_install();
     return train_loop(s);
 }
@@ -267,6 +323,9 @@ int cli_train(int argc, char **argv)
     fprintf(stderr, "# resolved config:\n");
     run_config_write(&s.rc, stderr, "#   ");
     st = run(&s);
+    cli_progress_clear(&s.prog);
+    ssm_status closed = history_close(&s.hist);
+    if (!st) st = closed;
     state_free(&s);
     return st ? cli_report(st) : EX_OK;
 }

@@ -364,15 +364,34 @@ ssm_status run_config_check(run_config *rc)
     return run_config_model(rc, 1, rc->n_classes ? rc->n_classes : 10, &c);
 }
 
+/* v as the shortest %.Ng, N = 6 .. 9 for a float (17 for a double), that
+ * key_parse reads back as the same value: 3e-3f prints as 0.003, not as
+ * the 0.00300000003 that %.9g gives, and still round-trips exactly. */
+static void shortest_number(char *buf, size_t n, double v, int is_float)
+{
+    for (int p = 6; p <= (is_float ? 9 : 17); p++) {
+        snprintf(buf, n, "%.*g", p, v);
+        double back = strtod(buf, NULL);
+        if (is_float ? (float)back == (float)v : back == v) return;
+    }
+}
+
 static void key_write(const run_config *rc, const key_spec *k, FILE *f, const char *prefix)
 {
     const void *src = (const char *)rc + k->offset;
+    char num[32];
     fprintf(f, "%s%s = ", prefix, k->name);
     switch (k->type) {
     case K_INT: fprintf(f, "%d\n", *(const int *)src); break;
     case K_LONG: fprintf(f, "%ld\n", *(const long *)src); break;
-    case K_FLOAT: fprintf(f, "%.9g\n", *(const float *)src); break;
-    case K_DOUBLE: fprintf(f, "%.17g\n", *(const double *)src); break;
+    case K_FLOAT:
+        shortest_number(num, sizeof num, *(const float *)src, 1);
+        fprintf(f, "%s\n", num);
+        break;
+    case K_DOUBLE:
+        shortest_number(num, sizeof num, *(const double *)src, 0);
+        fprintf(f, "%s\n", num);
+        break;
     case K_STR: fprintf(f, "%s\n", (const char *)src); break;
     case K_ENUM: fprintf(f, "%s\n", k->enum_name(*(const int *)src)); break;
     }

@@ -112,6 +112,17 @@ ssm_status task_train_batch(task_data *d, const run_config *rc, long step, int k
                              d->iblk.inputs, d->iblk.targets);
 }
 
+ssm_status task_check_tokens(const int *tokens, int B, int L, const ssm_config *c, const char *option,
+                             const char *dir)
+{
+    for (long i = 0; i < (long)B * L; i++)
+        if (tokens[i] < 0 || tokens[i] >= c->padded_vocab)
+            return ssm_fail(SSM_ERR_DATA, "%s: token id %d (sequence %ld, position %ld) is outside the "
+                            "vocabulary [0, %d) of the model in %s", option, tokens[i], i / L, i % L,
+                            c->padded_vocab, dir);
+    return SSM_OK;
+}
+
 int task_count_correct(const float *logits, const int *targets, int B, int C)
 {
     int correct = 0;
@@ -201,13 +212,29 @@ ssm_status task_train_step(task_data *d, const run_config *rc, ssm_model *m, ssm
     return SSM_OK;
 }
 
+long task_val_batches(const task_data *d, int max_batches)
+{
+    long n = d->task == RUN_TASK_MQAR ? d->mqar_val_n
+             : d->classify            ? (long)d->test.n
+                                      : (long)ssm_text_val_count(&d->text, d->L);
+    long batches = (n + d->B - 1) / d->B;
+    return max_batches && max_batches < batches ? max_batches : batches;
+}
+
 ssm_status task_validate(task_data *d, ssm_model *m, int max_batches, atomic_int *cancel,
                          task_metrics *out)
 {
+    return task_validate_progress(d, m, max_batches, cancel, NULL, NULL, out);
+}
+
+ssm_status task_validate_progress(task_data *d, ssm_model *m, int max_batches, atomic_int *cancel,
+                                  task_progress_fn progress, void *ctx, task_metrics *out)
+{
+    long total = progress ? task_val_batches(d, max_batches) : 0;
     ssm_text_val_iter it;
     size_t next = 0;
     if (d->task == RUN_TASK_LM) ssm_text_val_begin(&it, &d->text, d->L);
-    double total = 0.0;
+    double sum = 0.0;
     long count = 0, correct = 0, counted;
     for (int b = 0; !max_batches || b < max_batches; b++) {
         if (cancel && atomic_load(cancel)) return ssm_fail(SSM_ERR_INTERRUPTED, "validation cancelled");
@@ -216,14 +243,15 @@ ssm_status task_validate(task_data *d, ssm_model *m, int max_batches, atomic_int
         if (st) return st;
         if (!rows) break;
         if ((st = ssm_model_forward(m, d->batch))) return st;
-        total += (double)m->loss * m->n_targets;
+        sum += (double)m->loss * m->n_targets;
         count += m->n_targets;
         correct += task_batch_correct(d, m, &counted);
+        if (progress) progress(ctx, b + 1, total, count ? sum / count : NAN);
     }
     if (!count && !d->classify)
         return ssm_fail(SSM_ERR_DATA, "%s: validation split is shorter than seq_len + 1", d->text.path);
     if (!count && d->task == RUN_TASK_MQAR) return ssm_fail(SSM_ERR_DATA, "mqar: no validation queries");
     if (!count) return ssm_fail(SSM_ERR_DATA, "%s: the test split has no images", d->test.path);
-    *out = (task_metrics){total / count, d->classify ? (double)correct / count : 0.0, count};
+    *out = (task_metrics){sum / count, d->classify ? (double)correct / count : 0.0, count};
     return SSM_OK;
 }

@@ -79,8 +79,28 @@ ssm_status task_train_step(task_data *d, const run_config *rc, ssm_model *m, ssm
 ssm_status task_validate(task_data *d, ssm_model *m, int max_batches, atomic_int *cancel,
                          task_metrics *out);
 
+/* Called after each validation batch: batches done, batches in all
+ * (task_val_batches), and the mean loss so far. */
+typedef void (*task_progress_fn)(void *ctx, long done, long total, double loss);
+
+/* task_validate, calling progress(ctx, ...) after each batch (progress
+ * may be NULL). */
+ssm_status task_validate_progress(task_data *d, ssm_model *m, int max_batches, atomic_int *cancel,
+                                  task_progress_fn progress, void *ctx, task_metrics *out);
+
+/* The batches task_validate runs: those of the validation split, at most
+ * max_batches (0 = all). */
+long task_val_batches(const task_data *d, int max_batches);
+
 /* Fill the block with the first validation batch; returns the rows filled. */
 int task_first_val_batch(task_data *d);
+
+/* Token ids given on the command line (option, e.g. "--tokens") for the
+ * model in dir: SSM_ERR_DATA naming the option, the first id outside
+ * [0, padded vocabulary) with its sequence and position, and dir.
+ * tokens (B, L). */
+ssm_status task_check_tokens(const int *tokens, int B, int L, const ssm_config *c, const char *option,
+                             const char *dir);
 
 /* Rows b < B with targets[b] >= 0 whose logits (B, C) peak at the target. */
 int task_count_correct(const float *logits, const int *targets, int B, int C);

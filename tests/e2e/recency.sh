@@ -2,9 +2,10 @@
 # recency.sh — end-to-end tests of `ssmlab inspect --attention / --influence
 # / --smoothing` on tiny byte models: the documented columns in CSV and
 # JSONL, the shapes of the tables, a positive finite half-life, probes
-# against the exact influence, polarized models, and bad options.  Tiny
-# random models prove nothing about recency itself: the half-lives of the
-# polarize=none and polarize=one models are printed, not compared.
+# against the exact influence, the R^2 rule (no half-life below 0.5),
+# polarized models, and bad options.  Tiny random models prove nothing
+# about recency itself: the half-lives of the polarize=none and
+# polarize=one models are printed, not compared.
 . "$(dirname "$0")/lib.sh"
 tiny_train "$TMP/ck" || { fail "tiny training run"; finish; }
 tiny_train "$TMP/one" polarize=one || { fail "tiny training run, polarize=one"; finish; }
@@ -64,6 +65,7 @@ rate, half, r2 = float(fit["decay_rate"]), float(fit["half_life"]), float(fit["r
 assert math.isfinite(rate) and rate > 0, rate
 assert math.isfinite(half) and half > 0 and abs(half - math.log(2) / rate) < 1e-6 * half, half
 assert 0 <= r2 <= 1, r2
+assert fit["decay"] == ("exponential" if r2 >= 0.5 else "none"), fit   # R^2 rule
 assert fit["fit_points"] == str(len(vals) - 4) and fit["fit_min_distance"] == "1", fit
 s = t["smoothing"]
 assert [(r["kind"], r["layer"]) for r in s] == [(k, str(l)) for l in range(3) for k in ("cos_mean", "deviation")]
@@ -109,12 +111,19 @@ assert {r["n_seq"] for r in t["influence"] + t["smoothing"]} == {"2"}
 assert sorted({r["t"] for r in t["influence"] if r["kind"] == "influence"}) == ["3", "7"]
 ' >"$TMP/py" 2>&1 && ok "two sequences: n_seq 2, --targets 2" || fail "two sequences: $(cat "$TMP/err" "$TMP/py")"
 
-# ---- polarize=one: the same tables; half-lives reported, not compared
+# ---- polarize=one: the same tables; half-lives reported, not compared.  A
+# fit with R^2 < 0.5 is "no exponential decay": decay none, no half-life
 if inspect --model "$TMP/one" --attention --influence --smoothing >"$TMP/one.csv" 2>"$TMP/err"; then
     h1=$(grep '^influence,half_life' "$TMP/one.csv" | cut -d, -f6)
-    "$PY" -c "import sys; h = float(sys.argv[1]); assert h > 0 and h == h" "$h1" \
-        && ok "polarize=one: tables and a positive half-life (none: $h0, one: $h1 tokens)" \
-        || fail "polarize=one half-life '$h1'"
+    d1=$(grep '^influence,decay,' "$TMP/one.csv" | cut -d, -f6)
+    r1=$(grep '^influence,r2' "$TMP/one.csv" | cut -d, -f6)
+    "$PY" -c "
+import sys
+h, d, r2 = sys.argv[1:]
+if d == 'exponential': assert float(h) > 0 and float(r2) >= 0.5
+else: assert d == 'none' and h == '' and float(r2) < 0.5" "$h1" "$d1" "$r1" \
+        && ok "polarize=one: tables and a positive half-life or none (none: $h0 tokens, one: ${h1:+$h1 tokens}${h1:-no exponential decay}, R^2 $r1)" \
+        || fail "polarize=one half-life '$h1', decay '$d1', R^2 '$r1'"
 else
     fail "inspect on a polarize=one model: $(cat "$TMP/err")"
 fi

@@ -40,6 +40,6 @@ rc=$?
 grep -q "interrupted at step" "$TMP/i.err" && ok "interrupt message" || fail "no interrupt message"
 "$SSMLAB" train "${common[@]}" steps=100000 stop_at=1 out="$TMP/intr2" resume="$TMP/intr" >/dev/null 2>"$TMP/i2.err" \
     && grep -q "resumed $TMP/intr at step" "$TMP/i2.err" && ok "interrupted run resumes" || fail "resume after SIGINT: $(tail -2 "$TMP/i2.err")"
-[ -z "$(ls "$TMP/intr" | grep -v -E '^(config.json|model.safetensors|optimizer.safetensors)$')" ] \
+[ -z "$(ls "$TMP/intr" | grep -v -E '^(config.json|model.safetensors|optimizer.safetensors|train.csv)$')" ] \
     && ok "no temporary files left" || fail "leftover files: $(ls "$TMP/intr")"
 finish

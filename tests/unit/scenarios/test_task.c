@@ -2,7 +2,9 @@
  * task data (scenarios/run_config.c, scenarios/task.c): the mqar_* keys and the refusal of
  * nonsense, training batches that depend on (seed, step, micro-batch) alone
  * and cycle over mqar_train_examples, a validation stream disjoint from
- * training, and validation loss and accuracy over query positions only. */
+ * training, validation loss and accuracy over query positions only, with
+ * a progress callback per batch; and the resolved config's numbers in the
+ * fewest digits that round-trip. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -110,6 +112,17 @@ Test(task_mqar, training_examples_cycle_when_bounded)
     task_data_free(&d);
 }
 
+/* A task_progress_fn that records: calls, last done, last total, last
+ * loss * 1e6. */
+static void count_calls(void *ctx, long done, long total, double loss)
+{
+    long *seen = ctx;
+    seen[0]++;
+    seen[1] = done;
+    seen[2] = total;
+    seen[3] = lround(loss * 1e6);
+}
+
 Test(task_mqar, validation_is_a_disjoint_stream_scored_on_queries)
 {
     const char *kv[] = {"mqar_val_examples=10"};
@@ -142,6 +155,41 @@ Test(task_mqar, validation_is_a_disjoint_stream_scored_on_queries)
     long correct = task_batch_correct(&d, &m, &counted);
     cr_expect_eq(counted, 4 * 2);
     cr_expect_eq(correct, (long)lround(v.acc * counted));
+
+    /* with a progress callback: one call per batch, the batches in all,
+     * the running mean loss ending at the result; capped by max_batches */
+    cr_expect_eq(task_val_batches(&d, 0), 3, "10 examples in batches of 4");
+    cr_expect_eq(task_val_batches(&d, 2), 2);
+    long seen[4] = {0};
+    cr_assert_eq(task_validate_progress(&d, &m, 0, NULL, count_calls, seen, &v), SSM_OK, "%s", ssm_last_error());
+    cr_expect(seen[0] == 3 && seen[1] == 3 && seen[2] == 3, "%ld calls, last %ld/%ld", seen[0], seen[1], seen[2]);
+    cr_expect_eq(seen[3], lround(v.loss * 1e6), "the last running loss is the result");
+    memset(seen, 0, sizeof seen);
+    cr_assert_eq(task_validate_progress(&d, &m, 1, NULL, count_calls, seen, &v), SSM_OK);
+    cr_expect(seen[0] == 1 && seen[2] == 1);
     ssm_model_free(&m);
     task_data_free(&d);
+}
+
+/* The resolved config echoes each float with the fewest digits that read
+ * back as the same value: lr = 0.003, not %.9g's 0.00300000003; a float
+ * that needs all nine digits keeps them; every value round-trips. */
+Test(run_config, floats_print_shortest_and_round_trip)
+{
+    run_config rc;
+    run_config_default(&rc);
+    const char *kv[] = {"lr=3e-3", "min_lr=0.0003", "beta1=0.9", "norm_eps=1e-5", "val_fraction=0.1",
+                        "mqar_alpha=0.01", "grad_clip=10.1583605"};
+    for (int i = 0; i < 7; i++) cr_assert_eq(run_config_set(&rc, kv[i], "test"), SSM_OK, "%s", ssm_last_error());
+    char *text = run_config_string(&rc);
+    const char *want[] = {"\nlr = 0.003\n", "\nmin_lr = 0.0003\n", "\nbeta1 = 0.9\n", "\nnorm_eps = 1e-05\n",
+                          "\nval_fraction = 0.1\n", "\nmqar_alpha = 0.01\n", "\ngrad_clip = 10.1583605\n"};
+    for (int i = 0; i < 7; i++) cr_expect(strstr(text, want[i]) != NULL, "no '%s' in:\n%s", want[i] + 1, text);
+    run_config back;
+    run_config_default(&back);
+    cr_assert_eq(run_config_parse_text(&back, text, "record"), SSM_OK, "%s", ssm_last_error());
+    cr_expect(back.opt.lr == rc.opt.lr && back.opt.min_lr == rc.opt.min_lr && back.opt.beta1 == rc.opt.beta1 &&
+              back.opt.grad_clip == rc.opt.grad_clip && back.model.norm_eps == rc.model.norm_eps &&
+              back.val_fraction == rc.val_fraction && back.mqar.alpha == rc.mqar.alpha);
+    free(text);
 }

@@ -1,0 +1,284 @@
+/* history.c — writing a run's train.csv row by row (continued on resume
+ * without repeated steps) and reading any such file back by column name
+ * (see history.h). */
+#include "scenarios/history.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/dynamics.h"
+#include "engine/safetensors.h"
+
+enum { H_STEP, H_SPLIT, H_LOSS, H_ACC, H_LR, H_GRAD_NORM, H_TPS, H_ELAPSED, H_BPB,
+       H_EIG_POS, H_EIG_NEG, H_EIG_COMPLEX, H_EIG_POS_LAYERS, H_EIG_NEG_LAYERS, H_EIG_COMPLEX_LAYERS,
+       H_SLOPE, H_VERDICT, H_MIX_SLOPE, H_MIX_VERDICT, H_DECAY_RATE, H_HALF_LIFE, H_R2, H_DECAY,
+       H_COS_LAST, H_DEV_LAST, H_DEV_RATIO, H_DYN_S, H_NCOLS };
+
+static const char *const columns[H_NCOLS] = {
+    "step", "split", "loss", "acc", "lr", "grad_norm", "tokens_per_s", "elapsed_s", "bpb",
+    "eig_pos", "eig_neg", "eig_complex", "eig_pos_layers", "eig_neg_layers", "eig_complex_layers",
+    "mean_slope", "verdict", "mix_slope", "mix_verdict", "decay_rate", "half_life", "fit_r2", "decay",
+    "cos_last", "dev_last", "dev_ratio", "dynamics_s"};
+
+const char *const *history_columns(int *n)
+{
+    *n = H_NCOLS;
+    return columns;
+}
+
+#define CELL 32
+
+/* One line of cells (NULL = empty), flushed; SSM_ERR_IO on a failed write. */
+static ssm_status write_line(FILE *f, const char *path, const char *const *cells, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (cells[i]) fputs(cells[i], f);
+        fputc(i + 1 < n ? ',' : '\n', f);
+    }
+    if (fflush(f) || ferror(f)) return ssm_fail(SSM_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    return SSM_OK;
+}
+
+/* cell = v in format f, or empty (NULL) when v is NAN */
+static const char *num(char *cell, const char *f, double v)
+{
+    if (isnan(v)) return NULL;
+    snprintf(cell, CELL, f, v);
+    return cell;
+}
+
+/* "3;0;4": n per-layer counts, into a malloc'd string (NULL: no memory). */
+static char *layer_list(const int *v, int n)
+{
+    char *s = malloc((size_t)n * 12 + 1), *p = s;
+    if (!s) return NULL;
+    *p = 0;
+    for (int l = 0; l < n; l++) p += sprintf(p, "%s%d", l ? ";" : "", v[l]);
+    return s;
+}
+
+/* The dynamics cells of a validation row; lists[3] are malloc'd. */
+static void dynamics_cells(const task_dynamics *dy, char v[][CELL], const char **c, char **lists)
+{
+    c[H_EIG_POS] = num(v[H_EIG_POS], "%.0f", dy->pos);
+    c[H_EIG_NEG] = num(v[H_EIG_NEG], "%.0f", dy->neg);
+    c[H_EIG_COMPLEX] = num(v[H_EIG_COMPLEX], "%.0f", dy->complex_total);
+    c[H_EIG_POS_LAYERS] = lists[0] = layer_list(dy->eig_pos, dy->n_layer);
+    c[H_EIG_NEG_LAYERS] = lists[1] = layer_list(dy->eig_neg, dy->n_layer);
+    c[H_EIG_COMPLEX_LAYERS] = lists[2] = layer_list(dy->eig_complex, dy->n_layer);
+    c[H_SLOPE] = num(v[H_SLOPE], "%.6g", dy->mean_slope);
+    c[H_VERDICT] = ssm_verdict_name(dy->verdict);
+    c[H_MIX_SLOPE] = num(v[H_MIX_SLOPE], "%.6g", dy->mix_slope);
+    c[H_MIX_VERDICT] = ssm_verdict_name(dy->mix_verdict);
+    c[H_DECAY_RATE] = num(v[H_DECAY_RATE], "%.6g", dy->decay_rate);
+    c[H_HALF_LIFE] = num(v[H_HALF_LIFE], "%.6g", task_dynamics_half_life(dy));
+    c[H_R2] = num(v[H_R2], "%.6g", dy->fit_r2);
+    c[H_DECAY] = task_dynamics_decay_name(dy);
+    c[H_COS_LAST] = num(v[H_COS_LAST], "%.6g", dy->cos_last);
+    c[H_DEV_LAST] = num(v[H_DEV_LAST], "%.6g", dy->dev_last);
+    c[H_DEV_RATIO] = num(v[H_DEV_RATIO], "%.6g", dy->dev_ratio);
+    c[H_DYN_S] = num(v[H_DYN_S], "%.3f", dy->seconds);
+}
+
+ssm_status history_append(history_writer *w, const history_row *r)
+{
+    char v[H_NCOLS][CELL];
+    const char *c[H_NCOLS] = {0};
+    char *lists[3] = {0};
+    c[H_STEP] = num(v[H_STEP], "%.0f", (double)r->step);
+    c[H_SPLIT] = r->val ? "val" : "train";
+    c[H_LOSS] = num(v[H_LOSS], "%.9g", r->loss);
+    c[H_ACC] = num(v[H_ACC], "%.9g", r->acc);
+    c[H_LR] = num(v[H_LR], "%.6g", r->lr);
+    c[H_GRAD_NORM] = num(v[H_GRAD_NORM], "%.6g", r->grad_norm);
+    c[H_TPS] = num(v[H_TPS], "%.1f", r->tokens_per_s);
+    c[H_ELAPSED] = num(v[H_ELAPSED], "%.2f", r->elapsed_s);
+    c[H_BPB] = num(v[H_BPB], "%.9g", r->bpb);
+    if (r->dyn) dynamics_cells(r->dyn, v, c, lists);
+    ssm_status st = r->dyn && (!lists[0] || !lists[1] || !lists[2])
+                        ? ssm_fail(SSM_ERR_NOMEM, "%s: out of memory", w->path)
+                        : write_line(w->f, w->path, c, H_NCOLS);
+    for (int i = 0; i < 3; i++) free(lists[i]);
+    return st;
+}
+
+/* The rows of `old` up to resume_step, in this file's columns, written
+ * to path atomically (old may have been read from path itself). */
+static ssm_status copy_rows(const history *old, const char *path, long resume_step)
+{
+    int map[H_NCOLS], step = history_column(old, "step");
+    for (int i = 0; i < H_NCOLS; i++) map[i] = history_column(old, columns[i]);
+    ssm_atomic_file af;
+    ssm_status st = ssm_atomic_file_begin(&af, path);
+    if (!st) st = write_line(af.f, path, columns, H_NCOLS);
+    for (int r = 0; !st && r < old->n_rows; r++) {
+        double s = history_value(old, r, step);
+        if (!(s <= (double)resume_step)) continue;   /* later, or no step: dropped */
+        const char *c[H_NCOLS];
+        for (int i = 0; i < H_NCOLS; i++) c[i] = history_cell(old, r, map[i]);
+        st = write_line(af.f, path, c, H_NCOLS);
+    }
+    if (st) {
+        ssm_atomic_file_abort(&af);
+        return st;
+    }
+    return ssm_atomic_file_commit(&af);
+}
+
+ssm_status history_open(history_writer *w, const char *out_dir, const char *resume_dir, long resume_step)
+{
+    memset(w, 0, sizeof *w);
+    snprintf(w->path, sizeof w->path, "%s/%s", out_dir, HISTORY_FILE);
+    history old;
+    ssm_status st = resume_dir && *resume_dir ? history_load(&old, resume_dir) : SSM_ERR_NOINPUT;
+    int resumed = st == SSM_OK;
+    if (st && st != SSM_ERR_NOINPUT) return st;
+    if (resumed) {
+        st = copy_rows(&old, w->path, resume_step);
+        history_free(&old);
+        if (st) return st;
+    }
+    w->f = fopen(w->path, resumed ? "a" : "w");
+    if (!w->f) return ssm_fail(SSM_ERR_CANTCREAT, "%s: cannot create: %s", w->path, strerror(errno));
+    return resumed ? SSM_OK : write_line(w->f, w->path, columns, H_NCOLS);
+}
+
+ssm_status history_close(history_writer *w)
+{
+    if (!w->f) return SSM_OK;
+    int bad = fclose(w->f);
+    w->f = NULL;
+    return bad ? ssm_fail(SSM_ERR_IO, "%s: write failed: %s", w->path, strerror(errno)) : SSM_OK;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+/* Split line (modified: its newline and commas become NULs) into at most
+ * max cells; returns the number of fields. */
+static int split_fields(char *line, char **cells, int max)
+{
+    line[strcspn(line, "\r\n")] = 0;
+    int n = 0;
+    for (char *p = line;; p++) {
+        if (n < max) cells[n] = p;
+        n++;
+        if (!(p = strchr(p, ','))) return n;
+        *p = 0;
+    }
+}
+
+/* Room for one more row. */
+static ssm_status grow(history *h, int *cap)
+{
+    if (h->n_rows < *cap) return SSM_OK;
+    int ncap = *cap ? 2 * *cap : 64;
+    char **l = realloc(h->lines, sizeof(char *) * (ncap + 1));   /* the header, then the rows */
+    if (l) h->lines = l;
+    char **c = l ? realloc(h->cells, sizeof(char *) * (size_t)ncap * h->n_cols) : NULL;
+    if (c) h->cells = c;
+    if (!c) return ssm_fail(SSM_ERR_NOMEM, "out of memory reading a history");
+    *cap = ncap;
+    return SSM_OK;
+}
+
+/* The next line that is not blank (malloc'd), or NULL at the end; *no
+ * counts the lines read. */
+static char *next_line(FILE *f, int *no)
+{
+    char *line = NULL;
+    size_t len = 0;
+    while (getline(&line, &len, f) >= 0) {
+        (*no)++;
+        if (line[strspn(line, "\r\n")]) return line;
+    }
+    free(line);
+    return NULL;
+}
+
+/* The header, then every row of f (path for messages). */
+static ssm_status read_rows(history *h, FILE *f, const char *path)
+{
+    int no = 0, cap = 0;
+    char *line = next_line(f, &no);
+    if (!line) return ssm_fail(SSM_ERR_DATA, "%s: empty, not even a header", path);
+    h->lines = malloc(sizeof(char *));
+    if (!h->lines) {
+        free(line);
+        return ssm_fail(SSM_ERR_NOMEM, "out of memory reading %s", path);
+    }
+    h->lines[h->n_lines++] = line;
+    h->n_cols = 1;
+    for (const char *p = line; (p = strchr(p, ',')); p++) h->n_cols++;
+    h->names = malloc(sizeof(char *) * h->n_cols);
+    if (!h->names) return ssm_fail(SSM_ERR_NOMEM, "out of memory reading %s", path);
+    split_fields(line, h->names, h->n_cols);
+    for (char *row; (row = next_line(f, &no));) {
+        ssm_status st = grow(h, &cap);
+        if (st) {
+            free(row);
+            return st;
+        }
+        h->lines[h->n_lines++] = row;
+        int n = split_fields(row, h->cells + (size_t)h->n_rows++ * h->n_cols, h->n_cols);
+        if (n != h->n_cols)
+            return ssm_fail(SSM_ERR_DATA, "%s:%d: %d fields, but the header has %d", path, no, n, h->n_cols);
+    }
+    return SSM_OK;
+}
+
+ssm_status history_load(history *h, const char *dir)
+{
+    memset(h, 0, sizeof *h);
+    char path[RUN_PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/%s", dir, HISTORY_FILE);
+    FILE *f = fopen(path, "r");
+    if (!f) return ssm_fail(SSM_ERR_NOINPUT, "%s: cannot open: %s", path, strerror(errno));
+    ssm_status st = read_rows(h, f, path);
+    fclose(f);
+    if (st) history_free(h);
+    return st;
+}
+
+void history_free(history *h)
+{
+    for (int i = 0; i < h->n_lines; i++) free(h->lines[i]);
+    free(h->lines);
+    free(h->cells);
+    free(h->names);
+    memset(h, 0, sizeof *h);
+}
+
+int history_column(const history *h, const char *name)
+{
+    for (int i = 0; i < h->n_cols; i++)
+        if (!strcmp(h->names[i], name)) return i;
+    return -1;
+}
+
+const char *history_cell(const history *h, int row, int col)
+{
+    return col < 0 || row < 0 || row >= h->n_rows ? "" : h->cells[(size_t)row * h->n_cols + col];
+}
+
+double history_value(const history *h, int row, int col)
+{
+    const char *s = history_cell(h, row, col);
+    char *end;
+    double v = strtod(s, &end);
+    return *s && !*end ? v : NAN;
+}
+
+int history_series(const history *h, const char *split, const char *column, double *steps, double *values)
+{
+    int cs = history_column(h, "split"), cstep = history_column(h, "step"), c = history_column(h, column);
+    if (c < 0) return -1;
+    int n = 0;
+    for (int r = 0; r < h->n_rows; r++) {
+        if (strcmp(history_cell(h, r, cs), split)) continue;
+        steps[n] = history_value(h, r, cstep);
+        values[n++] = history_value(h, r, c);
+    }
+    return n;
+}
