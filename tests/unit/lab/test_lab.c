@@ -6,7 +6,8 @@
  * training session for language models and image classifiers (steps,
  * accuracy, dirty state, save and load, rebuild, cancelled validation, test
  * images) and the engine thread (commands, snapshots, the self-pipe, the
- * influence and its decay, picking images). */
+ * influence and its decay, picking images); run directories (new runs
+ * named after their settings, never in a checkpoint directory). */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -20,6 +21,7 @@
 #include "engine/checkpoint.h"
 #include "engine/recency.h"
 #include "lab/engine_thread.h"
+#include "lab/run_dir.h"
 #include "lab/session.h"
 #include "tests/tmpdir.h"
 
@@ -565,4 +567,51 @@ Test(engine, image_classifiers_influence_and_picking_images)
     free(snap);
     close(fds[0]);
     close(fds[1]);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Runs and checkpoints: nothing is overwritten without confirmation         */
+
+TestSuite(runs, .init = tmpdir_make, .fini = tmpdir_remove);
+
+static void name_is(const char *base, int s0, int p0, int r0, int s1, int p1, int r1, const char *want)
+{
+    int from[SSM_RUN_NSETTINGS] = {s0, p0, r0}, to[SSM_RUN_NSETTINGS] = {s1, p1, r1};
+    char out[128];
+    ssm_run_dir_name(out, sizeof out, base, from, to);
+    cr_assert_str_eq(out, want, "%s", base);
+}
+
+Test(runs, new_runs_are_named_after_their_settings)
+{
+    name_is("bytes-small", 0, 0, 0, SSM_SCENARIO_NEGATIVE, 0, 0, "bytes-small-negative");
+    name_is("bytes-small", SSM_SCENARIO_POSITIVE, 0, 0, SSM_SCENARIO_NEGATIVE, 0, 0, "bytes-small-negative");
+    name_is("lm-positive", SSM_SCENARIO_POSITIVE, 0, 0, SSM_SCENARIO_NEGATIVE, 0, 0, "lm-negative");
+    name_is("fmnist-reorder-off", 0, 0, SSM_REORDER_OFF, 0, 0, SSM_REORDER_HARD, "fmnist-reorder-hard");
+    name_is("mqar-d1-none", 0, SSM_POLARIZE_NONE, 0, 0, SSM_POLARIZE_ZERO, 0, "mqar-d1-zero");
+    name_is("b7", 0, 0, 0, 0, SSM_POLARIZE_BOTH, SSM_REORDER_SOFT, "b7-polarize-both-reorder-soft");
+    name_is("b7-polarize-zero", 0, SSM_POLARIZE_ZERO, 0, 0, SSM_POLARIZE_ONE, 0, "b7-polarize-one");
+    name_is("b7", 0, 0, 0, 0, 0, 0, "b7");
+}
+
+Test(runs, a_checkpoint_directory_is_never_taken_by_a_new_run)
+{
+    char out[600];
+    ssm_run_dir_unused(out, sizeof out, tmpdir_path("b7/"));
+    cr_assert_str_eq(out, tmpdir_path("b7"), "nothing there: the path itself");
+    mkdir(tmpdir_path("b7"), 0755);
+    cr_assert_eq(ssm_run_dir_is_checkpoint(tmpdir_path("b7")), 0, "an empty directory is no checkpoint");
+    FILE *f = fopen(tmpdir_path("b7/config.json"), "w");
+    fclose(f);
+    cr_assert(ssm_run_dir_is_checkpoint(tmpdir_path("b7")));
+    ssm_run_dir_unused(out, sizeof out, tmpdir_path("b7"));
+    cr_assert_str_eq(out, tmpdir_path("b7-2"));
+    cr_assert(ssm_run_dir_foreign(tmpdir_path("b7"), tmpdir_path("b7-2"), 1));
+    cr_assert(ssm_run_dir_foreign(tmpdir_path("b7"), tmpdir_path("b7"), 0), "not written by this session");
+    cr_assert_eq(ssm_run_dir_foreign(tmpdir_path("b7/"), tmpdir_path("b7"), 1), 0, "the run's own directory");
+    cr_assert_eq(ssm_run_dir_foreign(tmpdir_path("new"), tmpdir_path("b7"), 0), 0, "no checkpoint there");
+    ssm_run_dir_parent(out, sizeof out, "runs/b7/");
+    cr_assert_str_eq(out, "runs");
+    ssm_run_dir_parent(out, sizeof out, "b7");
+    cr_assert_str_eq(out, ".");
 }
