@@ -20,7 +20,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: ssmlab tui [CONFIG | --model DIR] [key=value ...] [options]\n"
                "options:\n"
-               "  --model DIR          load and keep training a checkpoint\n"
+               "  --model DIR          open a checkpoint to inspect it (training makes a new run)\n"
                "  --paused             do not start training at once\n"
                "  --keys FILE          key bindings (default ~/.config/ssmlab/keys)\n"
                "  --color MODE         auto, none, 16, 256 or truecolor\n"
