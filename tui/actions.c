@@ -77,11 +77,12 @@ static void new_run_path(const tui_app *app, const ssm_cmd *c, char *out, size_t
     ssm_run_dir_path(out, n, s->base_parent, s->base_name, s->base_set, to);
 }
 
-/* What is lost or kept, for a label. */
+/* What is lost or kept, after a question: it stays in view when the
+ * question is shortened (tui_prompt_draw keeps the text from the last '?'). */
 static void lost_note(const ssm_snapshot *s, char *buf, size_t n)
 {
-    if (s->dirty) snprintf(buf, n, "; the unsaved training of %s (step %ld) is lost", s->name, s->step);
-    else if (s->inspecting) snprintf(buf, n, " (%s stays as it is)", s->name);
+    if (s->dirty) snprintf(buf, n, " The unsaved training of %s (step %ld) is lost.", s->name, s->step);
+    else if (s->inspecting) snprintf(buf, n, " %s stays as it is.", s->name);
     else buf[0] = 0;
 }
 
@@ -95,12 +96,12 @@ void tui_app_prompt_relabel(tui_app *app)
     switch (p->ask) {
     case TUI_ASK_NEW_MODEL:
         new_run_path(app, &p->cmd, path, sizeof path);
-        snprintf(p->label, sizeof p->label, "New model (scenario %s, polarize %s, reorder %s) as %s%s? [y/n]",
+        snprintf(p->label, sizeof p->label, "New model (scenario %s, polarize %s, reorder %s) as %s?%s [y/n]",
                  ssm_scenario_name(p->cmd.scenario), ssm_polarize_name(p->cmd.polarize),
                  ssm_reorder_name(p->cmd.reorder), path, lost);
         return;
     case TUI_ASK_LOAD_DISCARD:
-        snprintf(p->label, sizeof p->label, "Load %s%s? [y/n]", p->cmd.arg, lost);
+        snprintf(p->label, sizeof p->label, "Load %s?%s [y/n]", p->cmd.arg, lost);
         return;
     case TUI_ASK_OVERWRITE:
         snprintf(p->label, sizeof p->label, "%s holds a checkpoint this session did not write: replace it with step %ld? [y/n]",

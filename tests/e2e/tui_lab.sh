@@ -53,7 +53,7 @@ dump-screen
 expect inspecting TMP/b7 at step 3; training makes the new run TMP/b7-2
 key s
 expect New model (scenario positive, polarize none, reorder off) as TMP/b7-positive-2
-expect ? [y/n]
+expect ? b7 stays as it is. [y/n]
 key y
 wait-idle
 expect b7-positive-2
@@ -117,7 +117,7 @@ wait-idle
 key o C-u
 type TMP/b7
 key Enter
-expect the unsaved training of fresh (step 2) is lost? [y/n]
+expect ? The unsaved training of fresh (step 2) is lost. [y/n]
 key n
 expect 2/50
 key o C-u
