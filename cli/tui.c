@@ -58,7 +58,7 @@ static int size_parse(const char *s, void *dst)
 }
 
 static const cli_opt tui_table[] = {
-    {"model", 0, CLI_OPT_STRING, .metavar = "DIR", .help = "load and keep training a checkpoint",
+    {"model", 0, CLI_OPT_STRING, .metavar = "DIR", .help = "open a checkpoint to inspect it (training makes a new run)",
      .offset = offsetof(tui_options, model_dir)},
     {"paused", 0, CLI_OPT_FLAG, .help = "do not start training at once", .offset = offsetof(tui_options, paused)},
     {"keys", 0, CLI_OPT_STRING, .metavar = "FILE", .help = "key bindings (default ~/.config/ssmlab/keys)",

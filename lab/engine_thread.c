@@ -53,6 +53,7 @@ struct ssm_engine {
     float *alpha;                     /* (T, T) hidden attention before quantizing */
     int probe_L;                      /* tokens of the inspected input (may exceed SSM_SNAP_MAX_T) */
     int said_too_long;                /* the too-long message was published */
+    int train_checked;                /* work->can_train and train_note are the session's */
     double t_measure, t_publish, t_infl, tps;
     double measure_s;                 /* how long the last full measurement took */
 };
@@ -79,6 +80,20 @@ static void info_fill(ssm_engine *e)
     const ssm_config *c = &s->model.cfg;
     snprintf(w->name, sizeof w->name, "%s", s->name);
     snprintf(w->out, sizeof w->out, "%s", s->rc.out);
+    snprintf(w->loaded, sizeof w->loaded, "%s", s->loaded);
+    w->inspecting = s->inspecting;
+    snprintf(w->base_name, sizeof w->base_name, "%s", s->base_name);
+    snprintf(w->base_parent, sizeof w->base_parent, "%s", s->base_parent);
+    memcpy(w->base_set, s->base_set, sizeof w->base_set);
+    w->out_written = s->out_written;
+    w->text_ok = ssm_session_text_ok(s);
+    w->tokenizer = s->tk.kind == SSM_TOKENIZER_BPE;
+    w->vocab_size = c->vocab_size;
+    if (!e->train_checked) {   /* once per session: the check leaves a message */
+        w->can_train = !ssm_session_can_train(s);
+        snprintf(w->train_note, sizeof w->train_note, "%s", w->can_train ? "" : ssm_last_error());
+        e->train_checked = 1;
+    }
     w->scenario = c->scenario;
     w->polarize = c->polarize;
     w->reorder = c->reorder;
@@ -90,6 +105,7 @@ static void info_fill(ssm_engine *e)
     w->threads = ssm_threads_get();
     w->num_params = s->model.num_params;
     w->step = s->opt.step;
+    w->seed = s->rc.seed;
     w->total_steps = s->rc.opt.total_steps;
     w->running = e->running;
     w->dirty = ssm_session_dirty(s);
@@ -205,19 +221,19 @@ static ssm_status measure_attention(ssm_engine *e)
 {
     ssm_snapshot *w = e->work;
     int T = w->T, nl = e->s.model.cfg.n_layer;
-    if (w->attn_layer < 1) w->attn_layer = 1;
-    if (w->attn_layer > nl) w->attn_layer = nl;
+    if (w->attn_layer < 0) w->attn_layer = 0;
+    if (w->attn_layer >= nl) w->attn_layer = nl - 1;
     if (w->attn_channel >= e->s.model.cfg.d_inner) w->attn_channel = -1;
     w->attn_ok = 0;
     w->attn_note[0] = 0;
-    if (e->s.model.cfg.reorder != SSM_REORDER_OFF && w->attn_layer == 1) {
-        snprintf(w->attn_note, sizeof w->attn_note, "layer 1 reorders the tokens: select layer 2 or deeper (j)");
+    if (e->s.model.cfg.reorder != SSM_REORDER_OFF && w->attn_layer == 0) {
+        snprintf(w->attn_note, sizeof w->attn_note, "layer 0 reorders the tokens: see layer 1 (j)");
         return SSM_OK;
     }
     float *alpha = realloc(e->alpha, sizeof(float) * T * T);
     if (!alpha) return ssm_fail(SSM_ERR_NOMEM, "hidden attention: out of memory");
     e->alpha = alpha;
-    ssm_status st = ssm_session_hidden_attention(&e->s.probe, w->attn_layer - 1, w->attn_channel,
+    ssm_status st = ssm_session_hidden_attention(&e->s.probe, w->attn_layer, w->attn_channel,
                                                  &e->stop_measure, alpha);
     if (st) {
         int cancelled = st == SSM_ERR_INTERRUPTED && atomic_load(&e->cancel);
@@ -286,7 +302,11 @@ static ssm_status measure_probe(ssm_engine *e)
     if (!st) st = measure_norms(&e->s.probe, w);
     if (st) return st;
     measure_importance(&e->s.probe, w);
-    if (e->s.images) w->image_pred = probe_prediction(&e->s.probe);
+    if (e->s.images) {
+        w->image_pred = probe_prediction(&e->s.probe);
+        const char *name = ssm_session_class_name(&e->s, w->image_pred);
+        snprintf(w->pred_name, sizeof w->pred_name, "%s", name ? name : "");
+    }
     return measure_spectrum(&e->s.probe, w);
 }
 
@@ -333,26 +353,96 @@ static void measures_void(ssm_engine *e)
     snprintf(e->work->infl_note, sizeof e->work->infl_note, "measuring influence...");
 }
 
-static void text_set(ssm_engine *e, const char *text)
+/* Token t's label: the token's bytes (cut at a UTF-8 character), or its id. */
+static void label_set(ssm_engine *e, int t, int id)
 {
-    int V = e->s.model.cfg.padded_vocab, T = 0;
-    for (const unsigned char *p = (const unsigned char *)text; *p && T < SSM_SNAP_MAX_T; p++, T++) {
-        e->work->text[T] = *p;
-        e->tokens[T] = V > 0 ? *p % V : *p;
+    char buf[256];
+    int len = ssm_session_token_label(&e->s, id, buf, sizeof buf);
+    if (len >= SSM_SNAP_LABEL) {
+        len = SSM_SNAP_LABEL - 1;
+        while (len > 0 && ((unsigned char)buf[len] & 0xc0) == 0x80) len--;   /* not inside a character */
     }
-    if (T == 0) {
-        e->work->text[0] = ' ';
-        e->tokens[0] = ' ' % (V > 0 ? V : 256);
-        T = 1;
+    memcpy(e->work->label[t], buf, (size_t)len);
+    e->work->label[t][len] = 0;
+}
+
+/* The inspected tokens ids[0 .. n) (n >= 1), described by input. */
+static void tokens_set(ssm_engine *e, const int *ids, int n, const char *input)
+{
+    ssm_snapshot *w = e->work;
+    if (n > SSM_SNAP_MAX_T) n = SSM_SNAP_MAX_T;
+    for (int t = 0; t < n; t++) {
+        w->ids[t] = e->tokens[t] = ids[t];
+        label_set(e, t, ids[t]);
     }
-    e->work->T = e->probe_L = T;
-    e->work->image = -1;
+    snprintf(w->input, sizeof w->input, "%s", input);
+    w->T = e->probe_L = n;
+    w->image = -1;
+    w->grid_cols = 0;
     e->said_too_long = 0;
     measures_void(e);
 }
 
+/* text through the model's tokenizer (or as bytes); an empty text is one
+ * space.  SSM_ERR_USAGE when the text cannot fit the model. */
+static ssm_status text_set(ssm_engine *e, const char *text)
+{
+    int *ids, n;
+    ssm_status st = ssm_session_tokenize(&e->s, *text ? text : " ", &ids, &n);
+    if (st) return st;
+    if (n == 0) {
+        free(ids);
+        return ssm_fail(SSM_ERR_USAGE, "the text is empty after tokenization");
+    }
+    if (n > SSM_SNAP_MAX_T) msg(e, 0, "the text has %d tokens: the lab inspects the first %d", n, SSM_SNAP_MAX_T);
+    tokens_set(e, ids, n, text);
+    free(ids);
+    return SSM_OK;
+}
+
+/* Token ids "1,2,3" or "1 2 3", each in the model's vocabulary. */
+static ssm_status ids_set(ssm_engine *e, const char *list)
+{
+    int ids[SSM_SNAP_MAX_T], n = 0, V = e->s.model.cfg.vocab_size;
+    const char *p = list;
+    while (*p && n < SSM_SNAP_MAX_T) {
+        char *end;
+        while (*p == ' ' || *p == ',') p++;
+        if (!*p) break;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v >= V || (*end && *end != ',' && *end != ' '))
+            return ssm_fail(SSM_ERR_USAGE, "'%s': token ids are numbers 0..%d separated by commas or spaces",
+                            list, V - 1);
+        ids[n++] = (int)v;
+        p = end;
+    }
+    if (!n) return ssm_fail(SSM_ERR_USAGE, "no token ids given (0..%d)", V - 1);
+    tokens_set(e, ids, n, list);
+    return SSM_OK;
+}
+
+/* Token ids 0, 1, ... (mod the vocabulary), 16 of them: the input of a
+ * model that text does not fit (as ssmlab inspect's default). */
+static void ids_default(ssm_engine *e)
+{
+    char list[128];
+    size_t len = 0;
+    for (int t = 0; t < 16; t++)
+        len += snprintf(list + len, sizeof list - len, "%s%d", t ? "," : "", t % e->s.model.cfg.vocab_size);
+    ids_set(e, list);
+}
+
+/* The text, or the default input when text is NULL. */
+static ssm_status input_set(ssm_engine *e, const char *text)
+{
+    if (text) return text_set(e, text);
+    if (ssm_session_text_ok(&e->s)) return text_set(e, default_text);
+    ids_default(e);
+    return SSM_OK;
+}
+
 /* Test image index of an image classifier as the inspected input; the
- * column labels are the tokens' image columns x mod 10. */
+ * labels are the tokens' image rows and columns, y<row>x<col>. */
 static ssm_status image_set(ssm_engine *e, long index)
 {
     ssm_snapshot *w = e->work;
@@ -363,30 +453,36 @@ static ssm_status image_set(ssm_engine *e, long index)
     e->inputs = in;
     ssm_status st = ssm_session_image(&e->s, index, e->inputs, &label);
     if (st) return st;
+    if (ssm_session_image_pixels(&e->s, index, w->pixels, SSM_SNAP_PIXELS, &w->img_rows, &w->img_cols))
+        w->img_rows = w->img_cols = 0;   /* too large to show: the heatmap still measures it */
     w->image = (int)index;
     w->image_label = label;
+    const char *name = ssm_session_class_name(&e->s, label);
+    snprintf(w->label_name, sizeof w->label_name, "%s", name ? name : "");
     w->grid_cols = grid > 0 ? grid : 1;
     e->probe_L = L;
     w->T = L < SSM_SNAP_MAX_T ? L : SSM_SNAP_MAX_T;
-    for (int t = 0; t < w->T; t++) w->text[t] = (unsigned char)('0' + t % w->grid_cols % 10);
+    for (int t = 0; t < w->T; t++) {
+        w->ids[t] = t;
+        snprintf(w->label[t], SSM_SNAP_LABEL, "y%dx%d", t / w->grid_cols, t % w->grid_cols);
+    }
+    snprintf(w->input, sizeof w->input, "%ld", index);
     e->said_too_long = 0;
     measures_void(e);
     return SSM_OK;
 }
 
-/* After a new session: image 0 of a classifier, else the text again (its
- * tokens follow the new vocabulary; the default text after images). */
-static void inspect_reset(ssm_engine *e, int was_images)
+/* After a new session: image 0 of a classifier, else the text again when
+ * it fits (its tokens follow the new tokenizer), else the default input. */
+static void inspect_reset(ssm_engine *e, int was_text)
 {
-    char text[SSM_SNAP_MAX_T + 1];
-    if (e->s.images) {
-        ssm_status st = image_set(e, 0);
-        if (st) msg(e, 1, "%s", ssm_last_error());
-        return;
-    }
-    snprintf(text, sizeof text, "%.*s", e->work->T, (const char *)e->work->text);
-    e->work->grid_cols = 0;
-    text_set(e, was_images ? default_text : text);
+    char text[SSM_SNAP_TEXT + 1];
+    ssm_status st = SSM_OK;
+    snprintf(text, sizeof text, "%s", e->work->input);
+    if (e->s.images) st = image_set(e, 0);
+    else if (was_text && ssm_session_text_ok(&e->s)) st = text_set(e, text);
+    else st = input_set(e, NULL);
+    if (st) msg(e, 1, "%s", ssm_last_error());
 }
 
 /* ------------------------------------------------------------------------ */
@@ -399,8 +495,13 @@ static void validate(ssm_engine *e, int max_batches)
     busy(e, "validating");
     ssm_status st = ssm_session_validate(&e->s, max_batches, &e->cancel, &vloss, &acc);
     busy(e, NULL);
+    if (st == SSM_ERR_INTERRUPTED) {   /* Esc stops the validation, not the training around it */
+        atomic_store(&e->cancel, 0);
+        msg(e, 0, "validation cancelled at step %ld%s", e->s.opt.step, e->running ? "; training goes on" : "");
+        return;
+    }
     if (st) {
-        msg(e, st != SSM_ERR_INTERRUPTED, "%s", ssm_last_error());
+        msg(e, 1, "%s", ssm_last_error());
         return;
     }
     w->val_loss = vloss;
@@ -411,16 +512,34 @@ static void validate(ssm_engine *e, int max_batches)
     else msg(e, 0, "validation loss %.4f (%.4f bits/byte) at step %ld", vloss, vloss / M_LN2, e->s.opt.step);
 }
 
+/* Training may start; else a message says why not. */
+static int train_allowed(ssm_engine *e)
+{
+    if (!ssm_session_can_train(&e->s)) return 1;
+    msg(e, 1, "%s", ssm_last_error());
+    return 0;
+}
+
+/* The first step of a loaded checkpoint (from step from) makes it a new run. */
+static void train_begun(ssm_engine *e, int was_inspecting, long from)
+{
+    if (was_inspecting && !e->s.inspecting)
+        msg(e, 0, "training from step %ld as the new run %s (%s is left as it is)", from, e->s.rc.out, e->s.loaded);
+}
+
 static void train_step(ssm_engine *e)
 {
     double loss, acc, t0 = ssm_now_s();
     float lr;
+    int was_inspecting = e->s.inspecting;
+    long from = e->s.opt.step;
     ssm_status st = ssm_session_step(&e->s, &loss, &acc, &lr);
     if (st) {
         e->running = 0;
         msg(e, 1, "%s", ssm_last_error());
         return;
     }
+    train_begun(e, was_inspecting, from);
     double tps = (double)e->s.rc.grad_accum * e->s.data->B * e->s.data->L / fmax(ssm_now_s() - t0, 1e-9);
     e->tps = e->tps > 0 ? 0.8 * e->tps + 0.2 * tps : tps;
     e->work->loss = loss;
@@ -453,13 +572,14 @@ static void train_tick(ssm_engine *e)
 
 static void session_replace(ssm_engine *e, ssm_session *n)
 {
-    int was_images = e->s.images;
+    int was_text = !e->s.images && ssm_session_text_ok(&e->s);
     ssm_session_free(&e->s);
     e->s = *n;
+    e->train_checked = 0;
     history_reset(e);
     e->running = 0;
     ssm_threads_set(e->s.rc.threads);
-    inspect_reset(e, was_images);
+    inspect_reset(e, was_text);
 }
 
 static void cmd_new_model(ssm_engine *e, const ssm_cmd *c)
@@ -473,10 +593,11 @@ static void cmd_new_model(ssm_engine *e, const ssm_cmd *c)
         msg(e, 1, "%s", ssm_last_error());
         return;
     }
+    e->train_checked = 0;
     history_reset(e);
     measures_void(e);
-    msg(e, 0, "new model: scenario %s, polarize %s, reorder %s", ssm_scenario_name(mc.scenario),
-        ssm_polarize_name(mc.polarize), ssm_reorder_name(mc.reorder));
+    msg(e, 0, "new model (scenario %s, polarize %s, reorder %s): the run %s", ssm_scenario_name(mc.scenario),
+        ssm_polarize_name(mc.polarize), ssm_reorder_name(mc.reorder), e->s.rc.out);
 }
 
 static void cmd_load(ssm_engine *e, const char *dir)
@@ -490,28 +611,34 @@ static void cmd_load(ssm_engine *e, const char *dir)
         return;
     }
     session_replace(e, &n);
-    msg(e, 0, "loaded %s at step %ld", dir, e->s.opt.step);
+    int can = !ssm_session_can_train(&e->s);
+    msg(e, 0, "loaded %s at step %ld to inspect%s%s", dir, e->s.opt.step, can ? "; training makes the new run " : "",
+        can ? e->s.rc.out : "");
 }
 
-static void cmd_save(ssm_engine *e, const char *arg)
+static void cmd_save(ssm_engine *e, const ssm_cmd *c)
 {
-    char dir[RUN_PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", *arg ? arg : e->s.rc.out);
     busy(e, "saving");
-    ssm_status st = ssm_session_save(&e->s, dir);
+    ssm_status st = c->force ? ssm_session_overwrite(&e->s, c->arg) : ssm_session_save(&e->s, c->arg);
     busy(e, NULL);
-    if (st) msg(e, 1, "%s", ssm_last_error());
-    else msg(e, 0, "saved %s at step %ld", dir, e->s.opt.step);
+    if (st) {
+        msg(e, 1, "%s", ssm_last_error());
+        return;
+    }
+    e->work->saves++;
+    msg(e, 0, "saved %s at step %ld", e->s.rc.out, e->s.opt.step);
 }
 
-static void cmd_toggle(ssm_engine *e)
+static void cmd_run(ssm_engine *e, int run)
 {
-    e->running = !e->running;
+    if (run == e->running) return;
+    if (run && !train_allowed(e)) return;
+    e->running = run;
     if (e->running) msg(e, 0, "training from step %ld", e->s.opt.step);
     else msg(e, 0, "paused at step %ld", e->s.opt.step);
 }
 
-/* TEXT for a language model, IMAGE for an image classifier. */
+/* TEXT or TOKENS for a language model, IMAGE for an image classifier. */
 static int cmd_inspect(ssm_engine *e, const ssm_cmd *c)
 {
     if ((c->kind == SSM_CMD_IMAGE) != e->s.images) {
@@ -519,11 +646,9 @@ static int cmd_inspect(ssm_engine *e, const ssm_cmd *c)
                               : "a language model inspects text, not images");
         return 0;
     }
-    if (c->kind == SSM_CMD_TEXT) {
-        text_set(e, c->arg);
-        return M_ALL;
-    }
-    if (image_set(e, c->index)) {
+    ssm_status st = c->kind == SSM_CMD_TEXT ? text_set(e, c->arg)
+                  : c->kind == SSM_CMD_TOKENS ? ids_set(e, c->arg) : image_set(e, c->index);
+    if (st) {
         msg(e, 1, "%s", ssm_last_error());
         return 0;
     }
@@ -545,8 +670,9 @@ static int cmd_select(ssm_engine *e, const ssm_cmd *c)
 static void handle(ssm_engine *e, const ssm_cmd *c)
 {
     switch (c->kind) {
-    case SSM_CMD_TOGGLE: cmd_toggle(e); return;
+    case SSM_CMD_TOGGLE: cmd_run(e, !e->running); return;
     case SSM_CMD_PAUSE: e->running = 0; return;
+    case SSM_CMD_RUN: cmd_run(e, 1); return;
     case SSM_CMD_STEP:
         e->running = 0;
         train_step(e);
@@ -554,9 +680,10 @@ static void handle(ssm_engine *e, const ssm_cmd *c)
     case SSM_CMD_VALIDATE: validate(e, 0); return;
     case SSM_CMD_NEW_MODEL: cmd_new_model(e, c); break;
     case SSM_CMD_TEXT:
+    case SSM_CMD_TOKENS:
     case SSM_CMD_IMAGE: e->measure_pending |= cmd_inspect(e, c); return;
     case SSM_CMD_LOAD: cmd_load(e, c->arg); break;
-    case SSM_CMD_SAVE: cmd_save(e, c->arg); return;
+    case SSM_CMD_SAVE: cmd_save(e, c); return;
     case SSM_CMD_SELECT: e->measure_pending |= cmd_select(e, c); return;
     case SSM_CMD_QUIT: return;
     }
@@ -626,7 +753,7 @@ int ssm_engine_send(ssm_engine *e, const ssm_cmd *c)
         e->sent++;
         pthread_cond_signal(&e->cv);
     }
-    if (!rc && c->kind != SSM_CMD_SAVE && c->kind != SSM_CMD_VALIDATE)
+    if (!rc && c->kind != SSM_CMD_SAVE && c->kind != SSM_CMD_VALIDATE && c->kind != SSM_CMD_PAUSE)
         atomic_store(&e->stop_measure, 1);   /* what is measured now is superseded */
     pthread_mutex_unlock(&e->mu);
     return rc;
@@ -703,13 +830,15 @@ ssm_status ssm_engine_start(ssm_engine **out, ssm_session *s, const run_config *
     memset(s, 0, sizeof *s);
     e->base = *base;
     e->wake_fd = o->wake_fd;
-    e->running = o->autostart;
-    e->work->attn_layer = 1;
+    e->running = o->autostart && !ssm_session_can_train(&e->s);
+    e->work->attn_layer = 0;
     e->work->attn_channel = -1;
     e->work->infl_token = -1;   /* the last token */
     history_reset(e);
-    text_set(e, o->text ? o->text : default_text);
-    ssm_status st = e->s.images ? image_set(e, o->image > 0 ? o->image : 0) : SSM_OK;
+    ssm_status st = e->s.images ? image_set(e, o->image > 0 ? o->image : 0) : input_set(e, o->text);
+    if (!st && !e->running && ssm_session_can_train(&e->s)) msg(e, 0, "%s", ssm_last_error());
+    else if (!st && e->s.inspecting)
+        msg(e, 0, "inspecting %s at step %ld; training makes the new run %s", e->s.loaded, e->s.opt.step, e->s.rc.out);
     if (st) {
         engine_free(e);
         return st;

@@ -11,6 +11,9 @@
 #include "engine/status.h"
 
 #define SSM_SNAP_MAX_T 1024      /* inspected tokens (28 x 28 and 32 x 32 pixel images fit) */
+#define SSM_SNAP_TEXT 1024       /* bytes of the inspected text */
+#define SSM_SNAP_LABEL 16        /* bytes of a token's label, with the NUL */
+#define SSM_SNAP_PIXELS 1024     /* pixels of the test image shown (28 x 28 and 32 x 32 fit) */
 #define SSM_SNAP_MAX_LAYER 64    /* layers measured */
 #define SSM_SNAP_MAX_N 64        /* eigenvalues shown per layer */
 #define SSM_SNAP_HIST 1024       /* loss history points (decimated when full) */
@@ -20,15 +23,18 @@
 typedef enum {
     SSM_CMD_TOGGLE = 0,  /* start or pause training */
     SSM_CMD_PAUSE,
+    SSM_CMD_RUN,         /* start training (when it can train) */
     SSM_CMD_STEP,        /* one step, then paused */
     SSM_CMD_VALIDATE,    /* validate now (cancellable) */
-    SSM_CMD_NEW_MODEL,   /* fresh model with scenario, polarize, reorder */
+    SSM_CMD_NEW_MODEL,   /* fresh model with scenario, polarize, reorder: a new run */
     SSM_CMD_TEXT,        /* inspect text arg (language models) */
+    SSM_CMD_TOKENS,      /* inspect the token ids listed in arg ("1,2,3" or "1 2 3") */
     SSM_CMD_IMAGE,       /* inspect test image index (image classifiers) */
-    SSM_CMD_LOAD,        /* load checkpoint dir arg */
-    SSM_CMD_SAVE,        /* save into dir arg ("" = the run's out) */
-    SSM_CMD_SELECT,      /* hidden attention of layer (1-based), channel (-1 = mean);
-                          * influence on token */
+    SSM_CMD_LOAD,        /* load checkpoint dir arg, to inspect it */
+    SSM_CMD_SAVE,        /* save into dir arg ("" = the run's out); force: also over a
+                          * checkpoint this session did not write (the user confirmed) */
+    SSM_CMD_SELECT,      /* hidden attention of layer (0-based, as ssmlab inspect counts),
+                          * channel (-1 = mean); influence on token */
     SSM_CMD_QUIT
 } ssm_cmd_kind;
 
@@ -36,8 +42,9 @@ typedef struct {
     ssm_cmd_kind kind;
     int scenario, polarize, reorder;   /* NEW_MODEL */
     int layer, channel, token;         /* SELECT */
+    int force;                         /* SAVE */
     long index;                        /* IMAGE */
-    char arg[RUN_PATH_MAX];            /* TEXT, LOAD, SAVE */
+    char arg[RUN_PATH_MAX];            /* TEXT, TOKENS, LOAD, SAVE */
 } ssm_cmd;
 
 typedef struct {
@@ -45,10 +52,22 @@ typedef struct {
     unsigned long cmds_done;   /* commands handled */
     unsigned long measured_cmds; /* cmds_done at the last measurement */
     /* session */
-    char name[64], out[RUN_PATH_MAX];
+    char name[64];             /* the run's name, or the loaded checkpoint's while inspecting */
+    char out[RUN_PATH_MAX];    /* where the run is saved */
+    char loaded[RUN_PATH_MAX]; /* the checkpoint loaded ("" = none) */
+    int inspecting;            /* loaded and not trained since */
+    int out_written;           /* this session wrote out for this model */
+    char base_name[64], base_parent[RUN_PATH_MAX];   /* new runs are named after this run */
+    int base_set[SSM_RUN_NSETTINGS];                 /* and its settings (ssm_run_dir_path) */
+    int can_train;             /* else train_note says why not */
+    char train_note[192];
+    unsigned long saves;       /* saves done */
+    int text_ok;               /* text can be inspected (else token ids) */
+    int tokenizer;             /* a tokenizer.json tokenizes the text */
+    int vocab_size;
     int scenario, polarize, reorder, n_layer, d_model, d_inner, d_state, n_classes, threads;
     size_t num_params;
-    long step;
+    long step, seed;
     int total_steps, running, busy, dirty, ready;
     char busy_what[48];
     double loss, tok_per_s, lr, val_loss;
@@ -59,9 +78,14 @@ typedef struct {
     int images;                /* 1: an image classifier */
     int n_images, image, image_label, image_pred;      /* test images; the one shown, its label, the prediction */
     int grid_cols, patch;      /* images: tokens per image row, pixels per patch side */
+    char label_name[24], pred_name[24];  /* images: class names of label and prediction ("" = none) */
+    int img_rows, img_cols;    /* images: the test image's size */
+    unsigned char pixels[SSM_SNAP_PIXELS];   /* (img_rows, img_cols) grey levels */
+    char input[SSM_SNAP_TEXT + 1];           /* the inspected text, or token ids "1,2,3" */
     /* measurements on the inspected input */
     int T;                                             /* tokens */
-    unsigned char text[SSM_SNAP_MAX_T];                /* text bytes; images: column digits x mod 10 */
+    int ids[SSM_SNAP_MAX_T];                           /* token ids (text); images: t */
+    char label[SSM_SNAP_MAX_T][SSM_SNAP_LABEL];        /* token t's bytes, its id, or y<row>x<col> */
     long measured_step;                                /* -1: none yet */
     float norms[(SSM_SNAP_MAX_LAYER + 1) * SSM_SNAP_MAX_T]; /* (n_layer+1, T) ||x_{l,t}|| */
     float slopes[SSM_SNAP_MAX_T];                      /* log-norm slope per layer */
@@ -74,7 +98,7 @@ typedef struct {
     int n_pos[SSM_SNAP_MAX_LAYER], n_neg[SSM_SNAP_MAX_LAYER], n_cplx[SSM_SNAP_MAX_LAYER];
     int cls[SSM_SNAP_MAX_LAYER];                       /* SSM_SPECTRUM_* */
     char signs[SSM_SNAP_MAX_LAYER][SSM_SNAP_MAX_N + 1];/* '+' '-' '~' '0' by decreasing re */
-    int attn_ok, attn_layer, attn_channel;             /* layer 1-based; channel -1 = mean */
+    int attn_ok, attn_layer, attn_channel;             /* layer 0-based; channel -1 = mean */
     unsigned char attn[SSM_SNAP_MAX_T * SSM_SNAP_MAX_T]; /* (T, T) |alpha| / row max, as 0..255 */
     char attn_note[96];                                /* why there is no attention ("" = none) */
     int infl_ok, infl_token, infl_probes;              /* probes 0: exact */
@@ -97,13 +121,15 @@ typedef struct ssm_engine ssm_engine;
 
 typedef struct {
     int wake_fd;          /* write end of the UI's self-pipe (nonblocking) */
-    int autostart;        /* start training at once */
-    const char *text;     /* inspected text (NULL: a default sentence) */
+    int autostart;        /* start training at once (not when it cannot train) */
+    const char *text;     /* inspected text (NULL: a default sentence, or token ids 0, 1, ...
+                           * when text does not fit the model) */
     long image;           /* image classifiers: the inspected test image */
 } ssm_engine_options;
 
 /* Take ownership of an opened session and start the thread.  The session
- * struct is moved into the engine (s is zeroed; on failure it is freed). */
+ * struct is moved into the engine (s is zeroed; on failure it is freed).
+ * A text that does not fit the model is refused (SSM_ERR_USAGE, why). */
 ssm_status ssm_engine_start(ssm_engine **out, ssm_session *s, const run_config *base,
                             const ssm_engine_options *o);
 

@@ -1,13 +1,16 @@
 /* session.c — a training session for the TUI's engine thread: the task's
  * data (text or images), model, optimizer, single steps, cancellable
- * validation, checkpoints, test images as inputs, and a probe copy of the
- * model for measurements on one inspected input, including the hidden
- * attention and the influence of ssmlab-math(7) RECENCY. */
+ * validation, checkpoints (inspected when loaded, new runs named after their
+ * settings, no writing into someone else's checkpoint), the checkpoint's
+ * tokenizer, test images as inputs, and a probe copy of the model for
+ * measurements on one inspected input, including the hidden attention and
+ * the influence of ssmlab-math(7) RECENCY. */
 #include "lab/session.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/checkpoint.h"
 #include "engine/recency.h"
@@ -52,18 +55,47 @@ static ssm_status training_setup(ssm_session *s)
     return ssm_adamw_build(&s->opt, &s->model, &s->rc.opt);
 }
 
-static void name_set(ssm_session *s, const char *name)
+/* ------------------------------------------------------------------------ */
+/* Run names and directories                                                */
+
+static void settings_get(const ssm_config *c, int set[SSM_RUN_NSETTINGS])
 {
-    snprintf(s->name, sizeof s->name, "%s", name && *name ? name : "defaults");
+    set[SSM_RUN_SCENARIO] = c->scenario;
+    set[SSM_RUN_POLARIZE] = c->polarize;
+    set[SSM_RUN_REORDER] = c->reorder;
 }
 
-ssm_status ssm_session_open(ssm_session *s, const run_config *rc, const char *name)
+/* The shown name: the loaded checkpoint's while it is inspected, else the run's. */
+static void name_update(ssm_session *s)
+{
+    ssm_run_dir_base(s->name, sizeof s->name, s->inspecting ? s->loaded : s->rc.out);
+}
+
+/* New runs are named after path (a run directory) and the model's settings now. */
+static void base_set(ssm_session *s, const char *path)
+{
+    ssm_run_dir_base(s->base_name, sizeof s->base_name, path);
+    ssm_run_dir_parent(s->base_parent, sizeof s->base_parent, path);
+    settings_get(&s->model.cfg, s->base_set);
+}
+
+/* rc.out for the model now: the base run's name with the settings that
+ * differ, in a directory that holds no checkpoint; not yet written. */
+static void out_set(ssm_session *s)
+{
+    int set[SSM_RUN_NSETTINGS];
+    settings_get(&s->model.cfg, set);
+    ssm_run_dir_path(s->rc.out, sizeof s->rc.out, s->base_parent, s->base_name, s->base_set, set);
+    s->out_written = 0;
+    name_update(s);
+}
+
+ssm_status ssm_session_open(ssm_session *s, const run_config *rc)
 {
     ssm_status st;
     memset(s, 0, sizeof *s);
     s->rc = *rc;
     s->saved_step = -1;
-    name_set(s, name);
     if ((st = run_config_check(&s->rc))) return st;
     if ((st = data_load(s))) goto fail;
     if ((st = task_model_config(s->data, &s->rc, &s->rc.model))) goto fail;
@@ -71,6 +103,8 @@ ssm_status ssm_session_open(ssm_session *s, const run_config *rc, const char *na
     ssm_model_init(&s->model, (uint64_t)s->rc.seed);
     if ((st = training_setup(s))) goto fail;
     baseline_set(s, s->model.cfg.n_classes);
+    base_set(s, s->rc.out);
+    out_set(s);
     return SSM_OK;
 fail:
     ssm_session_free(s);
@@ -93,15 +127,6 @@ static void config_apply_text(run_config *rc, const char *text)
         }
         p = nl ? nl + 1 : NULL;
     }
-}
-
-static const char *path_base(const char *path)
-{
-    size_t n = strlen(path);
-    while (n > 1 && path[n - 1] == '/') n--;
-    const char *b = path + n;
-    while (b > path && b[-1] != '/') b--;
-    return b;
 }
 
 /* The checkpoint's model against its task: a classifier needs its stored
@@ -129,7 +154,6 @@ static ssm_status checkpoint_config(ssm_session *s, const char *dir, const run_c
         if ((st = run_config_set(&s->rc, overrides[i], "command line"))) return st;
     s->rc.model = s->model.cfg;
     s->rc.resume[0] = 0;
-    snprintf(s->rc.out, sizeof s->rc.out, "%s", dir);
     if ((st = checkpoint_task_check(s, dir, meta->run_config != NULL))) return st;
     return run_config_check(&s->rc);
 }
@@ -150,25 +174,42 @@ static ssm_status checkpoint_data_check(const ssm_session *s, const char *dir)
     return SSM_OK;
 }
 
+/* dir/tokenizer.json when there is one: it must fit the model. */
+static ssm_status tokenizer_open(ssm_session *s, const char *dir)
+{
+    char path[RUN_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    if (access(path, F_OK)) return SSM_OK;
+    ssm_status st = ssm_tokenizer_load(&s->tk, path);
+    if (st) return st;
+    if (s->images) return ssm_fail(SSM_ERR_DATA, "%s: an image classifier takes no tokens", path);
+    if (s->tk.n_vocab > s->model.cfg.padded_vocab)
+        return ssm_fail(SSM_ERR_DATA, "%s: the tokenizer has %d tokens, the model in %s only %d", path,
+                        s->tk.n_vocab, dir, s->model.cfg.padded_vocab);
+    return SSM_OK;
+}
+
 ssm_status ssm_session_open_checkpoint(ssm_session *s, const char *dir, const run_config *base,
                                        char *const *overrides, int n)
 {
     ssm_status st;
     ssm_checkpoint_meta meta = {0};
     memset(s, 0, sizeof *s);
-    char name[64];
-    snprintf(name, sizeof name, "%.63s", path_base(dir));
-    name_set(s, name);
     if ((st = ssm_checkpoint_load(dir, &s->model, &meta))) return st;
     if ((st = checkpoint_config(s, dir, base, &meta, overrides, n))) goto fail;
     if ((st = data_load(s))) goto fail;
     if ((st = checkpoint_data_check(s, dir))) goto fail;
+    if ((st = tokenizer_open(s, dir))) goto fail;
     if ((st = training_setup(s))) goto fail;
     if (ssm_checkpoint_load_optimizer(dir, &s->model, &s->opt)) s->opt.step = meta.step;
     s->opt.cfg = s->rc.opt;
     s->saved_step = s->opt.step;
     baseline_set(s, s->model.cfg.n_classes);
     ssm_checkpoint_meta_free(&meta);
+    snprintf(s->loaded, sizeof s->loaded, "%s", dir);
+    s->inspecting = 1;
+    base_set(s, dir);
+    out_set(s);
     return SSM_OK;
 fail:
     ssm_checkpoint_meta_free(&meta);
@@ -199,12 +240,15 @@ ssm_status ssm_session_rebuild(ssm_session *s, const ssm_config *mc)
     n.tokens_seen = 0;
     n.saved_step = -1;
     n.probe_T = 0;
+    n.inspecting = 0;
     *s = n;
+    out_set(s);
     return SSM_OK;
 }
 
 void ssm_session_free(ssm_session *s)
 {
+    ssm_tokenizer_free(&s->tk);
     ssm_model_free(&s->probe);
     ssm_adamw_free(&s->opt);
     ssm_model_free(&s->model);
@@ -216,11 +260,28 @@ void ssm_session_free(ssm_session *s)
 /* ------------------------------------------------------------------------ */
 /* Training, validation, saving                                             */
 
+ssm_status ssm_session_can_train(const ssm_session *s)
+{
+    if (s->images) return SSM_OK;
+    if (s->tk.kind == SSM_TOKENIZER_BPE)
+        return ssm_fail(SSM_ERR_USAGE, "the model reads tokenizer.json tokens and the lab trains on bytes: "
+                        "it is inspected, not trained");
+    if (s->model.cfg.vocab_size < 256)
+        return ssm_fail(SSM_ERR_USAGE, "a vocabulary of %d tokens, not the 256 bytes the lab trains on: "
+                        "the model is inspected, not trained", s->model.cfg.vocab_size);
+    return SSM_OK;
+}
+
 ssm_status ssm_session_step(ssm_session *s, double *loss, double *acc, float *lr)
 {
     task_step_stats ts;
-    ssm_status st = task_train_step(s->data, &s->rc, &s->model, &s->opt, &ts);
+    ssm_status st = ssm_session_can_train(s);
     if (st) return st;
+    if ((st = task_train_step(s->data, &s->rc, &s->model, &s->opt, &ts))) return st;
+    if (s->inspecting) {   /* trained now: the run (rc.out) is shown, not the loaded checkpoint */
+        s->inspecting = 0;
+        name_update(s);
+    }
     s->tokens_seen += ts.tokens;
     *loss = ts.loss;
     *acc = ts.acc;
@@ -239,14 +300,43 @@ ssm_status ssm_session_validate(ssm_session *s, int max_batches, atomic_int *can
     return SSM_OK;
 }
 
-ssm_status ssm_session_save(ssm_session *s, const char *dir)
+/* Save into dir, which becomes the run's directory (its run configuration
+ * says out = dir). */
+static ssm_status save_into(ssm_session *s, const char *dir)
 {
-    char *cfg = run_config_string(&s->rc);
+    run_config rc = s->rc;
+    snprintf(rc.out, sizeof rc.out, "%s", dir);
+    char *cfg = run_config_string(&rc);
+    if (!cfg) return ssm_fail(SSM_ERR_NOMEM, "save: out of memory");
     ssm_checkpoint_meta meta = {.step = s->opt.step, .seed = (uint64_t)s->rc.seed, .run_config = cfg};
     ssm_status st = ssm_checkpoint_save(dir, &s->model, &s->opt, &meta);
     free(cfg);
-    if (!st) s->saved_step = s->opt.step;
-    return st;
+    if (st) return st;
+    memcpy(s->rc.out, rc.out, sizeof s->rc.out);
+    s->saved_step = s->opt.step;
+    s->out_written = 1;
+    s->inspecting = 0;
+    name_update(s);
+    return SSM_OK;
+}
+
+ssm_status ssm_session_save(ssm_session *s, const char *dir)
+{
+    char out[RUN_PATH_MAX];
+    if (!dir || !*dir) {   /* the run's directory; a checkpoint that appeared there meanwhile stays */
+        if (s->out_written || !ssm_run_dir_is_checkpoint(s->rc.out)) return save_into(s, s->rc.out);
+        ssm_run_dir_unused(out, sizeof out, s->rc.out);
+        return save_into(s, out);
+    }
+    if (ssm_run_dir_foreign(dir, s->rc.out, s->out_written))
+        return ssm_fail(SSM_ERR_CANTCREAT, "%s holds a checkpoint that this session did not write: "
+                        "not overwritten (type the path and confirm to replace it)", dir);
+    return save_into(s, dir);
+}
+
+ssm_status ssm_session_overwrite(ssm_session *s, const char *dir)
+{
+    return save_into(s, dir && *dir ? dir : s->rc.out);
 }
 
 int ssm_session_dirty(const ssm_session *s)
@@ -255,7 +345,80 @@ int ssm_session_dirty(const ssm_session *s)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Text and tokens                                                          */
+
+int ssm_session_text_ok(const ssm_session *s)
+{
+    return !s->images && (s->tk.kind != SSM_TOKENIZER_NONE || s->model.cfg.vocab_size >= 256);
+}
+
+ssm_status ssm_session_tokenize(const ssm_session *s, const char *text, int **ids, int *n)
+{
+    size_t len = strlen(text);
+    *ids = NULL;
+    *n = 0;
+    if (s->tk.kind != SSM_TOKENIZER_NONE) return ssm_tokenizer_encode(&s->tk, text, len, ids, n);
+    if (!ssm_session_text_ok(s))
+        return ssm_fail(SSM_ERR_USAGE, "%s has no tokenizer.json and a vocabulary of %d tokens: text "
+                        "(bytes 0..255) does not fit; give token ids", s->loaded[0] ? s->loaded : "the model",
+                        s->model.cfg.vocab_size);
+    if (!(*ids = malloc(sizeof(int) * (len ? len : 1)))) return ssm_fail(SSM_ERR_NOMEM, "tokens: out of memory");
+    for (size_t i = 0; i < len; i++) (*ids)[i] = (unsigned char)text[i];
+    *n = (int)len;
+    return SSM_OK;
+}
+
+int ssm_session_token_label(const ssm_session *s, int id, char *buf, size_t n)
+{
+    size_t len = 0;
+    const char *b = s->tk.kind != SSM_TOKENIZER_NONE ? ssm_tokenizer_token_bytes(&s->tk, id, &len) : NULL;
+    if (b && len < n) {
+        memcpy(buf, b, len);
+        buf[len] = 0;
+        return (int)len;
+    }
+    if (!b && s->tk.kind == SSM_TOKENIZER_NONE && s->model.cfg.vocab_size >= 256 && id >= 0 && id < 256 && n > 1) {
+        buf[0] = (char)id;
+        buf[1] = 0;
+        return 1;
+    }
+    int k = snprintf(buf, n, "%d", id);
+    return k < (int)n ? k : (int)n - 1;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Test images                                                              */
+
+const char *ssm_session_class_name(const ssm_session *s, int k)
+{
+    static const char *const fashion[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+    static const char *const cifar[10] = {"airplane", "automobile", "bird", "cat", "deer",
+                                          "dog", "frog", "horse", "ship", "truck"};
+    if (!s->images || k < 0 || k >= 10) return NULL;
+    if (s->rc.dataset == RUN_DATA_FASHION) return fashion[k];
+    if (s->rc.dataset == RUN_DATA_CIFAR10) return cifar[k];
+    return NULL;
+}
+
+ssm_status ssm_session_image_pixels(const ssm_session *s, long index, unsigned char *gray, int max,
+                                    int *rows, int *cols)
+{
+    if (!s->images) return ssm_fail(SSM_ERR_USAGE, "a language model has no images");
+    const ssm_images *im = &s->data->test;
+    if (index < 0 || index >= im->n || im->rows * im->cols > max)
+        return ssm_fail(SSM_ERR_USAGE, "image %ld of %s: no such image, or more than %d pixels", index, im->path, max);
+    int C = im->channels, P = im->rows * im->cols;
+    const uint8_t *px = im->pixels + (size_t)index * P * C;   /* (rows, cols, C) */
+    for (int i = 0; i < P; i++) {
+        int sum = 0;
+        for (int c = 0; c < C; c++) sum += px[(size_t)i * C + c];
+        gray[i] = (unsigned char)(sum / C);
+    }
+    *rows = im->rows;
+    *cols = im->cols;
+    return SSM_OK;
+}
 
 int ssm_session_image_count(const ssm_session *s)
 {

@@ -8,22 +8,34 @@
  * and its measurements are engine/'s: byte-level language models (task lm)
  * and image classifiers (task classify), whose inspected input is a test
  * image.  The run configuration and the task data come from scenarios/run_config.h
- * and scenarios/task.h. */
+ * and scenarios/task.h.
+ *
+ * A session never loses work and never writes where it should not: a
+ * loaded checkpoint is looked at (inspecting) until training is asked for,
+ * and then trains as a new run beside it (runs/b7 -> runs/b7-2); a new
+ * model (scenario, polarize, reorder) is a new run named after its settings
+ * (lab/run_dir.h); saving into a checkpoint directory this session did not
+ * write for this model needs ssm_session_overwrite, which the lab calls only
+ * after the user typed the path and confirmed.  A checkpoint's
+ * tokenizer.json (data/tokenizer.h, as ssmlab inspect and generate use it)
+ * tokenizes the inspected text and names its tokens. */
 #ifndef SSM_SESSION_H
 #define SSM_SESSION_H
 
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "scenarios/run_config.h"
+#include "data/tokenizer.h"
 #include "engine/model.h"
 #include "engine/optim.h"
 #include "engine/status.h"
+#include "lab/run_dir.h"
+#include "scenarios/run_config.h"
 #include "scenarios/task.h"
 
 typedef struct {
-    run_config rc;
-    char name[64];        /* shown to users: config basename or checkpoint dir */
+    run_config rc;        /* rc.out: where this run is saved */
+    char name[64];        /* shown to users: the run's name, or the loaded checkpoint's while inspecting */
     task_data *data;      /* corpus or images, and the (B, L) batch block (owned) */
     int images;           /* 1: an image classifier (rc.task classify) */
     double baseline;      /* lm: unigram loss of the validation split; images: ln C (chance) */
@@ -34,22 +46,38 @@ typedef struct {
     ssm_model probe;      /* weights copied from model, activations (1, T) */
     int probe_T;          /* tokens of the last probe forward */
     ssm_batch probe_batch;/* its batch (the caller keeps tokens or inputs alive) */
+    /* runs and checkpoints */
+    char loaded[RUN_PATH_MAX];     /* the checkpoint the model came from ("" = none) */
+    int inspecting;                /* loaded and not trained since */
+    int out_written;               /* this session wrote rc.out for this model */
+    char base_name[64];            /* new runs are named after this run ... */
+    char base_parent[RUN_PATH_MAX];/* ... and go into this directory */
+    int base_set[SSM_RUN_NSETTINGS]; /* the base run's scenario, polarize, reorder */
+    ssm_tokenizer tk;              /* the checkpoint's tokenizer.json (kind NONE: none) */
 } ssm_session;
 
 /* Load the task's data and build a freshly initialised model from rc
- * (checked with run_config_check).  name may be NULL (then "defaults"). */
-ssm_status ssm_session_open(ssm_session *s, const run_config *rc, const char *name);
+ * (checked with run_config_check).  The run is saved into rc.out, or into
+ * the first free variant of it (rc.out-2, ...) when rc.out already holds a
+ * checkpoint; the run is named after rc.out. */
+ssm_status ssm_session_open(ssm_session *s, const run_config *rc);
 
-/* Load checkpoint dir (weights, and optimizer moments when present): the
- * run configuration is base, then the checkpoint's stored one (keys it
- * cannot apply are skipped), then the n `key=value` overrides; the
- * checkpoint's architecture wins, and out becomes dir.  An image
- * classifier needs its stored run configuration (which names its data). */
+/* Load checkpoint dir (weights, and optimizer moments when present) to
+ * inspect it: the run configuration is base, then the checkpoint's stored
+ * one (keys it cannot apply are skipped), then the n `key=value`
+ * overrides; the checkpoint's architecture wins.  dir/tokenizer.json, when
+ * present, is loaded (a bad one, or one with more tokens than the model, is
+ * an error naming the file).  Training it later saves into the first free
+ * variant of dir (dir-2, ...), never into dir.  An image classifier needs
+ * its stored run configuration (which names its data). */
 ssm_status ssm_session_open_checkpoint(ssm_session *s, const char *dir, const run_config *base,
                                        char *const *overrides, int n);
 
 /* Rebuild a fresh model (step 0) with architecture mc (input kind and head
- * are the task's), keeping the data.  On failure the session is unchanged. */
+ * are the task's), keeping the data and the tokenizer: a new run, named
+ * after the base run and the settings that differ from it (ssm_run_dir_name),
+ * in a directory that holds no checkpoint.  On failure the session is
+ * unchanged. */
 ssm_status ssm_session_rebuild(ssm_session *s, const ssm_config *mc);
 
 void ssm_session_free(ssm_session *s);
@@ -65,8 +93,48 @@ ssm_status ssm_session_step(ssm_session *s, double *loss, double *acc, float *lr
 ssm_status ssm_session_validate(ssm_session *s, int max_batches, atomic_int *cancel, double *loss,
                                 double *acc);
 
-/* Save weights, optimizer moments and the run configuration into dir. */
+/* Save weights, optimizer moments and the run configuration into dir, or
+ * with dir NULL or "" into the run's rc.out (moved to a free variant when a
+ * checkpoint appeared there that this session did not write).  Refuses
+ * (SSM_ERR_CANTCREAT, naming dir) a directory that holds a checkpoint
+ * this session did not write for this model (ssm_run_dir_foreign).  After a
+ * save the run's rc.out is dir. */
 ssm_status ssm_session_save(ssm_session *s, const char *dir);
+
+/* ssm_session_save into dir even when it holds someone else's checkpoint:
+ * for a path the user typed and confirmed. */
+ssm_status ssm_session_overwrite(ssm_session *s, const char *dir);
+
+/* SSM_OK when the session can train; else SSM_ERR_USAGE with the reason:
+ * the lab trains language models on byte-level text, so a model whose
+ * vocabulary cannot hold the 256 bytes, or that reads tokenizer.json
+ * tokens, is inspected only. */
+ssm_status ssm_session_can_train(const ssm_session *s);
+
+/* The inspected text as the model's tokens: through the tokenizer.json
+ * when there is one, else one token per byte.  *ids is malloc'ed (free it)
+ * and holds *n >= 0 ids.  SSM_ERR_USAGE with the reason when the text
+ * cannot fit: bytes on a model whose vocabulary is smaller than 256 and that
+ * has no tokenizer.json. */
+ssm_status ssm_session_tokenize(const ssm_session *s, const char *text, int **ids, int *n);
+
+/* Text can be inspected (a tokenizer, or a vocabulary of the 256 bytes). */
+int ssm_session_text_ok(const ssm_session *s);
+
+/* Token id's label into buf: the bytes it decodes to (tokenizer or byte
+ * vocabulary), or its decimal id.  Returns the label's length in bytes. */
+int ssm_session_token_label(const ssm_session *s, int id, char *buf, size_t n);
+
+/* The name of class k of an image classifier's dataset (Fashion-MNIST's
+ * "T-shirt/top" .. "Ankle boot", CIFAR-10's "airplane" .. "truck"), or
+ * NULL when the dataset has no names (MNIST's digits, a bad k). */
+const char *ssm_session_class_name(const ssm_session *s, int k);
+
+/* Test image index as grey levels 0..255 (the mean over channels),
+ * (rows, cols) row-major into gray of at most max values; SSM_ERR_USAGE
+ * when it does not fit or there is no such image. */
+ssm_status ssm_session_image_pixels(const ssm_session *s, long index, unsigned char *gray, int max,
+                                    int *rows, int *cols);
 
 /* Steps taken since the last save or load. */
 int ssm_session_dirty(const ssm_session *s);

@@ -1,7 +1,10 @@
 /* app.c — the TUI's application loop: setup (session, engine thread,
- * self-pipe, curses screen), the layout of the panels, one poll() round
- * over the terminal, the self-pipe and captured stderr, drawing, and the
- * real-terminal run with its orderly exit (save on Ctrl-C/SIGTERM). */
+ * self-pipe, curses screen), the layout of the panels (one zoomed to the
+ * whole screen; an image panel for image classifiers; the message line
+ * and the key hint bar at the bottom), one poll() round over the terminal,
+ * the self-pipe and captured stderr, drawing, the session log, and the
+ * real-terminal run with its orderly exit (save on Ctrl-C/SIGTERM, and a
+ * word on stderr about what was saved). */
 #include <errno.h>
 #include <fcntl.h>
 #include <locale.h>
@@ -11,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tui/app.h"
@@ -59,9 +63,9 @@ static int engine_setup(tui_app *app)
     ssm_session s;
     ssm_status st = app->opt.model_dir ? ssm_session_open_checkpoint(&s, app->opt.model_dir, &app->opt.rc,
                                                                      app->opt.overrides, app->opt.n_overrides)
-                                       : ssm_session_open(&s, &app->opt.rc, app->opt.name);
-    if (!st) {
-        ssm_engine_options eo = {app->wake_w, !app->opt.paused, app->opt.text, app->opt.image};
+                                       : ssm_session_open(&s, &app->opt.rc);
+    if (!st) {   /* a loaded checkpoint is inspected: it trains only when asked */
+        ssm_engine_options eo = {app->wake_w, !app->opt.paused && !app->opt.model_dir, app->opt.text, app->opt.image};
         st = ssm_engine_start(&app->eng, &s, &app->opt.rc, &eo);
         if (st) ssm_session_free(&s);
     }
@@ -85,6 +89,8 @@ int tui_app_init(tui_app *app, const tui_options *o)
     app->opt = *o;
     app->err_r = app->saved_stderr = app->wake_r = app->wake_w = -1;
     app->view.channel = -1;
+    app->view.hints = app->hints;
+    app->focus = TUI_PANEL_HEATMAP;
     if ((rc = keys_setup(app))) return rc;
     int fds[2];
     if (pipe_open(fds)) {
@@ -141,6 +147,28 @@ static void place(tui_panel *p, int y, int x, int h, int w)
     if (h > 0 && w > 0) p->win = newwin(h, w, y, x);
 }
 
+/* The bottom row of panels: ranking and attention; for an image
+ * classifier the image between them. */
+static void layout_bottom(tui_app *app, int y, int h, int W)
+{
+    tui_panel **p = app->panels;
+    int wr = W * 45 / 100, wi = 0;
+    if (app->snap->images) {
+        wr = W * 28 / 100;
+        wi = W * 30 / 100;
+    }
+    place(p[TUI_PANEL_RANK], y, 0, h, wr - 1);
+    place(p[TUI_PANEL_IMAGE], y, wr, wi ? h : 0, wi - 1);
+    place(p[TUI_PANEL_ATTN], y, wr + wi, h, W - wr - wi);
+}
+
+/* Zoomed: the focused panel takes everything between the status line and the message line. */
+static void layout_zoom(tui_app *app, int H, int W)
+{
+    for (int i = 0; i < TUI_NPANELS; i++)
+        if (tui_panel_focusable(i)) place(app->panels[i], 1, 0, i == app->focus ? H - 3 : 0, W);
+}
+
 static void layout(tui_app *app)
 {
     int H = LINES, W = COLS, layers = app->snap->ready ? app->snap->n_layer + 1 : 5;
@@ -148,19 +176,25 @@ static void layout(tui_app *app)
     app->layout_dirty = 0;
     app->clear_gaps = 1;
     if (app->too_small) return;
-    int heat_rows = layers < (H - 2) / 3 ? layers : (H - 2) / 3;
-    int heat_h = (heat_rows < 2 ? 2 : heat_rows) + 3 + app->snap->images, rest = H - 2 - heat_h;   /* images: 2 label rows */
-    int mid_h = rest / 2, bot_h = rest - mid_h, y = 1 + heat_h;
-    int w1 = W * 32 / 100, w2 = W * 30 / 100, wr = W * 45 / 100;
+    if (app->focus == TUI_PANEL_IMAGE && !app->snap->images) app->focus = TUI_PANEL_HEATMAP;
     tui_panel **p = app->panels;
+    for (int i = 0; i < TUI_NPANELS; i++) p[i]->focused = i == app->focus;
     place(p[TUI_PANEL_STATUS], 0, 0, 1, W);
+    place(p[TUI_PANEL_MESSAGE], H - 2, 0, 1, W);
+    place(p[TUI_PANEL_HINTS], H - 1, 0, 1, W);
+    if (app->zoom) {
+        layout_zoom(app, H, W);
+        return;
+    }
+    int heat_rows = layers < (H - 3) / 3 ? layers : (H - 3) / 3;
+    int heat_h = (heat_rows < 2 ? 2 : heat_rows) + 3 + app->snap->images, rest = H - 3 - heat_h;   /* images: 2 label rows */
+    int mid_h = rest / 2, bot_h = rest - mid_h, y = 1 + heat_h;
+    int w1 = W * 32 / 100, w2 = W * 30 / 100;
     place(p[TUI_PANEL_HEATMAP], 1, 0, heat_h, W);
     place(p[TUI_PANEL_DEPTH], y, 0, mid_h, w1 - 1);
     place(p[TUI_PANEL_LOSS], y, w1, mid_h, w2 - 1);
     place(p[TUI_PANEL_SPECTRUM], y, w1 + w2, mid_h, W - w1 - w2);
-    place(p[TUI_PANEL_RANK], y + mid_h, 0, bot_h, wr - 1);
-    place(p[TUI_PANEL_ATTN], y + mid_h, wr, bot_h, W - wr);
-    place(p[TUI_PANEL_MESSAGE], H - 1, 0, 1, W);
+    layout_bottom(app, y + mid_h, bot_h, W);
 }
 
 static void selection_clamp(tui_app *app)
@@ -174,24 +208,31 @@ static void selection_clamp(tui_app *app)
     if (v->channel >= s->d_inner) v->channel = -1;
 }
 
+/* The key hint bar: what the keys do in the state the screen is in. */
+static void hints_update(tui_app *app)
+{
+    int W = COLS > 0 ? COLS : TUI_MIN_W;
+    if (app->prompt.kind == TUI_PROMPT_CHOICE) {
+        char keys[16] = "";
+        for (const char *c = app->prompt.choices; *c && strlen(keys) + 3 < sizeof keys; c++)
+            snprintf(keys + strlen(keys), sizeof keys - strlen(keys), "%s%c", c == app->prompt.choices ? "" : "/", *c);
+        snprintf(app->hints, sizeof app->hints, "%s answer  Esc cancel", keys);
+    }
+    else if (app->prompt.kind)
+        snprintf(app->hints, sizeof app->hints, "Enter accept  Esc cancel  C-u erase%s",
+                 app->prompt.paths ? "  Tab complete" : "");
+    else if (app->help_open) snprintf(app->hints, sizeof app->hints, "Esc close");
+    else tui_keymap_hints(&app->km, W - 1, app->hints, sizeof app->hints);
+}
+
 void tui_app_panels_update(tui_app *app)
 {
     if (!app->snap->ready || app->too_small) return;
     selection_clamp(app);
+    hints_update(app);
     app->view.snap = app->snap;
     for (int i = 0; i < TUI_NPANELS; i++)
         if (app->panels[i]->win) app->panels[i]->cls->update(app->panels[i], &app->view);
-}
-
-static void hint_update(tui_app *app)
-{
-    char run[32], help[32], quit[32], hint[128];
-    tui_keymap_describe(&app->km, TUI_ACT_RUN, run, sizeof run);
-    tui_keymap_describe(&app->km, TUI_ACT_HELP, help, sizeof help);
-    tui_keymap_describe(&app->km, TUI_ACT_QUIT, quit, sizeof quit);
-    run[strcspn(run, ",")] = help[strcspn(help, ",")] = quit[strcspn(quit, ",")] = 0;   /* first keys */
-    snprintf(hint, sizeof hint, "%s run  %s help  %s quit ", run, help, quit);
-    tui_message_panel_set(app->panels[TUI_PANEL_MESSAGE], app->message, app->message_error, hint);
 }
 
 void tui_app_message(tui_app *app, int error, const char *fmt, ...)
@@ -201,8 +242,33 @@ void tui_app_message(tui_app *app, int error, const char *fmt, ...)
     vsnprintf(app->message, sizeof app->message, fmt, ap);
     va_end(ap);
     app->message_error = error;
-    hint_update(app);
+    tui_message_panel_set(app->panels[TUI_PANEL_MESSAGE], app->message, error);
     app->dirty = 1;
+}
+
+void tui_app_log(tui_app *app, const char *fmt, ...)
+{
+    if (!app->logf) return;
+    char when[32];
+    time_t now = time(NULL);
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&now));
+    fprintf(app->logf, "%s ", when);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(app->logf, fmt, ap);
+    va_end(ap);
+    fputc('\n', app->logf);
+    fflush(app->logf);
+}
+
+/* The session log's first lines: what runs, and how. */
+static void log_start(tui_app *app)
+{
+    const ssm_snapshot *s = app->snap;
+    tui_app_log(app, "session: %s%s%s, run %s, %s, d_model %d, n_layer %d, d_state %d, %zu parameters, "
+                "step %ld, seed %ld, %d threads", s->loaded[0] ? "inspecting " : "", s->loaded[0] ? s->loaded : "",
+                s->loaded[0] ? "" : s->name, s->out, s->images ? "image classifier" : "language model", s->d_model,
+                s->n_layer, s->d_state, s->num_params, s->step, s->seed, s->threads);
 }
 
 void tui_app_refresh_snapshot(tui_app *app)
@@ -211,10 +277,13 @@ void tui_app_refresh_snapshot(tui_app *app)
     unsigned long old_seq = app->snap->seq;
     ssm_engine_snapshot(app->eng, app->snap);
     if (app->snap->seq == old_seq) return;
+    if (!old_ready && app->snap->ready) log_start(app);
     if (app->snap->msg_seq != app->msg_seen) {
         app->msg_seen = app->snap->msg_seq;
         tui_app_message(app, app->snap->msg_error, "%s", app->snap->msg);
+        tui_app_log(app, "%s%s", app->snap->msg_error ? "error: " : "", app->snap->msg);
     }
+    if (app->prompt.kind) tui_app_prompt_relabel(app);
     if (!old_ready || old_images != app->snap->images) app->view.token = app->snap->T - 1;   /* the read-out token */
     if (!old_ready || old_layers != app->snap->n_layer || old_images != app->snap->images) app->layout_dirty = 1;
     if (app->layout_dirty) layout(app);
@@ -249,10 +318,12 @@ void tui_app_draw(tui_app *app)
             wnoutrefresh(stdscr);
             app->clear_gaps = 0;
         }
+        hints_update(app);
+        app->panels[TUI_PANEL_HINTS]->cls->update(app->panels[TUI_PANEL_HINTS], &app->view);
         for (int i = 0; i < TUI_NPANELS; i++) {
             tui_panel *p = app->panels[i];
             if (!p->win) continue;
-            if (app->snap->ready || i == TUI_PANEL_MESSAGE) p->cls->draw(p);
+            if (app->snap->ready || i == TUI_PANEL_MESSAGE || i == TUI_PANEL_HINTS) p->cls->draw(p);
             else werase(p->win);
             wnoutrefresh(p->win);
         }
@@ -347,11 +418,15 @@ void tui_app_pump(tui_app *app, int timeout_ms)
     if (app->dirty && (keyed || ssm_now_s() - app->last_draw >= FRAME_S)) tui_app_draw(app);
 }
 
-void tui_app_close(tui_app *app, void (*report)(const ssm_snapshot *, int), int arg)
+void tui_app_close(tui_app *app, void (*report)(const tui_app *))
 {
     if (app->eng) ssm_engine_stop(app->eng);
     app->eng = NULL;
-    if (report) report(app->snap, arg);
+    if (report) report(app);
+    if (app->logf && app->snap)
+        tui_app_log(app, "session ends at step %ld%s", app->snap->step, app->snap->dirty ? " with unsaved training" : "");
+    if (app->logf) fclose(app->logf);
+    app->logf = NULL;
     for (int i = 0; i < TUI_NPANELS; i++) tui_panel_free(app->panels[i]);
     if (app->inwin) delwin(app->inwin);
     app->inwin = NULL;
@@ -383,6 +458,7 @@ static int run_terminal(tui_app *app)
 {
     const char *term = getenv("TERM");
     if (tui_term_signals_install(app->wake_w)) return EX_OSERR;
+    app->logf = tui_term_log_open(app->opt.log_path);
     tui_term_stderr_capture(app);
     int rc = tui_app_screen_open(app, term, stdout, stdin);
     if (rc) return rc;
@@ -394,9 +470,15 @@ static int run_terminal(tui_app *app)
     return 0;
 }
 
-static void exit_report(const ssm_snapshot *s, int interrupted)
+static void exit_report(const tui_app *app)
 {
-    if (interrupted && s->step > 0 && !s->dirty)
+    const ssm_snapshot *s = app->snap;
+    int interrupted = app->interrupted;
+    if (!interrupted && app->quit_saved && !s->dirty)
+        fprintf(stderr, "ssmlab: saved step %ld in %s (open it: ssmlab tui --model %s)\n", s->step, s->out, s->out);
+    else if (!interrupted && app->quit_saved)
+        fprintf(stderr, "ssmlab: saving step %ld failed: %s\n", s->step, s->msg);
+    else if (interrupted && s->step > 0 && !s->dirty)
         fprintf(stderr, "ssmlab: interrupted at step %ld; the run is saved in %s (resume: ssmlab tui --model %s)\n",
                 s->step, s->out, s->out);
     else if (interrupted)
@@ -420,7 +502,7 @@ int tui_run(const tui_options *o)
     tui_term_stderr_restore(app);
     tui_term_signals_restore();
     int interrupted = app->interrupted;
-    tui_app_close(app, rc ? NULL : exit_report, interrupted);
+    tui_app_close(app, rc ? NULL : exit_report);
     free(app);
     return rc ? rc : interrupted ? 130 : EX_OK;
 }

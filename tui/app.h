@@ -23,12 +23,17 @@ typedef struct tui_app tui_app;
 /* What panels read in update: the snapshot and the UI's selection. */
 typedef struct {
     const ssm_snapshot *snap;
-    int layer;      /* selected residual-stream layer 0..n_layer */
+    int layer;      /* selected residual-stream row x_0..x_n_layer (x_l is the output of layer l-1) */
     int token;      /* selected token 0..T-1 */
     int channel;    /* hidden-attention channel, -1 = mean over channels */
     int plot_mode;  /* TUI_PLOT_BRAILLE, _BLOCKS, _ASCII */
     int utf8;
+    const char *hints;   /* the key hint bar's text (NULL: none) */
 } tui_view;
+
+/* The layer (0-based, as ssmlab inspect counts them) whose output is
+ * residual row x_row: row - 1, and layer 0 for the embedding row x_0. */
+int tui_view_mixer(int row);
 
 typedef struct tui_panel tui_panel;
 
@@ -48,17 +53,22 @@ struct tui_panel {
     const tui_panel_class *cls;
     WINDOW *win;
     int y, x, h, w;
-    void *st;   /* the panel's own state, cls->state_size bytes */
+    int focused;   /* Tab moved the focus here (its title is marked) */
+    void *st;      /* the panel's own state, cls->state_size bytes */
 };
 
 enum {
-    TUI_PANEL_STATUS = 0, TUI_PANEL_HEATMAP, TUI_PANEL_DEPTH, TUI_PANEL_LOSS,
-    TUI_PANEL_SPECTRUM, TUI_PANEL_RANK, TUI_PANEL_ATTN, TUI_PANEL_MESSAGE, TUI_NPANELS
+    TUI_PANEL_STATUS = 0, TUI_PANEL_HEATMAP, TUI_PANEL_DEPTH, TUI_PANEL_LOSS, TUI_PANEL_SPECTRUM,
+    TUI_PANEL_RANK, TUI_PANEL_IMAGE, TUI_PANEL_ATTN, TUI_PANEL_MESSAGE, TUI_PANEL_HINTS, TUI_NPANELS
 };
 
 extern const tui_panel_class tui_panel_status_class, tui_panel_heatmap_class, tui_panel_depth_class,
-    tui_panel_loss_class, tui_panel_spectrum_class, tui_panel_rank_class, tui_panel_attn_class,
-    tui_panel_message_class;
+    tui_panel_loss_class, tui_panel_spectrum_class, tui_panel_rank_class, tui_panel_image_class,
+    tui_panel_attn_class, tui_panel_message_class, tui_panel_hints_class;
+
+/* Panels Tab moves the focus between (and z zooms): every one but the
+ * status, message and hint lines. */
+int tui_panel_focusable(int i);
 
 /* The class of each panel of the app, indexed by TUI_PANEL_* (tui/panel.c). */
 extern const tui_panel_class *const tui_panel_classes[TUI_NPANELS];
@@ -72,26 +82,71 @@ void tui_draw_title(WINDOW *w, const char *title);
 void tui_draw_text(WINDOW *w, int y, int x, int maxw, attr_t a, const char *s);   /* UTF-8, clipped */
 void tui_draw_fmt(WINDOW *w, int y, int x, int maxw, attr_t a, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
-const char *tui_token_label(unsigned char byte, int utf8);   /* a one-column label of a byte */
-/* Token t's name in legends: 'c' (text), or y<row>x<col> of an image's
- * patch or pixel grid (grid_cols > 0).  One of four static buffers. */
-const char *tui_token_name(const unsigned char *text, int grid_cols, int t, int utf8);
+/* Draw s at (y, x) only when all of it fits in maxw columns and the
+ * window: returns the column after it, or -1 (nothing drawn). */
+int tui_draw_fit(WINDOW *w, int y, int x, int maxw, attr_t a, const char *s);
+int tui_draw_fmt_fit(WINDOW *w, int y, int x, int maxw, attr_t a, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+/* v right-aligned in width columns, with as many digits (3 at most) as fit. */
+void tui_draw_number(WINDOW *w, int y, int x, int width, attr_t a, double v);
+/* The first of the n texts (NULL ones skipped) that fits whole, drawn as
+ * tui_draw_fit draws it: labels shorten, they are never cut. */
+int tui_draw_first(WINDOW *w, int y, int x, int maxw, attr_t a, int n, const char *const *texts);
+/* The panel's title: the first of n titles (longest first) that fits,
+ * marked when the panel has the focus. */
+void tui_panel_title(tui_panel *p, int n, const char *const *titles);
+
+/* A token label as shown, into out: a space as U+2423 (or '_'), a newline
+ * as U+21B5 ('$'), a tab as U+2192 ('>'), other control bytes, invalid
+ * UTF-8 and characters an ASCII locale cannot show as a dot; an empty
+ * label (byte 0) as a dot.  Returns its columns. */
+int tui_token_visible(const char *raw, int utf8, char *out, size_t n);
+
+#define TUI_TOKEN_COLS 8   /* columns a token takes at most in the token views */
+
+/* The inspected tokens as the panels show them. */
+typedef struct {
+    int T, grid;                           /* grid: image tokens per row (0: text) */
+    char vis[SSM_SNAP_MAX_T][48];          /* visible labels (images: y<row>x<col>) */
+    unsigned char w[SSM_SNAP_MAX_T];       /* columns 1..TUI_TOKEN_COLS */
+} tui_tokens;
+
+void tui_tokens_set(tui_tokens *k, const ssm_snapshot *s, int utf8);
+
+/* The inspected test image of an image classifier, as panels name it. */
+typedef struct {
+    int index, label, pred, patch;   /* patch: pixels per patch side */
+    char label_name[24], pred_name[24];   /* class names ("" = none) */
+} tui_image_info;
+
+void tui_image_info_set(tui_image_info *i, const ssm_snapshot *s);
+/* Token t's name in legends: 'text' or y<row>x<col>.  One of four static buffers. */
+const char *tui_token_name(const tui_tokens *k, int t);
+/* The tokens shown in avail columns with sel in view: returns how many,
+ * from *first; centred on sel, or ending at sel when end_at_sel. */
+int tui_tokens_fit(const tui_tokens *k, int sel, int avail, int end_at_sel, int *first);
+/* The token at column x of n tokens drawn from first, or -1. */
+int tui_tokens_at(const tui_tokens *k, int first, int n, int x);
 /* The first of n rows (or columns) shown out of total that keeps sel in
  * view, centred where it can be. */
 int tui_scroll_first(int sel, int n, int total);
 
 /* The message panel's content, set by the app. */
-void tui_message_panel_set(tui_panel *p, const char *text, int error, const char *hint);
+void tui_message_panel_set(tui_panel *p, const char *text, int error);
 
 /* Prompts (tui/prompt.c): a line editor with path completion, or a choice. */
 typedef enum { TUI_PROMPT_NONE = 0, TUI_PROMPT_LINE, TUI_PROMPT_CHOICE } tui_prompt_kind;
-typedef enum { TUI_ASK_TEXT = 1, TUI_ASK_IMAGE, TUI_ASK_LOAD, TUI_ASK_SAVE, TUI_ASK_NEW_MODEL, TUI_ASK_QUIT } tui_ask;
+typedef enum {
+    TUI_ASK_TEXT = 1, TUI_ASK_TOKENS, TUI_ASK_IMAGE, TUI_ASK_LOAD, TUI_ASK_SAVE, TUI_ASK_SEARCH, TUI_ASK_LAYER,
+    TUI_ASK_CHANNEL, TUI_ASK_TOKEN,   /* lines */
+    TUI_ASK_NEW_MODEL, TUI_ASK_LOAD_DISCARD, TUI_ASK_OVERWRITE, TUI_ASK_QUIT   /* choices, labelled from the snapshot */
+} tui_ask;
 typedef enum { TUI_PROMPT_MORE = 0, TUI_PROMPT_ACCEPT, TUI_PROMPT_CANCEL } tui_prompt_result;
 
 typedef struct {
     tui_prompt_kind kind;
     tui_ask ask;
-    char label[160];
+    char label[512];
     char buf[RUN_PATH_MAX];
     int paths;            /* Tab completes paths */
     char choices[8];      /* TUI_PROMPT_CHOICE: accepted keys, e.g. "yn" */
@@ -127,7 +182,12 @@ struct tui_app {
     char errbuf[512];
     size_t errlen;
     int too_small, help_open, dirty, layout_dirty, clear_gaps, quit, interrupted;
+    int focus, zoom;               /* the focused panel (TUI_PANEL_*); zoomed to the whole screen */
     tui_prompt prompt;
+    int prompt_paused;             /* a prompt paused training: it runs again when the prompt closes */
+    int quit_saved;                /* quitting saves the run */
+    char search[128];              /* the last token search */
+    char hints[256];               /* the key hint bar */
     char message[256];
     int message_error;
     double last_draw;
@@ -138,8 +198,10 @@ struct tui_app {
 
 /* tui/app.c */
 int tui_app_init(tui_app *app, const tui_options *o);   /* sysexits code */
-/* Stop the engine (report, if given, sees its last snapshot), close the screen. */
-void tui_app_close(tui_app *app, void (*report)(const ssm_snapshot *, int), int arg);
+/* Stop the engine (report, if given, sees the app with its last snapshot), close the screen. */
+void tui_app_close(tui_app *app, void (*report)(const tui_app *));
+/* A line in the session log (when there is one), with the time. */
+void tui_app_log(tui_app *app, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void tui_app_pump(tui_app *app, int timeout_ms);        /* one poll round */
 void tui_app_draw(tui_app *app);
 void tui_app_refresh_snapshot(tui_app *app);
@@ -153,6 +215,8 @@ void tui_app_resize(tui_app *app, int rows, int cols);
 
 /* tui/actions.c */
 void tui_app_key(tui_app *app, int key, int is_wide);
+/* An open choice prompt's label from the snapshot now (the step it shows is the true one). */
+void tui_app_prompt_relabel(tui_app *app);
 void tui_app_send(tui_app *app, const ssm_cmd *c);
 void tui_app_save_and_stop(tui_app *app);   /* cancel, pause, save into the run's out */
 void tui_app_selection_changed(tui_app *app);
@@ -172,6 +236,9 @@ int tui_term_stderr_capture(tui_app *app);
 void tui_term_stderr_pump(tui_app *app);
 void tui_term_stderr_restore(tui_app *app);
 void tui_term_size(int fd, int *rows, int *cols);
+/* The session log: requested, or $XDG_STATE_HOME/ssmlab/tui.log, or
+ * ~/.local/state/ssmlab/tui.log, opened for appending (NULL: none). */
+FILE *tui_term_log_open(const char *requested);
 
 /* tui/script.c and tui/bench.c: runs on a virtual terminal */
 int tui_script_main(const tui_options *o);

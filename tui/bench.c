@@ -121,7 +121,7 @@ int tui_bench_run(const tui_options *o)
     atomic_store(&b->stop, 1);
     if (started) pthread_join(b->thread, NULL);
     int threads = app->snap ? app->snap->threads : 0;
-    tui_app_close(app, NULL, 0);
+    tui_app_close(app, NULL);
     if (b->vt.out) tui_vterm_close(&b->vt);
     if (!rc || b->measured) report(b, threads);
     free(b->t_inject);

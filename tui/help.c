@@ -1,6 +1,7 @@
 /* help.c — the `?` help screen: every action of the key table with its
- * current keys (after rebinding) and its help text, plus the mouse; in two
- * columns (help texts clipped) when one does not fit the terminal. */
+ * current keys (after rebinding) and its help text (its brief form where
+ * the whole does not fit), plus the mouse; in two columns when one does not
+ * fit the terminal. */
 #include <string.h>
 
 #include "tui/app.h"
@@ -15,7 +16,8 @@ static void help_entry(const tui_app *app, WINDOW *win, int y, int x, int w, con
     tui_keymap_describe(&app->km, e->action, keys, sizeof keys);
     tui_draw_text(win, y, x, kw - 1, tui_attr(TUI_C_SERIES1), keys);
     tui_draw_text(win, y, x + kw, nw - 1, tui_attr(TUI_C_DIM), e->name);
-    tui_draw_text(win, y, x + kw + nw, w - kw - nw - 1, A_NORMAL, e->help);
+    const char *texts[2] = {e->help, e->brief};
+    tui_draw_first(win, y, x + kw + nw, w - kw - nw - 1, A_NORMAL, 2, texts);
 }
 
 void tui_help_draw(const tui_app *app)
@@ -31,8 +33,9 @@ void tui_help_draw(const tui_app *app)
     int rows = h - 4, cols = n <= rows ? 1 : 2, per = (n + cols - 1) / cols, cw = (w - 4) / cols;
     for (int i = 0; i < n && i / per < cols && i % per < rows; i++)
         help_entry(app, win, 1 + i % per, 2 + (i / per) * cw, cw, &t[i]);
-    tui_draw_text(win, h - 3, 2, w - 4, tui_attr(TUI_C_DIM),
-                  "mouse: a click on the heatmap, the ranking or the attention selects that layer and token");
+    const char *mouse[2] = {"mouse: a click on the heatmap, the ranking, the image or the attention selects that layer and token",
+                            "mouse: a click selects a layer and token"};
+    tui_draw_first(win, h - 3, 2, w - 4, tui_attr(TUI_C_DIM), 2, mouse);
     tui_draw_fmt(win, h - 2, 2, w - 4, tui_attr(TUI_C_DIM), "colours %s, plots %s, %dx%d", tui_colors_name(tui_colors_level()),
                  tui_plot_name(app->view.plot_mode), COLS, LINES);
     wnoutrefresh(win);

@@ -10,29 +10,49 @@
 #define CTRL(c) ((c) & 0x1f)
 #define ESC 27
 
+/* action, name, help, brief, hint word and rank, keys */
 static const tui_key_entry table[] = {
-    {TUI_ACT_RUN, "run", "Start or pause training.", {' '}},
-    {TUI_ACT_STEP, "step", "Take one training step (pauses training).", {'n'}},
-    {TUI_ACT_VALIDATE, "validate", "Validate on the whole validation split now.", {'v'}},
-    {TUI_ACT_CANCEL, "cancel", "Cancel a long computation or pause training; close a prompt.", {ESC, CTRL('g')}},
-    {TUI_ACT_SCENARIO, "scenario", "Cycle the scenario: default, positive, negative, mixed (a new model; asks first).", {'s'}},
-    {TUI_ACT_POLARIZE, "polarize", "Cycle polarization: none, zero, one, both (a new model; asks first).", {'p'}},
-    {TUI_ACT_REORDER, "reorder", "Cycle token reordering off, hard, soft (image classifiers; a new model; asks first).", {'r'}},
-    {TUI_ACT_TEXT, "text", "Edit the inspected text, or pick the test image of an image classifier.", {'e'}},
-    {TUI_ACT_LOAD, "load", "Load a checkpoint (path prompt, Tab completes).", {'o'}},
-    {TUI_ACT_SAVE, "save", "Save a checkpoint (path prompt).", {'w'}},
-    {TUI_ACT_LAYER_UP, "layer-up", "Select the layer above (its hidden attention).", {'k', KEY_UP}},
-    {TUI_ACT_LAYER_DOWN, "layer-down", "Select the layer below (its hidden attention).", {'j', KEY_DOWN}},
-    {TUI_ACT_TOKEN_LEFT, "token-left", "Select the previous token (its depth curve and influence).", {'h', KEY_LEFT}},
-    {TUI_ACT_TOKEN_RIGHT, "token-right", "Select the next token (its depth curve and influence).", {'l', KEY_RIGHT}},
-    {TUI_ACT_TOKEN_FIRST, "token-first", "Select the first token.", {'g', KEY_HOME}},
-    {TUI_ACT_TOKEN_LAST, "token-last", "Select the last token.", {'G', KEY_END}},
-    {TUI_ACT_CHANNEL_NEXT, "channel-next", "Hidden attention of the next channel (after the last: the channel mean).", {']'}},
-    {TUI_ACT_CHANNEL_PREV, "channel-prev", "Hidden attention of the previous channel.", {'['}},
-    {TUI_ACT_PLOT, "plot", "Cycle the plot style Braille, blocks, ASCII.", {'m'}},
-    {TUI_ACT_REDRAW, "redraw", "Redraw the screen.", {CTRL('l')}},
-    {TUI_ACT_HELP, "help", "Show or hide the key help.", {'?', KEY_F(1)}},
-    {TUI_ACT_QUIT, "quit", "Quit (offers to save unsaved training).", {'q'}},
+    {TUI_ACT_RUN, "run", "Start or pause training (a loaded checkpoint trains as a new run beside it).",
+     "Start/pause", "run", 3, {' '}},
+    {TUI_ACT_STEP, "step", "Take one training step (pauses training).", "One step", "step", 4, {'n'}},
+    {TUI_ACT_VALIDATE, "validate", "Validate on the whole validation split now.", "Validate now", NULL, 0, {'v'}},
+    {TUI_ACT_CANCEL, "cancel", "Cancel a validation or a long measurement (training goes on), else pause training; close a prompt.",
+     "Cancel/pause", NULL, 0, {ESC, CTRL('g')}},
+    {TUI_ACT_SCENARIO, "scenario", "Cycle the scenario: default, positive, negative, mixed (a new run named after it; asks first).",
+     "Next scenario", NULL, 0, {'s'}},
+    {TUI_ACT_POLARIZE, "polarize", "Cycle polarization: none, zero, one, both (a new run named after it; asks first).",
+     "Next polarize", NULL, 0, {'p'}},
+    {TUI_ACT_REORDER, "reorder", "Cycle token reordering off, hard, soft (image classifiers; a new run named after it; asks first).",
+     "Next reorder", NULL, 0, {'r'}},
+    {TUI_ACT_TEXT, "text", "Edit the inspected text (token ids when text does not fit the model), or pick the test image of an image classifier.",
+     "Edit input", "input", 5, {'e'}},
+    {TUI_ACT_LOAD, "load", "Load a checkpoint to inspect it (path prompt, Tab completes; asks first when unsaved training would be lost).",
+     "Load, inspect", "load", 10, {'o'}},
+    {TUI_ACT_SAVE, "save", "Save a checkpoint (path prompt; asks before replacing a checkpoint this session did not write).",
+     "Save", "save", 9, {'w'}},
+    {TUI_ACT_LAYER_UP, "layer-up", "Select the layer above (its hidden attention).", "Layer up", NULL, 0, {'k', KEY_UP}},
+    {TUI_ACT_LAYER_DOWN, "layer-down", "Select the layer below (its hidden attention).", "Layer down", NULL, 0, {'j', KEY_DOWN}},
+    {TUI_ACT_TOKEN_LEFT, "token-left", "Select the previous token (its depth curve and influence).", "Prev. token", NULL, 0, {'h', KEY_LEFT}},
+    {TUI_ACT_TOKEN_RIGHT, "token-right", "Select the next token (its depth curve and influence).", "Next token", NULL, 0, {'l', KEY_RIGHT}},
+    {TUI_ACT_TOKEN_FIRST, "token-first", "Select the first token.", "First token", NULL, 0, {'g', KEY_HOME}},
+    {TUI_ACT_TOKEN_LAST, "token-last", "Select the last token.", "Last token", NULL, 0, {'G', KEY_END}},
+    {TUI_ACT_CHANNEL_NEXT, "channel-next", "Hidden attention of the next channel (after the last: the channel mean).",
+     "Next channel", NULL, 0, {']'}},
+    {TUI_ACT_CHANNEL_PREV, "channel-prev", "Hidden attention of the previous channel.", "Prev. channel", NULL, 0, {'['}},
+    {TUI_ACT_SEARCH, "search", "Select the next token whose label contains the typed text (an empty line repeats the search).",
+     "Search tokens", "search", 6, {'/'}},
+    {TUI_ACT_GOTO_LAYER, "goto-layer", "Select a layer by its number as ssmlab inspect counts them, 0 the first (x0 to xN: a residual-stream row).",
+     "Go to layer", NULL, 0, {':'}},
+    {TUI_ACT_GOTO_CHANNEL, "goto-channel", "Select a hidden-attention channel by its number, 0 the first (mean: the channel mean).",
+     "Go to channel", NULL, 0, {'#'}},
+    {TUI_ACT_GOTO_TOKEN, "goto-token", "Select a token by its position, 0 the first.", "Go to token", NULL, 0, {'@'}},
+    {TUI_ACT_FOCUS_NEXT, "focus-next", "Move the focus to the next panel.", "Next panel", "panel", 7, {'\t'}},
+    {TUI_ACT_FOCUS_PREV, "focus-prev", "Move the focus to the previous panel.", "Prev. panel", NULL, 0, {KEY_BTAB}},
+    {TUI_ACT_ZOOM, "zoom", "Zoom the focused panel to the whole screen, or back.", "Zoom panel", "zoom", 8, {'z'}},
+    {TUI_ACT_PLOT, "plot", "Cycle the plot style Braille, blocks, ASCII.", "Plot style", NULL, 0, {'m'}},
+    {TUI_ACT_REDRAW, "redraw", "Redraw the screen.", "Redraw", NULL, 0, {CTRL('l')}},
+    {TUI_ACT_HELP, "help", "Show or hide the key help.", "This help", "help", 1, {'?', KEY_F(1)}},
+    {TUI_ACT_QUIT, "quit", "Quit (offers to save unsaved training).", "Quit", "quit", 2, {'q'}},
 };
 #define NTABLE ((int)(sizeof table / sizeof table[0]))
 
@@ -64,7 +84,7 @@ static const struct {
     const char *name;
     int key;
 } named[] = {
-    {"space", ' '}, {"Enter", '\n'}, {"Tab", '\t'}, {"Esc", ESC}, {"Backspace", KEY_BACKSPACE},
+    {"space", ' '}, {"Enter", '\n'}, {"Tab", '\t'}, {"S-Tab", KEY_BTAB}, {"Esc", ESC}, {"Backspace", KEY_BACKSPACE},
     {"Delete", KEY_DC}, {"Up", KEY_UP}, {"Down", KEY_DOWN}, {"Left", KEY_LEFT},
     {"Right", KEY_RIGHT}, {"Home", KEY_HOME}, {"End", KEY_END}, {"PgUp", KEY_PPAGE},
     {"PgDn", KEY_NPAGE},
@@ -110,6 +130,31 @@ void tui_keymap_describe(const tui_keymap *km, tui_action a, char *buf, size_t n
         if (len >= n) return;
     }
     if (!buf[0]) snprintf(buf, n, "(unbound)");
+}
+
+/* "KEY word" pieces of the hint entries with rank <= max_rank; their width. */
+static int hints_write(const tui_keymap *km, int max_rank, char *buf, size_t n)
+{
+    size_t len = 0;
+    buf[0] = 0;
+    for (int i = 0; i < NTABLE; i++) {
+        const tui_key_entry *e = &table[i];
+        if (!e->hint || e->rank > max_rank || !km->keys[e->action][0]) continue;
+        char key[16];
+        tui_key_name(km->keys[e->action][0], key, sizeof key);
+        int k = snprintf(buf + len, len < n ? n - len : 0, "%s%s %s", len ? "  " : "", key, e->hint);
+        len += k > 0 ? (size_t)k : 0;
+    }
+    return (int)len;
+}
+
+void tui_keymap_hints(const tui_keymap *km, int width, char *buf, size_t n)
+{
+    int max_rank = 0;
+    for (int i = 0; i < NTABLE; i++)
+        if (table[i].hint && table[i].rank > max_rank) max_rank = table[i].rank;
+    while (hints_write(km, max_rank, buf, n) > width && max_rank > 0) max_rank--;
+    if (max_rank == 0 && n) buf[0] = 0;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -30,6 +30,13 @@ typedef enum {
     TUI_ACT_TOKEN_LAST,
     TUI_ACT_CHANNEL_NEXT,
     TUI_ACT_CHANNEL_PREV,
+    TUI_ACT_SEARCH,
+    TUI_ACT_GOTO_LAYER,
+    TUI_ACT_GOTO_CHANNEL,
+    TUI_ACT_GOTO_TOKEN,
+    TUI_ACT_FOCUS_NEXT,
+    TUI_ACT_FOCUS_PREV,
+    TUI_ACT_ZOOM,
     TUI_ACT_PLOT,
     TUI_ACT_REDRAW,
     TUI_ACT_HELP,
@@ -39,10 +46,15 @@ typedef enum {
 
 #define TUI_KEYS_PER_ACTION 4
 
+#define TUI_BRIEF_MAX 13   /* columns of a brief help text: the help screen's two columns at 80x24 */
+
 typedef struct {
     tui_action action;
     const char *name;   /* used in keys files: `name = key [key ...]` */
     const char *help;   /* one sentence, for the help screen and the man page */
+    const char *brief;  /* at most TUI_BRIEF_MAX columns: the help screen where help does not fit */
+    const char *hint;   /* its word in the key hint bar (NULL: not there) ... */
+    int rank;           /* ... where the bar keeps lower ranks longest */
     int keys[TUI_KEYS_PER_ACTION];   /* defaults, 0-terminated */
 } tui_key_entry;
 
@@ -67,14 +79,19 @@ void tui_keys_default_path(char *buf, size_t n);
 tui_action tui_keymap_lookup(const tui_keymap *km, int key);
 
 /* Key names: printable characters as themselves, "space", "Enter", "Tab",
- * "Esc", "Backspace", "Delete", "Up", "Down", "Left", "Right", "Home",
- * "End", "PgUp", "PgDn", "F1".."F12", "C-a".."C-z".  parse returns -1 for
+ * "S-Tab", "Esc", "Backspace", "Delete", "Up", "Down", "Left", "Right",
+ * "Home", "End", "PgUp", "PgDn", "F1".."F12", "C-a".."C-z".  parse returns -1 for
  * an unknown name. */
 int tui_key_parse(const char *name);
 void tui_key_name(int key, char *buf, size_t n);
 
 /* "h, Left" for an action in km. */
 void tui_keymap_describe(const tui_keymap *km, tui_action a, char *buf, size_t n);
+
+/* The key hint bar for width columns: "KEY word" for the table's hint
+ * entries in table order with their first key in km, leaving out the
+ * highest ranks until it fits. */
+void tui_keymap_hints(const tui_keymap *km, int width, char *buf, size_t n);
 
 /* The key list of the man page: an mdoc .Bl/.El list of the default table. */
 void tui_keys_write_mdoc(FILE *f);

@@ -1,5 +1,5 @@
 /* panel_attn.c — the hidden-attention and influence view (ssmlab-math(7) RECENCY) for the
- * selected layer, channel and token.  Above: |alpha[t][s]| of the selected
+ * selected layer (0-based, as ssmlab inspect counts), channel and token.  Above: |alpha[t][s]| of the selected
  * layer for query tokens t (rows, ending at the selected token) and source
  * tokens s <= t (columns), one channel or the mean of |alpha_e| over
  * channels, each row scaled to its maximum.  Below, on the same columns:
@@ -17,15 +17,15 @@
 #define FOOT_H 5   /* column labels, influence strip, two notes, legend */
 
 typedef struct {
-    int ok, T, sel, layer, channel, d_inner, d_model, utf8, grid;
+    int ok, T, sel, layer, channel, d_inner, d_model, utf8;
     unsigned char attn[SSM_SNAP_MAX_T * SSM_SNAP_MAX_T];   /* |alpha| / row max, 0..255 */
-    unsigned char text[SSM_SNAP_MAX_T];
+    tui_tokens tok;
     char note[96], infl_note[64];      /* why there is no attention, no influence */
     int infl_ok, infl_token, probes;
     float infl[SSM_SNAP_MAX_T];
     double lo, hi;                     /* ln I range over s <= t */
     double rate, half_life, r2;
-    int t0, s0;   /* first row (query) and column (source) shown */
+    int t0, s0, ns;   /* first row (query) and column (source) shown, sources shown */
 } attn_state;
 
 static void infl_update(attn_state *st, const ssm_snapshot *s)
@@ -59,52 +59,53 @@ static void attn_update(tui_panel *p, const tui_view *v)
     st->d_inner = s->d_inner;
     st->d_model = s->d_model;
     st->utf8 = v->utf8;
-    st->grid = s->images ? s->grid_cols : 0;
     snprintf(st->note, sizeof st->note, "%s", s->attn_note);
     memcpy(st->attn, s->attn, (size_t)s->T * s->T);
-    memcpy(st->text, s->text, sizeof st->text);
+    tui_tokens_set(&st->tok, s, v->utf8);
     infl_update(st, s);
-}
-
-static const char *name(const attn_state *st, int t)
-{
-    return tui_token_name(st->text, st->grid, t, st->utf8);
 }
 
 static void attn_title(tui_panel *p, const attn_state *st)
 {
-    char title[160];
+    char t[3][160], ch[32];
     const char *a = st->utf8 ? "\u03b1" : "alpha";
-    if (st->channel < 0)
-        snprintf(title, sizeof title, " hidden attention %s and influence I: layer %d, all channels ", a, st->layer);
-    else
-        snprintf(title, sizeof title, " hidden attention %s and influence I: layer %d, channel %d ", a, st->layer,
-                 st->channel);
-    tui_draw_title(p->win, title);
+    if (st->channel < 0) snprintf(ch, sizeof ch, "all channels");
+    else snprintf(ch, sizeof ch, "channel %d", st->channel);
+    snprintf(t[0], sizeof t[0], " hidden attention %s and influence I: layer %d, %s ", a, st->layer, ch);
+    snprintf(t[1], sizeof t[1], " %s and I: layer %d, %s ", a, st->layer, ch);
+    snprintf(t[2], sizeof t[2], " %s, I: layer %d ", a, st->layer);
+    const char *titles[3] = {t[0], t[1], t[2]};
+    tui_panel_title(p, 3, titles);
 }
 
-static void attn_cells(tui_panel *p, const attn_state *st, int rows, int cols)
+/* Cells of source s from x, as wide as its column; NULL cell: stop there. */
+static void cell_run(tui_panel *p, const attn_state *st, int y, int s, int x, const cchar_t *cc)
+{
+    for (int k = 0; k < st->tok.w[s] && x + k < p->w; k++) mvwadd_wch(p->win, y, x + k, cc);
+}
+
+static void attn_cells(tui_panel *p, const attn_state *st, int rows)
 {
     for (int r = 0; r < rows; r++) {
-        int t = st->t0 + r;
+        int t = st->t0 + r, x = LABEL_W;
         attr_t la = t == st->sel ? tui_attr(TUI_C_SELECT) : tui_attr(TUI_C_DIM);
-        tui_draw_text(p->win, 1 + r, 0, 1, la, tui_token_label(st->text[t], st->utf8));
-        for (int c = 0; c < cols; c++) {
-            int s = st->s0 + c;
-            if (s > t) break;
+        if (st->tok.grid) tui_draw_fmt(p->win, 1 + r, 0, 1, la, "%d", t % st->tok.grid % 10);
+        else tui_draw_text(p->win, 1 + r, 0, 1, la, st->tok.vis[t]);
+        for (int s = st->s0; s < st->s0 + st->ns && s <= t; x += st->tok.w[s++]) {
             cchar_t cc;
             tui_ramp_cell(tui_ramp_index(st->attn[(size_t)t * st->T + s], 0.0, 255.0), &cc);
-            mvwadd_wch(p->win, 1 + r, LABEL_W + c, &cc);
+            cell_run(p, st, 1 + r, s, x, &cc);
         }
     }
 }
 
-static void column_labels(tui_panel *p, const attn_state *st, int y, int cols)
+static void column_labels(tui_panel *p, const attn_state *st, int y)
 {
-    for (int c = 0; c < cols && st->s0 + c < st->T; c++) {
-        int s = st->s0 + c;
-        attr_t a = s == st->sel ? tui_attr(TUI_C_SELECT) : A_NORMAL;
-        tui_draw_text(p->win, y, LABEL_W + c, 1, a, tui_token_label(st->text[s], st->utf8));
+    int x = LABEL_W;
+    for (int s = st->s0; s < st->s0 + st->ns; x += st->tok.w[s++]) {
+        attr_t a = s == st->sel ? tui_attr(TUI_C_SELECT) : st->tok.w[s] > 1 && s % 2 ? tui_attr(TUI_C_DIM) : A_NORMAL;
+        tui_draw_text(p->win, y, x, st->tok.w[s], a, st->tok.grid ? "" : st->tok.vis[s]);
+        if (st->tok.grid) tui_draw_fmt(p->win, y, x, 1, a, "%d", s % st->tok.grid % 10);
     }
 }
 
@@ -117,41 +118,43 @@ static void infl_strip(tui_panel *p, const attn_state *st, int y, int cols)
         tui_draw_text(p->win, y, LABEL_W, cols, tui_attr(TUI_C_DIM), why);
         return;
     }
-    for (int c = 0; c < cols && st->s0 + c <= st->infl_token; c++) {
-        float v = st->infl[st->s0 + c];
+    int x = LABEL_W;
+    for (int s = st->s0; s < st->s0 + st->ns && s <= st->infl_token; x += st->tok.w[s++]) {
+        float v = st->infl[s];
         cchar_t cc;
         tui_ramp_cell(tui_ramp_index(v > 0 ? log(v) : st->lo, st->lo, st->hi), &cc);
-        mvwadd_wch(p->win, y, LABEL_W + c, &cc);
+        cell_run(p, st, y, s, x, &cc);
     }
 }
 
 /* The two lines that say how channels are aggregated and normalised (a
- * short form in a narrow panel). */
+ * shorter form in a narrower panel). */
 static void notes(tui_panel *p, const attn_state *st, int y)
 {
     const char *a = st->utf8 ? "\u03b1" : "alpha", *d = st->utf8 ? "\u2202" : "d", *n = st->utf8 ? "\u2016" : "|";
-    int wide = p->w >= 64;
     attr_t dim = tui_attr(TUI_C_DIM);
-    char how[32];
-    if (st->channel < 0 && wide)
-        tui_draw_fmt(p->win, y, 0, p->w, dim, "%s: mean over channels of |%s_e| (%d); rows scaled to max 1", a, a,
-                     st->d_inner);
-    else if (st->channel < 0)
-        tui_draw_fmt(p->win, y, 0, p->w, dim, "%s: mean |%s_e| of %d ch; rows max 1", a, a, st->d_inner);
-    else
-        tui_draw_fmt(p->win, y, 0, p->w, dim, "%s: channel %d alone, |%s_e|; rows %s max 1", a, st->channel, a,
-                     wide ? "scaled to" : "");
+    char l[3][160], how[32];
+    if (st->channel < 0) {
+        snprintf(l[0], sizeof l[0], "%s: mean over channels of |%s_e| (%d); rows scaled to max 1", a, a, st->d_inner);
+        snprintf(l[1], sizeof l[1], "%s: mean |%s_e| of %d ch; rows max 1", a, a, st->d_inner);
+    } else {
+        snprintf(l[0], sizeof l[0], "%s: channel %d alone, |%s_e|; rows scaled to max 1", a, st->channel, a);
+        snprintf(l[1], sizeof l[1], "%s: channel %d, |%s_e|; rows max 1", a, st->channel, a);
+    }
+    snprintf(l[2], sizeof l[2], "%s: rows max 1", a);
+    const char *lines[3] = {l[0], l[1], l[2]};
+    tui_draw_first(p->win, y, 0, p->w, dim, 3, lines);
     if (st->probes) snprintf(how, sizeof how, "%d probes", st->probes);
     else snprintf(how, sizeof how, "exact");
-    if (wide)
-        tui_draw_fmt(p->win, y + 1, 0, p->w, dim, "I: %s%sx_n[t]/%sx_0[s]%s_F over %dx%d channels, %s; log colours",
-                     n, d, d, n, st->d_model, st->d_model, how);
-    else
-        tui_draw_fmt(p->win, y + 1, 0, p->w, dim, "I: Frobenius, %dx%d ch, %s; log", st->d_model, st->d_model, how);
+    snprintf(l[0], sizeof l[0], "I: %s%sx_n[t]/%sx_0[s]%s_F over %dx%d channels, %s; log colours", n, d, d, n,
+             st->d_model, st->d_model, how);
+    snprintf(l[1], sizeof l[1], "I: Frobenius, %dx%d ch, %s; log", st->d_model, st->d_model, how);
+    snprintf(l[2], sizeof l[2], "I: %s; log", how);
+    tui_draw_first(p->win, y + 1, 0, p->w, dim, 3, lines);
 }
 
 /* The colour ramp, where the selected row's attention peaks, and the
- * influence's decay. */
+ * influence's decay: each piece shown whole or, shortened, not at all. */
 static void legend(tui_panel *p, const attn_state *st, int y)
 {
     tui_draw_text(p->win, y, 0, 2, A_NORMAL, "0 ");
@@ -160,26 +163,34 @@ static void legend(tui_panel *p, const attn_state *st, int y)
         tui_ramp_cell(i, &cc);
         mvwadd_wch(p->win, y, 2 + i, &cc);
     }
-    int x = 2 + TUI_RAMP, t = st->sel, best = 0, wide = p->w >= 64;
+    int x = 2 + TUI_RAMP, t = st->sel, best = 0;
     tui_draw_text(p->win, y, x, 3, A_NORMAL, " 1 ");
     x += 3;
-    if (st->ok) {
+    char peak[96], half[3][128];
+    if (st->ok && t < st->T) {
         for (int s = 1; s <= t; s++)
             if (st->attn[(size_t)t * st->T + s] > st->attn[(size_t)t * st->T + best]) best = s;
-        tui_draw_fmt(p->win, y, x, p->w - x, tui_attr(TUI_C_SERIES1), "%s peaks at %s; ",
-                     st->utf8 ? "\u03b1" : "alpha", name(st, best));
-        x = getcurx(p->win);
+        snprintf(peak, sizeof peak, "%s peaks at %s; ", st->utf8 ? "\u03b1" : "alpha", tui_token_name(&st->tok, best));
+        int after = tui_draw_fit(p->win, y, x, p->w - x, tui_attr(TUI_C_SERIES1), peak);
+        if (after > 0) x = after;
     }
     if (!st->infl_ok || st->infl_token != t) return;
-    if (!isfinite(st->rate)) tui_draw_text(p->win, y, x, p->w - x, tui_attr(TUI_C_DIM), "I: no decay fit (t < 2)");
-    else if (st->rate <= 0)
-        tui_draw_fmt(p->win, y, x, p->w - x, tui_attr(TUI_C_SERIES2), "I grows with distance (rate %.3g/tok, R2 %.2f)",
-                     st->rate, st->r2);
-    else if (wide)
-        tui_draw_fmt(p->win, y, x, p->w - x, tui_attr(TUI_C_SERIES2), "I half-life %.3g tok (rate %.3g/tok, R2 %.2f)",
-                     st->half_life, st->rate, st->r2);
-    else
-        tui_draw_fmt(p->win, y, x, p->w - x, tui_attr(TUI_C_SERIES2), "I half-life %.3g", st->half_life);
+    if (!isfinite(st->rate)) {
+        tui_draw_fit(p->win, y, x, p->w - x, tui_attr(TUI_C_DIM), "I: no decay fit (t < 2)");
+        return;
+    }
+    if (st->rate <= 0) {
+        snprintf(half[0], sizeof half[0], "I grows with distance (rate %.3g/tok, R2 %.2f)", st->rate, st->r2);
+        snprintf(half[1], sizeof half[1], "I grows (rate %.2g)", st->rate);
+        snprintf(half[2], sizeof half[2], "I grows");
+    } else {
+        snprintf(half[0], sizeof half[0], "I half-life %.3g tok (rate %.3g/tok, R2 %.2f)", st->half_life, st->rate,
+                 st->r2);
+        snprintf(half[1], sizeof half[1], "I half-life %.3g tok", st->half_life);
+        snprintf(half[2], sizeof half[2], "I %s %.3g", st->utf8 ? "t\u00bd" : "t1/2", st->half_life);
+    }
+    const char *pieces[3] = {half[0], half[1], half[2]};
+    tui_draw_first(p->win, y, x, p->w - x, tui_attr(TUI_C_SERIES2), 3, pieces);
 }
 
 static void attn_draw(tui_panel *p)
@@ -192,12 +203,12 @@ static void attn_draw(tui_panel *p)
     if (rows > st->T) rows = st->T;
     int t_end = st->sel > rows - 1 ? st->sel : rows - 1;   /* the selected token's row in view */
     st->t0 = t_end - rows + 1;
-    st->s0 = st->sel - cols + 1 > 0 ? st->sel - cols + 1 : 0;
-    if (st->ok) attn_cells(p, st, rows, cols);
+    st->ns = tui_tokens_fit(&st->tok, st->sel, cols, 1, &st->s0);
+    if (st->ok) attn_cells(p, st, rows);
     else if (rows > 0)
         tui_draw_text(p->win, 1, LABEL_W, cols, tui_attr(TUI_C_DIM), st->note[0] ? st->note : "measuring...");
     int y = 1 + (rows > 0 ? rows : 0);
-    column_labels(p, st, y, cols);
+    column_labels(p, st, y);
     infl_strip(p, st, y + 1, cols);
     notes(p, st, y + 2);
     legend(p, st, y + 4);
@@ -207,8 +218,8 @@ static int attn_click(tui_panel *p, int y, int x, int *layer, int *token)
 {
     attn_state *st = p->st;
     (void)layer;
-    int s = st->s0 + x - LABEL_W;
-    if (y < 1 || y > p->h - 4 || x < LABEL_W || s >= st->T) return 0;
+    int s = tui_tokens_at(&st->tok, st->s0, st->ns, x - LABEL_W);
+    if (y < 1 || y > p->h - 4 || x < LABEL_W || s < 0) return 0;
     *token = s;
     return 1;
 }

@@ -12,7 +12,7 @@
 
 typedef struct {
     int ready, layers, token, utf8;
-    char name[24];   /* the selected token's name */
+    char name[64];   /* the selected token's name */
     double tok[SSM_SNAP_MAX_LAYER + 1], mean[SSM_SNAP_MAX_LAYER + 1];   /* log norms */
     double lo, hi;
     float slope, mean_slope;
@@ -53,7 +53,10 @@ static void depth_update(tui_panel *p, const tui_view *v)
     if (!st->ready) return;
     st->layers = (s->n_layer < SSM_SNAP_MAX_LAYER ? s->n_layer : SSM_SNAP_MAX_LAYER) + 1;
     st->token = v->token < s->T ? v->token : s->T - 1;
-    snprintf(st->name, sizeof st->name, "%s", tui_token_name(s->text, s->images ? s->grid_cols : 0, st->token, v->utf8));
+    char vis[48];
+    tui_token_visible(s->label[st->token], v->utf8, vis, sizeof vis);
+    if (s->images) snprintf(st->name, sizeof st->name, "%s", s->label[st->token]);
+    else snprintf(st->name, sizeof st->name, "'%s'", vis);
     st->slope = s->slopes[st->token];
     st->mean_slope = s->mean_slope;
     st->verdict = s->verdict;
@@ -66,29 +69,41 @@ static void depth_update(tui_panel *p, const tui_view *v)
     tui_canvas_series(&st->canvas, xs, st->tok, st->layers, 0, xhi, st->lo, st->hi, 1, 1);
 }
 
+/* "token +0.1234/layer: converging", shorter where it does not fit. */
+static void verdict_line(tui_panel *p, int y, attr_t a, const char *who, float slope, const char *verdict)
+{
+    char v[3][96];
+    snprintf(v[0], sizeof v[0], "%s %+.4f/layer: %s", who, slope, verdict);
+    snprintf(v[1], sizeof v[1], "%s %+.3f %s", who, slope, verdict);
+    snprintf(v[2], sizeof v[2], "%+.3f %s", slope, verdict);
+    const char *lines[3] = {v[0], v[1], v[2]};
+    tui_draw_first(p->win, y, 0, p->w, a, 3, lines);
+}
+
 static void depth_draw(tui_panel *p)
 {
     depth_state *st = p->st;
     werase(p->win);
     const char *nx = st->utf8 ? "\u2016x_l\u2016" : "|x_l|";
-    char title[96];
-    snprintf(title, sizeof title, " depth %s: token %d %s and mean ", nx, st->token, st->ready ? st->name : "");
-    tui_draw_title(p->win, title);
+    char t[3][128];
+    snprintf(t[0], sizeof t[0], " depth %s: token %d %s and mean ", nx, st->token, st->ready ? st->name : "");
+    snprintf(t[1], sizeof t[1], " depth: token %d %s ", st->token, st->ready ? st->name : "");
+    snprintf(t[2], sizeof t[2], " depth ");
+    const char *titles[3] = {t[0], t[1], t[2]};
+    tui_panel_title(p, 3, titles);
     if (!st->ready || p->h < 6) return;
     static const tui_role roles[] = {TUI_C_SERIES2, TUI_C_SERIES1};
     int bottom = p->h - 4, cw = p->w - AXIS_W;
-    tui_draw_fmt(p->win, 1, 0, AXIS_W - 1, tui_attr(TUI_C_DIM), "%7.3g", exp(st->hi));
-    tui_draw_fmt(p->win, bottom, 0, AXIS_W - 1, tui_attr(TUI_C_DIM), "%7.3g", exp(st->lo));
+    tui_draw_number(p->win, 1, 0, AXIS_W - 1, tui_attr(TUI_C_DIM), exp(st->hi));
+    tui_draw_number(p->win, bottom, 0, AXIS_W - 1, tui_attr(TUI_C_DIM), exp(st->lo));
     tui_canvas_draw(&st->canvas, p->win, 1, AXIS_W, roles);
     tui_draw_text(p->win, p->h - 3, AXIS_W, 3, tui_attr(TUI_C_DIM), "x0");
     tui_draw_text(p->win, p->h - 3, AXIS_W + cw / 2 - 2, 5, tui_attr(TUI_C_DIM), "layer");
     tui_draw_fmt(p->win, p->h - 3, p->w - 3, 3, tui_attr(TUI_C_DIM), "x%d", st->layers - 1);
     tui_role vr = st->verdict == SSM_VERDICT_DIVERGING ? TUI_C_BAD
                 : st->verdict == SSM_VERDICT_CONVERGING ? TUI_C_GOOD : TUI_C_NORMAL;
-    tui_draw_fmt(p->win, p->h - 2, 0, p->w, tui_attr(TUI_C_SERIES1), "token %+.4f/layer: %s", st->slope,
-                 token_verdict(st->slope));
-    tui_draw_fmt(p->win, p->h - 1, 0, p->w, tui_attr(vr), "mean  %+.4f/layer: %s", st->mean_slope,
-                 ssm_verdict_name(st->verdict));
+    verdict_line(p, p->h - 2, tui_attr(TUI_C_SERIES1), "token", st->slope, token_verdict(st->slope));
+    verdict_line(p, p->h - 1, tui_attr(vr), "mean ", st->mean_slope, ssm_verdict_name(st->verdict));
 }
 
 const tui_panel_class tui_panel_depth_class = {

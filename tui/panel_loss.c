@@ -79,31 +79,43 @@ static void loss_update(tui_panel *p, const tui_view *v)
     st->last_step = (long)xhi;
 }
 
+/* "train 2.345 12%  val 2.456 10%  unigram 3.100": each piece whole (the
+ * longer or the shorter form) or not at all. */
+static void loss_legend(tui_panel *p, const loss_state *st, int y)
+{
+    char tr[2][48], va[2][48], base[2][48];
+    snprintf(tr[0], sizeof tr[0], isfinite(st->loss) ? "train %.3f" : "train -", st->loss);
+    if (st->images && isfinite(st->acc)) snprintf(tr[0] + strlen(tr[0]), 16, " %.0f%%", 100 * st->acc);
+    snprintf(tr[1], sizeof tr[1], isfinite(st->loss) ? "tr %.3f" : "tr -", st->loss);
+    snprintf(va[0], sizeof va[0], st->val_step >= 0 ? "val %.3f" : "val -", st->val);
+    if (st->images && st->val_step >= 0) snprintf(va[0] + strlen(va[0]), 16, " %.1f%%", 100 * st->val_acc);
+    snprintf(va[1], sizeof va[1], st->val_step >= 0 ? "val %.3f" : "val -", st->val);
+    snprintf(base[0], sizeof base[0], st->images ? "chance %.3f" : "unigram %.3f", st->baseline);
+    snprintf(base[1], sizeof base[1], st->images ? "ch %.2f" : "uni %.2f", st->baseline);
+    const char *pieces[3][2] = {{tr[0], tr[1]}, {va[0], va[1]}, {base[0], base[1]}};
+    static const tui_role roles[3] = {TUI_C_SERIES1, TUI_C_SERIES2, TUI_C_SERIES3};
+    int x = 0;
+    for (int i = 0; i < 3; i++) {
+        int after = tui_draw_first(p->win, y, x, p->w - x, tui_attr(roles[i]), 2, pieces[i]);
+        if (after < 0) return;
+        x = after + 2;
+    }
+}
+
 static void loss_draw(tui_panel *p)
 {
     loss_state *st = p->st;
     werase(p->win);
-    tui_draw_title(p->win, st->images ? " loss (nats) and accuracy " : " loss, nats per byte ");
+    const char *titles[2][2] = {{" loss, nats per byte ", " loss "}, {" loss (nats) and accuracy ", " loss, acc "}};
+    tui_panel_title(p, 2, titles[st->images]);
     if (p->h < 5) return;
     static const tui_role roles[] = {TUI_C_SERIES3, TUI_C_SERIES1, TUI_C_SERIES2};
-    tui_draw_fmt(p->win, 1, 0, AXIS_W - 1, tui_attr(TUI_C_DIM), "%6.3g", st->hi);
-    tui_draw_fmt(p->win, p->h - 3, 0, AXIS_W - 1, tui_attr(TUI_C_DIM), "%6.3g", st->lo);
+    tui_draw_number(p->win, 1, 0, AXIS_W - 1, tui_attr(TUI_C_DIM), st->hi);
+    tui_draw_number(p->win, p->h - 3, 0, AXIS_W - 1, tui_attr(TUI_C_DIM), st->lo);
     tui_canvas_draw(&st->canvas, p->win, 1, AXIS_W, roles);
     tui_draw_fmt(p->win, p->h - 2, AXIS_W, p->w - AXIS_W, tui_attr(TUI_C_DIM), "0%*ld", p->w - AXIS_W - 1,
                  st->last_step);
-    int x = 0, w = p->w;
-    tui_draw_fmt(p->win, p->h - 1, x, w, tui_attr(TUI_C_SERIES1), isfinite(st->loss) ? "train %.3f" : "train -",
-                 st->loss);
-    if (st->images && isfinite(st->acc)) tui_draw_fmt(p->win, p->h - 1, getcurx(p->win), w, tui_attr(TUI_C_SERIES1),
-                                                      " %.0f%%", 100 * st->acc);
-    x = getcurx(p->win) + 2;
-    if (st->val_step >= 0) tui_draw_fmt(p->win, p->h - 1, x, w - x, tui_attr(TUI_C_SERIES2), "val %.3f", st->val);
-    else tui_draw_text(p->win, p->h - 1, x, w - x, tui_attr(TUI_C_SERIES2), "val -");
-    if (st->images && st->val_step >= 0)
-        tui_draw_fmt(p->win, p->h - 1, getcurx(p->win), w, tui_attr(TUI_C_SERIES2), " %.1f%%", 100 * st->val_acc);
-    x = getcurx(p->win) + 2;
-    tui_draw_fmt(p->win, p->h - 1, x, w - x, tui_attr(TUI_C_SERIES3), st->images ? "chance %.3f" : "unigram %.3f",
-                 st->baseline);
+    loss_legend(p, st, p->h - 1);
 }
 
 const tui_panel_class tui_panel_loss_class = {

@@ -1,21 +1,20 @@
-/* panel_message.c — the bottom line: the latest message (engine news,
- * errors, stderr lines) on the left and a key hint on the right.  The app
- * sets its content; prompts draw over it. */
+/* panel_message.c — the message line above the key hint bar: the latest
+ * message (engine news, errors, stderr lines).  The app sets its content;
+ * prompts draw over it. */
 #include <string.h>
 
 #include "tui/app.h"
 #include "tui/colors.h"
 
 typedef struct {
-    char text[256], hint[128];
+    char text[256];
     int error;
 } message_state;
 
-void tui_message_panel_set(tui_panel *p, const char *text, int error, const char *hint)
+void tui_message_panel_set(tui_panel *p, const char *text, int error)
 {
     message_state *st = p->st;
     snprintf(st->text, sizeof st->text, "%s", text);
-    snprintf(st->hint, sizeof st->hint, "%s", hint);
     st->error = error;
 }
 
@@ -29,10 +28,7 @@ static void message_draw(tui_panel *p)
 {
     message_state *st = p->st;
     werase(p->win);
-    int hw = (int)strlen(st->hint);
-    if (hw > p->w / 2) hw = 0;
-    tui_draw_text(p->win, 0, 0, p->w - hw - 1, st->error ? tui_attr(TUI_C_BAD) : A_NORMAL, st->text);
-    if (hw) tui_draw_text(p->win, 0, p->w - hw, hw, tui_attr(TUI_C_DIM), st->hint);
+    tui_draw_text(p->win, 0, 0, p->w, st->error ? tui_attr(TUI_C_BAD) : A_NORMAL, st->text);
 }
 
 const tui_panel_class tui_panel_message_class = {

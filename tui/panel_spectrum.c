@@ -1,6 +1,7 @@
-/* panel_spectrum.c — the eigenvalue signs of S_B S_C^T per layer (ssmlab-math(7) DYNAMICS):
- * counts of positive, negative and complex eigenvalues, the layer's class,
- * and one sign character per eigenvalue. */
+/* panel_spectrum.c — the eigenvalue signs of S_B S_C^T per layer (ssmlab-math(7) DYNAMICS),
+ * layers L0.. counted as ssmlab inspect counts them: counts of positive,
+ * negative and complex eigenvalues, the layer's class, and one sign
+ * character per eigenvalue (an ellipsis where they do not all fit). */
 #include <string.h>
 
 #include "tui/app.h"
@@ -22,7 +23,7 @@ static void spec_update(tui_panel *p, const tui_view *v)
     st->ok = s->ready && s->spec_ok;
     st->n_layer = s->n_layer < SSM_SNAP_MAX_LAYER ? s->n_layer : SSM_SNAP_MAX_LAYER;
     st->N = s->spec_N;
-    st->sel = v->layer < 1 ? 1 : v->layer;
+    st->sel = tui_view_mixer(v->layer);
     st->utf8 = v->utf8;
     memcpy(st->n_pos, s->n_pos, sizeof st->n_pos);
     memcpy(st->n_neg, s->n_neg, sizeof st->n_neg);
@@ -41,19 +42,25 @@ static void spec_draw(tui_panel *p)
 {
     spec_state *st = p->st;
     werase(p->win);
-    tui_draw_title(p->win, st->utf8 ? " eigenvalues of S_B S_C\u1d40 " : " eigenvalues of S_B S_C^T ");
+    const char *titles[2] = {st->utf8 ? " eigenvalues of S_B S_C\u1d40 " : " eigenvalues of S_B S_C^T ", " eigenvalues "};
+    tui_panel_title(p, 2, titles);
     if (!st->ok) return;
-    int rows = p->h - 2, first = 0;
-    if (st->n_layer > rows && st->sel > rows) first = st->sel - rows;
+    int rows = p->h - 2, first = tui_scroll_first(st->sel, rows, st->n_layer);
     for (int r = 0; r < rows && first + r < st->n_layer; r++) {
         int l = first + r, y = 1 + r;
-        attr_t la = l + 1 == st->sel ? tui_attr(TUI_C_SELECT) : A_NORMAL;
-        tui_draw_fmt(p->win, y, 0, 4, la, "L%-2d", l + 1);
+        attr_t la = l == st->sel ? tui_attr(TUI_C_SELECT) : A_NORMAL;
+        tui_draw_fmt(p->win, y, 0, 4, la, "L%-2d", l);
         tui_draw_fmt(p->win, y, 4, 9, tui_attr(class_role(st->cls[l])), "%-8s", ssm_spectrum_class_name(st->cls[l]));
-        tui_draw_fmt(p->win, y, 13, 15, A_NORMAL, "+%d -%d ~%d", st->n_pos[l], st->n_neg[l], st->n_cplx[l]);
-        tui_draw_text(p->win, y, 28, p->w - 28, tui_attr(TUI_C_DIM), st->signs[l]);
+        int x = tui_draw_fmt_fit(p->win, y, 13, p->w - 13, A_NORMAL, "+%d -%d ~%d ", st->n_pos[l], st->n_neg[l],
+                                 st->n_cplx[l]);
+        if (x < 0) continue;
+        if (x < 28 && p->w >= 28 + (int)strlen(st->signs[l])) x = 28;   /* aligned when there is room */
+        if ((int)strlen(st->signs[l]) <= p->w - x) tui_draw_text(p->win, y, x, p->w - x, tui_attr(TUI_C_DIM), st->signs[l]);
+        else tui_draw_fmt(p->win, y, x, p->w - x, tui_attr(TUI_C_DIM), "%.*s%s", p->w - x - 1 > 0 ? p->w - x - 1 : 0,
+                          st->signs[l], st->utf8 ? "\u2026" : ">");
     }
-    tui_draw_text(p->win, p->h - 1, 0, p->w, tui_attr(TUI_C_DIM), "+ pos  - neg  ~ complex  0 zero");
+    const char *keys[2] = {"+ pos  - neg  ~ complex  0 zero", "+pos -neg ~cplx 0zero"};
+    tui_draw_first(p->win, p->h - 1, 0, p->w, tui_attr(TUI_C_DIM), 2, keys);
 }
 
 const tui_panel_class tui_panel_spectrum_class = {

@@ -1,6 +1,8 @@
-/* panel_status.c — the status line: model, scenario, reorder and polarize
- * settings, step, loss (and a classifier's validation accuracy), tokens/s,
- * threads, and what the engine is doing. */
+/* panel_status.c — the status line: what the engine is doing (training,
+ * paused, inspecting a loaded checkpoint, busy), the run's name (the
+ * loaded checkpoint's while inspecting), scenario, reorder and polarize
+ * settings, step, loss (and a classifier's validation accuracy), tokens/s
+ * and threads; shorter forms on narrower terminals. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +32,17 @@ static const char *activity(const ssm_snapshot *s, int utf8)
         return buf;
     }
     if (s->running) return utf8 ? "\u25b6 training" : "> training";
+    if (s->inspecting) return utf8 ? "\u25cb inspecting" : "o inspecting";
     return utf8 ? "\u2016 paused  " : "|| paused  ";
+}
+
+/* The activity as one symbol, for the shorter forms. */
+static const char *activity_symbol(const ssm_snapshot *s, int utf8)
+{
+    if (s->busy) return activity(s, utf8);
+    if (s->running) return utf8 ? "\u25b6" : ">";
+    if (s->inspecting) return utf8 ? "\u25cb" : "o";
+    return utf8 ? "\u2016" : "||";
 }
 
 static int text_width(const char *s)
@@ -43,35 +55,40 @@ static int text_width(const char *s)
     return cols < 0 ? (int)n : cols;
 }
 
-static void status_update(tui_panel *p, const tui_view *v)
+/* The status line in four forms, longest first; the first that fits is shown. */
+static void status_forms(const ssm_snapshot *s, int utf8, char form[4][512])
 {
-    status_state *st = p->st;
-    const ssm_snapshot *s = v->snap;
-    const char *sep = v->utf8 ? " \u2502 " : " | ";
-    char rate[16], loss[32], val[32], head[160];
+    const char *sep = utf8 ? " \u2502 " : " | ", *sym = activity_symbol(s, utf8);
+    const char *sc = ssm_scenario_name(s->scenario), *re = ssm_reorder_name(s->reorder), *po = ssm_polarize_name(s->polarize);
+    char rate[16], loss[32], val[48], l3[16], v3[16];
     fmt_rate(rate, sizeof rate, s->tok_per_s);
     snprintf(loss, sizeof loss, isfinite(s->loss) ? "%.4f" : "-", s->loss);
     snprintf(val, sizeof val, s->val_step >= 0 ? "%.4f" : "-", s->val_loss);
     if (s->images && s->val_step >= 0) snprintf(val, sizeof val, "%.4f acc %.1f%%", s->val_loss, 100 * s->val_acc);
-    snprintf(head, sizeof head, "%s%sscenario %s%sreorder %s%spolarize %s%sstep %ld/%d%s", s->name, sep,
-             ssm_scenario_name(s->scenario), sep, ssm_reorder_name(s->reorder), sep, ssm_polarize_name(s->polarize),
-             sep, s->step, s->total_steps, s->dirty ? " unsaved" : "");
-    snprintf(st->line, sizeof st->line, " %s%s%s%sloss %s%sval %s%s%s tok/s%s%d threads", activity(s, v->utf8),
-             sep, head, sep, loss, sep, val, sep, rate, sep, s->threads);
-    if (text_width(st->line) > p->w) {   /* the short form: a symbol for the activity, fewer digits */
-        const char *sym = s->busy ? activity(s, v->utf8) : s->running ? (v->utf8 ? "\u25b6" : ">")
-                                                                      : (v->utf8 ? "\u2016" : "||");
-        snprintf(loss, sizeof loss, isfinite(s->loss) ? "%.3f" : "-", s->loss);
-        snprintf(val, sizeof val, s->val_step >= 0 ? "%.3f" : "-", s->val_loss);
-        snprintf(head, sizeof head, "%s%sscen %s%sreord %s%spolar %s%s%ld/%d%s", s->name, sep,
-                 ssm_scenario_name(s->scenario), sep, ssm_reorder_name(s->reorder), sep,
-                 ssm_polarize_name(s->polarize), sep, s->step, s->total_steps, s->dirty ? "*" : "");
-        snprintf(st->line, sizeof st->line, " %s %s%sloss %s val %s%s%s tok/s%s%d thr", sym, head, sep, loss, val,
-                 sep, rate, sep, s->threads);
-    }
-    st->unsaved = s->dirty;
+    snprintf(l3, sizeof l3, isfinite(s->loss) ? "%.3f" : "-", s->loss);
+    snprintf(v3, sizeof v3, s->val_step >= 0 ? "%.3f" : "-", s->val_loss);
+    snprintf(form[0], 512, " %s%s%s%sscenario %s%sreorder %s%spolarize %s%sstep %ld/%d%s%sloss %s%sval %s%s%s tok/s%s%d threads",
+             activity(s, utf8), sep, s->name, sep, sc, sep, re, sep, po, sep, s->step, s->total_steps,
+             s->dirty ? " unsaved" : "", sep, loss, sep, val, sep, rate, sep, s->threads);
+    snprintf(form[1], 512, " %s %s%sscen %s%sreord %s%spolar %s%s%ld/%d%s%sloss %s val %s%s%s tok/s%s%d thr", sym,
+             s->name, sep, sc, sep, re, sep, po, sep, s->step, s->total_steps, s->dirty ? "*" : "", sep, l3, v3, sep,
+             rate, sep, s->threads);
+    snprintf(form[2], 512, " %s %s%sscen %s reord %s polar %s%s%ld/%d%s%sloss %s val %s", sym, s->name, sep, sc, re,
+             po, sep, s->step, s->total_steps, s->dirty ? "*" : "", sep, l3, v3);
+    snprintf(form[3], 512, " %s %s%sscen %s reord %s polar %s%s%ld%s", sym, s->name, sep, sc, re, po, sep, s->step,
+             s->dirty ? "*" : "");
 }
 
+static void status_update(tui_panel *p, const tui_view *v)
+{
+    status_state *st = p->st;
+    char form[4][512];
+    status_forms(v->snap, v->utf8, form);
+    int k = 0;
+    while (k < 3 && text_width(form[k]) > p->w) k++;
+    snprintf(st->line, sizeof st->line, "%s", form[k]);
+    st->unsaved = v->snap->dirty;
+}
 static void status_draw(tui_panel *p)
 {
     status_state *st = p->st;

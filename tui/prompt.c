@@ -103,13 +103,31 @@ tui_prompt_result tui_prompt_key(tui_prompt *p, int key, int is_wide)
     return TUI_PROMPT_MORE;
 }
 
+/* A question that does not fit loses the middle of its text, never its
+ * end (from the last '?': the question mark and the answers). */
+static void choice_label_draw(const tui_prompt *p, WINDOW *w, int width)
+{
+    const char *q = strrchr(p->label, '?');
+    if (tui_draw_fit(w, 0, 0, width, tui_attr(TUI_C_TITLE), p->label) >= 0 || !q) {
+        if (!q) tui_draw_text(w, 0, 0, width, tui_attr(TUI_C_TITLE), p->label);
+        return;
+    }
+    int tail = (int)strlen(q) + 1, head = width - tail;
+    tui_draw_text(w, 0, 0, head > 0 ? head : 0, tui_attr(TUI_C_TITLE), p->label);
+    tui_draw_text(w, 0, getcurx(w), width, tui_attr(TUI_C_TITLE), tui_utf8() ? "\u2026" : "~");
+    tui_draw_text(w, 0, getcurx(w), width, tui_attr(TUI_C_TITLE), q);
+}
+
 void tui_prompt_draw(const tui_prompt *p, WINDOW *w)
 {
     int width = getmaxx(w);
     werase(w);
+    if (p->kind == TUI_PROMPT_CHOICE) {
+        choice_label_draw(p, w, width);
+        return;
+    }
     tui_draw_text(w, 0, 0, width, tui_attr(TUI_C_TITLE), p->label);
     int x = getcurx(w) + 1;
-    if (p->kind == TUI_PROMPT_CHOICE) return;
     /* show the end of a long buffer */
     const char *s = tail_within(p->buf, width > x + 2 ? (size_t)(width - x - 2) : 0);
     tui_draw_text(w, 0, x, width - x - 1, A_NORMAL, s);

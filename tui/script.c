@@ -235,6 +235,7 @@ int tui_script_main(const tui_options *o)
     if (!rc && tui_vterm_open(&c.vt, o->width, o->height)) rc = EX_OSERR;
     if (!rc) {
         c.app->virtual_term = 1;
+        if (o->log_path) c.app->logf = tui_term_log_open(o->log_path);
         rc = tui_app_screen_open(c.app, tui_vterm_term(o->term), c.vt.out, c.vt.in);
     }
     if (!rc) {
@@ -242,7 +243,7 @@ int tui_script_main(const tui_options *o)
         rc = script_loop(&c, f);
     }
     fclose(f);
-    if (c.app) tui_app_close(c.app, NULL, 0);
+    if (c.app) tui_app_close(c.app, NULL);
     free(c.app);
     if (c.vt.out) tui_vterm_close(&c.vt);
     return rc;

@@ -1,8 +1,8 @@
 /* term.c — the real terminal around the TUI: refusing TERM=dumb and
  * non-terminals, signal handlers that only set flags and write to the
- * self-pipe (SIGINT, SIGTERM, SIGHUP, SIGWINCH), the window size, and stderr
- * redirected into a pipe (shown on the message line, appended to a log file)
- * while curses owns the screen. */
+ * self-pipe (SIGINT, SIGTERM, SIGHUP, SIGWINCH), the window size, the
+ * session log file, and stderr redirected into a pipe (shown on the message
+ * line, appended to the log) while curses owns the screen. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -98,7 +98,7 @@ static void mkdirs(char *path)
         }
 }
 
-static FILE *log_open(const char *requested)
+FILE *tui_term_log_open(const char *requested)
 {
     char path[RUN_PATH_MAX];
     const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
@@ -126,17 +126,13 @@ int tui_term_stderr_capture(tui_app *app)
     fcntl(p[0], F_SETFL, O_NONBLOCK);
     fcntl(p[0], F_SETFD, FD_CLOEXEC);
     app->err_r = p[0];
-    app->logf = log_open(app->opt.log_path);
     return 0;
 }
 
 /* One complete stderr line: to the log file and the message line. */
 static void stderr_line(tui_app *app, const char *line)
 {
-    if (app->logf) {
-        fprintf(app->logf, "%s\n", line);
-        fflush(app->logf);
-    }
+    tui_app_log(app, "stderr: %s", line);
     if (app->saved_stderr >= 0) tui_app_message(app, 1, "stderr: %s", line);
 }
 
@@ -173,6 +169,4 @@ void tui_term_stderr_restore(tui_app *app)
     if (app->errlen) stderr_line(app, app->errbuf);
     close(app->err_r);
     app->err_r = -1;
-    if (app->logf) fclose(app->logf);
-    app->logf = NULL;
 }

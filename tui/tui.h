@@ -8,7 +8,7 @@
 
 typedef struct {
     run_config rc;            /* resolved run configuration */
-    char name[64];            /* config name for the status line */
+    char name[64];            /* the config's name (the lab names a run after its out directory) */
     const char *model_dir;    /* --model DIR: load this checkpoint */
     char **overrides;         /* the key=value arguments (applied over a checkpoint's config) */
     int n_overrides;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tui_script.sh — the TUI without a display (`ssmlab tui --script`): screen
 # dumps after keys show every panel, steps, a scenario change after
-# confirmation, polarization, the reorder refusal, text editing, selection
+# confirmation (the runs and checkpoints rules are tui_lab.sh's), polarization, the reorder refusal, text editing, selection
 # by keys and clicks, hidden-attention channels, the influence and its
 # decay, plot styles, the help screen (also in two columns at 80x24), a too
 # small terminal, save and load through prompts with Tab completion, rebound
@@ -55,10 +55,10 @@ wait-idle
 dump-screen
 key g j j l
 wait-idle
-expect layer 2 token 1
+expect x2 token 1
 click 3 6
 wait-idle
-expect layer 1 token 2
+expect x1 token 2
 key ]
 wait-idle
 expect channel 0
@@ -87,7 +87,7 @@ expect saved RUN/saved at step 0
 key o C-u
 type RUN/sav
 key Tab
-expect Load checkpoint: RUN/saved/
+expect Load checkpoint to inspect: RUN/saved/
 key Enter
 wait-idle
 expect loaded RUN/saved/ at step 0
@@ -104,7 +104,7 @@ for title in 'token norms' 'depth' 'loss, nats per byte' 'eigenvalues of S_B S_C
     grep -q "$title" "$TMP/d1" && ok "panel '$title' is drawn" || fail "panel '$title' missing"
 done
 grep -qE '^x3' "$TMP/d1" && grep -qE '^x0' "$TMP/d1" && ok "heatmap rows x0..x3" || fail "heatmap rows"
-grep -q 'The quick brown fox jumps' "$TMP/d1" && ok "columns labelled with the text" || fail "no text labels"
+grep -q 'The␣quick␣brown␣fox␣jumps' "$TMP/d1" && ok "columns labelled with the text" || fail "no text labels"
 grep -qE 'scen(ario)? default' "$TMP/d1" && grep -q 'reord' "$TMP/d1" && grep -q 'polar' "$TMP/d1" \
     && ok "status shows scenario, reorder, polarize" || fail "status line: $(head -1 "$TMP/d1")"
 grep -qE 'mean  [+-][0-9.]+/layer: (converging|diverging|mixed)' "$TMP/d1" && ok "depth verdict" || fail "no depth verdict"
@@ -237,16 +237,16 @@ wait-idle
 dump-screen
 key j j
 wait-idle
-expect-not layer 1 reorders the tokens
+expect-not layer 0 reorders the tokens
 EOF
 rc_is image 0
-has image 'token norms .* of test image 0 \(label [0-3], predicted [0-3]\).*patches across' "an image's heatmap names the test image, label and prediction"
+has image 'token norms .* of (test )?image 0 \(label [0-3], predicted [0-3]\)' "an image's heatmap names the test image, label and prediction"
 nth_dump image 1 | grep -qE '^y +0000111122223333' && nth_dump image 1 | grep -qE '^x +0123012301230123' \
     && ok "columns are labelled with patch rows and columns" || fail "patch labels: $(nth_dump image 1 | sed -n 7,9p)"
 nth_dump image 1 | grep -qE 'chance 1\.386' && ok "the loss panel's baseline is chance, ln 4" || fail "no chance baseline"
 nth_dump image 2 | grep -qE 'reord(er)? hard' && ok "r reorders the classifier's tokens" || fail "reorder: $(nth_dump image 2 | head -1)"
-nth_dump image 2 | grep -q 'reordered, most important' && ok "the ranking shows the reordered sequence" || fail "ranking after reorder"
-nth_dump image 2 | grep -q 'layer 1 reorders the tokens' && ok "the attention explains the reordering layer" || fail "reordering layer note"
+nth_dump image 2 | grep -q 'reordered' && ok "the ranking shows the reordered sequence" || fail "ranking after reorder"
+nth_dump image 2 | grep -q 'layer 0 reorders the tokens' && ok "the attention explains the reordering layer" || fail "reordering layer note"
 run_plain imgcfg "${cls[@]}" steps=50 out="$TMP/cls2" image=3 <<'EOF'
 expect test image 3 (label
 key n n n
@@ -272,7 +272,7 @@ key o C-u
 type $TMP/lm
 key Enter
 wait-idle
-expect The quick brown fox jumps
+expect The␣quick␣brown␣fox␣jumps
 expect token 72 '.'
 EOF
 rc_is switch 0

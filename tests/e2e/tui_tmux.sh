@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # tui_tmux.sh — drives the real `ssmlab tui` in a detached tmux session
 # (120x40): training starts and the token norms appear, pause, the reorder
-# refusal, a scenario change after confirmation, resize to too small and
-# back, a stderr line shown without corrupting the screen, quit with save;
-# an image classifier whose reordering toggles; then a resumed run that
-# SIGTERM stops with a resumable checkpoint, colour levels, and Ctrl-C.
+# refusal, a scenario change after confirmation (a new run named after it),
+# resize to too small and back (and to 80x24, with the key hint bar), a
+# stderr line shown without corrupting the screen, quit with save (which
+# says what it saved); a checkpoint written by ssmlab train, opened in the
+# lab, toggled, stepped and saved on quit, stays byte-identical while the
+# new run goes to a directory named after its settings; an image classifier
+# whose reordering toggles; then a loaded run trained on and stopped by
+# SIGTERM into a new run beside it, colour levels, and Ctrl-C.
 # Keeps well under 60 s.
 . "$(dirname "$0")/lib.sh"
 command -v tmux >/dev/null || { fail "tmux is missing (scripts/deps.sh installs it)"; finish; }
@@ -17,6 +21,7 @@ common=(d_model=32 n_layer=3 d_state=8 seq_len=32 batch_size=4 steps=100000 warm
         eval_batches=2 threads=1 data="$TMP/c.txt" keys="$keys" log="$TMP/tui.log")
 
 screen() { T capture-pane -p -t tui 2>/dev/null; }
+step_of() { python3 -c "import json,struct,sys;b=open(sys.argv[1]+'/model.safetensors','rb').read();n=struct.unpack('<Q',b[:8])[0];print(json.loads(b[8:8+n])['__metadata__']['ssmlab.step'])" "$1"; }
 # wait_screen PATTERN [SECONDS]: the pane shows PATTERN (grep -E)
 wait_screen() {
     local i n=$(( ${2:-15} * 10 ))
@@ -44,8 +49,8 @@ wait_exit() {
 start "${common[@]}" out="$TMP/run"
 check 'token norms' 15 "the token-norm heatmap appears"
 check '^x3' 5 "layers x0..x3 are rows of the heatmap"
-check 'The quick brown fox 1 jumps|quick brown' 5 "columns are labelled with the text"
-check '▶ bytes|▶ training|▶ defaults|▶ c ' 10 "training starts at once"
+check 'quick␣brown' 5 "columns are labelled with the text"
+check '▶ training|▶ run ' 10 "training starts at once"
 s1=$(status_step); sleep 1; s2=$(status_step)
 [ -n "$s1" ] && [ -n "$s2" ] && [ "$s2" -gt "$s1" ] && ok "the step advances ($s1 -> $s2)" || fail "step did not advance: '$s1' '$s2'"
 
@@ -62,6 +67,8 @@ check ' 0/100000' 5 "and starts at step 0"
 
 T resize-window -t tui -x 70 -y 20
 check 'terminal too small: 70x20' 5 "a small terminal gets a message"
+T resize-window -t tui -x 80 -y 24
+check '\? help +q quit' 5 "at 80x24 the key hint bar is there"
 T resize-window -t tui -x 120 -y 40
 check 'token norms' 5 "back to 120x40 the panels return"
 
@@ -78,8 +85,35 @@ check 'Save the training' 5 "quit with unsaved training offers to save"
 T send-keys -t tui y
 rc=$(wait_exit)
 [ "$rc" = 0 ] && ok "quit after saving exits 0" || fail "quit exit code $rc"
-[ -f "$TMP/run/model.safetensors" ] && [ -f "$TMP/run/optimizer.safetensors" ] && ok "checkpoint saved" || fail "no checkpoint"
+[ -f "$TMP/run-positive/model.safetensors" ] && [ -f "$TMP/run-positive/optimizer.safetensors" ] \
+    && ok "checkpoint saved as the run run-positive" || fail "no checkpoint in run-positive: $(ls "$TMP")"
 screen | grep -q 'token norms' && fail "the screen was not restored" || ok "the terminal is restored"
+check "ssmlab: saved step [0-9]+ in $TMP/run-positive" 3 "quitting with save says what it saved"
+T kill-server 2>/dev/null
+
+# --- a checkpoint of ssmlab train is inspected and never written -----------
+tiny_train "$TMP/b7" || fail "ssmlab train"
+(cd "$TMP/b7" && sha256sum -- *) >"$TMP/b7.sum"
+start --model "$TMP/b7" keys="$keys" log="$TMP/tui.log"
+check '○ inspecting' 15 "a checkpoint opens to be inspected, not trained"
+sleep 0.5
+screen | head -1 | grep -q ' 2/2' && ok "it does not train by itself" || fail "inspecting trained: $(screen | head -1)"
+T send-keys -t tui s
+check 'New model \(scenario positive' 5 "toggling its scenario asks first"
+T send-keys -t tui y
+check 'b7-positive' 10 "the new model is the run b7-positive"
+T send-keys -t tui n
+check ' 1/2' 10 "one step"
+T send-keys -t tui q
+check "Save the training \(step 1\) to $TMP/b7-positive" 5 "quitting asks to save the new run"
+T send-keys -t tui y
+rc=$(wait_exit)
+[ "$rc" = 0 ] && ok "quit with save exits 0" || fail "quit exit code $rc"
+check "saved step 1 in $TMP/b7-positive" 3 "and says where it saved"
+(cd "$TMP/b7" && sha256sum -- *) | cmp -s - "$TMP/b7.sum" && ok "the loaded checkpoint's files are byte-identical" \
+    || fail "the loaded checkpoint changed"
+[ -f "$TMP/b7-positive/model.safetensors" ] && [ "$(step_of "$TMP/b7-positive")" = 1 ] \
+    && ok "the new run went to the settings-named b7-positive" || fail "no b7-positive: $(ls "$TMP")"
 T kill-server 2>/dev/null
 
 # --- an image classifier: reordering takes effect --------------------------
@@ -93,27 +127,32 @@ check '▶ ' 10 "the classifier trains"
 T send-keys -t tui r
 check 'New model \(scenario default, polarize none, reorder hard' 5 "reordering asks first"
 T send-keys -t tui y
-check 'reorder hard' 10 "the new model reorders its tokens"
-check 'reordered, most important' 5 "the ranking shows the reordered sequence"
-check 'layer 1 reorders the tokens' 5 "the attention panel explains the reordering layer"
+check 'reord(er)? hard' 10 "the new model reorders its tokens"
+check 'reordered' 5 "the ranking shows the reordered sequence"
+check 'layer 0 reorders the tokens' 5 "the attention panel explains the reordering layer"
 T send-keys -t tui q
 if wait_screen 'Save the training' 3; then T send-keys -t tui n; fi
 rc=$(wait_exit)
 [ "$rc" = 0 ] && ok "the classifier session quits cleanly" || fail "classifier quit exit code $rc"
 T kill-server 2>/dev/null
 
-# --- resume, then SIGTERM ------------------------------------------------
-saved_step=$(python3 -c "import json,struct,sys;b=open(sys.argv[1],'rb').read();n=struct.unpack('<Q',b[:8])[0];print(json.loads(b[8:8+n])['__metadata__']['ssmlab.step'])" "$TMP/run/model.safetensors")
-start --model "$TMP/run" "${common[@]}"
-check "▶ run" 15 "the checkpoint loads and trains"
+# --- a loaded run trained on, then SIGTERM ---------------------------------
+saved_step=$(step_of "$TMP/run-positive")
+(cd "$TMP/run-positive" && sha256sum -- *) >"$TMP/rp.sum"
+start --model "$TMP/run-positive" "${common[@]}"
+check "inspecting" 15 "the checkpoint loads to be inspected"
+T send-keys -t tui space
+check "▶ run-positive-2" 15 "space trains it as the new run run-positive-2"
 sleep 1.5
 pid=$(cat "$TMP/pid"); tui_pid=$(pgrep -P "$pid" | head -1)
 kill -TERM "$tui_pid"
 rc=$(wait_exit)
 [ "$rc" = 130 ] && ok "SIGTERM exits 130" || fail "SIGTERM exit code $rc"
 check 'interrupted at step [0-9]+; the run is saved' 3 "SIGTERM saves and says how to resume"
-new_step=$(python3 -c "import json,struct,sys;b=open(sys.argv[1],'rb').read();n=struct.unpack('<Q',b[:8])[0];print(json.loads(b[8:8+n])['__metadata__']['ssmlab.step'])" "$TMP/run/model.safetensors")
-[ "$new_step" -gt "$saved_step" ] && ok "the resumed run saved later steps ($saved_step -> $new_step)" || fail "step $saved_step -> $new_step"
+new_step=$(step_of "$TMP/run-positive-2")
+[ "$new_step" -gt "$saved_step" ] && ok "the resumed run saved later steps into run-positive-2 ($saved_step -> $new_step)" \
+    || fail "step $saved_step -> $new_step"
+(cd "$TMP/run-positive" && sha256sum -- *) | cmp -s - "$TMP/rp.sum" && ok "the loaded run is untouched" || fail "run-positive changed"
 T kill-server 2>/dev/null
 
 # --- colour levels: truecolor (a direct-colour terminfo entry), 256, 8, none

@@ -6,7 +6,12 @@
  * training session for language models and image classifiers (steps,
  * accuracy, dirty state, save and load, rebuild, cancelled validation, test
  * images) and the engine thread (commands, snapshots, the self-pipe, the
- * influence and its decay, picking images). */
+ * influence and its decay, picking images); the runs and checkpoints rules
+ * (new runs named after their settings, a loaded checkpoint inspected and
+ * never written without confirmation, a run never taking a checkpoint
+ * directory), the checkpoint's tokenizer.json, text refused where the
+ * vocabulary cannot fit it, and a cancelled validation that leaves training
+ * running. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -208,7 +213,7 @@ Test(session, steps_save_load_and_rebuild)
     run_config rc;
     tiny_config(&rc);
     ssm_session s;
-    cr_assert_eq(ssm_session_open(&s, &rc, "tiny"), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_session_open(&s, &rc), SSM_OK, "%s", ssm_last_error());
     cr_assert_eq(ssm_session_dirty(&s), 0);
     double loss, acc;
     float lr;
@@ -261,7 +266,7 @@ Test(session, bad_checkpoints_and_data_fail_cleanly)
     ssm_session s;
     cr_assert_eq(ssm_session_open_checkpoint(&s, tmpdir_path("nothing"), &rc, NULL, 0), SSM_ERR_NOINPUT);
     snprintf(rc.data, sizeof rc.data, "%s", tmpdir_path("no-corpus"));
-    cr_assert_eq(ssm_session_open(&s, &rc, NULL), SSM_ERR_NOINPUT);
+    cr_assert_eq(ssm_session_open(&s, &rc), SSM_ERR_NOINPUT);
 }
 
 /* Wait (at most 30 s) for a snapshot with every sent command handled. */
@@ -275,7 +280,7 @@ Test(session, the_lab_and_inspect_give_identical_attention_and_influence)
     tiny_config(&rc);
     rc.model.polarize = SSM_POLARIZE_BOTH;
     ssm_session s;
-    cr_assert_eq(ssm_session_open(&s, &rc, "same"), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_session_open(&s, &rc), SSM_OK, "%s", ssm_last_error());
     double loss, acc;
     float lr;
     for (int i = 0; i < 3; i++) cr_assert_eq(ssm_session_step(&s, &loss, &acc, &lr), SSM_OK);
@@ -338,7 +343,7 @@ Test(engine, commands_snapshots_and_the_self_pipe)
     run_config rc;
     tiny_config(&rc);
     ssm_session s;
-    cr_assert_eq(ssm_session_open(&s, &rc, "tiny"), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_session_open(&s, &rc), SSM_OK, "%s", ssm_last_error());
     int fds[2];
     cr_assert_eq(pipe(fds), 0);
     fcntl(fds[0], F_SETFL, O_NONBLOCK);
@@ -356,14 +361,14 @@ Test(engine, commands_snapshots_and_the_self_pipe)
 
     ssm_cmd step = {.kind = SSM_CMD_STEP};
     for (int i = 0; i < 3; i++) cr_assert_eq(ssm_engine_send(e, &step), 0);
-    ssm_cmd sel = {.kind = SSM_CMD_SELECT, .layer = 2, .channel = 5};
+    ssm_cmd sel = {.kind = SSM_CMD_SELECT, .layer = 1, .channel = 5};   /* layers count from 0, as in ssmlab inspect */
     cr_assert_eq(ssm_engine_send(e, &sel), 0);
     wait_done(e, fds[0], snap);
     cr_assert_eq(snap->step, 3);
     cr_assert_eq(snap->measured_step, 3);
     cr_assert_eq(snap->n_hist, 3);
     cr_assert(snap->dirty);
-    cr_assert_eq(snap->attn_layer, 2);
+    cr_assert_eq(snap->attn_layer, 1);
     cr_assert_eq(snap->attn_channel, 5);
 
     ssm_cmd nm = {.kind = SSM_CMD_NEW_MODEL, .scenario = SSM_SCENARIO_POSITIVE};
@@ -379,7 +384,8 @@ Test(engine, commands_snapshots_and_the_self_pipe)
     wait_done(e, fds[0], snap);
     cr_assert_eq(snap->dirty, 0);
     cr_assert(strstr(snap->msg, "saved"), "%s", snap->msg);
-    cr_assert_eq(access(tmpdir_path("out/model.safetensors"), F_OK), 0);
+    cr_assert_eq(access(tmpdir_path("out-positive/model.safetensors"), F_OK), 0, "the new model is the run out-positive");
+    cr_assert_str_eq(snap->out, tmpdir_path("out-positive"));
 
     ssm_cmd run = {.kind = SSM_CMD_TOGGLE};
     cr_assert_eq(ssm_engine_send(e, &run), 0);
@@ -446,7 +452,7 @@ Test(session, image_classifiers_train_validate_and_show_test_images)
     run_config rc;
     image_config(&rc);
     ssm_session s, t;
-    cr_assert_eq(ssm_session_open(&s, &rc, "cls"), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_session_open(&s, &rc), SSM_OK, "%s", ssm_last_error());
     cr_assert_eq(s.images, 1);
     cr_assert_eq(s.model.cfg.input_kind, SSM_INPUT_CONTINUOUS);
     cr_assert_eq(s.model.cfg.n_classes, 4);
@@ -491,7 +497,7 @@ Test(session, a_classifier_checkpoint_needs_a_matching_task)
     run_config rc, lm;
     image_config(&rc);
     ssm_session s;
-    cr_assert_eq(ssm_session_open(&s, &rc, "cls"), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_session_open(&s, &rc), SSM_OK, "%s", ssm_last_error());
     cr_assert_eq(ssm_session_save(&s, rc.out), SSM_OK);
     ssm_session_free(&s);
     tiny_config(&lm);
@@ -514,7 +520,7 @@ Test(engine, image_classifiers_influence_and_picking_images)
     run_config rc;
     image_config(&rc);
     ssm_session s;
-    cr_assert_eq(ssm_session_open(&s, &rc, "cls"), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_session_open(&s, &rc), SSM_OK, "%s", ssm_last_error());
     int fds[2];
     cr_assert_eq(pipe(fds), 0);
     fcntl(fds[0], F_SETFL, O_NONBLOCK);
@@ -528,14 +534,14 @@ Test(engine, image_classifiers_influence_and_picking_images)
     cr_assert_eq(snap->image, 2);
     cr_assert_eq(snap->image_label, (2 * 7 + 3) % 4);
     cr_assert(snap->image_pred >= 0 && snap->image_pred < 4);
-    cr_assert_eq(memcmp(snap->text, "0123012301230123", 16), 0, "columns are labelled x mod 10");
+    cr_assert_str_eq(snap->label[5], "y1x1", "tokens are named by their patch row and column");
     cr_assert(snap->infl_ok && snap->infl_token == 15 && snap->infl_probes == 0);
     cr_assert_eq(snap->infl_passes, 16);
     for (int t = 0; t < 16; t++) cr_assert(snap->infl[t] > 0, "I(15, %d)", t);
     cr_assert(isfinite(snap->infl_rate) && snap->infl_fit_n == 15, "a decay fit over 15 distances");
     cr_assert(fabs(snap->infl_half_life - M_LN2 / snap->infl_rate) < 1e-9 * fabs(snap->infl_half_life));
 
-    ssm_cmd sel = {.kind = SSM_CMD_SELECT, .layer = 1, .channel = -1, .token = 6};
+    ssm_cmd sel = {.kind = SSM_CMD_SELECT, .layer = 0, .channel = -1, .token = 6};
     cr_assert_eq(ssm_engine_send(e, &sel), 0);
     wait_done(e, fds[0], snap);
     cr_assert(snap->infl_ok && snap->infl_token == 6);
@@ -565,4 +571,291 @@ Test(engine, image_classifiers_influence_and_picking_images)
     free(snap);
     close(fds[0]);
     close(fds[1]);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Runs and checkpoints: nothing is overwritten without confirmation         */
+
+TestSuite(runs, .init = tmpdir_make, .fini = tmpdir_remove);
+
+static void name_is(const char *base, int s0, int p0, int r0, int s1, int p1, int r1, const char *want)
+{
+    int from[SSM_RUN_NSETTINGS] = {s0, p0, r0}, to[SSM_RUN_NSETTINGS] = {s1, p1, r1};
+    char out[128];
+    ssm_run_dir_name(out, sizeof out, base, from, to);
+    cr_assert_str_eq(out, want, "%s", base);
+}
+
+Test(runs, new_runs_are_named_after_their_settings)
+{
+    name_is("bytes-small", 0, 0, 0, SSM_SCENARIO_NEGATIVE, 0, 0, "bytes-small-negative");
+    name_is("bytes-small", SSM_SCENARIO_POSITIVE, 0, 0, SSM_SCENARIO_NEGATIVE, 0, 0, "bytes-small-negative");
+    name_is("lm-positive", SSM_SCENARIO_POSITIVE, 0, 0, SSM_SCENARIO_NEGATIVE, 0, 0, "lm-negative");
+    name_is("fmnist-reorder-off", 0, 0, SSM_REORDER_OFF, 0, 0, SSM_REORDER_HARD, "fmnist-reorder-hard");
+    name_is("mqar-d1-none", 0, SSM_POLARIZE_NONE, 0, 0, SSM_POLARIZE_ZERO, 0, "mqar-d1-zero");
+    name_is("b7", 0, 0, 0, 0, SSM_POLARIZE_BOTH, SSM_REORDER_SOFT, "b7-polarize-both-reorder-soft");
+    name_is("b7-polarize-zero", 0, SSM_POLARIZE_ZERO, 0, 0, SSM_POLARIZE_ONE, 0, "b7-polarize-one");
+    name_is("b7", 0, 0, 0, 0, 0, 0, "b7");
+}
+
+Test(runs, a_checkpoint_directory_is_never_taken_by_a_new_run)
+{
+    char out[600];
+    ssm_run_dir_unused(out, sizeof out, tmpdir_path("b7/"));
+    cr_assert_str_eq(out, tmpdir_path("b7"), "nothing there: the path itself");
+    mkdir(tmpdir_path("b7"), 0755);
+    cr_assert_eq(ssm_run_dir_is_checkpoint(tmpdir_path("b7")), 0, "an empty directory is no checkpoint");
+    FILE *f = fopen(tmpdir_path("b7/config.json"), "w");
+    fclose(f);
+    cr_assert(ssm_run_dir_is_checkpoint(tmpdir_path("b7")));
+    ssm_run_dir_unused(out, sizeof out, tmpdir_path("b7"));
+    cr_assert_str_eq(out, tmpdir_path("b7-2"));
+    cr_assert(ssm_run_dir_foreign(tmpdir_path("b7"), tmpdir_path("b7-2"), 1));
+    cr_assert(ssm_run_dir_foreign(tmpdir_path("b7"), tmpdir_path("b7"), 0), "not written by this session");
+    cr_assert_eq(ssm_run_dir_foreign(tmpdir_path("b7/"), tmpdir_path("b7"), 1), 0, "the run's own directory");
+    cr_assert_eq(ssm_run_dir_foreign(tmpdir_path("new"), tmpdir_path("b7"), 0), 0, "no checkpoint there");
+    ssm_run_dir_parent(out, sizeof out, "runs/b7/");
+    cr_assert_str_eq(out, "runs");
+    ssm_run_dir_parent(out, sizeof out, "b7");
+    cr_assert_str_eq(out, ".");
+}
+
+/* Every file of dir, concatenated (to compare before and after). */
+static char *dir_bytes(const char *dir, size_t *n)
+{
+    static const char *const files[] = {"config.json", "model.safetensors", "optimizer.safetensors"};
+    char *all = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&all, &len);
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char path[700];
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        FILE *f = fopen(path, "rb");
+        cr_assert_not_null(f, "%s", path);
+        int c;
+        while ((c = fgetc(f)) != EOF) fputc(c, m);
+        fclose(f);
+    }
+    fclose(m);
+    *n = len;
+    return all;
+}
+
+/* A checkpoint of 3 steps in tmpdir/name, written as ssmlab train writes it. */
+static void trained_checkpoint(run_config *rc, const char *name)
+{
+    ssm_session s;
+    double loss, acc;
+    float lr;
+    tiny_config(rc);
+    cr_assert_eq(ssm_session_open(&s, rc), SSM_OK, "%s", ssm_last_error());
+    for (int i = 0; i < 3; i++) cr_assert_eq(ssm_session_step(&s, &loss, &acc, &lr), SSM_OK);
+    cr_assert_eq(ssm_session_save(&s, tmpdir_path(name)), SSM_OK, "%s", ssm_last_error());
+    ssm_session_free(&s);
+}
+
+Test(runs, a_loaded_checkpoint_is_inspected_and_trains_as_a_new_run)
+{
+    run_config rc;
+    trained_checkpoint(&rc, "b7");
+    size_t n0, n1;
+    char *before = dir_bytes(tmpdir_path("b7"), &n0);
+    ssm_session s;
+    cr_assert_eq(ssm_session_open_checkpoint(&s, tmpdir_path("b7"), &rc, NULL, 0), SSM_OK, "%s", ssm_last_error());
+    cr_assert(s.inspecting);
+    cr_assert_str_eq(s.name, "b7");
+    cr_assert_str_eq(s.rc.out, tmpdir_path("b7-2"), "training goes beside the checkpoint");
+    double loss, acc;
+    float lr;
+    cr_assert_eq(ssm_session_step(&s, &loss, &acc, &lr), SSM_OK);
+    cr_assert_eq(s.inspecting, 0);
+    cr_assert_str_eq(s.name, "b7-2");
+    cr_assert_eq(ssm_session_save(&s, NULL), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(access(tmpdir_path("b7-2/model.safetensors"), F_OK), 0);
+    cr_assert_eq(ssm_session_save(&s, tmpdir_path("b7")), SSM_ERR_CANTCREAT, "the loaded checkpoint is not written");
+    cr_assert(strstr(ssm_last_error(), "did not write"), "%s", ssm_last_error());
+    char *after = dir_bytes(tmpdir_path("b7"), &n1);
+    cr_assert(n0 == n1 && !memcmp(before, after, n0), "b7 is byte-identical");
+    free(after);
+
+    ssm_config mc = s.model.cfg;   /* a toggle: a new run named after it, never b7 */
+    mc.scenario = SSM_SCENARIO_POSITIVE;
+    cr_assert_eq(ssm_session_rebuild(&s, &mc), SSM_OK, "%s", ssm_last_error());
+    cr_assert_str_eq(s.rc.out, tmpdir_path("b7-positive"));
+    cr_assert_eq(ssm_session_step(&s, &loss, &acc, &lr), SSM_OK);
+    cr_assert_eq(ssm_session_save(&s, NULL), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_session_save(&s, NULL), SSM_OK, "its own run it writes again");
+    cr_assert_eq(ssm_session_overwrite(&s, tmpdir_path("b7")), SSM_OK, "the user typed b7 and confirmed");
+    after = dir_bytes(tmpdir_path("b7"), &n1);
+    cr_assert(n0 != n1 || memcmp(before, after, n0), "confirmed, b7 is replaced");
+    free(after);
+    free(before);
+    ssm_session_free(&s);
+}
+
+Test(runs, a_run_whose_directory_holds_a_checkpoint_goes_beside_it)
+{
+    run_config rc;
+    trained_checkpoint(&rc, "out");   /* tiny_config's out */
+    ssm_session s;
+    cr_assert_eq(ssm_session_open(&s, &rc), SSM_OK, "%s", ssm_last_error());
+    cr_assert_str_eq(s.rc.out, tmpdir_path("out-2"));
+    cr_assert_str_eq(s.name, "out-2");
+    ssm_session_free(&s);
+}
+
+/* The checkpoint's tokenizer.json tokenizes the text, as in ssmlab inspect. */
+Test(runs, the_tokenizer_json_tokenizes_and_names_tokens)
+{
+    run_config rc;
+    tiny_config(&rc);
+    rc.model.vocab_size = 1264;   /* the fixture's 1263 tokens */
+    ssm_session s;
+    cr_assert_eq(ssm_session_open(&s, &rc), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_session_save(&s, tmpdir_path("bpe")), SSM_OK, "%s", ssm_last_error());
+    ssm_session_free(&s);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "cp tests/data/tokenizer_fortunes.json %s", tmpdir_path("bpe/tokenizer.json"));
+    cr_assert_eq(system(cmd), 0, "run from the repository root");
+    cr_assert_eq(ssm_session_open_checkpoint(&s, tmpdir_path("bpe"), &rc, NULL, 0), SSM_OK, "%s", ssm_last_error());
+    const char *text = "The quick brown fox";
+    int *ids, n, *want, nw;
+    ssm_tokenizer tk;
+    cr_assert_eq(ssm_tokenizer_load(&tk, "tests/data/tokenizer_fortunes.json"), SSM_OK);
+    cr_assert_eq(ssm_tokenizer_encode(&tk, text, strlen(text), &want, &nw), SSM_OK);
+    cr_assert_eq(ssm_session_tokenize(&s, text, &ids, &n), SSM_OK, "%s", ssm_last_error());
+    cr_assert(n == nw && n < (int)strlen(text), "%d tokens, not one a byte", n);
+    cr_assert_eq(memcmp(ids, want, sizeof(int) * n), 0);
+    char label[64];
+    ssm_session_token_label(&s, ids[1], label, sizeof label);
+    size_t len;
+    const char *b = ssm_tokenizer_token_bytes(&tk, ids[1], &len);
+    cr_assert(strlen(label) == len && !memcmp(label, b, len), "'%s' is the token's text", label);
+    cr_assert_eq(ssm_session_can_train(&s), SSM_ERR_USAGE, "byte training would not fit its tokens");
+    free(ids);
+    free(want);
+    ssm_tokenizer_free(&tk);
+    ssm_session_free(&s);
+}
+
+/* A vocabulary of 10 without tokenizer: text is refused with the reason. */
+Test(runs, text_that_the_vocabulary_cannot_fit_is_refused)
+{
+    run_config rc;
+    tiny_config(&rc);
+    ssm_session s;
+    cr_assert_eq(ssm_session_open_checkpoint(&s, "tests/data/mamba_tiny_torch", &rc, NULL, 0), SSM_OK, "%s",
+                 ssm_last_error());
+    cr_assert_eq(s.model.cfg.vocab_size, 10);
+    cr_assert_eq(ssm_session_text_ok(&s), 0);
+    int *ids, n;
+    cr_assert_eq(ssm_session_tokenize(&s, "hello", &ids, &n), SSM_ERR_USAGE);
+    cr_assert(strstr(ssm_last_error(), "vocabulary of 10") && strstr(ssm_last_error(), "does not fit"), "%s",
+              ssm_last_error());
+    cr_assert_eq(ssm_session_can_train(&s), SSM_ERR_USAGE);
+    double loss, acc;
+    float lr;
+    cr_assert_eq(ssm_session_step(&s, &loss, &acc, &lr), SSM_ERR_USAGE, "no out-of-vocabulary byte tokens");
+    char label[16];
+    ssm_session_token_label(&s, 7, label, sizeof label);
+    cr_assert_str_eq(label, "7", "tokens are named by their ids");
+    ssm_session_free(&s);
+}
+
+static ssm_engine *engine_on(ssm_session *s, const run_config *rc, int fds[2], int autostart, const char *text)
+{
+    cr_assert_eq(pipe(fds), 0);
+    fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    fcntl(fds[1], F_SETFL, O_NONBLOCK);
+    ssm_engine *e;
+    ssm_engine_options o = {fds[1], autostart, text, 0};
+    cr_assert_eq(ssm_engine_start(&e, s, rc, &o), SSM_OK, "%s", ssm_last_error());
+    return e;
+}
+
+static void engine_off(ssm_engine *e, int fds[2], ssm_snapshot *snap)
+{
+    ssm_engine_stop(e);
+    free(snap);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* The engine: a checkpoint opens to be inspected (no autostart), tokens
+ * through its tokenizer, token ids where text does not fit, and a save
+ * into someone else's checkpoint only with force. */
+Test(runs, the_engine_inspects_checkpoints_and_saves_only_where_allowed)
+{
+    run_config rc;
+    tiny_config(&rc);
+    ssm_session s;
+    cr_assert_eq(ssm_session_open_checkpoint(&s, "tests/data/mamba_tiny_torch", &rc, NULL, 0), SSM_OK);
+    int fds[2];
+    cr_assert_eq(ssm_engine_start(&(ssm_engine *){0}, &s, &rc, &(ssm_engine_options){-1, 0, "hi", 0}), SSM_ERR_USAGE,
+                 "text that does not fit is refused");
+    cr_assert(strstr(ssm_last_error(), "does not fit"), "%s", ssm_last_error());
+    cr_assert_eq(ssm_session_open_checkpoint(&s, "tests/data/mamba_tiny_torch", &rc, NULL, 0), SSM_OK);
+    ssm_engine *e = engine_on(&s, &rc, fds, 1, NULL);
+    ssm_snapshot *snap = calloc(1, sizeof *snap);
+    wait_done(e, fds[0], snap);
+    cr_assert(snap->inspecting && !snap->running && !snap->can_train, "inspected, not trained");
+    cr_assert(snap->T == 16 && !snap->text_ok && snap->ids[12] == 2, "token ids 0..9, 0..5");
+    cr_assert_str_eq(snap->label[12], "2");
+    ssm_cmd ids = {.kind = SSM_CMD_TOKENS, .arg = "1, 2 3"};
+    cr_assert_eq(ssm_engine_send(e, &ids), 0);
+    wait_done(e, fds[0], snap);
+    cr_assert(snap->T == 3 && snap->ids[2] == 3);
+    ssm_cmd bad = {.kind = SSM_CMD_TOKENS, .arg = "1,12"};
+    cr_assert_eq(ssm_engine_send(e, &bad), 0);
+    wait_msg(e, fds[0], snap, "0..9");
+    ssm_cmd run = {.kind = SSM_CMD_RUN};
+    cr_assert_eq(ssm_engine_send(e, &run), 0);
+    wait_msg(e, fds[0], snap, "not trained");
+    cr_assert_eq(snap->running, 0);
+    ssm_cmd save = {.kind = SSM_CMD_SAVE};
+    snprintf(save.arg, sizeof save.arg, "%s", tmpdir_path("b7"));
+    cr_assert_eq(ssm_engine_send(e, &save), 0);
+    wait_msg(e, fds[0], snap, "saved");
+    snprintf(save.arg, sizeof save.arg, "%s", "tests/data/mamba_tiny_torch");
+    cr_assert_eq(ssm_engine_send(e, &save), 0);
+    wait_msg(e, fds[0], snap, "did not write");
+    engine_off(e, fds, snap);
+}
+
+/* Esc during a validation stops the validation, and training goes on. */
+Test(runs, cancelling_a_validation_does_not_pause_training)
+{
+    run_config rc;
+    tiny_config(&rc);
+    FILE *f = fopen(tmpdir_path("big.txt"), "w");
+    for (int i = 0; i < 6000; i++) fprintf(f, "Line %d of a corpus whose validation takes a while.\n", i);
+    fclose(f);
+    snprintf(rc.data, sizeof rc.data, "%s", tmpdir_path("big.txt"));
+    rc.seq_len = 64;
+    rc.model.d_model = 32;
+    ssm_session s;
+    cr_assert_eq(ssm_session_open(&s, &rc), SSM_OK, "%s", ssm_last_error());
+    int fds[2];
+    ssm_engine *e = engine_on(&s, &rc, fds, 1, NULL);
+    ssm_snapshot *snap = calloc(1, sizeof *snap);
+    ssm_cmd val = {.kind = SSM_CMD_VALIDATE};
+    cr_assert_eq(ssm_engine_send(e, &val), 0);
+    for (int i = 0; i < 3000 && !(snap->busy && !strcmp(snap->busy_what, "validating")); i++) {
+        usleep(1000);
+        ssm_engine_snapshot(e, snap);
+    }
+    cr_assert(snap->busy, "validating");
+    ssm_engine_cancel(e);
+    for (int i = 0; i < 3000 && !strstr(snap->msg, "validation cancelled"); i++) {
+        usleep(1000);
+        ssm_engine_snapshot(e, snap);
+    }
+    cr_assert(strstr(snap->msg, "training goes on"), "%s", snap->msg);
+    long step = snap->step;
+    for (int i = 0; i < 3000 && snap->step < step + 2; i++) {
+        usleep(1000);
+        ssm_engine_snapshot(e, snap);
+    }
+    cr_assert(snap->running && snap->step >= step + 2, "training goes on after the cancel");
+    engine_off(e, fds, snap);
 }

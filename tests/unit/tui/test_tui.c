@@ -2,8 +2,9 @@
  * table (unique names and keys, key names round trip, rebinding from a keys
  * file and its errors, the man page's list), path completion, plot glyphs
  * and lines, the heat ramp, the panel classes and their constructor,
- * cycling settings through the enum counts, prompt editing of UTF-8, and
- * scrolling.  The lab's controller (session and engine
+ * cycling settings through the enum counts, prompt editing of UTF-8,
+ * scrolling, brief help texts and the key hint bar, visible token labels,
+ * token columns as wide as their labels, and the layer of a selected row.  The lab's controller (session and engine
  * thread) is tested in test_lab.c. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -56,6 +57,29 @@ Test(keys, every_action_has_one_entry_and_keys_are_unique)
     for (int i = 0; i < n; i++)
         for (int k = 0; k < TUI_KEYS_PER_ACTION && t[i].keys[k]; k++)
             cr_assert_eq(tui_keymap_lookup(&km, t[i].keys[k]), t[i].action, "key of %s is shared", t[i].name);
+}
+
+Test(keys, brief_texts_fit_the_two_column_help_and_the_hint_bar_fits_80_columns)
+{
+    cr_assert_not_null(setlocale(LC_ALL, "C.UTF-8"));
+    int n;
+    const tui_key_entry *t = tui_key_table(&n);
+    for (int i = 0; i < n; i++) {
+        cr_assert(t[i].brief && (int)strlen(t[i].brief) <= TUI_BRIEF_MAX, "%s: brief '%s'", t[i].name, t[i].brief);
+        cr_assert(strlen(t[i].help) > strlen(t[i].brief), "%s: the brief text is the shorter", t[i].name);
+        cr_assert_eq(t[i].hint != NULL, t[i].rank > 0, "%s: a hint word has a rank", t[i].name);
+    }
+    tui_keymap km;
+    tui_keymap_default(&km);
+    char bar[256];
+    tui_keymap_hints(&km, 79, bar, sizeof bar);
+    cr_assert(strlen(bar) <= 79 && strstr(bar, "? help") && strstr(bar, "q quit") && strstr(bar, "space run"), "%s", bar);
+    tui_keymap_hints(&km, 20, bar, sizeof bar);
+    cr_assert(strlen(bar) <= 20 && strstr(bar, "? help"), "narrow: the lowest ranks stay: '%s'", bar);
+    write_file(tmpdir_path("keys"), "help = h\n");
+    cr_assert_eq(tui_keymap_load(&km, tmpdir_path("keys")), SSM_OK);
+    tui_keymap_hints(&km, 79, bar, sizeof bar);
+    cr_assert(strstr(bar, "h help"), "the bar follows rebinding: %s", bar);
 }
 
 Test(keys, names_round_trip)
@@ -240,10 +264,14 @@ Test(panels, the_table_follows_the_layout_and_clicks_go_to_the_selecting_panels)
     cr_assert_eq(tui_panel_classes[TUI_PANEL_LOSS], &tui_panel_loss_class);
     cr_assert_eq(tui_panel_classes[TUI_PANEL_SPECTRUM], &tui_panel_spectrum_class);
     cr_assert_eq(tui_panel_classes[TUI_PANEL_RANK], &tui_panel_rank_class);
+    cr_assert_eq(tui_panel_classes[TUI_PANEL_IMAGE], &tui_panel_image_class);
     cr_assert_eq(tui_panel_classes[TUI_PANEL_ATTN], &tui_panel_attn_class);
     cr_assert_eq(tui_panel_classes[TUI_PANEL_MESSAGE], &tui_panel_message_class);
+    cr_assert_eq(tui_panel_classes[TUI_PANEL_HINTS], &tui_panel_hints_class);
     for (int i = 0; i < TUI_NPANELS; i++) {
-        int clickable = i == TUI_PANEL_HEATMAP || i == TUI_PANEL_RANK || i == TUI_PANEL_ATTN;
+        int clickable = i == TUI_PANEL_HEATMAP || i == TUI_PANEL_RANK || i == TUI_PANEL_IMAGE || i == TUI_PANEL_ATTN;
+        int focusable = i != TUI_PANEL_STATUS && i != TUI_PANEL_MESSAGE && i != TUI_PANEL_HINTS;
+        cr_assert_eq(tui_panel_focusable(i), focusable, "%s", tui_panel_classes[i]->name);
         cr_assert_eq(tui_panel_classes[i]->click != NULL, clickable, "%s", tui_panel_classes[i]->name);
     }
 }
@@ -278,7 +306,7 @@ static ssm_snapshot *fake_snapshot(int T, int n_layer)
     int layers = (n_layer < SSM_SNAP_MAX_LAYER ? n_layer : SSM_SNAP_MAX_LAYER) + 1;
     for (int i = 0; i < layers * T; i++) s->norms[i] = 1.0f + (float)(i % 7);
     for (int t = 0; t < T; t++) {
-        s->text[t] = (unsigned char)('a' + t % 26);
+        snprintf(s->label[t], SSM_SNAP_LABEL, "%c", 'a' + t % 26);
         s->order[t] = T - 1 - t;
         s->imp[t] = (float)t;
         s->infl[t] = 1.0f + (float)t;
@@ -429,6 +457,53 @@ Test(prompt, a_choice_keeps_its_command_and_takes_its_keys)
 }
 
 /* ------------------------------------------------------------------------ */
+
+Test(panels, token_labels_show_spaces_and_controls_visibly)
+{
+    cr_assert_not_null(setlocale(LC_ALL, "C.UTF-8"));
+    char out[64];
+    cr_assert_eq(tui_token_visible(" the", 1, out, sizeof out), 4);
+    cr_assert_str_eq(out, "\u2423the");
+    cr_assert_eq(tui_token_visible(" the", 0, out, sizeof out), 4);
+    cr_assert_str_eq(out, "_the");
+    tui_token_visible("a\nb\tc", 0, out, sizeof out);
+    cr_assert_str_eq(out, "a$b>c");
+    cr_assert_eq(tui_token_visible("", 1, out, sizeof out), 1, "byte 0: a dot");
+    cr_assert_str_eq(out, "\u00b7");
+    cr_assert_eq(tui_token_visible("\xc3\xa9t\xc3", 1, out, sizeof out), 3, "a broken character is a dot");
+    cr_assert_str_eq(out, "\xc3\xa9t\u00b7");
+    tui_token_visible("\xc3\xa9", 0, out, sizeof out);
+    cr_assert_str_eq(out, ".", "an ASCII locale shows a character it cannot draw as one dot");
+}
+
+Test(panels, token_columns_fit_with_the_selection_in_view)
+{
+    ssm_snapshot *s = fake_snapshot(10, 2);
+    for (int t = 0; t < 10; t++) snprintf(s->label[t], SSM_SNAP_LABEL, "%s", t % 2 ? " the" : "a");
+    static tui_tokens k;
+    tui_tokens_set(&k, s, 1);
+    cr_assert(k.w[0] == 1 && k.w[1] == 4, "columns as wide as the labels");
+    int first, n = tui_tokens_fit(&k, 9, 12, 1, &first);
+    int used = 0;
+    for (int t = first; t < first + n; t++) used += k.w[t];
+    cr_assert(first + n - 1 == 9 && used <= 12 && used + k.w[first - 1] > 12, "ends at the selection: %d+%d", first, n);
+    n = tui_tokens_fit(&k, 0, 12, 0, &first);
+    cr_assert(first == 0 && n >= 4, "from the start");
+    cr_assert_eq(tui_tokens_at(&k, 0, n, 0), 0);
+    cr_assert_eq(tui_tokens_at(&k, 0, n, 1), 1);
+    cr_assert_eq(tui_tokens_at(&k, 0, n, 4), 1);
+    cr_assert_eq(tui_tokens_at(&k, 0, n, 5), 2);
+    cr_assert_eq(tui_tokens_at(&k, 0, n, 100), -1);
+    cr_assert_str_eq(tui_token_name(&k, 1), "'\u2423the'");
+    free(s);
+}
+
+Test(panels, the_selected_row_belongs_to_the_layer_that_wrote_it)
+{
+    cr_assert_eq(tui_view_mixer(0), 0, "the embedding row shows layer 0's attention");
+    cr_assert_eq(tui_view_mixer(1), 0, "x1 is layer 0's output");
+    cr_assert_eq(tui_view_mixer(4), 3);
+}
 
 Test(panels, scrolling_keeps_the_selection_in_view)
 {

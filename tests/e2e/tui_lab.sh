@@ -1,0 +1,291 @@
+#!/usr/bin/env bash
+# tui_lab.sh — the lab as researchers use it, without a display (`ssmlab
+# tui --script`): a loaded checkpoint is inspected and never overwritten (a
+# toggle makes a new run named after its settings, a save into someone
+# else's checkpoint asks first), loading over unsaved training asks first,
+# a checkpoint's tokenizer.json tokenizes the text and names the tokens, a
+# vocabulary that bytes do not fit is refused with the reason (and inspected
+# through token ids), closing the help leaves no stray letters, a prompt
+# pauses training and shows the true step, the screen at 80x24 shortens its
+# labels instead of cutting them, Esc stops a validation and not the
+# training, spaces are visible, the session log is written, the key hint
+# bar is always there; focus and zoom, token search, typed layer, channel
+# and token numbers, image classifiers in 2-D with class names, and the
+# layers numbered as ssmlab inspect numbers them.
+. "$(dirname "$0")/lib.sh"
+export HOME="$TMP" LC_ALL=C.UTF-8
+tiny_corpus "$TMP/c.txt"
+lm=(d_model=16 n_layer=2 d_state=4 seq_len=16 batch_size=2 warmup=1 eval_every=0 eval_batches=1 threads=1
+    data="$TMP/c.txt")
+
+# run NAME ARGS... <script: the lab on it; dumps in $TMP/NAME.out, status in $TMP/NAME.rc
+run() {
+    local name=$1; shift
+    sed "s|TMP|$TMP|g" >"$TMP/$name.txt"
+    "$SSMLAB" tui --script "$TMP/$name.txt" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
+    echo $? >"$TMP/$name.rc"
+}
+rc_ok() { [ "$(cat "$TMP/$1.rc")" = 0 ] && ok "$2" || fail "$2: exit $(cat "$TMP/$1.rc"): $(tail -3 "$TMP/$1.err")"; }
+nth_dump() { awk -v n="$2" '/^--- screen/{k++} k==n' "$TMP/$1.out"; }
+sums() { (cd "$1" && sha256sum -- * | sort); }
+step_of() { python3 -c "import json,struct,sys;b=open(sys.argv[1]+'/model.safetensors','rb').read();n=struct.unpack('<Q',b[:8])[0];print(json.loads(b[8:8+n])['__metadata__']['ssmlab.step'])" "$1"; }
+train() { # train DIR key=value...: a few steps of a tiny model with ssmlab train
+    local dir=$1; shift
+    "$SSMLAB" train "${lm[@]}" out="$dir" "$@" >/dev/null 2>"$TMP/train.err" || fail "ssmlab train $dir: $(tail -1 "$TMP/train.err")"
+}
+
+# --- 1. a loaded checkpoint is never overwritten --------------------------
+train "$TMP/b7" steps=3
+sums "$TMP/b7" >"$TMP/b7.sum"
+# toggle NAME DIR: the lab on checkpoint DIR: s (y to a question), n, q y
+toggle() {
+    local name=$1 dir=$2
+    printf 'key s y\nwait-idle\nkey n\nwait-idle\nkey q y\n' | run "$name" --model "$dir" --paused "${lm[@]}"
+}
+toggle b7 "$TMP/b7"
+rc_ok b7 "toggle the scenario of a loaded checkpoint, step, quit with save"
+sums "$TMP/b7" | cmp -s - "$TMP/b7.sum" && ok "the loaded checkpoint is byte-identical afterwards" \
+    || fail "runs/b7 was overwritten (step $(step_of "$TMP/b7"))"
+[ -f "$TMP/b7-positive/model.safetensors" ] && [ "$(step_of "$TMP/b7-positive")" = 1 ] \
+    && ok "the new run went to b7-positive, named after its scenario" || fail "no b7-positive run: $(ls "$TMP")"
+run inspect --model "$TMP/b7" "${lm[@]}" <<'EOF'
+dump-screen
+expect inspecting TMP/b7 at step 3; training makes the new run TMP/b7-2
+key s
+expect New model (scenario positive, polarize none, reorder off) as TMP/b7-positive-2
+expect ? b7 stays as it is. [y/n]
+key y
+wait-idle
+expect b7-positive-2
+EOF
+rc_ok inspect "a loaded checkpoint is inspected; a toggle asks and names the new run after its settings"
+
+train "$TMP/bytes-small" steps=2 scenario=positive
+sums "$TMP/bytes-small" >"$TMP/bs.sum"
+toggle bs "$TMP/bytes-small"
+rc_ok bs "a positive model: toggle to negative, step, quit with save"
+sums "$TMP/bytes-small" | cmp -s - "$TMP/bs.sum" && [ -f "$TMP/bytes-small-negative/model.safetensors" ] \
+    && ok "bytes-small stays; the run went to bytes-small-negative" || fail "bytes-small overwritten or no bytes-small-negative"
+
+IMG="$TMP/img"
+python3 "$(dirname "$0")/../data/make_idx_fixture.py" "$IMG"
+cls=(task=classify dataset=fashion-mnist data="$IMG" patch=2 d_model=16 n_layer=2 d_state=4 batch_size=8 warmup=1
+     eval_every=0 eval_batches=1 threads=1 steps=50)
+run reorder "${cls[@]}" out="$TMP/fmnist-reorder-off" <<'EOF'
+key r
+wait-idle
+key n
+wait-idle
+key q
+expect to TMP/fmnist-reorder-hard before quitting
+key n
+EOF
+rc_ok reorder "a reorder=hard model saves to fmnist-reorder-hard, not fmnist-reorder-off"
+
+# saving into someone else's checkpoint asks, and no keeps it
+run overwrite --model "$TMP/b7" "${lm[@]}" <<'EOF'
+key w C-u
+type TMP/b7
+key Enter
+expect holds a checkpoint this session did not write
+key n
+wait-idle
+key w C-u
+type TMP/b7-copy
+key Enter
+wait-idle
+expect saved TMP/b7-copy at step 3
+EOF
+rc_ok overwrite "a save into the loaded checkpoint asks first; a new path saves at once"
+sums "$TMP/b7" | cmp -s - "$TMP/b7.sum" && ok "answering no keeps the checkpoint" || fail "b7 changed after answering no"
+
+# training a loaded checkpoint makes a new run beside it
+run resume --model "$TMP/b7" "${lm[@]}" <<'EOF'
+key n
+wait-idle
+expect training from step 3 as the new run TMP/b7-2
+key q y
+EOF
+rc_ok resume "a step on a loaded checkpoint starts the new run b7-2"
+[ "$(step_of "$TMP/b7-2")" = 4 ] && sums "$TMP/b7" | cmp -s - "$TMP/b7.sum" && ok "b7-2 holds step 4, b7 is untouched" \
+    || fail "resumed run: $(ls "$TMP")"
+
+# --- 2. loading over unsaved training asks first --------------------------
+run load "${lm[@]}" steps=50 out="$TMP/fresh" <<'EOF'
+key n n
+wait-idle
+key o C-u
+type TMP/b7
+key Enter
+expect ? The unsaved training of fresh (step 2) is lost. [y/n]
+key n
+expect 2/50
+key o C-u
+type TMP/b7
+key Enter y
+wait-idle
+expect inspecting
+EOF
+rc_ok load "o asks before unsaved training is dropped"
+
+# --- 3. the checkpoint's tokenizer.json ---------------------------------
+train "$TMP/bpe" steps=2 vocab_size=1264
+cp "$(dirname "$0")/../data/tokenizer_fortunes.json" "$TMP/bpe/tokenizer.json"
+text='The quick brown fox jumps over the lazy dog'
+"$SSMLAB" inspect --model "$TMP/bpe" --text "$text" --importance --format csv >"$TMP/bpe.csv" 2>/dev/null
+n_tok=$(grep -c '^importance' "$TMP/bpe.csv")
+second=$(awk -F, '$1=="importance" && $4==1 {print $8}' "$TMP/bpe.csv" | sed 's/ /␣/g')
+run bpe --model "$TMP/bpe" --text "$text" <<EOF
+expect x0 token $((n_tok - 1)) 'g'
+key g
+expect x0 token 0 'The'
+key l
+expect x0 token 1 '$second'
+key space
+expect inspected, not trained
+EOF
+rc_ok bpe "tokenizer.json: $n_tok tokens as ssmlab inspect has them, labelled with their strings; no byte training"
+run vocab10 --model "$(dirname "$0")/../data/mamba_tiny_torch" "${lm[@]}" <<'EOF'
+expect token 15 '5'
+key e
+expect Token ids (0..9
+key C-u
+type 1,2,3
+key Enter
+wait-idle
+expect x0 token 2 '3'
+dump-screen
+EOF
+rc_ok vocab10 "a vocabulary of 10 without tokenizer is inspected through token ids"
+for want in 'mean +[-+][0-9.]+/layer: (converging|diverging|mixed)' 'importance' ' L1 +[a-z]+ +\+[0-9]' \
+            'peaks at' 'I (half-life|t½)|no decay fit|I grows'; do
+    grep -qE -- "$want" "$TMP/vocab10.out" && ok "transformers-layout checkpoint shows /$want/" || fail "no /$want/ for mamba_tiny_torch"
+done
+expect_error 64 "vocabulary of 10 tokens: text .*does not fit" "$SSMLAB" tui --script "$TMP/b7.txt" \
+    --model "$(dirname "$0")/../data/mamba_tiny_torch" --text hello
+
+# --- 4. ? ? C-l leaves no stray letters ----------------------------------
+run help --size 80x24 "${lm[@]}" steps=50 <<'EOF'
+key n
+wait-idle
+dump-screen
+key ?
+key ?
+key C-l
+dump-screen
+EOF
+rc_ok help "help open and closed"
+if diff <(nth_dump help 1 | tail -n +2) <(nth_dump help 2 | tail -n +2) >"$TMP/help.diff"; then
+    ok "after ? ? C-l the screen is as before the help"
+else fail "stray letters after the help:"; cat "$TMP/help.diff"; fi
+
+# --- 6. a prompt pauses training and shows the true step ------------------
+run quitstep "${lm[@]}" steps=100000 <<'EOF'
+key space
+wait-step 3
+key q
+sleep 600
+dump-screen
+key c
+wait-text training from step
+sleep 300
+dump-screen
+EOF
+rc_ok quitstep "quit prompt over running training"
+status_step=$(nth_dump quitstep 1 | sed -n 2p | grep -oE ' [0-9]+/100000' | cut -d/ -f1 | tr -d ' ')
+prompt_step=$(nth_dump quitstep 1 | grep -oE 'Save the training \(step [0-9]+\)' | grep -oE '[0-9]+')
+[ -n "$prompt_step" ] && [ "$prompt_step" = "$status_step" ] && ok "the quit prompt shows the true step ($prompt_step)" \
+    || fail "prompt step '$prompt_step', status step '$status_step'"
+nth_dump quitstep 2 | sed -n 2p | grep -q '▶' && ok "cancelling the prompt resumes training" || fail "training did not resume"
+
+# --- 9. 80x24: labels shorten instead of colliding or being cut -----------
+run small --size 80x24 "${lm[@]}" steps=50 <<'EOF'
+key n n
+wait-idle
+dump-screen
+key ?
+dump-screen
+EOF
+rc_ok small "80x24"
+nth_dump small 1 | grep -q 'scorernk' && fail "ranking headers collide (scorernk)" || ok "no colliding ranking headers"
+nth_dump small 1 | grep -qE 'I (half-life [0-9.]+ tok|t½ [0-9.]+$)|I grows' && ok "the influence's half-life is whole" \
+    || fail "half-life cut: $(nth_dump small 1 | grep -o 'I half.*')"
+nth_dump small 1 | grep -qE '^token [-+][0-9.]+(/layer:)? (converging|diverging|flat)' && ok "the depth verdict is whole" \
+    || fail "depth verdict cut: $(nth_dump small 1 | grep '^token')"
+nth_dump small 2 | grep -q 'Start or paus[^e]' && fail "help text cut (Start or paus)" || ok "help texts are whole at 80x24"
+nth_dump small 2 | grep -q 'Start/pause' && ok "the help uses brief texts in two columns" || fail "no brief help"
+
+# --- 10. Esc, visible spaces, the session log, the hint bar --------------
+for i in $(seq 1 3000); do echo "Line $i of a corpus large enough that validating it takes a while."; done >"$TMP/big.txt"
+run esc "${lm[@]}" data="$TMP/big.txt" d_model=64 seq_len=64 batch_size=4 steps=100000 <<'EOF'
+key space
+wait-step 1
+key v
+wait-text validating
+key Esc
+sleep 800
+dump-screen
+EOF
+rc_ok esc "Esc during a validation"
+nth_dump esc 1 | sed -n 2p | grep -q '▶' && nth_dump esc 1 | grep -q 'validation cancelled at step [0-9]*; training goes on' \
+    && ok "Esc stops the validation and says so; training goes on" || fail "training stopped: $(nth_dump esc 1 | sed -n '2p;$p')"
+run paused --log "$TMP/session.log" "${lm[@]}" steps=50 out="$TMP/logged" <<'EOF'
+dump-screen
+key n
+wait-idle
+key w Enter
+wait-idle
+EOF
+rc_ok paused "started paused"
+nth_dump paused 1 | grep -q 'The␣quick␣brown' && ok "spaces are shown as ␣" || fail "spaces are blank"
+nth_dump paused 1 | tail -2 | head -1 | grep -qE '\? help +q quit' && ok "the key hint bar is there when started paused" \
+    || fail "no hint bar: '$(nth_dump paused 1 | tail -2 | head -1)'"
+grep -q 'session:' "$TMP/session.log" 2>/dev/null && grep -q "saved $TMP/logged at step 1" "$TMP/session.log" \
+    && ok "the session log has the session and its messages" || fail "session log: $(cat "$TMP/session.log" 2>&1)"
+
+# --- conventions: focus and zoom, search, numbers, images, layer numbers --
+run nav "${lm[@]}" steps=50 text='abc abcd' <<'EOF'
+key Tab z
+dump-screen
+key z
+key g /
+type c
+key Enter
+expect x0 token 2 'c'
+key / Enter
+expect x0 token 6 'c'
+key :
+type 1
+key Enter
+wait-idle
+expect x2 token 6
+expect layer 1, all channels
+key #
+type 3
+key Enter
+wait-idle
+expect layer 1, channel 3
+key @
+type 3
+key Enter
+expect x2 token 3 '␣'
+key : C-u
+type x0
+key Enter
+expect x0 token 3
+EOF
+rc_ok nav "search, go to layer, channel and token"
+nth_dump nav 1 | sed -n 3p | grep -q 'depth' && ! nth_dump nav 1 | grep -q 'token norms' \
+    && ok "Tab then z zooms the depth panel to the whole screen" || fail "zoom: $(nth_dump nav 1 | sed -n 3p)"
+"$SSMLAB" train "${cls[@]}" steps=5 out="$TMP/fm" >/dev/null 2>&1
+run img --model "$TMP/fm" <<'EOF'
+dump-screen
+EOF
+rc_ok img "a Fashion-MNIST classifier"
+classes='(T-shirt/top|Trouser|Pullover|Dress|Coat|Sandal|Shirt|Sneaker|Bag|Ankle boot)'
+grep -qE "image 0 \\($classes, predicted $classes\\)" "$TMP/img.out" && grep -qE "$classes (→|->) $classes" "$TMP/img.out" \
+    && ok "the test image is shown with its class names" || fail "no class names: $(grep -m2 'image' "$TMP/img.out")"
+"$SSMLAB" inspect --model "$TMP/b7" --spectrum --format csv 2>/dev/null | awk -F, '$2=="layer"{print $3}' | tr '\n' ' ' >"$TMP/layers"
+[ "$(cat "$TMP/layers")" = "0 1 " ] && grep -qE ' L0 +[a-z]+ +\+' "$TMP/inspect.out" && ! grep -qE ' L2 +[a-z]+ +\+' "$TMP/inspect.out" \
+    && ok "layers are numbered 0..n-1 in the lab as in ssmlab inspect" || fail "layer numbers: inspect '$(cat "$TMP/layers")'"
+finish
