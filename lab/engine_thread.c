@@ -199,6 +199,7 @@ static void history_row_show(ssm_snapshot *w, const history *h, int r, const int
     if (!strcmp(history_cell(h, r, col[1]), "train")) {
         history_add(w->hist_step, w->hist_loss, &w->n_hist, step, (float)loss);
         w->loss = loss;
+        w->acc = history_value(h, r, col[3]);
         return;
     }
     history_add(w->val_steps, w->val_hist, &w->n_val, step, (float)loss);

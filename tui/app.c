@@ -153,7 +153,7 @@ static void place(tui_panel *p, int y, int x, int h, int w)
 static void layout_bottom(tui_app *app, int y, int h, int W)
 {
     tui_panel **p = app->panels;
-    int wr = W * 20 / 100, wh = W * 30 / 100 < 64 ? W * 30 / 100 : 64, wi = 0;
+    int wr = W * 20 / 100, wh = W * 25 / 100 < 60 ? W * 25 / 100 : 60, wi = 0;
     if (app->snap->images) {
         wr = W * 18 / 100;
         wh = W * 22 / 100 < 56 ? W * 22 / 100 : 56;

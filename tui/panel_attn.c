@@ -186,7 +186,7 @@ static void legend(tui_panel *p, const attn_state *st, int y)
     if (!st->exponential) {
         snprintf(half[0], sizeof half[0], "I: no exponential decay (R2 %.2f < %.1f)", st->r2, TASK_DECAY_MIN_R2);
         snprintf(half[1], sizeof half[1], "I: no exponential decay");
-        snprintf(half[2], sizeof half[2], "I: no exp. decay");
+        snprintf(half[2], sizeof half[2], "I: no exp");
     } else if (st->rate <= 0) {
         snprintf(half[0], sizeof half[0], "I grows with distance (rate %.3g/tok, R2 %.2f)", st->rate, st->r2);
         snprintf(half[1], sizeof half[1], "I grows (rate %.2g)", st->rate);
