@@ -38,13 +38,18 @@ void cli_log_header(const char *command, long seed);
 void cli_log_model(const char *dir, const ssm_model *m);
 
 /* Metrics rows.  Columns are fixed at begin; each row gives one value per
- * column as text (NULL = empty).  CSV writes a header before the first row;
- * JSONL writes numbers bare and other text quoted. */
+ * column as text (NULL = empty).  CSV writes a header before the first row
+ * and quotes a field holding a comma, a quote, CR or LF as RFC 4180 says
+ * (in double quotes, quotes doubled).  JSONL writes one object per row,
+ * without the empty fields: JSON numbers bare, other text as JSON strings
+ * (quote, backslash and control characters escaped).  A column marked in
+ * text is always a string (a token "7" stays "7"). */
 typedef struct {
     FILE *f;
     int jsonl;
     int ncols;
     const char *const *cols;
+    const unsigned char *text;   /* (ncols) 1: a text column; NULL (begin's default): none */
     int header_done;
 } cli_table;
 

@@ -72,8 +72,10 @@ static ssm_status input_alloc(inspect_input *in, int B, int L, int d_input)
 /* ------------------------------------------------------------------------ */
 /* Token labels                                                             */
 
-/* Token text safe in a CSV field and a JSON string: printable ASCII and
- * valid UTF-8 as is; control bytes, invalid bytes, ',', '"' and '\' as \xNN. */
+/* Token text as UTF-8 that a C string can hold: valid UTF-8 (control
+ * characters included) as it is; NUL, bytes that are not UTF-8 and the
+ * backslash itself as \xNN, so the bytes can be told back.  cli_table
+ * quotes the rest for CSV and JSON. */
 static void label_escape(char *out, const unsigned char *s, size_t n)
 {
     size_t o = 0;
@@ -84,7 +86,7 @@ static void label_escape(char *out, const unsigned char *s, size_t n)
             memcpy(out + o, s + i, u);
             o += u;
             i += u;
-        } else if (s[i] >= 0x20 && s[i] < 0x7f && !strchr(",\"\\", s[i])) {
+        } else if (s[i] && s[i] < 0x80 && s[i] != '\\') {
             out[o++] = (char)s[i++];
         } else {
             o += snprintf(out + o, 5, "\\x%02x", s[i++]);
@@ -325,6 +327,7 @@ static ssm_status emit_spectrum(const ssm_model *m, inspect_out *out)
 }
 
 static const char *const norm_cols[] = {"table", "kind", "seq", "layer", "pos", "id", "token", "value"};
+static const unsigned char norm_text[] = {1, 1, 0, 0, 0, 0, 1, 0};   /* JSON strings even when numeric */
 
 /* one norms-table row; layer < 0 leaves it empty, tok < 0 leaves seq..token empty */
 static void norm_row(cli_table *t, const char *kind, int layer, const inspect_input *in, int tok,
@@ -348,6 +351,7 @@ static ssm_status emit_norms(const ssm_model *m, const inspect_input *in, inspec
     if (st) return st;
     cli_table t;
     cli_table_next(&t, out->format, &out->tables, norm_cols, 8);
+    t.text = norm_text;
     int T = n.B * n.L;
     char v[40];
     for (int b = 0; b < n.B; b++) {
@@ -378,8 +382,10 @@ static ssm_status emit_importance(const ssm_model *m, const inspect_input *in, i
     int *order = malloc(sizeof(int) * in->L);
     if (!order) return ssm_fail(SSM_ERR_NOMEM, "out of memory for the ranking");
     static const char *const cols[] = {"table", "seq", "rank", "pos", "score", "method", "id", "token"};
+    static const unsigned char text[] = {1, 0, 0, 0, 0, 1, 0, 1};
     cli_table t;
     cli_table_next(&t, out->format, &out->tables, cols, 8);
+    t.text = text;
     const char *method = m->params.imp_k ? "learned" : "proxy";
     char v[4][40];
     for (int b = 0; b < in->B; b++) {

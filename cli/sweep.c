@@ -480,6 +480,7 @@ static void table_write(const sweep_table *t, FILE *f, const char *format)
 {
     cli_table ct;
     cli_table_begin(&ct, f, format, t->cols, t->ncols);
+    ct.text = t->text;   /* a preset named "1" stays a string */
     for (int i = 0; i < t->nrows; i++) cli_table_row(&ct, t->vals + (size_t)i * t->ncols);
 }
 
