@@ -11,7 +11,7 @@
 #define TICK_LEN 3.5
 #define TEXT_MAX 512
 #define LEGEND_SWATCH 24.0
-#define LEGEND_TEXT_MAX 110.0
+#define LEGEND_TEXT_MAX 200.0
 #define COLORBAR_W 12.0
 #define COLORBAR_SLICES 128
 
@@ -156,6 +156,18 @@ static int linear_ticks(double lo, double hi, int integer, int max_n, double *ti
     return n;
 }
 
+/* the values m[j] x 10^k inside the range of s */
+static int decade_multiples(const fig_scale *s, const double *m, int nm, double *ticks)
+{
+    int n = 0;
+    for (int k = (int)floor(s->lo); k <= (int)ceil(s->hi) && n < FIG_MAX_TICKS; k++)
+        for (int j = 0; j < nm && n < FIG_MAX_TICKS; j++) {
+            double v = m[j] * pow(10, k), e = log10(v);
+            if (e >= s->lo - 1e-9 && e <= s->hi + 1e-9) ticks[n++] = v;
+        }
+    return n;
+}
+
 static int log_ticks(const fig_scale *s, int max_n, double *ticks, double *step)
 {
     int k0 = (int)ceil(s->lo - 1e-9), k1 = (int)floor(s->hi + 1e-9), n = 0;
@@ -165,16 +177,14 @@ static int log_ticks(const fig_scale *s, int max_n, double *ticks, double *step)
         *step = -d;
         return n;
     }
-    static const double m125[] = {1, 2, 5};
-    for (int k = (int)floor(s->lo); k <= (int)ceil(s->hi) && n < FIG_MAX_TICKS; k++)
-        for (int j = 0; j < 3 && n < FIG_MAX_TICKS; j++) {
-            double v = m125[j] * pow(10, k), e = log10(v);
-            if (e >= s->lo - 1e-9 && e <= s->hi + 1e-9) ticks[n++] = v;
-        }
-    if (n >= 2 && n <= max_n) {
-        *step = 0;
-        return n;
-    }
+    static const double m125[] = {1, 2, 5}, m1to9[] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    *step = 0;
+    n = decade_multiples(s, m125, 3, ticks);   /* 1, 2, 5; 1 .. 9 when that gives fewer than 3 */
+    if (n >= 3 && n <= max_n) return n;
+    n = decade_multiples(s, m1to9, 9, ticks);
+    if (n >= 2 && n <= max_n) return n;
+    n = decade_multiples(s, m125, 3, ticks);
+    if (n >= 2 && n <= max_n) return n;
     return linear_ticks(pow(10, s->lo), pow(10, s->hi), 0, max_n, ticks, step);
 }
 

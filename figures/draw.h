@@ -63,7 +63,8 @@ void fig_scale_pad(fig_scale *s, double frac);
 /* Tick values (in data units, not log) of s, at most max_n of them (and
  * at most FIG_MAX_TICKS), on 1, 2, 5 x 10^k steps; on a log scale every
  * d-th decade, or 1, 2 and 5 in each decade when the range holds fewer
- * than two decades, or linear steps when it holds fewer than two of those.
+ * than two decades (1 .. 9 when that gives fewer than three), or linear
+ * steps when it holds fewer than two of those.
  * Returns how many; *step says how to label them: the linear step, -d for
  * decades, 0 for 1-2-5 ticks. */
 int fig_scale_ticks(const fig_scale *s, int max_n, double *ticks, double *step);

@@ -46,7 +46,14 @@ static void series_look(const fig_xy *p, int i, fig_rgb *c, int *dash, int *mark
     *marker = s->marker == FIG_AUTO ? i % FIG_NMARKERS : s->marker;
 }
 
-static int style_of(const fig_series *s) { return s->style ? s->style : FIG_LINES; }
+/* The style bits, FIG_LINES added when neither lines nor markers are asked for. */
+static int style_of(const fig_series *s)
+{
+    return s->style & (FIG_LINES | FIG_MARKERS | FIG_DASHED) ? s->style : s->style | FIG_LINES;
+}
+
+/* A band under a line; whiskers on markers alone. */
+static int has_band(const fig_series *s) { return s->lo && s->hi && style_of(s) & (FIG_LINES | FIG_DASHED); }
 
 static int usable(const fig_frame *f, double x, double y)
 {
@@ -96,7 +103,7 @@ static void series_markers(cairo_t *cr, const fig_frame *f, const fig_series *s,
     for (int i = 0; i < s->n; i++) {
         if (!usable(f, s->x[i], s->y[i])) continue;
         double x = fig_scale_map(&f->sx, s->x[i]);
-        if (s->lo && s->hi && usable(f, s->x[i], s->lo[i]) && usable(f, s->x[i], s->hi[i])) {
+        if (!has_band(s) && s->lo && s->hi && usable(f, s->x[i], s->lo[i]) && usable(f, s->x[i], s->hi[i])) {
             fig_set_color(cr, c, 1);
             cairo_move_to(cr, x, fig_scale_map(&f->sy, s->lo[i]));
             cairo_line_to(cr, x, fig_scale_map(&f->sy, s->hi[i]));
@@ -138,23 +145,60 @@ static int xy_legend(const fig_xy *p, fig_legend_entry *e)
         fig_rgb c;
         series_look(p, i, &c, &dash, &marker);
         int st = style_of(s);
-        e[n++] = (fig_legend_entry){s->label, c, st & FIG_MARKERS ? marker : -1, st,
-                                    s->lo && s->hi && !(st & FIG_MARKERS)};
+        e[n++] = (fig_legend_entry){s->label, c, st & FIG_MARKERS ? marker : -1, st, has_band(s)};
     }
     return n;
 }
 
-/* Lay out a frame with room on the right for a legend of n entries, whose
- * size goes to *lw, *lh (max_h: the height it was measured in). */
-static void frame_with_legend(cairo_t *cr, fig_frame *f, const fig_axes *ax, fig_rect r,
-                              const fig_legend_entry *e, int n, double *lw, double *max_h)
+/* How many of the series' points (and points along their lines and bands)
+ * fall inside box. */
+static int points_in(const fig_frame *f, const fig_xy *p, fig_rect box)
 {
-    double lh;
-    fig_frame first = *f;
-    fig_frame_layout(cr, &first, ax, r, 0);
-    *max_h = first.plot.h;
-    fig_legend_measure(cr, e, n, *max_h, lw, &lh);
-    fig_frame_layout(cr, f, ax, r, n ? *lw + FIG_PAD : 0);
+    int k = 0;
+    for (int i = 0; i < p->n_series; i++) {
+        const fig_series *s = &p->series[i];
+        for (int j = 0; j < s->n; j++)
+            for (int q = 0; q < 4 && (q == 0 || j + 1 < s->n); q++)
+                for (int w = 0; w < (has_band(s) ? 3 : 1); w++) {
+                    const double *y = w == 0 ? s->y : w == 1 ? s->lo : s->hi;
+                    double a = q / 4.0;
+                    double x = q ? (1 - a) * fig_scale_map(&f->sx, s->x[j]) + a * fig_scale_map(&f->sx, s->x[j + 1])
+                                 : fig_scale_map(&f->sx, s->x[j]);
+                    double yy = q ? (1 - a) * fig_scale_map(&f->sy, y[j]) + a * fig_scale_map(&f->sy, y[j + 1])
+                                  : fig_scale_map(&f->sy, y[j]);
+                    k += x >= box.x - 3 && x <= box.x + box.w + 3 && yy >= box.y - 3 && yy <= box.y + box.h + 3;
+                }
+    }
+    return k;
+}
+
+/* Lay out the frame and place a legend of n entries: inside the plot, in
+ * the first corner it hides no data in, else to the right of the plot.
+ * *at gets its top left corner, *max_h the height it was measured in. */
+static void frame_with_legend(cairo_t *cr, fig_frame *f, const fig_xy *p, fig_rect r, const fig_legend_entry *e,
+                              int n, double at[2], double *max_h)
+{
+    double lw, lh;
+    fig_frame base = *f;   /* the data ranges, before a layout changes them */
+    fig_frame_layout(cr, f, &p->ax, r, 0);
+    if (!n) return;
+    *max_h = f->plot.h - 2 * FIG_PAD;
+    fig_legend_measure(cr, e, n, *max_h, &lw, &lh);
+    for (int c = 0; c < 4 && lw < 0.6 * f->plot.w && lh < 0.7 * f->plot.h; c++) {
+        fig_rect box = {c % 2 ? f->plot.x + FIG_PAD : f->plot.x + f->plot.w - FIG_PAD - lw,
+                        c < 2 ? f->plot.y + FIG_PAD : f->plot.y + f->plot.h - FIG_PAD - lh, lw, lh};
+        if (!points_in(f, p, box)) {
+            at[0] = box.x;
+            at[1] = box.y;
+            return;
+        }
+    }
+    *max_h = f->plot.h;
+    fig_legend_measure(cr, e, n, *max_h, &lw, &lh);
+    *f = base;
+    fig_frame_layout(cr, f, &p->ax, r, lw + FIG_PAD);
+    at[0] = f->plot.x + f->plot.w + FIG_PAD;
+    at[1] = f->plot.y;
 }
 
 void fig_xy_draw(cairo_t *cr, const fig_xy *p, fig_rect r)
@@ -162,9 +206,9 @@ void fig_xy_draw(cairo_t *cr, const fig_xy *p, fig_rect r)
     fig_frame f = {0};
     fig_legend_entry *e = calloc((size_t)p->n_series + 1, sizeof *e);
     int ne = e ? xy_legend(p, e) : 0;
-    double lw, max_h;
+    double at[2], max_h = 0;
     xy_ranges(p, &f);
-    frame_with_legend(cr, &f, &p->ax, r, e, ne, &lw, &max_h);
+    frame_with_legend(cr, &f, p, r, e, ne, at, &max_h);
     fig_frame_draw(cr, &f, &p->ax, r);
     fig_frame_clip(cr, &f);
     for (int pass = 0; pass < 3; pass++)   /* bands under lines under markers */
@@ -173,13 +217,13 @@ void fig_xy_draw(cairo_t *cr, const fig_xy *p, fig_rect r)
             int dash, marker, st = style_of(s);
             fig_rgb c;
             series_look(p, i, &c, &dash, &marker);
-            if (pass == 0 && s->lo && s->hi && !(st & FIG_MARKERS)) series_band(cr, &f, s, c);
+            if (pass == 0 && has_band(s)) series_band(cr, &f, s, c);
             if (pass == 1 && st & (FIG_LINES | FIG_DASHED)) series_line(cr, &f, s, c, dash);
             if (pass == 2 && st & FIG_MARKERS) series_markers(cr, &f, s, c, marker);
         }
     cairo_restore(cr);
     fig_frame_box(cr, &f);
-    fig_legend_draw(cr, e, ne, f.plot.x + f.plot.w + FIG_PAD, f.plot.y, max_h);
+    fig_legend_draw(cr, e, ne, at[0], at[1], max_h);
     free(e);
 }
 
@@ -315,14 +359,17 @@ static void bar_one(cairo_t *cr, const fig_frame *f, const fig_bars *p, int i)
     double a = fig_scale_map(&f->sy, p->lo[i]), b = fig_scale_map(&f->sy, p->hi[i]);
     if (!isfinite(a) || !isfinite(b)) return;
     double xm = (x0 + x1) / 2, cap = (x1 - x0) / 4;
-    cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
-    cairo_set_line_width(cr, 1);
     cairo_move_to(cr, xm, a);
     cairo_line_to(cr, xm, b);
     cairo_move_to(cr, xm - cap, a);
     cairo_line_to(cr, xm + cap, a);
     cairo_move_to(cr, xm - cap, b);
     cairo_line_to(cr, xm + cap, b);
+    cairo_set_source_rgb(cr, 1, 1, 1);   /* a white edge: visible on a dark bar too */
+    cairo_set_line_width(cr, 2.6);
+    cairo_stroke_preserve(cr);
+    cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
+    cairo_set_line_width(cr, 1);
     cairo_stroke(cr);
 }
 

@@ -254,10 +254,17 @@ Test(figures, ticks)
     cr_assert_float_eq(t[4], 1e4, 1e-6);
     n = ticks_of(1e-9, 1e9, 1, 0, 5, t, &step);   /* every 5th decade */
     cr_assert(n <= 5 && step < -1, "%d ticks, step %g", n, step);
-    n = ticks_of(1.5, 9, 1, 0, 8, t, &step);   /* less than a decade: 2, 5 */
+    n = ticks_of(1.5, 9, 1, 0, 8, t, &step);   /* less than a decade: 2 .. 9 */
+    cr_assert_eq(step, 0);
+    cr_assert_eq(n, 8);
+    cr_assert_float_eq(t[0], 2, 1e-12);
+    n = ticks_of(1.5, 9, 1, 0, 5, t, &step);   /* fewer allowed: 2, 5 */
     cr_assert_eq(step, 0);
     cr_assert_eq(n, 2);
-    n = ticks_of(3, 4, 1, 0, 8, t, &step);   /* not even two of 1-2-5: linear */
+    cr_assert_float_eq(t[1], 5, 1e-12);
+    n = ticks_of(0.15, 0.9, 1, 0, 8, t, &step);   /* 0.2, 0.5 and more: 1 .. 9 x 0.1 */
+    cr_assert_eq(n, 8);
+    n = ticks_of(3.1, 3.9, 1, 0, 8, t, &step);   /* not even two of 1 .. 9: linear */
     cr_assert(n >= 2 && step > 0);
     cr_assert_eq(ticks_of(1, 1, 0, 0, 5, t, &step), 0);   /* empty range */
 }
