@@ -122,4 +122,24 @@ expect_error 64 "figure-format goes with --figures" "$SSMLAB" inspect --model "$
 expect_error 64 "figure-format.*'png,gif' is not a list of svg, png and pdf" \
     "$SSMLAB" inspect --model "$TMP/ck" --figures "$TMP/f2" --figure-format png,gif
 
+# ---- sweep: a bar chart per result column in DIR/figures
+tiny_corpus "$TMP/c.txt"
+for s in default negative; do
+    printf 'd_model = 16\nn_layer = 2\nd_state = 4\nseq_len = 16\nbatch_size = 2\nsteps = 2\nwarmup = 1\neval_every = 0\neval_batches = 1\nscenario = %s\ndata = %s\n' \
+        "$s" "$TMP/c.txt" >"$TMP/lm-$s.conf"
+done
+"$SSMLAB" sweep "$TMP/lm-default.conf" "$TMP/lm-negative.conf" --out "$TMP/sw" threads=1 >/dev/null 2>"$TMP/err" \
+    || fail "sweep: $(tail -3 "$TMP/err")"
+charts="cos_last decay_rate dev_last dev_ratio fit_r2 half_life mean_slope mix_slope train_s unigram_loss val_loss val_ppl"
+for c in $charts; do
+    svg_ok "$TMP/sw/figures/$c.svg" && png_ok "$TMP/sw/figures/$c.png" || fail "sweep chart $c: $(cat "$TMP/xml.err" "$TMP/png.out")"
+done
+[ "$(ls "$TMP/sw/figures" | sed 's/\.[a-z]*$//' | sort -u | tr '\n' ' ')" = "$charts " ] \
+    && ok "sweep: a chart per numeric column ($charts), none for val_acc of language models" \
+    || fail "sweep charts: $(ls "$TMP/sw/figures")"
+grep -q "charts in $TMP/sw/figures" "$TMP/err" && ok "sweep says where the charts are" || fail "no note: $(tail -2 "$TMP/err")"
+"$SSMLAB" sweep "$TMP/lm-default.conf" --out "$TMP/sw2" --figure-format pdf threads=1 >/dev/null 2>&1 \
+    && pdf_ok "$TMP/sw2/figures/val_loss.pdf" && [ ! -e "$TMP/sw2/figures/val_loss.svg" ] \
+    && ok "sweep --figure-format pdf" || fail "sweep pdf charts: $(ls "$TMP/sw2/figures")"
+
 finish
