@@ -23,6 +23,7 @@ int cli_generate(int argc, char **argv);
 int cli_sweep(int argc, char **argv);
 int cli_inspect(int argc, char **argv);
 int cli_attack(int argc, char **argv);
+int cli_plot(int argc, char **argv);
 
 /* Print "ssmlab: <last error>" to stderr and return the exit code of st. */
 int cli_report(ssm_status st);

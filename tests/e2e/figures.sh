@@ -142,4 +142,34 @@ grep -q "charts in $TMP/sw/figures" "$TMP/err" && ok "sweep says where the chart
     && pdf_ok "$TMP/sw2/figures/val_loss.pdf" && [ ! -e "$TMP/sw2/figures/val_loss.svg" ] \
     && ok "sweep --figure-format pdf" || fail "sweep pdf charts: $(ls "$TMP/sw2/figures")"
 
+# ---- plot: hand-written train.csv files and real training output
+mkdir -p "$TMP/runs/quoted" "$TMP/runs/valonly"
+printf 'step,split,loss,acc,lr,grad_norm,tokens_per_s,elapsed_s,"new, metric"\r\n1,train,2.5,0.1,0.1,1,100,0.1,"x ""y"""\r\n2,train,2.0,,,,,,\r\n2,val,2.2,0.3,,,,0.2,\r\n3,test,9,9\r\n\r\n4,train,,0.5\r\n5,train,1.5,0.6,0.1\r\n' \
+    >"$TMP/runs/quoted/train.csv"
+printf 'split,loss,step\nval,1.5,5\nval,1.2,10\n' >"$TMP/runs/valonly/train.csv"
+"$SSMLAB" train d_model=16 n_layer=2 d_state=4 seq_len=16 batch_size=2 steps=20 warmup=1 eval_every=10 \
+    eval_batches=1 threads=1 data="$TMP/c.txt" out="$TMP/runs/lm" >"$TMP/lm.csv" 2>/dev/null && mv "$TMP/lm.csv" "$TMP/runs/lm/train.csv" \
+    || fail "train for plot"
+"$SSMLAB" plot "$TMP/runs/quoted" "$TMP/runs/valonly/" "$TMP/runs/lm" --out "$TMP/plots" >"$TMP/out" 2>"$TMP/err" \
+    || fail "plot: $(cat "$TMP/err")"
+for n in loss acc bpb; do
+    svg_ok "$TMP/plots/$n.svg" && png_ok "$TMP/plots/$n.png" && ok "plot: $n.svg and $n.png" || fail "plot $n: $(cat "$TMP/xml.err" "$TMP/png.out" "$TMP/err")"
+done
+[ ! -s "$TMP/out" ] && [ "$(grep -c '^# plot: ' "$TMP/err")" -eq 3 ] && ok "plot: one note per figure, nothing on stdout" \
+    || fail "plot output: $(cat "$TMP/out" "$TMP/err")"
+"$SSMLAB" plot "$TMP/runs/lm/train.csv" --out "$TMP/plots2" --log-y --figure-format pdf >/dev/null 2>"$TMP/err" \
+    && pdf_ok "$TMP/plots2/loss.pdf" "$TMP/plots2/bpb.pdf" && [ ! -e "$TMP/plots2/acc.pdf" ] \
+    && ok "plot a CSV file directly, --log-y, pdf; no accuracy for a language model" || fail "plot file: $(cat "$TMP/err")"
+expect_error 66 "$TMP/runs/none/train.csv: cannot open" "$SSMLAB" plot "$TMP/runs/none" --out "$TMP/p3"
+printf 'a,b\n1,2\n' >"$TMP/nohdr.csv"
+expect_error 65 "nohdr.csv: the header has no 'step' column" "$SSMLAB" plot "$TMP/nohdr.csv" --out "$TMP/p3"
+printf 'step,split,loss\n1,train,abc\n' >"$TMP/badcell.csv"
+expect_error 65 "badcell.csv: row 2: loss 'abc' is not a number" "$SSMLAB" plot "$TMP/badcell.csv" --out "$TMP/p3"
+: >"$TMP/empty.csv"
+expect_error 65 "empty.csv: empty" "$SSMLAB" plot "$TMP/empty.csv" --out "$TMP/p3"
+expect_error 64 "plot: --out DIR is required" "$SSMLAB" plot "$TMP/runs/lm"
+expect_error 64 "plot: no run directories" "$SSMLAB" plot --out "$TMP/p3"
+expect_error 73 "out $TMP/plainfile/p: cannot create directory" "$SSMLAB" plot "$TMP/runs/lm" --out "$TMP/plainfile/p"
+[ ! -e "$TMP/p3" ] && ok "no output directory after a bad input" || fail "$TMP/p3 was made"
+"$SSMLAB" plot -h | grep -q -- '--figure-format LIST' && ok "plot -h lists the options" || fail "plot -h"
 finish
