@@ -107,6 +107,7 @@ static void depth_panel(scratch *sc, fig_panel *p, const float *vals, int depth,
                         const char *ylabel)
 {
     int few = T <= MAX_TOKEN_LINES, thin = few ? 0 : T < MAX_THIN_LINES ? T : MAX_THIN_LINES;
+    int one = depth < 2;   /* one depth: markers and whiskers, no lines */
     int ns = few ? T : thin + 1;
     fig_series *ser = scratch_get(sc, ns, sizeof *ser);
     double *x = scratch_get(sc, depth, sizeof *x), *y = scratch_get(sc, (size_t)ns * depth, sizeof *y);
@@ -135,11 +136,12 @@ static void depth_panel(scratch *sc, fig_panel *p, const float *vals, int depth,
         else snprintf(lab[k], sizeof lab[k], "t = %d: %s", i, tok);
         ser[k] = few ? (fig_series){lab[k], x, y + (size_t)k * depth, NULL, NULL, depth, FIG_AUTO, FIG_AUTO,
                                     FIG_LINES | FIG_MARKERS}
-                     : (fig_series){k ? NULL : "tokens", x, y + (size_t)k * depth, NULL, NULL, depth, FIG_GREY, 0, FIG_THIN};
+                     : (fig_series){k ? NULL : "tokens", x, y + (size_t)k * depth, NULL, NULL, depth, FIG_GREY, 0,
+                                    one ? FIG_MARKERS : FIG_THIN};
     }
     if (!few)
         ser[thin] = (fig_series){"geometric mean \xc2\xb1 1 sd", x, y + (size_t)thin * depth, lo, hi, depth, 0, 0,
-                                 FIG_LINES | FIG_MARKERS};
+                                 one ? FIG_MARKERS : FIG_LINES | FIG_MARKERS};
     *p = (fig_panel){.kind = FIG_PANEL_XY,
                      .xy = {{.title = title, .xlabel = xlabel, .ylabel = ylabel, .log_y = 1, .x_integer = 1}, ser, ns}};
 }
@@ -211,7 +213,8 @@ ssm_status cli_figures_importance(const cli_figures *f, const float *scores, int
     char title[TITLE_MAX];
     snprintf(title, sizeof title, "Layer-0 token importance (%s), sequence 0%s", method,
              B > 1 ? " of several" : "");
-    fig_page page = {title, p, 2, 1, 576, 560};
+    double width = 110 + 14.0 * L;   /* room for every token's text up to ~100 tokens */
+    fig_page page = {title, p, 2, 1, width < 576 ? 576 : width > 1600 ? 1600 : width, 560};
     ssm_status st = cli_figures_write(f, "importance", &page);
     scratch_free(&sc);
     return st;

@@ -443,8 +443,9 @@ static int spaced_ticks(cairo_t *cr, fig_scale *s, double len, int along_x, doub
 }
 
 /* Categories: labels upright when they fit side by side, else read bottom
- * to top, every cat_every-th when even that crowds them.  Returns the
- * height they take below the axis. */
+ * to top; every cat_every-th when even that crowds them (short labels stay
+ * upright and are thinned out).  Returns the height they take below the
+ * axis. */
 static double category_layout(cairo_t *cr, fig_frame *f, double width, double max_h)
 {
     double gap = width / (f->n_cats ? f->n_cats : 1), w = 0;
@@ -453,8 +454,9 @@ static double category_layout(cairo_t *cr, fig_frame *f, double width, double ma
         if (x > w) w = x;
     }
     double th = fig_text_height(cr, FIG_SIZE_TICK);
-    f->cats_rotated = w + 4 > gap;
-    f->cat_every = f->cats_rotated ? (int)ceil(1.15 * th / gap) : 1;
+    int short_labels = w <= 1.5 * th;
+    f->cats_rotated = w + 4 > gap && !short_labels;
+    f->cat_every = (int)ceil((f->cats_rotated ? th : w + 4) / gap);
     if (f->cat_every < 1) f->cat_every = 1;
     f->cat_len = w < max_h ? w : max_h;
     return f->cats_rotated ? f->cat_len : th;

@@ -150,26 +150,37 @@ static int xy_legend(const fig_xy *p, fig_legend_entry *e)
     return n;
 }
 
-/* How many of the series' points (and points along their lines and bands)
- * fall inside box. */
-static int points_in(const fig_frame *f, const fig_xy *p, fig_rect box)
+/* Whether the segment from (x0, y0) to (x1, y1), page points, comes within
+ * 3 points of box (sampled every 2 points along it). */
+static int segment_in(double x0, double y0, double x1, double y1, fig_rect box)
 {
-    int k = 0;
+    if (!isfinite(x0) || !isfinite(y0) || !isfinite(x1) || !isfinite(y1)) return 0;
+    int steps = (int)ceil(hypot(x1 - x0, y1 - y0) / 2);
+    if (steps > 2000) steps = 2000;
+    for (int q = 0; q <= steps; q++) {
+        double a = steps ? (double)q / steps : 0, x = x0 + a * (x1 - x0), y = y0 + a * (y1 - y0);
+        if (x >= box.x - 3 && x <= box.x + box.w + 3 && y >= box.y - 3 && y <= box.y + box.h + 3) return 1;
+    }
+    return 0;
+}
+
+/* Whether any series (its points, its lines, the edges of its band) meets box. */
+static int data_in(const fig_frame *f, const fig_xy *p, fig_rect box)
+{
     for (int i = 0; i < p->n_series; i++) {
         const fig_series *s = &p->series[i];
-        for (int j = 0; j < s->n; j++)
-            for (int q = 0; q < 4 && (q == 0 || j + 1 < s->n); q++)
-                for (int w = 0; w < (has_band(s) ? 3 : 1); w++) {
-                    const double *y = w == 0 ? s->y : w == 1 ? s->lo : s->hi;
-                    double a = q / 4.0;
-                    double x = q ? (1 - a) * fig_scale_map(&f->sx, s->x[j]) + a * fig_scale_map(&f->sx, s->x[j + 1])
-                                 : fig_scale_map(&f->sx, s->x[j]);
-                    double yy = q ? (1 - a) * fig_scale_map(&f->sy, y[j]) + a * fig_scale_map(&f->sy, y[j + 1])
-                                  : fig_scale_map(&f->sy, y[j]);
-                    k += x >= box.x - 3 && x <= box.x + box.w + 3 && yy >= box.y - 3 && yy <= box.y + box.h + 3;
-                }
+        int lines = style_of(s) & (FIG_LINES | FIG_DASHED);
+        for (int w = 0; w < (has_band(s) ? 3 : 1); w++) {
+            const double *y = w == 0 ? s->y : w == 1 ? s->lo : s->hi;
+            for (int j = 0; j < s->n; j++) {
+                int k = lines && j + 1 < s->n ? j + 1 : j;
+                if (segment_in(fig_scale_map(&f->sx, s->x[j]), fig_scale_map(&f->sy, y[j]),
+                               fig_scale_map(&f->sx, s->x[k]), fig_scale_map(&f->sy, y[k]), box))
+                    return 1;
+            }
+        }
     }
-    return k;
+    return 0;
 }
 
 /* Lay out the frame and place a legend of n entries: inside the plot, in
@@ -187,7 +198,7 @@ static void frame_with_legend(cairo_t *cr, fig_frame *f, const fig_xy *p, fig_re
     for (int c = 0; c < 4 && lw < 0.6 * f->plot.w && lh < 0.7 * f->plot.h; c++) {
         fig_rect box = {c % 2 ? f->plot.x + FIG_PAD : f->plot.x + f->plot.w - FIG_PAD - lw,
                         c < 2 ? f->plot.y + FIG_PAD : f->plot.y + f->plot.h - FIG_PAD - lh, lw, lh};
-        if (!points_in(f, p, box)) {
+        if (!data_in(f, p, box)) {
             at[0] = box.x;
             at[1] = box.y;
             return;
