@@ -245,7 +245,7 @@ ssm_status cli_figures_attention(const cli_figures *f, const double *maps, const
     snprintf(page_title, sizeof page_title, "Hidden attention, row-normalised (%s), sequence 0%s", which,
              B > 1 ? " of several" : "");
     int cols = grid_cols(n_maps);
-    fig_page page = {page_title, p, n_maps, cols, n_maps == 1 ? 432 : 0, n_maps == 1 ? 340 : 0};
+    fig_page page = {page_title, p, n_maps, cols, n_maps == 1 ? 520 : 0, n_maps == 1 ? 400 : 0};
     ssm_status st = cli_figures_write(f, "attention", &page);
     scratch_free(&sc);
     return st;

@@ -81,6 +81,14 @@ void fig_text_fit(cairo_t *cr, const char *s, double size, int bold, double max_
     }
 }
 
+void fig_title(cairo_t *cr, const char *s, double cx, double y, double size, double max_w)
+{
+    char buf[TEXT_MAX];
+    while (size > 8 && fig_text_width(cr, s, size, 1) > max_w) size -= 0.5;
+    fig_text_fit(cr, s, size, 1, max_w, buf, sizeof buf);
+    fig_text(cr, cx, y, buf, size, 1, 0.5, 0, 0);
+}
+
 void fig_text(cairo_t *cr, double x, double y, const char *s, double size, int bold, double ax,
               double ay, double angle)
 {
@@ -589,12 +597,7 @@ static void title_and_labels(cairo_t *cr, const fig_frame *f, const fig_axes *ax
 {
     char buf[TEXT_MAX];
     cairo_set_source_rgb(cr, 0, 0, 0);
-    if (ax->title) {
-        double size = FIG_SIZE_TITLE;
-        while (size > 8 && fig_text_width(cr, ax->title, size, 1) > r.w - 2 * FIG_PAD) size -= 0.5;
-        fig_text_fit(cr, ax->title, size, 1, r.w - 2 * FIG_PAD, buf, sizeof buf);
-        fig_text(cr, r.x + r.w / 2, r.y + FIG_PAD, buf, size, 1, 0.5, 0, 0);
-    }
+    if (ax->title) fig_title(cr, ax->title, r.x + r.w / 2, r.y + FIG_PAD, FIG_SIZE_TITLE, r.w - 2 * FIG_PAD);
     if (ax->xlabel) {
         fig_text_fit(cr, ax->xlabel, FIG_SIZE_LABEL, 0, r.w - 2 * FIG_PAD, buf, sizeof buf);
         fig_text(cr, f->plot.x + f->plot.w / 2, r.y + r.h - FIG_PAD, buf, FIG_SIZE_LABEL, 0, 0.5, 1, 0);

@@ -40,6 +40,10 @@ void fig_text_fit(cairo_t *cr, const char *s, double size, int bold, double max_
 void fig_text(cairo_t *cr, double x, double y, const char *s, double size, int bold, double ax,
               double ay, double angle);
 
+/* A bold title centred on cx with its top at y, in size points or smaller
+ * (down to 8) so it fits max_w, cut with an ellipsis when even 8 does not. */
+void fig_title(cairo_t *cr, const char *s, double cx, double y, double size, double max_w);
+
 /* Line height of a size: ascent + descent. */
 double fig_text_height(cairo_t *cr, double size);
 

@@ -116,11 +116,9 @@ static void page_draw(cairo_t *cr, const fig_page *p, double w, double h)
     int rows = (p->n_panels + cols - 1) / cols;
     double top = 0;
     if (p->title) {
-        char buf[512];
         top = fig_text_height(cr, FIG_SIZE_TITLE + 1) + 2 * FIG_PAD;
-        fig_text_fit(cr, p->title, FIG_SIZE_TITLE + 1, 1, w - 2 * FIG_PAD, buf, sizeof buf);
         cairo_set_source_rgb(cr, 0, 0, 0);
-        fig_text(cr, w / 2, FIG_PAD, buf, FIG_SIZE_TITLE + 1, 1, 0.5, 0, 0);
+        fig_title(cr, p->title, w / 2, FIG_PAD, FIG_SIZE_TITLE + 1, w - 2 * FIG_PAD);
     }
     double pw = w / cols, ph = (h - top) / rows;
     for (int i = 0; i < p->n_panels; i++)
