@@ -207,14 +207,17 @@ static ssm_status run_parse(plot_run *r, char *text)
     return st;
 }
 
-/* "runs/x" -> "x": the last component, trailing slashes ignored. */
-static void base_name(const char *path, char *out, size_t n)
+/* The name of directory dir for the legend: the last component of its
+ * real path ("." becomes the working directory's name). */
+static void dir_name(const char *dir, char *out, size_t n)
 {
-    size_t len = strlen(path);
-    while (len > 1 && path[len - 1] == '/') len--;
+    char real[PATH_MAX];
+    const char *p = realpath(dir, real) ? real : dir;
+    size_t len = strlen(p);
+    while (len > 1 && p[len - 1] == '/') len--;
     size_t start = len;
-    while (start > 0 && path[start - 1] != '/') start--;
-    snprintf(out, n, "%.*s", (int)(len - start), path + start);
+    while (start > 0 && p[start - 1] != '/') start--;
+    snprintf(out, n, "%.*s", (int)(len - start), p + start);
 }
 
 /* RUN_DIR/train.csv, or arg itself when it is a file (named after its directory). */
@@ -222,17 +225,17 @@ static ssm_status run_load(plot_run *r, const char *arg)
 {
     struct stat sb;
     memset(r, 0, sizeof *r);
-    int is_file = stat(arg, &sb) == 0 && S_ISREG(sb.st_mode);
     char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", arg);
-    if (is_file) {
-        char *slash = strrchr(dir, '/');
-        snprintf(dir, sizeof dir, "%s", slash ? (*slash = 0, dir) : ".");
+    if (snprintf(dir, sizeof dir, "%s", arg) >= (int)sizeof dir) return ssm_fail(SSM_ERR_USAGE, "%s: path too long", arg);
+    if (stat(arg, &sb) == 0 && S_ISREG(sb.st_mode)) {
         snprintf(r->path, sizeof r->path, "%s", arg);
+        char *slash = strrchr(dir, '/');
+        if (slash) slash[slash == dir] = 0;   /* "/x.csv": the root */
+        else snprintf(dir, sizeof dir, ".");
     } else if (snprintf(r->path, sizeof r->path, "%s/train.csv", arg) >= (int)sizeof r->path) {
         return ssm_fail(SSM_ERR_USAGE, "%s: path too long", arg);
     }
-    base_name(!strcmp(dir, ".") && !is_file ? arg : dir, r->name, sizeof r->name);
+    dir_name(dir, r->name, sizeof r->name);
     char *text;
     ssm_status st = file_slurp(r->path, &text);
     if (st) return st;
@@ -248,15 +251,18 @@ static void runs_free(plot_run *runs, int n)
     free(runs);
 }
 
-/* Two runs with one base name are told apart by their paths as given. */
-static void names_unique(plot_run *runs, int n, char **args)
+/* Runs that share a name are all named by their paths as given. */
+static ssm_status names_unique(plot_run *runs, int n, char **args)
 {
+    unsigned char *dup = calloc((size_t)n, 1);
+    if (!dup) return ssm_fail(SSM_ERR_NOMEM, "out of memory");
     for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++)
-            if (i != j && !strcmp(runs[i].name, runs[j].name)) {
-                snprintf(runs[i].name, sizeof runs[i].name, "%s", args[i]);
-                break;
-            }
+        for (int j = 0; j < i; j++)
+            if (!strcmp(runs[i].name, runs[j].name)) dup[i] = dup[j] = 1;
+    for (int i = 0; i < n; i++)
+        if (dup[i]) snprintf(runs[i].name, sizeof runs[i].name, "%s", args[i]);
+    free(dup);
+    return SSM_OK;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -336,8 +342,8 @@ static ssm_status plot_all(const plot_opts *o, plot_run *runs, int n)
 {
     ssm_status st = SSM_OK;
     for (int i = 0; !st && i < n; i++) st = run_load(&runs[i], o->args.args[i]);
+    if (!st) st = names_unique(runs, n, o->args.args);
     if (!st) st = cli_dir_prepare("--out", o->out);
-    names_unique(runs, n, o->args.args);
     for (int m = 0; !st && m < N_METRICS; m++) {
         int any = 0;
         for (int i = 0; i < n; i++) any |= runs[i].has[m];
