@@ -225,8 +225,8 @@ static ssm_status image_input(const inspect_opts *o, long index, const char *run
                               const ssm_config *c, inspect_input *in)
 {
     if (c->input_kind != SSM_INPUT_CONTINUOUS)
-        return ssm_fail(SSM_ERR_USAGE, "%s/config.json: --image needs an image classifier with "
-                        "continuous input; this model takes token ids", o->model);
+        return ssm_fail(SSM_ERR_USAGE, "--image: the model in %s takes token ids; --image is for "
+                        "image classifiers (use --text or --tokens)", o->model);
     run_config rc;
     ssm_status st = recorded_config(o, run_text, &rc);
     if (st) return st;
@@ -235,16 +235,6 @@ static ssm_status image_input(const inspect_opts *o, long index, const char *run
     if (!st) st = image_fill(&d, index, c, in, o->model);
     task_data_free(&d);
     return st;
-}
-
-static ssm_status check_vocab(const inspect_input *in, const ssm_config *c, const char *dir)
-{
-    for (int i = 0; i < in->B * in->L; i++)
-        if (in->tokens[i] >= c->padded_vocab)
-            return ssm_fail(SSM_ERR_DATA, "%s/config.json: token id %d (sequence %d, position %d) "
-                            "is outside the vocabulary [0, %d)", dir, in->tokens[i],
-                            i / in->L, i % in->L, c->padded_vocab);
-    return SSM_OK;
 }
 
 /* Token ids 0, 1, ... (mod the vocabulary), INSPECT_DEFAULT_LEN of them:
@@ -273,7 +263,8 @@ static ssm_status token_input(const inspect_opts *o, const ssm_config *c, inspec
         st = text_encode(o->text ? o->text : INSPECT_DEFAULT_TEXT, in, c, t);
     else st = default_tokens(in, c, t);
     if (have) ssm_tokenizer_free(&tk);
-    if (!st && (st = check_vocab(in, c, o->model))) input_free(in);
+    if (!st && (st = task_check_tokens(in->tokens, in->B, in->L, c, o->tokens ? "--tokens" : "--text", o->model)))
+        input_free(in);
     return st;
 }
 
@@ -287,8 +278,8 @@ static ssm_status input_build(const inspect_opts *o, const ssm_model *m, const c
     if (o->image >= 0 || (continuous && !o->text && !o->tokens))
         return image_input(o, o->image >= 0 ? o->image : 0, run_config, c, in);
     if (continuous)
-        return ssm_fail(SSM_ERR_USAGE, "%s/config.json: the model takes continuous input: "
-                        "use --image N, not --text or --tokens", o->model);
+        return ssm_fail(SSM_ERR_USAGE, "%s: the model in %s takes continuous input: use --image N",
+                        o->text ? "--text" : "--tokens", o->model);
     return token_input(o, c, in);
 }
 

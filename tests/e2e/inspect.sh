@@ -53,8 +53,8 @@ expect_error 64 "ssmlab: --tokens: '1,x,3' is not a list of token ids" inspect -
 expect_error 64 "ssmlab: --tokens: sequences differ in length" inspect --model "$TMP/ck" --tokens '1,2;3'
 expect_error 64 "ssmlab: --tokens: .* is not a list" inspect --model "$TMP/ck" --tokens '1,,2'
 expect_error 64 "ssmlab: --tokens: .* is not a list" inspect --model "$TMP/ck" --tokens '-4'
-expect_error 65 "$TMP/ck/config.json: token id 999 .*outside the vocabulary" inspect --model "$TMP/ck" --tokens 1,999
-expect_error 64 "$TMP/ck/config.json: --image needs an image classifier" inspect --model "$TMP/ck" --image 0
+expect_error 65 "^ssmlab: --tokens: token id 999 \(sequence 0, position 1\) is outside the vocabulary \[0, 256\) of the model in $TMP/ck$" inspect --model "$TMP/ck" --tokens 1,999
+expect_error 64 "^ssmlab: --image: the model in $TMP/ck takes token ids" inspect --model "$TMP/ck" --image 0
 expect_error 64 "ssmlab: inspect: --image: 'x' is not an image index" inspect --model "$TMP/ck" --image x
 expect_error 64 "at most one of --text, --tokens and --image" inspect --model "$TMP/ck" --text hi --tokens 1
 expect_error 64 "ssmlab: inspect: --format must be csv or jsonl" inspect --model "$TMP/ck" --format xml
@@ -149,7 +149,7 @@ image_ck "$TMP/img-text" "$(printf 'task = lm\ndataset = text\n')" || fail "imag
 expect_error 65 "$TMP/img-text/model.safetensors: the recorded run config is a task = lm run.s, not task = classify" \
     inspect --model "$TMP/img-text" --image 0
 expect_error 66 "$TMP/no-images" inspect --model "$TMP/img" --image 0 --data "$TMP/no-images"
-expect_error 64 "$TMP/img/config.json: .*continuous input" inspect --model "$TMP/img" --text hello
+expect_error 64 "^ssmlab: --text: the model in $TMP/img takes continuous input: use --image N" inspect --model "$TMP/img" --text hello
 expect_error 65 "$TMP/img-norc/model.safetensors: no ssmlab.run_config" inspect --model "$TMP/img-norc" --image 0
 if [ -e /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
     inspect --model "$TMP/img" --image 3 --importance >"$TMP/i.csv" 2>"$TMP/err" \
