@@ -2,7 +2,7 @@
 # and AddressSanitizer+UBSan builds, PyTorch reference checks, end-to-end
 # and man-page lint), `make bench` runs the benchmarks against PyTorch.
 CC      := clang
-PKGS    := gsl openblas ncursesw json-c zlib
+PKGS    := gsl openblas ncursesw json-c zlib cairo fontconfig
 ARCH    ?= -march=native
 OPT     ?= -O2
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
@@ -16,7 +16,7 @@ CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) $(ARCH) -Wall -Wextra -fopenmp \
 LDLIBS  := $(PKG_LIBS) -lunistring -lm -lpthread -fopenmp
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-LIB_SRC  := $(wildcard engine/*.c data/*.c scenarios/*.c lab/*.c tui/*.c cli/*.c)
+LIB_SRC  := $(wildcard engine/*.c data/*.c scenarios/*.c lab/*.c figures/*.c tui/*.c cli/*.c)
 LIB_SRC  := $(filter-out cli/main.c,$(LIB_SRC))
 # unit tests live by layer: tests/unit/LAYER/test_*.c, one binary each
 TEST_SRC := $(wildcard tests/unit/*/test_*.c)

@@ -4,8 +4,9 @@
  * residual-stream token norms with log-norm slopes and the
  * converging/diverging verdict, the layer-0 importance ranking, and the
  * recency tables of ssmlab-math(7) RECENCY (hidden attention, influence, over-smoothing;
- * cli/inspect_recency.c), as long-format CSV or JSONL tables on stdout
- * (see ssmlab-inspect(1)). */
+ * cli/inspect_recency.c), as long-format CSV or JSONL tables on stdout or,
+ * with --out DIR, one file per table, and with --figures DIR a figure per
+ * table (cli/inspect_figures.c; see ssmlab-inspect(1)). */
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
@@ -20,6 +21,7 @@
 #include "scenarios/run_config.h"
 #include "engine/dynamics.h"
 #include "data/images.h"
+#include "cli/inspect_figures.h"
 #include "cli/inspect_recency.h"
 #include "engine/model.h"
 #include "scenarios/task.h"
@@ -27,10 +29,12 @@
 
 #define INSPECT_DEFAULT_TEXT "The quick brown fox jumps over the lazy dog."
 #define INSPECT_DEFAULT_LEN 16
-#define LABEL_MAX 64
+#define LABEL_MAX CLI_LABEL_MAX
 
 typedef struct {
     const char *model, *text, *tokens, *format, *data;
+    const char *out, *figures;   /* --out DIR: a file per table; --figures DIR */
+    unsigned figure_formats;     /* --figure-format */
     long image;          /* -1: none */
     int spectrum, norms, importance, threads;
     cli_recency_opts rec;   /* --attention, --influence, --smoothing */
@@ -72,8 +76,10 @@ static ssm_status input_alloc(inspect_input *in, int B, int L, int d_input)
 /* ------------------------------------------------------------------------ */
 /* Token labels                                                             */
 
-/* Token text safe in a CSV field and a JSON string: printable ASCII and
- * valid UTF-8 as is; control bytes, invalid bytes, ',', '"' and '\' as \xNN. */
+/* Token text as UTF-8 that a C string can hold: valid UTF-8 (control
+ * characters included) as it is; NUL, bytes that are not UTF-8 and the
+ * backslash itself as \xNN, so the bytes can be told back.  cli_table
+ * quotes the rest for CSV and JSON. */
 static void label_escape(char *out, const unsigned char *s, size_t n)
 {
     size_t o = 0;
@@ -84,7 +90,7 @@ static void label_escape(char *out, const unsigned char *s, size_t n)
             memcpy(out + o, s + i, u);
             o += u;
             i += u;
-        } else if (s[i] >= 0x20 && s[i] < 0x7f && !strchr(",\"\\", s[i])) {
+        } else if (s[i] && s[i] < 0x80 && s[i] != '\\') {
             out[o++] = (char)s[i++];
         } else {
             o += snprintf(out + o, 5, "\\x%02x", s[i++]);
@@ -219,8 +225,8 @@ static ssm_status image_input(const inspect_opts *o, long index, const char *run
                               const ssm_config *c, inspect_input *in)
 {
     if (c->input_kind != SSM_INPUT_CONTINUOUS)
-        return ssm_fail(SSM_ERR_USAGE, "%s/config.json: --image needs an image classifier with "
-                        "continuous input; this model takes token ids", o->model);
+        return ssm_fail(SSM_ERR_USAGE, "--image: the model in %s takes token ids; --image is for "
+                        "image classifiers (use --text or --tokens)", o->model);
     run_config rc;
     ssm_status st = recorded_config(o, run_text, &rc);
     if (st) return st;
@@ -229,16 +235,6 @@ static ssm_status image_input(const inspect_opts *o, long index, const char *run
     if (!st) st = image_fill(&d, index, c, in, o->model);
     task_data_free(&d);
     return st;
-}
-
-static ssm_status check_vocab(const inspect_input *in, const ssm_config *c, const char *dir)
-{
-    for (int i = 0; i < in->B * in->L; i++)
-        if (in->tokens[i] >= c->padded_vocab)
-            return ssm_fail(SSM_ERR_DATA, "%s/config.json: token id %d (sequence %d, position %d) "
-                            "is outside the vocabulary [0, %d)", dir, in->tokens[i],
-                            i / in->L, i % in->L, c->padded_vocab);
-    return SSM_OK;
 }
 
 /* Token ids 0, 1, ... (mod the vocabulary), INSPECT_DEFAULT_LEN of them:
@@ -267,7 +263,8 @@ static ssm_status token_input(const inspect_opts *o, const ssm_config *c, inspec
         st = text_encode(o->text ? o->text : INSPECT_DEFAULT_TEXT, in, c, t);
     else st = default_tokens(in, c, t);
     if (have) ssm_tokenizer_free(&tk);
-    if (!st && (st = check_vocab(in, c, o->model))) input_free(in);
+    if (!st && (st = task_check_tokens(in->tokens, in->B, in->L, c, o->tokens ? "--tokens" : "--text", o->model)))
+        input_free(in);
     return st;
 }
 
@@ -281,20 +278,15 @@ static ssm_status input_build(const inspect_opts *o, const ssm_model *m, const c
     if (o->image >= 0 || (continuous && !o->text && !o->tokens))
         return image_input(o, o->image >= 0 ? o->image : 0, run_config, c, in);
     if (continuous)
-        return ssm_fail(SSM_ERR_USAGE, "%s/config.json: the model takes continuous input: "
-                        "use --image N, not --text or --tokens", o->model);
+        return ssm_fail(SSM_ERR_USAGE, "%s: the model in %s takes continuous input: use --image N",
+                        o->text ? "--text" : "--tokens", o->model);
     return token_input(o, c, in);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Tables                                                                   */
 
-typedef struct {
-    const char *format;
-    int tables;          /* tables begun so far (CSV: blank line between) */
-} inspect_out;
-
-static ssm_status emit_spectrum(const ssm_model *m, inspect_out *out)
+static ssm_status emit_spectrum(const ssm_model *m, cli_inspect_out *out)
 {
     ssm_spectrum s;
     ssm_status st = ssm_dynamics_spectrum(m, &s);
@@ -302,7 +294,10 @@ static ssm_status emit_spectrum(const ssm_model *m, inspect_out *out)
     static const char *const cols[] = {"table", "kind", "layer", "index", "re", "im",
                                        "n_pos", "n_neg", "n_complex", "class"};
     cli_table t;
-    cli_table_next(&t, out->format, &out->tables, cols, 10);
+    if ((st = cli_tables_begin(&out->tables, &t, "spectrum", cols, 10))) {
+        ssm_spectrum_free(&s);
+        return st;
+    }
     char v[4][40];
     for (int l = 0; l < s.n_layer; l++) {
         snprintf(v[0], 40, "%d", l);
@@ -320,11 +315,14 @@ static ssm_status emit_spectrum(const ssm_model *m, inspect_out *out)
                              ssm_spectrum_class_name(s.cls[l])};
         cli_table_row(&t, row);
     }
+    st = cli_tables_end(&out->tables, SSM_OK);
+    if (!st && out->fig.dir) st = cli_figures_spectrum(&out->fig, &s);
     ssm_spectrum_free(&s);
-    return SSM_OK;
+    return st;
 }
 
 static const char *const norm_cols[] = {"table", "kind", "seq", "layer", "pos", "id", "token", "value"};
+static const unsigned char norm_text[] = {1, 1, 0, 0, 0, 0, 1, 0};   /* JSON strings even when numeric */
 
 /* one norms-table row; layer < 0 leaves it empty, tok < 0 leaves seq..token empty */
 static void norm_row(cli_table *t, const char *kind, int layer, const inspect_input *in, int tok,
@@ -341,13 +339,17 @@ static void norm_row(cli_table *t, const char *kind, int layer, const inspect_in
     cli_table_row(t, row);
 }
 
-static ssm_status emit_norms(const ssm_model *m, const inspect_input *in, inspect_out *out)
+static ssm_status emit_norms(const ssm_model *m, const inspect_input *in, cli_inspect_out *out)
 {
     ssm_norms n;
     ssm_status st = ssm_dynamics_norms(m, &n);
     if (st) return st;
     cli_table t;
-    cli_table_next(&t, out->format, &out->tables, norm_cols, 8);
+    if ((st = cli_tables_begin(&out->tables, &t, "norms", norm_cols, 8))) {
+        ssm_norms_free(&n);
+        return st;
+    }
+    t.text = norm_text;
     int T = n.B * n.L;
     char v[40];
     for (int b = 0; b < n.B; b++) {
@@ -369,17 +371,25 @@ static ssm_status emit_norms(const ssm_model *m, const inspect_input *in, inspec
     snprintf(v, sizeof v, "%.9g", n.mean_slope);
     norm_row(&t, "mean_slope", -1, in, -1, v);
     norm_row(&t, "verdict", -1, in, -1, ssm_verdict_name(n.verdict));
+    st = cli_tables_end(&out->tables, SSM_OK);
+    if (!st && out->fig.dir) st = cli_figures_norms(&out->fig, &n, (const char(*)[LABEL_MAX])in->labels);
     ssm_norms_free(&n);
-    return SSM_OK;
+    return st;
 }
 
-static ssm_status emit_importance(const ssm_model *m, const inspect_input *in, inspect_out *out)
+static ssm_status emit_importance(const ssm_model *m, const inspect_input *in, cli_inspect_out *out)
 {
+    static const char *const cols[] = {"table", "seq", "rank", "pos", "score", "method", "id", "token"};
+    static const unsigned char text[] = {1, 0, 0, 0, 0, 1, 0, 1};
     int *order = malloc(sizeof(int) * in->L);
     if (!order) return ssm_fail(SSM_ERR_NOMEM, "out of memory for the ranking");
-    static const char *const cols[] = {"table", "seq", "rank", "pos", "score", "method", "id", "token"};
     cli_table t;
-    cli_table_next(&t, out->format, &out->tables, cols, 8);
+    ssm_status st = cli_tables_begin(&out->tables, &t, "importance", cols, 8);
+    if (st) {
+        free(order);
+        return st;
+    }
+    t.text = text;
     const char *method = m->params.imp_k ? "learned" : "proxy";
     char v[4][40];
     for (int b = 0; b < in->B; b++) {
@@ -398,7 +408,10 @@ static ssm_status emit_importance(const ssm_model *m, const inspect_input *in, i
         }
     }
     free(order);
-    return SSM_OK;
+    st = cli_tables_end(&out->tables, SSM_OK);
+    if (!st && out->fig.dir)
+        st = cli_figures_importance(&out->fig, m->acts.imp_s, in->L, (const char(*)[LABEL_MAX])in->labels, method, in->B);
+    return st;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -418,6 +431,11 @@ static const cli_opt inspect_options[] = {
     {"norms", 0, CLI_OPT_FLAG, .help = "print the norms table", .offset = offsetof(inspect_opts, norms)},
     {"importance", 0, CLI_OPT_FLAG, .help = "print the importance table", .offset = offsetof(inspect_opts, importance)},
     CLI_OPT_FORMAT(inspect_opts, format),
+    {"out", 0, CLI_OPT_STRING, .metavar = "DIR", .help = "write each table to DIR/TABLE.csv (.jsonl), not stdout",
+     .offset = offsetof(inspect_opts, out)},
+    {"figures", 0, CLI_OPT_STRING, .metavar = "DIR", .help = "also draw each table as DIR/TABLE.svg and .png",
+     .offset = offsetof(inspect_opts, figures)},
+    CLI_OPT_FIGURE_FORMAT(inspect_opts, figure_formats),
     CLI_OPT_THREADS(inspect_opts, threads),
     CLI_OPT_END};
 
@@ -428,7 +446,7 @@ static const cli_command inspect_command = {
 
 static int parse_opts(inspect_opts *o, int argc, char **argv)
 {
-    *o = (inspect_opts){.format = "csv", .image = -1};
+    *o = (inspect_opts){.format = "csv", .image = -1, .figure_formats = CLI_FIGURE_FORMATS_DEFAULT};
     cli_recency_defaults(&o->rec);
     const cli_opt_group groups[] = {{inspect_options, o}, {cli_recency_options(), &o->rec}, {NULL, NULL}};
     cli_args a;
@@ -439,6 +457,8 @@ static int parse_opts(inspect_opts *o, int argc, char **argv)
     if (!!o->text + !!o->tokens + (o->image >= 0) > 1)
         return cli_usage_error("inspect: give at most one of --text, --tokens and --image");
     if ((rc = cli_recency_validate(&o->rec, &a))) return rc;
+    if (cli_opts_given(&a, "figure-format") && !o->figures)
+        return cli_usage_error("inspect: --figure-format goes with --figures DIR");
     if (!o->spectrum && !o->norms && !o->importance && !cli_recency_any(&o->rec))
         o->spectrum = o->norms = o->importance = 1;
     return EX_OK;
@@ -447,7 +467,7 @@ static int parse_opts(inspect_opts *o, int argc, char **argv)
 /* The forward pass on the input, then the norms, importance and recency
  * tables. */
 static ssm_status inspect_forward(const inspect_opts *o, ssm_model *m, const inspect_input *in,
-                                  inspect_out *out)
+                                  cli_inspect_out *out)
 {
     ssm_batch batch = {in->B, in->L, in->tokens, in->inputs, NULL};
     ssm_status st = o->norms || o->importance ? ssm_model_forward(m, &batch) : SSM_OK;
@@ -455,11 +475,12 @@ static ssm_status inspect_forward(const inspect_opts *o, ssm_model *m, const ins
     if (!st && o->importance) st = emit_importance(m, in, out);
     m->last = NULL;   /* batch goes out of scope */
     if (!st && cli_recency_any(&o->rec))
-        st = cli_recency_emit(&o->rec, m, &batch, out->format, &out->tables);
+        st = cli_recency_emit(&o->rec, m, &batch, out);
     return st;
 }
 
-/* Input errors come first, before any table is written. */
+/* Input errors come first, and the directories are made, before any table
+ * is written. */
 static ssm_status inspect_run(const inspect_opts *o, ssm_model *m, const char *run_config)
 {
     inspect_input in = {0};
@@ -467,11 +488,19 @@ static ssm_status inspect_run(const inspect_opts *o, ssm_model *m, const char *r
     int need_input = tables || o->text || o->tokens || o->image >= 0;
     ssm_status st = cli_recency_check(&o->rec, &m->cfg);
     if (!st && need_input) st = input_build(o, m, run_config, &in);
-    if (st) return st;
-    inspect_out out = {o->format, 0};
+    if (!st && o->out) st = cli_dir_prepare("--out", o->out);
+    if (!st && o->figures) st = cli_dir_prepare("--figures", o->figures);
+    if (st) {
+        input_free(&in);
+        return st;
+    }
+    cli_inspect_out out = {{.format = o->format, .dir = o->out}, {o->figures, o->figure_formats}};
     if (o->spectrum) st = emit_spectrum(m, &out);
     if (!st && tables) st = inspect_forward(o, m, &in, &out);
+    st = cli_tables_end(&out.tables, st);
     input_free(&in);
+    if (!st && o->out) fprintf(stderr, "# inspect: %d table%s in %s\n", out.tables.tables, out.tables.tables == 1 ? "" : "s", o->out);
+    if (!st && o->figures) fprintf(stderr, "# inspect: figures in %s\n", o->figures);
     return st;
 }
 

@@ -1,9 +1,11 @@
 /* inspect_recency.c — `ssmlab inspect --attention / --influence /
  * --smoothing`: hidden attention, influence with its decay fit, and
  * residual-stream over-smoothing (ssmlab-math(7) RECENCY, engine/recency.h) as long-format
- * CSV or JSONL tables on stdout.  Columns in ssmlab-inspect(1). */
+ * CSV or JSONL tables (stdout, or files with --out) and, with --figures,
+ * their figures.  Columns in ssmlab-inspect(1). */
 #include "cli/inspect_recency.h"
 
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include <sysexits.h>
 
 #include "cli/cli.h"
+#include "cli/inspect_figures.h"
 #include "engine/recency.h"
 #include "scenarios/task_dynamics.h"
 
@@ -100,26 +103,42 @@ static void attention_rows(cli_table *t, int layer, int seq, int channel, const 
         }
 }
 
-static ssm_status emit_attention(const cli_recency_opts *o, const ssm_model *m, const char *format,
-                                 int *tables)
+/* The row-normalised map of one sequence into map (L, L) for the figure,
+ * NaN above the diagonal (no attention there). */
+static void attention_keep(const float *rn, int L, double *map)
+{
+    for (int t = 0; t < L; t++)
+        for (int s = 0; s < L; s++) map[(size_t)t * L + s] = s <= t ? rn[(size_t)t * L + s] : NAN;
+}
+
+static ssm_status emit_attention(const cli_recency_opts *o, const ssm_model *m, cli_inspect_out *out)
 {
     static const char *const cols[] = {"table", "layer", "seq", "t", "s", "aggregation",
                                        "channel", "raw", "row_normalized"};
     int L = m->act_L, l0 = o->layer < 0 ? 0 : o->layer;
-    int l1 = o->layer < 0 ? m->cfg.n_layer : o->layer + 1;
+    int l1 = o->layer < 0 ? m->cfg.n_layer : o->layer + 1, nl = l1 - l0;
     float *raw = malloc(sizeof(float) * L * L), *rn = malloc(sizeof(float) * L * L);   /* (L, L) */
-    ssm_status st = raw && rn ? SSM_OK : ssm_fail(SSM_ERR_NOMEM, "out of memory for a %d x %d map", L, L);
+    double *maps = out->fig.dir ? malloc(sizeof(double) * nl * L * L) : NULL;   /* (nl, L, L) sequence 0 */
+    int *layers = out->fig.dir ? malloc(sizeof(int) * nl) : NULL;              /* (nl) */
+    ssm_status st = raw && rn && (!out->fig.dir || (maps && layers))
+                        ? SSM_OK : ssm_fail(SSM_ERR_NOMEM, "out of memory for a %d x %d map", L, L);
     cli_table t;
-    if (!st) cli_table_next(&t, format, tables, cols, 9);
+    if (!st) st = cli_tables_begin(&out->tables, &t, "attention", cols, 9);
     for (int l = l0; l < l1 && !st; l++)
         for (int b = 0; b < m->act_B && !st; b++) {
             st = ssm_recency_attention(m, l, b, o->channel, NULL, raw);
             if (st) break;
             ssm_recency_row_normalize(raw, L, rn);
             attention_rows(&t, l, b, o->channel, raw, rn, L);
+            if (maps && b == 0) attention_keep(rn, L, maps + (size_t)(l - l0) * L * L);
+            if (layers) layers[l - l0] = l;
         }
+    st = cli_tables_end(&out->tables, st);
+    if (!st && maps) st = cli_figures_attention(&out->fig, maps, layers, nl, L, o->channel, m->act_B);
     free(raw);
     free(rn);
+    free(maps);
+    free(layers);
     return st;
 }
 
@@ -147,13 +166,15 @@ static void influence_row(influence_out *out, const char *kind, int t, int s, co
 }
 
 /* the fit rows; values empty (and a note on stderr) when the fit fails;
- * no half-life, and decay "none", when R^2 < TASK_DECAY_MIN_R2 */
-static void influence_fit_rows(influence_out *out, const ssm_influence *inf)
+ * no half-life, and decay "none", when R^2 < TASK_DECAY_MIN_R2; returns
+ * whether the fit succeeded */
+static int influence_fit_rows(influence_out *out, const ssm_influence *inf, ssm_decay *fit_out)
 {
     ssm_decay fit;
     int ok = ssm_recency_fit_decay(inf, SSM_DECAY_MIN_DIST, &fit) == SSM_OK;
     int exponential = ok && task_decay_exponential(&fit);
     if (!ok) fprintf(stderr, "ssmlab: inspect: %s\n", ssm_last_error());
+    *fit_out = fit;
     char v[5][40];
     snprintf(v[0], 40, "%.9g", fit.rate);
     snprintf(v[1], 40, "%.9g", fit.half_life);
@@ -166,10 +187,11 @@ static void influence_fit_rows(influence_out *out, const ssm_influence *inf)
     influence_row(out, "r2", -1, 0, ok ? v[2] : NULL);
     influence_row(out, "fit_points", -1, 0, ok ? v[3] : NULL);
     influence_row(out, "fit_min_distance", -1, 0, v[4]);
+    return ok;
 }
 
 static ssm_status emit_influence(const cli_recency_opts *o, ssm_model *m, const ssm_batch *b,
-                                 const char *format, int *tables)
+                                 cli_inspect_out *co)
 {
     int *targets = malloc(sizeof(int) * (b->L < o->targets ? b->L : o->targets));
     if (!targets) return ssm_fail(SSM_ERR_NOMEM, "out of memory for the targets");
@@ -182,22 +204,28 @@ static ssm_status emit_influence(const cli_recency_opts *o, ssm_model *m, const 
     snprintf(out.method, 16, "%s", inf.probes ? "probes" : "exact");
     snprintf(out.probes, 16, "%d", inf.probes);
     snprintf(out.n_seq, 16, "%d", inf.n_seq);
-    cli_table_next(&out.t, format, tables, influence_cols, 9);
+    if ((st = cli_tables_begin(&co->tables, &out.t, "influence", influence_cols, 9))) {
+        ssm_influence_free(&inf);
+        return st;
+    }
     for (int k = 0; k < inf.n_targets; k++)
         for (int s = 0; s <= inf.targets[k]; s++) {
             char v[40];
             snprintf(v, 40, "%.9g", inf.I[(size_t)k * inf.L + s]);
             influence_row(&out, "influence", inf.targets[k], s, v);
         }
-    influence_fit_rows(&out, &inf);
+    ssm_decay fit;
+    int fitted = influence_fit_rows(&out, &inf, &fit);
+    st = cli_tables_end(&co->tables, SSM_OK);
+    if (!st && co->fig.dir) st = cli_figures_influence(&co->fig, &inf, fitted ? &fit : NULL, SSM_DECAY_MIN_DIST);
     ssm_influence_free(&inf);
-    return SSM_OK;
+    return st;
 }
 
 /* ------------------------------------------------------------------------ */
 /* --smoothing                                                              */
 
-static ssm_status emit_smoothing(const ssm_model *m, const char *format, int *tables)
+static ssm_status emit_smoothing(const ssm_model *m, cli_inspect_out *out)
 {
     static const char *const cols[] = {"table", "kind", "layer", "value", "n_seq"};
     int nl = m->cfg.n_layer;
@@ -206,32 +234,33 @@ static ssm_status emit_smoothing(const ssm_model *m, const char *format, int *ta
                               : ssm_fail(SSM_ERR_NOMEM, "out of memory for over-smoothing");
     if (!st) {
         cli_table t;
-        cli_table_next(&t, format, tables, cols, 5);
+        st = cli_tables_begin(&out->tables, &t, "smoothing", cols, 5);
         char v[3][40];
         snprintf(v[2], 40, "%d", m->act_B);
-        for (int l = 0; l <= nl; l++) {
+        for (int l = 0; l <= nl && !st; l++) {
             snprintf(v[0], 40, "%d", l);
             snprintf(v[1], 40, "%.9g", cs[l]);
             cli_table_row(&t, (const char *const[]){"smoothing", "cos_mean", v[0], v[1], v[2]});
             snprintf(v[1], 40, "%.9g", dev[l]);
             cli_table_row(&t, (const char *const[]){"smoothing", "deviation", v[0], v[1], v[2]});
         }
+        st = cli_tables_end(&out->tables, st);
+        if (!st && out->fig.dir) st = cli_figures_smoothing(&out->fig, cs, dev, nl, m->act_B);
     }
     free(cs);
     free(dev);
     return st;
 }
 
-ssm_status cli_recency_emit(const cli_recency_opts *o, ssm_model *m, const ssm_batch *b,
-                            const char *format, int *tables)
+ssm_status cli_recency_emit(const cli_recency_opts *o, ssm_model *m, const ssm_batch *b, cli_inspect_out *out)
 {
     ssm_status st = SSM_OK;
     if (o->attention || o->smoothing) {
         if ((st = ssm_model_alloc_grads(m)) || (st = ssm_model_forward(m, b))) return st;
-        if (o->attention) st = emit_attention(o, m, format, tables);
+        if (o->attention) st = emit_attention(o, m, out);
     }
-    if (!st && o->influence) st = emit_influence(o, m, b, format, tables);
-    if (!st && o->smoothing) st = emit_smoothing(m, format, tables);
+    if (!st && o->influence) st = emit_influence(o, m, b, out);
+    if (!st && o->smoothing) st = emit_smoothing(m, out);
     m->last = NULL;   /* b belongs to the caller */
     return st;
 }

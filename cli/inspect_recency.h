@@ -5,6 +5,7 @@
 #ifndef SSM_INSPECT_RECENCY_H
 #define SSM_INSPECT_RECENCY_H
 
+#include "cli/inspect_figures.h"
 #include "cli/opts.h"
 #include "engine/model.h"
 #include "engine/status.h"
@@ -34,11 +35,10 @@ int cli_recency_validate(const cli_recency_opts *o, const cli_args *a);
  * in range. */
 ssm_status cli_recency_check(const cli_recency_opts *o, const ssm_config *c);
 
-/* The tables asked for, on batch b, to stdout in format ("csv" or
- * "jsonl"); *tables counts the tables begun (CSV: a blank line between
- * tables).  Allocates m's gradients (every layer's activations are
- * needed) and runs its own forward passes; m->last is cleared on return. */
-ssm_status cli_recency_emit(const cli_recency_opts *o, ssm_model *m, const ssm_batch *b,
-                            const char *format, int *tables);
+/* The tables asked for, on batch b, into out's tables (stdout or one file
+ * per table), and their figures when out->fig.dir is set.  Allocates m's
+ * gradients (every layer's activations are needed) and runs its own
+ * forward passes; m->last is cleared on return. */
+ssm_status cli_recency_emit(const cli_recency_opts *o, ssm_model *m, const ssm_batch *b, cli_inspect_out *out);
 
 #endif

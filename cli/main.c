@@ -22,6 +22,7 @@ static const command commands[] = {
     {"sweep", cli_sweep, "sweep FILE... [options]         train presets, one results table"},
     {"inspect", cli_inspect, "inspect --model DIR [options]   spectra, token norms, importance"},
     {"attack", cli_attack, "attack TYPE --model DIR [...]   recency-bias attacks on classifiers"},
+    {"plot", cli_plot, "plot RUN_DIR... --out DIR       training curves of runs as figures"},
     {"tui", cli_tui, "tui [CONFIG | --model DIR]      the ncurses lab (plain ssmlab on a terminal)"},
     {"bench", cli_bench, "bench [--case NAME] [options]   speed against the PyTorch baseline"},
 };

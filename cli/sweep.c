@@ -1,4 +1,4 @@
-/* sweep.c — `ssmlab sweep FILE... [--out DIR] [--format csv|jsonl]
+/* sweep.c — `ssmlab sweep FILE... [--out DIR] [--format csv|jsonl] [--figure-format LIST]
  * [--attack adversarial|target [--last K,...] [attack options]]
  * [key=value ...]`: trains each preset in turn by running `ssmlab train` as
  * a child process (its history train.csv and log kept in DIR/<preset>/), then loads each
@@ -7,8 +7,8 @@
  * decay and over-smoothing of ssmlab-math(7) RECENCY, in one call
  * (scenarios/task_dynamics.h); with --attack it also attacks each
  * classifier's first test images for every k (cli/attack_eval.h).  Writes
- * DIR/results.csv, DIR/results.md and stdout, and DIR/attack.csv and
- * DIR/attack.md with --attack. */
+ * DIR/results.csv, DIR/results.md and stdout, a bar chart per result column
+ * in DIR/figures/, and DIR/attack.csv and DIR/attack.md with --attack. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -39,6 +39,7 @@
 
 typedef struct {
     const char *out, *format;
+    unsigned figure_formats;   /* --figure-format: of DIR/figures/COLUMN.* */
     char **files;       /* (nfiles) preset files, in order */
     int nfiles;
     char **overrides;   /* (nover) key=value arguments, in order */
@@ -93,6 +94,7 @@ static const cli_opt sweep_options[] = {
     {"out", 0, CLI_OPT_STRING, .metavar = "DIR", .help = "where the runs and the results go (default runs/sweep)",
      .offset = offsetof(sweep_opts, out)},
     CLI_OPT_FORMAT(sweep_opts, format),
+    CLI_OPT_FIGURE_FORMAT(sweep_opts, figure_formats),
     {"attack", 0, CLI_OPT_CHOICE, .help = "also attack each classifier (the attack options below)",
      .offset = offsetof(sweep_opts, attack_name), .choices = attacks},
     {"last", 0, CLI_OPT_STRING, .metavar = "K[,K...]", .help = "with --attack: attacked tokens (default " SWEEP_ATTACK_LAST ")",
@@ -140,7 +142,7 @@ static int check_attack_opts(sweep_opts *o)
 /* On EX_OK, o->args holds the operands (cli_args_free). */
 static int parse_args(sweep_opts *o, int argc, char **argv)
 {
-    *o = (sweep_opts){.out = "runs/sweep", .format = "csv"};
+    *o = (sweep_opts){.out = "runs/sweep", .format = "csv", .figure_formats = CLI_FIGURE_FORMATS_DEFAULT};
     attack_eval_defaults(&o->ae);
     o->ae.images = SWEEP_ATTACK_IMAGES;
     const cli_opt_group groups[] = {{sweep_options, o}, {attack_eval_options(), &o->ae}, {NULL, NULL}};
@@ -422,6 +424,7 @@ static void table_write(const sweep_table *t, FILE *f, const char *format)
 {
     cli_table ct;
     cli_table_begin(&ct, f, format, t->cols, t->ncols);
+    ct.text = t->text;   /* a preset named "1" stays a string */
     for (int i = 0; i < t->nrows; i++) cli_table_row(&ct, t->vals + (size_t)i * t->ncols);
 }
 
@@ -521,12 +524,108 @@ static ssm_status attack_table(sweep_table *t, const sweep_run *runs, int n, con
     return st;
 }
 
-/* results.csv/.md (and attack.csv/.md) of the first n runs. */
+/* ---- figures ---------------------------------------------------------- */
+
+/* The result columns drawn, one bar chart each, with the axis label. */
+static const struct {
+    int col;
+    const char *label;
+} figure_cols[] = {
+    {C_VAL_LOSS, "validation loss (nats)"},
+    {C_VAL_PPL, "validation perplexity (per byte)"},
+    {C_VAL_ACC, "validation accuracy (fraction)"},
+    {C_UNIGRAM, "unigram baseline loss (nats per byte)"},
+    {C_TRAIN_S, "training time (s)"},
+    {C_SLOPE, "mean slope of ln \xe2\x80\x96x_l\xe2\x80\x96 (per layer)"},
+    {C_MIX_SLOPE, "mean slope of ln \xe2\x80\x96mix_l\xe2\x80\x96 (per layer)"},
+    {C_DECAY, "influence decay rate (per token)"},
+    {C_HALF, "influence half-life (tokens)"},
+    {C_R2, "R\xc2\xb2 of the decay fit (no unit)"},
+    {C_COS, "mean cosine similarity of x_n (no unit)"},
+    {C_DEV, "relative deviation of x_n (no unit)"},
+    {C_DEV_RATIO, "deviation of x_n / of x_0 (ratio)"},
+};
+#define N_FIGURE_COLS ((int)(sizeof figure_cols / sizeof figure_cols[0]))
+
+/* A run's number in result column col (NAN when it has none). */
+static double run_value(const sweep_run *r, int col)
+{
+    int lm = r->rc.task == RUN_TASK_LM;
+    switch (col) {
+    case C_VAL_LOSS: return r->val_loss;
+    case C_VAL_PPL: return lm ? exp(r->val_loss) : NAN;
+    case C_VAL_ACC: return lm ? NAN : r->val_acc;
+    case C_UNIGRAM: return r->unigram;
+    case C_TRAIN_S: return r->train_s;
+    case C_SLOPE: return r->mean_slope;
+    case C_MIX_SLOPE: return r->mix_slope;
+    case C_DECAY: return r->decay_rate;
+    case C_HALF: return r->half_life;
+    case C_R2: return r->fit_r2;
+    case C_COS: return r->cos_last;
+    case C_DEV: return r->dev_last;
+    case C_DEV_RATIO: return r->dev_ratio;
+    }
+    return NAN;
+}
+
+/* One bar: a preset's value, and the ends of its error bar (NAN: none).
+ * A sweep runs each preset once, so there is no spread yet; when presets
+ * run with several seeds, this is where their mean and confidence interval
+ * go, and the charts draw the error bars. */
+typedef struct {
+    double mean, lo, hi;
+} sweep_bar;
+
+static void bar_of(const sweep_run *r, int col, sweep_bar *b)
+{
+    *b = (sweep_bar){run_value(r, col), NAN, NAN};
+}
+
+/* DIR/figures/COLUMN.svg (.png, ...) for each column with a number. */
+static ssm_status write_figures(const sweep_opts *o, const sweep_run *runs, int n)
+{
+    char dir[PATH_MAX], title[96];
+    snprintf(dir, sizeof dir, "%s/figures", o->out);
+    const char **names = calloc((size_t)n, sizeof *names);
+    double *v = calloc((size_t)n * 3, sizeof *v);
+    int *colors = calloc((size_t)n, sizeof *colors);
+    ssm_status st = names && v && colors ? ssm_dir_create(dir) : ssm_fail(SSM_ERR_NOMEM, "out of memory");
+    cli_figures f = {dir, o->figure_formats};
+    for (int c = 0; !st && c < N_FIGURE_COLS; c++) {
+        int any = 0, spread = 0;
+        for (int i = 0; i < n; i++) {
+            sweep_bar b;
+            bar_of(&runs[i], figure_cols[c].col, &b);
+            v[i] = b.mean;
+            v[n + i] = b.lo;
+            v[2 * n + i] = b.hi;
+            names[i] = runs[i].name;
+            colors[i] = i;
+            any |= !isnan(b.mean);
+            spread |= !isnan(b.lo) || !isnan(b.hi);
+        }
+        if (!any) continue;
+        snprintf(title, sizeof title, "%s across presets", columns[figure_cols[c].col]);
+        fig_panel p = {.kind = FIG_PANEL_BARS,
+                       .bars = {{.title = title, .xlabel = "preset", .ylabel = figure_cols[c].label}, names, v,
+                                spread ? v + n : NULL, spread ? v + 2 * n : NULL, n, colors}};
+        fig_page page = {NULL, &p, 1, 1, n > 8 ? 432 + 24 * (n - 8) : 0, 0};
+        st = cli_figures_write(&f, columns[figure_cols[c].col], &page);
+    }
+    free(names);
+    free(v);
+    free(colors);
+    return st;
+}
+
+/* results.csv/.md (and attack.csv/.md) of the first n runs, and the figures. */
 static ssm_status write_results(const sweep_opts *o, const sweep_run *runs, int n)
 {
     sweep_table t;
     ssm_status st = results_table(&t, runs, n);
     if (!st) st = table_save(&t, o->out, "results");
+    if (!st) st = write_figures(o, runs, n);
     table_free(&t);
     if (st || !o->attack) return st;
     st = attack_table(&t, runs, n, &o->ae);
@@ -600,8 +699,8 @@ static int sweep_all(sweep_run *runs, const sweep_opts *o)
     if (code) return code;
     table_write(&t, stdout, o->format);
     table_free(&t);
-    fprintf(stderr, "# sweep: results in %s/results.csv and %s/results.md%s\n", o->out, o->out,
-            o->attack ? ", attacks in attack.csv and attack.md" : "");
+    fprintf(stderr, "# sweep: results in %s/results.csv and %s/results.md%s, charts in %s/figures\n", o->out,
+            o->out, o->attack ? ", attacks in attack.csv and attack.md" : "", o->out);
     return EX_OK;
 }
 

@@ -2,7 +2,7 @@
 # check_layers.sh — the layering rule of DEVELOPERS.md: every source file
 # includes project headers by folder ("engine/model.h"), and only from its
 # own layer or the layers below it:
-#     engine < data < scenarios < lab < tui < cli
+#     engine < data < scenarios < lab < figures < tui < cli
 # A unit test in tests/unit/LAYER/ tests that layer: it may include the
 # layer and those below, and tests/ helpers.  bench/ is free.  Prints each violation and the
 # closing line "N passed, N failed"; exits 1 when any file breaks the rule.
@@ -11,11 +11,11 @@ cd "${1:-$(dirname "$0")/..}" || exit 66
 rank() {
     case "$1" in
     engine) echo 0 ;; data) echo 1 ;; scenarios) echo 2 ;; lab) echo 3 ;;
-    tui) echo 4 ;; cli) echo 5 ;; build) echo 0 ;; *) echo -1 ;;
+    figures) echo 4 ;; tui) echo 5 ;; cli) echo 6 ;; build) echo 0 ;; *) echo -1 ;;
     esac
 }
 pass=0 fail=0
-for f in engine/*.[ch] data/*.[ch] scenarios/*.[ch] lab/*.[ch] tui/*.[ch] cli/*.[ch] \
+for f in engine/*.[ch] data/*.[ch] scenarios/*.[ch] lab/*.[ch] figures/*.[ch] tui/*.[ch] cli/*.[ch] \
          tests/unit/*/*.[ch]; do
     [ -f "$f" ] || continue
     layer=${f%%/*}

@@ -158,4 +158,13 @@ numbers tui --bench-keys 0 "${T[@]}"
 numbers tui --image -1 "${T[@]}"
 unknown tui "${T[@]}"
 missing tui --bench-keys "${T[@]}"
+
+# ---- plot
+P=("$TMP/ck" --out "$TMP/plots")
+help plot
+bad plot --figure-format gif "${P[@]}"
+bad plot --figure-format svg, "${P[@]}"
+unknown plot "${P[@]}"
+missing plot --out "$TMP/ck"
+[ ! -e "$TMP/plots" ] && ok "plot: no output directory after a usage error" || fail "plot wrote $TMP/plots"
 finish

@@ -30,7 +30,7 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 assert {r["table"] for r in rows} == {"norms", "importance"}, "tables"
 norms = [r for r in rows if r.get("kind") == "norm"]
 assert len(norms) == 3 * 5, len(norms)          # (n_layer + 1) x 5 bytes
-assert {r["token"] for r in norms} == {"a", "\\x2c", "\\x22", "b"}, {r["token"] for r in norms}
+assert {r["token"] for r in norms} == {"a", ",", '"', "b"}, {r["token"] for r in norms}
 ranks = sorted(r["rank"] for r in rows if r["table"] == "importance")
 assert ranks == list(range(5)), ranks
 PY
@@ -53,8 +53,8 @@ expect_error 64 "ssmlab: --tokens: '1,x,3' is not a list of token ids" inspect -
 expect_error 64 "ssmlab: --tokens: sequences differ in length" inspect --model "$TMP/ck" --tokens '1,2;3'
 expect_error 64 "ssmlab: --tokens: .* is not a list" inspect --model "$TMP/ck" --tokens '1,,2'
 expect_error 64 "ssmlab: --tokens: .* is not a list" inspect --model "$TMP/ck" --tokens '-4'
-expect_error 65 "$TMP/ck/config.json: token id 999 .*outside the vocabulary" inspect --model "$TMP/ck" --tokens 1,999
-expect_error 64 "$TMP/ck/config.json: --image needs an image classifier" inspect --model "$TMP/ck" --image 0
+expect_error 65 "^ssmlab: --tokens: token id 999 \(sequence 0, position 1\) is outside the vocabulary \[0, 256\) of the model in $TMP/ck$" inspect --model "$TMP/ck" --tokens 1,999
+expect_error 64 "^ssmlab: --image: the model in $TMP/ck takes token ids" inspect --model "$TMP/ck" --image 0
 expect_error 64 "ssmlab: inspect: --image: 'x' is not an image index" inspect --model "$TMP/ck" --image x
 expect_error 64 "at most one of --text, --tokens and --image" inspect --model "$TMP/ck" --text hi --tokens 1
 expect_error 64 "ssmlab: inspect: --format must be csv or jsonl" inspect --model "$TMP/ck" --format xml
@@ -76,14 +76,15 @@ for b in range(256):
     extra += b not in keep
 vocab = {chars[b]: b for b in range(256)}
 sp = chars[32]
-for tok in ("he", sp + "t", sp + "the"):
+eacute = chars[0xc3] + chars[0xa9]   # U+00E9 as one token
+for tok in ("he", sp + "t", sp + "the", eacute):
     vocab[tok] = len(vocab)
 tk = {"version": "1.0", "added_tokens": [], "normalizer": None,
       "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True},
       "post_processor": None, "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
       "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
                 "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
-                "vocab": vocab, "merges": ["h e", sp + " t", sp + "t he"]}}
+                "vocab": vocab, "merges": ["h e", sp + " t", sp + "t he", chars[0xc3] + " " + chars[0xa9]]}}
 json.dump(tk, open(os.path.join(d, "tokenizer.json"), "w"), ensure_ascii=False)
 PY
 if inspect --model "$TMP/bpe" --text 'he the' --importance --format jsonl >"$TMP/b.jsonl" 2>"$TMP/err"; then
@@ -95,6 +96,28 @@ assert got == [(256, "he"), (258, " the")], got
 PY
 else
     fail "inspect with tokenizer.json: $(cat "$TMP/err")"
+fi
+# token text that needs quoting: a comma, a quote, a newline, a backslash,
+# a digit and a non-ASCII token read back with Python's csv and json modules
+label_text=$'a,"b\n\\7\xc3\xa9'
+if inspect --model "$TMP/bpe" --text "$label_text" --importance >"$TMP/q.csv" 2>"$TMP/err" \
+   && inspect --model "$TMP/bpe" --text "$label_text" --importance --format jsonl >"$TMP/q.jsonl" 2>>"$TMP/err"; then
+    /usr/bin/python3 - "$TMP/q.csv" "$TMP/q.jsonl" <<'PY' && ok "RFC 4180 CSV and JSON strings: token text read back exactly" \
+        || fail "quoted token text: $(cat "$TMP/q.csv")"
+import csv, json, sys
+want = ["a", ",", '"', "b", "\n", "\\x5c", "7", "\u00e9"]   # by position; the backslash as \x5c
+with open(sys.argv[1], newline="") as f:
+    rows = list(csv.DictReader(f))
+got = [r["token"] for r in sorted(rows, key=lambda r: int(r["pos"]))]
+assert got == want, got
+assert all(len(r) == 8 and None not in r for r in rows), rows        # no field split by a comma
+js = sorted((json.loads(l) for l in open(sys.argv[2])), key=lambda r: r["pos"])
+assert [r["token"] for r in js] == want, [r["token"] for r in js]
+assert all(isinstance(r["token"], str) for r in js)                # "7" stays a string
+assert isinstance(js[0]["score"], float) and js[0]["id"] == 97
+PY
+else
+    fail "inspect with quoted token text: $(cat "$TMP/err")"
 fi
 echo '{"model": {"type": "WordPiece"}}' >"$TMP/bpe/tokenizer.json"
 expect_error 65 "$TMP/bpe/tokenizer.json: " inspect --model "$TMP/bpe" --text hi
@@ -126,7 +149,7 @@ image_ck "$TMP/img-text" "$(printf 'task = lm\ndataset = text\n')" || fail "imag
 expect_error 65 "$TMP/img-text/model.safetensors: the recorded run config is a task = lm run.s, not task = classify" \
     inspect --model "$TMP/img-text" --image 0
 expect_error 66 "$TMP/no-images" inspect --model "$TMP/img" --image 0 --data "$TMP/no-images"
-expect_error 64 "$TMP/img/config.json: .*continuous input" inspect --model "$TMP/img" --text hello
+expect_error 64 "^ssmlab: --text: the model in $TMP/img takes continuous input: use --image N" inspect --model "$TMP/img" --text hello
 expect_error 65 "$TMP/img-norc/model.safetensors: no ssmlab.run_config" inspect --model "$TMP/img-norc" --image 0
 if [ -e /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
     inspect --model "$TMP/img" --image 3 --importance >"$TMP/i.csv" 2>"$TMP/err" \
