@@ -225,6 +225,11 @@ void tui_app_selection_changed(tui_app *app);
  * _POLARIZE, _REORDER: the next value, after the last the first); other actions keep them. */
 void tui_model_cycle(tui_action a, int *scenario, int *polarize, int *reorder);
 
+/* tui/export.c: the panels of snapshot s (token: the selected one) as
+ * figures, SVG and PNG, into dir: the run's out/figures when the run's
+ * directory exists, else ./figures (created); *files counts them. */
+ssm_status tui_export_figures(const ssm_snapshot *s, int token, char *dir, size_t n, int *files);
+
 /* tui/help.c */
 void tui_help_draw(const tui_app *app);
 
