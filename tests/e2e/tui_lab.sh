@@ -332,4 +332,17 @@ awk -F'R2 ' '{r = $2 + 0} /no exponential/{n++; if (r >= 0.5) bad++} /half-life/
      END{exit !(n > 0 && h > 0 && !bad)}' "$TMP/r2.fits" \
     && ok "R2 < 0.5: 'no exponential decay'; R2 >= 0.5: the half-life ($(grep -c 'no exp' "$TMP/r2.fits") and $(grep -c half-life "$TMP/r2.fits") of 11)" \
     || fail "the R2 rule: $(sort "$TMP/r2.fits" | uniq -c | head -5)"
+# --- the export key: the panels as SVG and PNG figures --------------------
+(cd "$TMP" && printf 'key x\nwait-idle\nexpect wrote 12 figures (SVG and PNG) to figures/\nkey n\nwait-idle\nkey x\nexpect wrote 12 figures (SVG and PNG) to TMP/h7-3/figures/\nkey q n\n' \
+    | run export --model "$TMP/h7" "${lm[@]}")
+rc_ok export "x while inspecting writes ./figures, after a step the new run's figures/"
+[ ! -e "$TMP/h7/figures" ] && ok "the loaded checkpoint's directory gets no figures" || fail "h7/figures was written"
+bad_figs=$fails
+for f in loss norms attention influence eigenvalues history; do
+    for d in "$TMP/figures" "$TMP/h7-3/figures"; do
+        xmllint --noout "$d/$f.svg" 2>/dev/null || fail "$d/$f.svg is not well-formed XML"
+        [ "$(head -c 8 "$d/$f.png" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "$d/$f.png is not a PNG"
+    done
+done
+[ "$fails" = "$bad_figs" ] && ok "each export: six figures, SVG that xmllint accepts and PNG with the PNG signature"
 finish
