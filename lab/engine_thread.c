@@ -140,7 +140,8 @@ static void busy(ssm_engine *e, const char *what)
 static void history_reset(ssm_engine *e)
 {
     ssm_snapshot *w = e->work;
-    w->n_hist = w->n_val = 0;
+    w->n_hist = w->n_val = w->n_dyn = 0;
+    w->hist_file[0] = 0;
     w->loss = NAN;
     w->val_loss = NAN;
     w->acc = NAN;
@@ -150,19 +151,84 @@ static void history_reset(ssm_engine *e)
     e->tps = 0;
 }
 
-/* Append (step, v) to a history, halving it when full. */
-static void history_add(long *steps, float *vals, int *n, long step, float v)
+/* Append (step, v[0..ncols)) to a history of cap points whose columns
+ * are cols[c] (each with a row stride of cap), halving it when full. */
+static void series_add(long *steps, float *cols, int ncols, int cap, int *n, long step, const float *v)
 {
-    if (*n == SSM_SNAP_HIST) {
-        for (int i = 0; i < SSM_SNAP_HIST / 2; i++) {
+    if (*n == cap) {
+        for (int i = 0; i < cap / 2; i++) {
             steps[i] = steps[2 * i + 1];
-            vals[i] = vals[2 * i + 1];
+            for (int c = 0; c < ncols; c++) cols[(size_t)c * cap + i] = cols[(size_t)c * cap + 2 * i + 1];
         }
-        *n = SSM_SNAP_HIST / 2;
+        *n = cap / 2;
     }
     steps[*n] = step;
-    vals[*n] = v;
+    for (int c = 0; c < ncols; c++) cols[(size_t)c * cap + *n] = v[c];
     (*n)++;
+}
+
+static void history_add(long *steps, float *vals, int *n, long step, float v)
+{
+    series_add(steps, vals, 1, SSM_SNAP_HIST, n, step, &v);
+}
+
+/* The train.csv columns of SSM_DYN_*. */
+static const char *const dyn_columns[SSM_DYN_NCOLS] = {"eig_pos", "eig_neg", "mean_slope", "mix_slope",
+                                                       "half_life", "cos_last"};
+
+static void dyn_add(ssm_snapshot *w, long step, const float v[SSM_DYN_NCOLS])
+{
+    series_add(w->dyn_step, &w->dyn[0][0], SSM_DYN_NCOLS, SSM_SNAP_DYN, &w->n_dyn, step, v);
+}
+
+/* A validation's dynamics as the history shows them (the half-life only
+ * when the decay is exponential, as train.csv writes it). */
+static void dyn_add_measured(ssm_snapshot *w, long step, const task_dynamics *dy)
+{
+    float v[SSM_DYN_NCOLS] = {(float)dy->pos, (float)dy->neg, dy->mean_slope, dy->mix_slope,
+                              (float)task_dynamics_half_life(dy), (float)dy->cos_last};
+    dyn_add(w, step, v);
+}
+
+/* Row r of h into the snapshot's histories: a training row's loss, a
+ * validation row's loss and dynamics. */
+static void history_row_show(ssm_snapshot *w, const history *h, int r, const int *col)
+{
+    long step = (long)history_value(h, r, col[0]);
+    double loss = history_value(h, r, col[2]);
+    if (!strcmp(history_cell(h, r, col[1]), "train")) {
+        history_add(w->hist_step, w->hist_loss, &w->n_hist, step, (float)loss);
+        w->loss = loss;
+        w->acc = history_value(h, r, col[3]);
+        return;
+    }
+    history_add(w->val_steps, w->val_hist, &w->n_val, step, (float)loss);
+    w->val_loss = loss;
+    w->val_step = step;
+    w->val_acc = history_value(h, r, col[3]);
+    float v[SSM_DYN_NCOLS];
+    int any = 0;
+    for (int c = 0; c < SSM_DYN_NCOLS; c++) any |= isfinite(v[c] = (float)history_value(h, r, col[4 + c]));
+    if (any) dyn_add(w, step, v);
+}
+
+/* The history the session continues (a loaded checkpoint's train.csv),
+ * up to the model's step, into the snapshot. */
+static void history_show(ssm_engine *e)
+{
+    history h;
+    ssm_status st = ssm_session_history_load(&e->s, &h);
+    if (st) {
+        if (st != SSM_ERR_NOINPUT) msg(e, 1, "%s", ssm_last_error());
+        return;
+    }
+    int col[4 + SSM_DYN_NCOLS] = {history_column(&h, "step"), history_column(&h, "split"),
+                                  history_column(&h, "loss"), history_column(&h, "acc")};
+    for (int c = 0; c < SSM_DYN_NCOLS; c++) col[4 + c] = history_column(&h, dyn_columns[c]);
+    for (int r = 0; r < h.n_rows; r++)
+        if (history_value(&h, r, col[0]) <= (double)e->s.opt.step) history_row_show(e->work, &h, r, col);
+    snprintf(e->work->hist_file, sizeof e->work->hist_file, "%s/%s", e->s.hist_from, HISTORY_FILE);
+    history_free(&h);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -256,6 +322,7 @@ static void influence_fit(ssm_snapshot *w)
     ssm_influence one = {.L = w->T, .n_targets = 1, .n_seq = 1, .targets = &t, .I = w->infl};
     ssm_decay d;
     int ok = !ssm_recency_fit_decay(&one, SSM_DECAY_MIN_DIST, &d);
+    w->infl_exponential = ok && task_decay_exponential(&d);
     w->infl_rate = ok ? d.rate : NAN;
     w->infl_half_life = ok ? d.half_life : NAN;
     w->infl_r2 = ok ? d.r2 : NAN;
@@ -488,13 +555,18 @@ static void inspect_reset(ssm_engine *e, int was_text)
 /* ------------------------------------------------------------------------ */
 /* Training and commands                                                    */
 
+/* Validate; a run with a history also measures its dynamics and writes
+ * the validation row (ssm_session_validate_logged). */
 static void validate(ssm_engine *e, int max_batches)
 {
     ssm_snapshot *w = e->work;
     double vloss, acc;
+    task_dynamics dy;
     busy(e, "validating");
-    ssm_status st = ssm_session_validate(&e->s, max_batches, &e->cancel, &vloss, &acc);
+    ssm_status st = ssm_session_validate_logged(&e->s, max_batches, &e->cancel, &vloss, &acc, &dy);
     busy(e, NULL);
+    if (dy.n_layer) dyn_add_measured(w, e->s.opt.step, &dy);
+    task_dynamics_free(&dy);
     if (st == SSM_ERR_INTERRUPTED) {   /* Esc stops the validation, not the training around it */
         atomic_store(&e->cancel, 0);
         msg(e, 0, "validation cancelled at step %ld%s", e->s.opt.step, e->running ? "; training goes on" : "");
@@ -540,6 +612,7 @@ static void train_step(ssm_engine *e)
         return;
     }
     train_begun(e, was_inspecting, from);
+    snprintf(e->work->hist_file, sizeof e->work->hist_file, "%s", e->s.hist.path);
     double tps = (double)e->s.rc.grad_accum * e->s.data->B * e->s.data->L / fmax(ssm_now_s() - t0, 1e-9);
     e->tps = e->tps > 0 ? 0.8 * e->tps + 0.2 * tps : tps;
     e->work->loss = loss;
@@ -577,6 +650,7 @@ static void session_replace(ssm_engine *e, ssm_session *n)
     e->s = *n;
     e->train_checked = 0;
     history_reset(e);
+    history_show(e);
     e->running = 0;
     ssm_threads_set(e->s.rc.threads);
     inspect_reset(e, was_text);
@@ -835,6 +909,7 @@ ssm_status ssm_engine_start(ssm_engine **out, ssm_session *s, const run_config *
     e->work->attn_channel = -1;
     e->work->infl_token = -1;   /* the last token */
     history_reset(e);
+    history_show(e);
     ssm_status st = e->s.images ? image_set(e, o->image > 0 ? o->image : 0) : input_set(e, o->text);
     if (!st && !e->running && ssm_session_can_train(&e->s)) msg(e, 0, "%s", ssm_last_error());
     else if (!st && e->s.inspecting)

@@ -17,8 +17,14 @@
 #define SSM_SNAP_MAX_LAYER 64    /* layers measured */
 #define SSM_SNAP_MAX_N 64        /* eigenvalues shown per layer */
 #define SSM_SNAP_HIST 1024       /* loss history points (decimated when full) */
+#define SSM_SNAP_DYN 256         /* validations with dynamics in the history (decimated when full) */
 #define SSM_INFL_EXACT_MAX_D 64  /* influence: exact up to this d_model, else probes */
 #define SSM_INFL_PROBES 32       /* Gaussian probes of the estimate */
+
+/* The dynamics of the history's validations, by train.csv column: eig_pos,
+ * eig_neg, mean_slope, mix_slope, half_life (NAN: no exponential decay),
+ * cos_last. */
+enum { SSM_DYN_POS = 0, SSM_DYN_NEG, SSM_DYN_SLOPE, SSM_DYN_MIX_SLOPE, SSM_DYN_HALF_LIFE, SSM_DYN_COS, SSM_DYN_NCOLS };
 
 typedef enum {
     SSM_CMD_TOGGLE = 0,  /* start or pause training */
@@ -107,10 +113,15 @@ typedef struct {
     float infl[SSM_SNAP_MAX_T];                        /* I(t,s) = ||dx_n[t]/dx_0[s]||_F, s = 0..T-1 */
     double infl_rate, infl_half_life, infl_r2;         /* decay fit over s < t (NAN: no fit) */
     int infl_fit_n;                                    /* points in the fit */
-    /* history */
+    int infl_exponential;                              /* R^2 >= TASK_DECAY_MIN_R2 (task_decay_exponential) */
+    /* history: a loaded checkpoint's train.csv up to its step, then this run's rows */
     int n_hist, n_val;
     long hist_step[SSM_SNAP_HIST], val_steps[SSM_SNAP_HIST];
     float hist_loss[SSM_SNAP_HIST], val_hist[SSM_SNAP_HIST];
+    int n_dyn;                                         /* validations with dynamics */
+    long dyn_step[SSM_SNAP_DYN];
+    float dyn[SSM_DYN_NCOLS][SSM_SNAP_DYN];            /* SSM_DYN_* */
+    char hist_file[RUN_PATH_MAX + 16];                 /* the train.csv written or shown ("" = none) */
     /* the engine's last message */
     unsigned long msg_seq;
     int msg_error;

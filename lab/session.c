@@ -4,7 +4,8 @@
  * settings, no writing into someone else's checkpoint), the checkpoint's
  * tokenizer, test images as inputs, and a probe copy of the model for
  * measurements on one inspected input, including the hidden attention and
- * the influence of ssmlab-math(7) RECENCY. */
+ * the influence of ssmlab-math(7) RECENCY; and the run's history,
+ * rc.out/train.csv, as ssmlab train writes it. */
 #include "lab/session.h"
 
 #include <math.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "engine/checkpoint.h"
+#include "engine/clock.h"
 #include "engine/recency.h"
 
 /* ------------------------------------------------------------------------ */
@@ -207,6 +209,7 @@ ssm_status ssm_session_open_checkpoint(ssm_session *s, const char *dir, const ru
     baseline_set(s, s->model.cfg.n_classes);
     ssm_checkpoint_meta_free(&meta);
     snprintf(s->loaded, sizeof s->loaded, "%s", dir);
+    snprintf(s->hist_from, sizeof s->hist_from, "%s", dir);
     s->inspecting = 1;
     base_set(s, dir);
     out_set(s);
@@ -237,6 +240,9 @@ ssm_status ssm_session_rebuild(ssm_session *s, const ssm_config *mc)
     ssm_adamw_free(&s->opt);
     ssm_model_free(&s->model);
     ssm_model_free(&s->probe);
+    history_close(&s->hist);   /* a new model starts a new history */
+    memset(&n.hist, 0, sizeof n.hist);
+    n.hist_dir[0] = n.hist_from[0] = 0;
     n.tokens_seen = 0;
     n.saved_step = -1;
     n.probe_T = 0;
@@ -248,6 +254,7 @@ ssm_status ssm_session_rebuild(ssm_session *s, const ssm_config *mc)
 
 void ssm_session_free(ssm_session *s)
 {
+    history_close(&s->hist);
     ssm_tokenizer_free(&s->tk);
     ssm_model_free(&s->probe);
     ssm_adamw_free(&s->opt);
@@ -255,6 +262,78 @@ void ssm_session_free(ssm_session *s)
     if (s->data) task_data_free(s->data);
     free(s->data);
     memset(s, 0, sizeof *s);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The run's history                                                        */
+
+/* The history open in rc.out: opened (rc.out created) at the run's first
+ * step, continuing the history it had so far (the open file's, or the
+ * loaded checkpoint's) up to the step now; moved along when rc.out moves. */
+static ssm_status history_ensure(ssm_session *s)
+{
+    if (s->hist.f && ssm_run_dir_same(s->hist_dir, s->rc.out)) return SSM_OK;
+    char from[RUN_PATH_MAX];
+    snprintf(from, sizeof from, "%s", s->hist.f ? s->hist_dir : s->hist_from);
+    if (!s->hist.f) s->hist_t0 = ssm_now_s();
+    ssm_status st = history_close(&s->hist);
+    s->hist_dir[0] = 0;
+    if (!st) st = ssm_dir_create(s->rc.out);
+    if (!st) st = history_open(&s->hist, s->rc.out, from, s->opt.step);
+    if (st) return st;
+    snprintf(s->hist_dir, sizeof s->hist_dir, "%s", s->rc.out);
+    return SSM_OK;
+}
+
+/* dir holds a train.csv. */
+static int history_exists(const char *dir)
+{
+    char path[RUN_PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/%s", dir, HISTORY_FILE);
+    return *dir && !access(path, F_OK);
+}
+
+/* A row of the history: bits per byte for a language model, accuracy for
+ * a classifier, the time since the run's first step. */
+static history_row history_row_at(const ssm_session *s, int val, double loss, double acc)
+{
+    return (history_row){.step = s->opt.step, .val = val, .loss = loss, .acc = s->images ? acc : NAN,
+                         .bpb = s->images ? NAN : loss / M_LN2, .lr = NAN, .grad_norm = NAN,
+                         .tokens_per_s = NAN, .elapsed_s = ssm_now_s() - s->hist_t0};
+}
+
+/* The training row of the step just taken, when ssmlab train logs it. */
+static ssm_status history_step(ssm_session *s, const task_step_stats *ts, double seconds)
+{
+    long step = s->opt.step;
+    if (step % s->rc.log_every && step != s->rc.opt.total_steps) return SSM_OK;
+    history_row r = history_row_at(s, 0, ts->loss, ts->acc);
+    r.lr = ts->lr;
+    r.grad_norm = ts->grad_norm;
+    r.tokens_per_s = ts->tokens / fmax(seconds, 1e-9);
+    return history_append(&s->hist, &r);
+}
+
+ssm_status ssm_session_validate_logged(ssm_session *s, int max_batches, atomic_int *cancel, double *loss,
+                                       double *acc, task_dynamics *dy)
+{
+    memset(dy, 0, sizeof *dy);
+    ssm_status st = ssm_session_validate(s, max_batches, cancel, loss, acc);
+    if (st || !s->hist.f || (cancel && atomic_load(cancel))) return st;
+    if (task_dynamics_measure(s->data, &s->model, TASK_DYNAMICS_QUICK, dy)) {
+        task_dynamics_free(dy);
+        memset(dy, 0, sizeof *dy);
+    }
+    history_row r = history_row_at(s, 1, *loss, *acc);
+    r.dyn = dy->n_layer ? dy : NULL;
+    return history_append(&s->hist, &r);
+}
+
+ssm_status ssm_session_history_load(const ssm_session *s, history *h)
+{
+    const char *dir = s->hist.f ? s->hist_dir : s->hist_from;
+    if (!*dir) return ssm_fail(SSM_ERR_NOINPUT, "%s: no history", s->name);
+    return history_load(h, dir);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -276,8 +355,11 @@ ssm_status ssm_session_step(ssm_session *s, double *loss, double *acc, float *lr
 {
     task_step_stats ts;
     ssm_status st = ssm_session_can_train(s);
+    if (!st) st = history_ensure(s);
     if (st) return st;
+    double t0 = ssm_now_s();
     if ((st = task_train_step(s->data, &s->rc, &s->model, &s->opt, &ts))) return st;
+    if ((st = history_step(s, &ts, ssm_now_s() - t0))) return st;
     if (s->inspecting) {   /* trained now: the run (rc.out) is shown, not the loaded checkpoint */
         s->inspecting = 0;
         name_update(s);
@@ -317,7 +399,7 @@ static ssm_status save_into(ssm_session *s, const char *dir)
     s->out_written = 1;
     s->inspecting = 0;
     name_update(s);
-    return SSM_OK;
+    return s->hist.f || history_exists(s->hist_from) ? history_ensure(s) : SSM_OK;   /* the history goes along */
 }
 
 ssm_status ssm_session_save(ssm_session *s, const char *dir)

@@ -18,7 +18,13 @@
  * write for this model needs ssm_session_overwrite, which the lab calls only
  * after the user typed the path and confirmed.  A checkpoint's
  * tokenizer.json (data/tokenizer.h, as ssmlab inspect and generate use it)
- * tokenizes the inspected text and names its tokens. */
+ * tokenizes the inspected text and names its tokens.
+ *
+ * A run that trains writes its history, rc.out/train.csv, as ssmlab train
+ * does (scenarios/history.h): a row per logged step, a validation row with
+ * the model's dynamics per validation.  A loaded checkpoint's history is
+ * continued by the new run in its own directory (its rows up to the
+ * loaded step are copied); the loaded directory is never written. */
 #ifndef SSM_SESSION_H
 #define SSM_SESSION_H
 
@@ -30,8 +36,10 @@
 #include "engine/optim.h"
 #include "engine/status.h"
 #include "lab/run_dir.h"
+#include "scenarios/history.h"
 #include "scenarios/run_config.h"
 #include "scenarios/task.h"
+#include "scenarios/task_dynamics.h"
 
 typedef struct {
     run_config rc;        /* rc.out: where this run is saved */
@@ -54,6 +62,11 @@ typedef struct {
     char base_parent[RUN_PATH_MAX];/* ... and go into this directory */
     int base_set[SSM_RUN_NSETTINGS]; /* the base run's scenario, polarize, reorder */
     ssm_tokenizer tk;              /* the checkpoint's tokenizer.json (kind NONE: none) */
+    /* the run's history: rc.out/train.csv, opened at the run's first step */
+    history_writer hist;           /* hist.f NULL: not open */
+    char hist_dir[RUN_PATH_MAX];   /* the directory it is open in */
+    char hist_from[RUN_PATH_MAX];  /* the history the run continues (the loaded checkpoint's; "" = none) */
+    double hist_t0;                /* elapsed_s counts from here (the run's first step in this session) */
 } ssm_session;
 
 /* Load the task's data and build a freshly initialised model from rc
@@ -84,7 +97,9 @@ void ssm_session_free(ssm_session *s);
 
 /* One optimizer step over grad_accum micro-batches: *loss is their mean
  * loss, *acc the classifier's accuracy on them (NAN for lm), *lr the
- * learning rate used. */
+ * learning rate used.  The first step of a run opens its history in rc.out
+ * (created), continuing hist_from; a step that ssmlab train would log
+ * (every log_every, and the last scheduled one) appends a training row. */
 ssm_status ssm_session_step(ssm_session *s, double *loss, double *acc, float *lr);
 
 /* Mean validation loss (and classifier accuracy, else NAN) over at most
@@ -92,6 +107,20 @@ ssm_status ssm_session_step(ssm_session *s, double *loss, double *acc, float *lr
  * SSM_ERR_INTERRUPTED when *cancel becomes nonzero. */
 ssm_status ssm_session_validate(ssm_session *s, int max_batches, atomic_int *cancel, double *loss,
                                 double *acc);
+
+/* ssm_session_validate, then, when the run has a history (it has trained)
+ * and *cancel is still 0, the dynamics on the first validation batch
+ * (task_dynamics_measure, the quick budget, as ssmlab train measures at
+ * each validation) into *dy and a validation row in train.csv.  dy->n_layer
+ * is 0 when nothing was measured (no history, cancelled, or failed: then
+ * the row's dynamics cells are empty); free dy with task_dynamics_free. */
+ssm_status ssm_session_validate_logged(ssm_session *s, int max_batches, atomic_int *cancel, double *loss,
+                                       double *acc, task_dynamics *dy);
+
+/* Load the history the session shows: the open train.csv's directory, else
+ * the one the run continues (the loaded checkpoint's).  SSM_ERR_NOINPUT
+ * when there is none. */
+ssm_status ssm_session_history_load(const ssm_session *s, history *h);
 
 /* Save weights, optimizer moments and the run configuration into dir, or
  * with dir NULL or "" into the run's rc.out (moved to a free variant when a

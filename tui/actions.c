@@ -323,6 +323,18 @@ static void channel_step(tui_app *app, int d)
     tui_app_selection_changed(app);
 }
 
+/* The export key: the panels as figures; the message line says where. */
+static void export_figures(tui_app *app)
+{
+    char dir[RUN_PATH_MAX + 16];
+    int files;
+    if (!app->snap->ready) return;
+    ssm_status st = tui_export_figures(app->snap, app->view.token, dir, sizeof dir, &files);
+    if (st) tui_app_message(app, 1, "export: %s", ssm_last_error());
+    else tui_app_message(app, 0, "wrote %d figures (SVG and PNG) to %s/", files, dir);
+    tui_app_log(app, "%s", app->message);
+}
+
 static void plot_cycle(tui_app *app)
 {
     int m = app->view.plot_mode;
@@ -423,6 +435,7 @@ static void action(tui_app *app, tui_action a)
     case TUI_ACT_TEXT: inspect_prompt(app); return;
     case TUI_ACT_LOAD: load_prompt(app); return;
     case TUI_ACT_SAVE: open_line(app, TUI_ASK_SAVE, "Save checkpoint to:", app->snap->out, 1); return;
+    case TUI_ACT_EXPORT: export_figures(app); return;
     case TUI_ACT_LAYER_UP: sel_move(app, -1, 0, 0); return;
     case TUI_ACT_LAYER_DOWN: sel_move(app, 1, 0, 0); return;
     case TUI_ACT_TOKEN_LEFT: sel_move(app, 0, -1, 0); return;

@@ -1,7 +1,8 @@
 /* app.c — the TUI's application loop: setup (session, engine thread,
  * self-pipe, curses screen), the layout of the panels (one zoomed to the
- * whole screen; an image panel for image classifiers; the message line
- * and the key hint bar at the bottom), one poll() round over the terminal,
+ * whole screen; the history's sparklines; an image panel for image
+ * classifiers; the message line and the key hint bar at the bottom), one
+ * poll() round over the terminal,
  * the self-pipe and captured stderr, drawing, the session log, and the
  * real-terminal run with its orderly exit (save on Ctrl-C/SIGTERM, and a
  * word on stderr about what was saved). */
@@ -147,19 +148,21 @@ static void place(tui_panel *p, int y, int x, int h, int w)
     if (h > 0 && w > 0) p->win = newwin(h, w, y, x);
 }
 
-/* The bottom row of panels: ranking and attention; for an image
- * classifier the image between them. */
+/* The bottom row of panels: ranking, the history's sparklines and
+ * attention; for an image classifier the image before the attention. */
 static void layout_bottom(tui_app *app, int y, int h, int W)
 {
     tui_panel **p = app->panels;
-    int wr = W * 45 / 100, wi = 0;
+    int wr = W * 20 / 100, wh = W * 25 / 100 < 60 ? W * 25 / 100 : 60, wi = 0;
     if (app->snap->images) {
-        wr = W * 28 / 100;
-        wi = W * 30 / 100;
+        wr = W * 18 / 100;
+        wh = W * 22 / 100 < 56 ? W * 22 / 100 : 56;
+        wi = W * 24 / 100;
     }
     place(p[TUI_PANEL_RANK], y, 0, h, wr - 1);
-    place(p[TUI_PANEL_IMAGE], y, wr, wi ? h : 0, wi - 1);
-    place(p[TUI_PANEL_ATTN], y, wr + wi, h, W - wr - wi);
+    place(p[TUI_PANEL_HISTORY], y, wr, h, wh - 1);
+    place(p[TUI_PANEL_IMAGE], y, wr + wh, wi ? h : 0, wi - 1);
+    place(p[TUI_PANEL_ATTN], y, wr + wh + wi, h, W - wr - wh - wi);
 }
 
 /* Zoomed: the focused panel takes everything between the status line and the message line. */

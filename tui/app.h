@@ -59,12 +59,13 @@ struct tui_panel {
 
 enum {
     TUI_PANEL_STATUS = 0, TUI_PANEL_HEATMAP, TUI_PANEL_DEPTH, TUI_PANEL_LOSS, TUI_PANEL_SPECTRUM,
-    TUI_PANEL_RANK, TUI_PANEL_IMAGE, TUI_PANEL_ATTN, TUI_PANEL_MESSAGE, TUI_PANEL_HINTS, TUI_NPANELS
+    TUI_PANEL_RANK, TUI_PANEL_HISTORY, TUI_PANEL_IMAGE, TUI_PANEL_ATTN, TUI_PANEL_MESSAGE, TUI_PANEL_HINTS,
+    TUI_NPANELS
 };
 
 extern const tui_panel_class tui_panel_status_class, tui_panel_heatmap_class, tui_panel_depth_class,
     tui_panel_loss_class, tui_panel_spectrum_class, tui_panel_rank_class, tui_panel_image_class,
-    tui_panel_attn_class, tui_panel_message_class, tui_panel_hints_class;
+    tui_panel_attn_class, tui_panel_message_class, tui_panel_hints_class, tui_panel_history_class;
 
 /* Panels Tab moves the focus between (and z zooms): every one but the
  * status, message and hint lines. */
@@ -223,6 +224,11 @@ void tui_app_selection_changed(tui_app *app);
 /* The model settings after the action that cycles one of them (TUI_ACT_SCENARIO,
  * _POLARIZE, _REORDER: the next value, after the last the first); other actions keep them. */
 void tui_model_cycle(tui_action a, int *scenario, int *polarize, int *reorder);
+
+/* tui/export.c: the panels of snapshot s (token: the selected one) as
+ * figures, SVG and PNG, into dir: the run's out/figures when the run's
+ * directory exists, else ./figures (created); *files counts them. */
+ssm_status tui_export_figures(const ssm_snapshot *s, int token, char *dir, size_t n, int *files);
 
 /* tui/help.c */
 void tui_help_draw(const tui_app *app);

@@ -30,6 +30,8 @@ static const tui_key_entry table[] = {
      "Load, inspect", "load", 10, {'o'}},
     {TUI_ACT_SAVE, "save", "Save a checkpoint (path prompt; asks before replacing a checkpoint this session did not write).",
      "Save", "save", 9, {'w'}},
+    {TUI_ACT_EXPORT, "export", "Write the panels as figures, SVG and PNG, into the run's directory under figures/ (./figures/ before the run has one).",
+     "Save figures", NULL, 0, {'x'}},
     {TUI_ACT_LAYER_UP, "layer-up", "Select the layer above (its hidden attention).", "Layer up", NULL, 0, {'k', KEY_UP}},
     {TUI_ACT_LAYER_DOWN, "layer-down", "Select the layer below (its hidden attention).", "Layer down", NULL, 0, {'j', KEY_DOWN}},
     {TUI_ACT_TOKEN_LEFT, "token-left", "Select the previous token (its depth curve and influence).", "Prev. token", NULL, 0, {'h', KEY_LEFT}},

@@ -22,6 +22,7 @@ typedef enum {
     TUI_ACT_TEXT,
     TUI_ACT_LOAD,
     TUI_ACT_SAVE,
+    TUI_ACT_EXPORT,
     TUI_ACT_LAYER_UP,
     TUI_ACT_LAYER_DOWN,
     TUI_ACT_TOKEN_LEFT,

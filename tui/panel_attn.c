@@ -6,11 +6,13 @@
  * the influence I(t,s) = ||dx_n[t]/dx_0[s]||_F of each source on the
  * selected token's last residual stream (the Frobenius norm over all
  * channel pairs), on a log colour scale, with its exponential decay rate
- * and half-life.  Two lines state the aggregation and normalisation. */
+ * and half-life, or "no exponential decay" when the fit's R^2 is below
+ * TASK_DECAY_MIN_R2.  Two lines state the aggregation and normalisation. */
 #include <math.h>
 #include <string.h>
 
 #include "tui/app.h"
+#include "scenarios/task_dynamics.h"
 #include "tui/colors.h"
 
 #define LABEL_W 2
@@ -25,6 +27,7 @@ typedef struct {
     float infl[SSM_SNAP_MAX_T];
     double lo, hi;                     /* ln I range over s <= t */
     double rate, half_life, r2;
+    int exponential;                   /* R^2 >= TASK_DECAY_MIN_R2 */
     int t0, s0, ns;   /* first row (query) and column (source) shown, sources shown */
 } attn_state;
 
@@ -37,6 +40,7 @@ static void infl_update(attn_state *st, const ssm_snapshot *s)
     st->rate = s->infl_rate;
     st->half_life = s->infl_half_life;
     st->r2 = s->infl_r2;
+    st->exponential = s->infl_exponential;
     memcpy(st->infl, s->infl, sizeof(float) * s->T);
     st->lo = INFINITY;
     st->hi = -INFINITY;
@@ -179,7 +183,11 @@ static void legend(tui_panel *p, const attn_state *st, int y)
         tui_draw_fit(p->win, y, x, p->w - x, tui_attr(TUI_C_DIM), "I: no decay fit (t < 2)");
         return;
     }
-    if (st->rate <= 0) {
+    if (!st->exponential) {
+        snprintf(half[0], sizeof half[0], "I: no exponential decay (R2 %.2f < %.1f)", st->r2, TASK_DECAY_MIN_R2);
+        snprintf(half[1], sizeof half[1], "I: no exponential decay");
+        snprintf(half[2], sizeof half[2], "I: no exp");
+    } else if (st->rate <= 0) {
         snprintf(half[0], sizeof half[0], "I grows with distance (rate %.3g/tok, R2 %.2f)", st->rate, st->r2);
         snprintf(half[1], sizeof half[1], "I grows (rate %.2g)", st->rate);
         snprintf(half[2], sizeof half[2], "I grows");

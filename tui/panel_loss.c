@@ -80,7 +80,7 @@ static void loss_update(tui_panel *p, const tui_view *v)
 }
 
 /* "train 2.345 12%  val 2.456 10%  unigram 3.100": each piece whole (the
- * longer or the shorter form) or not at all. */
+ * longer or the shorter form) or not at all, all three where they fit. */
 static void loss_legend(tui_panel *p, const loss_state *st, int y)
 {
     char tr[2][48], va[2][48], base[2][48];
@@ -94,9 +94,18 @@ static void loss_legend(tui_panel *p, const loss_state *st, int y)
     snprintf(base[1], sizeof base[1], st->images ? "ch %.2f" : "uni %.2f", st->baseline);
     const char *pieces[3][2] = {{tr[0], tr[1]}, {va[0], va[1]}, {base[0], base[1]}};
     static const tui_role roles[3] = {TUI_C_SERIES1, TUI_C_SERIES2, TUI_C_SERIES3};
+    /* the longest forms that fit together (the validation's accuracy kept
+     * longest, the baseline shortest first), else each piece the first form
+     * that fits */
+    static const int levels[4][3] = {{0, 0, 0}, {0, 0, 1}, {1, 0, 1}, {1, 1, 1}};
+    int lv = 0;
+    while (lv < 4 && (int)(strlen(pieces[0][levels[lv][0]]) + strlen(pieces[1][levels[lv][1]]) +
+                           strlen(pieces[2][levels[lv][2]]) + 4) > p->w)
+        lv++;
     int x = 0;
     for (int i = 0; i < 3; i++) {
-        int after = tui_draw_first(p->win, y, x, p->w - x, tui_attr(roles[i]), 2, pieces[i]);
+        const char *forms[2] = {lv < 4 ? pieces[i][levels[lv][i]] : pieces[i][0], pieces[i][1]};
+        int after = tui_draw_first(p->win, y, x, p->w - x, tui_attr(roles[i]), 2, forms);
         if (after < 0) return;
         x = after + 2;
     }

@@ -70,7 +70,8 @@ static void status_forms(const ssm_snapshot *s, int utf8, char form[4][512])
     snprintf(form[0], 512, " %s%s%s%sscenario %s%sreorder %s%spolarize %s%sstep %ld/%d%s%sloss %s%sval %s%s%s tok/s%s%d threads",
              activity(s, utf8), sep, s->name, sep, sc, sep, re, sep, po, sep, s->step, s->total_steps,
              s->dirty ? " unsaved" : "", sep, loss, sep, val, sep, rate, sep, s->threads);
-    snprintf(form[1], 512, " %s %s%sscen %s%sreord %s%spolar %s%s%ld/%d%s%sloss %s val %s%s%s tok/s%s%d thr", sym,
+    snprintf(form[1], 512, " %s %s%sscen %s%sreord %s%spolar %s%s%ld/%d%s%sloss %s val %s%s%s tok/s%s%d thr",
+             s->inspecting && !s->busy ? activity(s, utf8) : sym,   /* a loaded history's losses leave room for it */
              s->name, sep, sc, sep, re, sep, po, sep, s->step, s->total_steps, s->dirty ? "*" : "", sep, l3, v3, sep,
              rate, sep, s->threads);
     snprintf(form[2], 512, " %s %s%sscen %s reord %s polar %s%s%ld/%d%s%sloss %s val %s", sym, s->name, sep, sc, re,

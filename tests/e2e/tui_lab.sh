@@ -208,7 +208,7 @@ dump-screen
 EOF
 rc_ok small "80x24"
 nth_dump small 1 | grep -q 'scorernk' && fail "ranking headers collide (scorernk)" || ok "no colliding ranking headers"
-nth_dump small 1 | grep -qE 'I (half-life [0-9.]+ tok|t½ [0-9.]+$)|I grows' && ok "the influence's half-life is whole" \
+nth_dump small 1 | grep -qE 'I (half-life [0-9.]+ tok|t½ [0-9.]+$)|I grows|I: no exp( |$)' && ok "the influence's half-life is whole" \
     || fail "half-life cut: $(nth_dump small 1 | grep -o 'I half.*')"
 nth_dump small 1 | grep -qE '^token [-+][0-9.]+(/layer:)? (converging|diverging|flat)' && ok "the depth verdict is whole" \
     || fail "depth verdict cut: $(nth_dump small 1 | grep '^token')"
@@ -288,4 +288,61 @@ grep -qE "image 0 \\($classes, predicted $classes\\)" "$TMP/img.out" && grep -qE
 "$SSMLAB" inspect --model "$TMP/b7" --spectrum --format csv 2>/dev/null | awk -F, '$2=="layer"{print $3}' | tr '\n' ' ' >"$TMP/layers"
 [ "$(cat "$TMP/layers")" = "0 1 " ] && grep -qE ' L0 +[a-z]+ +\+' "$TMP/inspect.out" && ! grep -qE ' L2 +[a-z]+ +\+' "$TMP/inspect.out" \
     && ok "layers are numbered 0..n-1 in the lab as in ssmlab inspect" || fail "layer numbers: inspect '$(cat "$TMP/layers")'"
+# --- the run's history: shown when loaded, continued by the lab -----------
+train "$TMP/h7" steps=30 eval_every=5 log_every=2
+sha256sum "$TMP/h7/train.csv" >"$TMP/h7.sum"
+run hist --model "$TMP/h7" "${lm[@]}" eval_every=5 log_every=2 --size 80x24 <<'EOF'
+dump-screen
+resize 220 60
+dump-screen
+key n n n n n
+wait-idle
+key q y
+EOF
+rc_ok hist "a checkpoint with a train.csv, at 80x24 and 220x60, trained on 5 steps"
+val=$(awk -F, '$2=="val"{v=$3} END{printf "%.3f", v}' "$TMP/h7/train.csv")
+for n in 1 2; do nth_dump hist $n >"$TMP/hist$n.screen"; done
+grep -q "val $val" "$TMP/hist1.screen" && grep -q 'history: 6 val' "$TMP/hist1.screen" \
+    && ok "80x24: the loss panel shows the loaded validation loss ($val), the history panel its 6 validations" \
+    || fail "80x24 history: $(grep -m3 'history\|val' "$TMP/hist1.screen")"
+spark='(▁|▂|▃|▄|▅|▆|▇|█|·)+'
+for l in 'e\+' 'e-' 'res' 'mix' 't1/2' 'cos'; do
+    grep -qE " $l +$spark" "$TMP/hist1.screen" || fail "80x24: no sparkline '$l'"
+done
+for l in 'eig \+' 'eig -' 'resid slope' 'mixer slope' 'half-life' 'cos_last'; do
+    grep -qE "$l +$spark" "$TMP/hist2.screen" || fail "220x60: no sparkline '$l'"
+done
+grep -q "$TMP/h7/train.csv" "$TMP/hist2.screen" && ok "sparklines of the six metrics at both sizes, the file named at 220x60" \
+    || fail "220x60: the file is not named"
+curve=$(sed -n '/loss, nats/,/train [0-9]/p' "$TMP/hist1.screen" | grep -cE '(⠁|⠉|⠒|⠤|⣀|⡀|⢀|⠑|⠢|⠔|⠊)')
+[ "$curve" -ge 3 ] && ok "the loaded training curve is drawn" || fail "no loss curve ($curve lines)"
+sha256sum -c --quiet "$TMP/h7.sum" && ok "the loaded train.csv is unchanged" || fail "h7/train.csv was written"
+rows=$(awk -F, 'NR>1 && $1<=30' "$TMP/h7-2/train.csv" | wc -l)
+[ "$rows" = "$(($(wc -l <"$TMP/h7/train.csv") - 1))" ] && grep -q '^34,train,' "$TMP/h7-2/train.csv" \
+    && awk -F, '$1==35 && $2=="val" && $10!="" {f=1} END{exit !f}' "$TMP/h7-2/train.csv" \
+    && ok "h7-2/train.csv continues h7's rows with the lab's steps and a validation with dynamics" \
+    || fail "h7-2/train.csv: $(tail -3 "$TMP/h7-2/train.csv" | cut -c1-60)"
+
+# the R^2 rule: a fit with R^2 below 0.5 shows no half-life
+for t in 2 3 4 5 6 7 8 9 10 11 12; do printf 'key @ C-u\ntype %s\nkey Enter\nwait-idle\ndump-screen\n' "$t"; done \
+    | run r2 --model "$TMP/h7" "${lm[@]}" --size 220x60
+rc_ok r2 "the influence of tokens 2 to 12"
+grep -o 'I: no exponential decay (R2 [0-9.]* < 0.5)\|I half-life [^)]*R2 [0-9.]*)' "$TMP/r2.out" >"$TMP/r2.fits"
+awk -F'R2 ' '{r = $2 + 0} /no exponential/{n++; if (r >= 0.5) bad++} /half-life/{h++; if (r < 0.5) bad++}
+     END{exit !(n > 0 && h > 0 && !bad)}' "$TMP/r2.fits" \
+    && ok "R2 < 0.5: 'no exponential decay'; R2 >= 0.5: the half-life ($(grep -c 'no exp' "$TMP/r2.fits") and $(grep -c half-life "$TMP/r2.fits") of 11)" \
+    || fail "the R2 rule: $(sort "$TMP/r2.fits" | uniq -c | head -5)"
+# --- the export key: the panels as SVG and PNG figures --------------------
+(cd "$TMP" && printf 'key x\nwait-idle\nexpect wrote 12 figures (SVG and PNG) to figures/\nkey n\nwait-idle\nkey x\nexpect wrote 12 figures (SVG and PNG) to TMP/h7-3/figures/\nkey q n\n' \
+    | run export --model "$TMP/h7" "${lm[@]}")
+rc_ok export "x while inspecting writes ./figures, after a step the new run's figures/"
+[ ! -e "$TMP/h7/figures" ] && ok "the loaded checkpoint's directory gets no figures" || fail "h7/figures was written"
+bad_figs=$fails
+for f in loss norms attention influence eigenvalues history; do
+    for d in "$TMP/figures" "$TMP/h7-3/figures"; do
+        xmllint --noout "$d/$f.svg" 2>/dev/null || fail "$d/$f.svg is not well-formed XML"
+        [ "$(head -c 8 "$d/$f.png" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "$d/$f.png is not a PNG"
+    done
+done
+[ "$fails" = "$bad_figs" ] && ok "each export: six figures, SVG that xmllint accepts and PNG with the PNG signature"
 finish

@@ -11,7 +11,8 @@
  * never written without confirmation, a run never taking a checkpoint
  * directory), the checkpoint's tokenizer.json, text refused where the
  * vocabulary cannot fit it, and a cancelled validation that leaves training
- * running. */
+ * running; the run's train.csv (header and rows as history_load reads
+ * them, a loaded run continued in the new run's directory only). */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -858,4 +859,109 @@ Test(runs, cancelling_a_validation_does_not_pause_training)
     }
     cr_assert(snap->running && snap->step >= step + 2, "training goes on after the cancel");
     engine_off(e, fds, snap);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The run's history, train.csv                                             */
+
+static char *file_bytes(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    char *all = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&all, &len);
+    int c;
+    while ((c = fgetc(f)) != EOF) fputc(c, m);
+    fclose(f);
+    fclose(m);
+    *n = len;
+    return all;
+}
+
+/* Row r of h: its step, split and whether its eig_pos cell is filled. */
+static void row_is(const history *h, int r, long step, const char *split, int dynamics)
+{
+    cr_assert_eq((long)history_value(h, r, history_column(h, "step")), step, "row %d", r);
+    cr_assert_str_eq(history_cell(h, r, history_column(h, "split")), split, "row %d", r);
+    cr_assert(isfinite(history_value(h, r, history_column(h, "loss"))), "row %d has a loss", r);
+    cr_assert_eq(history_cell(h, r, history_column(h, "eig_pos"))[0] != 0, dynamics, "row %d dynamics", r);
+}
+
+Test(runs, the_lab_writes_a_train_csv_that_history_load_reads)
+{
+    run_config rc;
+    tiny_config(&rc);
+    rc.log_every = 2;
+    ssm_session s;
+    double loss, acc;
+    float lr;
+    task_dynamics dy;
+    history h;
+    cr_assert_eq(ssm_session_open(&s, &rc), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_session_validate_logged(&s, 1, NULL, &loss, &acc, &dy), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(dy.n_layer, 0, "an untrained run has no history to measure into");
+    cr_assert_eq(history_load(&h, rc.out), SSM_ERR_NOINPUT, "nothing is written before the first step");
+    for (int i = 0; i < 5; i++) cr_assert_eq(ssm_session_step(&s, &loss, &acc, &lr), SSM_OK, "%s", ssm_last_error());
+    atomic_int cancel = 0;
+    cr_assert_eq(ssm_session_validate_logged(&s, 1, &cancel, &loss, &acc, &dy), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(dy.n_layer, 2, "the validation measured the dynamics");
+    cr_assert_eq(dy.pos + dy.neg + dy.complex_total, 2 * s.model.cfg.state_dim);
+    task_dynamics_free(&dy);
+    cr_assert_eq(history_load(&h, rc.out), SSM_OK, "%s", ssm_last_error());
+    int ncols;
+    const char *const *cols = history_columns(&ncols);
+    cr_assert_eq(h.n_cols, ncols);
+    for (int c = 0; c < ncols; c++) cr_assert_str_eq(h.names[c], cols[c], "the header is ssmlab train's");
+    cr_assert_eq(h.n_rows, 3, "steps 2 and 4 (log_every 2), then the validation at 5");
+    row_is(&h, 0, 2, "train", 0);
+    row_is(&h, 1, 4, "train", 0);
+    row_is(&h, 2, 5, "val", 1);
+    cr_assert(isfinite(history_value(&h, 2, history_column(&h, "bpb"))));
+    history_free(&h);
+    ssm_session_free(&s);
+}
+
+Test(runs, continuing_a_loaded_run_writes_its_history_in_the_new_run_only)
+{
+    run_config rc;
+    trained_checkpoint(&rc, "b7");   /* 3 steps, log_every 10: no rows yet */
+    ssm_session s;
+    double loss, acc;
+    float lr;
+    task_dynamics dy;
+    history h;
+    cr_assert_eq(ssm_session_open_checkpoint(&s, tmpdir_path("b7"), &rc, NULL, 0), SSM_OK, "%s", ssm_last_error());
+    s.rc.log_every = 1;
+    for (int i = 0; i < 2; i++) cr_assert_eq(ssm_session_step(&s, &loss, &acc, &lr), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_session_validate_logged(&s, 1, NULL, &loss, &acc, &dy), SSM_OK, "%s", ssm_last_error());
+    task_dynamics_free(&dy);
+    cr_assert_eq(ssm_session_save(&s, NULL), SSM_OK, "%s", ssm_last_error());
+    ssm_session_free(&s);
+    size_t n0, n1;
+    char *before = file_bytes(tmpdir_path("b7-2/train.csv"), &n0);
+
+    /* b7-2 at step 5 with rows 4, 5 and a validation at 5: continued as b7-2-2 */
+    cr_assert_eq(ssm_session_open_checkpoint(&s, tmpdir_path("b7-2"), &rc, NULL, 0), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_session_history_load(&s, &h), SSM_OK, "the loaded run's history is there to show");
+    cr_assert_eq(h.n_rows, 3);
+    history_free(&h);
+    s.rc.log_every = 1;
+    cr_assert_eq(ssm_session_step(&s, &loss, &acc, &lr), SSM_OK, "%s", ssm_last_error());
+    cr_assert_str_eq(s.rc.out, tmpdir_path("b7-2-2"));
+    cr_assert_eq(ssm_session_validate_logged(&s, 1, NULL, &loss, &acc, &dy), SSM_OK, "%s", ssm_last_error());
+    task_dynamics_free(&dy);
+    cr_assert_eq(history_load(&h, tmpdir_path("b7-2-2")), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(h.n_rows, 5, "the loaded history, then step 6 and its validation");
+    row_is(&h, 0, 4, "train", 0);
+    row_is(&h, 1, 5, "train", 0);
+    row_is(&h, 2, 5, "val", 1);
+    row_is(&h, 3, 6, "train", 0);
+    row_is(&h, 4, 6, "val", 1);
+    history_free(&h);
+    ssm_session_free(&s);
+    char *after = file_bytes(tmpdir_path("b7-2/train.csv"), &n1);
+    cr_assert(n0 == n1 && !memcmp(before, after, n0), "the loaded train.csv is byte-identical");
+    free(before);
+    free(after);
 }
