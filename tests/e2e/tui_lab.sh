@@ -15,8 +15,9 @@
 . "$(dirname "$0")/lib.sh"
 export HOME="$TMP" LC_ALL=C.UTF-8
 tiny_corpus "$TMP/c.txt"
+# out= keeps the lab's runs (and their train.csv) in $TMP; a later out= wins
 lm=(d_model=16 n_layer=2 d_state=4 seq_len=16 batch_size=2 warmup=1 eval_every=0 eval_batches=1 threads=1
-    data="$TMP/c.txt")
+    data="$TMP/c.txt" out="$TMP/runs/bytes-small")
 
 # run NAME ARGS... <script: the lab on it; dumps in $TMP/NAME.out, status in $TMP/NAME.rc
 run() {
