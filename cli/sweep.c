@@ -1,5 +1,5 @@
 /* sweep.c — `ssmlab sweep FILE... [--out DIR] [--format csv|jsonl] [--figure-format LIST]
- * [--attack adversarial|target [--last K,...] [attack options]]
+ * [--seeds LIST [--compare A:B ...]] [--attack adversarial|target [--last K,...] [attack options]]
  * [key=value ...]`: trains each preset in turn by running `ssmlab train` as
  * a child process (its history train.csv and log kept in DIR/<preset>/), then loads each
  * trained model and measures on its first validation batch the token-norm
@@ -8,7 +8,10 @@
  * (scenarios/task_dynamics.h); with --attack it also attacks each
  * classifier's first test images for every k (cli/attack_eval.h).  Writes
  * DIR/results.csv, DIR/results.md and stdout, a bar chart per result column
- * in DIR/figures/, and DIR/attack.csv and DIR/attack.md with --attack. */
+ * in DIR/figures/, and DIR/attack.csv and DIR/attack.md with --attack.
+ * With --seeds each preset runs once per seed (DIR/<preset>/seed-S/):
+ * DIR/runs.csv holds the runs, results.csv the mean and 95% interval per
+ * preset, compare.csv the paired comparisons (cli/sweep_stats.h). */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -31,11 +34,28 @@
 #include "scenarios/history.h"
 #include "scenarios/task.h"
 #include "scenarios/task_dynamics.h"
+#include "cli/sweep_stats.h"
 
 #define SWEEP_NAME_MAX 128
 #define SWEEP_CELL 32
 #define SWEEP_ATTACK_IMAGES 500
 #define SWEEP_ATTACK_LAST "1,1%,2%,5%,10%"
+#define SWEEP_SEEDS_MAX 64
+#define SWEEP_PAIRS_MAX 32
+
+/* --seeds: the seeds each preset runs with (n == 0: its own seed, once) */
+typedef struct {
+    long v[SWEEP_SEEDS_MAX];
+    int n;
+} sweep_seeds;
+
+/* --compare A:B, as given (names point into argv), then resolved to
+ * preset indices a, b (b is compared with a: b - a) */
+typedef struct {
+    const char *arg[SWEEP_PAIRS_MAX];
+    int a[SWEEP_PAIRS_MAX], b[SWEEP_PAIRS_MAX];
+    int n;
+} sweep_pairs;
 
 typedef struct {
     const char *out, *format;
@@ -48,6 +68,8 @@ typedef struct {
     int attack;         /* --attack given */
     const char *last;   /* --last list of k */
     attack_eval_opts ae;
+    sweep_seeds seeds;  /* --seeds */
+    sweep_pairs pairs;  /* --compare, resolved by pairs_resolve */
     cli_args args;      /* the operands, which files and overrides point into */
 } sweep_opts;
 
@@ -55,6 +77,8 @@ typedef struct {
 typedef struct {
     const char *file;
     char name[SWEEP_NAME_MAX];
+    char label[SWEEP_NAME_MAX + 32];   /* name, or "name seed S" with --seeds */
+    long seed;
     run_config rc;
     int done;
     long steps;
@@ -90,6 +114,40 @@ static const unsigned char text_cols[NCOLS] = {[C_PRESET] = 1, [C_SCENARIO] = 1,
 
 static const char *const attacks[] = {"adversarial", "target", NULL};
 
+/* "1-5", "1,3,7", "1-3,7": seeds 0 and up, no repeats, at most SWEEP_SEEDS_MAX */
+static int seeds_parse(const char *arg, void *dst)
+{
+    sweep_seeds *s = dst;
+    char buf[512];
+    s->n = 0;
+    if (snprintf(buf, sizeof buf, "%s", arg) >= (int)sizeof buf) return -1;
+    for (char *tok = buf, *next; tok; tok = next) {
+        next = strchr(tok, ',');
+        if (next) *next++ = 0;
+        char *dash = strchr(tok, '-');
+        if (dash) *dash = 0;
+        long lo, hi;
+        if (cli_parse_long(tok, &lo) || cli_parse_long(dash ? dash + 1 : tok, &hi) || lo < 0 || hi < lo) return -1;
+        for (long v = lo; v <= hi; v++) {
+            if (s->n == SWEEP_SEEDS_MAX) return -1;
+            for (int i = 0; i < s->n; i++)
+                if (s->v[i] == v) return -1;
+            s->v[s->n++] = v;
+        }
+    }
+    return 0;
+}
+
+/* --compare A:B, repeatable */
+static int pair_parse(const char *arg, void *dst)
+{
+    sweep_pairs *p = dst;
+    const char *colon = strchr(arg, ':');
+    if (!colon || colon == arg || !colon[1] || strchr(colon + 1, ':') || p->n == SWEEP_PAIRS_MAX) return -1;
+    p->arg[p->n++] = arg;
+    return 0;
+}
+
 static const cli_opt sweep_options[] = {
     {"out", 0, CLI_OPT_STRING, .metavar = "DIR", .help = "where the runs and the results go (default runs/sweep)",
      .offset = offsetof(sweep_opts, out)},
@@ -99,6 +157,11 @@ static const cli_opt sweep_options[] = {
      .offset = offsetof(sweep_opts, attack_name), .choices = attacks},
     {"last", 0, CLI_OPT_STRING, .metavar = "K[,K...]", .help = "with --attack: attacked tokens (default " SWEEP_ATTACK_LAST ")",
      .offset = offsetof(sweep_opts, last)},
+    {"seeds", 0, CLI_OPT_CUSTOM, .metavar = "LIST", .help = "run each preset once per seed: 1-5, 1,3,7 (default: its own seed)",
+     .offset = offsetof(sweep_opts, seeds), .parse = seeds_parse,
+     .what = "a list of seeds such as 1-5 or 1,3,7 (0 and up, no repeats, at most 64)"},
+    {"compare", 0, CLI_OPT_CUSTOM, .metavar = "A:B", .help = "with --seeds: paired comparison of preset B with A (repeatable)",
+     .offset = offsetof(sweep_opts, pairs), .parse = pair_parse, .what = "two preset names as A:B"},
     CLI_OPT_END};
 
 static const cli_command sweep_command = {
@@ -151,6 +214,10 @@ static int parse_args(sweep_opts *o, int argc, char **argv)
     rc = operands(o);
     if (!rc && !*o->out) rc = cli_usage_error("sweep: --out must not be empty");
     if (!rc) rc = check_attack_opts(o);
+    if (!rc && o->pairs.n && o->seeds.n < 2)
+        rc = cli_usage_error("sweep: --compare goes with --seeds of at least 2 seeds (it pairs the runs by seed)");
+    if (!rc && o->seeds.n && o->attack)
+        rc = cli_usage_error("sweep: --seeds does not go with --attack (attack one seed at a time)");
     if (rc) cli_args_free(&o->args);
     return rc;
 }
@@ -173,16 +240,26 @@ static ssm_status preset_error(const sweep_run *r, ssm_status st)
     return ssm_fail(st, "%s: %s", r->file, msg);
 }
 
-/* Read a preset, apply the overrides and out=DIR/<name>, and check it. */
-static ssm_status preset_load(sweep_run *r, const sweep_opts *o, const char *file)
+/* Read a preset, apply the overrides and out=DIR/<name> (with --seeds,
+ * seed=S and out=DIR/<name>/seed-S for the k-th seed), and check it. */
+static ssm_status preset_load(sweep_run *r, const sweep_opts *o, const char *file, int k)
 {
     memset(r, 0, sizeof *r);
     r->file = file;
     preset_name(file, r->name);
     ssm_status st = cli_config_build(&r->rc, file, o->overrides, o->nover);   /* errors say where */
     if (st) return st;
-    if (snprintf(r->rc.out, sizeof r->rc.out, "%s/%s", o->out, r->name) >= (int)sizeof r->rc.out)
-        return ssm_fail(SSM_ERR_CONFIG, "%s: output path too long", file);
+    int len;
+    if (o->seeds.n) {
+        r->rc.seed = o->seeds.v[k];
+        len = snprintf(r->rc.out, sizeof r->rc.out, "%s/%s/seed-%ld", o->out, r->name, r->rc.seed);
+        snprintf(r->label, sizeof r->label, "%s seed %ld", r->name, r->rc.seed);
+    } else {
+        len = snprintf(r->rc.out, sizeof r->rc.out, "%s/%s", o->out, r->name);
+        snprintf(r->label, sizeof r->label, "%s", r->name);
+    }
+    r->seed = r->rc.seed;
+    if (len >= (int)sizeof r->rc.out) return ssm_fail(SSM_ERR_CONFIG, "%s: output path too long", file);
     snprintf(r->rc.format, sizeof r->rc.format, "csv");
     if ((st = run_config_check(&r->rc))) return preset_error(r, st);
     r->val_loss = r->val_acc = r->unigram = r->train_s = NAN;
@@ -213,7 +290,7 @@ static ssm_status preset_check_attack(sweep_run *r, const sweep_opts *o)
  * other presets are named on stderr. */
 static ssm_status presets_check_attack(const sweep_run *runs, const sweep_opts *o)
 {
-    int n = 0;
+    int n = 0;   /* --attack does not go with --seeds: one run per preset */
     for (int i = 0; o->attack && i < o->nfiles; i++) n += runs[i].rc.task == RUN_TASK_CLASSIFY;
     if (o->attack && !n)
         return ssm_fail(SSM_ERR_USAGE, "%s: sweep: --attack: no preset is a classifier (task = classify), so "
@@ -226,18 +303,62 @@ static ssm_status presets_check_attack(const sweep_run *runs, const sweep_opts *
     return SSM_OK;
 }
 
+/* Runs per preset: one per seed, or one. */
+static int sweep_nseeds(const sweep_opts *o)
+{
+    return o->seeds.n ? o->seeds.n : 1;
+}
+
+/* runs: (nfiles * nseeds) preset-major, preset i's seed k at i * nseeds + k */
 static ssm_status presets_load(sweep_run *runs, const sweep_opts *o)
 {
+    int ns = sweep_nseeds(o);
     for (int i = 0; i < o->nfiles; i++) {
-        ssm_status st = preset_load(&runs[i], o, o->files[i]);
-        if (!st) st = preset_check_attack(&runs[i], o);
-        if (st) return st;
+        for (int k = 0; k < ns; k++) {
+            ssm_status st = preset_load(&runs[i * ns + k], o, o->files[i], k);
+            if (!st && !k) st = preset_check_attack(&runs[i * ns], o);
+            if (st) return st;
+        }
         for (int j = 0; j < i; j++)
-            if (!strcmp(runs[j].name, runs[i].name))
-                return ssm_fail(SSM_ERR_USAGE, "%s and %s: two presets named '%s'", runs[j].file,
-                                runs[i].file, runs[i].name);
+            if (!strcmp(runs[j * ns].name, runs[i * ns].name))
+                return ssm_fail(SSM_ERR_USAGE, "%s and %s: two presets named '%s'", runs[j * ns].file,
+                                runs[i * ns].file, runs[i * ns].name);
     }
     return presets_check_attack(runs, o);
+}
+
+/* Index of the preset named name (length len), or -1. */
+static int preset_find(const sweep_run *runs, const sweep_opts *o, const char *name, size_t len)
+{
+    for (int i = 0; i < o->nfiles; i++) {
+        const char *n = runs[i * sweep_nseeds(o)].name;
+        if (strlen(n) == len && !strncmp(n, name, len)) return i;
+    }
+    return -1;
+}
+
+/* --compare A:B to preset indices; without it (and with 2 seeds or more)
+ * each preset against the first. */
+static ssm_status pairs_resolve(sweep_opts *o, const sweep_run *runs)
+{
+    sweep_pairs *p = &o->pairs;
+    for (int i = 0; i < p->n; i++) {
+        const char *arg = p->arg[i], *colon = strchr(arg, ':');
+        p->a[i] = preset_find(runs, o, arg, (size_t)(colon - arg));
+        p->b[i] = preset_find(runs, o, colon + 1, strlen(colon + 1));
+        if (p->a[i] < 0 || p->b[i] < 0)
+            return ssm_fail(SSM_ERR_USAGE, "sweep: --compare %s: no preset named '%.*s'", arg,
+                            p->a[i] < 0 ? (int)(colon - arg) : (int)strlen(colon + 1),
+                            p->a[i] < 0 ? arg : colon + 1);
+        if (p->a[i] == p->b[i])
+            return ssm_fail(SSM_ERR_USAGE, "sweep: --compare %s: a preset compared with itself", arg);
+    }
+    for (int i = 1; !p->n && o->seeds.n >= 2 && i < o->nfiles && i <= SWEEP_PAIRS_MAX; i++) {
+        p->a[i - 1] = 0;
+        p->b[i - 1] = i;
+        if (i == o->nfiles - 1 || i == SWEEP_PAIRS_MAX) p->n = i;
+    }
+    return SSM_OK;
 }
 
 /* ---- running `ssmlab train` ------------------------------------------ */
@@ -257,16 +378,21 @@ static void child_exec(const char *self, char **args, const char *log)
     _exit(127);
 }
 
-/* argv of `ssmlab train FILE overrides... out=DIR/<name> format=csv` */
-static char **train_args(const sweep_run *r, const sweep_opts *o, char *outkv, size_t outlen)
+/* argv of `ssmlab train FILE overrides... [seed=S] out=DIR/<name> format=csv`;
+ * seedkv holds 32 bytes */
+static char **train_args(const sweep_run *r, const sweep_opts *o, char *outkv, size_t outlen, char *seedkv)
 {
-    char **args = calloc((size_t)o->nover + 6, sizeof *args);
+    char **args = calloc((size_t)o->nover + 7, sizeof *args);
     if (!args) return NULL;
     int n = 0;
     args[n++] = "ssmlab";
     args[n++] = "train";
     args[n++] = (char *)r->file;
     for (int i = 0; i < o->nover; i++) args[n++] = o->overrides[i];
+    if (o->seeds.n) {
+        snprintf(seedkv, 32, "seed=%ld", r->seed);
+        args[n++] = seedkv;
+    }
     snprintf(outkv, outlen, "out=%s", r->rc.out);
     args[n++] = outkv;
     args[n++] = "format=csv";
@@ -291,12 +417,12 @@ static void last_error_line(const char *log, char *line, size_t n)
 /* Fork and exec the training run; *code gets its exit status. */
 static ssm_status train_child(const sweep_run *r, const sweep_opts *o, int *code)
 {
-    char self[PATH_MAX], log[PATH_MAX], outkv[RUN_PATH_MAX + 8];
+    char self[PATH_MAX], log[PATH_MAX], outkv[RUN_PATH_MAX + 8], seedkv[32];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n < 0) return ssm_fail(SSM_ERR_SOFTWARE, "/proc/self/exe: cannot find the ssmlab binary: %s", strerror(errno));
     self[n] = 0;
     snprintf(log, sizeof log, "%s/train.log", r->rc.out);
-    char **args = train_args(r, o, outkv, sizeof outkv);
+    char **args = train_args(r, o, outkv, sizeof outkv, seedkv);
     if (!args) return ssm_fail(SSM_ERR_NOMEM, "out of memory");
     fflush(NULL);
     pid_t pid = fork();
@@ -349,7 +475,7 @@ static void dynamics_copy(sweep_run *r, const task_dynamics *dy)
     r->cos_last = dy->cos_last;
     r->dev_last = dy->dev_last;
     r->dev_ratio = dy->dev_ratio;
-    if (!dy->fit_ok) fprintf(stderr, "# sweep: %s: no influence decay fit: %s\n", r->name, dy->fit_note);
+    if (!dy->fit_ok) fprintf(stderr, "# sweep: %s: no influence decay fit: %s\n", r->label, dy->fit_note);
 }
 
 /* --attack on a classifier: every k of the list on the first test images. */
@@ -441,8 +567,8 @@ static void table_markdown(const sweep_table *t, FILE *f)
     }
 }
 
-/* DIR/base.csv and DIR/base.md, each written atomically. */
-static ssm_status table_save(const sweep_table *t, const char *dir, const char *base)
+/* DIR/base.csv, written atomically. */
+static ssm_status table_save_csv(const sweep_table *t, const char *dir, const char *base)
 {
     char path[PATH_MAX];
     ssm_atomic_file af;
@@ -450,11 +576,33 @@ static ssm_status table_save(const sweep_table *t, const char *dir, const char *
     snprintf(path, sizeof path, "%s/%s.csv", dir, base);
     if ((st = ssm_atomic_file_begin(&af, path))) return st;
     table_write(t, af.f, "csv");
-    if ((st = ssm_atomic_file_commit(&af))) return st;
+    return ssm_atomic_file_commit(&af);
+}
+
+/* DIR/base.md, written atomically: table t, then with cmp (the paired
+ * comparisons of --seeds) a section holding that table. */
+static ssm_status table_save_md(const sweep_table *t, const sweep_table *cmp, const char *dir, const char *base)
+{
+    char path[PATH_MAX];
+    ssm_atomic_file af;
+    ssm_status st;
     snprintf(path, sizeof path, "%s/%s.md", dir, base);
     if ((st = ssm_atomic_file_begin(&af, path))) return st;
     table_markdown(t, af.f);
+    if (cmp) {
+        fprintf(af.f, "\n## Paired comparisons\n\n"
+                      "b - a over the seeds both ran: mean difference, 95%% CI half-width, paired t, "
+                      "two-sided p; * marks p < 0.05.\n\n");
+        table_markdown(cmp, af.f);
+    }
     return ssm_atomic_file_commit(&af);
+}
+
+/* DIR/base.csv and DIR/base.md, each written atomically. */
+static ssm_status table_save(const sweep_table *t, const char *dir, const char *base)
+{
+    ssm_status st = table_save_csv(t, dir, base);
+    return st ? st : table_save_md(t, NULL, dir, base);
 }
 
 static void fmt(char *buf, const char *f, double v)
@@ -569,23 +717,246 @@ static double run_value(const sweep_run *r, int col)
     return NAN;
 }
 
-/* One bar: a preset's value, and the ends of its error bar (NAN: none).
- * A sweep runs each preset once, so there is no spread yet; when presets
- * run with several seeds, this is where their mean and confidence interval
- * go, and the charts draw the error bars. */
+/* ---- over seeds ------------------------------------------------------- */
+
+/* Presets with at least one run among the first ndone. */
+static int presets_done(const sweep_opts *o, int ndone)
+{
+    int np = 0, ns = sweep_nseeds(o);
+    for (int p = 0; p < o->nfiles; p++) np += ndone > p * ns;
+    return np;
+}
+
+/* Preset p's values of column col in x (nseeds), from its runs among the
+ * first ndone; returns how many. */
+static int group_values(const sweep_run *runs, const sweep_opts *o, int p, int ndone, int col, double *x)
+{
+    int ns = sweep_nseeds(o), m = ndone - p * ns;
+    m = m < 0 ? 0 : m > ns ? ns : m;
+    for (int k = 0; k < m; k++) x[k] = run_value(&runs[p * ns + k], col);
+    return m;
+}
+
+/* The printf format of a numeric column's cells. */
+static const char *col_format(int col)
+{
+    switch (col) {
+    case C_VAL_PPL: return "%.3f";
+    case C_TRAIN_S: return "%.2f";
+    case C_SLOPE: case C_MIX_SLOPE: case C_DECAY: return "%.5f";
+    case C_HALF: return "%.4g";
+    case C_R2: return "%.3f";
+    }
+    return "%.4f";
+}
+
+/* runs.csv: today's columns with the seed after the preset, a row per run,
+ * the numbers to 9 significant digits (the statistics use them unrounded). */
+static ssm_status runs_table(sweep_table *t, const sweep_run *runs, int n)
+{
+    static const char *cols[NCOLS + 1];
+    static unsigned char text[NCOLS + 1];
+    cols[0] = columns[0];
+    cols[1] = "seed";
+    text[0] = 1;
+    for (int c = 1; c < NCOLS; c++) {
+        cols[c + 1] = columns[c];
+        text[c + 1] = text_cols[c];
+    }
+    ssm_status st = table_build(t, cols, NCOLS + 1, text, n);
+    for (int i = 0; !st && i < n; i++) {
+        char (*v)[SWEEP_CELL] = t->v + (size_t)i * (NCOLS + 1);
+        const char **vals = t->vals + (size_t)i * (NCOLS + 1);
+        run_cells(&runs[i], v + 1, vals + 1);   /* the preset lands in slot 1: move it to 0 */
+        for (int j = 0; j < N_FIGURE_COLS; j++) {
+            int col = figure_cols[j].col;
+            fmt(v[1 + col], "%.9g", run_value(&runs[i], col));
+            vals[1 + col] = v[1 + col][0] ? v[1 + col] : NULL;
+        }
+        vals[0] = vals[1];
+        snprintf(v[1], SWEEP_CELL, "%ld", runs[i].seed);
+        vals[1] = v[1];
+    }
+    return st;
+}
+
+/* The aggregate table: preset .. steps, n, then per numeric column
+ * COL_mean, COL_ci95 (CSV) or one "mean +- ci" cell (Markdown). */
+#define G_FIRST 9
+#define G_NCOLS (G_FIRST + 2 * N_FIGURE_COLS)
+static const char *agg_cols[G_NCOLS], *agg_md_cols[G_FIRST + N_FIGURE_COLS];
+static const unsigned char agg_text[G_NCOLS] = {1, 1, 1, 1, 1};
+
+static void agg_columns_init(void)
+{
+    static char names[2 * N_FIGURE_COLS][40];
+    for (int c = 0; c < G_FIRST - 1; c++) agg_cols[c] = agg_md_cols[c] = columns[c];
+    agg_cols[G_FIRST - 1] = agg_md_cols[G_FIRST - 1] = "n";
+    for (int j = 0; j < N_FIGURE_COLS; j++) {
+        const char *name = columns[figure_cols[j].col];
+        snprintf(names[2 * j], sizeof names[0], "%s_mean", name);
+        snprintf(names[2 * j + 1], sizeof names[0], "%s_ci95", name);
+        agg_cols[G_FIRST + 2 * j] = names[2 * j];
+        agg_cols[G_FIRST + 2 * j + 1] = names[2 * j + 1];
+        agg_md_cols[G_FIRST + j] = name;
+    }
+}
+
+/* Preset p's numeric cells: mean and CI in v[0], v[1] (CSV), or both in v[0]. */
+static void agg_cells(const sweep_run *runs, const sweep_opts *o, int p, int ndone, int md, char v[][SWEEP_CELL])
+{
+    double x[SWEEP_SEEDS_MAX];
+    char mean[SWEEP_CELL], ci[SWEEP_CELL];
+    for (int j = 0; j < N_FIGURE_COLS; j++) {
+        int col = figure_cols[j].col;
+        sweep_stats_summary s;
+        sweep_stats_summarize(x, group_values(runs, o, p, ndone, col, x), &s);
+        fmt(mean, col_format(col), s.mean);
+        fmt(ci, col_format(col), s.ci95);
+        if (!md) {
+            memcpy(v[2 * j], mean, SWEEP_CELL);
+            memcpy(v[2 * j + 1], ci, SWEEP_CELL);
+        } else if (ci[0]) {
+            snprintf(v[j], SWEEP_CELL, "%s \xc2\xb1 %s", mean, ci);
+        } else {
+            memcpy(v[j], mean, SWEEP_CELL);
+        }
+    }
+}
+
+/* results.csv (md = 0) or results.md (md = 1) of --seeds: a row per preset
+ * with a run among the first ndone. */
+static ssm_status agg_table(sweep_table *t, const sweep_run *runs, const sweep_opts *o, int ndone, int md)
+{
+    int np = presets_done(o, ndone), nc = md ? G_FIRST + N_FIGURE_COLS : G_NCOLS;
+    agg_columns_init();
+    ssm_status st = table_build(t, md ? agg_md_cols : agg_cols, nc, agg_text, np);
+    char base[NCOLS][SWEEP_CELL];
+    const char *bv[NCOLS];
+    for (int p = 0; !st && p < np; p++) {
+        char (*v)[SWEEP_CELL] = t->v + (size_t)p * nc;
+        const char **vals = t->vals + (size_t)p * nc;
+        const sweep_run *r0 = &runs[p * sweep_nseeds(o)];
+        double x[SWEEP_SEEDS_MAX];
+        run_cells(r0, base, bv);
+        for (int c = 1; c < G_FIRST - 1; c++) snprintf(v[c], SWEEP_CELL, "%s", bv[c] ? bv[c] : "");
+        snprintf(v[G_FIRST - 1], SWEEP_CELL, "%d", group_values(runs, o, p, ndone, C_VAL_LOSS, x));
+        agg_cells(runs, o, p, ndone, md, v + G_FIRST);
+        for (int c = 0; c < nc; c++) vals[c] = v[c][0] ? v[c] : NULL;
+        vals[0] = r0->name;
+    }
+    return st;
+}
+
+/* compare.csv (md = 0) or its Markdown section: a row per pair and numeric
+ * column with at least 2 seeds where both presets have a number. */
+static const char *const cmp_cols[] = {"a", "b", "column", "n", "a_mean", "b_mean", "diff_mean",
+                                       "diff_ci95", "t", "p_value", "significant"};
+static const char *const cmp_md_cols[] = {"a", "b", "column", "n", "diff (b - a)", "95% CI", "t", "p"};
+static const unsigned char cmp_text[] = {1, 1, 1};
+#define CMP_NCOLS ((int)(sizeof cmp_cols / sizeof cmp_cols[0]))
+#define CMP_MD_NCOLS ((int)(sizeof cmp_md_cols / sizeof cmp_md_cols[0]))
+
+/* One comparison row of pair i on column col into v (its cells); 0 when
+ * fewer than 2 seeds pair up. */
+static int cmp_cells(const sweep_run *runs, const sweep_opts *o, int i, int ndone, int col, int md,
+                     char v[][SWEEP_CELL])
+{
+    double xa[SWEEP_SEEDS_MAX], xb[SWEEP_SEEDS_MAX], pa[SWEEP_SEEDS_MAX], pb[SWEEP_SEEDS_MAX];
+    int ma = group_values(runs, o, o->pairs.a[i], ndone, col, xa);
+    int mb = group_values(runs, o, o->pairs.b[i], ndone, col, xb), n = 0;
+    for (int k = 0; k < ma && k < mb; k++)   /* the same seed: run k of each */
+        if (isfinite(xa[k]) && isfinite(xb[k])) {
+            pa[n] = xa[k];
+            pb[n++] = xb[k];
+        }
+    sweep_stats_paired d;
+    sweep_stats_summary sa, sb;
+    sweep_stats_compare(pa, pb, n, &d);
+    if (d.n < 2) return 0;
+    sweep_stats_summarize(pa, n, &sa);
+    sweep_stats_summarize(pb, n, &sb);
+    snprintf(v[0], SWEEP_CELL, "%s", runs[o->pairs.a[i] * sweep_nseeds(o)].name);
+    snprintf(v[1], SWEEP_CELL, "%s", runs[o->pairs.b[i] * sweep_nseeds(o)].name);
+    snprintf(v[2], SWEEP_CELL, "%s", columns[col]);
+    snprintf(v[3], SWEEP_CELL, "%d", d.n);
+    char (*w)[SWEEP_CELL] = md ? v + 4 : v + 6;
+    if (!md) {
+        fmt(v[4], "%.6g", sa.mean);
+        fmt(v[5], "%.6g", sb.mean);
+    }
+    fmt(w[0], "%.6g", d.mean);
+    fmt(w[1], "%.6g", d.ci95);
+    fmt(w[2], "%.6g", d.t);
+    fmt(w[3], md && d.p < 0.05 ? "%.4g *" : "%.4g", d.p);
+    if (!md) snprintf(w[4], SWEEP_CELL, "%d", d.p < 0.05);
+    return 1;
+}
+
+static ssm_status cmp_table(sweep_table *t, const sweep_run *runs, const sweep_opts *o, int ndone, int md)
+{
+    int nc = md ? CMP_MD_NCOLS : CMP_NCOLS;
+    ssm_status st = table_build(t, md ? cmp_md_cols : cmp_cols, nc, cmp_text, o->pairs.n * N_FIGURE_COLS);
+    int rows = 0;
+    for (int i = 0; !st && i < o->pairs.n; i++)
+        for (int j = 0; j < N_FIGURE_COLS; j++) {
+            char (*v)[SWEEP_CELL] = t->v + (size_t)rows * nc;
+            if (!cmp_cells(runs, o, i, ndone, figure_cols[j].col, md, v)) continue;
+            const char **vals = t->vals + (size_t)rows++ * nc;
+            for (int c = 0; c < nc; c++) vals[c] = v[c][0] ? v[c] : NULL;
+        }
+    t->nrows = rows;
+    return st;
+}
+
+/* With --seeds: runs.csv/.md, results.csv/.md (with the comparisons) and
+ * compare.csv of the first ndone runs. */
+static ssm_status write_seed_results(const sweep_opts *o, const sweep_run *runs, int ndone)
+{
+    sweep_table t, m, c, cm;
+    ssm_status st = runs_table(&t, runs, ndone);
+    if (!st) st = table_save(&t, o->out, "runs");
+    table_free(&t);
+    if (!st) st = agg_table(&t, runs, o, ndone, 0);
+    if (!st) st = table_save_csv(&t, o->out, "results");
+    table_free(&t);
+    if (st) return st;
+    st = agg_table(&m, runs, o, ndone, 1);
+    if (!st) st = cmp_table(&c, runs, o, ndone, 0);
+    if (!st) st = cmp_table(&cm, runs, o, ndone, 1);
+    if (!st && o->pairs.n) st = table_save_csv(&c, o->out, "compare");
+    if (!st) st = table_save_md(&m, o->pairs.n ? &cm : NULL, o->out, "results");
+    table_free(&m);
+    table_free(&c);
+    table_free(&cm);
+    return st;
+}
+
+/* One bar: a preset's value (the mean over its seeds), and the ends of its
+ * error bar, mean -+ the 95% CI half-width with 2 seeds or more (NAN: none). */
 typedef struct {
     double mean, lo, hi;
 } sweep_bar;
 
-static void bar_of(const sweep_run *r, int col, sweep_bar *b)
+static void bar_of(const sweep_run *runs, const sweep_opts *o, int p, int ndone, int col, sweep_bar *b)
 {
-    *b = (sweep_bar){run_value(r, col), NAN, NAN};
+    double x[SWEEP_SEEDS_MAX];
+    int m = group_values(runs, o, p, ndone, col, x);
+    sweep_stats_summary s;
+    sweep_stats_summarize(x, m, &s);
+    *b = (sweep_bar){m == 1 ? x[0] : s.mean, NAN, NAN};   /* one run: its value, inf included */
+    if (isfinite(s.ci95)) {
+        b->lo = s.mean - s.ci95;
+        b->hi = s.mean + s.ci95;
+    }
 }
 
-/* DIR/figures/COLUMN.svg (.png, ...) for each column with a number. */
-static ssm_status write_figures(const sweep_opts *o, const sweep_run *runs, int n)
+/* DIR/figures/COLUMN.svg (.png, ...) for each column with a number: a bar
+ * per preset with a run among the first ndone. */
+static ssm_status write_figures(const sweep_opts *o, const sweep_run *runs, int ndone)
 {
     char dir[PATH_MAX], title[96];
+    int n = presets_done(o, ndone);
     snprintf(dir, sizeof dir, "%s/figures", o->out);
     const char **names = calloc((size_t)n, sizeof *names);
     double *v = calloc((size_t)n * 3, sizeof *v);
@@ -596,11 +967,11 @@ static ssm_status write_figures(const sweep_opts *o, const sweep_run *runs, int 
         int any = 0, spread = 0;
         for (int i = 0; i < n; i++) {
             sweep_bar b;
-            bar_of(&runs[i], figure_cols[c].col, &b);
+            bar_of(runs, o, i, ndone, figure_cols[c].col, &b);
             v[i] = b.mean;
             v[n + i] = b.lo;
             v[2 * n + i] = b.hi;
-            names[i] = runs[i].name;
+            names[i] = runs[i * sweep_nseeds(o)].name;
             colors[i] = i;
             any |= !isnan(b.mean);
             spread |= !isnan(b.lo) || !isnan(b.hi);
@@ -622,6 +993,10 @@ static ssm_status write_figures(const sweep_opts *o, const sweep_run *runs, int 
 /* results.csv/.md (and attack.csv/.md) of the first n runs, and the figures. */
 static ssm_status write_results(const sweep_opts *o, const sweep_run *runs, int n)
 {
+    if (o->seeds.n) {
+        ssm_status st = write_seed_results(o, runs, n);
+        return st ? st : write_figures(o, runs, n);
+    }
     sweep_table t;
     ssm_status st = results_table(&t, runs, n);
     if (!st) st = table_save(&t, o->out, "results");
@@ -640,7 +1015,7 @@ static ssm_status write_results(const sweep_opts *o, const sweep_run *runs, int 
 static int sweep_one(sweep_run *r, const sweep_opts *o, int i, int n)
 {
     char log[PATH_MAX], msg[1024];
-    fprintf(stderr, "# sweep [%d/%d] %s: training (%s)\n", i + 1, n, r->name, r->file);
+    fprintf(stderr, "# sweep [%d/%d] %s: training (%s)\n", i + 1, n, r->label, r->file);
     double t = ssm_now_s();
     int code = 0;
     ssm_status st = ssm_dir_create(r->rc.out);
@@ -662,7 +1037,7 @@ static int sweep_one(sweep_run *r, const sweep_opts *o, int i, int n)
     fprintf(stderr,
             "# sweep [%d/%d] %s: val loss %.4f, stream %s (slope %.5f), mixer %s (slope %.5f), "
             "%s, cos_last %.4f; measured in %.1f s, %.1f s in all\n",
-            i + 1, n, r->name, r->val_loss, ssm_verdict_name(r->verdict), r->mean_slope,
+            i + 1, n, r->label, r->val_loss, ssm_verdict_name(r->verdict), r->mean_slope,
             ssm_verdict_name(r->mix_verdict), r->mix_slope, decay, r->cos_last, ssm_now_s() - tm, ssm_now_s() - t);
     return EX_OK;
 }
@@ -682,9 +1057,9 @@ static int sweep_all(sweep_run *runs, const sweep_opts *o)
 {
     struct sigaction on = {.sa_handler = on_sigint, .sa_flags = SA_RESTART}, old;
     sigaction(SIGINT, &on, &old);
-    int code = EX_OK, done = 0;
-    for (; done < o->nfiles && !code; done++) {
-        code = sweep_one(&runs[done], o, done, o->nfiles);
+    int code = EX_OK, done = 0, total = o->nfiles * sweep_nseeds(o);
+    for (; done < total && !code; done++) {
+        code = sweep_one(&runs[done], o, done, total);
         ssm_status st = code ? SSM_OK : write_results(o, runs, done + 1);
         if (st) code = cli_report(st);
         if (!code && interrupted) {
@@ -694,13 +1069,15 @@ static int sweep_all(sweep_run *runs, const sweep_opts *o)
     }
     sigaction(SIGINT, &old, NULL);
     sweep_table t;
-    ssm_status st = code ? SSM_OK : results_table(&t, runs, o->nfiles);
+    ssm_status st = code ? SSM_OK : o->seeds.n ? agg_table(&t, runs, o, total, 0) : results_table(&t, runs, total);
     if (st) return cli_report(st);
     if (code) return code;
     table_write(&t, stdout, o->format);
     table_free(&t);
-    fprintf(stderr, "# sweep: results in %s/results.csv and %s/results.md%s, charts in %s/figures\n", o->out,
-            o->out, o->attack ? ", attacks in attack.csv and attack.md" : "", o->out);
+    fprintf(stderr, "# sweep: results in %s/results.csv and %s/results.md%s%s, charts in %s/figures\n", o->out,
+            o->out, o->attack ? ", attacks in attack.csv and attack.md" : "",
+            o->seeds.n ? (o->pairs.n ? ", runs in runs.csv, comparisons in compare.csv" : ", runs in runs.csv") : "",
+            o->out);
     return EX_OK;
 }
 
@@ -709,8 +1086,9 @@ int cli_sweep(int argc, char **argv)
     sweep_opts o;
     int code = parse_args(&o, argc, argv);
     if (code) return code == CLI_OPTS_HELP ? EX_OK : code;
-    sweep_run *runs = calloc((size_t)o.nfiles, sizeof *runs);
+    sweep_run *runs = calloc((size_t)o.nfiles * sweep_nseeds(&o), sizeof *runs);
     ssm_status st = runs ? presets_load(runs, &o) : ssm_fail(SSM_ERR_NOMEM, "out of memory");
+    if (!st) st = pairs_resolve(&o, runs);
     if (!st) st = ssm_dir_create(o.out);
     if (!st) {
         cli_threads_apply(runs[0].rc.threads);
