@@ -6,7 +6,9 @@
  * recency tables of ssmlab-math(7) RECENCY (hidden attention, influence, over-smoothing;
  * cli/inspect_recency.c), as long-format CSV or JSONL tables on stdout or,
  * with --out DIR, one file per table, and with --figures DIR a figure per
- * table (cli/inspect_figures.c; see ssmlab-inspect(1)). */
+ * table (cli/inspect_figures.c; see ssmlab-inspect(1)); with --flow the
+ * depth-as-time flow of one layer (cli/inspect_flow.c), also on a fresh
+ * model under --scenario without a checkpoint. */
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
@@ -20,8 +22,10 @@
 #include "cli/cli.h"
 #include "scenarios/run_config.h"
 #include "engine/dynamics.h"
+#include "engine/flow.h"
 #include "data/images.h"
 #include "cli/inspect_figures.h"
+#include "cli/inspect_flow.h"
 #include "cli/inspect_recency.h"
 #include "engine/model.h"
 #include "scenarios/task.h"
@@ -38,6 +42,9 @@ typedef struct {
     long image;          /* -1: none */
     int spectrum, norms, importance, threads;
     cli_recency_opts rec;   /* --attention, --influence, --smoothing */
+    cli_flow_opts flow;     /* --flow and its options, --scenario, --seed */
+    char **kv;              /* (nkv) key=value operands: the --scenario model's keys */
+    int nkv;
 } inspect_opts;
 
 /* The one batch inspected, with a display label per token. */
@@ -430,6 +437,23 @@ static const cli_opt inspect_options[] = {
     {"spectrum", 0, CLI_OPT_FLAG, .help = "print the spectrum table", .offset = offsetof(inspect_opts, spectrum)},
     {"norms", 0, CLI_OPT_FLAG, .help = "print the norms table", .offset = offsetof(inspect_opts, norms)},
     {"importance", 0, CLI_OPT_FLAG, .help = "print the importance table", .offset = offsetof(inspect_opts, importance)},
+    {"flow", 0, CLI_OPT_FLAG, .help = "print the flow table: Euler steps of one layer, depth as time",
+     .offset = offsetof(inspect_opts, flow.on)},
+    {"flow-layer", 0, CLI_OPT_INT, 0, 1023, .metavar = "L", .help = "with --flow: the layer (default 0)",
+     .offset = offsetof(inspect_opts, flow.layer), .what = "a layer index"},
+    {"flow-step", 0, CLI_OPT_FLOAT, 0, 100, 1, .metavar = "H", .help = "with --flow: the Euler step (default 0.1)",
+     .offset = offsetof(inspect_opts, flow.step)},
+    {"flow-steps", 0, CLI_OPT_INT, 1, SSM_FLOW_STEPS_MAX, .metavar = "T",
+     .help = "with --flow: the steps (default 50)", .offset = offsetof(inspect_opts, flow.steps)},
+    {"flow-system", 0, CLI_OPT_CHOICE, .help = "with --flow: the whole mixer (default) or the S6 map alone",
+     .offset = offsetof(inspect_opts, flow.system), .choices = cli_flow_systems},
+    {"flow-scale", 0, CLI_OPT_FLOAT, 0, 1e6, 1, .metavar = "X",
+     .help = "with --flow: multiply the initial tokens by X (default 1)", .offset = offsetof(inspect_opts, flow.scale)},
+    {"scenario", 0, CLI_OPT_CHOICE, .help = "with --flow: random weights under this scenario, no --model",
+     .offset = offsetof(inspect_opts, flow.scenario), .choices = cli_flow_scenarios},
+    {"seed", 0, CLI_OPT_LONG, 0, 4294967295.0, .metavar = "S",
+     .help = "with --flow: seed of the Gaussian tokens and of --scenario's weights (default 1)",
+     .offset = offsetof(inspect_opts, flow.seed), .what = "a seed"},
     CLI_OPT_FORMAT(inspect_opts, format),
     {"out", 0, CLI_OPT_STRING, .metavar = "DIR", .help = "write each table to DIR/TABLE.csv (.jsonl), not stdout",
      .offset = offsetof(inspect_opts, out)},
@@ -440,42 +464,87 @@ static const cli_opt inspect_options[] = {
     CLI_OPT_END};
 
 static const cli_command inspect_command = {
-    "inspect", "--model DIR [options]",
-    "Token dynamics of a checkpoint: spectra, token norms, importance, recency (default: the first three).", 0,
+    "inspect", "--model DIR [options] | --flow --scenario NAME [options] [key=value ...]",
+    "Token dynamics of a checkpoint: spectra, token norms, importance, recency (default: the first three).", 1,
     NULL};
+
+/* --flow's rules: its options need it; --scenario (no --model) allows only
+ * the flow and the spectrum, and key=value operands only with it. */
+static int flow_validate(const inspect_opts *o, const cli_args *a)
+{
+    static const char *const sub[] = {"flow-layer", "flow-step", "flow-steps", "flow-system",
+                                      "flow-scale", "scenario", "seed"};
+    for (size_t i = 0; i < sizeof sub / sizeof *sub; i++)
+        if (cli_opts_given(a, sub[i]) && !o->flow.on)
+            return cli_usage_error("inspect: --%s goes with --flow", sub[i]);
+    for (int i = 0; i < o->nkv; i++)
+        if (!o->flow.scenario || !strchr(o->kv[i], '='))
+            return cli_usage_error("inspect: unexpected argument '%s' (key=value model keys go with "
+                                   "--flow --scenario NAME)", o->kv[i]);
+    if (!o->flow.scenario) return o->model ? EX_OK : cli_usage_error("inspect: --model DIR is required");
+    if (o->model) return cli_usage_error("inspect: give --model DIR or --scenario NAME, not both");
+    if (o->text || o->tokens || o->image >= 0 || o->norms || o->importance || cli_recency_any(&o->rec))
+        return cli_usage_error("inspect: --scenario inspects random weights on Gaussian tokens: "
+                               "only --flow and --spectrum go with it");
+    return EX_OK;
+}
 
 static int parse_opts(inspect_opts *o, int argc, char **argv)
 {
     *o = (inspect_opts){.format = "csv", .image = -1, .figure_formats = CLI_FIGURE_FORMATS_DEFAULT};
     cli_recency_defaults(&o->rec);
+    cli_flow_defaults(&o->flow);
     const cli_opt_group groups[] = {{inspect_options, o}, {cli_recency_options(), &o->rec}, {NULL, NULL}};
     cli_args a;
     int rc = cli_opts_parse(&inspect_command, groups, argc, argv, &a);
     if (rc) return rc;
+    o->kv = a.args;   /* kept for --scenario's model */
+    o->nkv = a.nargs;
+    a.args = NULL;
     cli_args_free(&a);
-    if (!o->model) return cli_usage_error("inspect: --model DIR is required");
+    if ((rc = flow_validate(o, &a))) return rc;
     if (!!o->text + !!o->tokens + (o->image >= 0) > 1)
         return cli_usage_error("inspect: give at most one of --text, --tokens and --image");
     if ((rc = cli_recency_validate(&o->rec, &a))) return rc;
     if (cli_opts_given(&a, "figure-format") && !o->figures)
         return cli_usage_error("inspect: --figure-format goes with --figures DIR");
-    if (!o->spectrum && !o->norms && !o->importance && !cli_recency_any(&o->rec))
+    if (!o->spectrum && !o->norms && !o->importance && !cli_recency_any(&o->rec) && !o->flow.on)
         o->spectrum = o->norms = o->importance = 1;
     return EX_OK;
 }
 
-/* The forward pass on the input, then the norms, importance and recency
- * tables. */
+/* The flow from the first sequence's embedded tokens x_0 (the residual
+ * stream before layer 0), run again here since recency's passes reuse the
+ * activations. */
+static ssm_status inspect_flow(const inspect_opts *o, ssm_model *m, const inspect_input *in,
+                               cli_inspect_out *out)
+{
+    ssm_batch first = {1, in->L, in->tokens, in->inputs, NULL};
+    ssm_status st = ssm_model_forward(m, &first);
+    m->last = NULL;
+    if (st) return st;
+    size_t n = (size_t)in->L * m->cfg.d_model;
+    float *x0 = malloc(sizeof(float) * n);   /* (L, D) */
+    if (!x0) return ssm_fail(SSM_ERR_NOMEM, "out of memory for the flow's tokens");
+    memcpy(x0, m->acts.resid, sizeof(float) * n);
+    st = cli_flow_emit(&o->flow, m, x0, in->L, in->ids, (const char(*)[LABEL_MAX])in->labels, out);
+    free(x0);
+    return st;
+}
+
+/* The forward pass on the input, then the norms, importance, recency and
+ * flow tables. */
 static ssm_status inspect_forward(const inspect_opts *o, ssm_model *m, const inspect_input *in,
                                   cli_inspect_out *out)
 {
     ssm_batch batch = {in->B, in->L, in->tokens, in->inputs, NULL};
-    ssm_status st = o->norms || o->importance ? ssm_model_forward(m, &batch) : SSM_OK;
+    ssm_status st = o->norms || o->importance || o->flow.on ? ssm_model_forward(m, &batch) : SSM_OK;
     if (!st && o->norms) st = emit_norms(m, in, out);
     if (!st && o->importance) st = emit_importance(m, in, out);
     m->last = NULL;   /* batch goes out of scope */
     if (!st && cli_recency_any(&o->rec))
         st = cli_recency_emit(&o->rec, m, &batch, out);
+    if (!st && o->flow.on) st = inspect_flow(o, m, in, out);
     return st;
 }
 
@@ -484,9 +553,10 @@ static ssm_status inspect_forward(const inspect_opts *o, ssm_model *m, const ins
 static ssm_status inspect_run(const inspect_opts *o, ssm_model *m, const char *run_config)
 {
     inspect_input in = {0};
-    int tables = o->norms || o->importance || cli_recency_any(&o->rec);
+    int tables = o->norms || o->importance || cli_recency_any(&o->rec) || o->flow.on;
     int need_input = tables || o->text || o->tokens || o->image >= 0;
     ssm_status st = cli_recency_check(&o->rec, &m->cfg);
+    if (!st && o->flow.on) st = cli_flow_check(&o->flow, &m->cfg);
     if (!st && need_input) st = input_build(o, m, run_config, &in);
     if (!st && o->out) st = cli_dir_prepare("--out", o->out);
     if (!st && o->figures) st = cli_dir_prepare("--figures", o->figures);
@@ -504,12 +574,40 @@ static ssm_status inspect_run(const inspect_opts *o, ssm_model *m, const char *r
     return st;
 }
 
+/* --scenario: a fresh model and Gaussian tokens, the flow (and spectrum) */
+static int inspect_random(const inspect_opts *o)
+{
+    cli_log_header("inspect", o->flow.seed);
+    ssm_model m;
+    ssm_status st = cli_flow_model(&o->flow, o->kv, o->nkv, &m);
+    if (st) return cli_report(st);
+    cli_log_model("(random weights)", &m);
+    st = cli_flow_check(&o->flow, &m.cfg);
+    if (!st && o->out) st = cli_dir_prepare("--out", o->out);
+    if (!st && o->figures) st = cli_dir_prepare("--figures", o->figures);
+    cli_inspect_out out = {{.format = o->format, .dir = o->out}, {o->figures, o->figure_formats}};
+    if (!st && o->spectrum) st = emit_spectrum(&m, &out);
+    if (!st) st = cli_flow_emit(&o->flow, &m, NULL, 0, NULL, NULL, &out);
+    st = cli_tables_end(&out.tables, st);
+    ssm_model_free(&m);
+    return st ? cli_report(st) : EX_OK;
+}
+
 int cli_inspect(int argc, char **argv)
 {
     inspect_opts o;
     int rc = parse_opts(&o, argc, argv);
-    if (rc) return rc == CLI_OPTS_HELP ? EX_OK : rc;
+    if (rc) {
+        free(o.kv);
+        return rc == CLI_OPTS_HELP ? EX_OK : rc;
+    }
     cli_threads_apply(o.threads);
+    if (o.flow.scenario) {
+        rc = inspect_random(&o);
+        free(o.kv);
+        return rc;
+    }
+    free(o.kv);
     cli_log_header("inspect", 0);
     ssm_model m;
     ssm_checkpoint_meta meta = {0};

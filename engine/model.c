@@ -629,37 +629,59 @@ static void reorder_forward(ssm_model *m, const layer_params *p, const layer_act
     ssm_reorder_apply(B, L, D, s->perm, a->x, D, s->ro_x, D);
 }
 
-/* x_{l+1} = x_l + Mixer(RMSNorm(x_l)) over a (B, L) batch */
-static ssm_status layer_forward(ssm_model *m, const layer_params *p, const layer_acts *a,
-                                const pass_scratch *g)
+/* a->ys = S6(a->u) over a (B, L) batch, steps 3-5 of ssmlab-math(7) MODEL
+ * (with the skip Dskip (E)): x_proj, dt_proj, softplus, A, the scan */
+static ssm_status s6_forward(ssm_model *m, const layer_params *p, const layer_acts *a,
+                             const pass_scratch *g, const float *Dskip)
 {
     const ssm_config *c = &m->cfg;
     int B = m->act_B, L = m->act_L, BT = B * L;
-    int D = c->d_model, E = c->d_inner, R = c->dt_rank, K = c->d_conv,
-        X = R + 2 * c->state_dim;
-    int first = a->x == m->acts.resid, reorder = first && c->reorder != SSM_REORDER_OFF;
-    float *A = g->A;                                         /* (E, Ns) */
+    int E = c->d_inner, R = c->dt_rank, X = R + 2 * c->state_dim;
+    matmul_forward(a->xdbl, X, a->u, E, p->x_proj, NULL, BT, X, E);
+    matmul_forward(a->dtraw, E, a->xdbl, X, p->dt_proj_w, p->dt_proj_b, BT, E, R);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < (size_t)BT * E; i++) a->delta[i] = ssm_softplusf(a->dtraw[i]);
+    ssm_model_layer_A(c, p->A_log, g->A);                   /* (E, Ns) */
+    ssm_scan_args sa = layer_scan_args(c, a, Dskip, g, B, L);
+    return ssm_scan_forward(&sa, a->ys);
+}
 
-    rmsnorm_forward(a->xn, a->rstd, a->x, p->norm_w, BT, D, c->norm_eps);
+/* a->mix = Mixer(a->xn) over a (B, L) batch, steps 1-6 of ssmlab-math(7)
+ * MODEL; first: layer 0 of a forward (importance score, reordering hook) */
+static ssm_status mixer_forward(ssm_model *m, const layer_params *p, const layer_acts *a,
+                                const pass_scratch *g, int first)
+{
+    const ssm_config *c = &m->cfg;
+    int B = m->act_B, L = m->act_L, BT = B * L;
+    int D = c->d_model, E = c->d_inner, K = c->d_conv;
+    int reorder = first && c->reorder != SSM_REORDER_OFF;
+
     matmul_forward(a->xz, 2 * E, a->xn, D, p->in_proj, NULL, BT, 2 * E, D);
     ssm_conv_args ca = {B, L, E, K, a->xz, 2 * E, p->conv_w, p->conv_b, g->work, g->work_n};
     ssm_conv_forward(&ca, a->uc);
     silu_forward(a->u, a->uc, (size_t)BT * E);
     if (reorder) reorder_forward(m, p, a);
-    matmul_forward(a->xdbl, X, a->u, E, p->x_proj, NULL, BT, X, E);
-    matmul_forward(a->dtraw, E, a->xdbl, X, p->dt_proj_w, p->dt_proj_b, BT, E, R);
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < (size_t)BT * E; i++) a->delta[i] = ssm_softplusf(a->dtraw[i]);
-    if (first && !reorder) importance_forward(m, a->delta);
-    ssm_model_layer_A(c, p->A_log, A);
-    ssm_scan_args sa = layer_scan_args(c, a, p->Dskip, g, B, L);
-    ssm_status st = ssm_scan_forward(&sa, a->ys);
+    ssm_status st = s6_forward(m, p, a, g, p->Dskip);
     if (st) return st;
+    if (first && !reorder) importance_forward(m, a->delta);
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < BT; i++)
         for (int e = 0; e < E; e++)
             a->yg[(size_t)i * E + e] = a->ys[(size_t)i * E + e] * ssm_siluf(a->xz[(size_t)i * 2 * E + E + e]);
     matmul_forward(a->mix, D, a->yg, E, p->out_proj, NULL, BT, D, E);
+    return SSM_OK;
+}
+
+/* x_{l+1} = x_l + Mixer(RMSNorm(x_l)) over a (B, L) batch */
+static ssm_status layer_forward(ssm_model *m, const layer_params *p, const layer_acts *a,
+                                const pass_scratch *g)
+{
+    const ssm_config *c = &m->cfg;
+    int BT = m->act_B * m->act_L, D = c->d_model;
+    int first = a->x == m->acts.resid, reorder = first && c->reorder != SSM_REORDER_OFF;
+    rmsnorm_forward(a->xn, a->rstd, a->x, p->norm_w, BT, D, c->norm_eps);
+    ssm_status st = mixer_forward(m, p, a, g, first);
+    if (st) return st;
     const float *x = reorder ? m->acts.ro_x : a->x;
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < (size_t)BT * D; i++) a->xout[i] = x[i] + a->mix[i];
@@ -925,6 +947,57 @@ ssm_status ssm_model_forward(ssm_model *m, const ssm_batch *b)
     double total = softmax_xent(m->acts.dlogits, m->acts.logits, b->targets, M, V, &m->n_targets);
     m->loss = m->n_targets ? (float)(total / m->n_targets) : 0.0f;
     return SSM_OK;
+}
+
+/* Activations for (B, L) and the scenario's S_B, S_C for a one-layer pass;
+ * the activations stop belonging to the last forward. */
+static ssm_status one_layer_prepare(ssm_model *m, int layer, int B, int L)
+{
+    const ssm_config *c = &m->cfg;
+    ssm_status st;
+    if (layer < 0 || layer >= c->n_layer)
+        return ssm_fail(SSM_ERR_USAGE, "layer %d is not in [0, %d)", layer, c->n_layer);
+    if (B <= 0 || L <= 0)
+        return ssm_fail(SSM_ERR_USAGE, "batch shape %d x %d is empty", B, L);
+    if (B != m->act_B || L != m->act_L || !m->acts_memory ||
+        omp_get_max_threads() != m->act_threads)
+        if ((st = acts_build(m, B, L))) return st;
+    m->last = NULL;
+    ssm_scenario_forward(c, &m->params);
+    return SSM_OK;
+}
+
+/* One layer on (B, L): the mixer (in, out (B, L, D)) or, with s6, the S6
+ * map without skip (in, out (B, L, E)) */
+static ssm_status one_layer_run(ssm_model *m, int layer, int s6, const float *in, int B, int L,
+                                float *out)
+{
+    const ssm_config *c = &m->cfg;
+    ssm_status st = one_layer_prepare(m, layer, B, L);
+    if (st) return st;
+    float *zero = s6 ? calloc(c->d_inner, sizeof(float)) : NULL;   /* (E) no skip */
+    if (s6 && !zero) return ssm_fail(SSM_ERR_NOMEM, "out of memory for the S6 skip");
+    pass_scratch g = scratch_view(m);
+    layer_params p = layer_params_view(c, &m->params, layer);
+    layer_acts a = layer_acts_view(m, layer);
+    size_t n = (size_t)B * L * (s6 ? c->d_inner : c->d_model);
+    memcpy(s6 ? a.u : a.xn, in, sizeof(float) * n);
+    st = s6 ? s6_forward(m, &p, &a, &g, zero) : mixer_forward(m, &p, &a, &g, 0);
+    if (!st) memcpy(out, s6 ? a.ys : a.mix, sizeof(float) * n);
+    free(zero);
+    return st;
+}
+
+ssm_status ssm_model_mixer_forward(ssm_model *m, int layer, const float *x, int B, int L,
+                                   float *out)
+{
+    return one_layer_run(m, layer, 0, x, B, L, out);
+}
+
+ssm_status ssm_model_s6_forward(ssm_model *m, int layer, const float *u, int B, int L,
+                                float *y)
+{
+    return one_layer_run(m, layer, 1, u, B, L, y);
 }
 
 /* Layers n-1 .. 0 backward, from g->dresid = dL/dx_n to dL/dx_0 */

@@ -167,6 +167,21 @@ ssm_status ssm_model_forward(ssm_model *m, const ssm_batch *batch);
 ssm_status ssm_model_backward(ssm_model *m, float loss_scale);
 void ssm_model_zero_grad(ssm_model *m);
 
+/* One layer's mixer alone, without its RMSNorm and the residual add:
+ * out = Mixer_layer(x) (ssmlab-math(7) MODEL, steps 1-6), x and out (B, L, D).
+ * No reordering and no importance score, even in layer 0.  It runs in the
+ * model's activation buffers, so it ends the last forward's: no backward
+ * may follow (ssm_model_backward fails until the next forward). */
+ssm_status ssm_model_mixer_forward(ssm_model *m, int layer, const float *x, int B, int L,
+                                   float *out);
+
+/* One layer's selective scan alone, the S6 map of Vo et al.: y = S6(u)
+ * (steps 3-5 with D = 0), u and y (B, L, E): B_t = S_B u_t, C_t = S_C u_t,
+ * Delta_t = softplus(W_dt delta_t + b_dt), no conv, gate or projections.
+ * Like ssm_model_mixer_forward it ends the last forward's activations. */
+ssm_status ssm_model_s6_forward(ssm_model *m, int layer, const float *u, int B, int L,
+                                float *y);
+
 /* Backward from the last residual stream: given dL/dx_n (B, L, D), the
  * gradient with respect to x_n before the final norm, run every layer's
  * backward and write dL/dx_0 (B, L, D), the gradient with respect to the
