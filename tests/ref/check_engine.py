@@ -114,7 +114,7 @@ CASES = [
                                          n_classes=3, scenario="negative", polarize="both",
                                          pool="cls"), B=2, L=7, seed=28),
     Case("pool-last-soft", ref.Config(d_model=16, n_layer=2, d_state=5, d_conv=3, d_input=3, n_classes=4,
-                                      reorder="soft", pool="last"), B=3, L=8, seed=29),
+                                      reorder="soft", pool="last"), B=3, L=8, seed=30),
 ]
 
 
