@@ -115,7 +115,7 @@ static ssm_status emit_attention(const cli_recency_opts *o, const ssm_model *m, 
 {
     static const char *const cols[] = {"table", "layer", "seq", "t", "s", "aggregation",
                                        "channel", "raw", "row_normalized"};
-    int L = m->act_L, l0 = o->layer < 0 ? 0 : o->layer;
+    int L = ssm_model_input_len(m), l0 = o->layer < 0 ? 0 : o->layer;
     int l1 = o->layer < 0 ? m->cfg.n_layer : o->layer + 1, nl = l1 - l0;
     float *raw = malloc(sizeof(float) * L * L), *rn = malloc(sizeof(float) * L * L);   /* (L, L) */
     double *maps = out->fig.dir ? malloc(sizeof(double) * nl * L * L) : NULL;   /* (nl, L, L) sequence 0 */

@@ -310,7 +310,8 @@ static ssm_status cfg_enum(const cfg_src *cs, json_object *obj, const char *key,
 }
 
 /* The "ssmlab" object: input kind, continuous width, classes, epsilon,
- * scenario, polarization and reordering. */
+ * scenario, polarization, reordering and the classifier's pool (absent in
+ * older checkpoints: mean). */
 static ssm_status cfg_read_ssmlab(const cfg_src *cs, ssm_config *c)
 {
     json_object *o, *k;
@@ -330,7 +331,8 @@ static ssm_status cfg_read_ssmlab(const cfg_src *cs, ssm_config *c)
                       "\"default\", \"positive\", \"negative\" or \"mixed\"")) ||
         (s = cfg_enum(cs, o, "polarize", &c->polarize, ssm_polarize_parse,
                       "\"none\", \"zero\", \"one\" or \"both\"")) ||
-        (s = cfg_enum(cs, o, "reorder", &c->reorder, ssm_reorder_parse, "\"off\", \"hard\" or \"soft\"")))
+        (s = cfg_enum(cs, o, "reorder", &c->reorder, ssm_reorder_parse, "\"off\", \"hard\" or \"soft\"")) ||
+        (s = cfg_enum(cs, o, "pool", &c->pool, ssm_pool_parse, "\"mean\", \"last\" or \"cls\"")))
         return s;
     return SSM_OK;
 }
@@ -414,6 +416,7 @@ static json_object *cfg_ssmlab_json(const ssm_config *c)
     json_object_object_add(o, "scenario", json_object_new_string(ssm_scenario_name(c->scenario)));
     json_object_object_add(o, "polarize", json_object_new_string(ssm_polarize_name(c->polarize)));
     json_object_object_add(o, "reorder", json_object_new_string(ssm_reorder_name(c->reorder)));
+    json_object_object_add(o, "pool", json_object_new_string(ssm_pool_name(c->pool)));
     return o;
 }
 
@@ -421,7 +424,7 @@ static json_object *cfg_ssmlab_json(const ssm_config *c)
 static int cfg_has_extras(const ssm_config *c)
 {
     return c->input_kind != SSM_INPUT_TOKENS || c->n_classes != 0 || c->norm_eps != 1e-5f ||
-           c->scenario || c->polarize || c->reorder;
+           c->scenario || c->polarize || c->reorder || c->pool;
 }
 
 static json_object *cfg_json(const ssm_config *c)

@@ -111,11 +111,12 @@ ssm_status ssm_dynamics_norms(const ssm_model *m, ssm_norms *out)
     memset(out, 0, sizeof *out);
     if (!m->acts_memory || !m->last)
         return ssm_fail(SSM_ERR_SOFTWARE, "token norms need a forward pass first");
-    int nl = m->cfg.n_layer, D = m->cfg.d_model;
-    size_t T = (size_t)m->act_B * m->act_L;
+    int nl = m->cfg.n_layer, D = m->cfg.d_model, Lm = m->act_L;
+    int L = ssm_model_input_len(m);   /* the input tokens, without the cls token */
+    size_t T = (size_t)m->act_B * L;
     out->n_layer = nl;
     out->B = m->act_B;
-    out->L = m->act_L;
+    out->L = L;
     out->norms = malloc(sizeof(float) * (nl + 1) * T);
     out->mix_norms = malloc(sizeof(float) * nl * T);
     out->slopes = malloc(sizeof(float) * T);
@@ -124,8 +125,10 @@ ssm_status ssm_dynamics_norms(const ssm_model *m, ssm_norms *out)
         ssm_norms_free(out);
         return ssm_fail(SSM_ERR_NOMEM, "out of memory for token norms");
     }
-    for (size_t i = 0; i < (nl + 1) * T; i++) out->norms[i] = vec_norm(m->acts.resid + i * D, D);
-    for (size_t i = 0; i < nl * T; i++) out->mix_norms[i] = vec_norm(m->acts.mix + i * D, D);
+    for (size_t i = 0; i < (nl + 1) * T; i++)   /* row i / L * Lm + i % L of the stream */
+        out->norms[i] = vec_norm(m->acts.resid + (i / L * Lm + i % L) * D, D);
+    for (size_t i = 0; i < nl * T; i++)
+        out->mix_norms[i] = vec_norm(m->acts.mix + (i / L * Lm + i % L) * D, D);
     ssm_status st = ssm_dynamics_slopes(out->norms, nl, (int)T, out->slopes);
     if (!st) st = mix_verdict(out, (int)T);
     if (st) {

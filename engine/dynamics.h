@@ -50,7 +50,8 @@ typedef struct {
 /* After ssm_model_forward: reads m->acts.resid and m->acts.mix for the
  * batch shape of that forward (m->act_B, m->act_L); SSM_ERR_SOFTWARE if no
  * forward has run.  out is filled (allocated) here and released with
- * ssm_norms_free; token index i = b * L + t in every (.., B, L) array. */
+ * ssm_norms_free; token index i = b * L + t in every (.., B, L) array.
+ * L is the batch's length: under pool cls the appended cls token is left out. */
 ssm_status ssm_dynamics_norms(const ssm_model *m, ssm_norms *out);
 void ssm_norms_free(ssm_norms *n);
 const char *ssm_verdict_name(int verdict);   /* "converging", "diverging", "mixed", "none" */

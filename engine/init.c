@@ -1,7 +1,7 @@
 /* init.c — parameter initialisation with mamba_ssm's defaults (ssmlab-math(7) MODEL):
  * A_log = log(n+1), D = 1, dt drawn log-uniformly in [1e-3, 1e-1] and stored
  * as its inverse softplus, PyTorch's default uniform bounds for linear and
- * conv weights, N(0, 0.02) embeddings, out_proj scaled by 1/sqrt(n_layer).
+ * conv weights, N(0, 0.02) embeddings and cls token, out_proj scaled by 1/sqrt(n_layer).
  * Kept apart from model.c because GSL's CBLAS header clashes with OpenBLAS's. */
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
@@ -70,6 +70,7 @@ void ssm_model_init(ssm_model *m, uint64_t seed)
         fill_const(p->cls_b, c->n_classes, 0.0f);
     }
     if (p->imp_k) fill_uniform(r, p->imp_k, c->d_inner, 1.0 / sqrt((double)c->d_inner));
+    if (p->cls_tok) fill_normal(r, p->cls_tok, D, 0.02);   /* like the embedding */
     gsl_rng_free(r);
 }
 

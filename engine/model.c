@@ -59,8 +59,8 @@ ssm_status ssm_config_finalize(ssm_config *c)
         return st;
     if (c->scenario < 0 || c->scenario > SSM_SCENARIO_MIXED ||
         c->polarize < 0 || c->polarize > SSM_POLARIZE_BOTH ||
-        c->reorder < 0 || c->reorder > SSM_REORDER_SOFT)
-        return ssm_fail(SSM_ERR_CONFIG, "scenario, polarize or reorder has an unknown value");
+        c->reorder < 0 || c->reorder > SSM_REORDER_SOFT || c->pool < 0 || c->pool > SSM_POOL_CLS)
+        return ssm_fail(SSM_ERR_CONFIG, "scenario, polarize, reorder or pool has an unknown value");
     if (!(c->norm_eps > 0.0f && c->norm_eps < 1.0f))
         return ssm_fail(SSM_ERR_CONFIG, "norm_eps = %g must be in (0, 1)", c->norm_eps);
     c->d_inner = c->expand * c->d_model;
@@ -74,6 +74,13 @@ ssm_status ssm_config_finalize(ssm_config *c)
     if (c->reorder != SSM_REORDER_OFF && c->n_classes == 0)
         return ssm_fail(SSM_ERR_CONFIG, "reorder = %s is for classifiers: reordering tokens would "
                         "let a causal language model see the future", ssm_reorder_name(c->reorder));
+    if (c->pool != SSM_POOL_MEAN && c->n_classes == 0)
+        return ssm_fail(SSM_ERR_CONFIG, "pool = %s is a classifier's readout: a language model "
+                        "reads every position (set pool = mean)", ssm_pool_name(c->pool));
+    if (c->pool == SSM_POOL_CLS && c->reorder != SSM_REORDER_OFF)
+        return ssm_fail(SSM_ERR_CONFIG, "pool = cls with reorder = %s: the appended cls token must stay "
+                        "last, and reordering would move it (use pool = last or reorder = off)",
+                        ssm_reorder_name(c->reorder));
     if (c->input_kind == SSM_INPUT_TOKENS) {
         if ((st = config_check_range("vocab_size", c->vocab_size, 1, 1 << 24))) return st;
         int mult = c->pad_vocab_size_multiple;
@@ -93,6 +100,7 @@ ssm_status ssm_config_finalize(ssm_config *c)
 static const char *const scenario_names[] = {"default", "positive", "negative", "mixed"};
 static const char *const polarize_names[] = {"none", "zero", "one", "both"};
 static const char *const reorder_names[] = {"off", "hard", "soft"};
+static const char *const pool_names[] = {"mean", "last", "cls"};
 
 static const char *name_of(const char *const *names, int n, int v)
 {
@@ -112,6 +120,8 @@ const char *ssm_reorder_name(int v) { return name_of(reorder_names, 3, v); }
 int ssm_scenario_parse(const char *s) { return name_parse(scenario_names, 4, s); }
 int ssm_polarize_parse(const char *s) { return name_parse(polarize_names, 4, s); }
 int ssm_reorder_parse(const char *s) { return name_parse(reorder_names, 3, s); }
+const char *ssm_pool_name(int v) { return name_of(pool_names, 3, v); }
+int ssm_pool_parse(const char *s) { return name_parse(pool_names, 3, s); }
 
 /* ------------------------------------------------------------------------ */
 /* Parameter block                                                          */
@@ -149,6 +159,7 @@ static void params_table(const ssm_config *c, ssm_params *p, ssm_layout_entry t[
         {&p->scen_P, scen ? nl * N * E : 0},
         {&p->scen_q, scen ? nl * N : 0},
         {&p->imp_k, c->reorder ? E : 0},
+        {&p->cls_tok, c->pool == SSM_POOL_CLS ? D : 0},
     };
     _Static_assert(sizeof list / sizeof list[0] == SSM_NUM_PARAM_TENSORS,
                    "one parameter table entry per tensor of ssm_params");
@@ -194,6 +205,7 @@ int ssm_model_tensors(const ssm_model *m, float *block, ssm_tensor *out, int cap
         ADD("backbone.input_proj.weight", p.input_w, 0, 2, D, In, 0);
         ADD("backbone.input_proj.bias", p.input_b, 1, 1, D, 0, 0);
     }
+    if (p.cls_tok) ADD("backbone.cls_token", p.cls_tok, 0, 1, D, 0, 0);
     for (int l = 0; l < c->n_layer; l++) {
         char name[96];
 #define LAYER(suffix, ptr, nd, ndim, a, b, cc)                                 \
@@ -309,7 +321,7 @@ static void acts_table(const ssm_model *m, int B, int L, ssm_acts *a,
         {&a->pooled, (size_t)B * D},
         {&a->logits, nlogit},
         {&a->dlogits, nlogit},
-        {&a->imp_s, BT},
+        {&a->imp_s, (size_t)B * (L - (c->pool == SSM_POOL_CLS))},
         {&a->perm, ro ? BT * L : 0},
         {&a->ro_u0, ro ? BT * E : 0},
         {&a->ro_z0, ro ? BT * E : 0},
@@ -594,14 +606,15 @@ static ssm_scan_args layer_scan_args(const ssm_config *c, const layer_acts *a,
 
 /* Layer 0's importance score of each token, in input order (ssmlab-math(7) DYNAMICS):
  * s_t = k . v_t with a learned k and v = W_dt delta + b_dt, else the proxy
- * mean_e v_t[e] with v = Delta.  v is (B*L, E). */
+ * mean_e v_t[e] with v = Delta.  v is (B, act_L, E); the scores (B, L) are
+ * the input tokens' (under pool cls the cls token has none). */
 static void importance_forward(ssm_model *m, const float *v_all)
 {
-    int BT = m->act_B * m->act_L, E = m->cfg.d_inner;
+    int Lm = m->act_L, L = ssm_model_input_len(m), BT = m->act_B * L, E = m->cfg.d_inner;
     const float *k = m->params.imp_k;
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < BT; i++) {
-        const float *v = v_all + (size_t)i * E;
+        const float *v = v_all + ((size_t)(i / L) * Lm + i % L) * E;
         float s = 0.0f;
         for (int e = 0; e < E; e++) s += k ? k[e] * v[e] : v[e];
         m->acts.imp_s[i] = k ? s : s / E;
@@ -793,40 +806,68 @@ static ssm_status layer_backward(ssm_model *m, const layer_params *p, layer_para
 /* ------------------------------------------------------------------------ */
 /* Embedding, head and loss                                                 */
 
+/* Row of x_0 (B, act_L, D) that holds input token i of the (B, L) batch:
+ * under pool cls each sequence has one more row, the cls token's, at its end */
+static size_t input_row(const ssm_model *m, int i, int L)
+{
+    return (size_t)(i / L) * m->act_L + i % L;
+}
+
+/* x_0 = the embedded inputs, and under pool cls the cls token after each sequence */
 static ssm_status embed_forward(ssm_model *m, const ssm_batch *b)
 {
     const ssm_config *c = &m->cfg;
-    int D = c->d_model, BT = b->B * b->L;
-    float *x0 = m->acts.resid;                               /* (BT, D) */
+    int D = c->d_model, BT = b->B * b->L, In = c->d_input, Lm = m->act_L;
+    float *x0 = m->acts.resid;                               /* (B, act_L, D) */
     if (c->input_kind == SSM_INPUT_CONTINUOUS) {
-        matmul_forward(x0, D, b->inputs, c->d_input, m->params.input_w,
-                       m->params.input_b, BT, D, c->d_input);
-        return SSM_OK;
+        if (Lm == b->L)
+            matmul_forward(x0, D, b->inputs, In, m->params.input_w, m->params.input_b, BT, D, In);
+        else
+            for (int s = 0; s < b->B; s++)
+                matmul_forward(x0 + (size_t)s * Lm * D, D, b->inputs + (size_t)s * b->L * In, In,
+                               m->params.input_w, m->params.input_b, b->L, D, In);
+    } else {
+        for (int i = 0; i < BT; i++) {
+            int t = b->tokens[i];
+            if (t < 0 || t >= c->padded_vocab)
+                return ssm_fail(SSM_ERR_DATA, "token id %d at position %d is outside the vocabulary [0, %d)",
+                                t, i, c->padded_vocab);
+            memcpy(x0 + input_row(m, i, b->L) * D, m->params.embedding + (size_t)t * D, sizeof(float) * D);
+        }
     }
-    for (int i = 0; i < BT; i++) {
-        int t = b->tokens[i];
-        if (t < 0 || t >= c->padded_vocab)
-            return ssm_fail(SSM_ERR_DATA, "token id %d at position %d is outside the vocabulary [0, %d)",
-                            t, i, c->padded_vocab);
-        memcpy(x0 + (size_t)i * D, m->params.embedding + (size_t)t * D, sizeof(float) * D);
-    }
+    if (c->pool == SSM_POOL_CLS)
+        for (int s = 0; s < b->B; s++)
+            memcpy(x0 + ((size_t)s * Lm + b->L) * D, m->params.cls_tok, sizeof(float) * D);
     return SSM_OK;
 }
 
+/* dx0 (B, act_L, D) = dL/dx_0 -> input projection or embedding gradients,
+ * and dcls, summed over the batch's cls rows */
 static void embed_backward(ssm_model *m, const float *dx0)
 {
     const ssm_config *c = &m->cfg;
     const ssm_batch *b = m->last;
-    int D = c->d_model, BT = b->B * b->L;
+    int D = c->d_model, BT = b->B * b->L, In = c->d_input, Lm = m->act_L;
     if (c->input_kind == SSM_INPUT_CONTINUOUS) {
-        matmul_backward(NULL, 0, 0.0f, m->grads.input_w, m->grads.input_b, dx0, D,
-                        b->inputs, c->d_input, NULL, BT, D, c->d_input);
-        return;
+        if (Lm == b->L)
+            matmul_backward(NULL, 0, 0.0f, m->grads.input_w, m->grads.input_b, dx0, D,
+                            b->inputs, In, NULL, BT, D, In);
+        else
+            for (int s = 0; s < b->B; s++)
+                matmul_backward(NULL, 0, 0.0f, m->grads.input_w, m->grads.input_b,
+                                dx0 + (size_t)s * Lm * D, D, b->inputs + (size_t)s * b->L * In, In,
+                                NULL, b->L, D, In);
+    } else {
+        for (int i = 0; i < BT; i++) {
+            float *row = m->grads.embedding + (size_t)b->tokens[i] * D;
+            const float *dx = dx0 + input_row(m, i, b->L) * D;
+            for (int d = 0; d < D; d++) row[d] += dx[d];
+        }
     }
-    for (int i = 0; i < BT; i++) {
-        float *row = m->grads.embedding + (size_t)b->tokens[i] * D;
-        for (int d = 0; d < D; d++) row[d] += dx0[(size_t)i * D + d];
-    }
+    if (c->pool == SSM_POOL_CLS)
+        for (int s = 0; s < b->B; s++)
+            for (int d = 0; d < D; d++)
+                m->grads.cls_tok[d] += dx0[((size_t)s * Lm + b->L) * D + d];
 }
 
 /* Softmax cross-entropy over rows of logits (M, V).  Rows with target < 0
@@ -882,12 +923,16 @@ static void head_forward(ssm_model *m, int B, int L)
         matmul_forward(a->logits, c->padded_vocab, a->xf, D, W, NULL, BT, c->padded_vocab, D);
         return;
     }
-    for (int b = 0; b < B; b++)
-        for (int d = 0; d < D; d++) {
-            float s = 0.0f;
-            for (int t = 0; t < L; t++) s += a->xf[((size_t)b * L + t) * D + d];
-            a->pooled[(size_t)b * D + d] = s / L;
-        }
+    if (c->pool == SSM_POOL_MEAN)
+        for (int b = 0; b < B; b++)
+            for (int d = 0; d < D; d++) {
+                float s = 0.0f;
+                for (int t = 0; t < L; t++) s += a->xf[((size_t)b * L + t) * D + d];
+                a->pooled[(size_t)b * D + d] = s / L;
+            }
+    else   /* last and cls: the last position (the cls token's under cls) */
+        for (int b = 0; b < B; b++)
+            memcpy(a->pooled + (size_t)b * D, a->xf + ((size_t)b * L + L - 1) * D, sizeof(float) * D);
     matmul_forward(a->logits, c->n_classes, a->pooled, D, m->params.cls_w, m->params.cls_b,
                    B, c->n_classes, D);
 }
@@ -907,9 +952,14 @@ static void head_backward(ssm_model *m, pass_scratch *g)
         int C = c->n_classes;
         matmul_backward(g->dpooled, D, 0.0f, m->grads.cls_w, m->grads.cls_b, a->dlogits, C,
                         a->pooled, D, m->params.cls_w, B, C, D);
-        for (int i = 0; i < BT; i++)
-            for (int d = 0; d < D; d++)
-                g->dxf[(size_t)i * D + d] = g->dpooled[(size_t)(i / L) * D + d] / L;
+        if (c->pool == SSM_POOL_MEAN)
+            for (int i = 0; i < BT; i++)
+                for (int d = 0; d < D; d++)
+                    g->dxf[(size_t)i * D + d] = g->dpooled[(size_t)(i / L) * D + d] / L;
+        else
+            for (int i = 0; i < BT; i++)
+                for (int d = 0; d < D; d++)
+                    g->dxf[(size_t)i * D + d] = i % L == L - 1 ? g->dpooled[(size_t)(i / L) * D + d] : 0.0f;
     }
     memset(g->dresid, 0, sizeof(float) * BT * D);
     rmsnorm_backward(g->dresid, m->grads.norm_f, g->dxf,
@@ -925,9 +975,10 @@ ssm_status ssm_model_forward(ssm_model *m, const ssm_batch *b)
     ssm_status st;
     if (b->B <= 0 || b->L <= 0)
         return ssm_fail(SSM_ERR_USAGE, "batch shape %d x %d is empty", b->B, b->L);
-    if (b->B != m->act_B || b->L != m->act_L || !m->acts_memory ||
+    int Lm = b->L + (c->pool == SSM_POOL_CLS);   /* the cls token runs as one more */
+    if (b->B != m->act_B || Lm != m->act_L || !m->acts_memory ||
         omp_get_max_threads() != m->act_threads)
-        if ((st = acts_build(m, b->B, b->L))) return st;
+        if ((st = acts_build(m, b->B, Lm))) return st;
     if ((st = embed_forward(m, b))) return st;
     ssm_scenario_forward(c, &m->params);
     pass_scratch g = scratch_view(m);
@@ -936,7 +987,7 @@ ssm_status ssm_model_forward(ssm_model *m, const ssm_batch *b)
         layer_acts a = layer_acts_view(m, l);
         if ((st = layer_forward(m, &p, &a, &g))) return st;
     }
-    head_forward(m, b->B, b->L);
+    head_forward(m, b->B, Lm);
     m->last = b;
     m->loss = 0.0f;
     m->n_targets = 0;
@@ -1046,20 +1097,30 @@ ssm_status ssm_model_backward_stream(ssm_model *m, const float *dxn, float *dx0)
     return st;
 }
 
+int ssm_model_input_len(const ssm_model *m)
+{
+    return m->act_L - (m->cfg.pool == SSM_POOL_CLS);
+}
+
 ssm_status ssm_model_input_grad(const ssm_model *m, float *dinputs)
 {
     const ssm_config *c = &m->cfg;
     if (!m->grads_memory || !m->acts_memory)
         return ssm_fail(SSM_ERR_SOFTWARE, "input gradients need a backward pass");
     pass_scratch g = scratch_view(m);
-    int BT = m->act_B * m->act_L, D = c->d_model;
-    if (c->input_kind == SSM_INPUT_TOKENS) {
-        memcpy(dinputs, g.dresid, sizeof(float) * BT * D);
-        return SSM_OK;
+    int B = m->act_B, Lm = m->act_L, L = ssm_model_input_len(m), D = c->d_model,
+        In = c->d_input;
+    if (L == Lm) { B = 1; L = Lm = m->act_B * m->act_L; }   /* no cls row: one block */
+    for (int s = 0; s < B; s++) {   /* the inputs' rows of dx_0, without the cls row */
+        const float *dx0 = g.dresid + (size_t)s * Lm * D;
+        if (c->input_kind == SSM_INPUT_TOKENS) {
+            memcpy(dinputs + (size_t)s * L * D, dx0, sizeof(float) * L * D);
+            continue;
+        }
+        /* x_0 = inputs W_in^T + b: d inputs = dx_0 W_in */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, In, D, 1.0f,
+                    dx0, D, m->params.input_w, In, 0.0f, dinputs + (size_t)s * L * In, In);
     }
-    /* x_0 = inputs W_in^T + b: d inputs = dx_0 W_in */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, BT, c->d_input, D, 1.0f,
-                g.dresid, D, m->params.input_w, c->d_input, 0.0f, dinputs, c->d_input);
     return SSM_OK;
 }
 

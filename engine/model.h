@@ -21,6 +21,9 @@ enum { SSM_SCENARIO_DEFAULT = 0, SSM_SCENARIO_POSITIVE, SSM_SCENARIO_NEGATIVE, S
 enum { SSM_POLARIZE_NONE = 0, SSM_POLARIZE_ZERO, SSM_POLARIZE_ONE, SSM_POLARIZE_BOTH, SSM_POLARIZE_COUNT };
 /* token reordering in the first layer (classifiers only), ssmlab-math(7) DYNAMICS */
 enum { SSM_REORDER_OFF = 0, SSM_REORDER_HARD, SSM_REORDER_SOFT, SSM_REORDER_COUNT };
+/* the classifier's readout, ssmlab-math(7) MODEL: the mean over tokens, the
+ * last token, or a learned cls token appended after the last one */
+enum { SSM_POOL_MEAN = 0, SSM_POOL_LAST, SSM_POOL_CLS, SSM_POOL_COUNT };
 
 typedef struct {
     int d_model;        /* D */
@@ -41,6 +44,7 @@ typedef struct {
     int scenario;       /* SSM_SCENARIO_* */
     int polarize;       /* SSM_POLARIZE_* */
     int reorder;        /* SSM_REORDER_* */
+    int pool;           /* SSM_POOL_*: classifiers only; cls runs on L+1 tokens */
     int n_one, n_zero;  /* pinned channels A = 0 and A = -100 (derived) */
     int state_dim;      /* Ns = n_one + N + n_zero, the scan's width (derived) */
 } ssm_config;
@@ -68,10 +72,13 @@ typedef struct {
     float *scen_P;      /* (n_layer, N, E)     scenario P: S_C = U(P) */
     float *scen_q;      /* (n_layer, N)        scenario q: S_B = diag(sigma(q)) U(P) */
     float *imp_k;       /* (E)                 importance vector k of layer 0 */
+    float *cls_tok;     /* (D)                 token appended after the input (pool cls) */
 } ssm_params;
-#define SSM_NUM_PARAM_TENSORS 20
+#define SSM_NUM_PARAM_TENSORS 21
 
-/* Forward activations kept for the backward pass, sized for (B, L). */
+/* Forward activations kept for the backward pass, sized for (B, L), where
+ * L = act_L is the batch's length plus 1 under pool cls (the cls token is
+ * the last position of every sequence). */
 typedef struct {
     float *resid;   /* (n_layer+1, B, L, D) residual stream x_0 .. x_n */
     float *rstd;    /* (n_layer, B, L)      1/sqrt(mean(x^2)+eps) per norm */
@@ -87,12 +94,14 @@ typedef struct {
     float *mix;     /* (n_layer, B, L, D)   mixer output */
     float *rstd_f;  /* (B, L) */
     float *xf;      /* (B, L, D)            final RMSNorm output */
-    float *pooled;  /* (B, D)               mean over tokens (classifier) */
+    float *pooled;  /* (B, D)               the head's input (classifier): mean over
+                     * tokens, or the last position (pool last, cls) */
     float *logits;  /* (B, L, V) or (B, C) */
     float *dlogits; /* same shape as logits: softmax - onehot, scaled */
-    float *imp_s;   /* (B, L)   importance score of each token in layer 0, in
-                     * input order: k . (W_dt delta + b_dt) with a learned k,
-                     * else the proxy mean_e Delta_t[e] */
+    float *imp_s;   /* (B, L)   importance score of each input token in layer 0
+                     * (L without the cls token), in input order:
+                     * k . (W_dt delta + b_dt) with a learned k, else the
+                     * proxy mean_e Delta_t[e] */
     float *perm;    /* (B, L, L) layer-0 reordering matrix P-hat (reorder
                      * hard or soft; row i holds the weights of new position i) */
     /* layer 0 before reordering (reorder hard or soft only) */
@@ -132,7 +141,8 @@ typedef struct {
     ssm_acts acts;
     float *acts_memory;     /* (acts_cap) views for the current batch shape */
     size_t acts_cap;        /* floats; grows to the largest batch seen */
-    int act_B, act_L;       /* activations are laid out for this batch shape */
+    int act_B, act_L;       /* activations are laid out for this batch shape
+                             * (act_L = the batch's L + 1 under pool cls) */
     int act_threads;        /* and the scratch for this many threads */
     float *scratch;         /* (scratch_cap) scratch of the passes, laid out
                              * like the activations; model.c's scratch_table */
@@ -147,13 +157,16 @@ void ssm_config_default(ssm_config *c);
 ssm_status ssm_config_finalize(ssm_config *c);   /* derive E, R, V, Ns; validate */
 
 /* Names of the enums above ("default", "positive", ...; "none", "zero",
- * "one", "both"; "off", "hard", "soft") and their parsers (-1 if unknown). */
+ * "one", "both"; "off", "hard", "soft"; "mean", "last", "cls") and their
+ * parsers (-1 if unknown). */
 const char *ssm_scenario_name(int scenario);
 const char *ssm_polarize_name(int polarize);
 const char *ssm_reorder_name(int reorder);
+const char *ssm_pool_name(int pool);
 int ssm_scenario_parse(const char *s);
 int ssm_polarize_parse(const char *s);
 int ssm_reorder_parse(const char *s);
+int ssm_pool_parse(const char *s);
 
 /* Model lifetime. */
 ssm_status ssm_model_build(ssm_model *m, const ssm_config *c);   /* params zeroed */
@@ -182,17 +195,23 @@ ssm_status ssm_model_mixer_forward(ssm_model *m, int layer, const float *x, int 
 ssm_status ssm_model_s6_forward(ssm_model *m, int layer, const float *u, int B, int L,
                                 float *y);
 
-/* Backward from the last residual stream: given dL/dx_n (B, L, D), the
+/* Backward from the last residual stream: given dL/dx_n (B, act_L, D), the
  * gradient with respect to x_n before the final norm, run every layer's
- * backward and write dL/dx_0 (B, L, D), the gradient with respect to the
+ * backward and write dL/dx_0 (B, act_L, D), the gradient with respect to the
  * embedded input, to dx0.  Parameter gradients accumulate as a side effect.
  * Used for influence maps (ssmlab-math(7) RECENCY). */
 ssm_status ssm_model_backward_stream(ssm_model *m, const float *dxn, float *dx0);
 
 /* After ssm_model_backward: the gradient of the loss with respect to the
  * inputs, (B, L, I) for continuous inputs (attacks), or with respect to the
- * embedded tokens x_0, (B, L, D). */
+ * embedded tokens x_0, (B, L, D); L is the batch's length (under pool cls
+ * the appended token is not an input and is left out). */
 ssm_status ssm_model_input_grad(const ssm_model *m, float *dinputs);
+
+/* Input tokens per sequence of the activations' batch: act_L, less the
+ * appended cls token under pool cls.  The measurements (dynamics, recency)
+ * cover these positions, at stride act_L in the activations. */
+int ssm_model_input_len(const ssm_model *m);
 
 /* Named views of a block laid out like the parameters.  Returns the count
  * (at most cap are written; pass cap 0 to count). */

@@ -98,9 +98,10 @@ ssm_status ssm_recency_attention(const ssm_model *m, int layer, int b, int chann
     ssm_status st = attention_check(m, layer, b);
     if (st) return st;
     const ssm_config *c = &m->cfg;
-    int E = c->d_inner, Ns = c->state_dim, R = c->dt_rank, X = R + 2 * Ns, L = m->act_L;
+    int E = c->d_inner, Ns = c->state_dim, R = c->dt_rank, X = R + 2 * Ns, Lm = m->act_L,
+        L = ssm_model_input_len(m);                           /* causal: the cls row is not needed */
     size_t k = m->grads_memory ? (size_t)layer : 0;          /* kept-layer index */
-    size_t row = k * m->act_B * L + (size_t)b * L;            /* first token's row */
+    size_t row = k * m->act_B * Lm + (size_t)b * Lm;          /* first token's row */
     float *A = malloc(sizeof(float) * E * Ns);                /* (E, Ns) */
     if (!A) return ssm_fail(SSM_ERR_NOMEM, "out of memory for A");
     ssm_model_layer_A(c, m->params.A_log + (size_t)layer * E * c->d_state, A);
@@ -127,8 +128,9 @@ void ssm_recency_row_normalize(const float *alpha, int L, float *out)
 typedef struct {
     ssm_model *m;
     int B, L, D;
-    float *dxn;     /* (B, L, D) dL/dx_n, nonzero at the target row only */
-    float *dx0;     /* (B, L, D) dL/dx_0 of the last pass */
+    int Lm;         /* rows per sequence of the stream: L, or L+1 under pool cls */
+    float *dxn;     /* (B, Lm, D) dL/dx_n, nonzero at the target row only */
+    float *dx0;     /* (B, Lm, D) dL/dx_0 of the last pass */
     double *sq;     /* (B, L) accumulated ||J_ts||_F^2 estimate per sequence */
     gsl_rng *rng;
     atomic_int *cancel; /* stop between passes when nonzero (may be NULL) */
@@ -145,8 +147,8 @@ static void work_free(influence_work *w)
 static ssm_status work_build(influence_work *w, ssm_model *m, int B, int L, uint64_t seed,
                              atomic_int *cancel)
 {
-    size_t n = (size_t)B * L * m->cfg.d_model;
-    *w = (influence_work){m, B, L, m->cfg.d_model, calloc(n, sizeof(float)),
+    size_t n = (size_t)B * m->act_L * m->cfg.d_model;
+    *w = (influence_work){m, B, L, m->cfg.d_model, m->act_L, calloc(n, sizeof(float)),
                           malloc(sizeof(float) * n), calloc((size_t)B * L, sizeof(double)),
                           gsl_rng_alloc(gsl_rng_mt19937), cancel};
     if (!w->dxn || !w->dx0 || !w->sq || !w->rng) {
@@ -164,7 +166,7 @@ static ssm_status influence_pass(influence_work *w, double weight)
     ssm_status st = ssm_model_backward_stream(w->m, w->dxn, w->dx0);
     if (st) return st;
     for (size_t i = 0; i < (size_t)w->B * w->L; i++) {
-        const float *g = w->dx0 + i * w->D;
+        const float *g = w->dx0 + (i / w->L * w->Lm + i % w->L) * w->D;
         double s = 0.0;
         for (int d = 0; d < w->D; d++) s += (double)g[d] * g[d];
         w->sq[i] += weight * s;
@@ -176,7 +178,7 @@ static ssm_status influence_pass(influence_work *w, double weight)
 static void target_clear(influence_work *w, int t)
 {
     for (int b = 0; b < w->B; b++)
-        memset(w->dxn + ((size_t)b * w->L + t) * w->D, 0, sizeof(float) * w->D);
+        memset(w->dxn + ((size_t)b * w->Lm + t) * w->D, 0, sizeof(float) * w->D);
 }
 
 /* Exact: one pass per unit vector e_d at position t; every sequence at once */
@@ -185,7 +187,7 @@ static ssm_status target_exact(influence_work *w, int t)
     ssm_status st = SSM_OK;
     for (int d = 0; d < w->D && !st; d++) {
         target_clear(w, t);
-        for (int b = 0; b < w->B; b++) w->dxn[((size_t)b * w->L + t) * w->D + d] = 1.0f;
+        for (int b = 0; b < w->B; b++) w->dxn[((size_t)b * w->Lm + t) * w->D + d] = 1.0f;
         st = influence_pass(w, 1.0);
     }
     target_clear(w, t);
@@ -199,7 +201,7 @@ static ssm_status target_probes(influence_work *w, int t, int K)
     for (int k = 0; k < K && !st; k++) {
         for (int b = 0; b < w->B; b++)
             for (int d = 0; d < w->D; d++)
-                w->dxn[((size_t)b * w->L + t) * w->D + d] = (float)gsl_ran_gaussian(w->rng, 1.0);
+                w->dxn[((size_t)b * w->Lm + t) * w->D + d] = (float)gsl_ran_gaussian(w->rng, 1.0);
         st = influence_pass(w, 1.0 / K);
     }
     target_clear(w, t);
@@ -262,10 +264,11 @@ ssm_status ssm_recency_influence_kept(ssm_model *m, const int *targets, int n_ta
     if (!m->grads_memory || !m->last || !m->acts_memory || m->act_B < 1)
         return ssm_fail(SSM_ERR_SOFTWARE, "influence needs a forward pass of a model with gradients");
     probes = probes_resolve(probes, m->cfg.d_model, n_targets);
-    ssm_status st = influence_alloc(out, m->act_L, m->act_B, targets, n_targets, probes);
+    int L = ssm_model_input_len(m);   /* the input tokens: targets and sources */
+    ssm_status st = influence_alloc(out, L, m->act_B, targets, n_targets, probes);
     if (st) return st;
     influence_work w;
-    if ((st = work_build(&w, m, m->act_B, m->act_L, seed, cancel))) {
+    if ((st = work_build(&w, m, m->act_B, L, seed, cancel))) {
         ssm_influence_free(out);
         return st;
     }
@@ -411,11 +414,11 @@ ssm_status ssm_recency_smoothing(const ssm_model *m, double *cos_mean, double *d
 {
     if (!m->acts_memory || m->act_B < 1)
         return ssm_fail(SSM_ERR_SOFTWARE, "over-smoothing needs a forward pass first");
-    int B = m->act_B, L = m->act_L, D = m->cfg.d_model;
+    int B = m->act_B, Lm = m->act_L, L = ssm_model_input_len(m), D = m->cfg.d_model;
     for (int l = 0; l <= m->cfg.n_layer; l++) {
         cos_mean[l] = deviation[l] = 0.0;
         for (int b = 0; b < B; b++) {
-            const float *X = m->acts.resid + ((size_t)l * B + b) * L * D;   /* (L, D) */
+            const float *X = m->acts.resid + ((size_t)l * B + b) * Lm * D;  /* (L, D) inputs */
             double c, v;
             ssm_status st = ssm_recency_smoothing_one(X, L, D, &c, &v);
             if (st) return st;

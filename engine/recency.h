@@ -2,7 +2,10 @@
  * et al.): the hidden attention alpha_e[t][s] of one layer, the influence
  * I(t, s) = ||d x_n[t] / d x_0[s]||_F of each embedded input token on the
  * last residual stream with its exponential decay fit (rate, half-life),
- * and the over-smoothing of the residual stream over depth. */
+ * and the over-smoothing of the residual stream over depth.  Every
+ * measurement covers the L input tokens of the forward
+ * (ssm_model_input_len): under pool cls the appended cls token, last, is
+ * left out. */
 #ifndef SSM_RECENCY_H
 #define SSM_RECENCY_H
 

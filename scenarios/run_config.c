@@ -68,6 +68,8 @@ static const key_spec keys[] = {
      ssm_polarize_parse, ssm_polarize_name},
     {"reorder", K_ENUM, M(reorder), 0, "first-layer token reordering for classifiers: off, hard or soft",
      ssm_reorder_parse, ssm_reorder_name},
+    {"pool", K_ENUM, M(pool), 0, "classifier readout: mean over tokens, last token, or cls (a learned token appended last)",
+     ssm_pool_parse, ssm_pool_name},
     {"lr", K_FLOAT, O(lr), 0, "peak learning rate", NULL, NULL},
     {"min_lr", K_FLOAT, O(min_lr), 0, "final learning rate of the cosine schedule", NULL, NULL},
     {"warmup", K_INT, O(warmup), 0, "linear warmup steps", NULL, NULL},
@@ -360,6 +362,10 @@ ssm_status run_config_check(run_config *rc)
     if (rc->threads < 0) return ssm_fail(SSM_ERR_CONFIG, "threads = %d must not be negative", rc->threads);
     if (strcmp(rc->format, "csv") && strcmp(rc->format, "jsonl"))
         return ssm_fail(SSM_ERR_CONFIG, "format = '%s' must be csv or jsonl", rc->format);
+    if (rc->model.pool != SSM_POOL_MEAN && rc->task != RUN_TASK_CLASSIFY)
+        return ssm_fail(SSM_ERR_CONFIG, "pool = %s is a classifier's read-out (task = classify); "
+                        "task = %s reads every position (set pool = mean)",
+                        ssm_pool_name(rc->model.pool), run_task_name(rc->task));
     ssm_config c;   /* a trial: the image geometry is known once the data is loaded */
     return run_config_model(rc, 1, rc->n_classes ? rc->n_classes : 10, &c);
 }

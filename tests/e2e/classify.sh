@@ -3,7 +3,9 @@
 # fixture: training learns and logs accuracy, the run config recorded in the
 # checkpoint names dataset/patch/standardize, resuming is bit-exact, eval
 # reports test loss and accuracy, the --inputs/--labels contract (logits,
-# loss, accuracy and gradients checked against numpy), and bad inputs.
+# loss, accuracy and gradients checked against numpy), the read-outs
+# pool = last and cls (trained, reloaded, evaluated, inspected, attacked; a
+# checkpoint without pool loads as mean), and bad inputs.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 IMG="$TMP/img"
@@ -94,6 +96,48 @@ PY
     && $PY -c "import numpy as np; assert np.load('$TMP/l1.npy').shape == (1, 4)" \
     && grep -q '^.*,inputs,1,16,,$' "$TMP/in1.csv" && ok "(L, I) inputs without labels: logits, no loss" \
     || fail "(L, I) inputs: $(cat "$TMP/in1.csv")"
+
+# pool = last and cls: train, the pool and the cls token recorded, eval and
+# inspect reload the head, attack reads it; a checkpoint without pool is mean
+for pool in last cls; do
+    "$SSMLAB" train "${cls[@]}" pool=$pool batch_size=8 steps=6 warmup=1 eval_every=0 eval_batches=2 \
+        out="$TMP/pool-$pool" >"$TMP/pool-$pool.csv" 2>"$TMP/pool-$pool.err" || fail "train pool=$pool: $(tail -1 "$TMP/pool-$pool.err")"
+    $PY - "$TMP/pool-$pool" $pool <<'PY' && ok "pool=$pool recorded in config.json and the tensors" || fail "pool=$pool checkpoint"
+import json, struct, sys
+d, pool = sys.argv[1], sys.argv[2]
+assert json.load(open(d + '/config.json'))['ssmlab']['pool'] == pool
+b = open(d + '/model.safetensors', 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
+extras = h['__metadata__']['ssmlab.tensors'].split(',')
+assert ('backbone.cls_token' in h) == (pool == 'cls') == ('backbone.cls_token' in extras), extras
+if pool == 'cls': assert h['backbone.cls_token']['shape'] == [16]
+PY
+    tloss=$(grep '^6,val,' "$TMP/pool-$pool.csv" | cut -d, -f3)
+    eloss=$("$SSMLAB" eval --model "$TMP/pool-$pool" --batch-size 8 --batches 2 --threads 2 2>/dev/null | tail -1 | cut -d, -f5)
+    $PY -c "import sys; sys.exit(0 if abs($eloss - $tloss) <= 1e-6 * max(1, abs($tloss)) else 1)" 2>/dev/null \
+        && ok "pool=$pool: eval of the reloaded checkpoint matches training" || fail "pool=$pool: eval '$eloss' vs train '$tloss'"
+    "$SSMLAB" inspect --model "$TMP/pool-$pool" --image 0 --norms --importance --attention --layer 1 --influence --smoothing --threads 2 >"$TMP/insp-$pool.csv" 2>"$TMP/insp-$pool.err" \
+        && [ "$(grep -c '^norms,norm,0,0,' "$TMP/insp-$pool.csv")" = 16 ] && [ "$(grep -c '^importance,' "$TMP/insp-$pool.csv")" = 16 ] \
+        && [ "$(grep -c '^attention,1,0,' "$TMP/insp-$pool.csv")" = 136 ] \
+        && ok "pool=$pool: inspect measures the 16 input tokens" || fail "pool=$pool inspect: $(tail -1 "$TMP/insp-$pool.err")"
+    "$SSMLAB" attack adversarial --model "$TMP/pool-$pool" --last 2 --images 8 --threads 2 >"$TMP/att-$pool.csv" 2>"$TMP/att-$pool.err" \
+        && [ "$(wc -l <"$TMP/att-$pool.csv")" -ge 2 ] && ok "pool=$pool: attack runs" || fail "pool=$pool attack: $(tail -1 "$TMP/att-$pool.err")"
+done
+"$SSMLAB" eval --model "$TMP/pool-cls" --inputs "$TMP/x.npy" --labels 2,0,3 --save-logits "$TMP/lc.npy" \
+    --save-grads "$TMP/gc.safetensors" --threads 1 >/dev/null 2>"$TMP/lc.err" \
+    && $PY -c "import numpy as np; assert np.load('$TMP/lc.npy').shape == (3, 4)" \
+    && grep -q 'backbone.cls_token' "$TMP/gc.safetensors" && ok "pool=cls: --inputs logits (B, C) and the cls gradient" \
+    || fail "pool=cls --inputs: $(cat "$TMP/lc.err")"
+mkdir "$TMP/nopool"; cp "$TMP/learn"/model.safetensors "$TMP/nopool"
+$PY -c "
+import json; c = json.load(open('$TMP/learn/config.json')); del c['ssmlab']['pool']
+json.dump(c, open('$TMP/nopool/config.json', 'w'))"
+a=$("$SSMLAB" eval --model "$TMP/learn" --batch-size 8 --batches 1 --threads 2 2>/dev/null | tail -1 | cut -d, -f3-)
+b=$("$SSMLAB" eval --model "$TMP/nopool" --data "$IMG" --batch-size 8 --batches 1 --threads 2 2>/dev/null | tail -1 | cut -d, -f3-)
+[ -n "$a" ] && [ "$a" = "$b" ] && ok "a checkpoint without pool loads as mean" || fail "no pool: '$b' vs '$a'"
+expect_error 78 "pool = cls with reorder = hard: the appended cls token must stay last" \
+    "$SSMLAB" train "${cls[@]}" pool=cls reorder=hard
+expect_error 78 "'first' is not a valid pool" "$SSMLAB" train "${cls[@]}" pool=first
+expect_error 78 "pool = last is a classifier.s read-out .task = classify." "$SSMLAB" train pool=last
 
 # bad inputs: one line naming the file or key, with its sysexits code
 expect_error 65 "bad.npy: tokens have 5 values, the model takes 4" \

@@ -1,6 +1,6 @@
 # check_engine.py — the PyTorch reference check of ssmlab's forward and backward
 # pass (ssmlab-math(7), MODEL; the scenarios and first-layer reordering of DYNAMICS; the
-# polarized state channels of RECENCY).  For each case it writes a random
+# polarized state channels of RECENCY; the classifier's pool mean, last, cls).  For each case it writes a random
 # checkpoint, runs
 #   ssmlab eval --model DIR --tokens ... --save-logits OUT.npy --save-grads OUT.safetensors
 # (language models), or for classifiers
@@ -9,7 +9,8 @@
 # gradient of every parameter with float64 PyTorch autograd on the same weights
 # (for F16/BF16 checkpoints: the rounded weights).  Variant cases also check
 # that the x_proj rows a scenario replaces get zero gradient, that a hard sort
-# gives importance_k zero gradient and a soft sort a real one.
+# gives importance_k zero gradient and a soft sort a real one, and that the
+# appended cls token (pool cls) gets a real gradient.
 #
 # Every error is  max|engine - ref| / max|ref|  over the whole tensor (for the
 # loss: |engine - ref| / |ref|).  Tolerances: logits and loss 1e-4, gradients 1e-3.
@@ -57,6 +58,7 @@ class Case:
 
 HARD_GAP = 2e-4     # float32 computes the scores to ~1e-6 of the terms they sum
 K_GRAD_MIN = 1e-3   # soft: max|d importance_k| / max over all gradients
+CLS_GRAD_MIN = 1e-3 # pool cls: max|d cls_token| / max over all gradients
 
 
 CASES = [
@@ -100,6 +102,19 @@ CASES = [
     Case("cls-soft-neg-both", ref.Config(d_model=24, n_layer=2, d_state=5, d_conv=4, d_input=2,
                                          n_classes=3, reorder="soft", scenario="negative",
                                          polarize="both"), B=2, L=7, seed=24),
+    # The classifier's pool (ssmlab-math(7) MODEL): the last token, or a learned
+    # cls token appended after the last one (L+1 positions) and read there.
+    Case("pool-last", ref.Config(d_model=16, n_layer=2, d_state=6, d_conv=4, d_input=3, n_classes=4,
+                                 pool="last"), B=3, L=9, seed=25),
+    Case("pool-cls", ref.Config(d_model=16, n_layer=2, d_state=6, d_conv=4, d_input=3, n_classes=4,
+                                pool="cls"), B=3, L=8, seed=26),
+    Case("pool-cls-single", ref.Config(d_model=8, n_layer=3, d_state=4, d_conv=3, d_input=2, n_classes=3,
+                                       pool="cls"), B=1, L=5, seed=27),
+    Case("pool-cls-neg-both", ref.Config(d_model=24, n_layer=2, d_state=5, d_conv=4, d_input=2,
+                                         n_classes=3, scenario="negative", polarize="both",
+                                         pool="cls"), B=2, L=7, seed=28),
+    Case("pool-last-soft", ref.Config(d_model=16, n_layer=2, d_state=5, d_conv=3, d_input=3, n_classes=4,
+                                      reorder="soft", pool="last"), B=3, L=8, seed=30),
 ]
 
 
@@ -185,6 +200,10 @@ def check_variant(case, grads, got_grads, report):
         ratio = grads[k].abs().max().item() / max(g.abs().max().item() for g in grads.values())
         report.line(ratio > K_GRAD_MIN, f"{case.name}/importance_k: real gradient (soft sort)",
                     f"max |grad k| / max |grad| = {ratio:.2e} (must exceed {K_GRAD_MIN:.0e})")
+    if cfg.pool == "cls" and ok(ref.CLS_TOKEN):
+        ratio = np.abs(got_grads[ref.CLS_TOKEN]).max() / max(np.abs(g).max() for g in got_grads.values())
+        report.line(ratio > CLS_GRAD_MIN, f"{case.name}/cls_token: real gradient",
+                    f"max |grad cls| / max |grad| = {ratio:.2e} (must exceed {CLS_GRAD_MIN:.0e})")
 
 
 def check_case(case, command, report, workroot, break_reference):

@@ -1,6 +1,6 @@
 # mamba_ref.py — the PyTorch reference for ssmlab: a small, literal implementation
 # of the Mamba-1 model of ssmlab-math(7), MODEL (token, continuous-input and classification
-# variants), the S_B/S_C scenarios and first-layer token reordering of DYNAMICS, the
+# variants, and the classifier's pool: mean, last or an appended cls token), the S_B/S_C scenarios and first-layer token reordering of DYNAMICS, the
 # polarized state channels of RECENCY, its mamba_ssm-style initialisation, and
 # hand-written safetensors / checkpoint I/O.  tests/ref/check_engine.py
 # compares the C engine against it.
@@ -44,6 +44,7 @@ INPUT_W = "backbone.input_proj.weight"       # (D, I)  continuous input
 INPUT_B = "backbone.input_proj.bias"         # (D)
 CLS_W = "classifier.weight"                   # (C, D)  classification head
 CLS_B = "classifier.bias"                     # (C)
+CLS_TOKEN = "backbone.cls_token"              # (D)     pool cls: appended after the input
 # Per-layer extras (engine/model.c, ssm_model_tensors), under the mixer prefix:
 SCEN_P = "scenario_P"                         # (N, E)  scenarios: S_C = U(P)
 SCEN_Q = "scenario_q"                         # (N)     S_B = diag(sigma(q)) U(P)
@@ -52,6 +53,7 @@ IMP_K = "importance_k"                        # (E)     layer 0 only, reorder ha
 SCENARIOS = ("default", "positive", "negative", "mixed")
 POLARIZE = ("none", "zero", "one", "both")
 REORDER = ("off", "hard", "soft")
+POOL = ("mean", "last", "cls")
 PINNED_A_ZERO = -100.0                        # A of a zero-polarized channel (ssmlab-math(7) RECENCY)
 SOFTSORT_TAU = 1.0
 
@@ -84,6 +86,7 @@ class Config:
     scenario: str = "default"         # ssmlab-math(7) DYNAMICS: default | positive | negative | mixed
     polarize: str = "none"            # ssmlab-math(7) RECENCY: none | zero | one | both
     reorder: str = "off"              # ssmlab-math(7) DYNAMICS: off | hard | soft (classifiers only)
+    pool: str = "mean"                # ssmlab-math(7) MODEL: mean | last | cls (classifiers only)
 
     def __post_init__(self):
         if (self.scenario not in SCENARIOS or self.polarize not in POLARIZE
@@ -91,6 +94,10 @@ class Config:
             raise ValueError(f"bad scenario/polarize/reorder: {self.scenario}/{self.polarize}/{self.reorder}")
         if self.reorder != "off" and not self.n_classes:
             raise ValueError("reorder is for classifiers only")
+        if self.pool not in POOL or (self.pool != "mean" and not self.n_classes):
+            raise ValueError(f"bad pool {self.pool} (mean, last or cls; not mean for classifiers only)")
+        if self.pool == "cls" and self.reorder != "off":
+            raise ValueError("pool cls does not combine with reordering")
         if self.scenario != "default" and self.d_inner < self.d_state:
             raise ValueError("a scenario needs d_inner >= d_state")
 
@@ -111,7 +118,7 @@ class Config:
         """Does config.json need the "ssmlab" object?"""
         return bool(self.d_input or self.n_classes or self.norm_eps != 1e-5
                     or self.scenario != "default" or self.polarize != "none"
-                    or self.reorder != "off")
+                    or self.reorder != "off" or self.pool != "mean")
 
     @property
     def d_inner(self):                # E
@@ -137,6 +144,8 @@ class Config:
             shapes[INPUT_B] = (D,)
         else:
             shapes[EMBED] = (V, D)
+        if self.pool == "cls":
+            shapes[CLS_TOKEN] = (D,)
         for i in range(self.n_layer):
             shapes[norm_name(i)] = (D,)
             layer = {"in_proj.weight": (2 * E, D), "conv1d.weight": (E, 1, K),
@@ -350,17 +359,28 @@ def backbone(p, cfg, x, stream=None, info=None):
 
 def model_input(p, cfg, inputs):
     """x_0: embedding of token ids (B, L), or the linear projection of
-    continuous inputs (B, L, I)."""
-    if cfg.d_input:
-        return inputs @ p[INPUT_W].T + p[INPUT_B]
-    return p[EMBED][inputs]
+    continuous inputs (B, L, I); under pool cls the cls token appended as
+    position L, so x_0 is (B, L+1, D)."""
+    x = inputs @ p[INPUT_W].T + p[INPUT_B] if cfg.d_input else p[EMBED][inputs]
+    if cfg.pool == "cls":
+        tok = p[CLS_TOKEN].to(x.dtype).expand(x.shape[0], 1, x.shape[2])
+        x = torch.cat([tok, x], 1) if BUG == "cls-first" else torch.cat([x, tok], 1)
+    return x
+
+
+def readout(cfg, out):
+    """The classifier's input (B, D): the mean over positions, or the last one
+    (pool last; pool cls, where it is the cls token's)."""
+    if cfg.pool == "mean":
+        return out.mean(1)
+    return out[:, -2] if BUG == "last-off-by-one" else out[:, -1]
 
 
 def forward(p, cfg, inputs, info=None):
     """Logits: (B, L, V) for the LM head, (B, C) for the classification head."""
     out = backbone(p, cfg, model_input(p, cfg, inputs), info=info)
     if cfg.n_classes:
-        return out.mean(1) @ p[CLS_W].T + p[CLS_B]
+        return readout(cfg, out) @ p[CLS_W].T + p[CLS_B]
     head = p[EMBED] if cfg.tie_embeddings and not cfg.d_input else p[LM_HEAD]
     return out @ head.T
 
@@ -504,6 +524,8 @@ def init_params(cfg, seed=0, perturb=True):
             p[mixer_name(i, "x_proj.weight")] = x_proj_weight(p, i, cfg)
     if cfg.reorder != "off":
         p[mixer_name(0, IMP_K)] = uniform((E,), E ** -0.5)
+    if cfg.pool == "cls":   # N(0, 0.02^2) like an embedding; perturbed: of the inputs' size
+        p[CLS_TOKEN] = normal((D,), 0.02) * (25 if perturb else 1)
     shapes = cfg.param_shapes()
     return {name: p[name].to(torch.float32) for name in shapes}
 
@@ -584,7 +606,8 @@ def ssmlab_json(cfg):
     """The "ssmlab" object of config.json (engine/checkpoint.c, cfg_read_ssmlab)."""
     return {"input_kind": "continuous" if cfg.d_input else "tokens",
             "d_input": cfg.d_input or 1, "n_classes": cfg.n_classes, "norm_eps": cfg.norm_eps,
-            "scenario": cfg.scenario, "polarize": cfg.polarize, "reorder": cfg.reorder}
+            "scenario": cfg.scenario, "polarize": cfg.polarize, "reorder": cfg.reorder,
+            "pool": cfg.pool}
 
 
 def config_json(cfg, naming="mamba_ssm"):
@@ -628,7 +651,7 @@ def write_checkpoint(dirpath, cfg, p, naming="mamba_ssm", dtype="F32"):
         json.dump(config_json(cfg, naming), f, indent=2)
     rename = checkpoint_names(naming)
     tensors = {rename.get(k, k): v for k, v in p.items()}
-    extra = [k for k in tensors if k in (INPUT_W, INPUT_B, CLS_W, CLS_B)
+    extra = [k for k in tensors if k in (INPUT_W, INPUT_B, CLS_W, CLS_B, CLS_TOKEN)
              or k.rsplit(".", 1)[-1] in (SCEN_P, SCEN_Q, IMP_K)]
     meta = {"format": "pt"}
     if extra:
@@ -670,7 +693,7 @@ def read_checkpoint(dirpath):
                     "d_input": x.get("d_input", 1) if continuous else 0,
                     "n_classes": x.get("n_classes", 0), "norm_eps": x.get("norm_eps", cfg.norm_eps),
                     "scenario": x.get("scenario", "default"), "polarize": x.get("polarize", "none"),
-                    "reorder": x.get("reorder", "off")})
+                    "reorder": x.get("reorder", "off"), "pool": x.get("pool", "mean")})
     tensors = read_safetensors(os.path.join(dirpath, "model.safetensors"))
     back = {v: k for k, v in checkpoint_names("transformers").items()}
     p = {back.get(k, k): torch.from_numpy(v.astype(np.float32)) for k, v in tensors.items()}
@@ -697,6 +720,8 @@ BUGS = {
     "reorder-resid": "reordering permutes u and z but not the residual stream",
     "reorder-desc": "reordering sorts by decreasing score (most important first)",
     "hard-k-grad": "reorder hard passes the SoftSort gradient to importance_k",
+    "cls-first": "pool cls prepends the cls token instead of appending it",
+    "last-off-by-one": "pool last and cls read the next-to-last position",
 }
 
 
@@ -863,6 +888,10 @@ def self_test_variants(t):
     # The checks can fail: every injected bug changes the logits.
     cases = [("mixed-ceil", Config(d_model=4, n_layer=1, vocab_size=6, d_state=5, scenario="mixed"), None),
              ("polarize-swap", both, None), ("reorder-resid", cfg, x), ("reorder-desc", cfg, x)]
+    pooled = Config(d_model=4, n_layer=2, d_state=3, d_conv=3, d_input=3, n_classes=3, pool="cls")
+    xp = torch.randn(3, 7, 3, generator=g)
+    cases += [("cls-first", pooled, xp), ("last-off-by-one", pooled, xp),
+              ("last-off-by-one", Config(**{**pooled.__dict__, "pool": "last"}), xp)]
     for bug, c, inputs in cases:
         q = init_params(c, seed=6) if c is not cfg else p
         inputs = inputs if inputs is not None else torch.randint(0, c.vocab_size, (2, 6))
@@ -872,7 +901,8 @@ def self_test_variants(t):
             bad = forward(q, c, inputs).detach()
         finally:
             BUG = None
-        t.check(f"bug {bug} is caught in the logits ({c.reorder if c.d_input else c.polarize + '/' + c.scenario})",
+        what = (f"pool {c.pool}" if c.pool != "mean" else c.reorder) if c.d_input else c.polarize + '/' + c.scenario
+        t.check(f"bug {bug} is caught in the logits ({what})",
                 rel_err(bad, good), 1e-4, expect_fail=True)
 
 
@@ -912,7 +942,9 @@ def self_test():
              ("lm polarize one", Config(**lm, polarize="one"), None),
              ("classifier, scenario mixed", Config(**cls, scenario="mixed"), 3),
              ("classifier, reorder soft", Config(**cls, reorder="soft"), 3),
-             ("classifier, reorder hard", Config(**cls, reorder="hard", polarize="both"), 3)]
+             ("classifier, reorder hard", Config(**cls, reorder="hard", polarize="both"), 3),
+             ("classifier, pool last", Config(**cls, pool="last"), 3),
+             ("classifier, pool cls, polarize both", Config(**cls, pool="cls", polarize="both"), 3)]
     for label, cfg, classes in tiny:
         p = init_params(cfg, seed=1)
         if cfg.d_input:

@@ -2,14 +2,17 @@
  * parameter tensor against central finite differences (language model,
  * untied head, continuous-input classifier, targets on a few positions only),
  * bitwise determinism, the tensor list, config validation, and that the loss
- * falls on a small task. */
+ * falls on a small task; the classifier's pool last and cls (finite
+ * differences, the readout by hand, refused combinations). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/dynamics.h"
 #include "engine/model.h"
 #include "engine/optim.h"
+#include "engine/recency.h"
 
 typedef struct {
     ssm_model m;
@@ -468,5 +471,168 @@ Test(model, layer_A_orders_polarized_channels_around_the_learned_ones)
         cr_expect_eq(A[e * Ns + Ns - 1], -100.0f, "zero-polarized channel of e = %d", e);
     }
     free(A);
+    fixture_free(&f);
+}
+
+/* The classifier's pool (ssmlab-math(7) MODEL): pool last and pool cls
+ * against finite differences (the cls token's gradient included), the
+ * last-position readout by hand, and the refused combinations. */
+static ssm_config pooled_classifier(int pool)
+{
+    ssm_config c = small_classifier(SSM_REORDER_OFF);
+    c.pool = pool;
+    return c;
+}
+
+Test(model, pool_last_and_cls_gradients_match_finite_differences)
+{
+    for (int pool = SSM_POOL_LAST; pool <= SSM_POOL_CLS; pool++) {
+        fixture f;
+        fixture_build(&f, pooled_classifier(pool), 3, 5);
+        cr_expect_eq(f.m.params.cls_tok != NULL, pool == SSM_POOL_CLS);
+        check_gradients(&f, 5e-2);
+        cr_expect_eq(f.m.act_L, 5 + (pool == SSM_POOL_CLS), "cls runs on L+1 positions");
+        if (pool == SSM_POOL_CLS) {
+            double g = 0.0;
+            for (int d = 0; d < f.m.cfg.d_model; d++) g += fabs(f.m.grads.cls_tok[d]);
+            cr_expect(g > 1e-6, "the cls token gets a gradient (sum |dcls| = %g)", g);
+        }
+        fixture_free(&f);
+    }
+}
+
+Test(model, pool_last_and_cls_read_the_last_position)
+{
+    for (int pool = SSM_POOL_MEAN; pool <= SSM_POOL_CLS; pool++) {
+        fixture f;
+        fixture_build(&f, pooled_classifier(pool), 2, 4);
+        loss_at(&f);
+        const ssm_model *m = &f.m;
+        int D = m->cfg.d_model, C = m->cfg.n_classes, L = m->act_L;
+        for (int b = 0; b < 2; b++)
+            for (int k = 0; k < C; k++) {
+                double want = m->params.cls_b[k];
+                for (int d = 0; d < D; d++) {
+                    double h = 0.0;
+                    for (int t = pool == SSM_POOL_MEAN ? 0 : L - 1; t < L; t++)
+                        h += m->acts.xf[((size_t)b * L + t) * D + d];
+                    want += m->params.cls_w[k * D + d] * h / (pool == SSM_POOL_MEAN ? L : 1);
+                }
+                cr_expect(fabs(m->acts.logits[b * C + k] - want) < 1e-4 * (1 + fabs(want)),
+                          "pool %s, logit (%d, %d): %g, by hand %g", ssm_pool_name(pool), b, k,
+                          m->acts.logits[b * C + k], want);
+            }
+        if (pool == SSM_POOL_CLS)   /* x_0 at position L is the cls token */
+            for (int b = 0; b < 2; b++)
+                cr_expect_eq(memcmp(m->acts.resid + ((size_t)b * L + L - 1) * D, m->params.cls_tok,
+                                    sizeof(float) * D), 0);
+        fixture_free(&f);
+    }
+}
+
+Test(model, pool_is_refused_for_language_models_and_cls_with_reordering)
+{
+    ssm_config c = small_lm();
+    c.pool = SSM_POOL_LAST;
+    cr_expect_eq(ssm_config_finalize(&c), SSM_ERR_CONFIG);
+    cr_expect(strstr(ssm_last_error(), "language model") != NULL, "%s", ssm_last_error());
+    c = pooled_classifier(SSM_POOL_CLS);
+    c.reorder = SSM_REORDER_HARD;
+    cr_expect_eq(ssm_config_finalize(&c), SSM_ERR_CONFIG);
+    cr_expect(strstr(ssm_last_error(), "cls token must stay last") != NULL, "%s", ssm_last_error());
+    c = pooled_classifier(SSM_POOL_LAST);
+    c.reorder = SSM_REORDER_SOFT;
+    cr_expect_eq(ssm_config_finalize(&c), SSM_OK, "pool last combines with reordering");
+    cr_expect_eq(ssm_pool_parse("cls"), SSM_POOL_CLS);
+    cr_expect_eq(ssm_pool_parse("first"), -1);
+}
+
+/* A cls model is a pool-last model given one more input whose projection
+ * W_inp v + b_inp is the cls token: the same logits and loss, the same
+ * gradients (the last model's dW_inp, db_inp gain dcls v^T, dcls), the
+ * same input gradient on the L inputs, and measurements over the L inputs
+ * that are the last model's first L rows. */
+static double max_rel_diff(const float *a, const float *b, size_t n, int stride_a, int stride_b, int w)
+{
+    double diff = 0.0, scale = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        double x = a[i / w * stride_a + i % w], y = b[i / w * stride_b + i % w];
+        diff = fmax(diff, fabs(x - y));
+        scale = fmax(scale, fabs(y));
+    }
+    return diff / scale;
+}
+
+Test(model, pool_cls_is_pool_last_on_an_input_projected_to_the_token)
+{
+    int B = 2, L = 5;
+    fixture f;
+    fixture_build(&f, pooled_classifier(SSM_POOL_CLS), B, L);
+    ssm_config cl = pooled_classifier(SSM_POOL_LAST);
+    ssm_model g;
+    cr_assert_eq(ssm_model_build(&g, &cl), SSM_OK);
+    cr_assert_eq(ssm_model_alloc_grads(&g), SSM_OK);
+    int D = g.cfg.d_model, I = g.cfg.d_input, C = g.cfg.n_classes;
+    cr_assert_eq(g.num_params + D, f.m.num_params, "the cls token is the block's last tensor");
+    memcpy(g.params_memory, f.m.params_memory, sizeof(float) * g.num_params);
+    float v[3], *x = malloc(sizeof(float) * B * (L + 1) * I);   /* (B, L+1, I) */
+    for (int k = 0; k < I; k++) v[k] = frand();
+    for (int d = 0; d < D; d++) {
+        double y = g.params.input_b[d];
+        for (int k = 0; k < I; k++) y += (double)g.params.input_w[d * I + k] * v[k];
+        f.m.params.cls_tok[d] = (float)y;
+    }
+    for (int b = 0; b < B; b++) {
+        memcpy(x + (size_t)b * (L + 1) * I, f.inputs + (size_t)b * L * I, sizeof(float) * L * I);
+        memcpy(x + ((size_t)b * (L + 1) + L) * I, v, sizeof(float) * I);
+    }
+    ssm_batch gb = {B, L + 1, NULL, x, f.targets};
+    ssm_model_zero_grad(&f.m);
+    ssm_model_zero_grad(&g);
+    loss_at(&f);
+    cr_assert_eq(ssm_model_forward(&g, &gb), SSM_OK);
+    cr_expect(max_rel_diff(f.m.acts.logits, g.acts.logits, (size_t)B * C, C, C, C) < 1e-5, "logits");
+    cr_expect(fabs(f.m.loss - g.loss) < 1e-5 * fabs(g.loss), "loss %g vs %g", f.m.loss, g.loss);
+    /* the measurements: norms, importance and layer-1 attention of the inputs */
+    ssm_norms nf, ng;
+    cr_assert_eq(ssm_dynamics_norms(&f.m, &nf), SSM_OK);
+    cr_assert_eq(ssm_dynamics_norms(&g, &ng), SSM_OK);
+    cr_expect_eq(nf.L, L);
+    for (int l = 0; l <= g.cfg.n_layer; l++)
+        cr_expect(max_rel_diff(nf.norms + (size_t)l * B * L, ng.norms + (size_t)l * B * (L + 1),
+                               (size_t)B * L, L, L + 1, L) < 1e-5, "norms of layer %d", l);
+    cr_expect(max_rel_diff(f.m.acts.imp_s, g.acts.imp_s, (size_t)B * L, L, L + 1, L) < 1e-5, "importance");
+    ssm_norms_free(&nf);
+    ssm_norms_free(&ng);
+    float *af = malloc(sizeof(float) * L * L), *ag = malloc(sizeof(float) * (L + 1) * (L + 1));
+    cr_assert_eq(ssm_recency_attention(&f.m, 1, 1, SSM_ATTN_MEAN, NULL, af), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_recency_attention(&g, 1, 1, SSM_ATTN_MEAN, NULL, ag), SSM_OK);
+    cr_expect(max_rel_diff(af, ag, (size_t)L * L, L, L + 1, L) < 1e-5, "hidden attention");
+    /* the gradients */
+    cr_assert_eq(ssm_model_backward(&f.m, 1.0f), SSM_OK);
+    cr_assert_eq(ssm_model_backward(&g, 1.0f), SSM_OK);
+    /* the attacks' input gradient: the L inputs' rows, not the cls token's */
+    float *dxf = malloc(sizeof(float) * B * L * I), *dxg = malloc(sizeof(float) * B * (L + 1) * I);
+    cr_assert_eq(ssm_model_input_grad(&f.m, dxf), SSM_OK);
+    cr_assert_eq(ssm_model_input_grad(&g, dxg), SSM_OK);
+    cr_expect(max_rel_diff(dxf, dxg, (size_t)B * L * I, L * I, (L + 1) * I, L * I) < 1e-4, "input gradient");
+    free(dxf);
+    free(dxg);
+    for (int d = 0; d < D; d++) {
+        f.m.grads.input_b[d] += f.m.grads.cls_tok[d];
+        for (int k = 0; k < I; k++) f.m.grads.input_w[d * I + k] += f.m.grads.cls_tok[d] * v[k];
+    }
+    int n = ssm_model_tensors(&g, g.grads_memory, NULL, 0);
+    ssm_tensor *tf = malloc(sizeof *tf * (n + 1)), *tg = malloc(sizeof *tg * n);
+    cr_assert_eq(ssm_model_tensors(&f.m, f.m.grads_memory, tf, n + 1), n + 1);
+    ssm_model_tensors(&g, g.grads_memory, tg, n);
+    for (int t = 0, u = 0; t < n; t++, u++) {
+        if (!strcmp(tf[u].name, "backbone.cls_token")) u++;
+        cr_assert_str_eq(tf[u].name, tg[t].name);
+        cr_expect(max_rel_diff(tf[u].data, tg[t].data, tg[t].numel, 1, 1, 1) < 1e-4,
+                  "gradient of %s", tg[t].name);
+    }
+    free(tf); free(tg); free(af); free(ag); free(x);
+    ssm_model_free(&g);
     fixture_free(&f);
 }
