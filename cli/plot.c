@@ -2,10 +2,9 @@
  * or more runs on shared axes.  Reads RUN_DIR/train.csv (or a CSV file
  * given directly): columns found by name in the header (step, split, loss,
  * and acc or bpb when present; others ignored), RFC 4180 quoting, empty
- * cells left out.  Draws DIR/loss (training loss solid, validation loss
+ * cells left out, through the history reader of scenarios/history.h.  Draws DIR/loss (training loss solid, validation loss
  * dashed, one colour per run) and DIR/acc and DIR/bpb when a run has those
  * numbers, as SVG and PNG (see ssmlab-plot(1)). */
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stddef.h>
@@ -16,9 +15,9 @@
 #include <sysexits.h>
 
 #include "cli/cli.h"
+#include "scenarios/history.h"
 
 #define PLOT_NAME_MAX 128
-#define PLOT_MAX_FIELDS 256
 
 enum { M_LOSS, M_ACC, M_BPB, N_METRICS };
 enum { S_TRAIN, S_VAL, N_SPLITS };
@@ -76,80 +75,12 @@ static ssm_status curve_push(plot_curve *c, double step, const double *v)
     return SSM_OK;
 }
 
-/* One RFC 4180 record at *p, split in place into at most max fields of f
- * (quotes removed, doubled quotes undone); *p moves past it.  Returns the
- * number of fields, 0 at the end of the text.  CRLF ends a record too. */
-static int csv_record(char **p, char **f, int max)
+/* Column indices of the history: step, split, and each metric (-1: absent). */
+static ssm_status header_read(const plot_run *r, const history *h, int *c_step, int *c_split, int *c_metric)
 {
-    char *s = *p;
-    int n = 0;
-    if (!*s) return 0;
-    for (;;) {
-        char *start = s, *out = s;
-        if (*s == '"') {
-            for (s++; *s; s++) {
-                if (*s == '"' && s[1] != '"') {
-                    s++;
-                    break;
-                }
-                if (*s == '"') s++;   /* "" stands for " */
-                *out++ = *s;
-            }
-            while (*s && *s != ',' && *s != '\n' && *s != '\r') s++;   /* text after the closing quote */
-        } else {
-            while (*s && *s != ',' && *s != '\n' && *s != '\r') s++;
-            out = s;
-        }
-        char end = *s;
-        *out = 0;
-        if (n < max) f[n++] = start;
-        if (end) s++;
-        if (end == ',') continue;
-        if (end == '\r' && *s == '\n') s++;
-        break;
-    }
-    *p = s;
-    return n;
-}
-
-/* The whole file, NUL-terminated (free it). */
-static ssm_status file_slurp(const char *path, char **text)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return ssm_fail(SSM_ERR_NOINPUT, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0, k;
-    char *buf = malloc(cap);
-    while (buf && (k = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += k;
-        if (n + 1 == cap) {
-            char *b = realloc(buf, cap *= 2);
-            if (!b) free(buf);
-            buf = b;
-        }
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!buf) return ssm_fail(SSM_ERR_NOMEM, "%s: out of memory", path);
-    if (bad) {
-        free(buf);
-        return ssm_fail(SSM_ERR_IO, "%s: read error", path);
-    }
-    buf[n] = 0;
-    *text = buf;
-    return SSM_OK;
-}
-
-/* Column indices from the header: step, split, and each metric (-1: absent). */
-static ssm_status header_read(plot_run *r, char **f, int n, int *c_step, int *c_split, int *c_metric)
-{
-    *c_step = *c_split = -1;
-    for (int m = 0; m < N_METRICS; m++) c_metric[m] = -1;
-    for (int i = 0; i < n; i++) {
-        if (!strcmp(f[i], "step")) *c_step = i;
-        if (!strcmp(f[i], "split")) *c_split = i;
-        for (int m = 0; m < N_METRICS; m++)
-            if (!strcmp(f[i], metric_cols[m])) c_metric[m] = i;
-    }
+    *c_step = history_column(h, "step");
+    *c_split = history_column(h, "split");
+    for (int m = 0; m < N_METRICS; m++) c_metric[m] = history_column(h, metric_cols[m]);
     if (*c_step < 0 || c_metric[M_LOSS] < 0)
         return ssm_fail(SSM_ERR_DATA, "%s: the header has no '%s' column (it needs step and loss)", r->path,
                         *c_step < 0 ? "step" : "loss");
@@ -171,37 +102,41 @@ static int cell_number(const char *s, double *v)
     return 0;
 }
 
-/* One data row into its split's curve; rows of other splits are skipped. */
-static ssm_status row_read(plot_run *r, char **f, int n, int row, int c_step, int c_split, const int *c_metric)
+/* Data row `row` into its split's curve; rows of other splits are skipped.
+ * Messages count the header as row 1. */
+static ssm_status row_read(plot_run *r, const history *h, int row, int c_step, int c_split, const int *c_metric)
 {
     int split = S_TRAIN;
     if (c_split >= 0) {
-        const char *name = c_split < n ? f[c_split] : "";
+        const char *name = history_cell(h, row, c_split);
         for (split = 0; split < N_SPLITS && strcmp(name, split_names[split]); split++) {}
         if (split == N_SPLITS) return SSM_OK;
     }
     double step, v[N_METRICS];
-    const char *cell = c_step < n ? f[c_step] : "";
+    const char *cell = history_cell(h, row, c_step);
     if (cell_number(cell, &step) || isnan(step))
-        return ssm_fail(SSM_ERR_DATA, "%s: row %d: step '%s' is not a number", r->path, row, cell);
+        return ssm_fail(SSM_ERR_DATA, "%s: row %d: step '%s' is not a number", r->path, row + 2, cell);
     for (int m = 0; m < N_METRICS; m++) {
-        cell = c_metric[m] >= 0 && c_metric[m] < n ? f[c_metric[m]] : "";
+        cell = history_cell(h, row, c_metric[m]);
         if (cell_number(cell, &v[m]))
-            return ssm_fail(SSM_ERR_DATA, "%s: row %d: %s '%s' is not a number", r->path, row, metric_cols[m], cell);
+            return ssm_fail(SSM_ERR_DATA, "%s: row %d: %s '%s' is not a number", r->path, row + 2,
+                            metric_cols[m], cell);
         r->has[m] |= !isnan(v[m]);
     }
     return curve_push(&r->split[split], step, v);
 }
 
-static ssm_status run_parse(plot_run *r, char *text)
+/* The curves of the history in r->path (read by history_load_file, rows
+ * shorter or longer than the header allowed). */
+static ssm_status run_parse(plot_run *r)
 {
-    char *f[PLOT_MAX_FIELDS], *p = text;
-    int n, c_step, c_split, c_metric[N_METRICS], row = 1;
-    while ((n = csv_record(&p, f, PLOT_MAX_FIELDS)) == 1 && !*f[0]) row++;   /* blank lines */
-    if (!n) return ssm_fail(SSM_ERR_DATA, "%s: empty (no header line)", r->path);
-    ssm_status st = header_read(r, f, n, &c_step, &c_split, c_metric);
-    while (!st && (n = csv_record(&p, f, PLOT_MAX_FIELDS)))
-        if (++row, !(n == 1 && !*f[0])) st = row_read(r, f, n, row, c_step, c_split, c_metric);
+    history h;
+    ssm_status st = history_load_file(&h, r->path, 1);
+    if (st) return st;
+    int c_step, c_split, c_metric[N_METRICS];
+    st = header_read(r, &h, &c_step, &c_split, c_metric);
+    for (int row = 0; !st && row < h.n_rows; row++) st = row_read(r, &h, row, c_step, c_split, c_metric);
+    history_free(&h);
     if (!st && !r->split[S_TRAIN].n && !r->split[S_VAL].n)
         st = ssm_fail(SSM_ERR_DATA, "%s: no train or val rows", r->path);
     return st;
@@ -236,12 +171,7 @@ static ssm_status run_load(plot_run *r, const char *arg)
         return ssm_fail(SSM_ERR_USAGE, "%s: path too long", arg);
     }
     dir_name(dir, r->name, sizeof r->name);
-    char *text;
-    ssm_status st = file_slurp(r->path, &text);
-    if (st) return st;
-    st = run_parse(r, text);
-    free(text);
-    return st;
+    return run_parse(r);
 }
 
 static void runs_free(plot_run *runs, int n)

@@ -155,18 +155,79 @@ ssm_status history_close(history_writer *w)
 
 /* ---- reading ------------------------------------------------------------ */
 
-/* Split line (modified: its newline and commas become NULs) into at most
- * max cells; returns the number of fields. */
-static int split_fields(char *line, char **cells, int max)
+/* One RFC 4180 record at *p, split in place into at most max fields of f
+ * (quotes removed, doubled quotes undone); *p moves past it.  Returns the
+ * number of fields, 0 at the end of the text.  CRLF ends a record too. */
+static int csv_record(char **p, char **f, int max)
 {
-    line[strcspn(line, "\r\n")] = 0;
+    char *s = *p;
     int n = 0;
-    for (char *p = line;; p++) {
-        if (n < max) cells[n] = p;
-        n++;
-        if (!(p = strchr(p, ','))) return n;
-        *p = 0;
+    if (!*s) return 0;
+    for (;;) {
+        char *start = s, *out = s;
+        if (*s == '"') {
+            for (s++; *s; s++) {
+                if (*s == '"' && s[1] != '"') {
+                    s++;
+                    break;
+                }
+                if (*s == '"') s++;   /* "" stands for " */
+                *out++ = *s;
+            }
+            while (*s && *s != ',' && *s != '\n' && *s != '\r') s++;   /* text after the closing quote */
+        } else {
+            while (*s && *s != ',' && *s != '\n' && *s != '\r') s++;
+            out = s;
+        }
+        char end = *s;
+        *out = 0;
+        if (n < max) f[n++] = start;
+        if (end) s++;
+        if (end == ',') continue;
+        if (end == '\r' && *s == '\n') s++;
+        break;
     }
+    *p = s;
+    return n;
+}
+
+/* The whole file, NUL-terminated (free it). */
+static ssm_status file_slurp(const char *path, char **text)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return ssm_fail(SSM_ERR_NOINPUT, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0, k;
+    char *buf = malloc(cap);
+    while (buf && (k = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += k;
+        if (n + 1 == cap) {
+            char *b = realloc(buf, cap *= 2);
+            if (!b) free(buf);
+            buf = b;
+        }
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf) return ssm_fail(SSM_ERR_NOMEM, "%s: out of memory", path);
+    if (bad) {
+        free(buf);
+        return ssm_fail(SSM_ERR_IO, "%s: read error", path);
+    }
+    buf[n] = 0;
+    *text = buf;
+    return SSM_OK;
+}
+
+/* The next record that is not blank into f (at most HISTORY_MAX_COLS
+ * fields); its field count, 0 at the end.  *no counts the records read. */
+static int next_record(char **p, char **f, int *no)
+{
+    int n;
+    while ((n = csv_record(p, f, HISTORY_MAX_COLS))) {
+        (*no)++;
+        if (n > 1 || *f[0]) return n;
+    }
+    return 0;
 }
 
 /* Room for one more row. */
@@ -174,71 +235,56 @@ static ssm_status grow(history *h, int *cap)
 {
     if (h->n_rows < *cap) return SSM_OK;
     int ncap = *cap ? 2 * *cap : 64;
-    char **l = realloc(h->lines, sizeof(char *) * (ncap + 1));   /* the header, then the rows */
-    if (l) h->lines = l;
-    char **c = l ? realloc(h->cells, sizeof(char *) * (size_t)ncap * h->n_cols) : NULL;
-    if (c) h->cells = c;
+    char **c = realloc(h->cells, sizeof(char *) * (size_t)ncap * h->n_cols);
     if (!c) return ssm_fail(SSM_ERR_NOMEM, "out of memory reading a history");
+    h->cells = c;
     *cap = ncap;
     return SSM_OK;
 }
 
-/* The next line that is not blank (malloc'd), or NULL at the end; *no
- * counts the lines read. */
-static char *next_line(FILE *f, int *no)
+/* The header, then every row of text (path for messages). */
+static ssm_status read_rows(history *h, char *text, const char *path, int ragged)
 {
-    char *line = NULL;
-    size_t len = 0;
-    while (getline(&line, &len, f) >= 0) {
-        (*no)++;
-        if (line[strspn(line, "\r\n")]) return line;
-    }
-    free(line);
-    return NULL;
-}
-
-/* The header, then every row of f (path for messages). */
-static ssm_status read_rows(history *h, FILE *f, const char *path)
-{
-    int no = 0, cap = 0;
-    char *line = next_line(f, &no);
-    if (!line) return ssm_fail(SSM_ERR_DATA, "%s: empty, not even a header", path);
-    h->lines = malloc(sizeof(char *));
-    if (!h->lines) {
-        free(line);
-        return ssm_fail(SSM_ERR_NOMEM, "out of memory reading %s", path);
-    }
-    h->lines[h->n_lines++] = line;
-    h->n_cols = 1;
-    for (const char *p = line; (p = strchr(p, ',')); p++) h->n_cols++;
-    h->names = malloc(sizeof(char *) * h->n_cols);
+    static char empty[] = "";
+    char *f[HISTORY_MAX_COLS], *p = text;
+    int no = 0, cap = 0, n = next_record(&p, f, &no);
+    if (!n) return ssm_fail(SSM_ERR_DATA, "%s: empty, not even a header", path);
+    h->n_cols = n;
+    h->names = malloc(sizeof(char *) * n);
     if (!h->names) return ssm_fail(SSM_ERR_NOMEM, "out of memory reading %s", path);
-    split_fields(line, h->names, h->n_cols);
-    for (char *row; (row = next_line(f, &no));) {
-        ssm_status st = grow(h, &cap);
-        if (st) {
-            free(row);
-            return st;
-        }
-        h->lines[h->n_lines++] = row;
-        int n = split_fields(row, h->cells + (size_t)h->n_rows++ * h->n_cols, h->n_cols);
-        if (n != h->n_cols)
+    memcpy(h->names, f, sizeof(char *) * n);
+    while ((n = next_record(&p, f, &no))) {
+        if (n != h->n_cols && !ragged)
             return ssm_fail(SSM_ERR_DATA, "%s:%d: %d fields, but the header has %d", path, no, n, h->n_cols);
+        ssm_status st = grow(h, &cap);
+        if (st) return st;
+        char **row = h->cells + (size_t)h->n_rows++ * h->n_cols;
+        for (int i = 0; i < h->n_cols; i++) row[i] = i < n ? f[i] : empty;
     }
     return SSM_OK;
 }
 
-ssm_status history_load(history *h, const char *dir)
+ssm_status history_load_file(history *h, const char *path, int ragged)
 {
     memset(h, 0, sizeof *h);
+    char *text;
+    ssm_status st = file_slurp(path, &text);
+    if (st) return st;
+    h->lines = malloc(sizeof(char *));
+    if (!h->lines) {
+        free(text);
+        return ssm_fail(SSM_ERR_NOMEM, "out of memory reading %s", path);
+    }
+    h->lines[h->n_lines++] = text;
+    if ((st = read_rows(h, text, path, ragged))) history_free(h);
+    return st;
+}
+
+ssm_status history_load(history *h, const char *dir)
+{
     char path[RUN_PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/%s", dir, HISTORY_FILE);
-    FILE *f = fopen(path, "r");
-    if (!f) return ssm_fail(SSM_ERR_NOINPUT, "%s: cannot open: %s", path, strerror(errno));
-    ssm_status st = read_rows(h, f, path);
-    fclose(f);
-    if (st) history_free(h);
-    return st;
+    return history_load_file(h, path, 0);
 }
 
 void history_free(history *h)

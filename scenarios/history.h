@@ -61,7 +61,7 @@ typedef struct {
     int n_rows, n_cols;
     char **names;    /* (n_cols) the header's column names */
     char **cells;    /* (n_rows * n_cols) cell text, "" when empty */
-    char **lines;    /* (n_lines) the lines read, which names and cells point into */
+    char **lines;    /* (n_lines) the text read, which names and cells point into */
     int n_lines;
 } history;
 
@@ -69,6 +69,14 @@ typedef struct {
  * naming the file and line, for a row whose field count is not the
  * header's. */
 ssm_status history_load(history *h, const char *dir);
+
+/* Load any CSV file with a header, RFC 4180 quoting and CRLF or LF line
+ * ends (the one reader: history_load and ssmlab plot use it); blank lines
+ * are skipped.  ragged 0: a row with another field count than the header
+ * is SSM_ERR_DATA; ragged 1: missing fields are empty cells and extra
+ * ones are ignored.  At most HISTORY_MAX_COLS fields a record. */
+#define HISTORY_MAX_COLS 256
+ssm_status history_load_file(history *h, const char *path, int ragged);
 void history_free(history *h);
 
 /* The column's index, or -1 when the header lacks it. */
