@@ -60,17 +60,6 @@ static const char *const lm_columns[] = {"step", "split", "loss", "bpb", "lr", "
 static const char *const cls_columns[] = {"step", "split", "loss", "acc", "lr", "grad_norm",
                                           "tokens_per_s", "elapsed_s"};
 
-/* A row of step `step` with its loss and (classifier or MQAR) accuracy,
- * bits per byte for a language model, and the time so far; the caller
- * fills in the rest. */
-static history_row make_row(const train_state *s, long step, int val, double loss, double acc)
-{
-    int cls = s->data.classify;
-    return (history_row){.step = step, .val = val, .loss = loss, .acc = cls ? acc : NAN,
-                         .bpb = cls ? NAN : loss / M_LN2, .lr = NAN, .grad_norm = NAN,
-                         .tokens_per_s = NAN, .elapsed_s = ssm_now_s() - s->t0};
-}
-
 /* One metrics row: to stdout in its columns (acc or bpb fourth, the
  * training columns empty on validation rows) and to train.csv. */
 static ssm_status emit_row(train_state *s, const history_row *r)
@@ -170,7 +159,7 @@ static ssm_status eval_and_log(train_state *s)
     int measured = task_dynamics_measure(&s->data, &s->model, TASK_DYNAMICS_QUICK, &dy) == SSM_OK;
     if (measured) dynamics_note(s->opt.step, &dy);
     else fprintf(stderr, "# step %ld: dynamics not measured: %s\n", s->opt.step, ssm_last_error());
-    history_row r = make_row(s, s->opt.step, 1, v.loss, v.acc);
+    history_row r = history_row_make(&s->data, s->opt.step, 1, v.loss, v.acc, ssm_now_s() - s->t0);
     r.dyn = measured ? &dy : NULL;
     st = emit_row(s, &r);
     task_dynamics_free(&dy);
@@ -194,12 +183,9 @@ static ssm_status train_loop(train_state *s)
         if ((st = task_train_step(&s->data, &s->rc, &s->model, &s->opt, &ts))) return st;
         s->tokens_seen += ts.tokens;
         long step = s->opt.step;
-        double tps = ts.tokens / (ssm_now_s() - t);
         if (step % s->rc.log_every == 0 || step == steps) {
-            history_row r = make_row(s, step, 0, ts.loss, ts.acc);
-            r.lr = ts.lr;
-            r.grad_norm = ts.grad_norm;
-            r.tokens_per_s = tps;
+            double now = ssm_now_s();
+            history_row r = history_row_train(&s->data, step, &ts, now - t, now - s->t0);
             if ((st = emit_row(s, &r))) return st;
         }
         progress(s, ts.loss);

@@ -293,24 +293,12 @@ static int history_exists(const char *dir)
     return *dir && !access(path, F_OK);
 }
 
-/* A row of the history: bits per byte for a language model, accuracy for
- * a classifier, the time since the run's first step. */
-static history_row history_row_at(const ssm_session *s, int val, double loss, double acc)
-{
-    return (history_row){.step = s->opt.step, .val = val, .loss = loss, .acc = s->images ? acc : NAN,
-                         .bpb = s->images ? NAN : loss / M_LN2, .lr = NAN, .grad_norm = NAN,
-                         .tokens_per_s = NAN, .elapsed_s = ssm_now_s() - s->hist_t0};
-}
-
 /* The training row of the step just taken, when ssmlab train logs it. */
 static ssm_status history_step(ssm_session *s, const task_step_stats *ts, double seconds)
 {
     long step = s->opt.step;
     if (step % s->rc.log_every && step != s->rc.opt.total_steps) return SSM_OK;
-    history_row r = history_row_at(s, 0, ts->loss, ts->acc);
-    r.lr = ts->lr;
-    r.grad_norm = ts->grad_norm;
-    r.tokens_per_s = ts->tokens / fmax(seconds, 1e-9);
+    history_row r = history_row_train(s->data, step, ts, seconds, ssm_now_s() - s->hist_t0);
     return history_append(&s->hist, &r);
 }
 
@@ -324,7 +312,7 @@ ssm_status ssm_session_validate_logged(ssm_session *s, int max_batches, atomic_i
         task_dynamics_free(dy);
         memset(dy, 0, sizeof *dy);
     }
-    history_row r = history_row_at(s, 1, *loss, *acc);
+    history_row r = history_row_make(s->data, s->opt.step, 1, *loss, *acc, ssm_now_s() - s->hist_t0);
     r.dyn = dy->n_layer ? dy : NULL;
     return history_append(&s->hist, &r);
 }

@@ -153,6 +153,24 @@ ssm_status history_close(history_writer *w)
     return bad ? ssm_fail(SSM_ERR_IO, "%s: write failed: %s", w->path, strerror(errno)) : SSM_OK;
 }
 
+history_row history_row_make(const task_data *d, long step, int val, double loss, double acc,
+                             double elapsed_s)
+{
+    return (history_row){.step = step, .val = val, .loss = loss, .acc = d->classify ? acc : NAN,
+                         .bpb = d->classify ? NAN : loss / M_LN2, .lr = NAN, .grad_norm = NAN,
+                         .tokens_per_s = NAN, .elapsed_s = elapsed_s};
+}
+
+history_row history_row_train(const task_data *d, long step, const task_step_stats *ts, double seconds,
+                              double elapsed_s)
+{
+    history_row r = history_row_make(d, step, 0, ts->loss, ts->acc, elapsed_s);
+    r.lr = ts->lr;
+    r.grad_norm = ts->grad_norm;
+    r.tokens_per_s = ts->tokens / fmax(seconds, 1e-9);
+    return r;
+}
+
 /* ---- reading ------------------------------------------------------------ */
 
 /* One RFC 4180 record at *p, split in place into at most max fields of f

@@ -35,6 +35,17 @@ typedef struct {
     const task_dynamics *dyn;   /* validation rows: the dynamics; NULL leaves them empty */
 } history_row;
 
+/* The row of step `step` for a run on d: loss, accuracy for a classifier
+ * or MQAR (else NAN), bits per byte for a language model (else NAN), the
+ * seconds since training started; the training columns NAN. */
+history_row history_row_make(const task_data *d, long step, int val, double loss, double acc,
+                             double elapsed_s);
+
+/* A training row of step `step` from task_train_step's stats, with the
+ * tokens per second of a step that took `seconds`. */
+history_row history_row_train(const task_data *d, long step, const task_step_stats *ts, double seconds,
+                              double elapsed_s);
+
 typedef struct {
     FILE *f;
     char path[RUN_PATH_MAX + 16];
