@@ -309,6 +309,38 @@ static ssm_status cfg_enum(const cfg_src *cs, json_object *obj, const char *key,
     return SSM_OK;
 }
 
+/* A reordering model's tau (default 1) and layers, a JSON array of layer
+ * numbers.  Models written before reorder_layers existed permuted z and
+ * the residual stream as well: they are refused, not silently changed. */
+static ssm_status cfg_read_reorder(const cfg_src *cs, json_object *o, ssm_config *c)
+{
+    json_object *k;
+    if (c->reorder == SSM_REORDER_OFF) return SSM_OK;
+    if (json_object_object_get_ex(o, "reorder_tau", &k)) {
+        double x = json_object_get_double(k);
+        if (!(json_object_is_type(k, json_type_double) || json_object_is_type(k, json_type_int)) ||
+            !(x > 0 && isfinite(x)))
+            return cfg_bad(cs, "ssmlab.reorder_tau", k, "a number > 0");
+        c->reorder_tau = (float)x;
+    }
+    if (!json_object_object_get_ex(o, "reorder_layers", &k))
+        return ssm_fail(SSM_ERR_CONFIG, "%s: reorder = %s without ssmlab.reorder_layers: the model was "
+                        "written by an older ssmlab whose reordering also permuted z and the residual "
+                        "stream, which this version does not compute; retrain it", cs->path,
+                        ssm_reorder_name(c->reorder));
+    if (!json_object_is_type(k, json_type_array) || json_object_array_length(k) == 0)
+        return cfg_bad(cs, "ssmlab.reorder_layers", k, "a non-empty array of layer numbers");
+    c->reorder_layers = 0;
+    for (size_t i = 0; i < json_object_array_length(k); i++) {
+        json_object *v = json_object_array_get_idx(k, i);
+        int64_t l = json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : -1;
+        if (l < 0 || l > SSM_REORDER_MAX_LAYER)
+            return cfg_bad(cs, "ssmlab.reorder_layers", k, "an array of layer numbers 0 to 63");
+        c->reorder_layers |= 1ULL << l;
+    }
+    return SSM_OK;
+}
+
 /* The "ssmlab" object: input kind, continuous width, classes, epsilon,
  * scenario, polarization, reordering and the classifier's pool (absent in
  * older checkpoints: mean). */
@@ -334,7 +366,7 @@ static ssm_status cfg_read_ssmlab(const cfg_src *cs, ssm_config *c)
         (s = cfg_enum(cs, o, "reorder", &c->reorder, ssm_reorder_parse, "\"off\", \"hard\" or \"soft\"")) ||
         (s = cfg_enum(cs, o, "pool", &c->pool, ssm_pool_parse, "\"mean\", \"last\" or \"cls\"")))
         return s;
-    return SSM_OK;
+    return cfg_read_reorder(cs, o, c);
 }
 
 /* mamba_ssm's defaults for keys a config may leave out. */
@@ -416,6 +448,15 @@ static json_object *cfg_ssmlab_json(const ssm_config *c)
     json_object_object_add(o, "scenario", json_object_new_string(ssm_scenario_name(c->scenario)));
     json_object_object_add(o, "polarize", json_object_new_string(ssm_polarize_name(c->polarize)));
     json_object_object_add(o, "reorder", json_object_new_string(ssm_reorder_name(c->reorder)));
+    if (c->reorder != SSM_REORDER_OFF) {
+        char tau[32];
+        float_repr(tau, sizeof tau, c->reorder_tau);
+        json_object_object_add(o, "reorder_tau", json_object_new_double_s(c->reorder_tau, tau));
+        json_object *layers = json_object_new_array();
+        for (int l = 0; l <= SSM_REORDER_MAX_LAYER; l++)
+            if (c->reorder_layers >> l & 1) json_object_array_add(layers, json_object_new_int(l));
+        json_object_object_add(o, "reorder_layers", layers);
+    }
     json_object_object_add(o, "pool", json_object_new_string(ssm_pool_name(c->pool)));
     return o;
 }

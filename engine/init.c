@@ -69,7 +69,7 @@ void ssm_model_init(ssm_model *m, uint64_t seed)
         fill_uniform(r, p->cls_w, (size_t)c->n_classes * D, 1.0 / sqrt((double)D));
         fill_const(p->cls_b, c->n_classes, 0.0f);
     }
-    if (p->imp_k) fill_uniform(r, p->imp_k, c->d_inner, 1.0 / sqrt((double)c->d_inner));
+    if (p->imp_k) fill_uniform(r, p->imp_k, (size_t)c->n_reorder * c->d_inner, 1.0 / sqrt((double)c->d_inner));
     if (p->cls_tok) fill_normal(r, p->cls_tok, D, 0.02);   /* like the embedding */
     gsl_rng_free(r);
 }

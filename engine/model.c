@@ -6,6 +6,7 @@
 #include "engine/model.h"
 
 #include <cblas.h>
+#include <ctype.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@ void ssm_config_default(ssm_config *c)
     c->n_classes = 0;
     c->tie_embeddings = 1;
     c->norm_eps = 1e-5f;
+    c->reorder_tau = 1.0f;
 }
 
 static ssm_status config_check_range(const char *key, int v, int lo, int hi)
@@ -43,6 +45,58 @@ static ssm_status config_check_range(const char *key, int v, int lo, int hi)
     if (v < lo || v > hi)
         return ssm_fail(SSM_ERR_CONFIG, "%s = %d is out of range [%d, %d]", key, v, lo, hi);
     return SSM_OK;
+}
+
+/* reorder_layers: layer 0 alone when unset, cleared without reordering;
+ * every named layer must exist.  Derives n_reorder. */
+static ssm_status config_reorder_layers(ssm_config *c)
+{
+    if (c->reorder == SSM_REORDER_OFF) c->reorder_layers = 0;
+    else if (c->reorder_layers == 0) c->reorder_layers = 1;
+    if (c->reorder != SSM_REORDER_OFF && !(c->reorder_tau > 0.0f && isfinite(c->reorder_tau)))
+        return ssm_fail(SSM_ERR_CONFIG, "reorder_tau = %g must be a finite number > 0", c->reorder_tau);
+    c->n_reorder = 0;
+    for (int l = 0; l <= SSM_REORDER_MAX_LAYER; l++) {
+        if (!(c->reorder_layers >> l & 1)) continue;
+        if (l >= c->n_layer)
+            return ssm_fail(SSM_ERR_CONFIG, "reorder_layers names layer %d, but the model's layers "
+                            "are 0 to %d", l, c->n_layer - 1);
+        c->n_reorder++;
+    }
+    return SSM_OK;
+}
+
+int ssm_reorder_slot(const ssm_config *c, int layer)
+{
+    if (layer < 0 || layer > SSM_REORDER_MAX_LAYER || !(c->reorder_layers >> layer & 1)) return -1;
+    uint64_t below = layer ? c->reorder_layers & (~0ULL >> (64 - layer)) : 0;
+    return __builtin_popcountll(below);
+}
+
+int ssm_reorder_layers_parse(const char *s, uint64_t *mask)
+{
+    uint64_t m = 0;
+    for (;;) {
+        if (!isdigit((unsigned char)*s)) return -1;
+        char *end;
+        long l = strtol(s, &end, 10);
+        if (l > SSM_REORDER_MAX_LAYER) return -1;
+        m |= 1ULL << l;
+        if (!*end) break;
+        if (*end != ',') return -1;
+        s = end + 1;
+    }
+    *mask = m;
+    return 0;
+}
+
+void ssm_reorder_layers_format(uint64_t mask, char *buf, size_t cap)
+{
+    size_t n = 0;
+    if (cap) buf[0] = 0;
+    for (int l = 0; l <= SSM_REORDER_MAX_LAYER; l++)
+        if (mask >> l & 1 && n < cap)
+            n += snprintf(buf + n, cap - n, "%s%d", n ? "," : "", l);
 }
 
 ssm_status ssm_config_finalize(ssm_config *c)
@@ -77,9 +131,10 @@ ssm_status ssm_config_finalize(ssm_config *c)
     if (c->pool != SSM_POOL_MEAN && c->n_classes == 0)
         return ssm_fail(SSM_ERR_CONFIG, "pool = %s is a classifier's readout: a language model "
                         "reads every position (set pool = mean)", ssm_pool_name(c->pool));
+    if ((st = config_reorder_layers(c))) return st;
     if (c->pool == SSM_POOL_CLS && c->reorder != SSM_REORDER_OFF)
         return ssm_fail(SSM_ERR_CONFIG, "pool = cls with reorder = %s: the appended cls token must stay "
-                        "last, and reordering would move it (use pool = last or reorder = off)",
+                        "last, and reordering would move its scan input (use pool = last or reorder = off)",
                         ssm_reorder_name(c->reorder));
     if (c->input_kind == SSM_INPUT_TOKENS) {
         if ((st = config_check_range("vocab_size", c->vocab_size, 1, 1 << 24))) return st;
@@ -158,7 +213,7 @@ static void params_table(const ssm_config *c, ssm_params *p, ssm_layout_entry t[
         {&p->cls_b, C},
         {&p->scen_P, scen ? nl * N * E : 0},
         {&p->scen_q, scen ? nl * N : 0},
-        {&p->imp_k, c->reorder ? E : 0},
+        {&p->imp_k, (size_t)c->n_reorder * E},
         {&p->cls_tok, c->pool == SSM_POOL_CLS ? D : 0},
     };
     _Static_assert(sizeof list / sizeof list[0] == SSM_NUM_PARAM_TENSORS,
@@ -227,7 +282,8 @@ int ssm_model_tensors(const ssm_model *m, float *block, ssm_tensor *out, int cap
             LAYER("mixer.scenario_P", p.scen_P + (size_t)l * N * E, 0, 2, N, E, 0);
             LAYER("mixer.scenario_q", p.scen_q + (size_t)l * N, 1, 1, N, 0, 0);
         }
-        if (l == 0 && p.imp_k) LAYER("mixer.importance_k", p.imp_k, 1, 1, E, 0, 0);
+        int r = ssm_reorder_slot(c, l);
+        if (r >= 0) LAYER("mixer.importance_k", p.imp_k + (size_t)r * E, 1, 1, E, 0, 0);
 #undef LAYER
     }
     ADD("backbone.norm_f.weight", p.norm_f, 1, 1, D, 0, 0);
@@ -301,7 +357,8 @@ static void acts_table(const ssm_model *m, int B, int L, ssm_acts *a,
     size_t BT = (size_t)B * L, D = c->d_model, E = c->d_inner, Ns = c->state_dim,
            X = c->dt_rank + 2 * Ns, nl = c->n_layer, V = c->padded_vocab;
     size_t nk = m->grads_memory ? nl : 1;            /* layers of kept acts */
-    size_t ro = c->reorder != SSM_REORDER_OFF;
+    size_t nro = c->n_reorder, nkro = m->grads_memory ? nro : nro > 0;  /* kept slots */
+    size_t ns = nro ? nro : 1, Lin = L - (c->pool == SSM_POOL_CLS);
     size_t nlogit = c->n_classes ? (size_t)B * c->n_classes : BT * V;
     const ssm_layout_entry list[] = {
         {&a->resid, (nl + 1) * BT * D},
@@ -321,13 +378,11 @@ static void acts_table(const ssm_model *m, int B, int L, ssm_acts *a,
         {&a->pooled, (size_t)B * D},
         {&a->logits, nlogit},
         {&a->dlogits, nlogit},
-        {&a->imp_s, (size_t)B * (L - (c->pool == SSM_POOL_CLS))},
-        {&a->perm, ro ? BT * L : 0},
-        {&a->ro_u0, ro ? BT * E : 0},
-        {&a->ro_z0, ro ? BT * E : 0},
-        {&a->ro_xdbl0, ro ? BT * X : 0},
-        {&a->ro_dtraw0, ro ? BT * E : 0},
-        {&a->ro_x, ro ? BT * D : 0},
+        {&a->imp_s, ns * B * Lin},
+        {&a->perm, nkro * BT * L},
+        {&a->ro_u0, nkro * BT * E},
+        {&a->ro_xdbl0, nkro * BT * X},
+        {&a->ro_dtraw0, nkro * BT * E},
     };
     _Static_assert(sizeof list / sizeof list[0] == SSM_NUM_ACT_TENSORS,
                    "one activation table entry per tensor of ssm_acts");
@@ -352,12 +407,13 @@ typedef struct { /* scratch of the passes; (BT, ...) buffers are (B*L, ...) */
     float *dpooled; /* (B, D) */
     /* backward with reordering only */
     float *dperm;   /* (B, L, L) */
-    float *tmp;     /* (BT, max(E, D)) */
+    float *psoft;   /* (B, L, L) SoftSort matrix of a hard sort's scores */
+    float *tmp;     /* (BT, E) */
     float *ddtraw0; /* (BT, E) */
     float *ddelta0; /* (BT, R) */
     float *ds;      /* (BT) */
 } pass_scratch;
-#define SCRATCH_ENTRIES 18
+#define SCRATCH_ENTRIES 19
 
 /* The scratch table for a (B, L) batch on threads threads: the backward
  * buffers only when the model has gradients, the reordering ones only when
@@ -369,6 +425,7 @@ static void scratch_table(const ssm_model *m, int B, int L, int threads, pass_sc
     size_t BT = (size_t)B * L, D = c->d_model, E = c->d_inner, Ns = c->state_dim,
            R = c->dt_rank, X = R + 2 * Ns;
     size_t bw = m->grads_memory != NULL, ro = bw && c->reorder != SSM_REORDER_OFF;
+    size_t hard = ro && c->reorder == SSM_REORDER_HARD;
     size_t conv = bw ? ssm_conv_work_size(B, E, c->d_conv) : 0;
     g->work_n = ssm_scan_work_size(B, L, E, Ns, threads, bw);
     if (conv > g->work_n) g->work_n = conv;
@@ -387,7 +444,8 @@ static void scratch_table(const ssm_model *m, int B, int L, int threads, pass_sc
         {&g->dA, bw * E * Ns},
         {&g->dpooled, bw * B * D},
         {&g->dperm, ro * BT * L},
-        {&g->tmp, ro * BT * (E > D ? E : D)},
+        {&g->psoft, hard * BT * L},
+        {&g->tmp, ro * BT * E},
         {&g->ddtraw0, ro * BT * E},
         {&g->ddelta0, ro * BT * R},
         {&g->ds, ro * BT},
@@ -546,7 +604,18 @@ typedef struct { /* views of one layer's parameters or gradients */
 
 typedef struct { /* views of one layer's activations, each (B, L, ...) */
     float *x, *rstd, *xn, *xz, *uc, *u, *xdbl, *dtraw, *delta, *ys, *yg, *mix, *xout;
+    int layer;
 } layer_acts;
+
+typedef struct { /* views of one reordering layer (slot r of ssm_reorder_slot) */
+    const float *k; /* (E) importance vector */
+    float *dk;      /* (E) its gradient, NULL without gradients */
+    float *s;       /* (B, L) scores, input order */
+    float *perm;    /* (B, L, L) P-hat */
+    float *u0;      /* (B, L, E) u in input order */
+    float *xdbl0;   /* (B, L, R+2Ns) x_proj of u0 */
+    float *dtraw0;  /* (B, L, E) W_dt delta0 + b_dt: the scores' source */
+} reorder_view;
 
 static layer_params layer_params_view(const ssm_config *c, const ssm_params *p, int l)
 {
@@ -572,7 +641,20 @@ static layer_acts layer_acts_view(const ssm_model *m, int l)
         a->xz + k * BT * 2 * E, a->uc + k * BT * E, a->u + k * BT * E,
         a->xdbl + k * BT * X, a->dtraw + k * BT * E,
         a->delta + k * BT * E, a->ys + k * BT * E, a->yg + k * BT * E,
-        a->mix + l * BT * D, a->resid + (l + 1) * BT * D};
+        a->mix + l * BT * D, a->resid + (l + 1) * BT * D, l};
+    return v;
+}
+
+static reorder_view reorder_view_of(const ssm_model *m, int r)
+{
+    const ssm_config *c = &m->cfg;
+    const ssm_acts *a = &m->acts;
+    size_t L = m->act_L, BT = (size_t)m->act_B * L, E = c->d_inner,
+           X = c->dt_rank + 2 * c->state_dim;
+    size_t k = m->grads_memory ? (size_t)r : 0;   /* kept slot */
+    reorder_view v = {m->params.imp_k + r * E, m->grads_memory ? m->grads.imp_k + r * E : NULL,
+                      a->imp_s + r * BT, a->perm + k * BT * L, a->ro_u0 + k * BT * E,
+                      a->ro_xdbl0 + k * BT * X, a->ro_dtraw0 + k * BT * E};
     return v;
 }
 
@@ -604,42 +686,39 @@ static ssm_scan_args layer_scan_args(const ssm_config *c, const layer_acts *a,
     return s;
 }
 
-/* Layer 0's importance score of each token, in input order (ssmlab-math(7) DYNAMICS):
- * s_t = k . v_t with a learned k and v = W_dt delta + b_dt, else the proxy
- * mean_e v_t[e] with v = Delta.  v is (B, act_L, E); the scores (B, L) are
- * the input tokens' (under pool cls the cls token has none). */
-static void importance_forward(ssm_model *m, const float *v_all)
+/* The importance score of each token, in input order (ssmlab-math(7) DYNAMICS):
+ * s_t = k . v_t with a learned k and v = W_dt delta + b_dt, or with k NULL
+ * the proxy mean_e v_t[e] with v = Delta.  v_all is (B, act_L, E); the
+ * scores out (B, L) are the input tokens' (under pool cls the cls token has
+ * none). */
+static void importance_forward(const ssm_model *m, const float *v_all, const float *k, float *out)
 {
     int Lm = m->act_L, L = ssm_model_input_len(m), BT = m->act_B * L, E = m->cfg.d_inner;
-    const float *k = m->params.imp_k;
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < BT; i++) {
         const float *v = v_all + ((size_t)(i / L) * Lm + i % L) * E;
         float s = 0.0f;
         for (int e = 0; e < E; e++) s += k ? k[e] * v[e] : v[e];
-        m->acts.imp_s[i] = k ? s : s / E;
+        out[i] = k ? s : s / E;
     }
 }
 
-/* Layer 0 with reordering: scores from the tokens in input order, then u,
- * z and the residual stream permuted by P-hat (ssmlab-math(7) DYNAMICS).  On entry a->u
- * and a->xz hold the input-order values; on exit the reordered ones. */
-static void reorder_forward(ssm_model *m, const layer_params *p, const layer_acts *a)
+/* A reordering layer's input: scores from the tokens in input order, then
+ * the SSM input u permuted by P-hat (ssmlab-math(7) DYNAMICS).  z and the
+ * residual stream keep input order.  On entry a->u holds u in input order;
+ * on exit P-hat u. */
+static void reorder_forward(ssm_model *m, const layer_params *p, const layer_acts *a,
+                            const reorder_view *rv)
 {
     const ssm_config *c = &m->cfg;
-    ssm_acts *s = &m->acts;
     int B = m->act_B, L = m->act_L, BT = B * L;
-    int D = c->d_model, E = c->d_inner, R = c->dt_rank, X = R + 2 * c->state_dim;
-    memcpy(s->ro_u0, a->u, sizeof(float) * BT * E);
-    for (int i = 0; i < BT; i++)
-        memcpy(s->ro_z0 + (size_t)i * E, a->xz + (size_t)i * 2 * E + E, sizeof(float) * E);
-    matmul_forward(s->ro_xdbl0, X, s->ro_u0, E, p->x_proj, NULL, BT, X, E);
-    matmul_forward(s->ro_dtraw0, E, s->ro_xdbl0, X, p->dt_proj_w, p->dt_proj_b, BT, E, R);
-    importance_forward(m, s->ro_dtraw0);
-    ssm_reorder_build(c->reorder, B, L, s->imp_s, s->perm);
-    ssm_reorder_apply(B, L, E, s->perm, s->ro_u0, E, a->u, E);
-    ssm_reorder_apply(B, L, E, s->perm, s->ro_z0, E, a->xz + E, 2 * E);
-    ssm_reorder_apply(B, L, D, s->perm, a->x, D, s->ro_x, D);
+    int E = c->d_inner, R = c->dt_rank, X = R + 2 * c->state_dim;
+    memcpy(rv->u0, a->u, sizeof(float) * BT * E);
+    matmul_forward(rv->xdbl0, X, rv->u0, E, p->x_proj, NULL, BT, X, E);
+    matmul_forward(rv->dtraw0, E, rv->xdbl0, X, p->dt_proj_w, p->dt_proj_b, BT, E, R);
+    importance_forward(m, rv->dtraw0, rv->k, rv->s);
+    ssm_reorder_build(c->reorder, B, L, rv->s, c->reorder_tau, rv->perm);
+    ssm_reorder_apply(B, L, E, rv->perm, rv->u0, E, a->u, E);
 }
 
 /* a->ys = S6(a->u) over a (B, L) batch, steps 3-5 of ssmlab-math(7) MODEL
@@ -660,23 +739,28 @@ static ssm_status s6_forward(ssm_model *m, const layer_params *p, const layer_ac
 }
 
 /* a->mix = Mixer(a->xn) over a (B, L) batch, steps 1-6 of ssmlab-math(7)
- * MODEL; first: layer 0 of a forward (importance score, reordering hook) */
+ * MODEL; in_model: part of a whole forward (the reordering and importance
+ * hooks of a->layer run), not a one-layer run */
 static ssm_status mixer_forward(ssm_model *m, const layer_params *p, const layer_acts *a,
-                                const pass_scratch *g, int first)
+                                const pass_scratch *g, int in_model)
 {
     const ssm_config *c = &m->cfg;
     int B = m->act_B, L = m->act_L, BT = B * L;
     int D = c->d_model, E = c->d_inner, K = c->d_conv;
-    int reorder = first && c->reorder != SSM_REORDER_OFF;
+    int r = in_model ? ssm_reorder_slot(c, a->layer) : -1;
+    int proxy = in_model && a->layer == 0 && c->n_reorder == 0;
 
     matmul_forward(a->xz, 2 * E, a->xn, D, p->in_proj, NULL, BT, 2 * E, D);
     ssm_conv_args ca = {B, L, E, K, a->xz, 2 * E, p->conv_w, p->conv_b, g->work, g->work_n};
     ssm_conv_forward(&ca, a->uc);
     silu_forward(a->u, a->uc, (size_t)BT * E);
-    if (reorder) reorder_forward(m, p, a);
+    if (r >= 0) {
+        reorder_view rv = reorder_view_of(m, r);
+        reorder_forward(m, p, a, &rv);
+    }
     ssm_status st = s6_forward(m, p, a, g, p->Dskip);
     if (st) return st;
-    if (first && !reorder) importance_forward(m, a->delta);
+    if (proxy) importance_forward(m, a->delta, NULL, m->acts.imp_s);
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < BT; i++)
         for (int e = 0; e < E; e++)
@@ -691,62 +775,55 @@ static ssm_status layer_forward(ssm_model *m, const layer_params *p, const layer
 {
     const ssm_config *c = &m->cfg;
     int BT = m->act_B * m->act_L, D = c->d_model;
-    int first = a->x == m->acts.resid, reorder = first && c->reorder != SSM_REORDER_OFF;
     rmsnorm_forward(a->xn, a->rstd, a->x, p->norm_w, BT, D, c->norm_eps);
-    ssm_status st = mixer_forward(m, p, a, g, first);
+    ssm_status st = mixer_forward(m, p, a, g, 1);
     if (st) return st;
-    const float *x = reorder ? m->acts.ro_x : a->x;
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < (size_t)BT * D; i++) a->xout[i] = x[i] + a->mix[i];
+    for (size_t i = 0; i < (size_t)BT * D; i++) a->xout[i] = a->x[i] + a->mix[i];
     return SSM_OK;
 }
 
 /* s_t = k . dtraw0_t: dk += sum_t ds_t dtraw0_t, ddtraw0_t = ds_t k */
-static void importance_backward(ssm_model *m, pass_scratch *g)
+static void importance_backward(const ssm_model *m, const reorder_view *rv, pass_scratch *g)
 {
     int BT = m->act_B * m->act_L, E = m->cfg.d_inner;
-    const float *k = m->params.imp_k, *v = m->acts.ro_dtraw0;
+    const float *k = rv->k, *v = rv->dtraw0;
 #pragma omp parallel for schedule(static)
     for (int e = 0; e < E; e++) {
         float s = 0.0f;
         for (int i = 0; i < BT; i++) s += g->ds[i] * v[(size_t)i * E + e];
-        m->grads.imp_k[e] += s;
+        rv->dk[e] += s;
     }
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < BT; i++)
         for (int e = 0; e < E; e++) g->ddtraw0[(size_t)i * E + e] = g->ds[i] * k[e];
 }
 
-/* Backward of reorder_forward.  g->du (du'), the z half of g->dxz (dz') and
- * g->dresid (dx') come in reordered and leave in input order; with soft
- * reordering the gradient through P-hat reaches k, W_dt, b_dt, W_x and u. */
+/* Backward of reorder_forward.  g->du comes in with respect to P-hat u and
+ * leaves with respect to u in input order.  The gradient through P-hat
+ * reaches k, W_dt, b_dt, the delta rows of W_x and u: SoftSort's own, or
+ * for a hard sort the straight-through one (SoftSort's, at the same scores). */
 static void reorder_backward(ssm_model *m, const layer_params *p, layer_params *dp,
-                             const layer_acts *a, pass_scratch *g)
+                             const reorder_view *rv, pass_scratch *g)
 {
     const ssm_config *c = &m->cfg;
-    ssm_acts *s = &m->acts;
     int B = m->act_B, L = m->act_L, BT = B * L;
-    int D = c->d_model, E = c->d_inner, R = c->dt_rank, X = R + 2 * c->state_dim;
-    int soft = c->reorder == SSM_REORDER_SOFT;
-    if (soft) {
-        memset(g->dperm, 0, sizeof(float) * BT * L);
-        ssm_reorder_dperm(B, L, E, g->du, E, s->ro_u0, E, g->dperm);
-        ssm_reorder_dperm(B, L, E, g->dxz + E, 2 * E, s->ro_z0, E, g->dperm);
-        ssm_reorder_dperm(B, L, D, g->dresid, D, a->x, D, g->dperm);
-    }
-    ssm_reorder_apply_t(B, L, E, s->perm, g->du, E, g->tmp, E);
+    int E = c->d_inner, R = c->dt_rank, X = R + 2 * c->state_dim;
+    float tau = c->reorder_tau;
+    memset(g->dperm, 0, sizeof(float) * BT * L);
+    ssm_reorder_dperm(B, L, E, g->du, E, rv->u0, E, g->dperm);
+    ssm_reorder_apply_t(B, L, E, rv->perm, g->du, E, g->tmp, E);
     memcpy(g->du, g->tmp, sizeof(float) * BT * E);
-    ssm_reorder_apply_t(B, L, E, s->perm, g->dxz + E, 2 * E, g->tmp, E);
-    for (int i = 0; i < BT; i++)
-        memcpy(g->dxz + (size_t)i * 2 * E + E, g->tmp + (size_t)i * E, sizeof(float) * E);
-    ssm_reorder_apply_t(B, L, D, s->perm, g->dresid, D, g->tmp, D);
-    memcpy(g->dresid, g->tmp, sizeof(float) * BT * D);
-    if (!soft) return;   /* a hard sort passes no gradient to the scores */
-    ssm_reorder_backward_soft(B, L, s->imp_s, s->perm, g->dperm, g->ds);
-    importance_backward(m, g);
+    const float *soft = rv->perm;
+    if (c->reorder == SSM_REORDER_HARD) {
+        ssm_reorder_build(SSM_REORDER_SOFT, B, L, rv->s, tau, g->psoft);
+        soft = g->psoft;
+    }
+    ssm_reorder_backward_soft(B, L, rv->s, tau, soft, g->dperm, g->ds);
+    importance_backward(m, rv, g);
     matmul_backward(g->ddelta0, R, 0.0f, dp->dt_proj_w, dp->dt_proj_b, g->ddtraw0, E,
-                    s->ro_xdbl0, X, p->dt_proj_w, BT, E, R);
-    matmul_backward(g->du, E, 1.0f, dp->x_proj, NULL, g->ddelta0, R, s->ro_u0, E,
+                    rv->xdbl0, X, p->dt_proj_w, BT, E, R);
+    matmul_backward(g->du, E, 1.0f, dp->x_proj, NULL, g->ddelta0, R, rv->u0, E,
                     p->x_proj, BT, R, E);
 }
 
@@ -790,7 +867,11 @@ static ssm_status layer_backward(ssm_model *m, const layer_params *p, layer_para
     /* x_proj: du += dxdbl · W_x */
     matmul_backward(g->du, E, 1.0f, dp->x_proj, NULL, g->dxdbl, X, a->u, E,
                     p->x_proj, BT, X, E);
-    if (a->x == m->acts.resid && c->reorder != SSM_REORDER_OFF) reorder_backward(m, p, dp, a, g);
+    int r = ssm_reorder_slot(c, a->layer);
+    if (r >= 0) {
+        reorder_view rv = reorder_view_of(m, r);
+        reorder_backward(m, p, dp, &rv, g);
+    }
     /* u = silu(uc) */
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < (size_t)BT * E; i++) g->du[i] *= ssm_dsiluf(a->uc[i]);

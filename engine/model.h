@@ -19,8 +19,10 @@ enum { SSM_INPUT_TOKENS = 0, SSM_INPUT_CONTINUOUS = 1 };
 enum { SSM_SCENARIO_DEFAULT = 0, SSM_SCENARIO_POSITIVE, SSM_SCENARIO_NEGATIVE, SSM_SCENARIO_MIXED, SSM_SCENARIO_COUNT };
 /* pinned state channels of ssmlab-math(7) RECENCY: (n_zero, n_one) = (0,0) (1,0) (0,1) (1,1) */
 enum { SSM_POLARIZE_NONE = 0, SSM_POLARIZE_ZERO, SSM_POLARIZE_ONE, SSM_POLARIZE_BOTH, SSM_POLARIZE_COUNT };
-/* token reordering in the first layer (classifiers only), ssmlab-math(7) DYNAMICS */
+/* token reordering of the SSM input u in chosen layers (classifiers only),
+ * ssmlab-math(7) DYNAMICS: soft is SoftSort, hard a straight-through sort */
 enum { SSM_REORDER_OFF = 0, SSM_REORDER_HARD, SSM_REORDER_SOFT, SSM_REORDER_COUNT };
+#define SSM_REORDER_MAX_LAYER 63   /* reorder_layers is a 64-bit mask */
 /* the classifier's readout, ssmlab-math(7) MODEL: the mean over tokens, the
  * last token, or a learned cls token appended after the last one */
 enum { SSM_POOL_MEAN = 0, SSM_POOL_LAST, SSM_POOL_CLS, SSM_POOL_COUNT };
@@ -44,6 +46,10 @@ typedef struct {
     int scenario;       /* SSM_SCENARIO_* */
     int polarize;       /* SSM_POLARIZE_* */
     int reorder;        /* SSM_REORDER_* */
+    float reorder_tau;  /* SoftSort temperature tau > 0 (1 by default) */
+    uint64_t reorder_layers; /* bit l: layer l reorders u; 0 means layer 0 alone
+                              * (cleared when reorder = off) */
+    int n_reorder;      /* reordering layers (derived) */
     int pool;           /* SSM_POOL_*: classifiers only; cls runs on L+1 tokens */
     int n_one, n_zero;  /* pinned channels A = 0 and A = -100 (derived) */
     int state_dim;      /* Ns = n_one + N + n_zero, the scan's width (derived) */
@@ -71,7 +77,7 @@ typedef struct {
     float *cls_b;       /* (C) */
     float *scen_P;      /* (n_layer, N, E)     scenario P: S_C = U(P) */
     float *scen_q;      /* (n_layer, N)        scenario q: S_B = diag(sigma(q)) U(P) */
-    float *imp_k;       /* (E)                 importance vector k of layer 0 */
+    float *imp_k;       /* (n_reorder, E)      importance vector k of each reordering layer */
     float *cls_tok;     /* (D)                 token appended after the input (pool cls) */
 } ssm_params;
 #define SSM_NUM_PARAM_TENSORS 21
@@ -98,20 +104,19 @@ typedef struct {
                      * tokens, or the last position (pool last, cls) */
     float *logits;  /* (B, L, V) or (B, C) */
     float *dlogits; /* same shape as logits: softmax - onehot, scaled */
-    float *imp_s;   /* (B, L)   importance score of each input token in layer 0
-                     * (L without the cls token), in input order:
-                     * k . (W_dt delta + b_dt) with a learned k, else the
-                     * proxy mean_e Delta_t[e] */
-    float *perm;    /* (B, L, L) layer-0 reordering matrix P-hat (reorder
-                     * hard or soft; row i holds the weights of new position i) */
-    /* layer 0 before reordering (reorder hard or soft only) */
-    float *ro_u0;   /* (B, L, E)    SiLU(conv) in input order */
-    float *ro_z0;   /* (B, L, E)    gate z in input order */
-    float *ro_xdbl0;/* (B, L, R+2Ns) x_proj of ro_u0 */
-    float *ro_dtraw0;/* (B, L, E)   W_dt delta + b_dt of ro_u0: the scores' source */
-    float *ro_x;    /* (B, L, D)    P-hat x_0: the reordered residual stream */
+    float *imp_s;   /* (S, B, L) importance score of each input token (L without
+                     * the cls token), in input order, for each reordering
+                     * layer (S = n_reorder): k . (W_dt delta + b_dt); without
+                     * reordering (S = 1) layer 0's proxy mean_e Delta_t[e] */
+    /* reordering layers only, kept per layer for backward (else one slot):
+     * (Sk, ...) with Sk = n_reorder when training, 1 in inference */
+    float *perm;    /* (Sk, B, L, L) reordering matrix P-hat (row i holds the
+                     * weights of new position i) */
+    float *ro_u0;   /* (Sk, B, L, E)    SiLU(conv) in input order */
+    float *ro_xdbl0;/* (Sk, B, L, R+2Ns) x_proj of ro_u0 */
+    float *ro_dtraw0;/* (Sk, B, L, E)   W_dt delta + b_dt of ro_u0: the scores' source */
 } ssm_acts;
-#define SSM_NUM_ACT_TENSORS 24
+#define SSM_NUM_ACT_TENSORS 22
 
 /* One named tensor of a block laid out like the parameters (used for
  * checkpoints, saved gradients and optimizer state alike). */
@@ -167,6 +172,16 @@ int ssm_scenario_parse(const char *s);
 int ssm_polarize_parse(const char *s);
 int ssm_reorder_parse(const char *s);
 int ssm_pool_parse(const char *s);
+
+/* Layer l's index among the reordering layers (its slot in imp_k and
+ * imp_s), or -1 when it does not reorder. */
+int ssm_reorder_slot(const ssm_config *c, int layer);
+
+/* reorder_layers as text: layer numbers 0 to 63 separated by commas ("0,3").
+ * parse returns 0 and sets *mask, or -1 for anything else (empty too);
+ * format writes the same form ("" for an empty mask). */
+int ssm_reorder_layers_parse(const char *s, uint64_t *mask);
+void ssm_reorder_layers_format(uint64_t mask, char *buf, size_t cap);
 
 /* Model lifetime. */
 ssm_status ssm_model_build(ssm_model *m, const ssm_config *c);   /* params zeroed */

@@ -44,8 +44,8 @@ ssm_status ssm_recency_alpha(const ssm_attn_args *a, int channel, atomic_int *ca
 /* The same from a model's activations after ssm_model_forward: layer l,
  * sequence b of the batch.  Activations of every layer are kept only when
  * gradients are allocated (ssm_model_alloc_grads before the forward);
- * without them only the last layer can be read.  For reordering models
- * (reorder hard/soft) layer 0's positions are the reordered ones.  The
+ * without them only the last layer can be read.  In a layer that
+ * reorders its SSM input (reorder_layers) the positions are the sorted ones.  The
  * one implementation: ssmlab inspect, sweep and the lab all call it. */
 ssm_status ssm_recency_attention(const ssm_model *m, int layer, int b, int channel, atomic_int *cancel,
                                  float *alpha);

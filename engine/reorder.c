@@ -1,5 +1,5 @@
-/* reorder.c — hard and soft (SoftSort) reordering matrices, their
- * application to token blocks with OpenBLAS, and the backward passes. */
+/* reorder.c — hard and soft (SoftSort, temperature tau) reordering matrices,
+ * their application to token blocks with OpenBLAS, and the backward passes. */
 #include "engine/reorder.h"
 
 #include <cblas.h>
@@ -24,15 +24,16 @@ void ssm_reorder_rank(const float *s, int L, int *order)
     qsort_r(order, L, sizeof *order, by_score, (void *)s);
 }
 
-/* Row i of SoftSort: softmax_j(-|s_j - c|) with c = s_{order[i]}. */
-static void softsort_row(const float *s, int L, float c, float *row)
+/* Row i of SoftSort: softmax_j(-|s_j - c| / tau) with c = s_{order[i]}.  The
+ * largest logit is 0 (j = order[i]), so the exponentials cannot overflow. */
+static void softsort_row(const float *s, int L, float c, float tau, float *row)
 {
     double z = 0.0;
-    for (int j = 0; j < L; j++) z += exp(-fabs((double)s[j] - c));
-    for (int j = 0; j < L; j++) row[j] = (float)(exp(-fabs((double)s[j] - c)) / z);
+    for (int j = 0; j < L; j++) z += exp(-fabs((double)s[j] - c) / tau);
+    for (int j = 0; j < L; j++) row[j] = (float)(exp(-fabs((double)s[j] - c) / tau) / z);
 }
 
-void ssm_reorder_build(int mode, int B, int L, const float *s, float *perm)
+void ssm_reorder_build(int mode, int B, int L, const float *s, float tau, float *perm)
 {
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
@@ -43,7 +44,7 @@ void ssm_reorder_build(int mode, int B, int L, const float *s, float *perm)
         for (int i = 0; i < L; i++) {
             float *row = P + (size_t)i * L;
             if (mode == SSM_REORDER_SOFT) {
-                softsort_row(sb, L, sb[order[i]], row);
+                softsort_row(sb, L, sb[order[i]], tau, row);
             } else {
                 memset(row, 0, sizeof(float) * L);
                 row[order[i]] = 1.0f;
@@ -85,9 +86,9 @@ void ssm_reorder_dperm(int B, int L, int W, const float *dy, int ldy,
 static float signf(float x) { return (float)((x > 0.0f) - (x < 0.0f)); }
 
 /* One sequence: softmax backward per row, then the chain rule through
- * a_ij = -|s_j - c_i|, with c_i = s_{order[i]} (the sort routes dc_i to it). */
-static void softsort_backward_seq(int L, const float *s, const float *P, const float *dP,
-                                  float *ds, int *order)
+ * a_ij = -|s_j - c_i| / tau, with c_i = s_{order[i]} (the sort routes dc_i to it). */
+static void softsort_backward_seq(int L, const float *s, float tau, const float *P,
+                                  const float *dP, float *ds, int *order)
 {
     ssm_reorder_rank(s, L, order);
     memset(ds, 0, sizeof(float) * L);
@@ -97,7 +98,7 @@ static void softsort_backward_seq(int L, const float *s, const float *P, const f
         double dot = 0.0, dc = 0.0;
         for (int j = 0; j < L; j++) dot += (double)Pi[j] * dPi[j];
         for (int j = 0; j < L; j++) {
-            double da = Pi[j] * (dPi[j] - dot);
+            double da = Pi[j] * (dPi[j] - dot) / tau;
             float sg = signf(s[j] - c);
             ds[j] -= (float)(da * sg);
             dc += da * sg;
@@ -106,13 +107,13 @@ static void softsort_backward_seq(int L, const float *s, const float *P, const f
     }
 }
 
-void ssm_reorder_backward_soft(int B, int L, const float *s, const float *perm,
+void ssm_reorder_backward_soft(int B, int L, const float *s, float tau, const float *perm,
                                const float *dperm, float *ds)
 {
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
         int order[L];                                       /* (L) */
         size_t o = (size_t)b * L * L;
-        softsort_backward_seq(L, s + (size_t)b * L, perm + o, dperm + o, ds + (size_t)b * L, order);
+        softsort_backward_seq(L, s + (size_t)b * L, tau, perm + o, dperm + o, ds + (size_t)b * L, order);
     }
 }

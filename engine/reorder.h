@@ -1,7 +1,8 @@
-/* reorder.h — token reordering by importance in the first layer (ssmlab-math(7) DYNAMICS,
- * the MambaVision refinement of Vo et al.): a hard sort by score, or the
- * differentiable SoftSort with tau = 1, as a (L, L) matrix P-hat per
- * sequence, applied to (L, W) blocks, and their backward passes. */
+/* reorder.h — token reordering by importance (ssmlab-math(7) DYNAMICS, the
+ * MambaVision refinement of Vo et al.): the differentiable SoftSort with
+ * temperature tau, or a hard sort, as a (L, L) matrix P-hat per sequence,
+ * applied to (L, W) blocks, and their backward passes.  A hard sort is
+ * straight-through: its backward is SoftSort's. */
 #ifndef SSM_REORDER_H
 #define SSM_REORDER_H
 
@@ -9,8 +10,8 @@
 void ssm_reorder_rank(const float *s, int L, int *order);
 
 /* P-hat (B, L, L) from scores s (B, L): hard puts 1 at [i, order[i]];
- * soft is softmax_j(-|s_j - s_{order[i]}|) (SoftSort of -s, tau = 1). */
-void ssm_reorder_build(int mode, int B, int L, const float *s, float *perm);
+ * soft is softmax_j(-|s_j - s_{order[i]}| / tau) (SoftSort of -s). */
+void ssm_reorder_build(int mode, int B, int L, const float *s, float tau, float *perm);
 
 /* y_b (L, W) = P-hat_b x_b for every sequence b; rows strided by ldx, ldy. */
 void ssm_reorder_apply(int B, int L, int W, const float *perm,
@@ -24,8 +25,10 @@ void ssm_reorder_apply_t(int B, int L, int W, const float *perm,
 void ssm_reorder_dperm(int B, int L, int W, const float *dy, int ldy,
                        const float *x, int ldx, float *dperm);
 
-/* ds (B, L) = d loss / d s through the SoftSort matrix, given dperm. */
-void ssm_reorder_backward_soft(int B, int L, const float *s, const float *perm,
+/* ds (B, L) = d loss / d s through the SoftSort matrix perm (B, L, L)
+ * built with tau, given dperm.  For a hard sort pass the SoftSort matrix of
+ * the same scores: the straight-through gradient. */
+void ssm_reorder_backward_soft(int B, int L, const float *s, float tau, const float *perm,
                                const float *dperm, float *ds);
 
 #endif

@@ -292,8 +292,9 @@ static ssm_status measure_attention(ssm_engine *e)
     if (w->attn_channel >= e->s.model.cfg.d_inner) w->attn_channel = -1;
     w->attn_ok = 0;
     w->attn_note[0] = 0;
-    if (e->s.model.cfg.reorder != SSM_REORDER_OFF && w->attn_layer == 0) {
-        snprintf(w->attn_note, sizeof w->attn_note, "layer 0 reorders the tokens: see layer 1 (j)");
+    if (ssm_reorder_slot(&e->s.model.cfg, w->attn_layer) >= 0) {
+        snprintf(w->attn_note, sizeof w->attn_note, "layer %d reorders the tokens: see another (j/k)",
+                 w->attn_layer);
         return SSM_OK;
     }
     float *alpha = realloc(e->alpha, sizeof(float) * T * T);

@@ -534,14 +534,14 @@ ssm_status ssm_session_probe(ssm_session *s, const int *tokens, const float *inp
     return SSM_OK;
 }
 
-/* The lab does not show layer 0 of a reordering model: its positions are
- * the reordered ones, and the panel labels them with the input's tokens. */
+/* The lab does not show a reordering layer: its scan runs over the sorted
+ * positions, and the panel labels them with the input's tokens. */
 static ssm_status attn_check(const ssm_model *m, int l)
 {
     if (!m->acts_memory || m->act_B != 1 || !m->grads_memory)
         return ssm_fail(SSM_ERR_USAGE, "hidden attention needs a batch-1 forward of a model with gradients");
-    if (m->cfg.reorder != SSM_REORDER_OFF && l == 0)
-        return ssm_fail(SSM_ERR_CONFIG, "hidden attention of a reordered first layer is not supported");
+    if (ssm_reorder_slot(&m->cfg, l) >= 0)
+        return ssm_fail(SSM_ERR_CONFIG, "hidden attention of a layer that reorders its SSM input is not supported");
     return SSM_OK;
 }
 

@@ -35,7 +35,7 @@ static int dataset_parse(const char *s) { return name_index(dataset_names, NDATA
 static int filler_parse(const char *s) { return name_index(filler_names, NFILLERS, s); }
 static const char *filler_name(int v) { return v >= 0 && v < NFILLERS ? filler_names[v] : "?"; }
 
-typedef enum { K_INT, K_LONG, K_FLOAT, K_DOUBLE, K_STR, K_ENUM } key_type;
+typedef enum { K_INT, K_LONG, K_FLOAT, K_DOUBLE, K_STR, K_ENUM, K_LAYERS } key_type;
 
 typedef struct {
     const char *name;
@@ -66,8 +66,10 @@ static const key_spec keys[] = {
      ssm_scenario_parse, ssm_scenario_name},
     {"polarize", K_ENUM, M(polarize), 0, "pinned state channels: none, zero, one or both",
      ssm_polarize_parse, ssm_polarize_name},
-    {"reorder", K_ENUM, M(reorder), 0, "first-layer token reordering for classifiers: off, hard or soft",
+    {"reorder", K_ENUM, M(reorder), 0, "token reordering of the SSM input for classifiers: off, soft (SoftSort) or hard (straight-through)",
      ssm_reorder_parse, ssm_reorder_name},
+    {"reorder_tau", K_FLOAT, M(reorder_tau), 0, "SoftSort temperature tau > 0 of reorder soft and hard", NULL, NULL},
+    {"reorder_layers", K_LAYERS, M(reorder_layers), 0, "layers that reorder their SSM input, e.g. 0 or 0,2", NULL, NULL},
     {"pool", K_ENUM, M(pool), 0, "classifier readout: mean over tokens, last token, or cls (a learned token appended last)",
      ssm_pool_parse, ssm_pool_name},
     {"lr", K_FLOAT, O(lr), 0, "peak learning rate", NULL, NULL},
@@ -122,6 +124,7 @@ void run_config_default(run_config *rc)
     ssm_config_default(&rc->model);
     rc->model.d_model = 128;
     rc->model.n_layer = 4;
+    rc->model.reorder_layers = 1;   /* layer 0, when reorder is on */
     ssm_adamw_config_default(&rc->opt);
     rc->opt.total_steps = 600;
     rc->opt.warmup = 50;
@@ -186,6 +189,10 @@ static ssm_status key_parse(run_config *rc, const key_spec *k, const char *val, 
     case K_STR:
         if (strlen(val) < k->size) { snprintf(dst, k->size, "%s", val); return SSM_OK; }
         return ssm_fail(SSM_ERR_CONFIG, "%s: value of '%s' is too long", origin, k->name);
+    case K_LAYERS:
+        if (!ssm_reorder_layers_parse(val, (uint64_t *)dst)) return SSM_OK;
+        return ssm_fail(SSM_ERR_CONFIG, "%s: '%s' for key '%s' is not a list of layer numbers 0 to %d "
+                        "separated by commas", origin, val, k->name, SSM_REORDER_MAX_LAYER);
     case K_ENUM: {
         int v = k->parse(val);
         if (v >= 0) { *(int *)dst = v; return SSM_OK; }
@@ -400,6 +407,12 @@ static void key_write(const run_config *rc, const key_spec *k, FILE *f, const ch
         break;
     case K_STR: fprintf(f, "%s\n", (const char *)src); break;
     case K_ENUM: fprintf(f, "%s\n", k->enum_name(*(const int *)src)); break;
+    case K_LAYERS: {
+        char list[256];
+        ssm_reorder_layers_format(*(const uint64_t *)src, list, sizeof list);
+        fprintf(f, "%s\n", list);
+        break;
+    }
     }
 }
 

@@ -137,6 +137,28 @@ b=$("$SSMLAB" eval --model "$TMP/nopool" --data "$IMG" --batch-size 8 --batches 
 expect_error 78 "pool = cls with reorder = hard: the appended cls token must stay last" \
     "$SSMLAB" train "${cls[@]}" pool=cls reorder=hard
 expect_error 78 "'first' is not a valid pool" "$SSMLAB" train "${cls[@]}" pool=first
+
+# reordering: only u is permuted, with tau and the chosen layers; each
+# reordering layer keeps its own k, and config.json records tau and layers
+"$SSMLAB" train "${cls[@]}" reorder=hard reorder_tau=0.5 reorder_layers=0,1 batch_size=8 steps=3 \
+    warmup=1 eval_batches=1 out="$TMP/ro" >/dev/null 2>"$TMP/ro.err" || fail "train reorder_layers: $(tail -1 "$TMP/ro.err")"
+grep -q '^# *reorder_layers = 0,1$' "$TMP/ro.err" && grep -q '^# *reorder_tau = 0.5$' "$TMP/ro.err" \
+    && ok "the resolved config echoes reorder_tau and reorder_layers" || fail "echo: $(grep reorder "$TMP/ro.err")"
+$PY - "$TMP/ro" <<'PY' && ok "importance_k per reordering layer, tau and layers in config.json" || fail "reorder checkpoint"
+import json, struct, sys
+d = sys.argv[1]; c = json.load(open(d + '/config.json'))['ssmlab']
+b = open(d + '/model.safetensors', 'rb').read(); n = struct.unpack('<Q', b[:8])[0]
+k = sorted(x for x in json.loads(b[8:8 + n]) if x.endswith('importance_k'))
+sys.exit(0 if c['reorder_layers'] == [0, 1] and c['reorder_tau'] == 0.5 and
+         k == ['backbone.layers.0.mixer.importance_k', 'backbone.layers.1.mixer.importance_k'] else 1)
+PY
+"$SSMLAB" eval --model "$TMP/ro" --batch-size 8 --batches 1 --threads 2 >/dev/null 2>&1 \
+    && ok "a model reordering in two layers evaluates" || fail "eval of the reorder_layers model"
+expect_error 78 "reorder_layers names layer 2, but the model's layers are 0 to 1" \
+    "$SSMLAB" train "${cls[@]}" reorder=soft reorder_layers=0,2
+expect_error 78 "'0;1' for key 'reorder_layers' is not a list of layer numbers" \
+    "$SSMLAB" train "${cls[@]}" reorder=soft "reorder_layers=0;1"
+expect_error 78 "reorder_tau = 0 must be a finite number > 0" "$SSMLAB" train "${cls[@]}" reorder=soft reorder_tau=0
 expect_error 78 "pool = last is a classifier.s read-out .task = classify." "$SSMLAB" train pool=last
 
 # bad inputs: one line naming the file or key, with its sysexits code

@@ -228,6 +228,48 @@ Test(checkpoint, round_trip_classifier_and_untied_head)
     ssm_model_free(&m2);
 }
 
+/* A reordering classifier keeps tau and its layers; a reordering config.json
+ * without reorder_layers (an older ssmlab's, which permuted z and the
+ * residual stream too) is refused, as are bad values. */
+Test(checkpoint, reorder_tau_and_layers_round_trip_and_old_configs_are_refused)
+{
+    ssm_config c = tiny_config();
+    c.input_kind = SSM_INPUT_CONTINUOUS;
+    c.d_input = 3;
+    c.n_classes = 5;
+    c.n_layer = 3;
+    c.reorder = SSM_REORDER_SOFT;
+    c.reorder_tau = 0.25f;
+    c.reorder_layers = 5;   /* layers 0 and 2 */
+    ssm_model m, m2;
+    build_random(&m, c);
+    cr_assert_eq(ssm_checkpoint_save(tmpdir, &m, NULL, NULL), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_checkpoint_load(tmpdir, &m2, NULL), SSM_OK, "%s", ssm_last_error());
+    cr_expect_eq(m2.cfg.reorder_tau, 0.25f);
+    cr_expect_eq(m2.cfg.reorder_layers, 5u);
+    cr_expect_eq(m2.cfg.n_reorder, 2);
+    assert_same_model(&m, &m2);
+    ssm_model_free(&m2);
+    const char *cfg = tmpdir_path("config.json");
+    const char *head = "{\"d_model\": 8, \"n_layer\": 3, \"vocab_size\": 0, \"ssmlab\": "
+                       "{\"input_kind\": \"continuous\", \"d_input\": 3, \"n_classes\": 5, "
+                       "\"reorder\": \"soft\"";
+    char text[512];
+    snprintf(text, sizeof text, "%s}}", head);
+    write_text(cfg, text);
+    EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "older ssmlab whose reordering also permuted z");
+    snprintf(text, sizeof text, "%s, \"reorder_layers\": [0, 64]}}", head);
+    write_text(cfg, text);
+    EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "ssmlab.reorder_layers must be an array of layer numbers");
+    snprintf(text, sizeof text, "%s, \"reorder_layers\": [3]}}", head);
+    write_text(cfg, text);
+    EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "reorder_layers names layer 3");
+    snprintf(text, sizeof text, "%s, \"reorder_layers\": [0], \"reorder_tau\": 0}}", head);
+    write_text(cfg, text);
+    EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "reorder_tau must be a number > 0");
+    ssm_model_free(&m);
+}
+
 Test(checkpoint, optimizer_round_trip)
 {
     ssm_model m;

@@ -13,6 +13,7 @@
 #include "engine/model.h"
 #include "engine/optim.h"
 #include "engine/recency.h"
+#include "engine/reorder.h"
 
 typedef struct {
     ssm_model m;
@@ -72,7 +73,13 @@ static double loss_at(fixture *f)
  * tensor, by central differences, against grad . direction.  The direction
  * is the backward gradient plus 30% noise: a strong signal, and a wrong
  * gradient (wrong scale, wrong entries) changes the two sides differently. */
-static void check_gradients(fixture *f, double tol)
+/* Finite differences against backward for every tensor but those skip
+ * names (skip may be NULL). */
+static void check_gradients_but(fixture *f, double tol, int (*skip)(const char *name));
+
+static void check_gradients(fixture *f, double tol) { check_gradients_but(f, tol, NULL); }
+
+static void check_gradients_but(fixture *f, double tol, int (*skip)(const char *name))
 {
     ssm_model_zero_grad(&f->m);
     loss_at(f);
@@ -82,6 +89,7 @@ static void check_gradients(fixture *f, double tol)
     ssm_model_tensors(&f->m, f->m.params_memory, p, n);
     ssm_model_tensors(&f->m, f->m.grads_memory, g, n);
     for (int t = 0; t < n; t++) {
+        if (skip && skip(p[t].name)) continue;
         float *dir = malloc(sizeof(float) * p[t].numel), *save = malloc(sizeof(float) * p[t].numel);
         double analytic = 0.0, dnorm = 0.0, gnorm = 0.0;
         for (size_t i = 0; i < p[t].numel; i++) gnorm += (double)g[t].data[i] * g[t].data[i];
@@ -357,7 +365,14 @@ Test(model, soft_reorder_gradients_match_finite_differences)
     fixture_free(&f);
 }
 
-Test(model, hard_reorder_sorts_tokens_and_passes_no_gradient_to_k)
+/* Tensors upstream of a layer-0 sort: finite differences see the hard
+ * sort's piecewise-constant loss, backward the straight-through gradient. */
+static int upstream_of_layer0_sort(const char *name)
+{
+    return strstr(name, "layers.0.") || strstr(name, "input_proj");
+}
+
+Test(model, hard_reorder_sorts_tokens_and_passes_a_straight_through_gradient_to_k)
 {
     fixture f;
     fixture_build(&f, small_classifier(SSM_REORDER_HARD), 2, 7);
@@ -377,9 +392,83 @@ Test(model, hard_reorder_sorts_tokens_and_passes_no_gradient_to_k)
             prev = s[hot];
         }
     }
-    for (int e = 0; e < f.m.cfg.d_inner; e++) cr_expect_eq(f.m.grads.imp_k[e], 0.0f);
+    float kmax = 0.0f;
+    for (int e = 0; e < f.m.cfg.d_inner; e++) kmax = fmaxf(kmax, fabsf(f.m.grads.imp_k[e]));
+    cr_expect_gt(kmax, 1e-6f, "k learns through the straight-through sort");
+    check_gradients_but(&f, 5e-2, upstream_of_layer0_sort);
+    fixture_free(&f);
+}
+
+/* Only u is permuted: z and the residual stream keep input order, so the
+ * layer's output is its input plus the mixer output, position by position. */
+Test(model, reordering_permutes_the_ssm_input_only)
+{
+    fixture f;
+    fixture_build(&f, small_classifier(SSM_REORDER_SOFT), 2, 6);
+    loss_at(&f);
+    size_t n = (size_t)2 * 6 * f.m.cfg.d_model;
+    const float *x0 = f.m.acts.resid, *x1 = x0 + n, *mix = f.m.acts.mix;
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(x1[i], x0[i] + mix[i], "x_1 = x_0 + mix at %zu", i);
+    fixture_free(&f);
+}
+
+/* reorder_layers picks the layers, each with its own k; tau changes SoftSort. */
+Test(model, reorder_layers_and_tau)
+{
+    ssm_config c = small_classifier(SSM_REORDER_SOFT);
+    c.n_layer = 3;
+    cr_assert_eq(ssm_reorder_layers_parse("0,1", &c.reorder_layers), 0);
+    cr_assert_eq(ssm_config_finalize(&c), SSM_OK, "%s", ssm_last_error());
+    cr_expect_eq(c.n_reorder, 2);
+    cr_expect_eq(ssm_reorder_slot(&c, 0), 0);
+    cr_expect_eq(ssm_reorder_slot(&c, 1), 1);
+    cr_expect_eq(ssm_reorder_slot(&c, 2), -1);
+    fixture f;
+    fixture_build(&f, c, 2, 5);
+    /* spread the scores so SoftSort is far from uniform and from its kinks */
+    for (int e = 0; e < 2 * f.m.cfg.d_inner; e++) f.m.params.imp_k[e] *= 8.0f;
+    size_t wdt = (size_t)f.m.cfg.d_inner * f.m.cfg.dt_rank;   /* and W_dt delta against b_dt */
+    for (size_t i = 0; i < 3 * wdt; i++) f.m.params.dt_proj_w[i] *= 4.0f;
+    ssm_tensor t[64];
+    int n = ssm_model_tensors(&f.m, f.m.params_memory, t, 64), ks = 0;
+    for (int i = 0; i < n; i++)
+        if (strstr(t[i].name, "importance_k"))
+            cr_expect(strstr(t[i].name, ks++ ? "layers.1." : "layers.0.") != NULL, "%s", t[i].name);
+    cr_expect_eq(ks, 2);
     check_gradients(&f, 5e-2);
     fixture_free(&f);
+
+    char buf[64];
+    ssm_reorder_layers_format(5, buf, sizeof buf);
+    cr_expect_str_eq(buf, "0,2");
+    uint64_t m;
+    cr_expect_eq(ssm_reorder_layers_parse("", &m), -1);
+    cr_expect_eq(ssm_reorder_layers_parse("1,", &m), -1);
+    cr_expect_eq(ssm_reorder_layers_parse("64", &m), -1);
+    cr_expect_eq(ssm_reorder_layers_parse("-1", &m), -1);
+    c.reorder_layers = 1ULL << 3;
+    cr_expect_eq(ssm_config_finalize(&c), SSM_ERR_CONFIG);
+    cr_expect(strstr(ssm_last_error(), "layer 3") != NULL, "%s", ssm_last_error());
+    c.reorder_layers = 1;
+    c.reorder_tau = 0.0f;
+    cr_expect_eq(ssm_config_finalize(&c), SSM_ERR_CONFIG);
+    cr_expect(strstr(ssm_last_error(), "reorder_tau") != NULL, "%s", ssm_last_error());
+}
+
+/* A smaller tau sharpens SoftSort: P-hat moves toward the hard sort. */
+Test(model, softsort_sharpens_as_tau_falls)
+{
+    float s[4] = {0.3f, -1.0f, 2.0f, 0.1f}, soft[16], sharp[16], hard[16];
+    ssm_reorder_build(SSM_REORDER_SOFT, 1, 4, s, 1.0f, soft);
+    ssm_reorder_build(SSM_REORDER_SOFT, 1, 4, s, 0.05f, sharp);
+    ssm_reorder_build(SSM_REORDER_HARD, 1, 4, s, 1.0f, hard);
+    double dsoft = 0.0, dsharp = 0.0;
+    for (int i = 0; i < 16; i++) {
+        dsoft += fabs(soft[i] - hard[i]);
+        dsharp += fabs(sharp[i] - hard[i]);
+    }
+    cr_expect_lt(dsharp, 0.1 * dsoft, "tau 0.05: %g, tau 1: %g", dsharp, dsoft);
 }
 
 Test(model, reorder_is_refused_for_language_models)
