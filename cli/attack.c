@@ -1,7 +1,8 @@
 /* attack.c — `ssmlab attack adversarial|target --model DIR --last K[,...]`:
  * recency-bias attacks (ssmlab-math(7) RECENCY) on a sequential image classifier's test
- * images, one row per k: FGSM or PGD on the last k tokens, or the splice of
- * the last k tokens of an image of a target class. */
+ * images, one row per k and region: FGSM, PGD or N(0,1) noise on k tokens
+ * (the last, first or middle k; the first k as the control), or the splice
+ * of those tokens of an image of a target class. */
 #include <ctype.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -43,7 +44,7 @@ typedef struct {
 static const cli_opt attack_options[] = {
     CLI_OPT_MODEL(attack_opts, model, 0),
     {"last", 0, CLI_OPT_STRING, .metavar = "K[,K...]",
-     .help = "attacked tokens, one row each: counts, or percentages of L (P%) (required)",
+     .help = "attacked tokens k, one row each (per region): counts, or percentages of L (P%) (required)",
      .offset = offsetof(attack_opts, last)},
     {"data", 0, CLI_OPT_STRING, .metavar = "DIR", .help = "read the images from DIR (default: the run's)",
      .offset = offsetof(attack_opts, data)},
@@ -53,7 +54,8 @@ static const cli_opt attack_options[] = {
 
 static const cli_command attack_command = {
     "attack", "adversarial|target --model DIR --last K[,K...] [options]",
-    "Recency-bias attacks on the last k tokens of a sequential image classifier's test images.", 1, NULL};
+    "Recency-bias attacks on k tokens (the last, first or middle k) of a sequential image classifier's test "
+    "images.", 1, NULL};
 
 /* The one operand: the attack. */
 static int parse_mode(attack_opts *o, const cli_args *a)
@@ -167,16 +169,18 @@ static void free_images(attack_images *d)
     ssm_images_free(&d->test);
 }
 
-/* Load the images, parse --last against their length, build the
- * evaluation and run its clean pass. */
+/* Load the images, parse --last against their length into the rows,
+ * build the evaluation and run its clean pass. */
 static ssm_status prepare(ssm_model *m, attack_images *d, attack_eval *a, const attack_opts *o,
-                          const char *run_text, int *ks, int *nk)
+                          const char *run_text, attack_eval_row *rows, int *nrows)
 {
     image_source src;
+    int ks[ATTACK_EVAL_MAX_KS], nk = 0;
     ssm_status st = source_parse(&src, run_text, o);
     if (!st) st = load_images(d, &src);
-    if (!st) st = attack_eval_parse_ks("attack", o->last, d->seq.L, ks, nk);
+    if (!st) st = attack_eval_parse_ks("attack", o->last, d->seq.L, ks, &nk);
     if (st) return st;
+    *nrows = attack_eval_rows(&o->e, ks, nk, rows);
     int N = o->e.images < d->test.n ? o->e.images : d->test.n;
     fprintf(stderr, "# model = %s, dataset = %s, data = %s, patch = %d, standardize = %d, L = %d, images = %d\n",
             o->model, src.dataset, src.data, src.patch > 1 ? src.patch : 1, src.standardize, d->seq.L, N);
@@ -187,16 +191,17 @@ static ssm_status run(ssm_model *m, const attack_opts *o, const char *run_text)
 {
     attack_images d = {0};
     attack_eval a = {0};
-    int ks[ATTACK_EVAL_MAX_KS], nk = 0;
-    ssm_status st = prepare(m, &d, &a, o, run_text, ks, &nk);
+    attack_eval_row rows[ATTACK_EVAL_MAX_ROWS];
+    int nrows = 0;
+    ssm_status st = prepare(m, &d, &a, o, run_text, rows, &nrows);
     cli_table tab;
     cli_table_begin(&tab, stdout, o->format, attack_eval_columns(), ATTACK_EVAL_NCOLS);
-    for (int i = 0; !st && i < nk; i++) {
+    for (int i = 0; !st && i < nrows; i++) {
         ssm_attack_counts t;
         char v[ATTACK_EVAL_NCOLS][32];
         const char *vals[ATTACK_EVAL_NCOLS];
-        if ((st = attack_eval_run(&a, m, ks[i], &t))) break;
-        attack_eval_cells(&a.o, d.seq.L, ks[i], &t, v, vals);
+        if ((st = attack_eval_run(&a, m, rows[i], &t))) break;
+        attack_eval_cells(&a.o, d.seq.L, rows[i], &t, v, vals);
         cli_table_row(&tab, vals);
     }
     attack_eval_free(&a);

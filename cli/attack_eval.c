@@ -1,7 +1,8 @@
 /* attack_eval.c — the passes of one recency-bias attack evaluation (ssmlab-math(7)
  * RECENCY) over a classifier's first test images, for `ssmlab attack` and
- * `ssmlab sweep --attack`: k lists, buffers, the clean pass, the attacked
- * pass per k (engine/attack.h) and its table row. */
+ * `ssmlab sweep --attack`: k lists and their rows (region and control),
+ * buffers, the clean pass, the attacked pass per row (engine/attack.h) and
+ * its table row. */
 #include "cli/attack_eval.h"
 
 #include <limits.h>
@@ -15,18 +16,19 @@
 #include "cli/cli.h"
 
 static const char *const cols[ATTACK_EVAL_NCOLS] = {"attack", "method", "k", "k_fraction", "eps",
-                                                    "images", "clean_acc", "attacked_acc", "success_rate"};
+                                                    "images", "clean_acc", "attacked_acc", "success_rate",
+                                                    "region"};
 
 const char *const *attack_eval_columns(void) { return cols; }
 
 /* ------------------------------------------------------------------------ */
 /* Options                                                                  */
 
-static const char *const methods[] = {"fgsm", "pgd", NULL};
-
 static const cli_opt options[] = {
-    {"method", 0, CLI_OPT_CHOICE, .help = "the adversarial attack (default fgsm)",
-     .offset = offsetof(attack_eval_opts, method_name), .choices = methods},
+    {"method", 0, CLI_OPT_CHOICE, .help = "the adversarial attack (default fgsm; noise: N(0,1) draws)",
+     .offset = offsetof(attack_eval_opts, method_name), .choices = ssm_attack_method_names},
+    {"region", 0, CLI_OPT_CHOICE, .help = "which k tokens (default last; the first k also run, the control)",
+     .offset = offsetof(attack_eval_opts, region_name), .choices = ssm_attack_region_names},
     {"eps", 0, CLI_OPT_FLOAT, 0, CLI_NO_LIMIT, .metavar = "E", .help = "L-infinity budget, normalised units (default 0.1)",
      .offset = offsetof(attack_eval_opts, eps)},
     {"steps", 0, CLI_OPT_INT, 1, 1e6, .metavar = "S", .help = "PGD iterations (default 10)",
@@ -51,13 +53,14 @@ const cli_opt *attack_eval_options(void) { return options; }
 
 void attack_eval_defaults(attack_eval_opts *o)
 {
-    *o = (attack_eval_opts){.method = SSM_ATTACK_FGSM, .steps = 10, .clip = 1, .cls = -1, .eps = 0.1f,
+    *o = (attack_eval_opts){.method = SSM_ATTACK_FGSM, .region = SSM_ATTACK_REGION_LAST, .steps = 10, .clip = 1, .cls = -1, .eps = 0.1f,
                             .step_size = -1.0f, .images = 1000, .batch_size = 50};
 }
 
 int attack_eval_check_opts(attack_eval_opts *o, const char *who)
 {
     if (o->method_name) o->method = ssm_attack_method_parse(o->method_name);
+    if (o->region_name) o->region = ssm_attack_region_parse(o->region_name);
     if (o->mode == ATTACK_EVAL_TARGET && o->cls < 0) return cli_usage_error("%s target: --class C is required", who);
     if (o->mode == ATTACK_EVAL_ADVERSARIAL && o->cls >= 0)
         return cli_usage_error("%s adversarial: --class goes with the target attack", who);
@@ -106,6 +109,16 @@ ssm_status attack_eval_parse_ks(const char *who, const char *s, int L, int *ks, 
         p += n;
         if (!*p) return SSM_OK;
     }
+}
+
+int attack_eval_rows(const attack_eval_opts *o, const int *ks, int nk, attack_eval_row *rows)
+{
+    int n = 0;
+    for (int i = 0; i < nk; i++) {
+        rows[n++] = (attack_eval_row){ks[i], o->region};
+        if (o->region != SSM_ATTACK_REGION_FIRST) rows[n++] = (attack_eval_row){ks[i], SSM_ATTACK_REGION_FIRST};
+    }
+    return n;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -218,8 +231,9 @@ ssm_status attack_eval_build(attack_eval *a, ssm_model *m, const ssm_images *tes
     return clean_pass(a, m);
 }
 
-/* xadv <- the block's inputs with the last k tokens of donor images */
-static void splice_batch(attack_eval *a, int start, int k)
+/* xadv <- the block's inputs (images from `start`) with tokens
+ * first .. first+k-1 of donor images */
+static void splice_batch(attack_eval *a, int start, int first, int k)
 {
     size_t row = (size_t)a->seq->L * a->seq->d_input;
     memcpy(a->xadv, a->blk.inputs, sizeof(float) * a->blk.B * row);
@@ -227,21 +241,22 @@ static void splice_batch(attack_eval *a, int start, int k)
         size_t donor = a->pool[ssm_attack_pick(a->npool, (uint64_t)a->o.seed, (uint64_t)(start + b))];
         ssm_images_to_seq(a->test, a->seq, donor, a->donors + b * row);
     }
-    ssm_attack_splice(a->xadv, a->donors, a->blk.B, a->seq->L, a->seq->d_input, k);
+    ssm_attack_splice(a->xadv, a->donors, a->blk.B, a->seq->L, a->seq->d_input, first, k);
 }
 
-ssm_status attack_eval_run(attack_eval *a, ssm_model *m, int k, ssm_attack_counts *t)
+ssm_status attack_eval_run(attack_eval *a, ssm_model *m, attack_eval_row r, ssm_attack_counts *t)
 {
     const attack_eval_opts *o = &a->o;
-    ssm_attack_config ac = {o->method, k, o->eps, o->step_size, o->steps, o->random_start,
-                            (uint64_t)o->seed, o->clip ? a->lo : NULL, o->clip ? a->hi : NULL};
     int B = a->blk.B, L = a->seq->L, tgt = o->mode == ATTACK_EVAL_TARGET;
+    int first = ssm_attack_region_start(r.region, L, r.k);
+    ssm_attack_config ac = {o->method, first, r.k, o->eps, o->step_size, o->steps, o->random_start,
+                            (uint64_t)o->seed, o->clip ? a->lo : NULL, o->clip ? a->hi : NULL};
     ssm_batch adv = {B, L, NULL, a->xadv, a->blk.targets};
     memset(t, 0, sizeof *t);
     for (int s = 0; s < a->N; s += B) {
         load_batch(a, s);
         ssm_status st = SSM_OK;
-        if (tgt) splice_batch(a, s, k);
+        if (tgt) splice_batch(a, s, first, r.k);
         else st = ssm_attack_adversarial(m, &ac, B, L, a->blk.inputs, a->blk.targets, (uint64_t)s, a->xadv);
         if (!st) st = ssm_model_forward(m, &adv);
         if (st) return st;
@@ -254,21 +269,23 @@ ssm_status attack_eval_run(attack_eval *a, ssm_model *m, int k, ssm_attack_count
 /* ------------------------------------------------------------------------ */
 /* Rows                                                                     */
 
-void attack_eval_cells(const attack_eval_opts *o, int L, int k, const ssm_attack_counts *t, char v[][32],
-                       const char **vals)
+void attack_eval_cells(const attack_eval_opts *o, int L, attack_eval_row r, const ssm_attack_counts *t,
+                       char v[][32], const char **vals)
 {
-    ssm_attack_rates r;
+    int k = r.k;
+    ssm_attack_rates q;
     int tgt = o->mode == ATTACK_EVAL_TARGET;
-    ssm_attack_rates_of(t, tgt, &r);
+    ssm_attack_rates_of(t, tgt, &q);
     snprintf(v[2], 32, "%d", k);
     snprintf(v[3], 32, "%.6g", (double)k / L);
     snprintf(v[4], 32, "%.6g", o->eps);
     snprintf(v[5], 32, "%ld", t->n);
-    snprintf(v[6], 32, "%.6g", r.clean_acc);
-    snprintf(v[7], 32, "%.6g", r.attacked_acc);
-    snprintf(v[8], 32, "%.6g", r.success_rate);
+    snprintf(v[6], 32, "%.6g", q.clean_acc);
+    snprintf(v[7], 32, "%.6g", q.attacked_acc);
+    snprintf(v[8], 32, "%.6g", q.success_rate);
     vals[0] = tgt ? "target" : "adversarial";
     vals[1] = tgt ? "splice" : ssm_attack_method_name(o->method);
-    for (int c = 2; c < ATTACK_EVAL_NCOLS; c++) vals[c] = v[c];
-    if (tgt) vals[4] = NULL;
+    for (int c = 2; c < ATTACK_EVAL_NCOLS - 1; c++) vals[c] = v[c];
+    vals[9] = ssm_attack_region_name(r.region);
+    if (tgt || o->method == SSM_ATTACK_NOISE) vals[4] = NULL;
 }

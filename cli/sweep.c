@@ -88,9 +88,9 @@ typedef struct {
     int verdict, mix_verdict;
     double decay_rate, half_life, fit_r2;         /* influence decay (NAN: no fit) */
     double cos_last, dev_last, dev_ratio;         /* over-smoothing of x_n; dev_n / dev_0 */
-    int attack_L, nk;                             /* attacked: tokens per image, k values */
-    int ks[ATTACK_EVAL_MAX_KS];
-    ssm_attack_counts counts[ATTACK_EVAL_MAX_KS];
+    int attack_L, nrows;                          /* attacked: tokens per image, (k, region) rows */
+    attack_eval_row rows[ATTACK_EVAL_MAX_ROWS];
+    ssm_attack_counts counts[ATTACK_EVAL_MAX_ROWS];
 } sweep_run;
 
 enum { C_PRESET, C_SCENARIO, C_POLARIZE, C_REORDER, C_TASK, C_LAYERS, C_PARAMS, C_STEPS, C_VAL_LOSS,
@@ -275,8 +275,10 @@ static ssm_status preset_check_attack(sweep_run *r, const sweep_opts *o)
     if (!o->attack || r->rc.task != RUN_TASK_CLASSIFY) return SSM_OK;
     task_data d;
     ssm_config cfg;
+    int ks[ATTACK_EVAL_MAX_KS], nk = 0;
     ssm_status st = task_data_load(&d, &r->rc, 1);
-    if (!st) st = attack_eval_parse_ks("sweep", o->last, d.L, r->ks, &r->nk);
+    if (!st) st = attack_eval_parse_ks("sweep", o->last, d.L, ks, &nk);
+    r->nrows = attack_eval_rows(&o->ae, ks, nk, r->rows);
     if (!st) st = task_model_config(&d, &r->rc, &cfg);
     if (!st && o->ae.mode == ATTACK_EVAL_TARGET && o->ae.cls >= cfg.n_classes)
         st = ssm_fail(SSM_ERR_USAGE, "sweep: --class %d: the model has classes 0 .. %d", o->ae.cls, cfg.n_classes - 1);
@@ -478,18 +480,19 @@ static void dynamics_copy(sweep_run *r, const task_dynamics *dy)
     if (!dy->fit_ok) fprintf(stderr, "# sweep: %s: no influence decay fit: %s\n", r->label, dy->fit_note);
 }
 
-/* --attack on a classifier: every k of the list on the first test images. */
+/* --attack on a classifier: every (k, region) row on the first test images. */
 static ssm_status measure_attack(sweep_run *r, ssm_model *m, const task_data *d, const sweep_opts *o)
 {
     attack_eval a;
     ssm_status st = attack_eval_build(&a, m, &d->test, &d->seq, &o->ae, r->rc.out);
-    for (int i = 0; !st && i < r->nk; i++) {
-        st = attack_eval_run(&a, m, r->ks[i], &r->counts[i]);
+    for (int i = 0; !st && i < r->nrows; i++) {
+        st = attack_eval_run(&a, m, r->rows[i], &r->counts[i]);
         ssm_attack_rates q;
         ssm_attack_rates_of(&r->counts[i], o->ae.mode == ATTACK_EVAL_TARGET, &q);
         if (!st)
-            fprintf(stderr, "# sweep: %s: attack k = %d: clean %.4f, attacked %.4f, success %.4f\n", r->name,
-                    r->ks[i], q.clean_acc, q.attacked_acc, q.success_rate);
+            fprintf(stderr, "# sweep: %s: attack k = %d, %s: clean %.4f, attacked %.4f, success %.4f\n", r->name,
+                    r->rows[i].k, ssm_attack_region_name(r->rows[i].region), q.clean_acc, q.attacked_acc,
+                    q.success_rate);
     }
     attack_eval_free(&a);
     return st;
@@ -648,21 +651,21 @@ static ssm_status results_table(sweep_table *t, const sweep_run *runs, int n)
     return st;
 }
 
-/* The attack table: one row per (attacked preset, k). */
+/* The attack table: one row per (attacked preset, k, region). */
 static ssm_status attack_table(sweep_table *t, const sweep_run *runs, int n, const attack_eval_opts *ae)
 {
     static const char *cols[A_NCOLS] = {"preset", "scenario", "polarize", "reorder"};
-    static const unsigned char text[A_NCOLS] = {1, 1, 1, 1, 1, 1};
+    static const unsigned char text[A_NCOLS] = {1, 1, 1, 1, 1, 1, [A_NCOLS - 1] = 1};
     const char *const *ev = attack_eval_columns();
     for (int c = 0; c < ATTACK_EVAL_NCOLS; c++) cols[A_FIRST + c] = ev[c];
     int rows = 0;
-    for (int i = 0; i < n; i++) rows += runs[i].rc.task == RUN_TASK_CLASSIFY ? runs[i].nk : 0;
+    for (int i = 0; i < n; i++) rows += runs[i].rc.task == RUN_TASK_CLASSIFY ? runs[i].nrows : 0;
     ssm_status st = table_build(t, cols, A_NCOLS, text, rows);
     for (int i = 0, row = 0; !st && i < n; i++)
-        for (int k = 0; runs[i].rc.task == RUN_TASK_CLASSIFY && k < runs[i].nk; k++, row++) {
+        for (int k = 0; runs[i].rc.task == RUN_TASK_CLASSIFY && k < runs[i].nrows; k++, row++) {
             const char **vals = t->vals + (size_t)row * A_NCOLS;
             const sweep_run *r = &runs[i];
-            attack_eval_cells(ae, r->attack_L, r->ks[k], &r->counts[k], t->v + (size_t)row * A_NCOLS + A_FIRST,
+            attack_eval_cells(ae, r->attack_L, r->rows[k], &r->counts[k], t->v + (size_t)row * A_NCOLS + A_FIRST,
                               vals + A_FIRST);
             vals[0] = r->name;
             vals[1] = ssm_scenario_name(r->rc.model.scenario);

@@ -39,7 +39,7 @@ eval_every = 0
 eval_batches = 0
 EOF
 HDR='preset,scenario,polarize,reorder,task,n_layer,params,steps,val_loss,val_ppl,val_acc,unigram_loss,train_s,mean_slope,verdict,mix_slope,mix_verdict,decay_rate,half_life,fit_r2,cos_last,dev_last,dev_ratio'
-AHDR='preset,scenario,polarize,reorder,attack,method,k,k_fraction,eps,images,clean_acc,attacked_acc,success_rate'
+AHDR='preset,scenario,polarize,reorder,attack,method,k,k_fraction,eps,images,clean_acc,attacked_acc,success_rate,region'
 
 "$SSMLAB" sweep "$TMP/lm-tiny.conf" "$TMP/cls-tiny.conf" --out "$TMP/sw" steps=3 threads=1 scenario=negative \
     --attack adversarial --eps 1 --last 1,25%,100% --images 20 \
@@ -86,13 +86,14 @@ for r in csv.DictReader(open(sys.argv[1])):
     assert -1 <= float(r['cos_last']) <= 1 and 0 < float(r['dev_last']) <= 1 and float(r['dev_ratio']) > 0, r
 PY
 # the attack table: the classifier's rows only, k resolved against its 16
-# patch tokens, rates in range and consistent with each other
+# patch tokens, each k on the last tokens and on the first (the control),
+# rates in range and consistent with each other
 [ "$(head -1 "$TMP/sw/attack.csv")" = "$AHDR" ] && ok "attack.csv columns" || fail "attack header: $(head -1 "$TMP/sw/attack.csv")"
-$PY - "$TMP/sw/attack.csv" <<'PY' && ok "attack rows: one per k, rates consistent" || fail "attack rows: $(cat "$TMP/sw/attack.csv")"
+$PY - "$TMP/sw/attack.csv" <<'PY' && ok "attack rows: one per k and region, rates consistent" || fail "attack rows: $(cat "$TMP/sw/attack.csv")"
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
-assert [(r['preset'], r['k'], r['method'], r['eps'], r['images']) for r in rows] == \
-    [('cls-tiny', k, 'fgsm', '1', '20') for k in ('1', '4', '16')], rows
+assert [(r['preset'], r['k'], r['method'], r['eps'], r['images'], r['region']) for r in rows] == \
+    [('cls-tiny', k, 'fgsm', '1', '20', g) for k in ('1', '4', '16') for g in ('last', 'first')], rows
 assert len({r['clean_acc'] for r in rows}) == 1
 for r in rows:
     c, a, s = (float(r[x]) for x in ('clean_acc', 'attacked_acc', 'success_rate'))
@@ -104,7 +105,8 @@ PY
     2>/dev/null | tail -n +2 >"$TMP/attack.rows"
 cut -d, -f5- "$TMP/sw/attack.csv" | tail -n +2 | cmp -s - "$TMP/attack.rows" && [ -s "$TMP/attack.rows" ] \
     && ok "ssmlab attack reproduces the sweep's attack rows" || fail "attack rows differ: $(cat "$TMP/attack.rows")"
-[ "$(wc -l <"$TMP/sw/attack.md")" -eq 5 ] && sed -n 3p "$TMP/sw/attack.md" | grep -q '^| cls-tiny | negative | none | hard | adversarial | fgsm | 1 |' \
+[ "$(wc -l <"$TMP/sw/attack.md")" -eq 8 ] && sed -n 3p "$TMP/sw/attack.md" | grep -q '^| cls-tiny | negative | none | hard | adversarial | fgsm | 1 | .* | last |$' \
+    && sed -n 4p "$TMP/sw/attack.md" | grep -q '^| cls-tiny | .* | fgsm | 1 | .* | first |$' \
     && ok "attack.md table" || fail "attack.md: $(cat "$TMP/sw/attack.md")"
 md="$TMP/sw/results.md"
 [ "$(wc -l <"$md")" -eq 4 ] && head -1 "$md" | grep -q '^| preset | scenario | .* | verdict | mix_slope | mix_verdict | .* | dev_ratio |$' \
@@ -124,14 +126,25 @@ grep -q '^#   scenario = negative$' "$TMP/sw/cls-tiny/train.log" && ok "override
     && head -1 "$TMP/sw2/results.csv" | grep -qx "$HDR" && [ ! -e "$TMP/sw2/attack.csv" ] && ok "--format jsonl, one layer" \
     || fail "jsonl sweep: $(tail -2 "$TMP/err") $(cat "$TMP/out.jsonl")"
 
-# the target attack: a splice, no eps; the LM of the sweep gets no rows
+# the target attack: a splice, no eps, here of the middle tokens and the
+# first (the control); the LM of the sweep gets no rows
 "$SSMLAB" sweep "$TMP/cls-tiny.conf" "$TMP/lm-tiny.conf" --out "$TMP/swt" steps=2 threads=1 --attack target --class 1 \
-    --last 50%,100% --images 12 --seed 3 >/dev/null 2>"$TMP/err" || fail "target sweep: $(tail -2 "$TMP/err")"
-"$SSMLAB" attack target --model "$TMP/swt/cls-tiny" --class 1 --last 50%,100% --images 12 --seed 3 --threads 1 \
-    2>/dev/null | tail -n +2 >"$TMP/target.rows"
-[ "$(wc -l <"$TMP/swt/attack.csv")" -eq 3 ] && cut -d, -f5- "$TMP/swt/attack.csv" | tail -n +2 | cmp -s - "$TMP/target.rows" \
-    && grep -q '^cls-tiny,default,none,hard,target,splice,16,1,,12,' "$TMP/swt/attack.csv" \
-    && ok "target attack rows, reproduced by ssmlab attack" || fail "target rows: $(cat "$TMP/swt/attack.csv")"
+    --region middle --last 50%,100% --images 12 --seed 3 >/dev/null 2>"$TMP/err" || fail "target sweep: $(tail -2 "$TMP/err")"
+"$SSMLAB" attack target --model "$TMP/swt/cls-tiny" --class 1 --region middle --last 50%,100% --images 12 --seed 3 \
+    --threads 1 2>/dev/null | tail -n +2 >"$TMP/target.rows"
+[ "$(wc -l <"$TMP/swt/attack.csv")" -eq 5 ] && cut -d, -f5- "$TMP/swt/attack.csv" | tail -n +2 | cmp -s - "$TMP/target.rows" \
+    && grep -q '^cls-tiny,default,none,hard,target,splice,16,1,,12,.*,middle$' "$TMP/swt/attack.csv" \
+    && grep -q '^cls-tiny,default,none,hard,target,splice,8,0.5,,12,.*,first$' "$TMP/swt/attack.csv" \
+    && ok "target attack rows by region, reproduced by ssmlab attack" || fail "target rows: $(cat "$TMP/swt/attack.csv")"
+
+# noise on the first tokens: no control row (the region is the control), no eps
+"$SSMLAB" sweep "$TMP/cls-tiny.conf" --out "$TMP/swn" steps=2 threads=1 --attack adversarial --method noise \
+    --region first --last 25% --images 8 --seed 5 >/dev/null 2>"$TMP/err" || fail "noise sweep: $(tail -2 "$TMP/err")"
+"$SSMLAB" attack adversarial --model "$TMP/swn/cls-tiny" --method noise --region first --last 25% --images 8 --seed 5 \
+    --threads 1 2>/dev/null | tail -n +2 >"$TMP/noise.rows"
+[ "$(wc -l <"$TMP/swn/attack.csv")" -eq 2 ] && grep -q '^cls-tiny,default,none,hard,adversarial,noise,4,0.25,,8,.*,first$' "$TMP/swn/attack.csv" \
+    && cut -d, -f5- "$TMP/swn/attack.csv" | tail -n +2 | cmp -s - "$TMP/noise.rows" \
+    && ok "noise attack rows, reproduced by ssmlab attack" || fail "noise rows: $(cat "$TMP/swn/attack.csv")"
 
 # bad attack options: usage errors before anything is trained
 A=("$SSMLAB" sweep "$TMP/cls-tiny.conf" --out "$TMP/swa")
@@ -141,7 +154,9 @@ expect_error 64 "last goes with --attack" "${A[@]}" --last 1
 expect_error 64 "eps goes with --attack" "${A[@]}" --eps 0.5
 expect_error 64 "--eps: '-1' is not" "${A[@]}" --attack adversarial --eps -1
 expect_error 64 "--images: '0' is not" "${A[@]}" --attack adversarial --images 0
-expect_error 64 "fgsm or pgd" "${A[@]}" --attack adversarial --method cw
+expect_error 64 "method must be fgsm, pgd or noise" "${A[@]}" --attack adversarial --method cw
+expect_error 64 "region must be first, last or middle, not 'x'" "${A[@]}" --attack adversarial --region x
+expect_error 64 "region goes with --attack" "${A[@]}" --region first
 expect_error 64 "random-start=1: takes no value" "${A[@]}" --attack adversarial --random-start=1
 expect_error 64 "'0' is not a token count" "${A[@]}" --attack adversarial --last 1,0
 expect_error 64 "'1x' is not a token count" "${A[@]}" --attack adversarial --last 1x

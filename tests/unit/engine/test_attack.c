@@ -1,8 +1,10 @@
 /* test_attack.c — unit tests of the recency-bias attacks (engine/attack.c):
- * only the last k tokens change, FGSM moves them by exactly eps sign(grad),
- * PGD stays inside the eps box and the value bounds, attacks raise the loss
- * of a small random classifier, the target splice copies the right tokens,
- * donor choice is deterministic, and the tallies and rates add up. */
+ * the first, last and middle regions of k tokens, only the region changes
+ * (FGSM, PGD, noise), FGSM moves it by exactly eps sign(grad), PGD stays
+ * inside the eps box and the value bounds, noise is N(0,1) and does not
+ * depend on batching, attacks raise the loss of a small random classifier,
+ * the target splice copies the right tokens, donor choice is deterministic,
+ * and the tallies and rates add up. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -51,12 +53,12 @@ static void fixture_build(fixture *f)
 
 static ssm_attack_config fgsm(int k, float eps)
 {
-    return (ssm_attack_config){.method = SSM_ATTACK_FGSM, .last_k = k, .eps = eps};
+    return (ssm_attack_config){.method = SSM_ATTACK_FGSM, .start = L - k, .k = k, .eps = eps};
 }
 
 static ssm_attack_config pgd(int k, float eps, float a, int steps, int random_start)
 {
-    return (ssm_attack_config){.method = SSM_ATTACK_PGD, .last_k = k, .eps = eps, .step_size = a,
+    return (ssm_attack_config){.method = SSM_ATTACK_PGD, .start = L - k, .k = k, .eps = eps, .step_size = a,
                                .steps = steps, .random_start = random_start, .seed = 5};
 }
 
@@ -73,19 +75,23 @@ static void attack(fixture *f, const ssm_attack_config *c)
                  ssm_last_error());
 }
 
-/* tokens before L-k are bitwise equal; returns how many later values moved */
-static int check_head_unchanged(const fixture *f, int k)
+/* tokens outside start .. start+k-1 are bitwise equal; returns how many
+ * values inside moved */
+static int check_outside_unchanged(const fixture *f, int start, int k)
 {
     int moved = 0;
     for (int b = 0; b < B; b++)
         for (int t = 0; t < L; t++)
             for (int i = 0; i < I; i++) {
                 size_t j = ((size_t)b * L + t) * I + i;
-                if (t < L - k) cr_assert_eq(f->xadv[j], f->x[j], "row %d token %d (k = %d) changed", b, t, k);
+                if (t < start || t >= start + k)
+                    cr_assert_eq(f->xadv[j], f->x[j], "row %d token %d (tokens %d + %d) changed", b, t, start, k);
                 else moved += f->xadv[j] != f->x[j];
             }
     return moved;
 }
+
+static int check_head_unchanged(const fixture *f, int k) { return check_outside_unchanged(f, L - k, k); }
 
 Test(attack, only_the_last_k_tokens_change)
 {
@@ -206,7 +212,7 @@ Test(attack, splice_copies_the_donors_last_k_tokens)
         donors[j] = -1.0f - (float)j;
     }
     const int k = 5;
-    ssm_attack_splice(x, donors, B, L, I, k);
+    ssm_attack_splice(x, donors, B, L, I, L - k, k);
     for (int b = 0; b < B; b++)
         for (int t = 0; t < L; t++)
             for (int i = 0; i < I; i++) {
@@ -235,7 +241,7 @@ Test(attack, mask_zeroes_all_but_the_last_k_tokens)
 {
     float g[N];
     for (size_t j = 0; j < N; j++) g[j] = 1.0f;
-    ssm_attack_mask(g, B, L, I, 2);
+    ssm_attack_mask(g, B, L, I, L - 2, 2);
     for (size_t j = 0; j < N; j++) cr_assert_eq(g[j], (j / I) % L >= L - 2 ? 1.0f : 0.0f);
 }
 
@@ -293,4 +299,133 @@ Test(attack, bad_configs_are_refused)
     cr_assert_eq(ssm_attack_method_parse("pgd"), SSM_ATTACK_PGD);
     cr_assert_eq(ssm_attack_method_parse("cw"), -1);
     cr_assert_str_eq(ssm_attack_method_name(SSM_ATTACK_FGSM), "fgsm");
+}
+
+Test(attack, regions_start_at_the_first_last_or_middle_token)
+{
+    /* (region, L, k) -> start */
+    const int cases[][4] = {
+        {SSM_ATTACK_REGION_FIRST, 12, 3, 0},  {SSM_ATTACK_REGION_LAST, 12, 3, 9},
+        {SSM_ATTACK_REGION_MIDDLE, 12, 4, 4}, {SSM_ATTACK_REGION_MIDDLE, 12, 3, 4},   /* (12-3)/2 = 4 */
+        {SSM_ATTACK_REGION_MIDDLE, 11, 4, 3}, {SSM_ATTACK_REGION_MIDDLE, 11, 3, 4},   /* odd L */
+        {SSM_ATTACK_REGION_FIRST, 7, 7, 0},   {SSM_ATTACK_REGION_LAST, 7, 7, 0},
+        {SSM_ATTACK_REGION_MIDDLE, 7, 7, 0},  {SSM_ATTACK_REGION_FIRST, 7, 1, 0},
+        {SSM_ATTACK_REGION_LAST, 7, 1, 6},    {SSM_ATTACK_REGION_MIDDLE, 7, 1, 3},
+        {SSM_ATTACK_REGION_MIDDLE, 1, 1, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const int *c = cases[i];
+        int s = ssm_attack_region_start(c[0], c[1], c[2]);
+        cr_assert_eq(s, c[3], "%s, L = %d, k = %d: start %d, want %d", ssm_attack_region_name(c[0]), c[1], c[2], s,
+                     c[3]);
+        ssm_attack_config cf = {.method = SSM_ATTACK_FGSM, .start = s, .k = c[2], .eps = 0.1f};
+        cr_assert_eq(ssm_attack_config_check(&cf, c[1]), SSM_OK, "%s", ssm_last_error());
+    }
+    cr_assert_eq(ssm_attack_region_parse("middle"), SSM_ATTACK_REGION_MIDDLE);
+    cr_assert_eq(ssm_attack_region_parse("centre"), -1);
+    cr_assert_str_eq(ssm_attack_region_name(SSM_ATTACK_REGION_FIRST), "first");
+    cr_assert_str_eq(ssm_attack_method_name(SSM_ATTACK_NOISE), "noise");
+    cr_assert_eq(ssm_attack_method_parse("noise"), SSM_ATTACK_NOISE);
+}
+
+Test(attack, a_region_past_the_sequence_is_refused)
+{
+    ssm_attack_config c = {.method = SSM_ATTACK_NOISE, .start = L - 2, .k = 3};
+    cr_assert_eq(ssm_attack_config_check(&c, L), SSM_ERR_CONFIG);
+    cr_assert(strstr(ssm_last_error(), "tokens 10 .. 12"), "%s", ssm_last_error());
+    c.start = -1;
+    cr_assert_eq(ssm_attack_config_check(&c, L), SSM_ERR_CONFIG);
+    c.start = L - 3;
+    cr_assert_eq(ssm_attack_config_check(&c, L), SSM_OK, "%s", ssm_last_error());
+}
+
+Test(attack, every_method_changes_only_its_region)
+{
+    fixture f;
+    fixture_build(&f);
+    const int ks[] = {1, 4, L};
+    for (int n = 0; n < 3; n++)
+        for (int region = SSM_ATTACK_REGION_FIRST; region <= SSM_ATTACK_REGION_MIDDLE; region++) {
+            int k = ks[n], s = ssm_attack_region_start(region, L, k);
+            ssm_attack_config c[3] = {fgsm(k, 0.1f), pgd(k, 0.1f, 0.03f, 3, 1),
+                                      {.method = SSM_ATTACK_NOISE, .seed = 7}};
+            for (int m = 0; m < 3; m++) {
+                c[m].start = s;
+                c[m].k = k;
+                attack(&f, &c[m]);
+                int moved = check_outside_unchanged(&f, s, k);
+                cr_assert_gt(moved, B * k * I / 2, "%s on the %s %d tokens moved %d values",
+                             ssm_attack_method_name(c[m].method), ssm_attack_region_name(region), k, moved);
+            }
+        }
+    ssm_model_free(&f.m);
+}
+
+Test(attack, noise_is_standard_normal)
+{
+    fixture f;
+    fixture_build(&f);
+    ssm_attack_config c = {.method = SSM_ATTACK_NOISE, .start = 2, .k = 8, .seed = 1};
+    double sum = 0, sum2 = 0, inside = 0, n = 0;   /* inside: draws with |z| < 1 */
+    for (uint64_t row0 = 0; row0 < 400 * B; row0 += B) {
+        cr_assert_eq(ssm_attack_adversarial(&f.m, &c, B, L, f.x, f.labels, row0, f.xadv), SSM_OK);
+        for (int b = 0; b < B; b++)
+            for (size_t j = (size_t)c.start * I; j < (size_t)(c.start + c.k) * I; j++) {
+                double z = f.xadv[(size_t)b * L * I + j];
+                sum += z;
+                sum2 += z * z;
+                inside += fabs(z) < 1;
+                n++;
+            }
+    }
+    double mean = sum / n, sd = sqrt(sum2 / n - mean * mean);
+    /* 38400 draws: the standard error of the mean is 0.005; uniform(0, 1)
+     * would give mean 0.5, sd 0.29 and every draw inside */
+    cr_assert_lt(fabs(mean), 0.03, "mean %g", mean);
+    cr_assert_lt(fabs(sd - 1), 0.03, "sd %g", sd);
+    cr_assert_lt(fabs(inside / n - 0.6827), 0.02, "P(|z| < 1) = %g", inside / n);
+    ssm_model_free(&f.m);
+}
+
+Test(attack, noise_does_not_depend_on_batching_and_follows_the_seed)
+{
+    fixture f;
+    fixture_build(&f);
+    ssm_attack_config c = {.method = SSM_ATTACK_NOISE, .start = 3, .k = 5, .seed = 9};
+    attack(&f, &c);
+    float whole[N];
+    memcpy(whole, f.xadv, sizeof whole);
+    size_t row = (size_t)L * I;
+    /* rows 0, then 1..3, numbered as in the whole evaluation */
+    cr_assert_eq(ssm_attack_adversarial(&f.m, &c, 1, L, f.x, f.labels, 0, f.xadv), SSM_OK);
+    cr_assert_eq(ssm_attack_adversarial(&f.m, &c, 3, L, f.x + row, f.labels + 1, 1, f.xadv + row), SSM_OK);
+    cr_assert_eq(memcmp(f.xadv, whole, sizeof whole), 0, "noise changed with the batching");
+    cr_assert_neq(memcmp(whole, whole + row, sizeof(float) * row), 0, "two rows got the same noise");
+    c.seed = 10;
+    attack(&f, &c);
+    cr_assert_neq(memcmp(f.xadv, whole, sizeof whole), 0, "the seed does not matter");
+    f.labels[1] = -1;   /* unlabelled rows are left alone */
+    attack(&f, &c);
+    cr_assert_eq(memcmp(f.xadv + row, f.x + row, sizeof(float) * row), 0);
+    ssm_model_free(&f.m);
+}
+
+Test(attack, splice_and_mask_follow_the_region)
+{
+    float x[N], orig[N], donors[N], g[N];
+    for (int region = SSM_ATTACK_REGION_FIRST; region <= SSM_ATTACK_REGION_MIDDLE; region++) {
+        const int k = 5, s = ssm_attack_region_start(region, L, k);
+        for (size_t j = 0; j < N; j++) {
+            x[j] = orig[j] = (float)j;
+            donors[j] = -1.0f - (float)j;
+            g[j] = 1.0f;
+        }
+        ssm_attack_splice(x, donors, B, L, I, s, k);
+        ssm_attack_mask(g, B, L, I, s, k);
+        for (size_t j = 0; j < N; j++) {
+            int t = (int)((j / I) % L), in = t >= s && t < s + k;
+            cr_assert_eq(x[j], in ? donors[j] : orig[j], "%s: token %d", ssm_attack_region_name(region), t);
+            cr_assert_eq(g[j], in ? 1.0f : 0.0f, "%s: mask at token %d", ssm_attack_region_name(region), t);
+        }
+    }
 }
