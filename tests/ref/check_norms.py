@@ -45,7 +45,7 @@ SLOPE_TOL = 1e-4
 SCORE_TOL = 1e-4
 EIG_TOL = 1e-6
 # the rules of engine/dynamics.h
-VERDICT_TAU, VERDICT_FRAC = 0.01, 0.5
+VERDICT_TAU, VERDICT_FRAC, VERDICT_R2_MIN = 0.01, 0.5, 0.5
 SPECTRUM_TOL = 1e-6
 
 
@@ -165,8 +165,20 @@ def classify(ev):
     return pos, neg, cpx, cls
 
 
-def verdict(slopes):
+def trend_r2(log_norms):
+    """R^2 of the line through the mean over tokens of ln ||x_l|| against l."""
+    y = log_norms.reshape(log_norms.shape[0], -1).mean(axis=1)
+    if len(y) < 2:
+        return float("nan")
+    resid = y - np.polyval(np.polyfit(np.arange(len(y)), y, 1), np.arange(len(y)))
+    tot = ((y - y.mean()) ** 2).sum()
+    return 1.0 - (resid ** 2).sum() / tot if tot > 1e-12 * len(y) else 0.0
+
+
+def verdict(slopes, r2=float("nan")):
     mean = slopes.mean()
+    if r2 < VERDICT_R2_MIN:
+        return "no-trend"
     if mean < -VERDICT_TAU and (slopes < -VERDICT_TAU).sum() >= VERDICT_FRAC * slopes.size:
         return "converging"
     if mean > VERDICT_TAU and (slopes > VERDICT_TAU).sum() >= VERDICT_FRAC * slopes.size:
@@ -259,7 +271,8 @@ def check_norms(case, report, got, want):
     ref_slopes = np.polyfit(depth, np.log(rn.reshape(len(depth), -1)), 1)[0].reshape(case.B, case.L)
     report.within(f"{n}/log-norm slopes", np.abs(slopes - ref_slopes).max(), SLOPE_TOL)
     report.within(f"{n}/mean slope", abs(mean - ref_slopes.mean()), SLOPE_TOL)
-    report.line(verd == verdict(ref_slopes), f"{n}/verdict", f"{verd} (reference {verdict(ref_slopes)})")
+    want_verd = verdict(ref_slopes, trend_r2(np.log(rn)))
+    report.line(verd == want_verd, f"{n}/verdict", f"{verd} (reference {want_verd})")
     report.within(f"{n}/importance scores (proxy mean Delta)", ref.rel_err(scores, rs), SCORE_TOL)
     ordered = all(None not in r and all(scores[b, r[i]] <= scores[b, r[i + 1]] for i in range(len(r) - 1))
                   for b, r in enumerate(ranking))
