@@ -18,7 +18,8 @@ const char *const cli_flow_scenarios[] = {"default", "positive", "negative", "mi
 
 void cli_flow_defaults(cli_flow_opts *o)
 {
-    *o = (cli_flow_opts){.layer = 0, .steps = 50, .step = 0.1, .scale = 1.0, .system = "mixer",
+    *o = (cli_flow_opts){.layer = 0, .steps = SSM_FLOW_STEPS_DEFAULT, .step = SSM_FLOW_STEP_DEFAULT,
+                         .scale = 1.0, .system = "mixer",
                          .seed = 1};
 }
 

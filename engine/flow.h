@@ -23,6 +23,10 @@ enum { SSM_FLOW_MIXER = 0, SSM_FLOW_S6, SSM_FLOW_SYSTEM_COUNT };
 /* Norms above this count as blown up: the integration stops there. */
 #define SSM_FLOW_NORM_MAX 1e30f
 #define SSM_FLOW_STEPS_MAX 1000
+/* The flow ssmlab inspect's verdicts table and the lab show: step h and
+ * steps T (inspect --flow's defaults too). */
+#define SSM_FLOW_STEP_DEFAULT 0.1
+#define SSM_FLOW_STEPS_DEFAULT 50
 
 typedef struct {
     int system;        /* SSM_FLOW_MIXER or SSM_FLOW_S6 */
