@@ -270,26 +270,32 @@ Test(session, bad_checkpoints_and_data_fail_cleanly)
     cr_assert_eq(ssm_session_open(&s, &rc), SSM_ERR_NOINPUT);
 }
 
-/* Wait (at most 30 s) for a snapshot with every sent command handled. */
+/* A tiny session trained `steps` steps, saved into tmpdir/dir, and its
+ * probe run on text (bytes into tokens); returns the text's length. */
+static int trained_probe(ssm_session *s, int polarize, int steps, const char *dir, const char *text, int *tokens)
+{
+    run_config rc;
+    tiny_config(&rc);
+    rc.model.polarize = polarize;
+    cr_assert_eq(ssm_session_open(s, &rc), SSM_OK, "%s", ssm_last_error());
+    double loss, acc;
+    float lr;
+    for (int i = 0; i < steps; i++) cr_assert_eq(ssm_session_step(s, &loss, &acc, &lr), SSM_OK);
+    cr_assert_eq(ssm_session_save(s, tmpdir_path(dir)), SSM_OK, "%s", ssm_last_error());
+    int T = (int)strlen(text);
+    for (int i = 0; i < T; i++) tokens[i] = (unsigned char)text[i];
+    cr_assert_eq(ssm_session_probe(s, tokens, NULL, T), SSM_OK, "%s", ssm_last_error());
+    return T;
+}
+
 /* The lab and ssmlab inspect compute one table the same way: the lab's
  * probe (session) and inspect's path (load the checkpoint, forward with
  * gradients, ssm_recency_attention and ssm_recency_influence) give
  * bit-identical hidden attention and influence on a trained model. */
 Test(session, the_lab_and_inspect_give_identical_attention_and_influence)
 {
-    run_config rc;
-    tiny_config(&rc);
-    rc.model.polarize = SSM_POLARIZE_BOTH;
     ssm_session s;
-    cr_assert_eq(ssm_session_open(&s, &rc), SSM_OK, "%s", ssm_last_error());
-    double loss, acc;
-    float lr;
-    for (int i = 0; i < 3; i++) cr_assert_eq(ssm_session_step(&s, &loss, &acc, &lr), SSM_OK);
-    cr_assert_eq(ssm_session_save(&s, tmpdir_path("same")), SSM_OK, "%s", ssm_last_error());
-    const char *text = "Pack my box with jugs";
-    int T = (int)strlen(text), tokens[32], t = T - 2;
-    for (int i = 0; i < T; i++) tokens[i] = (unsigned char)text[i];
-    cr_assert_eq(ssm_session_probe(&s, tokens, NULL, T), SSM_OK, "%s", ssm_last_error());
+    int tokens[32], T = trained_probe(&s, SSM_POLARIZE_BOTH, 3, "same", "Pack my box with jugs", tokens), t = T - 2;
 
     ssm_model m = {0};
     ssm_checkpoint_meta meta = {0};
@@ -329,18 +335,8 @@ Test(session, the_lab_and_inspect_give_identical_attention_and_influence)
  * afterwards the probe's activations are its forward's again. */
 Test(session, the_lab_and_inspect_give_identical_flows)
 {
-    run_config rc;
-    tiny_config(&rc);
     ssm_session s;
-    cr_assert_eq(ssm_session_open(&s, &rc), SSM_OK, "%s", ssm_last_error());
-    double loss, acc;
-    float lr;
-    for (int i = 0; i < 2; i++) cr_assert_eq(ssm_session_step(&s, &loss, &acc, &lr), SSM_OK);
-    cr_assert_eq(ssm_session_save(&s, tmpdir_path("flow")), SSM_OK, "%s", ssm_last_error());
-    const char *text = "Pack my box";
-    int T = (int)strlen(text), tokens[16];
-    for (int i = 0; i < T; i++) tokens[i] = (unsigned char)text[i];
-    cr_assert_eq(ssm_session_probe(&s, tokens, NULL, T), SSM_OK, "%s", ssm_last_error());
+    int tokens[16], T = trained_probe(&s, SSM_POLARIZE_NONE, 2, "flow", "Pack my box", tokens);
     size_t na = (size_t)(s.probe.cfg.n_layer + 1) * T * s.probe.cfg.d_model;
     float *resid = malloc(sizeof(float) * na);   /* (n_layer+1, T, D) the probe's stream */
     memcpy(resid, s.probe.acts.resid, sizeof(float) * na);
@@ -372,6 +368,7 @@ Test(session, the_lab_and_inspect_give_identical_flows)
     ssm_session_free(&s);
 }
 
+/* Wait (at most 30 s) for a snapshot with every sent command handled. */
 static void wait_done(ssm_engine *e, int wake, ssm_snapshot *snap)
 {
     for (int i = 0; i < 3000; i++) {
