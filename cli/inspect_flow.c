@@ -116,7 +116,7 @@ ssm_status cli_flow_run(const cli_flow_opts *o, ssm_model *m, const float *x0, i
     for (size_t i = 0; i < (size_t)L * W; i++) x[i] = (float)o->scale * (gauss ? x[i] : x0[i]);
     fprintf(stderr, "# flow: %s of layer %d, %d %s tokens of width %d x %g, step %g, %d steps\n",
             o->system, o->layer, L, gauss ? "Gaussian" : "embedded", W, o->scale, o->step, o->steps);
-    st = ssm_flow_run(m, o->layer, system, x, L, (float)o->step, o->steps, f);
+    st = ssm_flow_run(m, o->layer, system, x, L, (float)o->step, o->steps, NULL, f);
     free(x);
     return st;
 }

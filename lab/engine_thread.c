@@ -357,16 +357,20 @@ static ssm_status measure_influence(ssm_engine *e, int explicit)
 }
 
 /* The flow of the selected layer (w->attn_layer) from the probe's x_0:
- * a fixed number of steps, so bounded; the probe's forward is kept. */
+ * a fixed number of steps, cancellable between them; the probe's forward
+ * is kept. */
 static ssm_status measure_flow(ssm_engine *e)
 {
     ssm_snapshot *w = e->work;
     int l = w->attn_layer < 0 ? 0 : w->attn_layer >= e->s.model.cfg.n_layer ? e->s.model.cfg.n_layer - 1 : w->attn_layer;
     ssm_flow f;
     w->flow_ok = 0;
-    ssm_status st = ssm_session_flow(&e->s, l, &f);
+    ssm_status st = ssm_session_flow(&e->s, l, &e->stop_measure, &f);
     if (st) {
-        snprintf(w->flow_note, sizeof w->flow_note, "flow: %s", ssm_last_error());
+        int cancelled = st == SSM_ERR_INTERRUPTED && atomic_load(&e->cancel);
+        snprintf(w->flow_note, sizeof w->flow_note, "%s",
+                 cancelled ? "cancelled: select a layer to measure it again"
+                           : st == SSM_ERR_INTERRUPTED ? "measuring..." : ssm_last_error());
         return st;
     }
     /* (T+1, L) with NaN after an early stop; T = SSM_SNAP_FLOW_T, L = w->T */

@@ -351,9 +351,9 @@ Test(session, the_lab_and_inspect_give_identical_flows)
     memcpy(x0, m.acts.resid, sizeof(float) * T * m.cfg.d_model);
     for (int l = 0; l < m.cfg.n_layer; l++) {
         ssm_flow lab, cli;
-        cr_assert_eq(ssm_session_flow(&s, l, &lab), SSM_OK, "%s", ssm_last_error());
+        cr_assert_eq(ssm_session_flow(&s, l, NULL, &lab), SSM_OK, "%s", ssm_last_error());
         cr_assert_eq(ssm_flow_run(&m, l, SSM_FLOW_MIXER, x0, T, (float)SSM_FLOW_STEP_DEFAULT,
-                                  SSM_FLOW_STEPS_DEFAULT, &cli), SSM_OK);
+                                  SSM_FLOW_STEPS_DEFAULT, NULL, &cli), SSM_OK);
         cr_expect_eq(lab.steps, cli.steps);
         cr_expect_eq(lab.verdict, cli.verdict, "layer %d", l);
         cr_expect_eq(memcmp(lab.norms, cli.norms, sizeof(float) * (lab.steps + 1) * T), 0, "flow of layer %d", l);
