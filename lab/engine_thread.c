@@ -438,9 +438,11 @@ static void measure(ssm_engine *e)
     if (!e->running) busy(e, "measuring");
     ssm_status st = SSM_OK;
     if (what & M_ALL) st = measure_probe(e);
-    if (!st && (what & M_FLOW)) st = measure_flow(e);
     if (!st && (what & M_ATTN)) st = measure_attention(e);
     if (!st && (what & M_INFL)) st = measure_influence(e, asked & M_INFL);
+    if (!st && (what & M_FLOW)) st = measure_flow(e);
+    else if ((what & M_FLOW) && st == SSM_ERR_INTERRUPTED && atomic_load(&e->cancel))
+        snprintf(w->flow_note, sizeof w->flow_note, "cancelled: select a layer to measure it again");
     if (!e->running) busy(e, NULL);
     if (what & M_ALL) e->measure_s = ssm_now_s() - e->t_measure;
     w->measured_step = e->s.opt.step;

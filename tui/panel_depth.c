@@ -122,7 +122,7 @@ static void depth_update(tui_panel *p, const tui_view *v)
     verdicts_set(st, s);
     st->flow_layer = s->flow_layer;
     curve_fill(&st->depth, s->norms, st->layers, s->T, st->token, 1.0);
-    int ch = p->h - 3 - NVERDICT - (p->h >= 9), cw = p->w - AXIS_W;
+    int ch = p->h - 2 - NVERDICT - (p->h >= 9), cw = p->w - AXIS_W;
     if (st->flow_view && s->flow_ok) {
         curve_fill(&st->flow, s->flow_norms, s->flow_steps + 1, s->T, st->token, s->flow_h);
         cw = (p->w - 2 * AXIS_W) / 2;
@@ -144,7 +144,7 @@ static void verdict_line(tui_panel *p, int y, const depth_verdict *v)
     }
     snprintf(s[0], sizeof s[0], "%s %+.4f/%s R^2 %.2f: %s", v->who, v->slope, v->unit, v->r2, v->verdict);
     snprintf(s[1], sizeof s[1], "%s %+.3f R2 %.2f %s", v->who, v->slope, v->r2, v->verdict);
-    snprintf(s[2], sizeof s[2], "%s %+.2f %s", v->who, v->slope, v->verdict);
+    snprintf(s[2], sizeof s[2], "%s %+.2g %s", v->who, v->slope, v->verdict);
     snprintf(s[3], sizeof s[3], "%s %s", v->who, v->verdict);
     int first = isnan(v->slope) ? 3 : 0;   /* one layer: no mixer slope */
     tui_draw_first(p->win, y, 0, p->w, tui_attr(v->role), 4 - first, lines + first);
@@ -191,7 +191,7 @@ static void depth_draw(tui_panel *p)
     werase(p->win);
     int flow = st->flow_view && st->v[2].verdict;
     depth_title(p, st, flow);
-    if (!st->ready || p->h < 3 + NVERDICT + 2) return;
+    if (!st->ready || p->h < 3 + NVERDICT) return;   /* a canvas row at least */
     int token_line = p->h >= 9, ay = p->h - NVERDICT - token_line - 1;
     char hi[16], thi[16];
     snprintf(hi, sizeof hi, "x%d", st->layers - 1);
