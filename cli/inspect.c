@@ -11,6 +11,7 @@
  * model under --scenario without a checkpoint. */
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -346,7 +347,14 @@ static void norm_row(cli_table *t, const char *kind, int layer, const inspect_in
     cli_table_row(t, row);
 }
 
-static ssm_status emit_norms(const ssm_model *m, const inspect_input *in, cli_inspect_out *out)
+/* The two norm verdicts, kept for the verdicts table. */
+typedef struct {
+    float slope, r2, mix_slope, mix_r2;
+    int verdict, mix_verdict;
+} inspect_trends;
+
+static ssm_status emit_norms(const ssm_model *m, const inspect_input *in, cli_inspect_out *out,
+                             inspect_trends *tr)
 {
     ssm_norms n;
     ssm_status st = ssm_dynamics_norms(m, &n);
@@ -377,11 +385,46 @@ static ssm_status emit_norms(const ssm_model *m, const inspect_input *in, cli_in
     }
     snprintf(v, sizeof v, "%.9g", n.mean_slope);
     norm_row(&t, "mean_slope", -1, in, -1, v);
+    snprintf(v, sizeof v, "%.9g", n.r2);
+    norm_row(&t, "r2", -1, in, -1, v);
     norm_row(&t, "verdict", -1, in, -1, ssm_verdict_name(n.verdict));
+    *tr = (inspect_trends){n.mean_slope, n.r2, n.mix_mean_slope, n.mix_r2, n.verdict, n.mix_verdict};
     st = cli_tables_end(&out->tables, SSM_OK);
     if (!st && out->fig.dir) st = cli_figures_norms(&out->fig, &n, (const char(*)[LABEL_MAX])in->labels);
     ssm_norms_free(&n);
     return st;
+}
+
+/* one verdicts-table row; a NaN slope or R^2 is left empty */
+static void verdict_row(cli_table *t, const char *name, const char *quantity, int layer,
+                        const char *verdict, float slope, float r2)
+{
+    char v[3][40];
+    snprintf(v[0], 40, "%d", layer);
+    snprintf(v[1], 40, "%.9g", slope);
+    snprintf(v[2], 40, "%.9g", r2);
+    const char *row[] = {"verdicts", name, quantity, layer >= 0 ? v[0] : NULL, verdict,
+                         isnan(slope) ? NULL : v[1], isnan(r2) ? NULL : v[2]};
+    cli_table_row(t, row);
+}
+
+/* The three verdicts side by side: residual stream and mixer outputs over
+ * depth (per layer), and the flow of one layer over flow time (per unit t). */
+static ssm_status emit_verdicts(const inspect_trends *tr, const ssm_flow *f, int flow_layer,
+                                cli_inspect_out *out)
+{
+    static const char *const cols[] = {"table", "name", "quantity", "layer", "verdict", "slope", "r2"};
+    static const unsigned char text[] = {1, 1, 1, 0, 1, 0, 0};
+    cli_table t;
+    ssm_status st = cli_tables_begin(&out->tables, &t, "verdicts", cols, 7);
+    if (st) return st;
+    t.text = text;
+    verdict_row(&t, "residual", "ln ||x_l|| over depth", -1, ssm_verdict_name(tr->verdict), tr->slope, tr->r2);
+    verdict_row(&t, "mixer", "ln ||mix_l|| over depth", -1, ssm_verdict_name(tr->mix_verdict), tr->mix_slope,
+                tr->mix_r2);
+    verdict_row(&t, "flow", "ln ||x_i(t)|| over flow time", flow_layer, ssm_flow_verdict_name(f->verdict),
+                f->mean_rate, f->mean_r2);
+    return cli_tables_end(&out->tables, SSM_OK);
 }
 
 static ssm_status emit_importance(const ssm_model *m, const inspect_input *in, cli_inspect_out *out)
@@ -474,9 +517,10 @@ static int flow_validate(const inspect_opts *o, const cli_args *a)
 {
     static const char *const sub[] = {"flow-layer", "flow-step", "flow-steps", "flow-system",
                                       "flow-scale", "scenario", "seed"};
-    for (size_t i = 0; i < sizeof sub / sizeof *sub; i++)
-        if (cli_opts_given(a, sub[i]) && !o->flow.on)
-            return cli_usage_error("inspect: --%s goes with --flow", sub[i]);
+    int norms = o->norms || (!o->spectrum && !o->importance && !cli_recency_any(&o->rec) && !o->flow.on);
+    for (size_t i = 0; i < sizeof sub / sizeof *sub; i++)   /* flow-*: also the verdicts table's flow */
+        if (cli_opts_given(a, sub[i]) && !o->flow.on && (i >= 5 || !norms))
+            return cli_usage_error("inspect: --%s goes with --flow%s", sub[i], i >= 5 ? "" : " or the norms");
     for (int i = 0; i < o->nkv; i++)
         if (!o->flow.scenario || !strchr(o->kv[i], '='))
             return cli_usage_error("inspect: unexpected argument '%s' (key=value model keys go with "
@@ -515,9 +559,9 @@ static int parse_opts(inspect_opts *o, int argc, char **argv)
 
 /* The flow from the first sequence's embedded tokens x_0 (the residual
  * stream before layer 0), run again here since recency's passes reuse the
- * activations. */
+ * activations: into f, and with --flow its table too. */
 static ssm_status inspect_flow(const inspect_opts *o, ssm_model *m, const inspect_input *in,
-                               cli_inspect_out *out)
+                               cli_inspect_out *out, ssm_flow *f)
 {
     ssm_batch first = {1, in->L, in->tokens, in->inputs, NULL};
     ssm_status st = ssm_model_forward(m, &first);
@@ -527,24 +571,29 @@ static ssm_status inspect_flow(const inspect_opts *o, ssm_model *m, const inspec
     float *x0 = malloc(sizeof(float) * n);   /* (L, D) */
     if (!x0) return ssm_fail(SSM_ERR_NOMEM, "out of memory for the flow's tokens");
     memcpy(x0, m->acts.resid, sizeof(float) * n);
-    st = cli_flow_emit(&o->flow, m, x0, in->L, in->ids, (const char(*)[LABEL_MAX])in->labels, out);
+    st = o->flow.on ? cli_flow_emit(&o->flow, m, x0, in->L, in->ids, (const char(*)[LABEL_MAX])in->labels, out, f)
+                    : cli_flow_run(&o->flow, m, x0, in->L, f);
     free(x0);
     return st;
 }
 
 /* The forward pass on the input, then the norms, importance, recency and
- * flow tables. */
+ * flow tables, and with the norms the verdicts table (which needs the flow). */
 static ssm_status inspect_forward(const inspect_opts *o, ssm_model *m, const inspect_input *in,
                                   cli_inspect_out *out)
 {
     ssm_batch batch = {in->B, in->L, in->tokens, in->inputs, NULL};
     ssm_status st = o->norms || o->importance || o->flow.on ? ssm_model_forward(m, &batch) : SSM_OK;
-    if (!st && o->norms) st = emit_norms(m, in, out);
+    inspect_trends tr = {0};
+    ssm_flow f = {0};
+    if (!st && o->norms) st = emit_norms(m, in, out, &tr);
     if (!st && o->importance) st = emit_importance(m, in, out);
     m->last = NULL;   /* batch goes out of scope */
     if (!st && cli_recency_any(&o->rec))
         st = cli_recency_emit(&o->rec, m, &batch, out);
-    if (!st && o->flow.on) st = inspect_flow(o, m, in, out);
+    if (!st && (o->flow.on || o->norms)) st = inspect_flow(o, m, in, out, &f);
+    if (!st && o->norms) st = emit_verdicts(&tr, &f, o->flow.layer, out);
+    ssm_flow_free(&f);
     return st;
 }
 
@@ -556,7 +605,7 @@ static ssm_status inspect_run(const inspect_opts *o, ssm_model *m, const char *r
     int tables = o->norms || o->importance || cli_recency_any(&o->rec) || o->flow.on;
     int need_input = tables || o->text || o->tokens || o->image >= 0;
     ssm_status st = cli_recency_check(&o->rec, &m->cfg);
-    if (!st && o->flow.on) st = cli_flow_check(&o->flow, &m->cfg);
+    if (!st && (o->flow.on || o->norms)) st = cli_flow_check(&o->flow, &m->cfg);
     if (!st && need_input) st = input_build(o, m, run_config, &in);
     if (!st && o->out) st = cli_dir_prepare("--out", o->out);
     if (!st && o->figures) st = cli_dir_prepare("--figures", o->figures);
@@ -587,7 +636,7 @@ static int inspect_random(const inspect_opts *o)
     if (!st && o->figures) st = cli_dir_prepare("--figures", o->figures);
     cli_inspect_out out = {{.format = o->format, .dir = o->out}, {o->figures, o->figure_formats}};
     if (!st && o->spectrum) st = emit_spectrum(&m, &out);
-    if (!st) st = cli_flow_emit(&o->flow, &m, NULL, 0, NULL, NULL, &out);
+    if (!st) st = cli_flow_emit(&o->flow, &m, NULL, 0, NULL, NULL, &out, NULL);
     st = cli_tables_end(&out.tables, st);
     ssm_model_free(&m);
     return st ? cli_report(st) : EX_OK;

@@ -18,7 +18,8 @@ const char *const cli_flow_scenarios[] = {"default", "positive", "negative", "mi
 
 void cli_flow_defaults(cli_flow_opts *o)
 {
-    *o = (cli_flow_opts){.layer = 0, .steps = 50, .step = 0.1, .scale = 1.0, .system = "mixer",
+    *o = (cli_flow_opts){.layer = 0, .steps = SSM_FLOW_STEPS_DEFAULT, .step = SSM_FLOW_STEP_DEFAULT,
+                         .scale = 1.0, .system = "mixer",
                          .seed = 1};
 }
 
@@ -102,8 +103,7 @@ static ssm_status flow_table(const ssm_flow *f, const int *ids, const char (*lab
     return cli_tables_end(&out->tables, SSM_OK);
 }
 
-ssm_status cli_flow_emit(const cli_flow_opts *o, ssm_model *m, const float *x0, int L,
-                         const int *ids, const char (*labels)[CLI_LABEL_MAX], cli_inspect_out *out)
+ssm_status cli_flow_run(const cli_flow_opts *o, ssm_model *m, const float *x0, int L, ssm_flow *f)
 {
     int system = ssm_flow_system_parse(o->system);
     ssm_status st = cli_flow_check(o, &m->cfg);
@@ -116,11 +116,21 @@ ssm_status cli_flow_emit(const cli_flow_opts *o, ssm_model *m, const float *x0, 
     for (size_t i = 0; i < (size_t)L * W; i++) x[i] = (float)o->scale * (gauss ? x[i] : x0[i]);
     fprintf(stderr, "# flow: %s of layer %d, %d %s tokens of width %d x %g, step %g, %d steps\n",
             o->system, o->layer, L, gauss ? "Gaussian" : "embedded", W, o->scale, o->step, o->steps);
-    ssm_flow f;
-    st = ssm_flow_run(m, o->layer, system, x, L, (float)o->step, o->steps, &f);
+    st = ssm_flow_run(m, o->layer, system, x, L, (float)o->step, o->steps, NULL, f);
     free(x);
+    return st;
+}
+
+ssm_status cli_flow_emit(const cli_flow_opts *o, ssm_model *m, const float *x0, int L,
+                         const int *ids, const char (*labels)[CLI_LABEL_MAX], cli_inspect_out *out,
+                         ssm_flow *keep)
+{
+    ssm_flow f;
+    ssm_status st = cli_flow_run(o, m, x0, L, &f);
     if (st) return st;
+    int gauss = !x0 || f.system == SSM_FLOW_S6;
     st = flow_table(&f, gauss ? NULL : ids, gauss ? NULL : labels, out);
-    ssm_flow_free(&f);
+    if (keep && !st) *keep = f;
+    else ssm_flow_free(&f);
     return st;
 }

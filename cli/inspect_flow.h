@@ -7,6 +7,7 @@
 #define SSM_INSPECT_FLOW_H
 
 #include "cli/inspect_figures.h"
+#include "engine/flow.h"
 #include "engine/model.h"
 #include "engine/status.h"
 
@@ -36,12 +37,18 @@ ssm_status cli_flow_check(const cli_flow_opts *o, const ssm_config *c);
  * language model built and initialised as `ssmlab train` builds one. */
 ssm_status cli_flow_model(const cli_flow_opts *o, char *const *kv, int nkv, ssm_model *m);
 
-/* Integrate and write the flow table.  x0 (L, D): the embedded tokens of
- * the input (NULL: CLI_FLOW_TOKENS Gaussian tokens from the seed; always
- * so for --flow-system s6, whose tokens are E wide); ids and labels (L)
- * name them (NULL: positions only).  Uses m's activations (no backward may
- * follow). */
+/* Integrate the flow of o's layer, step, steps, system and scale into f
+ * (freed with ssm_flow_free).  x0 (L, D): the embedded tokens of the input
+ * (NULL: CLI_FLOW_TOKENS Gaussian tokens from the seed; always so for
+ * --flow-system s6, whose tokens are E wide).  Uses m's activations (no
+ * backward may follow). */
+ssm_status cli_flow_run(const cli_flow_opts *o, ssm_model *m, const float *x0, int L, ssm_flow *f);
+
+/* cli_flow_run, then the flow table; ids and labels (L) name the tokens
+ * (NULL: positions only).  keep (NULL: none) receives the flow, which the
+ * caller then frees. */
 ssm_status cli_flow_emit(const cli_flow_opts *o, ssm_model *m, const float *x0, int L,
-                         const int *ids, const char (*labels)[CLI_LABEL_MAX], cli_inspect_out *out);
+                         const int *ids, const char (*labels)[CLI_LABEL_MAX], cli_inspect_out *out,
+                         ssm_flow *keep);
 
 #endif

@@ -1,7 +1,8 @@
 /* dynamics.c — the token-dynamics measurements of ssmlab-math(7) DYNAMICS: eigenvalues of
  * S_B S_C^T per layer (GSL nonsymmetric eigensolver), residual-stream token
  * norms and mixer-output norms with least-squares log-norm slopes over
- * depth (gsl_fit_linear) and a converging/diverging verdict for each, and
+ * depth (gsl_fit_linear), the R^2 of the mean log-norm's line (the flow's
+ * fit, ssm_flow_fit) and a converging/diverging/no-trend verdict for each, and
  * the layer-0 importance ranking.
  * GSL linear algebra only: this file must not include OpenBLAS's cblas.h. */
 #include "engine/dynamics.h"
@@ -22,8 +23,8 @@
 
 const char *ssm_verdict_name(int verdict)
 {
-    static const char *const names[] = {"converging", "diverging", "mixed", "none"};
-    return verdict >= 0 && verdict <= SSM_VERDICT_NONE ? names[verdict] : "?";
+    static const char *const names[] = {"converging", "diverging", "mixed", "none", "no-trend"};
+    return verdict >= 0 && verdict <= SSM_VERDICT_NO_TREND ? names[verdict] : "?";
 }
 
 const char *ssm_spectrum_class_name(int cls)
@@ -67,7 +68,23 @@ ssm_status ssm_dynamics_slopes(const float *norms, int n_layer, int T, float *sl
     return SSM_OK;
 }
 
-int ssm_dynamics_verdict(const float *slopes, int T, float *mean_slope)
+float ssm_dynamics_r2(const float *norms, int n_layer, int T)
+{
+    int n = n_layer + 1;
+    if (n < 2 || T < 1) return NAN;
+    double *y = calloc(n, sizeof(double)), slope, r2;   /* (n) mean ln norm per depth */
+    if (!y) return NAN;
+    for (int l = 0; l < n; l++)
+        for (int t = 0; t < T; t++) {
+            float v = norms[(size_t)l * T + t];
+            y[l] += log(v > FLT_MIN ? v : FLT_MIN) / T;
+        }
+    ssm_flow_fit(y, n, 1.0, &slope, &r2);
+    free(y);
+    return (float)r2;
+}
+
+int ssm_dynamics_verdict(const float *slopes, int T, float r2, float *mean_slope)
 {
     double sum = 0.0;
     int down = 0, up = 0;
@@ -78,6 +95,7 @@ int ssm_dynamics_verdict(const float *slopes, int T, float *mean_slope)
     }
     double mean = T > 0 ? sum / T : 0.0;
     if (mean_slope) *mean_slope = (float)mean;
+    if (r2 < SSM_FLOW_R2_MIN) return SSM_VERDICT_NO_TREND;
     if (T > 0 && mean < -SSM_VERDICT_TAU && down >= SSM_VERDICT_FRAC * T) return SSM_VERDICT_CONVERGING;
     if (T > 0 && mean > SSM_VERDICT_TAU && up >= SSM_VERDICT_FRAC * T) return SSM_VERDICT_DIVERGING;
     return SSM_VERDICT_MIXED;
@@ -97,12 +115,14 @@ static ssm_status mix_verdict(ssm_norms *n, int T)
 {
     if (n->n_layer < 2) {
         for (int t = 0; t < T; t++) n->mix_slopes[t] = NAN;
-        n->mix_mean_slope = NAN;
+        n->mix_mean_slope = n->mix_r2 = NAN;
         n->mix_verdict = SSM_VERDICT_NONE;
         return SSM_OK;
     }
     ssm_status st = ssm_dynamics_slopes(n->mix_norms, n->n_layer - 1, T, n->mix_slopes);
-    if (!st) n->mix_verdict = ssm_dynamics_verdict(n->mix_slopes, T, &n->mix_mean_slope);
+    if (st) return st;
+    n->mix_r2 = ssm_dynamics_r2(n->mix_norms, n->n_layer - 1, T);
+    n->mix_verdict = ssm_dynamics_verdict(n->mix_slopes, T, n->mix_r2, &n->mix_mean_slope);
     return st;
 }
 
@@ -135,7 +155,8 @@ ssm_status ssm_dynamics_norms(const ssm_model *m, ssm_norms *out)
         ssm_norms_free(out);
         return st;
     }
-    out->verdict = ssm_dynamics_verdict(out->slopes, (int)T, &out->mean_slope);
+    out->r2 = ssm_dynamics_r2(out->norms, nl, (int)T);
+    out->verdict = ssm_dynamics_verdict(out->slopes, (int)T, out->r2, &out->mean_slope);
     return SSM_OK;
 }
 

@@ -5,21 +5,30 @@
 #ifndef SSM_DYNAMICS_H
 #define SSM_DYNAMICS_H
 
+#include "engine/flow.h"
 #include "engine/model.h"
 #include "engine/status.h"
 
 /* ---- token norms over depth ------------------------------------------- */
 
-enum { SSM_VERDICT_CONVERGING = 0, SSM_VERDICT_DIVERGING, SSM_VERDICT_MIXED, SSM_VERDICT_NONE };
+enum { SSM_VERDICT_CONVERGING = 0, SSM_VERDICT_DIVERGING, SSM_VERDICT_MIXED, SSM_VERDICT_NONE,
+       SSM_VERDICT_NO_TREND };
 
-/* Verdict rule (documented in ssmlab-inspect(1) too).  With tau =
- * SSM_VERDICT_TAU and the per-token slopes s_t (natural log of the norm per
- * layer):
+/* Verdict rule (documented in ssmlab-inspect(1) too).  First the trend:
+ * the least-squares line through the mean over tokens of ln ||.|| against
+ * depth (ssm_flow_fit, the flow's fit); when its R^2 is below
+ * SSM_FLOW_R2_MIN (the flow verdict's threshold, one constant for both)
+ * the verdict is
+ *   no-trend    (SSM_VERDICT_NO_TREND; a flat curve has R^2 = 0).
+ * Otherwise, with tau = SSM_VERDICT_TAU and the per-token slopes s_t
+ * (natural log of the norm per layer):
  *   converging  when mean slope < -tau and at least SSM_VERDICT_FRAC of the
  *               tokens have s_t < -tau;
  *   diverging   when mean slope > +tau and at least SSM_VERDICT_FRAC of the
  *               tokens have s_t > +tau;
- *   mixed       otherwise (flat, or tokens disagree).
+ *   mixed       otherwise (tokens disagree, or a slope within tau).
+ * The name is "no-trend", one word as the flow's, so the verdict columns
+ * of train.csv, sweep tables and inspect need no quoting.
  * SSM_VERDICT_NONE ("none") is the mixer-output verdict of a one-layer
  * model: one depth, nothing to fit.
  *
@@ -40,10 +49,12 @@ typedef struct {
     float *mix_norms;  /* (n_layer, B, L)   mixer output norms */
     float *slopes;     /* (B, L) least-squares slope of log-norm over depth l = 0..n_layer */
     float mean_slope;  /* mean of slopes over the B*L tokens */
+    float r2;          /* R^2 of the line through the mean log-norm over l = 0..n_layer */
     int verdict;       /* SSM_VERDICT_* */
     float *mix_slopes; /* (B, L) slope of log mixer-output norm over l = 0..n_layer-1
                         * (NaN when n_layer = 1) */
     float mix_mean_slope;  /* mean of mix_slopes (NaN when n_layer = 1) */
+    float mix_r2;      /* R^2 of the mean log mixer-output norm's line (NaN when n_layer = 1) */
     int mix_verdict;   /* SSM_VERDICT_*, SSM_VERDICT_NONE when n_layer = 1 */
 } ssm_norms;
 
@@ -54,7 +65,8 @@ typedef struct {
  * L is the batch's length: under pool cls the appended cls token is left out. */
 ssm_status ssm_dynamics_norms(const ssm_model *m, ssm_norms *out);
 void ssm_norms_free(ssm_norms *n);
-const char *ssm_verdict_name(int verdict);   /* "converging", "diverging", "mixed", "none" */
+/* "converging", "diverging", "mixed", "none", "no-trend" */
+const char *ssm_verdict_name(int verdict);
 
 /* Lower-level pieces, usable on synthetic data.
  * norms: (n_layer+1, T) for T tokens; writes slopes (T): the gsl_fit_linear
@@ -62,8 +74,13 @@ const char *ssm_verdict_name(int verdict);   /* "converging", "diverging", "mixe
  * to FLT_MIN, so a zero norm gives a large finite slope, never NaN).  With
  * n_layer + 1 = 1 point the slope is NaN. */
 ssm_status ssm_dynamics_slopes(const float *norms, int n_layer, int T, float *slopes);
-/* mean of slopes (T) and the verdict of the rule above */
-int ssm_dynamics_verdict(const float *slopes, int T, float *mean_slope);
+/* R^2 of the least-squares line through the mean over the T tokens of
+ * ln norm_l against l = 0..n_layer (norms as for ssm_dynamics_slopes);
+ * NaN with one point, 0 for a flat mean curve. */
+float ssm_dynamics_r2(const float *norms, int n_layer, int T);
+/* mean of slopes (T) and the verdict of the rule above; r2 from
+ * ssm_dynamics_r2 (a NaN r2 skips the no-trend test) */
+int ssm_dynamics_verdict(const float *slopes, int T, float r2, float *mean_slope);
 
 /* ---- spectrum of S_B S_C^T -------------------------------------------- */
 

@@ -118,7 +118,7 @@ static ssm_status flow_alloc(ssm_flow *f, int L, int T, float h)
 }
 
 ssm_status ssm_flow_run(ssm_model *m, int layer, int system, const float *x0, int L,
-                        float h, int T, ssm_flow *out)
+                        float h, int T, atomic_int *cancel, ssm_flow *out)
 {
     if (system < 0 || system >= SSM_FLOW_SYSTEM_COUNT)
         return ssm_fail(SSM_ERR_USAGE, "flow system %d is unknown", system);
@@ -136,6 +136,10 @@ ssm_status ssm_flow_run(ssm_model *m, int layer, int system, const float *x0, in
     if (!st) memcpy(x, x0, sizeof(float) * n);
     int ok = !st && flow_norms(x, L, D, out->norms);
     for (int k = 0; ok && k < T; k++) {
+        if (cancel && atomic_load(cancel)) {
+            st = ssm_fail(SSM_ERR_INTERRUPTED, "flow cancelled");
+            break;
+        }
         st = system == SSM_FLOW_S6 ? ssm_model_s6_forward(m, layer, x, 1, L, v)
                                    : ssm_model_mixer_forward(m, layer, x, 1, L, v);
         if (st) break;

@@ -6,6 +6,8 @@
 #ifndef SSM_FLOW_H
 #define SSM_FLOW_H
 
+#include <stdatomic.h>
+
 #include "engine/model.h"
 #include "engine/status.h"
 
@@ -23,6 +25,10 @@ enum { SSM_FLOW_MIXER = 0, SSM_FLOW_S6, SSM_FLOW_SYSTEM_COUNT };
 /* Norms above this count as blown up: the integration stops there. */
 #define SSM_FLOW_NORM_MAX 1e30f
 #define SSM_FLOW_STEPS_MAX 1000
+/* The flow ssmlab inspect's verdicts table and the lab show: step h and
+ * steps T (inspect --flow's defaults too). */
+#define SSM_FLOW_STEP_DEFAULT 0.1
+#define SSM_FLOW_STEPS_DEFAULT 50
 
 typedef struct {
     int system;        /* SSM_FLOW_MIXER or SSM_FLOW_S6 */
@@ -43,9 +49,11 @@ typedef struct {
  * ssm_model_s6_forward for SSM_FLOW_S6, on a (1, L, dim) batch (m's
  * activations are reused, so no backward may follow).  out is allocated here, freed by
  * ssm_flow_free.  Stops early (out->steps < T) when a norm is not finite or
- * exceeds SSM_FLOW_NORM_MAX; that run is diverging whatever the fit says. */
+ * exceeds SSM_FLOW_NORM_MAX; that run is diverging whatever the fit says.
+ * SSM_ERR_INTERRUPTED (out freed) when *cancel becomes nonzero between
+ * steps (cancel may be NULL). */
 ssm_status ssm_flow_run(ssm_model *m, int layer, int system, const float *x0, int L,
-                        float h, int T, ssm_flow *out);
+                        float h, int T, atomic_int *cancel, ssm_flow *out);
 /* token width of a system: d_model or d_inner */
 int ssm_flow_dim(const ssm_config *c, int system);
 const char *ssm_flow_system_name(int system);     /* "mixer", "s6" */

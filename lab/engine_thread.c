@@ -27,7 +27,7 @@
 #define INFL_EVERY_S 2.0       /* influence while training, at most this often */
 
 /* What a measurement redoes (measure_pending bits). */
-enum { M_ALL = 1, M_ATTN = 2, M_INFL = 4 };
+enum { M_ALL = 1, M_ATTN = 2, M_INFL = 4, M_FLOW = 8 };
 
 static const char default_text[] =
     "The quick brown fox jumps over the lazy dog. A stitch in time saves nine.";
@@ -246,7 +246,11 @@ static ssm_status measure_norms(const ssm_model *m, ssm_snapshot *w)
     for (int l = 0; l < layers; l++) memcpy(w->norms + (size_t)l * T, n.norms + (size_t)l * T, sizeof(float) * T);
     memcpy(w->slopes, n.slopes, sizeof(float) * T);
     w->mean_slope = n.mean_slope;
+    w->r2 = n.r2;
     w->verdict = n.verdict;
+    w->mix_slope = n.mix_mean_slope;
+    w->mix_r2 = n.mix_r2;
+    w->mix_verdict = n.mix_verdict;
     ssm_norms_free(&n);
     return SSM_OK;
 }
@@ -353,6 +357,37 @@ static ssm_status measure_influence(ssm_engine *e, int explicit)
     return SSM_OK;
 }
 
+/* The flow of the selected layer (w->attn_layer) from the probe's x_0:
+ * a fixed number of steps, cancellable between them; the probe's forward
+ * is kept. */
+static ssm_status measure_flow(ssm_engine *e)
+{
+    ssm_snapshot *w = e->work;
+    int l = w->attn_layer < 0 ? 0 : w->attn_layer >= e->s.model.cfg.n_layer ? e->s.model.cfg.n_layer - 1 : w->attn_layer;
+    ssm_flow f;
+    w->flow_ok = 0;
+    ssm_status st = ssm_session_flow(&e->s, l, &e->stop_measure, &f);
+    if (st) {
+        int cancelled = st == SSM_ERR_INTERRUPTED && atomic_load(&e->cancel);
+        snprintf(w->flow_note, sizeof w->flow_note, "%s",
+                 cancelled ? "cancelled: select a layer to measure it again"
+                           : st == SSM_ERR_INTERRUPTED ? "measuring..." : ssm_last_error());
+        return st;
+    }
+    /* (T+1, L) with NaN after an early stop; T = SSM_SNAP_FLOW_T, L = w->T */
+    memcpy(w->flow_norms, f.norms, sizeof(float) * (size_t)(f.T + 1) * f.L);
+    w->flow_layer = l;
+    w->flow_steps = f.steps;
+    w->flow_h = f.h;
+    w->flow_rate = f.mean_rate;
+    w->flow_r2 = f.mean_r2;
+    w->flow_verdict = f.verdict;
+    w->flow_note[0] = 0;
+    w->flow_ok = 1;
+    ssm_flow_free(&f);
+    return SSM_OK;
+}
+
 /* The class the model gives the inspected image. */
 static int probe_prediction(const ssm_model *m)
 {
@@ -400,12 +435,15 @@ static void measure(ssm_engine *e)
     if (too_long(e)) return;
     atomic_store(&e->stop_measure, atomic_load(&e->cancel));   /* a cancel stands; a newer selection stops it */
     if (!e->s.probe.acts_memory || e->s.probe_T != w->T) what |= M_ALL;   /* no probe forward to reuse */
-    if (what & M_ALL) what |= M_ATTN | M_INFL;
+    if (what & M_ALL) what |= M_ATTN | M_INFL | M_FLOW;
     if (!e->running) busy(e, "measuring");
     ssm_status st = SSM_OK;
     if (what & M_ALL) st = measure_probe(e);
     if (!st && (what & M_ATTN)) st = measure_attention(e);
     if (!st && (what & M_INFL)) st = measure_influence(e, asked & M_INFL);
+    if (!st && (what & M_FLOW)) st = measure_flow(e);
+    else if ((what & M_FLOW) && st == SSM_ERR_INTERRUPTED && atomic_load(&e->cancel))
+        snprintf(w->flow_note, sizeof w->flow_note, "cancelled: select a layer to measure it again");
     if (!e->running) busy(e, NULL);
     if (what & M_ALL) e->measure_s = ssm_now_s() - e->t_measure;
     w->measured_step = e->s.opt.step;
@@ -413,10 +451,11 @@ static void measure(ssm_engine *e)
     else if (st) msg(e, st != SSM_ERR_INTERRUPTED, "%s", ssm_last_error());
 }
 
-/* A new input or model: the attention and influence shown are void. */
+/* A new input or model: the flow, attention and influence shown are void. */
 static void measures_void(ssm_engine *e)
 {
-    e->work->attn_ok = e->work->infl_ok = 0;
+    e->work->attn_ok = e->work->infl_ok = e->work->flow_ok = 0;
+    snprintf(e->work->flow_note, sizeof e->work->flow_note, "measuring the flow...");
     snprintf(e->work->attn_note, sizeof e->work->attn_note, "measuring...");
     snprintf(e->work->infl_note, sizeof e->work->infl_note, "measuring influence...");
 }
@@ -730,11 +769,13 @@ static int cmd_inspect(ssm_engine *e, const ssm_cmd *c)
     return M_ALL;
 }
 
-/* The selection: attention follows layer and channel, influence the token. */
+/* The selection: the flow follows the layer, attention layer and channel,
+ * influence the token. */
 static int cmd_select(ssm_engine *e, const ssm_cmd *c)
 {
     ssm_snapshot *w = e->work;
-    int what = (c->layer != w->attn_layer || c->channel != w->attn_channel ? M_ATTN : 0) |
+    int what = (c->layer != w->attn_layer ? M_FLOW : 0) |
+               (c->layer != w->attn_layer || c->channel != w->attn_channel ? M_ATTN : 0) |
                (c->token != w->infl_token ? M_INFL : 0);
     w->attn_layer = c->layer;
     w->attn_channel = c->channel;

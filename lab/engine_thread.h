@@ -1,6 +1,7 @@
 /* engine_thread.h — the TUI's engine thread: it owns a training session,
- * trains and measures off the UI thread (token norms, importance, spectrum,
- * hidden attention and influence on the inspected text or test image),
+ * trains and measures off the UI thread (token norms and their verdicts,
+ * importance, spectrum, the flow of the selected layer, hidden attention
+ * and influence on the inspected text or test image),
  * takes commands from a queue, and publishes snapshots (copies of
  * everything the panels draw) under a mutex, waking the UI through a
  * self-pipe.  Only the UI thread calls curses. */
@@ -15,6 +16,7 @@
 #define SSM_SNAP_LABEL 16        /* bytes of a token's label, with the NUL */
 #define SSM_SNAP_PIXELS 1024     /* pixels of the test image shown (28 x 28 and 32 x 32 fit) */
 #define SSM_SNAP_MAX_LAYER 64    /* layers measured */
+#define SSM_SNAP_FLOW_T SSM_FLOW_STEPS_DEFAULT   /* flow steps shown */
 #define SSM_SNAP_MAX_N 64        /* eigenvalues shown per layer */
 #define SSM_SNAP_HIST 1024       /* loss history points (decimated when full) */
 #define SSM_SNAP_DYN 256         /* validations with dynamics in the history (decimated when full) */
@@ -95,8 +97,15 @@ typedef struct {
     long measured_step;                                /* -1: none yet */
     float norms[(SSM_SNAP_MAX_LAYER + 1) * SSM_SNAP_MAX_T]; /* (n_layer+1, T) ||x_{l,t}|| */
     float slopes[SSM_SNAP_MAX_T];                      /* log-norm slope per layer */
-    float mean_slope;
+    float mean_slope, r2;                              /* residual stream: mean slope, R^2 of the mean's line */
     int verdict;                                       /* SSM_VERDICT_* */
+    float mix_slope, mix_r2;                           /* mixer outputs (NAN for one layer) */
+    int mix_verdict;                                   /* SSM_VERDICT_* */
+    /* the flow of the selected layer from x_0 (ssm_session_flow) */
+    int flow_ok, flow_layer, flow_steps, flow_verdict; /* steps done; SSM_FLOW_* */
+    float flow_h, flow_rate, flow_r2;                  /* step; rate and R^2 of the mean ln-norm's line */
+    float flow_norms[(SSM_SNAP_FLOW_T + 1) * SSM_SNAP_MAX_T];   /* (flow_steps+1, T) ||x_i(k h)|| */
+    char flow_note[96];                                /* why there is no flow ("" = none) */
     float imp[SSM_SNAP_MAX_T];                         /* importance score, input order */
     int order[SSM_SNAP_MAX_T];                         /* positions by increasing score */
     int imp_learned;                                   /* 1: learned k; 0: mean Delta proxy */

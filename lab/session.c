@@ -571,3 +571,19 @@ ssm_status ssm_session_influence(ssm_model *m, int t, int probes, uint64_t seed,
     ssm_influence_free(&inf);
     return SSM_OK;
 }
+
+ssm_status ssm_session_flow(ssm_session *s, int l, atomic_int *cancel, ssm_flow *out)
+{
+    if (!s->probe.acts_memory || s->probe_T <= 0 || s->probe.act_B != 1)
+        return ssm_fail(SSM_ERR_USAGE, "the flow needs a batch-1 probe forward");
+    size_t n = (size_t)s->probe_T * s->probe.cfg.d_model;
+    float *x0 = malloc(sizeof(float) * n);   /* (T, D) the embedded tokens, row 0 of the stream */
+    if (!x0) return ssm_fail(SSM_ERR_NOMEM, "out of memory for the flow's tokens");
+    memcpy(x0, s->probe.acts.resid, sizeof(float) * n);
+    ssm_status st = ssm_flow_run(&s->probe, l, SSM_FLOW_MIXER, x0, s->probe_T, (float)SSM_FLOW_STEP_DEFAULT,
+                                 SSM_FLOW_STEPS_DEFAULT, cancel, out);
+    free(x0);
+    ssm_status again = ssm_model_forward(&s->probe, &s->probe_batch);   /* the probe's activations back */
+    if (!st && again) ssm_flow_free(out);
+    return st ? st : again;
+}

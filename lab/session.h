@@ -34,6 +34,7 @@
 #include "data/tokenizer.h"
 #include "engine/model.h"
 #include "engine/optim.h"
+#include "engine/flow.h"
 #include "engine/status.h"
 #include "lab/run_dir.h"
 #include "scenarios/history.h"
@@ -204,5 +205,13 @@ ssm_status ssm_session_hidden_attention(const ssm_model *probe, int l, int chann
  * SSM_ERR_INTERRUPTED when *cancel becomes nonzero (cancel may be NULL). */
 ssm_status ssm_session_influence(ssm_model *probe, int t, int probes, uint64_t seed,
                                  atomic_int *cancel, float *I, long *passes);
+
+/* The depth-as-time flow (ssmlab-math(7) DYNAMICS, engine/flow.h) of
+ * layer l's mixer from the probe's embedded tokens x_0, SSM_FLOW_STEPS_DEFAULT
+ * steps of SSM_FLOW_STEP_DEFAULT: the flow of ssmlab inspect's verdicts
+ * table.  SSM_ERR_INTERRUPTED when *cancel becomes nonzero (cancel may be
+ * NULL).  The probe's forward is run again afterwards, so its activations
+ * stay those of ssm_session_probe.  out is freed with ssm_flow_free. */
+ssm_status ssm_session_flow(ssm_session *s, int l, atomic_int *cancel, ssm_flow *out);
 
 #endif

@@ -347,6 +347,16 @@ static void plot_cycle(tui_app *app)
     tui_app_selection_changed(app);
 }
 
+static void flow_toggle(tui_app *app)
+{
+    app->view.depth_flow = !app->view.depth_flow;
+    if (app->view.depth_flow)
+        tui_app_message(app, 0, "depth panel: the flow of layer %d beside the depth curve",
+                        tui_view_mixer(app->view.layer));
+    else tui_app_message(app, 0, "depth panel: the depth curve");
+    tui_app_panels_update(app);
+}
+
 /* Edit the text (token ids when text does not fit the model), or pick an
  * image classifier's test image. */
 static void inspect_prompt(tui_app *app)
@@ -452,6 +462,7 @@ static void action(tui_app *app, tui_action a)
     case TUI_ACT_FOCUS_PREV: focus_move(app, -1); return;
     case TUI_ACT_ZOOM: zoom_toggle(app); return;
     case TUI_ACT_PLOT: plot_cycle(app); return;
+    case TUI_ACT_FLOW: flow_toggle(app); return;
     case TUI_ACT_REDRAW:
         clearok(curscr, TRUE);
         app->clear_gaps = 1;   /* what an overlay left between the panels goes too */

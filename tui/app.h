@@ -27,6 +27,7 @@ typedef struct {
     int token;      /* selected token 0..T-1 */
     int channel;    /* hidden-attention channel, -1 = mean over channels */
     int plot_mode;  /* TUI_PLOT_BRAILLE, _BLOCKS, _ASCII */
+    int depth_flow; /* the depth panel shows the flow of the selected layer beside the depth curve */
     int utf8;
     const char *hints;   /* the key hint bar's text (NULL: none) */
 } tui_view;

@@ -52,6 +52,8 @@ static const tui_key_entry table[] = {
     {TUI_ACT_FOCUS_PREV, "focus-prev", "Move the focus to the previous panel.", "Prev. panel", NULL, 0, {KEY_BTAB}},
     {TUI_ACT_ZOOM, "zoom", "Zoom the focused panel to the whole screen, or back.", "Zoom panel", "zoom", 8, {'z'}},
     {TUI_ACT_PLOT, "plot", "Cycle the plot style Braille, blocks, ASCII.", "Plot style", NULL, 0, {'m'}},
+    {TUI_ACT_FLOW, "flow", "Show in the depth panel the flow of the selected layer (depth as time, ssmlab inspect --flow) beside the depth curve, or the depth curve alone.",
+     "Depth/flow", NULL, 0, {'f'}},
     {TUI_ACT_REDRAW, "redraw", "Redraw the screen.", "Redraw", NULL, 0, {CTRL('l')}},
     {TUI_ACT_HELP, "help", "Show or hide the key help.", "This help", "help", 1, {'?', KEY_F(1)}},
     {TUI_ACT_QUIT, "quit", "Quit (offers to save unsaved training).", "Quit", "quit", 2, {'q'}},

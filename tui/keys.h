@@ -39,6 +39,7 @@ typedef enum {
     TUI_ACT_FOCUS_PREV,
     TUI_ACT_ZOOM,
     TUI_ACT_PLOT,
+    TUI_ACT_FLOW,
     TUI_ACT_REDRAW,
     TUI_ACT_HELP,
     TUI_ACT_QUIT,

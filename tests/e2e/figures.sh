@@ -94,13 +94,14 @@ cmp -s "$TMP/stream.csv" "$TMP/with-figures.csv" && ok "--figures leaves stdout 
 "$SSMLAB" inspect --model "$TMP/ck" --text 'Hi, "you"' "${ALL[@]}" --threads 1 --out "$TMP/tab" >"$TMP/out.stdout" 2>"$TMP/err" \
     || fail "inspect --out: $(cat "$TMP/err")"
 first=1
-for n in $NAMES; do [ $first = 1 ] || echo; first=0; cat "$TMP/tab/$n.csv"; done >"$TMP/joined.csv"
+# the verdicts table (no figure) comes last, after the flow it needs
+for n in $NAMES verdicts; do [ $first = 1 ] || echo; first=0; cat "$TMP/tab/$n.csv"; done >"$TMP/joined.csv"
 cmp -s "$TMP/joined.csv" "$TMP/stream.csv" && [ ! -s "$TMP/out.stdout" ] \
-    && ok "--out: $NAMES as DIR/TABLE.csv, the stream's bytes, nothing on stdout" \
+    && ok "--out: $NAMES verdicts as DIR/TABLE.csv, the stream's bytes, nothing on stdout" \
     || fail "--out files differ from the stream: $(diff "$TMP/joined.csv" "$TMP/stream.csv" | head -5)"
 $PY - "$TMP/tab" <<'PY' && ok "every CSV reads back with the csv module, one table each" || fail "CSV files"
 import csv, os, sys
-for name in ("spectrum", "norms", "importance", "attention", "influence", "smoothing"):
+for name in ("spectrum", "norms", "importance", "attention", "influence", "smoothing", "verdicts"):
     with open(os.path.join(sys.argv[1], name + ".csv"), newline="") as f:
         rows = list(csv.DictReader(f))
     assert rows and {r["table"] for r in rows} == {name}, name
@@ -108,7 +109,7 @@ for name in ("spectrum", "norms", "importance", "attention", "influence", "smoot
 PY
 "$SSMLAB" inspect --model "$TMP/ck" --norms --importance --format jsonl --threads 1 --out "$TMP/tabj" >/dev/null 2>&1 \
     && $PY -c 'import json,sys; [json.loads(l) for n in ("norms","importance") for l in open(sys.argv[1]+"/"+n+".jsonl")]' "$TMP/tabj" \
-    && [ "$(ls "$TMP/tabj" | tr '\n' ' ')" = "importance.jsonl norms.jsonl " ] \
+    && [ "$(ls "$TMP/tabj" | tr '\n' ' ')" = "importance.jsonl norms.jsonl verdicts.jsonl " ] \
     && ok "--out with --format jsonl: DIR/TABLE.jsonl" || fail "jsonl tables: $(ls "$TMP/tabj")"
 
 # ---- inspect: directories that cannot be made, options out of place

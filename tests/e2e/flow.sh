@@ -4,7 +4,9 @@
 # S6 map's flow converges for negative and diverges for positive (d_model 8,
 # d_state 4, 8 Gaussian tokens, step 0.1, 50 steps: the setting of
 # tests/unit/engine/test_flow.c), the table in CSV and JSONL, the flow of a
-# trained checkpoint's embedded text, and the usage errors.
+# trained checkpoint's embedded text, the verdicts table of plain `inspect`
+# (residual, mixer and flow side by side, the flow's agreeing with --flow's),
+# and the usage errors.
 . "$(dirname "$0")/lib.sh"
 flow() { "$SSMLAB" inspect --threads 1 --flow "$@"; }
 small="d_model=8 d_state=4 n_layer=1"
@@ -54,14 +56,37 @@ if tiny_train "$TMP/ck"; then
     else
         fail "flow --model: $(cat "$TMP/err")"
     fi
+    # the three named verdicts, each with its slope and R^2
+    if "$SSMLAB" inspect --threads 1 --model "$TMP/ck" --text 'abcabc' >"$TMP/v.csv" 2>"$TMP/err"; then
+        grep -qx "table,name,quantity,layer,verdict,slope,r2" "$TMP/v.csv" && ok "verdicts header" || fail "verdicts header"
+        for who in residual mixer flow; do
+            grep -qE "^verdicts,$who,[^,]+,[0-9]*,(converging|diverging|mixed|no-trend),-?[0-9.e+-]+,[0-9.e+-]+\$" "$TMP/v.csv" \
+                && ok "inspect names the $who verdict with slope and R^2" || fail "no $who verdict: $(grep '^verdicts' "$TMP/v.csv")"
+        done
+        grep -qE '^verdicts,flow,[^,]+,0,' "$TMP/v.csv" && ok "the flow verdict is layer 0's by default" || fail "flow layer"
+        "$SSMLAB" inspect --threads 1 --model "$TMP/ck" --text 'abcabc' --flow-layer 1 --flow-steps 20 \
+            >"$TMP/v1.csv" 2>/dev/null
+        flow --model "$TMP/ck" --text 'abcabc' --flow-layer 1 --flow-steps 20 >"$TMP/f1.csv" 2>/dev/null
+        /usr/bin/python3 - "$TMP/v1.csv" "$TMP/f1.csv" <<'PY' && ok "--flow-layer 1: the verdicts row is --flow's" || fail "verdicts flow vs --flow"
+import sys
+v = [l.split(",") for l in open(sys.argv[1]) if l.startswith("verdicts,flow,")][0]
+f = {l.split(",")[1]: l.strip().split(",")[-1] for l in open(sys.argv[2]) if l.startswith("flow,")}
+assert v[3] == "1", v
+assert v[4] == f["verdict"], (v, f["verdict"])
+assert abs(float(v[5]) - float(f["mean_rate"])) < 1e-6 and abs(float(v[6]) - float(f["mean_r2"])) < 1e-6, (v, f)
+PY
+    else
+        fail "inspect verdicts: $(cat "$TMP/err")"
+    fi
     expect_error 64 "ssmlab: --flow-layer 2: the model has 2 layers" flow --model "$TMP/ck" --flow-layer 2
+    expect_error 64 "ssmlab: --flow-layer 2: the model has 2 layers" "$SSMLAB" inspect --model "$TMP/ck" --flow-layer 2
     expect_error 64 "give --model DIR or --scenario NAME, not both" flow --model "$TMP/ck" --scenario positive
 else
     fail "tiny training run"
 fi
 
 # ---- errors
-expect_error 64 "inspect: --flow-step goes with --flow" "$SSMLAB" inspect --model x --flow-step 0.2
+expect_error 64 "inspect: --flow-step goes with --flow or the norms" "$SSMLAB" inspect --model x --spectrum --flow-step 0.2
 expect_error 64 "inspect: --scenario goes with --flow" "$SSMLAB" inspect --scenario negative
 expect_error 64 "unexpected argument 'd_model=8' \(key=value model keys go with --flow --scenario NAME\)" \
     flow --model x d_model=8

@@ -15,7 +15,7 @@ if inspect --model "$TMP/ck" >"$TMP/all.csv" 2>"$TMP/err"; then
              "table,kind,seq,layer,pos,id,token,value" "table,seq,rank,pos,score,method,id,token"; do
         grep -qx "$h" "$TMP/all.csv" && ok "default output has header $h" || fail "no header $h"
     done
-    grep -qE '^norms,verdict,,,,,,(converging|diverging|mixed)$' "$TMP/all.csv" \
+    grep -qE '^norms,verdict,,,,,,(converging|diverging|mixed|no-trend)$' "$TMP/all.csv" \
         && ok "verdict row" || fail "no verdict row"
     n=$(grep -c '^spectrum,layer,' "$TMP/all.csv")
     [ "$n" -eq 2 ] && ok "one spectrum summary per layer" || fail "$n spectrum summary rows, want 2"
@@ -24,10 +24,11 @@ else
 fi
 
 if inspect --model "$TMP/ck" --text 'a,"b"' --norms --importance --format jsonl >"$TMP/o.jsonl" 2>"$TMP/err"; then
-    /usr/bin/python3 - "$TMP/o.jsonl" <<'PY' && ok "JSONL rows parse; tables norms, importance; tokens escaped" || fail "JSONL output"
+    /usr/bin/python3 - "$TMP/o.jsonl" <<'PY' && ok "JSONL rows parse; tables norms, importance, verdicts; tokens escaped" || fail "JSONL output"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-assert {r["table"] for r in rows} == {"norms", "importance"}, "tables"
+assert {r["table"] for r in rows} == {"norms", "importance", "verdicts"}, "tables"
+assert [r["name"] for r in rows if r["table"] == "verdicts"] == ["residual", "mixer", "flow"]
 norms = [r for r in rows if r.get("kind") == "norm"]
 assert len(norms) == 3 * 5, len(norms)          # (n_layer + 1) x 5 bytes
 assert {r["token"] for r in norms} == {"a", ",", '"', "b"}, {r["token"] for r in norms}

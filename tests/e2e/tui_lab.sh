@@ -158,7 +158,7 @@ expect x0 token 2 '3'
 dump-screen
 EOF
 rc_ok vocab10 "a vocabulary of 10 without tokenizer is inspected through token ids"
-for want in 'mean +[-+][0-9.]+/layer: (converging|diverging|mixed)' 'importance' ' L1 +[a-z]+ +\+[0-9]' \
+for want in '^residual .*(converging|diverging|mixed|no-trend)' '^flow .*(converging|diverging|no-trend)' 'importance' ' L1 +[a-z]+ +\+[0-9]' \
             'peaks at' 'I (half-life|t½)|no decay fit|I grows'; do
     grep -qE -- "$want" "$TMP/vocab10.out" && ok "transformers-layout checkpoint shows /$want/" || fail "no /$want/ for mamba_tiny_torch"
 done
@@ -211,8 +211,10 @@ rc_ok small "80x24"
 nth_dump small 1 | grep -q 'scorernk' && fail "ranking headers collide (scorernk)" || ok "no colliding ranking headers"
 nth_dump small 1 | grep -qE 'I (half-life [0-9.]+ tok|t½ [0-9.]+$)|I grows|I: no exp( |$)' && ok "the influence's half-life is whole" \
     || fail "half-life cut: $(nth_dump small 1 | grep -o 'I half.*')"
-nth_dump small 1 | grep -qE '^token [-+][0-9.]+(/layer:)? (converging|diverging|flat)' && ok "the depth verdict is whole" \
-    || fail "depth verdict cut: $(nth_dump small 1 | grep '^token')"
+for who in residual mixer flow; do   # the three named verdicts, shortened but whole
+    nth_dump small 1 | grep -qE "^$who ([-+][0-9.]+ )?(converging|diverging|mixed|no-trend)( |\$)" \
+        && ok "the $who verdict is whole" || fail "$who verdict cut: $(nth_dump small 1 | grep "^$who")"
+done
 nth_dump small 2 | grep -q 'Start or paus[^e]' && fail "help text cut (Start or paus)" || ok "help texts are whole at 80x24"
 nth_dump small 2 | grep -q 'Start/pause' && ok "the help uses brief texts in two columns" || fail "no brief help"
 

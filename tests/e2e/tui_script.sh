@@ -107,7 +107,12 @@ grep -qE '^x3' "$TMP/d1" && grep -qE '^x0' "$TMP/d1" && ok "heatmap rows x0..x3"
 grep -q 'The␣quick␣brown␣fox␣jumps' "$TMP/d1" && ok "columns labelled with the text" || fail "no text labels"
 grep -qE 'scen(ario)? default' "$TMP/d1" && grep -q 'reord' "$TMP/d1" && grep -q 'polar' "$TMP/d1" \
     && ok "status shows scenario, reorder, polarize" || fail "status line: $(head -1 "$TMP/d1")"
-grep -qE 'mean  [+-][0-9.]+/layer: (converging|diverging|mixed)' "$TMP/d1" && ok "depth verdict" || fail "no depth verdict"
+for who in residual mixer; do
+    grep -qE "^$who [+-][0-9.]+(/layer R\^2 [0-9.]+:| R2 [0-9.]+) (converging|diverging|mixed|no-trend)" "$TMP/d1" \
+        && ok "depth panel: the $who verdict with slope and R^2" || fail "no $who verdict"
+done
+grep -qE '^flow [+-][0-9.]+(/t R\^2 [0-9.]+:| R2 [0-9.]+) (converging|diverging|no-trend)' "$TMP/d1" \
+    && ok "depth panel: the flow verdict" || fail "no flow verdict"
 nth_dump main 2 | sed -n 2p | grep -qE ' 3/1000' && ok "three steps in the status line" || fail "step after n n n"
 nth_dump main 2 | grep -qE 'train [0-9]+\.[0-9]+' && ok "training loss shown" || fail "no training loss"
 nth_dump main 3 | grep -qE 'L1 +positive +\+4 -0 ~0 +\+\+\+\+' && ok "positive scenario: all eigenvalues positive" \
@@ -124,6 +129,34 @@ done
 [ "$n_small" = "$n_actions" ] && ok "at 80x24 the help lists all $n_actions actions (two columns)" \
     || fail "help at 80x24 lists $n_small of $n_actions actions"
 [ -f "$TMP/saved/model.safetensors" ] && ok "save through the prompt" || fail "no saved checkpoint"
+
+# the flow key: the depth panel shows the selected layer's flow beside the
+# depth curve, follows the layer selection, and goes back
+run_script flow <<'EOF'
+wait-idle
+dump-screen
+key f
+wait-idle
+dump-screen
+key j j
+wait-idle
+dump-screen
+key f
+dump-screen
+EOF
+rc_is flow 0
+nth_dump flow 1 | grep -qE '─ depth[^─]*flow' && fail "flow view before the key" || ok "depth curve alone at first"
+nth_dump flow 2 >"$TMP/f2"
+grep -qE '─ depth[^─]*\| flow[^─]* of layer 0' "$TMP/f2" && ok "flow key: the flow of layer 0 beside the depth curve" \
+    || fail "no flow view: $(grep depth "$TMP/f2")"
+grep -qE ' t0 +flow +t5( |$)' "$TMP/f2" && ok "flow time axis t0..t5 (50 steps of 0.1)" || fail "no flow time axis"
+grep -qE '^flow [+-][0-9.]+/t R\^2 [0-9.]+: (converging|diverging|no-trend)' "$TMP/f2" \
+    && ok "flow view: the flow verdict with rate and R^2" || fail "flow verdict in the flow view"
+grep -q 'depth panel: the flow of layer 0 beside the depth curve' "$TMP/f2" && ok "flow key message" || fail "no message"
+nth_dump flow 3 | grep -qE '─ depth[^─]*\| flow[^─]* of layer 1' && ok "the flow follows the selected layer" \
+    || fail "flow after j j: $(nth_dump flow 3 | grep depth)"
+nth_dump flow 4 | grep -qE '─ depth[^─]*flow' && fail "flow key again: still the flow" \
+    || ok "flow key again: the depth curve alone"
 
 # plot styles: Braille, then blocks, then ASCII
 run_script plots <<'EOF'

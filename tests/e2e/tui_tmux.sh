@@ -2,7 +2,8 @@
 # tui_tmux.sh — drives the real `ssmlab tui` in a detached tmux session
 # (120x40): training starts and the token norms appear, pause, the reorder
 # refusal, a scenario change after confirmation (a new run named after it),
-# resize to too small and back (and to 80x24, with the key hint bar), a
+# the flow key's view in the depth panel, resize to too small and back
+# (and to 80x24, with the key hint bar), a
 # stderr line shown without corrupting the screen, quit with save (which
 # says what it saved); a checkpoint written by ssmlab train, opened in the
 # lab, toggled, stepped and saved on quit, stays byte-identical while the
@@ -56,6 +57,12 @@ s1=$(status_step); sleep 1; s2=$(status_step)
 
 T send-keys -t tui space
 check 'paused at step' 5 "space pauses"
+check '^residual [+-][0-9.]+.* (converging|diverging|mixed|no-trend)' 5 "the depth panel names the residual verdict"
+T send-keys -t tui f
+check '─ depth[^─]*\| flow[^─]* of layer 0' 5 "f: the flow of layer 0 beside the depth curve"
+check ' t0 +flow +t5' 5 "with its flow-time axis"
+check '^flow [+-][0-9.]+/t R\^2 [0-9.]+: (converging|diverging|no-trend)' 5 "and the flow verdict"
+T send-keys -t tui f
 T send-keys -t tui r
 check 'reorder is for classifiers' 5 "reorder on a language model is refused with a reason"
 T send-keys -t tui s

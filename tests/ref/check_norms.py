@@ -7,7 +7,8 @@
 #               mixer output norms: max |got - ref| / ref over all entries, tol 1e-4;
 #   slopes      least-squares slopes of log-norm over depth (numpy.polyfit on
 #               the reference norms): max |got - ref|, tol 1e-4; the mean slope
-#               likewise; the verdict by the rule of ssmlab-inspect(1);
+#               likewise; the R^2 of the mean log-norm's line (numpy), tol
+#               1e-4; the verdict by the rule of ssmlab-inspect(1);
 #   importance  the layer-0 proxy score mean_e Delta_t[e]: max |got - ref| / max|ref|,
 #               tol 1e-4, and that the ranking orders ssmlab's scores increasingly;
 #   spectrum    eigenvalues of S_B S_C^T per layer against numpy.linalg.eigvals
@@ -45,7 +46,7 @@ SLOPE_TOL = 1e-4
 SCORE_TOL = 1e-4
 EIG_TOL = 1e-6
 # the rules of engine/dynamics.h
-VERDICT_TAU, VERDICT_FRAC = 0.01, 0.5
+VERDICT_TAU, VERDICT_FRAC, VERDICT_R2_MIN = 0.01, 0.5, 0.5
 SPECTRUM_TOL = 1e-6
 
 
@@ -165,8 +166,20 @@ def classify(ev):
     return pos, neg, cpx, cls
 
 
-def verdict(slopes):
+def trend_r2(log_norms):
+    """R^2 of the line through the mean over tokens of ln ||x_l|| against l."""
+    y = log_norms.reshape(log_norms.shape[0], -1).mean(axis=1)
+    if len(y) < 2:
+        return float("nan")
+    resid = y - np.polyval(np.polyfit(np.arange(len(y)), y, 1), np.arange(len(y)))
+    tot = ((y - y.mean()) ** 2).sum()
+    return 1.0 - (resid ** 2).sum() / tot if tot > 1e-12 * len(y) else 0.0
+
+
+def verdict(slopes, r2=float("nan")):
     mean = slopes.mean()
+    if r2 < VERDICT_R2_MIN:
+        return "no-trend"
     if mean < -VERDICT_TAU and (slopes < -VERDICT_TAU).sum() >= VERDICT_FRAC * slopes.size:
         return "converging"
     if mean > VERDICT_TAU and (slopes > VERDICT_TAU).sum() >= VERDICT_FRAC * slopes.size:
@@ -197,10 +210,10 @@ def run_inspect(command, model_dir, tokens):
 
 
 def engine_arrays(tables, cfg, B, L):
-    """norms, mix norms, slopes, mean slope, verdict, scores, ranking from the tables."""
+    """norms, mix norms, slopes, mean slope, (verdict, R^2), scores, ranking from the tables."""
     nl = cfg.n_layer
     norms, mix = np.full((nl + 1, B, L), np.nan), np.full((nl, B, L), np.nan)
-    slopes, mean, verd = np.full((B, L), np.nan), np.nan, None
+    slopes, mean, verd, r2 = np.full((B, L), np.nan), np.nan, None, np.nan
     for r in tables.get("norms", []):
         k = r["kind"]
         if k == "norm":
@@ -211,6 +224,8 @@ def engine_arrays(tables, cfg, B, L):
             slopes[int(r["seq"]), int(r["pos"])] = float(r["value"])
         elif k == "mean_slope":
             mean = float(r["value"])
+        elif k == "r2":
+            r2 = float(r["value"])
         elif k == "verdict":
             verd = r["value"]
     scores, ranking = np.full((B, L), np.nan), [[None] * L for _ in range(B)]
@@ -218,7 +233,7 @@ def engine_arrays(tables, cfg, B, L):
         b, pos = int(r["seq"]), int(r["pos"])
         scores[b, pos] = float(r["score"])
         ranking[b][int(r["rank"])] = pos
-    return norms, mix, slopes, mean, verd, scores, ranking
+    return norms, mix, slopes, mean, (verd, r2), scores, ranking
 
 
 def engine_spectrum(tables, cfg):
@@ -259,7 +274,10 @@ def check_norms(case, report, got, want):
     ref_slopes = np.polyfit(depth, np.log(rn.reshape(len(depth), -1)), 1)[0].reshape(case.B, case.L)
     report.within(f"{n}/log-norm slopes", np.abs(slopes - ref_slopes).max(), SLOPE_TOL)
     report.within(f"{n}/mean slope", abs(mean - ref_slopes.mean()), SLOPE_TOL)
-    report.line(verd == verdict(ref_slopes), f"{n}/verdict", f"{verd} (reference {verdict(ref_slopes)})")
+    verd, r2 = verd
+    report.within(f"{n}/R^2 of the mean log-norm's line", abs(r2 - trend_r2(np.log(rn))), SLOPE_TOL)
+    want_verd = verdict(ref_slopes, trend_r2(np.log(rn)))
+    report.line(verd == want_verd, f"{n}/verdict", f"{verd} (reference {want_verd})")
     report.within(f"{n}/importance scores (proxy mean Delta)", ref.rel_err(scores, rs), SCORE_TOL)
     ordered = all(None not in r and all(scores[b, r[i]] <= scores[b, r[i + 1]] for i in range(len(r) - 1))
                   for b, r in enumerate(ranking))

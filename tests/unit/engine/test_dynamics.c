@@ -210,25 +210,80 @@ Test(norms, verdict_rule)
 {
     float mean;
     const float down[4] = {-0.1f, -0.2f, -0.05f, -0.3f};
-    cr_expect_eq(ssm_dynamics_verdict(down, 4, &mean), SSM_VERDICT_CONVERGING);
+    cr_expect_eq(ssm_dynamics_verdict(down, 4, NAN, &mean), SSM_VERDICT_CONVERGING);
     cr_expect_float_eq(mean, -0.1625, 1e-6);
     const float up[3] = {0.5f, 0.02f, 0.3f};
-    cr_expect_eq(ssm_dynamics_verdict(up, 3, &mean), SSM_VERDICT_DIVERGING);
+    cr_expect_eq(ssm_dynamics_verdict(up, 3, NAN, &mean), SSM_VERDICT_DIVERGING);
     const float flat[3] = {0.005f, -0.009f, 0.0f};
-    cr_expect_eq(ssm_dynamics_verdict(flat, 3, &mean), SSM_VERDICT_MIXED);
+    cr_expect_eq(ssm_dynamics_verdict(flat, 3, NAN, &mean), SSM_VERDICT_MIXED);
     /* mean -0.1 but only one token in four shrinks: mixed */
     const float one_big[4] = {-1.0f, 0.2f, 0.2f, 0.2f};
-    cr_expect_eq(ssm_dynamics_verdict(one_big, 4, &mean), SSM_VERDICT_MIXED);
+    cr_expect_eq(ssm_dynamics_verdict(one_big, 4, NAN, &mean), SSM_VERDICT_MIXED);
     cr_expect_float_eq(mean, -0.1, 1e-6);
     /* half the tokens shrink, mean negative: converging (at least half) */
     const float half[4] = {-1.0f, -1.0f, 0.2f, 0.2f};
-    cr_expect_eq(ssm_dynamics_verdict(half, 4, &mean), SSM_VERDICT_CONVERGING);
+    cr_expect_eq(ssm_dynamics_verdict(half, 4, NAN, &mean), SSM_VERDICT_CONVERGING);
     const float most_up[4] = {1.0f, 1.0f, 1.0f, -0.005f};
-    cr_expect_eq(ssm_dynamics_verdict(most_up, 4, &mean), SSM_VERDICT_DIVERGING);
-    cr_expect_eq(ssm_dynamics_verdict(NULL, 0, &mean), SSM_VERDICT_MIXED);
+    cr_expect_eq(ssm_dynamics_verdict(most_up, 4, NAN, &mean), SSM_VERDICT_DIVERGING);
+    cr_expect_eq(ssm_dynamics_verdict(NULL, 0, NAN, &mean), SSM_VERDICT_MIXED);
     cr_expect_str_eq(ssm_verdict_name(SSM_VERDICT_CONVERGING), "converging");
     cr_expect_str_eq(ssm_verdict_name(SSM_VERDICT_DIVERGING), "diverging");
     cr_expect_str_eq(ssm_verdict_name(SSM_VERDICT_MIXED), "mixed");
+    cr_expect_str_eq(ssm_verdict_name(SSM_VERDICT_NO_TREND), "no-trend");
+    /* a poor fit wins over any slope; a good one leaves the slope rule */
+    cr_expect_eq(ssm_dynamics_verdict(up, 3, 0.49f, &mean), SSM_VERDICT_NO_TREND);
+    cr_expect_eq(ssm_dynamics_verdict(up, 3, 0.5f, &mean), SSM_VERDICT_DIVERGING);
+    cr_expect_eq(ssm_dynamics_verdict(down, 4, 0.99f, &mean), SSM_VERDICT_CONVERGING);
+}
+
+/* R^2 by hand: ln norms 0, 1, 0, 1 at l = 0..3 (one token).  The line is
+ * 0.2 + 0.2 l, residuals -0.2, 0.6, -0.6, 0.2: SS_res = 0.8, SS_tot = 1,
+ * R^2 = 0.2.  Two tokens e^{+-0.1} apart average to the same curve. */
+Test(norms, r2_hand_checked)
+{
+    float one[4] = {1.0f, (float)M_E, 1.0f, (float)M_E};
+    cr_expect_float_eq(ssm_dynamics_r2(one, 3, 1), 0.2, 1e-6, "%g", ssm_dynamics_r2(one, 3, 1));
+    float two[8];
+    for (int l = 0; l < 4; l++) {
+        two[2 * l] = one[l] * expf(0.1f);
+        two[2 * l + 1] = one[l] * expf(-0.1f);
+    }
+    cr_expect_float_eq(ssm_dynamics_r2(two, 3, 2), 0.2, 1e-5);
+    float line[3] = {1.0f, expf(-0.5f), expf(-1.0f)};   /* an exact line: R^2 = 1 */
+    cr_expect_float_eq(ssm_dynamics_r2(line, 2, 1), 1.0, 1e-6);
+    float flat[3] = {2.0f, 2.0f, 2.0f};                 /* nothing to explain: R^2 = 0 */
+    cr_expect_float_eq(ssm_dynamics_r2(flat, 2, 1), 0.0, 1e-12);
+    cr_expect(isnan(ssm_dynamics_r2(flat, 0, 1)), "one depth: no fit");
+}
+
+/* The verdict of a flat, noisy log-norm curve is no-trend; a clean slope
+ * with the same noise keeps its side. */
+static int curve_verdict(float slope, float *r2)
+{
+    enum { N = 9, T = 4 };
+    static const float noise[N] = {0.3f, -0.25f, 0.1f, 0.35f, -0.3f, -0.05f, 0.28f, -0.2f, 0.0f};
+    float norms[N * T], slopes[T], mean;
+    for (int l = 0; l < N; l++)
+        for (int t = 0; t < T; t++) norms[l * T + t] = expf(slope * l + noise[(l + t) % N] * (t % 2 ? 1 : 0.8f));
+    cr_assert_eq(ssm_dynamics_slopes(norms, N - 1, T, slopes), SSM_OK);
+    *r2 = ssm_dynamics_r2(norms, N - 1, T);
+    return ssm_dynamics_verdict(slopes, T, *r2, &mean);
+}
+
+Test(norms, no_trend_on_noise)
+{
+    float r2;
+    int v = curve_verdict(0.0f, &r2);
+    cr_expect_eq(v, SSM_VERDICT_NO_TREND, "flat noise: %s (R^2 %g)", ssm_verdict_name(v), r2);
+    cr_expect_lt(r2, SSM_FLOW_R2_MIN);
+    v = curve_verdict(0.3f, &r2);
+    cr_expect_eq(v, SSM_VERDICT_DIVERGING, "rising: %s (R^2 %g)", ssm_verdict_name(v), r2);
+    cr_expect_gt(r2, 0.9);
+    v = curve_verdict(-0.3f, &r2);
+    cr_expect_eq(v, SSM_VERDICT_CONVERGING, "falling: %s (R^2 %g)", ssm_verdict_name(v), r2);
+    float flat[3 * 2] = {1, 2, 1, 2, 1, 2}, s[2], mean;   /* constant norms: no-trend, not mixed */
+    cr_assert_eq(ssm_dynamics_slopes(flat, 2, 2, s), SSM_OK);
+    cr_expect_eq(ssm_dynamics_verdict(s, 2, ssm_dynamics_r2(flat, 2, 2), &mean), SSM_VERDICT_NO_TREND);
 }
 
 static void forward_tokens(ssm_model *m, ssm_batch *b, int *tok, int B, int L)
@@ -286,7 +341,7 @@ Test(norms, synthetic_residual_stream)
         cr_expect_float_eq(n.norms[i], v0, 1e-5 * v0);
     }
     cr_expect_float_eq(n.mean_slope, mean, 1e-5);
-    cr_expect_eq(n.verdict, ssm_dynamics_verdict(n.slopes, B * L, NULL));
+    cr_expect_eq(n.verdict, ssm_dynamics_verdict(n.slopes, B * L, n.r2, NULL));
     ssm_norms_free(&n);
     ssm_model_free(&m);
 }
@@ -321,6 +376,8 @@ Test(norms, mixer_outputs_shrink_while_stream_grows)
     cr_expect_eq(n.mix_verdict, SSM_VERDICT_CONVERGING, "updates: %s", ssm_verdict_name(n.mix_verdict));
     for (int i = 0; i < B * L; i++) cr_expect_float_eq(n.mix_slopes[i], -logf(2.0f), 1e-5, "token %d", i);
     cr_expect_float_eq(n.mix_mean_slope, -log(2.0), 1e-5);
+    cr_expect_float_eq(n.mix_r2, 1.0, 1e-5, "an exact line: %g", n.mix_r2);
+    cr_expect(n.r2 >= SSM_FLOW_R2_MIN && n.r2 <= 1.0f, "stream R^2 %g", n.r2);
     ssm_norms_free(&n);
     ssm_model_free(&m);
 }
@@ -345,7 +402,7 @@ Test(norms, mixer_verdict_growing_and_single_layer)
     build_forward(&m, 1, 3, &b, tok, B, L);
     cr_assert_eq(ssm_dynamics_norms(&m, &n), SSM_OK);
     cr_expect_eq(n.mix_verdict, SSM_VERDICT_NONE);
-    cr_expect(isnan(n.mix_mean_slope) && isnan(n.mix_slopes[0]));
+    cr_expect(isnan(n.mix_mean_slope) && isnan(n.mix_slopes[0]) && isnan(n.mix_r2));
     cr_expect(n.verdict != SSM_VERDICT_NONE, "the stream still has two depths");
     cr_expect_str_eq(ssm_verdict_name(SSM_VERDICT_NONE), "none");
     ssm_norms_free(&n);

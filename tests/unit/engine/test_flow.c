@@ -56,7 +56,7 @@ static ssm_flow s6_flow(int scenario, uint64_t seed, double scale)
     int L = 8, E = m.cfg.d_inner;
     float *x = gaussian(L * E, scale, 100 + seed);
     ssm_flow f;
-    cr_assert_eq(ssm_flow_run(&m, 0, SSM_FLOW_S6, x, L, 0.1f, 50, &f), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_flow_run(&m, 0, SSM_FLOW_S6, x, L, 0.1f, 50, NULL, &f), SSM_OK, "%s", ssm_last_error());
     free(x);
     ssm_model_free(&m);
     return f;
@@ -98,7 +98,7 @@ Test(flow, mixer_ignores_scenario_sign)
         build(&m, 8, 4, k ? SSM_SCENARIO_NEGATIVE : SSM_SCENARIO_POSITIVE, 1);
         float *x = gaussian(8 * 8, 1.0, 101);
         ssm_flow f;
-        cr_assert_eq(ssm_flow_run(&m, 0, SSM_FLOW_MIXER, x, 8, 0.1f, 50, &f), SSM_OK);
+        cr_assert_eq(ssm_flow_run(&m, 0, SSM_FLOW_MIXER, x, 8, 0.1f, 50, NULL, &f), SSM_OK);
         rate[k] = f.mean_rate;
         ssm_flow_free(&f);
         free(x);
@@ -181,7 +181,7 @@ static void check_against_naive(int system, int scenario)
     int L = 5, T = 20, W = ssm_flow_dim(&m.cfg, system);
     float h = 0.5f, *x0 = gaussian(L * W, 2.0, 11);
     ssm_flow f;
-    cr_assert_eq(ssm_flow_run(&m, 0, system, x0, L, h, T, &f), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_flow_run(&m, 0, system, x0, L, h, T, NULL, &f), SSM_OK, "%s", ssm_last_error());
     cr_assert_eq(f.steps, T);
     double *x = malloc(sizeof(double) * L * W), *v = malloc(sizeof(double) * L * W);
     for (int i = 0; i < L * W; i++) x[i] = x0[i];
@@ -241,7 +241,7 @@ Test(flow, fit_and_verdict)
     memset(m.params.out_proj, 0, sizeof(float) * 8 * 16);
     float *x = gaussian(4 * 8, 1.0, 5);
     ssm_flow f;
-    cr_assert_eq(ssm_flow_run(&m, 0, SSM_FLOW_MIXER, x, 4, 0.1f, 10, &f), SSM_OK);
+    cr_assert_eq(ssm_flow_run(&m, 0, SSM_FLOW_MIXER, x, 4, 0.1f, 10, NULL, &f), SSM_OK);
     cr_assert_eq(f.verdict, SSM_FLOW_NO_TREND, "%s", ssm_flow_verdict_name(f.verdict));
     cr_assert_str_eq(ssm_flow_verdict_name(f.verdict), "no-trend");
     ssm_flow_free(&f);
@@ -255,12 +255,30 @@ Test(flow, bad_arguments)
     build(&m, 8, 4, SSM_SCENARIO_DEFAULT, 1);
     float x[64] = {0};
     ssm_flow f;
-    cr_assert_eq(ssm_flow_run(&m, 0, SSM_FLOW_MIXER, x, 8, 0.1f, 0, &f), SSM_ERR_USAGE);
-    cr_assert_eq(ssm_flow_run(&m, 0, SSM_FLOW_MIXER, x, 8, 0.0f, 5, &f), SSM_ERR_USAGE);
-    cr_assert_eq(ssm_flow_run(&m, 0, SSM_FLOW_MIXER, x, 8, 0.1f, SSM_FLOW_STEPS_MAX + 1, &f), SSM_ERR_USAGE);
-    cr_assert_eq(ssm_flow_run(&m, 1, SSM_FLOW_MIXER, x, 8, 0.1f, 5, &f), SSM_ERR_USAGE);
-    cr_assert_eq(ssm_flow_run(&m, 0, 7, x, 8, 0.1f, 5, &f), SSM_ERR_USAGE);
+    cr_assert_eq(ssm_flow_run(&m, 0, SSM_FLOW_MIXER, x, 8, 0.1f, 0, NULL, &f), SSM_ERR_USAGE);
+    cr_assert_eq(ssm_flow_run(&m, 0, SSM_FLOW_MIXER, x, 8, 0.0f, 5, NULL, &f), SSM_ERR_USAGE);
+    cr_assert_eq(ssm_flow_run(&m, 0, SSM_FLOW_MIXER, x, 8, 0.1f, SSM_FLOW_STEPS_MAX + 1, NULL, &f), SSM_ERR_USAGE);
+    cr_assert_eq(ssm_flow_run(&m, 1, SSM_FLOW_MIXER, x, 8, 0.1f, 5, NULL, &f), SSM_ERR_USAGE);
+    cr_assert_eq(ssm_flow_run(&m, 0, 7, x, 8, 0.1f, 5, NULL, &f), SSM_ERR_USAGE);
     cr_assert_eq(ssm_flow_system_parse("s6"), SSM_FLOW_S6);
     cr_assert_eq(ssm_flow_system_parse("nope"), -1);
+    ssm_model_free(&m);
+}
+
+/* A set cancel flag stops the integration before its first step. */
+Test(flow, cancelled)
+{
+    ssm_model m;
+    build(&m, 8, 4, SSM_SCENARIO_DEFAULT, 1);
+    float x[64];
+    for (int i = 0; i < 64; i++) x[i] = 0.1f * (float)(i % 7) - 0.3f;
+    ssm_flow f;
+    atomic_int cancel = 1;
+    cr_assert_eq(ssm_flow_run(&m, 0, SSM_FLOW_MIXER, x, 8, 0.1f, 5, &cancel, &f), SSM_ERR_INTERRUPTED);
+    cr_assert_null(f.norms, "freed");
+    atomic_store(&cancel, 0);
+    cr_assert_eq(ssm_flow_run(&m, 0, SSM_FLOW_MIXER, x, 8, 0.1f, 5, &cancel, &f), SSM_OK);
+    cr_expect_eq(f.steps, 5);
+    ssm_flow_free(&f);
     ssm_model_free(&m);
 }

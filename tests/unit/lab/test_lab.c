@@ -270,26 +270,32 @@ Test(session, bad_checkpoints_and_data_fail_cleanly)
     cr_assert_eq(ssm_session_open(&s, &rc), SSM_ERR_NOINPUT);
 }
 
-/* Wait (at most 30 s) for a snapshot with every sent command handled. */
+/* A tiny session trained `steps` steps, saved into tmpdir/dir, and its
+ * probe run on text (bytes into tokens); returns the text's length. */
+static int trained_probe(ssm_session *s, int polarize, int steps, const char *dir, const char *text, int *tokens)
+{
+    run_config rc;
+    tiny_config(&rc);
+    rc.model.polarize = polarize;
+    cr_assert_eq(ssm_session_open(s, &rc), SSM_OK, "%s", ssm_last_error());
+    double loss, acc;
+    float lr;
+    for (int i = 0; i < steps; i++) cr_assert_eq(ssm_session_step(s, &loss, &acc, &lr), SSM_OK);
+    cr_assert_eq(ssm_session_save(s, tmpdir_path(dir)), SSM_OK, "%s", ssm_last_error());
+    int T = (int)strlen(text);
+    for (int i = 0; i < T; i++) tokens[i] = (unsigned char)text[i];
+    cr_assert_eq(ssm_session_probe(s, tokens, NULL, T), SSM_OK, "%s", ssm_last_error());
+    return T;
+}
+
 /* The lab and ssmlab inspect compute one table the same way: the lab's
  * probe (session) and inspect's path (load the checkpoint, forward with
  * gradients, ssm_recency_attention and ssm_recency_influence) give
  * bit-identical hidden attention and influence on a trained model. */
 Test(session, the_lab_and_inspect_give_identical_attention_and_influence)
 {
-    run_config rc;
-    tiny_config(&rc);
-    rc.model.polarize = SSM_POLARIZE_BOTH;
     ssm_session s;
-    cr_assert_eq(ssm_session_open(&s, &rc), SSM_OK, "%s", ssm_last_error());
-    double loss, acc;
-    float lr;
-    for (int i = 0; i < 3; i++) cr_assert_eq(ssm_session_step(&s, &loss, &acc, &lr), SSM_OK);
-    cr_assert_eq(ssm_session_save(&s, tmpdir_path("same")), SSM_OK, "%s", ssm_last_error());
-    const char *text = "Pack my box with jugs";
-    int T = (int)strlen(text), tokens[32], t = T - 2;
-    for (int i = 0; i < T; i++) tokens[i] = (unsigned char)text[i];
-    cr_assert_eq(ssm_session_probe(&s, tokens, NULL, T), SSM_OK, "%s", ssm_last_error());
+    int tokens[32], T = trained_probe(&s, SSM_POLARIZE_BOTH, 3, "same", "Pack my box with jugs", tokens), t = T - 2;
 
     ssm_model m = {0};
     ssm_checkpoint_meta meta = {0};
@@ -324,6 +330,45 @@ Test(session, the_lab_and_inspect_give_identical_attention_and_influence)
     ssm_session_free(&s);
 }
 
+/* The lab's flow (ssm_session_flow on the probe) is inspect's: the flow
+ * of the checkpoint's x_0 with the default step and steps, bit for bit;
+ * afterwards the probe's activations are its forward's again. */
+Test(session, the_lab_and_inspect_give_identical_flows)
+{
+    ssm_session s;
+    int tokens[16], T = trained_probe(&s, SSM_POLARIZE_NONE, 2, "flow", "Pack my box", tokens);
+    size_t na = (size_t)(s.probe.cfg.n_layer + 1) * T * s.probe.cfg.d_model;
+    float *resid = malloc(sizeof(float) * na);   /* (n_layer+1, T, D) the probe's stream */
+    memcpy(resid, s.probe.acts.resid, sizeof(float) * na);
+
+    ssm_model m = {0};
+    ssm_checkpoint_meta meta = {0};
+    cr_assert_eq(ssm_checkpoint_load(tmpdir_path("flow"), &m, &meta), SSM_OK, "%s", ssm_last_error());
+    free(meta.run_config);
+    ssm_batch b = {.B = 1, .L = T, .tokens = tokens};
+    cr_assert_eq(ssm_model_forward(&m, &b), SSM_OK);
+    float *x0 = malloc(sizeof(float) * T * m.cfg.d_model);
+    memcpy(x0, m.acts.resid, sizeof(float) * T * m.cfg.d_model);
+    for (int l = 0; l < m.cfg.n_layer; l++) {
+        ssm_flow lab, cli;
+        cr_assert_eq(ssm_session_flow(&s, l, NULL, &lab), SSM_OK, "%s", ssm_last_error());
+        cr_assert_eq(ssm_flow_run(&m, l, SSM_FLOW_MIXER, x0, T, (float)SSM_FLOW_STEP_DEFAULT,
+                                  SSM_FLOW_STEPS_DEFAULT, NULL, &cli), SSM_OK);
+        cr_expect_eq(lab.steps, cli.steps);
+        cr_expect_eq(lab.verdict, cli.verdict, "layer %d", l);
+        cr_expect_eq(memcmp(lab.norms, cli.norms, sizeof(float) * (lab.steps + 1) * T), 0, "flow of layer %d", l);
+        cr_expect(lab.mean_rate == cli.mean_rate && lab.mean_r2 == cli.mean_r2);
+        ssm_flow_free(&lab);
+        ssm_flow_free(&cli);
+        cr_expect_eq(memcmp(resid, s.probe.acts.resid, sizeof(float) * na), 0, "the probe's stream is kept");
+    }
+    free(x0);
+    free(resid);
+    ssm_model_free(&m);
+    ssm_session_free(&s);
+}
+
+/* Wait (at most 30 s) for a snapshot with every sent command handled. */
 static void wait_done(ssm_engine *e, int wake, ssm_snapshot *snap)
 {
     for (int i = 0; i < 3000; i++) {
@@ -359,6 +404,8 @@ Test(engine, commands_snapshots_and_the_self_pipe)
     cr_assert_eq(snap->n_layer, 2);
     for (int i = 0; i < 3 * 13; i++) cr_assert(snap->norms[i] > 0, "norm %d", i);
     cr_assert(snap->spec_ok && snap->attn_ok);
+    cr_assert(snap->flow_ok && snap->flow_layer == 0 && snap->flow_steps >= 1, "%s", snap->flow_note);
+    cr_expect(snap->r2 >= 0 && snap->r2 <= 1 && snap->mix_r2 >= 0 && snap->mix_r2 <= 1);
 
     ssm_cmd step = {.kind = SSM_CMD_STEP};
     for (int i = 0; i < 3; i++) cr_assert_eq(ssm_engine_send(e, &step), 0);
@@ -370,6 +417,7 @@ Test(engine, commands_snapshots_and_the_self_pipe)
     cr_assert_eq(snap->n_hist, 3);
     cr_assert(snap->dirty);
     cr_assert_eq(snap->attn_layer, 1);
+    cr_assert(snap->flow_ok && snap->flow_layer == 1, "the flow follows the selected layer");
     cr_assert_eq(snap->attn_channel, 5);
 
     ssm_cmd nm = {.kind = SSM_CMD_NEW_MODEL, .scenario = SSM_SCENARIO_POSITIVE};

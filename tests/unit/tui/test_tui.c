@@ -313,6 +313,10 @@ static ssm_snapshot *fake_snapshot(int T, int n_layer)
         s->attn[(size_t)t * T + t] = 255;
     }
     for (int l = 0; l < SSM_SNAP_MAX_LAYER; l++) memset(s->signs[l], '+', 4);
+    s->flow_ok = 1;
+    s->flow_steps = SSM_SNAP_FLOW_T;
+    s->flow_h = 0.1f;
+    for (int i = 0; i < (SSM_SNAP_FLOW_T + 1) * T; i++) s->flow_norms[i] = expf(-0.01f * (float)(i / T));
     s->n_hist = 3;
     for (int i = 0; i < 3; i++) {
         s->hist_step[i] = i + 1;
@@ -322,7 +326,8 @@ static ssm_snapshot *fake_snapshot(int T, int n_layer)
 }
 
 /* Every class derives its state from small, empty and largest snapshots
- * at small and large panel sizes (memory errors show under ASan). */
+ * at small and large panel sizes, the depth panel with and without the
+ * flow (memory errors show under ASan). */
 Test(panels, every_class_updates_from_small_empty_and_largest_snapshots)
 {
     ssm_snapshot *snaps[3] = {fake_snapshot(6, 2), calloc(1, sizeof(ssm_snapshot)),
@@ -331,14 +336,14 @@ Test(panels, every_class_updates_from_small_empty_and_largest_snapshots)
     int sizes[2][2] = {{5, 20}, {40, 120}};
     for (int k = 0; k < 3; k++)
         for (int z = 0; z < 2; z++)
-            for (int i = 0; i < TUI_NPANELS; i++) {
-                tui_panel *p = tui_panel_new(tui_panel_classes[i]);
+            for (int i = 0; i < 2 * TUI_NPANELS; i++) {
+                tui_panel *p = tui_panel_new(tui_panel_classes[i % TUI_NPANELS]);
                 cr_assert_not_null(p);
                 p->h = sizes[z][0];
                 p->w = sizes[z][1];
                 int T = snaps[k]->T;
                 tui_view v = {.snap = snaps[k], .layer = 1, .token = T > 0 ? T - 1 : 0, .channel = -1,
-                              .plot_mode = TUI_PLOT_BRAILLE, .utf8 = 1};
+                              .plot_mode = TUI_PLOT_BRAILLE, .utf8 = 1, .depth_flow = i >= TUI_NPANELS};
                 p->cls->update(p, &v);
                 cr_assert_null(p->win, "%s: update made a window", p->cls->name);
                 tui_panel_free(p);
