@@ -86,6 +86,14 @@ run: deps
 	    ./ssmlab tui scenarios/bytes-small.conf; \
 	else ./ssmlab train scenarios/bytes-small.conf; fi
 
+# The papers' experiment series over several seeds (hours on two cores; not
+# run by make test): make experiments SERIES=mqar SEEDS=1-3
+SERIES ?= all
+SEEDS ?= 1-3
+experiments: deps
+	$(MAKE) ssmlab
+	SERIES='$(SERIES)' SEEDS='$(SEEDS)' ./scripts/experiments.sh
+
 lint-man:
 	mandoc -Tlint -W warning man/*.[0-9]
 	@for f in man/*.[0-9]; do groff -man -ww -z $$f || exit 1; done
@@ -93,6 +101,6 @@ lint-man:
 clean:
 	rm -rf build ssmlab
 
-.PHONY: all deps test bench run unit unit-asan lint-man clean FORCE
+.PHONY: all deps test bench run unit unit-asan lint-man experiments clean FORCE
 .SECONDARY:
 -include $(shell find build -name '*.d' 2>/dev/null)

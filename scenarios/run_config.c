@@ -90,7 +90,7 @@ static const key_spec keys[] = {
     {"patch", K_INT, R(patch), 0, "images: p x p pixel patches per token; 0 or 1 = one token per pixel", NULL, NULL},
     {"standardize", K_INT, R(standardize), 0, "images: 1 = per-channel mean/std of the training set, 0 = v/255", NULL, NULL},
     {"n_classes", K_INT, R(n_classes), 0, "images: number of classes; 0 = 1 + the largest training label", NULL, NULL},
-    {"mqar_vocab", K_INT, Q(vocab), 0, "mqar: vocabulary V (keys 1 .. V/2-1, values V/2 .. V-1); at most vocab_size", NULL, NULL},
+    {"mqar_vocab", K_INT, Q(vocab), 0, "mqar: vocabulary V (keys 1 .. V/2-1, values V/2 .. V-1); more than mqar_len, at most vocab_size", NULL, NULL},
     {"mqar_len", K_INT, Q(len), 0, "mqar: sequence length T, even", NULL, NULL},
     {"mqar_pairs", K_INT, Q(pairs), 0, "mqar: key-value pairs K, each queried once; 4K <= T", NULL, NULL},
     {"mqar_alpha", K_DOUBLE, Q(alpha), 0, "mqar: query gaps g drawn with p(g) ~ a g^(a-1); 1 = uniform", NULL, NULL},
@@ -315,6 +315,9 @@ static ssm_status check_mqar(const run_config *rc)
     if (q->pairs > q->vocab / 2 - 1)
         return ssm_fail(SSM_ERR_CONFIG, "mqar_pairs = %d is more than the %d distinct keys of mqar_vocab = %d",
                         q->pairs, q->vocab / 2 - 1, q->vocab);
+    if (q->vocab <= q->len)
+        return ssm_fail(SSM_ERR_CONFIG, "mqar_vocab = %d must be greater than mqar_len = %d, "
+                        "as zoology's MQAR requires (vocabulary larger than the sequence)", q->vocab, q->len);
     if (!isfinite(q->alpha) || q->alpha <= 0.0)
         return ssm_fail(SSM_ERR_CONFIG, "mqar_alpha = %g must be finite and positive", q->alpha);
     if (rc->model.reorder != SSM_REORDER_OFF)

@@ -99,6 +99,8 @@ expect_error 78 "mqar_pairs = 3 must be between 1 and mqar_len / 4 = 2" "$SSMLAB
 expect_error 78 "mqar_pairs = 8 is more than the 7 distinct keys of mqar_vocab = 16" \
     "$SSMLAB" train "${mq[@]}" mqar_len=64 mqar_pairs=8
 expect_error 78 "mqar_vocab = 64 must be between 4 and vocab_size = 16" "$SSMLAB" train "${mq[@]}" mqar_vocab=64
+expect_error 78 "mqar_vocab = 16 must be greater than mqar_len = 16" "$SSMLAB" train "${mq[@]}" mqar_len=16
+expect_error 78 "mqar_vocab = 12 must be greater than mqar_len = 16" "$SSMLAB" train "${mq[@]}" mqar_len=16 mqar_vocab=12
 expect_error 78 "reorder = soft is for classifiers: task = mqar is causal" "$SSMLAB" train "${mq[@]}" reorder=soft
 expect_error 78 "mqar_alpha = -1 must be finite and positive" "$SSMLAB" train "${mq[@]}" mqar_alpha=-1
 expect_error 78 "'striped' is not a valid mqar_filler" "$SSMLAB" train "${mq[@]}" mqar_filler=striped
