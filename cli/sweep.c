@@ -839,25 +839,32 @@ static void agg_columns_init(void)
     }
 }
 
+/* A summary's cells in format f: mean and CI in v[0], v[1] (CSV), or one
+ * "mean +- ci" cell v[0] (md; just the mean without a CI). */
+static void summary_cells(const sweep_stats_summary *s, const char *f, int md, char v[][SWEEP_CELL])
+{
+    char mean[SWEEP_CELL], ci[SWEEP_CELL];
+    fmt(mean, f, s->mean);
+    fmt(ci, f, s->ci95);
+    if (!md) {
+        memcpy(v[0], mean, SWEEP_CELL);
+        memcpy(v[1], ci, SWEEP_CELL);
+    } else if (ci[0]) {
+        snprintf(v[0], SWEEP_CELL, "%s \xc2\xb1 %s", mean, ci);
+    } else {
+        memcpy(v[0], mean, SWEEP_CELL);
+    }
+}
+
 /* Preset p's numeric cells: mean and CI in v[0], v[1] (CSV), or both in v[0]. */
 static void agg_cells(const sweep_run *runs, const sweep_opts *o, int p, int ndone, int md, char v[][SWEEP_CELL])
 {
     double x[SWEEP_SEEDS_MAX];
-    char mean[SWEEP_CELL], ci[SWEEP_CELL];
     for (int j = 0; j < N_FIGURE_COLS; j++) {
         int col = figure_cols[j].col;
         sweep_stats_summary s;
         sweep_stats_summarize(x, group_values(runs, o, p, ndone, col, x), &s);
-        fmt(mean, col_format(col), s.mean);
-        fmt(ci, col_format(col), s.ci95);
-        if (!md) {
-            memcpy(v[2 * j], mean, SWEEP_CELL);
-            memcpy(v[2 * j + 1], ci, SWEEP_CELL);
-        } else if (ci[0]) {
-            snprintf(v[j], SWEEP_CELL, "%s \xc2\xb1 %s", mean, ci);
-        } else {
-            memcpy(v[j], mean, SWEEP_CELL);
-        }
+        summary_cells(&s, col_format(col), md, md ? v + j : v + 2 * j);
     }
 }
 
@@ -1024,20 +1031,10 @@ static void attack_agg_rates(const sweep_run *runs, const sweep_opts *o, int p, 
                              char v[][SWEEP_CELL])
 {
     double x[SWEEP_SEEDS_MAX];
-    char mean[SWEEP_CELL], ci[SWEEP_CELL];
     for (int c = 0; c < AR_N; c++) {
         sweep_stats_summary s;
         sweep_stats_summarize(x, attack_group_values(runs, o, p, ndone, j, c, x), &s);
-        fmt(mean, md ? "%.4f" : "%.6g", s.mean);
-        fmt(ci, md ? "%.4f" : "%.6g", s.ci95);
-        if (!md) {
-            memcpy(v[2 * c], mean, SWEEP_CELL);
-            memcpy(v[2 * c + 1], ci, SWEEP_CELL);
-        } else if (ci[0]) {
-            snprintf(v[c], SWEEP_CELL, "%s \xc2\xb1 %s", mean, ci);
-        } else {
-            memcpy(v[c], mean, SWEEP_CELL);
-        }
+        summary_cells(&s, md ? "%.4f" : "%.6g", md, md ? v + c : v + 2 * c);
     }
 }
 
