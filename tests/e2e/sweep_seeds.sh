@@ -123,20 +123,7 @@ n_one=$(grep -c '<path' "$TMP/sw1/figures/val_loss.svg")
 
 # --seeds with --attack: two tiny classifiers, noise on the last 2 and 4 tokens
 $PY "$(dirname "$0")/../data/make_idx_fixture.py" "$TMP/img" || fail "fixture"
-cat >"$TMP/cls-two.conf" <<CONF
-task = classify
-dataset = mnist
-data = $TMP/img
-patch = 2
-reorder = hard
-d_model = 16
-n_layer = 2
-d_state = 4
-batch_size = 4
-steps = 50
-eval_every = 0
-eval_batches = 0
-CONF
+tiny_classifier "$TMP/cls-two.conf" "$TMP/img"
 sed 's/^n_layer = 2$/n_layer = 1/' "$TMP/cls-two.conf" >"$TMP/cls-one.conf"
 AT=(--attack adversarial --method noise --region last --last 2,4 --images 16)
 "$SSMLAB" sweep "$TMP/cls-two.conf" "$TMP/cls-one.conf" --seeds 1-3 --compare cls-two:cls-one --out "$TMP/sa" \
