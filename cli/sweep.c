@@ -11,7 +11,10 @@
  * in DIR/figures/, and DIR/attack.csv and DIR/attack.md with --attack.
  * With --seeds each preset runs once per seed (DIR/<preset>/seed-S/):
  * DIR/runs.csv holds the runs, results.csv the mean and 95% interval per
- * preset, compare.csv the paired comparisons (cli/sweep_stats.h). */
+ * preset, compare.csv the paired comparisons (cli/sweep_stats.h); with
+ * --attack too, attack_runs.csv the attack rows per seed, attack.csv their
+ * means and intervals, attack_compare.csv each region against its
+ * first-region control and each --compare pair, paired by seed. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -216,8 +219,6 @@ static int parse_args(sweep_opts *o, int argc, char **argv)
     if (!rc) rc = check_attack_opts(o);
     if (!rc && o->pairs.n && o->seeds.n < 2)
         rc = cli_usage_error("sweep: --compare goes with --seeds of at least 2 seeds (it pairs the runs by seed)");
-    if (!rc && o->seeds.n && o->attack)
-        rc = cli_usage_error("sweep: --seeds does not go with --attack (attack one seed at a time)");
     if (rc) cli_args_free(&o->args);
     return rc;
 }
@@ -287,28 +288,36 @@ static ssm_status preset_check_attack(sweep_run *r, const sweep_opts *o)
     return st ? preset_error(r, st) : SSM_OK;
 }
 
+/* Runs per preset: one per seed, or one. */
+static int sweep_nseeds(const sweep_opts *o)
+{
+    return o->seeds.n ? o->seeds.n : 1;
+}
+
 /* --attack attacks classifiers only: a sweep with none is refused before
  * anything is trained (rather than writing an empty attack table), and the
  * other presets are named on stderr. */
 static ssm_status presets_check_attack(const sweep_run *runs, const sweep_opts *o)
 {
-    int n = 0;   /* --attack does not go with --seeds: one run per preset */
-    for (int i = 0; o->attack && i < o->nfiles; i++) n += runs[i].rc.task == RUN_TASK_CLASSIFY;
+    int n = 0, ns = sweep_nseeds(o);   /* preset i's first run is runs[i * ns] */
+    for (int i = 0; o->attack && i < o->nfiles; i++) n += runs[i * ns].rc.task == RUN_TASK_CLASSIFY;
     if (o->attack && !n)
         return ssm_fail(SSM_ERR_USAGE, "%s: sweep: --attack: no preset is a classifier (task = classify), so "
                         "there is nothing to attack; this one is task = %s", runs[0].file,
                         run_task_name(runs[0].rc.task));
     for (int i = 0; o->attack && i < o->nfiles; i++)
-        if (runs[i].rc.task != RUN_TASK_CLASSIFY)
+        if (runs[i * ns].rc.task != RUN_TASK_CLASSIFY)
             fprintf(stderr, "# sweep: --attack: %s is task = %s, not a classifier: it gets no attack rows\n",
-                    runs[i].name, run_task_name(runs[i].rc.task));
+                    runs[i * ns].name, run_task_name(runs[i * ns].rc.task));
     return SSM_OK;
 }
 
-/* Runs per preset: one per seed, or one. */
-static int sweep_nseeds(const sweep_opts *o)
+/* A seed's run attacks the rows of its preset's first run. */
+static void attack_rows_copy(sweep_run *r, const sweep_run *first)
 {
-    return o->seeds.n ? o->seeds.n : 1;
+    r->attack_L = first->attack_L;
+    r->nrows = first->nrows;
+    memcpy(r->rows, first->rows, sizeof r->rows);
 }
 
 /* runs: (nfiles * nseeds) preset-major, preset i's seed k at i * nseeds + k */
@@ -320,6 +329,7 @@ static ssm_status presets_load(sweep_run *runs, const sweep_opts *o)
             ssm_status st = preset_load(&runs[i * ns + k], o, o->files[i], k);
             if (!st && !k) st = preset_check_attack(&runs[i * ns], o);
             if (st) return st;
+            if (k) attack_rows_copy(&runs[i * ns + k], &runs[i * ns]);
         }
         for (int j = 0; j < i; j++)
             if (!strcmp(runs[j * ns].name, runs[i * ns].name))
@@ -583,8 +593,10 @@ static ssm_status table_save_csv(const sweep_table *t, const char *dir, const ch
 }
 
 /* DIR/base.md, written atomically: table t, then with cmp (the paired
- * comparisons of --seeds) a section holding that table. */
-static ssm_status table_save_md(const sweep_table *t, const sweep_table *cmp, const char *dir, const char *base)
+ * comparisons of --seeds) a section holding that table, and note (or
+ * NULL) after the section's legend. */
+static ssm_status table_save_md(const sweep_table *t, const sweep_table *cmp, const char *note, const char *dir,
+                                const char *base)
 {
     char path[PATH_MAX];
     ssm_atomic_file af;
@@ -596,6 +608,7 @@ static ssm_status table_save_md(const sweep_table *t, const sweep_table *cmp, co
         fprintf(af.f, "\n## Paired comparisons\n\n"
                       "b - a over the seeds both ran: mean difference, 95%% CI half-width, paired t, "
                       "two-sided p; * marks p < 0.05.\n\n");
+        if (note) fprintf(af.f, "%s\n\n", note);
         table_markdown(cmp, af.f);
     }
     return ssm_atomic_file_commit(&af);
@@ -605,7 +618,7 @@ static ssm_status table_save_md(const sweep_table *t, const sweep_table *cmp, co
 static ssm_status table_save(const sweep_table *t, const char *dir, const char *base)
 {
     ssm_status st = table_save_csv(t, dir, base);
-    return st ? st : table_save_md(t, NULL, dir, base);
+    return st ? st : table_save_md(t, NULL, NULL, dir, base);
 }
 
 static void fmt(char *buf, const char *f, double v)
@@ -651,26 +664,41 @@ static ssm_status results_table(sweep_table *t, const sweep_run *runs, int n)
     return st;
 }
 
-/* The attack table: one row per (attacked preset, k, region). */
-static ssm_status attack_table(sweep_table *t, const sweep_run *runs, int n, const attack_eval_opts *ae)
+/* A run's preset cells before the attack's: preset, [seed,] scenario, polarize, reorder. */
+static void attack_preset_cells(const sweep_run *r, int seeded, char *seed, const char **vals)
 {
-    static const char *cols[A_NCOLS] = {"preset", "scenario", "polarize", "reorder"};
-    static const unsigned char text[A_NCOLS] = {1, 1, 1, 1, 1, 1, [A_NCOLS - 1] = 1};
+    vals[0] = r->name;
+    if (seeded) {
+        snprintf(seed, SWEEP_CELL, "%ld", r->seed);
+        vals[1] = seed;
+    }
+    vals[1 + seeded] = ssm_scenario_name(r->rc.model.scenario);
+    vals[2 + seeded] = ssm_polarize_name(r->rc.model.polarize);
+    vals[3 + seeded] = ssm_reorder_name(r->rc.model.reorder);
+}
+
+/* The attack table: one row per (attacked preset, k, region), or with
+ * seeded (attack_runs.csv of --seeds) per (preset, seed, k, region), the
+ * seed after the preset. */
+static ssm_status attack_table(sweep_table *t, const sweep_run *runs, int n, const attack_eval_opts *ae, int seeded)
+{
+    static const char *cols[2][A_NCOLS + 1] = {{"preset", "scenario", "polarize", "reorder"},
+                                                {"preset", "seed", "scenario", "polarize", "reorder"}};
+    static const unsigned char text[2][A_NCOLS + 1] = {{1, 1, 1, 1, 1, 1, [A_NCOLS - 1] = 1},
+                                                        {1, 0, 1, 1, 1, 1, 1, [A_NCOLS] = 1}};
     const char *const *ev = attack_eval_columns();
-    for (int c = 0; c < ATTACK_EVAL_NCOLS; c++) cols[A_FIRST + c] = ev[c];
+    int first = A_FIRST + seeded, nc = A_NCOLS + seeded;
+    for (int c = 0; c < ATTACK_EVAL_NCOLS; c++) cols[seeded][first + c] = ev[c];
     int rows = 0;
     for (int i = 0; i < n; i++) rows += runs[i].rc.task == RUN_TASK_CLASSIFY ? runs[i].nrows : 0;
-    ssm_status st = table_build(t, cols, A_NCOLS, text, rows);
+    ssm_status st = table_build(t, cols[seeded], nc, text[seeded], rows);
     for (int i = 0, row = 0; !st && i < n; i++)
         for (int k = 0; runs[i].rc.task == RUN_TASK_CLASSIFY && k < runs[i].nrows; k++, row++) {
-            const char **vals = t->vals + (size_t)row * A_NCOLS;
+            const char **vals = t->vals + (size_t)row * nc;
+            char (*v)[SWEEP_CELL] = t->v + (size_t)row * nc;
             const sweep_run *r = &runs[i];
-            attack_eval_cells(ae, r->attack_L, r->rows[k], &r->counts[k], t->v + (size_t)row * A_NCOLS + A_FIRST,
-                              vals + A_FIRST);
-            vals[0] = r->name;
-            vals[1] = ssm_scenario_name(r->rc.model.scenario);
-            vals[2] = ssm_polarize_name(r->rc.model.polarize);
-            vals[3] = ssm_reorder_name(r->rc.model.reorder);
+            attack_eval_cells(ae, r->attack_L, r->rows[k], &r->counts[k], v + first, vals + first);
+            attack_preset_cells(r, seeded, v[1], vals);
         }
     return st;
 }
@@ -730,12 +758,18 @@ static int presets_done(const sweep_opts *o, int ndone)
     return np;
 }
 
+/* Preset p's runs among the first ndone. */
+static int group_runs(const sweep_opts *o, int p, int ndone)
+{
+    int ns = sweep_nseeds(o), m = ndone - p * ns;
+    return m < 0 ? 0 : m > ns ? ns : m;
+}
+
 /* Preset p's values of column col in x (nseeds), from its runs among the
  * first ndone; returns how many. */
 static int group_values(const sweep_run *runs, const sweep_opts *o, int p, int ndone, int col, double *x)
 {
-    int ns = sweep_nseeds(o), m = ndone - p * ns;
-    m = m < 0 ? 0 : m > ns ? ns : m;
+    int ns = sweep_nseeds(o), m = group_runs(o, p, ndone);
     for (int k = 0; k < m; k++) x[k] = run_value(&runs[p * ns + k], col);
     return m;
 }
@@ -805,25 +839,32 @@ static void agg_columns_init(void)
     }
 }
 
+/* A summary's cells in format f: mean and CI in v[0], v[1] (CSV), or one
+ * "mean +- ci" cell v[0] (md; just the mean without a CI). */
+static void summary_cells(const sweep_stats_summary *s, const char *f, int md, char v[][SWEEP_CELL])
+{
+    char mean[SWEEP_CELL], ci[SWEEP_CELL];
+    fmt(mean, f, s->mean);
+    fmt(ci, f, s->ci95);
+    if (!md) {
+        memcpy(v[0], mean, SWEEP_CELL);
+        memcpy(v[1], ci, SWEEP_CELL);
+    } else if (ci[0]) {
+        snprintf(v[0], SWEEP_CELL, "%s \xc2\xb1 %s", mean, ci);
+    } else {
+        memcpy(v[0], mean, SWEEP_CELL);
+    }
+}
+
 /* Preset p's numeric cells: mean and CI in v[0], v[1] (CSV), or both in v[0]. */
 static void agg_cells(const sweep_run *runs, const sweep_opts *o, int p, int ndone, int md, char v[][SWEEP_CELL])
 {
     double x[SWEEP_SEEDS_MAX];
-    char mean[SWEEP_CELL], ci[SWEEP_CELL];
     for (int j = 0; j < N_FIGURE_COLS; j++) {
         int col = figure_cols[j].col;
         sweep_stats_summary s;
         sweep_stats_summarize(x, group_values(runs, o, p, ndone, col, x), &s);
-        fmt(mean, col_format(col), s.mean);
-        fmt(ci, col_format(col), s.ci95);
-        if (!md) {
-            memcpy(v[2 * j], mean, SWEEP_CELL);
-            memcpy(v[2 * j + 1], ci, SWEEP_CELL);
-        } else if (ci[0]) {
-            snprintf(v[j], SWEEP_CELL, "%s \xc2\xb1 %s", mean, ci);
-        } else {
-            memcpy(v[j], mean, SWEEP_CELL);
-        }
+        summary_cells(&s, col_format(col), md, md ? v + j : v + 2 * j);
     }
 }
 
@@ -856,19 +897,19 @@ static ssm_status agg_table(sweep_table *t, const sweep_run *runs, const sweep_o
 static const char *const cmp_cols[] = {"a", "b", "column", "n", "a_mean", "b_mean", "diff_mean",
                                        "diff_ci95", "t", "p_value", "significant"};
 static const char *const cmp_md_cols[] = {"a", "b", "column", "n", "diff (b - a)", "95% CI", "t", "p"};
-static const unsigned char cmp_text[] = {1, 1, 1};
 #define CMP_NCOLS ((int)(sizeof cmp_cols / sizeof cmp_cols[0]))
 #define CMP_MD_NCOLS ((int)(sizeof cmp_md_cols / sizeof cmp_md_cols[0]))
+static const unsigned char cmp_text[CMP_NCOLS] = {1, 1, 1};   /* a row's every column (the reader does not stop) */
 
-/* One comparison row of pair i on column col into v (its cells); 0 when
- * fewer than 2 seeds pair up. */
-static int cmp_cells(const sweep_run *runs, const sweep_opts *o, int i, int ndone, int col, int md,
-                     char v[][SWEEP_CELL])
+/* The statistics cells of a paired comparison of xb against xa (ma, mb
+ * runs, run k of each from the same seed) into v: n, [a_mean, b_mean,]
+ * diff, CI, t, p [, significant] (CSV), or n, diff, CI, t, "p *" (md); 0
+ * when fewer than 2 seeds pair up. */
+static int paired_cells(const double *xa, int ma, const double *xb, int mb, int md, char v[][SWEEP_CELL])
 {
-    double xa[SWEEP_SEEDS_MAX], xb[SWEEP_SEEDS_MAX], pa[SWEEP_SEEDS_MAX], pb[SWEEP_SEEDS_MAX];
-    int ma = group_values(runs, o, o->pairs.a[i], ndone, col, xa);
-    int mb = group_values(runs, o, o->pairs.b[i], ndone, col, xb), n = 0;
-    for (int k = 0; k < ma && k < mb; k++)   /* the same seed: run k of each */
+    double pa[SWEEP_SEEDS_MAX], pb[SWEEP_SEEDS_MAX];
+    int n = 0;
+    for (int k = 0; k < ma && k < mb; k++)
         if (isfinite(xa[k]) && isfinite(xb[k])) {
             pa[n] = xa[k];
             pb[n++] = xb[k];
@@ -879,20 +920,32 @@ static int cmp_cells(const sweep_run *runs, const sweep_opts *o, int i, int ndon
     if (d.n < 2) return 0;
     sweep_stats_summarize(pa, n, &sa);
     sweep_stats_summarize(pb, n, &sb);
-    snprintf(v[0], SWEEP_CELL, "%s", runs[o->pairs.a[i] * sweep_nseeds(o)].name);
-    snprintf(v[1], SWEEP_CELL, "%s", runs[o->pairs.b[i] * sweep_nseeds(o)].name);
-    snprintf(v[2], SWEEP_CELL, "%s", columns[col]);
-    snprintf(v[3], SWEEP_CELL, "%d", d.n);
-    char (*w)[SWEEP_CELL] = md ? v + 4 : v + 6;
+    snprintf(v[0], SWEEP_CELL, "%d", d.n);
+    char (*w)[SWEEP_CELL] = md ? v + 1 : v + 3;
     if (!md) {
-        fmt(v[4], "%.6g", sa.mean);
-        fmt(v[5], "%.6g", sb.mean);
+        fmt(v[1], "%.6g", sa.mean);
+        fmt(v[2], "%.6g", sb.mean);
     }
     fmt(w[0], "%.6g", d.mean);
     fmt(w[1], "%.6g", d.ci95);
     fmt(w[2], "%.6g", d.t);
     fmt(w[3], md && d.p < 0.05 ? "%.4g *" : "%.4g", d.p);
     if (!md) snprintf(w[4], SWEEP_CELL, "%d", d.p < 0.05);
+    return 1;
+}
+
+/* One comparison row of pair i on column col into v (its cells); 0 when
+ * fewer than 2 seeds pair up. */
+static int cmp_cells(const sweep_run *runs, const sweep_opts *o, int i, int ndone, int col, int md,
+                     char v[][SWEEP_CELL])
+{
+    double xa[SWEEP_SEEDS_MAX], xb[SWEEP_SEEDS_MAX];
+    int ma = group_values(runs, o, o->pairs.a[i], ndone, col, xa);
+    int mb = group_values(runs, o, o->pairs.b[i], ndone, col, xb);
+    if (!paired_cells(xa, ma, xb, mb, md, v + 3)) return 0;
+    snprintf(v[0], SWEEP_CELL, "%s", runs[o->pairs.a[i] * sweep_nseeds(o)].name);
+    snprintf(v[1], SWEEP_CELL, "%s", runs[o->pairs.b[i] * sweep_nseeds(o)].name);
+    snprintf(v[2], SWEEP_CELL, "%s", columns[col]);
     return 1;
 }
 
@@ -928,7 +981,200 @@ static ssm_status write_seed_results(const sweep_opts *o, const sweep_run *runs,
     if (!st) st = cmp_table(&c, runs, o, ndone, 0);
     if (!st) st = cmp_table(&cm, runs, o, ndone, 1);
     if (!st && o->pairs.n) st = table_save_csv(&c, o->out, "compare");
-    if (!st) st = table_save_md(&m, o->pairs.n ? &cm : NULL, o->out, "results");
+    if (!st) st = table_save_md(&m, o->pairs.n ? &cm : NULL, NULL, o->out, "results");
+    table_free(&m);
+    table_free(&c);
+    table_free(&cm);
+    return st;
+}
+
+/* ---- the attack over seeds ------------------------------------------ */
+
+/* The rates of an attack row that the seeds summarise and compare. */
+enum { AR_CLEAN, AR_ATTACKED, AR_SUCCESS, AR_N };
+static const char *const attack_rates[AR_N] = {"clean_acc", "attacked_acc", "success_rate"};
+
+/* Run r's rate col (AR_*) in its attack row j. */
+static double attack_value(const sweep_run *r, int j, int col, int targeted)
+{
+    ssm_attack_rates q;
+    ssm_attack_rates_of(&r->counts[j], targeted, &q);
+    return col == AR_CLEAN ? q.clean_acc : col == AR_ATTACKED ? q.attacked_acc : q.success_rate;
+}
+
+/* Preset p's rate col in attack row j over its runs among the first
+ * ndone, in x (nseeds); returns how many. */
+static int attack_group_values(const sweep_run *runs, const sweep_opts *o, int p, int ndone, int j, int col,
+                               double *x)
+{
+    int ns = sweep_nseeds(o), m = group_runs(o, p, ndone);
+    for (int k = 0; k < m; k++) x[k] = attack_value(&runs[p * ns + k], j, col, o->ae.mode == ATTACK_EVAL_TARGET);
+    return m;
+}
+
+/* attack.csv of --seeds: the attack row's cells without the rates, n,
+ * then COL_mean, COL_ci95 per rate (CSV) or one "mean +- ci" cell (md). */
+#define AG_FIRST 12
+#define AG_NCOLS (AG_FIRST + 2 * AR_N)
+static const char *const attack_agg_cols[AG_NCOLS] = {
+    "preset", "scenario", "polarize", "reorder", "attack", "method", "k", "k_fraction", "eps", "images", "region", "n",
+    "clean_acc_mean", "clean_acc_ci95", "attacked_acc_mean", "attacked_acc_ci95", "success_rate_mean",
+    "success_rate_ci95"};
+static const char *const attack_agg_md_cols[AG_FIRST + AR_N] = {
+    "preset", "scenario", "polarize", "reorder", "attack", "method", "k", "k_fraction", "eps", "images", "region", "n",
+    "clean_acc", "attacked_acc", "success_rate"};
+static const unsigned char attack_agg_text[AG_NCOLS] = {1, 1, 1, 1, 1, 1, [10] = 1};
+
+/* Preset p's mean and CI of each rate in attack row j: v[2c], v[2c+1]
+ * (CSV) or v[c] (md). */
+static void attack_agg_rates(const sweep_run *runs, const sweep_opts *o, int p, int j, int ndone, int md,
+                             char v[][SWEEP_CELL])
+{
+    double x[SWEEP_SEEDS_MAX];
+    for (int c = 0; c < AR_N; c++) {
+        sweep_stats_summary s;
+        sweep_stats_summarize(x, attack_group_values(runs, o, p, ndone, j, c, x), &s);
+        summary_cells(&s, md ? "%.4f" : "%.6g", md, md ? v + c : v + 2 * c);
+    }
+}
+
+/* Preset p's summary row of attack row j into v and vals. */
+static void attack_agg_row(const sweep_run *runs, const sweep_opts *o, int p, int j, int ndone, int md,
+                           char v[][SWEEP_CELL], const char **vals)
+{
+    const sweep_run *r0 = &runs[p * sweep_nseeds(o)];
+    char ev[ATTACK_EVAL_NCOLS][32];
+    const char *evv[ATTACK_EVAL_NCOLS];
+    attack_eval_cells(&o->ae, r0->attack_L, r0->rows[j], &r0->counts[j], ev, evv);
+    for (int c = 0; c < 6; c++)   /* attack .. images */
+        if (evv[c]) snprintf(v[4 + c], SWEEP_CELL, "%s", evv[c]);
+    snprintf(v[10], SWEEP_CELL, "%s", evv[ATTACK_EVAL_NCOLS - 1]);
+    snprintf(v[11], SWEEP_CELL, "%d", group_runs(o, p, ndone));
+    attack_agg_rates(runs, o, p, j, ndone, md, v + AG_FIRST);
+    int nc = md ? AG_FIRST + AR_N : AG_NCOLS;
+    for (int c = 0; c < nc; c++) vals[c] = v[c][0] ? v[c] : NULL;
+    attack_preset_cells(r0, 0, NULL, vals);
+}
+
+/* attack.csv (md = 0) or attack.md (md = 1) of --seeds: a row per
+ * (classifier with a run among the first ndone, k, region). */
+static ssm_status attack_agg_table(sweep_table *t, const sweep_run *runs, const sweep_opts *o, int ndone, int md)
+{
+    int np = presets_done(o, ndone), ns = sweep_nseeds(o), nc = md ? AG_FIRST + AR_N : AG_NCOLS, rows = 0;
+    for (int p = 0; p < np; p++) rows += runs[p * ns].nrows;
+    ssm_status st = table_build(t, md ? attack_agg_md_cols : attack_agg_cols, nc, attack_agg_text, rows);
+    for (int p = 0, row = 0; !st && p < np; p++)
+        for (int j = 0; j < runs[p * ns].nrows; j++, row++)
+            attack_agg_row(runs, o, p, j, ndone, md, t->v + (size_t)row * nc, t->vals + (size_t)row * nc);
+    return st;
+}
+
+/* One attack comparison: preset pb's row jb (b) against preset pa's row ja (a). */
+typedef struct {
+    int pa, ja, pb, jb;
+} attack_pair;
+
+/* Run r's attack row of k tokens in region, or -1. */
+static int attack_row_find(const sweep_run *r, int k, int region)
+{
+    for (int j = 0; j < r->nrows; j++)
+        if (r->rows[j].k == k && r->rows[j].region == region) return j;
+    return -1;
+}
+
+/* The comparisons into q (room for (nfiles + pairs) * ATTACK_EVAL_MAX_ROWS):
+ * first each preset's region rows against their first-region control, then
+ * each --compare pair at the same k and region; returns their number. */
+static int attack_pairs_list(const sweep_run *runs, const sweep_opts *o, attack_pair *q)
+{
+    int n = 0, ns = sweep_nseeds(o);
+    for (int p = 0; p < o->nfiles; p++) {
+        const sweep_run *r = &runs[p * ns];
+        for (int j = 0; j < r->nrows; j++) {
+            int c = attack_row_find(r, r->rows[j].k, SSM_ATTACK_REGION_FIRST);
+            if (r->rows[j].region != SSM_ATTACK_REGION_FIRST && c >= 0) q[n++] = (attack_pair){p, c, p, j};
+        }
+    }
+    for (int i = 0; i < o->pairs.n; i++) {
+        const sweep_run *a = &runs[o->pairs.a[i] * ns], *b = &runs[o->pairs.b[i] * ns];
+        for (int j = 0; j < a->nrows; j++) {
+            int jb = attack_row_find(b, a->rows[j].k, a->rows[j].region);
+            if (jb >= 0) q[n++] = (attack_pair){o->pairs.a[i], j, o->pairs.b[i], jb};
+        }
+    }
+    return n;
+}
+
+/* attack_compare.csv (md = 0) or its Markdown section: a row per
+ * comparison and rate (attacked_acc, success_rate) with 2 seeds paired. */
+static const char *const attack_cmp_cols[] = {"a_preset", "a_region", "b_preset", "b_region", "k", "column", "n",
+                                              "a_mean", "b_mean", "diff_mean", "diff_ci95", "t", "p_value",
+                                              "significant"};
+static const char *const attack_cmp_md_cols[] = {"a_preset", "a_region", "b_preset", "b_region", "k", "column", "n",
+                                                 "diff (b - a)", "95% CI", "t", "p"};
+#define ACMP_NCOLS ((int)(sizeof attack_cmp_cols / sizeof attack_cmp_cols[0]))
+#define ACMP_MD_NCOLS ((int)(sizeof attack_cmp_md_cols / sizeof attack_cmp_md_cols[0]))
+static const unsigned char attack_cmp_text[ACMP_NCOLS] = {1, 1, 1, 1, 0, 1};
+
+/* Comparison q on rate col into v and vals; 0 when fewer than 2 seeds pair up. */
+static int attack_cmp_row(const sweep_run *runs, const sweep_opts *o, int ndone, attack_pair q, int col, int md,
+                          char v[][SWEEP_CELL], const char **vals)
+{
+    double xa[SWEEP_SEEDS_MAX], xb[SWEEP_SEEDS_MAX];
+    int ma = attack_group_values(runs, o, q.pa, ndone, q.ja, col, xa);
+    int mb = attack_group_values(runs, o, q.pb, ndone, q.jb, col, xb);
+    if (!paired_cells(xa, ma, xb, mb, md, v + 6)) return 0;
+    const sweep_run *a = &runs[q.pa * sweep_nseeds(o)], *b = &runs[q.pb * sweep_nseeds(o)];
+    snprintf(v[4], SWEEP_CELL, "%d", a->rows[q.ja].k);
+    for (int c = 0; c < (md ? ACMP_MD_NCOLS : ACMP_NCOLS); c++) vals[c] = v[c][0] ? v[c] : NULL;
+    vals[0] = a->name;
+    vals[1] = ssm_attack_region_name(a->rows[q.ja].region);
+    vals[2] = b->name;
+    vals[3] = ssm_attack_region_name(b->rows[q.jb].region);
+    vals[5] = attack_rates[col];
+    return 1;
+}
+
+static ssm_status attack_cmp_table(sweep_table *t, const sweep_run *runs, const sweep_opts *o, int ndone, int md)
+{
+    int nc = md ? ACMP_MD_NCOLS : ACMP_NCOLS, rows = 0;
+    attack_pair *q = malloc(sizeof *q * (size_t)(o->nfiles + o->pairs.n) * ATTACK_EVAL_MAX_ROWS);
+    int nq = q ? attack_pairs_list(runs, o, q) : 0;
+    ssm_status st = q ? table_build(t, md ? attack_cmp_md_cols : attack_cmp_cols, nc, attack_cmp_text, 2 * nq)
+                      : ssm_fail(SSM_ERR_NOMEM, "out of memory");
+    for (int i = 0; !st && i < nq; i++)
+        for (int c = AR_ATTACKED; c <= AR_SUCCESS; c++) {
+            size_t at = (size_t)rows * nc;
+            rows += attack_cmp_row(runs, o, ndone, q[i], c, md, t->v + at, t->vals + at);
+        }
+    if (!st) t->nrows = rows;
+    free(q);
+    return st;
+}
+
+static const char attack_cmp_note[] =
+    "A region row compares the attacked region (b) with the first-region control (a) of the same preset and k; "
+    "a preset row compares --compare B with A at the same k and region.";
+
+/* With --seeds and --attack: attack_runs.csv/.md, attack.csv/.md (with the
+ * comparisons) and attack_compare.csv of the first ndone runs; no files
+ * before a classifier has run. */
+static ssm_status write_attack_seed(const sweep_opts *o, const sweep_run *runs, int ndone)
+{
+    sweep_table t = {0}, m = {0}, c = {0}, cm = {0};
+    ssm_status st = attack_table(&t, runs, ndone, &o->ae, 1);
+    int any = !st && t.nrows;
+    if (any) st = table_save(&t, o->out, "attack_runs");
+    table_free(&t);
+    if (st || !any) return st;
+    st = attack_agg_table(&t, runs, o, ndone, 0);
+    if (!st) st = table_save_csv(&t, o->out, "attack");
+    table_free(&t);
+    if (!st) st = attack_agg_table(&m, runs, o, ndone, 1);
+    if (!st) st = attack_cmp_table(&c, runs, o, ndone, 0);
+    if (!st) st = attack_cmp_table(&cm, runs, o, ndone, 1);
+    if (!st && c.nrows) st = table_save_csv(&c, o->out, "attack_compare");
+    if (!st) st = table_save_md(&m, cm.nrows ? &cm : NULL, attack_cmp_note, o->out, "attack");
     table_free(&m);
     table_free(&c);
     table_free(&cm);
@@ -998,7 +1244,8 @@ static ssm_status write_results(const sweep_opts *o, const sweep_run *runs, int 
 {
     if (o->seeds.n) {
         ssm_status st = write_seed_results(o, runs, n);
-        return st ? st : write_figures(o, runs, n);
+        if (!st) st = write_figures(o, runs, n);
+        return st || !o->attack ? st : write_attack_seed(o, runs, n);
     }
     sweep_table t;
     ssm_status st = results_table(&t, runs, n);
@@ -1006,7 +1253,7 @@ static ssm_status write_results(const sweep_opts *o, const sweep_run *runs, int 
     if (!st) st = write_figures(o, runs, n);
     table_free(&t);
     if (st || !o->attack) return st;
-    st = attack_table(&t, runs, n, &o->ae);
+    st = attack_table(&t, runs, n, &o->ae, 0);
     if (!st && t.nrows) st = table_save(&t, o->out, "attack");   /* no rows yet: no file yet */
     table_free(&t);
     return st;
@@ -1078,7 +1325,8 @@ static int sweep_all(sweep_run *runs, const sweep_opts *o)
     table_write(&t, stdout, o->format);
     table_free(&t);
     fprintf(stderr, "# sweep: results in %s/results.csv and %s/results.md%s%s, charts in %s/figures\n", o->out,
-            o->out, o->attack ? ", attacks in attack.csv and attack.md" : "",
+            o->out, !o->attack ? "" : o->seeds.n ? ", attacks in attack.csv and attack.md (runs in attack_runs.csv)"
+                                                     : ", attacks in attack.csv and attack.md",
             o->seeds.n ? (o->pairs.n ? ", runs in runs.csv, comparisons in compare.csv" : ", runs in runs.csv") : "",
             o->out);
     return EX_OK;

@@ -34,4 +34,24 @@ tiny_train() {
         || { cat "$TMP/train.err"; return 1; }
 }
 
+# tiny_classifier FILE IMGDIR: a tiny 2-layer classifier preset on the IDX
+# fixture in IMGDIR (tests/data/make_idx_fixture.py), 2 x 2 patches, hard
+# reordering, 50 steps (tests shorten it with steps=)
+tiny_classifier() {
+    cat >"$1" <<EOF
+task = classify
+dataset = mnist
+data = $2
+patch = 2
+reorder = hard
+d_model = 16
+n_layer = 2
+d_state = 4
+batch_size = 4
+steps = 50
+eval_every = 0
+eval_batches = 0
+EOF
+}
+
 finish() { [ "$fails" -eq 0 ] && echo "all ok" || { echo "$fails failed"; exit 1; }; }

@@ -24,20 +24,7 @@ eval_every = 0
 eval_batches = 2
 data = $TMP/c.txt
 EOF
-cat >"$TMP/cls-tiny.conf" <<EOF
-task = classify
-dataset = mnist
-data = $TMP/img
-patch = 2
-reorder = hard
-d_model = 16
-n_layer = 2
-d_state = 4
-batch_size = 4
-steps = 50
-eval_every = 0
-eval_batches = 0
-EOF
+tiny_classifier "$TMP/cls-tiny.conf" "$TMP/img"
 HDR='preset,scenario,polarize,reorder,task,n_layer,params,steps,val_loss,val_ppl,val_acc,unigram_loss,train_s,mean_slope,verdict,mix_slope,mix_verdict,decay_rate,half_life,fit_r2,cos_last,dev_last,dev_ratio'
 AHDR='preset,scenario,polarize,reorder,attack,method,k,k_fraction,eps,images,clean_acc,attacked_acc,success_rate,region'
 
