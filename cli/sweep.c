@@ -90,6 +90,7 @@ typedef struct {
     float mean_slope, mix_slope;
     int verdict, mix_verdict;
     double decay_rate, half_life, fit_r2;         /* influence decay (NAN: no fit) */
+    double tail64;                                /* influence at distance >= 64 / at 1 */
     double cos_last, dev_last, dev_ratio;         /* over-smoothing of x_n; dev_n / dev_0 */
     int attack_L, nrows;                          /* attacked: tokens per image, (k, region) rows */
     attack_eval_row rows[ATTACK_EVAL_MAX_ROWS];
@@ -98,12 +99,12 @@ typedef struct {
 
 enum { C_PRESET, C_SCENARIO, C_POLARIZE, C_REORDER, C_TASK, C_LAYERS, C_PARAMS, C_STEPS, C_VAL_LOSS,
        C_VAL_PPL, C_VAL_ACC, C_UNIGRAM, C_TRAIN_S, C_SLOPE, C_VERDICT, C_MIX_SLOPE, C_MIX_VERDICT,
-       C_DECAY, C_HALF, C_R2, C_COS, C_DEV, C_DEV_RATIO, NCOLS };
+       C_DECAY, C_HALF, C_R2, C_TAIL, C_COS, C_DEV, C_DEV_RATIO, NCOLS };
 
 static const char *const columns[NCOLS] = {
     "preset", "scenario", "polarize", "reorder", "task", "n_layer", "params", "steps", "val_loss",
     "val_ppl", "val_acc", "unigram_loss", "train_s", "mean_slope", "verdict", "mix_slope",
-    "mix_verdict", "decay_rate", "half_life", "fit_r2", "cos_last", "dev_last", "dev_ratio"};
+    "mix_verdict", "decay_rate", "half_life", "fit_r2", "tail64", "cos_last", "dev_last", "dev_ratio"};
 /* left-aligned (text) columns in Markdown */
 static const unsigned char text_cols[NCOLS] = {[C_PRESET] = 1, [C_SCENARIO] = 1, [C_POLARIZE] = 1,
                                                [C_REORDER] = 1, [C_TASK] = 1, [C_VERDICT] = 1,
@@ -265,7 +266,7 @@ static ssm_status preset_load(sweep_run *r, const sweep_opts *o, const char *fil
     if ((st = run_config_check(&r->rc))) return preset_error(r, st);
     r->val_loss = r->val_acc = r->unigram = r->train_s = NAN;
     r->mean_slope = r->mix_slope = NAN;
-    r->decay_rate = r->half_life = r->fit_r2 = r->cos_last = r->dev_last = r->dev_ratio = NAN;
+    r->decay_rate = r->half_life = r->fit_r2 = r->tail64 = r->cos_last = r->dev_last = r->dev_ratio = NAN;
     return SSM_OK;
 }
 
@@ -484,6 +485,7 @@ static void dynamics_copy(sweep_run *r, const task_dynamics *dy)
     r->decay_rate = dy->decay_rate;
     r->half_life = task_dynamics_half_life(dy);   /* NAN: no exponential decay (R^2 rule) */
     r->fit_r2 = dy->fit_r2;
+    r->tail64 = dy->tail64;
     r->cos_last = dy->cos_last;
     r->dev_last = dy->dev_last;
     r->dev_ratio = dy->dev_ratio;
@@ -644,6 +646,7 @@ static void run_cells(const sweep_run *r, char v[][SWEEP_CELL], const char **val
     fmt(v[C_DECAY], "%.5f", r->decay_rate);
     fmt(v[C_HALF], "%.4g", r->half_life);
     fmt(v[C_R2], "%.3f", r->fit_r2);
+    fmt(v[C_TAIL], "%.4g", r->tail64);
     fmt(v[C_COS], "%.4f", r->cos_last);
     fmt(v[C_DEV], "%.4f", r->dev_last);
     fmt(v[C_DEV_RATIO], "%.4f", r->dev_ratio);
@@ -720,6 +723,7 @@ static const struct {
     {C_DECAY, "influence decay rate (per token)"},
     {C_HALF, "influence half-life (tokens)"},
     {C_R2, "R\xc2\xb2 of the decay fit (no unit)"},
+    {C_TAIL, "influence at distance \xe2\x89\xa5 64 / at 1 (ratio)"},
     {C_COS, "mean cosine similarity of x_n (no unit)"},
     {C_DEV, "relative deviation of x_n (no unit)"},
     {C_DEV_RATIO, "deviation of x_n / of x_0 (ratio)"},
@@ -741,6 +745,7 @@ static double run_value(const sweep_run *r, int col)
     case C_DECAY: return r->decay_rate;
     case C_HALF: return r->half_life;
     case C_R2: return r->fit_r2;
+    case C_TAIL: return r->tail64;
     case C_COS: return r->cos_last;
     case C_DEV: return r->dev_last;
     case C_DEV_RATIO: return r->dev_ratio;
@@ -781,7 +786,7 @@ static const char *col_format(int col)
     case C_VAL_PPL: return "%.3f";
     case C_TRAIN_S: return "%.2f";
     case C_SLOPE: case C_MIX_SLOPE: case C_DECAY: return "%.5f";
-    case C_HALF: return "%.4g";
+    case C_HALF: case C_TAIL: return "%.4g";
     case C_R2: return "%.3f";
     }
     return "%.4f";

@@ -372,6 +372,23 @@ ssm_status ssm_recency_fit_decay(const ssm_influence *inf, int min_dist, ssm_dec
     return st;
 }
 
+ssm_status ssm_recency_tail(const ssm_influence *inf, int min_dist, double *ratio)
+{
+    double far = 0.0, near = 0.0;
+    long nfar = 0, nnear = 0;
+    for (int k = 0; k < inf->n_targets; k++)
+        for (int s = 0; s <= inf->targets[k]; s++) {
+            int d = inf->targets[k] - s;
+            double I = inf->I[(size_t)k * inf->L + s];
+            if (d == 1) { near += I; nnear++; }
+            if (d >= min_dist) { far += I; nfar++; }
+        }
+    if (!nfar || !nnear || !(near > 0.0))
+        return ssm_fail(SSM_ERR_DATA, "no influence at distance 1 and at distances >= %d to compare", min_dist);
+    *ratio = (far / nfar) / (near / nnear);
+    return SSM_OK;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Over-smoothing                                                           */
 

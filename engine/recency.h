@@ -119,6 +119,14 @@ ssm_status ssm_recency_fit_points(const double *dist, const double *I, int n, ss
 #define SSM_DECAY_MIN_DIST 1
 ssm_status ssm_recency_fit_decay(const ssm_influence *inf, int min_dist, ssm_decay *out);
 
+/* The tail of the influence: the mean of I(t_k, s) over the pairs with
+ * t_k - s >= min_dist, over its mean at distance 1.  An exponential decay
+ * makes it small; a channel that never forgets (A = 0) leaves a floor.
+ * SSM_ERR_DATA when either set of pairs is empty or the distance-1 mean
+ * is 0. */
+#define SSM_TAIL_MIN_DIST 64
+ssm_status ssm_recency_tail(const ssm_influence *inf, int min_dist, double *ratio);
+
 /* ---- over-smoothing ---------------------------------------------------- */
 
 /* X (T, D), one sequence's tokens:

@@ -61,6 +61,7 @@ static ssm_status measure_influence(ssm_model *m, const ssm_batch *b, int probes
     } else {
         snprintf(out->fit_note, sizeof out->fit_note, "%s", ssm_last_error());
     }
+    if (ssm_recency_tail(&inf, SSM_TAIL_MIN_DIST, &out->tail64)) out->tail64 = NAN;   /* L <= 64 */
     ssm_influence_free(&inf);
     return SSM_OK;
 }
@@ -112,7 +113,7 @@ ssm_status task_dynamics_measure(task_data *d, ssm_model *m, int budget, task_dy
     double t0 = ssm_now_s();
     int nl = m->cfg.n_layer;
     *out = (task_dynamics){.n_layer = nl, .mean_slope = NAN, .mix_slope = NAN, .decay_rate = NAN,
-                           .half_life = NAN, .fit_r2 = NAN, .cos_last = NAN, .dev_last = NAN,
+                           .half_life = NAN, .fit_r2 = NAN, .tail64 = NAN, .cos_last = NAN, .dev_last = NAN,
                            .dev_ratio = NAN};
     out->eig_pos = calloc((size_t)3 * nl, sizeof(int));   /* (3, nl): pos, neg, complex */
     if (!out->eig_pos) return ssm_fail(SSM_ERR_NOMEM, "out of memory");

@@ -49,6 +49,7 @@ typedef struct {
     int fit_ok;                    /* the decay fit ran (two distances at least) */
     double decay_rate, half_life, fit_r2;   /* the fit as ssm_decay gives it; NAN without a fit */
     int exponential;               /* fit_ok and fit_r2 >= TASK_DECAY_MIN_R2 */
+    double tail64;                 /* influence at distances >= 64 over distance 1 (NAN: none) */
     char fit_note[192];            /* why there is no fit, when !fit_ok */
     double cos_last, dev_last;     /* over-smoothing of the last residual stream x_n */
     double dev_ratio;              /* dev_last / the deviation of x_0 (NAN when that is 0) */

@@ -129,6 +129,16 @@ else
 fi
 
 # ---- errors
+# the sweep's tail64 column: far influence (distance >= 64) over distance 1,
+# a positive number for 128-token sequences
+"$SSMLAB" sweep scenarios/recency-d1-one.conf steps=5 seq_len=128 batch_size=2 eval_batches=2 threads=1 \
+    --out "$TMP/tail" >"$TMP/tail.csv" 2>"$TMP/tail.err" || fail "sweep for tail64: $(tail -1 "$TMP/tail.err")"
+"$PY" -c "
+import csv, sys
+r = next(csv.DictReader(open('$TMP/tail.csv')))
+sys.exit(0 if 0 < float(r['tail64']) < 1 else 1)" 2>/dev/null \
+    && ok "sweep tail64 at 128 tokens: $(cut -d, -f21 "$TMP/tail.csv" | tail -1)" || fail "tail64: $(cat "$TMP/tail.csv")"
+
 expect_error 64 "ssmlab: --layer 2: the model has layers 0..1" inspect --model "$TMP/ck" --attention --layer 2
 expect_error 64 "ssmlab: --channel 32: the model has channels 0..31" inspect --model "$TMP/ck" --attention --channel 32
 expect_error 64 "ssmlab: inspect: --channel: 'x' is not a channel number or 'mean'" inspect --model "$TMP/ck" --attention --channel x

@@ -25,7 +25,7 @@ eval_batches = 2
 data = $TMP/c.txt
 EOF
 tiny_classifier "$TMP/cls-tiny.conf" "$TMP/img"
-HDR='preset,scenario,polarize,reorder,task,n_layer,params,steps,val_loss,val_ppl,val_acc,unigram_loss,train_s,mean_slope,verdict,mix_slope,mix_verdict,decay_rate,half_life,fit_r2,cos_last,dev_last,dev_ratio'
+HDR='preset,scenario,polarize,reorder,task,n_layer,params,steps,val_loss,val_ppl,val_acc,unigram_loss,train_s,mean_slope,verdict,mix_slope,mix_verdict,decay_rate,half_life,fit_r2,tail64,cos_last,dev_last,dev_ratio'
 AHDR='preset,scenario,polarize,reorder,attack,method,k,k_fraction,eps,images,clean_acc,attacked_acc,success_rate,region'
 
 "$SSMLAB" sweep "$TMP/lm-tiny.conf" "$TMP/cls-tiny.conf" --out "$TMP/sw" steps=3 threads=1 scenario=negative \
@@ -72,6 +72,7 @@ for r in csv.DictReader(open(sys.argv[1])):
         hl = float(r['half_life'])
         assert hl > 0 and (abs(hl * rate - math.log(2)) < 1e-3 * math.log(2) + 1e-4 if rate > 0 else hl == math.inf), r
     assert 0 <= r2 <= 1, r
+    assert r['tail64'] == '' or float(r['tail64']) > 0, r   # empty when L <= 64
     assert -1 <= float(r['cos_last']) <= 1 and 0 < float(r['dev_last']) <= 1 and float(r['dev_ratio']) > 0, r
 PY
 # the attack table: the classifier's rows only, k resolved against its 16

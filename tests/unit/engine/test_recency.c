@@ -453,3 +453,18 @@ Test(recency, smoothing_of_a_model_averages_sequences)
         fixture_free(&f);
     }
 }
+
+/* The tail ratio: mean I over distances >= min_dist over mean I at distance 1,
+ * on a hand-made influence (two targets, L = 6). */
+Test(recency, tail_is_far_influence_over_distance_one)
+{
+    int targets[2] = {4, 5};
+    float I[12] = {/* t = 4: s = 0..5 */ 1, 2, 3, 4, 8, 0, /* t = 5 */ 5, 1, 1, 2, 6, 9};
+    ssm_influence inf = {.L = 6, .n_targets = 2, .n_seq = 1, .targets = targets, .I = I};
+    double r = 0.0;
+    cr_assert_eq(ssm_recency_tail(&inf, 3, &r), SSM_OK, "%s", ssm_last_error());
+    /* distance 1: I(4,3) = 4, I(5,4) = 6 -> 5; distance >= 3: I(4,0), I(4,1),
+     * I(5,0), I(5,1), I(5,2) = 1, 2, 5, 1, 1 -> 2 */
+    cr_expect_float_eq(r, 2.0 / 5.0, 1e-12);
+    cr_expect_eq(ssm_recency_tail(&inf, 6, &r), SSM_ERR_DATA, "no pair is 6 apart");
+}
