@@ -629,27 +629,17 @@ static void fmt(char *buf, const char *f, double v)
     else snprintf(buf, SWEEP_CELL, f, v);
 }
 
+static double run_value(const sweep_run *r, int col);
+static const char *col_format(int col);
+
 /* One run's results row: cells v (NCOLS, SWEEP_CELL), vals (NCOLS). */
 static void run_cells(const sweep_run *r, char v[][SWEEP_CELL], const char **vals)
 {
-    int lm = r->rc.task == RUN_TASK_LM;
     snprintf(v[C_LAYERS], SWEEP_CELL, "%d", r->rc.model.n_layer);
     snprintf(v[C_PARAMS], SWEEP_CELL, "%zu", r->params);
     snprintf(v[C_STEPS], SWEEP_CELL, "%ld", r->steps);
-    fmt(v[C_VAL_LOSS], "%.4f", r->val_loss);
-    fmt(v[C_VAL_PPL], "%.3f", lm ? exp(r->val_loss) : NAN);
-    fmt(v[C_VAL_ACC], "%.4f", lm ? NAN : r->val_acc);
-    fmt(v[C_UNIGRAM], "%.4f", r->unigram);
-    fmt(v[C_TRAIN_S], "%.2f", r->train_s);
-    fmt(v[C_SLOPE], "%.5f", r->mean_slope);
-    fmt(v[C_MIX_SLOPE], "%.5f", r->mix_slope);
-    fmt(v[C_DECAY], "%.5f", r->decay_rate);
-    fmt(v[C_HALF], "%.4g", r->half_life);
-    fmt(v[C_R2], "%.3f", r->fit_r2);
-    fmt(v[C_TAIL], "%.4g", r->tail64);
-    fmt(v[C_COS], "%.4f", r->cos_last);
-    fmt(v[C_DEV], "%.4f", r->dev_last);
-    fmt(v[C_DEV_RATIO], "%.4f", r->dev_ratio);
+    for (int c = C_VAL_LOSS; c < NCOLS; c++)   /* the numbers, as the statistics print them */
+        if (!text_cols[c]) fmt(v[c], col_format(c), run_value(r, c));
     for (int c = 0; c < NCOLS; c++) vals[c] = v[c][0] ? v[c] : NULL;
     vals[C_PRESET] = r->name;
     vals[C_SCENARIO] = ssm_scenario_name(r->rc.model.scenario);
