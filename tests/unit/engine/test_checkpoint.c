@@ -228,6 +228,19 @@ Test(checkpoint, round_trip_classifier_and_untied_head)
     ssm_model_free(&m2);
 }
 
+/* A 3-layer reordering classifier's config.json with `extra` keys in its
+ * "ssmlab" object fails to load with a message holding `msg`. */
+static void expect_reorder_refused(const char *extra, const char *msg)
+{
+    const char *cfg = tmpdir_path("config.json");
+    char text[512];
+    snprintf(text, sizeof text, "{\"d_model\": 8, \"n_layer\": 3, \"vocab_size\": 0, \"ssmlab\": "
+             "{\"input_kind\": \"continuous\", \"d_input\": 3, \"n_classes\": 5, "
+             "\"reorder\": \"soft\"%s}}", extra);
+    write_text(cfg, text);
+    EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, msg);
+}
+
 /* A reordering classifier keeps tau and its layers; a reordering config.json
  * without reorder_layers (an older ssmlab's, which permuted z and the
  * residual stream too) is refused, as are bad values. */
@@ -250,23 +263,10 @@ Test(checkpoint, reorder_tau_and_layers_round_trip_and_old_configs_are_refused)
     cr_expect_eq(m2.cfg.n_reorder, 2);
     assert_same_model(&m, &m2);
     ssm_model_free(&m2);
-    const char *cfg = tmpdir_path("config.json");
-    const char *head = "{\"d_model\": 8, \"n_layer\": 3, \"vocab_size\": 0, \"ssmlab\": "
-                       "{\"input_kind\": \"continuous\", \"d_input\": 3, \"n_classes\": 5, "
-                       "\"reorder\": \"soft\"";
-    char text[512];
-    snprintf(text, sizeof text, "%s}}", head);
-    write_text(cfg, text);
-    EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "older ssmlab whose reordering also permuted z");
-    snprintf(text, sizeof text, "%s, \"reorder_layers\": [0, 64]}}", head);
-    write_text(cfg, text);
-    EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "ssmlab.reorder_layers must be an array of layer numbers");
-    snprintf(text, sizeof text, "%s, \"reorder_layers\": [3]}}", head);
-    write_text(cfg, text);
-    EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "reorder_layers names layer 3");
-    snprintf(text, sizeof text, "%s, \"reorder_layers\": [0], \"reorder_tau\": 0}}", head);
-    write_text(cfg, text);
-    EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "reorder_tau must be a number > 0");
+    expect_reorder_refused("", "older ssmlab whose reordering also permuted z");
+    expect_reorder_refused(", \"reorder_layers\": [0, 64]", "ssmlab.reorder_layers must be an array of layer numbers");
+    expect_reorder_refused(", \"reorder_layers\": [3]", "reorder_layers names layer 3");
+    expect_reorder_refused(", \"reorder_layers\": [0], \"reorder_tau\": 0", "reorder_tau must be a number > 0");
     ssm_model_free(&m);
 }
 
