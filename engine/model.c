@@ -340,6 +340,8 @@ void ssm_model_free(ssm_model *m)
     free(m->grads_memory);
     free(m->acts_memory);
     free(m->scratch);
+    free(m->probe_keep);
+    free(m->probe_h);
     memset(m, 0, sizeof *m);
 }
 
@@ -669,6 +671,21 @@ void ssm_model_layer_A(const ssm_config *c, const float *A_log, float *A)
         }
 }
 
+/* A pinned entry does not depend on A_log: its dA is dropped */
+static void probe_unpin_dA(const ssm_model *m, int layer, float *dA)
+{
+    for (int i = 0; m->probe && i < m->probe->n_pin; i++)
+        if (m->probe->pin[i].layer == layer)
+            dA[(size_t)m->probe->pin[i].e * m->cfg.state_dim + m->probe->pin[i].n] = 0.0f;
+}
+
+void ssm_model_run_A(const ssm_model *m, int layer, float *A)
+{
+    const ssm_config *c = &m->cfg;
+    ssm_model_layer_A(c, m->params.A_log + (size_t)layer * c->d_inner * c->d_state, A);
+    ssm_probe_pin_A(m->probe, layer, c->d_inner, c->state_dim, A);
+}
+
 /* dA_log += dA * A over the learned channels only (the pinned ones are fixed) */
 static void layer_dA_log(const ssm_config *c, float *dA_log, const float *dA, const float *A)
 {
@@ -681,8 +698,9 @@ static ssm_scan_args layer_scan_args(const ssm_config *c, const layer_acts *a,
                                      const float *Dskip, const pass_scratch *g, int B, int L)
 {
     int R = c->dt_rank, Ns = c->state_dim;
-    ssm_scan_args s = {B, L, c->d_inner, Ns, a->u, a->delta, a->xdbl + R,
-                       a->xdbl + R + Ns, R + 2 * Ns, g->A, Dskip, g->work, g->work_n};
+    ssm_scan_args s = {.B = B, .L = L, .E = c->d_inner, .N = Ns, .u = a->u, .delta = a->delta,
+                       .Bm = a->xdbl + R, .Cm = a->xdbl + R + Ns, .ld_bc = R + 2 * Ns,
+                       .A = g->A, .Dskip = Dskip, .work = g->work, .work_n = g->work_n};
     return s;
 }
 
@@ -721,10 +739,31 @@ static void reorder_forward(ssm_model *m, const layer_params *p, const layer_act
     ssm_reorder_apply(B, L, E, rv->perm, rv->u0, E, a->u, E);
 }
 
+/* The attached probe's part of layer a->layer's scan: the keep mask of its
+ * ablations, and in a whole forward (in_model) the states and the patch.
+ * Probed scans allocate their own work space (the naive scans run). */
+static void probe_scan_args(ssm_model *m, const layer_acts *a, int in_model, ssm_scan_args *sa)
+{
+    const ssm_probe *pr = m->probe;
+    const ssm_config *c = &m->cfg;
+    if (!pr) return;
+    if (ssm_probe_keep(pr, a->layer, c->d_inner, c->state_dim, m->probe_keep))
+        sa->keep = m->probe_keep;
+    if (in_model && pr->want_states) sa->h_out = m->probe_h;
+    if (in_model && pr->patch_kind == SSM_PATCH_STATE && pr->patch_layer == a->layer) {
+        sa->patch_h = pr->patch_value;
+        sa->patch_t = pr->patch_pos;
+    }
+    if (ssm_scan_probed(sa)) {
+        sa->work = NULL;
+        sa->work_n = 0;
+    }
+}
+
 /* a->ys = S6(a->u) over a (B, L) batch, steps 3-5 of ssmlab-math(7) MODEL
  * (with the skip Dskip (E)): x_proj, dt_proj, softplus, A, the scan */
 static ssm_status s6_forward(ssm_model *m, const layer_params *p, const layer_acts *a,
-                             const pass_scratch *g, const float *Dskip)
+                             const pass_scratch *g, const float *Dskip, int in_model)
 {
     const ssm_config *c = &m->cfg;
     int B = m->act_B, L = m->act_L, BT = B * L;
@@ -733,8 +772,9 @@ static ssm_status s6_forward(ssm_model *m, const layer_params *p, const layer_ac
     matmul_forward(a->dtraw, E, a->xdbl, X, p->dt_proj_w, p->dt_proj_b, BT, E, R);
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < (size_t)BT * E; i++) a->delta[i] = ssm_softplusf(a->dtraw[i]);
-    ssm_model_layer_A(c, p->A_log, g->A);                   /* (E, Ns) */
+    ssm_model_run_A(m, a->layer, g->A);                     /* (E, Ns) */
     ssm_scan_args sa = layer_scan_args(c, a, Dskip, g, B, L);
+    probe_scan_args(m, a, in_model, &sa);
     return ssm_scan_forward(&sa, a->ys);
 }
 
@@ -758,7 +798,7 @@ static ssm_status mixer_forward(ssm_model *m, const layer_params *p, const layer
         reorder_view rv = reorder_view_of(m, r);
         reorder_forward(m, p, a, &rv);
     }
-    ssm_status st = s6_forward(m, p, a, g, p->Dskip);
+    ssm_status st = s6_forward(m, p, a, g, p->Dskip, in_model);
     if (st) return st;
     if (proxy) importance_forward(m, a->delta, NULL, m->acts.imp_s);
 #pragma omp parallel for schedule(static)
@@ -769,17 +809,44 @@ static ssm_status mixer_forward(ssm_model *m, const layer_params *p, const layer
     return SSM_OK;
 }
 
+/* The probe's residual patch: x entering layer a->layer at the patch
+ * position gets the patch's value, in every sequence */
+static void probe_patch_residual(const ssm_model *m, const layer_acts *a)
+{
+    const ssm_probe *pr = m->probe;
+    int D = m->cfg.d_model;
+    if (!pr || pr->patch_kind != SSM_PATCH_RESIDUAL || pr->patch_layer != a->layer) return;
+    for (int b = 0; b < m->act_B; b++)
+        memcpy(a->x + ((size_t)b * m->act_L + pr->patch_pos) * D, pr->patch_value + (size_t)b * D,
+               sizeof(float) * D);
+}
+
+/* The probe's hook on layer a->layer, just after it ran */
+static void probe_layer_done(const ssm_model *m, const layer_acts *a, const pass_scratch *g)
+{
+    const ssm_probe *pr = m->probe;
+    const ssm_config *c = &m->cfg;
+    if (!pr || !pr->on_layer) return;
+    int E = c->d_inner, Ns = c->state_dim, R = c->dt_rank;
+    ssm_layer_view v = {a->layer, m->act_B, m->act_L, c->d_model, E, Ns,
+                        a->x, a->u, a->xz + E, 2 * E, a->delta, a->xdbl + R, a->xdbl + R + Ns,
+                        R + 2 * Ns, pr->want_states ? m->probe_h : NULL, a->ys, a->mix, g->A};
+    pr->on_layer(pr->ctx, &v);
+}
+
 /* x_{l+1} = x_l + Mixer(RMSNorm(x_l)) over a (B, L) batch */
 static ssm_status layer_forward(ssm_model *m, const layer_params *p, const layer_acts *a,
                                 const pass_scratch *g)
 {
     const ssm_config *c = &m->cfg;
     int BT = m->act_B * m->act_L, D = c->d_model;
+    probe_patch_residual(m, a);
     rmsnorm_forward(a->xn, a->rstd, a->x, p->norm_w, BT, D, c->norm_eps);
     ssm_status st = mixer_forward(m, p, a, g, 1);
     if (st) return st;
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < (size_t)BT * D; i++) a->xout[i] = a->x[i] + a->mix[i];
+    probe_layer_done(m, a, g);
     return SSM_OK;
 }
 
@@ -851,12 +918,14 @@ static ssm_status layer_backward(ssm_model *m, const layer_params *p, layer_para
             g->dxz[iz] = g->dyg[ie] * a->ys[ie] * ssm_dsiluf(z);
         }
     /* scan */
-    ssm_model_layer_A(c, p->A_log, A);
+    ssm_model_run_A(m, a->layer, A);
     memset(g->dA, 0, sizeof(float) * E * Ns);
     ssm_scan_args sa = layer_scan_args(c, a, p->Dskip, g, B, L);
+    probe_scan_args(m, a, 0, &sa);
     ssm_status st = ssm_scan_backward(&sa, g->dys, g->du, g->ddelta, g->dxdbl + R,
                                       g->dxdbl + R + Ns, g->dA, dp->Dskip);
     if (st) return st;
+    probe_unpin_dA(m, a->layer, g->dA);
     layer_dA_log(c, dp->A_log, g->dA, A);
     /* delta = softplus(dtraw): reuse ddelta as ddtraw */
 #pragma omp parallel for schedule(static)
@@ -1050,6 +1119,57 @@ static void head_backward(ssm_model *m, pass_scratch *g)
 /* ------------------------------------------------------------------------ */
 /* Passes                                                                   */
 
+/* The probe's buffers for a (B, L) forward: the states of one layer when
+ * it wants them; and its patch position checked against L */
+static ssm_status probe_prepare(ssm_model *m, int B, int L)
+{
+    const ssm_probe *pr = m->probe;
+    m->probe_patched = pr && pr->patch_kind != SSM_PATCH_NONE;
+    if (!pr) return SSM_OK;
+    ssm_status st = ssm_probe_check(pr, m->cfg.n_layer, m->cfg.d_inner, m->cfg.state_dim, L);
+    if (st) return st;
+    size_t need = pr->want_states ? (size_t)B * L * m->cfg.d_inner * m->cfg.state_dim : 0;
+    if (need > m->probe_h_cap) {
+        free(m->probe_h);
+        if (!(m->probe_h = malloc(sizeof(float) * need))) {
+            m->probe_h_cap = 0;
+            return ssm_fail(SSM_ERR_NOMEM, "out of memory for the states of %zu floats", need);
+        }
+        m->probe_h_cap = need;
+    }
+    return SSM_OK;
+}
+
+ssm_status ssm_model_set_probe(ssm_model *m, const ssm_probe *p)
+{
+    const ssm_config *c = &m->cfg;
+    if (p) {
+        ssm_probe q = *p;
+        q.patch_kind = SSM_PATCH_NONE;   /* the position is checked per forward */
+        ssm_status st = ssm_probe_check(&q, c->n_layer, c->d_inner, c->state_dim, 1);
+        if (st) return st;
+        if (!m->probe_keep && !(m->probe_keep = malloc(sizeof(float) * c->d_inner * c->state_dim)))
+            return ssm_fail(SSM_ERR_NOMEM, "out of memory for a probe");
+    }
+    m->probe = p;
+    return SSM_OK;
+}
+
+ssm_status ssm_model_head_apply(const ssm_model *m, const float *x, int M, float *logits)
+{
+    const ssm_config *c = &m->cfg;
+    int D = c->d_model;
+    if (c->n_classes)
+        return ssm_fail(SSM_ERR_USAGE, "the logit lens needs a language model, not a classifier");
+    float *xf = malloc(sizeof(float) * ((size_t)M * D + M));   /* (M, D) then rstd (M) */
+    if (!xf) return ssm_fail(SSM_ERR_NOMEM, "out of memory for the lens of %d rows", M);
+    rmsnorm_forward(xf, xf + (size_t)M * D, x, m->params.norm_f, M, D, c->norm_eps);
+    const float *W = m->params.lm_head ? m->params.lm_head : m->params.embedding;
+    matmul_forward(logits, c->padded_vocab, xf, D, W, NULL, M, c->padded_vocab, D);
+    free(xf);
+    return SSM_OK;
+}
+
 ssm_status ssm_model_forward(ssm_model *m, const ssm_batch *b)
 {
     const ssm_config *c = &m->cfg;
@@ -1060,6 +1180,7 @@ ssm_status ssm_model_forward(ssm_model *m, const ssm_batch *b)
     if (b->B != m->act_B || Lm != m->act_L || !m->acts_memory ||
         omp_get_max_threads() != m->act_threads)
         if ((st = acts_build(m, b->B, Lm))) return st;
+    if ((st = probe_prepare(m, b->B, Lm))) return st;
     if ((st = embed_forward(m, b))) return st;
     ssm_scenario_forward(c, &m->params);
     pass_scratch g = scratch_view(m);
@@ -1114,7 +1235,7 @@ static ssm_status one_layer_run(ssm_model *m, int layer, int s6, const float *in
     layer_acts a = layer_acts_view(m, layer);
     size_t n = (size_t)B * L * (s6 ? c->d_inner : c->d_model);
     memcpy(s6 ? a.u : a.xn, in, sizeof(float) * n);
-    st = s6 ? s6_forward(m, &p, &a, &g, zero) : mixer_forward(m, &p, &a, &g, 0);
+    st = s6 ? s6_forward(m, &p, &a, &g, zero, 0) : mixer_forward(m, &p, &a, &g, 0);
     if (!st) memcpy(out, s6 ? a.ys : a.mix, sizeof(float) * n);
     free(zero);
     return st;
@@ -1152,6 +1273,8 @@ ssm_status ssm_model_backward(ssm_model *m, float loss_scale)
     const ssm_config *c = &m->cfg;
     if (!m->grads_memory || !m->last || !m->last->targets)
         return ssm_fail(SSM_ERR_SOFTWARE, "backward needs gradients and a forward pass with targets");
+    if (m->probe_patched)
+        return ssm_fail(SSM_ERR_USAGE, "a patched forward pass has no backward");
     if (m->n_targets == 0) return SSM_OK;
     size_t nlogit = c->n_classes ? (size_t)m->act_B * c->n_classes
                                  : (size_t)m->act_B * m->act_L * c->padded_vocab;
@@ -1170,6 +1293,8 @@ ssm_status ssm_model_backward_stream(ssm_model *m, const float *dxn, float *dx0)
 {
     if (!m->grads_memory || !m->last)
         return ssm_fail(SSM_ERR_SOFTWARE, "backward needs gradients and a forward pass");
+    if (m->probe_patched)
+        return ssm_fail(SSM_ERR_USAGE, "a patched forward pass has no backward");
     pass_scratch g = scratch_view(m);
     size_t n = (size_t)m->act_B * m->act_L * m->cfg.d_model;
     memcpy(g.dresid, dxn, sizeof(float) * n);

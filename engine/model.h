@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/probe.h"
 #include "engine/status.h"
 
 enum { SSM_INPUT_TOKENS = 0, SSM_INPUT_CONTINUOUS = 1 };
@@ -155,6 +156,12 @@ typedef struct {
     float loss;             /* mean loss of the last forward with targets */
     int n_targets;          /* targets counted in that loss */
     const ssm_batch *last;  /* batch of the last forward (for backward) */
+    const ssm_probe *probe; /* NULL, or the attached probe (engine/probe.h) */
+    float *probe_keep;      /* (E, Ns) keep mask of the layer being run */
+    float *probe_h;         /* (probe_h_cap) states h_t of the layer being run,
+                             * (B, L, E, Ns), when the probe wants them */
+    size_t probe_h_cap;
+    int probe_patched;      /* the last forward was patched: no backward */
 } ssm_model;
 
 /* Configuration. */
@@ -231,6 +238,21 @@ int ssm_model_input_len(const ssm_model *m);
 /* Named views of a block laid out like the parameters.  Returns the count
  * (at most cap are written; pass cap 0 to count). */
 int ssm_model_tensors(const ssm_model *m, float *block, ssm_tensor *out, int cap);
+
+/* Attach a probe (engine/probe.h) to every following pass, or detach it
+ * with NULL.  The probe must outlive its attachment; it is not copied.
+ * Fails with SSM_ERR_USAGE when a spec is out of the model's range (the
+ * patch position is checked by the forward), SSM_ERR_NOMEM without memory. */
+ssm_status ssm_model_set_probe(ssm_model *m, const ssm_probe *p);
+
+/* Layer l's A (E, Ns) as the passes run it: ssm_model_layer_A of its A_log,
+ * then the attached probe's pins. */
+void ssm_model_run_A(const ssm_model *m, int layer, float *A);
+
+/* The final RMSNorm and the language-model head applied to M rows of a
+ * residual stream: x (M, D) to logits (M, V) (the logit lens,
+ * ssmlab-inspect(1) LENS).  Language models only (SSM_ERR_USAGE else). */
+ssm_status ssm_model_head_apply(const ssm_model *m, const float *x, int M, float *logits);
 
 /* Thread count: n OpenMP threads share scan, conv and elementwise work and
  * split every GEMM into row blocks, each run by single-threaded OpenBLAS. */

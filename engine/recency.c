@@ -104,7 +104,7 @@ ssm_status ssm_recency_attention(const ssm_model *m, int layer, int b, int chann
     size_t row = k * m->act_B * Lm + (size_t)b * Lm;          /* first token's row */
     float *A = malloc(sizeof(float) * E * Ns);                /* (E, Ns) */
     if (!A) return ssm_fail(SSM_ERR_NOMEM, "out of memory for A");
-    ssm_model_layer_A(c, m->params.A_log + (size_t)layer * E * c->d_state, A);
+    ssm_model_run_A(m, layer, A);                              /* pins included */
     const float *xdbl = m->acts.xdbl + row * X;               /* (L, R+2Ns) */
     ssm_attn_args a = {L, E, Ns, m->acts.delta + row * E, xdbl + R, xdbl + R + Ns, X, A};
     st = ssm_recency_alpha(&a, channel, cancel, alpha);

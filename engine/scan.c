@@ -185,8 +185,14 @@ static void scan_fwd_block(const ssm_scan_args *a, int b, int blk, float *y)
     }
 }
 
+int ssm_scan_probed(const ssm_scan_args *a)
+{
+    return a->keep || a->h_out || a->patch_h;
+}
+
 ssm_status ssm_scan_forward(const ssm_scan_args *a, float *y)
 {
+    if (ssm_scan_probed(a)) return ssm_scan_forward_naive(a, y);
     if (a->N > SCAN_NMAX) {
         fallback_scan_wide(a->N);
         return ssm_scan_forward_naive(a, y);
@@ -412,6 +418,7 @@ ssm_status ssm_scan_backward(const ssm_scan_args *a, const float *dy,
                              float *du, float *ddelta, float *dBm, float *dCm,
                              float *dA, float *dD)
 {
+    if (ssm_scan_probed(a)) return ssm_scan_backward_naive(a, dy, du, ddelta, dBm, dCm, dA, dD);
     if (a->N > SCAN_NMAX) {
         fallback_scan_wide(a->N);
         return ssm_scan_backward_naive(a, dy, du, ddelta, dBm, dCm, dA, dD);
@@ -502,13 +509,17 @@ ssm_status ssm_scan_forward_naive(const ssm_scan_args *a, float *y)
         for (int t = 0; t < L; t++) {
             const size_t row = (size_t)b * L + t;
             const float *Bt = a->Bm + row * a->ld_bc, *Ct = a->Cm + row * a->ld_bc;
+            const float *ph = a->patch_h && t == a->patch_t ? a->patch_h + (size_t)b * E * N : NULL;
             for (int e = 0; e < E; e++) {
                 const double dt = a->delta[row * E + e], u = a->u[row * E + e];
                 double acc = 0.0;
                 for (int n = 0; n < N; n++) {
-                    double *hn = &h[(size_t)e * N + n];
-                    *hn = exp(dt * a->A[(size_t)e * N + n]) * *hn + dt * Bt[n] * u;
-                    acc += Ct[n] * *hn;
+                    const size_t i = (size_t)e * N + n;
+                    h[i] = exp(dt * a->A[i]) * h[i] + dt * Bt[n] * u;
+                    if (a->keep) h[i] *= a->keep[i];
+                    if (ph) h[i] = ph[i];
+                    if (a->h_out) a->h_out[row * E * N + i] = (float)h[i];
+                    acc += Ct[n] * h[i];
                 }
                 y[row * E + e] = (float)(acc + a->Dskip[e] * u);
             }
@@ -558,8 +569,8 @@ static void naive_states(const ssm_scan_args *a, int b, double *hs)
             const double dt = a->delta[row * E + e], u = a->u[row * E + e];
             for (int n = 0; n < N; n++) {
                 const size_t i = (size_t)e * N + n;
-                hs[(t + 1) * EN + i] = exp(dt * a->A[i]) * hs[t * EN + i]
-                                     + dt * Bt[n] * u;
+                hs[(t + 1) * EN + i] = (exp(dt * a->A[i]) * hs[t * EN + i]
+                                     + dt * Bt[n] * u) * (a->keep ? a->keep[i] : 1.0);
             }
         }
     }
@@ -582,7 +593,8 @@ static void naive_token_bwd(const ssm_scan_args *a, const float *dy, int b,
         for (int n = 0; n < N; n++) {
             const size_t i = (size_t)e * N + n;
             const double dA = exp(dt * a->A[i]);
-            const double g = dye * Ct[n] + w->carry[i];
+            /* g: d/d(h_t before the keep mask) */
+            const double g = (dye * Ct[n] + w->carry[i]) * (a->keep ? a->keep[i] : 1.0);
             ddt += g * (hp[i] * dA * a->A[i] + Bt[n] * u);
             w->dA[i] += g * hp[i] * dA * dt;
             dus += g * dt * Bt[n];

@@ -29,7 +29,21 @@ typedef struct {
                           * of ssm_scan_work_size() floats; NULL: each call
                           * allocates its own */
     size_t work_n;
+    /* Probes (ssmlab-inspect(1) STATES and INTERVENTIONS), all NULL in a
+     * plain run.  The fast kernels hold none of them: when one is set, the
+     * naive scans run. */
+    const float *keep;   /* (E, N): after every step h[e,n] *= keep[e,n], so
+                          * 0 holds channel (e, n) at zero (an ablation);
+                          * forward and backward */
+    float *h_out;        /* (B, L, E, N): the forward writes h_t, the state
+                          * after token t, of every position */
+    const float *patch_h;/* (B, E, N): the forward replaces h_t at t = patch_t
+                          * by it before y_t is read; forward only */
+    int patch_t;
 } ssm_scan_args;
+
+/* Whether a probe field is set, so that the naive scans must run. */
+int ssm_scan_probed(const ssm_scan_args *a);
 
 /* Floats of work space the scans of a (B, L, E, N) problem need, run on up
  * to threads OpenMP threads: the forward's only, or the forward's and the
