@@ -197,15 +197,23 @@ def causal_conv(u, w, b):
     return out
 
 
-def selective_scan(u, delta, A, Bm, Cm, Dskip):
+def selective_scan(u, delta, A, Bm, Cm, Dskip, keep=None, patch=None, states=None):
     """Sequential scan of ssmlab-math(7) MODEL step 5.  u, delta (B, L, E); A (E, N);
-    Bm, Cm (B, L, N); Dskip (E).  Returns y (B, L, E)."""
+    Bm, Cm (B, L, N); Dskip (E).  Returns y (B, L, E).  Probes: keep (E, N)
+    multiplies h after every step (0 ablates a channel); patch = (t, h (B, E, N))
+    replaces h_t before y_t is read; states, a list, gets h_t (B, E, N) of every t."""
     batch, L, E = u.shape
     h = u.new_zeros(batch, E, A.shape[1])           # (B, E, N)
     ys = []
     for t in range(L):
         dt = delta[:, t, :, None]                   # (B, E, 1)
         h = torch.exp(dt * A) * h + dt * Bm[:, t, None, :] * u[:, t, :, None]
+        if keep is not None:
+            h = h * keep
+        if patch is not None and t == patch[0]:
+            h = patch[1].to(h.dtype)
+        if states is not None:
+            states.append(h)
         ys.append((h * Cm[:, t, None, :]).sum(-1) + Dskip * u[:, t])
     return torch.stack(ys, dim=1)
 
@@ -233,6 +241,26 @@ def selective_scan_closed_form(u, delta, A, Bm, Cm, Dskip):
 # A deliberate bug for `eval --bug NAME` (None in every other use); the model
 # functions below consult it in the few places the new paths could go wrong.
 BUG = None
+
+# A probe of the forward pass (ssmlab-inspect(1) DUMP and INTERVENTIONS), None
+# in a plain run, else a dict of any of:
+#   "record": a dict the forward fills: "embeddings", "norm_f", "logits" and per
+#             layer i "layers.{i}.residual", ".u", ".z", ".delta", ".B", ".C",
+#             ".h" (B, L, E, Ns), ".y" (the scan output before the gate), ".out";
+#   "ablate": [(layer, e, n)], n = -1 for every n of channel e: h[e, n] held at 0;
+#   "pin":    [(layer, e, n, value)]: A[e, n] replaced by value;
+#   "patch":  ("residual", layer, pos, x (B, D)) or ("state", layer, pos, h (B, E, Ns)).
+PROBE = None
+
+
+def probe_get(key, default=None):
+    return PROBE.get(key, default) if PROBE else default
+
+
+def probe_record(name, value):
+    rec = probe_get("record")
+    if rec is not None:
+        rec[name] = value.detach().clone()
 
 
 def upper(P):
@@ -280,7 +308,26 @@ def state_A(p, i, cfg):
     one = A.new_zeros(E, cfg.n_one)
     zero = A.new_full((E, cfg.n_zero), PINNED_A_ZERO)
     parts = [zero, A, one] if BUG == "polarize-swap" else [one, A, zero]
-    return torch.cat(parts, 1)
+    A = torch.cat(parts, 1)
+    for (l, e, n, v) in probe_get("pin", []):
+        if l == i:
+            A = A.clone()
+            A[e, n] = v
+    return A
+
+
+def probe_keep(i, E, Ns, like):
+    """The keep mask (E, Ns) of layer i's ablations, or None."""
+    cuts = [(e, n) for (l, e, n) in probe_get("ablate", []) if l == i]
+    if not cuts:
+        return None
+    keep = like.new_ones(E, Ns)
+    for e, n in cuts:
+        if n < 0:
+            keep[e, :] = 0
+        else:
+            keep[e, n] = 0
+    return keep
 
 
 def mixer_in(p, i, xn, cfg):
@@ -305,9 +352,17 @@ def mixer_out(p, i, u, z, cfg):
     dbc = u @ x_proj_weight(p, i, cfg).T                       # (B, L, R+2Ns)
     Bm, Cm = dbc[..., R:R + Ns], dbc[..., R + Ns:]
     delta = F.softplus(dt_raw(p, i, dbc, cfg))                 # (B, L, E)
-    y = selective_scan(u, delta, state_A(p, i, cfg), Bm, Cm, w("D"))   # (B, L, E)
-    y = y * F.silu(z)
-    return y @ w("out_proj.weight").T                          # (B, L, D)
+    patch = probe_get("patch")
+    patch = (patch[2], patch[3]) if patch and patch[0] == "state" and patch[1] == i else None
+    states = [] if probe_get("record") is not None else None
+    y = selective_scan(u, delta, state_A(p, i, cfg), Bm, Cm, w("D"),
+                       probe_keep(i, u.shape[-1], Ns, u), patch, states)   # (B, L, E)
+    out = (y * F.silu(z)) @ w("out_proj.weight").T             # (B, L, D)
+    if states is not None:
+        for name, v in (("u", u), ("z", z), ("delta", delta), ("B", Bm), ("C", Cm),
+                        ("h", torch.stack(states, 1)), ("y", y), ("out", out)):
+            probe_record(f"layers.{i}.{name}", v)
+    return out
 
 
 def mixer(p, i, x, cfg):
@@ -368,6 +423,11 @@ def layer(p, i, x, cfg, info=None):
     permuted by P-hat, after the conv: z and the residual stream x keep input
     order.  The first reordering layer's scores and P-hat go into `info` (a
     dict) when given."""
+    patch = probe_get("patch")
+    if patch and patch[0] == "residual" and patch[1] == i:
+        x = x.clone()
+        x[:, patch[2]] = patch[3].to(x.dtype)
+    probe_record(f"layers.{i}.residual", x)
     u, z = mixer_in(p, i, rms_norm(x, p[norm_name(i)], cfg.norm_eps), cfg)
     if cfg.reorders(i):
         s, dtraw0 = importance_scores(p, i, u, cfg)
@@ -414,11 +474,17 @@ def readout(cfg, out):
 
 def forward(p, cfg, inputs, info=None):
     """Logits: (B, L, V) for the LM head, (B, C) for the classification head."""
-    out = backbone(p, cfg, model_input(p, cfg, inputs), info=info)
+    x0 = model_input(p, cfg, inputs)
+    probe_record("embeddings", x0)
+    out = backbone(p, cfg, x0, info=info)
+    probe_record("norm_f", out)
     if cfg.n_classes:
-        return readout(cfg, out) @ p[CLS_W].T + p[CLS_B]
-    head = p[EMBED] if cfg.tie_embeddings and not cfg.d_input else p[LM_HEAD]
-    return out @ head.T
+        logits = readout(cfg, out) @ p[CLS_W].T + p[CLS_B]
+    else:
+        head = p[EMBED] if cfg.tie_embeddings and not cfg.d_input else p[LM_HEAD]
+        logits = out @ head.T
+    probe_record("logits", logits)
+    return logits
 
 
 def importance(p, cfg, inputs):
