@@ -1,5 +1,6 @@
 /* generate.c — `ssmlab generate --model DIR`: text (or token ids) from a
- * language model with the recurrent O(1)-per-token step, greedy or sampled
+ * language model: the prompt through the parallel forward at once, then the
+ * recurrent O(1)-per-token step, greedy or sampled
  * (temperature, top-k, top-p).  Generated text goes to stdout as it is
  * produced; settings and speed go to stderr. */
 #include <stddef.h>
@@ -203,8 +204,14 @@ static void log_settings(const gen_run *r, const gen_opts *o)
 /* ------------------------------------------------------------------------ */
 /* Generation                                                               */
 
+/* Prompts up to this many tokens run through the parallel forward at once
+ * (its activations grow with the length); longer ones step token by token. */
+#define GEN_PREFILL_MAX 8192
+
 static ssm_status run_prompt(gen_run *r)
 {
+    if (r->n_prompt <= GEN_PREFILL_MAX)
+        return ssm_model_prefill(&r->m, &r->st, r->prompt, r->n_prompt, r->logits);
     ssm_status st = SSM_OK;
     for (int i = 0; i < r->n_prompt && !st; i++)
         st = ssm_model_step(&r->m, &r->st, r->prompt[i], r->logits);

@@ -243,6 +243,47 @@ static int state_matches(const ssm_config *c, const ssm_gen_state *s)
            s->V == c->padded_vocab;
 }
 
+/* The prefill's hook: layer v->layer's conv window, the last K-1 conv
+ * inputs of the prompt (zeros before its start), oldest first */
+static void prefill_window(void *ctx, const ssm_layer_view *v)
+{
+    ssm_gen_state *s = ctx;
+    int K1 = s->K - 1;
+    float *win = s->conv + (size_t)v->layer * s->E * K1;
+    for (int e = 0; e < s->E; e++)
+        for (int k = 0; k < K1; k++) {
+            int t = v->L - K1 + k;
+            win[(size_t)e * K1 + k] = t >= 0 ? v->conv_in[(size_t)t * v->ldz + e] : 0.0f;
+        }
+}
+
+ssm_status ssm_model_prefill(ssm_model *m, ssm_gen_state *s, const int *tokens, int n, float *logits)
+{
+    const ssm_config *c = &m->cfg;
+    if (!state_matches(c, s))
+        return ssm_fail(SSM_ERR_USAGE, "generation state was not built for this model");
+    if (s->pos != 0 || n < 1)
+        return ssm_fail(SSM_ERR_USAGE, "a prefill starts a sequence: position %ld, %d tokens", s->pos, n);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= s->V)
+            return ssm_fail(SSM_ERR_DATA, "token id %d at position %d is outside the vocabulary [0, %d)",
+                            tokens[i], i, s->V);
+    const ssm_probe *outer = m->probe;
+    ssm_probe p = {.on_layer = prefill_window, .ctx = s, .final_h = s->h};
+    ssm_status st = ssm_model_set_probe(m, &p);
+    ssm_batch b = {1, n, tokens, NULL, NULL};
+    if (!st) st = ssm_model_forward(m, &b);
+    m->last = NULL;   /* the batch goes out of scope */
+    m->probe = outer;
+    if (st) {
+        ssm_gen_state_reset(s);
+        return st;
+    }
+    memcpy(logits, m->acts.logits + (size_t)(n - 1) * s->V, sizeof(float) * s->V);
+    s->pos = n;
+    return SSM_OK;
+}
+
 ssm_status ssm_model_step(const ssm_model *m, ssm_gen_state *s, int token, float *logits)
 {
     const ssm_config *c = &m->cfg;

@@ -53,4 +53,16 @@ void ssm_gen_state_reset(ssm_gen_state *s);
 ssm_status ssm_model_step(const ssm_model *m, ssm_gen_state *s, int token,
                           float *logits /* (V) */);
 
+/* Feed a whole prompt of n tokens at once, at position 0 of a fresh (or
+ * reset) state: the parallel forward pass over the prompt (GEMMs and the
+ * fast scan, not n recurrent steps), which leaves each layer's final SSM
+ * state and conv window in s, ready for ssm_model_step, and writes the
+ * next-token logits (V) after the last prompt token.  Same results as n
+ * calls of ssm_model_step, up to float rounding.  It runs in the model's
+ * activation buffers (any probe attached to m is set aside meanwhile).
+ * SSM_ERR_USAGE when s is not at position 0 or n < 1; SSM_ERR_DATA for a
+ * token outside [0, V). */
+ssm_status ssm_model_prefill(ssm_model *m, ssm_gen_state *s, const int *tokens, int n,
+                             float *logits /* (V) */);
+
 #endif

@@ -750,6 +750,8 @@ static void probe_scan_args(ssm_model *m, const layer_acts *a, int in_model, ssm
     if (ssm_probe_keep(pr, a->layer, c->d_inner, c->state_dim, m->probe_keep))
         sa->keep = m->probe_keep;
     if (in_model && pr->want_states) sa->h_out = m->probe_h;
+    if (in_model && pr->final_h)
+        sa->h_last = pr->final_h + (size_t)a->layer * m->act_B * c->d_inner * c->state_dim;
     if (in_model && pr->patch_kind == SSM_PATCH_STATE && pr->patch_layer == a->layer) {
         sa->patch_h = pr->patch_value;
         sa->patch_t = pr->patch_pos;
@@ -829,7 +831,7 @@ static void probe_layer_done(const ssm_model *m, const layer_acts *a, const pass
     if (!pr || !pr->on_layer) return;
     int E = c->d_inner, Ns = c->state_dim, R = c->dt_rank;
     ssm_layer_view v = {a->layer, m->act_B, m->act_L, c->d_model, E, Ns,
-                        a->x, a->u, a->xz + E, 2 * E, a->delta, a->xdbl + R, a->xdbl + R + Ns,
+                        a->x, a->u, a->xz + E, a->xz, 2 * E, a->delta, a->xdbl + R, a->xdbl + R + Ns,
                         R + 2 * Ns, pr->want_states ? m->probe_h : NULL, a->ys, a->mix, g->A};
     pr->on_layer(pr->ctx, &v);
 }

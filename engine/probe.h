@@ -34,6 +34,8 @@ typedef struct {
     const float *x;     /* (B, L, D)  residual stream entering the layer */
     const float *u;     /* (B, L, E)  SiLU(conv), the scan's input */
     const float *z;     /* (B, L, ldz) gate branch before SiLU, first E columns */
+    const float *conv_in; /* (B, L, ldz) the conv's input (the other half of
+                           * in_proj's output), first E columns */
     int ldz;
     const float *delta; /* (B, L, E)  softplus(W_dt delta + b_dt) */
     const float *Bm;    /* (B, L, ldbc) B_t, first Ns columns */
@@ -58,6 +60,8 @@ typedef struct ssm_probe {
     const float *patch_value;     /* RESIDUAL: (B, D), x entering patch_layer at
                                    * patch_pos; STATE: (B, E, Ns), h after
                                    * patch_pos in patch_layer */
+    float *final_h;               /* NULL, or (n_layer, B, E, Ns): each layer's
+                                   * state after the last token (fast scans) */
 } ssm_probe;
 
 /* Whether the probe changes the model's output (ablations, pins, a patch). */

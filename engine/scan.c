@@ -183,6 +183,9 @@ static void scan_fwd_block(const ssm_scan_args *a, int b, int blk, float *y)
         for (int w = 0; w < nw; w++)
             yr[w] = acc[w] + Dv[w] * tk.u[w];
     }
+    for (int w = 0; a->h_last && w < nw; w++)
+        for (int n = 0; n < a->N; n++)
+            a->h_last[((size_t)b * a->E + e0 + w) * a->N + n] = h[n][w];
 }
 
 int ssm_scan_probed(const ssm_scan_args *a)
@@ -524,6 +527,8 @@ ssm_status ssm_scan_forward_naive(const ssm_scan_args *a, float *y)
                 y[row * E + e] = (float)(acc + a->Dskip[e] * u);
             }
         }
+        for (size_t i = 0; a->h_last && i < (size_t)E * N; i++)
+            a->h_last[(size_t)b * E * N + i] = (float)h[i];
     }
     free(own);
     return SSM_OK;

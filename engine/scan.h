@@ -40,6 +40,9 @@ typedef struct {
     const float *patch_h;/* (B, E, N): the forward replaces h_t at t = patch_t
                           * by it before y_t is read; forward only */
     int patch_t;
+    /* Not a probe: every forward kernel writes it when set. */
+    float *h_last;       /* (B, E, N): the state after the last token of each
+                          * sequence (to continue it with ssm_scan_step) */
 } ssm_scan_args;
 
 /* Whether a probe field is set, so that the naive scans must run. */

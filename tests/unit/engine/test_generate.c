@@ -135,6 +135,54 @@ Test(generate, step_matches_forward_threaded)
     ssm_threads_set(1);
 }
 
+/* A prefill of the first n tokens, then steps through the rest: the
+ * logits after the prompt and after every later token match stepping
+ * through the whole sequence, for prompts shorter and longer than the
+ * conv window. */
+static void check_prefill_then_step(ssm_config c, int n, int L)
+{
+    ssm_model m;
+    model_build(&m, c);
+    int V = m.cfg.padded_vocab;
+    int tok[32];
+    for (int i = 0; i < L; i++) tok[i] = (int)((frand() + 1.0f) * 0.5f * m.cfg.vocab_size);
+    ssm_gen_state ref, st;
+    cr_assert_eq(ssm_gen_state_build(&ref, &m), SSM_OK);
+    cr_assert_eq(ssm_gen_state_build(&st, &m), SSM_OK);
+    float *want = malloc(sizeof(float) * V), *got = malloc(sizeof(float) * V);
+    for (int t = 0; t < n; t++) cr_assert_eq(ssm_model_step(&m, &ref, tok[t], want), SSM_OK);
+    cr_assert_eq(ssm_model_prefill(&m, &st, tok, n, got), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(st.pos, n);
+    cr_expect(row_rel_err(got, want, V) < 1e-5, "prefill %d: %.3g", n, row_rel_err(got, want, V));
+    for (int t = n; t < L; t++) {
+        cr_assert_eq(ssm_model_step(&m, &ref, tok[t], want), SSM_OK);
+        cr_assert_eq(ssm_model_step(&m, &st, tok[t], got), SSM_OK);
+        cr_expect(row_rel_err(got, want, V) < 1e-5, "prefill %d, step %d: %.3g", n, t,
+                  row_rel_err(got, want, V));
+    }
+    cr_assert_eq(ssm_model_prefill(&m, &st, tok, n, got), SSM_ERR_USAGE, "only at position 0");
+    ssm_gen_state_reset(&st);
+    int bad[2] = {0, V};
+    cr_assert_eq(ssm_model_prefill(&m, &st, bad, 2, got), SSM_ERR_DATA);
+    free(want);
+    free(got);
+    ssm_gen_state_free(&ref);
+    ssm_gen_state_free(&st);
+    ssm_model_free(&m);
+}
+
+Test(generate, prefill_then_step_matches_stepping)
+{
+    ssm_config c = small_lm();
+    check_prefill_then_step(c, 1, 6);    /* shorter than the conv window */
+    check_prefill_then_step(c, 9, 14);
+    c.d_conv = 4;
+    c.polarize = SSM_POLARIZE_BOTH;
+    c.n_layer = 3;
+    check_prefill_then_step(c, 2, 5);
+    check_prefill_then_step(c, 17, 21);
+}
+
 Test(generate, reset_forgets_and_bad_input_is_refused)
 {
     ssm_model m;
