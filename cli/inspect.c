@@ -16,8 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
-#include <unistd.h>
-#include <unistr.h>
 
 #include "engine/checkpoint.h"
 #include "cli/cli.h"
@@ -28,6 +26,7 @@
 #include "cli/inspect_figures.h"
 #include "cli/inspect_flow.h"
 #include "cli/inspect_recency.h"
+#include "cli/token_label.h"
 #include "engine/model.h"
 #include "scenarios/task.h"
 #include "data/tokenizer.h"
@@ -84,52 +83,13 @@ static ssm_status input_alloc(inspect_input *in, int B, int L, int d_input)
 /* ------------------------------------------------------------------------ */
 /* Token labels                                                             */
 
-/* Token text as UTF-8 that a C string can hold: valid UTF-8 (control
- * characters included) as it is; NUL, bytes that are not UTF-8 and the
- * backslash itself as \xNN, so the bytes can be told back.  cli_table
- * quotes the rest for CSV and JSON. */
-static void label_escape(char *out, const unsigned char *s, size_t n)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 5 < LABEL_MAX;) {
-        ucs4_t c;
-        int u = s[i] >= 0x80 ? u8_mbtoucr(&c, s + i, n - i) : 0;   /* < 0: not UTF-8 */
-        if (u > 0 && o + u < LABEL_MAX - 1) {
-            memcpy(out + o, s + i, u);
-            o += u;
-            i += u;
-        } else if (s[i] && s[i] < 0x80 && s[i] != '\\') {
-            out[o++] = (char)s[i++];
-        } else {
-            o += snprintf(out + o, 5, "\\x%02x", s[i++]);
-        }
-    }
-    out[o] = '\0';
-}
-
 /* With a tokenizer (tk not NULL), a token shows the bytes it decodes to.
  * Without one, ids are shown as bytes when they are bytes: for --text, and
  * for byte-level models (vocab_size 256); else no label. */
 static void label_tokens(inspect_input *in, const ssm_config *c, const ssm_tokenizer *tk, int bytes)
 {
-    for (int i = 0; i < in->B * in->L; i++) {
-        int id = in->ids[i] = in->tokens[i];
-        unsigned char byte = (unsigned char)id;
-        size_t len;
-        const char *text = tk ? ssm_tokenizer_token_bytes(tk, id, &len) : NULL;
-        if (text) label_escape(in->labels[i], (const unsigned char *)text, len);
-        else if (!tk && (bytes || c->vocab_size == 256) && id < 256) label_escape(in->labels[i], &byte, 1);
-    }
-}
-
-/* DIR/tokenizer.json into tk when the file exists; *have says whether. */
-static ssm_status tokenizer_open(const char *dir, ssm_tokenizer *tk, int *have)
-{
-    char path[4096];
-    memset(tk, 0, sizeof *tk);
-    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-    *have = access(path, F_OK) == 0;
-    return *have ? ssm_tokenizer_load(tk, path) : SSM_OK;
+    for (int i = 0; i < in->B * in->L; i++)
+        cli_token_label(tk, c, in->ids[i] = in->tokens[i], bytes, in->labels[i]);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -263,7 +223,7 @@ static ssm_status token_input(const inspect_opts *o, const ssm_config *c, inspec
 {
     ssm_tokenizer tk;
     int have;
-    ssm_status st = tokenizer_open(o->model, &tk, &have);
+    ssm_status st = cli_tokenizer_open(o->model, &tk, &have);
     if (st) return st;
     const ssm_tokenizer *t = have ? &tk : NULL;
     if (o->tokens) st = tokens_parse(o->tokens, in, c, t);
