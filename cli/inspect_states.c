@@ -8,6 +8,7 @@
 #include "cli/inspect_states.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +74,22 @@ static ssm_status states_acc_alloc(states_acc *a, const ssm_config *c, int B, in
     return ssm_fail(SSM_ERR_NOMEM, "out of memory for the states table");
 }
 
+/* The effective ranks of one layer's B*L states into out (B*L): an SVD
+ * each, the most work of the table, so the states are split over the
+ * threads (GSL's SVD calls only single-threaded BLAS). */
+static ssm_status states_erank(const ssm_layer_view *v, float *out)
+{
+    int T = v->B * v->L, parts = omp_get_max_threads(), failed = 0;
+    size_t per = (size_t)v->E * v->Ns;   /* one h_t (E, Ns) */
+#pragma omp parallel for schedule(static) reduction(| : failed)
+    for (int k = 0; k < parts; k++) {
+        int t0 = (int)((long)k * T / parts), t1 = (int)((long)(k + 1) * T / parts);
+        if (t1 > t0) failed |= ssm_states_erank(v->h + t0 * per, t1 - t0, v->E, v->Ns, out + t0) != SSM_OK;
+    }
+    return failed ? ssm_fail(SSM_ERR_NOMEM, "out of memory for the SVD of a %d x %d state", v->E, v->Ns)
+                  : SSM_OK;
+}
+
 /* the probe's hook: one layer's states, sequence by sequence */
 static void states_hook(void *ctx, const ssm_layer_view *v)
 {
@@ -80,12 +97,11 @@ static void states_hook(void *ctx, const ssm_layer_view *v)
     size_t per = (size_t)v->L * v->E * v->Ns;   /* one sequence's h (L, E, Ns) */
     for (int b = 0; b < v->B; b++) {
         size_t i = ((size_t)v->layer * v->B + b) * v->L;
-        const float *h = v->h + b * per;
-        ssm_states_norm(h, v->L, v->E, v->Ns, a->norm + i);
-        if (!a->st) a->st = ssm_states_erank(h, v->L, v->E, v->Ns, a->erank + i);
+        ssm_states_norm(v->h + b * per, v->L, v->E, v->Ns, a->norm + i);
         ssm_states_horizon(v->delta + (size_t)b * v->L * v->E, v->L, v->E, v->E, v->A, v->Ns,
                            a->horizon + ((size_t)v->layer * v->B + b) * v->E);
     }
+    if (!a->st) a->st = states_erank(v, a->erank + (size_t)v->layer * v->B * v->L);
 }
 
 static const char *const states_cols[] = {"table", "kind", "seq", "layer", "pos", "id", "token",
