@@ -8,7 +8,8 @@
  * with --out DIR, one file per table, and with --figures DIR a figure per
  * table (cli/inspect_figures.c; see ssmlab-inspect(1)); with --flow the
  * depth-as-time flow of one layer (cli/inspect_flow.c), also on a fresh
- * model under --scenario without a checkpoint. */
+ * model under --scenario without a checkpoint; with --states and --lens the
+ * selective states and the logit lens (cli/inspect_states.c). */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -16,8 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
-#include <unistd.h>
-#include <unistr.h>
 
 #include "engine/checkpoint.h"
 #include "cli/cli.h"
@@ -28,6 +27,8 @@
 #include "cli/inspect_figures.h"
 #include "cli/inspect_flow.h"
 #include "cli/inspect_recency.h"
+#include "cli/inspect_states.h"
+#include "cli/token_label.h"
 #include "engine/model.h"
 #include "scenarios/task.h"
 #include "data/tokenizer.h"
@@ -43,6 +44,7 @@ typedef struct {
     long image;          /* -1: none */
     int spectrum, norms, importance, threads;
     cli_recency_opts rec;   /* --attention, --influence, --smoothing */
+    cli_states_opts states; /* --states, --lens */
     cli_flow_opts flow;     /* --flow and its options, --scenario, --seed */
     char **kv;              /* (nkv) key=value operands: the --scenario model's keys */
     int nkv;
@@ -84,52 +86,13 @@ static ssm_status input_alloc(inspect_input *in, int B, int L, int d_input)
 /* ------------------------------------------------------------------------ */
 /* Token labels                                                             */
 
-/* Token text as UTF-8 that a C string can hold: valid UTF-8 (control
- * characters included) as it is; NUL, bytes that are not UTF-8 and the
- * backslash itself as \xNN, so the bytes can be told back.  cli_table
- * quotes the rest for CSV and JSON. */
-static void label_escape(char *out, const unsigned char *s, size_t n)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 5 < LABEL_MAX;) {
-        ucs4_t c;
-        int u = s[i] >= 0x80 ? u8_mbtoucr(&c, s + i, n - i) : 0;   /* < 0: not UTF-8 */
-        if (u > 0 && o + u < LABEL_MAX - 1) {
-            memcpy(out + o, s + i, u);
-            o += u;
-            i += u;
-        } else if (s[i] && s[i] < 0x80 && s[i] != '\\') {
-            out[o++] = (char)s[i++];
-        } else {
-            o += snprintf(out + o, 5, "\\x%02x", s[i++]);
-        }
-    }
-    out[o] = '\0';
-}
-
 /* With a tokenizer (tk not NULL), a token shows the bytes it decodes to.
  * Without one, ids are shown as bytes when they are bytes: for --text, and
  * for byte-level models (vocab_size 256); else no label. */
 static void label_tokens(inspect_input *in, const ssm_config *c, const ssm_tokenizer *tk, int bytes)
 {
-    for (int i = 0; i < in->B * in->L; i++) {
-        int id = in->ids[i] = in->tokens[i];
-        unsigned char byte = (unsigned char)id;
-        size_t len;
-        const char *text = tk ? ssm_tokenizer_token_bytes(tk, id, &len) : NULL;
-        if (text) label_escape(in->labels[i], (const unsigned char *)text, len);
-        else if (!tk && (bytes || c->vocab_size == 256) && id < 256) label_escape(in->labels[i], &byte, 1);
-    }
-}
-
-/* DIR/tokenizer.json into tk when the file exists; *have says whether. */
-static ssm_status tokenizer_open(const char *dir, ssm_tokenizer *tk, int *have)
-{
-    char path[4096];
-    memset(tk, 0, sizeof *tk);
-    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-    *have = access(path, F_OK) == 0;
-    return *have ? ssm_tokenizer_load(tk, path) : SSM_OK;
+    for (int i = 0; i < in->B * in->L; i++)
+        cli_token_label(tk, c, in->ids[i] = in->tokens[i], bytes, in->labels[i]);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -263,7 +226,7 @@ static ssm_status token_input(const inspect_opts *o, const ssm_config *c, inspec
 {
     ssm_tokenizer tk;
     int have;
-    ssm_status st = tokenizer_open(o->model, &tk, &have);
+    ssm_status st = cli_tokenizer_open(o->model, &tk, &have);
     if (st) return st;
     const ssm_tokenizer *t = have ? &tk : NULL;
     if (o->tokens) st = tokens_parse(o->tokens, in, c, t);
@@ -517,7 +480,8 @@ static int flow_validate(const inspect_opts *o, const cli_args *a)
 {
     static const char *const sub[] = {"flow-layer", "flow-step", "flow-steps", "flow-system",
                                       "flow-scale", "scenario", "seed"};
-    int norms = o->norms || (!o->spectrum && !o->importance && !cli_recency_any(&o->rec) && !o->flow.on);
+    int norms = o->norms || (!o->spectrum && !o->importance && !cli_recency_any(&o->rec) && !o->flow.on &&
+                             !cli_states_any(&o->states));
     for (size_t i = 0; i < sizeof sub / sizeof *sub; i++)   /* flow-*: also the verdicts table's flow */
         if (cli_opts_given(a, sub[i]) && !o->flow.on && (i >= 5 || !norms))
             return cli_usage_error("inspect: --%s goes with --flow%s", sub[i], i >= 5 ? "" : " or the norms");
@@ -527,7 +491,8 @@ static int flow_validate(const inspect_opts *o, const cli_args *a)
                                    "--flow --scenario NAME)", o->kv[i]);
     if (!o->flow.scenario) return o->model ? EX_OK : cli_usage_error("inspect: --model DIR is required");
     if (o->model) return cli_usage_error("inspect: give --model DIR or --scenario NAME, not both");
-    if (o->text || o->tokens || o->image >= 0 || o->norms || o->importance || cli_recency_any(&o->rec))
+    if (o->text || o->tokens || o->image >= 0 || o->norms || o->importance || cli_recency_any(&o->rec) ||
+        cli_states_any(&o->states))
         return cli_usage_error("inspect: --scenario inspects random weights on Gaussian tokens: "
                                "only --flow and --spectrum go with it");
     return EX_OK;
@@ -537,8 +502,10 @@ static int parse_opts(inspect_opts *o, int argc, char **argv)
 {
     *o = (inspect_opts){.format = "csv", .image = -1, .figure_formats = CLI_FIGURE_FORMATS_DEFAULT};
     cli_recency_defaults(&o->rec);
+    cli_states_defaults(&o->states);
     cli_flow_defaults(&o->flow);
-    const cli_opt_group groups[] = {{inspect_options, o}, {cli_recency_options(), &o->rec}, {NULL, NULL}};
+    const cli_opt_group groups[] = {{inspect_options, o}, {cli_recency_options(), &o->rec},
+                                   {cli_states_options(), &o->states}, {NULL, NULL}};
     cli_args a;
     int rc = cli_opts_parse(&inspect_command, groups, argc, argv, &a);
     if (rc) return rc;
@@ -552,7 +519,8 @@ static int parse_opts(inspect_opts *o, int argc, char **argv)
     if ((rc = cli_recency_validate(&o->rec, &a))) return rc;
     if (cli_opts_given(&a, "figure-format") && !o->figures)
         return cli_usage_error("inspect: --figure-format goes with --figures DIR");
-    if (!o->spectrum && !o->norms && !o->importance && !cli_recency_any(&o->rec) && !o->flow.on)
+    if (!o->spectrum && !o->norms && !o->importance && !cli_recency_any(&o->rec) && !o->flow.on &&
+        !cli_states_any(&o->states))
         o->spectrum = o->norms = o->importance = 1;
     return EX_OK;
 }
@@ -591,6 +559,10 @@ static ssm_status inspect_forward(const inspect_opts *o, ssm_model *m, const ins
     m->last = NULL;   /* batch goes out of scope */
     if (!st && cli_recency_any(&o->rec))
         st = cli_recency_emit(&o->rec, m, &batch, out);
+    if (!st && cli_states_any(&o->states)) {
+        cli_states_input si = {in->B, in->L, in->ids, (const char(*)[LABEL_MAX])in->labels, o->model, !o->tokens};
+        st = cli_states_emit(&o->states, m, &batch, &si, out);
+    }
     if (!st && (o->flow.on || o->norms)) st = inspect_flow(o, m, in, out, &f);
     if (!st && o->norms) st = emit_verdicts(&tr, &f, o->flow.layer, out);
     ssm_flow_free(&f);
@@ -602,9 +574,10 @@ static ssm_status inspect_forward(const inspect_opts *o, ssm_model *m, const ins
 static ssm_status inspect_run(const inspect_opts *o, ssm_model *m, const char *run_config)
 {
     inspect_input in = {0};
-    int tables = o->norms || o->importance || cli_recency_any(&o->rec) || o->flow.on;
+    int tables = o->norms || o->importance || cli_recency_any(&o->rec) || cli_states_any(&o->states) || o->flow.on;
     int need_input = tables || o->text || o->tokens || o->image >= 0;
     ssm_status st = cli_recency_check(&o->rec, &m->cfg);
+    if (!st) st = cli_states_check(&o->states, &m->cfg);
     if (!st && (o->flow.on || o->norms)) st = cli_flow_check(&o->flow, &m->cfg);
     if (!st && need_input) st = input_build(o, m, run_config, &in);
     if (!st && o->out) st = cli_dir_prepare("--out", o->out);

@@ -23,7 +23,6 @@
 # PASS/FAIL line per check and ends with "N passed, M failed"; exit status 1
 # when anything failed.  --break-reference perturbs the reference (norm
 # weights * 1.01, eigenvalues * 1.001): the norm and spectrum checks must fail.
-import argparse
 import csv
 import io
 import json
@@ -39,7 +38,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mamba_ref as ref  # noqa: E402
-from refcheck import Report, run_cases  # noqa: E402
+from refcheck import Report, parse_args, run_cases  # noqa: E402
 
 NORM_TOL = 1e-4
 SLOPE_TOL = 1e-4
@@ -190,11 +189,13 @@ def verdict(slopes, r2=float("nan")):
 # ---------------------------------------------------------------------------
 # The engine's output
 
-def run_inspect(command, model_dir, tokens):
-    """{table name: list of row dicts} from `inspect --format csv`, or RuntimeError."""
+def run_inspect(command, model_dir, tokens, tables=()):
+    """{table name: list of row dicts} from `inspect --format csv` (with the
+    options in tables, e.g. ["--states"]; none: the default tables), or
+    RuntimeError."""
     token_text = ";".join(",".join(str(int(v)) for v in row) for row in tokens)
     argv = shlex.split(command) + ["inspect", "--model", model_dir, "--tokens", token_text,
-                                   "--format", "csv", "--threads", "1"]
+                                   "--format", "csv", "--threads", "1", *tables]
     try:
         run = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -322,15 +323,8 @@ def check_case(case, command, report, workroot, break_reference):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="Check ssmlab inspect against PyTorch and numpy.")
-    ap.add_argument("binary", nargs="?", default="./ssmlab",
-                    help="engine command (default ./ssmlab); may include arguments")
-    ap.add_argument("--keep", action="store_true", help="keep the checkpoints")
-    ap.add_argument("--break-reference", action="store_true",
-                    help="perturb the reference: the norm and spectrum checks must fail")
-    args = ap.parse_args()
+    args = parse_args("Check ssmlab inspect against PyTorch and numpy.", "the norm and spectrum checks")
     return run_cases(CASES, check_case, args, "ssmlab-norms-", Report(width=44))
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,6 +1,7 @@
 """refcheck.py — what the checks of ssmlab against PyTorch share: a report of
 PASS/FAIL lines that ends with "N passed, M failed" (the line tests/run.sh
 reads), and the driver that runs every case in one scratch directory."""
+import argparse
 import shutil
 import sys
 import tempfile
@@ -36,3 +37,15 @@ def run_cases(cases, check_case, args, prefix, report=None):
             shutil.rmtree(workroot, ignore_errors=True)
     print(f"{report.passed} passed, {report.failed} failed")
     return 1 if report.failed else 0
+
+
+def parse_args(description, breaks):
+    """The command line of a check that runs `ssmlab inspect`: [BINARY]
+    [--keep] [--break-reference]; breaks says which checks must then fail."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("binary", nargs="?", default="./ssmlab",
+                    help="engine command (default ./ssmlab); may include arguments")
+    ap.add_argument("--keep", action="store_true", help="keep the checkpoints")
+    ap.add_argument("--break-reference", action="store_true",
+                    help=f"perturb the reference: {breaks} must fail")
+    return ap.parse_args()
