@@ -272,14 +272,14 @@ ssm_status ssm_model_prefill(ssm_model *m, ssm_gen_state *s, const int *tokens, 
     ssm_probe p = {.on_layer = prefill_window, .ctx = s, .final_h = s->h};
     ssm_status st = ssm_model_set_probe(m, &p);
     ssm_batch b = {1, n, tokens, NULL, NULL};
-    if (!st) st = ssm_model_forward(m, &b);
+    if (!st) st = ssm_model_forward_last(m, &b);   /* the head on the last position */
     m->last = NULL;   /* the batch goes out of scope */
     m->probe = outer;
     if (st) {
         ssm_gen_state_reset(s);
         return st;
     }
-    memcpy(logits, m->acts.logits + (size_t)(n - 1) * s->V, sizeof(float) * s->V);
+    memcpy(logits, m->acts.logits, sizeof(float) * s->V);
     s->pos = n;
     return SSM_OK;
 }

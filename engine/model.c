@@ -1063,7 +1063,7 @@ static ssm_status check_targets(const ssm_config *c, const ssm_batch *b)
     return SSM_OK;
 }
 
-static void head_forward(ssm_model *m, int B, int L)
+static void head_forward(ssm_model *m, int B, int L, int last_only)
 {
     const ssm_config *c = &m->cfg;
     ssm_acts *a = &m->acts;
@@ -1072,7 +1072,13 @@ static void head_forward(ssm_model *m, int B, int L)
                     m->params.norm_f, BT, D, c->norm_eps);
     if (c->n_classes == 0) {
         const float *W = m->params.lm_head ? m->params.lm_head : m->params.embedding;
-        matmul_forward(a->logits, c->padded_vocab, a->xf, D, W, NULL, BT, c->padded_vocab, D);
+        if (!last_only) {
+            matmul_forward(a->logits, c->padded_vocab, a->xf, D, W, NULL, BT, c->padded_vocab, D);
+            return;
+        }
+        for (int b = 0; b < B; b++)   /* row L-1 of each sequence, at stride L */
+            matmul_forward(a->logits + (size_t)b * c->padded_vocab, c->padded_vocab,
+                           a->xf + ((size_t)b * L + L - 1) * D, D, W, NULL, 1, c->padded_vocab, D);
         return;
     }
     if (c->pool == SSM_POOL_MEAN)
@@ -1172,7 +1178,8 @@ ssm_status ssm_model_head_apply(const ssm_model *m, const float *x, int M, float
     return SSM_OK;
 }
 
-ssm_status ssm_model_forward(ssm_model *m, const ssm_batch *b)
+/* The forward; last_only: the LM head on each sequence's last position */
+static ssm_status forward_run(ssm_model *m, const ssm_batch *b, int last_only)
 {
     const ssm_config *c = &m->cfg;
     ssm_status st;
@@ -1191,7 +1198,7 @@ ssm_status ssm_model_forward(ssm_model *m, const ssm_batch *b)
         layer_acts a = layer_acts_view(m, l);
         if ((st = layer_forward(m, &p, &a, &g))) return st;
     }
-    head_forward(m, b->B, Lm);
+    head_forward(m, b->B, Lm, last_only);
     m->last = b;
     m->loss = 0.0f;
     m->n_targets = 0;
@@ -1202,6 +1209,18 @@ ssm_status ssm_model_forward(ssm_model *m, const ssm_batch *b)
     double total = softmax_xent(m->acts.dlogits, m->acts.logits, b->targets, M, V, &m->n_targets);
     m->loss = m->n_targets ? (float)(total / m->n_targets) : 0.0f;
     return SSM_OK;
+}
+
+ssm_status ssm_model_forward(ssm_model *m, const ssm_batch *b)
+{
+    return forward_run(m, b, 0);
+}
+
+ssm_status ssm_model_forward_last(ssm_model *m, const ssm_batch *b)
+{
+    if (m->cfg.n_classes || b->targets)
+        return ssm_fail(SSM_ERR_USAGE, "last-position logits are for a language model without targets");
+    return forward_run(m, b, 1);
 }
 
 /* Activations for (B, L) and the scenario's S_B, S_C for a one-layer pass;

@@ -199,6 +199,9 @@ void ssm_model_free(ssm_model *m);
 /* Passes. forward computes logits, and the loss when batch->targets is set.
  * backward accumulates d(loss_scale * loss)/dparam into m->grads. */
 ssm_status ssm_model_forward(ssm_model *m, const ssm_batch *batch);
+/* The forward of a language model without targets whose head runs on the
+ * last position of each sequence only: logits (B, V) (a prompt's prefill). */
+ssm_status ssm_model_forward_last(ssm_model *m, const ssm_batch *batch);
 ssm_status ssm_model_backward(ssm_model *m, float loss_scale);
 void ssm_model_zero_grad(ssm_model *m);
 
