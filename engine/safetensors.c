@@ -584,6 +584,10 @@ ssm_status ssm_safetensors_stream_put(ssm_safetensors_stream *w, int index, size
                              "the %zu left", path, w->specs[index].name, rows, cols, ld, w->left);
         return w->failed;
     }
+    if (ld == cols || rows == 1) {   /* contiguous: one write */
+        cols *= rows;
+        rows = 1;
+    }
     for (size_t r = 0; r < rows; r++)
         if (fwrite(src + r * ld, sizeof(float), cols, w->af.f) != cols) return wr_failed(w);
     w->left -= rows * cols;
