@@ -62,9 +62,9 @@ expect_error 64 "--inputs: the model in $TMP/ck takes token ids" inspect --model
 
 # ---- memory: streamed, not held.  A 4-layer d_model 256 model on 512
 # tokens writes ~90 MB; holding the dump would need that on top of the model.
-if [ -x /usr/bin/time ] && /usr/bin/python3 - "$TMP/mid" <<'PY'
-import os, sys
-sys.path.insert(0, os.path.join(os.environ.get("SRC", "."), "tests/ref"))
+if [ -x /usr/bin/time ] && /usr/bin/python3 - "$TMP/mid" "$(dirname "$0")/../ref" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[2])
 import mamba_ref as ref
 cfg = ref.Config(d_model=256, n_layer=4, d_state=16, d_conv=4, expand=2, vocab_size=256)
 ref.write_checkpoint(sys.argv[1], cfg, ref.init_params(cfg, seed=1))
