@@ -30,7 +30,7 @@ all: ssmlab
 # build/version.h holds SSM_VERSION; it is rewritten only when `git describe`
 # changes, and the files that print or record the version depend on it.
 VERSION_H := build/version.h
-VERSIONED := cli/main cli/common engine/checkpoint
+VERSIONED := cli/main cli/common cli/inspect_dump engine/checkpoint
 $(VERSION_H): FORCE
 	@mkdir -p build
 	@echo '#define SSM_VERSION "0.1.0-$(VERSION)"' >$@.tmp

@@ -79,6 +79,12 @@ ssm_status cli_tables_begin(cli_tables *ts, cli_table *t, const char *name, cons
  * Returns st, or the error of putting the file in place. */
 ssm_status cli_tables_end(cli_tables *ts, ssm_status st);
 
+/* Read a continuous-input model's batch from X.npy (--inputs of eval and
+ * inspect): float32 (B, L, I), or (L, I) for one sequence, I = m's d_input.
+ * *x is malloc'd (B * L * I floats); SSM_ERR_DATA naming the file when the
+ * shape does not fit. */
+ssm_status cli_inputs_read(const ssm_model *m, const char *path, float **x, int *B, int *L);
+
 /* Create directory dir (and its parents) for option ("--figures"):
  * SSM_ERR_CANTCREAT naming the option, dir and the reason when it cannot. */
 ssm_status cli_dir_prepare(const char *option, const char *dir);

@@ -206,34 +206,12 @@ static ssm_status labels_parse(const char *s, const char *inputs, int B, int C, 
     return SSM_OK;
 }
 
-/* Read X.npy: float32 (B, L, I), or (L, I) for one sequence, I = d_input. */
-static ssm_status inputs_read(const ssm_model *m, const char *path, float **x, int *B, int *L)
-{
-    int nd;
-    size_t sh[SSM_NPY_MAX_DIM];
-    ssm_status st = ssm_npy_read(path, x, &nd, sh);
-    if (st) return st;
-    if (nd == 2) { sh[2] = sh[1]; sh[1] = sh[0]; sh[0] = 1; nd = 3; }
-    if (nd != 3 || !sh[0] || !sh[1] || sh[0] > 1 << 20 || sh[1] > 1 << 24) {
-        free(*x);
-        return ssm_fail(SSM_ERR_DATA, "%s: inputs must have shape (B, L, I) with B, L > 0", path);
-    }
-    if (sh[2] != (size_t)m->cfg.d_input) {
-        free(*x);
-        return ssm_fail(SSM_ERR_DATA, "%s: tokens have %zu values, the model takes %d", path, sh[2],
-                        m->cfg.d_input);
-    }
-    *B = (int)sh[0];
-    *L = (int)sh[1];
-    return SSM_OK;
-}
-
 /* Forward (and backward for --save-grads) of a classifier on --inputs. */
 static ssm_status eval_inputs(ssm_model *m, const eval_opts *o, cli_table *tab)
 {
     float *x = NULL;
     int *lab = NULL, B, L;
-    ssm_status st = inputs_read(m, o->inputs, &x, &B, &L);
+    ssm_status st = cli_inputs_read(m, o->inputs, &x, &B, &L);
     if (st) return st;
     if (o->labels && (st = labels_parse(o->labels, o->inputs, B, m->cfg.n_classes, &lab))) {
         free(x);

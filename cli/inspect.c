@@ -9,7 +9,9 @@
  * table (cli/inspect_figures.c; see ssmlab-inspect(1)); with --flow the
  * depth-as-time flow of one layer (cli/inspect_flow.c), also on a fresh
  * model under --scenario without a checkpoint; with --states and --lens the
- * selective states and the logit lens (cli/inspect_states.c). */
+ * selective states and the logit lens (cli/inspect_states.c); with --dump
+ * FILE every intermediate of the forward pass as safetensors
+ * (cli/inspect_dump.c). */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -25,6 +27,7 @@
 #include "engine/flow.h"
 #include "data/images.h"
 #include "cli/inspect_figures.h"
+#include "cli/inspect_dump.h"
 #include "cli/inspect_flow.h"
 #include "cli/inspect_recency.h"
 #include "cli/inspect_states.h"
@@ -38,7 +41,7 @@
 #define LABEL_MAX CLI_LABEL_MAX
 
 typedef struct {
-    const char *model, *text, *tokens, *format, *data;
+    const char *model, *text, *tokens, *inputs, *format, *data;
     const char *out, *figures;   /* --out DIR: a file per table; --figures DIR */
     unsigned figure_formats;     /* --figure-format */
     long image;          /* -1: none */
@@ -46,6 +49,7 @@ typedef struct {
     cli_recency_opts rec;   /* --attention, --influence, --smoothing */
     cli_states_opts states; /* --states, --lens */
     cli_flow_opts flow;     /* --flow and its options, --scenario, --seed */
+    cli_dump_opts dump;     /* --dump FILE, --dump-layers */
     char **kv;              /* (nkv) key=value operands: the --scenario model's keys */
     int nkv;
 } inspect_opts;
@@ -208,6 +212,23 @@ static ssm_status image_input(const inspect_opts *o, long index, const char *run
     return st;
 }
 
+/* --inputs X.npy: a continuous-input model's batch, B from the file */
+static ssm_status npy_input(const inspect_opts *o, const ssm_model *m, inspect_input *in)
+{
+    if (m->cfg.input_kind != SSM_INPUT_CONTINUOUS)
+        return ssm_fail(SSM_ERR_USAGE, "--inputs: the model in %s takes token ids (use --text or --tokens)", o->model);
+    float *x;
+    int B, L;
+    ssm_status st = cli_inputs_read(m, o->inputs, &x, &B, &L);
+    if (st) return st;
+    if (!(st = input_alloc(in, B, L, m->cfg.d_input))) {
+        memcpy(in->inputs, x, sizeof(float) * B * L * m->cfg.d_input);
+        for (int i = 0; i < B * L; i++) snprintf(in->labels[i], LABEL_MAX, "t%d", in->ids[i] = i % L);
+    }
+    free(x);
+    return st;
+}
+
 /* Token ids 0, 1, ... (mod the vocabulary), INSPECT_DEFAULT_LEN of them:
  * the default input of a model whose vocabulary does not cover the bytes. */
 static ssm_status default_tokens(inspect_input *in, const ssm_config *c, const ssm_tokenizer *tk)
@@ -246,6 +267,7 @@ static ssm_status input_build(const inspect_opts *o, const ssm_model *m, const c
 {
     const ssm_config *c = &m->cfg;
     int continuous = c->input_kind == SSM_INPUT_CONTINUOUS;
+    if (o->inputs) return npy_input(o, m, in);
     if (o->image >= 0 || (continuous && !o->text && !o->tokens))
         return image_input(o, o->image >= 0 ? o->image : 0, run_config, c, in);
     if (continuous)
@@ -438,6 +460,8 @@ static const cli_opt inspect_options[] = {
      .offset = offsetof(inspect_opts, tokens)},
     {"image", 0, CLI_OPT_LONG, 0, CLI_NO_LIMIT, .metavar = "N", .help = "image classifiers: inspect test image N",
      .offset = offsetof(inspect_opts, image), .what = "an image index"},
+    {"inputs", 0, CLI_OPT_STRING, .metavar = "X.npy", .help = "continuous-input models: inspect a batch, float32 (B, L, I)",
+     .offset = offsetof(inspect_opts, inputs)},
     {"data", 0, CLI_OPT_STRING, .metavar = "DIR", .help = "with --image: read the images from DIR",
      .offset = offsetof(inspect_opts, data)},
     {"spectrum", 0, CLI_OPT_FLAG, .help = "print the spectrum table", .offset = offsetof(inspect_opts, spectrum)},
@@ -474,14 +498,20 @@ static const cli_command inspect_command = {
     "Token dynamics of a checkpoint: spectra, token norms, importance, recency (default: the first three).", 1,
     NULL};
 
+/* Whether any table or the dump was asked for (else the default tables run). */
+static int tables_chosen(const inspect_opts *o)
+{
+    return o->spectrum || o->norms || o->importance || cli_recency_any(&o->rec) || o->flow.on ||
+           cli_states_any(&o->states) || o->dump.path;
+}
+
 /* --flow's rules: its options need it; --scenario (no --model) allows only
  * the flow and the spectrum, and key=value operands only with it. */
 static int flow_validate(const inspect_opts *o, const cli_args *a)
 {
     static const char *const sub[] = {"flow-layer", "flow-step", "flow-steps", "flow-system",
                                       "flow-scale", "scenario", "seed"};
-    int norms = o->norms || (!o->spectrum && !o->importance && !cli_recency_any(&o->rec) && !o->flow.on &&
-                             !cli_states_any(&o->states));
+    int norms = o->norms || !tables_chosen(o);
     for (size_t i = 0; i < sizeof sub / sizeof *sub; i++)   /* flow-*: also the verdicts table's flow */
         if (cli_opts_given(a, sub[i]) && !o->flow.on && (i >= 5 || !norms))
             return cli_usage_error("inspect: --%s goes with --flow%s", sub[i], i >= 5 ? "" : " or the norms");
@@ -491,8 +521,8 @@ static int flow_validate(const inspect_opts *o, const cli_args *a)
                                    "--flow --scenario NAME)", o->kv[i]);
     if (!o->flow.scenario) return o->model ? EX_OK : cli_usage_error("inspect: --model DIR is required");
     if (o->model) return cli_usage_error("inspect: give --model DIR or --scenario NAME, not both");
-    if (o->text || o->tokens || o->image >= 0 || o->norms || o->importance || cli_recency_any(&o->rec) ||
-        cli_states_any(&o->states))
+    if (o->text || o->tokens || o->image >= 0 || o->inputs || o->dump.path || o->norms || o->importance ||
+        cli_recency_any(&o->rec) || cli_states_any(&o->states))
         return cli_usage_error("inspect: --scenario inspects random weights on Gaussian tokens: "
                                "only --flow and --spectrum go with it");
     return EX_OK;
@@ -504,8 +534,10 @@ static int parse_opts(inspect_opts *o, int argc, char **argv)
     cli_recency_defaults(&o->rec);
     cli_states_defaults(&o->states);
     cli_flow_defaults(&o->flow);
+    cli_dump_defaults(&o->dump);
     const cli_opt_group groups[] = {{inspect_options, o}, {cli_recency_options(), &o->rec},
-                                   {cli_states_options(), &o->states}, {NULL, NULL}};
+                                    {cli_states_options(), &o->states}, {cli_dump_options(), &o->dump},
+                                    {NULL, NULL}};
     cli_args a;
     int rc = cli_opts_parse(&inspect_command, groups, argc, argv, &a);
     if (rc) return rc;
@@ -514,13 +546,13 @@ static int parse_opts(inspect_opts *o, int argc, char **argv)
     a.args = NULL;
     cli_args_free(&a);
     if ((rc = flow_validate(o, &a))) return rc;
-    if (!!o->text + !!o->tokens + (o->image >= 0) > 1)
-        return cli_usage_error("inspect: give at most one of --text, --tokens and --image");
+    if (!!o->text + !!o->tokens + (o->image >= 0) + !!o->inputs > 1)
+        return cli_usage_error("inspect: give at most one of --text, --tokens, --image and --inputs");
     if ((rc = cli_recency_validate(&o->rec, &a))) return rc;
+    if ((rc = cli_dump_validate(&o->dump, &a))) return rc;
     if (cli_opts_given(&a, "figure-format") && !o->figures)
         return cli_usage_error("inspect: --figure-format goes with --figures DIR");
-    if (!o->spectrum && !o->norms && !o->importance && !cli_recency_any(&o->rec) && !o->flow.on &&
-        !cli_states_any(&o->states))
+    if (!tables_chosen(o))   /* with --dump alone, only the dump */
         o->spectrum = o->norms = o->importance = 1;
     return EX_OK;
 }
@@ -569,15 +601,28 @@ static ssm_status inspect_forward(const inspect_opts *o, ssm_model *m, const ins
     return st;
 }
 
+/* --dump: the forward pass on the input again, streamed into the file */
+static ssm_status inspect_dump(const inspect_opts *o, ssm_model *m, const inspect_input *in)
+{
+    ssm_batch batch = {in->B, in->L, in->tokens, in->inputs, NULL};
+    char image[24];
+    snprintf(image, sizeof image, "%ld", o->image >= 0 ? o->image : 0);
+    cli_dump_input what = {"tokens", NULL};
+    if (o->inputs) what = (cli_dump_input){"inputs", o->inputs};
+    else if (in->inputs) what = (cli_dump_input){"image", image};
+    return cli_dump_write(&o->dump, m, &batch, o->model, &what);
+}
+
 /* Input errors come first, and the directories are made, before any table
  * is written. */
 static ssm_status inspect_run(const inspect_opts *o, ssm_model *m, const char *run_config)
 {
     inspect_input in = {0};
     int tables = o->norms || o->importance || cli_recency_any(&o->rec) || cli_states_any(&o->states) || o->flow.on;
-    int need_input = tables || o->text || o->tokens || o->image >= 0;
+    int need_input = tables || o->text || o->tokens || o->image >= 0 || o->inputs || o->dump.path;
     ssm_status st = cli_recency_check(&o->rec, &m->cfg);
     if (!st) st = cli_states_check(&o->states, &m->cfg);
+    if (!st) st = cli_dump_check(&o->dump, &m->cfg);
     if (!st && (o->flow.on || o->norms)) st = cli_flow_check(&o->flow, &m->cfg);
     if (!st && need_input) st = input_build(o, m, run_config, &in);
     if (!st && o->out) st = cli_dir_prepare("--out", o->out);
@@ -590,6 +635,7 @@ static ssm_status inspect_run(const inspect_opts *o, ssm_model *m, const char *r
     if (o->spectrum) st = emit_spectrum(m, &out);
     if (!st && tables) st = inspect_forward(o, m, &in, &out);
     st = cli_tables_end(&out.tables, st);
+    if (!st && o->dump.path) st = inspect_dump(o, m, &in);
     input_free(&in);
     if (!st && o->out) fprintf(stderr, "# inspect: %d table%s in %s\n", out.tables.tables, out.tables.tables == 1 ? "" : "s", o->out);
     if (!st && o->figures) fprintf(stderr, "# inspect: figures in %s\n", o->figures);

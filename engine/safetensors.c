@@ -463,35 +463,42 @@ ssm_status ssm_atomic_file_commit(ssm_atomic_file *af)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Safetensors writer                                                       */
+/* Safetensors writer: streamed tensor by tensor; ssm_safetensors_write is   */
+/* the stream of n tensors held in memory                                    */
 
-static ssm_status wr_check_tensor(const char *path, const ssm_tensor *t)
+static size_t spec_numel(const ssm_st_spec *sp)
 {
     size_t numel = 1;
-    if (t->ndim < 0 || t->ndim > 4 || !t->name[0])
+    for (int d = 0; d < sp->ndim; d++) numel *= (size_t)sp->shape[d];
+    return numel;
+}
+
+static ssm_status wr_check_spec(const char *path, const ssm_st_spec *sp)
+{
+    if (sp->ndim < 0 || sp->ndim > SSM_ST_MAX_DIM || !sp->name || !sp->name[0])
         return ssm_fail(SSM_ERR_SOFTWARE, "%s: tensor '%s' has a bad name or ndim %d", path,
-                        t->name, t->ndim);
-    for (int d = 0; d < t->ndim; d++) numel *= (size_t)(t->shape[d] > 0 ? t->shape[d] : 0);
-    if (numel != t->numel || (numel && !t->data))
-        return ssm_fail(SSM_ERR_SOFTWARE, "%s: tensor '%s': numel %zu does not match its shape",
-                        path, t->name, t->numel);
+                        sp->name ? sp->name : "", sp->ndim);
+    for (int d = 0; d < sp->ndim; d++)
+        if (sp->shape[d] < 0)
+            return ssm_fail(SSM_ERR_SOFTWARE, "%s: tensor '%s' has a negative dimension", path, sp->name);
     return SSM_OK;
 }
 
-static json_object *wr_entry(const ssm_tensor *t, size_t begin)
+static json_object *wr_entry(const ssm_st_spec *sp, size_t begin)
 {
     json_object *e = json_object_new_object(), *shape = json_object_new_array(),
                 *off = json_object_new_array();
-    for (int d = 0; d < t->ndim; d++) json_object_array_add(shape, json_object_new_int64(t->shape[d]));
+    for (int d = 0; d < sp->ndim; d++) json_object_array_add(shape, json_object_new_int64(sp->shape[d]));
     json_object_array_add(off, json_object_new_int64((int64_t)begin));
-    json_object_array_add(off, json_object_new_int64((int64_t)(begin + t->numel * sizeof(float))));
+    json_object_array_add(off, json_object_new_int64((int64_t)(begin + spec_numel(sp) * sizeof(float))));
     json_object_object_add(e, "dtype", json_object_new_string("F32"));
     json_object_object_add(e, "shape", shape);
     json_object_object_add(e, "data_offsets", off);
     return e;
 }
 
-static ssm_status wr_header(const char *path, const ssm_tensor *t, int n, const ssm_st_meta *meta,
+/* The JSON header of n float32 tensors laid out in order, and the metadata */
+static ssm_status wr_header(const char *path, const ssm_st_spec *sp, int n, const ssm_st_meta *meta,
                             int n_meta, json_object *root)
 {
     if (n_meta > 0) {
@@ -502,47 +509,141 @@ static ssm_status wr_header(const char *path, const ssm_tensor *t, int n, const 
     }
     size_t begin = 0;
     for (int i = 0; i < n; i++) {
-        ssm_status s = wr_check_tensor(path, &t[i]);
+        ssm_status s = wr_check_spec(path, &sp[i]);
         if (s) return s;
-        if (json_object_object_get_ex(root, t[i].name, NULL))
-            return ssm_fail(SSM_ERR_SOFTWARE, "%s: tensor name '%s' is used twice", path, t[i].name);
-        json_object_object_add(root, t[i].name, wr_entry(&t[i], begin));
-        begin += t[i].numel * sizeof(float);
+        if (json_object_object_get_ex(root, sp[i].name, NULL))
+            return ssm_fail(SSM_ERR_SOFTWARE, "%s: tensor name '%s' is used twice", path, sp[i].name);
+        json_object_object_add(root, sp[i].name, wr_entry(&sp[i], begin));
+        begin += spec_numel(&sp[i]) * sizeof(float);
     }
     return SSM_OK;
 }
 
-static int wr_body(FILE *f, const char *hdr, const ssm_tensor *t, int n)
+/* The length prefix and the header, padded with spaces to 8 bytes */
+static int wr_prefix(FILE *f, const char *hdr)
 {
     size_t hlen = strlen(hdr), padded = (hlen + 7) / 8 * 8;
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)padded >> (8 * i));
     int ok = fwrite(len8, 1, 8, f) == 8 && fwrite(hdr, 1, hlen, f) == hlen;
     for (size_t i = hlen; ok && i < padded; i++) ok = fputc(' ', f) != EOF;
-    for (int i = 0; ok && i < n; i++)
-        ok = fwrite(t[i].data, sizeof(float), t[i].numel, f) == t[i].numel;
     return ok;
+}
+
+static ssm_status wr_failed(ssm_safetensors_stream *w)
+{
+    ssm_status s = ssm_fail(SSM_ERR_IO, "%s: write failed: %s", w->af.path, strerror(errno ? errno : EIO));
+    w->failed = s;
+    return s;
+}
+
+ssm_status ssm_safetensors_stream_begin(ssm_safetensors_stream *w, const char *path,
+                                        const ssm_st_spec *specs, int n, const ssm_st_meta *meta,
+                                        int n_meta)
+{
+    memset(w, 0, sizeof *w);
+    json_object *root = json_object_new_object();
+    if (!root) return ssm_fail(SSM_ERR_NOMEM, "%s: out of memory", path);
+    ssm_status s = wr_header(path, specs, n, meta, n_meta, root);
+    if (!s) s = ssm_atomic_file_begin(&w->af, path);
+    if (!s) {
+        w->specs = specs;
+        w->n = n;
+        w->left = n ? spec_numel(&specs[0]) : 0;
+        const char *hdr = json_object_to_json_string_ext(
+            root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        if (!wr_prefix(w->af.f, hdr)) {
+            s = wr_failed(w);
+            ssm_safetensors_stream_abort(w);
+        }
+    }
+    json_object_put(root);
+    return s;
+}
+
+/* Move past the tensors that are complete (empty ones included) */
+static void stream_advance(ssm_safetensors_stream *w)
+{
+    while (w->cur < w->n && w->left == 0)
+        if (++w->cur < w->n) w->left = spec_numel(&w->specs[w->cur]);
+}
+
+ssm_status ssm_safetensors_stream_put(ssm_safetensors_stream *w, int index, size_t rows, size_t cols,
+                                      const float *src, size_t ld)
+{
+    if (w->failed) return w->failed;
+    stream_advance(w);
+    const char *path = w->af.path;
+    if (index != w->cur || index >= w->n) {
+        w->failed = ssm_fail(SSM_ERR_SOFTWARE, "%s: tensor %d written out of order (the file is at %s)",
+                             path, index, w->cur < w->n ? w->specs[w->cur].name : "its end");
+        return w->failed;
+    }
+    if (rows * cols > w->left || (rows > 1 && ld < cols)) {
+        w->failed = ssm_fail(SSM_ERR_SOFTWARE, "%s: tensor '%s': %zu x %zu values (stride %zu) do not fit "
+                             "the %zu left", path, w->specs[index].name, rows, cols, ld, w->left);
+        return w->failed;
+    }
+    if (ld == cols || rows == 1) {   /* contiguous: one write */
+        cols *= rows;
+        rows = 1;
+    }
+    for (size_t r = 0; r < rows; r++)
+        if (fwrite(src + r * ld, sizeof(float), cols, w->af.f) != cols) return wr_failed(w);
+    w->left -= rows * cols;
+    return SSM_OK;
+}
+
+ssm_status ssm_safetensors_stream_commit(ssm_safetensors_stream *w)
+{
+    ssm_status s = w->failed;
+    if (!s) {
+        stream_advance(w);
+        if (w->cur < w->n)
+            s = ssm_fail(SSM_ERR_SOFTWARE, "%s: tensor '%s' is incomplete (%zu values missing)",
+                         w->af.path, w->specs[w->cur].name, w->left);
+    }
+    if (s) {
+        ssm_safetensors_stream_abort(w);
+        return s;
+    }
+    s = ssm_atomic_file_commit(&w->af);
+    memset(w, 0, sizeof *w);
+    return s;
+}
+
+void ssm_safetensors_stream_abort(ssm_safetensors_stream *w)
+{
+    ssm_atomic_file_abort(&w->af);
+    memset(w, 0, sizeof *w);
+}
+
+/* t[i] as a stream spec, once its numel and data agree with its shape */
+static ssm_status wr_spec_of(const char *path, const ssm_tensor *t, ssm_st_spec *sp)
+{
+    *sp = (ssm_st_spec){t->name, t->ndim > 4 ? -1 : t->ndim, {0}};
+    for (int d = 0; d < t->ndim && d < 4; d++) sp->shape[d] = t->shape[d] > 0 ? t->shape[d] : 0;
+    ssm_status s = wr_check_spec(path, sp);
+    if (!s && (spec_numel(sp) != t->numel || (t->numel && !t->data)))
+        s = ssm_fail(SSM_ERR_SOFTWARE, "%s: tensor '%s': numel %zu does not match its shape", path,
+                     t->name, t->numel);
+    return s;
 }
 
 ssm_status ssm_safetensors_write(const char *path, const ssm_tensor *t, int n,
                                  const ssm_st_meta *meta, int n_meta)
 {
-    json_object *root = json_object_new_object();
-    if (!root) return ssm_fail(SSM_ERR_NOMEM, "%s: out of memory", path);
-    ssm_status s = wr_header(path, t, n, meta, n_meta, root);
-    ssm_atomic_file af;
-    if (!s) s = ssm_atomic_file_begin(&af, path);
-    if (!s) {
-        const char *hdr = json_object_to_json_string_ext(
-            root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (wr_body(af.f, hdr, t, n)) {
-            s = ssm_atomic_file_commit(&af);
-        } else {
-            s = ssm_fail(SSM_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-            ssm_atomic_file_abort(&af);
-        }
-    }
-    json_object_put(root);
+    ssm_st_spec *sp = malloc(sizeof *sp * (n > 0 ? n : 1));
+    if (!sp) return ssm_fail(SSM_ERR_NOMEM, "%s: out of memory", path);
+    ssm_status s = SSM_OK;
+    for (int i = 0; !s && i < n; i++) s = wr_spec_of(path, &t[i], &sp[i]);
+    ssm_safetensors_stream w = {0};
+    if (!s) s = ssm_safetensors_stream_begin(&w, path, sp, n, meta, n_meta);
+    for (int i = 0; !s && i < n; i++)
+        if (t[i].numel) s = ssm_safetensors_stream_put(&w, i, 1, t[i].numel, t[i].data, t[i].numel);
+    if (!s) s = ssm_safetensors_stream_commit(&w);
+    else ssm_safetensors_stream_abort(&w);
+    free(sp);
     return s;
 }
 

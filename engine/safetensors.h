@@ -76,7 +76,7 @@ const char *ssm_safetensors_metadata(const ssm_safetensors *st, const char *key)
 void ssm_safetensors_close(ssm_safetensors *st);
 
 /* Write n float32 tensors (name, shape, data of each) and the metadata
- * entries as a safetensors file, atomically. */
+ * entries as a safetensors file, atomically (a stream of the n tensors). */
 ssm_status ssm_safetensors_write(const char *path, const ssm_tensor *t, int n,
                                  const ssm_st_meta *meta, int n_meta);
 
@@ -92,5 +92,45 @@ typedef struct {
 ssm_status ssm_atomic_file_begin(ssm_atomic_file *af, const char *path);
 ssm_status ssm_atomic_file_commit(ssm_atomic_file *af);
 void ssm_atomic_file_abort(ssm_atomic_file *af);
+
+/* A float32 tensor of a streamed file: its name and shape. */
+typedef struct {
+    const char *name;
+    int ndim;
+    int64_t shape[SSM_ST_MAX_DIM];
+} ssm_st_spec;
+
+/* A safetensors file written tensor by tensor, so the data never needs to
+ * be in memory at once: begin writes the header of every tensor (the shapes
+ * are known up front), put appends values to the tensors in header order,
+ * commit checks that every tensor is complete and renames the file into
+ * place (ssm_atomic_file), abort removes it. */
+typedef struct {
+    ssm_atomic_file af;
+    const ssm_st_spec *specs;   /* (n), the caller's, alive until commit or abort */
+    int n;
+    int cur;                    /* the tensor being written */
+    size_t left;                /* its values still to come */
+    ssm_status failed;          /* the first failure of put, else SSM_OK */
+} ssm_safetensors_stream;
+
+/* Begin the file: every spec is checked (name, ndim, no name twice) and the
+ * header written.  On failure nothing is left behind. */
+ssm_status ssm_safetensors_stream_begin(ssm_safetensors_stream *w, const char *path,
+                                        const ssm_st_spec *specs, int n, const ssm_st_meta *meta,
+                                        int n_meta);
+
+/* Append rows x cols values of tensor `index`, row r at src + r * ld.  A
+ * tensor may take several puts; index must be the first tensor not yet
+ * complete (empty tensors need none), else SSM_ERR_SOFTWARE; more values
+ * than the tensor holds too.  After a failure every put returns it and
+ * commit aborts. */
+ssm_status ssm_safetensors_stream_put(ssm_safetensors_stream *w, int index, size_t rows, size_t cols,
+                                      const float *src, size_t ld);
+
+/* Finish the file; an incomplete tensor or an earlier failure aborts it.
+ * commit and abort always release the stream. */
+ssm_status ssm_safetensors_stream_commit(ssm_safetensors_stream *w);
+void ssm_safetensors_stream_abort(ssm_safetensors_stream *w);
 
 #endif

@@ -57,7 +57,7 @@ expect_error 64 "ssmlab: --tokens: .* is not a list" inspect --model "$TMP/ck" -
 expect_error 65 "^ssmlab: --tokens: token id 999 \(sequence 0, position 1\) is outside the vocabulary \[0, 256\) of the model in $TMP/ck$" inspect --model "$TMP/ck" --tokens 1,999
 expect_error 64 "^ssmlab: --image: the model in $TMP/ck takes token ids" inspect --model "$TMP/ck" --image 0
 expect_error 64 "ssmlab: inspect: --image: 'x' is not an image index" inspect --model "$TMP/ck" --image x
-expect_error 64 "at most one of --text, --tokens and --image" inspect --model "$TMP/ck" --text hi --tokens 1
+expect_error 64 "at most one of --text, --tokens, --image and --inputs" inspect --model "$TMP/ck" --text hi --tokens 1
 expect_error 64 "ssmlab: inspect: --format must be csv or jsonl" inspect --model "$TMP/ck" --format xml
 expect_error 64 "ssmlab: --text: the text is empty" inspect --model "$TMP/ck" --text ''
 

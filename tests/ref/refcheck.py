@@ -1,8 +1,10 @@
 """refcheck.py — what the checks of ssmlab against PyTorch share: a report of
 PASS/FAIL lines that ends with "N passed, M failed" (the line tests/run.sh
-reads), and the driver that runs every case in one scratch directory."""
+reads), running the binary, the driver that runs every case in one scratch
+directory, and the command line of a check (with or without named cases)."""
 import argparse
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -37,6 +39,37 @@ def run_cases(cases, check_case, args, prefix, report=None):
             shutil.rmtree(workroot, ignore_errors=True)
     print(f"{report.passed} passed, {report.failed} failed")
     return 1 if report.failed else 0
+
+
+def run_command(argv, timeout=300):
+    """Run argv; its CompletedProcess (text), or RuntimeError with the last
+    stderr line when it cannot start or exits non-zero."""
+    try:
+        run = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise RuntimeError(f"cannot run {argv[0]}: {e}")
+    if run.returncode != 0:
+        tail = (run.stderr.strip().splitlines() or ["(no stderr)"])[-1]
+        raise RuntimeError(f"exit {run.returncode}: {tail}")
+    return run
+
+
+def main(cases, name_of, check_case, description, break_help, prefix):
+    """The command line BINARY [--case NAME]... [--keep] [--break-reference]
+    of a check, then run_cases on the chosen cases; returns the exit status
+    (64 for an unknown case)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("binary", nargs="?", default="./ssmlab",
+                    help="engine command (default ./ssmlab); may include arguments")
+    ap.add_argument("--case", action="append", help="run only this case (repeatable)")
+    ap.add_argument("--keep", action="store_true", help="keep the checkpoints and outputs")
+    ap.add_argument("--break-reference", action="store_true", help=break_help)
+    args = ap.parse_args()
+    chosen = [c for c in cases if not args.case or name_of(c) in args.case]
+    if not chosen:
+        print(f"no such case; cases: {', '.join(name_of(c) for c in cases)}", file=sys.stderr)
+        return 64
+    return run_cases(chosen, check_case, args, prefix)
 
 
 def parse_args(description, breaks):
