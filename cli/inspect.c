@@ -28,6 +28,7 @@
 #include "cli/inspect_figures.h"
 #include "cli/inspect_flow.h"
 #include "cli/inspect_recency.h"
+#include "cli/intervene.h"
 #include "engine/model.h"
 #include "scenarios/task.h"
 #include "data/tokenizer.h"
@@ -44,6 +45,7 @@ typedef struct {
     int spectrum, norms, importance, threads;
     cli_recency_opts rec;   /* --attention, --influence, --smoothing */
     cli_flow_opts flow;     /* --flow and its options, --scenario, --seed */
+    cli_intervene_opts iv;  /* --ablate, --pin, --patch (cli/intervene.h) */
     char **kv;              /* (nkv) key=value operands: the --scenario model's keys */
     int nkv;
 } inspect_opts;
@@ -538,7 +540,9 @@ static int parse_opts(inspect_opts *o, int argc, char **argv)
     *o = (inspect_opts){.format = "csv", .image = -1, .figure_formats = CLI_FIGURE_FORMATS_DEFAULT};
     cli_recency_defaults(&o->rec);
     cli_flow_defaults(&o->flow);
-    const cli_opt_group groups[] = {{inspect_options, o}, {cli_recency_options(), &o->rec}, {NULL, NULL}};
+    cli_intervene_defaults(&o->iv);
+    const cli_opt_group groups[] = {{inspect_options, o}, {cli_recency_options(), &o->rec},
+                                    {cli_intervene_options(), &o->iv}, {NULL, NULL}};
     cli_args a;
     int rc = cli_opts_parse(&inspect_command, groups, argc, argv, &a);
     if (rc) return rc;
@@ -550,9 +554,13 @@ static int parse_opts(inspect_opts *o, int argc, char **argv)
     if (!!o->text + !!o->tokens + (o->image >= 0) > 1)
         return cli_usage_error("inspect: give at most one of --text, --tokens and --image");
     if ((rc = cli_recency_validate(&o->rec, &a))) return rc;
+    if ((rc = cli_intervene_validate(&o->iv, "inspect", o->rec.influence ? "--influence" : NULL,
+                                     o->flow.scenario ? "do not go with --scenario" : NULL)))
+        return rc;
     if (cli_opts_given(&a, "figure-format") && !o->figures)
         return cli_usage_error("inspect: --figure-format goes with --figures DIR");
-    if (!o->spectrum && !o->norms && !o->importance && !cli_recency_any(&o->rec) && !o->flow.on)
+    if (!o->spectrum && !o->norms && !o->importance && !cli_recency_any(&o->rec) && !o->flow.on &&
+        !cli_intervene_any(&o->iv))
         o->spectrum = o->norms = o->importance = 1;
     return EX_OK;
 }
@@ -602,21 +610,27 @@ static ssm_status inspect_forward(const inspect_opts *o, ssm_model *m, const ins
 static ssm_status inspect_run(const inspect_opts *o, ssm_model *m, const char *run_config)
 {
     inspect_input in = {0};
+    cli_intervene iv = {0};
     int tables = o->norms || o->importance || cli_recency_any(&o->rec) || o->flow.on;
-    int need_input = tables || o->text || o->tokens || o->image >= 0;
+    int need_input = tables || o->text || o->tokens || o->image >= 0 || cli_intervene_any(&o->iv);
     ssm_status st = cli_recency_check(&o->rec, &m->cfg);
     if (!st && (o->flow.on || o->norms)) st = cli_flow_check(&o->flow, &m->cfg);
     if (!st && need_input) st = input_build(o, m, run_config, &in);
+    ssm_batch batch = {in.B, in.L, in.tokens, in.inputs, NULL};
+    if (!st && need_input) st = cli_intervene_begin(&iv, &o->iv, m, o->model, &batch);   /* the probe stays on */
     if (!st && o->out) st = cli_dir_prepare("--out", o->out);
     if (!st && o->figures) st = cli_dir_prepare("--figures", o->figures);
     if (st) {
+        cli_intervene_end(&iv, m);
         input_free(&in);
         return st;
     }
     cli_inspect_out out = {{.format = o->format, .dir = o->out}, {o->figures, o->figure_formats}};
     if (o->spectrum) st = emit_spectrum(m, &out);
     if (!st && tables) st = inspect_forward(o, m, &in, &out);
+    if (!st) st = cli_intervene_emit(&iv, m, &batch, &out.tables);
     st = cli_tables_end(&out.tables, st);
+    cli_intervene_end(&iv, m);
     input_free(&in);
     if (!st && o->out) fprintf(stderr, "# inspect: %d table%s in %s\n", out.tables.tables, out.tables.tables == 1 ? "" : "s", o->out);
     if (!st && o->figures) fprintf(stderr, "# inspect: figures in %s\n", o->figures);
