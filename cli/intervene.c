@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "data/tokenizer.h"
+#include "engine/sample.h"
 #include "scenarios/task.h"
 
 /* ------------------------------------------------------------------------ */
@@ -249,14 +250,6 @@ static ssm_status source_run(cli_intervene *iv, const cli_intervene_opts *o, ssm
 /* ------------------------------------------------------------------------ */
 /* The clean run                                                            */
 
-static int row_argmax(const float *x, int V)
-{
-    int best = 0;
-    for (int v = 1; v < V; v++)
-        if (x[v] > x[best]) best = v;
-    return best;
-}
-
 /* The clean logits and the targets: the next input token (LM), or the
  * label or the clean top class (classifier) */
 static ssm_status clean_run(cli_intervene *iv, ssm_model *m, const ssm_batch *b)
@@ -275,7 +268,7 @@ static ssm_status clean_run(cli_intervene *iv, ssm_model *m, const ssm_batch *b)
     memcpy(iv->clean, m->acts.logits, sizeof(float) * rows * iv->V);
     for (size_t i = 0; i < rows; i++) {
         if (iv->lm) iv->targets[i] = (int)(i % b->L) == b->L - 1 ? -1 : b->tokens[i + 1];
-        else iv->targets[i] = b->targets ? b->targets[i] : row_argmax(iv->clean + i * iv->V, iv->V);
+        else iv->targets[i] = b->targets ? b->targets[i] : ssm_sample_argmax(iv->clean + i * iv->V, iv->V);
     }
     return SSM_OK;
 }
