@@ -234,7 +234,6 @@ static ssm_status source_run(cli_intervene *iv, const cli_intervene_opts *o, ssm
     }
     ssm_probe grab = iv->probe;
     grab.patch_kind = SSM_PATCH_NONE;
-    grab.want_states = state;
     grab.on_layer = patch_grab;
     grab.ctx = iv;
     ssm_batch run = {b->B, b->L, ids, NULL, NULL};
@@ -262,7 +261,10 @@ static ssm_status clean_run(cli_intervene *iv, ssm_model *m, const ssm_batch *b)
     iv->targets = malloc(sizeof(int) * rows);
     if (!iv->clean || !iv->targets) return ssm_fail(SSM_ERR_NOMEM, "out of memory for the clean run");
     ssm_batch run = {b->B, b->L, b->tokens, b->inputs, NULL};
-    ssm_status st = ssm_model_forward(m, &run);
+    ssm_probe same = {.want_states = 1};   /* the intervened run's kernels, nothing changed */
+    ssm_status st = ssm_model_set_probe(m, &same);
+    if (!st) st = ssm_model_forward(m, &run);
+    ssm_model_set_probe(m, NULL);
     m->last = NULL;
     if (st) return st;
     memcpy(iv->clean, m->acts.logits, sizeof(float) * rows * iv->V);
@@ -281,7 +283,10 @@ ssm_status cli_intervene_begin(cli_intervene *iv, const cli_intervene_opts *o, s
     const ssm_config *c = &m->cfg;
     iv->B = b->B;
     iv->L = b->L;
-    iv->probe = (ssm_probe){.ablate = o->ablate.v, .n_ablate = o->ablate.n, .pin = o->pin.v, .n_pin = o->pin.n,
+    /* want_states: every run (patch input, clean, intervened) goes through
+     * the naive scans a state patch or an ablation needs, so that the
+     * difference between them is the intervention's alone */
+    iv->probe = (ssm_probe){.want_states = 1, .ablate = o->ablate.v, .n_ablate = o->ablate.n, .pin = o->pin.v, .n_pin = o->pin.n,
                             .patch_kind = o->patch.kind, .patch_layer = o->patch.layer, .patch_pos = o->patch.pos};
     ssm_status st = ssm_probe_check(&iv->probe, c->n_layer, c->d_inner, c->state_dim, b->L);
     if (!st && o->patch.kind != SSM_PATCH_NONE) st = source_run(iv, o, m, dir, b);

@@ -22,10 +22,8 @@
 #   "/usr/bin/python3 tests/ref/mamba_ref.py --bug conv-flip"   (must fail)
 # Prints one PASS/FAIL line per check and ends with "N passed, M failed";
 # the exit status is 1 when anything failed.
-import argparse
 import os
 import shlex
-import subprocess
 import sys
 from dataclasses import dataclass
 
@@ -34,7 +32,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mamba_ref as ref  # noqa: E402
-from refcheck import run_cases  # noqa: E402
+import refcheck  # noqa: E402
 
 LOGITS_TOL = 1e-4
 LOSS_TOL = 1e-4
@@ -143,22 +141,16 @@ def run_engine(command, model_dir, inputs, labels, workdir):
     logits_path = os.path.join(workdir, "logits.npy")
     grads_path = os.path.join(workdir, "grads.safetensors")
     if labels is None:
-        batch = ["--tokens", ";".join(",".join(str(int(v)) for v in row) for row in inputs)]
+        batch = ["--tokens", refcheck.tokens_arg(inputs)]
     else:
         inputs_path = os.path.join(workdir, "inputs.npy")
         np.save(inputs_path, inputs.numpy().astype(np.float32))
         batch = ["--inputs", inputs_path, "--labels", ",".join(str(int(v)) for v in labels)]
     argv = shlex.split(command) + ["eval", "--model", model_dir, *batch,
                                    "--save-logits", logits_path, "--save-grads", grads_path]
+    stdout = refcheck.run_binary(argv)
     try:
-        run = subprocess.run(argv, capture_output=True, text=True, timeout=300)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise RuntimeError(f"cannot run {argv[0]}: {e}")
-    if run.returncode != 0:
-        tail = (run.stderr.strip().splitlines() or ["(no stderr)"])[-1]
-        raise RuntimeError(f"exit {run.returncode}: {tail}")
-    try:
-        return (np.load(logits_path), ref.read_safetensors(grads_path), parse_loss(run.stdout))
+        return (np.load(logits_path), ref.read_safetensors(grads_path), parse_loss(stdout))
     except (OSError, ValueError) as e:
         raise RuntimeError(f"bad output: {e}")
 
@@ -272,21 +264,8 @@ def check_case(case, command, report, workroot, break_reference):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="Check ssmlab eval against PyTorch autograd.")
-    ap.add_argument("binary", nargs="?", default="./ssmlab",
-                    help="engine command (default ./ssmlab); may include arguments")
-    ap.add_argument("--case", action="append", help="run only this case (repeatable)")
-    ap.add_argument("--keep", action="store_true", help="keep the checkpoints and outputs")
-    ap.add_argument("--break-reference", action="store_true",
-                    help="perturb the reference (norm_f * 1.01): every case must fail")
-    args = ap.parse_args()
-
-    cases = [c for c in CASES if not args.case or c.name in args.case]
-    if not cases:
-        print(f"no such case; cases: {', '.join(c.name for c in CASES)}", file=sys.stderr)
-        return 64
-    return run_cases(cases, check_case, args, "ssmlab-ref-")
-
+    return refcheck.main("Check ssmlab eval against PyTorch autograd.", CASES, check_case, "ssmlab-ref-",
+                         "perturb the reference (norm_f * 1.01): every case must fail")
 
 if __name__ == "__main__":
     sys.exit(main())

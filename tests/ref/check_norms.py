@@ -29,7 +29,6 @@ import io
 import json
 import os
 import shlex
-import subprocess
 import sys
 from dataclasses import dataclass
 
@@ -39,6 +38,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mamba_ref as ref  # noqa: E402
+import refcheck  # noqa: E402
 from refcheck import Report, run_cases  # noqa: E402
 
 NORM_TOL = 1e-4
@@ -192,18 +192,12 @@ def verdict(slopes, r2=float("nan")):
 
 def run_inspect(command, model_dir, tokens):
     """{table name: list of row dicts} from `inspect --format csv`, or RuntimeError."""
-    token_text = ";".join(",".join(str(int(v)) for v in row) for row in tokens)
+    token_text = refcheck.tokens_arg(tokens)
     argv = shlex.split(command) + ["inspect", "--model", model_dir, "--tokens", token_text,
                                    "--format", "csv", "--threads", "1"]
-    try:
-        run = subprocess.run(argv, capture_output=True, text=True, timeout=300)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise RuntimeError(f"cannot run {argv[0]}: {e}")
-    if run.returncode != 0:
-        tail = (run.stderr.strip().splitlines() or ["(no stderr)"])[-1]
-        raise RuntimeError(f"exit {run.returncode}: {tail}")
+    stdout = refcheck.run_binary(argv)
     tables = {}
-    for block in run.stdout.split("\n\n"):
+    for block in stdout.split("\n\n"):
         for row in csv.DictReader(io.StringIO(block.strip("\n"))):
             tables.setdefault(row["table"], []).append(row)
     return tables
