@@ -13,6 +13,7 @@
 
 #include "engine/checkpoint.h"
 #include "cli/cli.h"
+#include "cli/intervene.h"
 #include "cli/progress.h"
 #include "scenarios/run_config.h"
 #include "engine/model.h"
@@ -24,6 +25,7 @@
 typedef struct {
     const char *model, *data, *tokens, *inputs, *labels, *save_logits, *save_grads, *format;
     int seq_len, batch_size, batches, threads;
+    cli_intervene_opts iv;   /* --ablate, --pin, --patch (cli/intervene.h) */
 } eval_opts;
 
 /* Columns of a language model's rows and of a classifier's. */
@@ -101,7 +103,9 @@ static ssm_status eval_tokens(ssm_model *m, const eval_opts *o, cli_table *tab)
     if (!tgt) { free(tok); return ssm_fail(SSM_ERR_NOMEM, "out of memory"); }
     for (int i = 0; i < B * L; i++) tgt[i] = (i % L == L - 1) ? -1 : tok[i + 1];
     ssm_batch batch = {B, L, tok, NULL, tgt};
-    if (o->save_grads && !(st = ssm_model_alloc_grads(m))) ssm_model_zero_grad(m);
+    cli_intervene iv;
+    st = cli_intervene_begin(&iv, &o->iv, m, o->model, &batch);   /* the probe stays on */
+    if (!st && o->save_grads && !(st = ssm_model_alloc_grads(m))) ssm_model_zero_grad(m);
     if (!st) st = ssm_model_forward(m, &batch);
     if (!st && o->save_logits) st = write_logits(m, o->save_logits, B, L);
     if (!st && o->save_grads && L > 1) st = ssm_model_backward(m, 1.0f);
@@ -115,6 +119,8 @@ static ssm_status eval_tokens(ssm_model *m, const eval_opts *o, cli_table *tab)
         const char *vals[] = {o->model, "tokens", v[0], v[1], v[2], v[3], NULL};
         cli_table_row(tab, vals);
     }
+    if (!st) st = cli_intervene_emit_after(&iv, m, &batch, o->format);
+    cli_intervene_end(&iv, m);
     free(tok);
     free(tgt);
     return st;
@@ -218,7 +224,9 @@ static ssm_status eval_inputs(ssm_model *m, const eval_opts *o, cli_table *tab)
         return st;
     }
     ssm_batch batch = {B, L, NULL, x, lab};
-    if (o->save_grads && !(st = ssm_model_alloc_grads(m))) ssm_model_zero_grad(m);
+    cli_intervene iv;
+    st = cli_intervene_begin(&iv, &o->iv, m, o->model, &batch);   /* the probe stays on */
+    if (!st && o->save_grads && !(st = ssm_model_alloc_grads(m))) ssm_model_zero_grad(m);
     if (!st) st = ssm_model_forward(m, &batch);
     if (!st && o->save_logits) st = write_logits(m, o->save_logits, B, L);
     if (!st && o->save_grads) st = ssm_model_backward(m, 1.0f);
@@ -227,6 +235,8 @@ static ssm_status eval_inputs(ssm_model *m, const eval_opts *o, cli_table *tab)
         double acc = lab ? (double)task_count_correct(m->acts.logits, lab, B, m->cfg.n_classes) / B : NAN;
         cls_row(tab, o->model, "inputs", B, L, lab ? m->loss : NAN, acc);
     }
+    if (!st) st = cli_intervene_emit_after(&iv, m, &batch, o->format);
+    cli_intervene_end(&iv, m);
     free(x);
     free(lab);
     return st;
@@ -323,12 +333,15 @@ static int parse_opts(eval_opts *o, int argc, char **argv)
 {
     *o = (eval_opts){.data = NULL, .format = "csv", .seq_len = 128,
                      .batch_size = 16, .batches = 0, .threads = 0};
-    const cli_opt_group groups[] = {{eval_options, o}, {NULL, NULL}};
+    cli_intervene_defaults(&o->iv);
+    const cli_opt_group groups[] = {{eval_options, o}, {cli_intervene_options(), &o->iv}, {NULL, NULL}};
     cli_args a;
     int rc = cli_opts_parse(&eval_command, groups, argc, argv, &a);
     if (rc) return rc;
     cli_args_free(&a);
-    return check_opts(o);
+    if ((rc = check_opts(o))) return rc;
+    return cli_intervene_validate(&o->iv, "eval", o->save_grads ? "--save-grads" : NULL,
+                                  o->tokens || o->inputs ? NULL : "go with --tokens or --inputs");
 }
 
 /* Language model: --tokens or a text split (an MQAR model: its validation

@@ -32,6 +32,7 @@
 #include "cli/inspect_recency.h"
 #include "cli/inspect_states.h"
 #include "cli/token_label.h"
+#include "cli/intervene.h"
 #include "engine/model.h"
 #include "scenarios/task.h"
 #include "data/tokenizer.h"
@@ -50,6 +51,7 @@ typedef struct {
     cli_states_opts states; /* --states, --lens */
     cli_flow_opts flow;     /* --flow and its options, --scenario, --seed */
     cli_dump_opts dump;     /* --dump FILE, --dump-layers */
+    cli_intervene_opts iv;  /* --ablate, --pin, --patch (cli/intervene.h) */
     char **kv;              /* (nkv) key=value operands: the --scenario model's keys */
     int nkv;
 } inspect_opts;
@@ -502,7 +504,7 @@ static const cli_command inspect_command = {
 static int tables_chosen(const inspect_opts *o)
 {
     return o->spectrum || o->norms || o->importance || cli_recency_any(&o->rec) || o->flow.on ||
-           cli_states_any(&o->states) || o->dump.path;
+           cli_states_any(&o->states) || o->dump.path || cli_intervene_any(&o->iv);
 }
 
 /* --flow's rules: its options need it; --scenario (no --model) allows only
@@ -535,9 +537,10 @@ static int parse_opts(inspect_opts *o, int argc, char **argv)
     cli_states_defaults(&o->states);
     cli_flow_defaults(&o->flow);
     cli_dump_defaults(&o->dump);
+    cli_intervene_defaults(&o->iv);
     const cli_opt_group groups[] = {{inspect_options, o}, {cli_recency_options(), &o->rec},
                                     {cli_states_options(), &o->states}, {cli_dump_options(), &o->dump},
-                                    {NULL, NULL}};
+                                    {cli_intervene_options(), &o->iv}, {NULL, NULL}};
     cli_args a;
     int rc = cli_opts_parse(&inspect_command, groups, argc, argv, &a);
     if (rc) return rc;
@@ -550,6 +553,9 @@ static int parse_opts(inspect_opts *o, int argc, char **argv)
         return cli_usage_error("inspect: give at most one of --text, --tokens, --image and --inputs");
     if ((rc = cli_recency_validate(&o->rec, &a))) return rc;
     if ((rc = cli_dump_validate(&o->dump, &a))) return rc;
+    if ((rc = cli_intervene_validate(&o->iv, "inspect", o->rec.influence ? "--influence" : NULL,
+                                     o->flow.scenario ? "do not go with --scenario" : NULL)))
+        return rc;
     if (cli_opts_given(&a, "figure-format") && !o->figures)
         return cli_usage_error("inspect: --figure-format goes with --figures DIR");
     if (!tables_chosen(o))   /* with --dump alone, only the dump */
@@ -618,24 +624,31 @@ static ssm_status inspect_dump(const inspect_opts *o, ssm_model *m, const inspec
 static ssm_status inspect_run(const inspect_opts *o, ssm_model *m, const char *run_config)
 {
     inspect_input in = {0};
+    cli_intervene iv = {0};
     int tables = o->norms || o->importance || cli_recency_any(&o->rec) || cli_states_any(&o->states) || o->flow.on;
-    int need_input = tables || o->text || o->tokens || o->image >= 0 || o->inputs || o->dump.path;
+    int need_input = tables || o->text || o->tokens || o->image >= 0 || o->inputs || o->dump.path ||
+                     cli_intervene_any(&o->iv);
     ssm_status st = cli_recency_check(&o->rec, &m->cfg);
     if (!st) st = cli_states_check(&o->states, &m->cfg);
     if (!st) st = cli_dump_check(&o->dump, &m->cfg);
     if (!st && (o->flow.on || o->norms)) st = cli_flow_check(&o->flow, &m->cfg);
     if (!st && need_input) st = input_build(o, m, run_config, &in);
+    ssm_batch batch = {in.B, in.L, in.tokens, in.inputs, NULL};
+    if (!st && need_input) st = cli_intervene_begin(&iv, &o->iv, m, o->model, &batch);   /* the probe stays on */
     if (!st && o->out) st = cli_dir_prepare("--out", o->out);
     if (!st && o->figures) st = cli_dir_prepare("--figures", o->figures);
     if (st) {
+        cli_intervene_end(&iv, m);
         input_free(&in);
         return st;
     }
     cli_inspect_out out = {{.format = o->format, .dir = o->out}, {o->figures, o->figure_formats}};
     if (o->spectrum) st = emit_spectrum(m, &out);
     if (!st && tables) st = inspect_forward(o, m, &in, &out);
+    if (!st) st = cli_intervene_emit(&iv, m, &batch, &out.tables);
     st = cli_tables_end(&out.tables, st);
     if (!st && o->dump.path) st = inspect_dump(o, m, &in);
+    cli_intervene_end(&iv, m);
     input_free(&in);
     if (!st && o->out) fprintf(stderr, "# inspect: %d table%s in %s\n", out.tables.tables, out.tables.tables == 1 ? "" : "s", o->out);
     if (!st && o->figures) fprintf(stderr, "# inspect: figures in %s\n", o->figures);

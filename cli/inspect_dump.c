@@ -190,10 +190,8 @@ static ssm_status dump_begin(dump_file *d, const cli_dump_opts *o, const ssm_bat
 /* The pass with the hook attached, then norm_f and the logits */
 static ssm_status dump_pass(dump_file *d, ssm_model *m, const ssm_batch *b)
 {
-    ssm_probe probe = {.want_states = 1, .on_layer = dump_layer, .ctx = d};
-    ssm_status st = ssm_model_set_probe(m, &probe);
-    if (!st) st = ssm_model_forward(m, b);
-    ssm_model_set_probe(m, NULL);
+    ssm_probe hook = {.want_states = 1, .on_layer = dump_layer, .ctx = d};
+    ssm_status st = ssm_model_forward_hooked(m, b, &hook);   /* interventions stay */
     m->last = NULL;
     if (st) return st;
     const ssm_config *c = &m->cfg;

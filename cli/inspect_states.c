@@ -307,11 +307,8 @@ static ssm_status states_forward(const cli_states_opts *o, ssm_model *m, const s
 {
     if (!o->states) return ssm_model_forward(m, b);
     ssm_status st = states_acc_alloc(acc, &m->cfg, b->B, b->L + (m->cfg.pool == SSM_POOL_CLS));
-    ssm_probe probe = {.want_states = 1, .on_layer = states_hook, .ctx = acc};
-    if (!st) st = ssm_model_set_probe(m, &probe);
-    if (st) return st;
-    st = ssm_model_forward(m, b);
-    ssm_model_set_probe(m, NULL);
+    ssm_probe hook = {.want_states = 1, .on_layer = states_hook, .ctx = acc};
+    if (!st) st = ssm_model_forward_hooked(m, b, &hook);   /* interventions stay */
     return st ? st : acc->st;
 }
 

@@ -274,7 +274,7 @@ ssm_status ssm_model_prefill(ssm_model *m, ssm_gen_state *s, const int *tokens, 
     ssm_batch b = {1, n, tokens, NULL, NULL};
     if (!st) st = ssm_model_forward_last(m, &b);   /* the head on the last position */
     m->last = NULL;   /* the batch goes out of scope */
-    m->probe = outer;
+    m->probe = outer;   /* generation runs the model as it is: no interventions */
     if (st) {
         ssm_gen_state_reset(s);
         return st;

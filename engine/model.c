@@ -1163,6 +1163,20 @@ ssm_status ssm_model_set_probe(ssm_model *m, const ssm_probe *p)
     return SSM_OK;
 }
 
+ssm_status ssm_model_forward_hooked(ssm_model *m, const ssm_batch *b, const ssm_probe *hook)
+{
+    const ssm_probe *outer = m->probe;
+    ssm_probe p = outer ? *outer : (ssm_probe){0};
+    p.on_layer = hook->on_layer;
+    p.ctx = hook->ctx;
+    p.want_states = p.want_states || hook->want_states;
+    if (hook->final_h) p.final_h = hook->final_h;
+    ssm_status st = ssm_model_set_probe(m, &p);
+    if (!st) st = ssm_model_forward(m, b);
+    m->probe = outer;
+    return st;
+}
+
 ssm_status ssm_model_head_apply(const ssm_model *m, const float *x, int M, float *logits)
 {
     const ssm_config *c = &m->cfg;

@@ -248,6 +248,12 @@ int ssm_model_tensors(const ssm_model *m, float *block, ssm_tensor *out, int cap
  * patch position is checked by the forward), SSM_ERR_NOMEM without memory. */
 ssm_status ssm_model_set_probe(ssm_model *m, const ssm_probe *p);
 
+/* One forward with a measuring hook on top of the attached probe: the
+ * attached probe's interventions stay, hook's on_layer, ctx, want_states
+ * and final_h are added for this pass, and the attached probe is restored
+ * after it (also on failure). */
+ssm_status ssm_model_forward_hooked(ssm_model *m, const ssm_batch *b, const ssm_probe *hook);
+
 /* Layer l's A (E, Ns) as the passes run it: ssm_model_layer_A of its A_log,
  * then the attached probe's pins. */
 void ssm_model_run_A(const ssm_model *m, int layer, float *A);

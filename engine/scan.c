@@ -503,6 +503,7 @@ void ssm_scan_step(int E, int N, const float *u, const float *delta,
 ssm_status ssm_scan_forward_naive(const ssm_scan_args *a, float *y)
 {
     const int L = a->L, E = a->E, N = a->N;
+    const int exact = a->h_out || a->patch_h;   /* h_t in float: a patch with a recorded h_t is exact */
     float *own;
     double *h = (double *)work_take(a->work, a->work_n, 2 * naive_fwd_doubles(a), &own); /* (E, N) state */
     if (!h) return ssm_fail(a->work ? SSM_ERR_SOFTWARE : SSM_ERR_NOMEM, "naive scan forward: %s",
@@ -521,6 +522,7 @@ ssm_status ssm_scan_forward_naive(const ssm_scan_args *a, float *y)
                     h[i] = exp(dt * a->A[i]) * h[i] + dt * Bt[n] * u;
                     if (a->keep) h[i] *= a->keep[i];
                     if (ph) h[i] = ph[i];
+                    if (exact) h[i] = (float)h[i];   /* the state carried is the one recorded */
                     if (a->h_out) a->h_out[row * E * N + i] = (float)h[i];
                     acc += Ct[n] * h[i];
                 }

@@ -36,7 +36,10 @@ typedef struct {
                           * 0 holds channel (e, n) at zero (an ablation);
                           * forward and backward */
     float *h_out;        /* (B, L, E, N): the forward writes h_t, the state
-                          * after token t, of every position */
+                          * after token t, of every position.  With h_out or
+                          * patch_h the naive forward carries h_t rounded to
+                          * float (as the fast kernels do), so that a patch
+                          * of a recorded h_t changes nothing to the last bit */
     const float *patch_h;/* (B, E, N): the forward replaces h_t at t = patch_t
                           * by it before y_t is read; forward only */
     int patch_t;

@@ -141,7 +141,7 @@ def run_engine(command, model_dir, inputs, labels, workdir):
     logits_path = os.path.join(workdir, "logits.npy")
     grads_path = os.path.join(workdir, "grads.safetensors")
     if labels is None:
-        batch = ["--tokens", ";".join(",".join(str(int(v)) for v in row) for row in inputs)]
+        batch = ["--tokens", refcheck.tokens_arg(inputs)]
     else:
         inputs_path = os.path.join(workdir, "inputs.npy")
         np.save(inputs_path, inputs.numpy().astype(np.float32))

@@ -37,7 +37,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mamba_ref as ref  # noqa: E402
-from refcheck import Report, parse_args, run_cases, run_command  # noqa: E402
+import refcheck  # noqa: E402
+from refcheck import Report, parse_args, run_cases  # noqa: E402
 
 NORM_TOL = 1e-4
 SLOPE_TOL = 1e-4
@@ -192,12 +193,11 @@ def run_inspect(command, model_dir, tokens, tables=()):
     """{table name: list of row dicts} from `inspect --format csv` (with the
     options in tables, e.g. ["--states"]; none: the default tables), or
     RuntimeError."""
-    token_text = ";".join(",".join(str(int(v)) for v in row) for row in tokens)
-    argv = shlex.split(command) + ["inspect", "--model", model_dir, "--tokens", token_text,
+    argv = shlex.split(command) + ["inspect", "--model", model_dir, "--tokens", refcheck.tokens_arg(tokens),
                                    "--format", "csv", "--threads", "1", *tables]
-    run = run_command(argv)
+    stdout = refcheck.run_binary(argv)
     tables = {}
-    for block in run.stdout.split("\n\n"):
+    for block in stdout.split("\n\n"):
         for row in csv.DictReader(io.StringIO(block.strip("\n"))):
             tables.setdefault(row["table"], []).append(row)
     return tables

@@ -7,6 +7,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
+
+
+@dataclass
+class Case:
+    """A random checkpoint of config cfg (mamba_ref.Config), checked on a
+    (B, L) batch drawn from seed."""
+    name: str
+    cfg: object
+    B: int
+    L: int
+    seed: int
 
 
 class Report:
@@ -41,6 +53,11 @@ def run_cases(cases, check_case, args, prefix, report=None):
     return 1 if report.failed else 0
 
 
+def tokens_arg(tokens):
+    """Token ids (B, L) as ssmlab's --tokens: 1,2,3;4,5,6."""
+    return ";".join(",".join(str(int(v)) for v in row) for row in tokens)
+
+
 def run_command(argv, timeout=300):
     """Run argv; its CompletedProcess (text), or RuntimeError with the last
     stderr line when it cannot start or exits non-zero."""
@@ -52,6 +69,11 @@ def run_command(argv, timeout=300):
         tail = (run.stderr.strip().splitlines() or ["(no stderr)"])[-1]
         raise RuntimeError(f"exit {run.returncode}: {tail}")
     return run
+
+
+def run_binary(argv):
+    """stdout of argv, or RuntimeError naming the failure (the last stderr line)."""
+    return run_command(argv).stdout
 
 
 def main(cases, name_of, check_case, description, break_help, prefix):
