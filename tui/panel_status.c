@@ -2,7 +2,9 @@
  * paused, inspecting a loaded checkpoint, busy), the run's name (the
  * loaded checkpoint's while inspecting), scenario, reorder and polarize
  * settings, step, loss (and a classifier's validation accuracy), tokens/s
- * and threads; shorter forms on narrower terminals. */
+ * and threads; shorter forms on narrower terminals.  Ablations and pins,
+ * while any are set, follow in their own colour ("ablate 0:3, pin
+ * 1:2:*=0"), cut at the right edge rather than left out. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,8 @@
 
 typedef struct {
     char line[512];
+    char iv[300];    /* the interventions ("" = none) */
+    int line_w;
     int unsaved;
 } status_state;
 
@@ -85,9 +89,13 @@ static void status_update(tui_panel *p, const tui_view *v)
     status_state *st = p->st;
     char form[4][512];
     status_forms(v->snap, v->utf8, form);
-    int k = 0;
-    while (k < 3 && text_width(form[k]) > p->w) k++;
+    st->iv[0] = 0;
+    if (v->snap->iv_desc[0])
+        snprintf(st->iv, sizeof st->iv, "%s%s ", v->utf8 ? " \u2502 intervened: " : " | intervened: ", v->snap->iv_desc);
+    int k = 0, ivw = text_width(st->iv);
+    while (k < 3 && text_width(form[k]) + ivw > p->w) k++;
     snprintf(st->line, sizeof st->line, "%s", form[k]);
+    st->line_w = text_width(st->line);
     st->unsaved = v->snap->dirty;
 }
 static void status_draw(tui_panel *p)
@@ -96,6 +104,8 @@ static void status_draw(tui_panel *p)
     wbkgdset(p->win, ' ' | tui_attr(TUI_C_STATUS));
     werase(p->win);
     tui_draw_text(p->win, 0, 0, p->w, tui_attr(TUI_C_STATUS), st->line);
+    if (st->iv[0] && st->line_w < p->w)
+        tui_draw_text(p->win, 0, st->line_w, p->w - st->line_w, tui_attr(TUI_C_BAD) | A_REVERSE, st->iv);
 }
 
 const tui_panel_class tui_panel_status_class = {
