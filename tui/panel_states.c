@@ -8,7 +8,8 @@
  * of never-forgetting channels (some A = 0) in a bin of their own.  It
  * shows the model as intervened when ablations or pins are set.  On a
  * short panel the heatmap keeps the selected layer and the histogram
- * shrinks to one row of bars, then to its one-line summary. */
+ * shrinks to one row of bars, then to its one-line summary; a tall one
+ * gives the bars the rows the heatmap leaves. */
 #include <math.h>
 #include <string.h>
 
@@ -17,7 +18,6 @@
 
 #define LABEL_W 4
 #define BIN_W 4        /* columns of a histogram bin: a 3-column bar and a gap */
-#define MAX_BARS 6     /* rows of the histogram's bars at most */
 
 typedef struct {
     int ok, n_layer, sel, sel_token, utf8, iv;
@@ -151,7 +151,6 @@ static void states_draw(tui_panel *p)
     int rows = avail - 2 - (hist ? 2 : 0) < st->n_layer ? avail - 2 - (hist ? 2 : 0) : st->n_layer;
     if (rows < 1) rows = 1, hist = 0;
     int left = avail - rows - 2, bars = hist ? left - 1 - (left >= 4) : 0;
-    if (bars > MAX_BARS) bars = MAX_BARS;
     st->row0 = tui_scroll_first(st->sel, rows, st->n_layer);
     st->ncols = tui_tokens_fit(&st->tok, st->sel_token, cols, 0, &st->col0);
     heat_rows(p, st, rows);

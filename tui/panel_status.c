@@ -59,8 +59,10 @@ static int text_width(const char *s)
     return cols < 0 ? (int)n : cols;
 }
 
-/* The status line in four forms, longest first; the first that fits is shown. */
-static void status_forms(const ssm_snapshot *s, int utf8, char form[4][512])
+/* The status line in five forms, longest first; the first that fits is
+ * shown (the fifth, name and step alone, only to leave room for the
+ * interventions). */
+static void status_forms(const ssm_snapshot *s, int utf8, char form[5][512])
 {
     const char *sep = utf8 ? " \u2502 " : " | ", *sym = activity_symbol(s, utf8);
     const char *sc = ssm_scenario_name(s->scenario), *re = ssm_reorder_name(s->reorder), *po = ssm_polarize_name(s->polarize);
@@ -82,18 +84,19 @@ static void status_forms(const ssm_snapshot *s, int utf8, char form[4][512])
              po, sep, s->step, s->total_steps, s->dirty ? "*" : "", sep, l3, v3);
     snprintf(form[3], 512, " %s %s%sscen %s reord %s polar %s%s%ld%s", sym, s->name, sep, sc, re, po, sep, s->step,
              s->dirty ? "*" : "");
+    snprintf(form[4], 512, " %s %s%s%ld%s", sym, s->name, sep, s->step, s->dirty ? "*" : "");
 }
 
 static void status_update(tui_panel *p, const tui_view *v)
 {
     status_state *st = p->st;
-    char form[4][512];
+    char form[5][512];
     status_forms(v->snap, v->utf8, form);
     st->iv[0] = 0;
     if (v->snap->iv_desc[0])
         snprintf(st->iv, sizeof st->iv, "%s%s ", v->utf8 ? " \u2502 intervened: " : " | intervened: ", v->snap->iv_desc);
     int k = 0, ivw = text_width(st->iv);
-    while (k < 3 && text_width(form[k]) + ivw > p->w) k++;
+    while (k < (ivw ? 4 : 3) && text_width(form[k]) + ivw > p->w) k++;
     snprintf(st->line, sizeof st->line, "%s", form[k]);
     st->line_w = text_width(st->line);
     st->unsaved = v->snap->dirty;
