@@ -545,6 +545,8 @@ Test(engine, states_lens_and_interventions)
     cr_assert_eq(ssm_engine_send(e, &sel), 0);
     wait_done(e, fds[0], snap);
     cr_assert(snap->lens_ok && snap->lens_token == 4, "the lens follows the selected token");
+    float stream[3 * 13];   /* (n_layer+1, T) token norms of the plain model */
+    memcpy(stream, snap->norms, sizeof stream);
 
     /* ablate layer 1 channel 2: every state of it held at zero */
     ssm_cmd ab = {.kind = SSM_CMD_ABLATE, .layer = 1, .channel = 2};
@@ -558,6 +560,13 @@ Test(engine, states_lens_and_interventions)
     expect_states(snap, &d, "ablated");
     cr_assert_neq(memcmp(snap->st_norm + T, before + T, sizeof(float) * T), 0, "the ablation changes layer 1's states");
     cr_assert_eq(memcmp(snap->st_norm, before, sizeof(float) * T), 0, "and not layer 0's");
+    cr_assert_neq(memcmp(snap->norms + 2 * T, stream + 2 * T, sizeof(float) * T), 0,
+                  "the token norms are measured on the ablated model too");
+    cr_assert_eq(ssm_model_set_probe(&ref.model, &iv), SSM_OK);
+    cr_assert_eq(ssm_model_forward(&ref.model, &(ssm_batch){.B = 1, .L = T, .tokens = tokens}), SSM_OK);
+    cr_assert_eq(ssm_session_lens(&ref.model, 4, ls), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_model_set_probe(&ref.model, NULL), SSM_OK);
+    for (int l = 0; l < 3; l++) cr_assert_eq(snap->lens_kl[l], (float)ls[l].kl, "the lens of the ablated model, x%d", l);
 
     /* pin A = 0 in layer 0 channel 0 too: a channel that never forgets */
     ssm_cmd pin = {.kind = SSM_CMD_PIN, .layer = 0, .channel = 0};
