@@ -1,8 +1,10 @@
 /* engine_thread.c — the TUI's engine thread: a command queue (mutex +
  * condition variable), a training loop that runs while started, throttled
  * and cancellable measurements on the inspected text or test image (only
- * the parts a selection change needs are redone), and snapshots published
- * under the mutex with a byte on the UI's self-pipe as the wake-up. */
+ * the parts a selection change needs are redone; with the user's
+ * ablations and pins attached to the probe model, never to training), and
+ * snapshots published under the mutex with a byte on the UI's self-pipe as
+ * the wake-up. */
 #include "lab/engine_thread.h"
 
 #include <errno.h>
@@ -18,6 +20,7 @@
 #include "engine/clock.h"
 #include "engine/dynamics.h"
 #include "engine/recency.h"
+#include "engine/states.h"
 
 #define QUEUE_CAP 64
 #define MEASURE_EVERY_S 0.25   /* measurements while training, at most this often, */
@@ -27,7 +30,7 @@
 #define INFL_EVERY_S 2.0       /* influence while training, at most this often */
 
 /* What a measurement redoes (measure_pending bits). */
-enum { M_ALL = 1, M_ATTN = 2, M_INFL = 4, M_FLOW = 8 };
+enum { M_ALL = 1, M_ATTN = 2, M_INFL = 4, M_FLOW = 8, M_LENS = 16 };
 
 static const char default_text[] =
     "The quick brown fox jumps over the lazy dog. A stitch in time saves nine.";
@@ -56,6 +59,13 @@ struct ssm_engine {
     int train_checked;                /* work->can_train and train_note are the session's */
     double t_measure, t_publish, t_infl, tps;
     double measure_s;                 /* how long the last full measurement took */
+    float *horizon;                   /* (d_inner) one layer's memory horizons */
+    /* interventions, owned here and attached to the session's probe model */
+    int ablated[SSM_IV_MAX][2], pinned[SSM_IV_MAX][2];   /* channels (layer, e) */
+    int n_ablated, n_pinned;
+    ssm_ablation ablate[SSM_IV_MAX];  /* (n_ablated) every state of each channel */
+    ssm_pin *pins;                    /* (n_pinned * state_dim) A = 0 */
+    ssm_probe iv;
 };
 
 
@@ -413,6 +423,96 @@ static ssm_status measure_probe(ssm_engine *e)
     return measure_spectrum(&e->s.probe, w);
 }
 
+/* Token id's label into out: its bytes (cut at a UTF-8 character), or its id. */
+static void label_copy(ssm_engine *e, int id, char out[SSM_SNAP_LABEL])
+{
+    char buf[256];
+    int len = ssm_session_token_label(&e->s, id, buf, sizeof buf);
+    if (len >= SSM_SNAP_LABEL) {
+        len = SSM_SNAP_LABEL - 1;
+        while (len > 0 && ((unsigned char)buf[len] & 0xc0) == 0x80) len--;   /* not inside a character */
+    }
+    memcpy(out, buf, (size_t)len);
+    out[len] = 0;
+}
+
+/* The memory-horizon bins: below 1 token, powers of 4 up to 16k, infinite. */
+int ssm_horizon_bin(float h)
+{
+    if (isinf(h)) return SSM_SNAP_HZ_BINS - 1;
+    int k = 0;
+    for (float edge = 1.0f; k < SSM_SNAP_HZ_BINS - 2 && h >= edge; edge *= 4.0f) k++;
+    return k;
+}
+
+const char *ssm_horizon_bin_label(int k)
+{
+    static const char *const label[SSM_SNAP_HZ_BINS] = {"<1", "1", "4", "16", "64", "256", "1k", "4k", "16k", "inf"};
+    return k >= 0 && k < SSM_SNAP_HZ_BINS ? label[k] : "?";
+}
+
+/* The look's hook, right after layer v->layer ran: its state norms over
+ * the inspected positions and the histogram of its channels' memory
+ * horizons, into the snapshot (the views are gone after the call). */
+static void states_hook(void *ctx, const ssm_layer_view *v)
+{
+    ssm_engine *e = ctx;
+    ssm_snapshot *w = e->work;
+    if (v->layer >= SSM_SNAP_MAX_LAYER || !v->h) return;
+    ssm_states_norm(v->h, w->T, v->E, v->Ns, w->st_norm + (size_t)v->layer * w->T);   /* sequence 0 */
+    ssm_states_horizon(v->delta, w->T, v->E, v->E, v->A, v->Ns, e->horizon);
+    int *bins = w->hz_bins[v->layer];
+    memset(bins, 0, sizeof w->hz_bins[0]);
+    for (int c = 0; c < v->E; c++) bins[ssm_horizon_bin(e->horizon[c])]++;
+}
+
+/* ||h_t|| of every layer and the horizons, from a probed forward with the
+ * interventions (ssm_session_look). */
+static ssm_status measure_states(ssm_engine *e)
+{
+    ssm_snapshot *w = e->work;
+    w->states_ok = 0;
+    float *hz = realloc(e->horizon, sizeof(float) * e->s.model.cfg.d_inner);
+    if (!hz) return ssm_fail(SSM_ERR_NOMEM, "states: out of memory");
+    e->horizon = hz;
+    ssm_probe look = e->iv;
+    look.want_states = 1;
+    look.on_layer = states_hook;
+    look.ctx = e;
+    ssm_status st = ssm_session_look(&e->s, &look);
+    snprintf(w->states_note, sizeof w->states_note, "%s", st ? ssm_last_error() : "");
+    w->states_ok = !st;
+    return st;
+}
+
+/* The logit lens at the selected token (the influence's), every residual row. */
+static ssm_status measure_lens(ssm_engine *e)
+{
+    ssm_snapshot *w = e->work;
+    ssm_lens_stat ls[SSM_SNAP_MAX_LAYER + 1];
+    int t = w->infl_token < 0 || w->infl_token >= w->T ? w->T - 1 : w->infl_token;
+    w->lens_ok = 0;
+    if (e->s.images || e->s.model.cfg.n_layer > SSM_SNAP_MAX_LAYER) {
+        snprintf(w->lens_note, sizeof w->lens_note, "%s", e->s.images
+                 ? "the logit lens needs a language model: this is an image classifier"
+                 : "the lens shows at most 64 layers");
+        return SSM_OK;
+    }
+    ssm_status st = ssm_session_lens(&e->s.probe, t, ls);
+    snprintf(w->lens_note, sizeof w->lens_note, "%s", st ? ssm_last_error() : "");
+    if (st) return st;
+    for (int l = 0; l <= e->s.model.cfg.n_layer; l++) {
+        w->lens_top[l] = ls[l].top;
+        label_copy(e, ls[l].top, w->lens_label[l]);
+        w->lens_prob[l] = (float)ls[l].prob;
+        w->lens_entropy[l] = (float)ls[l].entropy;
+        w->lens_kl[l] = (float)ls[l].kl;
+    }
+    w->lens_token = t;
+    w->lens_ok = 1;
+    return SSM_OK;
+}
+
 /* Inputs longer than the snapshot holds are not measured (said once). */
 static int too_long(ssm_engine *e)
 {
@@ -435,10 +535,12 @@ static void measure(ssm_engine *e)
     if (too_long(e)) return;
     atomic_store(&e->stop_measure, atomic_load(&e->cancel));   /* a cancel stands; a newer selection stops it */
     if (!e->s.probe.acts_memory || e->s.probe_T != w->T) what |= M_ALL;   /* no probe forward to reuse */
-    if (what & M_ALL) what |= M_ATTN | M_INFL | M_FLOW;
+    if (what & M_ALL) what |= M_ATTN | M_INFL | M_FLOW | M_LENS;
     if (!e->running) busy(e, "measuring");
     ssm_status st = SSM_OK;
     if (what & M_ALL) st = measure_probe(e);
+    if (!st && (what & M_ALL)) st = measure_states(e);
+    if (!st && (what & M_LENS)) st = measure_lens(e);
     if (!st && (what & M_ATTN)) st = measure_attention(e);
     if (!st && (what & M_INFL)) st = measure_influence(e, asked & M_INFL);
     if (!st && (what & M_FLOW)) st = measure_flow(e);
@@ -454,23 +556,12 @@ static void measure(ssm_engine *e)
 /* A new input or model: the flow, attention and influence shown are void. */
 static void measures_void(ssm_engine *e)
 {
-    e->work->attn_ok = e->work->infl_ok = e->work->flow_ok = 0;
+    e->work->attn_ok = e->work->infl_ok = e->work->flow_ok = e->work->states_ok = e->work->lens_ok = 0;
+    snprintf(e->work->states_note, sizeof e->work->states_note, "measuring the states...");
+    snprintf(e->work->lens_note, sizeof e->work->lens_note, "measuring the lens...");
     snprintf(e->work->flow_note, sizeof e->work->flow_note, "measuring the flow...");
     snprintf(e->work->attn_note, sizeof e->work->attn_note, "measuring...");
     snprintf(e->work->infl_note, sizeof e->work->infl_note, "measuring influence...");
-}
-
-/* Token t's label: the token's bytes (cut at a UTF-8 character), or its id. */
-static void label_set(ssm_engine *e, int t, int id)
-{
-    char buf[256];
-    int len = ssm_session_token_label(&e->s, id, buf, sizeof buf);
-    if (len >= SSM_SNAP_LABEL) {
-        len = SSM_SNAP_LABEL - 1;
-        while (len > 0 && ((unsigned char)buf[len] & 0xc0) == 0x80) len--;   /* not inside a character */
-    }
-    memcpy(e->work->label[t], buf, (size_t)len);
-    e->work->label[t][len] = 0;
 }
 
 /* The inspected tokens ids[0 .. n) (n >= 1), described by input. */
@@ -480,7 +571,7 @@ static void tokens_set(ssm_engine *e, const int *ids, int n, const char *input)
     if (n > SSM_SNAP_MAX_T) n = SSM_SNAP_MAX_T;
     for (int t = 0; t < n; t++) {
         w->ids[t] = e->tokens[t] = ids[t];
-        label_set(e, t, ids[t]);
+        label_copy(e, ids[t], w->label[t]);
     }
     snprintf(w->input, sizeof w->input, "%s", input);
     w->T = e->probe_L = n;
@@ -593,6 +684,100 @@ static void inspect_reset(ssm_engine *e, int was_text)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Interventions                                                            */
+
+/* The status line's form: ssm_probe_describe of the ablations, then one
+ * "pin L:E:*=0" per pinned channel (its state_dim pins of A = 0). */
+static void iv_describe(ssm_engine *e)
+{
+    ssm_snapshot *w = e->work;
+    ssm_probe ablations = {.ablate = e->ablate, .n_ablate = e->n_ablated};
+    size_t len = 0, cap = sizeof w->iv_desc;
+    w->iv_desc[0] = 0;
+    if (e->n_ablated) ssm_probe_describe(&ablations, w->iv_desc, cap);
+    len = strlen(w->iv_desc);
+    for (int i = 0; i < e->n_pinned && len < cap; i++) {
+        int k = snprintf(w->iv_desc + len, cap - len, "%spin %d:%d:*=0", len ? ", " : "", e->pinned[i][0],
+                         e->pinned[i][1]);
+        len += k > 0 ? (size_t)k : 0;
+    }
+    w->n_ablated = e->n_ablated;
+    w->n_pinned = e->n_pinned;
+}
+
+/* The probe's arrays from the channel lists, attached to the session's
+ * probe model (detached when there is none). */
+static ssm_status iv_apply(ssm_engine *e)
+{
+    int Ns = e->s.model.cfg.state_dim;
+    ssm_pin *pins = realloc(e->pins, sizeof *pins * ((size_t)e->n_pinned * Ns + 1));
+    if (!pins) return ssm_fail(SSM_ERR_NOMEM, "interventions: out of memory");
+    e->pins = pins;
+    for (int i = 0; i < e->n_ablated; i++) e->ablate[i] = (ssm_ablation){e->ablated[i][0], e->ablated[i][1], -1};
+    for (int i = 0; i < e->n_pinned; i++)
+        for (int n = 0; n < Ns; n++) pins[(size_t)i * Ns + n] = (ssm_pin){e->pinned[i][0], e->pinned[i][1], n, 0.0f};
+    e->iv = (ssm_probe){.ablate = e->ablate, .n_ablate = e->n_ablated, .pin = pins, .n_pin = e->n_pinned * Ns};
+    iv_describe(e);
+    return ssm_session_intervene(&e->s, ssm_probe_intervenes(&e->iv) ? &e->iv : NULL);
+}
+
+/* A new model: its channels are not the old ones. */
+static void iv_reset(ssm_engine *e)
+{
+    e->n_ablated = e->n_pinned = 0;
+    if (iv_apply(e)) msg(e, 1, "%s", ssm_last_error());
+}
+
+/* Add (layer, ch) to a list of *n channels, or take it out when it is
+ * there: 1 added, 0 taken out, -1 the list is full. */
+static int channel_toggle(int list[SSM_IV_MAX][2], int *n, int layer, int ch)
+{
+    for (int i = 0; i < *n; i++)
+        if (list[i][0] == layer && list[i][1] == ch) {
+            memmove(list[i], list[i + 1], sizeof list[0] * (size_t)(*n - i - 1));
+            (*n)--;
+            return 0;
+        }
+    if (*n == SSM_IV_MAX) return -1;
+    list[*n][0] = layer;
+    list[*n][1] = ch;
+    (*n)++;
+    return 1;
+}
+
+/* ABLATE and PIN toggle the channel, CLEAR drops them all; every panel
+ * measures again on the model as intervened. */
+static int cmd_intervene(ssm_engine *e, const ssm_cmd *c)
+{
+    const ssm_config *mc = &e->s.model.cfg;
+    int pin = c->kind == SSM_CMD_PIN, r = 0;
+    const char *what = pin ? "pinned" : "ablated";
+    if (c->kind != SSM_CMD_CLEAR &&
+        (c->layer < 0 || c->layer >= mc->n_layer || c->channel < 0 || c->channel >= mc->d_inner)) {
+        msg(e, 1, "select one channel first ([ ] or #: the hidden-attention channel of the selected layer)");
+        return 0;
+    }
+    if (c->kind == SSM_CMD_CLEAR) e->n_ablated = e->n_pinned = 0;
+    else r = channel_toggle(pin ? e->pinned : e->ablated, pin ? &e->n_pinned : &e->n_ablated, c->layer, c->channel);
+    if (r < 0) {
+        msg(e, 1, "at most %d channels %s: clear some first", SSM_IV_MAX, what);
+        return 0;
+    }
+    ssm_status st = iv_apply(e);
+    const char *now = e->work->iv_desc[0] ? e->work->iv_desc : "none";
+    if (st) msg(e, 1, "%s", ssm_last_error());
+    else if (c->kind == SSM_CMD_CLEAR) msg(e, 0, "interventions cleared: the panels measure the model as trained");
+    else if (!r) msg(e, 0, "layer %d channel %d no longer %s; interventions: %s", c->layer, c->channel, what, now);
+    else if (pin)
+        msg(e, 0, "pinned A = 0 in layer %d channel %d (one-polarized, it never forgets; training does not see it): %s",
+            c->layer, c->channel, now);
+    else
+        msg(e, 0, "ablated layer %d channel %d (its states held at zero; training does not see it): %s", c->layer,
+            c->channel, now);
+    return M_ALL;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Training and commands                                                    */
 
 /* Validate; a run with a history also measures its dynamics and writes
@@ -689,6 +874,7 @@ static void session_replace(ssm_engine *e, ssm_session *n)
     ssm_session_free(&e->s);
     e->s = *n;
     e->train_checked = 0;
+    iv_reset(e);
     history_reset(e);
     history_show(e);
     e->running = 0;
@@ -708,6 +894,7 @@ static void cmd_new_model(ssm_engine *e, const ssm_cmd *c)
         return;
     }
     e->train_checked = 0;
+    iv_reset(e);
     history_reset(e);
     measures_void(e);
     msg(e, 0, "new model (scenario %s, polarize %s, reorder %s): the run %s", ssm_scenario_name(mc.scenario),
@@ -776,7 +963,7 @@ static int cmd_select(ssm_engine *e, const ssm_cmd *c)
     ssm_snapshot *w = e->work;
     int what = (c->layer != w->attn_layer ? M_FLOW : 0) |
                (c->layer != w->attn_layer || c->channel != w->attn_channel ? M_ATTN : 0) |
-               (c->token != w->infl_token ? M_INFL : 0);
+               (c->token != w->infl_token ? M_INFL | M_LENS : 0);
     w->attn_layer = c->layer;
     w->attn_channel = c->channel;
     w->infl_token = c->token;
@@ -801,6 +988,9 @@ static void handle(ssm_engine *e, const ssm_cmd *c)
     case SSM_CMD_LOAD: cmd_load(e, c->arg); break;
     case SSM_CMD_SAVE: cmd_save(e, c); return;
     case SSM_CMD_SELECT: e->measure_pending |= cmd_select(e, c); return;
+    case SSM_CMD_ABLATE:
+    case SSM_CMD_PIN:
+    case SSM_CMD_CLEAR: e->measure_pending |= cmd_intervene(e, c); return;
     case SSM_CMD_QUIT: return;
     }
     e->measure_pending |= M_ALL;
@@ -904,6 +1094,8 @@ static void engine_free(ssm_engine *e)
     ssm_session_free(&e->s);
     free(e->inputs);
     free(e->alpha);
+    free(e->horizon);
+    free(e->pins);
     free(e->shared);
     free(e->work);
     pthread_mutex_destroy(&e->mu);

@@ -1,7 +1,9 @@
 /* engine_thread.h — the TUI's engine thread: it owns a training session,
  * trains and measures off the UI thread (token norms and their verdicts,
  * importance, spectrum, the flow of the selected layer, hidden attention
- * and influence on the inspected text or test image),
+ * and influence, the states and their memory horizons, the logit lens, on
+ * the inspected text or test image, live on the model with the user's
+ * interventions when there are any),
  * takes commands from a queue, and publishes snapshots (copies of
  * everything the panels draw) under a mutex, waking the UI through a
  * self-pipe.  Only the UI thread calls curses. */
@@ -22,6 +24,15 @@
 #define SSM_SNAP_DYN 256         /* validations with dynamics in the history (decimated when full) */
 #define SSM_INFL_EXACT_MAX_D 64  /* influence: exact up to this d_model, else probes */
 #define SSM_INFL_PROBES 32       /* Gaussian probes of the estimate */
+#define SSM_SNAP_HZ_BINS 10      /* memory-horizon histogram: 9 finite bins, then infinite */
+#define SSM_IV_MAX 16            /* channels ablated, and channels pinned, at most */
+
+/* The memory-horizon histogram's bin of h tokens (ssm_states_horizon):
+ * 0: h < 1; k = 1..7: 4^(k-1) <= h < 4^k; 8: 16384 tokens and more;
+ * SSM_SNAP_HZ_BINS - 1: infinite (some A[e,n] = 0).  label: the bin's
+ * lower edge as shown ("<1", "1", "4", ..., "16k", "inf"). */
+int ssm_horizon_bin(float h);
+const char *ssm_horizon_bin_label(int k);
 
 /* The dynamics of the history's validations, by train.csv column: eig_pos,
  * eig_neg, mean_slope, mix_slope, half_life (NAN: no exponential decay),
@@ -42,14 +53,18 @@ typedef enum {
     SSM_CMD_SAVE,        /* save into dir arg ("" = the run's out); force: also over a
                           * checkpoint this session did not write (the user confirmed) */
     SSM_CMD_SELECT,      /* hidden attention of layer (0-based, as ssmlab inspect counts),
-                          * channel (-1 = mean); influence on token */
+                          * channel (-1 = mean); influence and logit lens on token */
+    SSM_CMD_ABLATE,      /* hold every state of channel `channel` of layer `layer` at zero,
+                          * or, when it is held, let it go */
+    SSM_CMD_PIN,         /* pin A = 0 for every state of that channel (one-polarized), or unpin it */
+    SSM_CMD_CLEAR,       /* drop every intervention */
     SSM_CMD_QUIT
 } ssm_cmd_kind;
 
 typedef struct {
     ssm_cmd_kind kind;
     int scenario, polarize, reorder;   /* NEW_MODEL */
-    int layer, channel, token;         /* SELECT */
+    int layer, channel, token;         /* SELECT; layer, channel: ABLATE, PIN */
     int force;                         /* SAVE */
     long index;                        /* IMAGE */
     char arg[RUN_PATH_MAX];            /* TEXT, TOKENS, LOAD, SAVE */
@@ -123,6 +138,22 @@ typedef struct {
     double infl_rate, infl_half_life, infl_r2;         /* decay fit over s < t (NAN: no fit) */
     int infl_fit_n;                                    /* points in the fit */
     int infl_exponential;                              /* R^2 >= TASK_DECAY_MIN_R2 (task_decay_exponential) */
+    /* the states of every layer on the inspected input (ssmlab-inspect(1) STATES),
+     * from a probed forward; reordering layers in their sorted order */
+    int states_ok;
+    char states_note[96];                              /* why there are none ("" = none) */
+    float st_norm[SSM_SNAP_MAX_LAYER * SSM_SNAP_MAX_T];/* (n_layer, T) ||h_t||_F */
+    int hz_bins[SSM_SNAP_MAX_LAYER][SSM_SNAP_HZ_BINS]; /* channels per memory-horizon bin */
+    /* the logit lens at the selected token, rows x_0 .. x_n (language models) */
+    int lens_ok, lens_token;
+    char lens_note[96];                                /* why there is none */
+    int lens_top[SSM_SNAP_MAX_LAYER + 1];
+    char lens_label[SSM_SNAP_MAX_LAYER + 1][SSM_SNAP_LABEL];   /* the top-1 token's label */
+    float lens_prob[SSM_SNAP_MAX_LAYER + 1], lens_entropy[SSM_SNAP_MAX_LAYER + 1],
+        lens_kl[SSM_SNAP_MAX_LAYER + 1];               /* nats; KL(final || lens) */
+    /* interventions on the measured model (never on training) */
+    int n_ablated, n_pinned;                           /* channels */
+    char iv_desc[256];                                 /* "ablate 0:3, pin 1:2:*=0" ("" = none) */
     /* history: a loaded checkpoint's train.csv up to its step, then this run's rows */
     int n_hist, n_val;
     long hist_step[SSM_SNAP_HIST], val_steps[SSM_SNAP_HIST];

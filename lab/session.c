@@ -526,12 +526,52 @@ ssm_status ssm_session_probe(ssm_session *s, const int *tokens, const float *inp
         if ((st = ssm_model_build(&s->probe, &s->model.cfg))) return st;
         /* with gradients allocated the forward keeps every layer's activations */
         if ((st = ssm_model_alloc_grads(&s->probe))) return st;
+        if ((st = ssm_model_set_probe(&s->probe, s->iv))) return st;
     }
     memcpy(s->probe.params_memory, s->model.params_memory, sizeof(float) * s->model.num_params);
     s->probe_batch = (ssm_batch){.B = 1, .L = T, .tokens = tokens, .inputs = inputs};
     if ((st = ssm_model_forward(&s->probe, &s->probe_batch))) return st;
     s->probe_T = T;
     return SSM_OK;
+}
+
+ssm_status ssm_session_intervene(ssm_session *s, const ssm_probe *iv)
+{
+    const ssm_config *c = &s->model.cfg;
+    ssm_status st = iv ? ssm_probe_check(iv, c->n_layer, c->d_inner, c->state_dim, 1) : SSM_OK;
+    if (!st && s->probe.params_memory) st = ssm_model_set_probe(&s->probe, iv);
+    if (!st) s->iv = iv;
+    return st;
+}
+
+ssm_status ssm_session_look(ssm_session *s, const ssm_probe *look)
+{
+    if (!s->probe.acts_memory || s->probe_T <= 0)
+        return ssm_fail(SSM_ERR_SOFTWARE, "the states need a probe forward first");
+    ssm_status st = ssm_model_set_probe(&s->probe, look);
+    if (!st) st = ssm_model_forward(&s->probe, &s->probe_batch);
+    ssm_status back = ssm_model_set_probe(&s->probe, s->iv);
+    if (!back) back = ssm_model_forward(&s->probe, &s->probe_batch);   /* the probe's activations back */
+    return st ? st : back;
+}
+
+ssm_status ssm_session_lens(const ssm_model *m, int t, ssm_lens_stat *out)
+{
+    const ssm_config *c = &m->cfg;
+    int rows = c->n_layer + 1, D = c->d_model, V = c->padded_vocab;
+    if (c->n_classes) return ssm_fail(SSM_ERR_USAGE, "the logit lens needs a language model, not a classifier");
+    if (!m->acts_memory || m->act_B != 1 || t < 0 || t >= m->act_L)
+        return ssm_fail(SSM_ERR_USAGE, "the lens needs a batch-1 probe forward and a token in it (got %d)", t);
+    float *x = malloc(sizeof(float) * ((size_t)rows * D + (size_t)rows * V));   /* (rows, D), then logits (rows, V) */
+    if (!x) return ssm_fail(SSM_ERR_NOMEM, "out of memory for the logit lens");
+    float *logits = x + (size_t)rows * D;
+    for (int l = 0; l < rows; l++)   /* x_l[t]: the stream is (n_layer+1, 1, act_L, D) */
+        memcpy(x + (size_t)l * D, m->acts.resid + ((size_t)l * m->act_L + t) * D, sizeof(float) * D);
+    ssm_status st = ssm_model_head_apply(m, x, rows, logits);
+    for (int l = 0; !st && l < rows; l++)
+        ssm_lens_row(logits + (size_t)l * V, m->acts.logits + (size_t)t * V, c->vocab_size, &out[l]);
+    free(x);
+    return st;
 }
 
 /* The lab does not show a reordering layer: its scan runs over the sorted

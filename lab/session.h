@@ -35,6 +35,8 @@
 #include "engine/model.h"
 #include "engine/optim.h"
 #include "engine/flow.h"
+#include "engine/probe.h"
+#include "engine/states.h"
 #include "engine/status.h"
 #include "lab/run_dir.h"
 #include "scenarios/history.h"
@@ -55,6 +57,7 @@ typedef struct {
     ssm_model probe;      /* weights copied from model, activations (1, T) */
     int probe_T;          /* tokens of the last probe forward */
     ssm_batch probe_batch;/* its batch (the caller keeps tokens or inputs alive) */
+    const ssm_probe *iv;  /* interventions on the probe model (NULL: none; ssm_session_intervene) */
     /* runs and checkpoints */
     char loaded[RUN_PATH_MAX];     /* the checkpoint the model came from ("" = none) */
     int inspecting;                /* loaded and not trained since */
@@ -185,6 +188,29 @@ ssm_status ssm_session_image(const ssm_session *s, long index, float *inputs, in
  * activations of every layer (the probe has gradients allocated, so the
  * forward keeps them). */
 ssm_status ssm_session_probe(ssm_session *s, const int *tokens, const float *inputs, int T);
+
+/* Interventions (engine/probe.h: ablations and pins, no patch) on the
+ * probe model: attached to it for every following measurement pass (its
+ * forwards, hidden attention, influence, flow), never to the trained
+ * model, so training steps and validation run without them.  NULL
+ * detaches them.  iv must outlive its attachment.  SSM_ERR_USAGE when a
+ * spec is out of the model's range (nothing changes then). */
+ssm_status ssm_session_intervene(ssm_session *s, const ssm_probe *iv);
+
+/* A look inside the probe's last forward (ssmlab-inspect(1) STATES): the
+ * same input run again with look attached (the session's interventions
+ * plus want_states and an on_layer hook, engine/probe.h), then once more
+ * with the interventions alone, so the probe's activations stay those of
+ * ssm_session_probe. */
+ssm_status ssm_session_look(ssm_session *s, const ssm_probe *look);
+
+/* The logit lens (ssmlab-inspect(1) LENS) of a language model's probe at
+ * token t of its last forward: for every residual row x_0 .. x_n
+ * (n_layer+1 of them, x_l the output of layer l-1) the final norm and head
+ * applied to x_l[t] against the final logits of t (ssm_model_head_apply,
+ * ssm_lens_row).  out has n_layer+1 entries.  SSM_ERR_USAGE for a
+ * classifier or a bad t. */
+ssm_status ssm_session_lens(const ssm_model *probe, int t, ssm_lens_stat *out);
 
 /* Hidden attention (ssmlab-math(7) RECENCY) of layer l (0-based) on the
  * probe's last forward: ssm_recency_attention on its one sequence, the

@@ -357,6 +357,34 @@ static void flow_toggle(tui_app *app)
     tui_app_panels_update(app);
 }
 
+/* The states and lens panels in the middle row, or depth, loss and spectrum. */
+static void states_toggle(tui_app *app)
+{
+    app->states_view = !app->states_view;
+    if (!tui_app_panel_shown(app, app->focus)) app->focus = app->states_view ? TUI_PANEL_STATES : TUI_PANEL_DEPTH;
+    app->layout_dirty = 1;
+    tui_app_message(app, 0, app->states_view ? "states and logit lens (i again: depth, loss and spectrum)"
+                                             : "depth, loss and spectrum (i: states and logit lens)");
+}
+
+/* Ablate or pin the selected channel, the hidden-attention channel of the
+ * selected layer (the engine toggles it), or clear every intervention. */
+static void intervene(tui_app *app, ssm_cmd_kind k)
+{
+    const tui_view *v = &app->view;
+    if (k != SSM_CMD_CLEAR && v->channel < 0) {
+        tui_app_message(app, 1, "select a channel first: [ ] or # pick the hidden-attention channel of layer %d",
+                        tui_view_mixer(v->layer));
+        return;
+    }
+    if (k == SSM_CMD_CLEAR && !app->snap->iv_desc[0]) {
+        tui_app_message(app, 0, "no ablations or pins to clear");
+        return;
+    }
+    ssm_cmd c = {.kind = k, .layer = tui_view_mixer(v->layer), .channel = v->channel};
+    tui_app_send(app, &c);
+}
+
 /* Edit the text (token ids when text does not fit the model), or pick an
  * image classifier's test image. */
 static void inspect_prompt(tui_app *app)
@@ -401,7 +429,7 @@ static void focus_move(tui_app *app, int d)
     int f = app->focus;
     for (int k = 0; k < TUI_NPANELS; k++) {
         f = (f + d + TUI_NPANELS) % TUI_NPANELS;
-        if (tui_panel_focusable(f) && (f != TUI_PANEL_IMAGE || app->snap->images)) break;
+        if (tui_panel_focusable(f) && tui_app_panel_shown(app, f)) break;
     }
     app->focus = f;
     app->layout_dirty = 1;
@@ -463,6 +491,10 @@ static void action(tui_app *app, tui_action a)
     case TUI_ACT_ZOOM: zoom_toggle(app); return;
     case TUI_ACT_PLOT: plot_cycle(app); return;
     case TUI_ACT_FLOW: flow_toggle(app); return;
+    case TUI_ACT_STATES: states_toggle(app); return;
+    case TUI_ACT_ABLATE: intervene(app, SSM_CMD_ABLATE); return;
+    case TUI_ACT_PIN: intervene(app, SSM_CMD_PIN); return;
+    case TUI_ACT_CLEAR: intervene(app, SSM_CMD_CLEAR); return;
     case TUI_ACT_REDRAW:
         clearok(curscr, TRUE);
         app->clear_gaps = 1;   /* what an overlay left between the panels goes too */

@@ -1,7 +1,9 @@
 /* app.c — the TUI's application loop: setup (session, engine thread,
  * self-pipe, curses screen), the layout of the panels (one zoomed to the
- * whole screen; the history's sparklines; an image panel for image
- * classifiers; the message line and the key hint bar at the bottom), one
+ * whole screen; a middle row of depth, loss and spectrum, or of the states
+ * and the logit lens in the states view; the history's sparklines; an
+ * image panel for image classifiers; the message line and the key hint
+ * bar at the bottom), one
  * poll() round over the terminal,
  * the self-pipe and captured stderr, drawing, the session log, and the
  * real-terminal run with its orderly exit (save on Ctrl-C/SIGTERM, and a
@@ -172,6 +174,26 @@ static void layout_zoom(tui_app *app, int H, int W)
         if (tui_panel_focusable(i)) place(app->panels[i], 1, 0, i == app->focus ? H - 3 : 0, W);
 }
 
+int tui_app_panel_shown(const tui_app *app, int i)
+{
+    if (i == TUI_PANEL_IMAGE) return app->snap->images;
+    if (i == TUI_PANEL_DEPTH || i == TUI_PANEL_LOSS || i == TUI_PANEL_SPECTRUM) return !app->states_view;
+    if (i == TUI_PANEL_STATES || i == TUI_PANEL_LENS) return app->states_view;
+    return 1;
+}
+
+/* The middle row: depth, loss and spectrum, or the states and the lens. */
+static void layout_middle(tui_app *app, int y, int h, int W)
+{
+    tui_panel **p = app->panels;
+    int w1 = W * 32 / 100, w2 = W * 30 / 100, ws = W * 62 / 100, on = app->states_view;
+    place(p[TUI_PANEL_DEPTH], y, 0, on ? 0 : h, w1 - 1);
+    place(p[TUI_PANEL_LOSS], y, w1, on ? 0 : h, w2 - 1);
+    place(p[TUI_PANEL_SPECTRUM], y, w1 + w2, on ? 0 : h, W - w1 - w2);
+    place(p[TUI_PANEL_STATES], y, 0, on ? h : 0, ws - 1);
+    place(p[TUI_PANEL_LENS], y, ws, on ? h : 0, W - ws);
+}
+
 static void layout(tui_app *app)
 {
     int H = LINES, W = COLS, layers = app->snap->ready ? app->snap->n_layer + 1 : 5;
@@ -179,7 +201,7 @@ static void layout(tui_app *app)
     app->layout_dirty = 0;
     app->clear_gaps = 1;
     if (app->too_small) return;
-    if (app->focus == TUI_PANEL_IMAGE && !app->snap->images) app->focus = TUI_PANEL_HEATMAP;
+    if (!tui_app_panel_shown(app, app->focus)) app->focus = TUI_PANEL_HEATMAP;
     tui_panel **p = app->panels;
     for (int i = 0; i < TUI_NPANELS; i++) p[i]->focused = i == app->focus;
     place(p[TUI_PANEL_STATUS], 0, 0, 1, W);
@@ -192,11 +214,8 @@ static void layout(tui_app *app)
     int heat_rows = layers < (H - 3) / 3 ? layers : (H - 3) / 3;
     int heat_h = (heat_rows < 2 ? 2 : heat_rows) + 3 + app->snap->images, rest = H - 3 - heat_h;   /* images: 2 label rows */
     int mid_h = rest / 2, bot_h = rest - mid_h, y = 1 + heat_h;
-    int w1 = W * 32 / 100, w2 = W * 30 / 100;
     place(p[TUI_PANEL_HEATMAP], 1, 0, heat_h, W);
-    place(p[TUI_PANEL_DEPTH], y, 0, mid_h, w1 - 1);
-    place(p[TUI_PANEL_LOSS], y, w1, mid_h, w2 - 1);
-    place(p[TUI_PANEL_SPECTRUM], y, w1 + w2, mid_h, W - w1 - w2);
+    layout_middle(app, y, mid_h, W);
     layout_bottom(app, y + mid_h, bot_h, W);
 }
 

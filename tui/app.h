@@ -60,17 +60,23 @@ struct tui_panel {
 
 enum {
     TUI_PANEL_STATUS = 0, TUI_PANEL_HEATMAP, TUI_PANEL_DEPTH, TUI_PANEL_LOSS, TUI_PANEL_SPECTRUM,
-    TUI_PANEL_RANK, TUI_PANEL_HISTORY, TUI_PANEL_IMAGE, TUI_PANEL_ATTN, TUI_PANEL_MESSAGE, TUI_PANEL_HINTS,
+    TUI_PANEL_STATES, TUI_PANEL_LENS, TUI_PANEL_RANK, TUI_PANEL_HISTORY, TUI_PANEL_IMAGE, TUI_PANEL_ATTN, TUI_PANEL_MESSAGE, TUI_PANEL_HINTS,
     TUI_NPANELS
 };
 
 extern const tui_panel_class tui_panel_status_class, tui_panel_heatmap_class, tui_panel_depth_class,
     tui_panel_loss_class, tui_panel_spectrum_class, tui_panel_rank_class, tui_panel_image_class,
-    tui_panel_attn_class, tui_panel_message_class, tui_panel_hints_class, tui_panel_history_class;
+    tui_panel_attn_class, tui_panel_message_class, tui_panel_hints_class, tui_panel_history_class,
+    tui_panel_states_class, tui_panel_lens_class;
 
 /* Panels Tab moves the focus between (and z zooms): every one but the
  * status, message and hint lines. */
 int tui_panel_focusable(int i);
+
+/* Whether panel i is on the screen of app (as laid out unzoomed): the
+ * image only for image classifiers; the middle row holds depth, loss and
+ * spectrum, or with the states view the states and lens panels. */
+int tui_app_panel_shown(const tui_app *app, int i);
 
 /* The class of each panel of the app, indexed by TUI_PANEL_* (tui/panel.c). */
 extern const tui_panel_class *const tui_panel_classes[TUI_NPANELS];
@@ -127,6 +133,9 @@ const char *tui_token_name(const tui_tokens *k, int t);
 /* The tokens shown in avail columns with sel in view: returns how many,
  * from *first; centred on sel, or ending at sel when end_at_sel. */
 int tui_tokens_fit(const tui_tokens *k, int sel, int avail, int end_at_sel, int *first);
+/* Text tokens first .. first+n-1 labelled from (y, x) as wide as their
+ * columns, sel marked, every other one dimmed where some are wider than one. */
+void tui_tokens_draw(WINDOW *w, int y, int x, const tui_tokens *k, int first, int n, int sel);
 /* The token at column x of n tokens drawn from first, or -1. */
 int tui_tokens_at(const tui_tokens *k, int first, int n, int x);
 /* The first of n rows (or columns) shown out of total that keeps sel in
@@ -185,6 +194,7 @@ struct tui_app {
     size_t errlen;
     int too_small, help_open, dirty, layout_dirty, clear_gaps, quit, interrupted;
     int focus, zoom;               /* the focused panel (TUI_PANEL_*); zoomed to the whole screen */
+    int states_view;               /* the middle row shows the states and lens panels */
     tui_prompt prompt;
     int prompt_paused;             /* a prompt paused training: it runs again when the prompt closes */
     int quit_saved;                /* quitting saves the run */

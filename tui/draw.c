@@ -197,6 +197,16 @@ int tui_tokens_fit(const tui_tokens *k, int sel, int avail, int end_at_sel, int 
     return hi - lo + 1;
 }
 
+void tui_tokens_draw(WINDOW *w, int y, int x, const tui_tokens *k, int first, int n, int sel)
+{
+    int wide = 0;
+    for (int t = first; t < first + n; t++) wide |= k->w[t] > 1;
+    for (int t = first; t < first + n; x += k->w[t++]) {
+        attr_t a = t == sel ? tui_attr(TUI_C_SELECT) : wide && t % 2 ? tui_attr(TUI_C_DIM) : A_NORMAL;
+        tui_draw_text(w, y, x, k->w[t], a, k->vis[t]);
+    }
+}
+
 int tui_tokens_at(const tui_tokens *k, int first, int n, int x)
 {
     for (int t = first; t < first + n && t < k->T; x -= k->w[t++])

@@ -9,7 +9,8 @@
 const tui_panel_class *const tui_panel_classes[TUI_NPANELS] = {
     [TUI_PANEL_STATUS] = &tui_panel_status_class,     [TUI_PANEL_HEATMAP] = &tui_panel_heatmap_class,
     [TUI_PANEL_DEPTH] = &tui_panel_depth_class,       [TUI_PANEL_LOSS] = &tui_panel_loss_class,
-    [TUI_PANEL_SPECTRUM] = &tui_panel_spectrum_class, [TUI_PANEL_RANK] = &tui_panel_rank_class,
+    [TUI_PANEL_SPECTRUM] = &tui_panel_spectrum_class, [TUI_PANEL_STATES] = &tui_panel_states_class,
+    [TUI_PANEL_LENS] = &tui_panel_lens_class,         [TUI_PANEL_RANK] = &tui_panel_rank_class,
     [TUI_PANEL_HISTORY] = &tui_panel_history_class,   [TUI_PANEL_IMAGE] = &tui_panel_image_class,
     [TUI_PANEL_ATTN] = &tui_panel_attn_class,
     [TUI_PANEL_MESSAGE] = &tui_panel_message_class,   [TUI_PANEL_HINTS] = &tui_panel_hints_class,

@@ -76,17 +76,6 @@ static void draw_grid_labels(tui_panel *p, heat_state *st, int y)
     }
 }
 
-/* Text tokens: their labels, every other one dimmed where tokens are wider than a column. */
-static void draw_labels(tui_panel *p, heat_state *st, int y)
-{
-    int x = LABEL_W, wide = 0;
-    for (int t = st->col0; t < st->col0 + st->ncols; t++) wide |= st->tok.w[t] > 1;
-    for (int t = st->col0; t < st->col0 + st->ncols; x += st->tok.w[t++]) {
-        attr_t a = t == st->sel_token ? tui_attr(TUI_C_SELECT) : wide && t % 2 ? tui_attr(TUI_C_DIM) : A_NORMAL;
-        tui_draw_text(p->win, y, x, st->tok.w[t], a, st->tok.vis[t]);
-    }
-}
-
 static void draw_scroll_marks(tui_panel *p, heat_state *st, int y, int cols)
 {
     if (st->col0 > 0) tui_draw_text(p->win, y, LABEL_W - 1, 1, tui_attr(TUI_C_DIM), "<");
@@ -151,7 +140,7 @@ static void heat_draw(tui_panel *p)
     st->ncols = tui_tokens_fit(&st->tok, st->sel_token, cols, 0, &st->col0);
     draw_cells(p, st, rows);
     if (grid) draw_grid_labels(p, st, 1 + rows);
-    else draw_labels(p, st, 1 + rows);
+    else tui_tokens_draw(p->win, 1 + rows, LABEL_W, &st->tok, st->col0, st->ncols, st->sel_token);
     draw_scroll_marks(p, st, 1 + rows + grid, cols);
     draw_legend(p, st, 2 + rows + grid);
 }

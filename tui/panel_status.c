@@ -2,7 +2,9 @@
  * paused, inspecting a loaded checkpoint, busy), the run's name (the
  * loaded checkpoint's while inspecting), scenario, reorder and polarize
  * settings, step, loss (and a classifier's validation accuracy), tokens/s
- * and threads; shorter forms on narrower terminals. */
+ * and threads; shorter forms on narrower terminals.  Ablations and pins,
+ * while any are set, follow in their own colour ("ablate 0:3, pin
+ * 1:2:*=0"), cut at the right edge rather than left out. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,8 @@
 
 typedef struct {
     char line[512];
+    char iv[300];    /* the interventions ("" = none) */
+    int line_w;
     int unsaved;
 } status_state;
 
@@ -55,8 +59,10 @@ static int text_width(const char *s)
     return cols < 0 ? (int)n : cols;
 }
 
-/* The status line in four forms, longest first; the first that fits is shown. */
-static void status_forms(const ssm_snapshot *s, int utf8, char form[4][512])
+/* The status line in five forms, longest first; the first that fits is
+ * shown (the fifth, name and step alone, only to leave room for the
+ * interventions). */
+static void status_forms(const ssm_snapshot *s, int utf8, char form[5][512])
 {
     const char *sep = utf8 ? " \u2502 " : " | ", *sym = activity_symbol(s, utf8);
     const char *sc = ssm_scenario_name(s->scenario), *re = ssm_reorder_name(s->reorder), *po = ssm_polarize_name(s->polarize);
@@ -78,16 +84,21 @@ static void status_forms(const ssm_snapshot *s, int utf8, char form[4][512])
              po, sep, s->step, s->total_steps, s->dirty ? "*" : "", sep, l3, v3);
     snprintf(form[3], 512, " %s %s%sscen %s reord %s polar %s%s%ld%s", sym, s->name, sep, sc, re, po, sep, s->step,
              s->dirty ? "*" : "");
+    snprintf(form[4], 512, " %s %s%s%ld%s", sym, s->name, sep, s->step, s->dirty ? "*" : "");
 }
 
 static void status_update(tui_panel *p, const tui_view *v)
 {
     status_state *st = p->st;
-    char form[4][512];
+    char form[5][512];
     status_forms(v->snap, v->utf8, form);
-    int k = 0;
-    while (k < 3 && text_width(form[k]) > p->w) k++;
+    st->iv[0] = 0;
+    if (v->snap->iv_desc[0])
+        snprintf(st->iv, sizeof st->iv, "%s%s ", v->utf8 ? " \u2502 intervened: " : " | intervened: ", v->snap->iv_desc);
+    int k = 0, ivw = text_width(st->iv);
+    while (k < (ivw ? 4 : 3) && text_width(form[k]) + ivw > p->w) k++;
     snprintf(st->line, sizeof st->line, "%s", form[k]);
+    st->line_w = text_width(st->line);
     st->unsaved = v->snap->dirty;
 }
 static void status_draw(tui_panel *p)
@@ -96,6 +107,8 @@ static void status_draw(tui_panel *p)
     wbkgdset(p->win, ' ' | tui_attr(TUI_C_STATUS));
     werase(p->win);
     tui_draw_text(p->win, 0, 0, p->w, tui_attr(TUI_C_STATUS), st->line);
+    if (st->iv[0] && st->line_w < p->w)
+        tui_draw_text(p->win, 0, st->line_w, p->w - st->line_w, tui_attr(TUI_C_BAD) | A_REVERSE, st->iv);
 }
 
 const tui_panel_class tui_panel_status_class = {

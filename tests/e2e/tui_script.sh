@@ -3,7 +3,8 @@
 # dumps after keys show every panel, steps, a scenario change after
 # confirmation (the runs and checkpoints rules are tui_lab.sh's), polarization, the reorder refusal, text editing, selection
 # by keys and clicks, hidden-attention channels, the influence and its
-# decay, plot styles, the help screen (also in two columns at 80x24), a too
+# decay, the states and logit-lens panels with ablations and pins (the
+# status line, clear), plot styles, the help screen (also in two columns at 80x24), a too
 # small terminal, save and load through prompts with Tab completion, rebound
 # keys, colour and locale fallbacks, cancelling a validation and an
 # influence; an image classifier loaded from its checkpoint (patch indices,
@@ -158,6 +159,69 @@ nth_dump flow 3 | grep -qE '─ depth[^─]*\| flow[^─]* of layer 1' && ok "th
 nth_dump flow 4 | grep -qE '─ depth[^─]*flow' && fail "flow key again: still the flow" \
     || ok "flow key again: the depth curve alone"
 
+# the states view: the states and lens panels in the middle row; ablating
+# and pinning the selected channel re-measures every panel, the status line
+# says what is intervened, and clear goes back
+run_script states <<'EOF'
+wait-idle
+key a
+expect select a channel first
+key i
+wait-idle
+dump-screen
+key j ]
+wait-idle
+key a
+wait-idle
+dump-screen
+key P
+wait-idle
+dump-screen
+key a
+wait-idle
+expect no longer ablated
+key c
+wait-idle
+dump-screen
+key c
+expect no ablations or pins to clear
+resize 80 24
+dump-screen
+key i
+dump-screen
+EOF
+rc_is states 0
+nth_dump states 1 >"$TMP/s1"
+grep -qE '─ states ‖h_t‖: layers L0..L2 down' "$TMP/s1" && ok "i: the states panel, layers L0..L2" || fail "no states panel"
+grep -qE '^L2 ' "$TMP/s1" && grep -qE '^tok +<1 +1 +4 +16 +64 +256 +1k +4k +16k +inf' "$TMP/s1" \
+    && ok "states: a row per layer and the horizon bins in tokens, inf last" || fail "states rows or horizon bins"
+grep -qE '^ch( +[0-9]+){10}' "$TMP/s1" && ok "states: channel counts per horizon bin" || fail "no horizon counts"
+grep -qE '─ logit lens at .\.. \(token 72\)' "$TMP/s1" && ok "the lens panel at the selected token" || fail "no lens title"
+grep -qE 'x3  .{1,10} .* [01]\.[0-9]{2} +[0-9]+\.[0-9]{2} +0\.00' "$TMP/s1" \
+    && ok "lens: the last row's KL(final||lens) is 0" || fail "lens rows: $(grep -E '^ *x[0-3] ' "$TMP/s1" | head -4)"
+grep -q '─ depth' "$TMP/s1" && fail "the depth panel is still drawn in the states view" || ok "the states view replaces depth, loss, spectrum"
+nth_dump states 2 >"$TMP/s2"
+sed -n 2p "$TMP/s2" | grep -q 'intervened: ablate 0:0 *$' && ok "the status line shows the ablation" \
+    || fail "status: $(sed -n 2p "$TMP/s2")"
+grep -q 'ablated layer 0 channel 0' "$TMP/s2" && grep -q 'states ‖h_t‖ (intervened)' "$TMP/s2" \
+    && ok "ablating says so and the panels are marked intervened" || fail "ablate message or marks"
+grep -q 'hidden attention α and influence I: layer 0, channel 0' "$TMP/s2" && ok "the selected channel is the attention's" \
+    || fail "attention channel"
+nth_dump states 3 >"$TMP/s3"
+sed -n 2p "$TMP/s3" | grep -q 'intervened: ablate 0:0, pin 0:0:\*=0' && ok "the status line shows the pin" \
+    || fail "status: $(sed -n 2p "$TMP/s3")"
+grep -qE 'L0 horizons?.* [1-9][0-9]*( of |/)32 ' "$TMP/s3" && ok "the pinned channel's horizon is infinite" \
+    || fail "horizons: $(grep -E 'horizon' "$TMP/s3")"
+nth_dump states 4 >"$TMP/s4"
+grep -q 'intervened' "$TMP/s4" && fail "intervened after clear" || ok "clear: no interventions left"
+grep -q 'interventions cleared' "$TMP/s4" && ok "clear says so" || fail "no clear message"
+cmp -s <(grep -E '^ *x[0-3] ' "$TMP/s1" | cut -c60-) <(grep -E '^ *x[0-3] ' "$TMP/s4" | cut -c60-) \
+    && ok "cleared: the lens is the model's again" || fail "lens after clear differs"
+nth_dump states 5 >"$TMP/s5"
+grep -q '─ states' "$TMP/s5" && grep -q 'logit lens' "$TMP/s5" && grep -qE '^tok +<1' "$TMP/s5" \
+    && ok "at 80x24 the states (with horizons) and lens panels fit" || fail "80x24 states view"
+nth_dump states 6 | grep -q '─ depth' && ok "i again: depth, loss and spectrum" || fail "no depth after i i"
+
 # plot styles: Braille, then blocks, then ASCII
 run_script plots <<'EOF'
 key n n
@@ -273,6 +337,10 @@ dump-screen
 key j j
 wait-idle
 expect-not layer 0 reorders the tokens
+key i
+wait-idle
+expect the logit lens needs a language model
+expect ─ states
 EOF
 rc_is image 0
 has image 'token norms .* of (test )?image 0 \(label [0-3], predicted [0-3]\)' "an image's heatmap names the test image, label and prediction"

@@ -6,7 +6,9 @@
 # (and to 80x24, with the key hint bar), a
 # stderr line shown without corrupting the screen, quit with save (which
 # says what it saved); a checkpoint written by ssmlab train, opened in the
-# lab, toggled, stepped and saved on quit, stays byte-identical while the
+# lab, shown in the states view (states and lens), ablated and pinned
+# (the status line says so, also at 80x24) and cleared, toggled, stepped
+# and saved on quit, stays byte-identical while the
 # new run goes to a directory named after its settings; an image classifier
 # whose reordering toggles; then a loaded run trained on and stopped by
 # SIGTERM into a new run beside it, colour levels, and Ctrl-C.
@@ -105,6 +107,23 @@ start --model "$TMP/b7" keys="$keys" log="$TMP/tui.log"
 check '○ inspecting' 15 "a checkpoint opens to be inspected, not trained"
 sleep 0.5
 screen | head -1 | grep -q ' 2/2' && ok "it does not train by itself" || fail "inspecting trained: $(screen | head -1)"
+T send-keys -t tui i
+check '─ states ‖h_t‖: layers L0..L1' 10 "i: the states panel of the checkpoint"
+check '^tok +<1 +1 +4 +16 .* inf' 5 "with its horizon bins"
+check 'logit lens at .* \(token [0-9]+\)' 5 "and the logit lens of the selected token"
+T send-keys -t tui ']' a
+check 'intervened: ablate 0:0' 10 "a ablates the selected channel and the status line says so"
+check 'states ‖h_t‖ \(intervened\)' 5 "the states are measured on the intervened model"
+T send-keys -t tui P
+check 'intervened: ablate 0:0, pin 0:0:\*=0' 10 "P pins it"
+T resize-window -t tui -x 80 -y 24
+check 'intervened: ablate 0:0' 5 "at 80x24 the status line still shows the interventions"
+T resize-window -t tui -x 120 -y 40
+T send-keys -t tui c
+check 'interventions cleared' 10 "c clears them"
+screen | head -1 | grep -q intervened && fail "still intervened: $(screen | head -1)" || ok "the status line is plain again"
+T send-keys -t tui i
+check '─ depth' 5 "i again: the depth panel returns"
 T send-keys -t tui s
 check 'New model \(scenario positive' 5 "toggling its scenario asks first"
 T send-keys -t tui y

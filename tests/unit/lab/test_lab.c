@@ -25,6 +25,7 @@
 
 #include "engine/checkpoint.h"
 #include "engine/recency.h"
+#include "engine/states.h"
 #include "lab/engine_thread.h"
 #include "lab/session.h"
 #include "tests/tmpdir.h"
@@ -455,6 +456,162 @@ Test(engine, commands_snapshots_and_the_self_pipe)
     close(fds[1]);
 }
 
+/* The states of a direct probed forward: ||h_t|| per layer (n_layer, T)
+ * and the horizon histograms, with the interventions p (NULL: none). */
+typedef struct {
+    int T;
+    float norm[2 * 64];
+    int bins[2][SSM_SNAP_HZ_BINS];
+} direct_states;
+
+static void direct_hook(void *ctx, const ssm_layer_view *v)
+{
+    direct_states *d = ctx;
+    float hz[64];
+    cr_assert(v->E <= 64 && v->layer < 2);
+    ssm_states_norm(v->h, d->T, v->E, v->Ns, d->norm + v->layer * d->T);
+    ssm_states_horizon(v->delta, d->T, v->E, v->E, v->A, v->Ns, hz);
+    memset(d->bins[v->layer], 0, sizeof d->bins[0]);
+    for (int e = 0; e < v->E; e++) d->bins[v->layer][ssm_horizon_bin(hz[e])]++;
+}
+
+static void direct_forward(ssm_model *m, const int *tokens, int T, const ssm_probe *iv, direct_states *d)
+{
+    ssm_probe p = iv ? *iv : (ssm_probe){0};
+    p.want_states = 1;
+    p.on_layer = direct_hook;
+    p.ctx = d;
+    d->T = T;
+    ssm_batch b = {.B = 1, .L = T, .tokens = tokens};
+    cr_assert_eq(ssm_model_set_probe(m, &p), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_model_forward(m, &b), SSM_OK);
+    cr_assert_eq(ssm_model_set_probe(m, NULL), SSM_OK);
+}
+
+static void expect_states(const ssm_snapshot *snap, const direct_states *d, const char *what)
+{
+    cr_assert(snap->states_ok, "%s: %s", what, snap->states_note);
+    cr_assert_eq(memcmp(snap->st_norm, d->norm, sizeof(float) * 2 * d->T), 0, "%s: ||h_t|| bit for bit", what);
+    cr_assert_eq(memcmp(snap->hz_bins, d->bins, sizeof d->bins), 0, "%s: the horizon histograms", what);
+}
+
+/* The engine's states and lens are a direct probed forward's; an ablation
+ * or a pin changes them as the same probe does, the status text says so,
+ * and clearing restores them bit for bit.  The trained model never sees
+ * the interventions: a step with them set trains as without. */
+Test(engine, states_lens_and_interventions)
+{
+    run_config rc;
+    tiny_config(&rc);
+    ssm_session s, ref;
+    cr_assert_eq(ssm_session_open(&s, &rc), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_session_open(&ref, &rc), SSM_OK, "%s", ssm_last_error());   /* the same seed: the same weights */
+    cr_assert_eq(ssm_model_alloc_grads(&ref.model), SSM_OK);
+    ssm_threads_set(rc.threads);   /* the engine's thread count: the same sums */
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    fcntl(fds[1], F_SETFL, O_NONBLOCK);
+    const char *text = "Hello, tokens";
+    int tokens[13], T = 13;
+    for (int t = 0; t < T; t++) tokens[t] = (unsigned char)text[t];
+    ssm_engine *e;
+    ssm_engine_options o = {fds[1], 0, text, 0};
+    cr_assert_eq(ssm_engine_start(&e, &s, &rc, &o), SSM_OK);
+    ssm_snapshot *snap = calloc(1, sizeof *snap);
+    wait_done(e, fds[0], snap);
+    cr_assert_eq(snap->T, T);
+
+    direct_states plain, d;
+    direct_forward(&ref.model, tokens, T, NULL, &plain);
+    expect_states(snap, &plain, "no intervention");
+    float before[2 * 13];
+    memcpy(before, snap->st_norm, sizeof before);
+    cr_assert_str_eq(snap->iv_desc, "");
+
+    /* the lens at the last token: the final row is the model's own output */
+    ssm_lens_stat ls[3];
+    cr_assert_eq(ssm_model_forward(&ref.model, &(ssm_batch){.B = 1, .L = T, .tokens = tokens}), SSM_OK);
+    cr_assert_eq(ssm_session_lens(&ref.model, T - 1, ls), SSM_OK, "%s", ssm_last_error());
+    cr_assert(snap->lens_ok && snap->lens_token == T - 1, "%s", snap->lens_note);
+    for (int l = 0; l < 3; l++) {
+        cr_assert_eq(snap->lens_top[l], ls[l].top, "row x%d's top-1", l);
+        cr_assert_eq(snap->lens_kl[l], (float)ls[l].kl);
+        cr_assert_eq(snap->lens_entropy[l], (float)ls[l].entropy);
+    }
+    cr_assert_lt(snap->lens_kl[2], 1e-5, "the last row's lens is the final distribution");
+    cr_assert_gt(snap->lens_kl[0], 1e-4, "the embedding's lens is not");
+    ssm_cmd sel = {.kind = SSM_CMD_SELECT, .layer = 0, .channel = -1, .token = 4};
+    cr_assert_eq(ssm_engine_send(e, &sel), 0);
+    wait_done(e, fds[0], snap);
+    cr_assert(snap->lens_ok && snap->lens_token == 4, "the lens follows the selected token");
+    float stream[3 * 13];   /* (n_layer+1, T) token norms of the plain model */
+    memcpy(stream, snap->norms, sizeof stream);
+
+    /* ablate layer 1 channel 2: every state of it held at zero */
+    ssm_cmd ab = {.kind = SSM_CMD_ABLATE, .layer = 1, .channel = 2};
+    cr_assert_eq(ssm_engine_send(e, &ab), 0);
+    wait_done(e, fds[0], snap);
+    cr_assert_str_eq(snap->iv_desc, "ablate 1:2");
+    cr_assert_eq(snap->n_ablated, 1);
+    ssm_ablation one = {1, 2, -1};
+    ssm_probe iv = {.ablate = &one, .n_ablate = 1};
+    direct_forward(&ref.model, tokens, T, &iv, &d);
+    expect_states(snap, &d, "ablated");
+    cr_assert_neq(memcmp(snap->st_norm + T, before + T, sizeof(float) * T), 0, "the ablation changes layer 1's states");
+    cr_assert_eq(memcmp(snap->st_norm, before, sizeof(float) * T), 0, "and not layer 0's");
+    cr_assert_neq(memcmp(snap->norms + 2 * T, stream + 2 * T, sizeof(float) * T), 0,
+                  "the token norms are measured on the ablated model too");
+    cr_assert_eq(ssm_model_set_probe(&ref.model, &iv), SSM_OK);
+    cr_assert_eq(ssm_model_forward(&ref.model, &(ssm_batch){.B = 1, .L = T, .tokens = tokens}), SSM_OK);
+    cr_assert_eq(ssm_session_lens(&ref.model, 4, ls), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_model_set_probe(&ref.model, NULL), SSM_OK);
+    for (int l = 0; l < 3; l++) cr_assert_eq(snap->lens_kl[l], (float)ls[l].kl, "the lens of the ablated model, x%d", l);
+
+    /* pin A = 0 in layer 0 channel 0 too: a channel that never forgets */
+    ssm_cmd pin = {.kind = SSM_CMD_PIN, .layer = 0, .channel = 0};
+    cr_assert_eq(ssm_engine_send(e, &pin), 0);
+    wait_done(e, fds[0], snap);
+    cr_assert_str_eq(snap->iv_desc, "ablate 1:2, pin 0:0:*=0");
+    cr_assert_eq(snap->hz_bins[0][SSM_SNAP_HZ_BINS - 1], plain.bins[0][SSM_SNAP_HZ_BINS - 1] + 1,
+                 "the pinned channel's horizon is infinite");
+    cr_assert(strstr(snap->msg, "pinned A = 0 in layer 0 channel 0"), "%s", snap->msg);
+
+    /* a step trains the model as without interventions */
+    ssm_cmd step = {.kind = SSM_CMD_STEP};
+    cr_assert_eq(ssm_engine_send(e, &step), 0);
+    wait_done(e, fds[0], snap);
+    double loss, acc;
+    float lr;
+    cr_assert_eq(ssm_session_step(&ref, &loss, &acc, &lr), SSM_OK);
+    cr_assert_eq((float)loss, (float)snap->loss, "the step's loss is the plain model's");
+    direct_forward(&ref.model, tokens, T, NULL, &plain);   /* after the step */
+    memcpy(before, plain.norm, sizeof before);
+
+    /* the same key again lets the channel go; clear drops the rest */
+    cr_assert_eq(ssm_engine_send(e, &ab), 0);
+    wait_done(e, fds[0], snap);
+    cr_assert_str_eq(snap->iv_desc, "pin 0:0:*=0");
+    ssm_cmd clear = {.kind = SSM_CMD_CLEAR};
+    cr_assert_eq(ssm_engine_send(e, &clear), 0);
+    wait_done(e, fds[0], snap);
+    cr_assert_str_eq(snap->iv_desc, "");
+    cr_assert(snap->n_ablated == 0 && snap->n_pinned == 0);
+    cr_assert_eq(memcmp(snap->st_norm, before, sizeof before), 0, "cleared: the states are the plain model's, bit for bit");
+
+    ssm_cmd bad = {.kind = SSM_CMD_ABLATE, .layer = 0, .channel = -1};
+    cr_assert_eq(ssm_engine_send(e, &bad), 0);
+    wait_done(e, fds[0], snap);
+    cr_assert(snap->msg_error && strstr(snap->msg, "select one channel"), "%s", snap->msg);
+    cr_assert_str_eq(snap->iv_desc, "");
+
+    ssm_engine_stop(e);
+    ssm_session_free(&ref);
+    free(snap);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Image classifiers                                                        */
 
@@ -585,6 +742,8 @@ Test(engine, image_classifiers_influence_and_picking_images)
     cr_assert(snap->image_pred >= 0 && snap->image_pred < 4);
     cr_assert_str_eq(snap->label[5], "y1x1", "tokens are named by their patch row and column");
     cr_assert(snap->infl_ok && snap->infl_token == 15 && snap->infl_probes == 0);
+    cr_assert(snap->states_ok && !snap->lens_ok && strstr(snap->lens_note, "needs a language model"), "%s",
+              snap->lens_note);
     cr_assert_eq(snap->infl_passes, 16);
     for (int t = 0; t < 16; t++) cr_assert(snap->infl[t] > 0, "I(15, %d)", t);
     cr_assert(isfinite(snap->infl_rate) && snap->infl_fit_n == 15, "a decay fit over 15 distances");

@@ -263,6 +263,8 @@ Test(panels, the_table_follows_the_layout_and_clicks_go_to_the_selecting_panels)
     cr_assert_eq(tui_panel_classes[TUI_PANEL_DEPTH], &tui_panel_depth_class);
     cr_assert_eq(tui_panel_classes[TUI_PANEL_LOSS], &tui_panel_loss_class);
     cr_assert_eq(tui_panel_classes[TUI_PANEL_SPECTRUM], &tui_panel_spectrum_class);
+    cr_assert_eq(tui_panel_classes[TUI_PANEL_STATES], &tui_panel_states_class);
+    cr_assert_eq(tui_panel_classes[TUI_PANEL_LENS], &tui_panel_lens_class);
     cr_assert_eq(tui_panel_classes[TUI_PANEL_RANK], &tui_panel_rank_class);
     cr_assert_eq(tui_panel_classes[TUI_PANEL_IMAGE], &tui_panel_image_class);
     cr_assert_eq(tui_panel_classes[TUI_PANEL_ATTN], &tui_panel_attn_class);
@@ -274,6 +276,29 @@ Test(panels, the_table_follows_the_layout_and_clicks_go_to_the_selecting_panels)
         cr_assert_eq(tui_panel_focusable(i), focusable, "%s", tui_panel_classes[i]->name);
         cr_assert_eq(tui_panel_classes[i]->click != NULL, clickable, "%s", tui_panel_classes[i]->name);
     }
+}
+
+/* The middle row holds depth, loss and spectrum, or in the states view the
+ * states and lens panels; the image panel is there for image classifiers
+ * only; the other panels are always there. */
+Test(panels, the_states_view_swaps_the_middle_row)
+{
+    tui_app *app = calloc(1, sizeof *app);
+    ssm_snapshot *snap = calloc(1, sizeof *snap);
+    cr_assert(app && snap);
+    app->snap = snap;
+    int middle[] = {TUI_PANEL_DEPTH, TUI_PANEL_LOSS, TUI_PANEL_SPECTRUM}, states[] = {TUI_PANEL_STATES, TUI_PANEL_LENS};
+    for (int view = 0; view < 2; view++) {
+        app->states_view = view;
+        for (int i = 0; i < 3; i++) cr_assert_eq(tui_app_panel_shown(app, middle[i]), !view, "view %d panel %d", view, i);
+        for (int i = 0; i < 2; i++) cr_assert_eq(tui_app_panel_shown(app, states[i]), view, "view %d panel %d", view, i);
+        cr_assert(tui_app_panel_shown(app, TUI_PANEL_HEATMAP) && tui_app_panel_shown(app, TUI_PANEL_ATTN));
+        cr_assert_not(tui_app_panel_shown(app, TUI_PANEL_IMAGE), "a language model has no image panel");
+    }
+    snap->images = 1;
+    cr_assert(tui_app_panel_shown(app, TUI_PANEL_IMAGE));
+    free(snap);
+    free(app);
 }
 
 Test(panels, the_constructor_returns_null_when_out_of_memory)
@@ -289,7 +314,7 @@ static ssm_snapshot *fake_snapshot(int T, int n_layer)
     ssm_snapshot *s = calloc(1, sizeof *s);
     cr_assert_not_null(s);
     snprintf(s->name, sizeof s->name, "fake");
-    s->ready = s->spec_ok = s->attn_ok = s->infl_ok = 1;
+    s->ready = s->spec_ok = s->attn_ok = s->infl_ok = s->states_ok = s->lens_ok = 1;
     s->T = T;
     s->n_layer = n_layer;
     s->d_model = 16;
@@ -313,6 +338,15 @@ static ssm_snapshot *fake_snapshot(int T, int n_layer)
         s->attn[(size_t)t * T + t] = 255;
     }
     for (int l = 0; l < SSM_SNAP_MAX_LAYER; l++) memset(s->signs[l], '+', 4);
+    for (int i = 0; i < (layers - 1) * T; i++) s->st_norm[i] = 0.5f + (float)(i % 5);
+    for (int l = 0; l < layers - 1; l++) s->hz_bins[l][l % SSM_SNAP_HZ_BINS] = s->d_inner;
+    for (int l = 0; l < layers; l++) {
+        snprintf(s->lens_label[l], SSM_SNAP_LABEL, " t%d", l);
+        s->lens_prob[l] = 1.0f / (float)(l + 1);
+        s->lens_kl[l] = l + 1 < layers ? 0.1f : 0.0f;
+    }
+    s->lens_token = T - 1;
+    snprintf(s->iv_desc, sizeof s->iv_desc, "ablate 0:1, pin 1:2:*=0");
     s->flow_ok = 1;
     s->flow_steps = SSM_SNAP_FLOW_T;
     s->flow_h = 0.1f;
