@@ -475,10 +475,7 @@ static ssm_status measure_states(ssm_engine *e)
     float *hz = realloc(e->horizon, sizeof(float) * e->s.model.cfg.d_inner);
     if (!hz) return ssm_fail(SSM_ERR_NOMEM, "states: out of memory");
     e->horizon = hz;
-    ssm_probe look = e->iv;
-    look.want_states = 1;
-    look.on_layer = states_hook;
-    look.ctx = e;
+    ssm_probe look = {.want_states = 1, .on_layer = states_hook, .ctx = e};
     ssm_status st = ssm_session_look(&e->s, &look);
     snprintf(w->states_note, sizeof w->states_note, "%s", st ? ssm_last_error() : "");
     w->states_ok = !st;

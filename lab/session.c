@@ -548,10 +548,8 @@ ssm_status ssm_session_look(ssm_session *s, const ssm_probe *look)
 {
     if (!s->probe.acts_memory || s->probe_T <= 0)
         return ssm_fail(SSM_ERR_SOFTWARE, "the states need a probe forward first");
-    ssm_status st = ssm_model_set_probe(&s->probe, look);
-    if (!st) st = ssm_model_forward(&s->probe, &s->probe_batch);
-    ssm_status back = ssm_model_set_probe(&s->probe, s->iv);
-    if (!back) back = ssm_model_forward(&s->probe, &s->probe_batch);   /* the probe's activations back */
+    ssm_status st = ssm_model_forward_hooked(&s->probe, &s->probe_batch, look);   /* with s->iv */
+    ssm_status back = ssm_model_forward(&s->probe, &s->probe_batch);   /* the probe's activations back */
     return st ? st : back;
 }
 

@@ -198,10 +198,10 @@ ssm_status ssm_session_probe(ssm_session *s, const int *tokens, const float *inp
 ssm_status ssm_session_intervene(ssm_session *s, const ssm_probe *iv);
 
 /* A look inside the probe's last forward (ssmlab-inspect(1) STATES): the
- * same input run again with look attached (the session's interventions
- * plus want_states and an on_layer hook, engine/probe.h), then once more
- * with the interventions alone, so the probe's activations stay those of
- * ssm_session_probe. */
+ * same input run again with look's hook (want_states and on_layer,
+ * engine/probe.h) on top of the session's interventions
+ * (ssm_model_forward_hooked), then once more with the interventions alone,
+ * so the probe's activations stay those of ssm_session_probe. */
 ssm_status ssm_session_look(ssm_session *s, const ssm_probe *look);
 
 /* The logit lens (ssmlab-inspect(1) LENS) of a language model's probe at
