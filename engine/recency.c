@@ -37,7 +37,8 @@ static void channel_column(const ssm_attn_args *a, int e, int s, const double *d
     int L = a->L, Ns = a->Ns;
     double v[SSM_ATTN_MAX_NS];                     /* (Ns) running state of token s */
     double ds = a->delta[(size_t)s * a->E + e];
-    for (int j = 0; j < Ns; j++) v[j] = ds * a->Bm[(size_t)s * a->ld_bc + j];
+    for (int j = 0; j < Ns; j++)
+        v[j] = ds * a->Bm[(size_t)s * a->ld_bc + j] * (a->keep ? a->keep[(size_t)e * Ns + j] : 1.0f);
     for (int t = s; t < L; t++) {
         const float *C = a->Cm + (size_t)t * a->ld_bc;
         double dot = 0.0;
@@ -102,11 +103,13 @@ ssm_status ssm_recency_attention(const ssm_model *m, int layer, int b, int chann
         L = ssm_model_input_len(m);                           /* causal: the cls row is not needed */
     size_t k = m->grads_memory ? (size_t)layer : 0;          /* kept-layer index */
     size_t row = k * m->act_B * Lm + (size_t)b * Lm;          /* first token's row */
-    float *A = malloc(sizeof(float) * E * Ns);                /* (E, Ns) */
+    float *A = malloc(sizeof(float) * 2 * E * Ns);            /* (E, Ns) A, then (E, Ns) keep */
     if (!A) return ssm_fail(SSM_ERR_NOMEM, "out of memory for A");
     ssm_model_run_A(m, layer, A);                              /* pins included */
+    float *keep = A + (size_t)E * Ns;
     const float *xdbl = m->acts.xdbl + row * X;               /* (L, R+2Ns) */
-    ssm_attn_args a = {L, E, Ns, m->acts.delta + row * E, xdbl + R, xdbl + R + Ns, X, A};
+    ssm_attn_args a = {L, E, Ns, m->acts.delta + row * E, xdbl + R, xdbl + R + Ns, X, A,
+                       ssm_probe_keep(m->probe, layer, E, Ns, keep) ? keep : NULL};
     st = ssm_recency_alpha(&a, channel, cancel, alpha);
     free(A);
     return st;

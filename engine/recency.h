@@ -30,6 +30,8 @@ typedef struct {
     const float *Cm;      /* (L, ld_bc)  C_t[j] likewise */
     int ld_bc;            /* R + 2 Ns inside xdbl */
     const float *A;       /* (E, Ns)     negative (or 0 for one-pinned channels) */
+    const float *keep;    /* (E, Ns) or NULL: 0 drops state channel j of channel
+                           * e, held at zero by an ablation (engine/probe.h) */
 } ssm_attn_args;
 
 /* alpha (L, L), row t, column s, for s <= t:
@@ -42,7 +44,7 @@ typedef struct {
 ssm_status ssm_recency_alpha(const ssm_attn_args *a, int channel, atomic_int *cancel, float *alpha);
 
 /* The same from a model's activations after ssm_model_forward: layer l,
- * sequence b of the batch.  Activations of every layer are kept only when
+ * sequence b of the batch, with the attached probe's pins and ablations.  Activations of every layer are kept only when
  * gradients are allocated (ssm_model_alloc_grads before the forward);
  * without them only the last layer can be read.  In a layer that
  * reorders its SSM input (reorder_layers) the positions are the sorted ones.  The

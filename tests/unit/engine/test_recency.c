@@ -163,6 +163,22 @@ Test(recency, attention_matches_definition_and_scan)
     fixture_free(&f);
 }
 
+/* Under ablations and pins the attention is still the scan's: it drops the
+ * ablated state channels and uses the pinned A. */
+Test(recency, intervened_attention_matches_the_intervened_scan)
+{
+    fixture f;
+    fixture_build(&f, small_lm(SSM_POLARIZE_BOTH), 2, 9, 1);
+    ssm_ablation ab[2] = {{0, 1, -1}, {1, 3, 2}};
+    ssm_pin pin[1] = {{1, 3, 4, 0.0f}};
+    ssm_probe p = {.ablate = ab, .n_ablate = 2, .pin = pin, .n_pin = 1};
+    cr_assert_eq(ssm_model_set_probe(&f.m, &p), SSM_OK);
+    cr_assert_eq(ssm_model_forward(&f.m, &f.batch), SSM_OK);
+    for (int l = 0; l < 2; l++) check_alpha_scan(&f, l, 1);
+    ssm_model_set_probe(&f.m, NULL);
+    fixture_free(&f);
+}
+
 Test(recency, polarized_attention_matches_definition_and_scan)
 {
     const int pol[] = {SSM_POLARIZE_ZERO, SSM_POLARIZE_ONE, SSM_POLARIZE_BOTH};
