@@ -223,7 +223,7 @@ ssm_status cli_dir_prepare(const char *option, const char *dir)
     if (!*dir) return ssm_fail(SSM_ERR_USAGE, "%s: the directory name is empty", option);
     ssm_status st = ssm_dir_create(dir);
     if (!st) return SSM_OK;
-    char msg[1024];
+    char msg[SSM_ERROR_CAP];
     snprintf(msg, sizeof msg, "%s", ssm_last_error());
     size_t n = strlen(dir);
     if (!strncmp(msg, dir, n) && msg[n] == ':') return ssm_fail(st, "%s %s", option, msg);   /* msg names dir */

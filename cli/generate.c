@@ -255,7 +255,7 @@ static ssm_status run_all(gen_run *r, const gen_opts *o)
 /* Load the model, tokenizer, prompt, state and sampler. */
 static ssm_status run_open(gen_run *r, const gen_opts *o)
 {
-    char msg[1024];
+    char msg[SSM_ERROR_CAP];
     ssm_status st = ssm_checkpoint_load(o->model, &r->m, NULL);
     if (st) return st;
     cli_log_model(o->model, &r->m);

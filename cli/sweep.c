@@ -237,7 +237,7 @@ static void preset_name(const char *file, char *name)
 /* "file: message" for an error about preset r */
 static ssm_status preset_error(const sweep_run *r, ssm_status st)
 {
-    char msg[1024];
+    char msg[SSM_ERROR_CAP];
     snprintf(msg, sizeof msg, "%s", ssm_last_error());
     return ssm_fail(st, "%s: %s", r->file, msg);
 }

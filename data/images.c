@@ -2,12 +2,14 @@
  * strict validation, and the conversion of images to pixel or patch token
  * sequences with per-channel normalisation. */
 #include "data/images.h"
+#include "engine/bound.h"
 #include "engine/seed.h"
 
 /* salt of this data stream for ssm_seed_derive: the bytes of "imag" */
 #define IMAGES_SEED_SALT 0x696d6167ULL
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -19,7 +21,6 @@
 #include <zlib.h>
 
 #define IDX_UBYTE 0x08
-#define MAX_IMAGE_BYTES ((size_t)1 << 36)
 
 static char *dup_string(const char *s)
 {
@@ -38,18 +39,42 @@ static int file_exists(const char *path)
 
 /* ---- gzip-transparent reading (zlib reads plain files unchanged) ---- */
 
-static ssm_status open_gz(const char *path, gzFile *g)
+/* An open data file and the most bytes it may yield: its size when plain,
+ * ssm_bound_gzip() of its size when gzip-compressed (see images.h). */
+typedef struct {
+    gzFile g;
+    uint64_t size, limit;
+    int gz;
+} data_file;
+
+static ssm_status open_gz(const char *path, data_file *df)
 {
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return ssm_fail(SSM_ERR_NOINPUT, "%s: %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode))
-        return ssm_fail(SSM_ERR_NOINPUT, "%s: is a directory", path);
-    *g = gzopen(path, "rb");
-    if (!*g)
+    ssm_status st = ssm_bound_file(path, &df->size);
+    if (st != SSM_OK)
+        return st;
+    df->g = gzopen(path, "rb");
+    if (!df->g)
         return ssm_fail(SSM_ERR_NOINPUT, "%s: cannot open: %s", path,
                         errno ? strerror(errno) : "out of memory");
+    df->gz = !gzdirect(df->g);
+    df->limit = df->gz ? ssm_bound_gzip(df->size) : df->size;
     return SSM_OK;
+}
+
+/* ssm_bound_dims against what the file may still yield after `used` bytes,
+ * saying so for a gzip file. */
+static ssm_status data_claim(const data_file *df, const char *path, int ndim,
+                             const size_t *dims, uint64_t used, size_t *bytes)
+{
+    uint64_t have = df->limit > used ? df->limit - used : 0;
+    ssm_status st = ssm_bound_dims(path, ndim, dims, 1, have, bytes);
+    if (st == SSM_OK || !df->gz)
+        return st;
+    char msg[SSM_ERROR_CAP];
+    snprintf(msg, sizeof msg, "%s", ssm_last_error());
+    return ssm_fail(st, "%s (decompressed; a gzip file may grow to %d times its %" PRIu64
+                    " bytes, at least %" PRIu64 ")", msg, SSM_GZIP_RATIO, df->size,
+                    (uint64_t)SSM_GZIP_FLOOR);
 }
 
 /* Read up to n bytes; *got is how many arrived (fewer at end of file).
@@ -109,10 +134,10 @@ typedef struct {
     size_t numel;
 } idx_header;
 
-static ssm_status idx_read_header(gzFile g, const char *path, idx_header *h)
+static ssm_status idx_read_header(const data_file *df, const char *path, idx_header *h)
 {
     unsigned char m[4], d[16];
-    ssm_status st = gz_read_exact(g, path, m, 4, "IDX header");
+    ssm_status st = gz_read_exact(df->g, path, m, 4, "IDX header");
     if (st != SSM_OK)
         return st;
     if (m[0] != 0 || m[1] != 0 || m[3] < 1 || m[3] > 4)
@@ -122,10 +147,9 @@ static ssm_status idx_read_header(gzFile g, const char *path, idx_header *h)
         return ssm_fail(SSM_ERR_DATA, "%s: IDX element type 0x%02x is not "
                         "unsigned byte (0x08)", path, m[2]);
     h->ndim = m[3];
-    st = gz_read_exact(g, path, d, 4 * (size_t)h->ndim, "IDX header");
+    st = gz_read_exact(df->g, path, d, 4 * (size_t)h->ndim, "IDX header");
     if (st != SSM_OK)
         return st;
-    h->numel = 1;
     for (int i = 0; i < h->ndim; i++) {
         const unsigned char *b = d + 4 * i;
         uint32_t v = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
@@ -133,32 +157,29 @@ static ssm_status idx_read_header(gzFile g, const char *path, idx_header *h)
         if (v == 0 || v > INT_MAX)
             return ssm_fail(SSM_ERR_DATA, "%s: IDX dimension %d is %u", path, i, v);
         h->dims[i] = v;
-        if (h->numel > MAX_IMAGE_BYTES / v)
-            return ssm_fail(SSM_ERR_DATA, "%s: IDX dimensions too large", path);
-        h->numel *= v;
     }
-    return SSM_OK;
+    return data_claim(df, path, h->ndim, h->dims, 4 + 4 * (uint64_t)h->ndim, &h->numel);
 }
 
 /* Header, payload (malloc'd, numel bytes) and end-of-file check. */
 static ssm_status idx_read_file(const char *path, idx_header *h, uint8_t **data)
 {
-    gzFile g;
-    ssm_status st = open_gz(path, &g);
+    data_file df;
+    ssm_status st = open_gz(path, &df);
     if (st != SSM_OK)
         return st;
     *data = NULL;
-    st = idx_read_header(g, path, h);
+    st = idx_read_header(&df, path, h);
     if (st == SSM_OK) {
         *data = malloc(h->numel);   /* (numel) */
         if (!*data)
-            st = ssm_fail(SSM_ERR_NOMEM, "%s: out of memory", path);
+            st = ssm_bound_nomem(path, h->numel, "IDX data");
     }
     if (st == SSM_OK)
-        st = gz_read_exact(g, path, *data, h->numel, "IDX data");
+        st = gz_read_exact(df.g, path, *data, h->numel, "IDX data");
     if (st == SSM_OK)
-        st = gz_expect_end(g, path);
-    gzclose(g);
+        st = gz_expect_end(df.g, path);
+    gzclose(df.g);
     if (st != SSM_OK) {
         free(*data);
         *data = NULL;
@@ -254,30 +275,39 @@ ssm_status ssm_images_load_mnist(ssm_images *im, const char *dir, const char *sp
 
 /* ---- CIFAR-10 ---- */
 
-/* Read a whole (possibly gzipped) file into a malloc'd buffer. */
+/* Read a whole (possibly gzipped) file into a malloc'd buffer; a gzip
+ * stream that grows past the file's limit is refused as corrupt. */
 static ssm_status read_whole(const char *path, uint8_t **out, size_t *n)
 {
-    gzFile g;
-    ssm_status st = open_gz(path, &g);
+    data_file df;
+    ssm_status st = open_gz(path, &df);
     if (st != SSM_OK)
         return st;
+    size_t lim = df.limit < SIZE_MAX - 1 ? (size_t)df.limit + 1 : SIZE_MAX;
     size_t cap = (size_t)SSM_CIFAR_RECORD * 1024, len = 0;
+    if (cap > lim)
+        cap = lim;
     uint8_t *buf = malloc(cap);   /* (cap) */
     while (st == SSM_OK && buf) {
         size_t got;
-        st = gz_read_some(g, path, buf + len, cap - len, &got);
+        st = gz_read_some(df.g, path, buf + len, cap - len, &got);
         len += got;
-        if (st != SSM_OK || len < cap)
+        if (st != SSM_OK || len < cap || cap == lim)
             break;
-        uint8_t *nb = realloc(buf, cap * 2);
+        size_t nc = cap > lim / 2 ? lim : cap * 2;
+        uint8_t *nb = realloc(buf, nc);
         if (!nb)
             free(buf);
         buf = nb;
-        cap *= 2;
+        cap = nc;
     }
-    gzclose(g);
+    gzclose(df.g);
     if (st == SSM_OK && !buf)
-        st = ssm_fail(SSM_ERR_NOMEM, "%s: out of memory", path);
+        st = ssm_bound_nomem(path, cap, "the CIFAR-10 file");
+    if (st == SSM_OK && len > df.limit)
+        st = ssm_fail(SSM_ERR_DATA, "%s: corrupt: gzip data grows past %" PRIu64 " bytes "
+                      "(%d times its %" PRIu64 " bytes, at least %" PRIu64 ")", path, df.limit,
+                      SSM_GZIP_RATIO, df.size, (uint64_t)SSM_GZIP_FLOOR);
     if (st != SSM_OK) {
         free(buf);
         return st;
@@ -428,12 +458,19 @@ ssm_status ssm_images_build_seq(ssm_image_seq *s, const ssm_images *train,
         return ssm_fail(SSM_ERR_CONFIG, "%s: patch size %d does not divide "
                         "%d x %d images", train->path ? train->path : "images",
                         patch, train->rows, train->cols);
+    int64_t L = (int64_t)(train->rows / patch) * (train->cols / patch);
+    int64_t d_input = (int64_t)patch * patch * train->channels;
+    if (L > INT_MAX || d_input > INT_MAX)
+        return ssm_fail(SSM_ERR_DATA, "%s: %d x %d images are too large: %" PRId64
+                        " tokens of %" PRId64 " values (at most %d each)",
+                        train->path ? train->path : "images", train->rows, train->cols,
+                        L, d_input, INT_MAX);
     s->patch = patch;
     s->rows = train->rows;
     s->cols = train->cols;
     s->channels = train->channels;
-    s->L = (train->rows / patch) * (train->cols / patch);
-    s->d_input = patch * patch * train->channels;
+    s->L = (int)L;
+    s->d_input = (int)d_input;
     s->standardize = standardize;
     for (int c = 0; c < train->channels; c++) {
         s->mean[c] = 0.0f;

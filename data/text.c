@@ -3,6 +3,7 @@
  * from a GSL generator seeded by (seed, step, index), validation windows
  * and the add-one unigram baseline. */
 #include "data/text.h"
+#include "engine/bound.h"
 #include "engine/seed.h"
 
 /* salt of this data stream for ssm_seed_derive: the bytes of "text" */
@@ -101,7 +102,7 @@ static ssm_status read_file_into(bytebuf *b, const char *path)
     for (;;) {
         if (!bytebuf_reserve(b, 65536)) {
             fclose(f);
-            return ssm_fail(SSM_ERR_NOMEM, "%s: out of memory", path);
+            return ssm_bound_nomem(path, b->n + 65536, "the text corpus");
         }
         size_t got = fread(b->p + b->n, 1, b->cap - b->n, f);
         b->n += got;
@@ -256,9 +257,10 @@ ssm_status ssm_text_load(ssm_text *t, const char *path, double val_fraction)
         return ssm_fail(SSM_ERR_NOINPUT, "%s: %s", path, strerror(errno));
     bytebuf b = {0};
     int n_files = 1;
+    uint64_t size;
     if (S_ISDIR(sb.st_mode))
         st = read_dir_into(&b, path, &n_files);
-    else
+    else if ((st = ssm_bound_file(path, &size)) == SSM_OK)   /* no FIFO or device */
         st = read_file_into(&b, path);
     if (st != SSM_OK) {
         free(b.p);

@@ -5,6 +5,7 @@
  * of merge ranks, and the ByteLevel decoder; plus the plain byte tokenizer.
  * The pipeline is described in tokenizer.h. */
 #include "data/tokenizer.h"
+#include "engine/bound.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -974,6 +975,10 @@ static ssm_status read_file(const char *path, char **data, size_t *n)
         return ssm_fail(SSM_ERR_NOINPUT, "%s: %s", path, strerror(errno));
     if (S_ISDIR(st.st_mode))
         return data_error(path, "is a directory, not a tokenizer.json file");
+    uint64_t size;
+    ssm_status bs = ssm_bound_file(path, &size);   /* no FIFO or device */
+    if (bs != SSM_OK)
+        return bs;
     FILE *f = fopen(path, "rb");
     if (!f)
         return ssm_fail(SSM_ERR_NOINPUT, "%s: %s", path, strerror(errno));
@@ -1451,7 +1456,9 @@ static ssm_status start_tokenizer(ssm_tokenizer *tk, const char *path, ssm_token
     return SSM_OK;
 }
 
-static ssm_status build_from_json(ssm_tokenizer *tk, json_object *root)
+/* The tables are indexed by id: an id must be below the file's byte count
+ * (a real vocabulary spends several bytes on each of its ids). */
+static ssm_status build_from_json(ssm_tokenizer *tk, json_object *root, size_t file_bytes)
 {
     int max_id = -1;
     ssm_status s = load_model(tk, root, &max_id);
@@ -1459,6 +1466,8 @@ static ssm_status build_from_json(ssm_tokenizer *tk, json_object *root)
         s = load_added(tk, root, &max_id);
     if (s == SSM_OK && max_id < 0)
         s = data_error(tk->path, "the vocabulary is empty");
+    if (s == SSM_OK && (size_t)max_id >= file_bytes)
+        s = data_error(tk->path, "corrupt: token id %d in a file of %zu bytes", max_id, file_bytes);
     if (s == SSM_OK)
         s = load_normalizer(tk, root);
     if (s == SSM_OK)
@@ -1488,7 +1497,7 @@ ssm_status ssm_tokenizer_load(ssm_tokenizer *tk, const char *path)
         s = parse_json(path, data, n, &root);
     free(data);
     if (s == SSM_OK)
-        s = build_from_json(tk, root);
+        s = build_from_json(tk, root, n);
     json_object_put(root);
     if (s != SSM_OK)
         ssm_tokenizer_free(tk);

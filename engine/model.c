@@ -9,9 +9,11 @@
 #include <ctype.h>
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/bound.h"
 #include "engine/layout.h"
 #include "engine/reorder.h"
 #include "engine/scan.h"
@@ -305,9 +307,13 @@ ssm_status ssm_model_build(ssm_model *m, const ssm_config *c)
     ssm_layout_entry t[SSM_NUM_PARAM_TENSORS];
     params_table(&m->cfg, &m->params, t);
     m->num_params = ssm_layout_size(t, SSM_NUM_PARAM_TENSORS, 0);
+    char what[64];
+    snprintf(what, sizeof what, "a model of %zu parameters", m->num_params);
+    if ((st = ssm_bound_memory(what, (uint64_t)m->num_params * sizeof(float)))) return st;
     m->params_memory = ssm_layout_alloc(m->num_params);
     if (!m->params_memory)
-        return ssm_fail(SSM_ERR_NOMEM, "cannot allocate %zu parameters", m->num_params);
+        return ssm_fail(SSM_ERR_NOMEM, "out of memory: %zu bytes for %zu parameters",
+                        m->num_params * sizeof(float), m->num_params);
     memset(m->params_memory, 0, m->num_params * sizeof(float));
     ssm_layout_carve(t, SSM_NUM_PARAM_TENSORS, 0, m->params_memory);
     return SSM_OK;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/bound.h"
 #include "engine/safetensors.h"
 
 #define NPY_MAGIC "\x93NUMPY"
@@ -167,15 +168,29 @@ static int parse_shape(const char *p, size_t *shape)
     }
 }
 
+/* The quoted descr value p ('<f4' or "<f4") into out (at most cap - 1
+ * characters); 0 if it is not a quoted string of that length. */
+static int descr_value(const char *p, char *out, size_t cap)
+{
+    if (!p || (*p != '\'' && *p != '"'))
+        return 0;
+    const char *end = strchr(p + 1, *p);
+    if (!end || (size_t)(end - p - 1) >= cap)
+        return 0;
+    memcpy(out, p + 1, (size_t)(end - p - 1));
+    out[end - p - 1] = '\0';
+    return 1;
+}
+
 /* Check the dict: float32 C order; sets *swap and fills the shape. */
 static ssm_status parse_header(const char *path, const char *hdr,
                                int *swap, int *ndim, size_t *shape)
 {
-    const char *d = find_key(hdr, "descr");
-    if (!d || (*d != '\'' && *d != '"'))
+    char descr[8];
+    if (!descr_value(find_key(hdr, "descr"), descr, sizeof descr))
         return ssm_fail(SSM_ERR_DATA, "%s: npy header has no descr", path);
-    char order = d[1];
-    if (strncmp(d + 2, "f4", 2) != 0 || d[4] != d[0] ||
+    char order = descr[0];
+    if (strlen(descr) != 3 || strcmp(descr + 1, "f4") != 0 ||
         (order != '<' && order != '>' && order != '='))
         return ssm_fail(SSM_ERR_DATA, "%s: npy dtype is not float32", path);
     *swap = (order == '<' && !host_is_little()) || (order == '>' && host_is_little());
@@ -188,13 +203,15 @@ static ssm_status parse_header(const char *path, const char *hdr,
     return SSM_OK;
 }
 
-/* Read the preamble and the header dict (malloc'd, NUL-terminated). */
-static ssm_status read_header(const char *path, FILE *f, char **hdr)
+/* Read the preamble and the header dict (malloc'd, NUL-terminated) of a
+ * file of size bytes; *rest is the bytes left after the header. */
+static ssm_status read_header(const char *path, FILE *f, uint64_t size, char **hdr,
+                              uint64_t *rest)
 {
     unsigned char pre[12];
     if (fread(pre, 1, 10, f) != 10 || memcmp(pre, NPY_MAGIC, NPY_MAGIC_LEN) != 0)
         return ssm_fail(SSM_ERR_DATA, "%s: not a .npy file (bad magic)", path);
-    size_t hlen;
+    size_t hlen, plen = 10;
     if (pre[6] == 1) {
         hlen = (size_t)pre[8] | (size_t)pre[9] << 8;
     } else if (pre[6] == 2 || pre[6] == 3) {
@@ -202,15 +219,20 @@ static ssm_status read_header(const char *path, FILE *f, char **hdr)
             return ssm_fail(SSM_ERR_DATA, "%s: truncated npy header", path);
         hlen = (size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 |
                (size_t)pre[11] << 24;
+        plen = 12;
     } else {
         return ssm_fail(SSM_ERR_DATA, "%s: unsupported npy version %d.%d",
                         path, pre[6], pre[7]);
     }
     if (hlen > NPY_MAX_HEADER)
         return ssm_fail(SSM_ERR_DATA, "%s: npy header too long", path);
+    ssm_status st = ssm_bound_claim(path, hlen, 1, size > plen ? size - plen : 0, NULL);
+    if (st != SSM_OK)
+        return st;
+    *rest = size - plen - hlen;
     *hdr = malloc(hlen + 1);
     if (!*hdr)
-        return ssm_fail(SSM_ERR_NOMEM, "%s: out of memory", path);
+        return ssm_bound_nomem(path, hlen + 1, "the npy header");
     if (fread(*hdr, 1, hlen, f) != hlen) {
         free(*hdr);
         *hdr = NULL;
@@ -220,16 +242,18 @@ static ssm_status read_header(const char *path, FILE *f, char **hdr)
     return SSM_OK;
 }
 
-static ssm_status read_payload(const char *path, FILE *f, int swap,
-                               int ndim, const size_t *shape, float **data)
+/* The data: the shape must claim no more than the rest bytes of the file. */
+static ssm_status read_payload(const char *path, FILE *f, int swap, int ndim,
+                               const size_t *shape, uint64_t rest, float **data)
 {
-    int ok;
-    size_t numel = shape_numel(ndim, shape, &ok);
-    if (!ok)
-        return ssm_fail(SSM_ERR_DATA, "%s: npy shape too large", path);
-    float *buf = malloc(numel ? numel * sizeof(float) : 1);   /* (numel) */
+    size_t bytes;
+    ssm_status st = ssm_bound_dims(path, ndim, shape, sizeof(float), rest, &bytes);
+    if (st != SSM_OK)
+        return st;
+    size_t numel = bytes / sizeof(float);
+    float *buf = malloc(numel ? bytes : 1);   /* (numel) */
     if (!buf)
-        return ssm_fail(SSM_ERR_NOMEM, "%s: out of memory", path);
+        return ssm_bound_nomem(path, bytes, "the npy data");
     if (fread(buf, sizeof(float), numel, f) != numel) {
         free(buf);
         return ssm_fail(SSM_ERR_DATA, "%s: truncated npy data", path);
@@ -248,17 +272,21 @@ ssm_status ssm_npy_read(const char *path, float **data, int *ndim, size_t *shape
 {
     *data = NULL;
     *ndim = 0;
+    uint64_t size, rest = 0;
+    ssm_status st = ssm_bound_file(path, &size);
+    if (st != SSM_OK)
+        return st;
     FILE *f = fopen(path, "rb");
     if (!f)
         return ssm_fail(errno == ENOENT ? SSM_ERR_NOINPUT : SSM_ERR_IO,
                         "%s: cannot open: %s", path, strerror(errno));
     char *hdr = NULL;
-    ssm_status st = read_header(path, f, &hdr);
+    st = read_header(path, f, size, &hdr, &rest);
     int swap = 0;
     if (st == SSM_OK)
         st = parse_header(path, hdr, &swap, ndim, shape);
     if (st == SSM_OK)
-        st = read_payload(path, f, swap, *ndim, shape, data);
+        st = read_payload(path, f, swap, *ndim, shape, rest, data);
     free(hdr);
     fclose(f);
     if (st != SSM_OK)

@@ -1138,7 +1138,9 @@ static ssm_status pk_put(pk_vm *vm, int op)
     if (op == 'q' && !(s = pk_bytes(vm, 1, &b))) idx = b[0];
     if (op == 'r' && !(s = pk_bytes(vm, 4, &b))) idx = (size_t)le_read(b, 4);
     if (s) return s;
-    if (idx >= (1u << 24)) return pk_err(vm, "memo index %zu too large", idx);
+    if (idx >= vm->n)   /* each memo entry takes a PUT opcode of the pickle */
+        return ssm_fail(SSM_ERR_DATA, "%s: corrupt: data.pkl memo index %zu, the pickle has %zu bytes",
+                        vm->path, idx, vm->n);
     pk_obj *top;
     if ((s = pk_top(vm, &top))) return s;
     if (pk_grow(&vm->memo, &vm->mcap, idx + 1, sizeof *vm->memo))

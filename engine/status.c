@@ -4,15 +4,42 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sysexits.h>
 
-static _Thread_local char last_error[1024];
+/* A longer message keeps its head and its tail (where the reason is)
+ * around " ... ". */
+#define ERR_CAP SSM_ERROR_CAP
+#define ERR_MARK " ... "
+
+static _Thread_local char last_error[ERR_CAP];
+
+/* Cut msg (n bytes) to its first and last bytes into last_error. */
+static void keep_head_and_tail(const char *msg, size_t n)
+{
+    size_t mark = sizeof ERR_MARK - 1, head = ERR_CAP / 4, tail = ERR_CAP - 1 - head - mark;
+    memcpy(last_error, msg, head);
+    memcpy(last_error + head, ERR_MARK, mark);
+    memcpy(last_error + head + mark, msg + n - tail, tail);
+    last_error[ERR_CAP - 1] = '\0';
+}
 
 ssm_status ssm_fail(ssm_status st, const char *fmt, ...)
 {
-    va_list ap;
+    va_list ap, again;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_copy(again, ap);
+    int n = vsnprintf(last_error, sizeof last_error, fmt, ap);
+    if (n >= (int)sizeof last_error) {
+        char *full = malloc((size_t)n + 1);
+        if (full) {
+            vsnprintf(full, (size_t)n + 1, fmt, again);
+            keep_head_and_tail(full, (size_t)n);
+            free(full);
+        }
+    }
+    va_end(again);
     va_end(ap);
     return st;
 }

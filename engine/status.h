@@ -4,6 +4,10 @@
 #ifndef SSM_STATUS_H
 #define SSM_STATUS_H
 
+/* The longest message ssm_last_error() returns, with its NUL: room for two
+ * PATH_MAX (4096) paths and the reason; a longer one keeps its head and tail. */
+#define SSM_ERROR_CAP (2 * 4096 + 1024)
+
 typedef enum {
     SSM_OK = 0,
     SSM_ERR_USAGE,    /* bad command line                     -> EX_USAGE    */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/bound.h"
 #include "engine/dynamics.h"
 #include "engine/safetensors.h"
 
@@ -212,6 +213,9 @@ static int csv_record(char **p, char **f, int max)
 /* The whole file, NUL-terminated (free it). */
 static ssm_status file_slurp(const char *path, char **text)
 {
+    uint64_t size;
+    ssm_status st = ssm_bound_file(path, &size);   /* no FIFO or device */
+    if (st) return st;
     FILE *f = fopen(path, "rb");
     if (!f) return ssm_fail(SSM_ERR_NOINPUT, "%s: cannot open: %s", path, strerror(errno));
     size_t cap = 1 << 16, n = 0, k;
@@ -226,7 +230,7 @@ static ssm_status file_slurp(const char *path, char **text)
     }
     int bad = ferror(f);
     fclose(f);
-    if (!buf) return ssm_fail(SSM_ERR_NOMEM, "%s: out of memory", path);
+    if (!buf) return ssm_bound_nomem(path, cap, "the history");
     if (bad) {
         free(buf);
         return ssm_fail(SSM_ERR_IO, "%s: read error", path);

@@ -8,8 +8,10 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "data/images.h"
+#include "engine/bound.h"
 #include "data/text.h"
 
 static const char *const task_names[] = {"lm", "classify", "mqar"};
@@ -233,19 +235,27 @@ ssm_status run_config_set(run_config *rc, const char *kv, const char *origin)
     return apply_line(rc, buf, origin, 0);
 }
 
+/* Lines of any length (getline), so a long comment stays a comment. */
 ssm_status run_config_read(run_config *rc, const char *path)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) return ssm_fail(SSM_ERR_NOINPUT, "%s: cannot open config: %s", path, strerror(errno));
-    char line[RUN_PATH_MAX + 64], origin[RUN_PATH_MAX + 32];
-    ssm_status st = SSM_OK;
-    for (int no = 1; !st && fgets(line, sizeof line, f); no++) {
+    uint64_t size;
+    struct stat sb;
+    FILE *f = NULL;
+    ssm_status st = stat(path, &sb) ? SSM_OK : ssm_bound_file(path, &size);   /* no FIFO or device */
+    if (st) return st;
+    if (!(f = fopen(path, "r")))
+        return ssm_fail(SSM_ERR_NOINPUT, "%s: cannot open config: %s", path, strerror(errno));
+    char *line = NULL, origin[RUN_PATH_MAX + 32];
+    size_t cap = 0;
+    for (int no = 1; !st && getline(&line, &cap, f) >= 0; no++) {
         char *hash = strchr(line, '#');
         if (hash) *hash = 0;
         if (!*trim(line)) continue;
         snprintf(origin, sizeof origin, "%s:%d", path, no);
         st = apply_line(rc, line, origin, 0);
     }
+    if (!st && ferror(f)) st = ssm_fail(SSM_ERR_IO, "%s: read error", path);
+    free(line);
     fclose(f);
     return st;
 }

@@ -6,6 +6,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include "engine/bound.h"
 
 #define CTRL(c) ((c) & 0x1f)
 #define ESC 27
@@ -222,14 +225,19 @@ static ssm_status bind_line(tui_keymap *km, char *line, const char *path, int no
 
 ssm_status tui_keymap_load(tui_keymap *km, const char *path)
 {
+    struct stat sb;
+    uint64_t size;
+    ssm_status st = stat(path, &sb) ? SSM_OK : ssm_bound_file(path, &size);   /* no FIFO or device */
+    if (st) return st;
     FILE *f = fopen(path, "r");
     if (!f) return ssm_fail(SSM_ERR_NOINPUT, "%s: cannot open keys file: %s", path, strerror(errno));
-    char line[512];
-    ssm_status st = SSM_OK;
-    for (int no = 1; !st && fgets(line, sizeof line, f); no++) {
+    char *line = NULL;
+    size_t cap = 0;
+    for (int no = 1; !st && getline(&line, &cap, f) >= 0; no++) {   /* any length */
         char *t = trim(line);
         if (*t && *t != '#') st = bind_line(km, t, path, no);   /* '#' lines are comments */
     }
+    free(line);
     fclose(f);
     return st;
 }

@@ -426,7 +426,7 @@ Test(images, idx_malformed)
 
     write_bytes(tpath("short"), img, ni - 1);
     assert_error(ssm_images_load_idx(&im, tpath("short"), tpath("lab")),
-                 SSM_ERR_DATA, "truncated");
+                 SSM_ERR_DATA, "short: corrupt: header claims 18 bytes, file has 17");
     write_bytes(tpath("hdr"), img, 9);
     assert_error(ssm_images_load_idx(&im, tpath("hdr"), tpath("lab")),
                  SSM_ERR_DATA, tpath("hdr"));
@@ -757,7 +757,8 @@ Test(npy, errors)
     cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
     fclose(f);
     write_bytes(tpath("cut.npy"), buf, (size_t)n - 3);
-    assert_error(ssm_npy_read(tpath("cut.npy"), &y, &nd, sh), SSM_ERR_DATA, "truncated");
+    assert_error(ssm_npy_read(tpath("cut.npy"), &y, &nd, sh), SSM_ERR_DATA,
+                 "cut.npy: corrupt: header claims 24 bytes, file has 21");
     char *descr = memmem(buf, (size_t)n, "<f4", 3);
     cr_assert_not_null(descr);
     memcpy(descr, "<f8", 3);
@@ -811,4 +812,71 @@ Test(npy, numpy_loads_it)
     for (int i = 0; i < 12; i++)
         cr_assert_eq(y[i], (float)i / 8.0f);
     free(y);
+}
+
+/* ---- hostile inputs: headers that claim more than the file holds ---- */
+
+/* A 16-byte IDX header asking for 27.5 GiB, with 3 data bytes, is corrupt
+ * (it used to be "out of memory"); gzip'd, its claim is held against the
+ * decompressed-size limit of engine/bound.h. */
+Test(images, idx_header_claims_more_than_the_file)
+{
+    uint8_t buf[32], lab[16];
+    const uint32_t dims[3] = {0x6060, 0x20e9, 0x8e};
+    size_t h = idx_header(buf, 0x08, 3, dims);
+    buf[h] = buf[h + 1] = buf[h + 2] = 7;
+    write_bytes(tpath("img"), buf, h + 3);
+    const uint32_t ld[1] = {0x6060};
+    write_bytes(tpath("lab"), lab, idx_header(lab, 0x08, 1, ld));
+    ssm_images im;
+    assert_error(ssm_images_load_idx(&im, tpath("img"), tpath("lab")), SSM_ERR_DATA,
+                 "img: corrupt: header claims 29516347200 bytes, file has 3");
+    write_gz(tpath("img.gz"), buf, h + 3);
+    assert_error(ssm_images_load_idx(&im, tpath("img.gz"), tpath("lab")), SSM_ERR_DATA,
+                 "img.gz: corrupt: header claims 29516347200 bytes");
+    cr_assert_not_null(strstr(ssm_last_error(), "gzip"), "%s", ssm_last_error());
+}
+
+/* 46341 x 46341 pixels are more tokens than an int holds: refused, where
+ * (rows / p) * (cols / p) used to overflow (UBSan). */
+Test(images, image_size_arithmetic_does_not_overflow)
+{
+    ssm_images im = {.n = 1, .rows = 46341, .cols = 46341, .channels = 1, .path = "huge"};
+    ssm_image_seq s;
+    assert_error(ssm_images_build_seq(&s, &im, 1, 0), SSM_ERR_DATA, "huge: 46341 x 46341 images");
+    assert_error(ssm_images_build_seq(&s, &im, 46341, 0), SSM_ERR_DATA, "too large");
+    im.rows = im.cols = 28;
+    cr_assert_eq(ssm_images_build_seq(&s, &im, 1, 0), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(s.L, 784);
+}
+
+/* A small gzip of zeros that would decompress far past its limit (a 299 KB
+ * file used to peak at 607 MB) is refused while it is read. */
+Test(images, cifar_gzip_bomb_is_refused)
+{
+    size_t n = (size_t)SSM_CIFAR_RECORD * 8000;   /* 24.6 MB of zeros */
+    uint8_t *zeros = calloc(n, 1);
+    cr_assert_not_null(zeros);
+    write_gz(tpath("bomb.bin"), zeros, n);
+    free(zeros);
+    cr_assert_lt(file_size(tpath("bomb.bin")), 100000);
+    ssm_images im;
+    const char *paths[1] = {tpath("bomb.bin")};
+    assert_error(ssm_images_load_cifar(&im, paths, 1), SSM_ERR_DATA,
+                 "bomb.bin: corrupt: gzip data grows past 16777216 bytes");
+}
+
+/* Data paths that are not regular files are refused, not read forever. */
+Test(text, fifo_and_devices_are_refused, .timeout = 30)
+{
+    ssm_text t;
+    assert_error(ssm_text_load(&t, "/dev/zero", 0.1), SSM_ERR_NOINPUT,
+                 "/dev/zero: not a regular file (a character device)");
+    const char *fifo = tpath("fifo");
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    assert_error(ssm_text_load(&t, fifo, 0.1), SSM_ERR_NOINPUT, "fifo: not a regular file (a FIFO)");
+    ssm_images im;
+    const char *paths[1] = {fifo};
+    assert_error(ssm_images_load_cifar(&im, paths, 1), SSM_ERR_NOINPUT, "a FIFO");
+    assert_error(ssm_images_load_idx(&im, "/dev/zero", fifo), SSM_ERR_NOINPUT, "character device");
 }

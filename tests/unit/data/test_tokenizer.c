@@ -890,6 +890,18 @@ Test(errors, minimal_file_loads)
     ssm_tokenizer_free(&tk);
 }
 
+/* One id 16777215 in a file of about 100 bytes made 138 MB of id tables:
+ * an id must be below the file's byte count.  A FIFO is refused, not read. */
+Test(errors, ids_bounded_by_the_file, .timeout = 30)
+{
+    expect_load_error("bigid.json", "{" PRE MODEL("{\"a\": 16777215}", "[]") "}", SSM_ERR_DATA,
+                      "corrupt: token id 16777215 in a file of");
+    const char *fifo = tpath("fifo.json");
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    ssm_tokenizer tk;
+    assert_error(ssm_tokenizer_load(&tk, fifo), SSM_ERR_NOINPUT, "not a regular file (a FIFO)");
+}
+
 /* ---- speed ---- */
 
 #if defined(__has_feature)

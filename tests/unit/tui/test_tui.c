@@ -130,6 +130,24 @@ Test(keys, bad_keys_files_name_the_file_and_line)
     cr_assert_eq(tui_keymap_load(&km, tmpdir_path("missing")), SSM_ERR_NOINPUT);
 }
 
+/* A comment longer than the old 512-byte line buffer stays a comment (its
+ * tail used to be read as a binding). */
+Test(keys, a_long_comment_stays_a_comment)
+{
+    tui_keymap km;
+    tui_keymap_default(&km);
+    char text[3000];
+    memset(text, 'c', sizeof text);
+    text[0] = '#';
+    snprintf(text + 2000, sizeof text - 2000, " quit = x\nstep = N\n");
+    write_file(tmpdir_path("long"), text);
+    tui_action x = tui_keymap_lookup(&km, 'x');
+    cr_assert_eq(tui_keymap_load(&km, tmpdir_path("long")), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(tui_keymap_lookup(&km, 'x'), x);
+    cr_assert_eq(tui_keymap_lookup(&km, 'q'), TUI_ACT_QUIT);
+    cr_assert_eq(tui_keymap_lookup(&km, 'N'), TUI_ACT_STEP);
+}
+
 Test(keys, the_mdoc_list_has_every_action_and_key)
 {
     char *buf = NULL;
