@@ -4,7 +4,8 @@
 # training (exit 78, one line with key, value and range); a diverging run
 # stops at the first non-finite loss, names the step and never saves over
 # the last good checkpoint; eval refuses a NaN loss, and a checkpoint with
-# NaN weights is refused on load with the tensor's name.
+# NaN weights is refused on load with the tensor's name; and the man
+# pages' EXIT STATUS sections list every code of their commands.
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh
 
@@ -66,5 +67,21 @@ expect_error 65 "tensor 'backbone.layers.1.mixer.A_log' holds NaN" \
 set_tensor "$TMP/nan/model.safetensors" backbone.layers.1.mixer.A_log inf
 expect_error 65 "tensor 'backbone.layers.1.mixer.A_log' holds Inf" \
     "$SSMLAB" train $TT steps=4 data="$TMP/corpus.txt" resume="$TMP/nan" out="$TMP/nan"
+
+# 5. Each command's man page lists, under EXIT STATUS, every code it returns.
+while read -r page codes; do
+    section=$(awk '/^\.Sh EXIT STATUS/ { p = 1; next } /^\.Sh / { p = 0 } p' "man/$page")
+    missing=""
+    for c in $codes; do echo "$section" | grep -qw "$c" || missing="$missing $c"; done
+    [ -z "$missing" ] && ok "$page: EXIT STATUS lists $codes" || fail "$page: EXIT STATUS lacks$missing"
+done <<'EOF2'
+ssmlab.1 0 64 65 66 70 71 73 74 78 130
+ssmlab-attack.1 0 64 65 66 70 71 74 78
+ssmlab-generate.1 0 64 65 66 70 71 74 78
+ssmlab-inspect.1 0 64 65 66 70 71 73 74 78
+ssmlab-plot.1 0 64 65 66 70 71 73 74
+ssmlab-sweep.1 0 64 65 66 70 71 73 74 78 127 130
+ssmlab-tui.1 0 1 64 65 66 69 70 71 74 78 130
+EOF2
 
 finish
