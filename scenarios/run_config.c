@@ -69,7 +69,7 @@ static const key_spec keys[] = {
      ssm_polarize_parse, ssm_polarize_name, NULL},
     {"reorder", K_ENUM, M(reorder), 0, "token reordering of the SSM input for classifiers: off, soft (SoftSort) or hard (straight-through)",
      ssm_reorder_parse, ssm_reorder_name, NULL},
-    {"reorder_tau", K_FLOAT, M(reorder_tau), 0, "SoftSort temperature tau > 0 of reorder soft and hard", NULL, NULL, "(0, inf)"},
+    {"reorder_tau", K_FLOAT, M(reorder_tau), 0, "SoftSort temperature tau > 0 of reorder soft and hard", NULL, NULL, NULL},
     {"reorder_layers", K_LAYERS, M(reorder_layers), 0, "layers that reorder their SSM input, e.g. 0 or 0,2", NULL, NULL, NULL},
     {"pool", K_ENUM, M(pool), 0, "classifier readout: mean over tokens, last token, or cls (a learned token appended last)",
      ssm_pool_parse, ssm_pool_name, NULL},
