@@ -94,6 +94,29 @@ experiments: deps
 	$(MAKE) ssmlab
 	SERIES='$(SERIES)' SEEDS='$(SEEDS)' ./scripts/experiments.sh
 
+# ThreadSanitizer (CI only, .ci/run: the build alone takes minutes on two
+# cores): its own build of ssmlab in build/tsan, which tests/tsan.sh runs
+# through the scripted lab, the lab's runs and checkpoints, and
+# tui --bench-latency with two OpenMP threads; any report fails it.
+# Criterion cannot run under TSAN (its BoxFort arena fails to map), so the
+# engine thread and the lab are driven through `ssmlab tui --script`.
+# libomp is not built with TSAN, and its own mutexes are reported as
+# races: tests/tsan.supp suppresses them (called_from_lib:libomp.so, only
+# libomp's internals), so OpenMP still runs with two threads.
+TSAN := build/tsan
+TSANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
+$(VERSIONED:%=$(TSAN)/%.o): $(VERSION_H)
+$(TSAN)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(TSANFLAGS) -O1 -MMD -MP -c $< -o $@
+$(TSAN)/libssm.a: $(LIB_SRC:%.c=$(TSAN)/%.o)
+	rm -f $@ && ar rcs $@ $^
+$(TSAN)/ssmlab: $(TSAN)/cli/main.o $(TSAN)/libssm.a
+	$(CC) $(CFLAGS) $(TSANFLAGS) $^ -o $@ $(LDLIBS)
+tsan: deps
+	$(MAKE) -j$(JOBS) $(TSAN)/ssmlab
+	./tests/tsan.sh
+
 lint-man:
 	mandoc -Tlint -W warning man/*.[0-9]
 	@for f in man/*.[0-9]; do groff -man -ww -z $$f || exit 1; done
@@ -101,6 +124,6 @@ lint-man:
 clean:
 	rm -rf build ssmlab
 
-.PHONY: all deps test bench run unit unit-asan lint-man experiments clean FORCE
+.PHONY: all deps test bench run unit unit-asan lint-man experiments clean tsan FORCE
 .SECONDARY:
 -include $(shell find build -name '*.d' 2>/dev/null)

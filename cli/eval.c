@@ -92,6 +92,15 @@ static ssm_status write_grads(ssm_model *m, const char *path)
     return st;
 }
 
+/* A loss that is not finite is no measurement: SSM_ERR_DATA naming the
+ * model and the split, rather than a row of NaN and exit status 0. */
+static ssm_status loss_finite(double loss, const char *model, const char *split)
+{
+    if (isfinite(loss)) return SSM_OK;
+    return ssm_fail(SSM_ERR_DATA, "%s: the loss on %s is %g: the weights overflow on this data", model, split,
+                    loss);
+}
+
 /* Forward (and backward when gradients are wanted) on an explicit batch. */
 static ssm_status eval_tokens(ssm_model *m, const eval_opts *o, cli_table *tab)
 {
@@ -110,6 +119,7 @@ static ssm_status eval_tokens(ssm_model *m, const eval_opts *o, cli_table *tab)
     if (!st && o->save_logits) st = write_logits(m, o->save_logits, B, L);
     if (!st && o->save_grads && L > 1) st = ssm_model_backward(m, 1.0f);
     if (!st && o->save_grads) st = write_grads(m, o->save_grads);
+    if (!st) st = loss_finite(m->loss, o->model, "--tokens");
     if (!st) {
         char v[4][32];
         snprintf(v[0], 32, "%d", B);
@@ -152,6 +162,7 @@ static ssm_status eval_text(ssm_model *m, const eval_opts *o, cli_table *tab)
     }
     cli_progress_clear(&bp.p);
     if (!st && !count) st = ssm_fail(SSM_ERR_DATA, "%s: validation split is shorter than seq_len + 1", data);
+    if (!st) st = loss_finite(total / count, o->model, "the validation split");
     if (!st) {
         char v[5][32];
         double loss = total / count;
@@ -231,6 +242,7 @@ static ssm_status eval_inputs(ssm_model *m, const eval_opts *o, cli_table *tab)
     if (!st && o->save_logits) st = write_logits(m, o->save_logits, B, L);
     if (!st && o->save_grads) st = ssm_model_backward(m, 1.0f);
     if (!st && o->save_grads) st = write_grads(m, o->save_grads);
+    if (!st && lab) st = loss_finite(m->loss, o->model, "--inputs");
     if (!st) {
         double acc = lab ? (double)task_count_correct(m->acts.logits, lab, B, m->cfg.n_classes) / B : NAN;
         cls_row(tab, o->model, "inputs", B, L, lab ? m->loss : NAN, acc);
@@ -263,6 +275,7 @@ static ssm_status eval_images(ssm_model *m, const eval_opts *o, const char *run_
         st = ssm_fail(SSM_ERR_DATA, "%s: tokens have %d values, the model in %s takes %d", d.test.path,
                       d.seq.d_input, o->model, m->cfg.d_input);
     if (!st) st = cli_progress_validate(&d, m, o->batches, &v);
+    if (!st) st = loss_finite(v.loss, o->model, "the test split");
     if (!st) cls_row(tab, o->model, "test", v.n, d.L, v.loss, v.acc);
     task_data_free(&d);
     return st;
@@ -283,7 +296,8 @@ static ssm_status eval_mqar(ssm_model *m, const eval_opts *o, const char *run_te
                         rc.mqar.vocab, m->cfg.padded_vocab);
     if ((st = task_data_load(&d, &rc, o->batch_size))) { task_data_free(&d); return st; }
     task_metrics v;
-    if (!(st = cli_progress_validate(&d, m, o->batches, &v))) cls_row(tab, o->model, "val", v.n, d.L, v.loss, v.acc);
+    if (!(st = cli_progress_validate(&d, m, o->batches, &v)) && !(st = loss_finite(v.loss, o->model, "the validation stream")))
+        cls_row(tab, o->model, "val", v.n, d.L, v.loss, v.acc);
     task_data_free(&d);
     return st;
 }

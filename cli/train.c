@@ -79,12 +79,16 @@ static ssm_status emit_row(train_state *s, const history_row *r)
     return history_append(&s->hist, r);
 }
 
+/* Save OUT at the current step, unless the weights or the loss they give
+ * next are not finite: then OUT keeps its last good checkpoint. */
 static ssm_status save(train_state *s)
 {
     cli_progress_clear(&s->prog);
+    ssm_status st = task_check_saveable(&s->data, &s->rc, &s->model, s->opt.step, s->rc.out);
+    if (st) return st;
     char *cfg = run_config_string(&s->rc);
     ssm_checkpoint_meta meta = {.step = s->opt.step, .seed = (uint64_t)s->rc.seed, .run_config = cfg};
-    ssm_status st = ssm_checkpoint_save(s->rc.out, &s->model, &s->opt, &meta);
+    st = ssm_checkpoint_save(s->rc.out, &s->model, &s->opt, &meta);
     free(cfg);
     if (!st) fprintf(stderr, "# saved %s at step %ld\n", s->rc.out, s->opt.step);
     return st;
@@ -155,6 +159,8 @@ static ssm_status eval_and_log(train_state *s)
     cli_progress_clear(&s->prog);
     ssm_status st = cli_progress_validate(&s->data, &s->model, s->rc.eval_batches, &v);
     if (st) return st;
+    if (!isfinite(v.loss))
+        return ssm_fail(SSM_ERR_DATA, "validation loss became %g at step %ld", v.loss, s->opt.step);
     task_dynamics dy;
     int measured = task_dynamics_measure(&s->data, &s->model, TASK_DYNAMICS_QUICK, &dy) == SSM_OK;
     if (measured) dynamics_note(s->opt.step, &dy);

@@ -371,15 +371,18 @@ ssm_status ssm_session_validate(ssm_session *s, int max_batches, atomic_int *can
 }
 
 /* Save into dir, which becomes the run's directory (its run configuration
- * says out = dir). */
+ * says out = dir); refused while the weights, or the loss they give on
+ * the next step's batches, are not finite (task_check_saveable). */
 static ssm_status save_into(ssm_session *s, const char *dir)
 {
+    ssm_status st = s->data ? task_check_saveable(s->data, &s->rc, &s->model, s->opt.step, dir) : SSM_OK;
+    if (st) return st;
     run_config rc = s->rc;
     snprintf(rc.out, sizeof rc.out, "%s", dir);
     char *cfg = run_config_string(&rc);
     if (!cfg) return ssm_fail(SSM_ERR_NOMEM, "save: out of memory");
     ssm_checkpoint_meta meta = {.step = s->opt.step, .seed = (uint64_t)s->rc.seed, .run_config = cfg};
-    ssm_status st = ssm_checkpoint_save(dir, &s->model, &s->opt, &meta);
+    st = ssm_checkpoint_save(dir, &s->model, &s->opt, &meta);
     free(cfg);
     if (st) return st;
     memcpy(s->rc.out, rc.out, sizeof s->rc.out);

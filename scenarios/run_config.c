@@ -47,6 +47,7 @@ typedef struct {
     const char *help;
     int (*parse)(const char *);     /* K_ENUM: name -> value, -1 if unknown */
     const char *(*enum_name)(int);  /* K_ENUM: value -> name */
+    const char *range;              /* K_FLOAT, K_DOUBLE: valid values, "[lo, hi)" etc. ("inf" bounds); NULL: any */
 } key_spec;
 
 #define M(f) offsetof(run_config, model.f)
@@ -54,65 +55,65 @@ typedef struct {
 #define R(f) offsetof(run_config, f)
 #define Q(f) offsetof(run_config, mqar.f)
 static const key_spec keys[] = {
-    {"d_model", K_INT, M(d_model), 0, "model width D", NULL, NULL},
-    {"n_layer", K_INT, M(n_layer), 0, "number of Mamba layers", NULL, NULL},
-    {"d_state", K_INT, M(d_state), 0, "SSM state size N", NULL, NULL},
-    {"d_conv", K_INT, M(d_conv), 0, "causal convolution width K", NULL, NULL},
-    {"expand", K_INT, M(expand), 0, "inner width factor (E = expand * D)", NULL, NULL},
-    {"dt_rank", K_INT, M(dt_rank), 0, "rank R of the delta projection; 0 = ceil(D/16)", NULL, NULL},
-    {"vocab_size", K_INT, M(vocab_size), 0, "vocabulary size (256 for bytes)", NULL, NULL},
-    {"pad_vocab_size_multiple", K_INT, M(pad_vocab_size_multiple), 0, "round the vocabulary up to a multiple of this", NULL, NULL},
-    {"tie_embeddings", K_INT, M(tie_embeddings), 0, "1: the LM head is the embedding", NULL, NULL},
-    {"norm_eps", K_FLOAT, M(norm_eps), 0, "RMSNorm epsilon", NULL, NULL},
+    {"d_model", K_INT, M(d_model), 0, "model width D", NULL, NULL, NULL},
+    {"n_layer", K_INT, M(n_layer), 0, "number of Mamba layers", NULL, NULL, NULL},
+    {"d_state", K_INT, M(d_state), 0, "SSM state size N", NULL, NULL, NULL},
+    {"d_conv", K_INT, M(d_conv), 0, "causal convolution width K", NULL, NULL, NULL},
+    {"expand", K_INT, M(expand), 0, "inner width factor (E = expand * D)", NULL, NULL, NULL},
+    {"dt_rank", K_INT, M(dt_rank), 0, "rank R of the delta projection; 0 = ceil(D/16)", NULL, NULL, NULL},
+    {"vocab_size", K_INT, M(vocab_size), 0, "vocabulary size (256 for bytes)", NULL, NULL, NULL},
+    {"pad_vocab_size_multiple", K_INT, M(pad_vocab_size_multiple), 0, "round the vocabulary up to a multiple of this", NULL, NULL, NULL},
+    {"tie_embeddings", K_INT, M(tie_embeddings), 0, "1: the LM head is the embedding", NULL, NULL, NULL},
+    {"norm_eps", K_FLOAT, M(norm_eps), 0, "RMSNorm epsilon", NULL, NULL, "(0, inf)"},
     {"scenario", K_ENUM, M(scenario), 0, "S_B, S_C parameterisation: default, positive, negative or mixed",
-     ssm_scenario_parse, ssm_scenario_name},
+     ssm_scenario_parse, ssm_scenario_name, NULL},
     {"polarize", K_ENUM, M(polarize), 0, "pinned state channels: none, zero, one or both",
-     ssm_polarize_parse, ssm_polarize_name},
+     ssm_polarize_parse, ssm_polarize_name, NULL},
     {"reorder", K_ENUM, M(reorder), 0, "token reordering of the SSM input for classifiers: off, soft (SoftSort) or hard (straight-through)",
-     ssm_reorder_parse, ssm_reorder_name},
-    {"reorder_tau", K_FLOAT, M(reorder_tau), 0, "SoftSort temperature tau > 0 of reorder soft and hard", NULL, NULL},
-    {"reorder_layers", K_LAYERS, M(reorder_layers), 0, "layers that reorder their SSM input, e.g. 0 or 0,2", NULL, NULL},
+     ssm_reorder_parse, ssm_reorder_name, NULL},
+    {"reorder_tau", K_FLOAT, M(reorder_tau), 0, "SoftSort temperature tau > 0 of reorder soft and hard", NULL, NULL, NULL},
+    {"reorder_layers", K_LAYERS, M(reorder_layers), 0, "layers that reorder their SSM input, e.g. 0 or 0,2", NULL, NULL, NULL},
     {"pool", K_ENUM, M(pool), 0, "classifier readout: mean over tokens, last token, or cls (a learned token appended last)",
-     ssm_pool_parse, ssm_pool_name},
-    {"lr", K_FLOAT, O(lr), 0, "peak learning rate", NULL, NULL},
-    {"min_lr", K_FLOAT, O(min_lr), 0, "final learning rate of the cosine schedule", NULL, NULL},
-    {"warmup", K_INT, O(warmup), 0, "linear warmup steps", NULL, NULL},
-    {"steps", K_INT, O(total_steps), 0, "optimizer steps in all", NULL, NULL},
-    {"beta1", K_FLOAT, O(beta1), 0, "AdamW beta1", NULL, NULL},
-    {"beta2", K_FLOAT, O(beta2), 0, "AdamW beta2", NULL, NULL},
-    {"eps", K_FLOAT, O(eps), 0, "AdamW epsilon", NULL, NULL},
-    {"weight_decay", K_FLOAT, O(weight_decay), 0, "AdamW weight decay (not on A_log, D, biases, norms)", NULL, NULL},
-    {"grad_clip", K_FLOAT, O(grad_clip), 0, "clip the global gradient norm to this; 0 = off", NULL, NULL},
+     ssm_pool_parse, ssm_pool_name, NULL},
+    {"lr", K_FLOAT, O(lr), 0, "peak learning rate", NULL, NULL, "(0, inf)"},
+    {"min_lr", K_FLOAT, O(min_lr), 0, "final learning rate of the cosine schedule, at most lr", NULL, NULL, "[0, inf)"},
+    {"warmup", K_INT, O(warmup), 0, "linear warmup steps", NULL, NULL, NULL},
+    {"steps", K_INT, O(total_steps), 0, "optimizer steps in all", NULL, NULL, NULL},
+    {"beta1", K_FLOAT, O(beta1), 0, "AdamW beta1", NULL, NULL, "[0, 1)"},
+    {"beta2", K_FLOAT, O(beta2), 0, "AdamW beta2", NULL, NULL, "[0, 1)"},
+    {"eps", K_FLOAT, O(eps), 0, "AdamW epsilon", NULL, NULL, "(0, inf)"},
+    {"weight_decay", K_FLOAT, O(weight_decay), 0, "AdamW weight decay (not on A_log, D, biases, norms)", NULL, NULL, "[0, inf)"},
+    {"grad_clip", K_FLOAT, O(grad_clip), 0, "clip the global gradient norm to this; 0 = off", NULL, NULL, "[0, inf)"},
     {"task", K_ENUM, R(task), 0, "what is trained: lm (next byte), classify (image label) or mqar (associative recall)",
-     task_parse, run_task_name},
+     task_parse, run_task_name, NULL},
     {"dataset", K_ENUM, R(dataset), 0, "text, fashion-mnist, mnist or cifar10",
-     dataset_parse, run_dataset_name},
-    {"data", K_STR, R(data), RUN_PATH_MAX, "text file or directory, or image directory; empty = the dataset's default", NULL, NULL},
-    {"val_fraction", K_DOUBLE, R(val_fraction), 0, "fraction of the corpus held out for validation (text)", NULL, NULL},
-    {"patch", K_INT, R(patch), 0, "images: p x p pixel patches per token; 0 or 1 = one token per pixel", NULL, NULL},
-    {"standardize", K_INT, R(standardize), 0, "images: 1 = per-channel mean/std of the training set, 0 = v/255", NULL, NULL},
-    {"n_classes", K_INT, R(n_classes), 0, "images: number of classes; 0 = 1 + the largest training label", NULL, NULL},
-    {"mqar_vocab", K_INT, Q(vocab), 0, "mqar: vocabulary V (keys 1 .. V/2-1, values V/2 .. V-1); more than mqar_len, at most vocab_size", NULL, NULL},
-    {"mqar_len", K_INT, Q(len), 0, "mqar: sequence length T, even", NULL, NULL},
-    {"mqar_pairs", K_INT, Q(pairs), 0, "mqar: key-value pairs K, each queried once; 4K <= T", NULL, NULL},
-    {"mqar_alpha", K_DOUBLE, Q(alpha), 0, "mqar: query gaps g drawn with p(g) ~ a g^(a-1); 1 = uniform", NULL, NULL},
+     dataset_parse, run_dataset_name, NULL},
+    {"data", K_STR, R(data), RUN_PATH_MAX, "text file or directory, or image directory; empty = the dataset's default", NULL, NULL, NULL},
+    {"val_fraction", K_DOUBLE, R(val_fraction), 0, "fraction of the corpus held out for validation (text)", NULL, NULL, NULL},
+    {"patch", K_INT, R(patch), 0, "images: p x p pixel patches per token; 0 or 1 = one token per pixel", NULL, NULL, NULL},
+    {"standardize", K_INT, R(standardize), 0, "images: 1 = per-channel mean/std of the training set, 0 = v/255", NULL, NULL, NULL},
+    {"n_classes", K_INT, R(n_classes), 0, "images: number of classes; 0 = 1 + the largest training label", NULL, NULL, NULL},
+    {"mqar_vocab", K_INT, Q(vocab), 0, "mqar: vocabulary V (keys 1 .. V/2-1, values V/2 .. V-1); more than mqar_len, at most vocab_size", NULL, NULL, NULL},
+    {"mqar_len", K_INT, Q(len), 0, "mqar: sequence length T, even", NULL, NULL, NULL},
+    {"mqar_pairs", K_INT, Q(pairs), 0, "mqar: key-value pairs K, each queried once; 4K <= T", NULL, NULL, NULL},
+    {"mqar_alpha", K_DOUBLE, Q(alpha), 0, "mqar: query gaps g drawn with p(g) ~ a g^(a-1); 1 = uniform", NULL, NULL, NULL},
     {"mqar_filler", K_ENUM, Q(random_filler), 0, "mqar: tokens between the queries: random or zero",
-     filler_parse, filler_name},
-    {"mqar_train_examples", K_INT, R(mqar_train_examples), 0, "mqar: cycle over this many training examples; 0 = fresh ones every step", NULL, NULL},
-    {"mqar_val_examples", K_INT, R(mqar_val_examples), 0, "mqar: validation examples, from a stream disjoint from training", NULL, NULL},
-    {"seq_len", K_INT, R(seq_len), 0, "training sequence length L (text; images: set by patch; mqar: by mqar_len)", NULL, NULL},
-    {"batch_size", K_INT, R(batch_size), 0, "sequences per micro-batch B", NULL, NULL},
-    {"grad_accum", K_INT, R(grad_accum), 0, "micro-batches accumulated per step", NULL, NULL},
-    {"eval_every", K_INT, R(eval_every), 0, "validate every this many steps; 0 = only at the end", NULL, NULL},
-    {"eval_batches", K_INT, R(eval_batches), 0, "validation batches per evaluation; 0 = the whole split", NULL, NULL},
-    {"log_every", K_INT, R(log_every), 0, "write a training row every this many steps", NULL, NULL},
-    {"save_every", K_INT, R(save_every), 0, "save a checkpoint every this many steps; 0 = only at the end", NULL, NULL},
-    {"stop_at", K_INT, R(stop_at), 0, "save a resumable checkpoint and stop after this step; 0 = run all steps", NULL, NULL},
-    {"seed", K_LONG, R(seed), 0, "random seed for initialisation and batches", NULL, NULL},
-    {"threads", K_INT, R(threads), 0, "OpenMP and BLAS threads; 0 = all cores", NULL, NULL},
-    {"out", K_STR, R(out), RUN_PATH_MAX, "checkpoint directory to write", NULL, NULL},
-    {"resume", K_STR, R(resume), RUN_PATH_MAX, "checkpoint directory to resume from", NULL, NULL},
-    {"format", K_STR, R(format), 8, "metrics format on stdout: csv or jsonl", NULL, NULL},
+     filler_parse, filler_name, NULL},
+    {"mqar_train_examples", K_INT, R(mqar_train_examples), 0, "mqar: cycle over this many training examples; 0 = fresh ones every step", NULL, NULL, NULL},
+    {"mqar_val_examples", K_INT, R(mqar_val_examples), 0, "mqar: validation examples, from a stream disjoint from training", NULL, NULL, NULL},
+    {"seq_len", K_INT, R(seq_len), 0, "training sequence length L (text; images: set by patch; mqar: by mqar_len)", NULL, NULL, NULL},
+    {"batch_size", K_INT, R(batch_size), 0, "sequences per micro-batch B", NULL, NULL, NULL},
+    {"grad_accum", K_INT, R(grad_accum), 0, "micro-batches accumulated per step", NULL, NULL, NULL},
+    {"eval_every", K_INT, R(eval_every), 0, "validate every this many steps; 0 = only at the end", NULL, NULL, NULL},
+    {"eval_batches", K_INT, R(eval_batches), 0, "validation batches per evaluation; 0 = the whole split", NULL, NULL, NULL},
+    {"log_every", K_INT, R(log_every), 0, "write a training row every this many steps", NULL, NULL, NULL},
+    {"save_every", K_INT, R(save_every), 0, "save a checkpoint every this many steps; 0 = only at the end", NULL, NULL, NULL},
+    {"stop_at", K_INT, R(stop_at), 0, "save a resumable checkpoint and stop after this step; 0 = run all steps", NULL, NULL, NULL},
+    {"seed", K_LONG, R(seed), 0, "random seed for initialisation and batches", NULL, NULL, NULL},
+    {"threads", K_INT, R(threads), 0, "OpenMP and BLAS threads; 0 = all cores", NULL, NULL, NULL},
+    {"out", K_STR, R(out), RUN_PATH_MAX, "checkpoint directory to write", NULL, NULL, NULL},
+    {"resume", K_STR, R(resume), RUN_PATH_MAX, "checkpoint directory to resume from", NULL, NULL, NULL},
+    {"format", K_STR, R(format), 8, "metrics format on stdout: csv or jsonl", NULL, NULL, NULL},
 };
 #undef M
 #undef O
@@ -163,6 +164,32 @@ static const key_spec *key_find(const char *name)
     return NULL;
 }
 
+/* Whether v lies in range ("[lo, hi]" with ( or ) for an open end; lo
+ * and hi are numbers or inf): NaN never does, infinities only inside a
+ * closed "inf" end.  A malformed range holds nothing. */
+static int range_holds(const char *range, double v)
+{
+    char open, close;
+    char lo_s[32], hi_s[32];
+    if (sscanf(range, "%c%31[^,], %31[^])]%c", &open, lo_s, hi_s, &close) != 4) return 0;
+    double lo = strtod(lo_s, NULL), hi = strtod(hi_s, NULL);
+    int above = open == '[' ? v >= lo : v > lo;
+    int below = close == ']' ? v <= hi : v < hi;
+    return above && below;
+}
+
+/* The value of a ranged key in rc (as stored: a float key's value after
+ * rounding to float) against its range; origin names where it was set. */
+static ssm_status key_range_check(const run_config *rc, const key_spec *k, const char *origin)
+{
+    if (!k->range) return SSM_OK;
+    const void *src = (const char *)rc + k->offset;
+    double v = k->type == K_FLOAT ? *(const float *)src : *(const double *)src;
+    if (range_holds(k->range, v)) return SSM_OK;
+    return ssm_fail(SSM_ERR_CONFIG, "%s%s%s = %g is out of range %s (%s)", origin ? origin : "",
+                    origin ? ": " : "", k->name, v, k->range, k->help);
+}
+
 static ssm_status key_parse(run_config *rc, const key_spec *k, const char *val, const char *origin)
 {
     char *end = NULL;
@@ -184,7 +211,7 @@ static ssm_status key_parse(run_config *rc, const key_spec *k, const char *val, 
         double v = strtod(val, &end);
         if (*val && !*end && !errno) {
             if (k->type == K_FLOAT) *(float *)dst = (float)v; else *(double *)dst = v;
-            return SSM_OK;
+            return key_range_check(rc, k, origin);
         }
         break;
     }
@@ -365,9 +392,23 @@ static ssm_status check_data(run_config *rc)
     return SSM_OK;
 }
 
+/* The optimizer's keys: each in its range, and min_lr <= lr. */
+static ssm_status check_optimizer(const run_config *rc)
+{
+    for (int i = 0; i < NKEYS; i++) {
+        ssm_status st = key_range_check(rc, &keys[i], NULL);
+        if (st) return st;
+    }
+    if (rc->opt.min_lr > rc->opt.lr)
+        return ssm_fail(SSM_ERR_CONFIG, "min_lr = %g is out of range [0, lr = %g] (%s)", rc->opt.min_lr,
+                        rc->opt.lr, key_find("min_lr")->help);
+    return SSM_OK;
+}
+
 ssm_status run_config_check(run_config *rc)
 {
     ssm_status st = check_data(rc);
+    if (!st) st = check_optimizer(rc);
     if (st) return st;
     if (rc->task == RUN_TASK_LM && rc->seq_len < 2)
         return ssm_fail(SSM_ERR_CONFIG, "seq_len = %d must be at least 2", rc->seq_len);
@@ -375,7 +416,6 @@ ssm_status run_config_check(run_config *rc)
     if (rc->grad_accum < 1) return ssm_fail(SSM_ERR_CONFIG, "grad_accum = %d must be positive", rc->grad_accum);
     if (rc->opt.total_steps < 1) return ssm_fail(SSM_ERR_CONFIG, "steps = %d must be positive", rc->opt.total_steps);
     if (rc->opt.warmup < 0) return ssm_fail(SSM_ERR_CONFIG, "warmup = %d must not be negative", rc->opt.warmup);
-    if (!(rc->opt.lr > 0.0f)) return ssm_fail(SSM_ERR_CONFIG, "lr = %g must be positive", rc->opt.lr);
     if (rc->eval_every < 0 || rc->eval_batches < 0 || rc->log_every < 1 || rc->save_every < 0)
         return ssm_fail(SSM_ERR_CONFIG, "eval_every, eval_batches and save_every must be >= 0, log_every >= 1");
     if (rc->stop_at < 0) return ssm_fail(SSM_ERR_CONFIG, "stop_at = %d must not be negative", rc->stop_at);

@@ -4,6 +4,7 @@
 #include "scenarios/task.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static ssm_status load_images(task_data *d, const run_config *rc)
@@ -210,6 +211,42 @@ ssm_status task_train_step(task_data *d, const run_config *rc, ssm_model *m, ssm
     out->grad_norm = ssm_adamw_update(opt, m);
     out->tokens = (long)accum * d->B * d->L;
     return SSM_OK;
+}
+
+/* The first parameter tensor of m holding a value that is not finite, as
+ * SSM_ERR_DATA naming it and the step. */
+static ssm_status params_finite(const ssm_model *m, long step)
+{
+    int n = ssm_model_tensors(m, m->params_memory, NULL, 0);
+    ssm_tensor *t = malloc(sizeof *t * (size_t)n);
+    if (!t) return ssm_fail(SSM_ERR_NOMEM, "out of memory checking the weights");
+    ssm_model_tensors(m, m->params_memory, t, n);
+    ssm_status st = SSM_OK;
+    for (int i = 0; i < n && !st; i++)
+        for (size_t j = 0; j < t[i].numel && !st; j++)
+            if (!isfinite(t[i].data[j]))
+                st = ssm_fail(SSM_ERR_DATA, "weights became %s at step %ld (tensor '%s', element %zu)",
+                              isnan(t[i].data[j]) ? "NaN" : "Inf", step, t[i].name, j);
+    free(t);
+    return st;
+}
+
+ssm_status task_check_saveable(task_data *d, const run_config *rc, ssm_model *m, long step, const char *dir)
+{
+    ssm_status st = params_finite(m, step);
+    double loss = 0.0;
+    for (int k = 0; !st && k < rc->grad_accum; k++) {
+        if ((st = task_train_batch(d, rc, step, k))) break;
+        if ((st = ssm_model_forward(m, d->batch))) break;
+        loss += m->loss / rc->grad_accum;
+    }
+    if (!st && !isfinite(loss))
+        st = ssm_fail(SSM_ERR_DATA, "loss became %g at step %ld (the weights of step %ld on step %ld's "
+                      "batches)", loss, step + 1, step, step + 1);
+    if (st != SSM_ERR_DATA) return st;
+    char why[512];
+    snprintf(why, sizeof why, "%s", ssm_last_error());
+    return ssm_fail(st, "%s: step %ld not saved, so %s keeps its last good checkpoint", why, step, dir);
 }
 
 long task_val_batches(const task_data *d, int max_batches)

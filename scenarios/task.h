@@ -71,6 +71,15 @@ typedef struct {
 ssm_status task_train_step(task_data *d, const run_config *rc, ssm_model *m, ssm_adamw *opt,
                            task_step_stats *out);
 
+/* Whether m, trained for step steps, may be saved into dir: every weight
+ * finite (else SSM_ERR_DATA naming the tensor) and the loss of step + 1's
+ * training batches (forward only, the check task_train_step would make
+ * next) finite (else SSM_ERR_DATA naming step + 1); the message says dir
+ * keeps its last good checkpoint.  A save after the loss has left its
+ * finite range would replace that checkpoint with weights that only
+ * diverge.  Overwrites the batch and the activations. */
+ssm_status task_check_saveable(task_data *d, const run_config *rc, ssm_model *m, long step, const char *dir);
+
 /* Mean loss (and accuracy) over the validation split (lm: non-overlapping
  * windows; classify: the test images in order; mqar: the validation
  * stream's examples in order), at most max_batches batches (0 = all).

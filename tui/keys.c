@@ -83,12 +83,19 @@ void tui_keymap_default(tui_keymap *km)
     for (int i = 0; i < NTABLE; i++) memcpy(km->keys[table[i].action], table[i].keys, sizeof table[i].keys);
 }
 
+/* Enter arrives as '\n' (curses' nl mode), '\r' (C-m, raw or nonl mode)
+ * or KEY_ENTER (the keypad's): one key, '\n', in the table and in lookups. */
+static int key_norm(int key)
+{
+    return key == '\r' || key == KEY_ENTER ? '\n' : key;
+}
+
 tui_action tui_keymap_lookup(const tui_keymap *km, int key)
 {
-    if (key == '\r' || key == KEY_ENTER) key = '\n';
+    key = key_norm(key);
     for (int a = 1; a < TUI_ACT_COUNT; a++)
         for (int i = 0; i < TUI_KEYS_PER_ACTION && km->keys[a][i]; i++)
-            if (km->keys[a][i] == key) return (tui_action)a;
+            if (key_norm(km->keys[a][i]) == key) return (tui_action)a;
     return TUI_ACT_NONE;
 }
 
@@ -115,14 +122,14 @@ int tui_key_parse(const char *s)
         long f = strtol(s + 1, &end, 10);
         if (!*end && f >= 1 && f <= 12) return KEY_F((int)f);
     }
-    if (s[0] == 'C' && s[1] == '-' && s[2] >= 'a' && s[2] <= 'z' && !s[3]) return CTRL(s[2]);
+    if (s[0] == 'C' && s[1] == '-' && s[2] >= 'a' && s[2] <= 'z' && !s[3]) return key_norm(CTRL(s[2]));
     if (s[0] > ' ' && s[0] < 127 && !s[1]) return s[0];
     return -1;
 }
 
 void tui_key_name(int key, char *buf, size_t n)
 {
-    if (key == '\r' || key == KEY_ENTER) key = '\n';
+    key = key_norm(key);
     for (int i = 0; i < NNAMED; i++)
         if (named[i].key == key) {
             snprintf(buf, n, "%s", named[i].name);
@@ -187,7 +194,7 @@ static void key_unbind(tui_keymap *km, int key)
     for (int a = 1; a < TUI_ACT_COUNT; a++) {
         int *k = km->keys[a], j = 0;
         for (int i = 0; i < TUI_KEYS_PER_ACTION && k[i]; i++)
-            if (k[i] != key) k[j++] = k[i];
+            if (key_norm(k[i]) != key_norm(key)) k[j++] = k[i];
         for (; j < TUI_KEYS_PER_ACTION; j++) k[j] = 0;
     }
 }

@@ -271,6 +271,38 @@ Test(session, bad_checkpoints_and_data_fail_cleanly)
     cr_assert_eq(ssm_session_open(&s, &rc), SSM_ERR_NOINPUT);
 }
 
+/* A session whose weights hold NaN, or are finite but give a NaN loss on
+ * the next step's batches, refuses to save: the directory keeps the last
+ * good checkpoint, which still loads. */
+Test(session, diverged_weights_are_never_saved)
+{
+    run_config rc;
+    tiny_config(&rc);
+    ssm_session s;
+    cr_assert_eq(ssm_session_open(&s, &rc), SSM_OK, "%s", ssm_last_error());
+    double loss, acc;
+    float lr;
+    cr_assert_eq(ssm_session_step(&s, &loss, &acc, &lr), SSM_OK);
+    cr_assert_eq(ssm_session_save(&s, rc.out), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_session_step(&s, &loss, &acc, &lr), SSM_OK);
+    float keep = s.model.params_memory[7];
+    s.model.params_memory[7] = NAN;
+    cr_expect_eq(ssm_session_overwrite(&s, rc.out), SSM_ERR_DATA);
+    cr_expect(strstr(ssm_last_error(), "weights became NaN at step 2 (tensor '") != NULL, "%s", ssm_last_error());
+    cr_expect(strstr(ssm_last_error(), "keeps its last good checkpoint") != NULL, "%s", ssm_last_error());
+    s.model.params_memory[7] = keep;
+    for (size_t i = 0; i < s.model.num_params; i++) s.model.params_memory[i] *= 1e30f;   /* finite, but the loss is not */
+    cr_expect_eq(ssm_session_overwrite(&s, rc.out), SSM_ERR_DATA);
+    cr_expect(strstr(ssm_last_error(), "at step 3") != NULL, "%s", ssm_last_error());
+    ssm_model m = {0};
+    ssm_checkpoint_meta meta = {0};
+    cr_assert_eq(ssm_checkpoint_load(rc.out, &m, &meta), SSM_OK, "%s", ssm_last_error());
+    cr_expect_eq(meta.step, 1, "the good checkpoint of step 1 is kept");
+    free(meta.run_config);
+    ssm_model_free(&m);
+    ssm_session_free(&s);
+}
+
 /* A tiny session trained `steps` steps, saved into tmpdir/dir, and its
  * probe run on text (bytes into tokens); returns the text's length. */
 static int trained_probe(ssm_session *s, int polarize, int steps, const char *dir, const char *text, int *tokens)

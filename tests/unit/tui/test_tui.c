@@ -115,6 +115,31 @@ Test(keys, a_keys_file_rebinds_and_takes_keys_from_other_actions)
     cr_assert_str_eq(d, "(unbound)");
 }
 
+/* C-m is Enter: bound from a keys file it fires for each way Enter
+ * arrives ('\n' in curses' nl mode, '\r' in raw or nonl mode, KEY_ENTER
+ * from the keypad); it was stored as '\r' while presses were looked up as
+ * '\n', so it never fired. */
+Test(keys, c_m_is_enter_and_fires_however_enter_arrives)
+{
+    cr_assert_eq(tui_key_parse("C-m"), tui_key_parse("Enter"));
+    tui_keymap km;
+    tui_keymap_default(&km);
+    write_file(tmpdir_path("keys"), "validate = C-m\n");
+    cr_assert_eq(tui_keymap_load(&km, tmpdir_path("keys")), SSM_OK, "%s", ssm_last_error());
+    const int enter[] = {'\n', '\r', KEY_ENTER};
+    for (int i = 0; i < 3; i++)
+        cr_expect_eq(tui_keymap_lookup(&km, enter[i]), TUI_ACT_VALIDATE, "Enter as key %d", enter[i]);
+    cr_expect_eq(tui_keymap_lookup(&km, 'v'), TUI_ACT_NONE);
+    char d[64];
+    tui_keymap_describe(&km, TUI_ACT_VALIDATE, d, sizeof d);
+    cr_expect_str_eq(d, "Enter");
+    write_file(tmpdir_path("keys"), "step = Enter\n");   /* Enter taken by another action leaves C-m's */
+    cr_assert_eq(tui_keymap_load(&km, tmpdir_path("keys")), SSM_OK, "%s", ssm_last_error());
+    cr_expect_eq(tui_keymap_lookup(&km, '\r'), TUI_ACT_STEP);
+    tui_keymap_describe(&km, TUI_ACT_VALIDATE, d, sizeof d);
+    cr_expect_str_eq(d, "(unbound)");
+}
+
 Test(keys, bad_keys_files_name_the_file_and_line)
 {
     tui_keymap km;
