@@ -111,7 +111,7 @@ static ssm_status resolve(const char *path, char *target, int *direct, struct st
     path_dir(dir, cur);
     struct stat dsb;
     int err = !realpath(dir, real) || stat(real, &dsb) != 0 ? errno : S_ISDIR(dsb.st_mode) ? 0 : ENOTDIR;
-    if (err) return ssm_fail(SSM_ERR_CANTCREAT, "%s: cannot write in %s: %s", path, dir, strerror(err));
+    if (err) return ssm_fail(SSM_ERR_CANTCREAT, "%s: cannot create in %s: %s", path, dir, strerror(err));
     if (snprintf(target, PATH_MAX, "%s%s%s", real, strcmp(real, "/") ? "/" : "", base) >= PATH_MAX)
         return ssm_fail(SSM_ERR_CANTCREAT, "%s: path too long", path);
     return SSM_OK;
