@@ -288,37 +288,49 @@ static int put_str(char *buf, size_t cap, size_t *k, const char *s)
     return 1;
 }
 
-/* The journal: the magic line, then "R" tmp target or "U" path records. */
-static size_t journal_text(char *buf, size_t cap, const ssm_atomic_file *af, int n,
+/* path relative to dir when it is a file of dir (so a journal survives
+ * moving its directory), else path. */
+static const char *in_dir(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+    return !strncmp(path, dir, n) && path[n] == '/' && !strchr(path + n + 1, '/') ? path + n + 1 : path;
+}
+
+/* The journal of a commit in dir: the magic line, then "R" tmp target or
+ * "U" path records. */
+static size_t journal_text(char *buf, size_t cap, const char *dir, const ssm_atomic_file *af, int n,
                            const char *const *remove, int n_remove)
 {
     size_t k = 0;
     int ok = put_str(buf, cap, &k, AT_JOURNAL_MAGIC);
     for (int i = 0; ok && i < n; i++)
-        if (af[i].tmp) ok = put_str(buf, cap, &k, "R") && put_str(buf, cap, &k, af[i].tmp) &&
-                            put_str(buf, cap, &k, af[i].target);
+        if (af[i].tmp) ok = put_str(buf, cap, &k, "R") && put_str(buf, cap, &k, in_dir(af[i].tmp, dir)) &&
+                            put_str(buf, cap, &k, in_dir(af[i].target, dir));
     for (int i = 0; ok && i < n_remove; i++)
         ok = put_str(buf, cap, &k, "U") && put_str(buf, cap, &k, remove[i]);
     return ok ? k : 0;
 }
 
-/* Do the renames and removals of a journal; a rename already done (its
- * temporary file gone) is skipped. */
-static ssm_status journal_replay(const char *jpath, const char *buf, size_t n)
+/* Do the renames and removals of a journal of dir (relative names are in
+ * dir); a rename already done (its temporary file gone) is skipped. */
+static ssm_status journal_replay(const char *jpath, const char *dir, const char *buf, size_t n)
 {
     size_t k = sizeof AT_JOURNAL_MAGIC;
+    char a[PATH_MAX], b[PATH_MAX];
     if (n < k || memcmp(buf, AT_JOURNAL_MAGIC, k) || buf[n - 1])
         return ssm_fail(SSM_ERR_DATA, "%s: malformed commit journal", jpath);
     while (k < n) {
-        const char *op = buf + k, *a = op + strlen(op) + 1, *b = a < buf + n ? a + strlen(a) + 1 : a;
+        const char *op = buf + k, *ra = op + strlen(op) + 1, *rb = ra < buf + n ? ra + strlen(ra) + 1 : ra;
         int rn = !strcmp(op, "R");
-        if ((!rn && strcmp(op, "U")) || a >= buf + n || (rn && b >= buf + n))
+        if ((!rn && strcmp(op, "U")) || ra >= buf + n || (rn && rb >= buf + n))
             return ssm_fail(SSM_ERR_DATA, "%s: malformed commit journal", jpath);
+        snprintf(a, sizeof a, "%s%s%s", *ra == '/' ? "" : dir, *ra == '/' ? "" : "/", ra);
+        if (rn) snprintf(b, sizeof b, "%s%s%s", *rb == '/' ? "" : dir, *rb == '/' ? "" : "/", rb);
         if (rn ? rename(a, b) != 0 && errno != ENOENT : unlink(a) != 0 && errno != ENOENT)
             return ssm_fail(SSM_ERR_IO, "%s: cannot finish the interrupted commit (%s): %s", jpath,
                             rn ? b : a, strerror(errno));
         if (rn) fsync_dir_of(b);
-        k = (size_t)((rn ? b + strlen(b) + 1 : a + strlen(a) + 1) - buf);
+        k = (size_t)((rn ? rb + strlen(rb) + 1 : ra + strlen(ra) + 1) - buf);
     }
     return SSM_OK;
 }
@@ -340,7 +352,7 @@ ssm_status ssm_atomic_dir_recover(const char *dir, int clean)
     if (!s && flock(fd, LOCK_EX | LOCK_NB) == 0 && same_file(fd, AT_FDCWD, jpath)) {
         ssize_t n = read(fd, buf, AT_JOURNAL_MAX);
         s = n < 0 ? ssm_fail(SSM_ERR_IO, "%s: cannot read: %s", jpath, strerror(errno))
-                  : journal_replay(jpath, buf, (size_t)n);
+                  : journal_replay(jpath, dir, buf, (size_t)n);
         if (!s && unlink(jpath) != 0)
             s = ssm_fail(SSM_ERR_IO, "%s: cannot remove: %s", jpath, strerror(errno));
         if (!s) fsync_dir_of(jpath);
@@ -355,14 +367,15 @@ ssm_status ssm_atomic_dir_recover(const char *dir, int clean)
 static ssm_status journal_write(ssm_atomic_file *jf, const char *jpath, const ssm_atomic_file *af,
                                 int n, const char *const *remove, int n_remove)
 {
-    char *buf = malloc(AT_JOURNAL_MAX);
-    size_t k = buf ? journal_text(buf, AT_JOURNAL_MAX, af, n, remove, n_remove) : 0;
-    ssm_status s = k ? ssm_atomic_file_begin(jf, jpath)
-                     : ssm_fail(SSM_ERR_SOFTWARE, "%s: the commit journal does not fit", jpath);
+    char *buf = malloc(AT_JOURNAL_MAX), dir[PATH_MAX];
+    ssm_status s = buf ? ssm_atomic_file_begin(jf, jpath) : ssm_fail(SSM_ERR_NOMEM, "%s: out of memory", jpath);
+    if (!s && !jf->tmp) s = ssm_fail(SSM_ERR_CANTCREAT, "%s: not a regular file", jpath);
+    if (!s) path_dir(dir, jf->target);
+    size_t k = s ? 0 : journal_text(buf, AT_JOURNAL_MAX, dir, af, n, remove, n_remove);
+    if (!s && !k) s = ssm_fail(SSM_ERR_SOFTWARE, "%s: the commit journal does not fit", jpath);
     if (!s && fwrite(buf, 1, k, jf->f) != k)
         s = ssm_fail(SSM_ERR_IO, "%s: write failed: %s", jpath, strerror(errno));
     if (!s) s = ssm_atomic_file_stage(jf);
-    if (!s && !jf->tmp) s = ssm_fail(SSM_ERR_CANTCREAT, "%s: not a regular file", jpath);
     free(buf);
     return s;
 }
@@ -390,11 +403,16 @@ ssm_status ssm_atomic_group_commit(const char *dir, ssm_atomic_file *af, int n,
         if (!r) r = close_file(&af[i]);
         if (!r) fsync_dir_of(af[i].target);
         if (!s) s = r;
+        free(af[i].tmp);   /* past the commit point the journal owns it: kept */
+        af[i].tmp = NULL;
         ssm_atomic_file_abort(&af[i]);
     }
-    for (int i = 0; !s && i < n_remove; i++)
-        if (unlink(remove[i]) != 0 && errno != ENOENT)
-            s = ssm_fail(SSM_ERR_CANTCREAT, "%s: cannot remove: %s", remove[i], strerror(errno));
+    for (int i = 0; !s && i < n_remove; i++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", dir, remove[i]);
+        if (unlink(path) != 0 && errno != ENOENT)
+            s = ssm_fail(SSM_ERR_CANTCREAT, "%s: cannot remove: %s", path, strerror(errno));
+    }
     if (!s && unlink(jpath) == 0) fsync_dir_of(jpath);   /* else the next writer finishes it */
     ssm_atomic_file_abort(&jf);
     return s;

@@ -49,9 +49,9 @@ void ssm_atomic_file_abort(ssm_atomic_file *af);
 /* Flush and fsync af, keeping it open and locked for ssm_atomic_group_commit. */
 ssm_status ssm_atomic_file_stage(ssm_atomic_file *af);
 
-/* Commit n staged files and remove the n_remove paths, all as one unit,
- * with the journal in dir.  Always releases the n files (aborted on
- * failure before the commit point). */
+/* Commit n staged files and remove the n_remove files named (names in
+ * dir), all as one unit, with the journal in dir.  Always releases the n
+ * files (aborted on failure before the commit point). */
 ssm_status ssm_atomic_group_commit(const char *dir, ssm_atomic_file *af, int n,
                                    const char *const *remove, int n_remove);
 

@@ -815,7 +815,7 @@ ssm_status ssm_checkpoint_save(const char *dir, const ssm_model *m, const ssm_ad
         for (int i = 0; i < n; i++) ssm_atomic_file_abort(&af[i]);
         return s;
     }
-    const char *stale[1] = {optim};   /* without opt, an older optimizer state goes */
+    const char *stale[1] = {"optimizer.safetensors"};   /* without opt, an older one goes */
     return ssm_atomic_group_commit(dir, af, n, stale, opt ? 0 : 1);
 }
 

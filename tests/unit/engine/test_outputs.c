@@ -4,7 +4,9 @@
  * and stays a link, a FIFO is written through, a 254-character name works,
  * a directory, a missing parent or an unwritable directory fail naming the
  * path, a crash's temporary files are removed, metadata headers stay valid
- * UTF-8.  (The checkpoint's commit as one unit is tested in
+ * UTF-8, and a group commit interrupted after its commit point is
+ * finished by the next writer in the directory, even once the directory
+ * has moved.  (The checkpoint's commit as one unit is tested in
  * test_checkpoint.c.) */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -178,12 +180,17 @@ Test(outputs, unwritable_directory_names_the_path)
 /* ------------------------------------------------------------------------ */
 /* Temporary files                                                          */
 
-static void touch(const char *path)
+static void write_text(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    fputs("x", f);
+    cr_assert_not_null(f, "%s", path);
+    fputs(text, f);
     fclose(f);
+}
+
+static void touch(const char *path)
+{
+    write_text(path, "x");
 }
 
 Test(outputs, crash_leftovers_are_removed)
@@ -240,4 +247,52 @@ Test(outputs, metadata_is_valid_utf8)
     cr_assert_str_eq(v, "/runs/caf\\xe9/r\xc3\xa9sum\xc3\xa9\\xed\\xa0\\x80\\xc3");
     cr_assert_str_eq(ssm_safetensors_metadata(&st, "k\\xff"), "ok \xe2\x82\xac");
     ssm_safetensors_close(&st);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Group commits                                                            */
+
+static void file_is(const char *path, const char *want)
+{
+    char buf[64] = {0};
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s is missing", path);
+    cr_assert_gt(fread(buf, 1, sizeof buf - 1, f), 0);
+    fclose(f);
+    cr_assert_str_eq(buf, want, "%s", path);
+}
+
+static void stage(ssm_atomic_file *af, const char *path, const char *text)
+{
+    cr_assert_eq(ssm_atomic_file_begin(af, path), SSM_OK, "%s", ssm_last_error());
+    fputs(text, af->f);
+    cr_assert_eq(ssm_atomic_file_stage(af), SSM_OK, "%s", ssm_last_error());
+}
+
+Test(outputs, interrupted_group_commit_is_finished)
+{
+    cr_assert_eq(mkdir(tmpdir_path("g"), 0755), 0);
+    write_text(tmpdir_path("g/a.txt"), "old a");
+    write_text(tmpdir_path("g/b.txt"), "old b");
+    ssm_atomic_file af[2];
+    stage(&af[0], tmpdir_path("g/a.txt"), "new a");
+    stage(&af[1], tmpdir_path("g/b.txt"), "new b");
+    /* b.txt turns into a non-empty directory: its rename fails after the
+     * commit point, as if the process had died there */
+    cr_assert_eq(unlink(tmpdir_path("g/b.txt")), 0);
+    cr_assert_eq(mkdir(tmpdir_path("g/b.txt"), 0755), 0);
+    write_text(tmpdir_path("g/b.txt/x"), "x");
+    cr_assert_neq(ssm_atomic_group_commit(tmpdir_path("g"), af, 2, NULL, 0), SSM_OK);
+    file_is(tmpdir_path("g/a.txt"), "new a");
+    cr_assert_eq(access(tmpdir_path("g/.ssmlab-commit"), F_OK), 0, "the journal is gone");
+    cr_assert_eq(count_prefixed(tmpdir_path("g"), ".tmp"), 1, "b's staged file is gone");
+
+    /* the directory moves, b.txt is freed, and the next writer finishes */
+    cr_assert_eq(rename(tmpdir_path("g"), tmpdir_path("moved")), 0);
+    cr_assert_eq(unlink(tmpdir_path("moved/b.txt/x")), 0);
+    cr_assert_eq(rmdir(tmpdir_path("moved/b.txt")), 0);
+    cr_assert_eq(write_npy(tmpdir_path("moved/c.npy")), SSM_OK, "%s", ssm_last_error());
+    file_is(tmpdir_path("moved/b.txt"), "new b");
+    file_is(tmpdir_path("moved/a.txt"), "new a");
+    cr_assert_eq(count_prefixed(tmpdir_path("moved"), "."), 2, "only . and .. are left");
 }
