@@ -16,8 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define AT_TMP_PREFIX ".tmp"
-#define AT_TMP_LEN 10                   /* ".tmp" + mkstemp's six characters */
+#define AT_TMP_PREFIX ".ssmlab-tmp"
+#define AT_TMP_LEN 17                   /* the prefix + mkstemp's six characters */
 #define AT_JOURNAL ".ssmlab-commit"
 #define AT_JOURNAL_MAGIC "ssmlab-commit 1\n"
 #define AT_JOURNAL_MAX (1 << 16)
@@ -122,8 +122,9 @@ static ssm_status resolve(const char *path, char *target, int *direct, struct st
 
 static int is_tmp_name(const char *name)
 {
-    if (strlen(name) != AT_TMP_LEN || strncmp(name, AT_TMP_PREFIX, 4) != 0) return 0;
-    for (const char *p = name + 4; *p; p++)
+    size_t k = strlen(AT_TMP_PREFIX);
+    if (strlen(name) != AT_TMP_LEN || strncmp(name, AT_TMP_PREFIX, k) != 0) return 0;
+    for (const char *p = name + k; *p; p++)
         if (!isalnum((unsigned char)*p)) return 0;
     return 1;
 }

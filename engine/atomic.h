@@ -1,7 +1,8 @@
 /* atomic.h — output files that never destroy what they replace.
  *
- * A regular file is replaced atomically: a temporary file ".tmpXXXXXX" in
- * the same directory (short, so a legal name never grows past NAME_MAX),
+ * A regular file is replaced atomically: a temporary file ".ssmlab-tmpXXXXXX"
+ * in the same directory (a fixed short name, so a legal name never grows
+ * past NAME_MAX),
  * written, fsynced, renamed over the target, then the directory fsynced.  A
  * symlink is followed and its final target replaced the same way (the link
  * stays a link).  A device, FIFO, socket or /dev/stdout (anything reached
@@ -11,8 +12,8 @@
  *
  * Every temporary file is flock()ed while it is being written.  Beginning a
  * file in a directory first finishes a group commit interrupted there (see
- * below) and then removes the ".tmpXXXXXX" files nobody holds a lock on:
- * the leftovers of a crash.
+ * below) and then removes the ".ssmlab-tmpXXXXXX" files nobody holds a lock
+ * on: the leftovers of a crash (no other name is touched).
  *
  * A group of files (a checkpoint) is committed as one unit: each file is
  * staged (written and fsynced, still locked), then a journal ".ssmlab-commit"

@@ -41,7 +41,7 @@ eval_to "$TMP/$long" 2>"$TMP/err" && is_npy "$TMP/$long" && ok "254-character na
 mkdir "$TMP/dir.npy"
 expect_error 73 'dir.npy: is a directory' eval_to "$TMP/dir.npy"
 expect_error 73 'missing/x.npy: cannot create in' eval_to "$TMP/missing/x.npy"
-[ -z "$(ls -A "$TMP" | grep '^\.tmp')" ] && ok "no temporary files left" || fail "leftovers: $(ls -A "$TMP")"
+[ -z "$(ls -A "$TMP" | grep '^\.ssmlab')" ] && ok "no temporary files left" || fail "leftovers: $(ls -A "$TMP")"
 
 # A checkpoint of ~1.3 MB in a 2 MiB tmpfs: the first save fits, the second
 # cannot, and must leave the first whole.

@@ -106,7 +106,7 @@ Test(outputs, symlink_target_is_replaced)
     cr_assert_eq(lstat(link2, &sb), 0);
     cr_assert(S_ISLNK(sb.st_mode), "the link was replaced");
     assert_npy(target);
-    cr_assert_eq(count_prefixed(sub, ".tmp") + count_prefixed(tmpdir, ".tmp"), 0);
+    cr_assert_eq(count_prefixed(sub, ".ssmlab") + count_prefixed(tmpdir, ".ssmlab"), 0);
 
     /* a dangling link: the file is created at its target */
     cr_assert_eq(symlink("sub/new.npy", tmpdir_path("d.npy")), 0);
@@ -156,7 +156,7 @@ Test(outputs, bad_targets_name_the_path)
     expect_fail(write_npy(tmpdir_path("missing/x.npy")), SSM_ERR_CANTCREAT,
                 "missing/x.npy: cannot create in");
     expect_fail(write_npy(tmpdir_path("d.npy/")), SSM_ERR_CANTCREAT, "d.npy/: is a directory");
-    cr_assert_eq(count_prefixed(tmpdir, ".tmp"), 0);
+    cr_assert_eq(count_prefixed(tmpdir, ".ssmlab"), 0);
 }
 
 Test(outputs, unwritable_directory_names_the_path)
@@ -195,16 +195,18 @@ static void touch(const char *path)
 
 Test(outputs, crash_leftovers_are_removed)
 {
-    touch(tmpdir_path(".tmpAbC123"));   /* a crash's */
-    touch(tmpdir_path(".tmpLocked"));   /* a writer's, still open */
-    touch(tmpdir_path(".tmpx"));        /* not the pattern */
+    touch(tmpdir_path(".ssmlab-tmpAbC123"));   /* a crash's */
+    touch(tmpdir_path(".ssmlab-tmpLocked"));   /* a writer's, still open */
+    touch(tmpdir_path(".ssmlab-tmpx"));        /* not the pattern */
+    touch(tmpdir_path(".tmpAbC123"));          /* another program's */
     touch(tmpdir_path("keep.tmp"));
-    int fd = open(tmpdir_path(".tmpLocked"), O_RDONLY);
+    int fd = open(tmpdir_path(".ssmlab-tmpLocked"), O_RDONLY);
     cr_assert_eq(flock(fd, LOCK_EX), 0);
     cr_assert_eq(write_npy(tmpdir_path("a.npy")), SSM_OK, "%s", ssm_last_error());
-    cr_assert_eq(access(tmpdir_path(".tmpAbC123"), F_OK), -1, "the leftover is still there");
-    cr_assert_eq(access(tmpdir_path(".tmpLocked"), F_OK), 0, "a locked temporary file was removed");
-    cr_assert_eq(access(tmpdir_path(".tmpx"), F_OK), 0);
+    cr_assert_eq(access(tmpdir_path(".ssmlab-tmpAbC123"), F_OK), -1, "the leftover is still there");
+    cr_assert_eq(access(tmpdir_path(".ssmlab-tmpLocked"), F_OK), 0, "a locked temporary file was removed");
+    cr_assert_eq(access(tmpdir_path(".ssmlab-tmpx"), F_OK), 0);
+    cr_assert_eq(access(tmpdir_path(".tmpAbC123"), F_OK), 0, "another program's file was removed");
     cr_assert_eq(access(tmpdir_path("keep.tmp"), F_OK), 0);
     close(fd);
 }
@@ -285,7 +287,7 @@ Test(outputs, interrupted_group_commit_is_finished)
     cr_assert_neq(ssm_atomic_group_commit(tmpdir_path("g"), af, 2, NULL, 0), SSM_OK);
     file_is(tmpdir_path("g/a.txt"), "new a");
     cr_assert_eq(access(tmpdir_path("g/.ssmlab-commit"), F_OK), 0, "the journal is gone");
-    cr_assert_eq(count_prefixed(tmpdir_path("g"), ".tmp"), 1, "b's staged file is gone");
+    cr_assert_eq(count_prefixed(tmpdir_path("g"), ".ssmlab-tmp"), 1, "b's staged file is gone");
 
     /* the directory moves, b.txt is freed, and the next writer finishes */
     cr_assert_eq(rename(tmpdir_path("g"), tmpdir_path("moved")), 0);
