@@ -43,9 +43,12 @@ ssm_status ssm_config_read_json(const char *path, ssm_config *c);
 ssm_status ssm_config_write_json(const char *path, const ssm_config *c);
 
 /* Save m (and opt's moments when opt is not NULL) into dir, creating it if
- * needed.  Each file is written to a temporary file and renamed into place.
- * With opt NULL a stale optimizer.safetensors in dir is removed.  meta may
- * be NULL (step 0, seed 0, no run config). */
+ * needed.  The files are committed as one unit (ssm_atomic_group_commit):
+ * each is written to a temporary file, and only when all are written are
+ * they renamed into place, so a failure leaves the previous checkpoint
+ * whole; other files in dir are left alone.  With opt NULL a stale
+ * optimizer.safetensors in dir is removed.  meta may be NULL (the step of
+ * opt or 0, seed 0, no run config). */
 ssm_status ssm_checkpoint_save(const char *dir, const ssm_model *m, const ssm_adamw *opt,
                                const ssm_checkpoint_meta *meta);
 
@@ -62,7 +65,10 @@ ssm_status ssm_checkpoint_load_weights(const char *path, ssm_model *m, ssm_check
 
 /* dir/optimizer.safetensors: tensors "m.<param name>" and "v.<param name>"
  * and "step" in __metadata__.  load needs opt built for m (ssm_adamw_build);
- * on failure opt's moments are zeroed and its step is 0. */
+ * it refuses (SSM_ERR_DATA, naming both steps) a state whose step is not
+ * the ssmlab.step of dir/model.safetensors.  On failure opt's moments are
+ * zeroed and its step is 0.  Loaders first finish a commit interrupted in
+ * dir (ssm_atomic_dir_recover). */
 ssm_status ssm_checkpoint_save_optimizer(const char *dir, const ssm_model *m, const ssm_adamw *opt);
 ssm_status ssm_checkpoint_load_optimizer(const char *dir, const ssm_model *m, ssm_adamw *opt);
 

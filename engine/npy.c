@@ -1,5 +1,5 @@
 /* npy.c — float32 NumPy .npy writer (format 1.0, header padded to 64 bytes,
- * written through the atomic file writer of safetensors.h) and a reader for
+ * written through engine/atomic.h) and a reader for
  * tests and tools. */
 #include "engine/npy.h"
 
@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/atomic.h"
 #include "engine/bound.h"
-#include "engine/safetensors.h"
 
 #define NPY_MAGIC "\x93NUMPY"
 #define NPY_MAGIC_LEN 6

@@ -11,8 +11,9 @@
 
 /* Write data (prod(shape) floats, row-major) as a .npy array of the given
  * shape (ndim 0..SSM_NPY_MAX_DIM; ndim 0 is a scalar).  The file is written
- * atomically (ssm_atomic_file: a temporary file beside path, fsynced and
- * renamed over it), so readers never see a half-written file. */
+ * through engine/atomic.h (a temporary file beside path, fsynced and renamed
+ * over it; a device or FIFO written through), so readers never see a
+ * half-written file. */
 ssm_status ssm_npy_write(const char *path, const float *data,
                          int ndim, const size_t *shape);
 

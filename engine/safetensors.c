@@ -1,6 +1,6 @@
 /* safetensors.c — tensor files: the safetensors reader and writer, the
- * torch.save() zip + pickle reader behind the same interface, and atomic
- * file writing.  Every byte read from a file is bounds-checked; any problem
+ * torch.save() zip + pickle reader behind the same interface.  Files are
+ * written through engine/atomic.h.  Every byte read from a file is bounds-checked; any problem
  * becomes a one-line ssm_fail() message naming the file. */
 #include "engine/safetensors.h"
 
@@ -383,86 +383,6 @@ ssm_status ssm_safetensors_open(ssm_safetensors *st, const char *path)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Atomic files                                                             */
-
-ssm_status ssm_atomic_file_begin(ssm_atomic_file *af, const char *path)
-{
-    memset(af, 0, sizeof *af);
-    const char *slash = strrchr(path, '/');
-    int dlen = slash ? (int)(slash - path + 1) : 0;
-    size_t cap = strlen(path) + 16;
-    af->path = strdup(path);
-    af->tmp = malloc(cap);
-    if (!af->path || !af->tmp) {
-        ssm_atomic_file_abort(af);
-        return ssm_fail(SSM_ERR_NOMEM, "%s: out of memory", path);
-    }
-    snprintf(af->tmp, cap, "%.*s.%s.tmp-XXXXXX", dlen, path, path + dlen);
-    int fd = mkstemp(af->tmp);
-    if (fd < 0 || !(af->f = fdopen(fd, "wb"))) {
-        ssm_status s = ssm_fail(SSM_ERR_CANTCREAT, "%s: cannot create a temporary file: %s",
-                                path, strerror(errno));
-        if (fd >= 0) { close(fd); unlink(af->tmp); }
-        free(af->tmp); af->tmp = NULL;
-        ssm_atomic_file_abort(af);
-        return s;
-    }
-    fchmod(fd, 0644);
-    return SSM_OK;
-}
-
-void ssm_atomic_file_abort(ssm_atomic_file *af)
-{
-    if (af->f) fclose(af->f);
-    if (af->tmp) unlink(af->tmp);
-    free(af->tmp);
-    free(af->path);
-    memset(af, 0, sizeof *af);
-}
-
-/* fsync the directory holding path, so the rename is durable (best effort). */
-static void fsync_parent(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path + 1) : 1, slash ? path : ".");
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
-/* Flush, fsync and close af->f; 0, or the errno of the first failure. */
-static int atomic_file_flush(ssm_atomic_file *af)
-{
-    int err = 0;
-    if (fflush(af->f) != 0 || ferror(af->f)) err = errno ? errno : EIO;
-    if (!err && fsync(fileno(af->f)) != 0) err = errno;
-    if (fclose(af->f) != 0 && !err) err = errno;
-    af->f = NULL;
-    return err;
-}
-
-ssm_status ssm_atomic_file_commit(ssm_atomic_file *af)
-{
-    int err = atomic_file_flush(af);
-    ssm_status s = SSM_OK;
-    if (err)
-        s = ssm_fail(SSM_ERR_IO, "%s: write failed: %s", af->path, strerror(err));
-    else if (rename(af->tmp, af->path) != 0)
-        s = ssm_fail(SSM_ERR_CANTCREAT, "%s: cannot rename the temporary file: %s", af->path,
-                     strerror(errno));
-    if (!s) {
-        fsync_parent(af->path);
-        free(af->tmp);
-        af->tmp = NULL;
-    }
-    ssm_atomic_file_abort(af);
-    return s;
-}
-
-/* ------------------------------------------------------------------------ */
 /* Safetensors writer: streamed tensor by tensor; ssm_safetensors_write is   */
 /* the stream of n tensors held in memory                                    */
 
@@ -497,15 +417,53 @@ static json_object *wr_entry(const ssm_st_spec *sp, size_t begin)
     return e;
 }
 
-/* The JSON header of n float32 tensors laid out in order, and the metadata */
+/* The length of the valid UTF-8 sequence at s (1 to 4), or 0. */
+static int utf8_len(const unsigned char *s)
+{
+    int n = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] < 0xe0 ? 2 : s[0] >= 0xe0 && s[0] < 0xf0 ? 3
+          : s[0] >= 0xf0 && s[0] < 0xf5 ? 4 : 0;
+    for (int i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80) return 0;
+    if ((n == 3 && s[0] == 0xe0 && s[1] < 0xa0) || (n == 3 && s[0] == 0xed && s[1] >= 0xa0) ||
+        (n == 4 && s[0] == 0xf0 && s[1] < 0x90) || (n == 4 && s[0] == 0xf4 && s[1] >= 0x90))
+        return 0;   /* overlong, a surrogate, or past U+10FFFF */
+    return n;
+}
+
+/* A JSON string of s with every byte that is not valid UTF-8 written as
+ * the four characters \xNN, so the header stays valid UTF-8. */
+static json_object *wr_string(const char *s)
+{
+    size_t n = strlen(s), k = 0;
+    char *buf = malloc(4 * n + 1);
+    if (!buf) return NULL;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        int len = utf8_len(p);
+        if (len) memcpy(buf + k, p, (size_t)len);
+        else snprintf(buf + k, 5, "\\x%02x", *p);
+        k += len ? (size_t)len : 4;
+        p += len ? len : 1;
+    }
+    buf[k] = 0;
+    json_object *o = json_object_new_string(buf);
+    free(buf);
+    return o;
+}
+
+/* The JSON header of n float32 tensors laid out in order, and the metadata
+ * (keys and values escaped to UTF-8: wr_string) */
 static ssm_status wr_header(const char *path, const ssm_st_spec *sp, int n, const ssm_st_meta *meta,
                             int n_meta, json_object *root)
 {
     if (n_meta > 0) {
         json_object *m = json_object_new_object();
         json_object_object_add(root, "__metadata__", m);
-        for (int i = 0; i < n_meta; i++)
-            json_object_object_add(m, meta[i].key, json_object_new_string(meta[i].value));
+        for (int i = 0; i < n_meta; i++) {
+            json_object *k = wr_string(meta[i].key);
+            if (!k) return ssm_fail(SSM_ERR_NOMEM, "%s: out of memory", path);
+            json_object_object_add(m, json_object_get_string(k), wr_string(meta[i].value));
+            json_object_put(k);
+        }
     }
     size_t begin = 0;
     for (int i = 0; i < n; i++) {
@@ -594,7 +552,9 @@ ssm_status ssm_safetensors_stream_put(ssm_safetensors_stream *w, int index, size
     return SSM_OK;
 }
 
-ssm_status ssm_safetensors_stream_commit(ssm_safetensors_stream *w)
+/* Finish the stream: commit it, or with staged, stage it and hand the
+ * file over to *staged (for a group commit). */
+static ssm_status stream_end(ssm_safetensors_stream *w, ssm_atomic_file *staged)
 {
     ssm_status s = w->failed;
     if (!s) {
@@ -607,9 +567,20 @@ ssm_status ssm_safetensors_stream_commit(ssm_safetensors_stream *w)
         ssm_safetensors_stream_abort(w);
         return s;
     }
-    s = ssm_atomic_file_commit(&w->af);
+    if (!staged) {
+        s = ssm_atomic_file_commit(&w->af);
+    } else if ((s = ssm_atomic_file_stage(&w->af))) {
+        ssm_atomic_file_abort(&w->af);
+    } else {
+        *staged = w->af;
+    }
     memset(w, 0, sizeof *w);
     return s;
+}
+
+ssm_status ssm_safetensors_stream_commit(ssm_safetensors_stream *w)
+{
+    return stream_end(w, NULL);
 }
 
 void ssm_safetensors_stream_abort(ssm_safetensors_stream *w)
@@ -630,8 +601,8 @@ static ssm_status wr_spec_of(const char *path, const ssm_tensor *t, ssm_st_spec 
     return s;
 }
 
-ssm_status ssm_safetensors_write(const char *path, const ssm_tensor *t, int n,
-                                 const ssm_st_meta *meta, int n_meta)
+ssm_status ssm_safetensors_write_staged(const char *path, const ssm_tensor *t, int n,
+                                        const ssm_st_meta *meta, int n_meta, ssm_atomic_file *staged)
 {
     ssm_st_spec *sp = malloc(sizeof *sp * (n > 0 ? n : 1));
     if (!sp) return ssm_fail(SSM_ERR_NOMEM, "%s: out of memory", path);
@@ -641,10 +612,16 @@ ssm_status ssm_safetensors_write(const char *path, const ssm_tensor *t, int n,
     if (!s) s = ssm_safetensors_stream_begin(&w, path, sp, n, meta, n_meta);
     for (int i = 0; !s && i < n; i++)
         if (t[i].numel) s = ssm_safetensors_stream_put(&w, i, 1, t[i].numel, t[i].data, t[i].numel);
-    if (!s) s = ssm_safetensors_stream_commit(&w);
+    if (!s) s = stream_end(&w, staged);
     else ssm_safetensors_stream_abort(&w);
     free(sp);
     return s;
+}
+
+ssm_status ssm_safetensors_write(const char *path, const ssm_tensor *t, int n,
+                                 const ssm_st_meta *meta, int n_meta)
+{
+    return ssm_safetensors_write_staged(path, t, n, meta, n_meta, NULL);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -1,8 +1,9 @@
 /* safetensors.h — tensor files: read and write the safetensors format
  * (8-byte little-endian header length, JSON header, raw data), read the
  * zip + pickle archives torch.save() writes (pytorch_model.bin) through the
- * same interface, and write any file atomically (temporary file, fsync,
- * rename).  Readers validate everything and convert F32, F16, BF16 and F64
+ * same interface; files are written through engine/atomic.h (atomic
+ * replacement, devices written through).  Metadata keys and values are
+ * written as valid UTF-8: a byte that is not is written as \xNN.  Readers validate everything and convert F32, F16, BF16 and F64
  * to float32. */
 #ifndef SSM_SAFETENSORS_H
 #define SSM_SAFETENSORS_H
@@ -11,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "engine/atomic.h"
 #include "engine/model.h"
 #include "engine/status.h"
 
@@ -80,18 +82,11 @@ void ssm_safetensors_close(ssm_safetensors *st);
 ssm_status ssm_safetensors_write(const char *path, const ssm_tensor *t, int n,
                                  const ssm_st_meta *meta, int n_meta);
 
-/* Atomic file writing: begin opens a temporary file beside path, commit
- * flushes, fsyncs and renames it over path (then fsyncs the directory),
- * abort removes it.  commit and abort always release the file. */
-typedef struct {
-    FILE *f;
-    char *path;
-    char *tmp;
-} ssm_atomic_file;
-
-ssm_status ssm_atomic_file_begin(ssm_atomic_file *af, const char *path);
-ssm_status ssm_atomic_file_commit(ssm_atomic_file *af);
-void ssm_atomic_file_abort(ssm_atomic_file *af);
+/* The same, staged for ssm_atomic_group_commit rather than committed: on
+ * success *staged holds the written, fsynced, still unrenamed file; with
+ * staged NULL, ssm_safetensors_write. */
+ssm_status ssm_safetensors_write_staged(const char *path, const ssm_tensor *t, int n,
+                                        const ssm_st_meta *meta, int n_meta, ssm_atomic_file *staged);
 
 /* A float32 tensor of a streamed file: its name and shape. */
 typedef struct {

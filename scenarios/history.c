@@ -105,16 +105,17 @@ ssm_status history_append(history_writer *w, const history_row *r)
     return st;
 }
 
-/* The rows of `old` up to resume_step, in this file's columns, written
- * to path atomically (old may have been read from path itself). */
+/* The header and the rows of `old` (may be NULL) up to resume_step, in
+ * this file's columns, written to path atomically (old may have been read
+ * from path itself), so a new run never truncates the file it replaces. */
 static ssm_status copy_rows(const history *old, const char *path, long resume_step)
 {
-    int map[H_NCOLS], step = history_column(old, "step");
-    for (int i = 0; i < H_NCOLS; i++) map[i] = history_column(old, columns[i]);
+    int map[H_NCOLS], step = old ? history_column(old, "step") : -1;
+    for (int i = 0; i < H_NCOLS; i++) map[i] = old ? history_column(old, columns[i]) : -1;
     ssm_atomic_file af;
     ssm_status st = ssm_atomic_file_begin(&af, path);
     if (!st) st = write_line(af.f, path, columns, H_NCOLS);
-    for (int r = 0; !st && r < old->n_rows; r++) {
+    for (int r = 0; !st && old && r < old->n_rows; r++) {
         double s = history_value(old, r, step);
         if (!(s <= (double)resume_step)) continue;   /* later, or no step: dropped */
         const char *c[H_NCOLS];
@@ -136,14 +137,12 @@ ssm_status history_open(history_writer *w, const char *out_dir, const char *resu
     ssm_status st = resume_dir && *resume_dir ? history_load(&old, resume_dir) : SSM_ERR_NOINPUT;
     int resumed = st == SSM_OK;
     if (st && st != SSM_ERR_NOINPUT) return st;
-    if (resumed) {
-        st = copy_rows(&old, w->path, resume_step);
-        history_free(&old);
-        if (st) return st;
-    }
-    w->f = fopen(w->path, resumed ? "a" : "w");
+    st = copy_rows(resumed ? &old : NULL, w->path, resume_step);
+    if (resumed) history_free(&old);
+    if (st) return st;
+    w->f = fopen(w->path, "a");
     if (!w->f) return ssm_fail(SSM_ERR_CANTCREAT, "%s: cannot create: %s", w->path, strerror(errno));
-    return resumed ? SSM_OK : write_line(w->f, w->path, columns, H_NCOLS);
+    return SSM_OK;
 }
 
 ssm_status history_close(history_writer *w)

@@ -735,7 +735,7 @@ Test(npy, round_trip)
     cr_assert_not_null(d);
     struct dirent *e;
     while ((e = readdir(d)) != NULL)
-        cr_assert_null(strstr(e->d_name, ".tmp"), "left behind: %s", e->d_name);
+        cr_assert_null(strstr(e->d_name, ".ssmlab-tmp"), "left behind: %s", e->d_name);
     closedir(d);
 }
 

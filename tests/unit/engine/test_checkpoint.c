@@ -2,17 +2,23 @@
  * trips (model, metadata, optimizer state), transformers-named checkpoints,
  * F16/BF16/F64 conversion, state-spaces/mamba-style pytorch_model.bin, one
  * test per kind of bad input (status and a message naming the file and the
- * problem), and a short bit-flip/truncation fuzz of both readers. */
+ * problem), a short bit-flip/truncation fuzz of both readers, and the
+ * commit as one unit: a failure at any file of a save
+ * (SSMLAB_TEST_FAIL_WRITE) or a kill -9 leaves a loadable checkpoint of one
+ * step, and mixed parts are refused naming both steps. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <json.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "engine/checkpoint.h"
@@ -797,5 +803,147 @@ Test(checkpoint, fuzz_readers)
     char src[512];
     snprintf(src, sizeof src, "tests/data/mamba_tiny_torch/pytorch_model.bin");
     fuzz_file(src, tmpdir_path("fuzz.bin"), 1, 400);
+    ssm_model_free(&m);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Commits as one unit                                                      */
+
+/* m and opt filled with values of step. */
+static void at_step(ssm_model *m, ssm_adamw *opt, long step)
+{
+    for (size_t i = 0; i < m->num_params; i++) {
+        m->params_memory[i] = (float)step + (float)(i % 7) * 0.01f;
+        opt->m[i] = (float)step;
+        opt->v[i] = (float)step;
+    }
+    opt->step = step;
+}
+
+/* The number of dot files in dir (temporary files, the commit journal). */
+static int hidden_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] == '.' && strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return n;
+}
+
+static void build(ssm_model *m, ssm_adamw *opt)
+{
+    ssm_config c = tiny_config();
+    ssm_adamw_config oc;
+    ssm_adamw_config_default(&oc);
+    cr_assert_eq(ssm_model_build(m, &c), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_adamw_build(opt, m, &oc), SSM_OK, "%s", ssm_last_error());
+}
+
+static ssm_status save_at(const char *dir, ssm_model *m, ssm_adamw *opt, long step)
+{
+    at_step(m, opt, step);
+    ssm_checkpoint_meta meta = {.step = step, .seed = 1};
+    return ssm_checkpoint_save(dir, m, opt, &meta);
+}
+
+/* dir loads whole, model and optimizer at step. */
+static void assert_loads_at(const char *dir, long step)
+{
+    ssm_model m;
+    ssm_adamw opt;
+    ssm_adamw_config oc;
+    ssm_adamw_config_default(&oc);
+    ssm_checkpoint_meta meta;
+    cr_assert_eq(ssm_checkpoint_load(dir, &m, &meta), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(meta.step, step);
+    cr_assert_eq(m.params_memory[0], (float)step);
+    cr_assert_eq(ssm_adamw_build(&opt, &m, &oc), SSM_OK);
+    cr_assert_eq(ssm_checkpoint_load_optimizer(dir, &m, &opt), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(opt.step, step);
+    cr_assert_eq(opt.m[0], (float)step);
+    ssm_checkpoint_meta_free(&meta);
+    ssm_adamw_free(&opt);
+    ssm_model_free(&m);
+}
+
+Test(checkpoint, failed_save_keeps_the_previous_checkpoint)
+{
+    ssm_model m;
+    ssm_adamw opt;
+    build(&m, &opt);
+    write_file(tmpdir_path("train.csv"), "step\n", 5);
+    cr_assert_eq(save_at(tmpdir, &m, &opt, 1), SSM_OK, "%s", ssm_last_error());
+    /* the flushes of a save: config.json, model.safetensors,
+     * optimizer.safetensors, the journal; the hook counts them only while
+     * it is set, so `counted` is what it has seen */
+    static const char *part[4] = {"config.json", "model.safetensors", "optimizer.safetensors",
+                                  ".ssmlab-commit"};
+    int counted = 0;
+    for (int p = 1; p <= 4; p++) {
+        char v[8];
+        snprintf(v, sizeof v, "%d", counted + p);
+        setenv("SSMLAB_TEST_FAIL_WRITE", v, 1);
+        EXPECT_FAIL(save_at(tmpdir, &m, &opt, 1 + p), SSM_ERR_IO, part[p - 1], "write failed");
+        unsetenv("SSMLAB_TEST_FAIL_WRITE");
+        counted += p;
+        assert_loads_at(tmpdir, 1);
+    }
+    assert_loads_at(tmpdir, 1);
+    cr_assert_eq(hidden_files(tmpdir), 0, "a failed save leaves its temporary files");
+    cr_assert_eq(access(tmpdir_path("train.csv"), F_OK), 0, "the run's other files stay");
+    cr_assert_eq(save_at(tmpdir, &m, &opt, 3), SSM_OK, "%s", ssm_last_error());
+    assert_loads_at(tmpdir, 3);
+    ssm_adamw_free(&opt);
+    ssm_model_free(&m);
+}
+
+Test(checkpoint, mixed_parts_are_refused)
+{
+    char a[300], b[300], cmd[700];
+    snprintf(a, sizeof a, "%s/a", tmpdir);
+    snprintf(b, sizeof b, "%s/b", tmpdir);
+    ssm_model m;
+    ssm_adamw opt;
+    build(&m, &opt);
+    cr_assert_eq(save_at(a, &m, &opt, 160), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(save_at(b, &m, &opt, 161), SSM_OK, "%s", ssm_last_error());
+    snprintf(cmd, sizeof cmd, "cp '%s/model.safetensors' '%s/model.safetensors'", b, a);
+    cr_assert_eq(system(cmd), 0);
+    ssm_model_free(&m);
+    cr_assert_eq(ssm_checkpoint_load(a, &m, NULL), SSM_OK, "%s", ssm_last_error());
+    EXPECT_FAIL(ssm_checkpoint_load_optimizer(a, &m, &opt), SSM_ERR_DATA, a,
+                "model.safetensors is at step 161", "optimizer.safetensors at step 160");
+    ssm_adamw_free(&opt);
+    ssm_model_free(&m);
+}
+
+/* kill -9 during saves, at various moments: the directory always loads,
+ * its parts at one step. */
+Test(checkpoint, kill_during_save_leaves_one_step, .timeout = 60)
+{
+    ssm_model m;
+    ssm_adamw opt;
+    build(&m, &opt);
+    for (int trial = 0; trial < 12; trial++) {
+        char dir[300];
+        snprintf(dir, sizeof dir, "%s/k%d", tmpdir, trial);
+        cr_assert_eq(save_at(dir, &m, &opt, 1), SSM_OK, "%s", ssm_last_error());
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+            for (long step = 2;; step++) save_at(dir, &m, &opt, step);
+        }
+        usleep(3000 + 2500 * (useconds_t)trial);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        ssm_model l;
+        ssm_checkpoint_meta meta;
+        cr_assert_eq(ssm_checkpoint_load(dir, &l, &meta), SSM_OK, "trial %d: %s", trial, ssm_last_error());
+        ssm_model_free(&l);
+        assert_loads_at(dir, meta.step);
+        ssm_checkpoint_meta_free(&meta);
+    }
+    ssm_adamw_free(&opt);
     ssm_model_free(&m);
 }

@@ -19,7 +19,7 @@ static int dir_entries(void)
     DIR *d = opendir(tmpdir);
     cr_assert_not_null(d);
     int n = 0;
-    for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.' || strstr(e->d_name, ".tmp-") != NULL;
+    for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.' || strncmp(e->d_name, ".ssmlab-tmp", 11) == 0;
     closedir(d);
     return n;
 }

@@ -105,7 +105,7 @@ static void assert_no_temporary(void)
     DIR *d = opendir(tmpdir);
     cr_assert_not_null(d);
     for (struct dirent *e; (e = readdir(d));)
-        cr_assert_null(strstr(e->d_name, ".tmp-"), "temporary file %s left behind", e->d_name);
+        cr_assert_neq(strncmp(e->d_name, ".ssmlab-tmp", 11), 0, "temporary file %s left behind", e->d_name);
     closedir(d);
 }
 
