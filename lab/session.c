@@ -203,7 +203,9 @@ ssm_status ssm_session_open_checkpoint(ssm_session *s, const char *dir, const ru
     if ((st = checkpoint_data_check(s, dir))) goto fail;
     if ((st = tokenizer_open(s, dir))) goto fail;
     if ((st = training_setup(s))) goto fail;
-    if (ssm_checkpoint_load_optimizer(dir, &s->model, &s->opt)) s->opt.step = meta.step;
+    st = ssm_checkpoint_load_optimizer(dir, &s->model, &s->opt);
+    if (st == SSM_ERR_NOINPUT) s->opt.step = meta.step;   /* no optimizer state (a download): fresh moments */
+    else if (st) goto fail;                               /* parts of different steps: refused */
     s->opt.cfg = s->rc.opt;
     s->saved_step = s->opt.step;
     baseline_set(s, s->model.cfg.n_classes);

@@ -261,6 +261,33 @@ Test(session, steps_save_load_and_rebuild)
     ssm_session_free(&s);
 }
 
+/* The lab opens a checkpoint without optimizer state (a download) with
+ * fresh moments, and refuses one whose parts belong to different steps. */
+Test(session, checkpoint_parts_of_different_steps_are_refused)
+{
+    run_config rc;
+    tiny_config(&rc);
+    ssm_session s, t;
+    double loss, acc;
+    float lr;
+    char a[512], b[512], cmd[1200];
+    snprintf(a, sizeof a, "%s", tmpdir_path("steps-a"));
+    snprintf(b, sizeof b, "%s", tmpdir_path("steps-b"));
+    cr_assert_eq(ssm_session_open(&s, &rc), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_session_step(&s, &loss, &acc, &lr), SSM_OK);
+    cr_assert_eq(ssm_session_save(&s, a), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_session_step(&s, &loss, &acc, &lr), SSM_OK);
+    cr_assert_eq(ssm_session_save(&s, b), SSM_OK, "%s", ssm_last_error());
+    ssm_session_free(&s);
+    snprintf(cmd, sizeof cmd, "cp '%s/model.safetensors' '%s/' && rm '%s/optimizer.safetensors'", b, a, b);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(ssm_session_open_checkpoint(&t, a, &rc, NULL, 0), SSM_ERR_DATA);
+    cr_assert(strstr(ssm_last_error(), "model.safetensors is at step 2"), "%s", ssm_last_error());
+    cr_assert_eq(ssm_session_open_checkpoint(&t, b, &rc, NULL, 0), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(t.opt.step, 2);
+    ssm_session_free(&t);
+}
+
 Test(session, bad_checkpoints_and_data_fail_cleanly)
 {
     run_config rc;
