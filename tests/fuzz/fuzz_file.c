@@ -80,6 +80,21 @@ void fuzz_remove(const char *name)
     unlink(fuzz_path(name));
 }
 
+uint8_t *fuzz_strip_comments(const uint8_t *data, size_t size, int line_start, size_t *n)
+{
+    uint8_t *out = malloc(size + 1);   /* (size + 1) */
+    if (!out) return NULL;
+    int comment = 0, blank = 1;        /* in a comment; nothing but blanks yet on the line */
+    *n = 0;
+    for (size_t i = 0; i < size; i++) {
+        if (data[i] == '#' && (blank || !line_start)) comment = 1;
+        if (data[i] != ' ' && data[i] != '\t') blank = 0;
+        if (data[i] == '\n') comment = 0, blank = 1;
+        if (!comment) out[(*n)++] = data[i];
+    }
+    return out;
+}
+
 static void read_tensors(const ssm_safetensors *st, size_t limit)
 {
     for (int i = 0; i < st->n_tensors; i++) {

@@ -28,6 +28,11 @@ const char *fuzz_write(const char *name, const uint8_t *data, size_t size);
 /* Remove fuzz_path(name) if it exists. */
 void fuzz_remove(const char *name);
 
+/* data without its comments, malloc'd (NULL when out of memory), *n bytes:
+ * a comment runs from '#' to the end of its line; with line_start, only a
+ * '#' that is the first non-blank character of its line starts one. */
+uint8_t *fuzz_strip_comments(const uint8_t *data, size_t size, int line_start, size_t *n);
+
 /* Write data to fuzz_path(name), open it with open_fn
  * (ssm_safetensors_open or ssm_safetensors_open_torch), convert every float
  * tensor of up to 64 MB of float32 and look up a metadata key, as a loader

@@ -12,21 +12,6 @@
 
 #include "scenarios/run_config.h"
 
-/* data without its comments: from each '#' to the end of its line. */
-static uint8_t *strip_comments(const uint8_t *data, size_t size, size_t *n)
-{
-    uint8_t *out = malloc(size + 1);   /* (size + 1) */
-    if (!out) return NULL;
-    int comment = 0;
-    *n = 0;
-    for (size_t i = 0; i < size; i++) {
-        if (data[i] == '#') comment = 1;
-        if (data[i] == '\n') comment = 0;
-        if (!comment) out[(*n)++] = data[i];
-    }
-    return out;
-}
-
 /* run_config_read of data as a file: the status, and the configuration
  * text in *text when it read (NULL otherwise). */
 static ssm_status read_file(const char *name, const uint8_t *data, size_t size, char **text)
@@ -43,7 +28,7 @@ static void check_comments(const uint8_t *data, size_t size)
 {
     if (memchr(data, 0, size)) return;   /* fgets stops at a NUL: not a text file */
     size_t n;
-    uint8_t *bare = strip_comments(data, size, &n);
+    uint8_t *bare = fuzz_strip_comments(data, size, 0, &n);
     if (!bare) return;
     char *a = NULL, *b = NULL;
     ssm_status sa = read_file("run.conf", data, size, &a);

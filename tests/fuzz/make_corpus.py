@@ -206,6 +206,12 @@ def seeds_history(out):
     put(out, "history", "ragged.csv", "step,split,loss\n1,val\n2,val,1.0,extra\n")
 
 
+def seeds_keys(out):
+    put(out, "keys", "keys", "# my keys\nrun = r space\nstep = s Right\n  # indented comment\n"
+                             "validate = v F5 C-v\ncancel = Esc\n\nscenario = #\n")
+    put(out, "keys", "crlf", "run = r\r\nstep = S-Tab PgDn\r\n")
+
+
 def regressions(d):
     """The hostile inputs named by issue 15, rebuilt from their descriptions."""
     os.makedirs(d, exist_ok=True)
@@ -242,8 +248,11 @@ def regressions(d):
     # 106-byte tokenizer.json with one id 16777215
     tok = '{"model": {"type": "BPE", "vocab": {"a": 16777215}, "merges": []}}'
     write("tokenizer-id-ffffff.json", (tok + " " * (105 - len(tok)) + "\n").encode())
-    # a run config comment line longer than 1 KB whose tail is `lr = 1e+09`
-    write("run_config-long-comment.conf", ("# " + "x" * 1100 + "lr = 1e+09\n").encode())
+    # a run config comment line longer than 1 KB whose tail is `lr = 1e+09`:
+    # run_config_read's fgets takes 1087 bytes a time, so the tail reads as a line
+    write("run_config-long-comment.conf", ("# " + "x" * 1085 + "lr = 1e+09\n").encode())
+    # the same in the lab's keys file (tui/keys.c, 511 bytes a time): rebinds run to q
+    write("keys-long-comment", ("# " + "x" * 509 + "run = q\n").encode())
 
 
 def main(argv):
@@ -253,7 +262,7 @@ def main(argv):
     if len(argv) != 2:
         sys.exit(__doc__)
     for make in (seeds_npy, seeds_safetensors, seeds_torch, seeds_config, seeds_tokenizer,
-                 seeds_idx, seeds_cifar, seeds_text, seeds_run_config, seeds_history):
+                 seeds_idx, seeds_cifar, seeds_text, seeds_run_config, seeds_history, seeds_keys):
         make(argv[1])
 
 

@@ -28,6 +28,7 @@ dict_for() { # the dictionary option of a harness, if it has one
         safetensors|checkpoint|config|tokenizer) echo "-dict=tests/fuzz/json.dict" ;;
         torch) echo "-dict=tests/fuzz/pickle.dict" ;;
         run_config) echo "-dict=tests/fuzz/conf.dict" ;;
+        keys) echo "-dict=tests/fuzz/keys.dict" ;;
     esac
 }
 
