@@ -85,6 +85,10 @@ fuzz() {
             n=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log.run" | tail -1)
             execs=$((execs + ${n:-0}))
             cat "$log.run" >>"$log"
+            # no input ran and nothing found: libFuzzer refused to start (a bad dictionary...)
+            if [ -z "$n" ] && [ -z "$(ls "$art")" ]; then
+                echo "FAIL: $h did not start: $(head -1 "$log.run")"; found=$((found + 1)); break
+            fi
         done
         rm -f "$log.run"
         local cov ft arts
