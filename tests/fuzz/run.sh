@@ -58,7 +58,7 @@ replay() {
             echo "ok: replay $h (${#inputs[@]} inputs)"
         else
             echo "FAIL: replay $h: $(grep -E '^Running: ' "$log" | tail -1 | cut -c10-):" \
-                "$(grep -m1 -E 'SUMMARY|ERROR|fuzz_' "$log") (log: $log)"
+                "$(grep -m1 -E '^(SUMMARY|==[0-9]+== ?ERROR|fuzz_[a-z_]+:)' "$log") (log: $log)"
             fails=$((fails + 1))
         fi
     done
