@@ -24,6 +24,7 @@ TESTS    := $(TEST_SRC:%.c=%)
 
 REL  := build/rel
 ASAN := build/asan
+FUZZ := build/fuzz
 
 all: ssmlab
 
@@ -35,7 +36,7 @@ $(VERSION_H): FORCE
 	@mkdir -p build
 	@echo '#define SSM_VERSION "0.1.0-$(VERSION)"' >$@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
-$(VERSIONED:%=$(REL)/%.o) $(VERSIONED:%=$(ASAN)/%.o): $(VERSION_H)
+$(VERSIONED:%=$(REL)/%.o) $(VERSIONED:%=$(ASAN)/%.o) $(VERSIONED:%=$(FUZZ)/%.o): $(VERSION_H)
 FORCE:
 
 $(REL)/%.o: %.c
@@ -66,12 +67,43 @@ $(ASAN)/tests/%: $(ASAN)/tests/%.o $(ASAN)/libssm.a
 unit: $(TESTS:%=$(REL)/%)
 unit-asan: $(TESTS:%=$(ASAN)/%)
 
+# libFuzzer harnesses (tests/fuzz/fuzz_*.c, one per file reader) on a third
+# build of the library, instrumented for coverage, ASan and UBSan.
+# `make fuzz FUZZ_SECONDS=N` fuzzes each for N seconds, one at a time;
+# `make fuzz-replay` runs the seeds and tests/fuzz/regressions/ once.
+FUZZFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+             -fno-sanitize-recover=undefined -DFUZZ_FIXTURES='"$(CURDIR)/tests/data"'
+FUZZ_SRC  := $(filter-out tests/fuzz/fuzz_file.c,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZERS   := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ)/bin/%)
+FUZZ_SECONDS ?= 60
+
+$(FUZZ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(FUZZFLAGS) -O1 -MMD -MP -c $< -o $@
+
+$(FUZZ)/libssm.a: $(LIB_SRC:%.c=$(FUZZ)/%.o)
+	rm -f $@ && ar rcs $@ $^
+
+$(FUZZ)/bin/%: $(FUZZ)/tests/fuzz/%.o $(FUZZ)/tests/fuzz/fuzz_file.o $(FUZZ)/libssm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined $^ -o $@ $(LDLIBS)
+
+fuzz-build: $(FUZZERS)
+
+fuzz: deps
+	$(MAKE) -j$(JOBS) fuzz-build
+	./tests/fuzz/run.sh fuzz $(FUZZ_SECONDS)
+
+fuzz-replay: deps
+	$(MAKE) -j$(JOBS) fuzz-build
+	./tests/fuzz/run.sh replay
+
 deps:
 	@sh scripts/deps.sh
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 test: deps
-	$(MAKE) -j$(JOBS) ssmlab unit unit-asan
+	$(MAKE) -j$(JOBS) ssmlab unit unit-asan fuzz-build
 	./tests/run.sh
 
 bench: deps
@@ -124,6 +156,7 @@ lint-man:
 clean:
 	rm -rf build ssmlab
 
-.PHONY: all deps test bench run unit unit-asan lint-man experiments clean tsan FORCE
+.PHONY: all deps test bench run unit unit-asan fuzz fuzz-build fuzz-replay lint-man experiments \
+        clean tsan FORCE
 .SECONDARY:
 -include $(shell find build -name '*.d' 2>/dev/null)
