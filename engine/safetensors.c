@@ -169,33 +169,59 @@ static float f64_to_float(double d)
     return (float)d;
 }
 
-ssm_status ssm_safetensors_read_f32(const ssm_safetensors *st, const ssm_st_tensor *t,
-                                    float *out)
+/* Drop the mapped pages that lie wholly inside [p, p + n) once their bytes
+ * have been converted, so a tensor being read does not count twice in the
+ * resident memory (the file's pages and the copy) and a checkpoint loads
+ * in about its own size.  The mapping is private and read-only: a later
+ * read of the same bytes pages them in again from the file. */
+static void map_release(const unsigned char *p, size_t n)
 {
-    const unsigned char *src = st->map + t->offset;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = (uintptr_t)p, hi = lo + n;
+    lo = (lo + page - 1) / page * page;
+    hi = hi / page * page;
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+/* Elements [i0, i1) of src in dtype to float */
+static void convert_range(ssm_dtype dtype, const unsigned char *src, float *out, size_t i0, size_t i1)
+{
     uint16_t h;
     double d;
-    switch (t->dtype) {
+    switch (dtype) {
     case SSM_DTYPE_F32:
-        if (t->numel) memcpy(out, src, t->numel * sizeof(float));
-        return SSM_OK;
+        memcpy(out + i0, src + 4 * i0, (i1 - i0) * sizeof(float));
+        return;
     case SSM_DTYPE_F16:
     case SSM_DTYPE_BF16:
-        for (size_t i = 0; i < t->numel; i++) {
+        for (size_t i = i0; i < i1; i++) {
             memcpy(&h, src + 2 * i, 2);
-            out[i] = t->dtype == SSM_DTYPE_F16 ? half_to_float(h) : bf16_to_float(h);
+            out[i] = dtype == SSM_DTYPE_F16 ? half_to_float(h) : bf16_to_float(h);
         }
-        return SSM_OK;
-    case SSM_DTYPE_F64:
-        for (size_t i = 0; i < t->numel; i++) {
+        return;
+    default:   /* F64 */
+        for (size_t i = i0; i < i1; i++) {
             memcpy(&d, src + 8 * i, 8);
             out[i] = f64_to_float(d);
         }
-        return SSM_OK;
-    default:
+    }
+}
+
+#define READ_CHUNK_ELEMS ((size_t)1 << 20)   /* converted, then released, at a time */
+
+ssm_status ssm_safetensors_read_f32(const ssm_safetensors *st, const ssm_st_tensor *t,
+                                    float *out)
+{
+    if (t->dtype == SSM_DTYPE_OTHER)
         return ssm_fail(SSM_ERR_DATA, "%s: tensor '%s' has dtype %s, which cannot be read as float",
                         st->path, t->name, t->dtype_name);
+    const unsigned char *src = st->map + t->offset;
+    size_t esize = t->numel ? t->nbytes / t->numel : 0;
+    for (size_t i0 = 0; i0 < t->numel; i0 += READ_CHUNK_ELEMS) {
+        size_t i1 = t->numel - i0 < READ_CHUNK_ELEMS ? t->numel : i0 + READ_CHUNK_ELEMS;
+        convert_range(t->dtype, src, out, i0, i1);
+        map_release(src + i0 * esize, (i1 - i0) * esize);
     }
+    return SSM_OK;
 }
 
 /* ------------------------------------------------------------------------ */
