@@ -1,7 +1,9 @@
-/* layout.c — sizing and carving table-described buffer groups (layout.h). */
+/* layout.c — sizing, carving and allocating table-described buffer groups
+ * (layout.h). */
 #include "engine/layout.h"
 
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #define LAYOUT_LINE (SSM_LAYOUT_ALIGN / sizeof(float))  /* floats per aligned line */
 
@@ -29,5 +31,11 @@ void ssm_layout_carve(const ssm_layout_entry *t, int n, int aligned, float *bloc
 float *ssm_layout_alloc(size_t n)
 {
     size_t bytes = (n ? n : 1) * sizeof(float);
+    if (bytes >= SSM_LAYOUT_HUGE) {   /* whole huge pages, asked for */
+        bytes = (bytes + SSM_LAYOUT_HUGE_PAGE - 1) / SSM_LAYOUT_HUGE_PAGE * SSM_LAYOUT_HUGE_PAGE;
+        float *p = aligned_alloc(SSM_LAYOUT_HUGE_PAGE, bytes);
+        if (p) madvise(p, bytes, MADV_HUGEPAGE);   /* advice only: failure changes nothing */
+        return p;
+    }
     return aligned_alloc(SSM_LAYOUT_ALIGN, (bytes + SSM_LAYOUT_ALIGN - 1) / SSM_LAYOUT_ALIGN * SSM_LAYOUT_ALIGN);
 }

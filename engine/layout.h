@@ -28,7 +28,13 @@ size_t ssm_layout_size(const ssm_layout_entry *t, int n, int aligned);
 void ssm_layout_carve(const ssm_layout_entry *t, int n, int aligned, float *block);
 
 /* n floats (uninitialised) starting on an SSM_LAYOUT_ALIGN boundary, or
- * NULL when memory is short; free() releases them. */
+ * NULL when memory is short; free() releases them.  A group of
+ * SSM_LAYOUT_HUGE bytes or more (parameters, gradients, optimizer state,
+ * activations of large models) is aligned to and padded to 2 MiB pages and
+ * advised MADV_HUGEPAGE, so the kernel backs it with transparent huge pages
+ * where it can: fewer page faults on first touch and fewer TLB misses. */
+#define SSM_LAYOUT_HUGE ((size_t)32 << 20)
+#define SSM_LAYOUT_HUGE_PAGE ((size_t)2 << 20)
 float *ssm_layout_alloc(size_t n);
 
 #endif
