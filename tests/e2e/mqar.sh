@@ -81,7 +81,9 @@ assert row['task'] == 'mqar' and row['val_ppl'] == '', row
 assert abs(float(row['val_acc']) - float(last['acc'])) < 1e-4, (row, last)
 PY
 
-# the twelve presets: each trains, and they differ only in depth, polarize and out
+# the twelve presets: each trains, and they differ only in depth, polarize
+# and out, and the four 4-layer ones in their learning rate (lr 1e-3,
+# min_lr 3e-4: at 3e-3 four layers stayed at chance)
 presets=("$(dirname "$0")"/../../scenarios/mqar-d*.conf)
 n=0
 for f in "${presets[@]}"; do
@@ -89,8 +91,13 @@ for f in "${presets[@]}"; do
         && n=$((n + 1)) || fail "$f: $(tail -1 "$TMP/p.err")"
 done
 [ "$n" -eq 12 ] && ok "12 MQAR presets train" || fail "$n of ${#presets[@]} MQAR presets train"
-[ "$(grep -hv '^#' "${presets[@]}" | grep -Ev '^(n_layer|polarize|out) = ' | sort | uniq -c | awk '$1 != 12' | wc -l)" -eq 0 ] \
-    && ok "MQAR presets share every other key" || fail "MQAR presets differ beyond n_layer, polarize and out"
+[ "$(grep -hv '^#' "${presets[@]}" | grep -Ev '^(n_layer|polarize|out|lr|min_lr) = ' | sort | uniq -c | awk '$1 != 12' | wc -l)" -eq 0 ] \
+    && ok "MQAR presets share every other key" || fail "MQAR presets differ beyond n_layer, polarize, out and the learning rate"
+d4=("$(dirname "$0")"/../../scenarios/mqar-d4-*.conf)
+[ "$(grep -hE '^(lr|min_lr) = ' "${presets[@]}" | sort | uniq -c | awk '{$1 = $1; print}' | sort)" = \
+  "$(printf '8 lr = 3e-3\n4 lr = 1e-3\n4 min_lr = 3e-4\n8 min_lr = 1e-3\n' | sort)" ] \
+    && [ "$(grep -lE '^lr = 1e-3$' "${presets[@]}" | sort)" = "$(printf '%s\n' "${d4[@]}" | sort)" ] \
+    && ok "the 4-layer presets, and only they, train at lr 1e-3" || fail "MQAR learning rates: $(grep -hE '^(lr|min_lr) = ' "${presets[@]}" | sort | uniq -c | tr '\n' ';')"
 
 # nonsense: one line naming the key, and the config code (78) or usage (64)
 expect_error 78 "unknown key 'mqar_pair'" "$SSMLAB" train "${mq[@]}" mqar_pair=2
