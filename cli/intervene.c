@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "data/tokenizer.h"
+#include "engine/states.h"
 #include "engine/sample.h"
 #include "scenarios/task.h"
 
@@ -324,23 +325,12 @@ static const char *const cols[] = {"table", "kind", "seq", "pos", "id", "target"
 static const unsigned char text[] = {1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 enum { NCOLS = sizeof cols / sizeof *cols };
 
-static double log_sum_exp(const float *x, int V)
-{
-    double mx = x[0], s = 0.0;
-    for (int v = 1; v < V; v++) mx = x[v] > mx ? x[v] : mx;
-    for (int v = 0; v < V; v++) s += exp(x[v] - mx);
-    return mx + log(s);
-}
-
 /* KL(p || q) of the softmaxes of logit rows a (clean) and c (intervened),
  * in double; log p and log q of the target (when target >= 0) */
 static double row_compare(const float *a, const float *c, int V, int target, double *lp, double *lq)
 {
-    double za = log_sum_exp(a, V), zc = log_sum_exp(c, V), kl = 0.0;
-    for (int v = 0; v < V; v++) {
-        double la = a[v] - za, lc = c[v] - zc;
-        kl += exp(la) * (la - lc);
-    }
+    double za = ssm_log_sum_exp(a, V), zc = ssm_log_sum_exp(c, V);
+    double kl = ssm_kl_logits(a, za, c, zc, V);
     if (target >= 0) {
         *lp = a[target] - za;
         *lq = c[target] - zc;

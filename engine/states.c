@@ -73,8 +73,7 @@ ssm_status ssm_states_erank(const float *h, int L, int E, int Ns, float *out)
     return SSM_OK;
 }
 
-/* log sum exp of x (V), in double */
-static double log_sum_exp(const float *x, int V)
+double ssm_log_sum_exp(const float *x, int V)
 {
     double mx = -INFINITY, s = 0.0;
     for (int i = 0; i < V; i++) mx = fmax(mx, x[i]);
@@ -82,16 +81,26 @@ static double log_sum_exp(const float *x, int V)
     return mx + log(s);
 }
 
+double ssm_kl_logits(const float *p, double zp, const float *q, double zq, int V)
+{
+    double kl = 0.0;
+    for (int i = 0; i < V; i++) {
+        double lp = p[i] - zp, lq = q[i] - zq;
+        kl += exp(lp) * (lp - lq);
+    }
+    return kl;
+}
+
 void ssm_lens_row(const float *lens, const float *final, int V, ssm_lens_stat *out)
 {
-    double zl = log_sum_exp(lens, V), zf = log_sum_exp(final, V), H = 0.0, kl = 0.0;
+    double zl = ssm_log_sum_exp(lens, V), zf = ssm_log_sum_exp(final, V), H = 0.0;
     int top = 0;
     for (int i = 0; i < V; i++) {
-        double lp = lens[i] - zl, lq = final[i] - zf, p = exp(lp), q = exp(lq);
+        double lp = lens[i] - zl;
         if (lens[i] > lens[top]) top = i;
-        H -= p * lp;
-        kl += q * (lq - lp);
+        H -= exp(lp) * lp;
     }
+    double kl = ssm_kl_logits(final, zf, lens, zl, V);
     out->top = top;
     out->prob = exp(lens[top] - zl);
     out->entropy = H;

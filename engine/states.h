@@ -36,4 +36,12 @@ typedef struct {
 
 void ssm_lens_row(const float *lens, const float *final, int V, ssm_lens_stat *out);
 
+/* ln sum_v exp(x[v]) of V logits, in double. */
+double ssm_log_sum_exp(const float *x, int V);
+
+/* KL(softmax(p) || softmax(q)) in nats, in double, from two logit rows (V)
+ * and their ssm_log_sum_exp zp, zq; not clamped at 0 (rounding can leave
+ * it a hair below).  The lens and the interventions' comparison use it. */
+double ssm_kl_logits(const float *p, double zp, const float *q, double zq, int V);
+
 #endif
