@@ -356,9 +356,12 @@ void ssm_model_free(ssm_model *m)
 
 /* The activation table, sized for a (B, L) batch.  Per-layer activations
  * are kept for every layer when training, and for a single reused layer in
- * inference; the residual stream and mixer outputs are always kept (the
- * dynamics measurements read them).  Shapes are in ssm_acts. */
-static void acts_table(const ssm_model *m, int B, int L, ssm_acts *a,
+ * inference; the residual stream and mixer outputs are kept for every layer
+ * (the dynamics measurements read them) except in a lean pass (last-position
+ * logits without gradients: two residual slots used in turn, one mixer
+ * output, (B, V) logits).  dlogits exist only with gradients.  Shapes are
+ * in ssm_acts. */
+static void acts_table(const ssm_model *m, int B, int L, int lean, ssm_acts *a,
                        ssm_layout_entry t[SSM_NUM_ACT_TENSORS])
 {
     const ssm_config *c = &m->cfg;
@@ -367,9 +370,10 @@ static void acts_table(const ssm_model *m, int B, int L, ssm_acts *a,
     size_t nk = m->grads_memory ? nl : 1;            /* layers of kept acts */
     size_t nro = c->n_reorder, nkro = m->grads_memory ? nro : nro > 0;  /* kept slots */
     size_t ns = nro ? nro : 1, Lin = L - (c->pool == SSM_POOL_CLS);
-    size_t nlogit = c->n_classes ? (size_t)B * c->n_classes : BT * V;
+    size_t nlogit = c->n_classes ? (size_t)B * c->n_classes : (lean ? (size_t)B : BT) * V;
+    size_t nres = lean ? 2 : nl + 1, nmix = lean ? 1 : nl, bw = m->grads_memory != NULL;
     const ssm_layout_entry list[] = {
-        {&a->resid, (nl + 1) * BT * D},
+        {&a->resid, nres * BT * D},
         {&a->rstd, nk * BT},
         {&a->xn, nk * BT * D},
         {&a->xz, nk * BT * 2 * E},
@@ -380,12 +384,12 @@ static void acts_table(const ssm_model *m, int B, int L, ssm_acts *a,
         {&a->delta, nk * BT * E},
         {&a->ys, nk * BT * E},
         {&a->yg, nk * BT * E},
-        {&a->mix, nl * BT * D},
+        {&a->mix, nmix * BT * D},
         {&a->rstd_f, BT},
         {&a->xf, BT * D},
         {&a->pooled, (size_t)B * D},
         {&a->logits, nlogit},
-        {&a->dlogits, nlogit},
+        {&a->dlogits, bw * nlogit},
         {&a->imp_s, ns * B * Lin},
         {&a->perm, nkro * BT * L},
         {&a->ro_u0, nkro * BT * E},
@@ -486,12 +490,12 @@ static int mem_reserve(float **block, size_t *cap, size_t n)
 /* Activations and scratch for a (B, L) batch on the current thread
  * count.  Each group is one allocation that only grows: a smaller batch is
  * carved out of the memory of the largest seen so far. */
-static ssm_status acts_build(ssm_model *m, int B, int L)
+static ssm_status acts_build(ssm_model *m, int B, int L, int lean)
 {
     ssm_layout_entry at[SSM_NUM_ACT_TENSORS], st[SCRATCH_ENTRIES];
     pass_scratch g;
     int threads = omp_get_max_threads();
-    acts_table(m, B, L, &m->acts, at);
+    acts_table(m, B, L, lean, &m->acts, at);
     scratch_table(m, B, L, threads, &g, st);
     if (!mem_reserve(&m->acts_memory, &m->acts_cap, ssm_layout_size(at, SSM_NUM_ACT_TENSORS, 1)) ||
         !mem_reserve(&m->scratch, &m->scratch_cap, ssm_layout_size(st, SCRATCH_ENTRIES, 1))) {
@@ -502,6 +506,7 @@ static ssm_status acts_build(ssm_model *m, int B, int L)
     m->act_B = B;
     m->act_L = L;
     m->act_threads = threads;
+    m->act_lean = lean;
     return SSM_OK;
 }
 
@@ -637,6 +642,13 @@ static layer_params layer_params_view(const ssm_config *c, const ssm_params *p, 
     return v;
 }
 
+/* x_l (B, act_L, D) in the residual stream; a lean pass has two slots */
+static float *resid_slot(const ssm_model *m, int l)
+{
+    size_t BTD = (size_t)m->act_B * m->act_L * m->cfg.d_model;
+    return m->acts.resid + (size_t)(m->act_lean ? l % 2 : l) * BTD;
+}
+
 static layer_acts layer_acts_view(const ssm_model *m, int l)
 {
     const ssm_config *c = &m->cfg;
@@ -645,11 +657,11 @@ static layer_acts layer_acts_view(const ssm_model *m, int l)
            X = c->dt_rank + 2 * c->state_dim;
     size_t k = m->grads_memory ? (size_t)l : 0;   /* kept-layer index */
     layer_acts v = {
-        a->resid + l * BT * D, a->rstd + k * BT, a->xn + k * BT * D,
+        resid_slot(m, l), a->rstd + k * BT, a->xn + k * BT * D,
         a->xz + k * BT * 2 * E, a->uc + k * BT * E, a->u + k * BT * E,
         a->xdbl + k * BT * X, a->dtraw + k * BT * E,
         a->delta + k * BT * E, a->ys + k * BT * E, a->yg + k * BT * E,
-        a->mix + l * BT * D, a->resid + (l + 1) * BT * D, l};
+        a->mix + (m->act_lean ? 0 : l) * BT * D, resid_slot(m, l + 1), l};
     return v;
 }
 
@@ -1030,7 +1042,8 @@ static void embed_backward(ssm_model *m, const float *dx0)
 
 /* Softmax cross-entropy over rows of logits (M, V).  Rows with target < 0
  * are ignored.  Writes softmax - onehot into dlogits (unscaled, zero for
- * ignored rows) and returns the summed loss; *count gets the rows counted. */
+ * ignored rows) unless it is NULL (no gradients), and returns the summed
+ * loss; *count gets the rows counted. */
 static double softmax_xent(float *dlogits, const float *logits, const int *targets,
                            int M, int V, int *count)
 {
@@ -1039,18 +1052,20 @@ static double softmax_xent(float *dlogits, const float *logits, const int *targe
 #pragma omp parallel for schedule(static) reduction(+ : total, n)
     for (int i = 0; i < M; i++) {
         const float *li = logits + (size_t)i * V;
-        float *di = dlogits + (size_t)i * V;
+        float *di = dlogits ? dlogits + (size_t)i * V : NULL;
         int t = targets[i];
         if (t < 0) {
-            memset(di, 0, sizeof(float) * V);
+            if (di) memset(di, 0, sizeof(float) * V);
             continue;
         }
         float mx = li[0];
         for (int v = 1; v < V; v++) mx = li[v] > mx ? li[v] : mx;
         double s = 0.0;
         for (int v = 0; v < V; v++) s += exp((double)(li[v] - mx));
-        for (int v = 0; v < V; v++) di[v] = (float)(exp((double)(li[v] - mx)) / s);
-        di[t] -= 1.0f;
+        if (di) {
+            for (int v = 0; v < V; v++) di[v] = (float)(exp((double)(li[v] - mx)) / s);
+            di[t] -= 1.0f;
+        }
         total += log(s) + mx - li[t];
         n++;
     }
@@ -1074,17 +1089,22 @@ static void head_forward(ssm_model *m, int B, int L, int last_only)
     const ssm_config *c = &m->cfg;
     ssm_acts *a = &m->acts;
     int D = c->d_model, BT = B * L;
-    rmsnorm_forward(a->xf, a->rstd_f, a->resid + (size_t)c->n_layer * BT * D,
-                    m->params.norm_f, BT, D, c->norm_eps);
+    const float *xn = resid_slot(m, c->n_layer);
+    if (c->n_classes == 0 && last_only) {
+        const float *W = m->params.lm_head ? m->params.lm_head : m->params.embedding;
+        for (int b = 0; b < B; b++) {   /* row L-1 of each sequence, at stride L */
+            size_t r = (size_t)b * L + L - 1;
+            rmsnorm_forward(a->xf + r * D, a->rstd_f + r, xn + r * D, m->params.norm_f, 1, D, c->norm_eps);
+            /* logits^T (V, 1) = W (V, D) . xf_r^T: the V rows split over the threads */
+            matmul_forward(a->logits + (size_t)b * c->padded_vocab, 1, W, D, a->xf + r * D, NULL,
+                           c->padded_vocab, 1, D);
+        }
+        return;
+    }
+    rmsnorm_forward(a->xf, a->rstd_f, xn, m->params.norm_f, BT, D, c->norm_eps);
     if (c->n_classes == 0) {
         const float *W = m->params.lm_head ? m->params.lm_head : m->params.embedding;
-        if (!last_only) {
-            matmul_forward(a->logits, c->padded_vocab, a->xf, D, W, NULL, BT, c->padded_vocab, D);
-            return;
-        }
-        for (int b = 0; b < B; b++)   /* row L-1 of each sequence, at stride L */
-            matmul_forward(a->logits + (size_t)b * c->padded_vocab, c->padded_vocab,
-                           a->xf + ((size_t)b * L + L - 1) * D, D, W, NULL, 1, c->padded_vocab, D);
+        matmul_forward(a->logits, c->padded_vocab, a->xf, D, W, NULL, BT, c->padded_vocab, D);
         return;
     }
     if (c->pool == SSM_POOL_MEAN)
@@ -1206,9 +1226,10 @@ static ssm_status forward_run(ssm_model *m, const ssm_batch *b, int last_only)
     if (b->B <= 0 || b->L <= 0)
         return ssm_fail(SSM_ERR_USAGE, "batch shape %d x %d is empty", b->B, b->L);
     int Lm = b->L + (c->pool == SSM_POOL_CLS);   /* the cls token runs as one more */
+    int lean = last_only && !m->grads_memory;
     if (b->B != m->act_B || Lm != m->act_L || !m->acts_memory ||
-        omp_get_max_threads() != m->act_threads)
-        if ((st = acts_build(m, b->B, Lm))) return st;
+        omp_get_max_threads() != m->act_threads || lean != m->act_lean)
+        if ((st = acts_build(m, b->B, Lm, lean))) return st;
     if ((st = probe_prepare(m, b->B, Lm))) return st;
     if ((st = embed_forward(m, b))) return st;
     ssm_scenario_forward(c, &m->params);
@@ -1254,8 +1275,8 @@ static ssm_status one_layer_prepare(ssm_model *m, int layer, int B, int L)
     if (B <= 0 || L <= 0)
         return ssm_fail(SSM_ERR_USAGE, "batch shape %d x %d is empty", B, L);
     if (B != m->act_B || L != m->act_L || !m->acts_memory ||
-        omp_get_max_threads() != m->act_threads)
-        if ((st = acts_build(m, B, L))) return st;
+        omp_get_max_threads() != m->act_threads || m->act_lean)
+        if ((st = acts_build(m, B, L, 0))) return st;
     m->last = NULL;
     ssm_scenario_forward(c, &m->params);
     return SSM_OK;

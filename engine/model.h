@@ -150,6 +150,9 @@ typedef struct {
     int act_B, act_L;       /* activations are laid out for this batch shape
                              * (act_L = the batch's L + 1 under pool cls) */
     int act_threads;        /* and the scratch for this many threads */
+    int act_lean;           /* laid out for ssm_model_forward_last without
+                             * gradients: two residual slots used in turn,
+                             * one mixer output, logits (B, V), no dlogits */
     float *scratch;         /* (scratch_cap) scratch of the passes, laid out
                              * like the activations; model.c's scratch_table */
     size_t scratch_cap;
@@ -200,7 +203,10 @@ void ssm_model_free(ssm_model *m);
  * backward accumulates d(loss_scale * loss)/dparam into m->grads. */
 ssm_status ssm_model_forward(ssm_model *m, const ssm_batch *batch);
 /* The forward of a language model without targets whose head runs on the
- * last position of each sequence only: logits (B, V) (a prompt's prefill). */
+ * last position of each sequence only: logits (B, V) (a prompt's prefill).
+ * Without gradients it runs lean: only one layer's activations, two
+ * residual slots and (B, V) logits are held, so afterwards acts.resid and
+ * acts.mix do not hold every layer (the measurements need ssm_model_forward). */
 ssm_status ssm_model_forward_last(ssm_model *m, const ssm_batch *batch);
 ssm_status ssm_model_backward(ssm_model *m, float loss_scale);
 void ssm_model_zero_grad(ssm_model *m);

@@ -725,3 +725,36 @@ Test(model, pool_cls_is_pool_last_on_an_input_projected_to_the_token)
     ssm_model_free(&g);
     fixture_free(&f);
 }
+
+/* ssm_model_forward_last without gradients runs lean (two residual slots,
+ * one mixer output, (B, V) logits): its logits equal the full forward's at
+ * each sequence's last position, and a full forward after it (which lays
+ * the activations out again) gives the same numbers as one before it. */
+Test(model, lean_last_position_forward_matches_the_full_forward)
+{
+    ssm_config c = small_lm();
+    c.n_layer = 3;   /* odd: the lean pass ends in the second residual slot */
+    ssm_model m;
+    cr_assert_eq(ssm_config_finalize(&c), SSM_OK);
+    cr_assert_eq(ssm_model_build(&m, &c), SSM_OK);
+    ssm_model_init(&m, 3);
+    int B = 2, L = 9, V = m.cfg.padded_vocab, tokens[18];
+    for (int i = 0; i < B * L; i++) tokens[i] = (i * 7 + 3) % m.cfg.vocab_size;
+    ssm_batch b = {B, L, tokens, NULL, NULL};
+    cr_assert_eq(ssm_model_forward(&m, &b), SSM_OK);
+    float *full = malloc(sizeof(float) * B * L * V), *last = malloc(sizeof(float) * B * V);
+    memcpy(full, m.acts.logits, sizeof(float) * B * L * V);
+    cr_assert_eq(ssm_model_forward_last(&m, &b), SSM_OK);
+    cr_assert(m.act_lean, "a last-position forward without gradients is lean");
+    memcpy(last, m.acts.logits, sizeof(float) * B * V);
+    for (int s = 0; s < B; s++)
+        cr_assert_lt(max_rel_diff(last + (size_t)s * V, full + ((size_t)s * L + L - 1) * V, V, 1, 1, V), 1e-5,
+                     "sequence %d", s);
+    cr_assert_eq(ssm_model_forward(&m, &b), SSM_OK);
+    cr_assert(!m.act_lean);
+    cr_assert_eq(memcmp(full, m.acts.logits, sizeof(float) * B * L * V), 0,
+                 "a full forward after a lean one is unchanged");
+    free(full);
+    free(last);
+    ssm_model_free(&m);
+}
