@@ -1,8 +1,11 @@
 /* scan.c — the selective scan and the causal depthwise conv of one Mamba
- * layer (ssmlab-math(7) MODEL steps 2 and 5), forward and backward.  The fast kernels
+ * layer (ssmlab-math(7) MODEL steps 2 and 5), forward and backward.  The fast scans
  * spread (batch x channel block) tasks over OpenMP threads and vectorise over
- * the SCAN_W channels of a block; the naive twins follow the formulas
- * literally in double.  Every reduction of the fast kernels runs in a fixed
+ * the channels of a block: SCAN_W = 8 on the avx2 path, 16 in AVX-512
+ * intrinsics on the avx512 path (forward only, chosen at run time); the fast
+ * conv forward spreads row tasks and vectorises over channel chunks, with the
+ * SiLU optionally fused; the naive twins follow the formulas literally in
+ * double.  Every reduction of the fast kernels runs in a fixed
  * order, so results do not depend on the thread count.  A fast kernel that
  * must fall back to its naive twin (too wide a state or conv, no work
  * space) says so on stderr, once per reason. */
