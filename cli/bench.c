@@ -207,33 +207,53 @@ static ssm_status case_run(const bench_case *bc, const bench_opts *o, bench_resu
 }
 
 /* ------------------------------------------------------------------------ */
-/* Scan micro-benchmark: one layer of the train-small shape                 */
+/* Scan micro-benchmark: one layer of the train-small shape (every scan
+ * path, forward and backward), one layer of the mamba-130m shape (the fast
+ * scan paths, and the conv naive, fast and fused with the SiLU)            */
 
-enum { SCAN_B = 8, SCAN_L = 256, SCAN_E = 256, SCAN_N = 16, SCAN_R = 8 };
+enum { SCAN_N = 16, SCAN_R = 8, SCAN_K = 4 };
 
 typedef struct {
+    const char *name;      /* row name prefix: "scan" or "scan-130m" */
+    int B, L, E;
+} scan_shape;
+
+static const scan_shape scan_shapes[] = {{"scan", 8, 256, 256}, {"scan-130m", 1, 512, 1536}};
+
+typedef struct {
+    scan_shape sh;
     ssm_scan_args a;
+    ssm_conv_args c;
     float *mem;
     float *y, *dy, *du, *ddelta, *dbc, *dA, *dD;   /* outputs and gradients */
+    float *u2;                                     /* (B, L, E) the fused conv's SiLU */
 } scan_bench;
 
-static ssm_status scan_build(scan_bench *sb, uint64_t seed)
+/* What one timed kernel is: a scan direction and path, or a conv. */
+typedef enum { K_SCAN_FWD, K_SCAN_BWD, K_CONV, K_CONV_SILU } scan_kernel;
+
+static ssm_status scan_build(scan_bench *sb, const scan_shape *sh, uint64_t seed)
 {
-    size_t ble = (size_t)SCAN_B * SCAN_L * SCAN_E;
-    size_t bc = (size_t)SCAN_B * SCAN_L * (SCAN_R + 2 * SCAN_N);
-    size_t en = (size_t)SCAN_E * SCAN_N;
-    sb->mem = malloc((7 * ble + 2 * bc + 2 * en + 2 * SCAN_E) * sizeof(float));
+    size_t ble = (size_t)sh->B * sh->L * sh->E;
+    size_t bc = (size_t)sh->B * sh->L * (SCAN_R + 2 * SCAN_N);
+    size_t en = (size_t)sh->E * SCAN_N, ek = (size_t)sh->E * SCAN_K;
+    sb->sh = *sh;
+    sb->mem = malloc((10 * ble + 2 * bc + 2 * en + ek + 3 * (size_t)sh->E) * sizeof(float));
     if (!sb->mem) return ssm_fail(SSM_ERR_NOMEM, "cannot allocate the scan bench buffers");
     float *p = sb->mem;
     float *u = p;        p += ble;   /* (B, L, E) */
     float *delta = p;    p += ble;   /* (B, L, E) */
     float *xdbl = p;     p += bc;    /* (B, L, R+2N) */
     float *A = p;        p += en;    /* (E, N) */
-    float *D = p;        p += SCAN_E;
+    float *D = p;        p += sh->E;
+    float *xz = p;       p += 2 * ble; /* (B, L, 2E) the conv's input */
+    float *cw = p;       p += ek;    /* (E, K) */
+    float *cb = p;       p += sh->E;
     sb->y = p;           p += ble;
     sb->dy = p;          p += ble;
     sb->du = p;          p += ble;
     sb->ddelta = p;      p += ble;
+    sb->u2 = p;          p += ble;
     sb->dbc = p;         p += bc;
     sb->dA = p;          p += en;
     sb->dD = p;
@@ -243,58 +263,118 @@ static ssm_status scan_build(scan_bench *sb, uint64_t seed)
         delta[i] = 0.001f + 0.1f * rng_uniform(&s);
         sb->dy[i] = 2.0f * rng_uniform(&s) - 1.0f;
     }
+    for (size_t i = 0; i < 2 * ble; i++) xz[i] = 2.0f * rng_uniform(&s) - 1.0f;
+    for (size_t i = 0; i < ek; i++) cw[i] = rng_uniform(&s) - 0.5f;
     for (size_t i = 0; i < bc; i++) xdbl[i] = 2.0f * rng_uniform(&s) - 1.0f;
     for (size_t i = 0; i < en; i++) A[i] = -(float)(i % SCAN_N + 1);
-    for (int e = 0; e < SCAN_E; e++) D[e] = 1.0f;
-    sb->a = (ssm_scan_args){.B = SCAN_B, .L = SCAN_L, .E = SCAN_E, .N = SCAN_N, .u = u,
+    for (int e = 0; e < sh->E; e++) D[e] = 1.0f, cb[e] = 0.1f;
+    sb->a = (ssm_scan_args){.B = sh->B, .L = sh->L, .E = sh->E, .N = SCAN_N, .u = u,
                             .delta = delta, .Bm = xdbl + SCAN_R, .Cm = xdbl + SCAN_R + SCAN_N,
                             .ld_bc = SCAN_R + 2 * SCAN_N, .A = A, .Dskip = D};
+    sb->c = (ssm_conv_args){.B = sh->B, .L = sh->L, .E = sh->E, .K = SCAN_K, .x = xz,
+                            .ldx = 2 * sh->E, .w = cw, .bias = cb};
     return SSM_OK;
 }
 
-static void scan_once(scan_bench *sb, int backward, int naive)
+static void scan_once(scan_bench *sb, scan_kernel k, int naive)
 {
     const ssm_scan_args *a = &sb->a;
     float *dB = sb->dbc + SCAN_R, *dC = sb->dbc + SCAN_R + SCAN_N;
-    if (!backward && naive) ssm_scan_forward_naive(a, sb->y);
-    else if (!backward) ssm_scan_forward(a, sb->y);
-    else if (naive) ssm_scan_backward_naive(a, sb->dy, sb->du, sb->ddelta, dB, dC, sb->dA, sb->dD);
-    else ssm_scan_backward(a, sb->dy, sb->du, sb->ddelta, dB, dC, sb->dA, sb->dD);
+    switch (k) {
+    case K_SCAN_FWD:
+        if (naive) ssm_scan_forward_naive(a, sb->y);
+        else ssm_scan_forward(a, sb->y);
+        break;
+    case K_SCAN_BWD:
+        if (naive) ssm_scan_backward_naive(a, sb->dy, sb->du, sb->ddelta, dB, dC, sb->dA, sb->dD);
+        else ssm_scan_backward(a, sb->dy, sb->du, sb->ddelta, dB, dC, sb->dA, sb->dD);
+        break;
+    case K_CONV:
+        if (naive) ssm_conv_forward_naive(&sb->c, sb->y);
+        else ssm_conv_forward(&sb->c, sb->y);
+        break;
+    case K_CONV_SILU:
+        if (naive) ssm_conv_silu_forward_naive(&sb->c, sb->y, sb->u2);
+        else ssm_conv_silu_forward(&sb->c, sb->y, sb->u2);
+        break;
+    }
 }
 
 /* --warmup untimed passes (default 1), then --steps timed ones, or by
  * default as many as take at least 0.25 s (and 3 passes). */
-static void scan_time(scan_bench *sb, int backward, int naive, const bench_opts *o, bench_result *r)
+static void scan_time(scan_bench *sb, scan_kernel k, int naive, const bench_opts *o, bench_result *r)
 {
     int warmup = o->warmup >= 0 ? o->warmup : 1;
-    for (int i = 0; i < warmup; i++) scan_once(sb, backward, naive);
+    for (int i = 0; i < warmup; i++) scan_once(sb, k, naive);
     int reps = 0;
     double t0 = ssm_now_s(), t, best = 0.0;
     do {
         double t1 = ssm_now_s();
-        scan_once(sb, backward, naive);
+        scan_once(sb, k, naive);
         double dt = ssm_now_s() - t1;
         if (reps == 0 || dt < best) best = dt;
         reps++;
         t = ssm_now_s() - t0;
     } while (o->steps >= 0 ? reps < o->steps : reps < 3 || t < 0.25);
-    *r = (bench_result){.name = backward ? "scan-bwd" : "scan-fwd",
-                        .impl = naive ? "naive" : "fast", .B = SCAN_B, .L = SCAN_L,
-                        .steps = reps, .warmup = warmup, .seconds = t, .best = best};
+    r->B = sb->sh.B;
+    r->L = sb->sh.L;
+    r->steps = reps;
+    r->warmup = warmup;
+    r->seconds = t;
+    r->best = best;
+}
+
+/* The conv's rates over the fastest pass, on stderr (the table's columns
+ * are shared by every case): FLOPs 2K per output, bytes the input once and
+ * every output written once. */
+static void conv_tell(const scan_bench *sb, const bench_result *r, int outputs)
+{
+    double n = (double)sb->sh.B * sb->sh.L * sb->sh.E;
+    fprintf(stderr, "ssmlab bench %s %s: %.2f ms, %.2f GFLOP/s, %.2f GB/s (fastest pass)\n",
+            r->name, r->impl, 1e3 * r->best, 2.0 * SCAN_K * n / r->best * 1e-9,
+            4.0 * n * (1 + outputs) / r->best * 1e-9);
+}
+
+static void scan_row(scan_bench *sb, scan_kernel k, int naive, const char *name,
+                     const char *impl, const bench_opts *o, cli_table *t, int threads)
+{
+    char full[64];
+    snprintf(full, sizeof full, "%s-%s", sb->sh.name, name);
+    bench_result r = {.name = full, .impl = impl};
+    scan_time(sb, k, naive, o, &r);
+    emit_row(t, &r, threads);
+    if (k == K_CONV || k == K_CONV_SILU) conv_tell(sb, &r, k == K_CONV_SILU ? 2 : 1);
+}
+
+/* The forward rows of every scan path this CPU runs; the path is restored. */
+static void scan_paths(scan_bench *sb, int naive, const bench_opts *o, cli_table *t, int threads)
+{
+    ssm_scan_isa was = ssm_scan_isa_get();
+    if (naive) scan_row(sb, K_SCAN_FWD, 1, "fwd", "naive", o, t, threads);
+    for (int isa = SSM_SCAN_ISA_AVX2; isa <= SSM_SCAN_ISA_AVX512; isa++)
+        if (ssm_scan_isa_set((ssm_scan_isa)isa) == SSM_OK)
+            scan_row(sb, K_SCAN_FWD, 0, "fwd", ssm_scan_isa_name((ssm_scan_isa)isa), o, t, threads);
+    ssm_scan_isa_set(was);
 }
 
 static ssm_status scan_run(const bench_opts *o, cli_table *t, int threads)
 {
-    scan_bench sb;
-    ssm_status st = scan_build(&sb, o->seed);
-    if (st) return st;
-    for (int backward = 0; backward < 2; backward++)
-        for (int naive = 1; naive >= 0; naive--) {
-            bench_result r;
-            scan_time(&sb, backward, naive, o, &r);
-            emit_row(t, &r, threads);
+    for (int i = 0; i < 2; i++) {
+        scan_bench sb;
+        ssm_status st = scan_build(&sb, &scan_shapes[i], o->seed);
+        if (st) return st;
+        scan_paths(&sb, i == 0, o, t, threads);
+        if (i == 0) {
+            scan_row(&sb, K_SCAN_BWD, 1, "bwd", "naive", o, t, threads);
+            scan_row(&sb, K_SCAN_BWD, 0, "bwd", "fast", o, t, threads);
+        } else {
+            scan_row(&sb, K_CONV, 1, "conv", "naive", o, t, threads);
+            scan_row(&sb, K_CONV, 0, "conv", "fast", o, t, threads);
+            scan_row(&sb, K_CONV_SILU, 1, "conv-silu", "naive", o, t, threads);
+            scan_row(&sb, K_CONV_SILU, 0, "conv-silu", "fast", o, t, threads);
         }
-    free(sb.mem);
+        free(sb.mem);
+    }
     return SSM_OK;
 }
 

@@ -601,12 +601,6 @@ static void rmsnorm_backward(float *dx, float *dw, const float *dy, const float 
 }
 
 
-static void silu_forward(float *y, const float *x, size_t n)
-{
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) y[i] = ssm_siluf(x[i]);
-}
-
 /* ------------------------------------------------------------------------ */
 /* Mixer layer                                                              */
 
@@ -780,27 +774,86 @@ static void probe_scan_args(ssm_model *m, const layer_acts *a, int in_model, ssm
     }
 }
 
+/* out rows lo..hi-1 (M, N) = in (M, K) . W (N, K)^T on the calling thread:
+ * matmul_forward's share of one thread, for a region that runs several
+ * steps on the same rows */
+static void gemm_rows(float *out, int ldo, const float *in, int ldi, const float *W,
+                      int lo, int hi, int N, int K)
+{
+    if (hi > lo)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, hi - lo, N, K, 1.0f,
+                    in + (size_t)lo * ldi, ldi, W, K, 0.0f, out + (size_t)lo * ldo, ldo);
+}
+
+/* The S6's inputs on a (B, L) batch, steps 2-3 of ssmlab-math(7) MODEL:
+ * with ca, the conv and SiLU of xz into a->uc, a->u first; then x_proj of
+ * u into xdbl, dt_proj into dtraw with its bias, and Delta = softplus(dtraw)
+ * in the same pass as the bias.  Each thread takes the rows matmul_forward
+ * would give it and runs every step on them with no barrier between (a row
+ * of each step needs only rows of the step before that the thread has, the
+ * conv only xz), so the bits are those of the steps run one by one. */
+static void s6_inputs_forward(const ssm_model *m, const layer_params *p, const layer_acts *a,
+                              const ssm_conv_args *ca)
+{
+    const ssm_config *c = &m->cfg;
+    int BT = m->act_B * m->act_L, E = c->d_inner, R = c->dt_rank, X = R + 2 * c->state_dim;
+#pragma omp parallel
+    {
+        int lo, hi;
+        block_range(BT, &lo, &hi);
+        if (ca && hi > lo) ssm_conv_silu_rows(ca, lo, hi, a->uc, a->u);
+        gemm_rows(a->xdbl, X, a->u, E, p->x_proj, lo, hi, X, E);
+        gemm_rows(a->dtraw, E, a->xdbl, X, p->dt_proj_w, lo, hi, E, R);
+        for (size_t i = (size_t)lo * E; i < (size_t)hi * E; i++) {
+            float v = a->dtraw[i] + p->dt_proj_b[i % E];   /* (BT, E) */
+            a->dtraw[i] = v;
+            a->delta[i] = ssm_softplusf(v);
+        }
+    }
+}
+
+/* a->ys = the scan of step 5 on the S6 inputs already in a (with the skip
+ * Dskip (E)), A built first */
+static ssm_status s6_scan_forward(ssm_model *m, const layer_acts *a, const pass_scratch *g,
+                                  const float *Dskip, int in_model)
+{
+    ssm_model_run_A(m, a->layer, g->A);                     /* (E, Ns) */
+    ssm_scan_args sa = layer_scan_args(&m->cfg, a, Dskip, g, m->act_B, m->act_L);
+    probe_scan_args(m, a, in_model, &sa);
+    return ssm_scan_forward(&sa, a->ys);
+}
+
 /* a->ys = S6(a->u) over a (B, L) batch, steps 3-5 of ssmlab-math(7) MODEL
  * (with the skip Dskip (E)): x_proj, dt_proj, softplus, A, the scan */
 static ssm_status s6_forward(ssm_model *m, const layer_params *p, const layer_acts *a,
                              const pass_scratch *g, const float *Dskip, int in_model)
 {
-    const ssm_config *c = &m->cfg;
-    int B = m->act_B, L = m->act_L, BT = B * L;
-    int E = c->d_inner, R = c->dt_rank, X = R + 2 * c->state_dim;
-    matmul_forward(a->xdbl, X, a->u, E, p->x_proj, NULL, BT, X, E);
-    matmul_forward(a->dtraw, E, a->xdbl, X, p->dt_proj_w, p->dt_proj_b, BT, E, R);
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < (size_t)BT * E; i++) a->delta[i] = ssm_softplusf(a->dtraw[i]);
-    ssm_model_run_A(m, a->layer, g->A);                     /* (E, Ns) */
-    ssm_scan_args sa = layer_scan_args(c, a, Dskip, g, B, L);
-    probe_scan_args(m, a, in_model, &sa);
-    return ssm_scan_forward(&sa, a->ys);
+    s6_inputs_forward(m, p, a, NULL);
+    return s6_scan_forward(m, a, g, Dskip, in_model);
+}
+
+/* The gate and out_proj of step 6: yg = ys * SiLU(z), mix = yg W_out^T,
+ * each thread on its own rows (those matmul_forward would give it), so
+ * one region and no barrier between the two */
+static void gate_out_forward(const ssm_model *m, const layer_params *p, const layer_acts *a)
+{
+    int BT = m->act_B * m->act_L, D = m->cfg.d_model, E = m->cfg.d_inner;
+#pragma omp parallel
+    {
+        int lo, hi;
+        block_range(BT, &lo, &hi);
+        for (int i = lo; i < hi; i++)
+            for (int e = 0; e < E; e++)
+                a->yg[(size_t)i * E + e] = a->ys[(size_t)i * E + e] * ssm_siluf(a->xz[(size_t)i * 2 * E + E + e]);
+        gemm_rows(a->mix, D, a->yg, E, p->out_proj, lo, hi, D, E);
+    }
 }
 
 /* a->mix = Mixer(a->xn) over a (B, L) batch, steps 1-6 of ssmlab-math(7)
  * MODEL; in_model: part of a whole forward (the reordering and importance
- * hooks of a->layer run), not a one-layer run */
+ * hooks of a->layer run), not a one-layer run.  Without reordering the
+ * conv, SiLU, x_proj, dt_proj and softplus run as one parallel region
+ * (s6_inputs_forward), the gate and out_proj as another. */
 static ssm_status mixer_forward(ssm_model *m, const layer_params *p, const layer_acts *a,
                                 const pass_scratch *g, int in_model)
 {
@@ -812,20 +865,18 @@ static ssm_status mixer_forward(ssm_model *m, const layer_params *p, const layer
 
     matmul_forward(a->xz, 2 * E, a->xn, D, p->in_proj, NULL, BT, 2 * E, D);
     ssm_conv_args ca = {B, L, E, K, a->xz, 2 * E, p->conv_w, p->conv_b, g->work, g->work_n};
-    ssm_conv_forward(&ca, a->uc);
-    silu_forward(a->u, a->uc, (size_t)BT * E);
-    if (r >= 0) {
+    if (r >= 0) {   /* the scores and P-hat come between u and x_proj */
         reorder_view rv = reorder_view_of(m, r);
+        ssm_conv_silu_forward(&ca, a->uc, a->u);
         reorder_forward(m, p, a, &rv);
+        s6_inputs_forward(m, p, a, NULL);
+    } else {
+        s6_inputs_forward(m, p, a, &ca);
     }
-    ssm_status st = s6_forward(m, p, a, g, p->Dskip, in_model);
+    ssm_status st = s6_scan_forward(m, a, g, p->Dskip, in_model);
     if (st) return st;
     if (proxy) importance_forward(m, a->delta, NULL, m->acts.imp_s);
-#pragma omp parallel for schedule(static)
-    for (int i = 0; i < BT; i++)
-        for (int e = 0; e < E; e++)
-            a->yg[(size_t)i * E + e] = a->ys[(size_t)i * E + e] * ssm_siluf(a->xz[(size_t)i * 2 * E + E + e]);
-    matmul_forward(a->mix, D, a->yg, E, p->out_proj, NULL, BT, D, E);
+    gate_out_forward(m, p, a);
     return SSM_OK;
 }
 

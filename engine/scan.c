@@ -1,8 +1,11 @@
 /* scan.c — the selective scan and the causal depthwise conv of one Mamba
- * layer (ssmlab-math(7) MODEL steps 2 and 5), forward and backward.  The fast kernels
+ * layer (ssmlab-math(7) MODEL steps 2 and 5), forward and backward.  The fast scans
  * spread (batch x channel block) tasks over OpenMP threads and vectorise over
- * the SCAN_W channels of a block; the naive twins follow the formulas
- * literally in double.  Every reduction of the fast kernels runs in a fixed
+ * the channels of a block: SCAN_W = 8 on the avx2 path, 16 in AVX-512
+ * intrinsics on the avx512 path (forward only, chosen at run time); the fast
+ * conv forward spreads row tasks and vectorises over channel chunks, with the
+ * SiLU optionally fused; the naive twins follow the formulas literally in
+ * double.  Every reduction of the fast kernels runs in a fixed
  * order, so results do not depend on the thread count.  A fast kernel that
  * must fall back to its naive twin (too wide a state or conv, no work
  * space) says so on stderr, once per reason. */
@@ -11,6 +14,7 @@
 #include "engine/status.h"
 #include "engine/vmath.h"
 
+#include <immintrin.h>
 #include <math.h>
 #include <omp.h>
 #include <stdarg.h>
@@ -25,6 +29,8 @@
 #define SCAN_GMAX 32  /* most channel groups per sequence in the backward */
 #define CONV_W    16  /* channels per conv block */
 #define CONV_KMAX 16  /* largest K the fast conv keeps on the stack */
+#define CONV_CH   256 /* channels per chunk of the fast conv forward */
+#define CONV_ROWS 32  /* rows (of B*L) per task of the fast conv forward */
 
 static int imin(int a, int b) { return a < b ? a : b; }
 
@@ -188,6 +194,160 @@ static void scan_fwd_block(const ssm_scan_args *a, int b, int blk, float *y)
             a->h_last[((size_t)b * a->E + e0 + w) * a->N + n] = h[n][w];
 }
 
+/* ------------------------------------------------------------------ */
+/* fast scan forward, AVX-512: 16 channels a block, state in registers   */
+
+/* Everything here is compiled for AVX-512F by target attributes, whatever
+ * the build's -march, and runs only when the CPU has it (scan_isa_pick). */
+#define SCAN_W16 16   /* channels per AVX-512 block */
+#define SCAN_AVX512 __attribute__((target("avx512f")))
+
+/* ssm_expf (vmath.h) on 16 lanes, the same steps in the same order. */
+SCAN_AVX512 static inline __m512 scan_exp16(__m512 x)
+{
+    const __m512 lo = _mm512_set1_ps(-87.336544f), magic = _mm512_set1_ps(0x1.8p23f);
+    __m512 xc = _mm512_min_ps(_mm512_set1_ps(88.0f), x); /* NaN stays NaN */
+    xc = _mm512_max_ps(lo, xc);
+    const __m512 kf = _mm512_fmadd_ps(xc, _mm512_set1_ps(1.44269504f), magic);
+    const __m512 n = _mm512_sub_ps(kf, magic);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), xc);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    const __m512i sb = _mm512_slli_epi32(_mm512_add_epi32(_mm512_castps_si512(kf),
+                                         _mm512_set1_epi32(127 - 0x4b400000)), 23);
+    const __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
+    return _mm512_maskz_mul_ps((__mmask16)~under, p, _mm512_castsi512_ps(sb));
+}
+
+/* One state n of one token: h <- exp(dt A) h + dt u B_t[n]; returns
+ * acc + C_t[n] h. */
+SCAN_AVX512 static inline __attribute__((always_inline))
+__m512 scan16_state_step(__m512 dt, __m512 dtu, __m512 An, float bn, float cn,
+                         __m512 *h, __m512 acc)
+{
+    const __m512 dA = scan_exp16(_mm512_mul_ps(dt, An));
+    *h = _mm512_fmadd_ps(dA, *h, _mm512_mul_ps(dtu, _mm512_set1_ps(bn)));
+    return _mm512_fmadd_ps(_mm512_set1_ps(cn), *h, acc);
+}
+
+/* The block of channels e0.. (nw of them) of sequence b, N states each,
+ * h and At (N) in the caller's arrays: with N a constant (scan16_fwd_n16)
+ * the n loops unroll and the state lives in registers for the whole
+ * sequence.  y_t = sum_n C_t[n] h_t[n] (n in increasing order) + D u_t. */
+SCAN_AVX512 static inline __attribute__((always_inline))
+void scan16_fwd_body(const ssm_scan_args *a, int b, int e0, int nw, int N,
+                     __m512 *h, __m512 *At, float *y)
+{
+    const __mmask16 m = (__mmask16)(nw >= SCAN_W16 ? 0xffffu : (1u << nw) - 1u);
+    for (int n = 0; n < N; n++) {
+        float col[SCAN_W16] = {0}; /* (W) A[e0 + w, n] */
+        for (int w = 0; w < nw; w++)
+            col[w] = a->A[(size_t)(e0 + w) * N + n];
+        At[n] = _mm512_loadu_ps(col);
+        h[n] = _mm512_setzero_ps();
+    }
+    const __m512 Dv = _mm512_maskz_loadu_ps(m, a->Dskip + e0);
+    for (int t = 0; t < a->L; t++) {
+        const size_t row = (size_t)b * a->L + t, off = row * (size_t)a->E + (size_t)e0;
+        const float *Bt = a->Bm + row * (size_t)a->ld_bc, *Ct = a->Cm + row * (size_t)a->ld_bc;
+        const __m512 dt = _mm512_maskz_loadu_ps(m, a->delta + off);
+        const __m512 u = _mm512_maskz_loadu_ps(m, a->u + off);
+        const __m512 dtu = _mm512_mul_ps(dt, u);
+        __m512 acc = _mm512_setzero_ps();
+        if (N == 16) {
+#pragma clang loop unroll(full)
+            for (int n = 0; n < 16; n++)
+                acc = scan16_state_step(dt, dtu, At[n], Bt[n], Ct[n], &h[n], acc);
+        } else {
+            for (int n = 0; n < N; n++)
+                acc = scan16_state_step(dt, dtu, At[n], Bt[n], Ct[n], &h[n], acc);
+        }
+        _mm512_mask_storeu_ps(y + off, m, _mm512_fmadd_ps(Dv, u, acc));
+    }
+    for (int n = 0; a->h_last && n < N; n++) {
+        float col[SCAN_W16]; /* (W) h[e0 + w, n] */
+        _mm512_storeu_ps(col, h[n]);
+        for (int w = 0; w < nw; w++)
+            a->h_last[((size_t)b * a->E + e0 + w) * N + n] = col[w];
+    }
+}
+
+SCAN_AVX512 static void scan16_fwd_n16(const ssm_scan_args *a, int b, int e0, int nw, float *y)
+{
+    __m512 h[16], At[16]; /* (N, W) state and A of the block, N = 16 */
+    scan16_fwd_body(a, b, e0, nw, 16, h, At, y);
+}
+
+SCAN_AVX512 static void scan16_fwd_any(const ssm_scan_args *a, int b, int e0, int nw, float *y)
+{
+    __m512 h[SCAN_NMAX], At[SCAN_NMAX]; /* (N, W) state and A of the block */
+    scan16_fwd_body(a, b, e0, nw, a->N, h, At, y);
+}
+
+SCAN_AVX512 static void scan16_forward(const ssm_scan_args *a, float *y)
+{
+    const int nblk = (a->E + SCAN_W16 - 1) / SCAN_W16, ntask = a->B * nblk;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < ntask; i++) {
+        const int b = i / nblk, e0 = i % nblk * SCAN_W16, nw = imin(SCAN_W16, a->E - e0);
+        if (a->N == 16) scan16_fwd_n16(a, b, e0, nw, y);
+        else scan16_fwd_any(a, b, e0, nw, y);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* the path of the fast scans                                            */
+
+static _Atomic int scan_isa_now = SSM_SCAN_ISA_AUTO; /* AUTO: not chosen yet */
+
+static int scan_isa_best(void)
+{
+    return ssm_scan_isa_supported(SSM_SCAN_ISA_AVX512) ? SSM_SCAN_ISA_AVX512 : SSM_SCAN_ISA_AVX2;
+}
+
+int ssm_scan_isa_supported(ssm_scan_isa isa)
+{
+    if (isa == SSM_SCAN_ISA_AVX512) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") != 0;
+    }
+    return isa == SSM_SCAN_ISA_AUTO || isa == SSM_SCAN_ISA_AVX2;
+}
+
+ssm_status ssm_scan_isa_set(ssm_scan_isa isa)
+{
+    if (!ssm_scan_isa_supported(isa))
+        return ssm_fail(SSM_ERR_CONFIG, "scan path %s: this CPU lacks it", ssm_scan_isa_name(isa));
+    atomic_store(&scan_isa_now, isa == SSM_SCAN_ISA_AUTO ? scan_isa_best() : (int)isa);
+    return SSM_OK;
+}
+
+ssm_scan_isa ssm_scan_isa_get(void)
+{
+    int isa = atomic_load(&scan_isa_now);
+    if (isa == SSM_SCAN_ISA_AUTO) {
+        isa = scan_isa_best();
+        atomic_store(&scan_isa_now, isa);
+    }
+    return (ssm_scan_isa)isa;
+}
+
+const char *ssm_scan_isa_name(ssm_scan_isa isa)
+{
+    switch (isa) {
+    case SSM_SCAN_ISA_AVX2: return "avx2";
+    case SSM_SCAN_ISA_AVX512: return "avx512";
+    default: return "auto";
+    }
+}
+
 int ssm_scan_probed(const ssm_scan_args *a)
 {
     return a->keep || a->h_out || a->patch_h;
@@ -199,6 +359,10 @@ ssm_status ssm_scan_forward(const ssm_scan_args *a, float *y)
     if (a->N > SCAN_NMAX) {
         fallback_scan_wide(a->N);
         return ssm_scan_forward_naive(a, y);
+    }
+    if (ssm_scan_isa_get() == SSM_SCAN_ISA_AVX512) {
+        scan16_forward(a, y);
+        return SSM_OK;
     }
     const int nblk = scan_nblk(a->E), ntask = a->B * nblk;
 #pragma omp parallel for schedule(static)
@@ -658,36 +822,107 @@ static void conv_block_w(const ssm_conv_args *a, int e0, int nw,
             wt[k][w] = w < nw ? a->w[(size_t)(e0 + w) * a->K + k] : 0.0f;
 }
 
-static void conv_fwd_block(const ssm_conv_args *a, int b, int blk, float *out)
+/* Taps of channels c0.. (cw of them) transposed: wt[k][w] = w[c0 + w, k]. */
+static void conv_chunk_w(const ssm_conv_args *a, int c0, int cw, float wt[][CONV_CH])
 {
-    float wt[CONV_KMAX][CONV_W]; /* (K, W) taps, transposed */
-    const int e0 = blk * CONV_W, nw = imin(CONV_W, a->E - e0), K = a->K;
-    conv_block_w(a, e0, nw, wt);
-    for (int t = 0; t < a->L; t++) {
-        float acc[CONV_W]; /* (W) */
-        for (int w = 0; w < nw; w++)
-            acc[w] = a->bias[e0 + w];
-        for (int k = (K - 1 - t > 0 ? K - 1 - t : 0); k < K; k++) {
-            const int src = t - K + 1 + k;
-            const float *xr = a->x + ((size_t)b * a->L + src) * a->ldx + e0;
-            for (int w = 0; w < nw; w++)
-                acc[w] += wt[k][w] * xr[w];
+    for (int k = 0; k < a->K; k++)
+        for (int w = 0; w < cw; w++)
+            wt[k][w] = a->w[(size_t)(c0 + w) * a->K + k];
+}
+
+/* One row of one channel chunk: o[w] = bias[w] + sum_k wt[k][w] xr[k][w]
+ * (k in increasing order; a padding tap reads zeros), and uo[w] =
+ * SiLU(o[w]) unless uo is NULL.  With K a constant the taps unroll and the
+ * loop over w is one pass of vector loads, FMAs and stores. */
+static inline __attribute__((always_inline))
+void conv_chunk_row(int K, const float *const *xr, const float wt[][CONV_CH],
+                    const float *bias, int cw, float *restrict o, float *restrict uo)
+{
+    if (!uo) {
+        for (int w = 0; w < cw; w++) {
+            float acc = bias[w];
+            for (int k = 0; k < K; k++) acc += wt[k][w] * xr[k][w];
+            o[w] = acc;
         }
-        memcpy(out + ((size_t)b * a->L + t) * a->E + e0, acc, (size_t)nw * sizeof *acc);
+        return;
     }
+    for (int w = 0; w < cw; w++) {
+        float acc = bias[w];
+        for (int k = 0; k < K; k++) acc += wt[k][w] * xr[k][w];
+        o[w] = acc;
+        uo[w] = ssm_siluf(acc);
+    }
+}
+
+/* Rows r0 <= r < r1 (of B*L) of channels c0.. (cw of them), K <= CONV_KMAX. */
+static void conv_chunk_rows(const ssm_conv_args *a, int r0, int r1, int c0, int cw,
+                            float *out, float *u)
+{
+    static const float zeros[CONV_CH]; /* the left padding */
+    float wt[CONV_KMAX][CONV_CH];      /* (K, CW) taps, transposed */
+    const int K = a->K, L = a->L, E = a->E;
+    conv_chunk_w(a, c0, cw, wt);
+    for (int r = r0; r < r1; r++) {
+        const int b = r / L, t = r % L;
+        const float *xr[CONV_KMAX]; /* (K) rows of the taps */
+        for (int k = 0; k < K; k++) {
+            const int src = t - K + 1 + k;
+            xr[k] = src < 0 ? zeros : a->x + ((size_t)b * L + src) * a->ldx + c0;
+        }
+        float *o = out + (size_t)r * E + c0, *uo = u ? u + (size_t)r * E + c0 : NULL;
+        if (K == 4) conv_chunk_row(4, xr, (const float (*)[CONV_CH])wt, a->bias + c0, cw, o, uo);
+        else conv_chunk_row(K, xr, (const float (*)[CONV_CH])wt, a->bias + c0, cw, o, uo);
+    }
+}
+
+/* Rows r0 <= r < r1 of the naive conv, in double; u = SiLU(out) unless NULL. */
+static void conv_rows_naive(const ssm_conv_args *a, int r0, int r1, float *out, float *u)
+{
+    const int L = a->L, E = a->E, K = a->K;
+    for (int r = r0; r < r1; r++) {
+        const int b = r / L, t = r % L;
+        for (int e = 0; e < E; e++) {
+            double s = a->bias[e];
+            for (int k = 0; k < K; k++) {
+                const int src = t - K + 1 + k;
+                if (src >= 0)
+                    s += (double)a->w[(size_t)e * K + k] * a->x[((size_t)b * L + src) * a->ldx + e];
+            }
+            const float o = (float)s;
+            out[(size_t)r * E + e] = o;
+            if (u) u[(size_t)r * E + e] = (float)((double)o / (1.0 + exp(-(double)o)));
+        }
+    }
+}
+
+void ssm_conv_silu_rows(const ssm_conv_args *a, int r0, int r1, float *out, float *u)
+{
+    if (a->K > CONV_KMAX) {
+        fallback_conv_wide(a->K);
+        conv_rows_naive(a, r0, r1, out, u);
+        return;
+    }
+    for (int c0 = 0; c0 < a->E; c0 += CONV_CH)
+        conv_chunk_rows(a, r0, r1, c0, imin(CONV_CH, a->E - c0), out, u);
+}
+
+/* Both fast forwards: tasks of CONV_ROWS rows, all channels. */
+static void conv_forward_tasks(const ssm_conv_args *a, float *out, float *u)
+{
+    const int nrow = a->B * a->L, ntask = (nrow + CONV_ROWS - 1) / CONV_ROWS;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < ntask; i++)
+        ssm_conv_silu_rows(a, i * CONV_ROWS, imin(nrow, (i + 1) * CONV_ROWS), out, u);
 }
 
 void ssm_conv_forward(const ssm_conv_args *a, float *out)
 {
-    if (a->K > CONV_KMAX) {
-        fallback_conv_wide(a->K);
-        ssm_conv_forward_naive(a, out);
-        return;
-    }
-    const int nblk = conv_nblk(a->E), ntask = a->B * nblk;
-#pragma omp parallel for schedule(static)
-    for (int i = 0; i < ntask; i++)
-        conv_fwd_block(a, i / nblk, i % nblk, out);
+    conv_forward_tasks(a, out, NULL);
+}
+
+void ssm_conv_silu_forward(const ssm_conv_args *a, float *uc, float *u)
+{
+    conv_forward_tasks(a, uc, u);
 }
 
 /* dx[b, s, e] = sum_k w[e,k] dout[b, s+K-1-k, e] for one block. */
@@ -819,19 +1054,12 @@ void ssm_conv_backward(const ssm_conv_args *a, const float *dout,
 
 void ssm_conv_forward_naive(const ssm_conv_args *a, float *out)
 {
-    const int L = a->L, E = a->E, K = a->K;
-    for (int b = 0; b < a->B; b++)
-        for (int t = 0; t < L; t++)
-            for (int e = 0; e < E; e++) {
-                double s = a->bias[e];
-                for (int k = 0; k < K; k++) {
-                    const int src = t - K + 1 + k;
-                    if (src >= 0)
-                        s += (double)a->w[(size_t)e * K + k]
-                           * a->x[((size_t)b * L + src) * a->ldx + e];
-                }
-                out[((size_t)b * L + t) * E + e] = (float)s;
-            }
+    conv_rows_naive(a, 0, a->B * a->L, out, NULL);
+}
+
+void ssm_conv_silu_forward_naive(const ssm_conv_args *a, float *uc, float *u)
+{
+    conv_rows_naive(a, 0, a->B * a->L, uc, u);
 }
 
 /* dx[b, s, e] = sum_k w[e,k] dout[b, s+K-1-k, e]. */

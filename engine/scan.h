@@ -1,8 +1,9 @@
 /* scan.h — the selective scan and the causal depthwise convolution of one
  * Mamba layer (ssmlab-math(7) MODEL steps 2 and 5), forward and backward.  Each kernel has
  * a fast version (OpenMP over batch x channel blocks, state kept in registers,
- * vectorised over channels) and a naive twin that follows the formula
- * literally; tests hold the two together.
+ * vectorised over channels; the scan at the CPU's widest vectors, chosen at
+ * run time) and a naive twin that follows the formula literally; tests hold
+ * the two together.
  *
  * All tensors are float32, row-major.  Fast kernels are deterministic for a
  * fixed thread count. */
@@ -58,6 +59,28 @@ int ssm_scan_probed(const ssm_scan_args *a);
  * worth, the fast backward runs on as many threads as it holds. */
 size_t ssm_scan_work_size(int B, int L, int E, int N, int threads, int backward);
 
+/* The path the fast scans take, chosen once at run time from the CPU
+ * (cpuid), whatever -march the build used:
+ *   avx2    8 channels a block, the loops vectorised by the compiler for
+ *           the build's -march (AVX2 under the Makefile's default on an
+ *           AVX2 machine); runs everywhere, backward and forward.
+ *   avx512  16 channels a block in AVX-512F intrinsics, compiled by target
+ *           attributes, the state held in registers over the whole
+ *           sequence (N = 16) or in a stack array (other N); forward
+ *           only (the backward takes the avx2 path), and only on a CPU
+ *           with AVX-512F.
+ * auto picks avx512 when the CPU has it, else avx2.  Each path is
+ * deterministic for a fixed thread count; the two differ from each other
+ * by float rounding only (the tests hold each one to the naive twins).
+ * ssm_scan_isa_set fails (SSM_ERR_CONFIG) for a path the CPU lacks;
+ * ssm_scan_isa_get returns the path in use, never auto.  Tests and
+ * `ssmlab bench --case scan` force a path with them. */
+typedef enum { SSM_SCAN_ISA_AUTO = 0, SSM_SCAN_ISA_AVX2, SSM_SCAN_ISA_AVX512 } ssm_scan_isa;
+int ssm_scan_isa_supported(ssm_scan_isa isa);
+ssm_status ssm_scan_isa_set(ssm_scan_isa isa);
+ssm_scan_isa ssm_scan_isa_get(void);
+const char *ssm_scan_isa_name(ssm_scan_isa isa);
+
 /* The scans return SSM_OK, or SSM_ERR_NOMEM when their work space cannot
  * be allocated, or SSM_ERR_SOFTWARE when the caller's is too small (the
  * outputs are then undefined).  A state wider than the fast kernels hold
@@ -95,10 +118,27 @@ typedef struct {
 size_t ssm_conv_work_size(int B, int E, int K);
 
 /* A kernel wider than the fast conv holds (K > 16), or no work space for
- * the backward, falls back to the naive conv, saying so once on stderr. */
-
+ * the backward, falls back to the naive conv, saying so once on stderr.
+ *
+ * The fast forward is a memory-bound pass: tasks of rows of (B*L), each
+ * row in chunks of 256 channels with the chunk's taps transposed on the
+ * stack, vectorised over channels (the taps unrolled for K = 4).  Every
+ * output is the same sum in the same order (bias, then taps k = 0..K-1)
+ * however the rows are split, so any thread count gives the same bits. */
 void ssm_conv_forward(const ssm_conv_args *a, float *out /* (B, L, E) */);
 void ssm_conv_forward_naive(const ssm_conv_args *a, float *out);
+
+/* The conv and the SiLU of MODEL step 2 in one pass: uc = conv(x) as
+ * ssm_conv_forward writes it (the backward needs it), u = SiLU(uc), both
+ * (B, L, E).  The naive twin takes the SiLU in double. */
+void ssm_conv_silu_forward(const ssm_conv_args *a, float *uc, float *u);
+void ssm_conv_silu_forward_naive(const ssm_conv_args *a, float *uc, float *u);
+
+/* The rows r0 <= r < r1 of (B*L) of ssm_conv_silu_forward (u NULL: no
+ * SiLU), on the calling thread only: for a caller that spreads rows over
+ * its own OpenMP region (the mixer runs the conv and the GEMMs after it on
+ * the same rows, without a barrier between). */
+void ssm_conv_silu_rows(const ssm_conv_args *a, int r0, int r1, float *uc, float *u);
 
 /* dx uses x's layout (ldx) and only its first E columns are overwritten;
  * dw (E, K) and dbias (E) are accumulated into (+=). */

@@ -42,8 +42,12 @@ if "$SSMLAB" bench --case scan --steps 2 --warmup 0 --threads 1 >"$TMP/bench.csv
     /usr/bin/python3 - "$TMP/bench.csv" <<'PY' && ok "bench --case scan --steps 2 --warmup 0" || fail "scan rows: $(cat "$TMP/bench.csv")"
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
-assert [(r['case'], r['impl']) for r in rows] == [('scan-fwd', 'naive'), ('scan-fwd', 'fast'),
-                                                 ('scan-bwd', 'naive'), ('scan-bwd', 'fast')], rows
+wide = [('avx512',)] if ' avx512f' in open('/proc/cpuinfo').read() else []
+want = ([('scan-fwd', 'naive'), ('scan-fwd', 'avx2')] + [('scan-fwd',) + w for w in wide]
+        + [('scan-bwd', 'naive'), ('scan-bwd', 'fast'), ('scan-130m-fwd', 'avx2')]
+        + [('scan-130m-fwd',) + w for w in wide]
+        + [(c, i) for c in ('scan-130m-conv', 'scan-130m-conv-silu') for i in ('naive', 'fast')])
+assert [(r['case'], r['impl']) for r in rows] == want, rows
 assert all(r['steps'] == '2' and r['warmup'] == '0' for r in rows), rows
 PY
 else

@@ -1,4 +1,5 @@
-/* test_scan.c — Criterion tests of engine/scan.c: fast scan and conv against
+/* test_scan.c — Criterion tests of engine/scan.c: fast scan (every path the
+ * CPU runs: avx2, avx512) and conv (plain and fused with the SiLU) against
  * their naive twins (forward and backward, odd shapes), finite differences
  * of the naive backwards, token-by-token steps against the full forward,
  * thread-count determinism of the fast backwards, and the fast exp (reached
@@ -188,27 +189,74 @@ static const int SHAPES[][4] = { /* B, L, E, N */
     {1, 1, 8, 16},  {1, 7, 37, 5},  {3, 33, 37, 12}, {3, 33, 16, 16},
     {1, 33, 37, 16}, {3, 7, 8, 5},  {2, 17, 9, 17},  {3, 1, 37, 12},
     {1, 64, 3, 1},  {2, 5, 11, 256}, {2, 9, 300, 5}, /* E > 256: blocks grouped */
+    {2, 15, 47, 16}, {1, 9, 33, 16}, {2, 3, 17, 255}, /* 16-channel blocks with tails */
 };
+
+/* The scan paths this CPU runs (ssm_scan_isa_set), each in turn. */
+static int scan_paths(ssm_scan_isa out[2])
+{
+    int n = 0;
+    for (int isa = SSM_SCAN_ISA_AVX2; isa <= SSM_SCAN_ISA_AVX512; isa++)
+        if (ssm_scan_isa_supported((ssm_scan_isa)isa))
+            out[n++] = (ssm_scan_isa)isa;
+    return n;
+}
+
+static void scan_path_use(ssm_scan_isa isa)
+{
+    cr_assert_eq(ssm_scan_isa_set(isa), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_scan_isa_get(), isa);
+}
 #define NSHAPES (sizeof SHAPES / sizeof SHAPES[0])
 
 /* ------------------------------------------------------------------ */
 /* scan: fast against naive                                              */
 
+/* Every path against the naive twin, with h_last too. */
 Test(scan, forward_fast_matches_naive)
 {
-    for (size_t s = 0; s < NSHAPES; s++) {
-        scase c;
-        scase_build(&c, SHAPES[s][0], SHAPES[s][1], SHAPES[s][2], SHAPES[s][3], 100 + s);
-        const size_t BLE = (size_t)c.a.B * c.a.L * c.a.E;
-        float *yf = falloc(BLE), *yn = falloc(BLE); /* (B, L, E) */
-        cr_assert_eq(ssm_scan_forward(&c.a, yf), SSM_OK);
-        cr_assert_eq(ssm_scan_forward_naive(&c.a, yn), SSM_OK);
-        char what[64];
-        snprintf(what, sizeof what, "y B=%d L=%d E=%d N=%d", c.a.B, c.a.L, c.a.E, c.a.N);
-        EXPECT_CLOSE(yf, yn, BLE, 1e-5, what);
-        free(yf); free(yn);
-        scase_free(&c);
+    ssm_scan_isa paths[2];
+    const int npath = scan_paths(paths);
+    for (int p = 0; p < npath; p++)
+        for (size_t s = 0; s < NSHAPES; s++) {
+            scase c;
+            scan_path_use(paths[p]);
+            scase_build(&c, SHAPES[s][0], SHAPES[s][1], SHAPES[s][2], SHAPES[s][3], 100 + s);
+            const size_t BLE = (size_t)c.a.B * c.a.L * c.a.E, BEN = (size_t)c.a.B * c.a.E * c.a.N;
+            float *yf = falloc(BLE), *yn = falloc(BLE); /* (B, L, E) */
+            float *hf = falloc(BEN), *hn = falloc(BEN); /* (B, E, N) */
+            c.a.h_last = hf;
+            cr_assert_eq(ssm_scan_forward(&c.a, yf), SSM_OK);
+            c.a.h_last = hn;
+            cr_assert_eq(ssm_scan_forward_naive(&c.a, yn), SSM_OK);
+            char what[80];
+            snprintf(what, sizeof what, "%s y B=%d L=%d E=%d N=%d", ssm_scan_isa_name(paths[p]),
+                     c.a.B, c.a.L, c.a.E, c.a.N);
+            EXPECT_CLOSE(yf, yn, BLE, 1e-5, what);
+            EXPECT_CLOSE(hf, hn, BEN, 1e-5, what);
+            free(yf); free(yn); free(hf); free(hn);
+            scase_free(&c);
+        }
+}
+
+/* The path API: auto picks the widest the CPU has, get never says auto,
+ * and avx2 runs everywhere. */
+Test(scan, isa_is_chosen_at_run_time_and_can_be_forced)
+{
+    __builtin_cpu_init();
+    const ssm_scan_isa best = __builtin_cpu_supports("avx512f") ? SSM_SCAN_ISA_AVX512
+                                                                 : SSM_SCAN_ISA_AVX2;
+    cr_expect_eq(ssm_scan_isa_get(), best, "default path %s", ssm_scan_isa_name(ssm_scan_isa_get()));
+    scan_path_use(SSM_SCAN_ISA_AVX2);
+    cr_expect_eq(ssm_scan_isa_set(SSM_SCAN_ISA_AUTO), SSM_OK);
+    cr_expect_eq(ssm_scan_isa_get(), best);
+    cr_expect_eq(ssm_scan_isa_supported(SSM_SCAN_ISA_AVX512), best == SSM_SCAN_ISA_AVX512);
+    if (best != SSM_SCAN_ISA_AVX512) {
+        cr_expect_eq(ssm_scan_isa_set(SSM_SCAN_ISA_AVX512), SSM_ERR_CONFIG);
+        cr_expect_eq(ssm_scan_isa_get(), SSM_SCAN_ISA_AVX2, "a refused path changed the path");
     }
+    cr_expect_str_eq(ssm_scan_isa_name(SSM_SCAN_ISA_AVX512), "avx512");
+    cr_expect_str_eq(ssm_scan_isa_name(SSM_SCAN_ISA_AVX2), "avx2");
 }
 
 static void expect_grads_close(const sgrads *f, const sgrads *n, const scase *c)
@@ -445,19 +493,31 @@ Test(scan, fast_backward_is_deterministic)
     scase_free(&c);
 }
 
+/* Each path gives the same bits twice and on 1, 2 or 3 threads (N = 16,
+ * the register kernel, and N = 12). */
 Test(scan, fast_forward_is_deterministic)
 {
-    scase c;
-    scase_build(&c, 3, 33, 37, 12, 10);
-    const size_t BLE = (size_t)c.a.B * c.a.L * c.a.E;
-    float *y1 = falloc(BLE), *y3 = falloc(BLE); /* (B, L, E) */
-    omp_set_num_threads(2);
-    ssm_scan_forward(&c.a, y1);
-    omp_set_num_threads(3);
-    ssm_scan_forward(&c.a, y3);
-    cr_expect(!memcmp(y1, y3, BLE * sizeof(float)), "2 and 3 threads differ");
-    free(y1); free(y3);
-    scase_free(&c);
+    ssm_scan_isa paths[2];
+    const int npath = scan_paths(paths);
+    for (int p = 0; p < npath; p++)
+        for (int N = 12; N <= 16; N += 4) {
+            scase c;
+            scan_path_use(paths[p]);
+            scase_build(&c, 3, 33, 37, N, 10);
+            const size_t BLE = (size_t)c.a.B * c.a.L * c.a.E;
+            float *y1 = falloc(BLE), *y2 = falloc(BLE); /* (B, L, E) */
+            omp_set_num_threads(2);
+            ssm_scan_forward(&c.a, y1);
+            for (int threads = 1; threads <= 3; threads++) {
+                omp_set_num_threads(threads);
+                fill_const(y2, BLE, NAN);
+                ssm_scan_forward(&c.a, y2);
+                cr_expect(!memcmp(y1, y2, BLE * sizeof(float)), "%s N=%d: 2 and %d threads differ",
+                          ssm_scan_isa_name(paths[p]), N, threads);
+            }
+            free(y1); free(y2);
+            scase_free(&c);
+        }
 }
 
 /* Arguments for the exp sweep: a grid over [-100, 85] and the extremes. */
@@ -520,12 +580,17 @@ Test(scan, fast_exp_in_forward)
     const ssm_scan_args a = { .B = 1, .L = 2, .E = E, .N = 1, .u = u, .delta = delta,
                               .Bm = &bc[0][0], .Cm = &bc[0][1], .ld_bc = 2,
                               .A = x, .Dskip = D };
-    ssm_scan_forward(&a, y);
-    double worst = 0.0;
-    for (int e = 0; e < E; e++)
-        expect_exp(x[e], y[E + e], &worst);
-    cr_expect(worst <= 2e-7, "fast exp: relative error %.3g", worst);
-    cr_log_info("fast exp (forward): worst relative error %.3g", worst);
+    ssm_scan_isa paths[2];
+    const int npath = scan_paths(paths);
+    for (int p = 0; p < npath; p++) {
+        scan_path_use(paths[p]);
+        ssm_scan_forward(&a, y);
+        double worst = 0.0;
+        for (int e = 0; e < E; e++)
+            expect_exp(x[e], y[E + e], &worst);
+        cr_expect(worst <= 2e-7, "fast exp (%s): relative error %.3g", ssm_scan_isa_name(paths[p]), worst);
+        cr_log_info("fast exp (forward, %s): worst relative error %.3g", ssm_scan_isa_name(paths[p]), worst);
+    }
     free(x); free(u); free(delta); free(D); free(y);
 }
 
@@ -624,6 +689,69 @@ Test(conv, fast_matches_naive)
         free(of); free(on);
         ccase_free(&c);
     }
+}
+
+/* The fused conv + SiLU against its naive twin, on shapes with channel
+ * chunks cut short (E > 256, E not a multiple of 16), odd L, K = 4 (the
+ * unrolled taps) and others, L < K; uc is ssm_conv_forward's, bit for bit. */
+Test(conv, fused_silu_matches_naive)
+{
+    static const int shapes[][4] = { /* B, L, E, K */
+        {1, 1, 37, 4}, {3, 7, 37, 4}, {2, 33, 300, 4}, {1, 31, 513, 4}, {3, 33, 37, 3},
+        {1, 5, 8, 1}, {2, 3, 20, 4}, {1, 9, 40, 17}, {2, 2, 17, 5},
+    };
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        ccase c;
+        ccase_build(&c, shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], 350 + s);
+        const size_t BLE = (size_t)c.a.B * c.a.L * c.a.E;
+        float *ucf = falloc(BLE), *uf = falloc(BLE), *ucn = falloc(BLE), *un = falloc(BLE);
+        float *plain = falloc(BLE); /* each (B, L, E) */
+        ssm_conv_silu_forward(&c.a, ucf, uf);
+        ssm_conv_silu_forward_naive(&c.a, ucn, un);
+        ssm_conv_forward(&c.a, plain);
+        char what[80];
+        snprintf(what, sizeof what, "conv+silu B=%d L=%d E=%d K=%d", c.a.B, c.a.L, c.a.E, c.a.K);
+        EXPECT_CLOSE(ucf, ucn, BLE, 1e-5, what);
+        EXPECT_CLOSE(uf, un, BLE, 1e-5, what);
+        cr_expect(!memcmp(ucf, plain, BLE * sizeof(float)), "%s: uc is not the plain conv's", what);
+        ssm_conv_forward_naive(&c.a, plain);
+        cr_expect(!memcmp(ucn, plain, BLE * sizeof(float)), "%s: naive uc is not the naive conv's", what);
+        free(ucf); free(uf); free(ucn); free(un); free(plain);
+        ccase_free(&c);
+    }
+}
+
+/* The fused conv's rows in any split, and on any thread count, give the
+ * same bits as one call over all rows; u NULL writes no SiLU. */
+Test(conv, fused_silu_rows_are_independent_of_the_split)
+{
+    ccase c;
+    ccase_build(&c, 3, 29, 301, 4, 360);
+    const int BL = c.a.B * c.a.L;
+    const size_t BLE = (size_t)BL * c.a.E;
+    float *uc1 = falloc(BLE), *u1 = falloc(BLE), *uc2 = falloc(BLE), *u2 = falloc(BLE);
+    omp_set_num_threads(2);
+    ssm_conv_silu_forward(&c.a, uc1, u1);
+    for (int threads = 1; threads <= 3; threads++) {
+        omp_set_num_threads(threads);
+        fill_const(uc2, BLE, NAN);
+        ssm_conv_silu_forward(&c.a, uc2, u2);
+        cr_expect(!memcmp(uc1, uc2, BLE * sizeof(float)) && !memcmp(u1, u2, BLE * sizeof(float)),
+                  "conv+silu: 2 and %d threads differ", threads);
+    }
+    fill_const(uc2, BLE, NAN);
+    fill_const(u2, BLE, NAN);
+    for (int r0 = 0, step = 1; r0 < BL; r0 += step, step = step % 7 + 2)
+        ssm_conv_silu_rows(&c.a, r0, r0 + step < BL ? r0 + step : BL, uc2, u2);
+    cr_expect(!memcmp(uc1, uc2, BLE * sizeof(float)) && !memcmp(u1, u2, BLE * sizeof(float)),
+              "conv+silu rows in pieces differ from one call");
+    fill_const(u2, BLE, NAN);
+    ssm_conv_silu_rows(&c.a, 0, BL, uc2, NULL);
+    cr_expect(!memcmp(uc1, uc2, BLE * sizeof(float)), "conv rows without SiLU differ");
+    for (size_t i = 0; i < BLE; i++)
+        cr_assert(isnan(u2[i]), "u NULL wrote u[%zu]", i);
+    free(uc1); free(u1); free(uc2); free(u2);
+    ccase_free(&c);
 }
 
 /* The naive conv forward on a hand-worked case, E = 1, K = 2, L = 3. */
