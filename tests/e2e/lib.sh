@@ -34,6 +34,24 @@ tiny_train() {
         || { cat "$TMP/train.err"; return 1; }
 }
 
+# tiny_lm_preset FILE CORPUS: a tiny 2-layer language-model preset on
+# CORPUS, 3 steps of 2 x 16 bytes, seed 99
+tiny_lm_preset() {
+    cat >"$1" <<EOF
+d_model = 16
+n_layer = 2
+d_state = 4
+seq_len = 16
+batch_size = 2
+steps = 3
+warmup = 1
+eval_every = 0
+eval_batches = 2
+seed = 99
+data = $2
+EOF
+}
+
 # tiny_classifier FILE IMGDIR: a tiny 2-layer classifier preset on the IDX
 # fixture in IMGDIR (tests/data/make_idx_fixture.py), 2 x 2 patches, hard
 # reordering, 50 steps (tests shorten it with steps=)
