@@ -33,7 +33,8 @@ run() {
         threads="$THREADS" seed=1 data="$DATA" format=csv out="$tmp/p$1"
     p=$1; shift
     if [ "$p" -eq 1 ]; then "$@" >"$tmp/p$p.csv" 2>"$tmp/p$p.err"
-    else OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -np "$p" --oversubscribe \
+    else OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none \
+        mpirun -np "$p" --oversubscribe \
         --bind-to none "$@" >"$tmp/p$p.csv" 2>"$tmp/p$p.err"; fi \
         || { tail -5 "$tmp/p$p.err" >&2; exit 70; }
     awk -F, -v w="$WARMUP" '$2 == "train" && $1 > w { print $7 }' "$tmp/p$p.csv" | sort -g \

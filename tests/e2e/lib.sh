@@ -84,11 +84,12 @@ mpi_or_skip() {
 }
 
 # mpi_run NP CMD...: CMD as NP ranks on this machine (loopback, more ranks
-# than cores allowed, as root too, which CI is).
+# than cores allowed, as root too, which CI is; shared memory without
+# cross-process reads, which containers often forbid).
 mpi_run() {
     local np=$1; shift
     OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader,tcp \
-        mpirun -np "$np" --oversubscribe "$@"
+        OMPI_MCA_btl_vader_single_copy_mechanism=none mpirun -np "$np" --oversubscribe "$@"
 }
 
 # same_losses A.csv B.csv [FIRST_STEP]: the step, split and loss columns
