@@ -11,9 +11,17 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 # GSL's own CBLAS would shadow OpenBLAS: link OpenBLAS's CBLAS instead.
 PKG_LIBS   := $(filter-out -lgslcblas,$(shell pkg-config --libs $(PKGS)))
 
+# Open MPI (engine/dist.c, the only file that includes mpi.h): used when
+# pkg-config finds ompi-c, unless MPI=0; without it ssmlab runs single-process.
+MPI ?= $(shell pkg-config --exists ompi-c 2>/dev/null && echo 1 || echo 0)
+ifeq ($(MPI),1)
+MPI_CFLAGS := -DSSMLAB_MPI $(shell pkg-config --cflags ompi-c)
+MPI_LIBS   := $(shell pkg-config --libs ompi-c)
+endif
+
 CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) $(ARCH) -Wall -Wextra -fopenmp \
-           -I. $(PKG_CFLAGS)
-LDLIBS  := $(PKG_LIBS) -lunistring -lm -lpthread -fopenmp
+           -I. $(PKG_CFLAGS) $(MPI_CFLAGS)
+LDLIBS  := $(PKG_LIBS) $(MPI_LIBS) -lunistring -lm -lpthread -fopenmp
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 LIB_SRC  := $(wildcard engine/*.c data/*.c scenarios/*.c lab/*.c figures/*.c tui/*.c cli/*.c)

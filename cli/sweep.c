@@ -14,7 +14,10 @@
  * preset, compare.csv the paired comparisons (cli/sweep_stats.h); with
  * --attack too, attack_runs.csv the attack rows per seed, attack.csv their
  * means and intervals, attack_compare.csv each region against its
- * first-region control and each --compare pair, paired by seed. */
+ * first-region control and each --compare pair, paired by seed.
+ * Under mpirun or srun with several ranks, the runs go to the ranks as
+ * they free up (cli/sweep_dist.h); a run that fails or is killed is marked
+ * failed in the tables and the sweep goes on; rank 0 writes the tables. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -22,6 +25,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <sysexits.h>
 #include <time.h>
@@ -30,6 +34,7 @@
 #include "engine/clock.h"
 #include "cli/attack_eval.h"
 #include "engine/checkpoint.h"
+#include "engine/dist.h"
 #include "cli/cli.h"
 #include "scenarios/run_config.h"
 #include "engine/dynamics.h"
@@ -37,6 +42,7 @@
 #include "scenarios/history.h"
 #include "scenarios/task.h"
 #include "scenarios/task_dynamics.h"
+#include "cli/sweep_dist.h"
 #include "cli/sweep_stats.h"
 
 #define SWEEP_NAME_MAX 128
@@ -84,6 +90,7 @@ typedef struct {
     long seed;
     run_config rc;
     int done;
+    int failed;         /* a distributed run that did not finish: its exit code */
     long steps;
     size_t params;
     double val_loss, val_acc, unigram, train_s;   /* NAN when not measured */
@@ -377,7 +384,8 @@ static ssm_status pairs_resolve(sweep_opts *o, const sweep_run *runs)
 /* ---- running `ssmlab train` ------------------------------------------ */
 
 /* In the child: stdout to /dev/null (train writes its rows to
- * OUT/train.csv itself), stderr to log, then exec train.  Never returns;
+ * OUT/train.csv itself), stderr to log, SIGTERM when the sweep process
+ * dies, then exec train.  Never returns;
  * on failure the child exits 127 (_exit, no atexit handlers). */
 static void child_exec(const char *self, char **args, const char *log)
 {
@@ -385,6 +393,8 @@ static void child_exec(const char *self, char **args, const char *log)
     FILE *e = freopen(log, "w", stderr);
     if (o && e) {
         signal(SIGINT, SIG_DFL);
+        prctl(PR_SET_PDEATHSIG, SIGTERM);   /* the sweep killed: save and stop */
+        ssm_dist_child_env();   /* the child trains alone, whatever job this is */
         execv(self, args);
         fprintf(stderr, "ssmlab: %s: cannot run: %s\n", self, strerror(errno));
     }
@@ -638,6 +648,7 @@ static void run_cells(const sweep_run *r, char v[][SWEEP_CELL], const char **val
     snprintf(v[C_LAYERS], SWEEP_CELL, "%d", r->rc.model.n_layer);
     snprintf(v[C_PARAMS], SWEEP_CELL, "%zu", r->params);
     snprintf(v[C_STEPS], SWEEP_CELL, "%ld", r->steps);
+    if (r->failed) v[C_PARAMS][0] = v[C_STEPS][0] = 0;
     for (int c = C_VAL_LOSS; c < NCOLS; c++)   /* the numbers, as the statistics print them */
         if (!text_cols[c]) fmt(v[c], col_format(c), run_value(r, c));
     for (int c = 0; c < NCOLS; c++) vals[c] = v[c][0] ? v[c] : NULL;
@@ -646,8 +657,8 @@ static void run_cells(const sweep_run *r, char v[][SWEEP_CELL], const char **val
     vals[C_POLARIZE] = ssm_polarize_name(r->rc.model.polarize);
     vals[C_REORDER] = ssm_reorder_name(r->rc.model.reorder);
     vals[C_TASK] = run_task_name(r->rc.task);
-    vals[C_VERDICT] = ssm_verdict_name(r->verdict);
-    vals[C_MIX_VERDICT] = ssm_verdict_name(r->mix_verdict);
+    vals[C_VERDICT] = r->failed ? "failed" : ssm_verdict_name(r->verdict);
+    vals[C_MIX_VERDICT] = r->failed ? "failed" : ssm_verdict_name(r->mix_verdict);
 }
 
 static ssm_status results_table(sweep_table *t, const sweep_run *runs, int n)
@@ -724,6 +735,7 @@ static const struct {
 static double run_value(const sweep_run *r, int col)
 {
     int lm = r->rc.task == RUN_TASK_LM;
+    if (r->failed) return NAN;
     switch (col) {
     case C_VAL_LOSS: return r->val_loss;
     case C_VAL_PPL: return lm ? exp(r->val_loss) : NAN;
@@ -761,12 +773,32 @@ static int group_runs(const sweep_opts *o, int p, int ndone)
 }
 
 /* Preset p's values of column col in x (nseeds), from its runs among the
- * first ndone; returns how many. */
+ * first ndone (NAN for a failed run, so x[k] stays seed k's); returns how
+ * many. */
 static int group_values(const sweep_run *runs, const sweep_opts *o, int p, int ndone, int col, double *x)
 {
     int ns = sweep_nseeds(o), m = group_runs(o, p, ndone);
     for (int k = 0; k < m; k++) x[k] = run_value(&runs[p * ns + k], col);
     return m;
+}
+
+/* group_values without the failed runs, for means: a run that failed has
+ * no value, not an empty one. */
+static int group_finished(const sweep_run *runs, const sweep_opts *o, int p, int ndone, int col, double *x)
+{
+    int ns = sweep_nseeds(o), m = group_runs(o, p, ndone), n = 0;
+    for (int k = 0; k < m; k++)
+        if (!runs[p * ns + k].failed) x[n++] = run_value(&runs[p * ns + k], col);
+    return n;
+}
+
+/* Preset p's first run that did not fail (its first run when all did). */
+static const sweep_run *group_first(const sweep_run *runs, const sweep_opts *o, int p, int ndone)
+{
+    int ns = sweep_nseeds(o), m = group_runs(o, p, ndone);
+    for (int k = 0; k < m; k++)
+        if (!runs[p * ns + k].failed) return &runs[p * ns + k];
+    return &runs[p * ns];
 }
 
 /* The printf format of a numeric column's cells. */
@@ -858,7 +890,7 @@ static void agg_cells(const sweep_run *runs, const sweep_opts *o, int p, int ndo
     for (int j = 0; j < N_FIGURE_COLS; j++) {
         int col = figure_cols[j].col;
         sweep_stats_summary s;
-        sweep_stats_summarize(x, group_values(runs, o, p, ndone, col, x), &s);
+        sweep_stats_summarize(x, group_finished(runs, o, p, ndone, col, x), &s);
         summary_cells(&s, col_format(col), md, md ? v + j : v + 2 * j);
     }
 }
@@ -875,11 +907,11 @@ static ssm_status agg_table(sweep_table *t, const sweep_run *runs, const sweep_o
     for (int p = 0; !st && p < np; p++) {
         char (*v)[SWEEP_CELL] = t->v + (size_t)p * nc;
         const char **vals = t->vals + (size_t)p * nc;
-        const sweep_run *r0 = &runs[p * sweep_nseeds(o)];
+        const sweep_run *r0 = group_first(runs, o, p, ndone);
         double x[SWEEP_SEEDS_MAX];
         run_cells(r0, base, bv);
         for (int c = 1; c < G_FIRST - 1; c++) snprintf(v[c], SWEEP_CELL, "%s", bv[c] ? bv[c] : "");
-        snprintf(v[G_FIRST - 1], SWEEP_CELL, "%d", group_values(runs, o, p, ndone, C_VAL_LOSS, x));
+        snprintf(v[G_FIRST - 1], SWEEP_CELL, "%d", group_finished(runs, o, p, ndone, C_VAL_LOSS, x));
         agg_cells(runs, o, p, ndone, md, v + G_FIRST);
         for (int c = 0; c < nc; c++) vals[c] = v[c][0] ? v[c] : NULL;
         vals[0] = r0->name;
@@ -992,6 +1024,7 @@ static const char *const attack_rates[AR_N] = {"clean_acc", "attacked_acc", "suc
 /* Run r's rate col (AR_*) in its attack row j. */
 static double attack_value(const sweep_run *r, int j, int col, int targeted)
 {
+    if (r->failed) return NAN;
     ssm_attack_rates q;
     ssm_attack_rates_of(&r->counts[j], targeted, &q);
     return col == AR_CLEAN ? q.clean_acc : col == AR_ATTACKED ? q.attacked_acc : q.success_rate;
@@ -1185,7 +1218,7 @@ typedef struct {
 static void bar_of(const sweep_run *runs, const sweep_opts *o, int p, int ndone, int col, sweep_bar *b)
 {
     double x[SWEEP_SEEDS_MAX];
-    int m = group_values(runs, o, p, ndone, col, x);
+    int m = group_finished(runs, o, p, ndone, col, x);
     sweep_stats_summary s;
     sweep_stats_summarize(x, m, &s);
     *b = (sweep_bar){m == 1 ? x[0] : s.mean, NAN, NAN};   /* one run: its value, inf included */
@@ -1288,6 +1321,7 @@ static int sweep_one(sweep_run *r, const sweep_opts *o, int i, int n)
 }
 
 static volatile sig_atomic_t interrupted;
+static int sweep_report(const sweep_run *runs, const sweep_opts *o, int total);
 
 static void on_sigint(int sig)
 {
@@ -1313,10 +1347,15 @@ static int sweep_all(sweep_run *runs, const sweep_opts *o)
         }
     }
     sigaction(SIGINT, &old, NULL);
+    return code ? code : sweep_report(runs, o, total);
+}
+
+/* The results of all total runs on stdout, and where the files are. */
+static int sweep_report(const sweep_run *runs, const sweep_opts *o, int total)
+{
     sweep_table t;
-    ssm_status st = code ? SSM_OK : o->seeds.n ? agg_table(&t, runs, o, total, 0) : results_table(&t, runs, total);
+    ssm_status st = o->seeds.n ? agg_table(&t, runs, o, total, 0) : results_table(&t, runs, total);
     if (st) return cli_report(st);
-    if (code) return code;
     table_write(&t, stdout, o->format);
     table_free(&t);
     fprintf(stderr, "# sweep: results in %s/results.csv and %s/results.md%s%s, charts in %s/figures\n", o->out,
@@ -1327,11 +1366,81 @@ static int sweep_all(sweep_run *runs, const sweep_opts *o)
     return EX_OK;
 }
 
+/* ---- over the ranks of an MPI job ---------------------------------------- */
+
+typedef struct {
+    sweep_run *runs;
+    const sweep_opts *o;
+    int total, written;   /* runs; the finished ones before the first unfinished, written */
+    int code;             /* the first failed run's exit code */
+    ssm_status st;        /* a table that could not be written */
+} sweep_dist_ctx;
+
+/* In a forked child: train and measure run i into result. */
+static int dist_run(void *ctx, int i, void *result)
+{
+    const sweep_dist_ctx *c = ctx;
+    sweep_run *r = result;
+    *r = c->runs[i];
+    return sweep_one(r, c->o, i, c->total);
+}
+
+/* Rank 0: run i ended on rank; its numbers, or its failure, go into the
+ * tables, rewritten for the finished runs before the first unfinished. */
+static void dist_done(void *ctx, int i, int code, const void *result, int rank)
+{
+    sweep_dist_ctx *c = ctx;
+    sweep_run *r = &c->runs[i];
+    const sweep_run *got = result;
+    if (!code && (!got->done || strcmp(got->rc.out, r->rc.out))) code = EX_SOFTWARE;
+    if (!code) {
+        const char *file = r->file;
+        *r = *got;
+        r->file = file;
+    } else {
+        char why[48];
+        snprintf(why, sizeof why, code > 128 ? "killed by signal %d" : "exit %d", code > 128 ? code - 128 : code);
+        fprintf(stderr, "ssmlab: sweep: %s: the run failed on rank %d (%s); its rows say failed, the sweep goes on\n",
+                r->label, rank, why);
+        r->failed = code;
+        if (!c->code) c->code = code;
+    }
+    int n = c->written;
+    while (n < c->total && (c->runs[n].done || c->runs[n].failed)) n++;
+    if (n > c->written && !c->st) c->st = write_results(c->o, c->runs, n);
+    c->written = n;
+}
+
+/* The sweep over several ranks: rank 0 writes the tables, and exits with
+ * the first failed run's code after writing them. */
+static int sweep_all_dist(sweep_run *runs, const sweep_opts *o)
+{
+    sweep_dist_ctx c = {runs, o, o->nfiles * sweep_nseeds(o), 0, 0, SSM_OK};
+    if (!ssm_dist_rank()) fprintf(stderr, "# sweep: %d runs over %d ranks\n", c.total, ssm_dist_size());
+    int code = sweep_dist_runs(c.total, sizeof *runs, dist_run, dist_done, &c);
+    if (ssm_dist_rank()) return code;
+    if (c.st) return cli_report(c.st);
+    if (code) {
+        fprintf(stderr, "ssmlab: sweep: interrupted: results so far in %s\n", o->out);
+        return code;
+    }
+    int failed = 0;
+    for (int i = 0; i < c.total; i++) failed += runs[i].failed != 0;
+    int rc = sweep_report(runs, o, c.total);
+    if (failed) fprintf(stderr, "ssmlab: sweep: %d of %d runs failed (their rows say failed)\n", failed, c.total);
+    return rc ? rc : c.code;
+}
+
 int cli_sweep(int argc, char **argv)
 {
+    ssm_status dst = ssm_dist_init(&argc, &argv);
+    if (dst) return cli_report(dst);
     sweep_opts o;
     int code = parse_args(&o, argc, argv);
-    if (code) return code == CLI_OPTS_HELP ? EX_OK : code;
+    if (code) {
+        ssm_dist_finalize();
+        return code == CLI_OPTS_HELP ? EX_OK : code;
+    }
     sweep_run *runs = calloc((size_t)o.nfiles * sweep_nseeds(&o), sizeof *runs);
     ssm_status st = runs ? presets_load(runs, &o) : ssm_fail(SSM_ERR_NOMEM, "out of memory");
     if (!st) st = pairs_resolve(&o, runs);
@@ -1340,8 +1449,9 @@ int cli_sweep(int argc, char **argv)
         cli_threads_apply(runs[0].rc.threads);
         cli_log_header("sweep", 0);
     }
-    code = st ? cli_report(st) : sweep_all(runs, &o);
+    code = st ? cli_report(st) : ssm_dist_size() > 1 ? sweep_all_dist(runs, &o) : sweep_all(runs, &o);
     free(runs);
     cli_args_free(&o.args);
+    ssm_dist_finalize();
     return code;
 }

@@ -2,17 +2,23 @@
  * image-classifier or MQAR training with AdamW, periodic validation with the
  * model's dynamics, metric rows on stdout and in OUT/train.csv (the run's
  * history, scenarios/history.h), checkpoints, resume, and a resumable
- * checkpoint on Ctrl-C or SIGTERM. */
+ * checkpoint on Ctrl-C or SIGTERM.  Under mpirun or srun it trains data
+ * parallel (scenarios/task.h task_data_shard): every rank takes a slice of
+ * each batch, rank 0 alone writes the rows, train.csv and checkpoints, and a
+ * stop on any rank is agreed by all at the next step. */
 #include <math.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "engine/clock.h"
 #include "engine/checkpoint.h"
+#include "engine/dist.h"
 #include "cli/cli.h"
 #include "cli/progress.h"
 #include "scenarios/run_config.h"
@@ -64,6 +70,7 @@ static const char *const cls_columns[] = {"step", "split", "loss", "acc", "lr", 
  * training columns empty on validation rows) and to train.csv. */
 static ssm_status emit_row(train_state *s, const history_row *r)
 {
+    if (ssm_dist_rank()) return SSM_OK;
     char v[8][32];
     cli_progress_clear(&s->prog);
     snprintf(v[0], 32, "%ld", r->step);
@@ -83,6 +90,7 @@ static ssm_status emit_row(train_state *s, const history_row *r)
  * next are not finite: then OUT keeps its last good checkpoint. */
 static ssm_status save(train_state *s)
 {
+    if (ssm_dist_rank()) return SSM_OK;   /* rank 0 saves for all */
     cli_progress_clear(&s->prog);
     ssm_status st = task_check_saveable(&s->data, &s->rc, &s->model, s->opt.step, s->rc.out);
     if (st) return st;
@@ -101,6 +109,19 @@ static int same_arch(const ssm_config *a, const ssm_config *b)
            a->padded_vocab == b->padded_vocab && a->n_classes == b->n_classes &&
            a->input_kind == b->input_kind && a->d_input == b->d_input &&
            a->scenario == b->scenario && a->polarize == b->polarize && a->reorder == b->reorder;
+}
+
+/* Data parallel: every rank starts from rank 0's weights and optimizer
+ * state (the same seed gives the same weights, but not on every libm). */
+static ssm_status replicas_sync(train_state *s)
+{
+    if (ssm_dist_size() == 1) return SSM_OK;
+    size_t bytes = s->model.num_params * sizeof(float);
+    ssm_status st = ssm_dist_bcast(s->model.params_memory, bytes, 0);
+    if (!st) st = ssm_dist_bcast(s->opt.m, bytes, 0);
+    if (!st) st = ssm_dist_bcast(s->opt.v, bytes, 0);
+    if (!st) st = ssm_dist_bcast(&s->opt.step, sizeof s->opt.step, 0);
+    return st;
 }
 
 static ssm_status model_setup(train_state *s)
@@ -125,7 +146,7 @@ static ssm_status model_setup(train_state *s)
         s->opt.cfg = s->rc.opt;
         fprintf(stderr, "# resumed %s at step %ld\n", s->rc.resume, s->opt.step);
     }
-    return SSM_OK;
+    return replicas_sync(s);
 }
 
 /* The progress line: step of the run's last step (stop_at or steps). */
@@ -161,6 +182,7 @@ static ssm_status eval_and_log(train_state *s)
     if (st) return st;
     if (!isfinite(v.loss))
         return ssm_fail(SSM_ERR_DATA, "validation loss became %g at step %ld", v.loss, s->opt.step);
+    if (ssm_dist_rank()) return SSM_OK;   /* the dynamics and the row: rank 0's */
     task_dynamics dy;
     int measured = task_dynamics_measure(&s->data, &s->model, TASK_DYNAMICS_QUICK, &dy) == SSM_OK;
     if (measured) dynamics_note(s->opt.step, &dy);
@@ -177,10 +199,13 @@ static ssm_status train_loop(train_state *s)
     ssm_status st;
     int steps = s->rc.opt.total_steps;
     while (s->opt.step < steps) {
-        if (stop_requested) {
+        if (ssm_dist_any(stop_requested)) {   /* any rank's signal stops every rank */
             cli_progress_clear(&s->prog);
             fprintf(stderr, "# interrupted at step %ld: saving a resumable checkpoint\n", s->opt.step);
-            if ((st = save(s))) return st;
+            st = save(s);
+            if (ssm_dist_any(st != SSM_OK) && !st)   /* every rank waits for rank 0's checkpoint */
+                return ssm_fail(SSM_ERR_IO, "interrupted at step %ld: rank 0 could not save", s->opt.step);
+            if (st) return st;
             return ssm_fail(SSM_ERR_INTERRUPTED, "interrupted at step %ld; resume with resume=%s",
                             s->opt.step, s->rc.out);
         }
@@ -271,11 +296,18 @@ static ssm_status run(train_state *s)
 {
     ssm_status st;
     if ((st = data_setup(s))) return st;
+    task_data_shard(&s->data, ssm_dist_rank(), ssm_dist_size());
     if ((st = model_setup(s))) return st;
     fprintf(stderr, "# model: %zu parameters\n", s->model.num_params);
-    if ((st = ssm_dir_create(s->rc.out))) return st;
-    if ((st = history_open(&s->hist, s->rc.out, s->rc.resume, s->opt.step))) return st;
-    fprintf(stderr, "# history: %s\n", s->hist.path);
+    if (ssm_dist_size() > 1)
+        fprintf(stderr, "# data parallel: %d ranks, global batch %d split into slices of %d or %d rows\n",
+                ssm_dist_size(), s->data.B, s->data.B / ssm_dist_size(),
+                (s->data.B + ssm_dist_size() - 1) / ssm_dist_size());
+    if (!ssm_dist_rank()) {
+        if ((st = ssm_dir_create(s->rc.out))) return st;
+        if ((st = history_open(&s->hist, s->rc.out, s->rc.resume, s->opt.step))) return st;
+        fprintf(stderr, "# history: %s\n", s->hist.path);
+    }
     cli_table_begin(&s->table, stdout, s->rc.format, s->data.classify ? cls_columns : lm_columns, 8);
     s->t0 = ssm_now_s();
     cli_progress_begin(&s->prog, s->opt.step);
@@ -297,19 +329,57 @@ static const cli_command train_command = {
     "Train a model: the defaults, then CONFIG (key = value lines), then the key=value overrides.", 1,
     "The keys: ssmlab train --list-keys, and ssmlab(1)."};
 
+/* Ranks other than 0 write nothing: stdout and stderr go to /dev/null,
+ * and *err keeps stderr for an error message (-1: nothing moved). */
+static void rank_quiet(int *err)
+{
+    *err = -1;
+    if (!ssm_dist_rank()) return;
+    int null = open("/dev/null", O_WRONLY);
+    if (null < 0) return;
+    fflush(NULL);
+    *err = dup(STDERR_FILENO);
+    dup2(null, STDOUT_FILENO);
+    dup2(null, STDERR_FILENO);
+    close(null);
+}
+
+/* The exit code of st; on a failure in a job of several ranks that the
+ * others did not share (anything but an agreed stop), the whole job ends,
+ * or the others would wait for this rank forever. */
+static int train_exit(ssm_status st, int err)
+{
+    if (err >= 0 && st != SSM_ERR_INTERRUPTED) {   /* rank 0 tells of an agreed stop */
+        fflush(NULL);
+        dup2(err, STDERR_FILENO);
+        close(err);
+    }
+    int code = st ? cli_report(st) : EX_OK;
+    if (st && st != SSM_ERR_INTERRUPTED && ssm_dist_size() > 1) ssm_dist_abort(code);
+    ssm_dist_finalize();
+    return code;
+}
+
 int cli_train(int argc, char **argv)
 {
     static train_state s;
     memset(&s, 0, sizeof s);
+    ssm_status dst = ssm_dist_init(&argc, &argv);
+    if (dst) return cli_report(dst);
+    int err;
+    rank_quiet(&err);
     train_opts o = {0};
     const cli_opt_group groups[] = {{train_options, &o}, {NULL, NULL}};
     cli_args a;
     int rc = cli_opts_parse(&train_command, groups, argc, argv, &a);
-    if (rc) return rc == CLI_OPTS_HELP ? EX_OK : rc;
+    if (rc) {
+        train_exit(SSM_OK, err);
+        return rc == CLI_OPTS_HELP ? EX_OK : rc;
+    }
     if (o.list_keys) run_config_write_keys(stdout);
     ssm_status st = o.list_keys ? SSM_OK : config_from_args(&s.rc, a.args, a.nargs);
     cli_args_free(&a);
-    if (st || o.list_keys) return st ? cli_report(st) : EX_OK;
+    if (st || o.list_keys) return train_exit(st, err);
     s.rc.threads = cli_threads_apply(s.rc.threads);
     cli_log_header("train", s.rc.seed);
     fprintf(stderr, "# resolved config:\n");
@@ -319,5 +389,5 @@ int cli_train(int argc, char **argv)
     ssm_status closed = history_close(&s.hist);
     if (!st) st = closed;
     state_free(&s);
-    return st ? cli_report(st) : EX_OK;
+    return train_exit(st, err);
 }

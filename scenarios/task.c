@@ -3,6 +3,8 @@
  * loss/accuracy for train, eval, sweep and the lab (see task.h). */
 #include "scenarios/task.h"
 
+#include "engine/dist.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,15 +140,59 @@ int task_count_correct(const float *logits, const int *targets, int B, int C)
     return correct;
 }
 
-long task_batch_correct(const task_data *d, const ssm_model *m, long *counted)
+/* task_batch_correct after a forward pass on rows [lo, hi) of the block. */
+static long rows_correct(const task_data *d, const ssm_model *m, int lo, int hi, long *counted)
 {
     *counted = 0;
+    size_t L = (size_t)d->L;
     if (d->task == RUN_TASK_MQAR)
-        return ssm_mqar_count_correct(m->acts.logits, d->mblk.targets, (long)d->B * d->L,
+        return ssm_mqar_count_correct(m->acts.logits, d->mblk.targets + lo * L, (long)(hi - lo) * d->L,
                                       m->cfg.padded_vocab, counted);
     if (d->task != RUN_TASK_CLASSIFY) return 0;
-    for (int b = 0; b < d->B; b++) *counted += d->iblk.targets[b] >= 0;
-    return task_count_correct(m->acts.logits, d->iblk.targets, d->B, m->cfg.n_classes);
+    for (int b = lo; b < hi; b++) *counted += d->iblk.targets[b] >= 0;
+    return task_count_correct(m->acts.logits, d->iblk.targets + lo, hi - lo, m->cfg.n_classes);
+}
+
+long task_batch_correct(const task_data *d, const ssm_model *m, long *counted)
+{
+    return rows_correct(d, m, 0, d->B, counted);
+}
+
+void task_data_shard(task_data *d, int rank, int size)
+{
+    d->shard_rank = size > 1 ? rank : 0;
+    d->shard_size = size > 1 ? size : 0;
+}
+
+/* This rank's rows [lo, hi) of a training batch: B split into contiguous
+ * slices, the first B % size ranks one row more (empty when B < size). */
+static void shard_rows(const task_data *d, int *lo, int *hi)
+{
+    int P = d->shard_size > 1 ? d->shard_size : 1, r = d->shard_rank;
+    int q = d->B / P, extra = d->B % P;
+    *lo = r * q + (r < extra ? r : extra);
+    *hi = *lo + q + (r < extra);
+}
+
+/* The view of rows [lo, hi) of the block's batch. */
+static ssm_batch batch_rows(const task_data *d, int lo, int hi)
+{
+    ssm_batch b = *d->batch;
+    size_t L = (size_t)d->L;
+    b.B = hi - lo;
+    if (b.tokens) b.tokens += lo * L;
+    if (b.inputs) b.inputs += lo * L * (size_t)d->iblk.d_input;
+    if (b.targets) b.targets += d->task == RUN_TASK_CLASSIFY ? (size_t)lo : lo * L;
+    return b;
+}
+
+/* Targets the whole block's batch scores (the loss's denominator). */
+static long batch_targets(const task_data *d)
+{
+    const ssm_batch *b = d->batch;
+    long M = d->task == RUN_TASK_CLASSIFY ? b->B : (long)b->B * b->L, n = 0;
+    for (long i = 0; i < M; i++) n += b->targets[i] >= 0;
+    return n;
 }
 
 /* Next MQAR validation batch: examples *next .. of the validation stream;
@@ -189,25 +235,54 @@ int task_first_val_batch(task_data *d)
     return val_next(d, &it, &next, &rows) ? 0 : rows;
 }
 
+/* Forward and backward of micro-batch k on this rank's rows [lo, hi):
+ * adds its part of the step's mean loss to sums[0] and its correct and
+ * scored targets to sums[1], sums[2].  A rank holding the whole batch
+ * takes the loss as it is; a slice is weighted by its share of the
+ * batch's targets, so the parts add up to the batch's mean over the ranks. */
+static ssm_status micro_step(task_data *d, ssm_model *m, int accum, int lo, int hi, double *sums)
+{
+    if (hi == lo) return SSM_OK;
+    int whole = hi - lo == d->B;
+    long N = whole ? 0 : batch_targets(d), counted;
+    ssm_batch b = batch_rows(d, lo, hi);
+    ssm_status st = ssm_model_forward(m, &b);
+    if (st) return st;
+    sums[1] += (double)rows_correct(d, m, lo, hi, &counted);
+    sums[2] += (double)counted;
+    float scale = 1.0f / accum;
+    double part = m->loss / accum;
+    if (!whole) {
+        double share = N ? (double)m->n_targets / ((double)N * accum) : 0.0;
+        scale = (float)share;
+        part = (double)m->loss * share;
+    }
+    if ((st = ssm_model_backward(m, scale))) return st;
+    sums[0] += part;
+    return SSM_OK;
+}
+
 ssm_status task_train_step(task_data *d, const run_config *rc, ssm_model *m, ssm_adamw *opt,
                            task_step_stats *out)
 {
     ssm_status st;
-    int accum = rc->grad_accum;
-    long correct = 0, scored = 0, counted;
+    int accum = rc->grad_accum, lo, hi;
+    double sums[3] = {0.0, 0.0, 0.0};   /* mean loss, correct, scored */
     *out = (task_step_stats){.lr = ssm_adamw_lr(&opt->cfg, opt->step)};
+    shard_rows(d, &lo, &hi);
     ssm_model_zero_grad(m);
     for (int k = 0; k < accum; k++) {
         if ((st = task_train_batch(d, rc, opt->step, k))) return st;
-        if ((st = ssm_model_forward(m, d->batch))) return st;
-        correct += task_batch_correct(d, m, &counted);
-        scored += counted;
-        if ((st = ssm_model_backward(m, 1.0f / accum))) return st;
-        out->loss += m->loss / accum;
+        if ((st = micro_step(d, m, accum, lo, hi, sums))) return st;
     }
+    if (d->shard_size > 1) {   /* one fused gradient buffer, then the three numbers */
+        if ((st = ssm_dist_allreduce_sum_f32(m->grads_memory, m->num_params))) return st;
+        if ((st = ssm_dist_allreduce_sum_f64(sums, 3))) return st;
+    }
+    out->loss = sums[0];
     if (!isfinite(out->loss))
         return ssm_fail(SSM_ERR_DATA, "loss became %g at step %ld", out->loss, opt->step + 1);
-    out->acc = d->classify && scored ? (double)correct / scored : NAN;
+    out->acc = d->classify && sums[2] > 0 ? sums[1] / sums[2] : NAN;
     out->grad_norm = ssm_adamw_update(opt, m);
     out->tokens = (long)accum * d->B * d->L;
     return SSM_OK;
@@ -279,11 +354,20 @@ ssm_status task_validate_progress(task_data *d, ssm_model *m, int max_batches, a
         ssm_status st = val_next(d, &it, &next, &rows);
         if (st) return st;
         if (!rows) break;
+        if (d->shard_size > 1 && b % d->shard_size != d->shard_rank) continue;   /* another rank's */
         if ((st = ssm_model_forward(m, d->batch))) return st;
         sum += (double)m->loss * m->n_targets;
         count += m->n_targets;
         correct += task_batch_correct(d, m, &counted);
         if (progress) progress(ctx, b + 1, total, count ? sum / count : NAN);
+    }
+    if (d->shard_size > 1) {
+        double t[3] = {sum, (double)count, (double)correct};
+        ssm_status st = ssm_dist_allreduce_sum_f64(t, 3);
+        if (st) return st;
+        sum = t[0];
+        count = (long)t[1];
+        correct = (long)t[2];
     }
     if (!count && !d->classify)
         return ssm_fail(SSM_ERR_DATA, "%s: validation split is shorter than seq_len + 1", d->text.path);

@@ -30,6 +30,7 @@ typedef struct {
     ssm_mqar_block mblk;    /* mqar: (B, mqar_len) tokens and targets, -1 off the queries */
     ssm_batch *batch;       /* the block's batch view */
     int B, L;               /* batch shape of the block */
+    int shard_rank, shard_size;   /* data parallel (task_data_shard); size 0: one process */
 } task_data;
 
 typedef struct {
@@ -45,6 +46,17 @@ typedef struct {
  * name the file. */
 ssm_status task_data_load(task_data *d, const run_config *rc, int B);
 void task_data_free(task_data *d);
+
+/* Data parallel: this process is rank `rank` of `size` (engine/dist.h).
+ * task_train_step then trains on the rank's contiguous rows of each
+ * micro-batch (the block still holds the whole batch, so the data order is
+ * that of one process), scales each rank's gradient by its share of the
+ * micro-batch's targets and sums the gradients and the step's loss and
+ * accuracy over the ranks before the update; task_validate runs every
+ * size-th validation batch and sums the losses and counts over the ranks.
+ * Every rank then sees the numbers one process would (to float reduction
+ * order).  Collective: all ranks make the same calls. */
+void task_data_shard(task_data *d, int rank, int size);
 
 /* The run's model config with the image geometry and classes of the data
  * (rc->n_classes, or 1 + the largest training label). */

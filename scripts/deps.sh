@@ -6,7 +6,7 @@ set -eu
 PKGS="make clang pkg-config libncurses-dev libgsl-dev libopenblas-dev libomp-dev
 libjson-c-dev zlib1g-dev libcriterion-dev libclang-rt-14-dev python3-torch
 python3-numpy python3-regex libunistring-dev mandoc groff-base tmux fortunes
-dataset-fashion-mnist libcairo2-dev fonts-dejavu-core libxml2-utils"
+dataset-fashion-mnist libcairo2-dev fonts-dejavu-core libxml2-utils openmpi-bin libopenmpi-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -80,7 +80,7 @@ ssmlab-attack.1 0 64 65 66 70 71 74 78
 ssmlab-generate.1 0 64 65 66 70 71 74 78
 ssmlab-inspect.1 0 64 65 66 70 71 73 74 78
 ssmlab-plot.1 0 64 65 66 70 71 73 74
-ssmlab-sweep.1 0 64 65 66 70 71 73 74 78 127 130
+ssmlab-sweep.1 0 64 65 66 70 71 73 74 78 127 130 137
 ssmlab-tui.1 0 1 64 65 66 69 70 71 74 78 130
 EOF2
 

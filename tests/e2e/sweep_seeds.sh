@@ -16,19 +16,7 @@
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 tiny_corpus "$TMP/c.txt"
-cat >"$TMP/lm-two.conf" <<CONF
-d_model = 16
-n_layer = 2
-d_state = 4
-seq_len = 16
-batch_size = 2
-steps = 3
-warmup = 1
-eval_every = 0
-eval_batches = 2
-seed = 99
-data = $TMP/c.txt
-CONF
+tiny_lm_preset "$TMP/lm-two.conf" "$TMP/c.txt"
 sed 's/^n_layer = 2$/n_layer = 1/' "$TMP/lm-two.conf" >"$TMP/lm-one.conf"
 
 "$SSMLAB" sweep "$TMP/lm-two.conf" "$TMP/lm-one.conf" --seeds 1,3-4 --compare lm-two:lm-one --out "$TMP/sw" \
