@@ -692,8 +692,14 @@ Test(checkpoint, garbage_config_json)
     EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "tie_embeddings must be true or false");
     write_text(cfg, "{\"d_model\": 8, \"n_layer\": 2}");
     EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "missing vocab_size");
-    write_text(cfg, "{\"d_model\": 8, \"n_layer\": 2, \"vocab_size\": 10, \"ssm_cfg\": {\"layer\": \"Mamba2\"}}");
-    EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "layer = \"Mamba2\" is not supported");
+    write_text(cfg, "{\"d_model\": 8, \"n_layer\": 2, \"vocab_size\": 10, \"ssm_cfg\": {\"layer\": \"Mamba3\"}}");
+    EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "layer = \"Mamba3\" is not supported");
+    write_text(cfg, "{\"d_model\": 8, \"n_layer\": 2, \"vocab_size\": 10, \"ssm_cfg\": {\"layer\": \"Mamba2\", "
+               "\"headdim\": 3}}");
+    EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "head_dim = 3 must divide d_inner");
+    write_text(cfg, "{\"d_model\": 8, \"n_layer\": 2, \"vocab_size\": 10, \"ssm_cfg\": {\"layer\": \"Mamba2\", "
+               "\"headdim\": 4, \"ngroups\": 3}}");
+    EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "n_groups = 3 must divide the 4 heads");
     write_text(cfg, "{\"d_model\": 8, \"n_layer\": 2, \"vocab_size\": 10, \"ssm_cfg\": {\"d_state\": 1000}}");
     EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "d_state");
     ssm_model_free(&m);
