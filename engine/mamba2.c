@@ -161,6 +161,7 @@ typedef struct { /* everything a layer's pass works on */
     layer_acts a;
     layer_scratch g;
     float *x, *rstd, *xn, *mix, *xout;   /* model.c's (B, L, D) rows and (B, L) rstd */
+    float *final_h;   /* (B, H, P, N) the attached probe's state after the last token, or NULL */
 } layer_run;
 
 static layer_run run_view(ssm_model *m, int l, float *scratch)
@@ -182,6 +183,8 @@ static layer_run run_view(ssm_model *m, int l, float *scratch)
     r.rstd = m->acts.rstd + k * BT;
     r.xn = m->acts.xn + k * BT * D;
     r.mix = m->acts.mix + l * BT * D;
+    if (m->probe && m->probe->final_h)
+        r.final_h = m->probe->final_h + (size_t)l * r.d.B * r.d.E * r.d.N;
     return r;
 }
 
@@ -220,24 +223,30 @@ static void layer_A(const layer_run *r)
     for (int h = 0; h < r->d.H; h++) r->g.A[h] = -expf(r->p.A_log[h]);
 }
 
+void ssm_mamba2_gated_norm(float *yn, float *yz, float *rstd, const float *y, const float *z,
+                           const float *w, int E, int G, float eps)
+{
+    int Gs = E / G;
+    for (int e = 0; e < E; e++) yz[e] = y[e] * ssm_siluf(z[e]);
+    for (int g = 0; g < G; g++) {
+        float ss = 0.0f;
+        for (int e = g * Gs; e < (g + 1) * Gs; e++) ss += yz[e] * yz[e];
+        float rs = 1.0f / sqrtf(ss / Gs + eps);
+        if (rstd) rstd[g] = rs;
+        for (int e = g * Gs; e < (g + 1) * Gs; e++) yn[e] = yz[e] * rs * w[e];
+    }
+}
+
 /* yz = y SiLU(z); yn = yz / rms over each group of E/G channels * w */
 static void gated_norm_forward(const layer_run *r, float eps)
 {
     const dims *d = &r->d;
-    int E = d->E, Gs = E / d->G;
+    int E = d->E;
 #pragma omp parallel for schedule(static)
-    for (int i = 0; i < d->BT; i++) {
-        const float *z = r->a.zx + (size_t)i * d->W, *y = r->a.y + (size_t)i * E;
-        float *yz = r->a.yz + (size_t)i * E, *yn = r->a.yn + (size_t)i * E;
-        for (int e = 0; e < E; e++) yz[e] = y[e] * ssm_siluf(z[e]);
-        for (int g = 0; g < d->G; g++) {
-            float ss = 0.0f;
-            for (int e = g * Gs; e < (g + 1) * Gs; e++) ss += yz[e] * yz[e];
-            float rs = 1.0f / sqrtf(ss / Gs + eps);
-            r->a.rstd_g[(size_t)i * d->G + g] = rs;
-            for (int e = g * Gs; e < (g + 1) * Gs; e++) yn[e] = yz[e] * rs * r->p.gnorm_w[e];
-        }
-    }
+    for (int i = 0; i < d->BT; i++)
+        ssm_mamba2_gated_norm(r->a.yn + (size_t)i * E, r->a.yz + (size_t)i * E,
+                              r->a.rstd_g + (size_t)i * d->G, r->a.y + (size_t)i * E,
+                              r->a.zx + (size_t)i * d->W, r->p.gnorm_w, E, d->G, eps);
 }
 
 /* r->mix = Mixer(r->xn), steps 1-6 of ssmlab-math(7) MAMBA-2 */
@@ -257,11 +266,27 @@ static ssm_status mixer_forward(const ssm_config *c, const layer_run *r)
     }
     layer_A(r);
     ssm_ssd_args sa = ssd_args(c, r);
+    sa.h_last = r->final_h;
     ssm_status st = ssm_ssd_forward(&sa, r->a.y);
     if (st) return st;
     gated_norm_forward(r, c->norm_eps);
     ssm_model_matmul_forward(r->mix, d->D, r->a.yn, E, r->p.out_proj, NULL, BT, d->D, E);
     return SSM_OK;
+}
+
+/* The attached probe's hook after layer l.  A Mamba-2 layer fills only
+ * the fields that mean the same as in Mamba-1 (x, z, the conv's input y,
+ * out); the per-head ones (u, delta, B, C, h, A) are NULL until the
+ * measurements cover Mamba-2 (ssm_model_set_probe refuses their probes). */
+static void probe_layer_done(const ssm_model *m, const layer_run *r, int l)
+{
+    const ssm_probe *pr = m->probe;
+    if (!pr || !pr->on_layer) return;
+    const dims *d = &r->d;
+    ssm_layer_view v = {.layer = l, .B = d->B, .L = d->L, .D = d->D, .E = d->E, .Ns = d->N,
+                        .x = r->x, .z = r->a.zx, .conv_in = r->a.zx + d->E, .ldz = d->W,
+                        .y = r->a.y, .out = r->mix};
+    pr->on_layer(pr->ctx, &v);
 }
 
 ssm_status ssm_mamba2_layer_forward(ssm_model *m, int layer, float *scratch)
@@ -274,6 +299,7 @@ ssm_status ssm_mamba2_layer_forward(ssm_model *m, int layer, float *scratch)
     if (st) return st;
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) r.xout[i] = r.x[i] + r.mix[i];
+    probe_layer_done(m, &r, layer);
     return SSM_OK;
 }
 

@@ -40,4 +40,10 @@ ssm_status ssm_mamba2_layer_forward(ssm_model *m, int layer, float *scratch);
 ssm_status ssm_mamba2_layer_backward(ssm_model *m, int layer, float *dresid, float *dxn,
                                      float *scratch);
 
+/* The gated RMSNorm of one position: yz (E) = y SiLU(z), yn (E) = yz
+ * over the rms of each group of E/G channels times w (E); rstd (G), when
+ * not NULL, gets each group's 1/rms; yn may be y.  The forward's and generation's one implementation. */
+void ssm_mamba2_gated_norm(float *yn, float *yz, float *rstd, const float *y, const float *z,
+                           const float *w, int E, int G, float eps);
+
 #endif

@@ -383,6 +383,16 @@ static void naive_step(const step_view *v, int P, int N, float A, float Dh, floa
     }
 }
 
+void ssm_ssd_step(int H, int P, int G, int N, const float *x, const float *Bt, const float *Ct,
+                  const float *dt, const float *A, const float *Dskip, float *h, float *y)
+{
+    for (int hd = 0; hd < H; hd++) {
+        int g = hd / (H / G);
+        step_view v = {x + (size_t)hd * P, Bt + (size_t)g * N, Ct + (size_t)g * N, dt[hd]};
+        naive_step(&v, P, N, A[hd], Dskip[hd], h + (size_t)hd * P * N, y + (size_t)hd * P);
+    }
+}
+
 void ssm_ssd_forward_naive(const ssm_ssd_args *a, float *y)
 {
     int P = a->P, N = a->N, H = a->H, E = H * P;

@@ -55,4 +55,10 @@ ssm_status ssm_ssd_backward(const ssm_ssd_args *a, const float *dy, float *dx, f
 ssm_status ssm_ssd_backward_naive(const ssm_ssd_args *a, const float *dy, float *dx,
                                   float *dB, float *dC, float *ddt, float *dA, float *dD);
 
+/* One recurrent step for generation, one sequence: x (H P), Bt and Ct
+ * (G N), dt (H) of one position; h (H, P, N) carries the state; y (H P)
+ * gets h C + D x.  The naive twin's arithmetic. */
+void ssm_ssd_step(int H, int P, int G, int N, const float *x, const float *Bt, const float *Ct,
+                  const float *dt, const float *A, const float *Dskip, float *h, float *y);
+
 #endif
