@@ -198,6 +198,7 @@ ssm_status ssm_session_open_checkpoint(ssm_session *s, const char *dir, const ru
     ssm_checkpoint_meta meta = {0};
     memset(s, 0, sizeof *s);
     if ((st = ssm_checkpoint_load(dir, &s->model, &meta))) return st;
+    if ((st = ssm_model_need_mamba1(&s->model, "the lab"))) goto fail;   /* Mamba-2: to come */
     if ((st = checkpoint_config(s, dir, base, &meta, overrides, n))) goto fail;
     if ((st = data_load(s))) goto fail;
     if ((st = checkpoint_data_check(s, dir))) goto fail;
