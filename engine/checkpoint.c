@@ -219,6 +219,23 @@ static ssm_status cfg_only(const cfg_src *cs, json_object *obj, const char *key,
                     json_brief(v, b, sizeof b), want);
 }
 
+/* A dt limit (mamba_ssm's ssm_cfg.dt_limit, transformers' time_step_limit):
+ * ssmlab clamps no dt, so only [lo, inf] with lo <= 0 (no clamp on a
+ * softplus) is computed; any other is refused. */
+static ssm_status cfg_dt_limit(const cfg_src *cs, json_object *obj, const char *key)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(obj, key, &v)) return SSM_OK;
+    int ok = json_object_is_type(v, json_type_array) && json_object_array_length(v) == 2;
+    for (int i = 0; ok && i < 2; i++) {
+        json_object *x = json_object_array_get_idx(v, (size_t)i);
+        double d = json_object_get_double(x);
+        ok = (json_object_is_type(x, json_type_double) || json_object_is_type(x, json_type_int)) &&
+             (i == 0 ? d <= 0.0 : isinf(d) && d > 0);
+    }
+    return ok ? SSM_OK : cfg_bad(cs, key, v, "[0, Infinity] (ssmlab clamps no dt)");
+}
+
 /* ssm_cfg.layer: "Mamba1" (or absent) or "Mamba2" into c->arch, with
  * Mamba2's keys (mamba_ssm's names) and its options ssmlab computes. */
 static ssm_status cfg_read_layer(const cfg_src *cs, json_object *o, ssm_config *c)
@@ -241,7 +258,8 @@ static ssm_status cfg_read_layer(const cfg_src *cs, json_object *o, ssm_config *
         (s = cfg_int(cs, o, "ngroups", &c->n_groups, 1, 1 << 16, 0)) ||
         (s = cfg_int(cs, o, "chunk_size", &c->chunk_size, 1, 1 << 16, 0)) ||
         (s = cfg_only(cs, o, "rmsnorm", "true")) || (s = cfg_only(cs, o, "norm_before_gate", "false")) ||
-        (s = cfg_only(cs, o, "D_has_hdim", "false")) || (s = cfg_only(cs, o, "d_ssm", "null")))
+        (s = cfg_only(cs, o, "D_has_hdim", "false")) || (s = cfg_only(cs, o, "d_ssm", "null")) ||
+        (s = cfg_dt_limit(cs, o, "dt_limit")))
         return s;
     return SSM_OK;
 }
@@ -295,7 +313,8 @@ static ssm_status cfg_read_hf_mamba2(const cfg_src *cs, ssm_config *c)
         (s = cfg_int(cs, r, "num_heads", &heads, 1, 1 << 20, 0)) ||
         (s = cfg_int(cs, r, "n_groups", &c->n_groups, 1, 1 << 16, 0)) ||
         (s = cfg_int(cs, r, "chunk_size", &c->chunk_size, 1, 1 << 16, 0)) ||
-        (s = cfg_only(cs, r, "rms_norm", "true")) || (s = cfg_only(cs, r, "norm_before_gate", "false")))
+        (s = cfg_only(cs, r, "rms_norm", "true")) || (s = cfg_only(cs, r, "norm_before_gate", "false")) ||
+        (s = cfg_dt_limit(cs, r, "time_step_limit")))
         return s;
     if (heads && (long)heads * c->head_dim != (long)c->expand * c->d_model)
         return ssm_fail(SSM_ERR_CONFIG, "%s: num_heads %d times head_dim %d is not expand * hidden_size = %d * %d",

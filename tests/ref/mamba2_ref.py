@@ -220,11 +220,12 @@ def config_json(cfg, naming="mamba_ssm"):
                 "chunk_size": cfg.chunk_size, "layer_norm_epsilon": cfg.norm_eps,
                 "vocab_size": cfg.padded_vocab, "tie_word_embeddings": cfg.tie_embeddings,
                 "use_bias": False, "use_conv_bias": True, "rms_norm": True,
-                "residual_in_fp32": True, "time_step_rank": "auto"}
+                "residual_in_fp32": True, "time_step_rank": "auto",
+                "time_step_limit": [0.0, float("inf")]}
     c = {"d_model": cfg.d_model, "n_layer": cfg.n_layer, "vocab_size": cfg.vocab_size,
          "ssm_cfg": {"layer": "Mamba2", "d_state": cfg.d_state, "d_conv": cfg.d_conv,
                      "expand": cfg.expand, "headdim": cfg.head_dim, "ngroups": cfg.n_groups,
-                     "chunk_size": cfg.chunk_size},
+                     "chunk_size": cfg.chunk_size, "dt_limit": [0.0, float("inf")]},
          "d_intermediate": 0, "attn_layer_idx": [], "rms_norm": True, "residual_in_fp32": True,
          "fused_add_norm": True, "pad_vocab_size_multiple": cfg.pad_vocab_size_multiple,
          "tie_embeddings": cfg.tie_embeddings}

@@ -700,6 +700,15 @@ Test(checkpoint, garbage_config_json)
     write_text(cfg, "{\"d_model\": 8, \"n_layer\": 2, \"vocab_size\": 10, \"ssm_cfg\": {\"layer\": \"Mamba2\", "
                "\"headdim\": 4, \"ngroups\": 3}}");
     EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "n_groups = 3 must divide the 4 heads");
+    write_text(cfg, "{\"d_model\": 8, \"n_layer\": 2, \"vocab_size\": 10, \"ssm_cfg\": {\"layer\": \"Mamba2\", "
+               "\"headdim\": 4, \"dt_limit\": [0.001, 0.1]}}");
+    EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "dt_limit must be [0, Infinity]");
+    write_text(cfg, "{\"model_type\": \"mamba2\", \"hidden_size\": 8, \"num_hidden_layers\": 2, \"vocab_size\": 16, "
+               "\"head_dim\": 4, \"num_heads\": 3}");
+    EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "num_heads 3 times head_dim 4 is not expand * hidden_size");
+    write_text(cfg, "{\"model_type\": \"mamba2\", \"hidden_size\": 8, \"num_hidden_layers\": 2, \"vocab_size\": 16, "
+               "\"head_dim\": 4, \"time_step_limit\": [0.0, 1.0]}");
+    EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "time_step_limit must be [0, Infinity]");
     write_text(cfg, "{\"d_model\": 8, \"n_layer\": 2, \"vocab_size\": 10, \"ssm_cfg\": {\"d_state\": 1000}}");
     EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "d_state");
     ssm_model_free(&m);
