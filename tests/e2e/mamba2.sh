@@ -3,9 +3,10 @@
 # tests/ref/mamba2_ref.py in the state-spaces layout (ssm_cfg.layer Mamba2)
 # and the transformers Mamba2ForCausalLM layout load and run through eval
 # and generate (greedy generation repeats); a missing or misshapen tensor
-# is refused naming the file and the tensor; the commands not ported yet
-# (inspect, interventions, the lab) refuse a Mamba-2 model with a clear
-# message instead of computing nonsense.
+# is refused naming the file and the tensor; train arch=mamba2 trains,
+# saves, evaluates and resumes; the commands not ported yet (inspect,
+# interventions, sweep, the lab) refuse a Mamba-2 model with a clear message
+# instead of computing nonsense.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 REF="$(dirname "$0")/../ref/mamba2_ref.py"
@@ -55,6 +56,25 @@ drop "$TMP/bad" backbone.layers.0.mixer.in_proj.weight narrow
 expect_error 65 "model.safetensors: tensor 'backbone.layers.0.mixer.in_proj.weight' has shape \(83, 16\), expected \(84, 16\)" \
     "$SSMLAB" eval --model "$TMP/bad" --tokens 1,2,3
 
+# a Mamba-2 run from the run configuration: trains, saves the state-spaces
+# layout, evaluates, resumes; a Mamba-1 config does not resume it
+if tiny_train "$TMP/run" arch=mamba2 head_dim=8 n_groups=2 chunk_size=8; then
+    grep -q '"layer": "Mamba2"' "$TMP/run/config.json" && ok "train arch=mamba2 saves ssm_cfg.layer Mamba2" \
+        || fail "train arch=mamba2: $(cat "$TMP/run/config.json")"
+    if "$SSMLAB" eval --model "$TMP/run" --data "$TMP/corpus.txt" --seq-len 16 --batches 2 >"$TMP/eval.csv" 2>"$TMP/err"
+    then ok "eval of the trained Mamba-2 run on its corpus"; else fail "eval of the run: $(cat "$TMP/err")"; fi
+    if tiny_train "$TMP/run" arch=mamba2 head_dim=8 n_groups=2 chunk_size=8 steps=3 resume="$TMP/run"
+    then ok "train resumes the Mamba-2 run"; else fail "resume of the Mamba-2 run"; fi
+    expect_error 78 "checkpoint architecture differs from the config" \
+        "$SSMLAB" train d_model=16 n_layer=2 d_state=4 seq_len=16 batch_size=2 steps=3 threads=1 \
+        data="$TMP/corpus.txt" out="$TMP/run1" resume="$TMP/run"
+else
+    fail "train arch=mamba2: $(cat "$TMP/train.err")"
+fi
+printf 'arch = mamba2\nd_model = 16\nn_layer = 1\nhead_dim = 8\nsteps = 1\n' >"$TMP/m2.conf"
+expect_error 64 "m2.conf: arch = mamba2: the sweep's measurements are not available for mamba2 models yet" \
+    "$SSMLAB" sweep "$TMP/m2.conf" --out "$TMP/sweep"
+
 # commands that do not cover Mamba-2 yet refuse it
 expect_error 64 "ssmlab inspect \(its measurements\): not available for mamba2 models yet" \
     "$SSMLAB" inspect --model "$TMP/ss"
@@ -67,4 +87,6 @@ expect_error 64 "probes \(measurements, states, interventions\): not available f
 echo q >"$TMP/keys"
 expect_error 64 "the lab: not available for mamba2 models yet" \
     "$SSMLAB" tui --model "$TMP/ss" --script "$TMP/keys"
+expect_error 64 "the lab: not available for mamba2 models yet" \
+    "$SSMLAB" tui "$TMP/m2.conf" data="$TMP/corpus.txt" --script "$TMP/keys"
 finish
