@@ -240,26 +240,10 @@ def check_case(case, command, report, workroot, break_reference):
         report.within(f"{case.name}/logits", ref.rel_err(got_logits, logits.reshape(want_shape)), LOGITS_TOL)
     report.within(f"{case.name}/loss", abs(got_loss - loss.item()) / abs(loss.item()), LOSS_TOL)
 
-    rename = ref.checkpoint_names(case.naming)
-    for name, want in grads.items():
-        label = f"{case.name}/grad {rename.get(name, name)}"
-        file_name = rename.get(name, name)
-        if file_name not in got_grads and name in got_grads:
-            file_name = name          # accepted: the canonical mamba_ssm name
-            label += f" (as {name})"
-        if file_name not in got_grads:
-            report.line(False, label, "missing from the gradient file")
-            continue
-        got = got_grads[file_name]
-        if name.endswith("conv1d.weight") and got.ndim == 2:
-            got = got[:, None, :]     # (E, K) is accepted for (E, 1, K)
-        if tuple(got.shape) != tuple(want.shape):
-            report.line(False, label, f"shape {tuple(got.shape)}, want {tuple(want.shape)}")
-            continue
-        report.within(label, ref.rel_err(got, want), GRAD_TOL)
+    extras = refcheck.compare_grads(report, case.name, grads, got_grads, ref.checkpoint_names(case.naming),
+                                    GRAD_TOL, ref.rel_err)
     check_variant(case, grads, got_grads, report)
-    known = set(grads) | {rename.get(k, k) for k in grads}
-    for extra in sorted(set(got_grads) - known):
+    for extra in extras:
         print(f"note  {case.name}: unexpected tensor {extra} in the gradient file", file=sys.stderr)
 
 

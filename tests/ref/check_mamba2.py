@@ -25,19 +25,12 @@ import mamba2_ref as ref2  # noqa: E402
 import mamba_ref as ref  # noqa: E402
 import refcheck  # noqa: E402
 
-LOGITS_TOL = 1e-4
-LOSS_TOL = 1e-4
-GRAD_TOL = 1e-3
+LOGITS_TOL, LOSS_TOL, GRAD_TOL = check_engine.LOGITS_TOL, check_engine.LOSS_TOL, check_engine.GRAD_TOL
 
 
 @dataclass
-class Case:
-    name: str
-    cfg: ref2.Config
-    B: int
-    L: int
-    seed: int
-    naming: str = "mamba_ssm"
+class Case(refcheck.Case):
+    naming: str = "mamba_ssm"     # or "transformers"
 
 
 CASES = [
@@ -85,21 +78,9 @@ def check_case(case, command, report, workroot, break_reference):
     else:
         report.within(f"{case.name}/logits", ref.rel_err(got_logits, logits.reshape(want_shape)), LOGITS_TOL)
     report.within(f"{case.name}/loss", abs(got_loss - loss.item()) / abs(loss.item()), LOSS_TOL)
-    rename = ref.checkpoint_names(case.naming)
-    for name, want in grads.items():
-        label = f"{case.name}/grad {name}"
-        file_name = name if name in got_grads else rename.get(name, name)
-        if file_name not in got_grads:
-            report.line(False, label, "missing from the gradient file")
-            continue
-        got = got_grads[file_name]
-        if name.endswith("conv1d.weight") and got.ndim == 2:
-            got = got[:, None, :]
-        if tuple(got.shape) != tuple(want.shape):
-            report.line(False, label, f"shape {tuple(got.shape)}, want {tuple(want.shape)}")
-            continue
-        report.within(label, ref.rel_err(got, want), GRAD_TOL)
-    for extra in sorted(set(got_grads) - set(grads) - {rename.get(k, k) for k in grads}):
+    extras = refcheck.compare_grads(report, case.name, grads, got_grads, ref.checkpoint_names(case.naming),
+                                    GRAD_TOL, ref.rel_err)
+    for extra in extras:
         report.line(False, f"{case.name}/grad {extra}", "unexpected tensor in the gradient file")
 
 
