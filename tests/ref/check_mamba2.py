@@ -25,7 +25,7 @@ import mamba2_ref as ref2  # noqa: E402
 import mamba_ref as ref  # noqa: E402
 import refcheck  # noqa: E402
 
-LOGITS_TOL, LOSS_TOL, GRAD_TOL = check_engine.LOGITS_TOL, check_engine.LOSS_TOL, check_engine.GRAD_TOL
+GRAD_TOL = check_engine.GRAD_TOL   # logits and loss: check_engine.check_outputs
 
 
 @dataclass
@@ -73,11 +73,7 @@ def check_case(case, command, report, workroot, break_reference):
         return
     report.line(True, f"{case.name}/eval", "ran")
     want_shape = (case.L, cfg.padded_vocab) if case.B == 1 else (case.B, case.L, cfg.padded_vocab)
-    if got_logits.shape != want_shape:
-        report.line(False, f"{case.name}/logits", f"shape {got_logits.shape}, want {want_shape}")
-    else:
-        report.within(f"{case.name}/logits", ref.rel_err(got_logits, logits.reshape(want_shape)), LOGITS_TOL)
-    report.within(f"{case.name}/loss", abs(got_loss - loss.item()) / abs(loss.item()), LOSS_TOL)
+    check_engine.check_outputs(report, case.name, want_shape, got_logits, logits, got_loss, loss)
     extras = refcheck.compare_grads(report, case.name, grads, got_grads, ref.checkpoint_names(case.naming),
                                     GRAD_TOL, ref.rel_err)
     for extra in extras:
