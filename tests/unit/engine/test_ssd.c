@@ -1,9 +1,10 @@
 /* test_ssd.c — Criterion tests of engine/ssd.c: the chunked SSD scan against
  * its naive recurrent twin (forward, last state and backward, several chunk
  * sizes, lengths that are not a multiple of the chunk, one and several
- * groups), finite differences of the naive backward in double-checked
- * float, and bitwise determinism of the chunked passes for a thread count
- * and across thread counts. */
+ * groups), the chunked backward against central differences of the naive
+ * forward (and the naive backward against the chunked one), bitwise
+ * determinism of the chunked passes for a thread count and across thread
+ * counts, and a short work space refused. */
 #include <criterion/criterion.h>
 
 #include <math.h>
