@@ -695,7 +695,8 @@ int cli_inspect(int argc, char **argv)
     ssm_status st = ssm_checkpoint_load(o.model, &m, &meta);
     if (st) return cli_report(st);
     cli_log_model(o.model, &m);
-    st = inspect_run(&o, &m, meta.run_config);
+    st = ssm_model_need_mamba1(&m, "ssmlab inspect (its measurements)");   /* Mamba-2: to come */
+    if (!st) st = inspect_run(&o, &m, meta.run_config);
     ssm_checkpoint_meta_free(&meta);
     ssm_model_free(&m);
     return st ? cli_report(st) : EX_OK;

@@ -108,7 +108,8 @@ static int same_arch(const ssm_config *a, const ssm_config *b)
            a->d_conv == b->d_conv && a->expand == b->expand && a->dt_rank == b->dt_rank &&
            a->padded_vocab == b->padded_vocab && a->n_classes == b->n_classes &&
            a->input_kind == b->input_kind && a->d_input == b->d_input &&
-           a->scenario == b->scenario && a->polarize == b->polarize && a->reorder == b->reorder;
+           a->scenario == b->scenario && a->polarize == b->polarize && a->reorder == b->reorder &&
+           a->arch == b->arch;
 }
 
 /* Data parallel: every rank starts from rank 0's weights and optimizer

@@ -219,6 +219,51 @@ static ssm_status cfg_only(const cfg_src *cs, json_object *obj, const char *key,
                     json_brief(v, b, sizeof b), want);
 }
 
+/* A dt limit (mamba_ssm's ssm_cfg.dt_limit, transformers' time_step_limit):
+ * ssmlab clamps no dt, so only [lo, inf] with lo <= 0 (no clamp on a
+ * softplus) is computed; any other is refused. */
+static ssm_status cfg_dt_limit(const cfg_src *cs, json_object *obj, const char *key)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(obj, key, &v)) return SSM_OK;
+    int ok = json_object_is_type(v, json_type_array) && json_object_array_length(v) == 2;
+    for (int i = 0; ok && i < 2; i++) {
+        json_object *x = json_object_array_get_idx(v, (size_t)i);
+        double d = json_object_get_double(x);
+        ok = (json_object_is_type(x, json_type_double) || json_object_is_type(x, json_type_int)) &&
+             (i == 0 ? d <= 0.0 : isinf(d) && d > 0);
+    }
+    return ok ? SSM_OK : cfg_bad(cs, key, v, "[0, Infinity] (ssmlab clamps no dt)");
+}
+
+/* ssm_cfg.layer: "Mamba1" (or absent) or "Mamba2" into c->arch, with
+ * Mamba2's keys (mamba_ssm's names) and its options ssmlab computes. */
+static ssm_status cfg_read_layer(const cfg_src *cs, json_object *o, ssm_config *c)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(o, "layer", &v)) return SSM_OK;
+    const char *name = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+    if (strcmp(name, "Mamba1") == 0) return SSM_OK;
+    if (strcmp(name, "Mamba2") != 0) {
+        char b[48];
+        return ssm_fail(SSM_ERR_CONFIG, "%s: layer = %s is not supported (only \"Mamba1\" or \"Mamba2\")",
+                        cs->path, json_brief(v, b, sizeof b));
+    }
+    ssm_status s;   /* Mamba-2: engine/mamba2.h */
+    c->arch = SSM_ARCH_MAMBA2;
+    c->chunk_size = 256;   /* mamba_ssm's Mamba2 defaults */
+    c->head_dim = 64;
+    c->n_groups = 1;
+    if ((s = cfg_int(cs, o, "headdim", &c->head_dim, 1, 1 << 16, 0)) ||
+        (s = cfg_int(cs, o, "ngroups", &c->n_groups, 1, 1 << 16, 0)) ||
+        (s = cfg_int(cs, o, "chunk_size", &c->chunk_size, 1, 1 << 16, 0)) ||
+        (s = cfg_only(cs, o, "rmsnorm", "true")) || (s = cfg_only(cs, o, "norm_before_gate", "false")) ||
+        (s = cfg_only(cs, o, "D_has_hdim", "false")) || (s = cfg_only(cs, o, "d_ssm", "null")) ||
+        (s = cfg_dt_limit(cs, o, "dt_limit")))
+        return s;
+    return SSM_OK;
+}
+
 static ssm_status cfg_read_ssm_cfg(const cfg_src *cs, ssm_config *c)
 {
     json_object *o;
@@ -229,7 +274,7 @@ static ssm_status cfg_read_ssm_cfg(const cfg_src *cs, ssm_config *c)
         (s = cfg_int(cs, o, "d_conv", &c->d_conv, 1, 1 << 16, 0)) ||
         (s = cfg_int(cs, o, "expand", &c->expand, 1, 1 << 16, 0)) ||
         (s = cfg_rank(cs, o, "dt_rank", &c->dt_rank)) ||
-        (s = cfg_only(cs, o, "layer", "\"Mamba1\"")) || (s = cfg_only(cs, o, "bias", "false")) ||
+        (s = cfg_read_layer(cs, o, c)) || (s = cfg_only(cs, o, "bias", "false")) ||
         (s = cfg_only(cs, o, "conv_bias", "true")))
         return s;
     return SSM_OK;
@@ -255,13 +300,39 @@ static ssm_status cfg_read_mamba(const cfg_src *cs, ssm_config *c)
     return SSM_OK;
 }
 
-/* The transformers MambaConfig key set; its vocab_size is already padded. */
-static ssm_status cfg_read_hf(const cfg_src *cs, ssm_config *c)
+/* The transformers Mamba2Config keys beyond MambaConfig's (model_type
+ * "mamba2"): heads, groups, chunks; its tie_word_embeddings defaults to false. */
+static ssm_status cfg_read_hf_mamba2(const cfg_src *cs, ssm_config *c)
 {
     json_object *r = cs->root;
     ssm_status s;
+    int heads = 0;
+    c->arch = SSM_ARCH_MAMBA2;
+    c->n_groups = 1;
+    if ((s = cfg_int(cs, r, "head_dim", &c->head_dim, 1, 1 << 16, 0)) ||
+        (s = cfg_int(cs, r, "num_heads", &heads, 1, 1 << 20, 0)) ||
+        (s = cfg_int(cs, r, "n_groups", &c->n_groups, 1, 1 << 16, 0)) ||
+        (s = cfg_int(cs, r, "chunk_size", &c->chunk_size, 1, 1 << 16, 0)) ||
+        (s = cfg_only(cs, r, "rms_norm", "true")) || (s = cfg_only(cs, r, "norm_before_gate", "false")) ||
+        (s = cfg_dt_limit(cs, r, "time_step_limit")))
+        return s;
+    if (heads && (long)heads * c->head_dim != (long)c->expand * c->d_model)
+        return ssm_fail(SSM_ERR_CONFIG, "%s: num_heads %d times head_dim %d is not expand * hidden_size = %d * %d",
+                        cs->path, heads, c->head_dim, c->expand, c->d_model);
+    return SSM_OK;
+}
+
+/* The transformers MambaConfig key set (Mamba2Config's with model_type
+ * "mamba2"); its vocab_size is already padded. */
+static ssm_status cfg_read_hf(const cfg_src *cs, ssm_config *c)
+{
+    json_object *r = cs->root, *mt;
+    ssm_status s;
     int inter = 0;
     c->pad_vocab_size_multiple = 1;
+    int m2 = json_object_object_get_ex(r, "model_type", &mt) && json_object_is_type(mt, json_type_string) &&
+             strcmp(json_object_get_string(mt), "mamba2") == 0;
+    if (m2) c->tie_embeddings = 0;   /* Mamba2Config's default */
     if ((s = cfg_int(cs, r, "hidden_size", &c->d_model, 1, 1 << 20, 1)) ||
         (s = cfg_int(cs, r, "num_hidden_layers", &c->n_layer, 1, 1 << 16, 1)) ||
         (s = cfg_int(cs, r, "vocab_size", &c->vocab_size, 0, 1 << 30, 0)) ||
@@ -272,9 +343,11 @@ static ssm_status cfg_read_hf(const cfg_src *cs, ssm_config *c)
         (s = cfg_float(cs, r, "layer_norm_epsilon", &c->norm_eps)) ||
         (s = cfg_bool(cs, r, "tie_word_embeddings", &c->tie_embeddings)) ||
         (s = cfg_int(cs, r, "intermediate_size", &inter, 1, 1 << 30, 0)) ||
-        (s = cfg_only(cs, r, "model_type", "\"mamba\"")) || (s = cfg_only(cs, r, "use_bias", "false")) ||
+        (s = cfg_only(cs, r, "model_type", m2 ? "\"mamba2\"" : "\"mamba\"")) ||
+        (s = cfg_only(cs, r, "use_bias", "false")) ||
         (s = cfg_only(cs, r, "use_conv_bias", "true")))
         return s;
+    if (m2 && (s = cfg_read_hf_mamba2(cs, c))) return s;
     if (inter && inter != c->expand * c->d_model)
         return ssm_fail(SSM_ERR_CONFIG, "%s: intermediate_size %d is not expand * hidden_size = %d * %d",
                         cs->path, inter, c->expand, c->d_model);
@@ -482,7 +555,14 @@ static json_object *cfg_json(const ssm_config *c)
     json_object_object_add(ssm, "d_state", json_object_new_int(c->d_state));
     json_object_object_add(ssm, "d_conv", json_object_new_int(c->d_conv));
     json_object_object_add(ssm, "expand", json_object_new_int(c->expand));
-    json_object_object_add(ssm, "dt_rank", json_object_new_int(c->dt_rank));
+    if (c->arch == SSM_ARCH_MAMBA2) {   /* mamba_ssm's Mamba2 keys */
+        json_object_object_add(ssm, "layer", json_object_new_string("Mamba2"));
+        json_object_object_add(ssm, "headdim", json_object_new_int(c->head_dim));
+        json_object_object_add(ssm, "ngroups", json_object_new_int(c->n_groups));
+        json_object_object_add(ssm, "chunk_size", json_object_new_int(c->chunk_size));
+    } else {
+        json_object_object_add(ssm, "dt_rank", json_object_new_int(c->dt_rank));
+    }
     json_object_object_add(o, "ssm_cfg", ssm);
     json_object_object_add(o, "rms_norm", json_object_new_boolean(1));
     json_object_object_add(o, "residual_in_fp32", json_object_new_boolean(1));
@@ -547,7 +627,8 @@ static int name_is_standard(const char *name)
     static const char *top[] = {"backbone.embedding.weight", "backbone.norm_f.weight", "lm_head.weight"};
     static const char *layer[] = {"norm.weight", "mixer.in_proj.weight", "mixer.conv1d.weight",
                                   "mixer.conv1d.bias", "mixer.x_proj.weight", "mixer.dt_proj.weight",
-                                  "mixer.dt_proj.bias", "mixer.A_log", "mixer.D", "mixer.out_proj.weight"};
+                                  "mixer.dt_proj.bias", "mixer.A_log", "mixer.D", "mixer.out_proj.weight",
+                                  "mixer.dt_bias", "mixer.norm.weight"};   /* the last two: Mamba2 */
     for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
         if (strcmp(name, top[i]) == 0) return 1;
     static const char pre[] = "backbone.layers.";

@@ -1,8 +1,10 @@
 /* checkpoint.h — checkpoints in the Hugging Face Mamba layout (ssmlab-math(7) MODEL): a
  * directory with config.json and model.safetensors (ssmlab's own saves),
  * also loading the transformers MambaForCausalLM names and keys and the
- * pytorch_model.bin of state-spaces/mamba-*; plus optimizer.safetensors with
- * the AdamW moments for resuming.
+ * pytorch_model.bin of state-spaces/mamba-*; Mamba-2 models (ssmlab-math(7)
+ * MAMBA-2) in the state-spaces/mamba2 layout (ssm_cfg.layer "Mamba2", which
+ * save writes) and the transformers Mamba2ForCausalLM one; plus
+ * optimizer.safetensors with the AdamW moments for resuming.
  *
  * config.json holds the mamba_ssm keys (d_model, n_layer, vocab_size,
  * ssm_cfg{d_state, d_conv, expand, dt_rank}, pad_vocab_size_multiple,

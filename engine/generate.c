@@ -12,8 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/mamba2.h"
 #include "engine/scan.h"
 #include "engine/scenario.h"
+#include "engine/ssd.h"
 #include "engine/vmath.h"
 
 /* Work (multiply-adds, or state entries for the scan) below which a
@@ -172,11 +174,41 @@ static void layer_step(const ssm_config *c, const step_params *p, ssm_gen_state 
     add_inplace(s->x, s->mix, D);
 }
 
-/* A (n_layer, E, Ns), layer by layer through ssm_model_layer_A */
-static void state_fill_A(ssm_gen_state *s, const ssm_config *c, const float *A_log)
+/* x <- x + Mixer(RMSNorm(x)) for Mamba-2 layer l, one token
+ * (ssmlab-math(7) MAMBA-2): the SSD recurrence one step per head */
+static void layer_step_mamba2(const ssm_config *c, const ssm_params *pm, ssm_gen_state *s, int l)
+{
+    size_t D = s->D, E = s->E, K = s->K, Cw = s->Cw, W = s->Wz, H = c->n_heads,
+           GN = (size_t)c->n_groups * c->d_state, EN = E * s->Ns;
+    float *xbc = s->u, *dt = s->delta, *yz = s->delta;   /* (Cw), (H), then (E) */
+    rmsnorm_step(s->xn, s->x, pm->norm_w + l * D, (int)D, c->norm_eps);
+    matvec(s->xz, pm->m2_in_proj + l * W * D, s->xn, NULL, (int)W, (int)D);
+    conv_step(xbc, s->conv + l * Cw * (K - 1), s->xz + E, pm->m2_conv_w + l * Cw * K,
+              pm->m2_conv_b + l * Cw, (int)Cw, (int)K);
+    silu_inplace(xbc, (int)Cw);
+    for (size_t h = 0; h < H; h++) dt[h] = s->xz[E + Cw + h] + pm->m2_dt_bias[l * H + h];
+    softplus_inplace(dt, (int)H);
+    ssm_ssd_step((int)H, c->head_dim, c->n_groups, c->d_state, xbc, xbc + E, xbc + E + GN, dt,
+                 s->A + l * EN, pm->m2_D + l * H, s->h + l * EN, s->y);
+    ssm_mamba2_gated_norm(s->y, yz, NULL, s->y, s->xz, pm->m2_norm_w + l * E, (int)E,
+                          c->n_groups, c->norm_eps);
+    matvec(s->mix, pm->out_proj + l * D * E, s->y, NULL, (int)D, (int)E);
+    add_inplace(s->x, s->mix, (int)D);
+}
+
+/* A (n_layer, E, Ns), layer by layer through ssm_model_layer_A; for
+ * Mamba-2 the first H entries of each layer, A_h = -exp(A_log_h) */
+static void state_fill_A(ssm_gen_state *s, const ssm_config *c, const ssm_params *p)
 {
     size_t EN = (size_t)c->d_inner * c->d_state, ENs = (size_t)c->d_inner * c->state_dim;
-    for (int l = 0; l < c->n_layer; l++) ssm_model_layer_A(c, A_log + l * EN, s->A + l * ENs);
+    for (int l = 0; l < c->n_layer; l++) {
+        if (c->arch != SSM_ARCH_MAMBA2) {
+            ssm_model_layer_A(c, p->A_log + l * EN, s->A + l * ENs);
+            continue;
+        }
+        for (int h = 0; h < c->n_heads; h++)
+            s->A[l * ENs + h] = -expf(p->m2_A_log[(size_t)l * c->n_heads + h]);
+    }
 }
 
 /* carve s->memory into the named buffers */
@@ -184,13 +216,13 @@ static void state_views(ssm_gen_state *s)
 {
     size_t nl = s->n_layer, E = s->E, D = s->D, EN = E * s->Ns;
     float *p = s->memory;
-    s->conv = p;  p += nl * E * (s->K - 1);
+    s->conv = p;  p += nl * s->Cw * (s->K - 1);
     s->h = p;     p += nl * EN;
     s->A = p;     p += nl * EN;
     s->x = p;     p += D;
     s->xn = p;    p += D;
-    s->xz = p;    p += 2 * E;
-    s->u = p;     p += E;
+    s->xz = p;    p += s->Wz;
+    s->u = p;     p += s->Cw;
     s->xdbl = p;  p += s->R + 2 * s->Ns;
     s->delta = p; p += E;
     s->y = p;     p += E;
@@ -206,8 +238,11 @@ ssm_status ssm_gen_state_build(ssm_gen_state *s, ssm_model *m)
                         "classifier with %d classes", c->n_classes);
     s->n_layer = c->n_layer; s->D = c->d_model; s->E = c->d_inner; s->Ns = c->state_dim;
     s->R = c->dt_rank; s->K = c->d_conv; s->V = c->padded_vocab;
+    s->arch = c->arch;
+    s->Cw = c->d_inner + (c->arch == SSM_ARCH_MAMBA2) * 2 * c->n_groups * c->d_state;
+    s->Wz = c->d_inner + s->Cw + (c->arch == SSM_ARCH_MAMBA2) * c->n_heads;
     size_t nl = s->n_layer, E = s->E, EN = E * s->Ns;
-    size_t total = nl * E * (s->K - 1) + 2 * nl * EN + 2 * (size_t)s->D + 2 * E + E +
+    size_t total = nl * s->Cw * (s->K - 1) + 2 * nl * EN + 2 * (size_t)s->D + s->Wz + s->Cw +
                    (size_t)s->R + 2 * s->Ns + 2 * E + s->D;
     s->memory = malloc(sizeof(float) * total);
     if (!s->memory) {
@@ -216,7 +251,7 @@ ssm_status ssm_gen_state_build(ssm_gen_state *s, ssm_model *m)
     }
     state_views(s);
     ssm_scenario_forward(c, &m->params);
-    state_fill_A(s, c, m->params.A_log);
+    state_fill_A(s, c, &m->params);
     ssm_gen_state_reset(s);
     return SSM_OK;
 }
@@ -231,14 +266,15 @@ void ssm_gen_state_reset(ssm_gen_state *s)
 {
     if (!s->memory) return;
     size_t nl = s->n_layer, E = s->E;
-    memset(s->conv, 0, sizeof(float) * nl * E * (s->K - 1));
+    memset(s->conv, 0, sizeof(float) * nl * s->Cw * (s->K - 1));
     memset(s->h, 0, sizeof(float) * nl * E * s->Ns);
     s->pos = 0;
 }
 
 static int state_matches(const ssm_config *c, const ssm_gen_state *s)
 {
-    return s->memory && s->n_layer == c->n_layer && s->D == c->d_model && s->E == c->d_inner &&
+    return s->memory && s->arch == c->arch && s->n_layer == c->n_layer && s->D == c->d_model &&
+           s->E == c->d_inner &&
            s->Ns == c->state_dim && s->R == c->dt_rank && s->K == c->d_conv &&
            s->V == c->padded_vocab;
 }
@@ -249,8 +285,8 @@ static void prefill_window(void *ctx, const ssm_layer_view *v)
 {
     ssm_gen_state *s = ctx;
     int K1 = s->K - 1;
-    float *win = s->conv + (size_t)v->layer * s->E * K1;
-    for (int e = 0; e < s->E; e++)
+    float *win = s->conv + (size_t)v->layer * s->Cw * K1;
+    for (int e = 0; e < s->Cw; e++)
         for (int k = 0; k < K1; k++) {
             int t = v->L - K1 + k;
             win[(size_t)e * K1 + k] = t >= 0 ? v->conv_in[(size_t)t * v->ldz + e] : 0.0f;
@@ -270,7 +306,11 @@ ssm_status ssm_model_prefill(ssm_model *m, ssm_gen_state *s, const int *tokens, 
                             tokens[i], i, s->V);
     const ssm_probe *outer = m->probe;
     ssm_probe p = {.on_layer = prefill_window, .ctx = s, .final_h = s->h};
-    ssm_status st = ssm_model_set_probe(m, &p);
+    /* a Mamba-2 layer honours only a probe's on_layer and final_h, and
+     * ssm_model_set_probe refuses Mamba-2 probes until the measurements
+     * cover it: this one is attached directly */
+    ssm_status st = c->arch == SSM_ARCH_MAMBA2 ? SSM_OK : ssm_model_set_probe(m, &p);
+    if (c->arch == SSM_ARCH_MAMBA2) m->probe = &p;
     ssm_batch b = {1, n, tokens, NULL, NULL};
     if (!st) st = ssm_model_forward_last(m, &b);   /* the head on the last position */
     m->last = NULL;   /* the batch goes out of scope */
@@ -294,6 +334,10 @@ ssm_status ssm_model_step(const ssm_model *m, ssm_gen_state *s, int token, float
                         token, s->pos, s->V);
     memcpy(s->x, m->params.embedding + (size_t)token * s->D, sizeof(float) * s->D);
     for (int l = 0; l < c->n_layer; l++) {
+        if (c->arch == SSM_ARCH_MAMBA2) {   /* Mamba-2 layers */
+            layer_step_mamba2(c, &m->params, s, l);
+            continue;
+        }
         step_params p = step_params_view(c, &m->params, l);
         layer_step(c, &p, s, l);
     }

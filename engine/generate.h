@@ -14,10 +14,16 @@
 
 typedef struct {
     int n_layer, D, E, Ns, R, K, V; /* sizes, copied from the model's config */
+    int arch;        /* SSM_ARCH_*; Mamba-2 (ssmlab-math(7) MAMBA-2) reads the
+                      * buffers below as its own: h as (n_layer, H, P, N)
+                      * (E Ns = H P N), A's first H entries per layer as A_h,
+                      * xz as [z; xBC; dt], u as xBC, delta's first H as dt */
+    int Cw;          /* conv channels: E (Mamba-1), E + 2GN (Mamba-2) */
+    int Wz;          /* in_proj rows: 2E (Mamba-1), 2E + 2GN + H (Mamba-2) */
     long pos;        /* tokens consumed since build or reset */
     float *memory;   /* one allocation holding every buffer below */
     /* carried from token to token */
-    float *conv;     /* (n_layer, E, K-1) past conv inputs u, oldest first */
+    float *conv;     /* (n_layer, Cw, K-1) past conv inputs, oldest first */
     float *h;        /* (n_layer, E, Ns)  SSM state */
     /* constant after build */
     float *A;        /* (n_layer, E, Ns)  A in channel order [one-pinned 0,
@@ -25,8 +31,8 @@ typedef struct {
     /* per-token scratch */
     float *x;        /* (D)     residual stream */
     float *xn;       /* (D)     RMSNorm output */
-    float *xz;       /* (2E)    in_proj output [u; z] */
-    float *u;        /* (E)     SiLU(conv) */
+    float *xz;       /* (Wz)    in_proj output [u; z] */
+    float *u;        /* (Cw)    SiLU(conv) */
     float *xdbl;     /* (R+2Ns) [delta; B; C] */
     float *delta;    /* (E)     softplus(W_dt delta + b_dt) */
     float *y;        /* (E)     scan output incl. D*u, then gated */

@@ -15,6 +15,7 @@
 
 #include "engine/bound.h"
 #include "engine/layout.h"
+#include "engine/mamba2.h"
 #include "engine/reorder.h"
 #include "engine/scan.h"
 #include "engine/scenario.h"
@@ -40,6 +41,10 @@ void ssm_config_default(ssm_config *c)
     c->tie_embeddings = 1;
     c->norm_eps = 1e-5f;
     c->reorder_tau = 1.0f;
+    c->arch = SSM_ARCH_MAMBA1;
+    c->head_dim = 64;      /* Mamba-2's, mamba_ssm's defaults */
+    c->n_groups = 1;
+    c->chunk_size = 256;
 }
 
 static ssm_status config_check_range(const char *key, int v, int lo, int hi)
@@ -134,6 +139,7 @@ ssm_status ssm_config_finalize(ssm_config *c)
         return ssm_fail(SSM_ERR_CONFIG, "pool = %s is a classifier's readout: a language model "
                         "reads every position (set pool = mean)", ssm_pool_name(c->pool));
     if ((st = config_reorder_layers(c))) return st;
+    if ((st = ssm_mamba2_config_check(c))) return st;   /* Mamba-2: engine/mamba2.c */
     if (c->pool == SSM_POOL_CLS && c->reorder != SSM_REORDER_OFF)
         return ssm_fail(SSM_ERR_CONFIG, "pool = cls with reorder = %s: the appended cls token must stay "
                         "last, and reordering would move its scan input (use pool = last or reorder = off)",
@@ -180,6 +186,17 @@ int ssm_reorder_parse(const char *s) { return name_parse(reorder_names, 3, s); }
 const char *ssm_pool_name(int v) { return name_of(pool_names, 3, v); }
 int ssm_pool_parse(const char *s) { return name_parse(pool_names, 3, s); }
 
+static const char *const arch_names[] = {"mamba1", "mamba2"};
+const char *ssm_arch_name(int v) { return name_of(arch_names, 2, v); }
+int ssm_arch_parse(const char *s) { return name_parse(arch_names, 2, s); }
+
+ssm_status ssm_model_need_mamba1(const ssm_model *m, const char *what)
+{
+    if (m->cfg.arch == SSM_ARCH_MAMBA1) return SSM_OK;
+    return ssm_fail(SSM_ERR_USAGE, "%s: not available for %s models yet (Mamba-1 only)", what,
+                    ssm_arch_name(m->cfg.arch));
+}
+
 /* ------------------------------------------------------------------------ */
 /* Parameter block                                                          */
 /* Each allocation group (parameters, activations, scratch) is laid out by
@@ -195,19 +212,21 @@ static void params_table(const ssm_config *c, ssm_params *p, ssm_layout_entry t[
            C = c->n_classes, In = c->d_input, Ns = c->state_dim;
     int scen = c->scenario != SSM_SCENARIO_DEFAULT;
     int tokens = c->input_kind == SSM_INPUT_TOKENS;
+    size_t m1 = c->arch == SSM_ARCH_MAMBA1, m2 = !m1;   /* the mixer's tensors */
+    size_t H = c->n_heads, Cw = E + 2 * (size_t)c->n_groups * N, W = E + Cw + H;
     const ssm_layout_entry list[] = {
         {&p->embedding, tokens ? V * D : 0},
         {&p->input_w, tokens ? 0 : D * In},
         {&p->input_b, tokens ? 0 : D},
         {&p->norm_w, nl * D},
-        {&p->in_proj, nl * 2 * E * D},
-        {&p->conv_w, nl * E * K},
-        {&p->conv_b, nl * E},
-        {&p->x_proj, nl * (R + 2 * Ns) * E},
-        {&p->dt_proj_w, nl * E * R},
-        {&p->dt_proj_b, nl * E},
-        {&p->A_log, nl * E * N},
-        {&p->Dskip, nl * E},
+        {&p->in_proj, m1 * nl * 2 * E * D},
+        {&p->conv_w, m1 * nl * E * K},
+        {&p->conv_b, m1 * nl * E},
+        {&p->x_proj, m1 * nl * (R + 2 * Ns) * E},
+        {&p->dt_proj_w, m1 * nl * E * R},
+        {&p->dt_proj_b, m1 * nl * E},
+        {&p->A_log, m1 * nl * E * N},
+        {&p->Dskip, m1 * nl * E},
         {&p->out_proj, nl * D * E},
         {&p->norm_f, D},
         {&p->lm_head, (C == 0 && !c->tie_embeddings) ? V * D : 0},
@@ -217,6 +236,13 @@ static void params_table(const ssm_config *c, ssm_params *p, ssm_layout_entry t[
         {&p->scen_q, scen ? nl * N : 0},
         {&p->imp_k, (size_t)c->n_reorder * E},
         {&p->cls_tok, c->pool == SSM_POOL_CLS ? D : 0},
+        {&p->m2_in_proj, m2 * nl * W * D},
+        {&p->m2_conv_w, m2 * nl * Cw * K},
+        {&p->m2_conv_b, m2 * nl * Cw},
+        {&p->m2_dt_bias, m2 * nl * H},
+        {&p->m2_A_log, m2 * nl * H},
+        {&p->m2_D, m2 * nl * H},
+        {&p->m2_norm_w, m2 * nl * E},
     };
     _Static_assert(sizeof list / sizeof list[0] == SSM_NUM_PARAM_TENSORS,
                    "one parameter table entry per tensor of ssm_params");
@@ -271,6 +297,18 @@ int ssm_model_tensors(const ssm_model *m, float *block, ssm_tensor *out, int cap
             ADD(name, ptr, nd, ndim, a, b, cc);                                \
         } while (0)
         LAYER("norm.weight", p.norm_w + (size_t)l * D, 1, 1, D, 0, 0);
+        if (c->arch == SSM_ARCH_MAMBA2) {   /* the state-spaces Mamba2 names */
+            int H = c->n_heads, Cw = E + 2 * c->n_groups * N;
+            LAYER("mixer.in_proj.weight", p.m2_in_proj + (size_t)l * (E + Cw + H) * D, 0, 2, E + Cw + H, D, 0);
+            LAYER("mixer.conv1d.weight", p.m2_conv_w + (size_t)l * Cw * K, 0, 3, Cw, 1, K);
+            LAYER("mixer.conv1d.bias", p.m2_conv_b + (size_t)l * Cw, 1, 1, Cw, 0, 0);
+            LAYER("mixer.dt_bias", p.m2_dt_bias + (size_t)l * H, 1, 1, H, 0, 0);
+            LAYER("mixer.A_log", p.m2_A_log + (size_t)l * H, 1, 1, H, 0, 0);
+            LAYER("mixer.D", p.m2_D + (size_t)l * H, 1, 1, H, 0, 0);
+            LAYER("mixer.norm.weight", p.m2_norm_w + (size_t)l * E, 1, 1, E, 0, 0);
+            LAYER("mixer.out_proj.weight", p.out_proj + (size_t)l * D * E, 0, 2, D, E, 0);
+            continue;
+        }
         LAYER("mixer.in_proj.weight", p.in_proj + (size_t)l * 2 * E * D, 0, 2, 2 * E, D, 0);
         LAYER("mixer.conv1d.weight", p.conv_w + (size_t)l * E * K, 0, 3, E, 1, K);
         LAYER("mixer.conv1d.bias", p.conv_b + (size_t)l * E, 1, 1, E, 0, 0);
@@ -372,29 +410,31 @@ static void acts_table(const ssm_model *m, int B, int L, int lean, ssm_acts *a,
     size_t ns = nro ? nro : 1, Lin = L - (c->pool == SSM_POOL_CLS);
     size_t nlogit = c->n_classes ? (size_t)B * c->n_classes : (lean ? (size_t)B : BT) * V;
     size_t nres = lean ? 2 : nl + 1, nmix = lean ? 1 : nl, bw = m->grads_memory != NULL;
+    size_t m1 = c->arch == SSM_ARCH_MAMBA1;   /* Mamba-2 mixers: one block, a->m2 */
     const ssm_layout_entry list[] = {
         {&a->resid, nres * BT * D},
         {&a->rstd, nk * BT},
         {&a->xn, nk * BT * D},
-        {&a->xz, nk * BT * 2 * E},
-        {&a->uc, nk * BT * E},
-        {&a->u, nk * BT * E},
-        {&a->xdbl, nk * BT * X},
-        {&a->dtraw, nk * BT * E},
-        {&a->delta, nk * BT * E},
-        {&a->ys, nk * BT * E},
-        {&a->yg, nk * BT * E},
+        {&a->xz, m1 * nk * BT * 2 * E},
+        {&a->uc, m1 * nk * BT * E},
+        {&a->u, m1 * nk * BT * E},
+        {&a->xdbl, m1 * nk * BT * X},
+        {&a->dtraw, m1 * nk * BT * E},
+        {&a->delta, m1 * nk * BT * E},
+        {&a->ys, m1 * nk * BT * E},
+        {&a->yg, m1 * nk * BT * E},
         {&a->mix, nmix * BT * D},
         {&a->rstd_f, BT},
         {&a->xf, BT * D},
         {&a->pooled, (size_t)B * D},
         {&a->logits, nlogit},
         {&a->dlogits, bw * nlogit},
-        {&a->imp_s, ns * B * Lin},
+        {&a->imp_s, m1 * ns * B * Lin},
         {&a->perm, nkro * BT * L},
         {&a->ro_u0, nkro * BT * E},
         {&a->ro_xdbl0, nkro * BT * X},
         {&a->ro_dtraw0, nkro * BT * E},
+        {&a->m2, m1 ? 0 : nk * ssm_mamba2_acts_size(c, B, L)},
     };
     _Static_assert(sizeof list / sizeof list[0] == SSM_NUM_ACT_TENSORS,
                    "one activation table entry per tensor of ssm_acts");
@@ -424,8 +464,9 @@ typedef struct { /* scratch of the passes; (BT, ...) buffers are (B*L, ...) */
     float *ddtraw0; /* (BT, E) */
     float *ddelta0; /* (BT, R) */
     float *ds;      /* (BT) */
+    float *m2;      /* Mamba-2 only: the mixers' scratch (ssm_mamba2_scratch_size) */
 } pass_scratch;
-#define SCRATCH_ENTRIES 19
+#define SCRATCH_ENTRIES 20
 
 /* The scratch table for a (B, L) batch on threads threads: the backward
  * buffers only when the model has gradients, the reordering ones only when
@@ -439,21 +480,22 @@ static void scratch_table(const ssm_model *m, int B, int L, int threads, pass_sc
     size_t bw = m->grads_memory != NULL, ro = bw && c->reorder != SSM_REORDER_OFF;
     size_t hard = ro && c->reorder == SSM_REORDER_HARD;
     size_t conv = bw ? ssm_conv_work_size(B, E, c->d_conv) : 0;
-    g->work_n = ssm_scan_work_size(B, L, E, Ns, threads, bw);
-    if (conv > g->work_n) g->work_n = conv;
+    size_t m1 = c->arch == SSM_ARCH_MAMBA1;   /* Mamba-2 mixers: one block, g->m2 */
+    g->work_n = m1 ? ssm_scan_work_size(B, L, E, Ns, threads, bw) : 0;
+    if (m1 && conv > g->work_n) g->work_n = conv;
     const ssm_layout_entry list[] = {
-        {&g->A, E * Ns},
+        {&g->A, m1 * E * Ns},
         {&g->work, g->work_n},
         {&g->dresid, bw * BT * D},
         {&g->dxn, bw * BT * D},
         {&g->dxf, bw * BT * D},
-        {&g->dxz, bw * BT * 2 * E},
-        {&g->du, bw * BT * E},
-        {&g->ddelta, bw * BT * E},
-        {&g->dys, bw * BT * E},
-        {&g->dyg, bw * BT * E},
-        {&g->dxdbl, bw * BT * X},
-        {&g->dA, bw * E * Ns},
+        {&g->dxz, m1 * bw * BT * 2 * E},
+        {&g->du, m1 * bw * BT * E},
+        {&g->ddelta, m1 * bw * BT * E},
+        {&g->dys, m1 * bw * BT * E},
+        {&g->dyg, m1 * bw * BT * E},
+        {&g->dxdbl, m1 * bw * BT * X},
+        {&g->dA, m1 * bw * E * Ns},
         {&g->dpooled, bw * B * D},
         {&g->dperm, ro * BT * L},
         {&g->psoft, hard * BT * L},
@@ -461,6 +503,7 @@ static void scratch_table(const ssm_model *m, int B, int L, int threads, pass_sc
         {&g->ddtraw0, ro * BT * E},
         {&g->ddelta0, ro * BT * R},
         {&g->ds, ro * BT},
+        {&g->m2, m1 ? 0 : ssm_mamba2_scratch_size(c, B, L, threads, (int)bw)},
     };
     _Static_assert(sizeof list / sizeof list[0] == SCRATCH_ENTRIES,
                    "one scratch table entry per buffer of pass_scratch");
@@ -643,6 +686,14 @@ static float *resid_slot(const ssm_model *m, int l)
     return m->acts.resid + (size_t)(m->act_lean ? l % 2 : l) * BTD;
 }
 
+float *ssm_model_resid(const ssm_model *m, int l) { return resid_slot(m, l); }
+
+float *ssm_model_mix(const ssm_model *m, int l)
+{
+    size_t BTD = (size_t)m->act_B * m->act_L * m->cfg.d_model;
+    return m->acts.mix + (size_t)(m->act_lean ? 0 : l) * BTD;
+}
+
 static layer_acts layer_acts_view(const ssm_model *m, int l)
 {
     const ssm_config *c = &m->cfg;
@@ -655,7 +706,7 @@ static layer_acts layer_acts_view(const ssm_model *m, int l)
         a->xz + k * BT * 2 * E, a->uc + k * BT * E, a->u + k * BT * E,
         a->xdbl + k * BT * X, a->dtraw + k * BT * E,
         a->delta + k * BT * E, a->ys + k * BT * E, a->yg + k * BT * E,
-        a->mix + (m->act_lean ? 0 : l) * BT * D, resid_slot(m, l + 1), l};
+        ssm_model_mix(m, l), resid_slot(m, l + 1), l};
     return v;
 }
 
@@ -1228,6 +1279,8 @@ static ssm_status probe_prepare(ssm_model *m, int B, int L)
 ssm_status ssm_model_set_probe(ssm_model *m, const ssm_probe *p)
 {
     const ssm_config *c = &m->cfg;
+    ssm_status st0 = p ? ssm_model_need_mamba1(m, "probes (measurements, states, interventions)") : SSM_OK;
+    if (st0) return st0;
     if (p) {
         ssm_probe q = *p;
         q.patch_kind = SSM_PATCH_NONE;   /* the position is checked per forward */
@@ -1286,6 +1339,10 @@ static ssm_status forward_run(ssm_model *m, const ssm_batch *b, int last_only)
     ssm_scenario_forward(c, &m->params);
     pass_scratch g = scratch_view(m);
     for (int l = 0; l < c->n_layer; l++) {
+        if (c->arch == SSM_ARCH_MAMBA2) {   /* Mamba-2 layers: engine/mamba2.c */
+            if ((st = ssm_mamba2_layer_forward(m, l, g.m2))) return st;
+            continue;
+        }
         layer_params p = layer_params_view(c, &m->params, l);
         layer_acts a = layer_acts_view(m, l);
         if ((st = layer_forward(m, &p, &a, &g))) return st;
@@ -1321,6 +1378,7 @@ static ssm_status one_layer_prepare(ssm_model *m, int layer, int B, int L)
 {
     const ssm_config *c = &m->cfg;
     ssm_status st;
+    if ((st = ssm_model_need_mamba1(m, "one-layer runs (the flow of a mixer or S6 map)"))) return st;
     if (layer < 0 || layer >= c->n_layer)
         return ssm_fail(SSM_ERR_USAGE, "layer %d is not in [0, %d)", layer, c->n_layer);
     if (B <= 0 || L <= 0)
@@ -1371,6 +1429,11 @@ static ssm_status layers_backward(ssm_model *m, pass_scratch *g)
 {
     const ssm_config *c = &m->cfg;
     for (int l = c->n_layer - 1; l >= 0; l--) {
+        if (c->arch == SSM_ARCH_MAMBA2) {   /* Mamba-2 layers: engine/mamba2.c */
+            ssm_status st = ssm_mamba2_layer_backward(m, l, g->dresid, g->dxn, g->m2);
+            if (st) return st;
+            continue;
+        }
         layer_params p = layer_params_view(c, &m->params, l);
         layer_params dp = layer_params_view(c, &m->grads, l);
         layer_acts a = layer_acts_view(m, l);
@@ -1454,3 +1517,31 @@ void ssm_threads_set(int n)
 }
 
 int ssm_threads_get(void) { return omp_get_max_threads(); }
+
+/* ------------------------------------------------------------------------ */
+/* Building blocks for engine/mamba2.c                                      */
+
+void ssm_model_matmul_forward(float *out, int ldo, const float *in, int ldi, const float *W,
+                              const float *bias, int M, int N, int K)
+{
+    matmul_forward(out, ldo, in, ldi, W, bias, M, N, K);
+}
+
+void ssm_model_matmul_backward(float *din, int lddi, float beta, float *dW, float *dbias,
+                               const float *dout, int ldd, const float *in, int ldi,
+                               const float *W, int M, int N, int K)
+{
+    matmul_backward(din, lddi, beta, dW, dbias, dout, ldd, in, ldi, W, M, N, K);
+}
+
+void ssm_model_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w, int M, int D,
+                               float eps)
+{
+    rmsnorm_forward(y, rstd, x, w, M, D, eps);
+}
+
+void ssm_model_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x,
+                                const float *rstd, const float *w, int M, int D)
+{
+    rmsnorm_backward(dx, dw, dy, x, rstd, w, M, D);
+}

@@ -16,6 +16,11 @@
 
 enum { SSM_INPUT_TOKENS = 0, SSM_INPUT_CONTINUOUS = 1 };
 
+/* The mixer of every layer: Mamba-1 (S6, ssmlab-math(7) MODEL) or Mamba-2
+ * (SSD, ssmlab-math(7) MAMBA-2; engine/mamba2.h).  Mamba-2 models are
+ * language models on tokens without scenario, polarization or reordering. */
+enum { SSM_ARCH_MAMBA1 = 0, SSM_ARCH_MAMBA2 = 1, SSM_ARCH_COUNT };
+
 /* S_B, S_C parameterisation of ssmlab-math(7) DYNAMICS */
 enum { SSM_SCENARIO_DEFAULT = 0, SSM_SCENARIO_POSITIVE, SSM_SCENARIO_NEGATIVE, SSM_SCENARIO_MIXED, SSM_SCENARIO_COUNT };
 /* pinned state channels of ssmlab-math(7) RECENCY: (n_zero, n_one) = (0,0) (1,0) (0,1) (1,1) */
@@ -54,6 +59,12 @@ typedef struct {
     int pool;           /* SSM_POOL_*: classifiers only; cls runs on L+1 tokens */
     int n_one, n_zero;  /* pinned channels A = 0 and A = -100 (derived) */
     int state_dim;      /* Ns = n_one + N + n_zero, the scan's width (derived) */
+    /* Mamba-2 (arch = SSM_ARCH_MAMBA2) only; dt_rank is unused there */
+    int arch;           /* SSM_ARCH_* */
+    int head_dim;       /* P: channels per head */
+    int n_groups;       /* G: groups of heads sharing B and C (and a gated-norm group) */
+    int chunk_size;     /* Q: positions per chunk of the SSD scan */
+    int n_heads;        /* H = E / P (derived) */
 } ssm_config;
 
 /* Parameter tensors, in block order.  Sizes of 0 mean "absent". */
@@ -80,8 +91,18 @@ typedef struct {
     float *scen_q;      /* (n_layer, N)        scenario q: S_B = diag(sigma(q)) U(P) */
     float *imp_k;       /* (n_reorder, E)      importance vector k of each reordering layer */
     float *cls_tok;     /* (D)                 token appended after the input (pool cls) */
+    /* Mamba-2 only (size 0 in Mamba-1, whose mixer tensors in_proj .. Dskip
+     * are size 0 in Mamba-2); W = 2E + 2GN + H, Cw = E + 2GN.  norm_w,
+     * out_proj, norm_f and the head are shared. */
+    float *m2_in_proj;  /* (n_layer, W, D)     [z; x B C; dt] = W_in x */
+    float *m2_conv_w;   /* (n_layer, Cw, K)    depthwise causal conv over x B C */
+    float *m2_conv_b;   /* (n_layer, Cw) */
+    float *m2_dt_bias;  /* (n_layer, H) */
+    float *m2_A_log;    /* (n_layer, H)        A_h = -exp(A_log_h) */
+    float *m2_D;        /* (n_layer, H)        the D skip of each head */
+    float *m2_norm_w;   /* (n_layer, E)        gated RMSNorm weight */
 } ssm_params;
-#define SSM_NUM_PARAM_TENSORS 21
+#define SSM_NUM_PARAM_TENSORS 28
 
 /* Forward activations kept for the backward pass, sized for (B, L), where
  * L = act_L is the batch's length plus 1 under pool cls (the cls token is
@@ -116,8 +137,11 @@ typedef struct {
     float *ro_u0;   /* (Sk, B, L, E)    SiLU(conv) in input order */
     float *ro_xdbl0;/* (Sk, B, L, R+2Ns) x_proj of ro_u0 */
     float *ro_dtraw0;/* (Sk, B, L, E)   W_dt delta + b_dt of ro_u0: the scores' source */
+    float *m2;      /* Mamba-2 only: the mixers' activations, carved by
+                     * engine/mamba2.c (ssm_mamba2_acts_size); the Mamba-1
+                     * ones from xz to yg are then size 0 */
 } ssm_acts;
-#define SSM_NUM_ACT_TENSORS 22
+#define SSM_NUM_ACT_TENSORS 23
 
 /* One named tensor of a block laid out like the parameters (used for
  * checkpoints, saved gradients and optimizer state alike). */
@@ -268,6 +292,34 @@ void ssm_model_run_A(const ssm_model *m, int layer, float *A);
  * residual stream: x (M, D) to logits (M, V) (the logit lens,
  * ssmlab-inspect(1) LENS).  Language models only (SSM_ERR_USAGE else). */
 ssm_status ssm_model_head_apply(const ssm_model *m, const float *x, int M, float *logits);
+
+/* Building blocks of the passes, shared with engine/mamba2.c.
+ * matmul: out (M, N) = in (M, K) W (N, K)^T [+ bias]; its backward
+ * din = beta din + dout W (din may be NULL), dW += dout^T in, dbias +=
+ * column sums.  rmsnorm: y (M, D) = x rstd w, rstd (M); its backward dx +=,
+ * dw +=.  GEMMs split over OpenMP threads in row blocks. */
+void ssm_model_matmul_forward(float *out, int ldo, const float *in, int ldi, const float *W,
+                              const float *bias, int M, int N, int K);
+void ssm_model_matmul_backward(float *din, int lddi, float beta, float *dW, float *dbias,
+                               const float *dout, int ldd, const float *in, int ldi,
+                               const float *W, int M, int N, int K);
+void ssm_model_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w, int M, int D,
+                               float eps);
+void ssm_model_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x,
+                                const float *rstd, const float *w, int M, int D);
+/* Layer l's input x_l (B, act_L, D) in the activations' residual stream
+ * (l = n_layer: the last), and its mixer output (B, act_L, D): a lean pass
+ * (ssm_model_forward_last) keeps two residual slots and one mixer output. */
+float *ssm_model_resid(const ssm_model *m, int l);
+float *ssm_model_mix(const ssm_model *m, int l);
+
+/* SSM_OK for a Mamba-1 model; for Mamba-2 SSM_ERR_USAGE with the message
+ * "WHAT: not available for mamba2 models yet (Mamba-1 only)", for the
+ * commands and measurements not ported yet.  ssm_arch_name gives "mamba1"
+ * or "mamba2", ssm_arch_parse their number (-1 if unknown). */
+ssm_status ssm_model_need_mamba1(const ssm_model *m, const char *what);
+const char *ssm_arch_name(int arch);
+int ssm_arch_parse(const char *s);
 
 /* Thread count: n OpenMP threads share scan, conv and elementwise work and
  * split every GEMM into row blocks, each run by single-threaded OpenBLAS. */

@@ -102,6 +102,7 @@ ssm_status ssm_session_open(ssm_session *s, const run_config *rc)
     if ((st = data_load(s))) goto fail;
     if ((st = task_model_config(s->data, &s->rc, &s->rc.model))) goto fail;
     if ((st = ssm_model_build(&s->model, &s->rc.model))) goto fail;
+    if ((st = ssm_model_need_mamba1(&s->model, "the lab"))) goto fail;   /* Mamba-2: to come */
     ssm_model_init(&s->model, (uint64_t)s->rc.seed);
     if ((st = training_setup(s))) goto fail;
     baseline_set(s, s->model.cfg.n_classes);
@@ -198,6 +199,7 @@ ssm_status ssm_session_open_checkpoint(ssm_session *s, const char *dir, const ru
     ssm_checkpoint_meta meta = {0};
     memset(s, 0, sizeof *s);
     if ((st = ssm_checkpoint_load(dir, &s->model, &meta))) return st;
+    if ((st = ssm_model_need_mamba1(&s->model, "the lab"))) goto fail;   /* Mamba-2: to come */
     if ((st = checkpoint_config(s, dir, base, &meta, overrides, n))) goto fail;
     if ((st = data_load(s))) goto fail;
     if ((st = checkpoint_data_check(s, dir))) goto fail;
@@ -233,6 +235,10 @@ ssm_status ssm_session_rebuild(ssm_session *s, const ssm_config *mc)
     if ((st = run_config_check(&n.rc))) return st;
     if ((st = task_model_config(n.data, &n.rc, &n.rc.model))) return st;
     if ((st = ssm_model_build(&n.model, &n.rc.model))) return st;
+    if ((st = ssm_model_need_mamba1(&n.model, "the lab"))) {   /* Mamba-2: to come */
+        ssm_model_free(&n.model);
+        return st;
+    }
     ssm_model_init(&n.model, (uint64_t)n.rc.seed);
     if ((st = training_setup(&n))) {
         ssm_adamw_free(&n.opt);

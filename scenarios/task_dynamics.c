@@ -112,6 +112,11 @@ ssm_status task_dynamics_measure(task_data *d, ssm_model *m, int budget, task_dy
 {
     double t0 = ssm_now_s();
     int nl = m->cfg.n_layer;
+    ssm_status st0 = ssm_model_need_mamba1(m, "the dynamics measurements");   /* Mamba-2: to come */
+    if (st0) {
+        *out = (task_dynamics){0};
+        return st0;
+    }
     *out = (task_dynamics){.n_layer = nl, .mean_slope = NAN, .mix_slope = NAN, .decay_rate = NAN,
                            .half_life = NAN, .fit_r2 = NAN, .tail64 = NAN, .cos_last = NAN, .dev_last = NAN,
                            .dev_ratio = NAN};

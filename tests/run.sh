@@ -52,6 +52,7 @@ ref_suite() { # ref_suite NAME CMD... : a script that ends with "N passed, M fai
     record "ref/$name" "$p" "$f"
 }
 ref_suite "reference-self-test" "$PY" tests/ref/mamba_ref.py --self-test
+ref_suite "reference-mamba2-self-test" "$PY" tests/ref/mamba2_ref.py --self-test
 for t in tests/ref/check_*.py; do
     [ -f "$t" ] && ref_suite "$(basename "$t")" "$PY" "$t" "$SSMLAB"
 done

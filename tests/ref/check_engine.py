@@ -205,6 +205,15 @@ def check_variant(case, grads, got_grads, report):
                     f"max |grad cls| / max |grad| = {ratio:.2e} (must exceed {CLS_GRAD_MIN:.0e})")
 
 
+def check_outputs(report, name, want_shape, got_logits, logits, got_loss, loss):
+    """The engine's logits (of want_shape) and loss against the reference's."""
+    if got_logits.shape != want_shape:
+        report.line(False, f"{name}/logits", f"shape {got_logits.shape}, want {want_shape}")
+    else:
+        report.within(f"{name}/logits", ref.rel_err(got_logits, logits.reshape(want_shape)), LOGITS_TOL)
+    report.within(f"{name}/loss", abs(got_loss - loss.item()) / abs(loss.item()), LOSS_TOL)
+
+
 def check_case(case, command, report, workroot, break_reference):
     cfg = case.cfg
     params = ref.round_params(ref.init_params(cfg, seed=case.seed), case.dtype)
@@ -234,32 +243,12 @@ def check_case(case, command, report, workroot, break_reference):
         want_shape = (case.L, cfg.padded_vocab)
     else:
         want_shape = (case.B, case.L, cfg.padded_vocab)
-    if got_logits.shape != want_shape:
-        report.line(False, f"{case.name}/logits", f"shape {got_logits.shape}, want {want_shape}")
-    else:
-        report.within(f"{case.name}/logits", ref.rel_err(got_logits, logits.reshape(want_shape)), LOGITS_TOL)
-    report.within(f"{case.name}/loss", abs(got_loss - loss.item()) / abs(loss.item()), LOSS_TOL)
+    check_outputs(report, case.name, want_shape, got_logits, logits, got_loss, loss)
 
-    rename = ref.checkpoint_names(case.naming)
-    for name, want in grads.items():
-        label = f"{case.name}/grad {rename.get(name, name)}"
-        file_name = rename.get(name, name)
-        if file_name not in got_grads and name in got_grads:
-            file_name = name          # accepted: the canonical mamba_ssm name
-            label += f" (as {name})"
-        if file_name not in got_grads:
-            report.line(False, label, "missing from the gradient file")
-            continue
-        got = got_grads[file_name]
-        if name.endswith("conv1d.weight") and got.ndim == 2:
-            got = got[:, None, :]     # (E, K) is accepted for (E, 1, K)
-        if tuple(got.shape) != tuple(want.shape):
-            report.line(False, label, f"shape {tuple(got.shape)}, want {tuple(want.shape)}")
-            continue
-        report.within(label, ref.rel_err(got, want), GRAD_TOL)
+    extras = refcheck.compare_grads(report, case.name, grads, got_grads, ref.checkpoint_names(case.naming),
+                                    GRAD_TOL, ref.rel_err)
     check_variant(case, grads, got_grads, report)
-    known = set(grads) | {rename.get(k, k) for k in grads}
-    for extra in sorted(set(got_grads) - known):
+    for extra in extras:
         print(f"note  {case.name}: unexpected tensor {extra} in the gradient file", file=sys.stderr)
 
 

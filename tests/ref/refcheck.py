@@ -53,6 +53,32 @@ def run_cases(cases, check_case, args, prefix, report=None):
     return 1 if report.failed else 0
 
 
+def compare_grads(report, case_name, grads, got_grads, rename, tol, rel_err):
+    """Every reference gradient (name -> tensor) against the engine's file
+    (file name -> array), where rename maps a reference name to the name in
+    the file (the canonical name is accepted too); conv1d weights may come
+    as (C, K) for (C, 1, K).  Returns the file's names no reference
+    gradient claimed."""
+    for name, want in grads.items():
+        label = f"{case_name}/grad {rename.get(name, name)}"
+        file_name = rename.get(name, name)
+        if file_name not in got_grads and name in got_grads:
+            file_name = name          # accepted: the canonical mamba_ssm name
+            label += f" (as {name})"
+        if file_name not in got_grads:
+            report.line(False, label, "missing from the gradient file")
+            continue
+        got = got_grads[file_name]
+        if name.endswith("conv1d.weight") and got.ndim == 2:
+            got = got[:, None, :]     # (C, K) is accepted for (C, 1, K)
+        if tuple(got.shape) != tuple(want.shape):
+            report.line(False, label, f"shape {tuple(got.shape)}, want {tuple(want.shape)}")
+            continue
+        report.within(label, rel_err(got, want), tol)
+    known = set(grads) | {rename.get(k, k) for k in grads}
+    return sorted(set(got_grads) - known)
+
+
 def tokens_arg(tokens):
     """Token ids (B, L) as ssmlab's --tokens: 1,2,3;4,5,6."""
     return ";".join(",".join(str(int(v)) for v in row) for row in tokens)

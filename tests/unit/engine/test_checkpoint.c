@@ -692,8 +692,23 @@ Test(checkpoint, garbage_config_json)
     EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "tie_embeddings must be true or false");
     write_text(cfg, "{\"d_model\": 8, \"n_layer\": 2}");
     EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "missing vocab_size");
-    write_text(cfg, "{\"d_model\": 8, \"n_layer\": 2, \"vocab_size\": 10, \"ssm_cfg\": {\"layer\": \"Mamba2\"}}");
-    EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "layer = \"Mamba2\" is not supported");
+    write_text(cfg, "{\"d_model\": 8, \"n_layer\": 2, \"vocab_size\": 10, \"ssm_cfg\": {\"layer\": \"Mamba3\"}}");
+    EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "layer = \"Mamba3\" is not supported");
+    write_text(cfg, "{\"d_model\": 8, \"n_layer\": 2, \"vocab_size\": 10, \"ssm_cfg\": {\"layer\": \"Mamba2\", "
+               "\"headdim\": 3}}");
+    EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "head_dim = 3 must divide d_inner");
+    write_text(cfg, "{\"d_model\": 8, \"n_layer\": 2, \"vocab_size\": 10, \"ssm_cfg\": {\"layer\": \"Mamba2\", "
+               "\"headdim\": 4, \"ngroups\": 3}}");
+    EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "n_groups = 3 must divide the 4 heads");
+    write_text(cfg, "{\"d_model\": 8, \"n_layer\": 2, \"vocab_size\": 10, \"ssm_cfg\": {\"layer\": \"Mamba2\", "
+               "\"headdim\": 4, \"dt_limit\": [0.001, 0.1]}}");
+    EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "dt_limit must be [0, Infinity]");
+    write_text(cfg, "{\"model_type\": \"mamba2\", \"hidden_size\": 8, \"num_hidden_layers\": 2, \"vocab_size\": 16, "
+               "\"head_dim\": 4, \"num_heads\": 3}");
+    EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "num_heads 3 times head_dim 4 is not expand * hidden_size");
+    write_text(cfg, "{\"model_type\": \"mamba2\", \"hidden_size\": 8, \"num_hidden_layers\": 2, \"vocab_size\": 16, "
+               "\"head_dim\": 4, \"time_step_limit\": [0.0, 1.0]}");
+    EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "time_step_limit must be [0, Infinity]");
     write_text(cfg, "{\"d_model\": 8, \"n_layer\": 2, \"vocab_size\": 10, \"ssm_cfg\": {\"d_state\": 1000}}");
     EXPECT_FAIL(load_dir(), SSM_ERR_CONFIG, cfg, "d_state");
     ssm_model_free(&m);

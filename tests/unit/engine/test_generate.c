@@ -35,7 +35,16 @@ static void model_build(ssm_model *m, ssm_config c)
     ssm_model_init(m, 11);
     for (size_t i = 0; i < m->num_params; i++) m->params_memory[i] += 0.05f * frand();
     size_t nb = (size_t)m->cfg.n_layer * m->cfg.d_inner;
-    for (size_t i = 0; i < nb; i++) m->params.dt_proj_b[i] = -0.5f + 0.5f * frand();
+    for (size_t i = 0; m->params.dt_proj_b && i < nb; i++) m->params.dt_proj_b[i] = -0.5f + 0.5f * frand();
+}
+
+/* A Mamba-2 language model: E 24, 4 heads of 6 in 2 groups, chunks of 4 */
+static ssm_config small_mamba2(void)
+{
+    ssm_config c = small_lm();
+    c.arch = SSM_ARCH_MAMBA2;
+    c.head_dim = 6; c.n_groups = 2; c.chunk_size = 4;
+    return c;
 }
 
 /* max |a - b| over a row relative to max |b| of that row */
@@ -180,6 +189,23 @@ Test(generate, prefill_then_step_matches_stepping)
     c.polarize = SSM_POLARIZE_BOTH;
     c.n_layer = 3;
     check_prefill_then_step(c, 2, 5);
+    check_prefill_then_step(c, 17, 21);
+}
+
+Test(generate, mamba2_step_matches_forward)
+{
+    ssm_config c = small_mamba2();
+    check_step_matches_forward(c, 2, 11, "mamba2 G 2 Q 4");
+    c.n_groups = 1; c.chunk_size = 3; c.d_conv = 4; c.n_layer = 3;
+    check_step_matches_forward(c, 1, 13, "mamba2 G 1 Q 3");
+}
+
+Test(generate, mamba2_prefill_then_step_matches_stepping)
+{
+    ssm_config c = small_mamba2();
+    check_prefill_then_step(c, 1, 6);    /* shorter than the conv window */
+    check_prefill_then_step(c, 9, 14);   /* 2 chunks and a bit */
+    c.chunk_size = 16;
     check_prefill_then_step(c, 17, 21);
 }
 

@@ -16,27 +16,7 @@
 #include <string.h>
 
 #include "engine/scan.h"
-
-/* ------------------------------------------------------------------ */
-/* random numbers                                                        */
-
-static uint64_t rng_state;
-
-static void rng_seed(uint64_t s) { rng_state = s * 0x9e3779b97f4a7c15ull + 1; }
-
-static double rng_unif(void) /* (0, 1) */
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return ((double)(z >> 11) + 0.5) / 9007199254740992.0;
-}
-
-static double rng_normal(void)
-{
-    return sqrt(-2.0 * log(rng_unif())) * cos(6.283185307179586 * rng_unif());
-}
+#include "tests/rng.h"
 
 static float *fill_normal(float *p, size_t n, double mean, double sd)
 {

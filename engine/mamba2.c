@@ -1,0 +1,390 @@
+/* mamba2.c — the Mamba-2 layer of ssmlab-math(7) MAMBA-2, forward and
+ * backward, with its parameter, activation and scratch views (llm.c style:
+ * tables of {view, floats} carved out of model.c's blocks).  GEMMs through
+ * model.c's building blocks, the conv through engine/scan.c, the SSD scan
+ * through engine/ssd.c; elementwise work spread with OpenMP over rows in a
+ * fixed order, so the same thread count gives the same bits. */
+#include "engine/mamba2.h"
+
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "engine/layout.h"
+#include "engine/scan.h"
+#include "engine/ssd.h"
+#include "engine/vmath.h"
+
+ssm_status ssm_mamba2_config_check(ssm_config *c)
+{
+    if (c->arch < 0 || c->arch >= SSM_ARCH_COUNT)
+        return ssm_fail(SSM_ERR_CONFIG, "arch = %d is unknown (mamba1 or mamba2)", c->arch);
+    if (c->arch != SSM_ARCH_MAMBA2) return SSM_OK;
+    int E = c->d_inner;
+    if (c->head_dim < 1 || c->head_dim > E || E % c->head_dim)
+        return ssm_fail(SSM_ERR_CONFIG, "head_dim = %d must divide d_inner = expand * d_model = %d",
+                        c->head_dim, E);
+    c->n_heads = E / c->head_dim;
+    if (c->n_groups < 1 || c->n_heads % c->n_groups)
+        return ssm_fail(SSM_ERR_CONFIG, "n_groups = %d must divide the %d heads (d_inner / head_dim)",
+                        c->n_groups, c->n_heads);
+    if (c->chunk_size < 1 || c->chunk_size > 4096)
+        return ssm_fail(SSM_ERR_CONFIG, "chunk_size = %d is out of range [1, 4096]", c->chunk_size);
+    if (c->input_kind != SSM_INPUT_TOKENS || c->n_classes || c->scenario || c->polarize || c->reorder)
+        return ssm_fail(SSM_ERR_CONFIG, "arch mamba2 is a language model on tokens: no continuous "
+                        "input, classifier head, scenario, polarization or reordering");
+    return SSM_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Views                                                                    */
+
+typedef struct { /* sizes of one layer */
+    int B, L, BT, D, E, H, P, G, N, K, W, Cw;
+} dims;
+
+static dims dims_of(const ssm_config *c, int B, int L)
+{
+    int E = c->d_inner, GN = c->n_groups * c->d_state;
+    dims d = {B, L, B * L, c->d_model, E, c->n_heads, c->head_dim, c->n_groups, c->d_state,
+              c->d_conv, 2 * E + 2 * GN + c->n_heads, E + 2 * GN};
+    return d;
+}
+
+typedef struct { /* one layer's parameters or gradients */
+    float *norm_w;   /* (D)     pre-mixer RMSNorm */
+    float *in_proj;  /* (W, D) */
+    float *conv_w;   /* (Cw, K) */
+    float *conv_b;   /* (Cw) */
+    float *dt_bias;  /* (H) */
+    float *A_log;    /* (H) */
+    float *Dskip;    /* (H) */
+    float *gnorm_w;  /* (E)     gated RMSNorm */
+    float *out_proj; /* (D, E) */
+} layer_params;
+
+static layer_params params_view(const dims *d, const ssm_params *p, int l)
+{
+    size_t D = d->D, E = d->E, H = d->H;
+    layer_params v = {p->norm_w + l * D, p->m2_in_proj + l * (size_t)d->W * D,
+                      p->m2_conv_w + l * (size_t)d->Cw * d->K, p->m2_conv_b + l * (size_t)d->Cw,
+                      p->m2_dt_bias + l * H, p->m2_A_log + l * H, p->m2_D + l * H,
+                      p->m2_norm_w + l * E, p->out_proj + l * D * E};
+    return v;
+}
+
+typedef struct { /* one layer's activations, (B, L, ...) unless said */
+    float *zx;      /* (BT, W)  in_proj output [z; xBC; dt_raw - dt_bias] */
+    float *xbc_c;   /* (BT, Cw) conv output before SiLU */
+    float *xbc;     /* (BT, Cw) SiLU(conv): [x; B; C] */
+    float *dt;      /* (BT, H)  softplus(dt_raw) */
+    float *y;       /* (BT, E)  SSD output incl. D x */
+    float *yz;      /* (BT, E)  y * SiLU(z) */
+    float *rstd_g;  /* (BT, G)  the gated norm's 1/rms of each group */
+    float *yn;      /* (BT, E)  gated norm output (out_proj input) */
+    float *states;  /* (B, H, nc, P, N) the state entering each SSD chunk */
+} layer_acts;
+#define ACT_ENTRIES 9
+
+static void acts_table(const ssm_config *c, const dims *d, layer_acts *a, ssm_layout_entry t[ACT_ENTRIES])
+{
+    size_t BT = d->BT, nc = ssm_ssd_chunks(d->L, c->chunk_size);
+    const ssm_layout_entry list[] = {
+        {&a->zx, BT * d->W},   {&a->xbc_c, BT * d->Cw}, {&a->xbc, BT * d->Cw},
+        {&a->dt, BT * d->H},   {&a->y, BT * d->E},      {&a->yz, BT * d->E},
+        {&a->rstd_g, BT * d->G}, {&a->yn, BT * d->E},
+        {&a->states, (size_t)d->B * d->H * nc * d->P * d->N},
+    };
+    _Static_assert(sizeof list / sizeof list[0] == ACT_ENTRIES, "one entry per activation");
+    memcpy(t, list, sizeof list);
+}
+
+size_t ssm_mamba2_acts_size(const ssm_config *c, int B, int L)
+{
+    dims d = dims_of(c, B, L);
+    layer_acts a;
+    ssm_layout_entry t[ACT_ENTRIES];
+    acts_table(c, &d, &a, t);
+    return ssm_layout_size(t, ACT_ENTRIES, 1);
+}
+
+typedef struct { /* the mixers' scratch */
+    float *A;       /* (H)  A of the current layer */
+    float *dA;      /* (H) */
+    float *work;    /* (work_n) the SSD's and the conv backward's work space */
+    size_t work_n;
+    /* backward only */
+    float *dzx;     /* (BT, W) */
+    float *dxbc;    /* (BT, Cw) */
+    float *dy;      /* (BT, E) */
+    float *dyz;     /* (BT, E) */
+    float *ddt;     /* (BT, H) */
+} layer_scratch;
+#define SCRATCH_ENTRIES 8
+
+static ssm_ssd_args ssd_shape(const ssm_config *c, const dims *d)
+{
+    ssm_ssd_args s = {.B = d->B, .L = d->L, .H = d->H, .P = d->P, .G = d->G, .N = d->N,
+                      .Q = c->chunk_size};
+    return s;
+}
+
+static void scratch_table(const ssm_config *c, const dims *d, int threads, int bw, layer_scratch *g,
+                          ssm_layout_entry t[SCRATCH_ENTRIES])
+{
+    size_t BT = d->BT, b = bw != 0;
+    ssm_ssd_args sa = ssd_shape(c, d);
+    size_t conv = bw ? ssm_conv_work_size(d->B, d->Cw, d->K) : 0;
+    g->work_n = ssm_ssd_work_size(&sa, threads, bw);
+    if (conv > g->work_n) g->work_n = conv;
+    const ssm_layout_entry list[] = {
+        {&g->A, d->H}, {&g->dA, d->H}, {&g->work, g->work_n},
+        {&g->dzx, b * BT * d->W}, {&g->dxbc, b * BT * d->Cw}, {&g->dy, b * BT * d->E},
+        {&g->dyz, b * BT * d->E}, {&g->ddt, b * BT * d->H},
+    };
+    _Static_assert(sizeof list / sizeof list[0] == SCRATCH_ENTRIES, "one entry per scratch buffer");
+    memcpy(t, list, sizeof list);
+}
+
+size_t ssm_mamba2_scratch_size(const ssm_config *c, int B, int L, int threads, int backward)
+{
+    dims d = dims_of(c, B, L);
+    layer_scratch g;
+    ssm_layout_entry t[SCRATCH_ENTRIES];
+    scratch_table(c, &d, threads, backward, &g, t);
+    return ssm_layout_size(t, SCRATCH_ENTRIES, 1);
+}
+
+typedef struct { /* everything a layer's pass works on */
+    dims d;
+    layer_params p, dp;     /* dp: gradients (NULL views without) */
+    layer_acts a;
+    layer_scratch g;
+    float *x, *rstd, *xn, *mix, *xout;   /* model.c's (B, L, D) rows and (B, L) rstd */
+    float *final_h;   /* (B, H, P, N) the attached probe's state after the last token, or NULL */
+} layer_run;
+
+static layer_run run_view(ssm_model *m, int l, float *scratch)
+{
+    const ssm_config *c = &m->cfg;
+    layer_run r;
+    memset(&r, 0, sizeof r);
+    r.d = dims_of(c, m->act_B, m->act_L);
+    size_t BT = r.d.BT, D = r.d.D, k = m->grads_memory ? (size_t)l : 0;   /* kept layer */
+    r.p = params_view(&r.d, &m->params, l);
+    if (m->grads_memory) r.dp = params_view(&r.d, &m->grads, l);
+    ssm_layout_entry at[ACT_ENTRIES], st[SCRATCH_ENTRIES];
+    acts_table(c, &r.d, &r.a, at);
+    ssm_layout_carve(at, ACT_ENTRIES, 1, m->acts.m2 + k * ssm_mamba2_acts_size(c, r.d.B, r.d.L));
+    scratch_table(c, &r.d, m->act_threads, m->grads_memory != NULL, &r.g, st);
+    ssm_layout_carve(st, SCRATCH_ENTRIES, 1, scratch);
+    r.x = ssm_model_resid(m, l);
+    r.xout = ssm_model_resid(m, l + 1);
+    r.rstd = m->acts.rstd + k * BT;
+    r.xn = m->acts.xn + k * BT * D;
+    r.mix = ssm_model_mix(m, l);
+    if (m->probe && m->probe->final_h)
+        r.final_h = m->probe->final_h + (size_t)l * r.d.B * r.d.E * r.d.N;
+    return r;
+}
+
+static ssm_ssd_args ssd_args(const ssm_config *c, const layer_run *r)
+{
+    const dims *d = &r->d;
+    ssm_ssd_args s = ssd_shape(c, d);
+    s.x = r->a.xbc;
+    s.ld_x = d->Cw;
+    s.Bm = r->a.xbc + d->E;
+    s.Cm = r->a.xbc + d->E + d->G * d->N;
+    s.ld_bc = d->Cw;
+    s.dt = r->a.dt;
+    s.A = r->g.A;
+    s.Dskip = r->p.Dskip;
+    s.states = r->a.states;
+    s.work = r->g.work;
+    s.work_n = r->g.work_n;
+    return s;
+}
+
+static ssm_conv_args conv_args(const layer_run *r)
+{
+    const dims *d = &r->d;
+    ssm_conv_args ca = {d->B, d->L, d->Cw, d->K, r->a.zx + d->E, d->W, r->p.conv_w, r->p.conv_b,
+                        r->g.work, r->g.work_n};
+    return ca;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Forward                                                                  */
+
+/* A_h = -exp(A_log_h) */
+static void layer_A(const layer_run *r)
+{
+    for (int h = 0; h < r->d.H; h++) r->g.A[h] = -expf(r->p.A_log[h]);
+}
+
+void ssm_mamba2_gated_norm(float *yn, float *yz, float *rstd, const float *y, const float *z,
+                           const float *w, int E, int G, float eps)
+{
+    int Gs = E / G;
+    for (int e = 0; e < E; e++) yz[e] = y[e] * ssm_siluf(z[e]);
+    for (int g = 0; g < G; g++) {
+        float ss = 0.0f;
+        for (int e = g * Gs; e < (g + 1) * Gs; e++) ss += yz[e] * yz[e];
+        float rs = 1.0f / sqrtf(ss / Gs + eps);
+        if (rstd) rstd[g] = rs;
+        for (int e = g * Gs; e < (g + 1) * Gs; e++) yn[e] = yz[e] * rs * w[e];
+    }
+}
+
+/* yz = y SiLU(z); yn = yz / rms over each group of E/G channels * w */
+static void gated_norm_forward(const layer_run *r, float eps)
+{
+    const dims *d = &r->d;
+    int E = d->E;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < d->BT; i++)
+        ssm_mamba2_gated_norm(r->a.yn + (size_t)i * E, r->a.yz + (size_t)i * E,
+                              r->a.rstd_g + (size_t)i * d->G, r->a.y + (size_t)i * E,
+                              r->a.zx + (size_t)i * d->W, r->p.gnorm_w, E, d->G, eps);
+}
+
+/* r->mix = Mixer(r->xn), steps 1-6 of ssmlab-math(7) MAMBA-2 */
+static ssm_status mixer_forward(const ssm_config *c, const layer_run *r)
+{
+    const dims *d = &r->d;
+    int BT = d->BT, E = d->E, H = d->H, Cw = d->Cw;
+    ssm_model_matmul_forward(r->a.zx, d->W, r->xn, d->D, r->p.in_proj, NULL, BT, d->W, d->D);
+    ssm_conv_args ca = conv_args(r);
+    ssm_conv_forward(&ca, r->a.xbc_c);
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < BT; i++) {
+        for (int j = 0; j < Cw; j++)
+            r->a.xbc[(size_t)i * Cw + j] = ssm_siluf(r->a.xbc_c[(size_t)i * Cw + j]);
+        for (int h = 0; h < H; h++)
+            r->a.dt[(size_t)i * H + h] = ssm_softplusf(r->a.zx[(size_t)i * d->W + E + Cw + h] + r->p.dt_bias[h]);
+    }
+    layer_A(r);
+    ssm_ssd_args sa = ssd_args(c, r);
+    sa.h_last = r->final_h;
+    ssm_status st = ssm_ssd_forward(&sa, r->a.y);
+    if (st) return st;
+    gated_norm_forward(r, c->norm_eps);
+    ssm_model_matmul_forward(r->mix, d->D, r->a.yn, E, r->p.out_proj, NULL, BT, d->D, E);
+    return SSM_OK;
+}
+
+/* The attached probe's hook after layer l.  A Mamba-2 layer fills only
+ * the fields that mean the same as in Mamba-1 (x, z, the conv's input y,
+ * out); the per-head ones (u, delta, B, C, h, A) are NULL until the
+ * measurements cover Mamba-2 (ssm_model_set_probe refuses their probes). */
+static void probe_layer_done(const ssm_model *m, const layer_run *r, int l)
+{
+    const ssm_probe *pr = m->probe;
+    if (!pr || !pr->on_layer) return;
+    const dims *d = &r->d;
+    ssm_layer_view v = {.layer = l, .B = d->B, .L = d->L, .D = d->D, .E = d->E, .Ns = d->N,
+                        .x = r->x, .z = r->a.zx, .conv_in = r->a.zx + d->E, .ldz = d->W,
+                        .y = r->a.y, .out = r->mix};
+    pr->on_layer(pr->ctx, &v);
+}
+
+ssm_status ssm_mamba2_layer_forward(ssm_model *m, int layer, float *scratch)
+{
+    const ssm_config *c = &m->cfg;
+    layer_run r = run_view(m, layer, scratch);
+    size_t n = (size_t)r.d.BT * r.d.D;
+    ssm_model_rmsnorm_forward(r.xn, r.rstd, r.x, r.p.norm_w, r.d.BT, r.d.D, c->norm_eps);
+    ssm_status st = mixer_forward(c, &r);
+    if (st) return st;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) r.xout[i] = r.x[i] + r.mix[i];
+    probe_layer_done(m, &r, layer);
+    return SSM_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Backward                                                                 */
+
+/* Backward of gated_norm_forward: g.dyz holds dL/dyn on entry; on exit
+ * g.dy = dL/dy and the z columns of g.dzx = dL/dz; dgnorm_w accumulates */
+static void gated_norm_backward(const layer_run *r)
+{
+    const dims *d = &r->d;
+    int E = d->E, Gs = E / d->G;
+    const float *w = r->p.gnorm_w;
+#pragma omp parallel for schedule(static)
+    for (int e = 0; e < E; e++) {
+        float s = 0.0f;
+        for (int i = 0; i < d->BT; i++)
+            s += r->g.dyz[(size_t)i * E + e] * r->a.yz[(size_t)i * E + e] * r->a.rstd_g[(size_t)i * d->G + e / Gs];
+        r->dp.gnorm_w[e] += s;
+    }
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < d->BT; i++) {
+        float *dyn = r->g.dyz + (size_t)i * E;   /* becomes dL/dyz in place */
+        const float *yz = r->a.yz + (size_t)i * E, *y = r->a.y + (size_t)i * E,
+                    *z = r->a.zx + (size_t)i * d->W;
+        for (int g = 0; g < d->G; g++) {
+            float rs = r->a.rstd_g[(size_t)i * d->G + g], dot = 0.0f;
+            for (int e = g * Gs; e < (g + 1) * Gs; e++) dot += dyn[e] * w[e] * yz[e];
+            float k = dot * rs * rs * rs / Gs;
+            for (int e = g * Gs; e < (g + 1) * Gs; e++) dyn[e] = dyn[e] * w[e] * rs - yz[e] * k;
+        }
+        for (int e = 0; e < E; e++) {
+            r->g.dy[(size_t)i * E + e] = dyn[e] * ssm_siluf(z[e]);
+            r->g.dzx[(size_t)i * d->W + e] = dyn[e] * y[e] * ssm_dsiluf(z[e]);
+        }
+    }
+}
+
+/* dt = softplus(dt_raw + dt_bias): the dt columns of g.dzx and ddt_bias;
+ * xbc = SiLU(xbc_c): g.dxbc becomes dL/dxbc_c */
+static void pointwise_backward(const layer_run *r)
+{
+    const dims *d = &r->d;
+    int BT = d->BT, E = d->E, H = d->H, Cw = d->Cw, W = d->W;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < BT; i++) {
+        for (int h = 0; h < H; h++) {
+            float raw = r->a.zx[(size_t)i * W + E + Cw + h] + r->p.dt_bias[h];
+            r->g.ddt[(size_t)i * H + h] *= raw > 20.0f ? 1.0f : ssm_sigmoidf(raw);
+            r->g.dzx[(size_t)i * W + E + Cw + h] = r->g.ddt[(size_t)i * H + h];
+        }
+        for (int j = 0; j < Cw; j++) r->g.dxbc[(size_t)i * Cw + j] *= ssm_dsiluf(r->a.xbc_c[(size_t)i * Cw + j]);
+    }
+    for (int h = 0; h < H; h++) {
+        float s = 0.0f;
+        for (int i = 0; i < BT; i++) s += r->g.ddt[(size_t)i * H + h];
+        r->dp.dt_bias[h] += s;
+    }
+}
+
+ssm_status ssm_mamba2_layer_backward(ssm_model *m, int layer, float *dresid, float *dxn,
+                                     float *scratch)
+{
+    const ssm_config *c = &m->cfg;
+    layer_run r = run_view(m, layer, scratch);
+    const dims *d = &r.d;
+    int BT = d->BT, D = d->D, E = d->E, H = d->H;
+    /* out_proj: dmix = dresid (the residual passes it through unchanged) */
+    ssm_model_matmul_backward(r.g.dyz, E, 0.0f, r.dp.out_proj, NULL, dresid, D, r.a.yn, E,
+                              r.p.out_proj, BT, D, E);
+    gated_norm_backward(&r);
+    /* SSD */
+    layer_A(&r);
+    memset(r.g.dA, 0, sizeof(float) * H);
+    ssm_ssd_args sa = ssd_args(c, &r);
+    ssm_status st = ssm_ssd_backward(&sa, r.g.dy, r.g.dxbc, r.g.dxbc + E, r.g.dxbc + E + d->G * d->N,
+                                     r.g.ddt, r.g.dA, r.dp.Dskip);
+    if (st) return st;
+    for (int h = 0; h < H; h++) r.dp.A_log[h] += r.g.dA[h] * r.g.A[h];
+    pointwise_backward(&r);
+    ssm_conv_args ca = conv_args(&r);
+    ssm_conv_backward(&ca, r.g.dxbc, r.g.dzx + E, r.dp.conv_w, r.dp.conv_b);
+    /* in_proj, then the norm; the residual adds dresid to dx_l */
+    ssm_model_matmul_backward(dxn, D, 0.0f, r.dp.in_proj, NULL, r.g.dzx, d->W, r.xn, D,
+                              r.p.in_proj, BT, d->W, D);
+    ssm_model_rmsnorm_backward(dresid, r.dp.norm_w, dxn, r.x, r.rstd, r.p.norm_w, BT, D);
+    return SSM_OK;
+}

@@ -1,0 +1,64 @@
+/* ssd.h — the SSD scan of a Mamba-2 layer (ssmlab-math(7) MAMBA-2): per head h
+ * of group g = h / (H/G), with a scalar A_h,
+ *   h_t = exp(dt_t A_h) h_{t-1} + dt_t x_t B_t^T     (P, N)
+ *   y_t = h_t C_t + D_h x_t                           (P)
+ * in the chunked form (chunks of Q positions: within a chunk GEMMs through
+ * the decay-masked C B^T, across chunks a recurrence over chunk states) and
+ * its naive recurrent twin, forward and backward.
+ *
+ * Letters: B batch, L length, H heads, P head_dim, G groups, N d_state,
+ * Q chunk_size; E = H P.  Every tensor is row-major, (B, L, ...). */
+#ifndef SSM_SSD_H
+#define SSM_SSD_H
+
+#include <stddef.h>
+
+#include "engine/status.h"
+
+typedef struct {
+    int B, L, H, P, G, N, Q;
+    const float *x;      /* (B, L, ld_x): head h's x_t in columns [h P, h P + P) */
+    int ld_x;
+    const float *Bm;     /* (B, L, ld_bc): group g's B_t in columns [g N, g N + N) */
+    const float *Cm;     /* (B, L, ld_bc): group g's C_t, likewise */
+    int ld_bc;
+    const float *dt;     /* (B, L, H)  dt_t after softplus */
+    const float *A;      /* (H)        A_h = -exp(A_log_h) */
+    const float *Dskip;  /* (H) */
+    float *states;       /* (B, H, nc, P, N) the state entering each chunk
+                          * (nc = ssm_ssd_chunks(L, Q)): written by the
+                          * chunked forward, read by its backward; NULL in
+                          * the naive twin */
+    float *h_last;       /* (B, H, P, N) the state after position L-1, or NULL */
+    float *work;         /* (work_n) work space of ssm_ssd_work_size() floats */
+    size_t work_n;
+} ssm_ssd_args;
+
+/* Chunks of Q positions covering L: ceil(L / Q). */
+int ssm_ssd_chunks(int L, int Q);
+
+/* Floats of work space the chunked forward (backward 0) or backward needs
+ * on threads threads. */
+size_t ssm_ssd_work_size(const ssm_ssd_args *a, int threads, int backward);
+
+/* y (B, L, E) = the scan of a, chunked (SSM_ERR_SOFTWARE when the work
+ * space is short) or naive (which needs none). */
+ssm_status ssm_ssd_forward(const ssm_ssd_args *a, float *y);
+void ssm_ssd_forward_naive(const ssm_ssd_args *a, float *y);
+
+/* Gradients given dy (B, L, E): dx (x's layout, ld_x: its E columns
+ * overwritten), dB and dC (Bm's layout, ld_bc: their G N columns
+ * overwritten), ddt (B, L, H) overwritten, dA and dD (H) accumulated (+=).
+ * The chunked backward reads the states its forward kept. */
+ssm_status ssm_ssd_backward(const ssm_ssd_args *a, const float *dy, float *dx, float *dB,
+                            float *dC, float *ddt, float *dA, float *dD);
+ssm_status ssm_ssd_backward_naive(const ssm_ssd_args *a, const float *dy, float *dx,
+                                  float *dB, float *dC, float *ddt, float *dA, float *dD);
+
+/* One recurrent step for generation, one sequence: x (H P), Bt and Ct
+ * (G N), dt (H) of one position; h (H, P, N) carries the state; y (H P)
+ * gets h C + D x.  The naive twin's arithmetic. */
+void ssm_ssd_step(int H, int P, int G, int N, const float *x, const float *Bt, const float *Ct,
+                  const float *dt, const float *A, const float *Dskip, float *h, float *y);
+
+#endif
