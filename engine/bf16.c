@@ -117,45 +117,66 @@ TARGET_AVX512 static void matvec_avx512(float *y, const uint16_t *W, const float
 }
 
 /* ------------------------------------------------------------------------ */
-/* AVX-512 BF16: x rounded to bf16 32 columns at a time, vdpbf16ps          */
+/* AVX-512 BF16: vdpbf16ps on x split into two bf16 parts                   */
 
-/* 32 columns of x from k, n <= 32 of them valid (the rest zero), as bf16 */
-TARGET_DPBF16 INLINE __m512bh x_bf16(const float *x, int n)
+/* x is split once per product, PANEL columns at a time, into hi = bf16(x)
+ * and lo = bf16(x - hi), so W x = W hi + W lo to about 2^-17 of |W| |x|
+ * (a bf16 x alone would lose 2^-9); the parts are padded with zeros to a
+ * multiple of 32 columns. */
+#define PANEL 4096
+
+TARGET_DPBF16 static void x_split(const float *x, int n, uint16_t *hi, uint16_t *lo)
 {
-    __mmask16 lo = (__mmask16)(n >= 16 ? 0xffffu : (1u << n) - 1u);
-    __mmask16 hi = (__mmask16)(n >= 32 ? 0xffffu : n > 16 ? (1u << (n - 16)) - 1u : 0u);
-    return _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, x + 16), _mm512_maskz_loadu_ps(lo, x));
+    int k = 0;
+    for (; k < n; k += 16) {
+        __mmask16 m = (__mmask16)(n - k >= 16 ? 0xffffu : (1u << (n - k)) - 1u);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + k);
+        __m256bh h = _mm512_cvtneps_pbh(v);
+        __m256bh l = _mm512_cvtneps_pbh(_mm512_sub_ps(v, widen16((__m256i)h)));
+        _mm256_storeu_si256((__m256i *)(hi + k), (__m256i)h);
+        _mm256_storeu_si256((__m256i *)(lo + k), (__m256i)l);
+    }
+    if (k % 32) {
+        _mm256_storeu_si256((__m256i *)(hi + k), _mm256_setzero_si256());
+        _mm256_storeu_si256((__m256i *)(lo + k), _mm256_setzero_si256());
+    }
 }
 
-TARGET_DPBF16 INLINE void block_dpbf16(float *y, const uint16_t *W, const float *x, int nr, int K)
+/* y (nr) (+)= W (nr, n) [hi + lo] (n), rows of W at stride ldw */
+TARGET_DPBF16 INLINE void block_dpbf16(float *y, const uint16_t *W, size_t ldw, const uint16_t *hi,
+                                       const uint16_t *lo, int nr, int n, int add)
 {
-    __m512 acc[ROWS];
-    for (int r = 0; r < ROWS; r++) acc[r] = _mm512_setzero_ps();
-    int k = 0;
-    for (; k + 32 <= K; k += 32) {
-        __m512bh xb = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + k + 16), _mm512_loadu_ps(x + k));
+    __m512 ah[ROWS], al[ROWS];
+    for (int r = 0; r < ROWS; r++) ah[r] = al[r] = _mm512_setzero_ps();
+    for (int k = 0; k < n; k += 32) {
+        __m512bh xh = (__m512bh)_mm512_loadu_si512((const void *)(hi + k));
+        __m512bh xl = (__m512bh)_mm512_loadu_si512((const void *)(lo + k));
+        __mmask32 m = (__mmask32)(n - k >= 32 ? 0xffffffffu : (1u << (n - k)) - 1u);
         for (int r = 0; r < nr; r++) {
-            __m512i w = _mm512_loadu_si512((const void *)(W + (size_t)r * K + k));
-            acc[r] = _mm512_dpbf16_ps(acc[r], (__m512bh)w, xb);
+            __m512bh w = (__m512bh)_mm512_maskz_loadu_epi16(m, W + r * ldw + k);
+            ah[r] = _mm512_dpbf16_ps(ah[r], w, xh);
+            al[r] = _mm512_dpbf16_ps(al[r], w, xl);
         }
     }
-    if (k < K) {   /* the last K - k < 32 columns */
-        int n = K - k;
-        __mmask32 m = (__mmask32)((1u << n) - 1u);
-        __m512bh xb = x_bf16(x + k, n);
-        for (int r = 0; r < nr; r++) {
-            __m512i w = _mm512_maskz_loadu_epi16(m, W + (size_t)r * K + k);
-            acc[r] = _mm512_dpbf16_ps(acc[r], (__m512bh)w, xb);
-        }
+    for (int r = 0; r < nr; r++) {
+        float s = _mm512_reduce_add_ps(ah[r]) + _mm512_reduce_add_ps(al[r]);
+        y[r] = add ? y[r] + s : s;
     }
-    for (int r = 0; r < nr; r++) y[r] = _mm512_reduce_add_ps(acc[r]);
 }
 
 TARGET_DPBF16 static void matvec_dpbf16(float *y, const uint16_t *W, const float *x, int M, int K)
 {
-    int i = 0;
-    for (; i + ROWS <= M; i += ROWS) block_dpbf16(y + i, W + (size_t)i * K, x, ROWS, K);
-    if (i < M) block_dpbf16(y + i, W + (size_t)i * K, x, M - i, K);
+    uint16_t hi[PANEL + 32], lo[PANEL + 32];
+    if (K == 0)
+        for (int i = 0; i < M; i++) y[i] = 0.0f;
+    for (int k0 = 0; k0 < K; k0 += PANEL) {
+        int n = K - k0 < PANEL ? K - k0 : PANEL;
+        x_split(x + k0, n, hi, lo);
+        int i = 0;
+        for (; i + ROWS <= M; i += ROWS)
+            block_dpbf16(y + i, W + (size_t)i * K + k0, (size_t)K, hi, lo, ROWS, n, k0 > 0);
+        if (i < M) block_dpbf16(y + i, W + (size_t)i * K + k0, (size_t)K, hi, lo, M - i, n, k0 > 0);
+    }
 }
 
 /* ------------------------------------------------------------------------ */

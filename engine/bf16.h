@@ -10,12 +10,14 @@
  *           accumulator, bf16 widened exactly to float;
  *   avx2    W widened to float by a 16-bit shift, AVX2 FMA, 8 lanes;
  *   avx512  the same on AVX-512F, 16 lanes;
- *   dpbf16  AVX-512 BF16 (vdpbf16ps): x is rounded to bf16 as it is read
- *           (round to nearest even), pairs of bf16 products summed into
- *           float lanes.  The only path that rounds x: its result is the
- *           naive twin's on x rounded to bf16, up to the sum order.
+ *   dpbf16  AVX-512 BF16 (vdpbf16ps): x is split once per product into
+ *           hi = bf16(x) and lo = bf16(x - hi) (round to nearest even),
+ *           and W x = W hi + W lo, pairs of bf16 products summed into
+ *           float lanes: x is kept to about 2^-17 relative (bf16 alone
+ *           would keep 2^-9).
  * The vector paths keep per-lane partial sums (different order from the
- * naive twin: equal up to float rounding of the sum).  They are compiled
+ * naive twin: equal up to float rounding of the sum, and for dpbf16 the
+ * 2^-17 of x).  They are compiled
  * with function target attributes, so the binary runs on any x86-64 and
  * a path runs only when the CPU reports it. */
 #ifndef SSM_BF16_H
