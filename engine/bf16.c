@@ -142,16 +142,27 @@ TARGET_DPBF16 static void x_split(const float *x, int n, uint16_t *hi, uint16_t 
     }
 }
 
-/* y (nr) (+)= W (nr, n) [hi + lo] (n), rows of W at stride ldw */
+/* y (nr) (+)= W (nr, n) [hi + lo] (n), rows of W at stride ldw; the last
+ * n % 32 columns of W through a masked load */
 TARGET_DPBF16 INLINE void block_dpbf16(float *y, const uint16_t *W, size_t ldw, const uint16_t *hi,
                                        const uint16_t *lo, int nr, int n, int add)
 {
     __m512 ah[ROWS], al[ROWS];
     for (int r = 0; r < ROWS; r++) ah[r] = al[r] = _mm512_setzero_ps();
-    for (int k = 0; k < n; k += 32) {
+    int k = 0;
+    for (; k + 32 <= n; k += 32) {
         __m512bh xh = (__m512bh)_mm512_loadu_si512((const void *)(hi + k));
         __m512bh xl = (__m512bh)_mm512_loadu_si512((const void *)(lo + k));
-        __mmask32 m = (__mmask32)(n - k >= 32 ? 0xffffffffu : (1u << (n - k)) - 1u);
+        for (int r = 0; r < nr; r++) {
+            __m512bh w = (__m512bh)_mm512_loadu_si512((const void *)(W + r * ldw + k));
+            ah[r] = _mm512_dpbf16_ps(ah[r], w, xh);
+            al[r] = _mm512_dpbf16_ps(al[r], w, xl);
+        }
+    }
+    if (k < n) {
+        __m512bh xh = (__m512bh)_mm512_loadu_si512((const void *)(hi + k));
+        __m512bh xl = (__m512bh)_mm512_loadu_si512((const void *)(lo + k));
+        __mmask32 m = (__mmask32)((1u << (n - k)) - 1u);
         for (int r = 0; r < nr; r++) {
             __m512bh w = (__m512bh)_mm512_maskz_loadu_epi16(m, W + r * ldw + k);
             ah[r] = _mm512_dpbf16_ps(ah[r], w, xh);
