@@ -378,7 +378,9 @@ Test(bf16_model, training_and_saving_are_refused, .init = tmpdir_make, .fini = t
     cr_expect_eq(ssm_model_backward_stream(&h, NULL, NULL), SSM_ERR_USAGE);
     cr_expect_eq(ssm_checkpoint_save(tmpdir, &h, NULL, NULL), SSM_ERR_USAGE);
     cr_expect_eq(access(tmpdir_path("model.safetensors"), F_OK), -1, "nothing written");
-    cr_expect_eq(ssm_model_build_weights(&h, &f.cfg, 7), SSM_ERR_USAGE);
+    ssm_model g;
+    cr_expect_eq(ssm_model_build_weights(&g, &f.cfg, 7), SSM_ERR_USAGE);
+    ssm_model_free(&g);
     ssm_model_free(&f);
     ssm_model_free(&h);
 }
