@@ -57,7 +57,7 @@ void cli_log_model(const char *dir, const ssm_model *m)
     else snprintf(head, sizeof head, "language model (vocab %d)", c->vocab_size);
     fprintf(stderr, "# model %s: %s, d_model %d, n_layer %d, d_state %d, expand %d, %zu parameters; "
             "scenario %s, polarize %s, reorder %s\n", dir, head, c->d_model, c->n_layer, c->d_state,
-            c->expand, m->num_params, ssm_scenario_name(c->scenario), ssm_polarize_name(c->polarize),
+            c->expand, m->num_params + m->num_bf16, ssm_scenario_name(c->scenario), ssm_polarize_name(c->polarize),
             ssm_reorder_name(c->reorder));
     if (c->arch == SSM_ARCH_MAMBA2)   /* Mamba-2: its heads, groups and chunks */
         fprintf(stderr, "# model %s: mamba2, %d heads of %d in %d groups, chunk_size %d\n", dir,

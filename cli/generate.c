@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <unistr.h>
 
+#include "engine/bf16.h"
 #include "engine/clock.h"
 #include "engine/checkpoint.h"
 #include "cli/cli.h"
@@ -21,7 +22,7 @@
 #include "data/tokenizer.h"
 
 typedef struct {
-    const char *model, *prompt, *tokens, *format;
+    const char *model, *prompt, *tokens, *format, *weights;
     int max_tokens, threads;
     long seed;
     ssm_sample_config sample;
@@ -43,6 +44,7 @@ typedef struct {       /* everything one run holds */
 /* Options                                                                  */
 
 static const char *const gen_formats[] = {"text", "jsonl", NULL};
+static const char *const gen_weights[] = {"bf16", "f32", NULL};
 
 static const cli_opt gen_options[] = {
     CLI_OPT_MODEL(gen_opts, model, 'm'),
@@ -66,6 +68,8 @@ static const cli_opt gen_options[] = {
     CLI_OPT_THREADS(gen_opts, threads),
     {"format", 0, CLI_OPT_CHOICE, .help = "the text as it comes (default), or one JSON line per token",
      .offset = offsetof(gen_opts, format), .choices = gen_formats},
+    {"weights", 0, CLI_OPT_CHOICE, .help = "hold the large matrices in bf16 (default: half the memory "
+     "and bytes per token; f32 for Mamba-2 models, which have no bf16 path yet) or in f32", .offset = offsetof(gen_opts, weights), .choices = gen_weights},
     CLI_OPT_END};
 
 static const cli_command gen_command = {
@@ -85,7 +89,7 @@ static int check_opts(const gen_opts *o)
 
 static int parse_opts(gen_opts *o, int argc, char **argv)
 {
-    *o = (gen_opts){.format = "text", .max_tokens = 256, .threads = 0, .seed = 1};
+    *o = (gen_opts){.format = "text", .weights = NULL, .max_tokens = 256, .threads = 0, .seed = 1};
     ssm_sample_config_default(&o->sample);
     const cli_opt_group groups[] = {{gen_options, o}, {NULL, NULL}};
     cli_args a;
@@ -199,6 +203,14 @@ static void log_settings(const gen_run *r, const gen_opts *o)
     else
         fprintf(stderr, "# sampling = temperature %g, top_p %g, top_k %d, max_tokens = %d\n",
                 s->temperature, s->top_p, s->top_k, o->max_tokens);
+    const ssm_model *m = &r->m;
+    double mb = ((double)m->num_params * sizeof(float) + (double)m->num_bf16 * sizeof(uint16_t)) / 1e6;
+    if (m->weights == SSM_WEIGHTS_BF16)
+        fprintf(stderr, "# weights = bf16 (%zu bf16 + %zu f32 values, %.1f MB), matvec = %s\n",
+                m->num_bf16, m->num_params, mb, ssm_bf16_path_name(ssm_bf16_path_active()));
+    else
+        fprintf(stderr, "# weights = f32 (%zu values, %.1f MB), matvec = sgemv (OpenBLAS)\n",
+                m->num_params, mb);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -252,11 +264,23 @@ static ssm_status run_all(gen_run *r, const gen_opts *o)
     return st;
 }
 
+/* The weight format: --weights, else bf16, or f32 for a Mamba-2 model
+ * (bf16 weights are Mamba-1 only so far) */
+static int run_weights(const gen_opts *o)
+{
+    if (o->weights) return ssm_weights_parse(o->weights);
+    char path[4096];
+    ssm_config c;
+    snprintf(path, sizeof path, "%s/config.json", o->model);
+    if (ssm_config_read_json(path, &c) == SSM_OK && c.arch == SSM_ARCH_MAMBA2) return SSM_WEIGHTS_F32;
+    return SSM_WEIGHTS_BF16;   /* an unreadable config fails in the load, with its message */
+}
+
 /* Load the model, tokenizer, prompt, state and sampler. */
 static ssm_status run_open(gen_run *r, const gen_opts *o)
 {
     char msg[SSM_ERROR_CAP];
-    ssm_status st = ssm_checkpoint_load(o->model, &r->m, NULL);
+    ssm_status st = ssm_checkpoint_load_as(o->model, &r->m, NULL, run_weights(o));
     if (st) return st;
     cli_log_model(o->model, &r->m);
     if ((st = ssm_gen_state_build(&r->st, &r->m))) {

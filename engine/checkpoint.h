@@ -45,7 +45,7 @@ ssm_status ssm_config_read_json(const char *path, ssm_config *c);
 ssm_status ssm_config_write_json(const char *path, const ssm_config *c);
 
 /* Save m (and opt's moments when opt is not NULL) into dir, creating it if
- * needed.  The files are committed as one unit (ssm_atomic_group_commit):
+ * needed; float32 models only (SSM_ERR_USAGE for bf16 weights).  The files are committed as one unit (ssm_atomic_group_commit):
  * each is written to a temporary file, and only when all are written are
  * they renamed into place, so a failure leaves the previous checkpoint
  * whole; other files in dir are left alone.  With opt NULL a stale
@@ -59,9 +59,16 @@ ssm_status ssm_checkpoint_save(const char *dir, const ssm_model *m, const ssm_ad
  * meta may be NULL.  On failure *m is freed (and zeroed). */
 ssm_status ssm_checkpoint_load(const char *dir, ssm_model *m, ssm_checkpoint_meta *meta);
 
-/* Load every parameter of an already built m from one weight file (a
- * safetensors file, or a torch.save archive when path ends in .bin, .pt or
- * .pth).  Unknown, missing or misshaped tensors and NaN/Inf are errors; a
+/* The same with a weight format (SSM_WEIGHTS_*, engine/model.h): with
+ * SSM_WEIGHTS_BF16 the large matrices are converted straight from the
+ * file's F32, BF16, F16 (or F64) into the model's bf16 block, 1 Mi
+ * elements at a time, never as a whole float32 tensor; the same checks and
+ * messages as float32 (a value beyond bf16's range is Inf). */
+ssm_status ssm_checkpoint_load_as(const char *dir, ssm_model *m, ssm_checkpoint_meta *meta, int weights);
+
+/* Load every parameter of an already built m (float32 or bf16 weights) from
+ * one weight file (a safetensors file, or a torch.save archive when path
+ * ends in .bin, .pt or .pth).  Unknown, missing or misshaped tensors and NaN/Inf are errors; a
  * tied model ignores lm_head.weight.  meta may be NULL. */
 ssm_status ssm_checkpoint_load_weights(const char *path, ssm_model *m, ssm_checkpoint_meta *meta);
 

@@ -3,7 +3,8 @@
  * SiLU, x_proj, dt_proj + softplus, one scan step, D skip, gate, out_proj,
  * residual), the final norm and the LM head, with matrix-vector products.
  * Large products and the scan are split over OpenMP threads in fixed
- * blocks, so a thread count always gives the same bits. */
+ * blocks, so a thread count always gives the same bits.  A model with bf16
+ * weights (engine/model.h) multiplies by them directly (engine/bf16.h). */
 #include "engine/generate.h"
 
 #include <cblas.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/bf16.h"
 #include "engine/mamba2.h"
 #include "engine/scan.h"
 #include "engine/scenario.h"
@@ -22,20 +24,37 @@
  * product runs on the calling thread: an OpenMP region costs more. */
 #define GEN_PAR_MIN (1L << 17)
 
+/* A weight matrix of the step: float32 (f) or bf16 (h), the other NULL */
+typedef struct {
+    const float *f;
+    const uint16_t *h;
+} step_weight;
+
 /* One layer's parameter views. */
 typedef struct {
-    const float *norm_w, *in_proj, *conv_w, *conv_b, *x_proj, *dt_proj_w, *dt_proj_b,
-                *Dskip, *out_proj;
+    const float *norm_w, *conv_w, *conv_b, *dt_proj_b, *Dskip;
+    step_weight in_proj, x_proj, dt_proj_w, out_proj;
 } step_params;
 
-static step_params step_params_view(const ssm_config *c, const ssm_params *p, int l)
+/* rows [l * n, (l + 1) * n) of a stacked matrix held in f or in h */
+static step_weight weight_at(const float *f, const uint16_t *h, size_t l, size_t n)
 {
+    step_weight w = {f ? f + l * n : NULL, h ? h + l * n : NULL};
+    return w;
+}
+
+static step_params step_params_view(const ssm_model *m, int l)
+{
+    const ssm_config *c = &m->cfg;
+    const ssm_params *p = &m->params;
+    const ssm_params_bf16 *h = &m->wbf;
     size_t D = c->d_model, E = c->d_inner, R = c->dt_rank, K = c->d_conv,
            X = R + 2 * c->state_dim;
     step_params v = {
-        p->norm_w + l * D, p->in_proj + l * 2 * E * D, p->conv_w + l * E * K,
-        p->conv_b + l * E, p->x_proj + l * X * E, p->dt_proj_w + l * E * R,
-        p->dt_proj_b + l * E, p->Dskip + l * E, p->out_proj + l * D * E};
+        p->norm_w + l * D, p->conv_w + l * E * K, p->conv_b + l * E, p->dt_proj_b + l * E,
+        p->Dskip + l * E, weight_at(p->in_proj, h->in_proj, l, 2 * E * D),
+        weight_at(p->x_proj, h->x_proj, l, X * E), weight_at(p->dt_proj_w, h->dt_proj_w, l, E * R),
+        weight_at(p->out_proj, h->out_proj, l, D * E)};
     return v;
 }
 
@@ -64,6 +83,13 @@ static void matvec(float *y, const float *W, const float *x, const float *bias, 
             cblas_sgemv(CblasRowMajor, CblasNoTrans, hi - lo, K, 1.0f, W + (size_t)lo * K, K,
                         x, 1, beta, y + lo, 1);
     }
+}
+
+/* y (M) = W (M, K) x (K) [+ bias (M)], W float32 or bf16 */
+static void matvec_w(float *y, step_weight W, const float *x, const float *bias, int M, int K)
+{
+    if (W.h) ssm_bf16_matvec_par(y, W.h, x, bias, M, K);
+    else matvec(y, W.f, x, bias, M, K);
 }
 
 /* y (D) = x / sqrt(mean(x^2) + eps) * w, summed in model.c's order */
@@ -162,15 +188,15 @@ static void layer_step(const ssm_config *c, const step_params *p, ssm_gen_state 
     int D = s->D, E = s->E, R = s->R, K = s->K, X = R + 2 * s->Ns;
     size_t EN = (size_t)E * s->Ns;
     rmsnorm_step(s->xn, s->x, p->norm_w, D, c->norm_eps);
-    matvec(s->xz, p->in_proj, s->xn, NULL, 2 * E, D);
+    matvec_w(s->xz, p->in_proj, s->xn, NULL, 2 * E, D);
     conv_step(s->u, s->conv + (size_t)l * E * (K - 1), s->xz, p->conv_w, p->conv_b, E, K);
     silu_inplace(s->u, E);
-    matvec(s->xdbl, p->x_proj, s->u, NULL, X, E);
-    matvec(s->delta, p->dt_proj_w, s->xdbl, p->dt_proj_b, E, R);
+    matvec_w(s->xdbl, p->x_proj, s->u, NULL, X, E);
+    matvec_w(s->delta, p->dt_proj_w, s->xdbl, p->dt_proj_b, E, R);
     softplus_inplace(s->delta, E);
     scan_step(s, s->A + l * EN, p->Dskip, s->h + l * EN);
     gate(s->y, s->xz + E, E);
-    matvec(s->mix, p->out_proj, s->y, NULL, D, E);
+    matvec_w(s->mix, p->out_proj, s->y, NULL, D, E);
     add_inplace(s->x, s->mix, D);
 }
 
@@ -332,18 +358,22 @@ ssm_status ssm_model_step(const ssm_model *m, ssm_gen_state *s, int token, float
     if (token < 0 || token >= s->V)
         return ssm_fail(SSM_ERR_DATA, "token id %d at position %ld is outside the vocabulary [0, %d)",
                         token, s->pos, s->V);
-    memcpy(s->x, m->params.embedding + (size_t)token * s->D, sizeof(float) * s->D);
+    step_weight emb = weight_at(m->params.embedding, m->wbf.embedding, (size_t)token, s->D);
+    if (emb.h) for (int d = 0; d < s->D; d++) s->x[d] = ssm_bf16_to_f32(emb.h[d]);
+    else memcpy(s->x, emb.f, sizeof(float) * s->D);
     for (int l = 0; l < c->n_layer; l++) {
         if (c->arch == SSM_ARCH_MAMBA2) {   /* Mamba-2 layers */
             layer_step_mamba2(c, &m->params, s, l);
             continue;
         }
-        step_params p = step_params_view(c, &m->params, l);
+        step_params p = step_params_view(m, l);
         layer_step(c, &p, s, l);
     }
     rmsnorm_step(s->xn, s->x, m->params.norm_f, s->D, c->norm_eps);
-    const float *W = m->params.lm_head ? m->params.lm_head : m->params.embedding;
-    matvec(logits, W, s->xn, NULL, s->V, s->D);
+    step_weight head = m->params.lm_head || m->wbf.lm_head
+                     ? weight_at(m->params.lm_head, m->wbf.lm_head, 0, 0)
+                     : weight_at(m->params.embedding, m->wbf.embedding, 0, 0);
+    matvec_w(logits, head, s->xn, NULL, s->V, s->D);
     s->pos++;
     return SSM_OK;
 }

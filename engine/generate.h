@@ -53,7 +53,10 @@ void ssm_gen_state_reset(ssm_gen_state *s);
 
 /* Feed token at position s->pos and write the next-token logits (V).  The
  * logits equal those of ssm_model_forward at the same position (up to
- * float rounding: matrix-vector products instead of GEMMs).  No allocation.
+ * float rounding: matrix-vector products instead of GEMMs).  A model with
+ * bf16 weights (SSM_WEIGHTS_BF16) multiplies by them directly with the
+ * active path of engine/bf16.h (the forward widens them: the same weights,
+ * the same logits up to rounding).  No allocation.
  * SSM_ERR_DATA for a token outside [0, V); SSM_ERR_USAGE for a state built
  * for another model shape. */
 ssm_status ssm_model_step(const ssm_model *m, ssm_gen_state *s, int token,

@@ -79,6 +79,7 @@ void ssm_model_init(ssm_model *m, uint64_t seed)
     const ssm_config *c = &m->cfg;
     ssm_params *p = &m->params;
     size_t D = c->d_model;
+    if (m->weights != SSM_WEIGHTS_F32) return;   /* bf16 weights come from float32 ones */
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(r, (unsigned long)seed);
     if (p->embedding) fill_normal(r, p->embedding, (size_t)c->padded_vocab * D, 0.02);

@@ -28,6 +28,21 @@ void ssm_layout_carve(const ssm_layout_entry *t, int n, int aligned, float *bloc
     }
 }
 
+size_t ssm_layout_size16(const ssm_layout_entry16 *t, int n)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += t[i].n;
+    return total;
+}
+
+void ssm_layout_carve16(const ssm_layout_entry16 *t, int n, uint16_t *block)
+{
+    for (int i = 0; i < n; i++) {
+        *t[i].view = t[i].n ? block : NULL;
+        block += t[i].n;
+    }
+}
+
 float *ssm_layout_alloc(size_t n)
 {
     size_t bytes = (n ? n : 1) * sizeof(float);

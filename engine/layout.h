@@ -7,6 +7,7 @@
 #define SSM_LAYOUT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Alignment of an allocation, and of each buffer in an aligned table:
  * one AVX-512 vector (and one cache line). */
@@ -26,6 +27,16 @@ size_t ssm_layout_size(const ssm_layout_entry *t, int n, int aligned);
 /* Point the views of t into block, in table order; block holds at least
  * ssm_layout_size(t, n, aligned) floats (and is aligned when aligned). */
 void ssm_layout_carve(const ssm_layout_entry *t, int n, int aligned, float *block);
+
+/* A group of 16-bit buffers (the bf16 weights of engine/model.h), packed:
+ * the same table idea with uint16_t views and sizes in elements. */
+typedef struct {
+    uint16_t **view;   /* set to the buffer, or to NULL when n is 0 */
+    size_t n;          /* elements */
+} ssm_layout_entry16;
+
+size_t ssm_layout_size16(const ssm_layout_entry16 *t, int n);
+void ssm_layout_carve16(const ssm_layout_entry16 *t, int n, uint16_t *block);
 
 /* n floats (uninitialised) starting on an SSM_LAYOUT_ALIGN boundary, or
  * NULL when memory is short; free() releases them.  A group of

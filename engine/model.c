@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/bf16.h"
 #include "engine/bound.h"
 #include "engine/layout.h"
 #include "engine/mamba2.h"
@@ -205,7 +206,8 @@ ssm_status ssm_model_need_mamba1(const ssm_model *m, const char *what)
 /* The parameter table, in block order.  Packed (not aligned per tensor):
  * gradients, optimizer moments and checkpoints are blocks of num_params
  * floats laid out by this same table (ssm_model_tensors). */
-static void params_table(const ssm_config *c, ssm_params *p, ssm_layout_entry t[SSM_NUM_PARAM_TENSORS])
+static void params_table(const ssm_config *c, int weights, ssm_params *p,
+                         ssm_layout_entry t[SSM_NUM_PARAM_TENSORS])
 {
     size_t D = c->d_model, E = c->d_inner, N = c->d_state, R = c->dt_rank,
            K = c->d_conv, nl = c->n_layer, V = c->padded_vocab,
@@ -214,22 +216,25 @@ static void params_table(const ssm_config *c, ssm_params *p, ssm_layout_entry t[
     int tokens = c->input_kind == SSM_INPUT_TOKENS;
     size_t m1 = c->arch == SSM_ARCH_MAMBA1, m2 = !m1;   /* the mixer's tensors */
     size_t H = c->n_heads, Cw = E + 2 * (size_t)c->n_groups * N, W = E + Cw + H;
+    /* bf16 weights are Mamba-1 only (ssm_model_build_weights) */
+    size_t f = weights != SSM_WEIGHTS_BF16;   /* 0: the large matrices are in bf16 */
+    size_t fx = f || scen;                     /* x_proj stays float32 under a scenario */
     const ssm_layout_entry list[] = {
-        {&p->embedding, tokens ? V * D : 0},
+        {&p->embedding, f * (tokens ? V * D : 0)},
         {&p->input_w, tokens ? 0 : D * In},
         {&p->input_b, tokens ? 0 : D},
         {&p->norm_w, nl * D},
-        {&p->in_proj, m1 * nl * 2 * E * D},
+        {&p->in_proj, m1 * f * nl * 2 * E * D},
         {&p->conv_w, m1 * nl * E * K},
         {&p->conv_b, m1 * nl * E},
-        {&p->x_proj, m1 * nl * (R + 2 * Ns) * E},
-        {&p->dt_proj_w, m1 * nl * E * R},
+        {&p->x_proj, m1 * fx * nl * (R + 2 * Ns) * E},
+        {&p->dt_proj_w, m1 * f * nl * E * R},
         {&p->dt_proj_b, m1 * nl * E},
         {&p->A_log, m1 * nl * E * N},
         {&p->Dskip, m1 * nl * E},
-        {&p->out_proj, nl * D * E},
+        {&p->out_proj, f * nl * D * E},
         {&p->norm_f, D},
-        {&p->lm_head, (C == 0 && !c->tie_embeddings) ? V * D : 0},
+        {&p->lm_head, f * ((C == 0 && !c->tie_embeddings) ? V * D : 0)},
         {&p->cls_w, C * D},
         {&p->cls_b, C},
         {&p->scen_P, scen ? nl * N * E : 0},
@@ -250,18 +255,46 @@ static void params_table(const ssm_config *c, ssm_params *p, ssm_layout_entry t[
 }
 
 /* Views of a block laid out like the parameters */
-static void params_point(const ssm_config *c, ssm_params *p, float *block)
+static void params_point(const ssm_config *c, int weights, ssm_params *p, float *block)
 {
     ssm_layout_entry t[SSM_NUM_PARAM_TENSORS];
-    params_table(c, p, t);
+    params_table(c, weights, p, t);
     ssm_layout_carve(t, SSM_NUM_PARAM_TENSORS, 0, block);
 }
 
-static void tensor_set(ssm_tensor *t, const char *name, float *data, int no_decay,
+/* The bf16 table of a SSM_WEIGHTS_BF16 model, in block order: the tensors
+ * params_table leaves out of the float32 block, at their full sizes. */
+static void bf16_table(const ssm_config *c, ssm_params_bf16 *w, ssm_layout_entry16 t[SSM_NUM_BF16_TENSORS])
+{
+    size_t D = c->d_model, E = c->d_inner, R = c->dt_rank, nl = c->n_layer,
+           V = c->padded_vocab, X = R + 2 * (size_t)c->state_dim;
+    int tokens = c->input_kind == SSM_INPUT_TOKENS;
+    int scen = c->scenario != SSM_SCENARIO_DEFAULT;
+    const ssm_layout_entry16 list[] = {
+        {&w->embedding, tokens ? V * D : 0},
+        {&w->in_proj, nl * 2 * E * D},
+        {&w->x_proj, scen ? 0 : nl * X * E},
+        {&w->dt_proj_w, nl * E * R},
+        {&w->out_proj, nl * D * E},
+        {&w->lm_head, (c->n_classes == 0 && !c->tie_embeddings) ? V * D : 0},
+    };
+    _Static_assert(sizeof list / sizeof list[0] == SSM_NUM_BF16_TENSORS,
+                   "one bf16 table entry per tensor of ssm_params_bf16");
+    memcpy(t, list, sizeof list);
+}
+
+/* p + off, or NULL for an absent (or bf16-held) tensor */
+static float *view_at(float *p, size_t off) { return p ? p + off : NULL; }
+static uint16_t *view16_at(uint16_t *p, size_t off) { return p ? p + off : NULL; }
+
+static const char *const weights_names[] = {"f32", "bf16"};
+
+static void tensor_set(ssm_tensor *t, const char *name, float *data, uint16_t *bf16, int no_decay,
                        int ndim, int d0, int d1, int d2)
 {
     snprintf(t->name, sizeof t->name, "%s", name);
     t->data = data;
+    t->bf16 = bf16;
     t->ndim = ndim;
     t->shape[0] = d0; t->shape[1] = d1; t->shape[2] = d2; t->shape[3] = 0;
     t->numel = (size_t)d0 * (ndim > 1 ? d1 : 1) * (ndim > 2 ? d2 : 1);
@@ -272,18 +305,22 @@ int ssm_model_tensors(const ssm_model *m, float *block, ssm_tensor *out, int cap
 {
     const ssm_config *c = &m->cfg;
     ssm_params p;
-    params_point(c, &p, block);
+    params_point(c, m->weights, &p, block);
+    ssm_params_bf16 w = m->wbf;   /* all NULL in a float32 model */
     int D = c->d_model, E = c->d_inner, N = c->d_state, R = c->dt_rank,
         K = c->d_conv, V = c->padded_vocab, C = c->n_classes, In = c->d_input,
         X = c->dt_rank + 2 * c->state_dim;
     ssm_tensor tmp;
     int n = 0;
-#define ADD(name, ptr, nd, ndim, a, b, cc)                                   \
-    do {                                                                     \
-        tensor_set(n < cap ? &out[n] : &tmp, name, ptr, nd, ndim, a, b, cc); \
-        n++;                                                                 \
+    /* ADD2 names a tensor that may be held in bf16 (its float view NULL) */
+#define ADD2(name, ptr, ptr16, nd, ndim, a, b, cc)                                   \
+    do {                                                                             \
+        tensor_set(n < cap ? &out[n] : &tmp, name, ptr, ptr16, nd, ndim, a, b, cc);  \
+        n++;                                                                         \
     } while (0)
-    if (p.embedding) ADD("backbone.embedding.weight", p.embedding, 0, 2, V, D, 0);
+#define ADD(name, ptr, nd, ndim, a, b, cc) ADD2(name, ptr, NULL, nd, ndim, a, b, cc)
+    if (p.embedding || w.embedding)
+        ADD2("backbone.embedding.weight", p.embedding, w.embedding, 0, 2, V, D, 0);
     if (p.input_w) {
         ADD("backbone.input_proj.weight", p.input_w, 0, 2, D, In, 0);
         ADD("backbone.input_proj.bias", p.input_b, 1, 1, D, 0, 0);
@@ -291,80 +328,161 @@ int ssm_model_tensors(const ssm_model *m, float *block, ssm_tensor *out, int cap
     if (p.cls_tok) ADD("backbone.cls_token", p.cls_tok, 0, 1, D, 0, 0);
     for (int l = 0; l < c->n_layer; l++) {
         char name[96];
-#define LAYER(suffix, ptr, nd, ndim, a, b, cc)                                 \
-        do {                                                                   \
-            snprintf(name, sizeof name, "backbone.layers.%d.%s", l, suffix);   \
-            ADD(name, ptr, nd, ndim, a, b, cc);                                \
+#define LAYER2(suffix, ptr, ptr16, off, nd, ndim, a, b, cc)                       \
+        do {                                                                     \
+            snprintf(name, sizeof name, "backbone.layers.%d.%s", l, suffix);     \
+            ADD2(name, view_at(ptr, off), view16_at(ptr16, off), nd, ndim, a, b, cc); \
         } while (0)
-        LAYER("norm.weight", p.norm_w + (size_t)l * D, 1, 1, D, 0, 0);
+#define LAYER(suffix, ptr, off, nd, ndim, a, b, cc) LAYER2(suffix, ptr, NULL, off, nd, ndim, a, b, cc)
+        size_t l_ = (size_t)l;
+        LAYER("norm.weight", p.norm_w, l_ * D, 1, 1, D, 0, 0);
         if (c->arch == SSM_ARCH_MAMBA2) {   /* the state-spaces Mamba2 names */
             int H = c->n_heads, Cw = E + 2 * c->n_groups * N;
-            LAYER("mixer.in_proj.weight", p.m2_in_proj + (size_t)l * (E + Cw + H) * D, 0, 2, E + Cw + H, D, 0);
-            LAYER("mixer.conv1d.weight", p.m2_conv_w + (size_t)l * Cw * K, 0, 3, Cw, 1, K);
-            LAYER("mixer.conv1d.bias", p.m2_conv_b + (size_t)l * Cw, 1, 1, Cw, 0, 0);
-            LAYER("mixer.dt_bias", p.m2_dt_bias + (size_t)l * H, 1, 1, H, 0, 0);
-            LAYER("mixer.A_log", p.m2_A_log + (size_t)l * H, 1, 1, H, 0, 0);
-            LAYER("mixer.D", p.m2_D + (size_t)l * H, 1, 1, H, 0, 0);
-            LAYER("mixer.norm.weight", p.m2_norm_w + (size_t)l * E, 1, 1, E, 0, 0);
-            LAYER("mixer.out_proj.weight", p.out_proj + (size_t)l * D * E, 0, 2, D, E, 0);
+            LAYER("mixer.in_proj.weight", p.m2_in_proj, l_ * (E + Cw + H) * D, 0, 2, E + Cw + H, D, 0);
+            LAYER("mixer.conv1d.weight", p.m2_conv_w, l_ * Cw * K, 0, 3, Cw, 1, K);
+            LAYER("mixer.conv1d.bias", p.m2_conv_b, l_ * Cw, 1, 1, Cw, 0, 0);
+            LAYER("mixer.dt_bias", p.m2_dt_bias, l_ * H, 1, 1, H, 0, 0);
+            LAYER("mixer.A_log", p.m2_A_log, l_ * H, 1, 1, H, 0, 0);
+            LAYER("mixer.D", p.m2_D, l_ * H, 1, 1, H, 0, 0);
+            LAYER("mixer.norm.weight", p.m2_norm_w, l_ * E, 1, 1, E, 0, 0);
+            LAYER("mixer.out_proj.weight", p.out_proj, l_ * D * E, 0, 2, D, E, 0);
             continue;
         }
-        LAYER("mixer.in_proj.weight", p.in_proj + (size_t)l * 2 * E * D, 0, 2, 2 * E, D, 0);
-        LAYER("mixer.conv1d.weight", p.conv_w + (size_t)l * E * K, 0, 3, E, 1, K);
-        LAYER("mixer.conv1d.bias", p.conv_b + (size_t)l * E, 1, 1, E, 0, 0);
-        LAYER("mixer.x_proj.weight", p.x_proj + (size_t)l * X * E, 0, 2, X, E, 0);
-        LAYER("mixer.dt_proj.weight", p.dt_proj_w + (size_t)l * E * R, 0, 2, E, R, 0);
-        LAYER("mixer.dt_proj.bias", p.dt_proj_b + (size_t)l * E, 1, 1, E, 0, 0);
-        LAYER("mixer.A_log", p.A_log + (size_t)l * E * N, 1, 2, E, N, 0);
-        LAYER("mixer.D", p.Dskip + (size_t)l * E, 1, 1, E, 0, 0);
-        LAYER("mixer.out_proj.weight", p.out_proj + (size_t)l * D * E, 0, 2, D, E, 0);
+        LAYER2("mixer.in_proj.weight", p.in_proj, w.in_proj, l_ * 2 * E * D, 0, 2, 2 * E, D, 0);
+        LAYER("mixer.conv1d.weight", p.conv_w, l_ * E * K, 0, 3, E, 1, K);
+        LAYER("mixer.conv1d.bias", p.conv_b, l_ * E, 1, 1, E, 0, 0);
+        LAYER2("mixer.x_proj.weight", p.x_proj, w.x_proj, l_ * X * E, 0, 2, X, E, 0);
+        LAYER2("mixer.dt_proj.weight", p.dt_proj_w, w.dt_proj_w, l_ * E * R, 0, 2, E, R, 0);
+        LAYER("mixer.dt_proj.bias", p.dt_proj_b, l_ * E, 1, 1, E, 0, 0);
+        LAYER("mixer.A_log", p.A_log, l_ * E * N, 1, 2, E, N, 0);
+        LAYER("mixer.D", p.Dskip, l_ * E, 1, 1, E, 0, 0);
+        LAYER2("mixer.out_proj.weight", p.out_proj, w.out_proj, l_ * D * E, 0, 2, D, E, 0);
         if (p.scen_P) {
-            LAYER("mixer.scenario_P", p.scen_P + (size_t)l * N * E, 0, 2, N, E, 0);
-            LAYER("mixer.scenario_q", p.scen_q + (size_t)l * N, 1, 1, N, 0, 0);
+            LAYER("mixer.scenario_P", p.scen_P, l_ * N * E, 0, 2, N, E, 0);
+            LAYER("mixer.scenario_q", p.scen_q, l_ * N, 1, 1, N, 0, 0);
         }
         int r = ssm_reorder_slot(c, l);
-        if (r >= 0) LAYER("mixer.importance_k", p.imp_k + (size_t)r * E, 1, 1, E, 0, 0);
+        if (r >= 0) LAYER("mixer.importance_k", p.imp_k, (size_t)r * E, 1, 1, E, 0, 0);
 #undef LAYER
+#undef LAYER2
     }
     ADD("backbone.norm_f.weight", p.norm_f, 1, 1, D, 0, 0);
-    if (p.lm_head) ADD("lm_head.weight", p.lm_head, 0, 2, V, D, 0);
+    if (p.lm_head || w.lm_head) ADD2("lm_head.weight", p.lm_head, w.lm_head, 0, 2, V, D, 0);
     if (p.cls_w) {
         ADD("classifier.weight", p.cls_w, 0, 2, C, D, 0);
         ADD("classifier.bias", p.cls_b, 1, 1, C, 0, 0);
     }
 #undef ADD
+#undef ADD2
     return n;
 }
 
-ssm_status ssm_model_build(ssm_model *m, const ssm_config *c)
+const char *ssm_weights_name(int v) { return name_of(weights_names, SSM_WEIGHTS_COUNT, v); }
+int ssm_weights_parse(const char *s) { return name_parse(weights_names, SSM_WEIGHTS_COUNT, s); }
+
+/* The bf16 block of a SSM_WEIGHTS_BF16 model (zeroed), carved into m->wbf */
+static ssm_status bf16_build(ssm_model *m)
+{
+    ssm_layout_entry16 t[SSM_NUM_BF16_TENSORS];
+    bf16_table(&m->cfg, &m->wbf, t);
+    m->num_bf16 = ssm_layout_size16(t, SSM_NUM_BF16_TENSORS);
+    m->wbf_memory = (uint16_t *)ssm_layout_alloc((m->num_bf16 + 1) / 2);   /* floats hold 2 each */
+    if (!m->wbf_memory)
+        return ssm_fail(SSM_ERR_NOMEM, "out of memory: %zu bytes for %zu bf16 weights",
+                        m->num_bf16 * sizeof(uint16_t), m->num_bf16);
+    memset(m->wbf_memory, 0, m->num_bf16 * sizeof(uint16_t));
+    ssm_layout_carve16(t, SSM_NUM_BF16_TENSORS, m->wbf_memory);
+    return SSM_OK;
+}
+
+ssm_status ssm_model_build_weights(ssm_model *m, const ssm_config *c, int weights)
 {
     memset(m, 0, sizeof *m);
+    if (weights < 0 || weights >= SSM_WEIGHTS_COUNT)
+        return ssm_fail(SSM_ERR_USAGE, "weight format %d is unknown", weights);
     m->cfg = *c;
+    m->weights = weights;
     ssm_status st = ssm_config_finalize(&m->cfg);
     if (st) return st;
+    if (weights == SSM_WEIGHTS_BF16 && (st = ssm_model_need_mamba1(m, "bf16 weights"))) return st;
     ssm_layout_entry t[SSM_NUM_PARAM_TENSORS];
-    params_table(&m->cfg, &m->params, t);
+    params_table(&m->cfg, weights, &m->params, t);
     m->num_params = ssm_layout_size(t, SSM_NUM_PARAM_TENSORS, 0);
-    char what[64];
-    snprintf(what, sizeof what, "a model of %zu parameters", m->num_params);
-    if ((st = ssm_bound_memory(what, (uint64_t)m->num_params * sizeof(float)))) return st;
+    if (weights == SSM_WEIGHTS_BF16) {
+        ssm_layout_entry16 t16[SSM_NUM_BF16_TENSORS];
+        ssm_params_bf16 w;
+        bf16_table(&m->cfg, &w, t16);
+        m->num_bf16 = ssm_layout_size16(t16, SSM_NUM_BF16_TENSORS);
+    }
+    char what[96];
+    snprintf(what, sizeof what, "a model of %zu parameters", m->num_params + m->num_bf16);
+    if ((st = ssm_bound_memory(what, (uint64_t)m->num_params * sizeof(float) +
+                                     (uint64_t)m->num_bf16 * sizeof(uint16_t))))
+        return st;
     m->params_memory = ssm_layout_alloc(m->num_params);
     if (!m->params_memory)
         return ssm_fail(SSM_ERR_NOMEM, "out of memory: %zu bytes for %zu parameters",
                         m->num_params * sizeof(float), m->num_params);
     memset(m->params_memory, 0, m->num_params * sizeof(float));
     ssm_layout_carve(t, SSM_NUM_PARAM_TENSORS, 0, m->params_memory);
+    if (weights == SSM_WEIGHTS_BF16 && (st = bf16_build(m))) ssm_model_free(m);
+    return st;
+}
+
+ssm_status ssm_model_build(ssm_model *m, const ssm_config *c)
+{
+    return ssm_model_build_weights(m, c, SSM_WEIGHTS_F32);
+}
+
+/* dst (n) = src (n) rounded to bf16 */
+static void bf16_round_copy(uint16_t *dst, const float *src, size_t n)
+{
+#pragma omp parallel for schedule(static) if (n >= ((size_t)1 << 17))
+    for (size_t i = 0; i < n; i++) dst[i] = ssm_bf16_from_f32(src[i]);
+}
+
+ssm_status ssm_model_to_bf16(ssm_model *dst, const ssm_model *src)
+{
+    if (src->weights != SSM_WEIGHTS_F32)
+        return ssm_fail(SSM_ERR_USAGE, "a bf16 copy is made from a float32 model");
+    ssm_status st = ssm_model_build_weights(dst, &src->cfg, SSM_WEIGHTS_BF16);
+    if (st) return st;
+    int n = ssm_model_tensors(src, src->params_memory, NULL, 0);
+    ssm_tensor *a = malloc(sizeof *a * (size_t)n), *b = malloc(sizeof *b * (size_t)n);
+    if (!a || !b) {
+        free(a); free(b);
+        ssm_model_free(dst);
+        return ssm_fail(SSM_ERR_NOMEM, "out of memory for the tensor lists");
+    }
+    ssm_model_tensors(src, src->params_memory, a, n);
+    ssm_model_tensors(dst, dst->params_memory, b, n);   /* same names in the same order */
+    for (int i = 0; i < n; i++) {
+        if (b[i].bf16) bf16_round_copy(b[i].bf16, a[i].data, a[i].numel);
+        else memcpy(b[i].data, a[i].data, sizeof(float) * a[i].numel);
+    }
+    free(a);
+    free(b);
     return SSM_OK;
+}
+
+/* SSM_ERR_USAGE for what (a backward, gradients, a save) on a bf16 model */
+static ssm_status bf16_refuse(const ssm_model *m, const char *what)
+{
+    if (m->weights == SSM_WEIGHTS_F32) return SSM_OK;
+    return ssm_fail(SSM_ERR_USAGE, "%s needs float32 weights: this model holds bf16 weights for "
+                    "inference only (load it with f32 weights)", what);
 }
 
 ssm_status ssm_model_alloc_grads(ssm_model *m)
 {
     if (m->grads_memory) return SSM_OK;
+    ssm_status st = bf16_refuse(m, "training (gradients)");
+    if (st) return st;
     m->grads_memory = ssm_layout_alloc(m->num_params);
     if (!m->grads_memory)
         return ssm_fail(SSM_ERR_NOMEM, "cannot allocate %zu gradients", m->num_params);
     memset(m->grads_memory, 0, m->num_params * sizeof(float));
-    params_point(&m->cfg, &m->grads, m->grads_memory);
+    params_point(&m->cfg, m->weights, &m->grads, m->grads_memory);
     /* activations must now be kept per layer: rebuild them on next forward */
     free(m->acts_memory);
     m->acts_memory = NULL;
@@ -381,6 +499,8 @@ void ssm_model_zero_grad(ssm_model *m)
 void ssm_model_free(ssm_model *m)
 {
     free(m->params_memory);
+    free(m->wbf_memory);
+    free(m->widen);
     free(m->grads_memory);
     free(m->acts_memory);
     free(m->scratch);
@@ -671,11 +791,11 @@ static layer_params layer_params_view(const ssm_config *c, const ssm_params *p, 
 {
     size_t D = c->d_model, E = c->d_inner, N = c->d_state, R = c->dt_rank, K = c->d_conv,
            X = R + 2 * c->state_dim;
-    layer_params v = {
-        p->norm_w + l * D, p->in_proj + l * 2 * E * D, p->conv_w + l * E * K,
-        p->conv_b + l * E, p->x_proj + l * X * E, p->dt_proj_w + l * E * R,
+    layer_params v = {   /* the matrices of a bf16 model are NULL here (layer_params_run) */
+        p->norm_w + l * D, view_at(p->in_proj, l * 2 * E * D), p->conv_w + l * E * K,
+        p->conv_b + l * E, view_at(p->x_proj, l * X * E), view_at(p->dt_proj_w, l * E * R),
         p->dt_proj_b + l * E, p->A_log + l * E * N, p->Dskip + l * E,
-        p->out_proj + l * D * E};
+        view_at(p->out_proj, l * D * E)};
     return v;
 }
 
@@ -692,6 +812,57 @@ float *ssm_model_mix(const ssm_model *m, int l)
 {
     size_t BTD = (size_t)m->act_B * m->act_L * m->cfg.d_model;
     return m->acts.mix + (size_t)(m->act_lean ? 0 : l) * BTD;
+}
+
+/* Floats of m->widen for a bf16 forward: one layer's bf16 matrices, or
+ * HEAD_ROWS rows of the LM head, whichever is larger */
+#define HEAD_ROWS 1024
+static size_t widen_size(const ssm_config *c)
+{
+    size_t D = c->d_model, E = c->d_inner, R = c->dt_rank, X = R + 2 * (size_t)c->state_dim;
+    size_t layer = 2 * E * D + X * E + E * R + D * E, head = (size_t)HEAD_ROWS * D;
+    return layer > head ? layer : head;
+}
+
+static ssm_status widen_reserve(ssm_model *m)
+{
+    size_t n = widen_size(&m->cfg);
+    if (m->weights != SSM_WEIGHTS_BF16 || m->widen_cap >= n) return SSM_OK;
+    free(m->widen);
+    if (!(m->widen = ssm_layout_alloc(n))) {
+        m->widen_cap = 0;
+        return ssm_fail(SSM_ERR_NOMEM, "out of memory for the widened weights (%zu floats)", n);
+    }
+    m->widen_cap = n;
+    return SSM_OK;
+}
+
+/* *dst = the n bf16 values of src (layer l's slice of a stacked tensor)
+ * widened into *buf, which moves past them; src NULL: *dst is kept (the
+ * tensor is float32) */
+static void widen_slice(float **dst, const uint16_t *src, size_t l, size_t n, float **buf)
+{
+    if (!src) return;
+    ssm_bf16_widen(*buf, src + l * n, n);
+    *dst = *buf;
+    *buf += n;
+}
+
+/* Layer l's parameters as the forward runs them: the float32 views, and in
+ * a bf16 model its bf16 matrices widened into m->widen (one layer at a time,
+ * reused by the next; widen_reserve first) */
+static layer_params layer_params_run(const ssm_model *m, int l)
+{
+    const ssm_config *c = &m->cfg;
+    layer_params p = layer_params_view(c, &m->params, l);
+    if (m->weights != SSM_WEIGHTS_BF16) return p;
+    size_t D = c->d_model, E = c->d_inner, R = c->dt_rank, X = R + 2 * (size_t)c->state_dim;
+    float *buf = m->widen;
+    widen_slice(&p.in_proj, m->wbf.in_proj, l, 2 * E * D, &buf);
+    widen_slice(&p.x_proj, m->wbf.x_proj, l, X * E, &buf);
+    widen_slice(&p.dt_proj_w, m->wbf.dt_proj_w, l, E * R, &buf);
+    widen_slice(&p.out_proj, m->wbf.out_proj, l, D * E, &buf);
+    return p;
 }
 
 static layer_acts layer_acts_view(const ssm_model *m, int l)
@@ -1085,6 +1256,16 @@ static size_t input_row(const ssm_model *m, int i, int L)
     return (size_t)(i / L) * m->act_L + i % L;
 }
 
+/* x (D) = the embedding of token t, widened from bf16 in a bf16 model */
+static void embed_row(const ssm_model *m, int t, float *x)
+{
+    size_t D = m->cfg.d_model;
+    if (m->wbf.embedding)
+        for (size_t d = 0; d < D; d++) x[d] = ssm_bf16_to_f32(m->wbf.embedding[t * D + d]);
+    else
+        memcpy(x, m->params.embedding + t * D, sizeof(float) * D);
+}
+
 /* x_0 = the embedded inputs, and under pool cls the cls token after each sequence */
 static ssm_status embed_forward(ssm_model *m, const ssm_batch *b)
 {
@@ -1104,7 +1285,7 @@ static ssm_status embed_forward(ssm_model *m, const ssm_batch *b)
             if (t < 0 || t >= c->padded_vocab)
                 return ssm_fail(SSM_ERR_DATA, "token id %d at position %d is outside the vocabulary [0, %d)",
                                 t, i, c->padded_vocab);
-            memcpy(x0 + input_row(m, i, b->L) * D, m->params.embedding + (size_t)t * D, sizeof(float) * D);
+            embed_row(m, t, x0 + input_row(m, i, b->L) * D);
         }
     }
     if (c->pool == SSM_POOL_CLS)
@@ -1186,6 +1367,35 @@ static ssm_status check_targets(const ssm_config *c, const ssm_batch *b)
     return SSM_OK;
 }
 
+/* logits (M, V) = x (M, D) times the LM head, logits rows at stride ldo and
+ * x rows at stride ldx.  In a bf16 model a single row is a bf16
+ * matrix-vector product; more rows widen the head HEAD_ROWS rows at a time
+ * into scratch (HEAD_ROWS * D floats) for the GEMM. */
+static void lm_head_forward(const ssm_model *m, float *logits, int ldo, const float *x, int ldx,
+                            int M, float *scratch)
+{
+    const ssm_config *c = &m->cfg;
+    int D = c->d_model, V = c->padded_vocab;
+    const uint16_t *W16 = m->wbf.lm_head ? m->wbf.lm_head : m->wbf.embedding;
+    if (!W16) {
+        const float *W = m->params.lm_head ? m->params.lm_head : m->params.embedding;
+        if (M == 1)   /* logits^T (V, 1) = W (V, D) . x^T: the V rows split over the threads */
+            matmul_forward(logits, 1, W, D, x, NULL, V, 1, D);
+        else
+            matmul_forward(logits, ldo, x, ldx, W, NULL, M, V, D);
+        return;
+    }
+    if (M == 1) {
+        ssm_bf16_matvec_par(logits, W16, x, NULL, V, D);
+        return;
+    }
+    for (int v0 = 0; v0 < V; v0 += HEAD_ROWS) {
+        int nv = V - v0 < HEAD_ROWS ? V - v0 : HEAD_ROWS;
+        ssm_bf16_widen(scratch, W16 + (size_t)v0 * D, (size_t)nv * D);
+        matmul_forward(logits + v0, ldo, x, ldx, scratch, NULL, M, nv, D);
+    }
+}
+
 static void head_forward(ssm_model *m, int B, int L, int last_only)
 {
     const ssm_config *c = &m->cfg;
@@ -1193,20 +1403,17 @@ static void head_forward(ssm_model *m, int B, int L, int last_only)
     int D = c->d_model, BT = B * L;
     const float *xn = resid_slot(m, c->n_layer);
     if (c->n_classes == 0 && last_only) {
-        const float *W = m->params.lm_head ? m->params.lm_head : m->params.embedding;
         for (int b = 0; b < B; b++) {   /* row L-1 of each sequence, at stride L */
             size_t r = (size_t)b * L + L - 1;
             rmsnorm_forward(a->xf + r * D, a->rstd_f + r, xn + r * D, m->params.norm_f, 1, D, c->norm_eps);
-            /* logits^T (V, 1) = W (V, D) . xf_r^T: the V rows split over the threads */
-            matmul_forward(a->logits + (size_t)b * c->padded_vocab, 1, W, D, a->xf + r * D, NULL,
-                           c->padded_vocab, 1, D);
+            lm_head_forward(m, a->logits + (size_t)b * c->padded_vocab, c->padded_vocab,
+                            a->xf + r * D, D, 1, m->widen);
         }
         return;
     }
     rmsnorm_forward(a->xf, a->rstd_f, xn, m->params.norm_f, BT, D, c->norm_eps);
     if (c->n_classes == 0) {
-        const float *W = m->params.lm_head ? m->params.lm_head : m->params.embedding;
-        matmul_forward(a->logits, c->padded_vocab, a->xf, D, W, NULL, BT, c->padded_vocab, D);
+        lm_head_forward(m, a->logits, c->padded_vocab, a->xf, D, BT, m->widen);
         return;
     }
     if (c->pool == SSM_POOL_MEAN)
@@ -1313,11 +1520,12 @@ ssm_status ssm_model_head_apply(const ssm_model *m, const float *x, int M, float
     int D = c->d_model;
     if (c->n_classes)
         return ssm_fail(SSM_ERR_USAGE, "the logit lens needs a language model, not a classifier");
-    float *xf = malloc(sizeof(float) * ((size_t)M * D + M));   /* (M, D) then rstd (M) */
+    size_t head = m->weights == SSM_WEIGHTS_BF16 ? (size_t)HEAD_ROWS * D : 0;
+    /* (M, D), then rstd (M), then a bf16 model's block of head rows (HEAD_ROWS, D) */
+    float *xf = malloc(sizeof(float) * ((size_t)M * D + M + head));
     if (!xf) return ssm_fail(SSM_ERR_NOMEM, "out of memory for the lens of %d rows", M);
     rmsnorm_forward(xf, xf + (size_t)M * D, x, m->params.norm_f, M, D, c->norm_eps);
-    const float *W = m->params.lm_head ? m->params.lm_head : m->params.embedding;
-    matmul_forward(logits, c->padded_vocab, xf, D, W, NULL, M, c->padded_vocab, D);
+    lm_head_forward(m, logits, c->padded_vocab, xf, D, M, xf + (size_t)M * D + M);
     free(xf);
     return SSM_OK;
 }
@@ -1334,7 +1542,7 @@ static ssm_status forward_run(ssm_model *m, const ssm_batch *b, int last_only)
     if (b->B != m->act_B || Lm != m->act_L || !m->acts_memory ||
         omp_get_max_threads() != m->act_threads || lean != m->act_lean)
         if ((st = acts_build(m, b->B, Lm, lean))) return st;
-    if ((st = probe_prepare(m, b->B, Lm))) return st;
+    if ((st = probe_prepare(m, b->B, Lm)) || (st = widen_reserve(m))) return st;
     if ((st = embed_forward(m, b))) return st;
     ssm_scenario_forward(c, &m->params);
     pass_scratch g = scratch_view(m);
@@ -1343,7 +1551,7 @@ static ssm_status forward_run(ssm_model *m, const ssm_batch *b, int last_only)
             if ((st = ssm_mamba2_layer_forward(m, l, g.m2))) return st;
             continue;
         }
-        layer_params p = layer_params_view(c, &m->params, l);
+        layer_params p = layer_params_run(m, l);
         layer_acts a = layer_acts_view(m, l);
         if ((st = layer_forward(m, &p, &a, &g))) return st;
     }
@@ -1386,6 +1594,7 @@ static ssm_status one_layer_prepare(ssm_model *m, int layer, int B, int L)
     if (B != m->act_B || L != m->act_L || !m->acts_memory ||
         omp_get_max_threads() != m->act_threads || m->act_lean)
         if ((st = acts_build(m, B, L, 0))) return st;
+    if ((st = widen_reserve(m))) return st;
     m->last = NULL;
     ssm_scenario_forward(c, &m->params);
     return SSM_OK;
@@ -1402,7 +1611,7 @@ static ssm_status one_layer_run(ssm_model *m, int layer, int s6, const float *in
     float *zero = s6 ? calloc(c->d_inner, sizeof(float)) : NULL;   /* (E) no skip */
     if (s6 && !zero) return ssm_fail(SSM_ERR_NOMEM, "out of memory for the S6 skip");
     pass_scratch g = scratch_view(m);
-    layer_params p = layer_params_view(c, &m->params, layer);
+    layer_params p = layer_params_run(m, layer);
     layer_acts a = layer_acts_view(m, layer);
     size_t n = (size_t)B * L * (s6 ? c->d_inner : c->d_model);
     memcpy(s6 ? a.u : a.xn, in, sizeof(float) * n);
@@ -1447,6 +1656,8 @@ static ssm_status layers_backward(ssm_model *m, pass_scratch *g)
 ssm_status ssm_model_backward(ssm_model *m, float loss_scale)
 {
     const ssm_config *c = &m->cfg;
+    ssm_status bst = bf16_refuse(m, "a backward pass");
+    if (bst) return bst;
     if (!m->grads_memory || !m->last || !m->last->targets)
         return ssm_fail(SSM_ERR_SOFTWARE, "backward needs gradients and a forward pass with targets");
     if (m->probe_patched)
@@ -1467,6 +1678,8 @@ ssm_status ssm_model_backward(ssm_model *m, float loss_scale)
 
 ssm_status ssm_model_backward_stream(ssm_model *m, const float *dxn, float *dx0)
 {
+    ssm_status bst = bf16_refuse(m, "a backward pass");
+    if (bst) return bst;
     if (!m->grads_memory || !m->last)
         return ssm_fail(SSM_ERR_SOFTWARE, "backward needs gradients and a forward pass");
     if (m->probe_patched)

@@ -104,6 +104,49 @@ typedef struct {
 } ssm_params;
 #define SSM_NUM_PARAM_TENSORS 28
 
+/* Weight formats of a model (ssm_model_build_weights, ssm_checkpoint_load_as).
+ *
+ * SSM_WEIGHTS_F32: every parameter in the float32 block; everything works
+ * (training, backward, measurements).
+ *
+ * SSM_WEIGHTS_BF16: inference only.  The large matrices (embedding,
+ * in_proj, x_proj, dt_proj.weight, out_proj, lm_head: about 99% of a
+ * language model's weights) are held as bfloat16 in one separate
+ * allocation (wbf_memory, carved into the views of ssm_params_bf16) and are
+ * absent from the float32 block (their ssm_params views are NULL); the small
+ * tensors (norms, conv, biases, A_log, D, the classifier, ...) stay float32.
+ * The weights take about half the memory and the decode step reads half
+ * the bytes.  Under a scenario x_proj stays float32 (its B and C rows are
+ * rewritten from scenario_P at every forward).  The recurrent step
+ * (engine/generate.h) multiplies by the bf16 matrices directly
+ * (engine/bf16.h); the parallel forward widens one layer's matrices at a
+ * time to float32 (m->widen) and runs the usual GEMMs, the embedding rows
+ * are widened on lookup and the LM head of ssm_model_forward_last is a
+ * bf16 matrix-vector product.  Logits agree with float32 weights to 1e-2
+ * relative (max |a - b| / max |b| over a row; 3e-3 to 9e-3 on the tests'
+ * random models, all of it the weights' rounding: against float32 weights
+ * rounded to bf16 they agree to 1e-5).
+ * No gradients: ssm_model_alloc_grads, ssm_model_backward and
+ * ssm_model_backward_stream refuse with SSM_ERR_USAGE, and so do
+ * checkpoint saves; ssm_model_init leaves a bf16 model alone. */
+typedef enum { SSM_WEIGHTS_F32 = 0, SSM_WEIGHTS_BF16 = 1, SSM_WEIGHTS_COUNT } ssm_weights;
+
+/* "f32", "bf16"; the parser gives -1 for anything else */
+const char *ssm_weights_name(int weights);
+int ssm_weights_parse(const char *s);
+
+/* The bfloat16 tensors of a SSM_WEIGHTS_BF16 model, in block order (NULL
+ * when absent, as in ssm_params). */
+typedef struct {
+    uint16_t *embedding;  /* (V, D)              tokens input only */
+    uint16_t *in_proj;    /* (n_layer, 2E, D) */
+    uint16_t *x_proj;     /* (n_layer, R+2Ns, E) NULL under a scenario (float32 then) */
+    uint16_t *dt_proj_w;  /* (n_layer, E, R) */
+    uint16_t *out_proj;   /* (n_layer, D, E) */
+    uint16_t *lm_head;    /* (V, D)              untied LM head only */
+} ssm_params_bf16;
+#define SSM_NUM_BF16_TENSORS 6
+
 /* Forward activations kept for the backward pass, sized for (B, L), where
  * L = act_L is the batch's length plus 1 under pool cls (the cls token is
  * the last position of every sequence). */
@@ -147,7 +190,9 @@ typedef struct {
  * checkpoints, saved gradients and optimizer state alike). */
 typedef struct {
     char name[96];  /* checkpoint name, e.g. "backbone.layers.3.mixer.A_log" */
-    float *data;    /* view into the block */
+    float *data;    /* view into the block; NULL for a tensor held in bf16 */
+    uint16_t *bf16; /* view into m->wbf_memory for a tensor held in bf16
+                     * (SSM_WEIGHTS_BF16), else NULL */
     int ndim;
     int shape[4];
     size_t numel;
@@ -163,9 +208,16 @@ typedef struct {
 
 typedef struct {
     ssm_config cfg;
-    size_t num_params;
+    int weights;            /* SSM_WEIGHTS_*, fixed at build */
+    size_t num_params;      /* floats of the float32 block (without the bf16 tensors) */
     ssm_params params;
     float *params_memory;   /* (num_params) */
+    size_t num_bf16;        /* bf16 weights, 0 in a float32 model */
+    ssm_params_bf16 wbf;    /* views into wbf_memory */
+    uint16_t *wbf_memory;   /* (num_bf16) */
+    float *widen;           /* (widen_cap) bf16 forward: one layer's matrices, or a
+                             * block of LM-head rows, widened to float32 */
+    size_t widen_cap;
     ssm_params grads;
     float *grads_memory;    /* (num_params), NULL until ssm_model_alloc_grads */
     ssm_acts acts;
@@ -218,8 +270,13 @@ int ssm_reorder_layers_parse(const char *s, uint64_t *mask);
 void ssm_reorder_layers_format(uint64_t mask, char *buf, size_t cap);
 
 /* Model lifetime. */
-ssm_status ssm_model_build(ssm_model *m, const ssm_config *c);   /* params zeroed */
-void ssm_model_init(ssm_model *m, uint64_t seed);                 /* mamba_ssm init */
+ssm_status ssm_model_build(ssm_model *m, const ssm_config *c);   /* params zeroed, float32 */
+/* The same with a weight format (SSM_WEIGHTS_*; SSM_ERR_USAGE if unknown). */
+ssm_status ssm_model_build_weights(ssm_model *m, const ssm_config *c, int weights);
+/* Build dst as a SSM_WEIGHTS_BF16 copy of the float32 model src: the same
+ * configuration, the bf16 tensors rounded to nearest even, the rest copied. */
+ssm_status ssm_model_to_bf16(ssm_model *dst, const ssm_model *src);
+void ssm_model_init(ssm_model *m, uint64_t seed);                 /* mamba_ssm init, float32 only */
 ssm_status ssm_model_alloc_grads(ssm_model *m);
 void ssm_model_free(ssm_model *m);
 

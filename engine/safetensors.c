@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/bf16.h"
+
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors.c assumes a little-endian host"
 #endif
@@ -155,14 +157,6 @@ static float half_to_float(uint16_t h)
     return f;
 }
 
-static float bf16_to_float(uint16_t h)
-{
-    uint32_t bits = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
 static float f64_to_float(double d)
 {
     if (isfinite(d) && fabs(d) > FLT_MAX) return d > 0 ? INFINITY : -INFINITY;
@@ -182,46 +176,84 @@ static void map_release(const unsigned char *p, size_t n)
     if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
-/* Elements [i0, i1) of src in dtype to float */
-static void convert_range(ssm_dtype dtype, const unsigned char *src, float *out, size_t i0, size_t i1)
+/* n elements of src in dtype to float */
+static void convert_range(ssm_dtype dtype, const unsigned char *src, float *out, size_t n)
 {
     uint16_t h;
     double d;
     switch (dtype) {
     case SSM_DTYPE_F32:
-        memcpy(out + i0, src + 4 * i0, (i1 - i0) * sizeof(float));
+        memcpy(out, src, n * sizeof(float));
         return;
     case SSM_DTYPE_F16:
     case SSM_DTYPE_BF16:
-        for (size_t i = i0; i < i1; i++) {
+        for (size_t i = 0; i < n; i++) {
             memcpy(&h, src + 2 * i, 2);
-            out[i] = dtype == SSM_DTYPE_F16 ? half_to_float(h) : bf16_to_float(h);
+            out[i] = dtype == SSM_DTYPE_F16 ? half_to_float(h) : ssm_bf16_to_f32(h);
         }
         return;
     default:   /* F64 */
-        for (size_t i = i0; i < i1; i++) {
+        for (size_t i = 0; i < n; i++) {
             memcpy(&d, src + 8 * i, 8);
             out[i] = f64_to_float(d);
         }
     }
 }
 
+/* n elements of src in dtype to bf16: BF16 copied, the others through
+ * float (rounded to nearest even), BF16_STAGE elements at a time */
+#define BF16_STAGE 4096
+static void convert_range_bf16(ssm_dtype dtype, const unsigned char *src, uint16_t *out, size_t n)
+{
+    if (dtype == SSM_DTYPE_BF16) {
+        memcpy(out, src, n * sizeof(uint16_t));
+        return;
+    }
+    float stage[BF16_STAGE];
+    size_t esize = dtype == SSM_DTYPE_F32 ? 4 : dtype == SSM_DTYPE_F16 ? 2 : 8;
+    for (size_t j0 = 0; j0 < n; j0 += BF16_STAGE) {
+        size_t k = n - j0 < BF16_STAGE ? n - j0 : BF16_STAGE;
+        convert_range(dtype, src + j0 * esize, stage, k);
+        for (size_t j = 0; j < k; j++) out[j0 + j] = ssm_bf16_from_f32(stage[j]);
+    }
+}
+
 #define READ_CHUNK_ELEMS ((size_t)1 << 20)   /* converted, then released, at a time */
+
+static ssm_status check_float_dtype(const ssm_safetensors *st, const ssm_st_tensor *t)
+{
+    if (t->dtype != SSM_DTYPE_OTHER) return SSM_OK;
+    return ssm_fail(SSM_ERR_DATA, "%s: tensor '%s' has dtype %s, which cannot be read as float",
+                    st->path, t->name, t->dtype_name);
+}
+
+/* t's data into out (t->numel elements of float, or of bf16 with bf16 set),
+ * READ_CHUNK_ELEMS at a time, each chunk's mapped pages dropped once read */
+static ssm_status read_chunked(const ssm_safetensors *st, const ssm_st_tensor *t, void *out, int bf16)
+{
+    ssm_status s = check_float_dtype(st, t);
+    if (s) return s;
+    const unsigned char *src = st->map + t->offset;
+    size_t esize = t->numel ? t->nbytes / t->numel : 0;
+    for (size_t i0 = 0; i0 < t->numel; i0 += READ_CHUNK_ELEMS) {
+        size_t n = t->numel - i0 < READ_CHUNK_ELEMS ? t->numel - i0 : READ_CHUNK_ELEMS;
+        if (bf16) convert_range_bf16(t->dtype, src + i0 * esize, (uint16_t *)out + i0, n);
+        else convert_range(t->dtype, src + i0 * esize, (float *)out + i0, n);
+        map_release(src + i0 * esize, n * esize);
+    }
+    return SSM_OK;
+}
 
 ssm_status ssm_safetensors_read_f32(const ssm_safetensors *st, const ssm_st_tensor *t,
                                     float *out)
 {
-    if (t->dtype == SSM_DTYPE_OTHER)
-        return ssm_fail(SSM_ERR_DATA, "%s: tensor '%s' has dtype %s, which cannot be read as float",
-                        st->path, t->name, t->dtype_name);
-    const unsigned char *src = st->map + t->offset;
-    size_t esize = t->numel ? t->nbytes / t->numel : 0;
-    for (size_t i0 = 0; i0 < t->numel; i0 += READ_CHUNK_ELEMS) {
-        size_t i1 = t->numel - i0 < READ_CHUNK_ELEMS ? t->numel : i0 + READ_CHUNK_ELEMS;
-        convert_range(t->dtype, src, out, i0, i1);
-        map_release(src + i0 * esize, (i1 - i0) * esize);
-    }
-    return SSM_OK;
+    return read_chunked(st, t, out, 0);
+}
+
+ssm_status ssm_safetensors_read_bf16(const ssm_safetensors *st, const ssm_st_tensor *t,
+                                     uint16_t *out)
+{
+    return read_chunked(st, t, out, 1);
 }
 
 /* ------------------------------------------------------------------------ */

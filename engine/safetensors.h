@@ -72,6 +72,14 @@ const ssm_st_tensor *ssm_safetensors_find(const ssm_safetensors *st, const char 
 ssm_status ssm_safetensors_read_f32(const ssm_safetensors *st, const ssm_st_tensor *t,
                                     float *out);
 
+/* Convert t's data to bfloat16 into out (t->numel values): BF16 copied, F32,
+ * F16 and F64 through float32 rounded to nearest even (NaN stays NaN, a
+ * finite value beyond bf16's range becomes Inf), without a float32 copy of
+ * the tensor: 1 Mi elements at a time, each range's mapped pages dropped
+ * once converted, as in ssm_safetensors_read_f32. */
+ssm_status ssm_safetensors_read_bf16(const ssm_safetensors *st, const ssm_st_tensor *t,
+                                     uint16_t *out);
+
 /* The __metadata__ value for key, or NULL. */
 const char *ssm_safetensors_metadata(const ssm_safetensors *st, const char *key);
 

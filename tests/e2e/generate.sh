@@ -3,8 +3,11 @@
 # length in bytes, tokens and JSON lines; the same seed gives the same text,
 # another seed other text; greedy equals temperature 0; ids in and out for a
 # model without a tokenizer; a BPE tokenizer.json in and out, stopping at
-# a special token; and the errors (missing model, classifier, bad
-# options, text prompt without a tokenizer, token outside the vocabulary).
+# a special token; the weight formats (bf16 by default, logged with the
+# product's path; greedy tokens of bf16 and f32 agree on the torch fixture,
+# whose weights bf16 holds exactly); and the errors (missing model,
+# classifier, bad options, text prompt without a tokenizer, token outside
+# the vocabulary).
 . "$(dirname "$0")/lib.sh"
 tiny_train "$TMP/ck" || { fail "tiny training run"; finish; }
 gen() { "$SSMLAB" generate --model "$TMP/ck" --threads 1 "$@" 2>"$TMP/gen.err"; }
@@ -134,6 +137,21 @@ expect_error 64 "generate: --temperature must be >= 0" "$SSMLAB" generate --mode
 expect_error 64 "--max-tokens: 'x' is not" "$SSMLAB" generate --model "$TMP/ck" --prompt a --max-tokens x
 expect_error 64 "generate: --format must be text or jsonl" "$SSMLAB" generate --model "$TMP/ck" --prompt a --format csv
 expect_error 64 "prompt is empty" "$SSMLAB" generate --model "$TMP/ck" --prompt ""
+
+# weight formats
+gen --prompt "The quick" --max-tokens 3 >/dev/null
+grep -qE '^# weights = bf16 \([0-9]+ bf16 \+ [0-9]+ f32 values, .* MB\), matvec = (dpbf16|avx512|avx2|naive)$' "$TMP/gen.err" \
+    && ok "bf16 by default, logged with its path" || fail "no bf16 weights line: $(cat "$TMP/gen.err")"
+gen --prompt "The quick" --max-tokens 3 --weights f32 >/dev/null
+grep -qE '^# weights = f32 \([0-9]+ values, .* MB\), matvec = sgemv' "$TMP/gen.err" \
+    && ok "--weights f32 logged" || fail "no f32 weights line: $(cat "$TMP/gen.err")"
+FIX="$(dirname "$0")/../data/mamba_tiny_torch"
+for w in f32 bf16; do
+    "$SSMLAB" generate --model "$FIX" --tokens 1,2,3 --max-tokens 24 --greedy --threads 1 --weights $w \
+        >"$TMP/fix.$w" 2>/dev/null || fail "generate --weights $w on the fixture exited $?"
+done
+same_output "greedy bf16 = greedy f32 on bf16-exact weights" "$TMP/fix.f32" "$TMP/fix.bf16"
+expect_error 64 "weights" "$SSMLAB" generate --model "$TMP/ck" --tokens 1 --weights f16
 expect_error 64 "ssmlab: --tokens: .*not a comma-separated list" "$SSMLAB" generate --model "$TMP/ck" --tokens 1,,2
 expect_error 64 "v300 has no tokenizer.json" "$SSMLAB" generate --model "$TMP/v300" --prompt hi
 expect_error 65 "token id 300 .*outside the vocabulary" "$SSMLAB" generate --model "$TMP/ck" --tokens 1,300

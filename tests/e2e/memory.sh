@@ -2,36 +2,50 @@
 # memory.sh — a checkpoint loads in about its own size: the loader drops
 # the file's mapped pages as it converts them, so a model is not resident
 # twice (the mapping and the parameters).  Peak RSS of `inspect --spectrum`
-# (load, no forward) and of `generate` (load, prefill, two steps) on a
-# ~115 MB checkpoint must stay below its size plus 48 MB; holding the
-# mapping too would need twice the size.  The prefill of a 512-token
-# prompt on a deep, narrow model (24 layers, D 256) runs lean: one layer's
-# activations and two slots of the residual stream take about 12 MB over
-# loading alone (limit 20 MB), where keeping every layer's residual and
-# mixer output, as a measuring forward does, takes 39 MB.
+# (load, no forward) and of `generate --weights f32` (load, prefill, two
+# steps) on a ~130 MB checkpoint must stay below its size plus 48 MB;
+# holding the mapping too would need twice the size.  With bf16 weights
+# (the default of generate) the model takes half: `generate --weights bf16`
+# on the F32 checkpoint and on the same weights saved as BF16 must stay
+# below half the F32 size plus 32 MB, which a float32 copy of any large
+# tensor (the embedding alone is 103 MB) would break.  The prefill of a
+# 512-token prompt on a deep, narrow model (24 layers, D 256) runs lean:
+# one layer's activations and two slots of the residual stream take about
+# 12 MB over loading alone (limit 20 MB), where keeping every layer's
+# residual and mixer output, as a measuring forward does, takes 39 MB.
 . "$(dirname "$0")/lib.sh"
 
-MID="$TMP/mid"
-if ! /usr/bin/python3 - "$MID" "$(dirname "$0")/../ref" <<'PY'
+MID="$TMP/mid" MID16="$TMP/mid16"
+if ! /usr/bin/python3 - "$MID" "$MID16" "$(dirname "$0")/../ref" <<'PY'
 import sys
-sys.path.insert(0, sys.argv[2])
+sys.path.insert(0, sys.argv[3])
 import mamba_ref as ref
 cfg = ref.Config(d_model=512, n_layer=4, vocab_size=50277)
-ref.write_checkpoint(sys.argv[1], cfg, ref.init_params(cfg, seed=1, perturb=False))
+p = ref.init_params(cfg, seed=1, perturb=False)
+ref.write_checkpoint(sys.argv[1], cfg, p)
+ref.write_checkpoint(sys.argv[2], cfg, p, dtype="BF16")
 PY
-then fail "cannot write the checkpoint"; finish; fi
+then fail "cannot write the checkpoints"; finish; fi
 size=$(stat -c %s "$MID/model.safetensors")
 limit=$((size + 48 * 1024 * 1024))
+limit16=$((size / 2 + 32 * 1024 * 1024))
 
 peak() { # peak RSS in bytes of the command, or 0
     /usr/bin/time -v "$@" >/dev/null 2>"$TMP/time" || { cat "$TMP/time" >&2; echo 0; return; }
     echo $(( $(sed -n 's/.*Maximum resident set size (kbytes): //p' "$TMP/time") * 1024 ))
 }
 
-for what in "inspect --spectrum" "generate --tokens 1,2,3,4,5 --max-tokens 2"; do
+gen="generate --tokens 1,2,3,4,5 --max-tokens 2"
+for what in "inspect --spectrum" "$gen --weights f32"; do
     rss=$(peak "$SSMLAB" ${what%% *} --model "$MID" --threads 1 ${what#* })
     if [ "$rss" -gt 0 ] && [ "$rss" -lt "$limit" ]; then ok "$what: peak RSS $rss < checkpoint $size + 48 MB"
     else fail "$what: peak RSS $rss, checkpoint $size bytes (limit $limit)"; fi
+done
+for dir in "$MID" "$MID16"; do
+    what="$gen --weights bf16 ($(basename "$dir"))"
+    rss=$(peak "$SSMLAB" generate --model "$dir" --threads 1 ${gen#* } --weights bf16)
+    if [ "$rss" -gt 0 ] && [ "$rss" -lt "$limit16" ]; then ok "$what: peak RSS $rss < F32 checkpoint $size / 2 + 32 MB"
+    else fail "$what: peak RSS $rss, F32 checkpoint $size bytes (limit $limit16)"; fi
 done
 DEEP="$TMP/deep"
 if /usr/bin/python3 - "$DEEP" "$(dirname "$0")/../ref" <<'PY'
@@ -43,7 +57,7 @@ ref.write_checkpoint(sys.argv[1], cfg, ref.init_params(cfg, seed=1, perturb=Fals
 PY
 then
     base=$(peak "$SSMLAB" inspect --spectrum --model "$DEEP" --threads 1)
-    rss=$(peak "$SSMLAB" generate --model "$DEEP" --threads 1 --tokens "$(seq -s, 1 255),$(seq -s, 1 255),1,2" --max-tokens 2)
+    rss=$(peak "$SSMLAB" generate --model "$DEEP" --weights f32 --threads 1 --tokens "$(seq -s, 1 255),$(seq -s, 1 255),1,2" --max-tokens 2)
     grow=$(( rss - base ))
     if [ "$base" -gt 0 ] && [ "$rss" -gt 0 ] && [ "$grow" -lt $((20 * 1024 * 1024)) ]; then
         ok "512-token prefill on 24 layers, D 256: peak RSS $rss, $grow bytes over loading alone (< 20 MB)"

@@ -5,11 +5,13 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/bf16.h"
 #include "engine/checkpoint.h"
 
 #define FUZZ_MAX_NAMES 16
@@ -95,15 +97,23 @@ uint8_t *fuzz_strip_comments(const uint8_t *data, size_t size, int line_start, s
     return out;
 }
 
+/* Read every float tensor of st up to limit bytes, as float32 and as bf16:
+ * the bf16 read must be the float32 one rounded (NaN payloads aside) */
 static void read_tensors(const ssm_safetensors *st, size_t limit)
 {
     for (int i = 0; i < st->n_tensors; i++) {
         const ssm_st_tensor *t = &st->tensors[i];
         if (t->dtype == SSM_DTYPE_OTHER || t->numel > limit / sizeof(float)) continue;
         float *out = malloc(t->numel ? t->numel * sizeof(float) : 1);   /* (numel) */
-        if (!out) continue;
-        ssm_safetensors_read_f32(st, t, out);
+        uint16_t *h = malloc(t->numel ? t->numel * sizeof(uint16_t) : 1);   /* (numel) */
+        if (out && h && ssm_safetensors_read_f32(st, t, out) == SSM_OK &&
+            ssm_safetensors_read_bf16(st, t, h) == SSM_OK)
+            for (size_t j = 0; j < t->numel; j++) {   /* bf16 = the float read, rounded */
+                uint16_t r = ssm_bf16_from_f32(out[j]);
+                if (r != h[j] && !(isnan(out[j]) && ssm_bf16_nonfinite(h[j]) && (h[j] & 0x7f))) abort();
+            }
         free(out);
+        free(h);
         if (ssm_safetensors_find(st, t->name) == NULL) abort();
     }
     (void)ssm_safetensors_metadata(st, "format");
@@ -122,5 +132,8 @@ void fuzz_checkpoint_load(void)
     ssm_model m;
     ssm_checkpoint_meta meta = {0};
     if (ssm_checkpoint_load(fuzz_dir(), &m, &meta) == SSM_OK) ssm_model_free(&m);
+    ssm_checkpoint_meta_free(&meta);
+    /* and into bf16 weights, the loader's other path */
+    if (ssm_checkpoint_load_as(fuzz_dir(), &m, &meta, SSM_WEIGHTS_BF16) == SSM_OK) ssm_model_free(&m);
     ssm_checkpoint_meta_free(&meta);
 }

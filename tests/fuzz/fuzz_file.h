@@ -41,7 +41,8 @@ void fuzz_tensor_file(ssm_status (*open_fn)(ssm_safetensors *, const char *), co
                       const uint8_t *data, size_t size);
 
 /* ssm_checkpoint_load of fuzz_dir() (its config.json and weights written by
- * the caller), everything freed afterwards. */
+ * the caller), with float32 and then bf16 weights, everything freed
+ * afterwards. */
 void fuzz_checkpoint_load(void);
 
 #endif

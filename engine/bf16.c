@@ -1,0 +1,277 @@
+/* bf16.c — the bf16-weight matrix-vector product of bf16.h: a naive twin,
+ * AVX2 and AVX-512F paths that widen W to float, an AVX-512 BF16 path
+ * (vdpbf16ps), the run-time choice among them, and the row split over
+ * OpenMP threads.  Each vector path runs four rows at a time, so one load
+ * of x feeds four independent accumulators. */
+#include "engine/bf16.h"
+
+#include <immintrin.h>
+#include <omp.h>
+#include <stddef.h>
+
+#define TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
+#define TARGET_DPBF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#define INLINE static inline __attribute__((always_inline))
+#define ROWS 4   /* rows per block of the vector paths */
+
+/* Work (multiply-adds) below which a product runs on the calling thread:
+ * an OpenMP region costs more (as engine/generate.c's GEN_PAR_MIN). */
+#define BF16_PAR_MIN (1L << 17)
+
+/* ------------------------------------------------------------------------ */
+/* Naive twin                                                               */
+
+static void matvec_naive(float *y, const uint16_t *W, const float *x, int M, int K)
+{
+    for (int i = 0; i < M; i++) {
+        const uint16_t *w = W + (size_t)i * K;
+        float s = 0.0f;
+        for (int k = 0; k < K; k++) s += ssm_bf16_to_f32(w[k]) * x[k];
+        y[i] = s;
+    }
+}
+
+/* sum of w[k] x[k] for k in [k0, K), the vector paths' tail */
+static float dot_tail(const uint16_t *w, const float *x, int k0, int K)
+{
+    float s = 0.0f;
+    for (int k = k0; k < K; k++) s += ssm_bf16_to_f32(w[k]) * x[k];
+    return s;
+}
+
+/* ------------------------------------------------------------------------ */
+/* AVX2: widen 8 bf16 to float by a 16-bit shift, FMA                       */
+
+TARGET_AVX2 INLINE __m256 widen8(const uint16_t *p)
+{
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+TARGET_AVX2 INLINE float hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* y (nr) = W (nr, K) x, nr <= ROWS */
+TARGET_AVX2 INLINE void block_avx2(float *y, const uint16_t *W, const float *x, int nr, int K)
+{
+    __m256 acc[ROWS];
+    for (int r = 0; r < ROWS; r++) acc[r] = _mm256_setzero_ps();
+    int k = 0;
+    for (; k + 8 <= K; k += 8) {
+        __m256 xv = _mm256_loadu_ps(x + k);
+        for (int r = 0; r < nr; r++)
+            acc[r] = _mm256_fmadd_ps(widen8(W + (size_t)r * K + k), xv, acc[r]);
+    }
+    for (int r = 0; r < nr; r++) y[r] = hsum8(acc[r]) + dot_tail(W + (size_t)r * K, x, k, K);
+}
+
+TARGET_AVX2 static void matvec_avx2(float *y, const uint16_t *W, const float *x, int M, int K)
+{
+    int i = 0;
+    for (; i + ROWS <= M; i += ROWS) block_avx2(y + i, W + (size_t)i * K, x, ROWS, K);
+    if (i < M) block_avx2(y + i, W + (size_t)i * K, x, M - i, K);
+}
+
+/* ------------------------------------------------------------------------ */
+/* AVX-512F: widen 16 bf16 at a time; the tail through masked loads         */
+
+TARGET_AVX512 INLINE __m512 widen16(__m256i h)
+{
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+TARGET_AVX512 INLINE void block_avx512(float *y, const uint16_t *W, const float *x, int nr, int K)
+{
+    __m512 acc[ROWS];
+    for (int r = 0; r < ROWS; r++) acc[r] = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + 16 <= K; k += 16) {
+        __m512 xv = _mm512_loadu_ps(x + k);
+        for (int r = 0; r < nr; r++) {
+            __m256i h = _mm256_loadu_si256((const __m256i *)(W + (size_t)r * K + k));
+            acc[r] = _mm512_fmadd_ps(widen16(h), xv, acc[r]);
+        }
+    }
+    if (k < K) {   /* the last K - k < 16 columns; masked-off lanes are zero */
+        __mmask16 m = (__mmask16)((1u << (K - k)) - 1u);
+        __m512 xv = _mm512_maskz_loadu_ps(m, x + k);
+        for (int r = 0; r < nr; r++) {
+            __m256i h = _mm256_maskz_loadu_epi16(m, W + (size_t)r * K + k);
+            acc[r] = _mm512_fmadd_ps(widen16(h), xv, acc[r]);
+        }
+    }
+    for (int r = 0; r < nr; r++) y[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
+TARGET_AVX512 static void matvec_avx512(float *y, const uint16_t *W, const float *x, int M, int K)
+{
+    int i = 0;
+    for (; i + ROWS <= M; i += ROWS) block_avx512(y + i, W + (size_t)i * K, x, ROWS, K);
+    if (i < M) block_avx512(y + i, W + (size_t)i * K, x, M - i, K);
+}
+
+/* ------------------------------------------------------------------------ */
+/* AVX-512 BF16: vdpbf16ps on x split into two bf16 parts                   */
+
+/* x is split once per product, PANEL columns at a time, into hi = bf16(x)
+ * and lo = bf16(x - hi), so W x = W hi + W lo to about 2^-17 of |W| |x|
+ * (a bf16 x alone would lose 2^-9); the parts are padded with zeros to a
+ * multiple of 32 columns. */
+#define PANEL 4096
+
+TARGET_DPBF16 static void x_split(const float *x, int n, uint16_t *hi, uint16_t *lo)
+{
+    int k = 0;
+    for (; k < n; k += 16) {
+        __mmask16 m = (__mmask16)(n - k >= 16 ? 0xffffu : (1u << (n - k)) - 1u);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + k);
+        __m256bh h = _mm512_cvtneps_pbh(v);
+        __m256bh l = _mm512_cvtneps_pbh(_mm512_sub_ps(v, widen16((__m256i)h)));
+        _mm256_storeu_si256((__m256i *)(hi + k), (__m256i)h);
+        _mm256_storeu_si256((__m256i *)(lo + k), (__m256i)l);
+    }
+    if (k % 32) {
+        _mm256_storeu_si256((__m256i *)(hi + k), _mm256_setzero_si256());
+        _mm256_storeu_si256((__m256i *)(lo + k), _mm256_setzero_si256());
+    }
+}
+
+/* y (nr) (+)= W (nr, n) [hi + lo] (n), rows of W at stride ldw; the last
+ * n % 32 columns of W through a masked load */
+TARGET_DPBF16 INLINE void block_dpbf16(float *y, const uint16_t *W, size_t ldw, const uint16_t *hi,
+                                       const uint16_t *lo, int nr, int n, int add)
+{
+    __m512 ah[ROWS], al[ROWS];
+    for (int r = 0; r < ROWS; r++) ah[r] = al[r] = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + 32 <= n; k += 32) {
+        __m512bh xh = (__m512bh)_mm512_loadu_si512((const void *)(hi + k));
+        __m512bh xl = (__m512bh)_mm512_loadu_si512((const void *)(lo + k));
+        for (int r = 0; r < nr; r++) {
+            __m512bh w = (__m512bh)_mm512_loadu_si512((const void *)(W + r * ldw + k));
+            ah[r] = _mm512_dpbf16_ps(ah[r], w, xh);
+            al[r] = _mm512_dpbf16_ps(al[r], w, xl);
+        }
+    }
+    if (k < n) {
+        __m512bh xh = (__m512bh)_mm512_loadu_si512((const void *)(hi + k));
+        __m512bh xl = (__m512bh)_mm512_loadu_si512((const void *)(lo + k));
+        __mmask32 m = (__mmask32)((1u << (n - k)) - 1u);
+        for (int r = 0; r < nr; r++) {
+            __m512bh w = (__m512bh)_mm512_maskz_loadu_epi16(m, W + r * ldw + k);
+            ah[r] = _mm512_dpbf16_ps(ah[r], w, xh);
+            al[r] = _mm512_dpbf16_ps(al[r], w, xl);
+        }
+    }
+    for (int r = 0; r < nr; r++) {
+        float s = _mm512_reduce_add_ps(ah[r]) + _mm512_reduce_add_ps(al[r]);
+        y[r] = add ? y[r] + s : s;
+    }
+}
+
+TARGET_DPBF16 static void matvec_dpbf16(float *y, const uint16_t *W, const float *x, int M, int K)
+{
+    uint16_t hi[PANEL + 32], lo[PANEL + 32];
+    if (K == 0)
+        for (int i = 0; i < M; i++) y[i] = 0.0f;
+    for (int k0 = 0; k0 < K; k0 += PANEL) {
+        int n = K - k0 < PANEL ? K - k0 : PANEL;
+        x_split(x + k0, n, hi, lo);
+        int i = 0;
+        for (; i + ROWS <= M; i += ROWS)
+            block_dpbf16(y + i, W + (size_t)i * K + k0, (size_t)K, hi, lo, ROWS, n, k0 > 0);
+        if (i < M) block_dpbf16(y + i, W + (size_t)i * K + k0, (size_t)K, hi, lo, M - i, n, k0 > 0);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Paths                                                                    */
+
+static const char *const path_names[SSM_BF16_PATH_COUNT] = {"auto", "naive", "avx2", "avx512", "dpbf16"};
+static ssm_bf16_path path_forced = SSM_BF16_AUTO;
+
+const char *ssm_bf16_path_name(ssm_bf16_path p)
+{
+    return p >= 0 && p < SSM_BF16_PATH_COUNT ? path_names[p] : "?";
+}
+
+int ssm_bf16_path_available(ssm_bf16_path p)
+{
+    __builtin_cpu_init();
+    int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                 __builtin_cpu_supports("avx512vl");
+    switch (p) {
+    case SSM_BF16_AUTO:
+    case SSM_BF16_NAIVE: return 1;
+    case SSM_BF16_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case SSM_BF16_AVX512: return avx512;
+    case SSM_BF16_DPBF16: return avx512 && __builtin_cpu_supports("avx512bf16");
+    default: return 0;
+    }
+}
+
+ssm_status ssm_bf16_path_force(ssm_bf16_path p)
+{
+    if (p < 0 || p >= SSM_BF16_PATH_COUNT)
+        return ssm_fail(SSM_ERR_USAGE, "bf16 matvec path %d is unknown", (int)p);
+    if (!ssm_bf16_path_available(p))
+        return ssm_fail(SSM_ERR_USAGE, "bf16 matvec path %s: this CPU does not have it",
+                        ssm_bf16_path_name(p));
+    path_forced = p;
+    return SSM_OK;
+}
+
+ssm_bf16_path ssm_bf16_path_active(void)
+{
+    if (path_forced != SSM_BF16_AUTO) return path_forced;
+    for (ssm_bf16_path p = SSM_BF16_DPBF16; p > SSM_BF16_NAIVE; p--)
+        if (ssm_bf16_path_available(p)) return p;
+    return SSM_BF16_NAIVE;
+}
+
+void ssm_bf16_matvec(ssm_bf16_path p, float *y, const uint16_t *W, const float *x, int M, int K)
+{
+    if (p == SSM_BF16_AUTO) p = ssm_bf16_path_active();
+    switch (p) {
+    case SSM_BF16_AVX2: matvec_avx2(y, W, x, M, K); return;
+    case SSM_BF16_AVX512: matvec_avx512(y, W, x, M, K); return;
+    case SSM_BF16_DPBF16: matvec_dpbf16(y, W, x, M, K); return;
+    default: matvec_naive(y, W, x, M, K);
+    }
+}
+
+/* rows [lo, hi) of n for this OpenMP thread */
+static void block_range(int n, int *lo, int *hi)
+{
+    int t = omp_get_thread_num(), T = omp_get_num_threads();
+    *lo = (int)((long)n * t / T);
+    *hi = (int)((long)n * (t + 1) / T);
+}
+
+void ssm_bf16_matvec_par(float *y, const uint16_t *W, const float *x, const float *bias, int M, int K)
+{
+    ssm_bf16_path p = ssm_bf16_path_active();
+    if ((long)M * K < BF16_PAR_MIN || omp_get_max_threads() == 1) {
+        ssm_bf16_matvec(p, y, W, x, M, K);
+    } else {
+#pragma omp parallel
+        {
+            int lo, hi;
+            block_range(M, &lo, &hi);
+            if (hi > lo) ssm_bf16_matvec(p, y + lo, W + (size_t)lo * K, x, hi - lo, K);
+        }
+    }
+    for (int i = 0; bias && i < M; i++) y[i] += bias[i];
+}
+
+void ssm_bf16_widen(float *dst, const uint16_t *src, size_t n)
+{
+#pragma omp parallel for schedule(static) if (n >= (size_t)BF16_PAR_MIN)
+    for (size_t i = 0; i < n; i++) dst[i] = ssm_bf16_to_f32(src[i]);
+}
