@@ -91,7 +91,7 @@ cp "$tmp/tui.latency" "$(dirname "$OUT")/bench-tui.csv"
 
 # One CSV: the header once, then every row.
 head -n 1 "$tmp/train-small.ssmlab" >"$OUT"
-for f in "$tmp"/*.ssmlab; do tail -n +2 "$f"; done >>"$OUT"
+echo "$SSMLAB_CASES" | while read -r name _; do tail -n +2 "$tmp/$name.ssmlab"; done >>"$OUT"
 cat "$tmp"/*.pytorch >>"$OUT"
 
 echo

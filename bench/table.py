@@ -70,16 +70,15 @@ def main(path):
     best_kernel = max([(num(r, "value"), v) for (c, v), r in ss.items() if c == "stream"] or
                       [(0.0, "none")])[1]
     t = Table()
-    for case in ("train-small", "train-130m", "infer-130m", "prefill-130m", "gen-130m"):
-        s = ss.get((case, ""))
-        if s is None:
-            continue
+    model_cases = [c for (c, v), r in ss.items() if r["unit"] == "tok/s"]
+    for case in model_cases:   # in the order of the CSV
+        s = ss[(case, "")]
         tps, mib = num(s, "tokens_per_s"), num(s, "peak_mib")
-        if case == "prefill-130m":
+        if case.startswith("prefill-"):
             t.row(case, tps, "llama.cpp F32 (recorded, not this run)", LLAMA_PREFILL, 2.5, mib)
             t.row(case, num(s, "gemm_gflops"), "sgemm 2048^3 peak, GEMMs' GFLOP/s",
                   sgemm_peak, 0.70, pct=True, unit="GF/s")
-        if case == "gen-130m":
+        if case.startswith("gen-"):   # a case per weight format (column weights)
             t.row(case, tps, "llama.cpp F32 (recorded, not this run)", LLAMA_GEN, 2.0, mib)
             bound = bandwidth * 1e9 / num(s, "weight_bytes") if num(s, "weight_bytes") else 0.0
             t.row(case, tps, "bandwidth bound (%s weights %.0f MB)" % (
@@ -89,6 +88,8 @@ def main(path):
             if p is None:
                 continue
             target = TARGETS.get(case) if variant == "loop-fairmalloc" else None
+            if case.startswith("gen-"):
+                label = label.replace("loop", "decode step")
             t.row(case, tps, label, num(p, "tokens_per_s"), target, mib, num(p, "peak_mib"))
     print()
     for (case, variant), r in ss.items():

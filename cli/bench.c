@@ -525,7 +525,8 @@ static const char *const case_names[] = {"train-small", "train-130m", "infer-130
                                           "gen-130m", "sgemm", "stream", "scan", "all", NULL};
 
 static const cli_opt bench_options[] = {
-    {"case", 0, CLI_OPT_CHOICE, .metavar = "NAME", .help = "a case of ssmlab-bench(1), or all (default)",
+    {"case", 0, CLI_OPT_CHOICE, .metavar = "NAME",
+     .help = "train-small, train-130m, infer-130m, prefill-130m, gen-130m, sgemm, stream, scan or all (default)",
      .offset = offsetof(bench_opts, which), .choices = case_names},
     CLI_OPT_THREADS(bench_opts, threads),
     {"steps", 0, CLI_OPT_INT, 1, 1000000, .metavar = "N", .help = "timed passes (default: the case's)",
@@ -539,7 +540,7 @@ static const cli_opt bench_options[] = {
 
 static const cli_command bench_command = {
     "bench", "[--case NAME] [options]",
-    "Training and inference throughput on fixed model shapes, in the columns of bench/torch_baseline.py.", 0,
+    "Training, inference, prefill and decode throughput on fixed model shapes, sgemm GFLOP/s and memory bandwidth, in the columns of bench/torch_baseline.py.", 0,
     NULL};
 
 static int bench_parse(int argc, char **argv, bench_opts *o)
