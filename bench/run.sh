@@ -58,10 +58,10 @@ stream - -
 scan - -"
 # the baseline's: name scan malloc steps warmup
 TORCH_CASES="train-small loop fair 3 1
-train-small loop glibc 2 1
+train-small loop glibc 1 1
 train-small pscan fair 2 1
 train-130m loop fair 1 0
-prefill-130m loop fair 2 1
+prefill-130m loop fair 1 1
 prefill-130m loop glibc 1 1
 prefill-130m pscan fair 1 1
 gen-130m loop fair 16 2"
@@ -69,14 +69,14 @@ gen-130m loop fair 16 2"
 echo "ssmlab bench: $THREADS threads; ssmlab $("$SSMLAB" --version 2>/dev/null | cut -d' ' -f2)," \
      "PyTorch $("$PYTHON" -c 'import torch; print(torch.__version__)'); load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 echo "$SSMLAB_CASES" | while read -r name steps warmup; do
-    echo "== $name: ssmlab ($steps timed, $warmup warmup)" >&2
+    echo "== $(date +%T) $name: ssmlab ($steps timed, $warmup warmup)" >&2
     set -- --case "$name" --threads "$THREADS"
     [ "$steps" = - ] || set -- "$@" --steps "$steps" --warmup "$warmup"
     "$SSMLAB" bench "$@" >"$tmp/$name.ssmlab" 2>"$tmp/$name.ssmlab.err" \
         || { cat "$tmp/$name.ssmlab.err" >&2; exit 70; }
 done
 echo "$TORCH_CASES" | while read -r name scan malloc steps warmup; do
-    echo "== $name: pytorch, $scan scan, $malloc malloc ($steps timed, $warmup warmup)" >&2
+    echo "== $(date +%T) $name: pytorch, $scan scan, $malloc malloc ($steps timed, $warmup warmup)" >&2
     set -- env OMP_NUM_THREADS="$THREADS"
     [ "$malloc" = glibc ] || set -- "$@" MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000
     f="$tmp/$name-$scan-$malloc.pytorch"
@@ -84,7 +84,7 @@ echo "$TORCH_CASES" | while read -r name scan malloc steps warmup; do
         --steps "$steps" --warmup "$warmup" --no-header >"$f" 2>"$f.err" \
         || { cat "$f.err" >&2; exit 70; }
 done
-echo "== tui key latency while training (bytes-small, 200 keys)" >&2
+echo "== $(date +%T) tui key latency while training (bytes-small, 200 keys)" >&2
 "$SSMLAB" tui --bench-latency --bench-keys 200 scenarios/bytes-small.conf threads="$THREADS" out="$tmp/tui-run" \
     >"$tmp/tui.latency" 2>"$tmp/tui.err" || { cat "$tmp/tui.err" >&2; exit 70; }
 cp "$tmp/tui.latency" "$(dirname "$OUT")/bench-tui.csv"
