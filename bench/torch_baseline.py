@@ -1,13 +1,20 @@
 #!/usr/bin/python3
 """torch_baseline.py — the PyTorch eager CPU baseline for `ssmlab bench`.
 
-A plain Mamba-1 (ssmlab-math(7) MODEL) written with ordinary torch ops; the selective scan
-is a sequential Python loop over time, the way the reference (non-CUDA) paths
-of mamba_ssm and transformers run it.  It times the same cases as
-`ssmlab bench` (train-small: forward + backward + AdamW; infer-130m: one
-no-grad forward of the mamba-130m shape) with the same method (warmup passes,
-then timed passes, wall clock) and prints the same CSV/JSONL columns with
-impl=pytorch.  Run it with Debian's /usr/bin/python3, which has torch.
+A plain Mamba-1 (ssmlab-math(7) MODEL) written with ordinary torch ops.  The
+selective scan is either a sequential Python loop over time (--scan loop, the
+way the reference (non-CUDA) paths of mamba_ssm and transformers run it) or
+a log-depth parallel scan over time (--scan pscan: recursive pairing of
+adjacent steps, log2 L levels of whole-tensor ops, O(L) work).  It times the
+same cases as `ssmlab bench` (train-small and train-130m: forward + backward
++ AdamW; infer-130m: one no-grad forward; prefill-130m: the same with the
+head on the last position only; gen-130m: a prompt's forward that keeps
+each layer's state, then recurrent decode steps in torch, the same math as
+ssm_model_step) with the same method (warmup passes, then timed passes,
+wall clock) and prints the same CSV/JSONL columns with impl=pytorch and
+variant SCAN-MALLOC (MALLOC "fairmalloc" when MALLOC_MMAP_MAX_=0 is set for
+this process, else "glibcmalloc").  Run it with Debian's /usr/bin/python3,
+which has torch.
 """
 import argparse
 import ctypes
@@ -22,17 +29,63 @@ import torch
 import torch.nn.functional as F
 
 CASES = {
-    # name: model shape, batch, length, training?
+    # name: model shape, batch, length (the prompt's for gen), pass, default steps
     "train-small": dict(d_model=128, n_layer=4, vocab=256, batch=8, seq_len=256,
-                        train=True, steps=5, warmup=2),
+                        kind="train", steps=5, warmup=2),
+    "train-130m": dict(d_model=768, n_layer=24, vocab=50280, batch=1, seq_len=512,
+                       kind="train", steps=1, warmup=1),
     "infer-130m": dict(d_model=768, n_layer=24, vocab=50280, batch=1, seq_len=512,
-                       train=False, steps=1, warmup=1),
+                       kind="infer", steps=1, warmup=1),
+    "prefill-130m": dict(d_model=768, n_layer=24, vocab=50280, batch=1, seq_len=512,
+                         kind="prefill", steps=2, warmup=1),
+    "gen-130m": dict(d_model=768, n_layer=24, vocab=50280, batch=1, seq_len=512,
+                     kind="gen", steps=32, warmup=2),
 }
 D_STATE, EXPAND, D_CONV, NORM_EPS = 16, 2, 4, 1e-5
 
 COLUMNS = ["case", "impl", "threads", "tokens_per_s", "peak_mib", "blas_config",
            "blas_core", "omp_threads", "blas_threads", "batch", "seq_len",
-           "steps", "warmup", "seconds", "n_params", "best_tokens_per_s"]
+           "steps", "warmup", "seconds", "n_params", "best_tokens_per_s",
+           "variant", "value", "unit", "gemm_gflops", "weights", "weight_bytes"]
+
+
+def scan_loop(a, b):
+    """h_t = a_t * h_{t-1} + b_t over dim 1 (h_{-1} = 0), one step at a time."""
+    h = torch.zeros_like(b[:, 0])
+    hs = []
+    # unbind, not a[:, t]: indexing a slice per step would make autograd
+    # build a full zero gradient of a per step (O(L^2) backward).
+    for a_t, b_t in zip(a.unbind(1), b.unbind(1)):
+        h = a_t * h + b_t
+        hs.append(h)
+    return torch.stack(hs, dim=1)
+
+
+def scan_parallel(a, b):
+    """The same recurrence as scan_loop in log2(L) levels of whole-tensor ops.
+
+    Steps 2i and 2i+1 compose into one step of the same form,
+    h_{2i+1} = (a_{2i+1} a_{2i}) h_{2i-1} + (a_{2i+1} b_{2i} + b_{2i+1}),
+    so the odd positions are a scan of half the length (recursion); the even
+    positions then follow from their odd predecessors in one op each level.
+    An odd length is padded with identity steps (a = 1, b = 0) at the end.
+    """
+    L = b.shape[1]
+    if L == 1:
+        return b
+    if L % 2:
+        a = torch.cat([a, torch.ones_like(a[:, :1])], dim=1)
+        b = torch.cat([b, torch.zeros_like(b[:, :1])], dim=1)
+    a_even, a_odd = a[:, 0::2], a[:, 1::2]
+    b_even, b_odd = b[:, 0::2], b[:, 1::2]
+    h_odd = scan_parallel(a_odd * a_even, a_odd * b_even + b_odd)
+    h_before = torch.cat([torch.zeros_like(h_odd[:, :1]), h_odd[:, :-1]], dim=1)
+    h_even = a_even * h_before + b_even
+    h = torch.stack([h_even, h_odd], dim=2).flatten(1, 2)
+    return h[:, :L]
+
+
+SCANS = {"loop": scan_loop, "pscan": scan_parallel}
 
 
 def find_openblas():
@@ -56,6 +109,14 @@ def blas_info(lib):
     return (lib.openblas_get_config().decode().strip(),
             lib.openblas_get_corename().decode().strip(),
             lib.openblas_get_num_threads())
+
+
+def torch_blas_info():
+    """BLAS_INFO=... of torch.__config__.show(): the BLAS torch was built for."""
+    for item in torch.__config__.show().replace(",", "\n").split("\n"):
+        if "BLAS_INFO" in item and "LAPACK" not in item:
+            return item[item.index("BLAS_INFO"):].strip()
+    return "BLAS_INFO unknown"
 
 
 class RMSNorm(torch.nn.Module):
@@ -92,61 +153,95 @@ class Mixer(torch.nn.Module):
         self.A_log = torch.nn.Parameter(torch.log(a))          # (E, N)
         self.D = torch.nn.Parameter(torch.ones(E))              # (E)
 
-    def scan(self, u, delta, Bm, Cm):
-        """Sequential selective scan. u, delta (B, L, E); Bm, Cm (B, L, N)."""
-        Bsz, L, E = u.shape
+    def scan(self, u, delta, Bm, Cm, scan_fn):
+        """Selective scan. u, delta (B, L, E); Bm, Cm (B, L, N).  Returns y
+        (B, L, E) and the last state h (B, E, N)."""
         A = -torch.exp(self.A_log)                                    # (E, N)
         dA = torch.exp(delta.unsqueeze(-1) * A)                       # (B, L, E, N)
         dBu = (delta * u).unsqueeze(-1) * Bm.unsqueeze(2)             # (B, L, E, N)
-        h = u.new_zeros(Bsz, E, self.N)                               # (B, E, N)
-        ys = []
-        # unbind, not dA[:, t]: indexing a slice per step would make autograd
-        # build a full (B, L, E, N) zero gradient per step (O(L^2) backward).
-        for dA_t, dBu_t, C_t in zip(dA.unbind(1), dBu.unbind(1), Cm.unbind(1)):
-            h = dA_t * h + dBu_t
-            ys.append(torch.bmm(h, C_t.unsqueeze(-1)).squeeze(-1))    # (B, E)
-        y = torch.stack(ys, dim=1)                                    # (B, L, E)
-        return y + u * self.D
+        h = scan_fn(dA, dBu)                                          # (B, L, E, N)
+        y = torch.matmul(h, Cm.unsqueeze(-1)).squeeze(-1)             # (B, L, E)
+        return y + u * self.D, h[:, -1].clone()
 
-    def forward(self, x):
+    def forward(self, x, scan_fn, cache=None):
+        """cache: None, or a list to which (conv window (B, E, K-1), h (B, E, N))
+        is appended, the state a decode step continues from."""
         L = x.shape[1]
         u, z = self.in_proj(x).chunk(2, dim=-1)                       # (B, L, E) each
-        u = self.conv1d(u.transpose(1, 2))[..., :L].transpose(1, 2)   # causal conv
+        ut = u.transpose(1, 2)                                        # (B, E, L)
+        u = self.conv1d(ut)[..., :L].transpose(1, 2)                  # causal conv
         u = F.silu(u)
         dbc = self.x_proj(u)                                          # (B, L, R+2N)
         dt, Bm, Cm = torch.split(dbc, [self.R, self.N, self.N], dim=-1)
         delta = F.softplus(self.dt_proj(dt))                          # (B, L, E)
-        y = self.scan(u, delta, Bm, Cm)
+        y, h = self.scan(u, delta, Bm, Cm, scan_fn)
+        if cache is not None:
+            K1 = D_CONV - 1
+            cache.append((F.pad(ut, (max(K1 - L, 0), 0))[..., -K1:].clone(), h))
         return self.out_proj(y * F.silu(z))
+
+    def step(self, x, state):
+        """One token: x (B, D); state (conv window (B, E, K-1), h (B, E, N))."""
+        win, h = state
+        u, z = self.in_proj(x).chunk(2, dim=-1)                       # (B, E) each
+        full = torch.cat([win, u.unsqueeze(-1)], dim=-1)              # (B, E, K)
+        u = F.silu((full * self.conv1d.weight.squeeze(1)).sum(-1) + self.conv1d.bias)
+        dt, Bm, Cm = torch.split(self.x_proj(u), [self.R, self.N, self.N], dim=-1)
+        delta = F.softplus(self.dt_proj(dt))                          # (B, E)
+        A = -torch.exp(self.A_log)                                    # (E, N)
+        h = torch.exp(delta.unsqueeze(-1) * A) * h \
+            + (delta * u).unsqueeze(-1) * Bm.unsqueeze(1)             # (B, E, N)
+        y = torch.matmul(h, Cm.unsqueeze(-1)).squeeze(-1) + u * self.D
+        return self.out_proj(y * F.silu(z)), (full[..., 1:], h)
 
 
 class Mamba(torch.nn.Module):
-    def __init__(self, d_model, n_layer, vocab):
+    def __init__(self, d_model, n_layer, vocab, scan="loop"):
         super().__init__()
+        self.scan_fn = SCANS[scan]
         self.embedding = torch.nn.Embedding(vocab, d_model)
         torch.nn.init.normal_(self.embedding.weight, std=0.02)
         self.norms = torch.nn.ModuleList(RMSNorm(d_model) for _ in range(n_layer))
         self.mixers = torch.nn.ModuleList(Mixer(d_model, n_layer) for _ in range(n_layer))
         self.norm_f = RMSNorm(d_model)
 
-    def forward(self, tokens):
+    def forward(self, tokens, last=False, cache=None):
+        """Logits (B, L, V), or (B, 1, V) of the last position when last;
+        cache as in Mixer.forward, one entry per layer."""
         x = self.embedding(tokens)
         for norm, mixer in zip(self.norms, self.mixers):
-            x = x + mixer(norm(x))
+            x = x + mixer(norm(x), self.scan_fn, cache)
+        if last:
+            x = x[:, -1:]
         return F.linear(self.norm_f(x), self.embedding.weight)       # tied head
 
+    def step(self, token, cache):
+        """Next-token logits (B, V) after token (B); cache updated in place."""
+        x = self.embedding(token)
+        for i, (norm, mixer) in enumerate(zip(self.norms, self.mixers)):
+            out, cache[i] = mixer.step(norm(x), cache[i])
+            x = x + out
+        return F.linear(self.norm_f(x), self.embedding.weight)
 
-def run_case(name, spec, args):
-    torch.manual_seed(1234)
-    model = Mamba(spec["d_model"], spec["n_layer"], spec["vocab"])
-    n_params = sum(p.numel() for p in model.parameters())
-    Bsz, L, V = spec["batch"], spec["seq_len"], spec["vocab"]
-    tokens = torch.randint(0, V, (Bsz, L))
-    targets = torch.randint(0, V, (Bsz, L))
-    steps = args.steps if args.steps is not None else spec["steps"]
-    warmup = args.warmup if args.warmup is not None else spec["warmup"]
 
-    if spec["train"]:
+def time_passes(name, step, steps, warmup):
+    """warmup untimed calls of step, then steps timed ones: (seconds, best)."""
+    for i in range(warmup):
+        step()
+        print("pytorch %s: warmup %d/%d" % (name, i + 1, warmup), file=sys.stderr)
+    t0 = time.perf_counter()
+    best = float("inf")
+    for _ in range(steps):
+        t = time.perf_counter()
+        step()
+        best = min(best, time.perf_counter() - t)
+    return time.perf_counter() - t0, best
+
+
+def case_step(model, spec, tokens, targets):
+    """The timed unit of a training or forward case."""
+    V = spec["vocab"]
+    if spec["kind"] == "train":
         # ssmlab's AdamW defaults: betas (0.9, 0.95), decay 0.1, clip at norm 1.
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95),
                                 eps=1e-8, weight_decay=0.1)
@@ -158,27 +253,54 @@ def run_case(name, spec, args):
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
-    else:
-        model.eval()
+        return step
+    model.eval()
+    last = spec["kind"] == "prefill"
+
+    def step():
+        with torch.no_grad():
+            model(tokens, last=last)
+    return step
+
+
+def run_gen(name, model, tokens, steps, warmup):
+    """The prompt's forward keeping each layer's state (untimed), then warmup
+    and timed decode steps fed the previous step's greedy token."""
+    model.eval()
+    cache = []
+    with torch.no_grad():
+        t = time.perf_counter()
+        logits = model(tokens, last=True, cache=cache)[:, -1]
+        print("pytorch %s: prefill of %d tokens %.3f s" % (name, tokens.shape[1],
+              time.perf_counter() - t), file=sys.stderr)
+        state = dict(logits=logits)
 
         def step():
-            with torch.no_grad():
-                model(tokens)
+            state["logits"] = model.step(state["logits"].argmax(-1), cache)
+        return time_passes(name, step, steps, warmup)
 
-    for i in range(warmup):
-        step()
-        print("pytorch %s: warmup %d/%d" % (name, i + 1, warmup), file=sys.stderr)
-    t0 = time.perf_counter()
-    best = float("inf")
-    for _ in range(steps):
-        t = time.perf_counter()
-        step()
-        best = min(best, time.perf_counter() - t)
-    seconds = time.perf_counter() - t0
+
+def run_case(name, spec, args):
+    torch.manual_seed(1234)
+    model = Mamba(spec["d_model"], spec["n_layer"], spec["vocab"], args.scan)
+    n_params = sum(p.numel() for p in model.parameters())
+    Bsz, L, V = spec["batch"], spec["seq_len"], spec["vocab"]
+    tokens = torch.randint(0, V, (Bsz, L))
+    targets = torch.randint(0, V, (Bsz, L))
+    steps = args.steps if args.steps is not None else spec["steps"]
+    warmup = args.warmup if args.warmup is not None else spec["warmup"]
+    gen = spec["kind"] == "gen"
+    if gen:
+        seconds, best = run_gen(name, model, tokens, steps, warmup)
+    else:
+        seconds, best = time_passes(name, case_step(model, spec, tokens, targets), steps, warmup)
+    per_pass = Bsz if gen else Bsz * L     # tokens per timed pass
+    tps = per_pass * steps / seconds if seconds > 0 else 0.0
     return dict(n_params=n_params, batch=Bsz, seq_len=L, steps=steps,
-                warmup=warmup, seconds=seconds,
-                tokens_per_s=Bsz * L * steps / seconds if seconds > 0 else 0.0,
-                best_tokens_per_s=Bsz * L / best if best > 0 else 0.0)
+                warmup=warmup, seconds=seconds, tokens_per_s=tps,
+                best_tokens_per_s=per_pass / best if best > 0 else 0.0,
+                value=tps, unit="tok/s", gemm_gflops=0.0,
+                weights="f32" if gen else "", weight_bytes=4 * n_params if gen else 0)
 
 
 def emit(row, fmt):
@@ -189,7 +311,8 @@ def emit(row, fmt):
     for k in COLUMNS:
         v = row[k]
         if isinstance(v, float):
-            v = "%.1f" % v if k.endswith("tokens_per_s") else "%.6g" % v
+            v = "%.1f" % v if k.endswith("tokens_per_s") or k in ("value", "gemm_gflops") \
+                else "%.6g" % v
         v = str(v)
         if any(c in v for c in ',"\n'):
             v = '"' + v.replace('"', '""') + '"'
@@ -203,6 +326,8 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--warmup", type=int, default=None)
+    ap.add_argument("--scan", default="loop", choices=list(SCANS),
+                    help="the selective scan: a loop over time or the parallel scan")
     ap.add_argument("--format", default="csv", choices=["csv", "jsonl"])
     ap.add_argument("--no-header", action="store_true")
     args = ap.parse_args()
@@ -215,6 +340,8 @@ def main():
     if lib is not None:
         lib.openblas_set_num_threads(args.threads)
     config, core, blas_threads = blas_info(lib)
+    config += " (torch %s)" % torch_blas_info()
+    malloc = "fairmalloc" if os.environ.get("MALLOC_MMAP_MAX_") == "0" else "glibcmalloc"
     print("pytorch %s, %d threads, BLAS: %s" % (torch.__version__, args.threads, config),
           file=sys.stderr)
 
@@ -225,7 +352,7 @@ def main():
         r = run_case(name, CASES[name], args)
         r.update(case=name, impl="pytorch", threads=args.threads,
                  omp_threads=torch.get_num_threads(), blas_threads=blas_threads,
-                 blas_config=config, blas_core=core,
+                 blas_config=config, blas_core=core, variant=args.scan + "-" + malloc,
                  peak_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
         emit(r, args.format)
         sys.stdout.flush()

@@ -1,18 +1,28 @@
 /* bench.c — `ssmlab bench`: times the engine on fixed, randomly initialised
  * model shapes and prints one row per case (stdout, CSV or JSONL; messages on
  * stderr), in the columns bench/torch_baseline.py prints for PyTorch:
- *   train-small  forward + backward + AdamW, D 128, 4 layers, B 8, L 256
- *   infer-130m   one forward of the mamba-130m shape, B 1, L 512
- *   scan         the selective-scan kernels alone, naive and fast twins
+ *   train-small   forward + backward + AdamW, D 128, 4 layers, B 8, L 256
+ *   train-130m    the same on the mamba-130m shape, B 1, L 512
+ *   infer-130m    one forward of the mamba-130m shape (all logits), B 1, L 512
+ *   prefill-130m  ssm_model_forward_last: the head on the last position only,
+ *                 with the GEMMs' own GFLOP/s (engine/gemm_stats.h)
+ *   gen-130m      ssm_model_prefill of a 512-token prompt, then --warmup
+ *                 untimed and --steps timed ssm_model_step decode steps
+ *   gen-130m-bf16 the same with bf16 weights (generate's default)
+ *   sgemm         GFLOP/s of a 2048^3 GEMM and of the 130m layer's shapes
+ *                 at M = 512, split over OpenMP row blocks as the model does
+ *   stream        copy, triad and read bandwidth over 3 x 256 MiB arrays
+ *   scan          the selective-scan kernels alone, naive and fast twins
  * Each case runs `warmup` untimed passes, then `steps` timed ones (wall
- * clock); tokens_per_s counts B*L tokens per pass over all timed passes,
- * best_tokens_per_s over the fastest one.  peak_mib is the process's
- * peak resident size so far (getrusage), so run one case per process to
- * attribute it. */
-#include "engine/clock.h"
+ * clock); tokens_per_s counts the tokens of all timed passes,
+ * best_tokens_per_s the fastest one's.  value/unit hold each row's own
+ * figure (tok/s, GFLOP/s of the fastest pass, GB/s of the fastest pass).
+ * peak_mib is the process's peak resident size so far (getrusage), so run
+ * one case per process to attribute it. */
 #include "cli/bench.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <omp.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,6 +34,10 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "engine/bf16.h"
+#include "engine/clock.h"
+#include "engine/gemm_stats.h"
+#include "engine/generate.h"
 #include "engine/model.h"
 #include "engine/optim.h"
 #include "engine/scan.h"
@@ -33,17 +47,24 @@ char *openblas_get_config(void);
 char *openblas_get_corename(void);
 int openblas_get_num_threads(void);
 
+typedef enum { PASS_TRAIN, PASS_INFER, PASS_PREFILL, PASS_GEN } bench_pass;
+
 typedef struct {
     const char *name;
     int d_model, n_layer, vocab;
-    int B, L;
-    int train;             /* forward + backward + AdamW, else forward only */
-    int steps, warmup;     /* defaults */
+    int B, L;              /* L: the prompt's length for PASS_GEN */
+    bench_pass pass;
+    int steps, warmup;     /* defaults; decode steps for PASS_GEN */
+    const char *weights;   /* weight format of the generation path ("f32", "bf16") */
 } bench_case;
 
 static const bench_case cases[] = {
-    {"train-small", 128, 4, 256, 8, 256, 1, 10, 2},
-    {"infer-130m", 768, 24, 50280, 1, 512, 0, 3, 1},
+    {"train-small", 128, 4, 256, 8, 256, PASS_TRAIN, 10, 2, "f32"},
+    {"train-130m", 768, 24, 50280, 1, 512, PASS_TRAIN, 2, 1, "f32"},
+    {"infer-130m", 768, 24, 50280, 1, 512, PASS_INFER, 3, 1, "f32"},
+    {"prefill-130m", 768, 24, 50280, 1, 512, PASS_PREFILL, 3, 1, "f32"},
+    {"gen-130m", 768, 24, 50280, 1, 512, PASS_GEN, 64, 2, "f32"},
+    {"gen-130m-bf16", 768, 24, 50280, 1, 512, PASS_GEN, 64, 2, "bf16"},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
@@ -58,15 +79,23 @@ typedef struct {
 typedef struct {
     const char *name, *impl;
     int B, L, steps, warmup;
+    long tokens;           /* tokens per timed pass; 0: B * L */
     double seconds;        /* all timed passes */
     double best;           /* fastest timed pass */
     size_t n_params;
+    const char *variant;   /* sub-case (sgemm shape, stream kernel), or NULL */
+    double value;          /* the row's figure in unit; 0: tokens_per_s in tok/s */
+    const char *unit;
+    double gemm_gflops;    /* prefill: GFLOP/s inside the GEMMs, best pass */
+    const char *weights;   /* generation: weight format */
+    double weight_bytes;   /* generation: bytes of weights read per token */
 } bench_result;
 
 static const char *const columns[] = {
     "case", "impl", "threads", "tokens_per_s", "peak_mib", "blas_config", "blas_core",
     "omp_threads", "blas_threads", "batch", "seq_len", "steps", "warmup", "seconds",
-    "n_params", "best_tokens_per_s"};
+    "n_params", "best_tokens_per_s", "variant", "value", "unit", "gemm_gflops", "weights",
+    "weight_bytes"};
 #define NCOLS ((int)(sizeof columns / sizeof columns[0]))
 
 
@@ -90,7 +119,8 @@ static float rng_uniform(uint64_t *s) { return (rng_next(s) >> 40) * (1.0f / 167
 static void emit_row(cli_table *t, const bench_result *r, int threads)
 {
     char v[NCOLS][256];
-    double tps = r->seconds > 0 ? (double)r->B * r->L * r->steps / r->seconds : 0.0;
+    double tokens = r->tokens ? (double)r->tokens : (double)r->B * r->L;
+    double tps = r->seconds > 0 ? tokens * r->steps / r->seconds : 0.0;
     snprintf(v[0], 256, "%s", r->name);
     snprintf(v[1], 256, "%s", r->impl);
     snprintf(v[2], 256, "%d", threads);
@@ -106,7 +136,14 @@ static void emit_row(cli_table *t, const bench_result *r, int threads)
     snprintf(v[12], 256, "%d", r->warmup);
     snprintf(v[13], 256, "%.6g", r->seconds);
     snprintf(v[14], 256, "%zu", r->n_params);
-    snprintf(v[15], 256, "%.1f", r->best > 0 ? (double)r->B * r->L / r->best : 0.0);
+    snprintf(v[15], 256, "%.1f", r->best > 0 ? tokens / r->best : 0.0);
+    if (r->unit) v[3][0] = v[15][0] = '\0';   /* tokens only in model rows */
+    snprintf(v[16], 256, "%s", r->variant ? r->variant : "");
+    snprintf(v[17], 256, "%.1f", r->unit ? r->value : tps);
+    snprintf(v[18], 256, "%s", r->unit ? r->unit : "tok/s");
+    snprintf(v[19], 256, "%.1f", r->gemm_gflops);
+    snprintf(v[20], 256, "%s", r->weights ? r->weights : "");
+    snprintf(v[21], 256, "%.0f", r->weight_bytes);
     for (int i = 0; i < NCOLS; i++)   /* keep CSV cells plain */
         for (char *p = v[i]; *p; p++)
             if (*p == ',' || *p == '"' || *p == '\n') *p = ' ';
@@ -117,6 +154,33 @@ static void emit_row(cli_table *t, const bench_result *r, int threads)
 
 /* ------------------------------------------------------------------------ */
 /* Model cases                                                              */
+
+/* Weights of a bf16 model in the ranges of ssm_model_init (which leaves a
+ * bf16 model alone), so that its peak memory is the bf16 model's own:
+ * matrices uniform in +-1/sqrt(fan_in), A_log = log(n + 1), D and norms 1,
+ * the dt bias softplus^-1(0.01), the conv uniform in +-1/sqrt(d_conv). */
+static void bf16_fill(ssm_model *m, uint64_t seed)
+{
+    int n = ssm_model_tensors(m, m->params_memory, NULL, 0);
+    ssm_tensor *t = malloc(sizeof *t * (size_t)n);
+    if (!t) return;
+    ssm_model_tensors(m, m->params_memory, t, n);
+    for (int i = 0; i < n; i++) {
+        const char *name = t[i].name;
+        int last = t[i].shape[t[i].ndim - 1];
+        float a = 1.0f / sqrtf((float)(last > 0 ? last : 1));
+        for (size_t j = 0; j < t[i].numel; j++) {
+            float u = 2.0f * rng_uniform(&seed) - 1.0f, v;
+            if (strstr(name, "A_log")) v = logf((float)(j % (size_t)last) + 1.0f);
+            else if (strstr(name, "dt_proj.bias")) v = -4.6f;
+            else if (strstr(name, "norm") || strstr(name, ".D")) v = 1.0f;
+            else v = a * u;
+            if (t[i].bf16) t[i].bf16[j] = ssm_bf16_from_f32(v);
+            else t[i].data[j] = v;
+        }
+    }
+    free(t);
+}
 
 static ssm_status case_build(const bench_case *bc, uint64_t seed, ssm_model *m)
 {
@@ -135,15 +199,21 @@ static ssm_status case_build(const bench_case *bc, uint64_t seed, ssm_model *m)
     c.tie_embeddings = 1;
     ssm_status st = ssm_config_finalize(&c);
     if (st) return st;
+    if (!strcmp(bc->weights, "bf16")) {   /* built as it runs: no float32 copy on the way */
+        if ((st = ssm_model_build_weights(m, &c, SSM_WEIGHTS_BF16))) return st;
+        bf16_fill(m, seed);
+        return SSM_OK;
+    }
     if ((st = ssm_model_build(m, &c))) return st;
     ssm_model_init(m, seed);
-    return bc->train ? ssm_model_alloc_grads(m) : SSM_OK;
+    return bc->pass == PASS_TRAIN ? ssm_model_alloc_grads(m) : SSM_OK;
 }
 
-/* One timed unit: a training step or an inference forward. */
-static ssm_status case_pass(ssm_model *m, ssm_adamw *opt, const ssm_batch *b, int train)
+/* One timed unit: a training step, a forward, or a prefill's forward. */
+static ssm_status case_pass(ssm_model *m, ssm_adamw *opt, const ssm_batch *b, bench_pass pass)
 {
-    if (!train) return ssm_model_forward(m, b);
+    if (pass == PASS_INFER) return ssm_model_forward(m, b);
+    if (pass == PASS_PREFILL) return ssm_model_forward_last(m, b);
     ssm_model_zero_grad(m);
     ssm_status st = ssm_model_forward(m, b);
     if (st) return st;
@@ -152,25 +222,87 @@ static ssm_status case_pass(ssm_model *m, ssm_adamw *opt, const ssm_batch *b, in
     return SSM_OK;
 }
 
+/* The timed passes; the GEMMs are counted in each (gemm_stats.h) and the
+ * fastest pass's GEMM GFLOP/s is kept. */
 static ssm_status case_loop(ssm_model *m, ssm_adamw *opt, const ssm_batch *b,
                             const bench_case *bc, bench_result *r)
 {
     ssm_status st;
     for (int i = 0; i < r->warmup; i++) {
-        if ((st = case_pass(m, opt, b, bc->train))) return st;
+        if ((st = case_pass(m, opt, b, bc->pass))) return st;
         fprintf(stderr, "ssmlab bench %s: warmup %d/%d\n", bc->name, i + 1, r->warmup);
     }
     double t0 = ssm_now_s();
     r->best = 0.0;
     for (int i = 0; i < r->steps; i++) {
+        ssm_gemm_stats_enable(1);
         double t1 = ssm_now_s();
-        if ((st = case_pass(m, opt, b, bc->train))) return st;
+        st = case_pass(m, opt, b, bc->pass);
+        double dt = ssm_now_s() - t1;
+        ssm_gemm_stats g = ssm_gemm_stats_get();
+        ssm_gemm_stats_enable(0);
+        if (st) return st;
+        if (i == 0 || dt < r->best) {
+            r->best = dt;
+            r->gemm_gflops = g.seconds > 0 ? g.flops / g.seconds * 1e-9 : 0.0;
+        }
+    }
+    r->seconds = ssm_now_s() - t0;
+    if (bc->pass == PASS_TRAIN) fprintf(stderr, "ssmlab bench %s: last loss %.4f\n", bc->name, m->loss);
+    return SSM_OK;
+}
+
+/* Bytes of weights one decode step reads: every parameter once, the
+ * embedding as the tied head (an untied model reads one embedding row and
+ * the head), at the weight format's bytes per parameter. */
+static double gen_weight_bytes(const ssm_model *m, const char *weights)
+{
+    (void)weights;   /* the model knows its format: float32 block and bf16 block */
+    double n32 = (double)m->num_params, n16 = (double)m->num_bf16;
+    double emb = (double)m->cfg.padded_vocab * m->cfg.d_model;
+    if (m->params.lm_head) n32 -= emb;
+    if (m->wbf.lm_head) n16 -= emb;
+    return 4.0 * n32 + 2.0 * n16;
+}
+
+static int argmax(const float *x, int n)
+{
+    int k = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[k]) k = i;
+    return k;
+}
+
+/* gen: the prompt's prefill, then warmup and timed decode steps, each fed
+ * the previous step's greedy token. */
+static ssm_status gen_loop(ssm_model *m, const int *prompt, const bench_case *bc, bench_result *r)
+{
+    ssm_gen_state s;
+    ssm_status st = ssm_gen_state_build(&s, m);
+    float *logits = st ? NULL : malloc(sizeof(float) * s.V);   /* (V) */
+    if (!st && !logits) st = ssm_fail(SSM_ERR_NOMEM, "cannot allocate the logits");
+    double t0 = ssm_now_s();
+    if (!st) st = ssm_model_prefill(m, &s, prompt, bc->L, logits);
+    if (!st)
+        fprintf(stderr, "ssmlab bench %s: prefill of %d tokens %.3f s\n", bc->name, bc->L,
+                ssm_now_s() - t0);
+    for (int i = 0; !st && i < r->warmup; i++)
+        st = ssm_model_step(m, &s, argmax(logits, s.V), logits);
+    t0 = ssm_now_s();
+    r->best = 0.0;
+    for (int i = 0; !st && i < r->steps; i++) {
+        double t1 = ssm_now_s();
+        st = ssm_model_step(m, &s, argmax(logits, s.V), logits);
         double dt = ssm_now_s() - t1;
         if (i == 0 || dt < r->best) r->best = dt;
     }
     r->seconds = ssm_now_s() - t0;
-    if (bc->train) fprintf(stderr, "ssmlab bench %s: last loss %.4f\n", bc->name, m->loss);
-    return SSM_OK;
+    r->tokens = 1;
+    r->weights = bc->weights;
+    r->weight_bytes = gen_weight_bytes(m, bc->weights);
+    free(logits);
+    ssm_gen_state_free(&s);
+    return st;
 }
 
 static ssm_status case_run(const bench_case *bc, const bench_opts *o, bench_result *r)
@@ -184,26 +316,152 @@ static ssm_status case_run(const bench_case *bc, const bench_opts *o, bench_resu
     if (!tokens) return ssm_fail(SSM_ERR_NOMEM, "cannot allocate the bench batch");
     uint64_t s = o->seed;
     for (size_t i = 0; i < 2 * n; i++) tokens[i] = (int)(rng_next(&s) % (uint64_t)bc->vocab);
-    ssm_batch b = {.B = bc->B, .L = bc->L, .tokens = tokens,
-                   .targets = bc->train ? tokens + n : NULL};
+    int train = bc->pass == PASS_TRAIN;
+    ssm_batch b = {.B = bc->B, .L = bc->L, .tokens = tokens, .targets = train ? tokens + n : NULL};
 
     *r = (bench_result){.name = bc->name, .impl = "ssmlab", .B = bc->B, .L = bc->L,
                         .steps = o->steps >= 0 ? o->steps : bc->steps,
                         .warmup = o->warmup >= 0 ? o->warmup : bc->warmup};
     ssm_status st = case_build(bc, o->seed, &m);
-    if (!st && bc->train) {
+    if (!st && train) {
         ssm_adamw_config ac;
         ssm_adamw_config_default(&ac);
         st = ssm_adamw_build(&opt, &m, &ac);
     }
     if (!st) {
         r->n_params = m.num_params;
-        st = case_loop(&m, &opt, &b, bc, r);
+        st = bc->pass == PASS_GEN ? gen_loop(&m, tokens, bc, r) : case_loop(&m, &opt, &b, bc, r);
     }
     ssm_adamw_free(&opt);
     ssm_model_free(&m);
     free(tokens);
     return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* sgemm: the GEMM peak through the model's threading                      */
+
+typedef struct {
+    const char *name;
+    int M, N, K;   /* out (M, N) = in (M, K) W (N, K)^T */
+} sgemm_shape;
+
+static const sgemm_shape sgemm_shapes[] = {
+    {"square-2048", 2048, 2048, 2048},
+    {"in_proj", 512, 3072, 768},
+    {"x_proj", 512, 80, 1536},
+    {"dt_proj", 512, 1536, 48},
+    {"out_proj", 512, 768, 1536},
+    {"lm_head", 512, 50280, 768},
+};
+#define NSHAPES ((int)(sizeof sgemm_shapes / sizeof sgemm_shapes[0]))
+
+/* out = in W^T split into OpenMP row blocks of M, one BLAS thread each,
+ * the threading of the model's GEMMs (engine/model.c, ssm_threads_set) */
+static void sgemm_rows(float *out, const float *in, const float *W, int M, int N, int K)
+{
+#pragma omp parallel
+    {
+        int t = omp_get_thread_num(), T = omp_get_num_threads();
+        int lo = (int)((long)M * t / T), hi = (int)((long)M * (t + 1) / T);
+        if (hi > lo)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, hi - lo, N, K, 1.0f,
+                        in + (size_t)lo * K, K, W, K, 0.0f, out + (size_t)lo * N, N);
+    }
+}
+
+/* --warmup (default 1) untimed passes, then --steps timed ones or as many
+ * as take 0.3 s (at least 3); the value is the fastest pass's GFLOP/s. */
+static ssm_status sgemm_run(const bench_opts *o, cli_table *t, int threads)
+{
+    for (int i = 0; i < NSHAPES; i++) {
+        const sgemm_shape *sh = &sgemm_shapes[i];
+        size_t a = (size_t)sh->M * sh->K, w = (size_t)sh->N * sh->K, c = (size_t)sh->M * sh->N;
+        float *mem = malloc((a + w + c) * sizeof(float));   /* in (M, K), W (N, K), out (M, N) */
+        if (!mem) return ssm_fail(SSM_ERR_NOMEM, "cannot allocate the sgemm buffers");
+        uint64_t s = o->seed;
+        for (size_t j = 0; j < a + w; j++) mem[j] = rng_uniform(&s) - 0.5f;
+        int warmup = o->warmup >= 0 ? o->warmup : 1, reps = 0;
+        for (int j = 0; j < warmup; j++) sgemm_rows(mem + a + w, mem, mem + a, sh->M, sh->N, sh->K);
+        double t0 = ssm_now_s(), el, best = 0.0;
+        do {
+            double t1 = ssm_now_s();
+            sgemm_rows(mem + a + w, mem, mem + a, sh->M, sh->N, sh->K);
+            double dt = ssm_now_s() - t1;
+            if (reps++ == 0 || dt < best) best = dt;
+            el = ssm_now_s() - t0;
+        } while (o->steps >= 0 ? reps < o->steps : reps < 3 || el < 0.3);
+        free(mem);
+        bench_result r = {.name = "sgemm", .impl = "ssmlab", .B = 1, .L = sh->M, .steps = reps,
+                          .warmup = warmup, .seconds = el, .best = best, .variant = sh->name,
+                          .value = 2.0 * sh->M * sh->N * sh->K / best * 1e-9, .unit = "GFLOP/s"};
+        emit_row(t, &r, threads);
+    }
+    return SSM_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* stream: memory bandwidth, the bound of a decode step                     */
+
+enum { STREAM_N = 64 << 20 };   /* floats per array: 256 MiB, 8x the LLC */
+
+/* One kernel over the arrays; returns the bytes it moved (STREAM's count:
+ * reads plus writes, no write-allocate). */
+static double stream_once(int kernel, float *a, float *b, float *c, float *sum)
+{
+    float acc = 0.0f;
+    if (kernel == 0) {
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < STREAM_N; i++) c[i] = a[i];
+        return 2.0 * sizeof(float) * STREAM_N;
+    }
+    if (kernel == 1) {
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < STREAM_N; i++) a[i] = b[i] + 3.0f * c[i];
+        return 3.0 * sizeof(float) * STREAM_N;
+    }
+#pragma omp parallel reduction(+ : acc)
+    {
+        int t = omp_get_thread_num(), T = omp_get_num_threads();
+        long lo = (long)STREAM_N * t / T, hi = (long)STREAM_N * (t + 1) / T;
+        float part[16] = {0};   /* independent sums, so the loop vectorises */
+        long i = lo;
+        for (; i + 16 <= hi; i += 16)
+            for (int j = 0; j < 16; j++) part[j] += a[i + j];
+        for (; i < hi; i++) part[0] += a[i];
+        for (int j = 0; j < 16; j++) acc += part[j];
+    }
+    *sum += acc;
+    return 1.0 * sizeof(float) * STREAM_N;
+}
+
+static ssm_status stream_run(const bench_opts *o, cli_table *t, int threads)
+{
+    static const char *const kernels[] = {"copy", "triad", "read"};
+    float *a = malloc(3 * (size_t)STREAM_N * sizeof(float)), sum = 0.0f;
+    if (!a) return ssm_fail(SSM_ERR_NOMEM, "cannot allocate the stream arrays");
+    float *b = a + STREAM_N, *c = b + STREAM_N;
+#pragma omp parallel for schedule(static)   /* first touch by the thread that reads */
+    for (long i = 0; i < STREAM_N; i++) a[i] = 1.0f, b[i] = 2.0f, c[i] = 0.5f;
+    int warmup = o->warmup >= 0 ? o->warmup : 1, steps = o->steps >= 0 ? o->steps : 10;
+    for (int k = 0; k < 3; k++) {
+        double bytes = 0.0, best = 0.0;
+        for (int j = 0; j < warmup; j++) stream_once(k, a, b, c, &sum);
+        double t0 = ssm_now_s();
+        for (int j = 0; j < steps; j++) {
+            double t1 = ssm_now_s();
+            bytes = stream_once(k, a, b, c, &sum);
+            double dt = ssm_now_s() - t1;
+            if (j == 0 || dt < best) best = dt;
+        }
+        bench_result r = {.name = "stream", .impl = "ssmlab", .B = 1, .L = 1, .steps = steps,
+                          .warmup = warmup, .seconds = ssm_now_s() - t0, .best = best,
+                          .variant = kernels[k], .value = bytes / best * 1e-9, .unit = "GB/s"};
+        emit_row(t, &r, threads);
+    }
+    fprintf(stderr, "ssmlab bench stream: checksum %g\n", (double)sum);
+    free(a);
+    return SSM_OK;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -381,10 +639,12 @@ static ssm_status scan_run(const bench_opts *o, cli_table *t, int threads)
 /* ------------------------------------------------------------------------ */
 /* Command line                                                             */
 
-static const char *const case_names[] = {"train-small", "infer-130m", "scan", "all", NULL};
+static const char *const case_names[] = {"train-small", "train-130m", "infer-130m", "prefill-130m",
+                                          "gen-130m", "gen-130m-bf16", "sgemm", "stream", "scan", "all", NULL};
 
 static const cli_opt bench_options[] = {
-    {"case", 0, CLI_OPT_CHOICE, .metavar = "NAME", .help = "train-small, infer-130m, scan or all (default)",
+    {"case", 0, CLI_OPT_CHOICE, .metavar = "NAME",
+     .help = "train-small, train-130m, infer-130m, prefill-130m, gen-130m, gen-130m-bf16, sgemm, stream, scan or all (default)",
      .offset = offsetof(bench_opts, which), .choices = case_names},
     CLI_OPT_THREADS(bench_opts, threads),
     {"steps", 0, CLI_OPT_INT, 1, 1000000, .metavar = "N", .help = "timed passes (default: the case's)",
@@ -398,7 +658,7 @@ static const cli_opt bench_options[] = {
 
 static const cli_command bench_command = {
     "bench", "[--case NAME] [options]",
-    "Training and inference throughput on fixed model shapes, in the columns of bench/torch_baseline.py.", 0,
+    "Training, inference, prefill and decode throughput on fixed model shapes, sgemm GFLOP/s and memory bandwidth, in the columns of bench/torch_baseline.py.", 0,
     NULL};
 
 static int bench_parse(int argc, char **argv, bench_opts *o)
@@ -429,6 +689,14 @@ int cli_bench(int argc, char **argv)
         ssm_status st = case_run(&cases[i], &o, &r);
         if (st) return cli_report(st);
         emit_row(&t, &r, threads);
+    }
+    if (all || !strcmp(o.which, "sgemm")) {
+        ssm_status st = sgemm_run(&o, &t, threads);
+        if (st) return cli_report(st);
+    }
+    if (all || !strcmp(o.which, "stream")) {
+        ssm_status st = stream_run(&o, &t, threads);
+        if (st) return cli_report(st);
     }
     if (all || !strcmp(o.which, "scan")) {
         ssm_status st = scan_run(&o, &t, threads);

@@ -15,6 +15,7 @@
 
 #include "engine/bf16.h"
 #include "engine/bound.h"
+#include "engine/gemm_stats.h"
 #include "engine/layout.h"
 #include "engine/mamba2.h"
 #include "engine/reorder.h"
@@ -690,6 +691,7 @@ static void block_range(int n, int *lo, int *hi)
 static void matmul_forward(float *out, int ldo, const float *in, int ldi,
                            const float *W, const float *bias, int M, int N, int K)
 {
+    double t0 = ssm_gemm_stats_begin();
 #pragma omp parallel
     {
         int lo, hi;
@@ -700,6 +702,7 @@ static void matmul_forward(float *out, int ldo, const float *in, int ldi,
         for (int i = lo; bias && i < hi; i++)
             for (int j = 0; j < N; j++) out[(size_t)i * ldo + j] += bias[j];
     }
+    ssm_gemm_stats_end(t0, 2.0 * M * N * K);
 }
 
 /* din (M, K) = beta * din + dout (M, N) · W (N, K);  dW (N, K) += dout^T · in;
@@ -709,6 +712,7 @@ static void matmul_backward(float *din, int lddi, float beta, float *dW, float *
                             const float *dout, int ldd, const float *in, int ldi,
                             const float *W, int M, int N, int K)
 {
+    double t0 = ssm_gemm_stats_begin();
 #pragma omp parallel
     {
         int lo, hi;
@@ -726,6 +730,7 @@ static void matmul_backward(float *din, int lddi, float beta, float *dW, float *
             dbias[j] += s;
         }
     }
+    ssm_gemm_stats_end(t0, (din ? 4.0 : 2.0) * M * N * K);
 }
 
 /* y (M, D) = x * rstd * w, rstd (M) = 1 / sqrt(mean(x^2) + eps) */

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# bench.sh — every case of `ssmlab bench` runs with tiny steps and prints
+# sane columns (the model cases' tokens/s, prefill's GEMM GFLOP/s, gen's
+# weight bytes, sgemm's shapes in GFLOP/s, stream's kernels in GB/s), the
+# PyTorch baseline prints the same columns, and bench/table.py makes its
+# table from them (a row per comparison, targets judged, the recorded
+# llama.cpp rows marked as such).
+. "$(dirname "$0")/lib.sh"
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+CSV="$TMP/bench.csv"
+
+run_case() { # run_case NAME OPTS... : rows appended to $CSV
+    local name=$1; shift
+    if "$SSMLAB" bench --case "$name" --threads 2 "$@" >"$TMP/$name.csv" 2>"$TMP/$name.err"; then
+        [ -s "$CSV" ] || head -n 1 "$TMP/$name.csv" >"$CSV"
+        tail -n +2 "$TMP/$name.csv" >>"$CSV"
+    else
+        fail "bench --case $name: $(tail -3 "$TMP/$name.err")"
+    fi
+}
+run_case train-small --steps 1 --warmup 0
+run_case train-130m --steps 1 --warmup 0
+run_case prefill-130m --steps 1 --warmup 0
+run_case gen-130m --steps 2 --warmup 1
+run_case gen-130m-bf16 --steps 2 --warmup 1
+run_case sgemm --steps 1 --warmup 0
+run_case stream --steps 1 --warmup 0
+
+/usr/bin/python3 - "$CSV" <<'PY' && ok "bench cases: sane columns" || fail "bench columns: $(cat "$CSV")"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert all(len(r) == 22 and None not in r for r in rows), "column count"
+by = {}
+for r in rows:
+    by.setdefault(r["case"], []).append(r)
+for c in ("train-small", "train-130m", "prefill-130m", "gen-130m", "gen-130m-bf16"):
+    (r,) = by[c]
+    assert r["impl"] == "ssmlab" and r["unit"] == "tok/s", r
+    assert float(r["tokens_per_s"]) > 0 and float(r["value"]) == float(r["tokens_per_s"]), r
+    assert 0 < float(r["tokens_per_s"]) <= float(r["best_tokens_per_s"]) * 1.0001, r
+    assert float(r["peak_mib"]) > 1, r
+assert int(by["train-130m"][0]["n_params"]) > 129e6, by["train-130m"]
+p = by["prefill-130m"][0]
+assert p["seq_len"] == "512" and 1 < float(p["gemm_gflops"]) < 1e5, p
+g = by["gen-130m"][0]
+assert g["weights"] == "f32" and g["steps"] == "2" and g["warmup"] == "1", g
+assert float(g["weight_bytes"]) == 4 * int(g["n_params"]), g
+h = by["gen-130m-bf16"][0]   # bf16 matrices: about half the bytes, and half the memory
+assert h["weights"] == "bf16" and 0.49 < float(h["weight_bytes"]) / float(g["weight_bytes"]) < 0.52, h
+assert float(h["peak_mib"]) < 0.6 * float(g["peak_mib"]), (h["peak_mib"], g["peak_mib"])
+assert [r["variant"] for r in by["sgemm"]] == ["square-2048", "in_proj", "x_proj", "dt_proj",
+                                              "out_proj", "lm_head"], by["sgemm"]
+assert all(r["unit"] == "GFLOP/s" and float(r["value"]) > 0.1 and r["tokens_per_s"] == ""
+           for r in by["sgemm"]), by["sgemm"]
+assert [r["variant"] for r in by["stream"]] == ["copy", "triad", "read"], by["stream"]
+assert all(r["unit"] == "GB/s" and float(r["value"]) > 0.1 for r in by["stream"]), by["stream"]
+PY
+
+# the baseline's rows: the same columns, the scan and malloc in variant
+if env MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 /usr/bin/python3 "$ROOT/bench/torch_baseline.py" \
+        --case train-small --scan pscan --threads 2 --steps 1 --warmup 0 >"$TMP/pt.csv" 2>"$TMP/pt.err"; then
+    [ "$(head -n 1 "$TMP/pt.csv")" = "$(head -n 1 "$CSV")" ] && ok "baseline header = ssmlab's" \
+        || fail "baseline header: $(head -n 1 "$TMP/pt.csv")"
+    tail -n +2 "$TMP/pt.csv" | sed 's/,pscan-fairmalloc,/,loop-fairmalloc,/' >>"$CSV"
+    grep -q ',pscan-fairmalloc,' "$TMP/pt.csv" && ok "baseline variant pscan-fairmalloc" \
+        || fail "baseline variant: $(cat "$TMP/pt.csv")"
+else
+    fail "torch_baseline.py: $(tail -3 "$TMP/pt.err")"
+fi
+
+/usr/bin/python3 "$ROOT/bench/table.py" "$CSV" >"$TMP/table.txt"
+rc=$?
+[ "$rc" -eq 1 ] && ok "table.py exits 1 (tiny runs miss their targets)" || fail "table.py exited $rc"
+for want in "^train-small .* pytorch loop, fair malloc .* >=6x +(PASS|FAIL) " \
+            "^prefill-130m .* llama.cpp F32 \(recorded, not this run\) +303.0 tok/s .* >=2.5x" \
+            "^prefill-130m .* sgemm 2048\^3 peak.* >=70% " \
+            "^gen-130m .* llama.cpp F32 \(recorded, not this run\) +44.0 tok/s .* >=2x" \
+            "^gen-130m .* bandwidth bound \(f32 weights [0-9]+ MB\) .* >=80% +(PASS|FAIL)" \
+            "^gen-130m-bf16 .* bandwidth bound \(bf16 weights [0-9]+ MB\) .* >=80% +(PASS|FAIL)" \
+            "^sgemm +lm_head +[0-9.]+ GFLOP/s" "^stream +triad +[0-9.]+ GB/s" \
+            "^OpenBLAS \(pytorch\): OpenBLAS .*torch BLAS_INFO="; do
+    grep -qE -- "$want" "$TMP/table.txt" && ok "table: /$want/" || fail "table lacks /$want/: $(cat "$TMP/table.txt")"
+done
+finish
