@@ -1403,11 +1403,14 @@ static void dist_done(void *ctx, int i, int code, const void *result, int rank)
         r->file = file;
     } else {
         char why[48];
-        snprintf(why, sizeof why, code > 128 ? "killed by signal %d" : "exit %d", code > 128 ? code - 128 : code);
+        if (code == SWEEP_DIST_LOST)
+            snprintf(why, sizeof why, "the rank stopped answering");
+        else
+            snprintf(why, sizeof why, code > 128 ? "killed by signal %d" : "exit %d", code > 128 ? code - 128 : code);
         fprintf(stderr, "ssmlab: sweep: %s: the run failed on rank %d (%s); its rows say failed, the sweep goes on\n",
                 r->label, rank, why);
         r->failed = code;
-        if (!c->code) c->code = code;
+        if (!c->code) c->code = code == SWEEP_DIST_LOST ? EX_UNAVAILABLE : code;
     }
     int n = c->written;
     while (n < c->total && (c->runs[n].done || c->runs[n].failed)) n++;

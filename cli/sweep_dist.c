@@ -1,7 +1,9 @@
 /* sweep_dist.c — rank 0's dispatch and the ranks' forked runs of a
  * distributed sweep (see sweep_dist.h).  Protocol, tag SWEEP_TAG_ASK: a
  * rank sends {run it finished or -1, its exit code, stop} and the result
- * bytes; rank 0 answers, tag SWEEP_TAG_RUN, with the next run or -1. */
+ * bytes; rank 0 answers, tag SWEEP_TAG_RUN, with the next run or -1.
+ * While a run goes on its rank sends a heartbeat (tag SWEEP_TAG_BEAT)
+ * every second; a rank silent for the timeout is taken for dead. */
 #include "cli/sweep_dist.h"
 
 #include <errno.h>
@@ -18,7 +20,7 @@
 
 #include "engine/dist.h"
 
-enum { SWEEP_TAG_ASK = 7101, SWEEP_TAG_RUN = 7102 };
+enum { SWEEP_TAG_ASK = 7101, SWEEP_TAG_RUN = 7102, SWEEP_TAG_BEAT = 7103 };
 
 typedef struct {
     int run;    /* the run just finished, -1: none */
@@ -85,6 +87,36 @@ static void nap(void)
     nanosleep(&ts, NULL);
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Seconds of silence after which rank 0 takes a rank running a run for
+ * dead: SSMLAB_SWEEP_TIMEOUT, 60 by default. */
+static double lost_after(void)
+{
+    const char *v = getenv("SSMLAB_SWEEP_TIMEOUT");
+    double t = v ? atof(v) : 0.0;
+    return t > 0.0 ? t : 60.0;
+}
+
+/* Wait for the slot's run to end, telling rank 0 every second that this
+ * rank is alive. */
+static void worker_wait(slot *s, int *code)
+{
+    double beat = now_s();
+    while (!slot_ended(s, 0, code)) {
+        if (now_s() - beat >= 1.0) {
+            beat = now_s();
+            if (ssm_dist_send(0, SWEEP_TAG_BEAT, &s->run, sizeof s->run)) {}   /* rank 0 gone: the run goes on */
+        }
+        nap();
+    }
+}
+
 /* The other ranks: ask, run, report, until rank 0 says -1. */
 static int worker(size_t size, sweep_dist_run_fn run, void *ctx, slot *s)
 {
@@ -101,7 +133,7 @@ static int worker(size_t size, sweep_dist_run_fn run, void *ctx, slot *s)
         if (next < 0) break;
         h = (ask_head){next, EX_OSERR, 0};
         if (slot_start(s, next, size, run, ctx)) continue;
-        while (!slot_ended(s, 1, &h.code)) {}
+        worker_wait(s, &h.code);
     }
     free(msg);
     return dist_signal ? 128 + dist_signal : EX_OK;
@@ -113,7 +145,37 @@ typedef struct {
     sweep_dist_done_fn done;
     void *ctx;
     char *msg;                        /* (sizeof ask_head + size) */
+    int *run_of;                      /* (ranks) the run a rank has, -1: none */
+    char *dead;                       /* (ranks) taken for dead: ignored */
+    double *heard;                    /* (ranks) when it last spoke */
+    double timeout;                   /* seconds of silence that make a rank dead */
 } dispatch;
+
+/* Heartbeats: each one says its rank is alive. */
+static void dispatch_beats(dispatch *d)
+{
+    int src, run;
+    size_t len;
+    while (ssm_dist_poll(SWEEP_TAG_BEAT, &src, &len))
+        if (ssm_dist_recv(src, SWEEP_TAG_BEAT, &run, len == sizeof run ? sizeof run : 0) == SSM_OK)
+            d->heard[src] = now_s();
+}
+
+/* A rank silent for the timeout while it had a run is dead: its run
+ * failed (SWEEP_DIST_LOST), and it gets no more. */
+static void dispatch_reap(dispatch *d)
+{
+    double t = now_s();
+    for (int r = 1; r < ssm_dist_size(); r++) {
+        if (d->dead[r] || d->run_of[r] < 0 || t - d->heard[r] < d->timeout) continue;
+        d->dead[r] = 1;
+        d->workers--;
+        ssm_dist_lost();   /* MPI_Finalize would wait for it */
+        d->done(d->ctx, d->run_of[r], SWEEP_DIST_LOST, d->msg + sizeof(ask_head), r);
+        d->finished++;
+        d->run_of[r] = -1;
+    }
+}
 
 /* Rank 0: answer one waiting rank, if any; 1 when one was answered. */
 static int dispatch_answer(dispatch *d)
@@ -127,11 +189,18 @@ static int dispatch_answer(dispatch *d)
     }
     ask_head h;
     memcpy(&h, d->msg, sizeof h);
+    d->heard[src] = now_s();
+    if (d->dead[src]) {   /* reported lost already: its late result is not counted */
+        int none = -1;
+        if (ssm_dist_send(src, SWEEP_TAG_RUN, &none, sizeof none)) {}
+        return 1;
+    }
     if (h.run >= 0) {
         d->done(d->ctx, h.run, h.code, d->msg + sizeof h, src);
         d->finished++;
     }
     int next = !h.stop && !dist_signal && d->next < d->n ? d->next++ : -1;
+    d->run_of[src] = next;
     if (next < 0) d->workers--;
     if (ssm_dist_send(src, SWEEP_TAG_RUN, &next, sizeof next)) d->workers--;
     return 1;
@@ -140,6 +209,8 @@ static int dispatch_answer(dispatch *d)
 static int dispatcher(dispatch *d, sweep_dist_run_fn run, slot *s)
 {
     while (d->workers > 0 || s->pid || (!dist_signal && d->next < d->n)) {
+        dispatch_beats(d);
+        dispatch_reap(d);
         int busy = dispatch_answer(d), code;
         if (slot_ended(s, 0, &code)) {
             d->done(d->ctx, s->run, code, s->result, 0);
@@ -170,9 +241,15 @@ int sweep_dist_runs(int n, size_t result_size, sweep_dist_run_fn run, sweep_dist
     if (ssm_dist_rank()) {
         code = worker(result_size, run, ctx, &s);
     } else {
-        dispatch d = {n, 0, 0, ssm_dist_size() - 1, result_size, done, ctx, malloc(sizeof(ask_head) + result_size)};
-        code = d.msg ? dispatcher(&d, run, &s) : EX_OSERR;
+        int P = ssm_dist_size();
+        dispatch d = {n, 0, 0, P - 1, result_size, done, ctx, calloc(1, sizeof(ask_head) + result_size),
+                      malloc(sizeof(int) * P), calloc(P, 1), malloc(sizeof(double) * P), lost_after()};
+        for (int r = 0; d.run_of && d.heard && r < P; r++) d.run_of[r] = -1, d.heard[r] = now_s();
+        code = d.msg && d.run_of && d.dead && d.heard ? dispatcher(&d, run, &s) : EX_OSERR;
         free(d.msg);
+        free(d.run_of);
+        free(d.dead);
+        free(d.heard);
     }
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);

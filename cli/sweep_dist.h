@@ -3,7 +3,10 @@
  * some itself; every run is a forked child process (which trains through
  * its own `ssmlab train` child), so a run that crashes or is killed, even
  * with SIGKILL, loses only itself: rank 0 hears of it as a failed run and
- * the sweep goes on.  A signal on a rank stops it handing out (rank 0) or
+ * the sweep goes on.  A rank that dies (its process killed, its machine
+ * gone) loses only the run it had, when the job runs under `mpirun
+ * --enable-recovery`: rank 0 hears nothing from it for the timeout, marks
+ * that run failed and gives it no more.  A signal on a rank stops it handing out (rank 0) or
  * taking (the others) new runs; the child running gets SIGTERM, which its
  * training child turns into a resumable checkpoint. */
 #ifndef SSM_CLI_SWEEP_DIST_H
@@ -16,8 +19,11 @@
 typedef int (*sweep_dist_run_fn)(void *ctx, int i, void *result);
 
 /* On rank 0, as each run ends: code is its exit code (128 + the signal
- * when killed), result its bytes (meaningful when code is 0), rank the
- * rank that ran it. */
+ * when killed, SWEEP_DIST_LOST when its rank died: silent for
+ * SSMLAB_SWEEP_TIMEOUT seconds, 60 by default, under `mpirun
+ * --enable-recovery`, without which Open MPI ends the job), result its
+ * bytes (meaningful when code is 0), rank the rank that ran it. */
+#define SWEEP_DIST_LOST 256   /* no exit code: the sweep exits EX_UNAVAILABLE for it */
 typedef void (*sweep_dist_done_fn)(void *ctx, int i, int code, const void *result, int rank);
 
 /* Runs 0 .. n-1 over the ranks; every rank calls it with the same n and

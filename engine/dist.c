@@ -52,10 +52,17 @@ ssm_status ssm_dist_init(int *argc, char ***argv)
     return SSM_OK;
 }
 
+static int lost;             /* a rank is dead: MPI_Finalize would hang */
+
+void ssm_dist_lost(void)
+{
+    lost = 1;
+}
+
 void ssm_dist_finalize(void)
 {
     if (!joined) return;
-    MPI_Finalize();
+    if (!lost) MPI_Finalize();
     joined = 0;
     dist_rank = 0;
     dist_size = 1;
@@ -154,6 +161,8 @@ ssm_status ssm_dist_init(int *argc, char ***argv)
 }
 
 void ssm_dist_finalize(void) {}
+
+void ssm_dist_lost(void) {}
 
 void ssm_dist_abort(int code)
 {

@@ -22,8 +22,12 @@ int ssm_dist_launched(void);
  * call more than once; SSM_ERR_SOFTWARE when launched but built without
  * MPI (a job of P copies that would each train alone). */
 ssm_status ssm_dist_init(int *argc, char ***argv);
-/* Leave the job (MPI_Finalize); a no-op when not joined. */
+/* Leave the job (MPI_Finalize); a no-op when not joined.  After
+ * ssm_dist_lost it leaves without MPI_Finalize, which would wait for the
+ * dead rank forever. */
 void ssm_dist_finalize(void);
+/* A rank of the job is known dead (under `mpirun --enable-recovery`). */
+void ssm_dist_lost(void);
 /* End every rank of the job with exit code code (MPI_Abort): for an error
  * on one rank that the others would wait on forever.  Without a job,
  * returns. */

@@ -3,7 +3,13 @@
 # seeds over two ranks write the tables one process writes (every column
 # but the timings); a run whose process is killed with SIGKILL mid-sweep
 # is reported and marked failed, its training child stops, and the other
-# runs finish into the tables.  Skipped, with a line, without mpirun.
+# runs finish into the tables.  Under `mpirun --enable-recovery`, a rank
+# process itself killed with SIGKILL mid-run (a machine lost) costs only
+# the run it had: rank 0 hears nothing from it for SSMLAB_SWEEP_TIMEOUT
+# seconds, marks that run failed and runs the rest itself; the dead
+# rank's run and its training child stop (mpirun --enable-recovery exits
+# 0 whatever rank 0 returns, so the message and the tables are checked).
+# Skipped, with a line, without mpirun.
 . "$(dirname "$0")/lib.sh"
 mpi_or_skip
 tiny_corpus "$TMP/c.txt"
@@ -70,5 +76,45 @@ for k in [('slow', '2'), ('lm-one', '1'), ('lm-one', '2')]:
     ok = ok and runs[k]['verdict'] != 'failed' and runs[k]['val_loss'] != '' and runs[k]['steps'] == ('300' if k[0] == 'slow' else '3')
 ok = ok and res['slow']['n'] == '1' and res['lm-one']['n'] == '2' and res['slow']['val_loss_mean'] != ''
 sys.exit(0 if ok and len(runs) == 4 else 1)
+PY
+
+# ---- SIGKILL of rank 1's own process while it runs a run (a machine lost)
+rank_pid() { # the MPI process of rank $1: an ssmlab whose parent is not one (its runs' are)
+    local p pp
+    for p in $(pgrep -x ssmlab); do
+        pp=$(ps -o ppid= -p "$p" | tr -d ' ')
+        [ "$(cat /proc/"$pp"/comm 2>/dev/null)" = ssmlab ] && continue
+        tr '\0' '\n' 2>/dev/null <"/proc/$p/environ" | grep -qx "OMPI_COMM_WORLD_RANK=$1" && { echo "$p"; return; }
+    done 2>/dev/null
+}
+sed 's/^steps = 300$/steps = 3000/' "$TMP/slow.conf" >"$TMP/slower.conf"   # about 20 s
+SSMLAB_SWEEP_TIMEOUT=3 mpi_run 2 --enable-recovery -x SSMLAB_SWEEP_TIMEOUT "$SSMLAB" sweep "$TMP/slower.conf" "$TMP/lm-one.conf" \
+    --seeds 1-2 --out "$TMP/r" --figure-format svg threads=1 >"$TMP/r.csv" 2>"$TMP/r.err" &
+job=$!
+( sleep 120; pkill -KILL -f -- "--out $TMP/r" ) >/dev/null 2>&1 &   # a rank 0 that waits for the dead one fails, not hangs
+watchdog=$!
+r1= busy=
+for _ in $(seq 1 200); do   # rank 1 with a training grandchild: it is running a run
+    r1=$(rank_pid 1)
+    [ -n "$r1" ] && busy=$(pgrep -P "$(pgrep -P "$r1" | head -1)" 2>/dev/null | head -1)
+    [ -n "$busy" ] && break
+    sleep 0.1
+done
+[ -n "$busy" ] && kill -KILL "$r1"
+wait $job
+rc=$?
+pkill -P "$watchdog" sleep 2>/dev/null; kill "$watchdog" 2>/dev/null
+grep -q 'the run failed on rank 1 (the rank stopped answering); its rows say failed' "$TMP/r.err" \
+    && ok "SIGKILL of rank 1 (pid $r1) mid-run: its run reported lost, sweep exit $rc" \
+    || fail "rank 1 killed (pid '$r1', busy '$busy'): exit $rc: $(grep -v '^#' "$TMP/r.err" | tail -4)"
+sleep 0.5
+pgrep -f -- "out=$TMP/r/" >/dev/null && fail "the dead rank's training child goes on: $(pgrep -af -- "out=$TMP/r/")" \
+    || ok "the dead rank's run and training child stopped"
+/usr/bin/python3 - "$TMP/r" <<'PY' && ok "tables: one run failed, the other 3 finished on rank 0" || fail "tables after rank 1 died: $(cat "$TMP/r/runs.csv" 2>&1)"
+import csv, sys
+runs = list(csv.DictReader(open(sys.argv[1] + '/runs.csv')))
+failed = [r for r in runs if r['verdict'] == 'failed']
+done = [r for r in runs if r['verdict'] != 'failed' and r['val_loss'] != '']
+sys.exit(0 if len(runs) == 4 and len(failed) == 1 and len(done) == 3 else 1)
 PY
 finish
