@@ -75,6 +75,29 @@ printf 'arch = mamba2\nd_model = 16\nn_layer = 1\nhead_dim = 8\nsteps = 1\n' >"$
 expect_error 64 "m2.conf: arch = mamba2: the sweep's measurements are not available for mamba2 models yet" \
     "$SSMLAB" sweep "$TMP/m2.conf" --out "$TMP/sweep"
 
+# the Mamba-2 presets: each trains one step, and each is its Mamba-1
+# preset (bytes-small, lm-default, mqar-d{1,2,4}-none) with the four
+# Mamba-2 keys, its own out and no polarize line
+S="$(dirname "$0")/../../scenarios"
+m2=("$S"/m2-*.conf)
+n=0
+for f in "${m2[@]}"; do
+    data=(data="$TMP/corpus.txt")
+    grep -q '^task = mqar$' "$f" && data=(mqar_val_examples=4)
+    "$SSMLAB" train "$f" steps=1 eval_batches=1 threads=1 "${data[@]}" \
+        out="$TMP/preset" >/dev/null 2>"$TMP/p.err" && grep -q "arch = mamba2" "$TMP/p.err" \
+        && n=$((n + 1)) || fail "$f: $(tail -1 "$TMP/p.err")"
+done
+[ "$n" -eq 5 ] && ok "5 Mamba-2 presets train" || fail "$n of ${#m2[@]} Mamba-2 presets train (5 expected)"
+keys() { grep -v '^#' "$1" | grep -Ev '^(arch|head_dim|n_groups|chunk_size|out|polarize) = ' | sort; }
+same=0
+for pair in bytes-small:bytes-small lm-default:lm-default mqar-d1:mqar-d1-none mqar-d2:mqar-d2-none \
+            mqar-d4:mqar-d4-none; do
+    [ "$(keys "$S/m2-${pair%%:*}.conf")" = "$(keys "$S/${pair#*:}.conf")" ] && same=$((same + 1)) \
+        || fail "m2-${pair%%:*}.conf differs from ${pair#*:}.conf beyond the Mamba-2 keys"
+done
+[ "$same" -eq 5 ] && ok "the Mamba-2 presets keep their Mamba-1 presets' task, sizes and budget"
+
 # commands that do not cover Mamba-2 yet refuse it
 expect_error 64 "ssmlab inspect \(its measurements\): not available for mamba2 models yet" \
     "$SSMLAB" inspect --model "$TMP/ss"
