@@ -74,8 +74,30 @@ else
     fail "train arch=mamba2: $(cat "$TMP/train.err")"
 fi
 printf 'arch = mamba2\nd_model = 16\nn_layer = 1\nhead_dim = 8\nsteps = 1\n' >"$TMP/m2.conf"
-expect_error 64 "m2.conf: arch = mamba2: the sweep's measurements are not available for mamba2 models yet" \
-    "$SSMLAB" sweep "$TMP/m2.conf" --out "$TMP/sweep"
+
+# the dynamics of a Mamba-2 run (task_dynamics: eigenvalue signs summed over
+# each layer's groups, verdicts, influence, smoothing) in train.csv and in
+# the sweep's table: 2 layers x 2 groups x N 4 = 16 eigenvalues
+tiny_lm_preset "$TMP/m2-sweep.conf" "$TMP/corpus.txt"
+printf 'arch = mamba2\nhead_dim = 8\nn_groups = 2\nchunk_size = 8\nthreads = 1\n' >>"$TMP/m2-sweep.conf"
+if "$SSMLAB" train "$TMP/m2-sweep.conf" out="$TMP/m2-train" >/dev/null 2>"$TMP/err"; then
+    awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+             $c["split"] == "val" { n++; s = $c["eig_pos"] + $c["eig_neg"] + $c["eig_complex"]
+                                   if (s != 16 || $c["verdict"] == "" || $c["cos_last"] == "") bad = 1 }
+             END { exit !(n >= 1 && !bad) }' "$TMP/m2-train/train.csv" \
+        && ok "train.csv of a Mamba-2 run has its dynamics (16 eigenvalues, verdicts, smoothing)" \
+        || fail "Mamba-2 dynamics in train.csv: $(tail -1 "$TMP/m2-train/train.csv"; grep 'dynamics' "$TMP/err")"
+else
+    fail "train of the Mamba-2 preset: $(tail -2 "$TMP/err")"
+fi
+if "$SSMLAB" sweep "$TMP/m2-sweep.conf" --out "$TMP/sweep" >"$TMP/sweep.csv" 2>"$TMP/err"; then
+    grep -v '^#' "$TMP/sweep.csv" | awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+        { n++; if ($c["verdict"] == "" || $c["verdict"] == "failed" || $c["cos_last"] == "") bad = 1 }
+        END { exit !(n == 1 && !bad) }' \
+        && ok "sweep measures a Mamba-2 preset" || fail "sweep of Mamba-2: $(cat "$TMP/sweep.csv")"
+else
+    fail "sweep of a Mamba-2 preset: $(tail -2 "$TMP/err")"
+fi
 
 # the Mamba-2 presets: each trains one step, and each is its Mamba-1
 # preset (bytes-small, lm-default, mqar-d{1,2,4}-none) with the four
