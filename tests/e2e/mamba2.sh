@@ -4,11 +4,12 @@
 # and the transformers Mamba2ForCausalLM layout load and run through eval
 # and generate (greedy generation repeats); a missing or misshapen tensor
 # is refused naming the file and the tensor; train arch=mamba2 trains,
-# saves, evaluates and resumes; the five m2-*.conf presets train; inspect
-# prints the per-group spectra, norms, verdicts and per-head attention,
-# influence and over-smoothing; what is not ported yet (importance, flow,
-# states, dump, interventions, sweep, the lab) refuses a Mamba-2 model with
-# a clear message instead of computing nonsense.
+# saves, evaluates and resumes, with its dynamics in train.csv, and the
+# sweep measures it; the five m2-*.conf presets train; inspect prints the
+# per-group spectra, norms, verdicts and per-head attention, influence and
+# over-smoothing; what is not ported yet (importance, flow, states, dump,
+# interventions, the lab) refuses a Mamba-2 model with a clear message
+# instead of computing nonsense.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 REF="$(dirname "$0")/../ref/mamba2_ref.py"
