@@ -47,6 +47,7 @@ typedef struct {
     unsigned figure_formats;     /* --figure-format */
     long image;          /* -1: none */
     int spectrum, norms, importance, threads;
+    int default_tables;     /* no table asked for: spectrum, norms, importance */
     cli_recency_opts rec;   /* --attention, --influence, --smoothing */
     cli_states_opts states; /* --states, --lens */
     cli_flow_opts flow;     /* --flow and its options, --scenario, --seed */
@@ -281,35 +282,45 @@ static ssm_status input_build(const inspect_opts *o, const ssm_model *m, const c
 /* ------------------------------------------------------------------------ */
 /* Tables                                                                   */
 
+/* One eigenvalue row and one class row per layer, or for Mamba-2 per
+ * (layer, group) with a group column. */
+static void spectrum_rows(cli_table *t, const ssm_spectrum *s, int with_group)
+{
+    char v[5][40];
+    for (int r = 0; r < s->n_layer * s->n_groups; r++) {
+        snprintf(v[0], 40, "%d", r / s->n_groups);
+        snprintf(v[4], 40, "%d", r % s->n_groups);
+        const char *g = with_group ? v[4] : NULL;
+        for (int i = 0; i < s->N; i++) {
+            snprintf(v[1], 40, "%d", i);
+            snprintf(v[2], 40, "%.12g", s->re[(size_t)r * s->N + i]);
+            snprintf(v[3], 40, "%.12g", s->im[(size_t)r * s->N + i]);
+            const char *row[] = {"spectrum", "eigenvalue", v[0], v[1], v[2], v[3], NULL, NULL, NULL, NULL, g};
+            cli_table_row(t, row);
+        }
+        snprintf(v[1], 40, "%d", s->n_pos[r]);
+        snprintf(v[2], 40, "%d", s->n_neg[r]);
+        snprintf(v[3], 40, "%d", s->n_complex[r]);
+        const char *row[] = {"spectrum", with_group ? "group" : "layer", v[0], NULL, NULL, NULL, v[1], v[2], v[3],
+                             ssm_spectrum_class_name(s->cls[r]), g};
+        cli_table_row(t, row);
+    }
+}
+
 static ssm_status emit_spectrum(const ssm_model *m, cli_inspect_out *out)
 {
     ssm_spectrum s;
     ssm_status st = ssm_dynamics_spectrum(m, &s);
     if (st) return st;
     static const char *const cols[] = {"table", "kind", "layer", "index", "re", "im",
-                                       "n_pos", "n_neg", "n_complex", "class"};
+                                       "n_pos", "n_neg", "n_complex", "class", "group"};
+    int m2 = m->cfg.arch == SSM_ARCH_MAMBA2;
     cli_table t;
-    if ((st = cli_tables_begin(&out->tables, &t, "spectrum", cols, 10))) {
+    if ((st = cli_tables_begin(&out->tables, &t, "spectrum", cols, m2 ? 11 : 10))) {
         ssm_spectrum_free(&s);
         return st;
     }
-    char v[4][40];
-    for (int l = 0; l < s.n_layer; l++) {
-        snprintf(v[0], 40, "%d", l);
-        for (int i = 0; i < s.N; i++) {
-            snprintf(v[1], 40, "%d", i);
-            snprintf(v[2], 40, "%.12g", s.re[(size_t)l * s.N + i]);
-            snprintf(v[3], 40, "%.12g", s.im[(size_t)l * s.N + i]);
-            const char *row[] = {"spectrum", "eigenvalue", v[0], v[1], v[2], v[3], NULL, NULL, NULL, NULL};
-            cli_table_row(&t, row);
-        }
-        snprintf(v[1], 40, "%d", s.n_pos[l]);
-        snprintf(v[2], 40, "%d", s.n_neg[l]);
-        snprintf(v[3], 40, "%d", s.n_complex[l]);
-        const char *row[] = {"spectrum", "layer", v[0], NULL, NULL, NULL, v[1], v[2], v[3],
-                             ssm_spectrum_class_name(s.cls[l])};
-        cli_table_row(&t, row);
-    }
+    spectrum_rows(&t, &s, m2);
     st = cli_tables_end(&out->tables, SSM_OK);
     if (!st && out->fig.dir) st = cli_figures_spectrum(&out->fig, &s);
     ssm_spectrum_free(&s);
@@ -396,7 +407,8 @@ static void verdict_row(cli_table *t, const char *name, const char *quantity, in
 }
 
 /* The three verdicts side by side: residual stream and mixer outputs over
- * depth (per layer), and the flow of one layer over flow time (per unit t). */
+ * depth (per layer), and the flow of one layer over flow time (per unit t;
+ * f NULL leaves it out). */
 static ssm_status emit_verdicts(const inspect_trends *tr, const ssm_flow *f, int flow_layer,
                                 cli_inspect_out *out)
 {
@@ -409,8 +421,9 @@ static ssm_status emit_verdicts(const inspect_trends *tr, const ssm_flow *f, int
     verdict_row(&t, "residual", "ln ||x_l|| over depth", -1, ssm_verdict_name(tr->verdict), tr->slope, tr->r2);
     verdict_row(&t, "mixer", "ln ||mix_l|| over depth", -1, ssm_verdict_name(tr->mix_verdict), tr->mix_slope,
                 tr->mix_r2);
-    verdict_row(&t, "flow", "ln ||x_i(t)|| over flow time", flow_layer, ssm_flow_verdict_name(f->verdict),
-                f->mean_rate, f->mean_r2);
+    if (f)   /* NULL for Mamba-2: no one-layer runs yet */
+        verdict_row(&t, "flow", "ln ||x_i(t)|| over flow time", flow_layer, ssm_flow_verdict_name(f->verdict),
+                    f->mean_rate, f->mean_r2);
     return cli_tables_end(&out->tables, SSM_OK);
 }
 
@@ -559,7 +572,7 @@ static int parse_opts(inspect_opts *o, int argc, char **argv)
     if (cli_opts_given(&a, "figure-format") && !o->figures)
         return cli_usage_error("inspect: --figure-format goes with --figures DIR");
     if (!tables_chosen(o))   /* with --dump alone, only the dump */
-        o->spectrum = o->norms = o->importance = 1;
+        o->spectrum = o->norms = o->importance = o->default_tables = 1;
     return EX_OK;
 }
 
@@ -601,8 +614,9 @@ static ssm_status inspect_forward(const inspect_opts *o, ssm_model *m, const ins
         cli_states_input si = {in->B, in->L, in->ids, (const char(*)[LABEL_MAX])in->labels, o->model, !o->tokens};
         st = cli_states_emit(&o->states, m, &batch, &si, out);
     }
-    if (!st && (o->flow.on || o->norms)) st = inspect_flow(o, m, in, out, &f);
-    if (!st && o->norms) st = emit_verdicts(&tr, &f, o->flow.layer, out);
+    int m1 = m->cfg.arch == SSM_ARCH_MAMBA1;   /* Mamba-2 has no one-layer runs yet */
+    if (!st && m1 && (o->flow.on || o->norms)) st = inspect_flow(o, m, in, out, &f);
+    if (!st && o->norms) st = emit_verdicts(&tr, m1 ? &f : NULL, o->flow.layer, out);
     ssm_flow_free(&f);
     return st;
 }
@@ -631,7 +645,7 @@ static ssm_status inspect_run(const inspect_opts *o, ssm_model *m, const char *r
     ssm_status st = cli_recency_check(&o->rec, &m->cfg);
     if (!st) st = cli_states_check(&o->states, &m->cfg);
     if (!st) st = cli_dump_check(&o->dump, &m->cfg);
-    if (!st && (o->flow.on || o->norms)) st = cli_flow_check(&o->flow, &m->cfg);
+    if (!st && m->cfg.arch == SSM_ARCH_MAMBA1 && (o->flow.on || o->norms)) st = cli_flow_check(&o->flow, &m->cfg);
     if (!st && need_input) st = input_build(o, m, run_config, &in);
     ssm_batch batch = {in.B, in.L, in.tokens, in.inputs, NULL};
     if (!st && need_input) st = cli_intervene_begin(&iv, &o->iv, m, o->model, &batch);   /* the probe stays on */
@@ -674,6 +688,25 @@ static int inspect_random(const inspect_opts *o)
     return st ? cli_report(st) : EX_OK;
 }
 
+/* What Mamba-2 has (the spectra per group, the norms and their verdicts,
+ * per-head attention, influence, over-smoothing); the rest refuses it by
+ * name.  The default tables leave the importance out for Mamba-2. */
+static ssm_status inspect_arch_check(inspect_opts *o, const ssm_model *m)
+{
+    if (m->cfg.arch == SSM_ARCH_MAMBA1) return SSM_OK;
+    if (o->default_tables) o->importance = 0;
+    const struct { int asked; const char *what; } no[] = {
+        {o->importance, "ssmlab inspect --importance"},
+        {o->flow.on, "ssmlab inspect --flow (one-layer runs)"},
+        {cli_states_any(&o->states), "ssmlab inspect --states and --lens"},
+        {o->dump.path != NULL, "ssmlab inspect --dump"},
+        {cli_intervene_any(&o->iv), "interventions (--ablate, --pin, --patch)"},
+    };
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++)
+        if (no[i].asked) return ssm_model_need_mamba1(m, no[i].what);
+    return SSM_OK;
+}
+
 int cli_inspect(int argc, char **argv)
 {
     inspect_opts o;
@@ -695,7 +728,7 @@ int cli_inspect(int argc, char **argv)
     ssm_status st = ssm_checkpoint_load(o.model, &m, &meta);
     if (st) return cli_report(st);
     cli_log_model(o.model, &m);
-    st = ssm_model_need_mamba1(&m, "ssmlab inspect (its measurements)");   /* Mamba-2: to come */
+    st = inspect_arch_check(&o, &m);
     if (!st) st = inspect_run(&o, &m, meta.run_config);
     ssm_checkpoint_meta_free(&meta);
     ssm_model_free(&m);

@@ -75,7 +75,7 @@ static void token_text(const char *label, int pos, char *out, size_t n)
 ssm_status cli_figures_spectrum(const cli_figures *f, const ssm_spectrum *s)
 {
     scratch sc = {0};
-    int nl = s->n_layer, N = s->N;
+    int G = s->n_groups, nl = s->n_layer * G, N = s->N;   /* a panel per layer (and group) */
     fig_panel *p = scratch_get(&sc, nl, sizeof *p);
     fig_series *ser = scratch_get(&sc, nl, sizeof *ser);
     char (*title)[TITLE_MAX] = scratch_get(&sc, nl, TITLE_MAX);
@@ -83,8 +83,10 @@ ssm_status cli_figures_spectrum(const cli_figures *f, const ssm_spectrum *s)
     for (int l = 0; l < nl; l++) {
         const double *re = s->re + (size_t)l * N, *im = s->im + (size_t)l * N;
         double r = ssm_dynamics_radius(re, im, N), lim = r > 0 ? 1.15 * r : 1;
-        int k = snprintf(title[l], TITLE_MAX, "layer %d: %s (%d+, %d\xe2\x88\x92", l, ssm_spectrum_class_name(s->cls[l]),
-                         s->n_pos[l], s->n_neg[l]);
+        int k = G > 1 ? snprintf(title[l], TITLE_MAX, "layer %d group %d", l / G, l % G)
+                      : snprintf(title[l], TITLE_MAX, "layer %d", l / G);
+        k += snprintf(title[l] + k, TITLE_MAX - k, ": %s (%d+, %d\xe2\x88\x92", ssm_spectrum_class_name(s->cls[l]),
+                      s->n_pos[l], s->n_neg[l]);
         snprintf(title[l] + k, TITLE_MAX - k, s->n_complex[l] ? ", %d complex)" : ")", s->n_complex[l]);
         ser[l] = (fig_series){NULL, re, im, NULL, NULL, N, s->cls[l], s->cls[l], FIG_MARKERS};
         p[l] = (fig_panel){.kind = FIG_PANEL_XY,
@@ -92,7 +94,8 @@ ssm_status cli_figures_spectrum(const cli_figures *f, const ssm_spectrum *s)
                                    .zero_lines = 1, .xmin = -lim, .xmax = lim, .ymin = -lim, .ymax = lim},
                                   &ser[l], 1}};
     }
-    fig_page page = {"Eigenvalues \xce\xbb of S_B S_C\xe1\xb5\x80 by layer", p, nl, grid_cols(nl), 0, 0};
+    fig_page page = {G > 1 ? "Eigenvalues \xce\xbb of S_B S_C\xe1\xb5\x80 by layer and group"
+                           : "Eigenvalues \xce\xbb of S_B S_C\xe1\xb5\x80 by layer", p, nl, grid_cols(nl), 0, 0};
     ssm_status st = cli_figures_write(f, "spectrum", &page);
     scratch_free(&sc);
     return st;
@@ -226,24 +229,25 @@ ssm_status cli_figures_importance(const cli_figures *f, const float *scores, int
 /* Attention                                                                */
 
 ssm_status cli_figures_attention(const cli_figures *f, const double *maps, const int *layers, int n_maps,
-                                 int L, int channel, int B)
+                                 int L, int channel, const char *unit, int B)
 {
     scratch sc = {0};
     fig_panel *p = scratch_get(&sc, n_maps, sizeof *p);
     char (*title)[TITLE_MAX] = scratch_get(&sc, n_maps, TITLE_MAX);
     if (sc.failed) return scratch_nomem(&sc, "attention");
-    int signed_map = channel != SSM_ATTN_MEAN;
+    int signed_map = channel != SSM_ATTN_MEAN, head = !strcmp(unit, "head");
     for (int k = 0; k < n_maps; k++) {
         snprintf(title[k], TITLE_MAX, "layer %d", layers[k]);
         p[k] = (fig_panel){.kind = FIG_PANEL_HEATMAP,
                            .heat = {{.title = title[k], .xlabel = "source position s", .ylabel = "target position t"},
                                     maps + (size_t)k * L * L, L, L, 1, signed_map ? -1 : 0, 1, signed_map,
-                                    signed_map ? "\xce\xb1_e / max_s |\xce\xb1_e| of row t"
-                                               : "mean |\xce\xb1_e| / row max"}};
+                                    signed_map ? (head ? "\xce\xb1_h / max_s |\xce\xb1_h| of row t"
+                                                       : "\xce\xb1_e / max_s |\xce\xb1_e| of row t")
+                                               : "mean |\xce\xb1| / row max"}};
     }
     char page_title[TITLE_MAX], which[48];
-    if (signed_map) snprintf(which, sizeof which, "channel %d", channel);
-    else snprintf(which, sizeof which, "mean |\xce\xb1_e| over channels");
+    if (signed_map) snprintf(which, sizeof which, "%s %d", unit, channel);
+    else snprintf(which, sizeof which, head ? "mean |\xce\xb1_h| over heads" : "mean |\xce\xb1_e| over channels");
     snprintf(page_title, sizeof page_title, "Hidden attention, row-normalised (%s), sequence 0%s", which,
              B > 1 ? " of several" : "");
     int cols = grid_cols(n_maps);

@@ -36,9 +36,10 @@ ssm_status cli_figures_importance(const cli_figures *f, const float *scores, int
 
 /* Row-normalised hidden attention of the first sequence, a heatmap per
  * layer: maps (n_maps, L, L) with NaN above the diagonal, layers (n_maps),
- * channel SSM_ATTN_MEAN or the channel shown (signed: a diverging ramp). */
+ * channel SSM_ATTN_MEAN or the channel shown (signed: a diverging ramp);
+ * unit "channel", or "head" for Mamba-2's per-head maps. */
 ssm_status cli_figures_attention(const cli_figures *f, const double *maps, const int *layers, int n_maps,
-                                 int L, int channel, int B);
+                                 int L, int channel, const char *unit, int B);
 
 /* I(t, s) against t - s on a log axis, a series per target, with the
  * fitted exponential and its half-life and R^2 (fit NULL: no fit). */

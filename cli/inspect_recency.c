@@ -44,7 +44,7 @@ static const cli_opt options[] = {
     {"layer", 0, CLI_OPT_INT, 0, 1 << 20, .metavar = "L", .help = "with --attention: only layer L (default: every layer)",
      .offset = offsetof(cli_recency_opts, layer)},
     {"channel", 0, CLI_OPT_CUSTOM, .metavar = "E|mean",
-     .help = "with --attention: channel E, or the mean of |alpha_e| (default)",
+     .help = "with --attention: channel E (head for Mamba-2), or the mean of |alpha| (default)",
      .offset = offsetof(cli_recency_opts, channel), .what = "a channel number or 'mean'", .parse = channel_parse},
     {"influence", 0, CLI_OPT_FLAG, .help = "print the influence table and its decay fit",
      .offset = offsetof(cli_recency_opts, influence)},
@@ -72,6 +72,9 @@ ssm_status cli_recency_check(const cli_recency_opts *o, const ssm_config *c)
 {
     if (o->attention && o->layer >= c->n_layer)
         return ssm_fail(SSM_ERR_USAGE, "--layer %d: the model has layers 0..%d", o->layer, c->n_layer - 1);
+    if (o->attention && c->arch == SSM_ARCH_MAMBA2 && o->channel >= c->n_heads)
+        return ssm_fail(SSM_ERR_USAGE, "--channel %d: a Mamba-2 model's attention is per head, "
+                        "and it has heads 0..%d", o->channel, c->n_heads - 1);
     if (o->attention && o->channel >= c->d_inner)
         return ssm_fail(SSM_ERR_USAGE, "--channel %d: the model has channels 0..%d (d_inner)",
                         o->channel, c->d_inner - 1);
@@ -81,9 +84,10 @@ ssm_status cli_recency_check(const cli_recency_opts *o, const ssm_config *c)
 /* ------------------------------------------------------------------------ */
 /* --attention                                                              */
 
-/* rows s <= t of one (layer, seq) map: raw and row-normalised */
-static void attention_rows(cli_table *t, int layer, int seq, int channel, const float *raw,
-                           const float *rn, int L)
+/* rows s <= t of one (layer, seq) map: raw and row-normalised; unit
+ * "channel", or "head" for Mamba-2 */
+static void attention_rows(cli_table *t, int layer, int seq, int channel, const char *unit,
+                           const float *raw, const float *rn, int L)
 {
     char v[6][40];
     snprintf(v[0], 40, "%d", layer);
@@ -97,7 +101,7 @@ static void attention_rows(cli_table *t, int layer, int seq, int channel, const 
             char nv[40];
             snprintf(nv, 40, "%.9g", rn[(size_t)i * L + s]);
             const char *row[] = {"attention", v[0], v[1], v[3], v[4],
-                                 channel < 0 ? "mean_abs" : "channel", channel < 0 ? NULL : v[2],
+                                 channel < 0 ? "mean_abs" : unit, channel < 0 ? NULL : v[2],
                                  v[5], nv};
             cli_table_row(t, row);
         }
@@ -113,8 +117,9 @@ static void attention_keep(const float *rn, int L, double *map)
 
 static ssm_status emit_attention(const cli_recency_opts *o, const ssm_model *m, cli_inspect_out *out)
 {
-    static const char *const cols[] = {"table", "layer", "seq", "t", "s", "aggregation",
-                                       "channel", "raw", "row_normalized"};
+    const char *unit = m->cfg.arch == SSM_ARCH_MAMBA2 ? "head" : "channel";
+    const char *const cols[] = {"table", "layer", "seq", "t", "s", "aggregation", unit, "raw",
+                                "row_normalized"};
     int L = ssm_model_input_len(m), l0 = o->layer < 0 ? 0 : o->layer;
     int l1 = o->layer < 0 ? m->cfg.n_layer : o->layer + 1, nl = l1 - l0;
     float *raw = malloc(sizeof(float) * L * L), *rn = malloc(sizeof(float) * L * L);   /* (L, L) */
@@ -129,12 +134,12 @@ static ssm_status emit_attention(const cli_recency_opts *o, const ssm_model *m, 
             st = ssm_recency_attention(m, l, b, o->channel, NULL, raw);
             if (st) break;
             ssm_recency_row_normalize(raw, L, rn);
-            attention_rows(&t, l, b, o->channel, raw, rn, L);
+            attention_rows(&t, l, b, o->channel, unit, raw, rn, L);
             if (maps && b == 0) attention_keep(rn, L, maps + (size_t)(l - l0) * L * L);
             if (layers) layers[l - l0] = l;
         }
     st = cli_tables_end(&out->tables, st);
-    if (!st && maps) st = cli_figures_attention(&out->fig, maps, layers, nl, L, o->channel, m->act_B);
+    if (!st && maps) st = cli_figures_attention(&out->fig, maps, layers, nl, L, o->channel, unit, m->act_B);
     free(raw);
     free(rn);
     free(maps);

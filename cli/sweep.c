@@ -271,10 +271,6 @@ static ssm_status preset_load(sweep_run *r, const sweep_opts *o, const char *fil
     if (len >= (int)sizeof r->rc.out) return ssm_fail(SSM_ERR_CONFIG, "%s: output path too long", file);
     snprintf(r->rc.format, sizeof r->rc.format, "csv");
     if ((st = run_config_check(&r->rc))) return preset_error(r, st);
-    if (r->rc.model.arch != SSM_ARCH_MAMBA1)   /* before training it: Mamba-2 measurements to come */
-        return preset_error(r, ssm_fail(SSM_ERR_USAGE, "arch = %s: the sweep's measurements are not "
-                                        "available for mamba2 models yet (Mamba-1 only)",
-                                        ssm_arch_name(r->rc.model.arch)));
     r->val_loss = r->val_acc = r->unigram = r->train_s = NAN;
     r->mean_slope = r->mix_slope = NAN;
     r->decay_rate = r->half_life = r->fit_r2 = r->tail64 = r->cos_last = r->dev_last = r->dev_ratio = NAN;

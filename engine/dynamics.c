@@ -259,6 +259,24 @@ static void layer_product(const ssm_config *c, const float *x_proj, int l, doubl
         }
 }
 
+/* Mamba-2's twin (ssmlab-math(7) MAMBA-2, Per-head measurements): M (N, N)
+ * = S_B S_C^T of group g of layer l, S_B and S_C (N, D) the rows of in_proj
+ * that make group g's B and C (rows 2E + gN and 2E + GN + gN on). */
+static void group_product(const ssm_config *c, const float *in_proj, int l, int g, double *M)
+{
+    int D = c->d_model, E = c->d_inner, N = c->d_state, GN = c->n_groups * N;
+    size_t W = 2 * (size_t)E + 2 * GN + c->n_heads;
+    const float *ip = in_proj + (size_t)l * W * D;
+    const float *SB = ip + (2 * (size_t)E + (size_t)g * N) * D;
+    const float *SC = ip + (2 * (size_t)E + GN + (size_t)g * N) * D;
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0.0;
+            for (int d = 0; d < D; d++) s += (double)SB[(size_t)i * D + d] * SC[(size_t)j * D + d];
+            M[(size_t)i * N + j] = s;
+        }
+}
+
 void ssm_spectrum_free(ssm_spectrum *s)
 {
     free(s->re);
@@ -270,17 +288,19 @@ void ssm_spectrum_free(ssm_spectrum *s)
     memset(s, 0, sizeof *s);
 }
 
-static ssm_status spectrum_alloc(ssm_spectrum *s, int nl, int N)
+static ssm_status spectrum_alloc(ssm_spectrum *s, int nl, int G, int N)
 {
     memset(s, 0, sizeof *s);
     s->n_layer = nl;
+    s->n_groups = G;
     s->N = N;
-    s->re = malloc(sizeof(double) * nl * N);
-    s->im = malloc(sizeof(double) * nl * N);
-    s->n_pos = malloc(sizeof(int) * nl);
-    s->n_neg = malloc(sizeof(int) * nl);
-    s->n_complex = malloc(sizeof(int) * nl);
-    s->cls = malloc(sizeof(int) * nl);
+    size_t rows = (size_t)nl * G;
+    s->re = malloc(sizeof(double) * rows * N);
+    s->im = malloc(sizeof(double) * rows * N);
+    s->n_pos = malloc(sizeof(int) * rows);
+    s->n_neg = malloc(sizeof(int) * rows);
+    s->n_complex = malloc(sizeof(int) * rows);
+    s->cls = malloc(sizeof(int) * rows);
     if (s->re && s->im && s->n_pos && s->n_neg && s->n_complex && s->cls) return SSM_OK;
     ssm_spectrum_free(s);
     return ssm_fail(SSM_ERR_NOMEM, "out of memory for the spectrum");
@@ -289,23 +309,24 @@ static ssm_status spectrum_alloc(ssm_spectrum *s, int nl, int N)
 ssm_status ssm_dynamics_spectrum(const ssm_model *m, ssm_spectrum *out)
 {
     const ssm_config *c = &m->cfg;
-    int nl = c->n_layer, N = c->d_state;
+    int m2 = c->arch == SSM_ARCH_MAMBA2, nl = c->n_layer, N = c->d_state, G = m2 ? c->n_groups : 1;
     ssm_params p = m->params;   /* the struct is const, the weights it points to are not */
-    ssm_scenario_forward(c, &p);
-    ssm_status st = spectrum_alloc(out, nl, N);
+    if (!m2) ssm_scenario_forward(c, &p);
+    ssm_status st = spectrum_alloc(out, nl, G, N);
     if (st) return st;
     double *M = malloc(sizeof(double) * N * N);
     if (!M) {
         ssm_spectrum_free(out);
         return ssm_fail(SSM_ERR_NOMEM, "out of memory for the spectrum");
     }
-    for (int l = 0; l < nl && !st; l++) {
-        layer_product(c, p.x_proj, l, M);
-        double *re = out->re + (size_t)l * N, *im = out->im + (size_t)l * N;
+    for (int r = 0; r < nl * G && !st; r++) {   /* row r: layer r / G, group r % G */
+        if (m2) group_product(c, p.m2_in_proj, r / G, r % G, M);
+        else layer_product(c, p.x_proj, r, M);
+        double *re = out->re + (size_t)r * N, *im = out->im + (size_t)r * N;
         st = ssm_dynamics_eigen(M, N, re, im);
         if (st) break;
-        out->cls[l] = ssm_dynamics_classify(re, im, N, &out->n_pos[l], &out->n_neg[l],
-                                            &out->n_complex[l]);
+        out->cls[r] = ssm_dynamics_classify(re, im, N, &out->n_pos[r], &out->n_neg[r],
+                                            &out->n_complex[r]);
     }
     free(M);
     if (st) ssm_spectrum_free(out);

@@ -82,7 +82,7 @@ float ssm_dynamics_r2(const float *norms, int n_layer, int T);
  * ssm_dynamics_r2 (a NaN r2 skips the no-trend test) */
 int ssm_dynamics_verdict(const float *slopes, int T, float r2, float *mean_slope);
 
-/* ---- spectrum of S_B S_C^T -------------------------------------------- */
+/* ---- spectrum of S_B S_C^T (per group for Mamba-2) ------------------- */
 
 enum { SSM_SPECTRUM_POSITIVE = 0, SSM_SPECTRUM_NEGATIVE, SSM_SPECTRUM_MIXED, SSM_SPECTRUM_COMPLEX };
 
@@ -98,10 +98,10 @@ enum { SSM_SPECTRUM_POSITIVE = 0, SSM_SPECTRUM_NEGATIVE, SSM_SPECTRUM_MIXED, SSM
 #define SSM_SPECTRUM_TOL 1e-6
 
 typedef struct {
-    int n_layer, N;
-    double *re, *im;   /* (n_layer, N) eigenvalues, sorted by decreasing re */
-    int *n_pos, *n_neg, *n_complex;  /* (n_layer) */
-    int *cls;          /* (n_layer) SSM_SPECTRUM_* */
+    int n_layer, n_groups, N;   /* n_groups: 1 for Mamba-1 */
+    double *re, *im;   /* (n_layer, n_groups, N) eigenvalues, sorted by decreasing re */
+    int *n_pos, *n_neg, *n_complex;  /* (n_layer, n_groups) */
+    int *cls;          /* (n_layer, n_groups) SSM_SPECTRUM_* */
 } ssm_spectrum;
 
 /* The N learned channels only (the pinned polarization channels are not
@@ -109,6 +109,9 @@ typedef struct {
  * ssm_scenario_forward (idempotent), which rewrites the learned B and C rows
  * of m's x_proj from P and q: the model struct is const, its weights not. */
 ssm_status ssm_dynamics_spectrum(const ssm_model *m, ssm_spectrum *out);
+/* Mamba-2: one spectrum per layer and group g, of S_B S_C^T with S_B and
+ * S_C (N, D) the rows of in_proj that make group g's B and C
+ * (ssmlab-math(7) MAMBA-2); row l * n_groups + g of every array. */
 void ssm_spectrum_free(ssm_spectrum *s);
 const char *ssm_spectrum_class_name(int cls);  /* "positive", "negative", "mixed", "complex" */
 

@@ -218,9 +218,34 @@ static ssm_conv_args conv_args(const layer_run *r)
 /* Forward                                                                  */
 
 /* A_h = -exp(A_log_h) */
-static void layer_A(const layer_run *r)
+static void heads_A(const float *A_log, int H, float *A)
 {
-    for (int h = 0; h < r->d.H; h++) r->g.A[h] = -expf(r->p.A_log[h]);
+    for (int h = 0; h < H; h++) A[h] = -expf(A_log[h]);
+}
+
+static void layer_A(const layer_run *r) { heads_A(r->p.A_log, r->d.H, r->g.A); }
+
+ssm_status ssm_mamba2_scan_inputs(const ssm_model *m, int layer, const float **xbc, const float **dt,
+                                  float *A)
+{
+    const ssm_config *c = &m->cfg;
+    if (c->arch != SSM_ARCH_MAMBA2 || !m->acts_memory || !m->acts.m2 || m->act_B < 1)
+        return ssm_fail(SSM_ERR_SOFTWARE, "the Mamba-2 scan inputs need a Mamba-2 forward first");
+    if (layer < 0 || layer >= c->n_layer)
+        return ssm_fail(SSM_ERR_USAGE, "layer %d is outside [0, %d)", layer, c->n_layer);
+    if (!m->grads_memory && layer != c->n_layer - 1)
+        return ssm_fail(SSM_ERR_SOFTWARE, "activations of layer %d are not kept: call "
+                        "ssm_model_alloc_grads before the forward", layer);
+    dims d = dims_of(c, m->act_B, m->act_L);
+    size_t k = m->grads_memory ? (size_t)layer : 0;   /* kept layer */
+    layer_acts a;
+    ssm_layout_entry at[ACT_ENTRIES];
+    acts_table(c, &d, &a, at);
+    ssm_layout_carve(at, ACT_ENTRIES, 1, m->acts.m2 + k * ssm_mamba2_acts_size(c, d.B, d.L));
+    *xbc = a.xbc;
+    *dt = a.dt;
+    heads_A(m->params.m2_A_log + (size_t)layer * d.H, d.H, A);
+    return SSM_OK;
 }
 
 void ssm_mamba2_gated_norm(float *yn, float *yz, float *rstd, const float *y, const float *z,

@@ -40,6 +40,15 @@ ssm_status ssm_mamba2_layer_forward(ssm_model *m, int layer, float *scratch);
 ssm_status ssm_mamba2_layer_backward(ssm_model *m, int layer, float *dresid, float *dxn,
                                      float *scratch);
 
+/* What the per-head measurements of ssmlab-math(7) MAMBA-2 read from the
+ * last forward (ssm_model_forward): layer's xBC (act_B, act_L, Cw) after
+ * the conv and SiLU, rows [x (E); B (G, N); C (G, N)], its dt (act_B,
+ * act_L, H), and A (H) = -exp(A_log).  Every layer is kept only when the
+ * model has gradients (ssm_model_alloc_grads before the forward), else
+ * only the last one: SSM_ERR_SOFTWARE for another, or before a forward. */
+ssm_status ssm_mamba2_scan_inputs(const ssm_model *m, int layer, const float **xbc, const float **dt,
+                                  float *A);
+
 /* The gated RMSNorm of one position: yz (E) = y SiLU(z), yn (E) = yz
  * over the rms of each group of E/G channels times w (E); rstd (G), when
  * not NULL, gets each group's 1/rms; yn may be y.  The forward's and generation's one implementation. */

@@ -15,6 +15,8 @@
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 
+#include "engine/mamba2.h"
+
 /* ------------------------------------------------------------------------ */
 /* Hidden attention                                                         */
 
@@ -93,11 +95,46 @@ static ssm_status attention_check(const ssm_model *m, int layer, int b)
     return SSM_OK;
 }
 
+/* Mamba-2's twin (ssmlab-math(7) MAMBA-2, Per-head measurements): head h
+ * is one channel of ssm_recency_alpha with delta = dt[., h], B and C of
+ * its group g(h) and A[h] on every state column; the mean over heads
+ * adds (1/H) |alpha_h|. */
+static ssm_status attention_heads(const ssm_model *m, int layer, int b, int head, atomic_int *cancel,
+                                  float *alpha)
+{
+    const ssm_config *c = &m->cfg;
+    int H = c->n_heads, N = c->d_state, G = c->n_groups, E = c->d_inner, L = m->act_L,
+        Cw = E + 2 * G * N;
+    if (head < SSM_ATTN_MEAN || head >= H)
+        return ssm_fail(SSM_ERR_USAGE, "hidden attention: head %d is outside [0, %d)", head, H);
+    const float *xbc, *dt;
+    float *A = malloc(sizeof(float) * ((size_t)H * N + H + (size_t)L * L));   /* (H, N), (H), (L, L) */
+    if (!A) return ssm_fail(SSM_ERR_NOMEM, "out of memory for hidden attention (L = %d)", L);
+    float *Ah = A + (size_t)H * N, *one = Ah + H;
+    ssm_status st = ssm_mamba2_scan_inputs(m, layer, &xbc, &dt, Ah);
+    for (int h = 0; h < H; h++)
+        for (int j = 0; j < N; j++) A[(size_t)h * N + j] = Ah[h];
+    xbc += (size_t)b * L * Cw;
+    int h0 = head < 0 ? 0 : head, h1 = head < 0 ? H : head + 1;
+    if (head < 0) memset(alpha, 0, sizeof(float) * L * L);
+    for (int h = h0; h < h1 && !st; h++) {
+        int g = h / (H / G);
+        ssm_attn_args a = {L, H, N, dt + (size_t)b * L * H, xbc + E + (size_t)g * N,
+                           xbc + E + (size_t)(G + g) * N, Cw, A, NULL};
+        st = ssm_recency_alpha(&a, h, cancel, head < 0 ? one : alpha);
+        if (!st && head < 0)
+            for (size_t i = 0; i < (size_t)L * L; i++) alpha[i] += fabsf(one[i]) / H;
+    }
+    free(A);
+    return st;
+}
+
 ssm_status ssm_recency_attention(const ssm_model *m, int layer, int b, int channel, atomic_int *cancel,
                                  float *alpha)
 {
     ssm_status st = attention_check(m, layer, b);
     if (st) return st;
+    if (m->cfg.arch == SSM_ARCH_MAMBA2) return attention_heads(m, layer, b, channel, cancel, alpha);
     const ssm_config *c = &m->cfg;
     int E = c->d_inner, Ns = c->state_dim, R = c->dt_rank, X = R + 2 * Ns, Lm = m->act_L,
         L = ssm_model_input_len(m);                           /* causal: the cls row is not needed */

@@ -11,16 +11,21 @@
 #include "engine/clock.h"
 #include "engine/dynamics.h"
 
-/* Eigenvalue signs of S_C^T S_B, per layer and summed. */
+/* Eigenvalue signs of S_C^T S_B, per layer (a Mamba-2 layer's summed
+ * over its groups) and summed. */
 static ssm_status measure_spectrum(const ssm_model *m, task_dynamics *out)
 {
     ssm_spectrum sp;
     ssm_status st = ssm_dynamics_spectrum(m, &sp);
     if (st) return st;
-    for (int l = 0; l < out->n_layer; l++) {
-        out->pos += out->eig_pos[l] = sp.n_pos[l];
-        out->neg += out->eig_neg[l] = sp.n_neg[l];
-        out->complex_total += out->eig_complex[l] = sp.n_complex[l];
+    for (int r = 0; r < out->n_layer * sp.n_groups; r++) {   /* row r: layer r / G, group r % G */
+        int l = r / sp.n_groups;
+        out->eig_pos[l] += sp.n_pos[r];
+        out->eig_neg[l] += sp.n_neg[r];
+        out->eig_complex[l] += sp.n_complex[r];
+        out->pos += sp.n_pos[r];
+        out->neg += sp.n_neg[r];
+        out->complex_total += sp.n_complex[r];
     }
     ssm_spectrum_free(&sp);
     return SSM_OK;
@@ -112,11 +117,6 @@ ssm_status task_dynamics_measure(task_data *d, ssm_model *m, int budget, task_dy
 {
     double t0 = ssm_now_s();
     int nl = m->cfg.n_layer;
-    ssm_status st0 = ssm_model_need_mamba1(m, "the dynamics measurements");   /* Mamba-2: to come */
-    if (st0) {
-        *out = (task_dynamics){0};
-        return st0;
-    }
     *out = (task_dynamics){.n_layer = nl, .mean_slope = NAN, .mix_slope = NAN, .decay_rate = NAN,
                            .half_life = NAN, .fit_r2 = NAN, .tail64 = NAN, .cos_last = NAN, .dev_last = NAN,
                            .dev_ratio = NAN};

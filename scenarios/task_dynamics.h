@@ -42,7 +42,8 @@ enum { TASK_DYNAMICS_FULL = 0, TASK_DYNAMICS_QUICK };
 
 typedef struct {
     int n_layer;
-    int *eig_pos, *eig_neg, *eig_complex;   /* (n_layer) eigenvalues of S_C^T S_B by sign */
+    int *eig_pos, *eig_neg, *eig_complex;   /* (n_layer) eigenvalues of S_C^T S_B by sign
+                                             * (Mamba-2: summed over the layer's groups) */
     int pos, neg, complex_total;            /* their sums over the layers */
     float mean_slope, mix_slope;   /* mean log-norm slopes over depth (mix: NaN for one layer) */
     int verdict, mix_verdict;      /* SSM_VERDICT_* of the residual stream, of the mixer outputs */

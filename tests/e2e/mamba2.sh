@@ -4,8 +4,11 @@
 # and the transformers Mamba2ForCausalLM layout load and run through eval
 # and generate (greedy generation repeats); a missing or misshapen tensor
 # is refused naming the file and the tensor; train arch=mamba2 trains,
-# saves, evaluates and resumes; the commands not ported yet (inspect,
-# interventions, sweep, the lab) refuse a Mamba-2 model with a clear message
+# saves, evaluates and resumes, with its dynamics in train.csv, and the
+# sweep measures it; the five m2-*.conf presets train; inspect prints the
+# per-group spectra, norms, verdicts and per-head attention, influence and
+# over-smoothing; what is not ported yet (importance, flow, states, dump,
+# interventions, the lab) refuses a Mamba-2 model with a clear message
 # instead of computing nonsense.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
@@ -81,16 +84,96 @@ else
     fail "train arch=mamba2: $(cat "$TMP/train.err")"
 fi
 printf 'arch = mamba2\nd_model = 16\nn_layer = 1\nhead_dim = 8\nsteps = 1\n' >"$TMP/m2.conf"
-expect_error 64 "m2.conf: arch = mamba2: the sweep's measurements are not available for mamba2 models yet" \
-    "$SSMLAB" sweep "$TMP/m2.conf" --out "$TMP/sweep"
 
-# commands that do not cover Mamba-2 yet refuse it
-expect_error 64 "ssmlab inspect \(its measurements\): not available for mamba2 models yet" \
-    "$SSMLAB" inspect --model "$TMP/ss"
-grep -q "mamba2, 4 heads of 8 in 2 groups, chunk_size 4" "$TMP/err" && ok "inspect logs the model's heads" \
-    || fail "inspect log: $(cat "$TMP/err")"
-expect_error 64 "not available for mamba2 models yet" \
+# the dynamics of a Mamba-2 run (task_dynamics: eigenvalue signs summed over
+# each layer's groups, verdicts, influence, smoothing) in train.csv and in
+# the sweep's table: 2 layers x 2 groups x N 4 = 16 eigenvalues
+tiny_lm_preset "$TMP/m2-sweep.conf" "$TMP/corpus.txt"
+printf 'arch = mamba2\nhead_dim = 8\nn_groups = 2\nchunk_size = 8\nthreads = 1\n' >>"$TMP/m2-sweep.conf"
+if "$SSMLAB" train "$TMP/m2-sweep.conf" out="$TMP/m2-train" >/dev/null 2>"$TMP/err"; then
+    awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+             $c["split"] == "val" { n++; s = $c["eig_pos"] + $c["eig_neg"] + $c["eig_complex"]
+                                   if (s != 16 || $c["verdict"] == "" || $c["cos_last"] == "") bad = 1 }
+             END { exit !(n >= 1 && !bad) }' "$TMP/m2-train/train.csv" \
+        && ok "train.csv of a Mamba-2 run has its dynamics (16 eigenvalues, verdicts, smoothing)" \
+        || fail "Mamba-2 dynamics in train.csv: $(tail -1 "$TMP/m2-train/train.csv"; grep 'dynamics' "$TMP/err")"
+else
+    fail "train of the Mamba-2 preset: $(tail -2 "$TMP/err")"
+fi
+if "$SSMLAB" sweep "$TMP/m2-sweep.conf" --out "$TMP/sweep" >"$TMP/sweep.csv" 2>"$TMP/err"; then
+    grep -v '^#' "$TMP/sweep.csv" | awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+        { n++; if ($c["verdict"] == "" || $c["verdict"] == "failed" || $c["cos_last"] == "") bad = 1 }
+        END { exit !(n == 1 && !bad) }' \
+        && ok "sweep measures a Mamba-2 preset" || fail "sweep of Mamba-2: $(cat "$TMP/sweep.csv")"
+else
+    fail "sweep of a Mamba-2 preset: $(tail -2 "$TMP/err")"
+fi
+
+# the Mamba-2 presets: each trains one step, and each is its Mamba-1
+# preset (bytes-small, lm-default, mqar-d{1,2,4}-none) with the four
+# Mamba-2 keys, its own out and no polarize line
+S="$(dirname "$0")/../../scenarios"
+m2=("$S"/m2-*.conf)
+n=0
+for f in "${m2[@]}"; do
+    data=(data="$TMP/corpus.txt")
+    grep -q '^task = mqar$' "$f" && data=(mqar_val_examples=4)
+    "$SSMLAB" train "$f" steps=1 eval_batches=1 threads=1 "${data[@]}" \
+        out="$TMP/preset" >/dev/null 2>"$TMP/p.err" && grep -q "arch = mamba2" "$TMP/p.err" \
+        && n=$((n + 1)) || fail "$f: $(tail -1 "$TMP/p.err")"
+done
+[ "$n" -eq 5 ] && ok "5 Mamba-2 presets train" || fail "$n of ${#m2[@]} Mamba-2 presets train (5 expected)"
+keys() { grep -v '^#' "$1" | grep -Ev '^(arch|head_dim|n_groups|chunk_size|out|polarize) = ' | sort; }
+same=0
+for pair in bytes-small:bytes-small lm-default:lm-default mqar-d1:mqar-d1-none mqar-d2:mqar-d2-none \
+            mqar-d4:mqar-d4-none; do
+    [ "$(keys "$S/m2-${pair%%:*}.conf")" = "$(keys "$S/${pair#*:}.conf")" ] && same=$((same + 1)) \
+        || fail "m2-${pair%%:*}.conf differs from ${pair#*:}.conf beyond the Mamba-2 keys"
+done
+[ "$same" -eq 5 ] && ok "the Mamba-2 presets keep their Mamba-1 presets' task, sizes and budget"
+
+# inspect on a Mamba-2 checkpoint: the spectra per (layer, group), the norms
+# and their verdicts (no flow row: one-layer runs are Mamba-1 only), the
+# per-head hidden attention, influence and over-smoothing; the tables it
+# does not compute yet refuse the model by name
+if "$SSMLAB" inspect --model "$TMP/ss" --tokens 1,2,3,4,5,6,7,8,9 >"$TMP/insp.csv" 2>"$TMP/err"; then
+    grep -q "mamba2, 4 heads of 8 in 2 groups, chunk_size 4" "$TMP/err" && ok "inspect logs the model's heads" \
+        || fail "inspect log: $(cat "$TMP/err")"
+    [ "$(grep -c '^spectrum,group,' "$TMP/insp.csv")" -eq 4 ] && grep -q '^table,kind,layer,index,re,im,n_pos,n_neg,n_complex,class,group$' "$TMP/insp.csv" \
+        && grep -q '^spectrum,group,1,,,,[0-9]*,[0-9]*,[0-9]*,[a-z]*,1$' "$TMP/insp.csv" \
+        && ok "inspect prints a spectrum per layer and group (2 x 2)" || fail "inspect spectrum: $(grep '^spectrum,group' "$TMP/insp.csv")"
+    grep -q '^verdicts,residual,' "$TMP/insp.csv" && grep -q '^norms,verdict,' "$TMP/insp.csv" \
+        && ! grep -q '^verdicts,flow,' "$TMP/insp.csv" && ! grep -q '^importance,' "$TMP/insp.csv" \
+        && ok "inspect's default tables: norms and verdicts without the flow, no importance" \
+        || fail "inspect default tables: $(cut -d, -f1,2 "$TMP/insp.csv" | sort -u | tr '\n' ' ')"
+else
+    fail "inspect of a Mamba-2 checkpoint: $(cat "$TMP/err")"
+fi
+if "$SSMLAB" inspect --model "$TMP/hf" --tokens "1,2,3,4,5,6;6,5,4,3,2,1" --attention --channel 3 --layer 1 \
+    >"$TMP/attn.csv" 2>"$TMP/err"; then
+    grep -q '^table,layer,seq,t,s,aggregation,head,raw,row_normalized$' "$TMP/attn.csv" \
+        && [ "$(grep -c '^attention,1,[01],[0-9]*,[0-9]*,head,3,' "$TMP/attn.csv")" -eq 42 ] \
+        && ok "inspect --attention --channel 3: head 3's map, 2 x 21 entries" || fail "attention by head: $(head -3 "$TMP/attn.csv")"
+else
+    fail "inspect --attention of a Mamba-2 checkpoint: $(cat "$TMP/err")"
+fi
+"$SSMLAB" inspect --model "$TMP/ss" --tokens 1,2,3,4,5,6,7,8 --attention >"$TMP/attn.csv" 2>"$TMP/err" \
+    && [ "$(grep -c '^attention,[01],0,[0-9]*,[0-9]*,mean_abs,,' "$TMP/attn.csv")" -eq 72 ] \
+    && ok "inspect --attention: the mean over heads, every layer" || fail "attention mean: $(cat "$TMP/err")"
+"$SSMLAB" inspect --model "$TMP/ss" --tokens 1,2,3,4,5,6,7,8,9,10,11,12 --influence --smoothing --format jsonl \
+    >"$TMP/inf.jsonl" 2>"$TMP/err" && grep -q '"kind":"half_life"' "$TMP/inf.jsonl" \
+    && [ "$(grep -c '"table":"smoothing"' "$TMP/inf.jsonl")" -eq 6 ] \
+    && ok "inspect --influence --smoothing run through the Mamba-2 backward" || fail "influence: $(cat "$TMP/err")"
+expect_error 64 "--channel 4: a Mamba-2 model's attention is per head, and it has heads 0..3" \
+    "$SSMLAB" inspect --model "$TMP/ss" --tokens 1,2,3 --attention --channel 4
+expect_error 64 "ssmlab inspect --importance: not available for mamba2 models yet" \
+    "$SSMLAB" inspect --model "$TMP/ss" --tokens 1,2,3 --importance
+expect_error 64 "ssmlab inspect --flow \(one-layer runs\): not available for mamba2 models yet" \
+    "$SSMLAB" inspect --model "$TMP/ss" --tokens 1,2,3 --flow
+expect_error 64 "ssmlab inspect --states and --lens: not available for mamba2 models yet" \
     "$SSMLAB" inspect --model "$TMP/hf" --states --tokens 1,2,3
+expect_error 64 "ssmlab inspect --dump: not available for mamba2 models yet" \
+    "$SSMLAB" inspect --model "$TMP/hf" --dump "$TMP/d.npz" --tokens 1,2,3
 expect_error 64 "probes \(measurements, states, interventions\): not available for mamba2 models yet" \
     "$SSMLAB" eval --model "$TMP/ss" --tokens 1,2,3,4 --ablate 0:1
 echo q >"$TMP/keys"

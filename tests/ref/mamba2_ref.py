@@ -10,7 +10,11 @@
 #
 #   /usr/bin/python3 tests/ref/mamba2_ref.py --self-test
 #       the recurrence against the chunked form (several chunk sizes, odd
-#       lengths, one and two groups) and autograd against finite differences.
+#       lengths, one and two groups), the per-head hidden attention against
+#       the recurrence, and autograd against finite differences.
+# It also holds the per-head measurements (scan_inputs, hidden_attention,
+# group_spectra) that tests/ref/check_mamba2_inspect.py compares
+# `ssmlab inspect` against.
 #   /usr/bin/python3 tests/ref/mamba2_ref.py write --out DIR [--naming transformers]
 #       a small random Mamba-2 checkpoint (the fixture of tests/e2e/mamba2.sh).
 import argparse
@@ -167,6 +171,59 @@ def forward(p, cfg, tokens, scan=ssd_recurrent):
     return x @ (p[EMBED] if cfg.tie_embeddings else p[LM_HEAD]).T
 
 
+# ---------------------------------------------------------------------------
+# The per-head measurements (ssmlab-math(7) MAMBA-2, Per-head measurements)
+
+def scan_inputs(p, cfg, tokens):
+    """Per layer, in float64: (Bm, Cm (B, L, G, N), dt (B, L, H), A (H)) as
+    the layer's SSD reads them, and the residual stream x_0 .. x_n."""
+    E, G, N = cfg.d_inner, cfg.n_groups, cfg.d_state
+    p = {k: v.to(torch.float64) for k, v in p.items()}
+    x = p[EMBED][tokens]
+    Bsz, L = tokens.shape
+    stream, layers = [x], []
+    for i in range(cfg.n_layer):
+        xn = ref.rms_norm(x, p[ref.norm_name(i)], cfg.norm_eps)
+        zx = xn @ p[ref.mixer_name(i, "in_proj.weight")].T
+        xbc, dt = zx[..., E:E + cfg.conv_dim], zx[..., E + cfg.conv_dim:]
+        w = p[ref.mixer_name(i, "conv1d.weight")].reshape(cfg.conv_dim, cfg.d_conv)
+        xbc = F.silu(ref.causal_conv(xbc, w, p[ref.mixer_name(i, "conv1d.bias")]))
+        layers.append((xbc[..., E:E + G * N].reshape(Bsz, L, G, N), xbc[..., E + G * N:].reshape(Bsz, L, G, N),
+                       F.softplus(dt + p[ref.mixer_name(i, "dt_bias")]),
+                       -torch.exp(p[ref.mixer_name(i, "A_log")])))
+        x = x + mixer(p, i, xn, cfg)
+        stream.append(x)
+    return layers, stream
+
+
+def hidden_attention(Bm, Cm, dt, A):
+    """alpha (B, H, L, L), literally: alpha_h[t][s] = C_t . B_s (group of h)
+    * exp(sum_{k=s+1..t} dt_k[h] A_h) * dt_s[h] for s <= t, else 0."""
+    Bsz, L, H = dt.shape
+    G = Bm.shape[2]
+    alpha = torch.zeros(Bsz, H, L, L, dtype=torch.float64)
+    for h in range(H):
+        g = h // (H // G)
+        for t in range(L):
+            for s in range(t + 1):
+                decay = torch.exp((dt[:, s + 1:t + 1, h] * A[h]).sum(dim=1))
+                alpha[:, h, t, s] = (Cm[:, t, g] * Bm[:, s, g]).sum(-1) * decay * dt[:, s, h]
+    return alpha
+
+
+def group_spectra(p, cfg):
+    """[layer][group]: eigenvalues of S_B S_C^T, S_B and S_C (N, D) the rows
+    of in_proj that make group g's B and C (numpy, float64)."""
+    E, G, N = cfg.d_inner, cfg.n_groups, cfg.d_state
+    out = []
+    for i in range(cfg.n_layer):
+        w = p[ref.mixer_name(i, "in_proj.weight")].to(torch.float64).numpy()
+        b0, c0 = 2 * E, 2 * E + G * N
+        out.append([np.linalg.eigvals(w[b0 + g * N:b0 + (g + 1) * N] @ w[c0 + g * N:c0 + (g + 1) * N].T)
+                    for g in range(G)])
+    return out
+
+
 def loss_and_grads(p, cfg, tokens, dtype=torch.float64):
     """Loss, logits and d loss / d param for every parameter, in dtype."""
     leaves = {k: v.detach().to(dtype).clone().requires_grad_(True) for k, v in p.items()}
@@ -277,6 +334,11 @@ def self_test(bug=False):
     wrong = ssd_recurrent(args[0], args[1], args[2] * 1.01, *args[3:])
     check("ssd: a 1% change of A is seen", ref.rel_err(wrong.numpy(), ssd_chunked(*args, 4).numpy()),
           1e-6, expect_fail=True)
+    # the hidden attention is the SSD's kernel: y - D x = sum_s alpha[t][s] x_s per head
+    x, dt, A, Bm, Cm, Dskip = random_scan_inputs(g, 2, 9, 4, 3, 2, 3)
+    mixed = torch.einsum("bhts,bshp->bthp", hidden_attention(Bm, Cm, dt, A * (1.01 if bug else 1)), x)
+    check("hidden attention reproduces the SSD scan", ref.rel_err(
+        mixed.numpy(), ssd_recurrent(x, dt, A, Bm, Cm, torch.zeros_like(Dskip)).numpy()), 1e-12)
     # autograd of the whole model against central differences, float64
     cfg = Config(d_model=8, n_layer=2, vocab_size=11, d_state=3, d_conv=3, head_dim=4, n_groups=2,
                  chunk_size=3, tie_embeddings=False)

@@ -2,8 +2,10 @@
  * (engine/mamba2.c): checkpoints in the state-spaces layout round-trip
  * bitwise (with the optimizer state), a missing or misshapen tensor is
  * refused naming the file and the tensor, forward and backward give the
- * same bits twice on a thread count, AdamW steps lower the loss, and the
- * probes and one-layer runs not ported yet refuse a Mamba-2 model. */
+ * same bits twice on a thread count, AdamW steps lower the loss, the
+ * probes and one-layer runs not ported yet refuse a Mamba-2 model, the
+ * per-head hidden attention is the SSD's kernel, and the spectrum is per
+ * (layer, group) from that group's in_proj rows. */
 #include <criterion/criterion.h>
 
 #include <math.h>
@@ -13,8 +15,11 @@
 #include <string.h>
 
 #include "engine/checkpoint.h"
+#include "engine/dynamics.h"
+#include "engine/mamba2.h"
 #include "engine/model.h"
 #include "engine/optim.h"
+#include "engine/recency.h"
 #include "engine/safetensors.h"
 #include "tests/tmpdir.h"
 
@@ -180,4 +185,87 @@ Test(mamba2, unported_paths_refuse_the_model)
     c = tiny_mamba2(1, 1);
     c.n_classes = 3;
     cr_expect_eq(ssm_model_build(&m, &c), SSM_ERR_CONFIG, "a Mamba-2 classifier must be refused");
+}
+
+/* The per-head hidden attention (engine/recency.c) is the SSD's kernel:
+ * sum_{s<=t} alpha_h[t][s] x_s[h] equals the recurrence h_t = exp(dt A) h
+ * + dt x B^T, y_t = h C run here in double from the same scan inputs, for
+ * every layer, sequence and head (heads 0-1 read group 0, 2-3 group 1);
+ * the mean map is (1/H) sum_h |alpha_h|. */
+Test(mamba2, per_head_attention_is_the_ssd_kernel)
+{
+    ssm_model m;
+    build(&m, tiny_mamba2(2, 1), 11);
+    cr_assert_eq(ssm_model_alloc_grads(&m), SSM_OK, "%s", ssm_last_error());
+    ssm_batch b = {2, 7, TOKENS, NULL, NULL};
+    cr_assert_eq(ssm_model_forward(&m, &b), SSM_OK, "%s", ssm_last_error());
+    enum { L = 7, H = 4, P = 4, N = 4, G = 2, E = 16, CW = E + 2 * G * N };
+    float alpha[L * L], mean[L * L], sum[L * L], A[H];
+    for (int l = 0; l < 2; l++)
+        for (int s = 0; s < 2; s++) {
+            const float *xbc, *dt;
+            cr_assert_eq(ssm_mamba2_scan_inputs(&m, l, &xbc, &dt, A), SSM_OK, "%s", ssm_last_error());
+            xbc += (size_t)s * L * CW;
+            dt += (size_t)s * L * H;
+            memset(sum, 0, sizeof sum);
+            for (int h = 0; h < H; h++) {
+                cr_assert_eq(ssm_recency_attention(&m, l, s, h, NULL, alpha), SSM_OK, "%s", ssm_last_error());
+                for (int i = 0; i < L * L; i++) sum[i] += fabsf(alpha[i]) / H;
+                int g = h / (H / G);
+                double st[P][N] = {{0}}, worst = 0, scale = 0;
+                for (int t = 0; t < L; t++) {
+                    const float *x = xbc + t * CW + h * P, *B = xbc + t * CW + E + g * N,
+                                *C = xbc + t * CW + E + G * N + g * N;
+                    double dec = exp((double)dt[t * H + h] * A[h]);
+                    for (int p = 0; p < P; p++) {
+                        double y = 0, mixed = 0;
+                        for (int n = 0; n < N; n++) {
+                            st[p][n] = dec * st[p][n] + (double)dt[t * H + h] * x[p] * B[n];
+                            y += st[p][n] * C[n];
+                        }
+                        for (int u = 0; u <= t; u++) mixed += alpha[t * L + u] * xbc[u * CW + h * P + p];
+                        worst = fmax(worst, fabs(mixed - y));
+                        scale = fmax(scale, fabs(y));
+                    }
+                }
+                cr_expect(worst <= 1e-5 * scale, "layer %d seq %d head %d: |alpha x - y| %.3g of %.3g", l, s, h,
+                          worst, scale);
+            }
+            cr_assert_eq(ssm_recency_attention(&m, l, s, SSM_ATTN_MEAN, NULL, mean), SSM_OK);
+            for (int i = 0; i < L * L; i++)
+                cr_expect_float_eq(mean[i], sum[i], 1e-6f * (1 + fabsf(sum[i])), "mean map entry %d", i);
+        }
+    cr_expect_eq(ssm_recency_attention(&m, 0, 0, H, NULL, alpha), SSM_ERR_USAGE, "head H is out of range");
+    ssm_model_free(&m);
+}
+
+/* The spectrum per (layer, group) reads group g's B and C rows of in_proj:
+ * with S_B = (g + 1 + l) [I 0] and S_C = [I 0] every eigenvalue of that
+ * group is g + 1 + l (positive, N of them). */
+Test(mamba2, group_spectrum_reads_each_groups_rows)
+{
+    ssm_model m;
+    build(&m, tiny_mamba2(2, 1), 5);
+    enum { D = 8, E = 16, N = 4, G = 2, W = 2 * E + 2 * G * N + 4 };
+    for (int l = 0; l < 2; l++)
+        for (int g = 0; g < G; g++)
+            for (int n = 0; n < N; n++)
+                for (int d = 0; d < D; d++) {
+                    float *ip = m.params.m2_in_proj + (size_t)l * W * D;
+                    ip[(size_t)(2 * E + g * N + n) * D + d] = n == d ? (float)(g + 1 + l) : 0.0f;
+                    ip[(size_t)(2 * E + G * N + g * N + n) * D + d] = n == d ? 1.0f : 0.0f;
+                }
+    ssm_spectrum s;
+    cr_assert_eq(ssm_dynamics_spectrum(&m, &s), SSM_OK, "%s", ssm_last_error());
+    cr_expect_eq(s.n_layer, 2);
+    cr_expect_eq(s.n_groups, G);
+    for (int r = 0; r < 2 * G; r++) {
+        for (int i = 0; i < N; i++)
+            cr_expect(fabs(s.re[r * N + i] - (r % G + 1 + r / G)) < 1e-9 && s.im[r * N + i] == 0,
+                      "layer %d group %d eigenvalue %d: %g%+gi", r / G, r % G, i, s.re[r * N + i], s.im[r * N + i]);
+        cr_expect_eq(s.n_pos[r], N);
+        cr_expect_eq(s.cls[r], SSM_SPECTRUM_POSITIVE);
+    }
+    ssm_spectrum_free(&s);
+    ssm_model_free(&m);
 }
