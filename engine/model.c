@@ -1031,10 +1031,13 @@ static void s6_inputs_forward(const ssm_model *m, const layer_params *p, const l
         if (ca && hi > lo) ssm_conv_silu_rows(ca, lo, hi, a->uc, a->u);
         gemm_rows(a->xdbl, X, a->u, E, p->x_proj, lo, hi, X, E);
         gemm_rows(a->dtraw, E, a->xdbl, X, p->dt_proj_w, lo, hi, E, R);
-        for (size_t i = (size_t)lo * E; i < (size_t)hi * E; i++) {
-            float v = a->dtraw[i] + p->dt_proj_b[i % E];   /* (BT, E) */
-            a->dtraw[i] = v;
-            a->delta[i] = ssm_softplusf(v);
+        for (int r = lo; r < hi; r++) {   /* by rows: no i % E, so it vectorises */
+            float *dt = a->dtraw + (size_t)r * E, *dl = a->delta + (size_t)r * E;   /* (E) */
+            for (int e = 0; e < E; e++) {
+                float v = dt[e] + p->dt_proj_b[e];
+                dt[e] = v;
+                dl[e] = ssm_softplusf(v);
+            }
         }
     }
 }
