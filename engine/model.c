@@ -1003,13 +1003,18 @@ static void probe_scan_args(ssm_model *m, const layer_acts *a, int in_model, ssm
 
 /* out rows lo..hi-1 (M, N) = in (M, K) . W (N, K)^T on the calling thread:
  * matmul_forward's share of one thread, for a region that runs several
- * steps on the same rows */
+ * steps on the same rows.  The GEMM counter (engine/gemm_stats.h) counts
+ * the whole product once, timed by thread 0's share (the rows are split
+ * evenly, so that is the product's wall time). */
 static void gemm_rows(float *out, int ldo, const float *in, int ldi, const float *W,
-                      int lo, int hi, int N, int K)
+                      int lo, int hi, int M, int N, int K)
 {
+    int first = omp_get_thread_num() == 0;
+    double t0 = first ? ssm_gemm_stats_begin() : 0.0;
     if (hi > lo)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, hi - lo, N, K, 1.0f,
                     in + (size_t)lo * ldi, ldi, W, K, 0.0f, out + (size_t)lo * ldo, ldo);
+    if (first) ssm_gemm_stats_end(t0, 2.0 * M * N * K);
 }
 
 /* The S6's inputs on a (B, L) batch, steps 2-3 of ssmlab-math(7) MODEL:
@@ -1029,8 +1034,8 @@ static void s6_inputs_forward(const ssm_model *m, const layer_params *p, const l
         int lo, hi;
         block_range(BT, &lo, &hi);
         if (ca && hi > lo) ssm_conv_silu_rows(ca, lo, hi, a->uc, a->u);
-        gemm_rows(a->xdbl, X, a->u, E, p->x_proj, lo, hi, X, E);
-        gemm_rows(a->dtraw, E, a->xdbl, X, p->dt_proj_w, lo, hi, E, R);
+        gemm_rows(a->xdbl, X, a->u, E, p->x_proj, lo, hi, BT, X, E);
+        gemm_rows(a->dtraw, E, a->xdbl, X, p->dt_proj_w, lo, hi, BT, E, R);
         for (int r = lo; r < hi; r++) {   /* by rows: no i % E, so it vectorises */
             float *dt = a->dtraw + (size_t)r * E, *dl = a->delta + (size_t)r * E;   /* (E) */
             for (int e = 0; e < E; e++) {
@@ -1075,7 +1080,7 @@ static void gate_out_forward(const ssm_model *m, const layer_params *p, const la
         for (int i = lo; i < hi; i++)
             for (int e = 0; e < E; e++)
                 a->yg[(size_t)i * E + e] = a->ys[(size_t)i * E + e] * ssm_siluf(a->xz[(size_t)i * 2 * E + E + e]);
-        gemm_rows(a->mix, D, a->yg, E, p->out_proj, lo, hi, D, E);
+        gemm_rows(a->mix, D, a->yg, E, p->out_proj, lo, hi, BT, D, E);
     }
 }
 
