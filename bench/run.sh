@@ -110,6 +110,6 @@ awk -F, 'NR == 2 {
     exit !ok
 }' "$tmp/tui.latency" || status=1
 awk -F, 'NR > 1 { row = row sprintf("%sP = %d %.1f tok/s (efficiency %.2f)", NR > 2 ? ", " : "", $2, $3, $4) }
-END { printf "data-parallel train-small, 1 thread per rank (no target): %s\n", NR > 1 ? row : "mpirun absent" }' "$tmp/mpi.csv"
+END { printf "data-parallel train-small, 1 thread per rank (no target): %s\n", (NR > 1 ? row : "mpirun absent") }' "$tmp/mpi.csv"
 [ "$status" -eq 0 ] && echo "bench: all targets met" || echo "bench: a target FAILED"
 exit "$status"
