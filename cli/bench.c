@@ -356,18 +356,11 @@ static const sgemm_shape sgemm_shapes[] = {
 };
 #define NSHAPES ((int)(sizeof sgemm_shapes / sizeof sgemm_shapes[0]))
 
-/* out = in W^T split into OpenMP row blocks of M, one BLAS thread each,
- * the threading of the model's GEMMs (engine/model.c, ssm_threads_set) */
-static void sgemm_rows(float *out, const float *in, const float *W, int M, int N, int K)
+/* out (M, N) = in (M, K) W (N, K)^T through the model's own GEMM, with its
+ * threading (OpenMP row blocks, one BLAS thread each) */
+static void sgemm_model(float *out, const float *in, const float *W, int M, int N, int K)
 {
-#pragma omp parallel
-    {
-        int t = omp_get_thread_num(), T = omp_get_num_threads();
-        int lo = (int)((long)M * t / T), hi = (int)((long)M * (t + 1) / T);
-        if (hi > lo)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, hi - lo, N, K, 1.0f,
-                        in + (size_t)lo * K, K, W, K, 0.0f, out + (size_t)lo * N, N);
-    }
+    ssm_model_matmul_forward(out, N, in, K, W, NULL, M, N, K);
 }
 
 /* --warmup (default 1) untimed passes, then --steps timed ones or as many
@@ -382,11 +375,11 @@ static ssm_status sgemm_run(const bench_opts *o, cli_table *t, int threads)
         uint64_t s = o->seed;
         for (size_t j = 0; j < a + w; j++) mem[j] = rng_uniform(&s) - 0.5f;
         int warmup = o->warmup >= 0 ? o->warmup : 1, reps = 0;
-        for (int j = 0; j < warmup; j++) sgemm_rows(mem + a + w, mem, mem + a, sh->M, sh->N, sh->K);
+        for (int j = 0; j < warmup; j++) sgemm_model(mem + a + w, mem, mem + a, sh->M, sh->N, sh->K);
         double t0 = ssm_now_s(), el, best = 0.0;
         do {
             double t1 = ssm_now_s();
-            sgemm_rows(mem + a + w, mem, mem + a, sh->M, sh->N, sh->K);
+            sgemm_model(mem + a + w, mem, mem + a, sh->M, sh->N, sh->K);
             double dt = ssm_now_s() - t1;
             if (reps++ == 0 || dt < best) best = dt;
             el = ssm_now_s() - t0;

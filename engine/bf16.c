@@ -9,15 +9,13 @@
 #include <omp.h>
 #include <stddef.h>
 
+#include "engine/split.h"
+
 #define TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 #define TARGET_DPBF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 #define INLINE static inline __attribute__((always_inline))
 #define ROWS 4   /* rows per block of the vector paths */
-
-/* Work (multiply-adds) below which a product runs on the calling thread:
- * an OpenMP region costs more (as engine/generate.c's GEN_PAR_MIN). */
-#define BF16_PAR_MIN (1L << 17)
 
 /* ------------------------------------------------------------------------ */
 /* Naive twin                                                               */
@@ -246,24 +244,17 @@ void ssm_bf16_matvec(ssm_bf16_path p, float *y, const uint16_t *W, const float *
     }
 }
 
-/* rows [lo, hi) of n for this OpenMP thread */
-static void block_range(int n, int *lo, int *hi)
-{
-    int t = omp_get_thread_num(), T = omp_get_num_threads();
-    *lo = (int)((long)n * t / T);
-    *hi = (int)((long)n * (t + 1) / T);
-}
 
 void ssm_bf16_matvec_par(float *y, const uint16_t *W, const float *x, const float *bias, int M, int K)
 {
     ssm_bf16_path p = ssm_bf16_path_active();
-    if ((long)M * K < BF16_PAR_MIN || omp_get_max_threads() == 1) {
+    if ((long)M * K < SSM_SPLIT_MIN_WORK || omp_get_max_threads() == 1) {
         ssm_bf16_matvec(p, y, W, x, M, K);
     } else {
 #pragma omp parallel
         {
             int lo, hi;
-            block_range(M, &lo, &hi);
+            ssm_split_rows(M, &lo, &hi);
             if (hi > lo) ssm_bf16_matvec(p, y + lo, W + (size_t)lo * K, x, hi - lo, K);
         }
     }
@@ -272,6 +263,6 @@ void ssm_bf16_matvec_par(float *y, const uint16_t *W, const float *x, const floa
 
 void ssm_bf16_widen(float *dst, const uint16_t *src, size_t n)
 {
-#pragma omp parallel for schedule(static) if (n >= (size_t)BF16_PAR_MIN)
+#pragma omp parallel for schedule(static) if (n >= (size_t)SSM_SPLIT_MIN_WORK)
     for (size_t i = 0; i < n; i++) dst[i] = ssm_bf16_to_f32(src[i]);
 }

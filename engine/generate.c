@@ -17,12 +17,9 @@
 #include "engine/mamba2.h"
 #include "engine/scan.h"
 #include "engine/scenario.h"
+#include "engine/split.h"
 #include "engine/ssd.h"
 #include "engine/vmath.h"
-
-/* Work (multiply-adds, or state entries for the scan) below which a
- * product runs on the calling thread: an OpenMP region costs more. */
-#define GEN_PAR_MIN (1L << 17)
 
 /* A weight matrix of the step: float32 (f) or bf16 (h), the other NULL */
 typedef struct {
@@ -58,27 +55,20 @@ static step_params step_params_view(const ssm_model *m, int l)
     return v;
 }
 
-/* rows [lo, hi) of n for this OpenMP thread */
-static void block_range(int n, int *lo, int *hi)
-{
-    int t = omp_get_thread_num(), T = omp_get_num_threads();
-    *lo = (int)((long)n * t / T);
-    *hi = (int)((long)n * (t + 1) / T);
-}
 
 /* y (M) = W (M, K) x (K) [+ bias (M)] */
 static void matvec(float *y, const float *W, const float *x, const float *bias, int M, int K)
 {
     float beta = bias ? 1.0f : 0.0f;
     if (bias) memcpy(y, bias, sizeof(float) * M);
-    if ((long)M * K < GEN_PAR_MIN || omp_get_max_threads() == 1) {
+    if ((long)M * K < SSM_SPLIT_MIN_WORK || omp_get_max_threads() == 1) {
         cblas_sgemv(CblasRowMajor, CblasNoTrans, M, K, 1.0f, W, K, x, 1, beta, y, 1);
         return;
     }
 #pragma omp parallel
     {
         int lo, hi;
-        block_range(M, &lo, &hi);
+        ssm_split_rows(M, &lo, &hi);
         if (hi > lo)
             cblas_sgemv(CblasRowMajor, CblasNoTrans, hi - lo, K, 1.0f, W + (size_t)lo * K, K,
                         x, 1, beta, y + lo, 1);
@@ -168,14 +158,14 @@ static void scan_step(const ssm_gen_state *s, const float *A, const float *Dskip
 {
     int E = s->E, Ns = s->Ns;
     const float *Bt = s->xdbl + s->R, *Ct = Bt + Ns;
-    if ((long)E * Ns < GEN_PAR_MIN || omp_get_max_threads() == 1) {
+    if ((long)E * Ns < SSM_SPLIT_MIN_WORK || omp_get_max_threads() == 1) {
         ssm_scan_step(E, Ns, s->u, s->delta, Bt, Ct, A, Dskip, h, s->y);
         return;
     }
 #pragma omp parallel
     {
         int lo, hi;
-        block_range(E, &lo, &hi);
+        ssm_split_rows(E, &lo, &hi);
         if (hi > lo)
             ssm_scan_step(hi - lo, Ns, s->u + lo, s->delta + lo, Bt, Ct, A + (size_t)lo * Ns,
                           Dskip + lo, h + (size_t)lo * Ns, s->y + lo);

@@ -21,6 +21,7 @@
 #include "engine/reorder.h"
 #include "engine/scan.h"
 #include "engine/scenario.h"
+#include "engine/split.h"
 #include "engine/vmath.h"
 
 /* ------------------------------------------------------------------------ */
@@ -678,14 +679,9 @@ static ssm_status acts_build(ssm_model *m, int B, int L, int lean)
 /* Building blocks                                                          */
 
 /* GEMMs run with one OpenBLAS thread each, split into row blocks over the
- * OpenMP threads: no BLAS thread pool competes with the OpenMP one, and the
- * split (hence the result) depends only on the thread count. */
-static void block_range(int n, int *lo, int *hi)
-{
-    int t = omp_get_thread_num(), T = omp_get_num_threads();
-    *lo = (int)((long)n * t / T);
-    *hi = (int)((long)n * (t + 1) / T);
-}
+ * OpenMP threads (ssm_split_rows): no BLAS thread pool competes with the
+ * OpenMP one, and the split (hence the result) depends only on the thread
+ * count. */
 
 /* out (M, N) = in (M, K) · W (N, K)^T [+ bias (N)] */
 static void matmul_forward(float *out, int ldo, const float *in, int ldi,
@@ -695,7 +691,7 @@ static void matmul_forward(float *out, int ldo, const float *in, int ldi,
 #pragma omp parallel
     {
         int lo, hi;
-        block_range(M, &lo, &hi);
+        ssm_split_rows(M, &lo, &hi);
         if (hi > lo)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, hi - lo, N, K, 1.0f,
                         in + (size_t)lo * ldi, ldi, W, K, 0.0f, out + (size_t)lo * ldo, ldo);
@@ -716,11 +712,11 @@ static void matmul_backward(float *din, int lddi, float beta, float *dW, float *
 #pragma omp parallel
     {
         int lo, hi;
-        block_range(M, &lo, &hi);
+        ssm_split_rows(M, &lo, &hi);
         if (din && hi > lo)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, hi - lo, K, N, 1.0f,
                         dout + (size_t)lo * ldd, ldd, W, K, beta, din + (size_t)lo * lddi, lddi);
-        block_range(N, &lo, &hi);
+        ssm_split_rows(N, &lo, &hi);
         if (hi > lo)
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, hi - lo, K, M, 1.0f,
                         dout + lo, ldd, in, ldi, 1.0f, dW + (size_t)lo * K, K);
@@ -1032,7 +1028,7 @@ static void s6_inputs_forward(const ssm_model *m, const layer_params *p, const l
 #pragma omp parallel
     {
         int lo, hi;
-        block_range(BT, &lo, &hi);
+        ssm_split_rows(BT, &lo, &hi);
         if (ca && hi > lo) ssm_conv_silu_rows(ca, lo, hi, a->uc, a->u);
         gemm_rows(a->xdbl, X, a->u, E, p->x_proj, lo, hi, BT, X, E);
         gemm_rows(a->dtraw, E, a->xdbl, X, p->dt_proj_w, lo, hi, BT, E, R);
@@ -1076,7 +1072,7 @@ static void gate_out_forward(const ssm_model *m, const layer_params *p, const la
 #pragma omp parallel
     {
         int lo, hi;
-        block_range(BT, &lo, &hi);
+        ssm_split_rows(BT, &lo, &hi);
         for (int i = lo; i < hi; i++)
             for (int e = 0; e < E; e++)
                 a->yg[(size_t)i * E + e] = a->ys[(size_t)i * E + e] * ssm_siluf(a->xz[(size_t)i * 2 * E + E + e]);
@@ -1739,7 +1735,7 @@ void ssm_threads_set(int n)
 {
     if (n < 1) n = 1;
     omp_set_num_threads(n);
-    openblas_set_num_threads(1);   /* see block_range(): GEMMs split over OpenMP */
+    openblas_set_num_threads(1);   /* see ssm_split_rows(): GEMMs split over OpenMP */
 }
 
 int ssm_threads_get(void) { return omp_get_max_threads(); }

@@ -1,0 +1,23 @@
+/* split.h — the one rule for sharing n rows among the threads of an OpenMP
+ * region: thread t of T takes rows [n t / T, n (t + 1) / T).  The split
+ * depends only on the thread count, so results that are summed per row
+ * block are the same run after run (model.c's GEMMs, generate.c's and
+ * bf16.c's matrix-vector products). */
+#ifndef SSM_SPLIT_H
+#define SSM_SPLIT_H
+
+#include <omp.h>
+
+/* Work (multiply-adds, or state entries for a scan step) below which a
+ * product runs on the calling thread: an OpenMP region costs more. */
+#define SSM_SPLIT_MIN_WORK (1L << 17)
+
+/* rows [*lo, *hi) of n for the calling OpenMP thread */
+static inline void ssm_split_rows(int n, int *lo, int *hi)
+{
+    int t = omp_get_thread_num(), T = omp_get_num_threads();
+    *lo = (int)((long)n * t / T);
+    *hi = (int)((long)n * (t + 1) / T);
+}
+
+#endif
