@@ -22,6 +22,7 @@
 #include "engine/checkpoint.h"
 #include "engine/generate.h"
 #include "engine/model.h"
+#include "tests/rel_err.h"
 #include "tests/tmpdir.h"
 
 #define LOGIT_TOL 1e-2
@@ -34,16 +35,6 @@ static float frand(void) /* uniform in [-1, 1) */
 }
 
 /* max |a - b| over a row relative to max |b| of that row */
-static double row_rel_err(const float *a, const float *b, int V)
-{
-    double d = 0.0, s = 0.0;
-    for (int v = 0; v < V; v++) {
-        d = fmax(d, fabs((double)a[v] - b[v]));
-        s = fmax(s, fabs((double)b[v]));
-    }
-    return d / fmax(s, 1e-30);
-}
-
 /* ------------------------------------------------------------------------ */
 /* Rounding                                                                 */
 

@@ -11,6 +11,7 @@
 #include "engine/generate.h"
 #include "engine/model.h"
 #include "engine/sample.h"
+#include "tests/rel_err.h"
 
 static unsigned rng_state = 4242u;
 static float frand(void) /* uniform in [-1, 1) */
@@ -45,17 +46,6 @@ static ssm_config small_mamba2(void)
     c.arch = SSM_ARCH_MAMBA2;
     c.head_dim = 6; c.n_groups = 2; c.chunk_size = 4;
     return c;
-}
-
-/* max |a - b| over a row relative to max |b| of that row */
-static double row_rel_err(const float *a, const float *b, int V)
-{
-    double d = 0.0, s = 0.0;
-    for (int v = 0; v < V; v++) {
-        d = fmax(d, fabs((double)a[v] - b[v]));
-        s = fmax(s, fabs((double)b[v]));
-    }
-    return d / fmax(s, 1e-30);
 }
 
 /* Forward on B sequences of length L, then the step through each sequence
