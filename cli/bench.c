@@ -417,12 +417,21 @@ static double stream_once(int kernel, float *a, float *b, float *c, float *sum)
     {
         int t = omp_get_thread_num(), T = omp_get_num_threads();
         long lo = (long)STREAM_N * t / T, hi = (long)STREAM_N * (t + 1) / T;
-        float part[16] = {0};   /* independent sums, so the loop vectorises */
+        /* 64 independent sums, so the loop vectorises into four chains of
+         * adds, none waiting on another; reads prefetched 4 KiB ahead, as
+         * the bf16 matrix-vector product does: the best read rate this
+         * machine gives, the decode step's bound */
+        float part[64] = {0};
         long i = lo;
-        for (; i + 16 <= hi; i += 16)
-            for (int j = 0; j < 16; j++) part[j] += a[i + j];
+        for (; i + 64 <= hi; i += 64) {
+            __builtin_prefetch(a + i + 1024);
+            __builtin_prefetch(a + i + 1040);
+            __builtin_prefetch(a + i + 1056);
+            __builtin_prefetch(a + i + 1072);
+            for (int j = 0; j < 64; j++) part[j] += a[i + j];
+        }
         for (; i < hi; i++) part[0] += a[i];
-        for (int j = 0; j < 16; j++) acc += part[j];
+        for (int j = 0; j < 64; j++) acc += part[j];
     }
     *sum += acc;
     return 1.0 * sizeof(float) * STREAM_N;

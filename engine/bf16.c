@@ -38,6 +38,20 @@ static float dot_tail(const uint16_t *w, const float *x, int k0, int K)
     return s;
 }
 
+/* The rows a block prefetches while it runs: the block PREFETCH_BYTES of W
+ * ahead (at least the next block), or its own rows near the end of the
+ * matrix.  Without it a decode step reads W at about half the memory
+ * bandwidth: ROWS short rows are too few streams for the hardware
+ * prefetcher to keep memory busy. */
+#define PREFETCH_BYTES 12288
+
+static inline const uint16_t *ahead(const uint16_t *w, int i, int M, int K)
+{
+    long rows = PREFETCH_BYTES / (2L * (K > 0 ? K : 1));
+    int d = rows <= ROWS ? ROWS : (int)((rows + ROWS - 1) / ROWS * ROWS);
+    return (long)i + d + ROWS <= M ? w + (size_t)d * K : w;
+}
+
 /* ------------------------------------------------------------------------ */
 /* AVX2: widen 8 bf16 to float by a 16-bit shift, FMA                       */
 
@@ -84,7 +98,8 @@ TARGET_AVX512 INLINE __m512 widen16(__m256i h)
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-TARGET_AVX512 INLINE void block_avx512(float *y, const uint16_t *W, const float *x, int nr, int K)
+TARGET_AVX512 INLINE void block_avx512(float *y, const uint16_t *W, const uint16_t *next,
+                                       const float *x, int nr, int K)
 {
     __m512 acc[ROWS];
     for (int r = 0; r < ROWS; r++) acc[r] = _mm512_setzero_ps();
@@ -92,6 +107,7 @@ TARGET_AVX512 INLINE void block_avx512(float *y, const uint16_t *W, const float 
     for (; k + 16 <= K; k += 16) {
         __m512 xv = _mm512_loadu_ps(x + k);
         for (int r = 0; r < nr; r++) {
+            if (!(k & 31)) _mm_prefetch((const char *)(next + (size_t)r * K + k), _MM_HINT_T0);
             __m256i h = _mm256_loadu_si256((const __m256i *)(W + (size_t)r * K + k));
             acc[r] = _mm512_fmadd_ps(widen16(h), xv, acc[r]);
         }
@@ -110,8 +126,11 @@ TARGET_AVX512 INLINE void block_avx512(float *y, const uint16_t *W, const float 
 TARGET_AVX512 static void matvec_avx512(float *y, const uint16_t *W, const float *x, int M, int K)
 {
     int i = 0;
-    for (; i + ROWS <= M; i += ROWS) block_avx512(y + i, W + (size_t)i * K, x, ROWS, K);
-    if (i < M) block_avx512(y + i, W + (size_t)i * K, x, M - i, K);
+    for (; i + ROWS <= M; i += ROWS) {
+        const uint16_t *w = W + (size_t)i * K;
+        block_avx512(y + i, w, ahead(w, i, M, K), x, ROWS, K);
+    }
+    if (i < M) block_avx512(y + i, W + (size_t)i * K, W + (size_t)i * K, x, M - i, K);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -142,8 +161,8 @@ TARGET_DPBF16 static void x_split(const float *x, int n, uint16_t *hi, uint16_t 
 
 /* y (nr) (+)= W (nr, n) [hi + lo] (n), rows of W at stride ldw; the last
  * n % 32 columns of W through a masked load */
-TARGET_DPBF16 INLINE void block_dpbf16(float *y, const uint16_t *W, size_t ldw, const uint16_t *hi,
-                                       const uint16_t *lo, int nr, int n, int add)
+TARGET_DPBF16 INLINE void block_dpbf16(float *y, const uint16_t *W, const uint16_t *next, size_t ldw,
+                                       const uint16_t *hi, const uint16_t *lo, int nr, int n, int add)
 {
     __m512 ah[ROWS], al[ROWS];
     for (int r = 0; r < ROWS; r++) ah[r] = al[r] = _mm512_setzero_ps();
@@ -152,6 +171,7 @@ TARGET_DPBF16 INLINE void block_dpbf16(float *y, const uint16_t *W, size_t ldw, 
         __m512bh xh = (__m512bh)_mm512_loadu_si512((const void *)(hi + k));
         __m512bh xl = (__m512bh)_mm512_loadu_si512((const void *)(lo + k));
         for (int r = 0; r < nr; r++) {
+            _mm_prefetch((const char *)(next + r * ldw + k), _MM_HINT_T0);
             __m512bh w = (__m512bh)_mm512_loadu_si512((const void *)(W + r * ldw + k));
             ah[r] = _mm512_dpbf16_ps(ah[r], w, xh);
             al[r] = _mm512_dpbf16_ps(al[r], w, xl);
@@ -182,9 +202,14 @@ TARGET_DPBF16 static void matvec_dpbf16(float *y, const uint16_t *W, const float
         int n = K - k0 < PANEL ? K - k0 : PANEL;
         x_split(x + k0, n, hi, lo);
         int i = 0;
-        for (; i + ROWS <= M; i += ROWS)
-            block_dpbf16(y + i, W + (size_t)i * K + k0, (size_t)K, hi, lo, ROWS, n, k0 > 0);
-        if (i < M) block_dpbf16(y + i, W + (size_t)i * K + k0, (size_t)K, hi, lo, M - i, n, k0 > 0);
+        for (; i + ROWS <= M; i += ROWS) {
+            const uint16_t *w = W + (size_t)i * K + k0;
+            block_dpbf16(y + i, w, ahead(w, i, M, K), (size_t)K, hi, lo, ROWS, n, k0 > 0);
+        }
+        if (i < M) {
+            const uint16_t *w = W + (size_t)i * K + k0;
+            block_dpbf16(y + i, w, w, (size_t)K, hi, lo, M - i, n, k0 > 0);
+        }
     }
 }
 
@@ -245,20 +270,19 @@ void ssm_bf16_matvec(ssm_bf16_path p, float *y, const uint16_t *W, const float *
 }
 
 
+void ssm_bf16_matvec_rows(float *y, const uint16_t *W, const float *x, const float *bias, int M, int K)
+{
+    int lo, hi;
+    ssm_split_rows(M, &lo, &hi);
+    if (hi <= lo) return;
+    ssm_bf16_matvec(ssm_bf16_path_active(), y + lo, W + (size_t)lo * K, x, hi - lo, K);
+    for (int i = lo; bias && i < hi; i++) y[i] += bias[i];
+}
+
 void ssm_bf16_matvec_par(float *y, const uint16_t *W, const float *x, const float *bias, int M, int K)
 {
-    ssm_bf16_path p = ssm_bf16_path_active();
-    if ((long)M * K < SSM_SPLIT_MIN_WORK || omp_get_max_threads() == 1) {
-        ssm_bf16_matvec(p, y, W, x, M, K);
-    } else {
-#pragma omp parallel
-        {
-            int lo, hi;
-            ssm_split_rows(M, &lo, &hi);
-            if (hi > lo) ssm_bf16_matvec(p, y + lo, W + (size_t)lo * K, x, hi - lo, K);
-        }
-    }
-    for (int i = 0; bias && i < M; i++) y[i] += bias[i];
+#pragma omp parallel if ((long)M * K >= SSM_SPLIT_MIN_WORK)
+    ssm_bf16_matvec_rows(y, W, x, bias, M, K);
 }
 
 void ssm_bf16_widen(float *dst, const uint16_t *src, size_t n)

@@ -2,8 +2,9 @@
  * through every layer (RMSNorm, in_proj, conv over a window of past inputs,
  * SiLU, x_proj, dt_proj + softplus, one scan step, D skip, gate, out_proj,
  * residual), the final norm and the LM head, with matrix-vector products.
- * Large products and the scan are split over OpenMP threads in fixed
- * blocks, so a thread count always gives the same bits.  A model with bf16
+ * One OpenMP team runs the whole token: every product, the conv and the
+ * scan step are split into fixed row blocks with barriers between phases,
+ * so a thread count always gives the same bits.  A model with bf16
  * weights (engine/model.h) multiplies by them directly (engine/bf16.h). */
 #include "engine/generate.h"
 
@@ -56,30 +57,21 @@ static step_params step_params_view(const ssm_model *m, int l)
 }
 
 
-/* y (M) = W (M, K) x (K) [+ bias (M)] */
-static void matvec(float *y, const float *W, const float *x, const float *bias, int M, int K)
+/* The calling thread's rows of y (M) = W (M, K) x (K) [+ bias (M)], W
+ * float32 (one single-threaded sgemv per row block) or bf16: the team's
+ * threads together compute y (the rows of ssm_split_rows). */
+static void matvec_rows(float *y, step_weight W, const float *x, const float *bias, int M, int K)
 {
-    float beta = bias ? 1.0f : 0.0f;
-    if (bias) memcpy(y, bias, sizeof(float) * M);
-    if ((long)M * K < SSM_SPLIT_MIN_WORK || omp_get_max_threads() == 1) {
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, M, K, 1.0f, W, K, x, 1, beta, y, 1);
+    if (W.h) {
+        ssm_bf16_matvec_rows(y, W.h, x, bias, M, K);
         return;
     }
-#pragma omp parallel
-    {
-        int lo, hi;
-        ssm_split_rows(M, &lo, &hi);
-        if (hi > lo)
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, hi - lo, K, 1.0f, W + (size_t)lo * K, K,
-                        x, 1, beta, y + lo, 1);
-    }
-}
-
-/* y (M) = W (M, K) x (K) [+ bias (M)], W float32 or bf16 */
-static void matvec_w(float *y, step_weight W, const float *x, const float *bias, int M, int K)
-{
-    if (W.h) ssm_bf16_matvec_par(y, W.h, x, bias, M, K);
-    else matvec(y, W.f, x, bias, M, K);
+    int lo, hi;
+    ssm_split_rows(M, &lo, &hi);
+    if (hi <= lo) return;
+    if (bias) memcpy(y + lo, bias + lo, sizeof(float) * (hi - lo));
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, hi - lo, K, 1.0f, W.f + (size_t)lo * K, K, x, 1,
+                bias ? 1.0f : 0.0f, y + lo, 1);
 }
 
 /* y (D) = x / sqrt(mean(x^2) + eps) * w, summed in model.c's order */
@@ -153,63 +145,69 @@ static void add_inplace(float *restrict x, const float *restrict y, int n)
     for (int i = 0; i < n; i++) x[i] += y[i];
 }
 
-/* ssm_scan_step over channel blocks, threaded when the state is large */
-static void scan_step(const ssm_gen_state *s, const float *A, const float *Dskip, float *h)
-{
-    int E = s->E, Ns = s->Ns;
-    const float *Bt = s->xdbl + s->R, *Ct = Bt + Ns;
-    if ((long)E * Ns < SSM_SPLIT_MIN_WORK || omp_get_max_threads() == 1) {
-        ssm_scan_step(E, Ns, s->u, s->delta, Bt, Ct, A, Dskip, h, s->y);
-        return;
-    }
-#pragma omp parallel
-    {
-        int lo, hi;
-        ssm_split_rows(E, &lo, &hi);
-        if (hi > lo)
-            ssm_scan_step(hi - lo, Ns, s->u + lo, s->delta + lo, Bt, Ct, A + (size_t)lo * Ns,
-                          Dskip + lo, h + (size_t)lo * Ns, s->y + lo);
-    }
-}
-
-/* x <- x + Mixer(RMSNorm(x)) for layer l, one token */
+/* x <- x + Mixer(RMSNorm(x)) for layer l, one token, by the threads of the
+ * calling team (one thread outside a region).  Each phase splits its rows
+ * or channels by ssm_split_rows and ends at a barrier where the next needs
+ * all of them; dt_proj, softplus, the scan step and the gate share the
+ * channel split and run without one. */
 static void layer_step(const ssm_config *c, const step_params *p, ssm_gen_state *s, int l)
 {
-    int D = s->D, E = s->E, R = s->R, K = s->K, X = R + 2 * s->Ns;
+    int D = s->D, E = s->E, R = s->R, K = s->K, X = R + 2 * s->Ns, lo, hi;
     size_t EN = (size_t)E * s->Ns;
+#pragma omp single
     rmsnorm_step(s->xn, s->x, p->norm_w, D, c->norm_eps);
-    matvec_w(s->xz, p->in_proj, s->xn, NULL, 2 * E, D);
-    conv_step(s->u, s->conv + (size_t)l * E * (K - 1), s->xz, p->conv_w, p->conv_b, E, K);
-    silu_inplace(s->u, E);
-    matvec_w(s->xdbl, p->x_proj, s->u, NULL, X, E);
-    matvec_w(s->delta, p->dt_proj_w, s->xdbl, p->dt_proj_b, E, R);
-    softplus_inplace(s->delta, E);
-    scan_step(s, s->A + l * EN, p->Dskip, s->h + l * EN);
-    gate(s->y, s->xz + E, E);
-    matvec_w(s->mix, p->out_proj, s->y, NULL, D, E);
-    add_inplace(s->x, s->mix, D);
+    matvec_rows(s->xz, p->in_proj, s->xn, NULL, 2 * E, D);
+#pragma omp barrier
+    ssm_split_rows(E, &lo, &hi);
+    conv_step(s->u + lo, s->conv + ((size_t)l * E + lo) * (K - 1), s->xz + lo,
+              p->conv_w + (size_t)lo * K, p->conv_b + lo, hi - lo, K);
+    silu_inplace(s->u + lo, hi - lo);
+#pragma omp barrier
+    matvec_rows(s->xdbl, p->x_proj, s->u, NULL, X, E);
+#pragma omp barrier
+    const float *Bt = s->xdbl + R, *Ct = Bt + s->Ns;
+    matvec_rows(s->delta, p->dt_proj_w, s->xdbl, p->dt_proj_b, E, R);
+    softplus_inplace(s->delta + lo, hi - lo);
+    ssm_scan_step(hi - lo, s->Ns, s->u + lo, s->delta + lo, Bt, Ct, s->A + l * EN + (size_t)lo * s->Ns,
+                  p->Dskip + lo, s->h + l * EN + (size_t)lo * s->Ns, s->y + lo);
+    gate(s->y + lo, s->xz + E + lo, hi - lo);
+#pragma omp barrier
+    matvec_rows(s->mix, p->out_proj, s->y, NULL, D, E);
+    ssm_split_rows(D, &lo, &hi);
+    add_inplace(s->x + lo, s->mix + lo, hi - lo);
+#pragma omp barrier
 }
 
 /* x <- x + Mixer(RMSNorm(x)) for Mamba-2 layer l, one token
- * (ssmlab-math(7) MAMBA-2): the SSD recurrence one step per head */
+ * (ssmlab-math(7) MAMBA-2): the SSD recurrence one step per head.  The
+ * team shares in_proj and out_proj; one thread runs the rest. */
 static void layer_step_mamba2(const ssm_config *c, const ssm_params *pm, ssm_gen_state *s, int l)
 {
     size_t D = s->D, E = s->E, K = s->K, Cw = s->Cw, W = s->Wz, H = c->n_heads,
            GN = (size_t)c->n_groups * c->d_state, EN = E * s->Ns;
     float *xbc = s->u, *dt = s->delta, *yz = s->delta;   /* (Cw), (H), then (E) */
+    step_weight in_proj = {pm->m2_in_proj + l * W * D, NULL}, out_proj = {pm->out_proj + l * D * E, NULL};
+    int lo, hi;
+#pragma omp single
     rmsnorm_step(s->xn, s->x, pm->norm_w + l * D, (int)D, c->norm_eps);
-    matvec(s->xz, pm->m2_in_proj + l * W * D, s->xn, NULL, (int)W, (int)D);
-    conv_step(xbc, s->conv + l * Cw * (K - 1), s->xz + E, pm->m2_conv_w + l * Cw * K,
-              pm->m2_conv_b + l * Cw, (int)Cw, (int)K);
-    silu_inplace(xbc, (int)Cw);
-    for (size_t h = 0; h < H; h++) dt[h] = s->xz[E + Cw + h] + pm->m2_dt_bias[l * H + h];
-    softplus_inplace(dt, (int)H);
-    ssm_ssd_step((int)H, c->head_dim, c->n_groups, c->d_state, xbc, xbc + E, xbc + E + GN, dt,
-                 s->A + l * EN, pm->m2_D + l * H, s->h + l * EN, s->y);
-    ssm_mamba2_gated_norm(s->y, yz, NULL, s->y, s->xz, pm->m2_norm_w + l * E, (int)E,
-                          c->n_groups, c->norm_eps);
-    matvec(s->mix, pm->out_proj + l * D * E, s->y, NULL, (int)D, (int)E);
-    add_inplace(s->x, s->mix, (int)D);
+    matvec_rows(s->xz, in_proj, s->xn, NULL, (int)W, (int)D);
+#pragma omp barrier
+#pragma omp single
+    {
+        conv_step(xbc, s->conv + l * Cw * (K - 1), s->xz + E, pm->m2_conv_w + l * Cw * K,
+                  pm->m2_conv_b + l * Cw, (int)Cw, (int)K);
+        silu_inplace(xbc, (int)Cw);
+        for (size_t h = 0; h < H; h++) dt[h] = s->xz[E + Cw + h] + pm->m2_dt_bias[l * H + h];
+        softplus_inplace(dt, (int)H);
+        ssm_ssd_step((int)H, c->head_dim, c->n_groups, c->d_state, xbc, xbc + E, xbc + E + GN, dt,
+                     s->A + l * EN, pm->m2_D + l * H, s->h + l * EN, s->y);
+        ssm_mamba2_gated_norm(s->y, yz, NULL, s->y, s->xz, pm->m2_norm_w + l * E, (int)E,
+                              c->n_groups, c->norm_eps);
+    }
+    matvec_rows(s->mix, out_proj, s->y, NULL, (int)D, (int)E);
+    ssm_split_rows((int)D, &lo, &hi);
+    add_inplace(s->x + lo, s->mix + lo, hi - lo);
+#pragma omp barrier
 }
 
 /* A (n_layer, E, Ns), layer by layer through ssm_model_layer_A; for
@@ -351,19 +349,25 @@ ssm_status ssm_model_step(const ssm_model *m, ssm_gen_state *s, int token, float
     step_weight emb = weight_at(m->params.embedding, m->wbf.embedding, (size_t)token, s->D);
     if (emb.h) for (int d = 0; d < s->D; d++) s->x[d] = ssm_bf16_to_f32(emb.h[d]);
     else memcpy(s->x, emb.f, sizeof(float) * s->D);
-    for (int l = 0; l < c->n_layer; l++) {
-        if (c->arch == SSM_ARCH_MAMBA2) {   /* Mamba-2 layers */
-            layer_step_mamba2(c, &m->params, s, l);
-            continue;
-        }
-        step_params p = step_params_view(m, l);
-        layer_step(c, &p, s, l);
-    }
-    rmsnorm_step(s->xn, s->x, m->params.norm_f, s->D, c->norm_eps);
     step_weight head = m->params.lm_head || m->wbf.lm_head
                      ? weight_at(m->params.lm_head, m->wbf.lm_head, 0, 0)
                      : weight_at(m->params.embedding, m->wbf.embedding, 0, 0);
-    matvec_w(logits, head, s->xn, NULL, s->V, s->D);
+    /* one team for the whole token: a barrier between phases costs less
+     * than a region per product */
+#pragma omp parallel if (omp_get_max_threads() > 1 && (long)s->D * s->E >= SSM_SPLIT_MIN_WORK)
+    {
+        for (int l = 0; l < c->n_layer; l++) {
+            if (c->arch == SSM_ARCH_MAMBA2) {
+                layer_step_mamba2(c, &m->params, s, l);
+                continue;
+            }
+            step_params p = step_params_view(m, l);
+            layer_step(c, &p, s, l);
+        }
+#pragma omp single
+        rmsnorm_step(s->xn, s->x, m->params.norm_f, s->D, c->norm_eps);
+        matvec_rows(logits, head, s->xn, NULL, s->V, s->D);
+    }
     s->pos++;
     return SSM_OK;
 }
