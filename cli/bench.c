@@ -169,11 +169,13 @@ static void bf16_fill(ssm_model *m, uint64_t seed)
         const char *name = t[i].name;
         int last = t[i].shape[t[i].ndim - 1];
         float a = 1.0f / sqrtf((float)(last > 0 ? last : 1));
+        int kind = strstr(name, "A_log") ? 1 : strstr(name, "dt_proj.bias") ? 2
+                 : strstr(name, "norm") || strstr(name, ".D") ? 3 : 0;
         for (size_t j = 0; j < t[i].numel; j++) {
             float u = 2.0f * rng_uniform(&seed) - 1.0f, v;
-            if (strstr(name, "A_log")) v = logf((float)(j % (size_t)last) + 1.0f);
-            else if (strstr(name, "dt_proj.bias")) v = -4.6f;
-            else if (strstr(name, "norm") || strstr(name, ".D")) v = 1.0f;
+            if (kind == 1) v = logf((float)(j % (size_t)last) + 1.0f);
+            else if (kind == 2) v = -4.6f;
+            else if (kind == 3) v = 1.0f;
             else v = a * u;
             if (t[i].bf16) t[i].bf16[j] = ssm_bf16_from_f32(v);
             else t[i].data[j] = v;
