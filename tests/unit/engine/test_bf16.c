@@ -108,7 +108,8 @@ static double mv_err(const mv_case *c, const float *a, const float *b)
 }
 
 static const int mv_sizes[][2] = {{1, 1}, {1, 31}, {3, 7}, {5, 17}, {4, 32}, {6, 33}, {13, 47},
-                                   {9, 64}, {37, 100}, {2, 255}, {11, 768}, {7, 1031}, {66, 48}, {5, 9000}};
+                                   {9, 64}, {37, 100}, {2, 255}, {11, 768}, {7, 1031}, {66, 48}, {5, 9000},
+                                   {3, 128}, {4, 200}, {2, 1536}, {3, 4096 + 200}};
 
 /* Each path against the naive twin and against OpenBLAS on the widened
  * weights, to float rounding of the sum (relative to sum_k |W x|: 1e-5;
