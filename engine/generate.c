@@ -57,21 +57,86 @@ static step_params step_params_view(const ssm_model *m, int l)
 }
 
 
-/* The calling thread's rows of y (M) = W (M, K) x (K) [+ bias (M)], W
- * float32 (one single-threaded sgemv per row block) or bf16: the team's
- * threads together compute y (the rows of ssm_split_rows). */
+/* rows [r0, r1) of y (M) = W (M, K) x (K) [+ bias (M)], W float32 (a
+ * single-threaded sgemv) or bf16; then, if add_to, add_to[r0, r1) += y */
+static void matvec_range(float *y, step_weight W, const float *x, const float *bias, float *add_to,
+                         int r0, int r1, int K)
+{
+    if (r1 <= r0) return;
+    if (W.h) {
+        ssm_bf16_matvec(SSM_BF16_AUTO, y + r0, W.h + (size_t)r0 * K, x, r1 - r0, K);
+        for (int i = r0; bias && i < r1; i++) y[i] += bias[i];
+    } else {
+        if (bias) memcpy(y + r0, bias + r0, sizeof(float) * (r1 - r0));
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, r1 - r0, K, 1.0f, W.f + (size_t)r0 * K, K, x, 1,
+                    bias ? 1.0f : 0.0f, y + r0, 1);
+    }
+    for (int i = r0; add_to && i < r1; i++) add_to[i] += y[i];
+}
+
+/* The calling thread's rows of the product by ssm_split_rows: for a phase
+ * whose next step keeps the same split. */
 static void matvec_rows(float *y, step_weight W, const float *x, const float *bias, int M, int K)
 {
-    if (W.h) {
-        ssm_bf16_matvec_rows(y, W.h, x, bias, M, K);
-        return;
-    }
     int lo, hi;
     ssm_split_rows(M, &lo, &hi);
-    if (hi <= lo) return;
-    if (bias) memcpy(y + lo, bias + lo, sizeof(float) * (hi - lo));
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, hi - lo, K, 1.0f, W.f + (size_t)lo * K, K, x, 1,
-                bias ? 1.0f : 0.0f, y + lo, 1);
+    matvec_range(y, W, x, bias, NULL, lo, hi, K);
+}
+
+/* Rows [*lo, *hi) of n for the calling thread in proportion to the team's
+ * speeds.  The two vCPUs here seldom read memory at the same rate (one ran
+ * 20-40% slower for a whole run, either one), and an even split left the
+ * faster waiting at every barrier.  Each thread sums the speeds in the same
+ * order, so one thread's hi is the next one's lo. */
+static void balanced_rows(const ssm_gen_state *s, int n, int *lo, int *hi)
+{
+    int t = omp_get_thread_num(), T = omp_get_num_threads();
+    if (T > SSM_GEN_TEAM_MAX) {
+        ssm_split_rows(n, lo, hi);
+        return;
+    }
+    double before = 0.0, total = 0.0;
+    for (int i = 0; i < T; i++) {
+        if (i == t) before = total;
+        total += s->speed[i];
+    }
+    *lo = (int)(n * (before / total));
+    *hi = t == T - 1 ? n : (int)(n * ((before + s->speed[t]) / total));
+}
+
+/* The calling thread's share of y (M) = W (M, K) x (K), then add_to += y on
+ * those rows if add_to.  bf16 products split by speed and time themselves;
+ * float32 ones split evenly, since sgemv's sums may depend on the block. */
+static void matvec_share(ssm_gen_state *s, float *y, step_weight W, const float *x, float *add_to,
+                         int M, int K)
+{
+    int lo, hi, t = omp_get_thread_num();
+    if (!W.h || t >= SSM_GEN_TEAM_MAX) {
+        ssm_split_rows(M, &lo, &hi);
+        matvec_range(y, W, x, NULL, add_to, lo, hi, K);
+        return;
+    }
+    balanced_rows(s, M, &lo, &hi);
+    double t0 = omp_get_wtime();
+    matvec_range(y, W, x, NULL, add_to, lo, hi, K);
+    s->busy[t] += omp_get_wtime() - t0;
+    s->work[t] += (double)(hi - lo) * K;
+}
+
+/* After a token: each thread's speed moves halfway to its rate on this
+ * token's bf16 products (bytes per second), kept relative to thread 0. */
+static void balance_update(ssm_gen_state *s, int T)
+{
+    if (T > SSM_GEN_TEAM_MAX || s->busy[0] <= 0.0 || s->work[0] <= 0.0) return;
+    double r0 = s->work[0] / s->busy[0];
+    for (int t = 0; t < T; t++) {
+        if (s->busy[t] > 0.0 && s->work[t] > 0.0)
+            s->speed[t] = 0.5 * s->speed[t] + 0.5 * (s->work[t] / s->busy[t]) / r0 * s->speed[0];
+        s->busy[t] = s->work[t] = 0.0;
+    }
+    double sum = 0.0;
+    for (int t = 0; t < T; t++) sum += s->speed[t];
+    for (int t = 0; t < T; t++) s->speed[t] = s->speed[t] / sum * T;   /* mean 1 */
 }
 
 /* y (D) = x / sqrt(mean(x^2) + eps) * w, summed in model.c's order */
@@ -140,11 +205,6 @@ static void gate(float *restrict y, const float *restrict z, int n)
     for (int i = 0; i < n; i++) y[i] *= ssm_siluf(z[i]);
 }
 
-static void add_inplace(float *restrict x, const float *restrict y, int n)
-{
-    for (int i = 0; i < n; i++) x[i] += y[i];
-}
-
 /* x <- x + Mixer(RMSNorm(x)) for layer l, one token, by the threads of the
  * calling team (one thread outside a region).  Each phase splits its rows
  * or channels by ssm_split_rows and ends at a barrier where the next needs
@@ -156,7 +216,7 @@ static void layer_step(const ssm_config *c, const step_params *p, ssm_gen_state 
     size_t EN = (size_t)E * s->Ns;
 #pragma omp single
     rmsnorm_step(s->xn, s->x, p->norm_w, D, c->norm_eps);
-    matvec_rows(s->xz, p->in_proj, s->xn, NULL, 2 * E, D);
+    matvec_share(s, s->xz, p->in_proj, s->xn, NULL, 2 * E, D);
 #pragma omp barrier
     ssm_split_rows(E, &lo, &hi);
     conv_step(s->u + lo, s->conv + ((size_t)l * E + lo) * (K - 1), s->xz + lo,
@@ -172,9 +232,7 @@ static void layer_step(const ssm_config *c, const step_params *p, ssm_gen_state 
                   p->Dskip + lo, s->h + l * EN + (size_t)lo * s->Ns, s->y + lo);
     gate(s->y + lo, s->xz + E + lo, hi - lo);
 #pragma omp barrier
-    matvec_rows(s->mix, p->out_proj, s->y, NULL, D, E);
-    ssm_split_rows(D, &lo, &hi);
-    add_inplace(s->x + lo, s->mix + lo, hi - lo);
+    matvec_share(s, s->mix, p->out_proj, s->y, s->x, D, E);
 #pragma omp barrier
 }
 
@@ -187,10 +245,9 @@ static void layer_step_mamba2(const ssm_config *c, const ssm_params *pm, ssm_gen
            GN = (size_t)c->n_groups * c->d_state, EN = E * s->Ns;
     float *xbc = s->u, *dt = s->delta, *yz = s->delta;   /* (Cw), (H), then (E) */
     step_weight in_proj = {pm->m2_in_proj + l * W * D, NULL}, out_proj = {pm->out_proj + l * D * E, NULL};
-    int lo, hi;
 #pragma omp single
     rmsnorm_step(s->xn, s->x, pm->norm_w + l * D, (int)D, c->norm_eps);
-    matvec_rows(s->xz, in_proj, s->xn, NULL, (int)W, (int)D);
+    matvec_share(s, s->xz, in_proj, s->xn, NULL, (int)W, (int)D);
 #pragma omp barrier
 #pragma omp single
     {
@@ -204,9 +261,7 @@ static void layer_step_mamba2(const ssm_config *c, const ssm_params *pm, ssm_gen
         ssm_mamba2_gated_norm(s->y, yz, NULL, s->y, s->xz, pm->m2_norm_w + l * E, (int)E,
                               c->n_groups, c->norm_eps);
     }
-    matvec_rows(s->mix, out_proj, s->y, NULL, (int)D, (int)E);
-    ssm_split_rows((int)D, &lo, &hi);
-    add_inplace(s->x + lo, s->mix + lo, hi - lo);
+    matvec_share(s, s->mix, out_proj, s->y, s->x, (int)D, (int)E);
 #pragma omp barrier
 }
 
@@ -264,6 +319,7 @@ ssm_status ssm_gen_state_build(ssm_gen_state *s, ssm_model *m)
         return ssm_fail(SSM_ERR_NOMEM, "cannot allocate the generation state (%zu floats)", total);
     }
     state_views(s);
+    for (int t = 0; t < SSM_GEN_TEAM_MAX; t++) s->speed[t] = 1.0;
     ssm_scenario_forward(c, &m->params);
     state_fill_A(s, c, &m->params);
     ssm_gen_state_reset(s);
@@ -366,7 +422,10 @@ ssm_status ssm_model_step(const ssm_model *m, ssm_gen_state *s, int token, float
         }
 #pragma omp single
         rmsnorm_step(s->xn, s->x, m->params.norm_f, s->D, c->norm_eps);
-        matvec_rows(logits, head, s->xn, NULL, s->V, s->D);
+        matvec_share(s, logits, head, s->xn, NULL, s->V, s->D);
+#pragma omp barrier
+#pragma omp single
+        balance_update(s, omp_get_num_threads());
     }
     s->pos++;
     return SSM_OK;

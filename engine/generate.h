@@ -12,6 +12,10 @@
 #include "engine/model.h"
 #include "engine/status.h"
 
+/* Threads whose shares of the bf16 products follow their measured speed;
+ * a larger team splits evenly. */
+#define SSM_GEN_TEAM_MAX 16
+
 typedef struct {
     int n_layer, D, E, Ns, R, K, V; /* sizes, copied from the model's config */
     int arch;        /* SSM_ARCH_*; Mamba-2 (ssmlab-math(7) MAMBA-2) reads the
@@ -37,6 +41,11 @@ typedef struct {
     float *delta;    /* (E)     softplus(W_dt delta + b_dt) */
     float *y;        /* (E)     scan output incl. D*u, then gated */
     float *mix;      /* (D)     mixer output */
+    /* the team's balance for bf16 products (a row's sum does not depend on
+     * which thread runs it, so these move only the time, never the bits) */
+    double speed[SSM_GEN_TEAM_MAX];   /* relative rate of each thread */
+    double busy[SSM_GEN_TEAM_MAX];    /* this token's seconds in products */
+    double work[SSM_GEN_TEAM_MAX];    /* this token's bytes of weights read */
 } ssm_gen_state;
 
 /* Size the state for m and zero it.  Derives what the step reads from the

@@ -323,6 +323,36 @@ Test(bf16_model, threaded_logits_match_f32)
     check_logits_all_paths(c, 6, 3, "threaded");
 }
 
+/* The team's shares of a bf16 product follow the threads' speeds; skewed
+ * speeds move rows between threads but not a bit of the logits. */
+Test(bf16_model, skewed_team_shares_give_the_same_bits)
+{
+    ssm_config c = small_lm();
+    c.d_model = 256; c.vocab_size = 700;
+    ssm_model f, h;
+    build_pair(&f, &h, c);
+    ssm_threads_set(2);
+    int V = h.cfg.padded_vocab;
+    float *even = malloc(sizeof(float) * V), *skew = malloc(sizeof(float) * V);
+    ssm_gen_state a, b;
+    cr_assert_eq(ssm_gen_state_build(&a, &h), SSM_OK);
+    cr_assert_eq(ssm_gen_state_build(&b, &h), SSM_OK);
+    for (int t = 0; t < 5; t++) {
+        int tok = (t * 131 + 7) % c.vocab_size;
+        for (int i = 0; i < SSM_GEN_TEAM_MAX; i++) a.speed[i] = 1.0;   /* even, every token */
+        b.speed[0] = t % 2 ? 0.13 : 1.87;                              /* far off even */
+        b.speed[1] = 2.0 - b.speed[0];
+        cr_assert_eq(ssm_model_step(&h, &a, tok, even), SSM_OK);
+        cr_assert_eq(ssm_model_step(&h, &b, tok, skew), SSM_OK);
+        cr_expect(memcmp(even, skew, sizeof(float) * V) == 0, "token %d: skewed shares changed the logits", t);
+    }
+    ssm_gen_state_free(&a);
+    ssm_gen_state_free(&b);
+    free(even); free(skew);
+    ssm_model_free(&f);
+    ssm_model_free(&h);
+}
+
 /* The large matrices leave the float32 block for the bf16 one: the
  * counts add up, and the float32 block keeps only the small tensors. */
 Test(bf16_model, memory_is_split)
