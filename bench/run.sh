@@ -16,6 +16,9 @@
 # cores: train-130m glibc and pscan (the loop alone takes minutes and ~10 GB;
 # pscan needs more), gen-130m glibc and pscan (a decode step has no large
 # tensors and no scan over time), infer-130m (prefill-130m covers it).
+# The Mamba-2 cases (issue 12) run against the baseline's Mamba-2 (its SSD
+# chunked, fair malloc only); m2-ssd-130m is ssmlab's alone (the chunked
+# SSD scan against the recurrent step on one mamba2-130m layer).
 # Targets are judged on mean tokens/s over the timed passes.  Exits 1 if a
 # target fails, 69 if the baseline cannot run.  Raw rows go to $BENCH_OUT
 # (default build/bench.csv).
@@ -55,6 +58,10 @@ train-130m 2 1
 prefill-130m 3 1
 gen-130m 64 2
 gen-130m-bf16 64 2
+m2-train-small 10 2
+m2-prefill-130m 3 1
+m2-gen-130m 64 2
+m2-ssd-130m - -
 sgemm - -
 stream - -
 scan - -"
@@ -66,7 +73,10 @@ train-130m loop fair 1 0
 prefill-130m loop fair 1 1
 prefill-130m loop glibc 1 1
 prefill-130m pscan fair 1 1
-gen-130m loop fair 16 2"
+gen-130m loop fair 16 2
+m2-train-small ssd fair 3 1
+m2-prefill-130m ssd fair 1 1
+m2-gen-130m ssd fair 16 2"
 
 echo "ssmlab bench: $THREADS threads; ssmlab $("$SSMLAB" --version 2>/dev/null | cut -d' ' -f2)," \
      "PyTorch $("$PYTHON" -c 'import torch; print(torch.__version__)'); load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2

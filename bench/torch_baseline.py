@@ -15,6 +15,12 @@ wall clock) and prints the same CSV/JSONL columns with impl=pytorch and
 variant SCAN-MALLOC (MALLOC "fairmalloc" when MALLOC_MMAP_MAX_=0 is set for
 this process, else "glibcmalloc").  Run it with Debian's /usr/bin/python3,
 which has torch.
+
+The Mamba-2 cases (m2-train-small, m2-prefill-130m, m2-gen-130m; the
+shapes of `ssmlab bench`'s) run a plain Mamba-2 (ssmlab-math(7) MAMBA-2)
+whose SSD scan is chunked (--scan ssd, their only scan): inside each chunk
+the decay-masked C B^T applied to x, for all chunks at once; across chunks
+a loop over chunk states; decode is a recurrent step per token.
 """
 import argparse
 import ctypes
@@ -40,6 +46,16 @@ CASES = {
                          kind="prefill", steps=2, warmup=1),
     "gen-130m": dict(d_model=768, n_layer=24, vocab=50280, batch=1, seq_len=512,
                      kind="gen", steps=32, warmup=2),
+    # Mamba-2: the m2-bytes-small layer at train-small's batch, and mamba2-130m
+    "m2-train-small": dict(d_model=128, n_layer=4, vocab=256, batch=8, seq_len=256,
+                           kind="train", steps=5, warmup=2,
+                           m2=dict(d_state=16, head_dim=32, n_groups=2, chunk=64)),
+    "m2-prefill-130m": dict(d_model=768, n_layer=24, vocab=50280, batch=1, seq_len=512,
+                            kind="prefill", steps=2, warmup=1,
+                            m2=dict(d_state=128, head_dim=64, n_groups=1, chunk=256)),
+    "m2-gen-130m": dict(d_model=768, n_layer=24, vocab=50280, batch=1, seq_len=512,
+                        kind="gen", steps=32, warmup=2,
+                        m2=dict(d_state=128, head_dim=64, n_groups=1, chunk=256)),
 }
 D_STATE, EXPAND, D_CONV, NORM_EPS = 16, 2, 4, 1e-5
 
@@ -86,6 +102,7 @@ def scan_parallel(a, b):
 
 
 SCANS = {"loop": scan_loop, "pscan": scan_parallel}
+M2_SCANS = ("ssd",)   # the Mamba-2 cases' scan: chunked SSD
 
 
 def find_openblas():
@@ -195,14 +212,136 @@ class Mixer(torch.nn.Module):
         return self.out_proj(y * F.silu(z)), (full[..., 1:], h)
 
 
-class Mamba(torch.nn.Module):
-    def __init__(self, d_model, n_layer, vocab, scan="loop"):
+def ssd_chunked(x, dt, A, Bm, Cm, Q):
+    """The SSD scan of ssmlab-math(7) MAMBA-2 in chunks of Q positions.
+    x (B, L, H, P), dt (B, L, H) after softplus, A (H), Bm and Cm (B, L,
+    G, N) shared by the H/G heads of each group.  Returns y (B, L, H, P)
+    without the D skip and the state after the last position (B, H, P, N).
+
+    Per chunk, with s the running sum of dt A inside it, the output is
+    (C B^T o exp(s_i - s_j) dt_j, j <= i) x plus exp(s_i) C applied to the
+    state entering the chunk, and the state leaving it is exp(s_last) times
+    the one entering plus sum_j exp(s_last - s_j) dt_j x_j B_j^T.  The
+    positions past L are padded with dt = 0 (decay 1, no input)."""
+    Bsz, L, H, P = x.shape
+    G, N = Bm.shape[2], Bm.shape[3]
+    R, nc = H // G, -(-L // Q)
+    pad = nc * Q - L
+    if pad:
+        x, dt, Bm, Cm = (F.pad(t, (0,) * (2 * (t.dim() - 2)) + (0, pad)) for t in (x, dt, Bm, Cm))
+    x = x.reshape(Bsz, nc, Q, G, R, P)
+    dt = dt.reshape(Bsz, nc, Q, G, R)
+    Bm = Bm.reshape(Bsz, nc, Q, G, N)
+    Cm = Cm.reshape(Bsz, nc, Q, G, N)
+    s = torch.cumsum(dt * A.reshape(G, R), dim=2)                 # (B, c, Q, G, R)
+    st = s.permute(0, 1, 3, 4, 2)                                 # (B, c, G, R, Q)
+    causal = torch.ones(Q, Q, dtype=torch.bool).tril()
+    seg = (st.unsqueeze(-1) - st.unsqueeze(-2)).masked_fill(~causal, float("-inf"))
+    cb = torch.einsum("bcign,bcjgn->bcgij", Cm, Bm)               # (B, c, G, Q, Q)
+    mask = cb.unsqueeze(3) * torch.exp(seg) * dt.permute(0, 1, 3, 4, 2).unsqueeze(-2)
+    y = torch.einsum("bcgrij,bcjgrp->bcigrp", mask, x)            # inside the chunks
+    w = torch.exp(s[:, :, -1:] - s) * dt                          # (B, c, Q, G, R)
+    into = torch.einsum("bcjgr,bcjgrp,bcjgn->bcgrpn", w, x, Bm)   # each chunk's own input
+    decay = torch.exp(s[:, :, -1])                                # (B, c, G, R)
+    h = x.new_zeros(Bsz, G, R, P, N)
+    entering = []
+    for c in range(nc):                                           # across the chunks
+        entering.append(h)
+        h = decay[:, c, :, :, None, None] * h + into[:, c]
+    entering = torch.stack(entering, dim=1)                       # (B, c, G, R, P, N)
+    y = y + torch.exp(s).unsqueeze(-1) * torch.einsum("bcign,bcgrpn->bcigrp", Cm, entering)
+    return y.reshape(Bsz, nc * Q, H, P)[:, :L], h.reshape(Bsz, H, P, N)
+
+
+class Mixer2(torch.nn.Module):
+    """One Mamba-2 mixer, ssmlab-math(7) MAMBA-2, with mamba_ssm's Mamba2
+    initialisation of dt, A and D."""
+
+    def __init__(self, d_model, n_layer, d_state, head_dim, n_groups, chunk):
         super().__init__()
-        self.scan_fn = SCANS[scan]
+        E = EXPAND * d_model
+        self.E, self.N, self.P, self.G, self.Q = E, d_state, head_dim, n_groups, chunk
+        self.H = E // head_dim
+        self.Cw = E + 2 * n_groups * d_state                           # conv channels x, B, C
+        self.in_proj = torch.nn.Linear(d_model, E + self.Cw + self.H, bias=False)
+        self.conv1d = torch.nn.Conv1d(self.Cw, self.Cw, D_CONV, groups=self.Cw, padding=D_CONV - 1)
+        self.out_proj = torch.nn.Linear(E, d_model, bias=False)
+        with torch.no_grad():
+            self.out_proj.weight /= math.sqrt(n_layer)
+        dt = torch.exp(torch.rand(self.H) * (math.log(1e-1) - math.log(1e-3))
+                       + math.log(1e-3)).clamp(min=1e-4)
+        self.dt_bias = torch.nn.Parameter(dt + torch.log(-torch.expm1(-dt)))    # (H)
+        self.A_log = torch.nn.Parameter(torch.log(torch.empty(self.H).uniform_(1, 16)))
+        self.D = torch.nn.Parameter(torch.ones(self.H))                          # (H)
+        self.norm_w = torch.nn.Parameter(torch.ones(E))                         # gated norm
+
+    def split(self, zxd):
+        """[z; xBC; dt] of in_proj's output (..., E + Cw + H)."""
+        return torch.split(zxd, [self.E, self.Cw, self.H], dim=-1)
+
+    def heads(self, xbc):
+        """x (..., H, P), B and C (..., G, N) of xBC (..., Cw)."""
+        GN = self.G * self.N
+        x, Bm, Cm = torch.split(xbc, [self.E, GN, GN], dim=-1)
+        lead = xbc.shape[:-1]
+        return (x.reshape(*lead, self.H, self.P), Bm.reshape(*lead, self.G, self.N),
+                Cm.reshape(*lead, self.G, self.N))
+
+    def gated_out(self, y, z):
+        """out_proj(RMSNorm over groups of E/G channels of y SiLU(z))."""
+        v = y * F.silu(z)
+        g = v.reshape(*v.shape[:-1], self.G, self.E // self.G)
+        g = g * torch.rsqrt(g.pow(2).mean(-1, keepdim=True) + NORM_EPS)
+        return self.out_proj(g.reshape(v.shape) * self.norm_w)
+
+    def forward(self, u, scan_fn=None, cache=None):
+        """u (B, L, D); cache: None, or a list to which (conv window (B, Cw,
+        K-1), h (B, H, P, N)) is appended.  scan_fn is Mixer's (unused)."""
+        Bsz, L, _ = u.shape
+        z, xbc, dt = self.split(self.in_proj(u))
+        xt = xbc.transpose(1, 2)                                      # (B, Cw, L)
+        xbc = F.silu(self.conv1d(xt)[..., :L].transpose(1, 2))
+        x, Bm, Cm = self.heads(xbc)
+        dt = F.softplus(dt + self.dt_bias)                            # (B, L, H)
+        y, h = ssd_chunked(x, dt, -torch.exp(self.A_log), Bm, Cm, self.Q)
+        y = (y + self.D[:, None] * x).reshape(Bsz, L, self.E)
+        if cache is not None:
+            K1 = D_CONV - 1
+            cache.append((F.pad(xt, (max(K1 - L, 0), 0))[..., -K1:].clone(), h))
+        return self.gated_out(y, z)
+
+    def step(self, u, state):
+        """One token: u (B, D); state (conv window (B, Cw, K-1), h (B, H, P, N))."""
+        win, h = state
+        Bsz = u.shape[0]
+        z, xbc, dt = self.split(self.in_proj(u))
+        full = torch.cat([win, xbc.unsqueeze(-1)], dim=-1)            # (B, Cw, K)
+        xbc = F.silu((full * self.conv1d.weight.squeeze(1)).sum(-1) + self.conv1d.bias)
+        x, Bm, Cm = self.heads(xbc)                                   # (B, H, P), (B, G, N)
+        dt = F.softplus(dt + self.dt_bias)                            # (B, H)
+        R = self.H // self.G
+        hg = h.reshape(Bsz, self.G, R, self.P, self.N)
+        dA = torch.exp(dt * -torch.exp(self.A_log)).reshape(Bsz, self.G, R, 1, 1)
+        dx = (dt.unsqueeze(-1) * x).reshape(Bsz, self.G, R, self.P, 1)
+        hg = dA * hg + dx * Bm.reshape(Bsz, self.G, 1, 1, self.N)
+        y = torch.einsum("bgrpn,bgn->bgrp", hg, Cm).reshape(Bsz, self.H, self.P)
+        y = (y + self.D[:, None] * x).reshape(Bsz, self.E)
+        return self.gated_out(y, z), (full[..., 1:], hg.reshape(Bsz, self.H, self.P, self.N))
+
+
+class Mamba(torch.nn.Module):
+    """The language model: Mamba-1 mixers, or Mamba-2 ones when m2 holds
+    their shape (Mixer2's d_state, head_dim, n_groups, chunk)."""
+
+    def __init__(self, d_model, n_layer, vocab, scan="loop", m2=None):
+        super().__init__()
+        self.scan_fn = SCANS.get(scan)
         self.embedding = torch.nn.Embedding(vocab, d_model)
         torch.nn.init.normal_(self.embedding.weight, std=0.02)
         self.norms = torch.nn.ModuleList(RMSNorm(d_model) for _ in range(n_layer))
-        self.mixers = torch.nn.ModuleList(Mixer(d_model, n_layer) for _ in range(n_layer))
+        self.mixers = torch.nn.ModuleList(
+            Mixer2(d_model, n_layer, **m2) if m2 else Mixer(d_model, n_layer)
+            for _ in range(n_layer))
         self.norm_f = RMSNorm(d_model)
 
     def forward(self, tokens, last=False, cache=None):
@@ -282,7 +421,7 @@ def run_gen(name, model, tokens, steps, warmup):
 
 def run_case(name, spec, args):
     torch.manual_seed(1234)
-    model = Mamba(spec["d_model"], spec["n_layer"], spec["vocab"], args.scan)
+    model = Mamba(spec["d_model"], spec["n_layer"], spec["vocab"], args.scan, spec.get("m2"))
     n_params = sum(p.numel() for p in model.parameters())
     Bsz, L, V = spec["batch"], spec["seq_len"], spec["vocab"]
     tokens = torch.randint(0, V, (Bsz, L))
@@ -326,8 +465,9 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--warmup", type=int, default=None)
-    ap.add_argument("--scan", default="loop", choices=list(SCANS),
-                    help="the selective scan: a loop over time or the parallel scan")
+    ap.add_argument("--scan", default=None, choices=list(SCANS) + list(M2_SCANS),
+                    help="Mamba-1's selective scan: a loop over time (default) or the "
+                    "parallel scan; the Mamba-2 cases' chunked SSD (ssd, their default)")
     ap.add_argument("--format", default="csv", choices=["csv", "jsonl"])
     ap.add_argument("--no-header", action="store_true")
     args = ap.parse_args()
@@ -348,11 +488,18 @@ def main():
     if args.format == "csv" and not args.no_header:
         print(",".join(COLUMNS))
     names = list(CASES) if args.case == "all" else [args.case]
+    scans = {n: args.scan or (M2_SCANS[0] if "m2" in CASES[n] else "loop") for n in names}
+    wrong = [n for n in names if ("m2" in CASES[n]) != (scans[n] in M2_SCANS)]
+    if args.case != "all" and wrong:
+        ap.error("--scan %s: the Mamba-2 cases run %s, the others %s" % (
+            args.scan, ", ".join(M2_SCANS), ", ".join(SCANS)))
     for name in names:
-        r = run_case(name, CASES[name], args)
+        if name in wrong:   # --case all with one family's scan: the other is skipped
+            continue
+        r = run_case(name, CASES[name], argparse.Namespace(**dict(vars(args), scan=scans[name])))
         r.update(case=name, impl="pytorch", threads=args.threads,
                  omp_threads=torch.get_num_threads(), blas_threads=blas_threads,
-                 blas_config=config, blas_core=core, variant=args.scan + "-" + malloc,
+                 blas_config=config, blas_core=core, variant=scans[name] + "-" + malloc,
                  peak_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
         emit(r, args.format)
         sys.stdout.flush()

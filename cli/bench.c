@@ -9,6 +9,14 @@
  *   gen-130m      ssm_model_prefill of a 512-token prompt, then --warmup
  *                 untimed and --steps timed ssm_model_step decode steps
  *   gen-130m-bf16 the same with bf16 weights (generate's default)
+ *   m2-train-small  train-small's step with Mamba-2 layers (m2-bytes-small's
+ *                 heads: head_dim 32, 2 groups, chunk 64)
+ *   m2-prefill-130m, m2-gen-130m  prefill-130m and gen-130m on the
+ *                 mamba2-130m shape (head_dim 64, d_state 128, 1 group,
+ *                 chunk 256), float32 (Mamba-2 has no bf16 path)
+ *   m2-ssd-130m   the SSD scan of one mamba2-130m layer at L 512, chunked
+ *                 (ssm_ssd_forward) and as the recurrent step generation
+ *                 runs (ssm_ssd_step per token, heads over the threads)
  *   sgemm         GFLOP/s of a 2048^3 GEMM and of the 130m layer's shapes
  *                 at M = 512, split over OpenMP row blocks as the model does
  *   stream        copy, triad and read bandwidth over 3 x 256 MiB arrays
@@ -41,6 +49,8 @@
 #include "engine/model.h"
 #include "engine/optim.h"
 #include "engine/scan.h"
+#include "engine/split.h"
+#include "engine/ssd.h"
 
 /* In OpenBLAS's cblas.h; declared again for builds whose cblas.h lacks them. */
 char *openblas_get_config(void);
@@ -56,15 +66,23 @@ typedef struct {
     bench_pass pass;
     int steps, warmup;     /* defaults; decode steps for PASS_GEN */
     const char *weights;   /* weight format of the generation path ("f32", "bf16") */
+    int arch, d_state;     /* SSM_ARCH_*; N */
+    int head_dim, n_groups, chunk;   /* Mamba-2 only: P, G, Q */
 } bench_case;
 
+#define M1 SSM_ARCH_MAMBA1, 16, 0, 0, 0
+#define M2_SMALL SSM_ARCH_MAMBA2, 16, 32, 2, 64    /* scenarios/m2-bytes-small.conf */
+#define M2_130M SSM_ARCH_MAMBA2, 128, 64, 1, 256   /* mamba2-130m */
 static const bench_case cases[] = {
-    {"train-small", 128, 4, 256, 8, 256, PASS_TRAIN, 10, 2, "f32"},
-    {"train-130m", 768, 24, 50280, 1, 512, PASS_TRAIN, 2, 1, "f32"},
-    {"infer-130m", 768, 24, 50280, 1, 512, PASS_INFER, 3, 1, "f32"},
-    {"prefill-130m", 768, 24, 50280, 1, 512, PASS_PREFILL, 3, 1, "f32"},
-    {"gen-130m", 768, 24, 50280, 1, 512, PASS_GEN, 64, 2, "f32"},
-    {"gen-130m-bf16", 768, 24, 50280, 1, 512, PASS_GEN, 64, 2, "bf16"},
+    {"train-small", 128, 4, 256, 8, 256, PASS_TRAIN, 10, 2, "f32", M1},
+    {"train-130m", 768, 24, 50280, 1, 512, PASS_TRAIN, 2, 1, "f32", M1},
+    {"infer-130m", 768, 24, 50280, 1, 512, PASS_INFER, 3, 1, "f32", M1},
+    {"prefill-130m", 768, 24, 50280, 1, 512, PASS_PREFILL, 3, 1, "f32", M1},
+    {"gen-130m", 768, 24, 50280, 1, 512, PASS_GEN, 64, 2, "f32", M1},
+    {"gen-130m-bf16", 768, 24, 50280, 1, 512, PASS_GEN, 64, 2, "bf16", M1},
+    {"m2-train-small", 128, 4, 256, 8, 256, PASS_TRAIN, 10, 2, "f32", M2_SMALL},
+    {"m2-prefill-130m", 768, 24, 50280, 1, 512, PASS_PREFILL, 3, 1, "f32", M2_130M},
+    {"m2-gen-130m", 768, 24, 50280, 1, 512, PASS_GEN, 64, 2, "f32", M2_130M},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
@@ -190,7 +208,13 @@ static ssm_status case_build(const bench_case *bc, uint64_t seed, ssm_model *m)
     ssm_config_default(&c);
     c.d_model = bc->d_model;
     c.n_layer = bc->n_layer;
-    c.d_state = 16;
+    c.d_state = bc->d_state;
+    c.arch = bc->arch;
+    if (bc->arch == SSM_ARCH_MAMBA2) {
+        c.head_dim = bc->head_dim;
+        c.n_groups = bc->n_groups;
+        c.chunk_size = bc->chunk;
+    }
     c.expand = 2;
     c.d_conv = 4;
     c.dt_rank = 0;
@@ -562,28 +586,47 @@ static void scan_once(scan_bench *sb, scan_kernel k, int naive)
     }
 }
 
-/* --warmup untimed passes (default 1), then --steps timed ones, or by
- * default as many as take at least 0.25 s (and 3 passes). */
-static void scan_time(scan_bench *sb, scan_kernel k, int naive, const bench_opts *o, bench_result *r)
+/* --warmup untimed calls of fn (default 1), then --steps timed ones, or by
+ * default as many as take at least 0.25 s (and 3 calls); the kernel
+ * micro-benchmarks' timing (scan, m2-ssd-130m). */
+static void kernel_time(void (*fn)(void *), void *ctx, const bench_opts *o, bench_result *r)
 {
     int warmup = o->warmup >= 0 ? o->warmup : 1;
-    for (int i = 0; i < warmup; i++) scan_once(sb, k, naive);
+    for (int i = 0; i < warmup; i++) fn(ctx);
     int reps = 0;
     double t0 = ssm_now_s(), t, best = 0.0;
     do {
         double t1 = ssm_now_s();
-        scan_once(sb, k, naive);
+        fn(ctx);
         double dt = ssm_now_s() - t1;
         if (reps == 0 || dt < best) best = dt;
         reps++;
         t = ssm_now_s() - t0;
     } while (o->steps >= 0 ? reps < o->steps : reps < 3 || t < 0.25);
-    r->B = sb->sh.B;
-    r->L = sb->sh.L;
     r->steps = reps;
     r->warmup = warmup;
     r->seconds = t;
     r->best = best;
+}
+
+typedef struct { /* one scan kernel for kernel_time */
+    scan_bench *sb;
+    scan_kernel k;
+    int naive;
+} scan_call;
+
+static void scan_call_once(void *ctx)
+{
+    scan_call *c = ctx;
+    scan_once(c->sb, c->k, c->naive);
+}
+
+static void scan_time(scan_bench *sb, scan_kernel k, int naive, const bench_opts *o, bench_result *r)
+{
+    scan_call c = {sb, k, naive};
+    kernel_time(scan_call_once, &c, o, r);
+    r->B = sb->sh.B;
+    r->L = sb->sh.L;
 }
 
 /* The conv's rates over the fastest pass, on stderr (the table's columns
@@ -641,14 +684,128 @@ static ssm_status scan_run(const bench_opts *o, cli_table *t, int threads)
 }
 
 /* ------------------------------------------------------------------------ */
+/* m2-ssd-130m: the SSD scan of one mamba2-130m layer, chunked against the
+ * recurrent step of generation, on the same inputs and threads            */
+
+enum { SSD_L = 512, SSD_H = 24, SSD_P = 64, SSD_G = 1, SSD_N = 128, SSD_Q = 256 };
+
+typedef struct {
+    ssm_ssd_args a;
+    float *mem;
+    float *y_chunk, *y_rec;   /* (L, E) each form's output */
+    float *h;                 /* (H, P, N) the recurrent form's state */
+} ssd_bench;
+
+/* Inputs in the layer's layout (xBC rows [x (E); B (G N); C (G N)]) and
+ * ranges: x, B, C uniform in +-1, dt in [0.001, 0.1], A_h in [-16, -1], D 1. */
+static ssm_status ssd_build(ssd_bench *sb, uint64_t seed)
+{
+    size_t E = (size_t)SSD_H * SSD_P, Cw = E + 2 * SSD_G * SSD_N, L = SSD_L;
+    ssm_ssd_args a = {.B = 1, .L = SSD_L, .H = SSD_H, .P = SSD_P, .G = SSD_G, .N = SSD_N,
+                      .Q = SSD_Q, .ld_x = (int)Cw, .ld_bc = (int)Cw};
+    size_t work = ssm_ssd_work_size(&a, omp_get_max_threads(), 0);
+    size_t PN = (size_t)SSD_P * SSD_N;
+    sb->mem = malloc((L * Cw + L * SSD_H + 2 * SSD_H + 2 * L * E + 2 * SSD_H * PN + work) *
+                     sizeof(float));
+    if (!sb->mem) return ssm_fail(SSM_ERR_NOMEM, "cannot allocate the ssd bench buffers");
+    float *p = sb->mem;
+    float *xbc = p;      p += L * Cw;         /* (L, Cw) */
+    float *dt = p;       p += L * SSD_H;      /* (L, H) */
+    float *A = p;        p += SSD_H;          /* (H) */
+    float *D = p;        p += SSD_H;          /* (H) */
+    sb->y_chunk = p;     p += L * E;          /* (L, E) */
+    sb->y_rec = p;       p += L * E;          /* (L, E) */
+    sb->h = p;           p += SSD_H * PN;     /* (H, P, N) */
+    float *h_last = p;   p += SSD_H * PN;     /* (H, P, N) the chunked form's last state */
+    uint64_t s = seed;
+    for (size_t i = 0; i < L * Cw; i++) xbc[i] = 2.0f * rng_uniform(&s) - 1.0f;
+    for (size_t i = 0; i < L * SSD_H; i++) dt[i] = 0.001f + 0.099f * rng_uniform(&s);
+    for (int h = 0; h < SSD_H; h++) A[h] = -(1.0f + 15.0f * rng_uniform(&s)), D[h] = 1.0f;
+    a.x = xbc;
+    a.Bm = xbc + E;
+    a.Cm = xbc + E + SSD_G * SSD_N;
+    a.dt = dt;
+    a.A = A;
+    a.Dskip = D;
+    a.h_last = h_last;   /* a prefill keeps it; the chunk states are training's */
+    a.work = p;
+    a.work_n = work;
+    sb->a = a;
+    return SSM_OK;
+}
+
+static void ssd_chunked_once(void *ctx)
+{
+    ssd_bench *sb = ctx;
+    ssm_ssd_forward(&sb->a, sb->y_chunk);   /* its work space is sized in ssd_build */
+}
+
+/* The recurrence token by token through ssm_ssd_step, generation's step;
+ * each thread carries the heads ssm_split_rows gives it, one group's run
+ * of heads per call. */
+static void ssd_recurrent_once(void *ctx)
+{
+    ssd_bench *sb = ctx;
+    const ssm_ssd_args *a = &sb->a;
+    int P = a->P, N = a->N, H = a->H, E = H * P, per = H / a->G;
+    memset(sb->h, 0, sizeof(float) * H * P * N);
+#pragma omp parallel
+    {
+        int lo, hi;
+        ssm_split_rows(H, &lo, &hi);
+        for (int t = 0; t < a->L; t++)
+            for (int h0 = lo, h1; h0 < hi; h0 = h1) {
+                int g = h0 / per;
+                h1 = (g + 1) * per < hi ? (g + 1) * per : hi;
+                size_t r = (size_t)t;
+                ssm_ssd_step(h1 - h0, P, 1, N, a->x + r * a->ld_x + (size_t)h0 * P,
+                             a->Bm + r * a->ld_bc + (size_t)g * N, a->Cm + r * a->ld_bc + (size_t)g * N,
+                             a->dt + r * H + h0, a->A + h0, a->Dskip + h0,
+                             sb->h + (size_t)h0 * P * N, sb->y_rec + r * E + (size_t)h0 * P);
+            }
+    }
+}
+
+/* Rows m2-ssd-130m chunked and recurrent (tokens per second over L); the
+ * two outputs' largest difference relative to the largest output goes to
+ * stderr. */
+static ssm_status ssd_run(const bench_opts *o, cli_table *t, int threads)
+{
+    ssd_bench sb;
+    ssm_status st = ssd_build(&sb, (uint64_t)o->seed);
+    if (st) return st;
+    static const char *const forms[] = {"chunked", "recurrent"};
+    void (*const fns[])(void *) = {ssd_chunked_once, ssd_recurrent_once};
+    for (int i = 0; i < 2; i++) {
+        bench_result r = {.name = "m2-ssd-130m", .impl = "ssmlab", .B = 1, .L = SSD_L,
+                          .variant = forms[i]};
+        kernel_time(fns[i], &sb, o, &r);
+        emit_row(t, &r, threads);
+    }
+    double diff = 0.0, top = 0.0;
+    for (size_t i = 0; i < (size_t)SSD_L * SSD_H * SSD_P; i++) {
+        diff = fmax(diff, fabs((double)sb.y_chunk[i] - sb.y_rec[i]));
+        top = fmax(top, fabs((double)sb.y_rec[i]));
+    }
+    fprintf(stderr, "ssmlab bench m2-ssd-130m: chunked vs recurrent, max |diff| / max |y| = %.3g\n",
+            top > 0 ? diff / top : diff);
+    free(sb.mem);
+    return SSM_OK;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Command line                                                             */
 
 static const char *const case_names[] = {"train-small", "train-130m", "infer-130m", "prefill-130m",
-                                          "gen-130m", "gen-130m-bf16", "sgemm", "stream", "scan", "all", NULL};
+                                          "gen-130m", "gen-130m-bf16", "m2-train-small", "m2-prefill-130m",
+                                          "m2-gen-130m", "m2-ssd-130m", "sgemm", "stream", "scan",
+                                          "all", NULL};
 
 static const cli_opt bench_options[] = {
     {"case", 0, CLI_OPT_CHOICE, .metavar = "NAME",
-     .help = "train-small, train-130m, infer-130m, prefill-130m, gen-130m, gen-130m-bf16, sgemm, stream, scan or all (default)",
+     .help = "train-small, train-130m, infer-130m, prefill-130m, gen-130m, gen-130m-bf16, "
+             "m2-train-small, m2-prefill-130m, m2-gen-130m, m2-ssd-130m, sgemm, stream, scan or all "
+             "(default)",
      .offset = offsetof(bench_opts, which), .choices = case_names},
     CLI_OPT_THREADS(bench_opts, threads),
     {"steps", 0, CLI_OPT_INT, 1, 1000000, .metavar = "N", .help = "timed passes (default: the case's)",
@@ -662,7 +819,7 @@ static const cli_opt bench_options[] = {
 
 static const cli_command bench_command = {
     "bench", "[--case NAME] [options]",
-    "Training, inference, prefill and decode throughput on fixed model shapes, sgemm GFLOP/s and memory bandwidth, in the columns of bench/torch_baseline.py.", 0,
+    "Training, inference, prefill and decode throughput on fixed Mamba-1 and Mamba-2 shapes, the SSD scan chunked and recurrent, sgemm GFLOP/s and memory bandwidth, in the columns of bench/torch_baseline.py.", 0,
     NULL};
 
 static int bench_parse(int argc, char **argv, bench_opts *o)
@@ -693,6 +850,10 @@ int cli_bench(int argc, char **argv)
         ssm_status st = case_run(&cases[i], &o, &r);
         if (st) return cli_report(st);
         emit_row(&t, &r, threads);
+    }
+    if (all || !strcmp(o.which, "m2-ssd-130m")) {
+        ssm_status st = ssd_run(&o, &t, threads);
+        if (st) return cli_report(st);
     }
     if (all || !strcmp(o.which, "sgemm")) {
         ssm_status st = sgemm_run(&o, &t, threads);

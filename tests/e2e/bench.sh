@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # bench.sh — every case of `ssmlab bench` runs with tiny steps and prints
 # sane columns (the model cases' tokens/s, prefill's GEMM GFLOP/s, gen's
-# weight bytes, sgemm's shapes in GFLOP/s, stream's kernels in GB/s), the
-# PyTorch baseline prints the same columns, and bench/table.py makes its
-# table from them (a row per comparison, targets judged, the recorded
-# llama.cpp rows marked as such).
+# weight bytes, sgemm's shapes in GFLOP/s, stream's kernels in GB/s; the
+# Mamba-2 cases' shapes, m2-ssd-130m's two forms agreeing), the PyTorch
+# baseline prints the same columns (its Mamba-2 as many parameters as
+# ssmlab's), and bench/table.py makes its table from them (a row per
+# comparison, targets judged, the recorded llama.cpp rows marked as such).
 . "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CSV="$TMP/bench.csv"
@@ -25,6 +26,14 @@ run_case gen-130m --steps 2 --warmup 1
 run_case gen-130m-bf16 --steps 2 --warmup 1
 run_case sgemm --steps 1 --warmup 0
 run_case stream --steps 1 --warmup 0
+run_case m2-train-small --steps 1 --warmup 0
+run_case m2-prefill-130m --steps 1 --warmup 0
+run_case m2-gen-130m --steps 2 --warmup 1
+run_case m2-ssd-130m --steps 1 --warmup 0
+# the two SSD forms compute the same scan (a wrong fast form is no speed-up)
+diff=$(sed -n 's/.*chunked vs recurrent, max |diff| \/ max |y| = //p' "$TMP/m2-ssd-130m.err")
+/usr/bin/python3 -c "import sys; sys.exit(not float(sys.argv[1]) < 1e-4)" "${diff:-nan}" \
+    && ok "m2-ssd-130m: chunked == recurrent ($diff)" || fail "m2-ssd-130m differ: ${diff:-no line}"
 
 /usr/bin/python3 - "$CSV" <<'PY' && ok "bench cases: sane columns" || fail "bench columns: $(cat "$CSV")"
 import csv, sys
@@ -33,7 +42,8 @@ assert all(len(r) == 22 and None not in r for r in rows), "column count"
 by = {}
 for r in rows:
     by.setdefault(r["case"], []).append(r)
-for c in ("train-small", "train-130m", "prefill-130m", "gen-130m", "gen-130m-bf16"):
+for c in ("train-small", "train-130m", "prefill-130m", "gen-130m", "gen-130m-bf16",
+          "m2-train-small", "m2-prefill-130m", "m2-gen-130m"):
     (r,) = by[c]
     assert r["impl"] == "ssmlab" and r["unit"] == "tok/s", r
     assert float(r["tokens_per_s"]) > 0 and float(r["value"]) == float(r["tokens_per_s"]), r
@@ -53,6 +63,13 @@ assert [r["variant"] for r in by["sgemm"]] == ["square-2048", "in_proj", "x_proj
 assert all(r["unit"] == "GFLOP/s" and float(r["value"]) > 0.1 and r["tokens_per_s"] == ""
            for r in by["sgemm"]), by["sgemm"]
 assert [r["variant"] for r in by["stream"]] == ["copy", "triad", "read"], by["stream"]
+# mamba2-130m: 24 layers of 3,765,320 parameters, the tied embedding, norm_f
+for c in ("m2-prefill-130m", "m2-gen-130m"):
+    assert by[c][0]["n_params"] == "128983488" and by[c][0]["seq_len"] == "512", by[c]
+assert by["m2-gen-130m"][0]["weights"] == "f32", by["m2-gen-130m"]
+assert by["m2-train-small"][0]["n_params"] == "471008", by["m2-train-small"]
+assert [r["variant"] for r in by["m2-ssd-130m"]] == ["chunked", "recurrent"], by["m2-ssd-130m"]
+assert all(r["seq_len"] == "512" and float(r["tokens_per_s"]) > 0 for r in by["m2-ssd-130m"])
 assert all(r["unit"] == "GB/s" and float(r["value"]) > 0.1 for r in by["stream"]), by["stream"]
 PY
 
@@ -67,6 +84,21 @@ if env MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 /usr/bin/python3 "
 else
     fail "torch_baseline.py: $(tail -3 "$TMP/pt.err")"
 fi
+# its Mamba-2: chunked SSD (its default for the m2 cases), ssmlab's shape
+if env MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 /usr/bin/python3 "$ROOT/bench/torch_baseline.py" \
+        --case m2-train-small --threads 2 --steps 1 --warmup 0 --no-header >"$TMP/pt2.csv" 2>"$TMP/pt2.err"; then
+    IFS=, read -r -a row <"$TMP/pt2.csv"
+    [ "${row[0]},${row[16]},${row[14]}" = "m2-train-small,ssd-fairmalloc,471008" ] \
+        && ok "baseline m2-train-small: ssd-fairmalloc, ssmlab's parameter count" \
+        || fail "baseline m2 row: $(cat "$TMP/pt2.csv")"
+    cat "$TMP/pt2.csv" >>"$CSV"
+else
+    fail "torch_baseline.py m2-train-small: $(tail -3 "$TMP/pt2.err")"
+fi
+/usr/bin/python3 "$ROOT/bench/torch_baseline.py" --case m2-train-small --scan loop --steps 1 \
+    >"$TMP/pt3.csv" 2>"$TMP/pt3.err"
+[ $? -eq 2 ] && grep -q "the Mamba-2 cases run ssd" "$TMP/pt3.err" \
+    && ok "baseline refuses a Mamba-1 scan for a Mamba-2 case" || fail "baseline --scan loop m2: $(cat "$TMP/pt3.err")"
 
 /usr/bin/python3 "$ROOT/bench/table.py" "$CSV" >"$TMP/table.txt"
 rc=$?
@@ -77,6 +109,10 @@ for want in "^train-small .* pytorch loop, fair malloc .* >=6x +(PASS|FAIL) " \
             "^gen-130m .* llama.cpp F32 \(recorded, not this run\) +44.0 tok/s .* >=2x" \
             "^gen-130m .* bandwidth bound \(f32 weights [0-9]+ MB\) .* >=80% +(PASS|FAIL)" \
             "^gen-130m-bf16 .* bandwidth bound \(bf16 weights [0-9]+ MB\) .* >=80% +(PASS|FAIL)" \
+            "^m2-train-small .* pytorch chunked SSD, fair malloc .* - +- " \
+            "^m2-prefill-130m .* sgemm 2048\^3 peak.* - +- " \
+            "^m2-gen-130m .* bandwidth bound \(f32 weights [0-9]+ MB\) .* - +- " \
+            "^m2-ssd-130m .* recurrent SSD step \(ssm_ssd_step\), L 512 .* >1x +(PASS|FAIL) " \
             "^sgemm +lm_head +[0-9.]+ GFLOP/s" "^stream +triad +[0-9.]+ GB/s" \
             "^OpenBLAS \(pytorch\): OpenBLAS .*torch BLAS_INFO="; do
     grep -qE -- "$want" "$TMP/table.txt" && ok "table: /$want/" || fail "table lacks /$want/: $(cat "$TMP/table.txt")"
