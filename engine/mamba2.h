@@ -43,9 +43,9 @@ ssm_status ssm_mamba2_layer_backward(ssm_model *m, int layer, float *dresid, flo
 /* What the per-head measurements of ssmlab-math(7) MAMBA-2 read from the
  * last forward (ssm_model_forward): layer's xBC (act_B, act_L, Cw) after
  * the conv and SiLU, rows [x (E); B (G, N); C (G, N)], its dt (act_B,
- * act_L, H), and A (H) = -exp(A_log).  Every layer is kept only when the
- * model has gradients (ssm_model_alloc_grads before the forward), else
- * only the last one: SSM_ERR_SOFTWARE for another, or before a forward. */
+ * act_L, H), and A (H) = -exp(A_log) with the attached probe's pins.
+ * Every layer is kept only when the model has gradients
+ * (ssm_model_alloc_grads before the forward), else only the last one: SSM_ERR_SOFTWARE for another, or before a forward. */
 ssm_status ssm_mamba2_scan_inputs(const ssm_model *m, int layer, const float **xbc, const float **dt,
                                   float *A);
 

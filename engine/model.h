@@ -335,6 +335,11 @@ int ssm_model_tensors(const ssm_model *m, float *block, ssm_tensor *out, int cap
  * patch position is checked by the forward), SSM_ERR_NOMEM without memory. */
 ssm_status ssm_model_set_probe(ssm_model *m, const ssm_probe *p);
 
+/* The probe's specs against the model's shape (engine/probe.h: Mamba-1's
+ * channels and state channels, Mamba-2's heads, entries of a head's (P, N)
+ * state and A_h) and a run of L tokens. */
+ssm_status ssm_model_probe_check(const ssm_model *m, const ssm_probe *p, int L);
+
 /* One forward with a measuring hook on top of the attached probe: the
  * attached probe's interventions stay, hook's on_layer, ctx, want_states
  * and final_h are added for this pass, and the attached probe is restored
@@ -369,6 +374,10 @@ void ssm_model_rmsnorm_backward(float *dx, float *dw, const float *dy, const flo
  * (ssm_model_forward_last) keeps two residual slots and one mixer output. */
 float *ssm_model_resid(const ssm_model *m, int l);
 float *ssm_model_mix(const ssm_model *m, int l);
+/* The attached probe's residual patch: x entering `layer` at the patch
+ * position gets the patch's value, in every sequence (nothing without a
+ * residual patch of that layer). */
+void ssm_model_probe_patch_residual(ssm_model *m, int layer);
 
 /* SSM_OK for a Mamba-1 model; for Mamba-2 SSM_ERR_USAGE with the message
  * "WHAT: not available for mamba2 models yet (Mamba-1 only)", for the
