@@ -689,8 +689,9 @@ static int inspect_random(const inspect_opts *o)
 }
 
 /* What Mamba-2 has (the spectra per group, the norms and their verdicts,
- * per-head attention, influence, over-smoothing); the rest refuses it by
- * name.  The default tables leave the importance out for Mamba-2. */
+ * per-head attention, influence, over-smoothing, states and the lens, the
+ * dump, the interventions); the rest refuses it by name.  The default
+ * tables leave the importance out for Mamba-2. */
 static ssm_status inspect_arch_check(inspect_opts *o, const ssm_model *m)
 {
     if (m->cfg.arch == SSM_ARCH_MAMBA1) return SSM_OK;
@@ -698,9 +699,6 @@ static ssm_status inspect_arch_check(inspect_opts *o, const ssm_model *m)
     const struct { int asked; const char *what; } no[] = {
         {o->importance, "ssmlab inspect --importance"},
         {o->flow.on, "ssmlab inspect --flow (one-layer runs)"},
-        {cli_states_any(&o->states), "ssmlab inspect --states and --lens"},
-        {o->dump.path != NULL, "ssmlab inspect --dump"},
-        {cli_intervene_any(&o->iv), "interventions (--ablate, --pin, --patch)"},
     };
     for (size_t i = 0; i < sizeof no / sizeof *no; i++)
         if (no[i].asked) return ssm_model_need_mamba1(m, no[i].what);
