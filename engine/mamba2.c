@@ -235,15 +235,15 @@ static void layer_A(const layer_run *r)
 }
 
 /* The attached probe's part of the layer's SSD: the keep mask of its
- * ablations, and in the forward the states and the state patch.  Any of
+ * ablations, and in a whole forward the states and the state patch.  Any of
  * them makes engine/ssd.c run the naive recurrent twin for this layer
  * (ablations: forward and backward). */
-static void probe_ssd_args(ssm_model *m, const layer_run *r, int forward, ssm_ssd_args *sa)
+static void probe_ssd_args(ssm_model *m, const layer_run *r, int in_model, ssm_ssd_args *sa)
 {
     const ssm_probe *pr = m->probe;
     if (!pr) return;
     if (ssm_probe_keep(pr, r->layer, r->d.H, r->d.P * r->d.N, m->probe_keep)) sa->keep = m->probe_keep;
-    if (!forward) return;
+    if (!in_model) return;
     if (pr->want_states) sa->h_out = m->probe_h;
     if (pr->patch_kind == SSM_PATCH_STATE && pr->patch_layer == r->layer) {
         sa->patch_h = pr->patch_value;
@@ -301,8 +301,10 @@ static void gated_norm_forward(const layer_run *r, float eps)
                               r->a.zx + (size_t)i * d->W, r->p.gnorm_w, E, d->G, eps);
 }
 
-/* r->mix = Mixer(r->xn), steps 1-6 of ssmlab-math(7) MAMBA-2 */
-static ssm_status mixer_forward(ssm_model *m, const ssm_config *c, const layer_run *r)
+/* r->mix = Mixer(r->xn), steps 1-6 of ssmlab-math(7) MAMBA-2; in_model:
+ * a pass of the whole model (the probe's states, patch and final_h),
+ * else a one-layer run (only its ablations and pins) */
+static ssm_status mixer_forward(ssm_model *m, const ssm_config *c, const layer_run *r, int in_model)
 {
     const dims *d = &r->d;
     int BT = d->BT, E = d->E, H = d->H, Cw = d->Cw;
@@ -318,8 +320,8 @@ static ssm_status mixer_forward(ssm_model *m, const ssm_config *c, const layer_r
     }
     layer_A(r);
     ssm_ssd_args sa = ssd_args(c, r);
-    sa.h_last = r->final_h;
-    probe_ssd_args(m, r, 1, &sa);
+    if (in_model) sa.h_last = r->final_h;
+    probe_ssd_args(m, r, in_model, &sa);
     ssm_status st = ssm_ssd_forward(&sa, r->a.y);
     if (st) return st;
     gated_norm_forward(r, c->norm_eps);
@@ -350,12 +352,22 @@ ssm_status ssm_mamba2_layer_forward(ssm_model *m, int layer, float *scratch)
     size_t n = (size_t)r.d.BT * r.d.D;
     ssm_model_probe_patch_residual(m, layer);
     ssm_model_rmsnorm_forward(r.xn, r.rstd, r.x, r.p.norm_w, r.d.BT, r.d.D, c->norm_eps);
-    ssm_status st = mixer_forward(m, c, &r);
+    ssm_status st = mixer_forward(m, c, &r, 1);
     if (st) return st;
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) r.xout[i] = r.x[i] + r.mix[i];
     probe_layer_done(m, &r, layer);
     return SSM_OK;
+}
+
+ssm_status ssm_mamba2_mixer_forward(ssm_model *m, int layer, const float *in, float *out, float *scratch)
+{
+    layer_run r = run_view(m, layer, scratch);
+    size_t n = (size_t)r.d.BT * r.d.D;
+    memcpy(r.xn, in, sizeof(float) * n);
+    ssm_status st = mixer_forward(m, &m->cfg, &r, 0);
+    if (!st) memcpy(out, r.mix, sizeof(float) * n);
+    return st;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -1594,7 +1594,6 @@ static ssm_status one_layer_prepare(ssm_model *m, int layer, int B, int L)
 {
     const ssm_config *c = &m->cfg;
     ssm_status st;
-    if ((st = ssm_model_need_mamba1(m, "one-layer runs (the flow of a mixer or S6 map)"))) return st;
     if (layer < 0 || layer >= c->n_layer)
         return ssm_fail(SSM_ERR_USAGE, "layer %d is not in [0, %d)", layer, c->n_layer);
     if (B <= 0 || L <= 0)
@@ -1614,8 +1613,17 @@ static ssm_status one_layer_run(ssm_model *m, int layer, int s6, const float *in
                                 float *out)
 {
     const ssm_config *c = &m->cfg;
+    /* Mamba-2 has no S6 map: its SSD's B, C and dt come from in_proj of the
+     * normalised residual, not from the SSD's own input x */
+    if (s6 && c->arch != SSM_ARCH_MAMBA1)
+        return ssm_fail(SSM_ERR_USAGE, "the S6 map alone (--flow-system s6) is Mamba-1's: a %s SSD takes "
+                        "B, C and dt from in_proj, not from its input x", ssm_arch_name(c->arch));
     ssm_status st = one_layer_prepare(m, layer, B, L);
     if (st) return st;
+    if (c->arch == SSM_ARCH_MAMBA2) {
+        pass_scratch g = scratch_view(m);
+        return ssm_mamba2_mixer_forward(m, layer, in, out, g.m2);
+    }
     float *zero = s6 ? calloc(c->d_inner, sizeof(float)) : NULL;   /* (E) no skip */
     if (s6 && !zero) return ssm_fail(SSM_ERR_NOMEM, "out of memory for the S6 skip");
     pass_scratch g = scratch_view(m);

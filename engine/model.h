@@ -296,14 +296,17 @@ void ssm_model_zero_grad(ssm_model *m);
  * out = Mixer_layer(x) (ssmlab-math(7) MODEL, steps 1-6), x and out (B, L, D).
  * No reordering and no importance score, even in layer 0.  It runs in the
  * model's activation buffers, so it ends the last forward's: no backward
- * may follow (ssm_model_backward fails until the next forward). */
+ * may follow (ssm_model_backward fails until the next forward).  Mamba-2:
+ * its mixer (ssmlab-math(7) MAMBA-2, steps 1-6; engine/mamba2.h). */
 ssm_status ssm_model_mixer_forward(ssm_model *m, int layer, const float *x, int B, int L,
                                    float *out);
 
 /* One layer's selective scan alone, the S6 map of Vo et al.: y = S6(u)
  * (steps 3-5 with D = 0), u and y (B, L, E): B_t = S_B u_t, C_t = S_C u_t,
  * Delta_t = softplus(W_dt delta_t + b_dt), no conv, gate or projections.
- * Like ssm_model_mixer_forward it ends the last forward's activations. */
+ * Like ssm_model_mixer_forward it ends the last forward's activations.
+ * Mamba-1 only: a Mamba-2 SSD takes B, C and dt from in_proj, not from its
+ * input x, so it has no such map (SSM_ERR_USAGE). */
 ssm_status ssm_model_s6_forward(ssm_model *m, int layer, const float *u, int B, int L,
                                 float *y);
 

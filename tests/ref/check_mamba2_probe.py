@@ -16,14 +16,17 @@
 #   gradients   `inspect --influence --probes 0` with ablations and pins
 #               attached: I(t, s) = ||d x_n[t] / d x_0[s]||_F from the
 #               engine's backward against torch.autograd's Jacobian of the
-#               intervened reference, 1e-4 relative.
+#               intervened reference, 1e-4 relative;
+#   flow        `inspect --flow` of the last layer's mixer with a head
+#               ablated and an A_h pinned: ||x_i|| after every Euler step,
+#               1e-4 relative.
 # Cases: one and two groups, a length that is not a multiple of the chunk
 # size, B = 2 (influence: B = 1), tied and untied heads.
 #
 #   /usr/bin/python3 tests/ref/check_mamba2_probe.py [BINARY] [--keep] [--break-reference]
 # --break-reference gives the reference the wrong probe (every head one
-# further on, h * 1.01 in the dump): the dump, states, intervention and
-# influence checks must fail.  Ends with "N passed, M failed"; exit status
+# further on, h * 1.01 in the dump): the dump, states, intervention,
+# influence and flow checks must fail.  Ends with "N passed, M failed"; exit status
 # 1 when anything failed.
 import os
 import shlex
@@ -254,6 +257,38 @@ def check_influence(case, command, report, model_dir, p, tokens, brk):
     report.within(f"{case.name}/influence (backward) with ablations and pins, {len(rows)} rows", err, TOL)
 
 
+# ---------------------------------------------------------------------------
+# The flow of one layer's mixer
+
+def check_flow(case, command, report, model_dir, p, tokens, brk):
+    """--flow of the last layer (an ablated head and a pinned A_h attached)
+    from sequence 0's embeddings: ||x_i(k h)|| after every Euler step
+    x <- x + h Mixer(x), 1e-4 relative."""
+    cfg = case.cfg
+    layer, steps, h = cfg.n_layer - 1, 6, 0.25
+    probe = {"ablate": [(layer, 1, -1)], "pin": [(layer, 0, -4.0)]}
+    flags = ["--flow", "--flow-layer", str(layer), "--flow-steps", str(steps), "--flow-step", str(h),
+             "--ablate", f"{layer}:1", "--pin", f"{layer}:0:-4.0"]
+    try:
+        tables = check_norms.run_inspect(command, model_dir, tokens[:1].tolist(), flags)
+    except RuntimeError as e:
+        report.line(False, f"{case.name}/inspect --flow", str(e))
+        return
+    x = p[ref2.EMBED][tokens[:1]]
+    want = [x[0].norm(dim=-1).numpy()]
+    with torch.no_grad():
+        for _ in range(steps):
+            x = x + h * ref2.mixer(p, layer, x, cfg, probe=shifted(probe, cfg) if brk else probe)
+            want.append(x[0].norm(dim=-1).numpy())
+    want = np.array(want)                                   # (steps + 1, L)
+    got = np.full(want.shape, np.nan)
+    for r in tables.get("flow", []):
+        if r["kind"] == "norm":
+            got[int(r["step"]), int(r["pos"])] = float(r["value"])
+    report.within(f"{case.name}/flow ||x_i(t)|| of layer {layer}'s mixer, {steps} steps",
+                  check_states.rel(got, want), TOL)
+
+
 def check_case(case, command, report, workroot, break_reference):
     cfg = case.cfg
     workdir = os.path.join(workroot, case.name)
@@ -267,11 +302,12 @@ def check_case(case, command, report, workroot, break_reference):
     check_states_table(case, command, report, model_dir, p64, tokens, break_reference)
     check_interventions(case, command, report, workdir, model_dir, p64, tokens, break_reference)
     check_influence(case, command, report, model_dir, p64, tokens, break_reference)
+    check_flow(case, command, report, model_dir, p64, tokens, break_reference)
 
 
 def main():
     args = parse_args("Check ssmlab's Mamba-2 dump, states and interventions against PyTorch.",
-                      "the dump, states, intervention and influence checks")
+                      "the dump, states, intervention, influence and flow checks")
     return run_cases(CASES, check_case, args, "ssmlab-m2p-", Report(width=60))
 
 
