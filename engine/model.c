@@ -1486,10 +1486,11 @@ static ssm_status probe_prepare(ssm_model *m, int B, int L)
 ssm_status ssm_model_probe_check(const ssm_model *m, const ssm_probe *p, int L)
 {
     const ssm_config *c = &m->cfg;
-    ssm_probe_shape s = {c->n_layer, c->d_inner, c->state_dim, c->state_dim, "channel", "state channel"};
+    ssm_probe_shape s = {c->n_layer, c->d_inner, c->state_dim, c->state_dim, "channel", "state channel",
+                         "state channel"};
     if (c->arch == SSM_ARCH_MAMBA2)   /* heads, entries (p, n) of a head's state, A_h */
         s = (ssm_probe_shape){c->n_layer, c->n_heads, c->head_dim * c->d_state, 1, "head",
-                              "state entry p*N+n"};
+                              "state entry p*N+n", "entry of the head's scalar A (pin L:H:VALUE)"};
     return ssm_probe_check_shape(p, &s, L);
 }
 

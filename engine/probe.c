@@ -95,12 +95,13 @@ static ssm_status range_fail(const char *what, int l, int e, int n, const char *
                     what, spec, part, v, lim - 1);
 }
 
-/* layer, channel and state entry (n < 0: all; below ns) of one spec */
-static ssm_status channel_check(const char *what, int l, int e, int n, const ssm_probe_shape *s, int ns)
+/* layer, channel and state entry (n < 0: all; below ns, named state) of one spec */
+static ssm_status channel_check(const char *what, int l, int e, int n, const ssm_probe_shape *s, int ns,
+                                const char *state)
 {
     if (l >= s->n_layer) return range_fail(what, l, e, n, "layer", l, s->n_layer);
     if (e >= s->channels) return range_fail(what, l, e, n, s->channel, e, s->channels);
-    if (n >= ns) return range_fail(what, l, e, n, s->state, n, ns);
+    if (n >= ns) return range_fail(what, l, e, n, state, n, ns);
     return SSM_OK;
 }
 
@@ -109,11 +110,11 @@ ssm_status ssm_probe_check_shape(const ssm_probe *p, const ssm_probe_shape *s, i
     ssm_status st;
     for (int i = 0; i < p->n_ablate; i++) {
         const ssm_ablation *a = &p->ablate[i];
-        if ((st = channel_check("--ablate", a->layer, a->e, a->n, s, s->states))) return st;
+        if ((st = channel_check("--ablate", a->layer, a->e, a->n, s, s->states, s->state))) return st;
     }
     for (int i = 0; i < p->n_pin; i++) {
         const ssm_pin *a = &p->pin[i];
-        if ((st = channel_check("--pin", a->layer, a->e, a->n, s, s->a_states))) return st;
+        if ((st = channel_check("--pin", a->layer, a->e, a->n, s, s->a_states, s->a_state))) return st;
     }
     if (p->patch_kind == SSM_PATCH_NONE) return SSM_OK;
     if (p->patch_layer >= s->n_layer)
@@ -127,7 +128,7 @@ ssm_status ssm_probe_check_shape(const ssm_probe *p, const ssm_probe_shape *s, i
 
 ssm_status ssm_probe_check(const ssm_probe *p, int n_layer, int E, int Ns, int L)
 {
-    ssm_probe_shape s = {n_layer, E, Ns, Ns, "channel", "state channel"};
+    ssm_probe_shape s = {n_layer, E, Ns, Ns, "channel", "state channel", "state channel"};
     return ssm_probe_check_shape(p, &s, L);
 }
 

@@ -99,11 +99,11 @@ int ssm_probe_parse_patch(const char *s, int *layer, int *pos, int *kind, char *
 
 /* The ranges a probe's specs must fall in: layers, channels (Mamba-1's E,
  * Mamba-2's H), state entries of a channel (Ns; P N), entries of A of a
- * channel (Ns; 1), and the names of a channel and of a state entry in
- * messages. */
+ * channel (Ns; 1), and the names of a channel, a state entry and an entry
+ * of A in messages. */
 typedef struct {
     int n_layer, channels, states, a_states;
-    const char *channel, *state;
+    const char *channel, *state, *a_state;
 } ssm_probe_shape;
 
 /* Every layer, channel, state channel and position of the probe against

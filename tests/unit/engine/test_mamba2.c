@@ -212,7 +212,7 @@ Test(mamba2, probe_specs_are_checked_per_head)
     ssm_pin pin = {0, 1, 1, -1.0f};
     ssm_probe bad[3] = {{.ablate = &head, .n_ablate = 1}, {.ablate = &entry, .n_ablate = 1},
                         {.pin = &pin, .n_pin = 1}};
-    const char *why[3] = {"head 4", "state entry p*N+n 16", "state entry p*N+n 1"};
+    const char *why[3] = {"head 4", "state entry p*N+n 16", "scalar A (pin L:H:VALUE) 1"};
     for (int i = 0; i < 3; i++) {
         cr_expect_eq(ssm_model_set_probe(&m, &bad[i]), SSM_ERR_USAGE, "spec %d", i);
         cr_expect_not_null(strstr(ssm_last_error(), why[i]), "%s", ssm_last_error());
