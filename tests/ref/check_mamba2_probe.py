@@ -17,6 +17,9 @@
 #               attached: I(t, s) = ||d x_n[t] / d x_0[s]||_F from the
 #               engine's backward against torch.autograd's Jacobian of the
 #               intervened reference, 1e-4 relative;
+#   attention   `inspect --attention --layer 0` with a head ablated and an
+#               A_h pinned: the mean over heads of |alpha_h| with that head's
+#               map 0 and the pinned A_h, 1e-4 of the largest;
 #   flow        `inspect --flow` of the last layer's mixer with a head
 #               ablated and an A_h pinned: ||x_i|| after every Euler step,
 #               1e-4 relative.
@@ -26,7 +29,7 @@
 #   /usr/bin/python3 tests/ref/check_mamba2_probe.py [BINARY] [--keep] [--break-reference]
 # --break-reference gives the reference the wrong probe (every head one
 # further on, h * 1.01 in the dump): the dump, states, intervention,
-# influence and flow checks must fail.  Ends with "N passed, M failed"; exit status
+# influence, flow and attention checks must fail.  Ends with "N passed, M failed"; exit status
 # 1 when anything failed.
 import os
 import shlex
@@ -258,6 +261,36 @@ def check_influence(case, command, report, model_dir, p, tokens, brk):
 
 
 # ---------------------------------------------------------------------------
+# The hidden attention under interventions
+
+def check_attention(case, command, report, model_dir, p, tokens, brk):
+    """--attention --layer 0 with head 1 ablated and A_2 pinned: the mean
+    over heads of |alpha_h| with alpha_1 = 0 and A_2 = -2, 1e-4 of the max."""
+    cfg = case.cfg
+    probe = {"ablate": [(0, 1, -1)], "pin": [(0, 2, -2.0)]}
+    try:
+        tables = check_norms.run_inspect(command, model_dir, tokens.tolist(),
+                                         ["--attention", "--layer", "0", "--ablate", "0:1", "--pin", "0:2:-2.0"])
+    except RuntimeError as e:
+        report.line(False, f"{case.name}/inspect --attention with interventions", str(e))
+        return
+    probe = shifted(probe, cfg) if brk else probe
+    layers, _ = ref2.scan_inputs(p, cfg, tokens)
+    Bm, Cm, dt, A = layers[0]
+    A = A.clone()
+    A[probe["pin"][0][1]] = probe["pin"][0][2]
+    alpha = ref2.hidden_attention(Bm, Cm, dt, A)
+    alpha[:, probe["ablate"][0][1]] = 0
+    want = alpha.abs().mean(dim=1).numpy()                    # (B, L, L)
+    got = np.zeros_like(want)
+    rows = [r for r in tables.get("attention", []) if r["aggregation"] == "mean_abs"]
+    for r in rows:
+        got[int(r["seq"]), int(r["t"]), int(r["s"])] = float(r["raw"])
+    err = np.abs(got - want).max() / np.abs(want).max() if rows else np.inf
+    report.within(f"{case.name}/attention mean_h |alpha_h|, head ablated, A_h pinned", err, TOL)
+
+
+# ---------------------------------------------------------------------------
 # The flow of one layer's mixer
 
 def check_flow(case, command, report, model_dir, p, tokens, brk):
@@ -303,11 +336,12 @@ def check_case(case, command, report, workroot, break_reference):
     check_interventions(case, command, report, workdir, model_dir, p64, tokens, break_reference)
     check_influence(case, command, report, model_dir, p64, tokens, break_reference)
     check_flow(case, command, report, model_dir, p64, tokens, break_reference)
+    check_attention(case, command, report, model_dir, p64, tokens, break_reference)
 
 
 def main():
     args = parse_args("Check ssmlab's Mamba-2 dump, states and interventions against PyTorch.",
-                      "the dump, states, intervention, influence and flow checks")
+                      "the dump, states, intervention, influence, flow and attention checks")
     return run_cases(CASES, check_case, args, "ssmlab-m2p-", Report(width=60))
 
 
