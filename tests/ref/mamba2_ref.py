@@ -105,14 +105,8 @@ def ssd_recurrent(x, dt, A, Bm, Cm, Dskip, keep=None, patch=None, states=None):
     ys = []
     for t in range(L):
         decay = torch.exp(dt[:, t] * A)               # (B, H)
-        h = decay[..., None, None] * h + (dt[:, t, :, None, None] * x[:, t, :, :, None]
-                                          * Bh[:, t, :, None, :])
-        if keep is not None:
-            h = h * keep
-        if patch is not None and t == patch[0]:
-            h = patch[1].to(h.dtype)
-        if states is not None:
-            states.append(h)
+        h = ref.probe_step(decay[..., None, None] * h + (dt[:, t, :, None, None] * x[:, t, :, :, None]
+                                                         * Bh[:, t, :, None, :]), t, keep, patch, states)
         ys.append(torch.einsum("bhpn,bhn->bhp", h, Ch[:, t]) + Dskip[:, None] * x[:, t])
     return torch.stack(ys, dim=1)
 
