@@ -407,8 +407,7 @@ static void verdict_row(cli_table *t, const char *name, const char *quantity, in
 }
 
 /* The three verdicts side by side: residual stream and mixer outputs over
- * depth (per layer), and the flow of one layer over flow time (per unit t;
- * f NULL leaves it out). */
+ * depth (per layer), and the flow of one layer over flow time (per unit t). */
 static ssm_status emit_verdicts(const inspect_trends *tr, const ssm_flow *f, int flow_layer,
                                 cli_inspect_out *out)
 {
@@ -421,9 +420,8 @@ static ssm_status emit_verdicts(const inspect_trends *tr, const ssm_flow *f, int
     verdict_row(&t, "residual", "ln ||x_l|| over depth", -1, ssm_verdict_name(tr->verdict), tr->slope, tr->r2);
     verdict_row(&t, "mixer", "ln ||mix_l|| over depth", -1, ssm_verdict_name(tr->mix_verdict), tr->mix_slope,
                 tr->mix_r2);
-    if (f)   /* NULL for Mamba-2: no one-layer runs yet */
-        verdict_row(&t, "flow", "ln ||x_i(t)|| over flow time", flow_layer, ssm_flow_verdict_name(f->verdict),
-                    f->mean_rate, f->mean_r2);
+    verdict_row(&t, "flow", "ln ||x_i(t)|| over flow time", flow_layer, ssm_flow_verdict_name(f->verdict),
+                f->mean_rate, f->mean_r2);
     return cli_tables_end(&out->tables, SSM_OK);
 }
 
@@ -614,9 +612,8 @@ static ssm_status inspect_forward(const inspect_opts *o, ssm_model *m, const ins
         cli_states_input si = {in->B, in->L, in->ids, (const char(*)[LABEL_MAX])in->labels, o->model, !o->tokens};
         st = cli_states_emit(&o->states, m, &batch, &si, out);
     }
-    int m1 = m->cfg.arch == SSM_ARCH_MAMBA1;   /* Mamba-2 has no one-layer runs yet */
-    if (!st && m1 && (o->flow.on || o->norms)) st = inspect_flow(o, m, in, out, &f);
-    if (!st && o->norms) st = emit_verdicts(&tr, m1 ? &f : NULL, o->flow.layer, out);
+    if (!st && (o->flow.on || o->norms)) st = inspect_flow(o, m, in, out, &f);
+    if (!st && o->norms) st = emit_verdicts(&tr, &f, o->flow.layer, out);
     ssm_flow_free(&f);
     return st;
 }
@@ -645,7 +642,7 @@ static ssm_status inspect_run(const inspect_opts *o, ssm_model *m, const char *r
     ssm_status st = cli_recency_check(&o->rec, &m->cfg);
     if (!st) st = cli_states_check(&o->states, &m->cfg);
     if (!st) st = cli_dump_check(&o->dump, &m->cfg);
-    if (!st && m->cfg.arch == SSM_ARCH_MAMBA1 && (o->flow.on || o->norms)) st = cli_flow_check(&o->flow, &m->cfg);
+    if (!st && (o->flow.on || o->norms)) st = cli_flow_check(&o->flow, &m->cfg);
     if (!st && need_input) st = input_build(o, m, run_config, &in);
     ssm_batch batch = {in.B, in.L, in.tokens, in.inputs, NULL};
     if (!st && need_input) st = cli_intervene_begin(&iv, &o->iv, m, o->model, &batch);   /* the probe stays on */
@@ -689,18 +686,16 @@ static int inspect_random(const inspect_opts *o)
 }
 
 /* What Mamba-2 has (the spectra per group, the norms and their verdicts,
- * per-head attention, influence, over-smoothing); the rest refuses it by
- * name.  The default tables leave the importance out for Mamba-2. */
+ * per-head attention, influence, over-smoothing, states and the lens, the
+ * dump, the interventions, the flow of a mixer); the rest refuses it by
+ * name (--flow-system s6 is refused by the engine).  The default
+ * tables leave the importance out for Mamba-2. */
 static ssm_status inspect_arch_check(inspect_opts *o, const ssm_model *m)
 {
     if (m->cfg.arch == SSM_ARCH_MAMBA1) return SSM_OK;
     if (o->default_tables) o->importance = 0;
     const struct { int asked; const char *what; } no[] = {
         {o->importance, "ssmlab inspect --importance"},
-        {o->flow.on, "ssmlab inspect --flow (one-layer runs)"},
-        {cli_states_any(&o->states), "ssmlab inspect --states and --lens"},
-        {o->dump.path != NULL, "ssmlab inspect --dump"},
-        {cli_intervene_any(&o->iv), "interventions (--ablate, --pin, --patch)"},
     };
     for (size_t i = 0; i < sizeof no / sizeof *no; i++)
         if (no[i].asked) return ssm_model_need_mamba1(m, no[i].what);

@@ -2,8 +2,8 @@
  * activation dump of ssmlab-inspect(1) DUMP.  Every shape is known before
  * the forward pass, so the header with all offsets is written first; the
  * probe's on_layer hook then writes each layer's tensors straight from the
- * engine's buffers (strided ones, z in xz and B, C in x_proj's output, row
- * by row), and norm_f and the logits follow the pass.  Nothing is copied,
+ * engine's buffers (strided ones, z in xz and B, C in x_proj's output, or
+ * Mamba-2's x, B, C in xBC, row by row), and norm_f and the logits follow the pass.  Nothing is copied,
  * so the dump needs the model, one forward pass and one layer's states. */
 #include "cli/inspect_dump.h"
 
@@ -22,10 +22,15 @@
 #define DUMP_FORMAT "ssmlab-dump 1"
 #define DUMP_NAME_MAX 48
 
-/* The per-layer tensors, in file order; their shapes are in layer_specs. */
+/* The per-layer tensors, in file order; their shapes are in layer_specs.
+ * A Mamba-2 layer has the same nine under its own names and shapes: x
+ * (the SSD's input, u's place), dt per head (delta's), B and C per group,
+ * h per head (ssmlab-inspect(1) MAMBA-2). */
 enum { T_RESIDUAL, T_U, T_Z, T_DELTA, T_B, T_C, T_H, T_Y, T_OUT, T_PER_LAYER };
 static const char *const layer_tensors[T_PER_LAYER] = {"residual", "u", "z", "delta", "B", "C",
                                                        "h", "y", "out"};
+static const char *const layer_tensors_m2[T_PER_LAYER] = {"residual", "x", "z", "dt", "B", "C",
+                                                          "h", "y", "out"};
 
 void cli_dump_defaults(cli_dump_opts *o) { *o = (cli_dump_opts){NULL, 0}; }
 
@@ -102,17 +107,33 @@ static void spec_set(dump_file *d, const char *name, int ndim, const int64_t *sh
     d->n++;
 }
 
-/* Layer l's nine tensors, (B, L, ...) each */
+/* Layer l's nine tensors, (B, L, ...) each; Mamba-2: dt (B, L, H), B
+ * and C (B, L, G, N), h (B, L, H, P, N) */
 static void layer_specs(dump_file *d, int l, int64_t B, int64_t L, const ssm_config *c)
 {
     int64_t D = c->d_model, E = c->d_inner, Ns = c->state_dim;
     const int64_t last[T_PER_LAYER] = {D, E, E, E, Ns, Ns, E, E, D};
+    int m2 = c->arch == SSM_ARCH_MAMBA2;
+    int64_t H = c->n_heads, P = c->head_dim, G = c->n_groups, N = c->d_state;
     d->first[l] = d->n;
     for (int k = 0; k < T_PER_LAYER; k++) {
         char name[DUMP_NAME_MAX];
-        snprintf(name, sizeof name, "layers.%d.%s", l, layer_tensors[k]);
-        int64_t shape[4] = {B, L, last[k], Ns};
-        spec_set(d, name, k == T_H ? 4 : 3, shape);
+        snprintf(name, sizeof name, "layers.%d.%s", l, (m2 ? layer_tensors_m2 : layer_tensors)[k]);
+        int64_t shape[5] = {B, L, last[k], Ns};
+        int ndim = k == T_H ? 4 : 3;
+        if (m2 && k == T_DELTA) shape[2] = H;
+        if (m2 && (k == T_B || k == T_C)) {
+            shape[2] = G;
+            shape[3] = N;
+            ndim = 4;
+        }
+        if (m2 && k == T_H) {
+            shape[2] = H;
+            shape[3] = P;
+            shape[4] = N;
+            ndim = 5;
+        }
+        spec_set(d, name, ndim, shape);
     }
 }
 
@@ -143,19 +164,21 @@ static ssm_status dump_layout(dump_file *d, const cli_dump_opts *o, const ssm_co
 /* Writing                                                                  */
 
 /* The probe's hook: embeddings before layer 0, then the layer's tensors.
- * A failure sticks in the stream and makes the commit fail. */
+ * A failure sticks in the stream and makes the commit fail.  Mamba-2
+ * (v->H > 0): dt has H columns, B and C G N (engine/probe.h). */
 static void dump_layer(void *ctx, const ssm_layer_view *v)
 {
     dump_file *d = ctx;
     size_t BL = (size_t)v->B * v->L, D = v->D, E = v->E, Ns = v->Ns;
+    size_t U = v->H ? (size_t)v->H : E, BC = v->H ? (size_t)v->G * Ns : Ns;   /* delta's and B's columns */
     if (v->layer == 0) ssm_safetensors_stream_put(&d->w, 0, BL, D, v->x, D);
     int k = d->first[v->layer];
     if (k < 0) return;
     const struct {
         const float *src;
         size_t rows, cols, ld;
-    } part[T_PER_LAYER] = {{v->x, BL, D, D},        {v->u, BL, E, E},          {v->z, BL, E, v->ldz},
-                           {v->delta, BL, E, E},    {v->Bm, BL, Ns, v->ldbc},  {v->Cm, BL, Ns, v->ldbc},
+    } part[T_PER_LAYER] = {{v->x, BL, D, D},        {v->u, BL, E, v->ldu},     {v->z, BL, E, v->ldz},
+                           {v->delta, BL, U, U},    {v->Bm, BL, BC, v->ldbc},  {v->Cm, BL, BC, v->ldbc},
                            {v->h, BL * E, Ns, Ns},  {v->y, BL, E, E},          {v->out, BL, D, D}};
     for (int i = 0; i < T_PER_LAYER; i++)
         ssm_safetensors_stream_put(&d->w, k + i, part[i].rows, part[i].cols, part[i].src, part[i].ld);

@@ -46,9 +46,11 @@ ssm_status cli_states_check(const cli_states_opts *o, const ssm_config *c)
 /* --states                                                                 */
 
 /* What the hook keeps of every layer: a few numbers per position and
- * channel, never the states themselves. */
+ * channel (Mamba-2: head), never the states themselves. */
 typedef struct {
-    int n_layer, B, L, E;   /* L: positions run (the cls token included) */
+    int n_layer, B, L, E;   /* L: positions run (the cls token included); E
+                             * the horizon's units: channels, or heads */
+    int heads;              /* Mamba-2: the units are heads */
     float *norm;            /* (n_layer, B, L) ||h_t||_F */
     float *erank;           /* (n_layer, B, L) effective rank of h_t */
     float *horizon;         /* (n_layer, B, E) memory horizon, tokens */
@@ -64,11 +66,12 @@ static void states_acc_free(states_acc *a)
 
 static ssm_status states_acc_alloc(states_acc *a, const ssm_config *c, int B, int L)
 {
-    *a = (states_acc){c->n_layer, B, L, c->d_inner, NULL, NULL, NULL, SSM_OK};
+    int heads = c->arch == SSM_ARCH_MAMBA2, units = heads ? c->n_heads : c->d_inner;
+    *a = (states_acc){c->n_layer, B, L, units, heads, NULL, NULL, NULL, SSM_OK};
     size_t pos = (size_t)c->n_layer * B * L;
     a->norm = malloc(sizeof(float) * pos);
     a->erank = malloc(sizeof(float) * pos);
-    a->horizon = malloc(sizeof(float) * c->n_layer * B * c->d_inner);
+    a->horizon = malloc(sizeof(float) * c->n_layer * B * units);
     if (a->norm && a->erank && a->horizon) return SSM_OK;
     states_acc_free(a);
     return ssm_fail(SSM_ERR_NOMEM, "out of memory for the states table");
@@ -90,22 +93,27 @@ static ssm_status states_erank(const ssm_layer_view *v, float *out)
                   : SSM_OK;
 }
 
-/* the probe's hook: one layer's states, sequence by sequence */
+/* the probe's hook: one layer's states, sequence by sequence.  Mamba-2:
+ * h_t (H, P, N) is the (E, N) matrix of its channels' rows, and the
+ * horizon is per head, from dt[h] and the scalar A_h */
 static void states_hook(void *ctx, const ssm_layer_view *v)
 {
     states_acc *a = ctx;
     size_t per = (size_t)v->L * v->E * v->Ns;   /* one sequence's h (L, E, Ns) */
+    int U = v->H ? v->H : v->E, Na = v->H ? 1 : v->Ns;   /* the horizon's units, A's entries of one */
     for (int b = 0; b < v->B; b++) {
         size_t i = ((size_t)v->layer * v->B + b) * v->L;
         ssm_states_norm(v->h + b * per, v->L, v->E, v->Ns, a->norm + i);
-        ssm_states_horizon(v->delta + (size_t)b * v->L * v->E, v->L, v->E, v->E, v->A, v->Ns,
-                           a->horizon + ((size_t)v->layer * v->B + b) * v->E);
+        ssm_states_horizon(v->delta + (size_t)b * v->L * U, v->L, U, U, v->A, Na,
+                           a->horizon + ((size_t)v->layer * v->B + b) * U);
     }
     if (!a->st) a->st = states_erank(v, a->erank + (size_t)v->layer * v->B * v->L);
 }
 
 static const char *const states_cols[] = {"table", "kind", "seq", "layer", "pos", "id", "token",
                                           "channel", "value"};
+static const char *const states_cols_heads[] = {"table", "kind", "seq", "layer", "pos", "id", "token",
+                                                "head", "value"};
 static const unsigned char states_text[] = {1, 1, 0, 0, 0, 0, 1, 0, 0};
 
 /* one row: a position's (e < 0) or a channel's (pos < 0); a position past
@@ -168,8 +176,10 @@ static ssm_status figure_states(const cli_figures *f, const states_acc *a)
     states_heat(&p[0], maps, a->norm, a, "state size", "\xe2\x80\x96h_t\xe2\x80\x96_F");
     states_heat(&p[1], maps + cells, a->erank, a, "effective rank of h_t", "effective rank");
     p[2] = (fig_panel){.kind = FIG_PANEL_BARS,
-                       .bars = {{.title = "memory horizon of each channel, all layers",
-                                 .xlabel = "1 / (mean \xce\x94_t \xc2\xb7 min |A|), tokens", .ylabel = "channels",
+                       .bars = {{.title = a->heads ? "memory horizon of each head, all layers"
+                                           : "memory horizon of each channel, all layers",
+                                 .xlabel = "1 / (mean \xce\x94_t \xc2\xb7 min |A|), tokens",
+                                 .ylabel = a->heads ? "heads" : "channels",
                                  .y_integer = 1},
                                 bins, count, NULL, NULL, HORIZON_BINS, colors}};
     char title[160];
@@ -183,7 +193,7 @@ static ssm_status figure_states(const cli_figures *f, const states_acc *a)
 static ssm_status emit_states(const states_acc *a, const cli_states_input *in, cli_inspect_out *out)
 {
     cli_table t;
-    ssm_status st = cli_tables_begin(&out->tables, &t, "states", states_cols, 9);
+    ssm_status st = cli_tables_begin(&out->tables, &t, "states", a->heads ? states_cols_heads : states_cols, 9);
     if (st) return st;
     t.text = states_text;
     for (int b = 0; b < a->B; b++) {

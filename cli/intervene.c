@@ -84,14 +84,15 @@ static int patch_parse(const char *arg, void *dst)
 
 static const cli_opt options[] = {
     {"ablate", 0, CLI_OPT_CUSTOM, .metavar = "L:E[:N]",
-     .help = "hold state channel N (default: all) of channel E in layer L at zero; repeatable, or a,b,...",
+     .help = "hold state channel N (default: all) of channel E (Mamba-2: entry N = p*d_state+n of head E) "
+             "in layer L at zero; repeatable, or a,b,...",
      .offset = offsetof(cli_intervene_opts, ablate),
      .what = "LAYER:CHANNEL[:STATE] (numbers from 0), or a comma-separated list of them (at most 64)",
      .parse = ablate_parse},
-    {"pin", 0, CLI_OPT_CUSTOM, .metavar = "L:E:N:VALUE",
-     .help = "replace A[E,N] of layer L by VALUE <= 0; repeatable, or a,b,...",
+    {"pin", 0, CLI_OPT_CUSTOM, .metavar = "L:E[:N]:VALUE",
+     .help = "replace A[E,N] (default: every N; Mamba-2: A of head E) of layer L by VALUE <= 0; repeatable, or a,b,...",
      .offset = offsetof(cli_intervene_opts, pin),
-     .what = "LAYER:CHANNEL:STATE:VALUE with a finite VALUE <= 0, or a comma-separated list of them (at most 64)",
+     .what = "LAYER:CHANNEL[:STATE]:VALUE with a finite VALUE <= 0, or a comma-separated list of them (at most 64)",
      .parse = pin_parse},
     {"patch", 0, CLI_OPT_CUSTOM, .metavar = "L:POS[:KIND]",
      .help = "patch the residual entering layer L (or its state, KIND state) at POS from the patch input",
@@ -281,7 +282,6 @@ ssm_status cli_intervene_begin(cli_intervene *iv, const cli_intervene_opts *o, s
 {
     memset(iv, 0, sizeof *iv);
     if (!cli_intervene_any(o)) return SSM_OK;
-    const ssm_config *c = &m->cfg;
     iv->B = b->B;
     iv->L = b->L;
     /* want_states: every run (patch input, clean, intervened) goes through
@@ -289,7 +289,7 @@ ssm_status cli_intervene_begin(cli_intervene *iv, const cli_intervene_opts *o, s
      * difference between them is the intervention's alone */
     iv->probe = (ssm_probe){.want_states = 1, .ablate = o->ablate.v, .n_ablate = o->ablate.n, .pin = o->pin.v, .n_pin = o->pin.n,
                             .patch_kind = o->patch.kind, .patch_layer = o->patch.layer, .patch_pos = o->patch.pos};
-    ssm_status st = ssm_probe_check(&iv->probe, c->n_layer, c->d_inner, c->state_dim, b->L);
+    ssm_status st = ssm_model_probe_check(m, &iv->probe, b->L);
     if (!st && o->patch.kind != SSM_PATCH_NONE) st = source_run(iv, o, m, dir, b);
     if (!st) st = clean_run(iv, m, b);
     if (!st) st = ssm_model_set_probe(m, &iv->probe);

@@ -376,11 +376,7 @@ ssm_status ssm_model_prefill(ssm_model *m, ssm_gen_state *s, const int *tokens, 
                             tokens[i], i, s->V);
     const ssm_probe *outer = m->probe;
     ssm_probe p = {.on_layer = prefill_window, .ctx = s, .final_h = s->h};
-    /* a Mamba-2 layer honours only a probe's on_layer and final_h, and
-     * ssm_model_set_probe refuses Mamba-2 probes until the measurements
-     * cover it: this one is attached directly */
-    ssm_status st = c->arch == SSM_ARCH_MAMBA2 ? SSM_OK : ssm_model_set_probe(m, &p);
-    if (c->arch == SSM_ARCH_MAMBA2) m->probe = &p;
+    ssm_status st = ssm_model_set_probe(m, &p);
     ssm_batch b = {1, n, tokens, NULL, NULL};
     if (!st) st = ssm_model_forward_last(m, &b);   /* the head on the last position */
     m->last = NULL;   /* the batch goes out of scope */

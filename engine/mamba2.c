@@ -162,6 +162,8 @@ typedef struct { /* everything a layer's pass works on */
     layer_scratch g;
     float *x, *rstd, *xn, *mix, *xout;   /* model.c's (B, L, D) rows and (B, L) rstd */
     float *final_h;   /* (B, H, P, N) the attached probe's state after the last token, or NULL */
+    int layer;
+    const ssm_probe *probe;   /* the attached probe, or NULL */
 } layer_run;
 
 static layer_run run_view(ssm_model *m, int l, float *scratch)
@@ -185,6 +187,8 @@ static layer_run run_view(ssm_model *m, int l, float *scratch)
     r.mix = ssm_model_mix(m, l);
     if (m->probe && m->probe->final_h)
         r.final_h = m->probe->final_h + (size_t)l * r.d.B * r.d.E * r.d.N;
+    r.layer = l;
+    r.probe = m->probe;
     return r;
 }
 
@@ -223,7 +227,29 @@ static void heads_A(const float *A_log, int H, float *A)
     for (int h = 0; h < H; h++) A[h] = -expf(A_log[h]);
 }
 
-static void layer_A(const layer_run *r) { heads_A(r->p.A_log, r->d.H, r->g.A); }
+/* the layer's A (H) as run: the attached probe's pins replace A_h */
+static void layer_A(const layer_run *r)
+{
+    heads_A(r->p.A_log, r->d.H, r->g.A);
+    ssm_probe_pin_A(r->probe, r->layer, r->d.H, 1, r->g.A);
+}
+
+/* The attached probe's part of the layer's SSD: the keep mask of its
+ * ablations, and in a whole forward the states and the state patch.  Any of
+ * them makes engine/ssd.c run the naive recurrent twin for this layer
+ * (ablations: forward and backward). */
+static void probe_ssd_args(ssm_model *m, const layer_run *r, int in_model, ssm_ssd_args *sa)
+{
+    const ssm_probe *pr = m->probe;
+    if (!pr) return;
+    if (ssm_probe_keep(pr, r->layer, r->d.H, r->d.P * r->d.N, m->probe_keep)) sa->keep = m->probe_keep;
+    if (!in_model) return;
+    if (pr->want_states) sa->h_out = m->probe_h;
+    if (pr->patch_kind == SSM_PATCH_STATE && pr->patch_layer == r->layer) {
+        sa->patch_h = pr->patch_value;
+        sa->patch_t = pr->patch_pos;
+    }
+}
 
 ssm_status ssm_mamba2_scan_inputs(const ssm_model *m, int layer, const float **xbc, const float **dt,
                                   float *A)
@@ -245,6 +271,7 @@ ssm_status ssm_mamba2_scan_inputs(const ssm_model *m, int layer, const float **x
     *xbc = a.xbc;
     *dt = a.dt;
     heads_A(m->params.m2_A_log + (size_t)layer * d.H, d.H, A);
+    ssm_probe_pin_A(m->probe, layer, d.H, 1, A);
     return SSM_OK;
 }
 
@@ -274,8 +301,10 @@ static void gated_norm_forward(const layer_run *r, float eps)
                               r->a.zx + (size_t)i * d->W, r->p.gnorm_w, E, d->G, eps);
 }
 
-/* r->mix = Mixer(r->xn), steps 1-6 of ssmlab-math(7) MAMBA-2 */
-static ssm_status mixer_forward(const ssm_config *c, const layer_run *r)
+/* r->mix = Mixer(r->xn), steps 1-6 of ssmlab-math(7) MAMBA-2; in_model:
+ * a pass of the whole model (the probe's states, patch and final_h),
+ * else a one-layer run (only its ablations and pins) */
+static ssm_status mixer_forward(ssm_model *m, const ssm_config *c, const layer_run *r, int in_model)
 {
     const dims *d = &r->d;
     int BT = d->BT, E = d->E, H = d->H, Cw = d->Cw;
@@ -291,7 +320,8 @@ static ssm_status mixer_forward(const ssm_config *c, const layer_run *r)
     }
     layer_A(r);
     ssm_ssd_args sa = ssd_args(c, r);
-    sa.h_last = r->final_h;
+    if (in_model) sa.h_last = r->final_h;
+    probe_ssd_args(m, r, in_model, &sa);
     ssm_status st = ssm_ssd_forward(&sa, r->a.y);
     if (st) return st;
     gated_norm_forward(r, c->norm_eps);
@@ -299,18 +329,19 @@ static ssm_status mixer_forward(const ssm_config *c, const layer_run *r)
     return SSM_OK;
 }
 
-/* The attached probe's hook after layer l.  A Mamba-2 layer fills only
- * the fields that mean the same as in Mamba-1 (x, z, the conv's input y,
- * out); the per-head ones (u, delta, B, C, h, A) are NULL until the
- * measurements cover Mamba-2 (ssm_model_set_probe refuses their probes). */
+/* The attached probe's hook after layer l: the Mamba-2 shapes of
+ * engine/probe.h's ssm_layer_view */
 static void probe_layer_done(const ssm_model *m, const layer_run *r, int l)
 {
     const ssm_probe *pr = m->probe;
     if (!pr || !pr->on_layer) return;
     const dims *d = &r->d;
     ssm_layer_view v = {.layer = l, .B = d->B, .L = d->L, .D = d->D, .E = d->E, .Ns = d->N,
-                        .x = r->x, .z = r->a.zx, .conv_in = r->a.zx + d->E, .ldz = d->W,
-                        .y = r->a.y, .out = r->mix};
+                        .x = r->x, .u = r->a.xbc, .ldu = d->Cw, .z = r->a.zx,
+                        .conv_in = r->a.zx + d->E, .ldz = d->W, .delta = r->a.dt,
+                        .Bm = r->a.xbc + d->E, .Cm = r->a.xbc + d->E + d->G * d->N, .ldbc = d->Cw,
+                        .h = pr->want_states ? m->probe_h : NULL, .y = r->a.y, .out = r->mix,
+                        .A = r->g.A, .H = d->H, .P = d->P, .G = d->G};
     pr->on_layer(pr->ctx, &v);
 }
 
@@ -319,13 +350,24 @@ ssm_status ssm_mamba2_layer_forward(ssm_model *m, int layer, float *scratch)
     const ssm_config *c = &m->cfg;
     layer_run r = run_view(m, layer, scratch);
     size_t n = (size_t)r.d.BT * r.d.D;
+    ssm_model_probe_patch_residual(m, layer);
     ssm_model_rmsnorm_forward(r.xn, r.rstd, r.x, r.p.norm_w, r.d.BT, r.d.D, c->norm_eps);
-    ssm_status st = mixer_forward(c, &r);
+    ssm_status st = mixer_forward(m, c, &r, 1);
     if (st) return st;
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) r.xout[i] = r.x[i] + r.mix[i];
     probe_layer_done(m, &r, layer);
     return SSM_OK;
+}
+
+ssm_status ssm_mamba2_mixer_forward(ssm_model *m, int layer, const float *in, float *out, float *scratch)
+{
+    layer_run r = run_view(m, layer, scratch);
+    size_t n = (size_t)r.d.BT * r.d.D;
+    memcpy(r.xn, in, sizeof(float) * n);
+    ssm_status st = mixer_forward(m, &m->cfg, &r, 0);
+    if (!st) memcpy(out, r.mix, sizeof(float) * n);
+    return st;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -400,9 +442,11 @@ ssm_status ssm_mamba2_layer_backward(ssm_model *m, int layer, float *dresid, flo
     layer_A(&r);
     memset(r.g.dA, 0, sizeof(float) * H);
     ssm_ssd_args sa = ssd_args(c, &r);
+    probe_ssd_args(m, &r, 0, &sa);
     ssm_status st = ssm_ssd_backward(&sa, r.g.dy, r.g.dxbc, r.g.dxbc + E, r.g.dxbc + E + d->G * d->N,
                                      r.g.ddt, r.g.dA, r.dp.Dskip);
     if (st) return st;
+    ssm_probe_unpin_grad(m->probe, layer, 1, r.g.dA);   /* a pinned A_h does not depend on A_log */
     for (int h = 0; h < H; h++) r.dp.A_log[h] += r.g.dA[h] * r.g.A[h];
     pointwise_backward(&r);
     ssm_conv_args ca = conv_args(&r);

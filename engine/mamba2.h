@@ -34,6 +34,13 @@ size_t ssm_mamba2_scratch_size(const ssm_config *c, int B, int L, int threads, i
  * scratch block m2. */
 ssm_status ssm_mamba2_layer_forward(ssm_model *m, int layer, float *scratch);
 
+/* The mixer of layer alone on the model's (act_B, act_L) batch: in (B, L,
+ * D) taken as its RMSNorm's output, out (B, L, D) = Mixer(in) (the flow of
+ * a mixer, ssmlab-math(7) DYNAMICS); the attached probe's ablations and
+ * pins hold, its states and patches do not.  The activations stop
+ * belonging to the last forward. */
+ssm_status ssm_mamba2_mixer_forward(ssm_model *m, int layer, const float *in, float *out, float *scratch);
+
 /* Its backward: dresid (B, L, D) holds dL/dx_{l+1} on entry and dL/dx_l on
  * exit; dxn (B, L, D) is scratch; parameter gradients accumulate into
  * m->grads. */
@@ -43,9 +50,9 @@ ssm_status ssm_mamba2_layer_backward(ssm_model *m, int layer, float *dresid, flo
 /* What the per-head measurements of ssmlab-math(7) MAMBA-2 read from the
  * last forward (ssm_model_forward): layer's xBC (act_B, act_L, Cw) after
  * the conv and SiLU, rows [x (E); B (G, N); C (G, N)], its dt (act_B,
- * act_L, H), and A (H) = -exp(A_log).  Every layer is kept only when the
- * model has gradients (ssm_model_alloc_grads before the forward), else
- * only the last one: SSM_ERR_SOFTWARE for another, or before a forward. */
+ * act_L, H), and A (H) = -exp(A_log) with the attached probe's pins.
+ * Every layer is kept only when the model has gradients
+ * (ssm_model_alloc_grads before the forward), else only the last one: SSM_ERR_SOFTWARE for another, or before a forward. */
 ssm_status ssm_mamba2_scan_inputs(const ssm_model *m, int layer, const float **xbc, const float **dt,
                                   float *A);
 

@@ -906,14 +906,6 @@ void ssm_model_layer_A(const ssm_config *c, const float *A_log, float *A)
         }
 }
 
-/* A pinned entry does not depend on A_log: its dA is dropped */
-static void probe_unpin_dA(const ssm_model *m, int layer, float *dA)
-{
-    for (int i = 0; m->probe && i < m->probe->n_pin; i++)
-        if (m->probe->pin[i].layer == layer)
-            dA[(size_t)m->probe->pin[i].e * m->cfg.state_dim + m->probe->pin[i].n] = 0.0f;
-}
-
 void ssm_model_run_A(const ssm_model *m, int layer, float *A)
 {
     const ssm_config *c = &m->cfg;
@@ -1111,15 +1103,14 @@ static ssm_status mixer_forward(ssm_model *m, const layer_params *p, const layer
     return SSM_OK;
 }
 
-/* The probe's residual patch: x entering layer a->layer at the patch
- * position gets the patch's value, in every sequence */
-static void probe_patch_residual(const ssm_model *m, const layer_acts *a)
+void ssm_model_probe_patch_residual(ssm_model *m, int layer)
 {
     const ssm_probe *pr = m->probe;
     int D = m->cfg.d_model;
-    if (!pr || pr->patch_kind != SSM_PATCH_RESIDUAL || pr->patch_layer != a->layer) return;
+    if (!pr || pr->patch_kind != SSM_PATCH_RESIDUAL || pr->patch_layer != layer) return;
+    float *x = ssm_model_resid(m, layer);
     for (int b = 0; b < m->act_B; b++)
-        memcpy(a->x + ((size_t)b * m->act_L + pr->patch_pos) * D, pr->patch_value + (size_t)b * D,
+        memcpy(x + ((size_t)b * m->act_L + pr->patch_pos) * D, pr->patch_value + (size_t)b * D,
                sizeof(float) * D);
 }
 
@@ -1132,7 +1123,7 @@ static void probe_layer_done(const ssm_model *m, const layer_acts *a, const pass
     int E = c->d_inner, Ns = c->state_dim, R = c->dt_rank;
     ssm_layer_view v = {a->layer, m->act_B, m->act_L, c->d_model, E, Ns,
                         a->x, a->u, a->xz + E, a->xz, 2 * E, a->delta, a->xdbl + R, a->xdbl + R + Ns,
-                        R + 2 * Ns, pr->want_states ? m->probe_h : NULL, a->ys, a->mix, g->A};
+                        R + 2 * Ns, pr->want_states ? m->probe_h : NULL, a->ys, a->mix, g->A, .ldu = E};
     pr->on_layer(pr->ctx, &v);
 }
 
@@ -1142,7 +1133,7 @@ static ssm_status layer_forward(ssm_model *m, const layer_params *p, const layer
 {
     const ssm_config *c = &m->cfg;
     int BT = m->act_B * m->act_L, D = c->d_model;
-    probe_patch_residual(m, a);
+    ssm_model_probe_patch_residual(m, a->layer);
     rmsnorm_forward(a->xn, a->rstd, a->x, p->norm_w, BT, D, c->norm_eps);
     ssm_status st = mixer_forward(m, p, a, g, 1);
     if (st) return st;
@@ -1227,7 +1218,7 @@ static ssm_status layer_backward(ssm_model *m, const layer_params *p, layer_para
     ssm_status st = ssm_scan_backward(&sa, g->dys, g->du, g->ddelta, g->dxdbl + R,
                                       g->dxdbl + R + Ns, g->dA, dp->Dskip);
     if (st) return st;
-    probe_unpin_dA(m, a->layer, g->dA);
+    ssm_probe_unpin_grad(m->probe, a->layer, c->state_dim, g->dA);   /* A pinned does not depend on A_log */
     layer_dA_log(c, dp->A_log, g->dA, A);
     /* delta = softplus(dtraw): reuse ddelta as ddtraw */
 #pragma omp parallel for schedule(static)
@@ -1478,7 +1469,7 @@ static ssm_status probe_prepare(ssm_model *m, int B, int L)
     const ssm_probe *pr = m->probe;
     m->probe_patched = pr && pr->patch_kind != SSM_PATCH_NONE;
     if (!pr) return SSM_OK;
-    ssm_status st = ssm_probe_check(pr, m->cfg.n_layer, m->cfg.d_inner, m->cfg.state_dim, L);
+    ssm_status st = ssm_model_probe_check(m, pr, L);
     if (st) return st;
     size_t need = pr->want_states ? (size_t)B * L * m->cfg.d_inner * m->cfg.state_dim : 0;
     if (need > m->probe_h_cap) {
@@ -1492,15 +1483,24 @@ static ssm_status probe_prepare(ssm_model *m, int B, int L)
     return SSM_OK;
 }
 
+ssm_status ssm_model_probe_check(const ssm_model *m, const ssm_probe *p, int L)
+{
+    const ssm_config *c = &m->cfg;
+    ssm_probe_shape s = {c->n_layer, c->d_inner, c->state_dim, c->state_dim, "channel", "state channel",
+                         "state channel"};
+    if (c->arch == SSM_ARCH_MAMBA2)   /* heads, entries (p, n) of a head's state, A_h */
+        s = (ssm_probe_shape){c->n_layer, c->n_heads, c->head_dim * c->d_state, 1, "head",
+                              "state entry p*N+n", "entry of the head's scalar A (pin L:H:VALUE)"};
+    return ssm_probe_check_shape(p, &s, L);
+}
+
 ssm_status ssm_model_set_probe(ssm_model *m, const ssm_probe *p)
 {
     const ssm_config *c = &m->cfg;
-    ssm_status st0 = p ? ssm_model_need_mamba1(m, "probes (measurements, states, interventions)") : SSM_OK;
-    if (st0) return st0;
     if (p) {
         ssm_probe q = *p;
         q.patch_kind = SSM_PATCH_NONE;   /* the position is checked per forward */
-        ssm_status st = ssm_probe_check(&q, c->n_layer, c->d_inner, c->state_dim, 1);
+        ssm_status st = ssm_model_probe_check(m, &q, 1);
         if (st) return st;
         if (!m->probe_keep && !(m->probe_keep = malloc(sizeof(float) * c->d_inner * c->state_dim)))
             return ssm_fail(SSM_ERR_NOMEM, "out of memory for a probe");
@@ -1595,7 +1595,6 @@ static ssm_status one_layer_prepare(ssm_model *m, int layer, int B, int L)
 {
     const ssm_config *c = &m->cfg;
     ssm_status st;
-    if ((st = ssm_model_need_mamba1(m, "one-layer runs (the flow of a mixer or S6 map)"))) return st;
     if (layer < 0 || layer >= c->n_layer)
         return ssm_fail(SSM_ERR_USAGE, "layer %d is not in [0, %d)", layer, c->n_layer);
     if (B <= 0 || L <= 0)
@@ -1615,8 +1614,17 @@ static ssm_status one_layer_run(ssm_model *m, int layer, int s6, const float *in
                                 float *out)
 {
     const ssm_config *c = &m->cfg;
+    /* Mamba-2 has no S6 map: its SSD's B, C and dt come from in_proj of the
+     * normalised residual, not from the SSD's own input x */
+    if (s6 && c->arch != SSM_ARCH_MAMBA1)
+        return ssm_fail(SSM_ERR_USAGE, "the S6 map alone (--flow-system s6) is Mamba-1's: a %s SSD takes "
+                        "B, C and dt from in_proj, not from its input x", ssm_arch_name(c->arch));
     ssm_status st = one_layer_prepare(m, layer, B, L);
     if (st) return st;
+    if (c->arch == SSM_ARCH_MAMBA2) {
+        pass_scratch g = scratch_view(m);
+        return ssm_mamba2_mixer_forward(m, layer, in, out, g.m2);
+    }
     float *zero = s6 ? calloc(c->d_inner, sizeof(float)) : NULL;   /* (E) no skip */
     if (s6 && !zero) return ssm_fail(SSM_ERR_NOMEM, "out of memory for the S6 skip");
     pass_scratch g = scratch_view(m);

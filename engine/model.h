@@ -296,14 +296,17 @@ void ssm_model_zero_grad(ssm_model *m);
  * out = Mixer_layer(x) (ssmlab-math(7) MODEL, steps 1-6), x and out (B, L, D).
  * No reordering and no importance score, even in layer 0.  It runs in the
  * model's activation buffers, so it ends the last forward's: no backward
- * may follow (ssm_model_backward fails until the next forward). */
+ * may follow (ssm_model_backward fails until the next forward).  Mamba-2:
+ * its mixer (ssmlab-math(7) MAMBA-2, steps 1-6; engine/mamba2.h). */
 ssm_status ssm_model_mixer_forward(ssm_model *m, int layer, const float *x, int B, int L,
                                    float *out);
 
 /* One layer's selective scan alone, the S6 map of Vo et al.: y = S6(u)
  * (steps 3-5 with D = 0), u and y (B, L, E): B_t = S_B u_t, C_t = S_C u_t,
  * Delta_t = softplus(W_dt delta_t + b_dt), no conv, gate or projections.
- * Like ssm_model_mixer_forward it ends the last forward's activations. */
+ * Like ssm_model_mixer_forward it ends the last forward's activations.
+ * Mamba-1 only: a Mamba-2 SSD takes B, C and dt from in_proj, not from its
+ * input x, so it has no such map (SSM_ERR_USAGE). */
 ssm_status ssm_model_s6_forward(ssm_model *m, int layer, const float *u, int B, int L,
                                 float *y);
 
@@ -334,6 +337,11 @@ int ssm_model_tensors(const ssm_model *m, float *block, ssm_tensor *out, int cap
  * Fails with SSM_ERR_USAGE when a spec is out of the model's range (the
  * patch position is checked by the forward), SSM_ERR_NOMEM without memory. */
 ssm_status ssm_model_set_probe(ssm_model *m, const ssm_probe *p);
+
+/* The probe's specs against the model's shape (engine/probe.h: Mamba-1's
+ * channels and state channels, Mamba-2's heads, entries of a head's (P, N)
+ * state and A_h) and a run of L tokens. */
+ssm_status ssm_model_probe_check(const ssm_model *m, const ssm_probe *p, int L);
 
 /* One forward with a measuring hook on top of the attached probe: the
  * attached probe's interventions stay, hook's on_layer, ctx, want_states
@@ -369,6 +377,10 @@ void ssm_model_rmsnorm_backward(float *dx, float *dw, const float *dy, const flo
  * (ssm_model_forward_last) keeps two residual slots and one mixer output. */
 float *ssm_model_resid(const ssm_model *m, int l);
 float *ssm_model_mix(const ssm_model *m, int l);
+/* The attached probe's residual patch: x entering `layer` at the patch
+ * position gets the patch's value, in every sequence (nothing without a
+ * residual patch of that layer). */
+void ssm_model_probe_patch_residual(ssm_model *m, int layer);
 
 /* SSM_OK for a Mamba-1 model; for Mamba-2 SSM_ERR_USAGE with the message
  * "WHAT: not available for mamba2 models yet (Mamba-1 only)", for the

@@ -60,13 +60,15 @@ int ssm_probe_parse_pin(const char *s, ssm_pin *out, char *why, size_t cap)
 {
     char buf[128], *f[5], *end;
     int n = fields_split(s, buf, sizeof buf, f, 4);
-    if (n != 4 || field_int(f[0], &out->layer) || field_int(f[1], &out->e) ||
-        field_int(f[2], &out->n))
-        return spec_fail(why, cap, s, "LAYER:CHANNEL:STATE:VALUE");
+    out->n = -1;
+    if ((n != 3 && n != 4) || field_int(f[0], &out->layer) || field_int(f[1], &out->e) ||
+        (n == 4 && field_int(f[2], &out->n)))
+        return spec_fail(why, cap, s, "LAYER:CHANNEL[:STATE]:VALUE");
     errno = 0;
-    double v = strtod(f[3], &end);
-    if (!*f[3] || *end || errno || !isfinite(v) || v > 0.0)
-        return spec_fail(why, cap, s, "LAYER:CHANNEL:STATE:VALUE with a finite VALUE <= 0");
+    const char *val = f[n - 1];
+    double v = strtod(val, &end);
+    if (!*val || *end || errno || !isfinite(v) || v > 0.0)
+        return spec_fail(why, cap, s, "LAYER:CHANNEL[:STATE]:VALUE with a finite VALUE <= 0");
     out->value = (float)v;
     return 0;
 }
@@ -93,41 +95,63 @@ static ssm_status range_fail(const char *what, int l, int e, int n, const char *
                     what, spec, part, v, lim - 1);
 }
 
-/* layer, channel and state channel (n < 0: all) of one spec */
-static ssm_status channel_check(const char *what, int l, int e, int n, int n_layer, int E, int Ns)
+/* layer, channel and state entry (n < 0: all; below ns, named state) of one spec */
+static ssm_status channel_check(const char *what, int l, int e, int n, const ssm_probe_shape *s, int ns,
+                                const char *state)
 {
-    if (l >= n_layer) return range_fail(what, l, e, n, "layer", l, n_layer);
-    if (e >= E) return range_fail(what, l, e, n, "channel", e, E);
-    if (n >= Ns) return range_fail(what, l, e, n, "state channel", n, Ns);
+    if (l >= s->n_layer) return range_fail(what, l, e, n, "layer", l, s->n_layer);
+    if (e >= s->channels) return range_fail(what, l, e, n, s->channel, e, s->channels);
+    if (n >= ns) return range_fail(what, l, e, n, state, n, ns);
     return SSM_OK;
 }
 
-ssm_status ssm_probe_check(const ssm_probe *p, int n_layer, int E, int Ns, int L)
+ssm_status ssm_probe_check_shape(const ssm_probe *p, const ssm_probe_shape *s, int L)
 {
     ssm_status st;
     for (int i = 0; i < p->n_ablate; i++) {
         const ssm_ablation *a = &p->ablate[i];
-        if ((st = channel_check("--ablate", a->layer, a->e, a->n, n_layer, E, Ns))) return st;
+        if ((st = channel_check("--ablate", a->layer, a->e, a->n, s, s->states, s->state))) return st;
     }
     for (int i = 0; i < p->n_pin; i++) {
         const ssm_pin *a = &p->pin[i];
-        if ((st = channel_check("--pin", a->layer, a->e, a->n, n_layer, E, Ns))) return st;
+        if ((st = channel_check("--pin", a->layer, a->e, a->n, s, s->a_states, s->a_state))) return st;
     }
     if (p->patch_kind == SSM_PATCH_NONE) return SSM_OK;
-    if (p->patch_layer >= n_layer)
+    if (p->patch_layer >= s->n_layer)
         return ssm_fail(SSM_ERR_USAGE, "--patch %d:%d: layer %d is out of range (the model has 0 to %d)",
-                        p->patch_layer, p->patch_pos, p->patch_layer, n_layer - 1);
+                        p->patch_layer, p->patch_pos, p->patch_layer, s->n_layer - 1);
     if (p->patch_pos >= L)
         return ssm_fail(SSM_ERR_USAGE, "--patch %d:%d: position %d is out of range (the input has 0 to %d)",
                         p->patch_layer, p->patch_pos, p->patch_pos, L - 1);
     return SSM_OK;
 }
 
+ssm_status ssm_probe_check(const ssm_probe *p, int n_layer, int E, int Ns, int L)
+{
+    ssm_probe_shape s = {n_layer, E, Ns, Ns, "channel", "state channel", "state channel"};
+    return ssm_probe_check_shape(p, &s, L);
+}
+
+/* A[e,n] (Ns per channel) of every pin of layer: its value, or 0 (zero set) */
+static void pins_set(const ssm_probe *p, int layer, int Ns, float *A, int zero)
+{
+    for (int i = 0; p && i < p->n_pin; i++) {
+        const ssm_pin *q = &p->pin[i];
+        if (q->layer != layer) continue;
+        for (int n = q->n < 0 ? 0 : q->n; n < (q->n < 0 ? Ns : q->n + 1); n++)
+            A[(size_t)q->e * Ns + n] = zero ? 0.0f : q->value;
+    }
+}
+
 void ssm_probe_pin_A(const ssm_probe *p, int layer, int E, int Ns, float *A)
 {
     (void)E;
-    for (int i = 0; p && i < p->n_pin; i++)
-        if (p->pin[i].layer == layer) A[(size_t)p->pin[i].e * Ns + p->pin[i].n] = p->pin[i].value;
+    pins_set(p, layer, Ns, A, 0);
+}
+
+void ssm_probe_unpin_grad(const ssm_probe *p, int layer, int Ns, float *dA)
+{
+    pins_set(p, layer, Ns, dA, 1);
 }
 
 int ssm_probe_keep(const ssm_probe *p, int layer, int E, int Ns, float *keep)
@@ -164,8 +188,11 @@ void ssm_probe_describe(const ssm_probe *p, char *buf, size_t cap)
         buf_add(buf, cap, &len, ", ", s);
     }
     for (int i = 0; p && i < p->n_pin; i++) {
-        snprintf(s, sizeof s, "pin %d:%d:%d=%g", p->pin[i].layer, p->pin[i].e, p->pin[i].n,
-                 (double)p->pin[i].value);
+        if (p->pin[i].n < 0)
+            snprintf(s, sizeof s, "pin %d:%d=%g", p->pin[i].layer, p->pin[i].e, (double)p->pin[i].value);
+        else
+            snprintf(s, sizeof s, "pin %d:%d:%d=%g", p->pin[i].layer, p->pin[i].e, p->pin[i].n,
+                     (double)p->pin[i].value);
         buf_add(buf, cap, &len, ", ", s);
     }
     if (p && p->patch_kind != SSM_PATCH_NONE) {

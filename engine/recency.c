@@ -97,30 +97,40 @@ static ssm_status attention_check(const ssm_model *m, int layer, int b)
 
 /* Mamba-2's twin (ssmlab-math(7) MAMBA-2, Per-head measurements): head h
  * is one channel of ssm_recency_alpha with delta = dt[., h], B and C of
- * its group g(h) and A[h] on every state column; the mean over heads
- * adds (1/H) |alpha_h|. */
+ * its group g(h) and A[h] (pins applied) on every state column; the mean
+ * over heads adds (1/H) |alpha_h|.  The attached probe's ablations drop a
+ * state column n of head h when they hold every p of it (a whole head, or
+ * each (p, n) entry): the map has no p, so an ablation of some p only does
+ * not show in it. */
 static ssm_status attention_heads(const ssm_model *m, int layer, int b, int head, atomic_int *cancel,
                                   float *alpha)
 {
     const ssm_config *c = &m->cfg;
     int H = c->n_heads, N = c->d_state, G = c->n_groups, E = c->d_inner, L = m->act_L,
-        Cw = E + 2 * G * N;
+        Cw = E + 2 * G * N, P = c->head_dim;
     if (head < SSM_ATTN_MEAN || head >= H)
         return ssm_fail(SSM_ERR_USAGE, "hidden attention: head %d is outside [0, %d)", head, H);
     const float *xbc, *dt;
-    float *A = malloc(sizeof(float) * ((size_t)H * N + H + (size_t)L * L));   /* (H, N), (H), (L, L) */
+    /* (H, N) A, (H) A_h, (L, L) one map, (H, P, N) the probe's keep, (H, N) its columns */
+    float *A = malloc(sizeof(float) * ((size_t)H * N + H + (size_t)L * L + (size_t)H * P * N + (size_t)H * N));
     if (!A) return ssm_fail(SSM_ERR_NOMEM, "out of memory for hidden attention (L = %d)", L);
-    float *Ah = A + (size_t)H * N, *one = Ah + H;
+    float *Ah = A + (size_t)H * N, *one = Ah + H, *keep = one + (size_t)L * L, *cols = keep + (size_t)H * P * N;
     ssm_status st = ssm_mamba2_scan_inputs(m, layer, &xbc, &dt, Ah);
+    int ablated = ssm_probe_keep(m->probe, layer, H, P * N, keep);
     for (int h = 0; h < H; h++)
-        for (int j = 0; j < N; j++) A[(size_t)h * N + j] = Ah[h];
+        for (int j = 0; j < N; j++) {
+            A[(size_t)h * N + j] = Ah[h];
+            float k = 0.0f;
+            for (int p = 0; p < P; p++) k = fmaxf(k, keep[((size_t)h * P + p) * N + j]);
+            cols[(size_t)h * N + j] = k;
+        }
     xbc += (size_t)b * L * Cw;
     int h0 = head < 0 ? 0 : head, h1 = head < 0 ? H : head + 1;
     if (head < 0) memset(alpha, 0, sizeof(float) * L * L);
     for (int h = h0; h < h1 && !st; h++) {
         int g = h / (H / G);
         ssm_attn_args a = {L, H, N, dt + (size_t)b * L * H, xbc + E + (size_t)g * N,
-                           xbc + E + (size_t)(G + g) * N, Cw, A, NULL};
+                           xbc + E + (size_t)(G + g) * N, Cw, A, ablated ? cols : NULL};
         st = ssm_recency_alpha(&a, h, cancel, head < 0 ? one : alpha);
         if (!st && head < 0)
             for (size_t i = 0; i < (size_t)L * L; i++) alpha[i] += fabsf(one[i]) / H;

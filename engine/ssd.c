@@ -18,6 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+int ssm_ssd_probed(const ssm_ssd_args *a)
+{
+    return a->keep || a->h_out || a->patch_h;
+}
+
 int ssm_ssd_chunks(int L, int Q)
 {
     return (L + Q - 1) / Q;
@@ -150,6 +155,7 @@ ssm_status ssm_ssd_forward(const ssm_ssd_args *a, float *y)
 {
     ssm_status st = ssd_check_args(a);
     if (st) return st;
+    if (ssm_ssd_probed(a)) return ssm_ssd_forward_naive(a, y);
     int threads = omp_get_max_threads(), pairs = a->B * a->H;
     if (!a->work || a->work_n < ssm_ssd_work_size(a, threads, 0))
         return ssm_fail(SSM_ERR_SOFTWARE, "ssd forward: work space of %zu floats is short of %zu",
@@ -333,6 +339,7 @@ ssm_status ssm_ssd_backward(const ssm_ssd_args *a, const float *dy, float *dx, f
 {
     ssm_status st = ssd_check_args(a);
     if (st) return st;
+    if (a->keep) return ssm_ssd_backward_naive(a, dy, dx, dB, dC, ddt, dA, dD);
     int threads = omp_get_max_threads(), pairs = a->B * a->H;
     if (!a->states || !a->work || a->work_n < ssm_ssd_work_size(a, threads, 1))
         return ssm_fail(SSM_ERR_SOFTWARE, "ssd backward: no chunk states or a short work space");
@@ -368,16 +375,20 @@ static step_view step_at(const ssm_ssd_args *a, int b, int h, int t)
     return v;
 }
 
-/* h (P, N) <- exp(dt A) h + dt x B^T; y (P) = h C + D x */
-static void naive_step(const step_view *v, int P, int N, float A, float Dh, float *h, float *y)
+/* h (P, N) <- (exp(dt A) h + dt x B^T) o keep (keep (P, N) or NULL: all
+ * ones), then h <- patch when patch is not NULL; y (P) = h C + D x */
+static void naive_step(const step_view *v, int P, int N, float A, float Dh, const float *keep,
+                       const float *patch, float *h, float *y)
 {
     float e = expf(v->dt * A);
     for (int p = 0; p < P; p++) {
         float acc = 0.0f;
         for (int n = 0; n < N; n++) {
-            float *hp = h + (size_t)p * N + n;
-            *hp = e * *hp + v->dt * v->x[p] * v->Bt[n];
-            acc += *hp * v->Ct[n];
+            size_t i = (size_t)p * N + n;
+            h[i] = e * h[i] + v->dt * v->x[p] * v->Bt[n];
+            if (keep) h[i] *= keep[i];
+            if (patch) h[i] = patch[i];
+            acc += h[i] * v->Ct[n];
         }
         y[p] = acc + Dh * v->x[p];
     }
@@ -389,25 +400,38 @@ void ssm_ssd_step(int H, int P, int G, int N, const float *x, const float *Bt, c
     for (int hd = 0; hd < H; hd++) {
         int g = hd / (H / G);
         step_view v = {x + (size_t)hd * P, Bt + (size_t)g * N, Ct + (size_t)g * N, dt[hd]};
-        naive_step(&v, P, N, A[hd], Dskip[hd], h + (size_t)hd * P * N, y + (size_t)hd * P);
+        naive_step(&v, P, N, A[hd], Dskip[hd], NULL, NULL, h + (size_t)hd * P * N, y + (size_t)hd * P);
     }
 }
 
-void ssm_ssd_forward_naive(const ssm_ssd_args *a, float *y)
+/* head hd's part of the probe's keep mask, or NULL */
+static const float *head_keep(const ssm_ssd_args *a, int hd)
 {
-    int P = a->P, N = a->N, H = a->H, E = H * P;
-    float *h = calloc((size_t)P * N, sizeof(float));   /* (P, N) */
-    if (!h) return;
+    return a->keep ? a->keep + (size_t)hd * a->P * a->N : NULL;
+}
+
+ssm_status ssm_ssd_forward_naive(const ssm_ssd_args *a, float *y)
+{
+    int P = a->P, N = a->N, H = a->H, E = H * P, nc = ssm_ssd_chunks(a->L, a->Q);
+    size_t PN = (size_t)P * N;
+    float *h = calloc(PN, sizeof(float));   /* (P, N) */
+    if (!h) return ssm_fail(SSM_ERR_NOMEM, "ssd: out of memory for the naive forward");
     for (int b = 0; b < a->B; b++)
         for (int hd = 0; hd < H; hd++) {
-            memset(h, 0, sizeof(float) * P * N);
+            memset(h, 0, sizeof(float) * PN);
             for (int t = 0; t < a->L; t++) {
                 step_view v = step_at(a, b, hd, t);
-                naive_step(&v, P, N, a->A[hd], a->Dskip[hd], h, y + ((size_t)b * a->L + t) * E + (size_t)hd * P);
+                size_t row = (size_t)b * a->L + t;
+                const float *patch = a->patch_h && t == a->patch_t ? a->patch_h + ((size_t)b * H + hd) * PN : NULL;
+                if (a->states && t % a->Q == 0)   /* the chunked backward's input */
+                    memcpy(a->states + (((size_t)b * H + hd) * nc + t / a->Q) * PN, h, sizeof(float) * PN);
+                naive_step(&v, P, N, a->A[hd], a->Dskip[hd], head_keep(a, hd), patch, h, y + row * E + (size_t)hd * P);
+                if (a->h_out) memcpy(a->h_out + (row * H + hd) * PN, h, sizeof(float) * PN);
             }
-            if (a->h_last) memcpy(a->h_last + ((size_t)b * H + hd) * P * N, h, sizeof(float) * P * N);
+            if (a->h_last) memcpy(a->h_last + ((size_t)b * H + hd) * PN, h, sizeof(float) * PN);
         }
     free(h);
+    return SSM_OK;
 }
 
 ssm_status ssm_ssd_backward_naive(const ssm_ssd_args *a, const float *dy, float *dx,
@@ -426,11 +450,12 @@ ssm_status ssm_ssd_backward_naive(const ssm_ssd_args *a, const float *dy, float 
     for (int b = 0; b < a->B; b++)
         for (int hd = 0; hd < H; hd++) {
             float A = a->A[hd];
+            const float *keep = head_keep(a, hd);
             memset(hs, 0, sizeof(float) * PN);
             for (int t = 0; t < L; t++) {
                 step_view v = step_at(a, b, hd, t);
                 memcpy(hs + (t + 1) * PN, hs + t * PN, sizeof(float) * PN);
-                naive_step(&v, P, N, A, a->Dskip[hd], hs + (t + 1) * PN, ytmp);
+                naive_step(&v, P, N, A, a->Dskip[hd], keep, NULL, hs + (t + 1) * PN, ytmp);
             }
             memset(dh, 0, sizeof(float) * PN);
             for (int t = L - 1; t >= 0; t--) {
@@ -452,7 +477,8 @@ ssm_status ssm_ssd_backward_naive(const ssm_ssd_args *a, const float *dy, float 
                 }
                 for (int p = 0; p < P; p++)
                     for (int n = 0; n < N; n++) {
-                        float d = dh[(size_t)p * N + n];
+                        /* d/d(h_t before the keep mask) */
+                        float d = dh[(size_t)p * N + n] * (keep ? keep[(size_t)p * N + n] : 1.0f);
                         gdt += d * v.x[p] * v.Bt[n];
                         dhh += d * hp[(size_t)p * N + n];
                         dxt[p] += v.dt * d * v.Bt[n];

@@ -27,12 +27,28 @@ typedef struct {
     const float *Dskip;  /* (H) */
     float *states;       /* (B, H, nc, P, N) the state entering each chunk
                           * (nc = ssm_ssd_chunks(L, Q)): written by the
-                          * chunked forward, read by its backward; NULL in
+                          * chunked forward (and by the naive one when set,
+                          * so that the chunked backward can follow it),
+                          * read by the chunked backward; may be NULL in
                           * the naive twin */
     float *h_last;       /* (B, H, P, N) the state after position L-1, or NULL */
+    /* Probes (ssmlab-inspect(1) STATES and INTERVENTIONS), all NULL in a
+     * plain run.  The chunked kernels hold none of them: when one is set,
+     * ssm_ssd_forward and ssm_ssd_backward run the naive twin. */
+    const float *keep;   /* (H, P, N): after every step h[h,p,n] *= keep, so 0
+                          * holds that entry at zero (an ablation); forward
+                          * and backward */
+    float *h_out;        /* (B, L, H, P, N): the forward writes h_t, the
+                          * state after position t, of every position */
+    const float *patch_h;/* (B, H, P, N): the forward replaces h_t at t =
+                          * patch_t by it before y_t is read; forward only */
+    int patch_t;
     float *work;         /* (work_n) work space of ssm_ssd_work_size() floats */
     size_t work_n;
 } ssm_ssd_args;
+
+/* Whether a probe field is set, so that the naive twin runs. */
+int ssm_ssd_probed(const ssm_ssd_args *a);
 
 /* Chunks of Q positions covering L: ceil(L / Q). */
 int ssm_ssd_chunks(int L, int Q);
@@ -42,14 +58,16 @@ int ssm_ssd_chunks(int L, int Q);
 size_t ssm_ssd_work_size(const ssm_ssd_args *a, int threads, int backward);
 
 /* y (B, L, E) = the scan of a, chunked (SSM_ERR_SOFTWARE when the work
- * space is short) or naive (which needs none). */
+ * space is short; the naive twin when a probe field is set) or naive
+ * (which needs no work space; SSM_ERR_NOMEM without memory). */
 ssm_status ssm_ssd_forward(const ssm_ssd_args *a, float *y);
-void ssm_ssd_forward_naive(const ssm_ssd_args *a, float *y);
+ssm_status ssm_ssd_forward_naive(const ssm_ssd_args *a, float *y);
 
 /* Gradients given dy (B, L, E): dx (x's layout, ld_x: its E columns
  * overwritten), dB and dC (Bm's layout, ld_bc: their G N columns
  * overwritten), ddt (B, L, H) overwritten, dA and dD (H) accumulated (+=).
- * The chunked backward reads the states its forward kept. */
+ * The chunked backward reads the states its forward kept; with keep set
+ * the naive twin runs (it recomputes the states). */
 ssm_status ssm_ssd_backward(const ssm_ssd_args *a, const float *dy, float *dx, float *dB,
                             float *dC, float *ddt, float *dA, float *dD);
 ssm_status ssm_ssd_backward_naive(const ssm_ssd_args *a, const float *dy, float *dx,

@@ -84,4 +84,25 @@ then
 else
     fail "cannot build the mid-size checkpoint (or no /usr/bin/time)"
 fi
+
+# ---- Mamba-2 (4 heads of 8, 2 groups, d_state 4): its nine tensors per layer
+tiny_train "$TMP/m2" arch=mamba2 head_dim=8 n_groups=2 chunk_size=4 || { fail "tiny Mamba-2 run"; finish; }
+if "$SSMLAB" inspect --threads 1 --model "$TMP/m2" --tokens '1,2,3,4,5,6,7;7,6,5,4,3,2,1' \
+        --dump "$TMP/m2.safetensors" --dump-layers 1 >/dev/null 2>"$TMP/err" &&
+    /usr/bin/python3 - "$TMP/m2.safetensors" "$(dirname "$0")/../ref" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[2])
+import mamba_ref as ref
+header, _ = ref.read_safetensors_header(sys.argv[1])
+shapes = {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
+want = {"embeddings": (2, 7, 16), "layers.1.residual": (2, 7, 16), "layers.1.x": (2, 7, 32),
+        "layers.1.z": (2, 7, 32), "layers.1.dt": (2, 7, 4), "layers.1.B": (2, 7, 2, 4),
+        "layers.1.C": (2, 7, 2, 4), "layers.1.h": (2, 7, 4, 8, 4), "layers.1.y": (2, 7, 32),
+        "layers.1.out": (2, 7, 16), "norm_f": (2, 7, 16), "logits": (2, 7, 256)}
+assert list(shapes) == list(want) and shapes == want, shapes
+t = ref.read_safetensors(sys.argv[1])
+assert float(t["layers.1.dt"].min()) > 0 and float(abs(t["layers.1.h"]).max()) > 0
+PY
+then ok "Mamba-2 dump: residual x z dt B C h y out with per-head and per-group shapes"
+else fail "Mamba-2 dump: $(cat "$TMP/err")"; fi
 finish

@@ -6,7 +6,10 @@
 # is refused with exit 64, one stderr line naming the problem and nothing on
 # stdout; the intervention table's columns, its total row with eval's delta
 # loss, a self-patch changing nothing, an ablation changing something, and
-# the table next to inspect's others (--out).
+# the table next to inspect's others (--out).  A tiny Mamba-2 model
+# (4 heads of 8, d_state 4, 2 groups): per-head specs and their ranges,
+# head ablations and A_h pins changing the loss, a self-patch of a state
+# changing nothing, and an ablated head's states at zero in the dump.
 . "$(dirname "$0")/lib.sh"
 tiny_train "$TMP/ck" polarize=both || { fail "tiny training run"; finish; }
 PY=/usr/bin/python3
@@ -40,7 +43,8 @@ for cmd in inspect eval; do
     refused 64 "--ablate: '0:x' is not LAYER:CHANNEL" "${run[@]}" --ablate 0:x
     refused 64 "--ablate: '0:1,,1:2' is not" "${run[@]}" --ablate 0:1,,1:2
     refused 64 "--ablate: '-1:2' is not" "${run[@]}" --ablate=-1:2
-    refused 64 "--pin: '0:1:2' is not LAYER:CHANNEL:STATE:VALUE" "${run[@]}" --pin 0:1:2
+    refused 64 "--pin: '0:1' is not LAYER:CHANNEL\[:STATE\]:VALUE" "${run[@]}" --pin 0:1
+    refused 64 "--pin: '0:1:2' is not .*VALUE <= 0" "${run[@]}" --pin 0:1:2
     refused 64 "--pin: '0:1:2:0.5' is not .*VALUE <= 0" "${run[@]}" --pin 0:1:2:0.5
     refused 64 "--pin: '0:1:2:nan' is not" "${run[@]}" --pin 0:1:2:nan
     refused 64 "--patch: '0:1:mixer' is not LAYER:POSITION" "${run[@]}" --patch 0:1:mixer --patch-from jelly
@@ -142,4 +146,35 @@ assert float(abs(h[:, :, 3, :]).max()) == 0.0 and float(abs(h[:, :, 4, :]).max()
 PY
 then ok "inspect --ablate with --states and --dump: the tables and the dump see the ablation"
 else fail "inspect --ablate --states --dump: $(cat "$TMP/err")"; fi
+
+# ---- Mamba-2: heads, entries p*N+n of a head's (8, 4) state, A_h
+tiny_train "$TMP/m2" arch=mamba2 head_dim=8 n_groups=2 chunk_size=4 || { fail "tiny Mamba-2 run"; finish; }
+M2=("$SSMLAB" eval --model "$TMP/m2" --threads 1 --tokens "$TOK")
+refused 64 "ablate 0:4: head 4 is out of range \(the model has 0 to 3\)" "${M2[@]}" --ablate 0:4
+refused 64 "ablate 1:0:32: state entry p\*N\+n 32 is out of range \(the model has 0 to 31\)" "${M2[@]}" --ablate 1:0:32
+refused 64 "pin 0:1:1: entry of the head's scalar A \(pin L:H:VALUE\) 1 is out of range" "${M2[@]}" --pin 0:1:1:-1
+if "${M2[@]}" --ablate 0:1,1:2:31 --pin 1:3:0 >"$TMP/m2.csv" 2>"$TMP/m2.err" &&
+    grep -q "^# interventions: ablate 0:1, ablate 1:2:31, pin 1:3=0$" "$TMP/m2.err" &&
+    check "$TMP/m2.csv" "
+assert ','.join(cols) == '$COLS', cols
+assert len(r) == 10 and max(float(x['kl']) for x in r) > 0
+assert total['delta_loss'] != '' and float(total['delta_loss']) != 0
+"; then ok "Mamba-2 eval: a head, an entry and a pinned A_h change the loss"
+else fail "Mamba-2 eval --ablate --pin: $(cat "$TMP/m2.err")"; fi
+if "${M2[@]}" --patch 1:3:state --patch-tokens "$TOK" >"$TMP/m2self.csv" 2>"$TMP/err" &&
+    check "$TMP/m2self.csv" "
+assert all(x['kl'] == '0' and x['dlogp'] in ('0', '') for x in r), r
+"; then ok "Mamba-2 eval: a self-patch of a state changes nothing"
+else fail "Mamba-2 eval self-patch: $(cat "$TMP/err")"; fi
+if "$SSMLAB" inspect --model "$TMP/m2" --threads 1 --tokens "$TOK" --ablate 1:2 --dump "$TMP/m2.safetensors" \
+        >/dev/null 2>"$TMP/err" && $PY - "$TMP/m2.safetensors" <<'PY'
+import sys
+sys.path.insert(0, "tests/ref")
+import mamba_ref as ref
+h = ref.read_safetensors(sys.argv[1])["layers.1.h"]          # (B, L, H, P, N)
+assert h.shape == (2, 5, 4, 8, 4), h.shape
+assert float(abs(h[:, :, 2]).max()) == 0.0 and float(abs(h[:, :, 1]).max()) > 0
+PY
+then ok "Mamba-2 inspect --ablate --dump: the ablated head's states are zero"
+else fail "Mamba-2 inspect --ablate --dump: $(cat "$TMP/err")"; fi
 finish

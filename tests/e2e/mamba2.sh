@@ -7,9 +7,10 @@
 # saves, evaluates and resumes, with its dynamics in train.csv, and the
 # sweep measures it; the five m2-*.conf presets train; inspect prints the
 # per-group spectra, norms, verdicts and per-head attention, influence and
-# over-smoothing; what is not ported yet (importance, flow, states, dump,
-# interventions, the lab) refuses a Mamba-2 model with a clear message
-# instead of computing nonsense.
+# over-smoothing and the flow of a mixer (states, dump and interventions:
+# states.sh, dump.sh, intervene.sh); what is not ported yet (importance,
+# the lab) or has no Mamba-2 meaning (the S6 map's flow) refuses a Mamba-2
+# model with a clear message instead of computing nonsense.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 REF="$(dirname "$0")/../ref/mamba2_ref.py"
@@ -133,7 +134,7 @@ done
 [ "$same" -eq 5 ] && ok "the Mamba-2 presets keep their Mamba-1 presets' task, sizes and budget"
 
 # inspect on a Mamba-2 checkpoint: the spectra per (layer, group), the norms
-# and their verdicts (no flow row: one-layer runs are Mamba-1 only), the
+# and their verdicts (with the flow of layer 0's mixer), the
 # per-head hidden attention, influence and over-smoothing; the tables it
 # does not compute yet refuse the model by name
 if "$SSMLAB" inspect --model "$TMP/ss" --tokens 1,2,3,4,5,6,7,8,9 >"$TMP/insp.csv" 2>"$TMP/err"; then
@@ -143,8 +144,8 @@ if "$SSMLAB" inspect --model "$TMP/ss" --tokens 1,2,3,4,5,6,7,8,9 >"$TMP/insp.cs
         && grep -q '^spectrum,group,1,,,,[0-9]*,[0-9]*,[0-9]*,[a-z]*,1$' "$TMP/insp.csv" \
         && ok "inspect prints a spectrum per layer and group (2 x 2)" || fail "inspect spectrum: $(grep '^spectrum,group' "$TMP/insp.csv")"
     grep -q '^verdicts,residual,' "$TMP/insp.csv" && grep -q '^norms,verdict,' "$TMP/insp.csv" \
-        && ! grep -q '^verdicts,flow,' "$TMP/insp.csv" && ! grep -q '^importance,' "$TMP/insp.csv" \
-        && ok "inspect's default tables: norms and verdicts without the flow, no importance" \
+        && grep -q '^verdicts,flow,ln ||x_i(t)|| over flow time,0,' "$TMP/insp.csv" && ! grep -q '^importance,' "$TMP/insp.csv" \
+        && ok "inspect's default tables: norms and verdicts with the flow, no importance" \
         || fail "inspect default tables: $(cut -d, -f1,2 "$TMP/insp.csv" | sort -u | tr '\n' ' ')"
 else
     fail "inspect of a Mamba-2 checkpoint: $(cat "$TMP/err")"
@@ -168,14 +169,11 @@ expect_error 64 "--channel 4: a Mamba-2 model's attention is per head, and it ha
     "$SSMLAB" inspect --model "$TMP/ss" --tokens 1,2,3 --attention --channel 4
 expect_error 64 "ssmlab inspect --importance: not available for mamba2 models yet" \
     "$SSMLAB" inspect --model "$TMP/ss" --tokens 1,2,3 --importance
-expect_error 64 "ssmlab inspect --flow \(one-layer runs\): not available for mamba2 models yet" \
-    "$SSMLAB" inspect --model "$TMP/ss" --tokens 1,2,3 --flow
-expect_error 64 "ssmlab inspect --states and --lens: not available for mamba2 models yet" \
-    "$SSMLAB" inspect --model "$TMP/hf" --states --tokens 1,2,3
-expect_error 64 "ssmlab inspect --dump: not available for mamba2 models yet" \
-    "$SSMLAB" inspect --model "$TMP/hf" --dump "$TMP/d.npz" --tokens 1,2,3
-expect_error 64 "probes \(measurements, states, interventions\): not available for mamba2 models yet" \
-    "$SSMLAB" eval --model "$TMP/ss" --tokens 1,2,3,4 --ablate 0:1
+expect_error 64 "the S6 map alone \(--flow-system s6\) is Mamba-1's: a mamba2 SSD takes B, C and dt from in_proj" \
+    "$SSMLAB" inspect --model "$TMP/ss" --tokens 1,2,3 --flow --flow-system s6
+"$SSMLAB" inspect --model "$TMP/ss" --tokens 1,2,3,4,5 --flow --flow-layer 1 --flow-steps 4 >"$TMP/flow.csv" 2>"$TMP/err" \
+    && [ "$(grep -c '^flow,norm,' "$TMP/flow.csv")" -eq 25 ] && grep -q '^flow,verdict,' "$TMP/flow.csv" \
+    && ok "inspect --flow: layer 1's mixer, 5 tokens x (4 steps + 1)" || fail "flow: $(cat "$TMP/err")"
 echo q >"$TMP/keys"
 expect_error 64 "the lab: not available for mamba2 models yet" \
     "$SSMLAB" tui --model "$TMP/ss" --script "$TMP/keys"

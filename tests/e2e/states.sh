@@ -5,7 +5,8 @@
 # one-polarized model and finite ones on a plain model, the lens at the last
 # depth is the final distribution (KL ~ 0), a cls token's row on a pool = cls
 # classifier, --lens on a classifier refused (exit 64), --states with
-# --scenario refused, and their figures.
+# --scenario refused, and their figures.  A tiny Mamba-2 model: the horizon
+# per head (column head), ranks of the (H P) x N state, its figures.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 tiny_train "$TMP/ck" || { fail "tiny training run"; finish; }
@@ -96,4 +97,27 @@ expect_error 64 "^ssmlab: --lens: the logit lens needs a language model; this mo
     inspect --model "$TMP/cls" --lens --states
 [ ! -s "$TMP/out" ] && ok "--lens on a classifier prints no table" || fail "tables printed: $(head -2 "$TMP/out")"
 expect_error 64 "only --flow and --spectrum go with it" inspect --flow --scenario positive --states
+
+# ---- Mamba-2 (4 heads of 8, d_state 4): the horizon is per head
+tiny_train "$TMP/m2" arch=mamba2 head_dim=8 n_groups=2 chunk_size=4 || { fail "tiny Mamba-2 run"; finish; }
+if inspect --model "$TMP/m2" --states --lens --tokens '72,105,33,1,2;98,121,101,3,4' --figures "$TMP/m2fig" \
+        >"$TMP/m2.csv" 2>"$TMP/err"; then
+    grep -qx "table,kind,seq,layer,pos,id,token,head,value" "$TMP/m2.csv" && ok "Mamba-2 states header names the head" \
+        || fail "Mamba-2 states header: $(grep '^table,kind' "$TMP/m2.csv")"
+    $PY - "$TMP/m2.csv" <<'PY' && ok "Mamba-2: 2 x 2 x 5 norms and ranks, 2 x 2 x 4 finite head horizons, the lens" || fail "Mamba-2 tables"
+import csv, io, math, sys
+blocks = open(sys.argv[1]).read().strip().split("\n\n")
+rows = [r for b in blocks for r in csv.DictReader(io.StringIO(b))]
+st = [r for r in rows if r["table"] == "states"]
+kinds = {k: [r for r in st if r["kind"] == k] for k in ("norm", "erank", "horizon")}
+assert len(kinds["norm"]) == len(kinds["erank"]) == 2 * 2 * 5, {k: len(v) for k, v in kinds.items()}
+assert len(kinds["horizon"]) == 2 * 2 * 4 and {r["head"] for r in kinds["horizon"]} == {"0", "1", "2", "3"}
+assert all(0 < float(r["value"]) < math.inf for r in kinds["horizon"])
+assert all(1 <= float(r["value"]) <= 4 + 1e-6 for r in kinds["erank"] if float(r["value"]) > 0)
+assert len([r for r in rows if r["table"] == "lens"]) == 3 * 2 * 5
+PY
+    [ "$(ls "$TMP/m2fig" | wc -l)" -eq 4 ] && ok "Mamba-2: 4 figure files" || fail "Mamba-2 figures: $(ls "$TMP/m2fig")"
+else
+    fail "Mamba-2 inspect --states --lens: $(cat "$TMP/err")"
+fi
 finish

@@ -90,10 +90,13 @@ class Config:
 # ---------------------------------------------------------------------------
 # The model
 
-def ssd_recurrent(x, dt, A, Bm, Cm, Dskip):
+def ssd_recurrent(x, dt, A, Bm, Cm, Dskip, keep=None, patch=None, states=None):
     """The SSD scan step by step.  x (B, L, H, P), dt (B, L, H), A (H),
     Bm and Cm (B, L, G, N), Dskip (H) -> y (B, L, H, P).  Head h reads
-    group h // (H / G):  h_t = exp(dt A) h + dt x B^T,  y = h C + D x."""
+    group h // (H / G):  h_t = exp(dt A) h + dt x B^T,  y = h C + D x.
+    Probes (ssmlab-inspect(1) MAMBA-2): keep (H, P, N) multiplies h_t after
+    every step (0: an ablated entry); patch (t, value (B, H, P, N)) replaces
+    h_t before y_t is read; states, a list, gets every h_t."""
     Bsz, L, H, P = x.shape
     G, N = Bm.shape[2], Bm.shape[3]
     Bh = Bm.repeat_interleave(H // G, dim=2)          # (B, L, H, N)
@@ -102,8 +105,8 @@ def ssd_recurrent(x, dt, A, Bm, Cm, Dskip):
     ys = []
     for t in range(L):
         decay = torch.exp(dt[:, t] * A)               # (B, H)
-        h = decay[..., None, None] * h + (dt[:, t, :, None, None] * x[:, t, :, :, None]
-                                          * Bh[:, t, :, None, :])
+        h = ref.probe_step(decay[..., None, None] * h + (dt[:, t, :, None, None] * x[:, t, :, :, None]
+                                                         * Bh[:, t, :, None, :]), t, keep, patch, states)
         ys.append(torch.einsum("bhpn,bhn->bhp", h, Ch[:, t]) + Dskip[:, None] * x[:, t])
     return torch.stack(ys, dim=1)
 
@@ -145,7 +148,27 @@ def gated_norm(y, z, w, G, eps):
     return v.reshape(shape) * w
 
 
-def mixer(p, i, xn, cfg, scan=ssd_recurrent):
+def probe_keep(probe, i, cfg, like):
+    """Layer i's keep mask (H, P, N) of the probe's ablations (layer, head,
+    j): j = -1 the whole head, else entry j = p N + n; None without any."""
+    H, P, N = cfg.n_heads, cfg.head_dim, cfg.d_state
+    mine = [(h, j) for (l, h, j) in (probe or {}).get("ablate", []) if l == i]
+    if not mine:
+        return None
+    keep = like.new_ones(H, P * N)
+    for h, j in mine:
+        if j < 0:
+            keep[h, :] = 0
+        else:
+            keep[h, j] = 0
+    return keep.reshape(H, P, N)
+
+
+def mixer(p, i, xn, cfg, scan=ssd_recurrent, probe=None):
+    """Layer i's mixer.  probe (a dict, optional): "ablate" [(layer, head,
+    j)], "pin" [(layer, head, value)] replacing A_h, "patch" ("state",
+    layer, pos, value (B, H, P, N)), and "record", a dict that gets the
+    layer's intermediates under the names of ssmlab-inspect(1)'s dump."""
     E, H, P, G, N = cfg.d_inner, cfg.n_heads, cfg.head_dim, cfg.n_groups, cfg.d_state
     Bsz, L, _ = xn.shape
     zx = xn @ p[ref.mixer_name(i, "in_proj.weight")].T
@@ -157,18 +180,53 @@ def mixer(p, i, xn, cfg, scan=ssd_recurrent):
     Cm = xbc[..., E + G * N:].reshape(Bsz, L, G, N)
     dt = F.softplus(dt + p[ref.mixer_name(i, "dt_bias")])
     A = -torch.exp(p[ref.mixer_name(i, "A_log")])
-    y = scan(x, dt, A, Bm, Cm, p[ref.mixer_name(i, "D")]).reshape(Bsz, L, E)
-    y = gated_norm(y, z, p[ref.mixer_name(i, "norm.weight")], G, cfg.norm_eps)
-    return y @ p[ref.mixer_name(i, "out_proj.weight")].T
+    if probe is None:
+        y = scan(x, dt, A, Bm, Cm, p[ref.mixer_name(i, "D")]).reshape(Bsz, L, E)
+    else:
+        pins = [(h, v) for (l, h, v) in probe.get("pin", []) if l == i]
+        if pins:
+            A = A.clone()
+            for h, v in pins:
+                A[h] = v
+        patch = probe.get("patch")
+        patch = (patch[2], patch[3]) if patch and patch[0] == "state" and patch[1] == i else None
+        states = []
+        y = ssd_recurrent(x, dt, A, Bm, Cm, p[ref.mixer_name(i, "D")], probe_keep(probe, i, cfg, x),
+                          patch, states).reshape(Bsz, L, E)
+        rec = probe.get("record")
+        if rec is not None:
+            for k, v in (("x", x.reshape(Bsz, L, E)), ("z", z), ("dt", dt), ("B", Bm), ("C", Cm),
+                         ("h", torch.stack(states, dim=1)), ("y", y), ("A", A)):
+                rec[f"layers.{i}.{k}"] = v.detach()
+    out = gated_norm(y, z, p[ref.mixer_name(i, "norm.weight")], G, cfg.norm_eps) @ p[ref.mixer_name(i, "out_proj.weight")].T
+    if probe is not None and probe.get("record") is not None:
+        probe["record"][f"layers.{i}.out"] = out.detach()
+    return out
 
 
-def forward(p, cfg, tokens, scan=ssd_recurrent):
-    """Logits (B, L, V) of token ids (B, L)."""
+def forward(p, cfg, tokens, scan=ssd_recurrent, probe=None):
+    """Logits (B, L, V) of token ids (B, L).  probe as for mixer, and
+    "patch" ("residual", layer, pos, value (B, D)) replacing x entering the
+    layer at pos; its record gets the residual stream, norm_f and the
+    logits too."""
     x = p[EMBED][tokens]
+    rec = probe.get("record") if probe else None
+    if rec is not None:
+        rec["embeddings"] = x.detach()
     for i in range(cfg.n_layer):
-        x = x + mixer(p, i, ref.rms_norm(x, p[ref.norm_name(i)], cfg.norm_eps), cfg, scan)
+        patch = probe.get("patch") if probe else None
+        if patch and patch[0] == "residual" and patch[1] == i:
+            x = x.clone()
+            x[:, patch[2]] = patch[3].to(x.dtype)
+        if rec is not None:
+            rec[f"layers.{i}.residual"] = x.detach()
+        x = x + mixer(p, i, ref.rms_norm(x, p[ref.norm_name(i)], cfg.norm_eps), cfg, scan, probe)
     x = ref.rms_norm(x, p[NORM_F], cfg.norm_eps)
-    return x @ (p[EMBED] if cfg.tie_embeddings else p[LM_HEAD]).T
+    logits = x @ (p[EMBED] if cfg.tie_embeddings else p[LM_HEAD]).T
+    if rec is not None:
+        rec["norm_f"] = x.detach()
+        rec["logits"] = logits.detach()
+    return logits
 
 
 # ---------------------------------------------------------------------------

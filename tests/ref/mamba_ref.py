@@ -197,6 +197,19 @@ def causal_conv(u, w, b):
     return out
 
 
+def probe_step(h, t, keep, patch, states):
+    """The probes on the state h_t after step t of a scan (Mamba-1's or
+    Mamba-2's): keep multiplies it, patch (t, value) replaces it at its
+    position, states (a list) gets it.  Returns h_t."""
+    if keep is not None:
+        h = h * keep
+    if patch is not None and t == patch[0]:
+        h = patch[1].to(h.dtype)
+    if states is not None:
+        states.append(h)
+    return h
+
+
 def selective_scan(u, delta, A, Bm, Cm, Dskip, keep=None, patch=None, states=None):
     """Sequential scan of ssmlab-math(7) MODEL step 5.  u, delta (B, L, E); A (E, N);
     Bm, Cm (B, L, N); Dskip (E).  Returns y (B, L, E).  Probes: keep (E, N)
@@ -207,13 +220,8 @@ def selective_scan(u, delta, A, Bm, Cm, Dskip, keep=None, patch=None, states=Non
     ys = []
     for t in range(L):
         dt = delta[:, t, :, None]                   # (B, E, 1)
-        h = torch.exp(dt * A) * h + dt * Bm[:, t, None, :] * u[:, t, :, None]
-        if keep is not None:
-            h = h * keep
-        if patch is not None and t == patch[0]:
-            h = patch[1].to(h.dtype)
-        if states is not None:
-            states.append(h)
+        h = probe_step(torch.exp(dt * A) * h + dt * Bm[:, t, None, :] * u[:, t, :, None], t, keep, patch,
+                       states)
         ys.append((h * Cm[:, t, None, :]).sum(-1) + Dskip * u[:, t])
     return torch.stack(ys, dim=1)
 

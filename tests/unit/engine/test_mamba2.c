@@ -3,7 +3,9 @@
  * bitwise (with the optimizer state), a missing or misshapen tensor is
  * refused naming the file and the tensor, forward and backward give the
  * same bits twice on a thread count, AdamW steps lower the loss, the
- * probes and one-layer runs not ported yet refuse a Mamba-2 model, the
+ * one-layer runs not ported yet refuse a Mamba-2 model, the probes
+ * (engine/probe.h, per head) see the states and hold their ablations and
+ * pins in the backward, the
  * per-head hidden attention is the SSD's kernel, and the spectrum is per
  * (layer, group) from that group's in_proj rows. */
 #include <criterion/criterion.h>
@@ -171,12 +173,8 @@ Test(mamba2, unported_paths_refuse_the_model)
 {
     ssm_model m;
     build(&m, tiny_mamba2(1, 1), 7);
-    ssm_probe p = {.want_states = 1};
-    cr_expect_eq(ssm_model_set_probe(&m, &p), SSM_ERR_USAGE);
-    cr_expect_not_null(strstr(ssm_last_error(), "not available for mamba2 models yet"), "%s", ssm_last_error());
-    float x[8 * 3] = {0}, out[8 * 3];
-    cr_expect_eq(ssm_model_mixer_forward(&m, 0, x, 1, 3, out), SSM_ERR_USAGE);
-    cr_expect_eq(ssm_model_s6_forward(&m, 0, x, 1, 3, out), SSM_ERR_USAGE);
+    float x[16 * 3] = {0}, out[16 * 3];
+    cr_expect_eq(ssm_model_s6_forward(&m, 0, x, 1, 3, out), SSM_ERR_USAGE, "Mamba-2 has no S6 map");
     cr_expect_eq(ssm_model_need_mamba1(&m, "the dynamics"), SSM_ERR_USAGE);
     ssm_model_free(&m);
     ssm_config c = tiny_mamba2(1, 1);
@@ -185,6 +183,131 @@ Test(mamba2, unported_paths_refuse_the_model)
     c = tiny_mamba2(1, 1);
     c.n_classes = 3;
     cr_expect_eq(ssm_model_build(&m, &c), SSM_ERR_CONFIG, "a Mamba-2 classifier must be refused");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Probes, per head (engine/probe.h)                                        */
+
+enum { PH = 4, PP = 4, PN = 4, PE = 16 };   /* tiny_mamba2's heads, head_dim, d_state, d_inner */
+
+static float loss_at(ssm_model *m, const ssm_batch *b, float *w, float h)
+{
+    float keep = *w;
+    *w += h;
+    cr_assert_eq(ssm_model_forward(m, b), SSM_OK, "%s", ssm_last_error());
+    *w = keep;
+    return m->loss;
+}
+
+/* Specs are heads and entries p N + n of a head's state; the ranges are
+ * the heads, P N and A_h's one entry */
+Test(mamba2, probe_specs_are_checked_per_head)
+{
+    ssm_model m;
+    build(&m, tiny_mamba2(2, 1), 7);
+    ssm_ablation ok[2] = {{1, PH - 1, -1}, {0, 0, PP * PN - 1}};
+    ssm_probe p = {.want_states = 1, .ablate = ok, .n_ablate = 2};
+    cr_expect_eq(ssm_model_set_probe(&m, &p), SSM_OK, "%s", ssm_last_error());
+    ssm_ablation head = {0, PH, -1}, entry = {0, 0, PP * PN};
+    ssm_pin pin = {0, 1, 1, -1.0f};
+    ssm_probe bad[3] = {{.ablate = &head, .n_ablate = 1}, {.ablate = &entry, .n_ablate = 1},
+                        {.pin = &pin, .n_pin = 1}};
+    const char *why[3] = {"head 4", "state entry p*N+n 16", "scalar A (pin L:H:VALUE) 1"};
+    for (int i = 0; i < 3; i++) {
+        cr_expect_eq(ssm_model_set_probe(&m, &bad[i]), SSM_ERR_USAGE, "spec %d", i);
+        cr_expect_not_null(strstr(ssm_last_error(), why[i]), "%s", ssm_last_error());
+    }
+    ssm_model_set_probe(&m, NULL);
+    ssm_model_free(&m);
+}
+
+typedef struct { float *h, *y, *x; int ldu, H; } grab;
+
+static void on_grab(void *ctx, const ssm_layer_view *v)
+{
+    grab *g = ctx;
+    if (v->layer != 1) return;
+    memcpy(g->h, v->h, sizeof(float) * v->B * v->L * v->E * v->Ns);
+    memcpy(g->y, v->y, sizeof(float) * v->B * v->L * v->E);
+    for (int i = 0; i < v->B * v->L; i++) memcpy(g->x + (size_t)i * v->E, v->u + (size_t)i * v->ldu, sizeof(float) * v->E);
+    g->ldu = v->ldu;
+    g->H = v->H;
+}
+
+/* The states of a probed forward (the naive twin) are the chunked run's:
+ * the same logits, h_t at the last position is final_h, and an ablated
+ * head's states are exactly 0 and its output y is the skip D_h x alone */
+Test(mamba2, probe_states_match_the_chunked_run_and_ablations_hold)
+{
+    ssm_model m;
+    build(&m, tiny_mamba2(2, 1), 9);
+    enum { B = 2, L = 7, V = 16 };
+    ssm_batch b = {B, L, TOKENS, NULL, NULL};
+    float *plain = malloc(sizeof(float) * B * L * V), *fin = malloc(sizeof(float) * 2 * B * PE * PN);
+    float *h = malloc(sizeof(float) * B * L * PE * PN), *y = malloc(sizeof(float) * 2 * B * L * PE);
+    ssm_probe last = {.final_h = fin};
+    cr_assert_eq(ssm_model_set_probe(&m, &last), SSM_OK);
+    cr_assert_eq(ssm_model_forward(&m, &b), SSM_OK);
+    memcpy(plain, m.acts.logits, sizeof(float) * B * L * V);
+    grab g = {h, y, y + B * L * PE, 0, 0};
+    ssm_probe st = {.want_states = 1, .on_layer = on_grab, .ctx = &g};
+    cr_assert_eq(ssm_model_set_probe(&m, &st), SSM_OK);
+    cr_assert_eq(ssm_model_forward(&m, &b), SSM_OK, "%s", ssm_last_error());
+    cr_expect_eq(g.H, PH);
+    cr_expect_eq(g.ldu, PE + 2 * 2 * PN);
+    for (int i = 0; i < B * L * V; i++)
+        cr_expect_float_eq(m.acts.logits[i], plain[i], 1e-5f * (1 + fabsf(plain[i])), "logit %d", i);
+    for (int s = 0; s < B; s++)
+        for (int i = 0; i < PE * PN; i++) {
+            float a = h[((size_t)s * L + L - 1) * PE * PN + i], w = fin[((size_t)B + s) * PE * PN + i];
+            cr_expect_float_eq(a, w, 1e-5f * (1 + fabsf(w)), "seq %d entry %d: h_{L-1} vs final_h", s, i);
+        }
+    ssm_ablation ab = {1, 2, -1};
+    ssm_probe cut = {.want_states = 1, .on_layer = on_grab, .ctx = &g, .ablate = &ab, .n_ablate = 1};
+    cr_assert_eq(ssm_model_set_probe(&m, &cut), SSM_OK);
+    cr_assert_eq(ssm_model_forward(&m, &b), SSM_OK);
+    for (int t = 0; t < B * L; t++) {
+        for (int i = 2 * PP * PN; i < 3 * PP * PN; i++) cr_expect_eq(h[(size_t)t * PE * PN + i], 0.0f);
+        for (int p = 0; p < PP; p++) {
+            size_t i = (size_t)t * PE + 2 * PP + p;
+            cr_expect_float_eq(y[i], m.params.m2_D[PH + 2] * g.x[i], 1e-6f, "y of the ablated head");
+        }
+    }
+    ssm_model_set_probe(&m, NULL);
+    free(plain); free(fin); free(h); free(y);
+    ssm_model_free(&m);
+}
+
+/* Ablations (a head, and one (p, n) entry) and a pin of A_h hold in the
+ * backward: the gradient of an embedding row matches central differences
+ * of the intervened loss, and the pinned head's A_log gets no gradient */
+Test(mamba2, ablated_and_pinned_backward_matches_finite_differences)
+{
+    ssm_model m;
+    build(&m, tiny_mamba2(2, 1), 13);
+    cr_assert_eq(ssm_model_alloc_grads(&m), SSM_OK);
+    int tokens[2 * 7];
+    for (int i = 0; i < 14; i++) tokens[i] = i == 0 ? 3 : 5 + i % 7;   /* token 3 once */
+    ssm_batch b = {2, 7, tokens, NULL, tokens};
+    ssm_ablation ab[2] = {{0, 1, -1}, {1, 2, 5}};
+    ssm_pin pin[1] = {{0, 3, -1, -0.05f}};
+    ssm_probe p = {.ablate = ab, .n_ablate = 2, .pin = pin, .n_pin = 1};
+    cr_assert_eq(ssm_model_set_probe(&m, &p), SSM_OK, "%s", ssm_last_error());
+    ssm_model_zero_grad(&m);
+    cr_assert_eq(ssm_model_forward(&m, &b), SSM_OK);
+    cr_assert_eq(ssm_model_backward(&m, 1.0f), SSM_OK, "%s", ssm_last_error());
+    int D = m.cfg.d_model;
+    float grad[8];
+    memcpy(grad, m.grads.embedding + 3 * D, sizeof(float) * D);
+    cr_expect_eq(m.grads.m2_A_log[3], 0.0f, "a pinned A_h does not depend on A_log");
+    cr_expect_neq(m.grads.m2_A_log[2], 0.0f);
+    for (int d = 0; d < D; d++) {
+        float *w = m.params.embedding + 3 * D + d;
+        double fd = (loss_at(&m, &b, w, 3e-3f) - loss_at(&m, &b, w, -3e-3f)) / 6e-3;
+        cr_expect_float_eq(grad[d], fd, 2e-4 + 5e-3 * fabs(fd), "d %d: %g vs %g", d, grad[d], fd);
+    }
+    ssm_model_set_probe(&m, NULL);
+    ssm_model_free(&m);
 }
 
 /* The per-head hidden attention (engine/recency.c) is the SSD's kernel:
