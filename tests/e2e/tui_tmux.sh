@@ -36,8 +36,19 @@ wait_screen() {
 check() { # check PATTERN SECONDS WHAT
     if wait_screen "$1" "$2"; then ok "$3"; else fail "$3: /$1/ not on screen:"; screen | head -45; fi
 }
+press() { # press KEY PATTERN SECONDS WHAT: send KEY, then check
+    T send-keys -t tui "$1"
+    shift
+    check "$@"
+}
 # step shown in the status line ("12/100000")
 status_step() { screen | head -1 | grep -oE '[0-9]+/100000' | cut -d/ -f1; }
+# advances WHAT: the step shown grows within a second
+advances() {
+    local a b
+    a=$(status_step); sleep 1; b=$(status_step)
+    [ -n "$a" ] && [ -n "$b" ] && [ "$b" -gt "$a" ] && ok "$1 ($a -> $b)" || fail "$1: the step did not advance: '$a' '$b'"
+}
 # start ARGS...: the TUI in a fresh tmux session; its pid in $TMP/pid, exit code in $TMP/exit
 start() {
     rm -f "$TMP/exit" "$TMP/pid"
@@ -56,8 +67,7 @@ check 'token norms' 15 "the token-norm heatmap appears"
 check '^x3' 5 "layers x0..x3 are rows of the heatmap"
 check 'quick␣brown' 5 "columns are labelled with the text"
 check '▶ training|▶ run ' 10 "training starts at once"
-s1=$(status_step); sleep 1; s2=$(status_step)
-[ -n "$s1" ] && [ -n "$s2" ] && [ "$s2" -gt "$s1" ] && ok "the step advances ($s1 -> $s2)" || fail "step did not advance: '$s1' '$s2'"
+advances "the step advances"
 
 T send-keys -t tui space
 check 'paused at step' 5 "space pauses"
@@ -217,19 +227,12 @@ check 'eigenvalues of S_B S_Cᵀ per group' 15 "Mamba-2: the eigenvalue panel is
 check '^.*L1g1 +(positive|negative|mixed|complex)' 5 "Mamba-2: rows L0g0..L1g1"
 check 'layer 0, all heads' 5 "Mamba-2: the attention panel averages heads"
 check '▶ training|▶ m2 ' 10 "Mamba-2: training starts at once"
-s1=$(status_step); sleep 1; s2=$(status_step)
-[ -n "$s1" ] && [ -n "$s2" ] && [ "$s2" -gt "$s1" ] && ok "Mamba-2: the step advances ($s1 -> $s2)" \
-    || fail "Mamba-2 step did not advance: '$s1' '$s2'"
-T send-keys -t tui ]
-check 'layer 0, head 0' 5 "Mamba-2: ] selects head 0"
-T send-keys -t tui a
-check 'interventions \(ablations, pins\): not available for mamba2 models yet' 5 "Mamba-2: a shows the refusal"
+advances "Mamba-2: the step advances"
+press ] 'layer 0, head 0' 5 "Mamba-2: ] selects head 0"
+press a 'interventions \(ablations, pins\): not available for mamba2 models yet' 5 "Mamba-2: a shows the refusal"
+press i 'the states and their horizons: not available for mamba2 models yet' 10 "Mamba-2: the states view shows the refusal"
 T send-keys -t tui i
-check 'the states and their horizons: not available for mamba2 models yet' 10 "Mamba-2: the states view shows the refusal"
-T send-keys -t tui i
-s3=$(status_step); sleep 1; s4=$(status_step)
-[ -n "$s3" ] && [ -n "$s4" ] && [ "$s4" -gt "$s3" ] && ok "Mamba-2: training goes on after the refusals ($s3 -> $s4)" \
-    || fail "Mamba-2 stopped after the refusals: '$s3' '$s4'"
+advances "Mamba-2: training goes on after the refusals"
 T send-keys -t tui q
 if wait_screen 'Save the training' 3; then T send-keys -t tui y; fi
 rc=$(wait_exit)
