@@ -445,15 +445,18 @@ expect-not ablate 0:0
 key P
 wait-idle
 expect interventions (ablations, pins): not available for mamba2 models yet
+# unsaved training: a new model the engine would build asks first; this one is refused at once
+key n
+wait-step 1
 key s
 expect arch mamba2 is a language model on tokens
 expect-not [y/n]
 key p
 expect-not [y/n]
 key n
-wait-step 1
+wait-step 2
 dump-screen
-expect 1/600
+expect 2/600
 key q n
 EOF
 rc_ok refuse "importance, states, flow, interventions and settings refused; the lab goes on and steps"
