@@ -83,6 +83,30 @@ static void msg(ssm_engine *e, int error, const char *fmt, ...)
     e->work->msg_seq++;
 }
 
+/* Why the session's model has no view v, into note (n bytes; "" when it
+ * has it): the engine's refusal (ssm_session_view_check).  Returns 1 when
+ * refused. */
+static int view_refused(const ssm_engine *e, ssm_view v, char *note, size_t n)
+{
+    int no = ssm_session_view_check(&e->s.model, v) != SSM_OK;
+    snprintf(note, n, "%s", no ? ssm_last_error() : "");
+    return no;
+}
+
+/* For each setting (SSM_RUN_SCENARIO, _POLARIZE, _REORDER), why a model
+ * with its next value cannot be built, as the engine's configuration
+ * check says (ssm_config_finalize; "" when it can). */
+static void settings_check(const ssm_config *mc, char note[SSM_RUN_NSETTINGS][128])
+{
+    for (int k = 0; k < SSM_RUN_NSETTINGS; k++) {
+        ssm_config c = *mc;
+        if (k == SSM_RUN_SCENARIO) c.scenario = (c.scenario + 1) % SSM_SCENARIO_COUNT;
+        if (k == SSM_RUN_POLARIZE) c.polarize = (c.polarize + 1) % SSM_POLARIZE_COUNT;
+        if (k == SSM_RUN_REORDER) c.reorder = (c.reorder + 1) % SSM_REORDER_COUNT;
+        snprintf(note[k], 128, "%s", ssm_config_finalize(&c) ? ssm_last_error() : "");
+    }
+}
+
 static void info_fill(ssm_engine *e)
 {
     ssm_snapshot *w = e->work;
@@ -102,6 +126,11 @@ static void info_fill(ssm_engine *e)
     if (!e->train_checked) {   /* once per session: the check leaves a message */
         w->can_train = !ssm_session_can_train(s);
         snprintf(w->train_note, sizeof w->train_note, "%s", w->can_train ? "" : ssm_last_error());
+        view_refused(e, SSM_VIEW_INTERVENE, w->iv_note, sizeof w->iv_note);
+        settings_check(c, w->setting_note);
+        const char *unit;
+        w->attn_units = ssm_session_attn_units(&s->model, &unit);
+        snprintf(w->attn_unit, sizeof w->attn_unit, "%s", unit);
         e->train_checked = 1;
     }
     w->scenario = c->scenario;
@@ -111,6 +140,9 @@ static void info_fill(ssm_engine *e)
     w->d_model = c->d_model;
     w->d_inner = c->d_inner;
     w->d_state = c->d_state;
+    w->arch = c->arch;
+    w->n_heads = c->arch == SSM_ARCH_MAMBA2 ? c->n_heads : 0;
+    w->n_groups = c->arch == SSM_ARCH_MAMBA2 ? c->n_groups : 0;
     w->n_classes = c->n_classes;
     w->threads = ssm_threads_get();
     w->num_params = s->model.num_params;
@@ -271,31 +303,37 @@ static ssm_status measure_spectrum(const ssm_model *m, ssm_snapshot *w)
     w->spec_ok = 0;
     ssm_status st = ssm_dynamics_spectrum(m, &sp);
     if (st) return st;
-    int N = sp.N < SSM_SNAP_MAX_N ? sp.N : SSM_SNAP_MAX_N;
-    for (int l = 0; l < sp.n_layer && l < SSM_SNAP_MAX_LAYER; l++) {
-        w->n_pos[l] = sp.n_pos[l];
-        w->n_neg[l] = sp.n_neg[l];
-        w->n_cplx[l] = sp.n_complex[l];
-        w->cls[l] = sp.cls[l];
-        const double *re = sp.re + (size_t)l * sp.N, *im = sp.im + (size_t)l * sp.N;
+    int N = sp.N < SSM_SNAP_MAX_N ? sp.N : SSM_SNAP_MAX_N, rows = sp.n_layer * sp.n_groups;
+    if (rows > SSM_SNAP_SPEC_ROWS) rows = SSM_SNAP_SPEC_ROWS;
+    for (int r = 0; r < rows; r++) {   /* row r: layer r / n_groups, group r % n_groups */
+        w->n_pos[r] = sp.n_pos[r];
+        w->n_neg[r] = sp.n_neg[r];
+        w->n_cplx[r] = sp.n_complex[r];
+        w->cls[r] = sp.cls[r];
+        const double *re = sp.re + (size_t)r * sp.N, *im = sp.im + (size_t)r * sp.N;
         double rho = ssm_dynamics_radius(re, im, sp.N);
-        for (int i = 0; i < N; i++) w->signs[l][i] = ssm_dynamics_sign(re[i], im[i], rho);
-        w->signs[l][N] = 0;
+        for (int i = 0; i < N; i++) w->signs[r][i] = ssm_dynamics_sign(re[i], im[i], rho);
+        w->signs[r][N] = 0;
     }
     w->spec_N = sp.N;
+    w->spec_groups = sp.n_groups;
+    w->spec_rows = rows;
     w->spec_ok = 1;
     ssm_spectrum_free(&sp);
     return SSM_OK;
 }
 
-static void measure_importance(const ssm_model *m, ssm_snapshot *w)
+static void measure_importance(const ssm_engine *e, const ssm_model *m, ssm_snapshot *w)
 {
+    w->imp_ok = 0;
+    if (view_refused(e, SSM_VIEW_IMPORTANCE, w->imp_note, sizeof w->imp_note)) return;
     memcpy(w->imp, m->acts.imp_s, sizeof(float) * w->T);
     ssm_dynamics_ranking(w->imp, w->T, w->order);
     w->imp_learned = m->params.imp_k != NULL;
+    w->imp_ok = 1;
 }
 
-/* |alpha| of the selected layer and channel, each row scaled to max 1
+/* |alpha| of the selected layer and channel (Mamba-2: head), each row scaled to max 1
  * and quantized to 0..255 (the panel draws a ramp of a few colours). */
 static ssm_status measure_attention(ssm_engine *e)
 {
@@ -303,7 +341,7 @@ static ssm_status measure_attention(ssm_engine *e)
     int T = w->T, nl = e->s.model.cfg.n_layer;
     if (w->attn_layer < 0) w->attn_layer = 0;
     if (w->attn_layer >= nl) w->attn_layer = nl - 1;
-    if (w->attn_channel >= e->s.model.cfg.d_inner) w->attn_channel = -1;
+    if (w->attn_channel >= ssm_session_attn_units(&e->s.model, NULL)) w->attn_channel = -1;
     w->attn_ok = 0;
     w->attn_note[0] = 0;
     if (ssm_reorder_slot(&e->s.model.cfg, w->attn_layer) >= 0) {
@@ -376,6 +414,7 @@ static ssm_status measure_flow(ssm_engine *e)
     int l = w->attn_layer < 0 ? 0 : w->attn_layer >= e->s.model.cfg.n_layer ? e->s.model.cfg.n_layer - 1 : w->attn_layer;
     ssm_flow f;
     w->flow_ok = 0;
+    if (view_refused(e, SSM_VIEW_FLOW, w->flow_note, sizeof w->flow_note)) return SSM_OK;
     ssm_status st = ssm_session_flow(&e->s, l, &e->stop_measure, &f);
     if (st) {
         int cancelled = st == SSM_ERR_INTERRUPTED && atomic_load(&e->cancel);
@@ -414,7 +453,7 @@ static ssm_status measure_probe(ssm_engine *e)
     ssm_status st = ssm_session_probe(&e->s, e->s.images ? NULL : e->tokens, e->s.images ? e->inputs : NULL, w->T);
     if (!st) st = measure_norms(&e->s.probe, w);
     if (st) return st;
-    measure_importance(&e->s.probe, w);
+    measure_importance(e, &e->s.probe, w);
     if (e->s.images) {
         w->image_pred = probe_prediction(&e->s.probe);
         const char *name = ssm_session_class_name(&e->s, w->image_pred);
@@ -472,6 +511,7 @@ static ssm_status measure_states(ssm_engine *e)
 {
     ssm_snapshot *w = e->work;
     w->states_ok = 0;
+    if (view_refused(e, SSM_VIEW_STATES, w->states_note, sizeof w->states_note)) return SSM_OK;
     float *hz = realloc(e->horizon, sizeof(float) * e->s.model.cfg.d_inner);
     if (!hz) return ssm_fail(SSM_ERR_NOMEM, "states: out of memory");
     e->horizon = hz;
@@ -749,6 +789,10 @@ static int cmd_intervene(ssm_engine *e, const ssm_cmd *c)
     const ssm_config *mc = &e->s.model.cfg;
     int pin = c->kind == SSM_CMD_PIN, r = 0;
     const char *what = pin ? "pinned" : "ablated";
+    if (c->kind != SSM_CMD_CLEAR && e->work->iv_note[0]) {
+        msg(e, 1, "%s", e->work->iv_note);
+        return 0;
+    }
     if (c->kind != SSM_CMD_CLEAR &&
         (c->layer < 0 || c->layer >= mc->n_layer || c->channel < 0 || c->channel >= mc->d_inner)) {
         msg(e, 1, "select one channel first ([ ] or #: the hidden-attention channel of the selected layer)");

@@ -3,7 +3,9 @@
  * importance, spectrum, the flow of the selected layer, hidden attention
  * and influence, the states and their memory horizons, the logit lens, on
  * the inspected text or test image, live on the model with the user's
- * interventions when there are any),
+ * interventions when there are any;
+ * for Mamba-2 models per head and per group where that is what they mean,
+ * and the engine's refusal in place of what they do not have yet),
  * takes commands from a queue, and publishes snapshots (copies of
  * everything the panels draw) under a mutex, waking the UI through a
  * self-pipe.  Only the UI thread calls curses. */
@@ -19,7 +21,8 @@
 #define SSM_SNAP_PIXELS 1024     /* pixels of the test image shown (28 x 28 and 32 x 32 fit) */
 #define SSM_SNAP_MAX_LAYER 64    /* layers measured */
 #define SSM_SNAP_FLOW_T SSM_FLOW_STEPS_DEFAULT   /* flow steps shown */
-#define SSM_SNAP_MAX_N 64        /* eigenvalues shown per layer */
+#define SSM_SNAP_MAX_N 64        /* eigenvalues shown per layer (Mamba-2: per group) */
+#define SSM_SNAP_SPEC_ROWS 256   /* spectra shown: a layer's, or (Mamba-2) a layer's groups' */
 #define SSM_SNAP_HIST 1024       /* loss history points (decimated when full) */
 #define SSM_SNAP_DYN 256         /* validations with dynamics in the history (decimated when full) */
 #define SSM_INFL_EXACT_MAX_D 64  /* influence: exact up to this d_model, else probes */
@@ -89,6 +92,12 @@ typedef struct {
     int tokenizer;             /* a tokenizer.json tokenizes the text */
     int vocab_size;
     int scenario, polarize, reorder, n_layer, d_model, d_inner, d_state, n_classes, threads;
+    int arch, n_heads, n_groups;   /* SSM_ARCH_*; Mamba-2's heads and groups (0 for Mamba-1) */
+    int attn_units;            /* hidden-attention units to select: channels, or Mamba-2's heads */
+    char attn_unit[8];         /* "channel" or "head" (ssm_session_attn_units) */
+    char iv_note[96];          /* why there are no interventions ("" = there are) */
+    char setting_note[SSM_RUN_NSETTINGS][128];   /* why the next scenario, polarize, reorder
+                                                  * makes no model (the engine's check; "" = it does) */
     size_t num_params;
     long step, seed;
     int total_steps, running, busy, dirty, ready;
@@ -124,11 +133,14 @@ typedef struct {
     float imp[SSM_SNAP_MAX_T];                         /* importance score, input order */
     int order[SSM_SNAP_MAX_T];                         /* positions by increasing score */
     int imp_learned;                                   /* 1: learned k; 0: mean Delta proxy */
-    int spec_ok, spec_N;
-    int n_pos[SSM_SNAP_MAX_LAYER], n_neg[SSM_SNAP_MAX_LAYER], n_cplx[SSM_SNAP_MAX_LAYER];
-    int cls[SSM_SNAP_MAX_LAYER];                       /* SSM_SPECTRUM_* */
-    char signs[SSM_SNAP_MAX_LAYER][SSM_SNAP_MAX_N + 1];/* '+' '-' '~' '0' by decreasing re */
-    int attn_ok, attn_layer, attn_channel;             /* layer 0-based; channel -1 = mean */
+    int imp_ok;                                        /* else imp_note says why */
+    char imp_note[96];
+    int spec_ok, spec_N, spec_groups;                  /* row r: layer r / spec_groups, group r % spec_groups */
+    int spec_rows;                                     /* rows measured (n_layer * spec_groups, at most SSM_SNAP_SPEC_ROWS) */
+    int n_pos[SSM_SNAP_SPEC_ROWS], n_neg[SSM_SNAP_SPEC_ROWS], n_cplx[SSM_SNAP_SPEC_ROWS];
+    int cls[SSM_SNAP_SPEC_ROWS];                       /* SSM_SPECTRUM_* */
+    char signs[SSM_SNAP_SPEC_ROWS][SSM_SNAP_MAX_N + 1];/* '+' '-' '~' '0' by decreasing re */
+    int attn_ok, attn_layer, attn_channel;             /* layer 0-based; channel (Mamba-2: head) -1 = mean */
     unsigned char attn[SSM_SNAP_MAX_T * SSM_SNAP_MAX_T]; /* (T, T) |alpha| / row max, as 0..255 */
     char attn_note[96];                                /* why there is no attention ("" = none) */
     int infl_ok, infl_token, infl_probes;              /* probes 0: exact */

@@ -102,7 +102,6 @@ ssm_status ssm_session_open(ssm_session *s, const run_config *rc)
     if ((st = data_load(s))) goto fail;
     if ((st = task_model_config(s->data, &s->rc, &s->rc.model))) goto fail;
     if ((st = ssm_model_build(&s->model, &s->rc.model))) goto fail;
-    if ((st = ssm_model_need_mamba1(&s->model, "the lab"))) goto fail;   /* Mamba-2: to come */
     ssm_model_init(&s->model, (uint64_t)s->rc.seed);
     if ((st = training_setup(s))) goto fail;
     baseline_set(s, s->model.cfg.n_classes);
@@ -199,7 +198,6 @@ ssm_status ssm_session_open_checkpoint(ssm_session *s, const char *dir, const ru
     ssm_checkpoint_meta meta = {0};
     memset(s, 0, sizeof *s);
     if ((st = ssm_checkpoint_load(dir, &s->model, &meta))) return st;
-    if ((st = ssm_model_need_mamba1(&s->model, "the lab"))) goto fail;   /* Mamba-2: to come */
     if ((st = checkpoint_config(s, dir, base, &meta, overrides, n))) goto fail;
     if ((st = data_load(s))) goto fail;
     if ((st = checkpoint_data_check(s, dir))) goto fail;
@@ -235,10 +233,6 @@ ssm_status ssm_session_rebuild(ssm_session *s, const ssm_config *mc)
     if ((st = run_config_check(&n.rc))) return st;
     if ((st = task_model_config(n.data, &n.rc, &n.rc.model))) return st;
     if ((st = ssm_model_build(&n.model, &n.rc.model))) return st;
-    if ((st = ssm_model_need_mamba1(&n.model, "the lab"))) {   /* Mamba-2: to come */
-        ssm_model_free(&n.model);
-        return st;
-    }
     ssm_model_init(&n.model, (uint64_t)n.rc.seed);
     if ((st = training_setup(&n))) {
         ssm_adamw_free(&n.opt);
@@ -549,7 +543,8 @@ ssm_status ssm_session_probe(ssm_session *s, const int *tokens, const float *inp
 ssm_status ssm_session_intervene(ssm_session *s, const ssm_probe *iv)
 {
     const ssm_config *c = &s->model.cfg;
-    ssm_status st = iv ? ssm_probe_check(iv, c->n_layer, c->d_inner, c->state_dim, 1) : SSM_OK;
+    ssm_status st = iv ? ssm_session_view_check(&s->model, SSM_VIEW_INTERVENE) : SSM_OK;
+    if (!st && iv) st = ssm_probe_check(iv, c->n_layer, c->d_inner, c->state_dim, 1);
     if (!st && s->probe.params_memory) st = ssm_model_set_probe(&s->probe, iv);
     if (!st) s->iv = iv;
     return st;
@@ -635,4 +630,28 @@ ssm_status ssm_session_flow(ssm_session *s, int l, atomic_int *cancel, ssm_flow 
     ssm_status again = ssm_model_forward(&s->probe, &s->probe_batch);   /* the probe's activations back */
     if (!st && again) ssm_flow_free(out);
     return st ? st : again;
+}
+
+/* ------------------------------------------------------------------------ */
+/* What each architecture has                                               */
+
+ssm_status ssm_session_view_check(const ssm_model *m, ssm_view v)
+{
+    /* the engine's measurements Mamba-2 does not have yet: the one list to
+     * shorten when it gains them */
+    static const char *const mamba1_only[SSM_VIEW_COUNT] = {
+        [SSM_VIEW_IMPORTANCE] = "the importance ranking",
+        [SSM_VIEW_STATES] = "the states and their horizons",
+        [SSM_VIEW_FLOW] = "the flow (one-layer runs)",
+        [SSM_VIEW_INTERVENE] = "interventions (ablations, pins)",
+    };
+    if (v < 0 || v >= SSM_VIEW_COUNT) return ssm_fail(SSM_ERR_SOFTWARE, "view %d is unknown", (int)v);
+    return mamba1_only[v] ? ssm_model_need_mamba1(m, mamba1_only[v]) : SSM_OK;
+}
+
+int ssm_session_attn_units(const ssm_model *m, const char **unit)
+{
+    int m2 = m->cfg.arch == SSM_ARCH_MAMBA2;
+    if (unit) *unit = m2 ? "head" : "channel";
+    return m2 ? m->cfg.n_heads : m->cfg.d_inner;
 }

@@ -189,12 +189,34 @@ ssm_status ssm_session_image(const ssm_session *s, long index, float *inputs, in
  * forward keeps them). */
 ssm_status ssm_session_probe(ssm_session *s, const int *tokens, const float *inputs, int T);
 
+/* The lab's views by the engine measurement they need. */
+typedef enum {
+    SSM_VIEW_IMPORTANCE = 0,   /* the importance ranking (m->acts.imp_s) */
+    SSM_VIEW_STATES,           /* the states and memory horizons (ssm_session_look) */
+    SSM_VIEW_FLOW,             /* the flow of a layer (ssm_session_flow) */
+    SSM_VIEW_INTERVENE,        /* ablations and pins (ssm_session_intervene) */
+    SSM_VIEW_COUNT
+} ssm_view;
+
+/* SSM_OK when model m's architecture has view v; else the engine's
+ * refusal (ssm_model_need_mamba1: "WHAT: not available for mamba2 models
+ * yet (Mamba-1 only)"), which the lab shows in the view's place.  The one
+ * place that says which views Mamba-2 lacks. */
+ssm_status ssm_session_view_check(const ssm_model *m, ssm_view v);
+
+/* The units of m's hidden attention, which the lab selects one at a time:
+ * Mamba-1's d_inner channels, Mamba-2's n_heads heads (ssmlab-math(7)
+ * MAMBA-2, Per-head measurements).  *unit (when unit is not NULL) gets
+ * "channel" or "head". */
+int ssm_session_attn_units(const ssm_model *m, const char **unit);
+
 /* Interventions (engine/probe.h: ablations and pins, no patch) on the
  * probe model: attached to it for every following measurement pass (its
  * forwards, hidden attention, influence, flow), never to the trained
  * model, so training steps and validation run without them.  NULL
  * detaches them.  iv must outlive its attachment.  SSM_ERR_USAGE when a
- * spec is out of the model's range (nothing changes then). */
+ * spec is out of the model's range, or the model has no interventions
+ * (ssm_session_view_check; nothing changes then). */
 ssm_status ssm_session_intervene(ssm_session *s, const ssm_probe *iv);
 
 /* A look inside the probe's last forward (ssmlab-inspect(1) STATES): the
@@ -215,8 +237,8 @@ ssm_status ssm_session_lens(const ssm_model *probe, int t, ssm_lens_stat *out);
 /* Hidden attention (ssmlab-math(7) RECENCY) of layer l (0-based) on the
  * probe's last forward: ssm_recency_attention on its one sequence, the
  * function ssmlab inspect calls, so both show the same numbers.  channel
- * >= 0: that channel's alpha_e; channel < 0: the mean over channels of
- * |alpha_e|.  out is (T, T), zero above the diagonal.  Layer 0 of a
+ * >= 0: that channel's alpha_e (Mamba-2: that head's alpha_h); channel < 0:
+ * the mean over channels (heads) of |alpha|.  out is (T, T), zero above the diagonal.  Layer 0 of a
  * reordering model is refused (its positions are the sorted ones).
  * SSM_ERR_INTERRUPTED when *cancel becomes nonzero (cancel may be NULL). */
 ssm_status ssm_session_hidden_attention(const ssm_model *probe, int l, int channel,

@@ -61,7 +61,7 @@ static const key_spec keys[] = {
     {"d_conv", K_INT, M(d_conv), 0, "causal convolution width K", NULL, NULL, NULL},
     {"expand", K_INT, M(expand), 0, "inner width factor (E = expand * D)", NULL, NULL, NULL},
     {"dt_rank", K_INT, M(dt_rank), 0, "rank R of the delta projection; 0 = ceil(D/16)", NULL, NULL, NULL},
-    {"arch", K_ENUM, M(arch), 0, "the layers: mamba1 (S6) or mamba2 (SSD; language models, train and eval only so far)",
+    {"arch", K_ENUM, M(arch), 0, "the layers: mamba1 (S6) or mamba2 (SSD; language models)",
      ssm_arch_parse, ssm_arch_name, NULL},
     {"head_dim", K_INT, M(head_dim), 0, "mamba2: channels P per head; heads H = E / P", NULL, NULL, NULL},
     {"n_groups", K_INT, M(n_groups), 0, "mamba2: groups G of heads sharing B and C; divides H", NULL, NULL, NULL},

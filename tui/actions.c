@@ -6,6 +6,7 @@
  * loaded checkpoint), and a save into a checkpoint this session did not
  * write asks before replacing it.  Training pauses while a prompt is open,
  * so the prompt shows the true step, and runs again when it closes. */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,7 +151,9 @@ static void layer_accept(tui_app *app, const char *buf)
 
 static void channel_accept(tui_app *app, const char *buf)
 {
-    long c = !buf[0] || !strcmp(buf, "mean") ? -1 : number_accept(app, buf, 0, app->snap->d_inner - 1, "a channel");
+    char what[16];
+    snprintf(what, sizeof what, "a %s", app->snap->attn_unit);
+    long c = !buf[0] || !strcmp(buf, "mean") ? -1 : number_accept(app, buf, 0, app->snap->attn_units - 1, what);
     if (c < -1 || (c == -1 && buf[0] && strcmp(buf, "mean"))) return;
     app->view.channel = (int)c;
     tui_app_selection_changed(app);
@@ -277,6 +280,11 @@ static void new_model(tui_app *app, int scenario, int polarize, int reorder)
                                 "(the ranking shows the order it would use)");
         return;
     }
+    int k = reorder != s->reorder ? SSM_RUN_REORDER : polarize != s->polarize ? SSM_RUN_POLARIZE : SSM_RUN_SCENARIO;
+    if (s->setting_note[k][0]) {   /* refused before asking: nothing would be lost */
+        tui_app_message(app, 1, "%s", s->setting_note[k]);
+        return;
+    }
     ssm_cmd c = {.kind = SSM_CMD_NEW_MODEL, .scenario = scenario, .polarize = polarize, .reorder = reorder};
     if (s->dirty || s->inspecting) open_choice(app, TUI_ASK_NEW_MODEL, &c, "yn");
     else tui_app_send(app, &c);
@@ -318,7 +326,7 @@ static void sel_move(tui_app *app, int dlayer, int dtoken, int token_to)
 
 static void channel_step(tui_app *app, int d)
 {
-    int E = app->snap->d_inner, c = app->view.channel + d;
+    int E = app->snap->attn_units, c = app->view.channel + d;
     app->view.channel = c >= E ? -1 : c < -1 ? E - 1 : c;
     tui_app_selection_changed(app);
 }
@@ -372,6 +380,10 @@ static void states_toggle(tui_app *app)
 static void intervene(tui_app *app, ssm_cmd_kind k)
 {
     const tui_view *v = &app->view;
+    if (k != SSM_CMD_CLEAR && app->snap->iv_note[0]) {   /* the model has none (yet) */
+        tui_app_message(app, 1, "%s", app->snap->iv_note);
+        return;
+    }
     if (k != SSM_CMD_CLEAR && v->channel < 0) {
         tui_app_message(app, 1, "select a channel first: [ ] or # pick the hidden-attention channel of layer %d",
                         tui_view_mixer(v->layer));
@@ -415,7 +427,8 @@ static void goto_prompt(tui_app *app, tui_action a)
         snprintf(label, sizeof label, "Layer (0..%d; x0..x%d: a residual row):", s->n_layer - 1, s->n_layer);
         open_line(app, TUI_ASK_LAYER, label, "", 0);
     } else if (a == TUI_ACT_GOTO_CHANNEL) {
-        snprintf(label, sizeof label, "Channel (0..%d, or mean):", s->d_inner - 1);
+        const char *u = s->attn_unit[0] ? s->attn_unit : "channel";
+        snprintf(label, sizeof label, "%c%s (0..%d, or mean):", toupper((unsigned char)u[0]), u + 1, s->attn_units - 1);
         open_line(app, TUI_ASK_CHANNEL, label, "", 0);
     } else {
         snprintf(label, sizeof label, "Token (0..%d):", s->T - 1);

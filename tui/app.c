@@ -227,7 +227,7 @@ static void selection_clamp(tui_app *app)
     if (v->layer < 0) v->layer = 0;
     if (v->token >= s->T) v->token = s->T - 1;
     if (v->token < 0) v->token = 0;
-    if (v->channel >= s->d_inner) v->channel = -1;
+    if (v->channel >= s->attn_units) v->channel = -1;
 }
 
 /* The key hint bar: what the keys do in the state the screen is in. */

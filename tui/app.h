@@ -25,7 +25,7 @@ typedef struct {
     const ssm_snapshot *snap;
     int layer;      /* selected residual-stream row x_0..x_n_layer (x_l is the output of layer l-1) */
     int token;      /* selected token 0..T-1 */
-    int channel;    /* hidden-attention channel, -1 = mean over channels */
+    int channel;    /* hidden-attention channel (Mamba-2: head), -1 = the mean */
     int plot_mode;  /* TUI_PLOT_BRAILLE, _BLOCKS, _ASCII */
     int depth_flow; /* the depth panel shows the flow of the selected layer beside the depth curve */
     int utf8;
@@ -100,6 +100,10 @@ void tui_draw_number(WINDOW *w, int y, int x, int width, attr_t a, double v);
 /* The first of the n texts (NULL ones skipped) that fits whole, drawn as
  * tui_draw_fit draws it: labels shorten, they are never cut. */
 int tui_draw_first(WINDOW *w, int y, int x, int maxw, attr_t a, int n, const char *const *texts);
+/* s word-wrapped into at most maxh lines of maxw columns from (y, x) (a
+ * word longer than a line is cut); returns the lines drawn.  For notes
+ * that say why a view is empty. */
+int tui_draw_wrap(WINDOW *w, int y, int x, int maxw, int maxh, attr_t a, const char *s);
 /* The panel's title: the first of n titles (longest first) that fits,
  * marked when the panel has the focus. */
 void tui_panel_title(tui_panel *p, int n, const char *const *titles);

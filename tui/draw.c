@@ -50,6 +50,45 @@ void tui_draw_text(WINDOW *w, int y, int x, int maxw, attr_t a, const char *s)
     wattrset(w, A_NORMAL);
 }
 
+/* Columns of the n bytes at s (UTF-8; what cannot be decoded counts 1). */
+static int text_cols(const char *s, size_t n)
+{
+    wchar_t wbuf[512];
+    char buf[512];
+    if (n >= sizeof buf) n = sizeof buf - 1;
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    size_t k = mbstowcs(wbuf, buf, 511);
+    int cols = k == (size_t)-1 ? -1 : wcswidth(wbuf, k);
+    return cols < 0 ? (int)n : cols;
+}
+
+int tui_draw_wrap(WINDOW *w, int y, int x, int maxw, int maxh, attr_t a, const char *s)
+{
+    int lines = 0;
+    while (*s && lines < maxh && maxw > 0) {
+        while (*s == ' ') s++;
+        size_t end = 0, fit = 0;   /* bytes of the line: up to the last space that fits */
+        while (s[end]) {
+            size_t next = end;
+            while (s[next] == ' ') next++;
+            while (s[next] && s[next] != ' ') next++;
+            if (text_cols(s, next) > maxw) break;
+            fit = end = next;
+        }
+        if (!fit) {   /* one word wider than the line: cut */
+            tui_draw_text(w, y + lines++, x, maxw, a, s);
+            while (*s && *s != ' ') s++;
+            continue;
+        }
+        char line[512];
+        snprintf(line, sizeof line, "%.*s", (int)fit, s);
+        tui_draw_text(w, y + lines++, x, maxw, a, line);
+        s += fit;
+    }
+    return lines;
+}
+
 int tui_draw_first(WINDOW *w, int y, int x, int maxw, attr_t a, int n, const char *const *texts)
 {
     for (int i = 0; i < n; i++) {

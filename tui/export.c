@@ -88,9 +88,10 @@ static ssm_status export_attention(const char *dir, const ssm_snapshot *s, int *
     for (int t = 0; t < T; t++)
         for (int u = 0; u < T; u++) v[t * T + u] = u <= t ? s->attn[t * T + u] / 255.0 : NAN;
     char title[96];
-    if (s->attn_channel < 0) snprintf(title, sizeof title, "hidden attention, layer %d, mean |alpha_e| over channels",
-                                      s->attn_layer);
-    else snprintf(title, sizeof title, "hidden attention, layer %d, channel %d", s->attn_layer, s->attn_channel);
+    const char *u = s->attn_unit[0] ? s->attn_unit : "channel";
+    if (s->attn_channel < 0) snprintf(title, sizeof title, "hidden attention, layer %d, mean |alpha| over %ss",
+                                      s->attn_layer, u);
+    else snprintf(title, sizeof title, "hidden attention, layer %d, %s %d", s->attn_layer, u, s->attn_channel);
     fig_panel p = {.kind = FIG_PANEL_HEATMAP,
                    .heat = {.ax = {.title = title, .xlabel = "source token s", .ylabel = "query token t"}, .v = v,
                             .rows = T, .cols = T, .rows_down = 1, .vmin = 0, .vmax = 1,
@@ -130,19 +131,22 @@ static ssm_status export_influence(const char *dir, const ssm_snapshot *s, int *
     return one_panel(dir, "influence", &p, files);
 }
 
-/* The eigenvalue panel: positive, negative and complex eigenvalues per layer. */
+/* The eigenvalue panel: positive, negative and complex eigenvalues per
+ * layer (a Mamba-2 layer's summed over its groups). */
 static ssm_status export_eigen(const char *dir, const ssm_snapshot *s, int *files)
 {
     if (!s->spec_ok) return SSM_OK;
-    int L = s->n_layer < SSM_SNAP_MAX_LAYER ? s->n_layer : SSM_SNAP_MAX_LAYER;
-    double x[SSM_SNAP_MAX_LAYER], c[3][SSM_SNAP_MAX_LAYER];
-    for (int l = 0; l < L; l++) x[l] = l, c[0][l] = s->n_pos[l], c[1][l] = s->n_neg[l], c[2][l] = s->n_cplx[l];
+    int G = s->spec_groups > 0 ? s->spec_groups : 1, L = s->spec_rows / G;
+    double x[SSM_SNAP_SPEC_ROWS], c[3][SSM_SNAP_SPEC_ROWS] = {{0}};
+    for (int r = 0; r < L * G; r++)
+        x[r / G] = r / G, c[0][r / G] += s->n_pos[r], c[1][r / G] += s->n_neg[r], c[2][r / G] += s->n_cplx[r];
     static const char *const names[3] = {"positive", "negative", "complex"};
     fig_series ser[3];
     for (int k = 0; k < 3; k++)
         ser[k] = (fig_series){.label = names[k], .x = x, .y = c[k], .n = L, .color = FIG_AUTO,
                               .style = FIG_LINES | FIG_MARKERS};
-    fig_panel p = {.kind = FIG_PANEL_XY, .xy = {.ax = {.title = "eigenvalues of S_B S_C^T by sign", .xlabel = "layer",
+    const char *title = G > 1 ? "eigenvalues of S_B S_C^T by sign, summed over groups" : "eigenvalues of S_B S_C^T by sign";
+    fig_panel p = {.kind = FIG_PANEL_XY, .xy = {.ax = {.title = title, .xlabel = "layer",
                                                        .ylabel = "eigenvalues", .x_integer = 1, .y_integer = 1},
                                                 .series = ser, .n_series = 3}};
     return one_panel(dir, "eigenvalues", &p, files);

@@ -2,7 +2,8 @@
  * selected layer (0-based, as ssmlab inspect counts), channel and token.  Above: |alpha[t][s]| of the selected
  * layer for query tokens t (rows, ending at the selected token) and source
  * tokens s <= t (columns), one channel or the mean of |alpha_e| over
- * channels, each row scaled to its maximum.  Below, on the same columns:
+ * channels, each row scaled to its maximum; a Mamba-2 model's units are
+ * its heads (alpha_h, ssmlab-math(7) MAMBA-2), named so.  Below, on the same columns:
  * the influence I(t,s) = ||dx_n[t]/dx_0[s]||_F of each source on the
  * selected token's last residual stream (the Frobenius norm over all
  * channel pairs), on a log colour scale, with its exponential decay rate
@@ -19,7 +20,8 @@
 #define FOOT_H 5   /* column labels, influence strip, two notes, legend */
 
 typedef struct {
-    int ok, T, sel, layer, channel, d_inner, d_model, utf8;
+    int ok, T, sel, layer, channel, units, d_model, utf8;
+    char unit[8];                      /* "channel" or "head" */
     unsigned char attn[SSM_SNAP_MAX_T * SSM_SNAP_MAX_T];   /* |alpha| / row max, 0..255 */
     tui_tokens tok;
     char note[96], infl_note[64];      /* why there is no attention, no influence */
@@ -60,7 +62,8 @@ static void attn_update(tui_panel *p, const tui_view *v)
     st->sel = v->token < s->T ? v->token : s->T - 1;
     st->layer = s->attn_layer;
     st->channel = s->attn_channel;
-    st->d_inner = s->d_inner;
+    st->units = s->attn_units;
+    snprintf(st->unit, sizeof st->unit, "%s", s->attn_unit[0] ? s->attn_unit : "channel");
     st->d_model = s->d_model;
     st->utf8 = v->utf8;
     snprintf(st->note, sizeof st->note, "%s", s->attn_note);
@@ -73,8 +76,8 @@ static void attn_title(tui_panel *p, const attn_state *st)
 {
     char t[3][160], ch[32];
     const char *a = st->utf8 ? "\u03b1" : "alpha";
-    if (st->channel < 0) snprintf(ch, sizeof ch, "all channels");
-    else snprintf(ch, sizeof ch, "channel %d", st->channel);
+    if (st->channel < 0) snprintf(ch, sizeof ch, "all %ss", st->unit);
+    else snprintf(ch, sizeof ch, "%s %d", st->unit, st->channel);
     snprintf(t[0], sizeof t[0], " hidden attention %s and influence I: layer %d, %s ", a, st->layer, ch);
     snprintf(t[1], sizeof t[1], " %s and I: layer %d, %s ", a, st->layer, ch);
     snprintf(t[2], sizeof t[2], " %s, I: layer %d ", a, st->layer);
@@ -138,12 +141,13 @@ static void notes(tui_panel *p, const attn_state *st, int y)
     const char *a = st->utf8 ? "\u03b1" : "alpha", *d = st->utf8 ? "\u2202" : "d", *n = st->utf8 ? "\u2016" : "|";
     attr_t dim = tui_attr(TUI_C_DIM);
     char l[3][160], how[32];
+    const char *u = st->unit, *e = strcmp(u, "head") ? "e" : "h", *ab = strcmp(u, "head") ? "ch" : "heads";
     if (st->channel < 0) {
-        snprintf(l[0], sizeof l[0], "%s: mean over channels of |%s_e| (%d); rows scaled to max 1", a, a, st->d_inner);
-        snprintf(l[1], sizeof l[1], "%s: mean |%s_e| of %d ch; rows max 1", a, a, st->d_inner);
+        snprintf(l[0], sizeof l[0], "%s: mean over %ss of |%s_%s| (%d); rows scaled to max 1", a, u, a, e, st->units);
+        snprintf(l[1], sizeof l[1], "%s: mean |%s_%s| of %d %s; rows max 1", a, a, e, st->units, ab);
     } else {
-        snprintf(l[0], sizeof l[0], "%s: channel %d alone, |%s_e|; rows scaled to max 1", a, st->channel, a);
-        snprintf(l[1], sizeof l[1], "%s: channel %d, |%s_e|; rows max 1", a, st->channel, a);
+        snprintf(l[0], sizeof l[0], "%s: %s %d alone, |%s_%s|; rows scaled to max 1", a, u, st->channel, a, e);
+        snprintf(l[1], sizeof l[1], "%s: %s %d, |%s_%s|; rows max 1", a, u, st->channel, a, e);
     }
     snprintf(l[2], sizeof l[2], "%s: rows max 1", a);
     const char *lines[3] = {l[0], l[1], l[2]};

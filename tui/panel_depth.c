@@ -123,9 +123,9 @@ static void depth_update(tui_panel *p, const tui_view *v)
     st->flow_layer = s->flow_layer;
     curve_fill(&st->depth, s->norms, st->layers, s->T, st->token, 1.0);
     int ch = p->h - 2 - NVERDICT - (p->h >= 9), cw = p->w - AXIS_W;
+    if (st->flow_view) cw = (p->w - 2 * AXIS_W) / 2;   /* the flow, or why there is none, on the right */
     if (st->flow_view && s->flow_ok) {
         curve_fill(&st->flow, s->flow_norms, s->flow_steps + 1, s->T, st->token, s->flow_h);
-        cw = (p->w - 2 * AXIS_W) / 2;
         curve_plot(&st->fcanvas, &st->flow, v->plot_mode, p->w - 2 * AXIS_W - cw, ch);
     }
     curve_plot(&st->canvas, &st->depth, v->plot_mode, cw, ch);
@@ -199,6 +199,9 @@ static void depth_draw(tui_panel *p)
     if (flow) {
         snprintf(thi, sizeof thi, "t%g", st->flow.x[st->flow.n - 1]);
         curve_draw(p, &st->fcanvas, &st->flow, AXIS_W + st->canvas.w + AXIS_W, ay, "t0", "flow", thi);
+    } else if (st->flow_view) {
+        int x = AXIS_W + st->canvas.w + 1;
+        tui_draw_wrap(p->win, 1, x, p->w - x, ay - 1, tui_attr(TUI_C_DIM), st->v[2].note);
     }
     int y = ay + 1;
     if (token_line) {   /* the selected token's residual slope */

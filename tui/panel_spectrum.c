@@ -1,7 +1,9 @@
 /* panel_spectrum.c — the eigenvalue signs of S_B S_C^T per layer (ssmlab-math(7) DYNAMICS),
- * layers L0.. counted as ssmlab inspect counts them: counts of positive,
- * negative and complex eigenvalues, the layer's class, and one sign
- * character per eigenvalue (an ellipsis where they do not all fit). */
+ * layers L0.. counted as ssmlab inspect counts them, and for a Mamba-2
+ * model one row per group of each layer, L0g0.. (ssmlab-math(7) MAMBA-2):
+ * counts of positive, negative and complex eigenvalues, the row's class,
+ * and one sign character per eigenvalue (an ellipsis where they do not all
+ * fit). */
 #include <string.h>
 
 #include "tui/app.h"
@@ -9,11 +11,10 @@
 #include "engine/dynamics.h"
 
 typedef struct {
-    int ok, n_layer, N, sel;
-    int n_pos[SSM_SNAP_MAX_LAYER], n_neg[SSM_SNAP_MAX_LAYER], n_cplx[SSM_SNAP_MAX_LAYER];
-    int cls[SSM_SNAP_MAX_LAYER];
-    char signs[SSM_SNAP_MAX_LAYER][SSM_SNAP_MAX_N + 1];
-    int utf8;
+    int ok, rows, groups, N, sel, utf8;   /* row r: layer r / groups, group r % groups; sel: a layer */
+    int n_pos[SSM_SNAP_SPEC_ROWS], n_neg[SSM_SNAP_SPEC_ROWS], n_cplx[SSM_SNAP_SPEC_ROWS];
+    int cls[SSM_SNAP_SPEC_ROWS];
+    char signs[SSM_SNAP_SPEC_ROWS][SSM_SNAP_MAX_N + 1];
 } spec_state;
 
 static void spec_update(tui_panel *p, const tui_view *v)
@@ -21,7 +22,8 @@ static void spec_update(tui_panel *p, const tui_view *v)
     spec_state *st = p->st;
     const ssm_snapshot *s = v->snap;
     st->ok = s->ready && s->spec_ok;
-    st->n_layer = s->n_layer < SSM_SNAP_MAX_LAYER ? s->n_layer : SSM_SNAP_MAX_LAYER;
+    st->rows = s->spec_rows;
+    st->groups = s->spec_groups > 0 ? s->spec_groups : 1;
     st->N = s->spec_N;
     st->sel = tui_view_mixer(v->layer);
     st->utf8 = v->utf8;
@@ -42,22 +44,32 @@ static void spec_draw(tui_panel *p)
 {
     spec_state *st = p->st;
     werase(p->win);
-    const char *titles[2] = {st->utf8 ? " eigenvalues of S_B S_C\u1d40 " : " eigenvalues of S_B S_C^T ", " eigenvalues "};
-    tui_panel_title(p, 2, titles);
+    int G = st->groups, lw = G > 1 ? 7 : 4;   /* "L12g3 " or "L12 " */
+    const char *titles[3] = {st->utf8 ? " eigenvalues of S_B S_C\u1d40 " : " eigenvalues of S_B S_C^T ", " eigenvalues ", NULL};
+    if (G > 1) {
+        titles[0] = st->utf8 ? " eigenvalues of S_B S_C\u1d40 per group " : " eigenvalues of S_B S_C^T per group ";
+        titles[1] = " eigenvalues per group ";
+        titles[2] = " eigenvalues ";
+    }
+    tui_panel_title(p, G > 1 ? 3 : 2, titles);
     if (!st->ok) return;
-    int rows = p->h - 2, first = tui_scroll_first(st->sel, rows, st->n_layer);
-    for (int r = 0; r < rows && first + r < st->n_layer; r++) {
-        int l = first + r, y = 1 + r;
+    int rows = p->h - 2, first = tui_scroll_first(st->sel * G, rows, st->rows);
+    if (G > 1 && st->sel * G + G - 1 >= first + rows) first = st->sel * G + G - rows;   /* the layer's groups in view */
+    if (first < 0) first = 0;
+    for (int r = 0; r < rows && first + r < st->rows; r++) {
+        int row = first + r, l = row / G, y = 1 + r, x0 = lw + 9;
         attr_t la = l == st->sel ? tui_attr(TUI_C_SELECT) : A_NORMAL;
-        tui_draw_fmt(p->win, y, 0, 4, la, "L%-2d", l);
-        tui_draw_fmt(p->win, y, 4, 9, tui_attr(class_role(st->cls[l])), "%-8s", ssm_spectrum_class_name(st->cls[l]));
-        int x = tui_draw_fmt_fit(p->win, y, 13, p->w - 13, A_NORMAL, "+%d -%d ~%d ", st->n_pos[l], st->n_neg[l],
-                                 st->n_cplx[l]);
+        if (G > 1) tui_draw_fmt(p->win, y, 0, lw, la, "L%dg%d", l, row % G);
+        else tui_draw_fmt(p->win, y, 0, lw, la, "L%-2d", l);
+        tui_draw_fmt(p->win, y, lw, 9, tui_attr(class_role(st->cls[row])), "%-8s", ssm_spectrum_class_name(st->cls[row]));
+        int x = tui_draw_fmt_fit(p->win, y, x0, p->w - x0, A_NORMAL, "+%d -%d ~%d ", st->n_pos[row], st->n_neg[row],
+                                 st->n_cplx[row]);
         if (x < 0) continue;
-        if (x < 28 && p->w >= 28 + (int)strlen(st->signs[l])) x = 28;   /* aligned when there is room */
-        if ((int)strlen(st->signs[l]) <= p->w - x) tui_draw_text(p->win, y, x, p->w - x, tui_attr(TUI_C_DIM), st->signs[l]);
+        int sw = (int)strlen(st->signs[row]);
+        if (x < x0 + 15 && p->w >= x0 + 15 + sw) x = x0 + 15;   /* aligned when there is room */
+        if (sw <= p->w - x) tui_draw_text(p->win, y, x, p->w - x, tui_attr(TUI_C_DIM), st->signs[row]);
         else tui_draw_fmt(p->win, y, x, p->w - x, tui_attr(TUI_C_DIM), "%.*s%s", p->w - x - 1 > 0 ? p->w - x - 1 : 0,
-                          st->signs[l], st->utf8 ? "\u2026" : ">");
+                          st->signs[row], st->utf8 ? "\u2026" : ">");
     }
     const char *keys[2] = {"+ pos  - neg  ~ complex  0 zero", "+pos -neg ~cplx 0zero"};
     tui_draw_first(p->win, p->h - 1, 0, p->w, tui_attr(TUI_C_DIM), 2, keys);

@@ -142,7 +142,7 @@ static void states_draw(tui_panel *p)
     werase(p->win);
     states_title(p, st);
     if (!st->ok || st->n_layer < 1 || st->tok.T < 1) {
-        tui_draw_text(p->win, 1, 1, p->w - 2, tui_attr(TUI_C_DIM), st->note);
+        tui_draw_wrap(p->win, 1, 1, p->w - 2, p->h - 1, tui_attr(TUI_C_DIM), st->note);
         return;
     }
     int avail = p->h - 1, cols = p->w - LABEL_W - 1, hist = p->w >= LABEL_W + SSM_SNAP_HZ_BINS * BIN_W;

@@ -12,7 +12,9 @@
  * directory), the checkpoint's tokenizer.json, text refused where the
  * vocabulary cannot fit it, and a cancelled validation that leaves training
  * running; the run's train.csv (header and rows as history_load reads
- * them, a loaded run continued in the new run's directory only). */
+ * them, a loaded run continued in the new run's directory only); a Mamba-2
+ * session and its snapshot (heads to select, a spectrum per group, the
+ * engine's refusals in place of the views it lacks, training going on). */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -1230,4 +1232,134 @@ Test(runs, continuing_a_loaded_run_writes_its_history_in_the_new_run_only)
     cr_assert(n0 == n1 && !memcmp(before, after, n0), "the loaded train.csv is byte-identical");
     free(before);
     free(after);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Mamba-2 in the lab                                                       */
+
+/* tiny_config with Mamba-2 layers: d_inner 32 = 4 heads of 8 in 2 groups. */
+static void tiny_mamba2_config(run_config *rc)
+{
+    tiny_config(rc);
+    rc->model.arch = SSM_ARCH_MAMBA2;
+    rc->model.head_dim = 8;
+    rc->model.n_groups = 2;
+    rc->model.chunk_size = 8;
+}
+
+/* A Mamba-2 session trains, saves and reloads; its hidden attention is
+ * per head (the lab's and inspect's the same bits); the views the engine
+ * lacks for Mamba-2 are refused by name, in one place, and an
+ * intervention is refused without touching the probe; Mamba-1 has them
+ * all, with channels. */
+Test(session, mamba2_trains_with_heads_and_refuses_what_it_lacks)
+{
+    run_config rc;
+    tiny_mamba2_config(&rc);
+    ssm_session s;
+    cr_assert_eq(ssm_session_open(&s, &rc), SSM_OK, "%s", ssm_last_error());
+    const char *unit;
+    cr_assert_eq(ssm_session_attn_units(&s.model, &unit), 4);
+    cr_assert_str_eq(unit, "head");
+    double loss[3], acc;
+    float lr;
+    for (int i = 0; i < 3; i++) cr_assert_eq(ssm_session_step(&s, &loss[i], &acc, &lr), SSM_OK, "%s", ssm_last_error());
+    cr_assert(isfinite(loss[2]) && loss[2] != loss[0], "the loss moves: %g -> %g", loss[0], loss[2]);
+    for (int v = 0; v < SSM_VIEW_COUNT; v++) {
+        cr_assert_eq(ssm_session_view_check(&s.model, (ssm_view)v), SSM_ERR_USAGE, "view %d", v);
+        cr_assert(strstr(ssm_last_error(), "not available for mamba2 models yet"), "%s", ssm_last_error());
+    }
+    ssm_ablation ab = {0, 0, -1};
+    ssm_probe iv = {.ablate = &ab, .n_ablate = 1};
+    cr_assert_eq(ssm_session_intervene(&s, &iv), SSM_ERR_USAGE);
+    cr_assert_null(s.iv);
+    cr_assert_eq(ssm_session_save(&s, tmpdir_path("m2")), SSM_OK, "%s", ssm_last_error());
+
+    int tokens[16] = {80, 97, 99, 107, 32, 109, 121, 32, 98, 111, 120, 32, 119, 105, 116, 104}, T = 16;
+    cr_assert_eq(ssm_session_probe(&s, tokens, NULL, T), SSM_OK, "%s", ssm_last_error());
+    ssm_model m = {0};
+    ssm_checkpoint_meta meta = {0};
+    cr_assert_eq(ssm_checkpoint_load(tmpdir_path("m2"), &m, &meta), SSM_OK, "%s", ssm_last_error());
+    free(meta.run_config);
+    ssm_batch b = {.B = 1, .L = T, .tokens = tokens};
+    cr_assert_eq(ssm_model_alloc_grads(&m), SSM_OK);
+    cr_assert_eq(ssm_model_forward(&m, &b), SSM_OK);
+    float lab[16 * 16], cli[16 * 16];
+    int heads[] = {SSM_ATTN_MEAN, 0, 3};
+    for (int l = 0; l < 2; l++)
+        for (int k = 0; k < 3; k++) {
+            cr_assert_eq(ssm_session_hidden_attention(&s.probe, l, heads[k], NULL, lab), SSM_OK, "%s", ssm_last_error());
+            cr_assert_eq(ssm_recency_attention(&m, l, 0, heads[k], NULL, cli), SSM_OK);
+            cr_assert_eq(memcmp(lab, cli, sizeof lab), 0, "attention of layer %d head %d", l, heads[k]);
+        }
+    cr_assert_eq(ssm_session_hidden_attention(&s.probe, 0, 4, NULL, lab), SSM_ERR_USAGE, "there are 4 heads");
+    ssm_model_free(&m);
+
+    ssm_session t;
+    cr_assert_eq(ssm_session_open_checkpoint(&t, tmpdir_path("m2"), &rc, NULL, 0), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(t.opt.step, 3);
+    cr_assert_eq(t.model.cfg.arch, SSM_ARCH_MAMBA2);
+    cr_assert_eq(ssm_session_step(&t, &loss[0], &acc, &lr), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(t.opt.step, 4);
+    ssm_config mc = t.model.cfg;
+    mc.scenario = SSM_SCENARIO_POSITIVE;   /* Mamba-2 has none: refused, the session unchanged */
+    cr_assert_eq(ssm_session_rebuild(&t, &mc), SSM_ERR_CONFIG);
+    cr_assert_eq(t.opt.step, 4);
+    ssm_session_free(&t);
+    ssm_session_free(&s);
+
+    tiny_config(&rc);
+    cr_assert_eq(ssm_session_open(&s, &rc), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_session_attn_units(&s.model, &unit), s.model.cfg.d_inner);
+    cr_assert_str_eq(unit, "channel");
+    for (int v = 0; v < SSM_VIEW_COUNT; v++) cr_assert_eq(ssm_session_view_check(&s.model, (ssm_view)v), SSM_OK);
+    ssm_session_free(&s);
+}
+
+/* The engine on a Mamba-2 session: a spectrum row per group, heads to
+ * select, the refusals in the snapshot where the views would be, and the
+ * rest measured (norms, attention, influence, lens). */
+Test(engine, mamba2_snapshot_per_group_and_per_head)
+{
+    run_config rc;
+    tiny_mamba2_config(&rc);
+    ssm_session s;
+    cr_assert_eq(ssm_session_open(&s, &rc), SSM_OK, "%s", ssm_last_error());
+    int fds[2];
+    ssm_engine *e = engine_on(&s, &rc, fds, 0, "Hello, heads");
+    ssm_snapshot *snap = calloc(1, sizeof *snap);
+    ssm_cmd sel = {.kind = SSM_CMD_SELECT, .layer = 1, .channel = 2, .token = 5};
+    ssm_engine_send(e, &sel);
+    wait_done(e, fds[0], snap);
+    cr_assert_eq(snap->arch, SSM_ARCH_MAMBA2);
+    cr_assert_eq(snap->n_heads, 4);
+    cr_assert_eq(snap->n_groups, 2);
+    cr_assert_eq(snap->attn_units, 4);
+    cr_assert_str_eq(snap->attn_unit, "head");
+    cr_assert(snap->spec_ok);
+    cr_assert_eq(snap->spec_groups, 2);
+    cr_assert_eq(snap->spec_rows, 4, "two layers of two groups");
+    for (int r = 0; r < 4; r++)
+        cr_assert_eq(snap->n_pos[r] + snap->n_neg[r] + snap->n_cplx[r] <= snap->spec_N, 1, "row %d", r);
+    cr_assert(snap->attn_ok && snap->attn_layer == 1 && snap->attn_channel == 2, "%s", snap->attn_note);
+    cr_assert(snap->infl_ok && snap->infl_token == 5, "%s", snap->infl_note);
+    cr_assert(snap->lens_ok, "%s", snap->lens_note);
+    for (int i = 0; i < 3 * 12; i++) cr_assert(snap->norms[i] > 0, "norm %d", i);
+    cr_assert(!snap->imp_ok && strstr(snap->imp_note, "the importance ranking: not available for mamba2"), "%s",
+              snap->imp_note);
+    cr_assert(!snap->states_ok && strstr(snap->states_note, "not available for mamba2"), "%s", snap->states_note);
+    cr_assert(!snap->flow_ok && strstr(snap->flow_note, "not available for mamba2"), "%s", snap->flow_note);
+    cr_assert(strstr(snap->iv_note, "interventions (ablations, pins): not available for mamba2"), "%s", snap->iv_note);
+    cr_assert(snap->setting_note[SSM_RUN_SCENARIO][0] && snap->setting_note[SSM_RUN_POLARIZE][0]);
+    cr_assert(!snap->msg_error, "a refused view is no error: %s", snap->msg);
+    ssm_cmd ab = {.kind = SSM_CMD_ABLATE, .layer = 0, .channel = 1};
+    ssm_engine_send(e, &ab);
+    ssm_cmd step = {.kind = SSM_CMD_STEP};
+    ssm_engine_send(e, &step);
+    wait_done(e, fds[0], snap);
+    cr_assert_eq(snap->step, 1, "the refusal leaves the engine running");
+    cr_assert(isfinite(snap->loss));
+    cr_assert_eq(snap->n_ablated, 0);
+    cr_assert(snap->spec_ok && snap->attn_ok);
+    engine_off(e, fds, snap);
 }
