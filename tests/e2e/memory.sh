@@ -13,6 +13,15 @@
 # one layer's activations and two slots of the residual stream take about
 # 12 MB over loading alone (limit 20 MB), where keeping every layer's
 # residual and mixer output, as a measuring forward does, takes 39 MB.
+# The lab's inspect mode (`ssmlab tui --model`, a script that waits for
+# the measurements: norms, hidden attention, influence through the
+# input-only backward, spectrum, flow) on a mamba-130m-shaped checkpoint
+# (D 768, 24 layers, vocabulary 50277; 517 MB in F32) holds the model and
+# its probe in bf16: its peak must stay below the F32 checkpoint's size
+# plus 96 MB (measured 567 MB; one float32 copy of the embedding, 154 MB,
+# breaks it), and below half the peak of the same run with --weights f32
+# (measured 3.6 GB: model, gradients, two AdamW moments, probe and its
+# gradients, all float32).
 . "$(dirname "$0")/lib.sh"
 
 MID="$TMP/mid" MID16="$TMP/mid16"
@@ -63,4 +72,27 @@ then
         ok "512-token prefill on 24 layers, D 256: peak RSS $rss, $grow bytes over loading alone (< 20 MB)"
     else fail "512-token prefill on 24 layers, D 256: peak RSS $rss, $grow bytes over loading alone ($base), limit 20 MB"; fi
 else fail "cannot write the deep checkpoint"; fi
+BIG="$TMP/m130"
+if /usr/bin/python3 - "$BIG" "$(dirname "$0")/../ref" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[2])
+import mamba_ref as ref
+cfg = ref.Config(d_model=768, n_layer=24, vocab_size=50277)
+ref.write_checkpoint(sys.argv[1], cfg, ref.init_params(cfg, seed=1, perturb=False))
+PY
+then
+    size=$(stat -c %s "$BIG/model.safetensors")
+    tiny_corpus "$TMP/c.txt"
+    printf 'wait-idle\nkey q\n' >"$TMP/lab.txt"
+    lab_peak() { peak "$SSMLAB" tui --script "$TMP/lab.txt" --model "$BIG" --weights "$1" --text "Hi there" \
+                      data="$TMP/c.txt" seq_len=64 batch_size=1 threads=2; }
+    r16=$(lab_peak bf16)
+    r32=$(lab_peak f32)
+    lim=$((size + 96 * 1024 * 1024))
+    echo "# lab inspect mode, 130m shape: peak RSS bf16 $((r16 / 1048576)) MiB, f32 $((r32 / 1048576)) MiB" >&2
+    if [ "$r16" -gt 0 ] && [ "$r16" -lt "$lim" ]; then ok "the lab inspects 130m in bf16: peak RSS $r16 < F32 checkpoint $size + 96 MB"
+    else fail "the lab inspects 130m in bf16: peak RSS $r16, F32 checkpoint $size (limit $lim)"; fi
+    if [ "$r16" -gt 0 ] && [ $((2 * r16)) -lt "$r32" ]; then ok "bf16 $r16 is less than half of f32 $r32"
+    else fail "the lab's bf16 peak $r16 is not half of its f32 peak $r32"; fi
+else fail "cannot write the 130m-shaped checkpoint"; fi
 finish
