@@ -56,15 +56,17 @@ for dir in "$MID" "$MID16"; do
     if [ "$rss" -gt 0 ] && [ "$rss" -lt "$limit16" ]; then ok "$what: peak RSS $rss < F32 checkpoint $size / 2 + 32 MB"
     else fail "$what: peak RSS $rss, F32 checkpoint $size bytes (limit $limit16)"; fi
 done
-DEEP="$TMP/deep"
-if /usr/bin/python3 - "$DEEP" "$(dirname "$0")/../ref" <<'PY'
+random_checkpoint() { # DIR D_MODEL N_LAYER VOCAB: mamba_ssm-initialised F32 weights
+    /usr/bin/python3 - "$@" "$(dirname "$0")/../ref" <<'PY'
 import sys
-sys.path.insert(0, sys.argv[2])
+sys.path.insert(0, sys.argv[5])
 import mamba_ref as ref
-cfg = ref.Config(d_model=256, n_layer=24, vocab_size=256)
+cfg = ref.Config(d_model=int(sys.argv[2]), n_layer=int(sys.argv[3]), vocab_size=int(sys.argv[4]))
 ref.write_checkpoint(sys.argv[1], cfg, ref.init_params(cfg, seed=1, perturb=False))
 PY
-then
+}
+DEEP="$TMP/deep"
+if random_checkpoint "$DEEP" 256 24 256; then
     base=$(peak "$SSMLAB" inspect --spectrum --model "$DEEP" --threads 1)
     rss=$(peak "$SSMLAB" generate --model "$DEEP" --weights f32 --threads 1 --tokens "$(seq -s, 1 255),$(seq -s, 1 255),1,2" --max-tokens 2)
     grow=$(( rss - base ))
@@ -73,14 +75,7 @@ then
     else fail "512-token prefill on 24 layers, D 256: peak RSS $rss, $grow bytes over loading alone ($base), limit 20 MB"; fi
 else fail "cannot write the deep checkpoint"; fi
 BIG="$TMP/m130"
-if /usr/bin/python3 - "$BIG" "$(dirname "$0")/../ref" <<'PY'
-import sys
-sys.path.insert(0, sys.argv[2])
-import mamba_ref as ref
-cfg = ref.Config(d_model=768, n_layer=24, vocab_size=50277)
-ref.write_checkpoint(sys.argv[1], cfg, ref.init_params(cfg, seed=1, perturb=False))
-PY
-then
+if random_checkpoint "$BIG" 768 24 50277; then
     size=$(stat -c %s "$BIG/model.safetensors")
     tiny_corpus "$TMP/c.txt"
     printf 'wait-idle\nkey q\n' >"$TMP/lab.txt"
