@@ -114,7 +114,7 @@ static void info_fill(ssm_engine *e)
     w->d_state = c->d_state;
     w->n_classes = c->n_classes;
     w->threads = ssm_threads_get();
-    w->num_params = s->model.num_params;
+    w->num_params = s->model.num_params + s->model.num_bf16;   /* float32 and bf16 weights */
     w->step = s->opt.step;
     w->seed = s->rc.seed;
     w->total_steps = s->rc.opt.total_steps;
