@@ -80,8 +80,7 @@ static ssm_status float32_ensure(ssm_session *s)
     memset(&n.model, 0, sizeof n.model);
     memset(&n.opt, 0, sizeof n.opt);
     ssm_status st = ssm_checkpoint_load_as(s->loaded, &n.model, &meta, SSM_WEIGHTS_F32);
-    if (st) return st;
-    if (memcmp(&n.model.cfg, &s->model.cfg, sizeof n.model.cfg))
+    if (!st && memcmp(&n.model.cfg, &s->model.cfg, sizeof n.model.cfg))
         st = ssm_fail(SSM_ERR_DATA, "%s: the checkpoint changed since it was loaded: load it again to "
                       "train it", s->loaded);
     if (!st) st = checkpoint_training_setup(&n, s->loaded, meta.step);

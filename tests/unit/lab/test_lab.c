@@ -475,6 +475,29 @@ Test(session, a_checkpoint_inspected_in_bf16_measures_as_in_f32_and_trains_from_
     ssm_session_free(&h);
 }
 
+/* A checkpoint inspected in bf16 that was overwritten meanwhile (another
+ * step saved into it) is not trained from: the reload names the steps. */
+Test(session, a_bf16_inspected_checkpoint_that_changed_is_not_trained)
+{
+    ssm_session t, h;
+    int tokens[16];
+    trained_probe(&t, SSM_POLARIZE_NONE, 2, "chg", "Pack my box", tokens);
+    run_config rc;
+    tiny_config(&rc);
+    cr_assert_eq(ssm_session_open_checkpoint_as(&h, tmpdir_path("chg"), &rc, NULL, 0, -1), SSM_OK, "%s",
+                 ssm_last_error());
+    cr_expect_eq(h.model.weights, SSM_WEIGHTS_BF16, "bf16 by default");
+    double loss, acc;
+    float lr;
+    cr_assert_eq(ssm_session_step(&t, &loss, &acc, &lr), SSM_OK);
+    cr_assert_eq(ssm_session_overwrite(&t, tmpdir_path("chg")), SSM_OK, "%s", ssm_last_error());
+    cr_expect_eq(ssm_session_step(&h, &loss, &acc, &lr), SSM_ERR_DATA);
+    cr_expect_not_null(strstr(ssm_last_error(), "step 3 now, 2 when it was loaded"), "%s", ssm_last_error());
+    cr_expect_eq(h.model.weights, SSM_WEIGHTS_BF16, "still inspected");
+    ssm_session_free(&t);
+    ssm_session_free(&h);
+}
+
 /* The lab's flow (ssm_session_flow on the probe) is inspect's: the flow
  * of the checkpoint's x_0 with the default step and steps, bit for bit;
  * afterwards the probe's activations are its forward's again. */
