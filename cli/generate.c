@@ -265,15 +265,10 @@ static ssm_status run_all(gen_run *r, const gen_opts *o)
 }
 
 /* The weight format: --weights, else bf16, or f32 for a Mamba-2 model
- * (bf16 weights are Mamba-1 only so far) */
+ * (ssm_checkpoint_default_weights) */
 static int run_weights(const gen_opts *o)
 {
-    if (o->weights) return ssm_weights_parse(o->weights);
-    char path[4096];
-    ssm_config c;
-    snprintf(path, sizeof path, "%s/config.json", o->model);
-    if (ssm_config_read_json(path, &c) == SSM_OK && c.arch == SSM_ARCH_MAMBA2) return SSM_WEIGHTS_F32;
-    return SSM_WEIGHTS_BF16;   /* an unreadable config fails in the load, with its message */
+    return o->weights ? ssm_weights_parse(o->weights) : ssm_checkpoint_default_weights(o->model);
 }
 
 /* Load the model, tokenizer, prompt, state and sampler. */

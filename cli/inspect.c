@@ -43,6 +43,7 @@
 
 typedef struct {
     const char *model, *text, *tokens, *inputs, *format, *data;
+    const char *weights;         /* --weights: f32 (default) or bf16 */
     const char *out, *figures;   /* --out DIR: a file per table; --figures DIR */
     unsigned figure_formats;     /* --figure-format */
     long image;          /* -1: none */
@@ -465,6 +466,8 @@ static ssm_status emit_importance(const ssm_model *m, const inspect_input *in, c
 /* ------------------------------------------------------------------------ */
 /* Command                                                                  */
 
+static const char *const inspect_weights[] = {"f32", "bf16", NULL};
+
 static const cli_opt inspect_options[] = {
     CLI_OPT_MODEL(inspect_opts, model, 'm'),
     {"text", 0, CLI_OPT_STRING, .metavar = "TEXT", .help = "inspect TEXT (through DIR/tokenizer.json if there is one)",
@@ -477,6 +480,9 @@ static const cli_opt inspect_options[] = {
      .offset = offsetof(inspect_opts, inputs)},
     {"data", 0, CLI_OPT_STRING, .metavar = "DIR", .help = "with --image: read the images from DIR",
      .offset = offsetof(inspect_opts, data)},
+    {"weights", 0, CLI_OPT_CHOICE, .help = "hold the large matrices in f32 (default: the reference numbers) "
+     "or bf16 (half the memory; tables within 1e-2)", .offset = offsetof(inspect_opts, weights),
+     .choices = inspect_weights},
     {"spectrum", 0, CLI_OPT_FLAG, .help = "print the spectrum table", .offset = offsetof(inspect_opts, spectrum)},
     {"norms", 0, CLI_OPT_FLAG, .help = "print the norms table", .offset = offsetof(inspect_opts, norms)},
     {"importance", 0, CLI_OPT_FLAG, .help = "print the importance table", .offset = offsetof(inspect_opts, importance)},
@@ -720,7 +726,8 @@ int cli_inspect(int argc, char **argv)
     cli_log_header("inspect", 0);
     ssm_model m;
     ssm_checkpoint_meta meta = {0};
-    ssm_status st = ssm_checkpoint_load(o.model, &m, &meta);
+    int weights = o.weights ? ssm_weights_parse(o.weights) : SSM_WEIGHTS_F32;
+    ssm_status st = ssm_checkpoint_load_as(o.model, &m, &meta, weights);
     if (st) return cli_report(st);
     cli_log_model(o.model, &m);
     st = inspect_arch_check(&o, &m);

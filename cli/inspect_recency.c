@@ -261,7 +261,7 @@ ssm_status cli_recency_emit(const cli_recency_opts *o, ssm_model *m, const ssm_b
 {
     ssm_status st = SSM_OK;
     if (o->attention || o->smoothing) {
-        if ((st = ssm_model_alloc_grads(m)) || (st = ssm_model_forward(m, b))) return st;
+        if ((st = ssm_model_keep_for_backward(m)) || (st = ssm_model_forward(m, b))) return st;
         if (o->attention) st = emit_attention(o, m, out);
     }
     if (!st && o->influence) st = emit_influence(o, m, b, out);

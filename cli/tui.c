@@ -57,9 +57,14 @@ static int size_parse(const char *s, void *dst)
     return 0;
 }
 
+static const char *const tui_weights[] = {"bf16", "f32", NULL};
+
 static const cli_opt tui_table[] = {
     {"model", 0, CLI_OPT_STRING, .metavar = "DIR", .help = "open a checkpoint to inspect it (training makes a new run)",
      .offset = offsetof(tui_options, model_dir)},
+    {"weights", 0, CLI_OPT_CHOICE, .help = "inspect checkpoints with the large matrices in bf16 (default: "
+     "half the memory; f32 for Mamba-2 models) or f32; training reloads f32", .offset = offsetof(tui_options, weights),
+     .choices = tui_weights},
     {"paused", 0, CLI_OPT_FLAG, .help = "do not start training at once", .offset = offsetof(tui_options, paused)},
     {"keys", 0, CLI_OPT_STRING, .metavar = "FILE", .help = "key bindings (default ~/.config/ssmlab/keys)",
      .offset = offsetof(tui_options, keys_file)},

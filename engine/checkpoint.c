@@ -839,6 +839,15 @@ ssm_status ssm_checkpoint_load(const char *dir, ssm_model *m, ssm_checkpoint_met
     return ssm_checkpoint_load_as(dir, m, meta, SSM_WEIGHTS_F32);
 }
 
+int ssm_checkpoint_default_weights(const char *dir)
+{
+    char path[4096];
+    ssm_config c;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (ssm_config_read_json(path, &c) == SSM_OK && c.arch == SSM_ARCH_MAMBA2) return SSM_WEIGHTS_F32;
+    return SSM_WEIGHTS_BF16;
+}
+
 ssm_status ssm_checkpoint_load_as(const char *dir, ssm_model *m, ssm_checkpoint_meta *meta, int format)
 {
     char cfg_path[CK_PATH_MAX], st_path[CK_PATH_MAX], bin_path[CK_PATH_MAX];

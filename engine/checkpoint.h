@@ -66,6 +66,12 @@ ssm_status ssm_checkpoint_load(const char *dir, ssm_model *m, ssm_checkpoint_met
  * messages as float32 (a value beyond bf16's range is Inf). */
 ssm_status ssm_checkpoint_load_as(const char *dir, ssm_model *m, ssm_checkpoint_meta *meta, int weights);
 
+/* The weight format inference loads dir in by default (generate, the lab's
+ * inspect mode): SSM_WEIGHTS_BF16, or SSM_WEIGHTS_F32 for a Mamba-2 model
+ * (bf16 weights are Mamba-1 only so far).  An unreadable config.json gives
+ * bf16: the load then fails with its own message. */
+int ssm_checkpoint_default_weights(const char *dir);
+
 /* Load every parameter of an already built m (float32 or bf16 weights) from
  * one weight file (a safetensors file, or a torch.save archive when path
  * ends in .bin, .pt or .pth).  Unknown, missing or misshaped tensors and NaN/Inf are errors; a

@@ -16,6 +16,7 @@
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_fit.h>
 
+#include "engine/bf16.h"
 #include "engine/scenario.h"
 
 /* ------------------------------------------------------------------------ */
@@ -314,14 +315,20 @@ ssm_status ssm_dynamics_spectrum(const ssm_model *m, ssm_spectrum *out)
     if (!m2) ssm_scenario_forward(c, &p);
     ssm_status st = spectrum_alloc(out, nl, G, N);
     if (st) return st;
+    size_t XE = ((size_t)c->dt_rank + 2 * c->state_dim) * c->d_inner;
     double *M = malloc(sizeof(double) * N * N);
-    if (!M) {
+    float *xw = m->wbf.x_proj ? malloc(sizeof(float) * XE) : NULL;   /* (X, E) a bf16 layer widened */
+    if (!M || (m->wbf.x_proj && !xw)) {
+        free(M);
         ssm_spectrum_free(out);
         return ssm_fail(SSM_ERR_NOMEM, "out of memory for the spectrum");
     }
     for (int r = 0; r < nl * G && !st; r++) {   /* row r: layer r / G, group r % G */
         if (m2) group_product(c, p.m2_in_proj, r / G, r % G, M);
-        else layer_product(c, p.x_proj, r, M);
+        else if (xw) {   /* bf16 weights: layer r's x_proj widened, exactly */
+            ssm_bf16_widen(xw, m->wbf.x_proj + (size_t)r * XE, XE);
+            layer_product(c, xw, 0, M);
+        } else layer_product(c, p.x_proj, r, M);
         double *re = out->re + (size_t)r * N, *im = out->im + (size_t)r * N;
         st = ssm_dynamics_eigen(M, N, re, im);
         if (st) break;
@@ -329,6 +336,7 @@ ssm_status ssm_dynamics_spectrum(const ssm_model *m, ssm_spectrum *out)
                                             &out->n_complex[r]);
     }
     free(M);
+    free(xw);
     if (st) ssm_spectrum_free(out);
     return st;
 }

@@ -475,6 +475,35 @@ static ssm_status bf16_refuse(const ssm_model *m, const char *what)
                     "inference only (load it with f32 weights)", what);
 }
 
+/* Every layer's activations are kept for a backward: with parameter
+ * gradients, or for an input-only backward (ssm_model_keep_acts) */
+static int acts_kept(const ssm_model *m) { return m->grads_memory || m->keep_acts; }
+
+int ssm_model_keeps_acts(const ssm_model *m) { return acts_kept(m); }
+
+/* Activations must be laid out again (kept per layer now): rebuilt on the next forward */
+static void acts_drop(ssm_model *m)
+{
+    free(m->acts_memory);
+    m->acts_memory = NULL;
+    m->acts_cap = 0;
+    m->act_B = m->act_L = 0;
+}
+
+ssm_status ssm_model_keep_acts(ssm_model *m)
+{
+    ssm_status st = ssm_model_need_mamba1(m, "an input-only backward");
+    if (st || acts_kept(m)) return st;
+    m->keep_acts = 1;
+    acts_drop(m);
+    return SSM_OK;
+}
+
+ssm_status ssm_model_keep_for_backward(ssm_model *m)
+{
+    return m->weights == SSM_WEIGHTS_BF16 ? ssm_model_keep_acts(m) : ssm_model_alloc_grads(m);
+}
+
 ssm_status ssm_model_alloc_grads(ssm_model *m)
 {
     if (m->grads_memory) return SSM_OK;
@@ -485,11 +514,7 @@ ssm_status ssm_model_alloc_grads(ssm_model *m)
         return ssm_fail(SSM_ERR_NOMEM, "cannot allocate %zu gradients", m->num_params);
     memset(m->grads_memory, 0, m->num_params * sizeof(float));
     params_point(&m->cfg, m->weights, &m->grads, m->grads_memory);
-    /* activations must now be kept per layer: rebuild them on next forward */
-    free(m->acts_memory);
-    m->acts_memory = NULL;
-    m->acts_cap = 0;
-    m->act_B = m->act_L = 0;
+    acts_drop(m);   /* activations must now be kept per layer */
     return SSM_OK;
 }
 
@@ -527,8 +552,8 @@ static void acts_table(const ssm_model *m, int B, int L, int lean, ssm_acts *a,
     const ssm_config *c = &m->cfg;
     size_t BT = (size_t)B * L, D = c->d_model, E = c->d_inner, Ns = c->state_dim,
            X = c->dt_rank + 2 * Ns, nl = c->n_layer, V = c->padded_vocab;
-    size_t nk = m->grads_memory ? nl : 1;            /* layers of kept acts */
-    size_t nro = c->n_reorder, nkro = m->grads_memory ? nro : nro > 0;  /* kept slots */
+    size_t nk = acts_kept(m) ? nl : 1;               /* layers of kept acts */
+    size_t nro = c->n_reorder, nkro = acts_kept(m) ? nro : nro > 0;  /* kept slots */
     size_t ns = nro ? nro : 1, Lin = L - (c->pool == SSM_POOL_CLS);
     size_t nlogit = c->n_classes ? (size_t)B * c->n_classes : (lean ? (size_t)B : BT) * V;
     size_t nres = lean ? 2 : nl + 1, nmix = lean ? 1 : nl, bw = m->grads_memory != NULL;
@@ -586,20 +611,25 @@ typedef struct { /* scratch of the passes; (BT, ...) buffers are (B*L, ...) */
     float *ddtraw0; /* (BT, E) */
     float *ddelta0; /* (BT, R) */
     float *ds;      /* (BT) */
+    /* input-only backward (no parameter gradients) only */
+    float *dsink;   /* (E (K + 2)) the small tensors' gradients the scan and
+                     * conv kernels sum anyway (D skip, conv weight and bias),
+                     * dropped */
     float *m2;      /* Mamba-2 only: the mixers' scratch (ssm_mamba2_scratch_size) */
 } pass_scratch;
-#define SCRATCH_ENTRIES 20
+#define SCRATCH_ENTRIES 21
 
 /* The scratch table for a (B, L) batch on threads threads: the backward
- * buffers only when the model has gradients, the reordering ones only when
- * it reorders.  The scan and the conv never run at once: one work space. */
+ * buffers only when the model keeps its activations for a backward, the
+ * reordering ones only when it reorders.  The scan and the conv never run at once: one work space. */
 static void scratch_table(const ssm_model *m, int B, int L, int threads, pass_scratch *g,
                           ssm_layout_entry t[SCRATCH_ENTRIES])
 {
     const ssm_config *c = &m->cfg;
     size_t BT = (size_t)B * L, D = c->d_model, E = c->d_inner, Ns = c->state_dim,
            R = c->dt_rank, X = R + 2 * Ns;
-    size_t bw = m->grads_memory != NULL, ro = bw && c->reorder != SSM_REORDER_OFF;
+    size_t bw = acts_kept(m), ro = bw && c->reorder != SSM_REORDER_OFF;
+    size_t in_only = bw && !m->grads_memory, Kc = c->d_conv;
     size_t hard = ro && c->reorder == SSM_REORDER_HARD;
     size_t conv = bw ? ssm_conv_work_size(B, E, c->d_conv) : 0;
     size_t m1 = c->arch == SSM_ARCH_MAMBA1;   /* Mamba-2 mixers: one block, g->m2 */
@@ -625,6 +655,7 @@ static void scratch_table(const ssm_model *m, int B, int L, int threads, pass_sc
         {&g->ddtraw0, ro * BT * E},
         {&g->ddelta0, ro * BT * R},
         {&g->ds, ro * BT},
+        {&g->dsink, m1 * in_only * E * (Kc + 2)},
         {&g->m2, m1 ? 0 : ssm_mamba2_scratch_size(c, B, L, threads, (int)bw)},
     };
     _Static_assert(sizeof list / sizeof list[0] == SCRATCH_ENTRIES,
@@ -702,7 +733,8 @@ static void matmul_forward(float *out, int ldo, const float *in, int ldi,
 }
 
 /* din (M, K) = beta * din + dout (M, N) · W (N, K);  dW (N, K) += dout^T · in;
- * dbias (N) += column sums of dout.  din may be NULL.  din is split over
+ * dbias (N) += column sums of dout.  din, dW and dbias may be NULL (an
+ * input-only backward has no dW).  din is split over
  * rows of M, dW and dbias over rows of N, so nothing is reduced across threads. */
 static void matmul_backward(float *din, int lddi, float beta, float *dW, float *dbias,
                             const float *dout, int ldd, const float *in, int ldi,
@@ -717,7 +749,7 @@ static void matmul_backward(float *din, int lddi, float beta, float *dW, float *
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, hi - lo, K, N, 1.0f,
                         dout + (size_t)lo * ldd, ldd, W, K, beta, din + (size_t)lo * lddi, lddi);
         ssm_split_rows(N, &lo, &hi);
-        if (hi > lo)
+        if (dW && hi > lo)
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, hi - lo, K, M, 1.0f,
                         dout + lo, ldd, in, ldi, 1.0f, dW + (size_t)lo * K, K);
         for (int j = lo; dbias && j < hi; j++) {
@@ -726,7 +758,7 @@ static void matmul_backward(float *din, int lddi, float beta, float *dW, float *
             dbias[j] += s;
         }
     }
-    ssm_gemm_stats_end(t0, (din ? 4.0 : 2.0) * M * N * K);
+    ssm_gemm_stats_end(t0, ((din ? 2.0 : 0.0) + (dW ? 2.0 : 0.0)) * M * N * K);
 }
 
 /* y (M, D) = x * rstd * w, rstd (M) = 1 / sqrt(mean(x^2) + eps) */
@@ -744,7 +776,7 @@ static void rmsnorm_forward(float *y, float *rstd, const float *x, const float *
     }
 }
 
-/* dx (M, D) += d/dx; dw (D) += d/dw, given dy (M, D) */
+/* dx (M, D) += d/dx; dw (D) += d/dw (dw NULL: not computed), given dy (M, D) */
 static void rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x,
                              const float *rstd, const float *w, int M, int D)
 {
@@ -756,6 +788,7 @@ static void rmsnorm_backward(float *dx, float *dw, const float *dy, const float 
         float k = dot * r * r * r / D;
         for (int d = 0; d < D; d++) dx[(size_t)i * D + d] += dyi[d] * w[d] * r - xi[d] * k;
     }
+    if (!dw) return;
 #pragma omp parallel for schedule(static)
     for (int d = 0; d < D; d++) {
         float s = 0.0f;
@@ -872,7 +905,7 @@ static layer_acts layer_acts_view(const ssm_model *m, int l)
     const ssm_acts *a = &m->acts;
     size_t BT = (size_t)m->act_B * m->act_L, D = c->d_model, E = c->d_inner,
            X = c->dt_rank + 2 * c->state_dim;
-    size_t k = m->grads_memory ? (size_t)l : 0;   /* kept-layer index */
+    size_t k = acts_kept(m) ? (size_t)l : 0;   /* kept-layer index */
     layer_acts v = {
         resid_slot(m, l), a->rstd + k * BT, a->xn + k * BT * D,
         a->xz + k * BT * 2 * E, a->uc + k * BT * E, a->u + k * BT * E,
@@ -888,7 +921,7 @@ static reorder_view reorder_view_of(const ssm_model *m, int r)
     const ssm_acts *a = &m->acts;
     size_t L = m->act_L, BT = (size_t)m->act_B * L, E = c->d_inner,
            X = c->dt_rank + 2 * c->state_dim;
-    size_t k = m->grads_memory ? (size_t)r : 0;   /* kept slot */
+    size_t k = acts_kept(m) ? (size_t)r : 0;   /* kept slot */
     reorder_view v = {m->params.imp_k + r * E, m->grads_memory ? m->grads.imp_k + r * E : NULL,
                       a->imp_s + r * BT, a->perm + k * BT * L, a->ro_u0 + k * BT * E,
                       a->ro_xdbl0 + k * BT * X, a->ro_dtraw0 + k * BT * E};
@@ -913,9 +946,11 @@ void ssm_model_run_A(const ssm_model *m, int layer, float *A)
     ssm_probe_pin_A(m->probe, layer, c->d_inner, c->state_dim, A);
 }
 
-/* dA_log += dA * A over the learned channels only (the pinned ones are fixed) */
+/* dA_log += dA * A over the learned channels only (the pinned ones are
+ * fixed); dA_log NULL (an input-only backward): nothing */
 static void layer_dA_log(const ssm_config *c, float *dA_log, const float *dA, const float *A)
 {
+    if (!dA_log) return;
     int E = c->d_inner, N = c->d_state, Ns = c->state_dim, n1 = c->n_one;
     for (int e = 0; e < E; e++)
         for (int n = 0; n < N; n++) dA_log[e * N + n] += dA[e * Ns + n1 + n] * A[e * Ns + n1 + n];
@@ -1143,16 +1178,19 @@ static ssm_status layer_forward(ssm_model *m, const layer_params *p, const layer
     return SSM_OK;
 }
 
-/* s_t = k . dtraw0_t: dk += sum_t ds_t dtraw0_t, ddtraw0_t = ds_t k */
+/* s_t = k . dtraw0_t: dk += sum_t ds_t dtraw0_t (dk NULL: not computed),
+ * ddtraw0_t = ds_t k */
 static void importance_backward(const ssm_model *m, const reorder_view *rv, pass_scratch *g)
 {
     int BT = m->act_B * m->act_L, E = m->cfg.d_inner;
     const float *k = rv->k, *v = rv->dtraw0;
+    if (rv->dk) {
 #pragma omp parallel for schedule(static)
-    for (int e = 0; e < E; e++) {
-        float s = 0.0f;
-        for (int i = 0; i < BT; i++) s += g->ds[i] * v[(size_t)i * E + e];
-        rv->dk[e] += s;
+        for (int e = 0; e < E; e++) {
+            float s = 0.0f;
+            for (int i = 0; i < BT; i++) s += g->ds[i] * v[(size_t)i * E + e];
+            rv->dk[e] += s;
+        }
     }
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < BT; i++)
@@ -1547,7 +1585,7 @@ static ssm_status forward_run(ssm_model *m, const ssm_batch *b, int last_only)
     if (b->B <= 0 || b->L <= 0)
         return ssm_fail(SSM_ERR_USAGE, "batch shape %d x %d is empty", b->B, b->L);
     int Lm = b->L + (c->pool == SSM_POOL_CLS);   /* the cls token runs as one more */
-    int lean = last_only && !m->grads_memory;
+    int lean = last_only && !acts_kept(m);
     if (b->B != m->act_B || Lm != m->act_L || !m->acts_memory ||
         omp_get_max_threads() != m->act_threads || lean != m->act_lean)
         if ((st = acts_build(m, b->B, Lm, lean))) return st;
@@ -1650,7 +1688,23 @@ ssm_status ssm_model_s6_forward(ssm_model *m, int layer, const float *u, int B, 
     return one_layer_run(m, layer, 1, u, B, L, y);
 }
 
-/* Layers n-1 .. 0 backward, from g->dresid = dL/dx_n to dL/dx_0 */
+/* The gradient views of an input-only backward: no dW, dbias, dnorm or
+ * dA_log (NULL); the D skip and conv gradients, which the scan and conv
+ * kernels sum as they go, land in g->dsink and are dropped */
+static layer_params input_only_grads(const ssm_config *c, const pass_scratch *g)
+{
+    size_t E = c->d_inner, K = c->d_conv;
+    layer_params v = {0};
+    v.conv_w = g->dsink;           /* (E, K) */
+    v.conv_b = g->dsink + E * K;   /* (E) */
+    v.Dskip = v.conv_b + E;        /* (E) */
+    return v;
+}
+
+/* Layers n-1 .. 0 backward, from g->dresid = dL/dx_n to dL/dx_0; parameter
+ * gradients accumulate when the model has them.  Each layer runs on the
+ * weights the forward ran (layer_params_run: a bf16 model's matrices are
+ * widened into m->widen right before the layer's GEMMs). */
 static ssm_status layers_backward(ssm_model *m, pass_scratch *g)
 {
     const ssm_config *c = &m->cfg;
@@ -1660,13 +1714,13 @@ static ssm_status layers_backward(ssm_model *m, pass_scratch *g)
             if (st) return st;
             continue;
         }
-        layer_params p = layer_params_view(c, &m->params, l);
-        layer_params dp = layer_params_view(c, &m->grads, l);
+        layer_params p = layer_params_run(m, l);
+        layer_params dp = m->grads_memory ? layer_params_view(c, &m->grads, l) : input_only_grads(c, g);
         layer_acts a = layer_acts_view(m, l);
         ssm_status st = layer_backward(m, &p, &dp, &a, g);
         if (st) return st;
     }
-    ssm_scenario_backward(c, &m->params, &m->grads);
+    if (m->grads_memory) ssm_scenario_backward(c, &m->params, &m->grads);
     return SSM_OK;
 }
 
@@ -1695,10 +1749,9 @@ ssm_status ssm_model_backward(ssm_model *m, float loss_scale)
 
 ssm_status ssm_model_backward_stream(ssm_model *m, const float *dxn, float *dx0)
 {
-    ssm_status bst = bf16_refuse(m, "a backward pass");
-    if (bst) return bst;
-    if (!m->grads_memory || !m->last)
-        return ssm_fail(SSM_ERR_SOFTWARE, "backward needs gradients and a forward pass");
+    if (!acts_kept(m) || !m->last)
+        return ssm_fail(SSM_ERR_SOFTWARE, "backward needs a forward pass that kept its activations "
+                        "(gradients, or ssm_model_keep_acts)");
     if (m->probe_patched)
         return ssm_fail(SSM_ERR_USAGE, "a patched forward pass has no backward");
     pass_scratch g = scratch_view(m);

@@ -126,9 +126,13 @@ typedef struct {
  * relative (max |a - b| / max |b| over a row; 3e-3 to 9e-3 on the tests'
  * random models, all of it the weights' rounding: against float32 weights
  * rounded to bf16 they agree to 1e-5).
- * No gradients: ssm_model_alloc_grads, ssm_model_backward and
- * ssm_model_backward_stream refuse with SSM_ERR_USAGE, and so do
- * checkpoint saves; ssm_model_init leaves a bf16 model alone. */
+ * No parameter gradients: ssm_model_alloc_grads and ssm_model_backward
+ * refuse with SSM_ERR_USAGE, and so do checkpoint saves; ssm_model_init
+ * leaves a bf16 model alone.  The measurements' backward runs: after
+ * ssm_model_keep_acts, ssm_model_backward_stream computes the gradients
+ * with respect to the activations and the input only, widening each
+ * layer's matrices into m->widen as the forward does (the same floats:
+ * it equals the float32 backward on the weights rounded to bf16). */
 typedef enum { SSM_WEIGHTS_F32 = 0, SSM_WEIGHTS_BF16 = 1, SSM_WEIGHTS_COUNT } ssm_weights;
 
 /* "f32", "bf16"; the parser gives -1 for anything else */
@@ -241,6 +245,9 @@ typedef struct {
                              * (B, L, E, Ns), when the probe wants them */
     size_t probe_h_cap;
     int probe_patched;      /* the last forward was patched: no backward */
+    int keep_acts;          /* every layer's activations are kept without
+                             * gradients, for an input-only backward
+                             * (ssm_model_keep_acts) */
 } ssm_model;
 
 /* Configuration. */
@@ -278,6 +285,16 @@ ssm_status ssm_model_build_weights(ssm_model *m, const ssm_config *c, int weight
 ssm_status ssm_model_to_bf16(ssm_model *dst, const ssm_model *src);
 void ssm_model_init(ssm_model *m, uint64_t seed);                 /* mamba_ssm init, float32 only */
 ssm_status ssm_model_alloc_grads(ssm_model *m);
+/* Keep every layer's activations in the following forwards without
+ * parameter gradients, for ssm_model_backward_stream's input-only backward
+ * (the measurements: influence, hidden attention of every layer); the only
+ * way for a bf16 model.  Mamba-1 only (SSM_ERR_USAGE else).  keeps_acts:
+ * 1 when the forward keeps every layer's activations (this, or gradients). */
+ssm_status ssm_model_keep_acts(ssm_model *m);
+int ssm_model_keeps_acts(const ssm_model *m);
+/* What a measurement calls before its forward: ssm_model_keep_acts for a
+ * bf16 model, ssm_model_alloc_grads for a float32 one (as before bf16). */
+ssm_status ssm_model_keep_for_backward(ssm_model *m);
 void ssm_model_free(ssm_model *m);
 
 /* Passes. forward computes logits, and the loss when batch->targets is set.
@@ -313,7 +330,9 @@ ssm_status ssm_model_s6_forward(ssm_model *m, int layer, const float *u, int B, 
 /* Backward from the last residual stream: given dL/dx_n (B, act_L, D), the
  * gradient with respect to x_n before the final norm, run every layer's
  * backward and write dL/dx_0 (B, act_L, D), the gradient with respect to the
- * embedded input, to dx0.  Parameter gradients accumulate as a side effect.
+ * embedded input, to dx0.  Parameter gradients accumulate as a side effect
+ * when the model has them; after ssm_model_keep_acts (no gradients, bf16
+ * models too) only the activations' gradients are computed (no dW GEMMs).
  * Used for influence maps (ssmlab-math(7) RECENCY). */
 ssm_status ssm_model_backward_stream(ssm_model *m, const float *dxn, float *dx0);
 

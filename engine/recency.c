@@ -89,9 +89,9 @@ static ssm_status attention_check(const ssm_model *m, int layer, int b)
         return ssm_fail(SSM_ERR_USAGE, "layer %d is outside [0, %d)", layer, c->n_layer);
     if (b < 0 || b >= m->act_B)
         return ssm_fail(SSM_ERR_USAGE, "sequence %d is outside [0, %d)", b, m->act_B);
-    if (!m->grads_memory && layer != c->n_layer - 1)
+    if (!ssm_model_keeps_acts(m) && layer != c->n_layer - 1)
         return ssm_fail(SSM_ERR_SOFTWARE, "activations of layer %d are not kept: call "
-                        "ssm_model_alloc_grads before the forward", layer);
+                        "ssm_model_alloc_grads or ssm_model_keep_acts before the forward", layer);
     return SSM_OK;
 }
 
@@ -148,7 +148,7 @@ ssm_status ssm_recency_attention(const ssm_model *m, int layer, int b, int chann
     const ssm_config *c = &m->cfg;
     int E = c->d_inner, Ns = c->state_dim, R = c->dt_rank, X = R + 2 * Ns, Lm = m->act_L,
         L = ssm_model_input_len(m);                           /* causal: the cls row is not needed */
-    size_t k = m->grads_memory ? (size_t)layer : 0;          /* kept-layer index */
+    size_t k = ssm_model_keeps_acts(m) ? (size_t)layer : 0;  /* kept-layer index */
     size_t row = k * m->act_B * Lm + (size_t)b * Lm;          /* first token's row */
     float *A = malloc(sizeof(float) * 2 * E * Ns);            /* (E, Ns) A, then (E, Ns) keep */
     if (!A) return ssm_fail(SSM_ERR_NOMEM, "out of memory for A");
@@ -311,8 +311,8 @@ ssm_status ssm_recency_influence_kept(ssm_model *m, const int *targets, int n_ta
     if (n_targets < 1 || probes < SSM_INFLUENCE_AUTO)
         return ssm_fail(SSM_ERR_USAGE, "influence needs >= 1 target and probes >= 0 (got %d, %d)",
                         n_targets, probes);
-    if (!m->grads_memory || !m->last || !m->acts_memory || m->act_B < 1)
-        return ssm_fail(SSM_ERR_SOFTWARE, "influence needs a forward pass of a model with gradients");
+    if (!ssm_model_keeps_acts(m) || !m->last || !m->acts_memory || m->act_B < 1)
+        return ssm_fail(SSM_ERR_SOFTWARE, "influence needs a forward pass that kept its activations");
     probes = probes_resolve(probes, m->cfg.d_model, n_targets);
     int L = ssm_model_input_len(m);   /* the input tokens: targets and sources */
     ssm_status st = influence_alloc(out, L, m->act_B, targets, n_targets, probes);
@@ -334,7 +334,7 @@ ssm_status ssm_recency_influence(ssm_model *m, const ssm_batch *b, const int *ta
 {
     memset(out, 0, sizeof *out);
     ssm_status st;
-    if ((st = ssm_model_alloc_grads(m)) || (st = ssm_model_forward(m, b))) return st;
+    if ((st = ssm_model_keep_for_backward(m)) || (st = ssm_model_forward(m, b))) return st;
     return ssm_recency_influence_kept(m, targets, n_targets, probes, seed, NULL, out);
 }
 

@@ -50,6 +50,7 @@ struct ssm_engine {
     ssm_snapshot *work;           /* snapshot being built */
     ssm_session s;
     run_config base;
+    int weights;                  /* the load command's weight format (ssm_engine_options) */
     int running, measure_pending;     /* M_* bits */
     int tokens[SSM_SNAP_MAX_T];       /* the inspected text's tokens */
     float *inputs;                    /* (L, d_input) the inspected image */
@@ -145,7 +146,7 @@ static void info_fill(ssm_engine *e)
     w->n_groups = c->arch == SSM_ARCH_MAMBA2 ? c->n_groups : 0;
     w->n_classes = c->n_classes;
     w->threads = ssm_threads_get();
-    w->num_params = s->model.num_params;
+    w->num_params = s->model.num_params + s->model.num_bf16;   /* float32 and bf16 weights */
     w->step = s->opt.step;
     w->seed = s->rc.seed;
     w->total_steps = s->rc.opt.total_steps;
@@ -946,7 +947,7 @@ static void cmd_load(ssm_engine *e, const char *dir)
 {
     ssm_session n;
     busy(e, "loading");
-    ssm_status st = ssm_session_open_checkpoint(&n, dir, &e->base, NULL, 0);
+    ssm_status st = ssm_session_open_checkpoint_as(&n, dir, &e->base, NULL, 0, e->weights);
     busy(e, NULL);
     if (st) {
         msg(e, 1, "%s", ssm_last_error());
@@ -954,8 +955,8 @@ static void cmd_load(ssm_engine *e, const char *dir)
     }
     session_replace(e, &n);
     int can = !ssm_session_can_train(&e->s);
-    msg(e, 0, "loaded %s at step %ld to inspect%s%s", dir, e->s.opt.step, can ? "; training makes the new run " : "",
-        can ? e->s.rc.out : "");
+    msg(e, 0, "loaded %s at step %ld to inspect (%s weights)%s%s", dir, e->s.opt.step,
+        ssm_weights_name(e->s.model.weights), can ? "; training makes the new run " : "", can ? e->s.rc.out : "");
 }
 
 static void cmd_save(ssm_engine *e, const ssm_cmd *c)
@@ -1178,6 +1179,7 @@ ssm_status ssm_engine_start(ssm_engine **out, ssm_session *s, const run_config *
     e->s = *s;
     memset(s, 0, sizeof *s);
     e->base = *base;
+    e->weights = o->weights;
     e->wake_fd = o->wake_fd;
     e->running = o->autostart && !ssm_session_can_train(&e->s);
     e->work->attn_layer = 0;
@@ -1188,7 +1190,8 @@ ssm_status ssm_engine_start(ssm_engine **out, ssm_session *s, const run_config *
     ssm_status st = e->s.images ? image_set(e, o->image > 0 ? o->image : 0) : input_set(e, o->text);
     if (!st && !e->running && ssm_session_can_train(&e->s)) msg(e, 0, "%s", ssm_last_error());
     else if (!st && e->s.inspecting)
-        msg(e, 0, "inspecting %s at step %ld; training makes the new run %s", e->s.loaded, e->s.opt.step, e->s.rc.out);
+        msg(e, 0, "inspecting %s at step %ld (%s weights); training makes the new run %s", e->s.loaded,
+            e->s.opt.step, ssm_weights_name(e->s.model.weights), e->s.rc.out);
     if (st) {
         engine_free(e);
         return st;

@@ -188,6 +188,8 @@ typedef struct {
     const char *text;     /* inspected text (NULL: a default sentence, or token ids 0, 1, ...
                            * when text does not fit the model) */
     long image;           /* image classifiers: the inspected test image */
+    int weights;          /* SSM_WEIGHTS_* the load command inspects checkpoints in, or -1:
+                           * bf16 (f32 for Mamba-2; ssm_session_open_checkpoint_as) */
 } ssm_engine_options;
 
 /* Take ownership of an opened session and start the thread.  The session

@@ -57,6 +57,48 @@ static ssm_status training_setup(ssm_session *s)
     return ssm_adamw_build(&s->opt, &s->model, &s->rc.opt);
 }
 
+/* Gradients and optimizer of a float32 model loaded from dir at step, with
+ * dir's optimizer moments when it has them (else fresh ones at step) */
+static ssm_status checkpoint_training_setup(ssm_session *s, const char *dir, long step)
+{
+    ssm_status st = training_setup(s);
+    if (!st) st = ssm_checkpoint_load_optimizer(dir, &s->model, &s->opt);
+    if (st == SSM_ERR_NOINPUT) s->opt.step = step;   /* no optimizer state (a download): fresh moments */
+    else if (st) return st;                          /* parts of different steps: refused */
+    s->opt.cfg = s->rc.opt;
+    return SSM_OK;
+}
+
+/* A model inspected in bf16 before it trains or is saved: the loaded
+ * checkpoint's float32 weights and optimizer state (the same model, or an
+ * error naming the directory when it changed on disk meanwhile). */
+static ssm_status float32_ensure(ssm_session *s)
+{
+    if (s->model.weights == SSM_WEIGHTS_F32) return SSM_OK;
+    ssm_session n = *s;
+    ssm_checkpoint_meta meta = {0};
+    memset(&n.model, 0, sizeof n.model);
+    memset(&n.opt, 0, sizeof n.opt);
+    ssm_status st = ssm_checkpoint_load_as(s->loaded, &n.model, &meta, SSM_WEIGHTS_F32);
+    if (!st && memcmp(&n.model.cfg, &s->model.cfg, sizeof n.model.cfg))
+        st = ssm_fail(SSM_ERR_DATA, "%s: the checkpoint changed since it was loaded: load it again to "
+                      "train it", s->loaded);
+    if (!st) st = checkpoint_training_setup(&n, s->loaded, meta.step);
+    ssm_checkpoint_meta_free(&meta);
+    if (!st && n.opt.step != s->opt.step)
+        st = ssm_fail(SSM_ERR_DATA, "%s: the checkpoint is at step %ld now, %ld when it was loaded: "
+                      "load it again to train it", s->loaded, n.opt.step, s->opt.step);
+    if (st) {
+        ssm_adamw_free(&n.opt);
+        ssm_model_free(&n.model);
+        return st;
+    }
+    ssm_model_free(&s->model);
+    s->model = n.model;
+    s->opt = n.opt;
+    return SSM_OK;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Run names and directories                                                */
 
@@ -194,19 +236,25 @@ static ssm_status tokenizer_open(ssm_session *s, const char *dir)
 ssm_status ssm_session_open_checkpoint(ssm_session *s, const char *dir, const run_config *base,
                                        char *const *overrides, int n)
 {
+    return ssm_session_open_checkpoint_as(s, dir, base, overrides, n, SSM_WEIGHTS_F32);
+}
+
+ssm_status ssm_session_open_checkpoint_as(ssm_session *s, const char *dir, const run_config *base,
+                                          char *const *overrides, int n, int weights)
+{
     ssm_status st;
     ssm_checkpoint_meta meta = {0};
     memset(s, 0, sizeof *s);
-    if ((st = ssm_checkpoint_load(dir, &s->model, &meta))) return st;
+    if (weights < 0) weights = ssm_checkpoint_default_weights(dir);
+    if ((st = ssm_checkpoint_load_as(dir, &s->model, &meta, weights))) return st;
     if ((st = checkpoint_config(s, dir, base, &meta, overrides, n))) goto fail;
     if ((st = data_load(s))) goto fail;
     if ((st = checkpoint_data_check(s, dir))) goto fail;
     if ((st = tokenizer_open(s, dir))) goto fail;
-    if ((st = training_setup(s))) goto fail;
-    st = ssm_checkpoint_load_optimizer(dir, &s->model, &s->opt);
-    if (st == SSM_ERR_NOINPUT) s->opt.step = meta.step;   /* no optimizer state (a download): fresh moments */
-    else if (st) goto fail;                               /* parts of different steps: refused */
-    s->opt.cfg = s->rc.opt;
+    if (weights == SSM_WEIGHTS_BF16) {   /* inspected only: float32_ensure before training */
+        s->opt.step = meta.step;
+        s->opt.cfg = s->rc.opt;
+    } else if ((st = checkpoint_training_setup(s, dir, meta.step))) goto fail;
     s->saved_step = s->opt.step;
     baseline_set(s, s->model.cfg.n_classes);
     ssm_checkpoint_meta_free(&meta);
@@ -345,6 +393,7 @@ ssm_status ssm_session_step(ssm_session *s, double *loss, double *acc, float *lr
 {
     task_step_stats ts;
     ssm_status st = ssm_session_can_train(s);
+    if (!st) st = float32_ensure(s);
     if (!st) st = history_ensure(s);
     if (st) return st;
     double t0 = ssm_now_s();
@@ -377,7 +426,9 @@ ssm_status ssm_session_validate(ssm_session *s, int max_batches, atomic_int *can
  * the next step's batches, are not finite (task_check_saveable). */
 static ssm_status save_into(ssm_session *s, const char *dir)
 {
-    ssm_status st = s->data ? task_check_saveable(s->data, &s->rc, &s->model, s->opt.step, dir) : SSM_OK;
+    ssm_status st = float32_ensure(s);
+    if (st) return st;
+    st = s->data ? task_check_saveable(s->data, &s->rc, &s->model, s->opt.step, dir) : SSM_OK;
     if (st) return st;
     run_config rc = s->rc;
     snprintf(rc.out, sizeof rc.out, "%s", dir);
@@ -525,15 +576,17 @@ ssm_status ssm_session_image(const ssm_session *s, long index, float *inputs, in
 ssm_status ssm_session_probe(ssm_session *s, const int *tokens, const float *inputs, int T)
 {
     ssm_status st;
-    if (!s->probe.params_memory || s->probe.num_params != s->model.num_params ||
-        memcmp(&s->probe.cfg, &s->model.cfg, sizeof s->probe.cfg)) {
+    if (!s->probe.params_memory || s->probe.weights != s->model.weights ||
+        s->probe.num_params != s->model.num_params || memcmp(&s->probe.cfg, &s->model.cfg, sizeof s->probe.cfg)) {
         ssm_model_free(&s->probe);
-        if ((st = ssm_model_build(&s->probe, &s->model.cfg))) return st;
-        /* with gradients allocated the forward keeps every layer's activations */
-        if ((st = ssm_model_alloc_grads(&s->probe))) return st;
+        if ((st = ssm_model_build_weights(&s->probe, &s->model.cfg, s->model.weights))) return st;
+        /* the forward keeps every layer's activations: gradients, or bf16's input-only backward */
+        if ((st = ssm_model_keep_for_backward(&s->probe))) return st;
         if ((st = ssm_model_set_probe(&s->probe, s->iv))) return st;
     }
     memcpy(s->probe.params_memory, s->model.params_memory, sizeof(float) * s->model.num_params);
+    if (s->model.num_bf16)
+        memcpy(s->probe.wbf_memory, s->model.wbf_memory, sizeof(uint16_t) * s->model.num_bf16);
     s->probe_batch = (ssm_batch){.B = 1, .L = T, .tokens = tokens, .inputs = inputs};
     if ((st = ssm_model_forward(&s->probe, &s->probe_batch))) return st;
     s->probe_T = T;
@@ -582,8 +635,8 @@ ssm_status ssm_session_lens(const ssm_model *m, int t, ssm_lens_stat *out)
  * positions, and the panel labels them with the input's tokens. */
 static ssm_status attn_check(const ssm_model *m, int l)
 {
-    if (!m->acts_memory || m->act_B != 1 || !m->grads_memory)
-        return ssm_fail(SSM_ERR_USAGE, "hidden attention needs a batch-1 forward of a model with gradients");
+    if (!m->acts_memory || m->act_B != 1 || !ssm_model_keeps_acts(m))
+        return ssm_fail(SSM_ERR_USAGE, "hidden attention needs a batch-1 forward that kept every layer");
     if (ssm_reorder_slot(&m->cfg, l) >= 0)
         return ssm_fail(SSM_ERR_CONFIG, "hidden attention of a layer that reorders its SSM input is not supported");
     return SSM_OK;
@@ -604,8 +657,8 @@ ssm_status ssm_session_influence(ssm_model *m, int t, int probes, uint64_t seed,
                                  float *I, long *passes)
 {
     *passes = 0;
-    if (!m->grads_memory || !m->last || m->act_B != 1)
-        return ssm_fail(SSM_ERR_USAGE, "influence needs a batch-1 forward of a model with gradients");
+    if (!ssm_model_keeps_acts(m) || !m->last || m->act_B != 1)
+        return ssm_fail(SSM_ERR_USAGE, "influence needs a batch-1 forward that kept every layer");
     if (probes < 0) return ssm_fail(SSM_ERR_USAGE, "influence: probes %d < 0", probes);
     ssm_influence inf;
     ssm_status st = ssm_recency_influence_kept(m, &t, 1, probes, seed, cancel, &inf);

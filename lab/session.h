@@ -24,7 +24,16 @@
  * does (scenarios/history.h): a row per logged step, a validation row with
  * the model's dynamics per validation.  A loaded checkpoint's history is
  * continued by the new run in its own directory (its rows up to the
- * loaded step are copied); the loaded directory is never written. */
+ * loaded step are copied); the loaded directory is never written.
+ *
+ * A checkpoint can be inspected with bf16 weights (engine/model.h
+ * SSM_WEIGHTS_BF16, ssm_session_open_checkpoint_as): the model and its
+ * probe hold the large matrices in bf16, with no gradients and no
+ * optimizer state, and the measurements' backward (influence) is the
+ * input-only one (ssm_model_keep_acts).  The first training step or save
+ * reloads the checkpoint's float32 weights and optimizer state from its
+ * directory (training never starts from rounded weights); the model is
+ * float32 from then on. */
 #ifndef SSM_SESSION_H
 #define SSM_SESSION_H
 
@@ -90,6 +99,12 @@ ssm_status ssm_session_open(ssm_session *s, const run_config *rc);
 ssm_status ssm_session_open_checkpoint(ssm_session *s, const char *dir, const run_config *base,
                                        char *const *overrides, int n);
 
+/* The same with a weight format: SSM_WEIGHTS_F32 (as above),
+ * SSM_WEIGHTS_BF16 (inspected in bf16: see the top of this file), or -1:
+ * ssm_checkpoint_default_weights (bf16, f32 for a Mamba-2 model). */
+ssm_status ssm_session_open_checkpoint_as(ssm_session *s, const char *dir, const run_config *base,
+                                          char *const *overrides, int n, int weights);
+
 /* Rebuild a fresh model (step 0) with architecture mc (input kind and head
  * are the task's), keeping the data and the tokenizer: a new run, named
  * after the base run and the settings that differ from it (ssm_run_dir_name),
@@ -99,7 +114,8 @@ ssm_status ssm_session_rebuild(ssm_session *s, const ssm_config *mc);
 
 void ssm_session_free(ssm_session *s);
 
-/* One optimizer step over grad_accum micro-batches: *loss is their mean
+/* One optimizer step over grad_accum micro-batches (a model inspected in
+ * bf16 is first reloaded in float32 from its checkpoint): *loss is their mean
  * loss, *acc the classifier's accuracy on them (NAN for lm), *lr the
  * learning rate used.  The first step of a run opens its history in rc.out
  * (created), continuing hist_from; a step that ssmlab train would log
@@ -126,7 +142,9 @@ ssm_status ssm_session_validate_logged(ssm_session *s, int max_batches, atomic_i
  * when there is none. */
 ssm_status ssm_session_history_load(const ssm_session *s, history *h);
 
-/* Save weights, optimizer moments and the run configuration into dir, or
+/* Save weights, optimizer moments and the run configuration into dir (a
+ * model inspected in bf16 is first reloaded in float32, so what is saved is
+ * the checkpoint's own weights), or
  * with dir NULL or "" into the run's rc.out (moved to a free variant when a
  * checkpoint appeared there that this session did not write).  Refuses
  * (SSM_ERR_CANTCREAT, naming dir) a directory that holds a checkpoint
@@ -185,7 +203,8 @@ ssm_status ssm_session_image(const ssm_session *s, long index, float *inputs, in
  * sequence of T tokens (tokens) or T continuous values (inputs, (T,
  * d_input)), batch 1, no targets; tokens or inputs must stay alive while
  * the probe's activations are used.  Afterwards s->probe.acts hold the
- * activations of every layer (the probe has gradients allocated, so the
+ * activations of every layer (the probe has gradients allocated, or with
+ * bf16 weights keeps its activations for an input-only backward, so the
  * forward keeps them). */
 ssm_status ssm_session_probe(ssm_session *s, const int *tokens, const float *inputs, int T);
 
@@ -249,7 +268,8 @@ ssm_status ssm_session_hidden_attention(const ssm_model *probe, int l, int chann
  * ssm_recency_influence_kept (the function ssmlab inspect reaches).
  * probes 0: exact (D backward passes); K > 0: K Gaussian probes driven by
  * seed.  *passes gets the backward passes run.  The probe's parameter
- * gradients are zeroed afterwards; its activations are kept.
+ * gradients (none with bf16 weights: an input-only backward) are zeroed
+ * afterwards; its activations are kept.
  * SSM_ERR_INTERRUPTED when *cancel becomes nonzero (cancel may be NULL). */
 ssm_status ssm_session_influence(ssm_model *probe, int t, int probes, uint64_t seed,
                                  atomic_int *cancel, float *I, long *passes);

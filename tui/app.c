@@ -64,11 +64,13 @@ static int keys_setup(tui_app *app)
 static int engine_setup(tui_app *app)
 {
     ssm_session s;
-    ssm_status st = app->opt.model_dir ? ssm_session_open_checkpoint(&s, app->opt.model_dir, &app->opt.rc,
-                                                                     app->opt.overrides, app->opt.n_overrides)
+    int weights = app->opt.weights ? ssm_weights_parse(app->opt.weights) : -1;   /* -1: bf16 (f32 for Mamba-2) */
+    ssm_status st = app->opt.model_dir ? ssm_session_open_checkpoint_as(&s, app->opt.model_dir, &app->opt.rc,
+                                                                        app->opt.overrides, app->opt.n_overrides, weights)
                                        : ssm_session_open(&s, &app->opt.rc);
     if (!st) {   /* a loaded checkpoint is inspected: it trains only when asked */
-        ssm_engine_options eo = {app->wake_w, !app->opt.paused && !app->opt.model_dir, app->opt.text, app->opt.image};
+        ssm_engine_options eo = {app->wake_w, !app->opt.paused && !app->opt.model_dir, app->opt.text, app->opt.image,
+                                 weights};
         st = ssm_engine_start(&app->eng, &s, &app->opt.rc, &eo);
         if (st) ssm_session_free(&s);
     }

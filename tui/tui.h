@@ -10,6 +10,8 @@ typedef struct {
     run_config rc;            /* resolved run configuration */
     char name[64];            /* the config's name (the lab names a run after its out directory) */
     const char *model_dir;    /* --model DIR: load this checkpoint */
+    const char *weights;      /* --weights bf16|f32: the format checkpoints are inspected in
+                               * (NULL: bf16, f32 for a Mamba-2 model) */
     char **overrides;         /* the key=value arguments (applied over a checkpoint's config) */
     int n_overrides;
     const char *script;       /* --script FILE: display-free scripted run */

@@ -13,6 +13,15 @@
 # one layer's activations and two slots of the residual stream take about
 # 12 MB over loading alone (limit 20 MB), where keeping every layer's
 # residual and mixer output, as a measuring forward does, takes 39 MB.
+# The lab's inspect mode (`ssmlab tui --model`, a script that waits for
+# the measurements: norms, hidden attention, influence through the
+# input-only backward, spectrum, flow) on a mamba-130m-shaped checkpoint
+# (D 768, 24 layers, vocabulary 50277; 517 MB in F32) holds the model and
+# its probe in bf16: its peak must stay below the F32 checkpoint's size
+# plus 96 MB (measured 567 MB; one float32 copy of the embedding, 154 MB,
+# breaks it), and below half the peak of the same run with --weights f32
+# (measured 3.6 GB: model, gradients, two AdamW moments, probe and its
+# gradients, all float32).
 . "$(dirname "$0")/lib.sh"
 
 MID="$TMP/mid" MID16="$TMP/mid16"
@@ -47,15 +56,17 @@ for dir in "$MID" "$MID16"; do
     if [ "$rss" -gt 0 ] && [ "$rss" -lt "$limit16" ]; then ok "$what: peak RSS $rss < F32 checkpoint $size / 2 + 32 MB"
     else fail "$what: peak RSS $rss, F32 checkpoint $size bytes (limit $limit16)"; fi
 done
-DEEP="$TMP/deep"
-if /usr/bin/python3 - "$DEEP" "$(dirname "$0")/../ref" <<'PY'
+random_checkpoint() { # DIR D_MODEL N_LAYER VOCAB: mamba_ssm-initialised F32 weights
+    /usr/bin/python3 - "$@" "$(dirname "$0")/../ref" <<'PY'
 import sys
-sys.path.insert(0, sys.argv[2])
+sys.path.insert(0, sys.argv[5])
 import mamba_ref as ref
-cfg = ref.Config(d_model=256, n_layer=24, vocab_size=256)
+cfg = ref.Config(d_model=int(sys.argv[2]), n_layer=int(sys.argv[3]), vocab_size=int(sys.argv[4]))
 ref.write_checkpoint(sys.argv[1], cfg, ref.init_params(cfg, seed=1, perturb=False))
 PY
-then
+}
+DEEP="$TMP/deep"
+if random_checkpoint "$DEEP" 256 24 256; then
     base=$(peak "$SSMLAB" inspect --spectrum --model "$DEEP" --threads 1)
     rss=$(peak "$SSMLAB" generate --model "$DEEP" --weights f32 --threads 1 --tokens "$(seq -s, 1 255),$(seq -s, 1 255),1,2" --max-tokens 2)
     grow=$(( rss - base ))
@@ -63,4 +74,20 @@ then
         ok "512-token prefill on 24 layers, D 256: peak RSS $rss, $grow bytes over loading alone (< 20 MB)"
     else fail "512-token prefill on 24 layers, D 256: peak RSS $rss, $grow bytes over loading alone ($base), limit 20 MB"; fi
 else fail "cannot write the deep checkpoint"; fi
+BIG="$TMP/m130"
+if random_checkpoint "$BIG" 768 24 50277; then
+    size=$(stat -c %s "$BIG/model.safetensors")
+    tiny_corpus "$TMP/c.txt"
+    printf 'wait-idle\nkey q\n' >"$TMP/lab.txt"
+    lab_peak() { peak "$SSMLAB" tui --script "$TMP/lab.txt" --model "$BIG" --weights "$1" --text "Hi there" \
+                      data="$TMP/c.txt" seq_len=64 batch_size=1 threads=2; }
+    r16=$(lab_peak bf16)
+    r32=$(lab_peak f32)
+    lim=$((size + 96 * 1024 * 1024))
+    echo "# lab inspect mode, 130m shape: peak RSS bf16 $((r16 / 1048576)) MiB, f32 $((r32 / 1048576)) MiB" >&2
+    if [ "$r16" -gt 0 ] && [ "$r16" -lt "$lim" ]; then ok "the lab inspects 130m in bf16: peak RSS $r16 < F32 checkpoint $size + 96 MB"
+    else fail "the lab inspects 130m in bf16: peak RSS $r16, F32 checkpoint $size (limit $lim)"; fi
+    if [ "$r16" -gt 0 ] && [ $((2 * r16)) -lt "$r32" ]; then ok "bf16 $r16 is less than half of f32 $r32"
+    else fail "the lab's bf16 peak $r16 is not half of its f32 peak $r32"; fi
+else fail "cannot write the 130m-shaped checkpoint"; fi
 finish

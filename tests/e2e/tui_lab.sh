@@ -57,7 +57,7 @@ sums "$TMP/b7" | cmp -s - "$TMP/b7.sum" && ok "the loaded checkpoint is byte-ide
     && ok "the new run went to b7-positive, named after its scenario" || fail "no b7-positive run: $(ls "$TMP")"
 run inspect --model "$TMP/b7" "${lm[@]}" <<'EOF'
 dump-screen
-expect inspecting TMP/b7 at step 3; training makes the new run TMP/b7-2
+expect inspecting TMP/b7 at step 3 (bf16 weights); training makes the new run TMP/b7-2
 key s
 expect New model (scenario positive, polarize none, reorder off) as TMP/b7-positive-2
 expect ? b7 stays as it is. [y/n]

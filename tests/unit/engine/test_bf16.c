@@ -399,7 +399,7 @@ Test(bf16_model, training_and_saving_are_refused, .init = tmpdir_make, .fini = t
     cr_expect(isfinite(h.loss) && h.loss > 0.0f);
     cr_expect_eq(ssm_model_backward(&h, 1.0f), SSM_ERR_USAGE);
     cr_expect_not_null(strstr(ssm_last_error(), "float32 weights"), "%s", ssm_last_error());
-    cr_expect_eq(ssm_model_backward_stream(&h, NULL, NULL), SSM_ERR_USAGE);
+    cr_expect_eq(ssm_model_backward_stream(&h, NULL, NULL), SSM_ERR_SOFTWARE, "no kept activations");
     cr_expect_eq(ssm_checkpoint_save(tmpdir, &h, NULL, NULL), SSM_ERR_USAGE);
     cr_expect_eq(access(tmpdir_path("model.safetensors"), F_OK), -1, "nothing written");
     ssm_model g;
@@ -407,6 +407,88 @@ Test(bf16_model, training_and_saving_are_refused, .init = tmpdir_make, .fini = t
     ssm_model_free(&g);
     ssm_model_free(&f);
     ssm_model_free(&h);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Input-only backward                                                      */
+
+/* dx0 (B, L, D) = the backward of m from dxn after a forward on b */
+static void stream_backward(ssm_model *m, const ssm_batch *b, const float *dxn, float *dx0)
+{
+    cr_assert_eq(ssm_model_forward(m, b), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_model_backward_stream(m, dxn, dx0), SSM_OK, "%s", ssm_last_error());
+}
+
+/* The input-only backward of the bf16 copy h equals the full backward
+ * (with parameter gradients) of r, the float32 model on h's weights
+ * rounded to bf16, to 1e-5 of the largest |dx0| (it is the same floats
+ * through the same GEMMs: bitwise here); and a float32 input-only
+ * backward equals r's full one bit for bit */
+static void check_input_only(ssm_config c, int B, int L, const char *what)
+{
+    ssm_model f, h, r, q;
+    build_pair(&f, &h, c);
+    build_rounded(&r, &f, &h);
+    build_rounded(&q, &f, &h);
+    size_t n = (size_t)B * L * f.cfg.d_model;
+    size_t nin = (size_t)B * L * (c.d_input > 0 ? c.d_input : 1);
+    int *tok = malloc(sizeof(int) * B * L);
+    float *dxn = malloc(sizeof(float) * (n * 4 + nin)), *dr = dxn + n, *dh = dr + n, *dq = dh + n,
+          *in = dq + n;
+    cr_assert(tok && dxn);
+    for (int i = 0; i < B * L; i++) tok[i] = (i * 7 + 3) % c.vocab_size;
+    for (size_t i = 0; i < nin; i++) in[i] = frand();
+    for (size_t i = 0; i < n; i++) dxn[i] = frand();
+    int tokens = c.input_kind == SSM_INPUT_TOKENS;
+    ssm_batch b = {B, L, tokens ? tok : NULL, tokens ? NULL : in, NULL};
+    cr_assert_eq(ssm_model_alloc_grads(&r), SSM_OK);
+    cr_assert_eq(ssm_model_keep_acts(&h), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_model_keep_acts(&q), SSM_OK);
+    stream_backward(&r, &b, dxn, dr);
+    stream_backward(&h, &b, dxn, dh);
+    stream_backward(&q, &b, dxn, dq);
+    cr_expect_null(h.grads_memory, "%s: no parameter gradients", what);
+    double err = row_rel_err(dh, dr, (int)n);
+    cr_expect_leq(err, 1e-5, "%s: bf16 input-only backward off the rounded float32 one by %g", what, err);
+    cr_expect_eq(memcmp(dq, dr, sizeof(float) * n), 0, "%s: float32 input-only = full backward", what);
+    double any = 0.0;
+    for (size_t i = 0; i < n; i++) any = fmax(any, fabs(dr[i] - dxn[i]));
+    cr_expect_gt(any, 1e-3, "%s: the layers change the gradient", what);
+    free(tok); free(dxn);
+    ssm_model_free(&f); ssm_model_free(&h); ssm_model_free(&r); ssm_model_free(&q);
+}
+
+Test(bf16_model, input_only_backward_equals_f32_on_rounded_weights)
+{
+    ssm_config c = small_lm();
+    check_input_only(c, 1, 9, "tied, batch 1");
+    c.tie_embeddings = 0;
+    check_input_only(c, 2, 7, "untied, batch 2");
+    c.scenario = SSM_SCENARIO_NEGATIVE;
+    c.polarize = SSM_POLARIZE_BOTH;
+    check_input_only(c, 1, 6, "scenario negative, polarize both");
+    c = small_lm();
+    c.input_kind = SSM_INPUT_CONTINUOUS;
+    c.d_input = 3;
+    c.n_classes = 4;
+    check_input_only(c, 2, 8, "classifier");
+    c.reorder = SSM_REORDER_SOFT;
+    check_input_only(c, 2, 8, "classifier, soft reordering");
+    c.reorder = SSM_REORDER_HARD;
+    check_input_only(c, 1, 8, "classifier, hard reordering");
+    ssm_threads_set(2);
+    check_input_only(small_lm(), 2, 12, "2 threads");
+    ssm_threads_set(1);
+}
+
+Test(bf16_model, keep_acts_refuses_mamba2)
+{
+    ssm_config c = small_lm();
+    c.arch = SSM_ARCH_MAMBA2;
+    ssm_model m;
+    if (ssm_model_build(&m, &c)) cr_skip_test("no Mamba-2 config here: %s", ssm_last_error());
+    cr_expect_eq(ssm_model_keep_acts(&m), SSM_ERR_USAGE);
+    ssm_model_free(&m);
 }
 
 /* ------------------------------------------------------------------------ */

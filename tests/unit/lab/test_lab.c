@@ -26,10 +26,12 @@
 #include <unistd.h>
 
 #include "engine/checkpoint.h"
+#include "engine/dynamics.h"
 #include "engine/recency.h"
 #include "engine/states.h"
 #include "lab/engine_thread.h"
 #include "lab/session.h"
+#include "tests/rel_err.h"
 #include "tests/tmpdir.h"
 
 TestSuite(attention);
@@ -392,6 +394,112 @@ Test(session, the_lab_and_inspect_give_identical_attention_and_influence)
     ssm_session_free(&s);
 }
 
+/* A checkpoint inspected with bf16 weights: the lab's measurements (token
+ * norms, hidden attention of every layer, exact and Gaussian-probe
+ * influence, spectrum) within 1e-2 relative (max |a - b| / max |b| over a
+ * table) of the same checkpoint inspected in float32; the bf16 session
+ * holds no gradients, optimizer state or float32 copy of the matrices.  A
+ * training step reloads the float32 weights and optimizer state first, so
+ * it is the float32 session's step, bit for bit. */
+#define LAB_BF16_TOL 1e-2
+static void expect_close(const float *a, const float *b, int n, const char *what)
+{
+    double err = row_rel_err(a, b, n);
+    cr_expect_leq(err, LAB_BF16_TOL, "%s: bf16 off float32 by %g", what, err);
+    cr_expect_gt(err, 0.0, "%s: bf16 rounds something", what);
+}
+
+Test(session, a_checkpoint_inspected_in_bf16_measures_as_in_f32_and_trains_from_f32)
+{
+    ssm_session t, s, h;
+    int tokens[32], T = trained_probe(&t, SSM_POLARIZE_BOTH, 4, "bf", "Pack my box with five jugs", tokens);
+    ssm_session_free(&t);
+    run_config rc;
+    tiny_config(&rc);
+    cr_assert_eq(ssm_session_open_checkpoint_as(&s, tmpdir_path("bf"), &rc, NULL, 0, SSM_WEIGHTS_F32), SSM_OK,
+                 "%s", ssm_last_error());
+    cr_assert_eq(ssm_session_open_checkpoint_as(&h, tmpdir_path("bf"), &rc, NULL, 0, SSM_WEIGHTS_BF16), SSM_OK,
+                 "%s", ssm_last_error());
+    cr_expect_eq(h.model.weights, SSM_WEIGHTS_BF16);
+    cr_expect(!h.model.grads_memory && !h.opt.m && !h.model.params.in_proj, "inspected only");
+    cr_expect_eq(h.opt.step, s.opt.step);
+    cr_assert_eq(ssm_session_probe(&s, tokens, NULL, T), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_session_probe(&h, tokens, NULL, T), SSM_OK, "%s", ssm_last_error());
+    cr_expect(!h.probe.grads_memory && h.probe.weights == SSM_WEIGHTS_BF16, "an input-only probe");
+
+    ssm_norms nf = {0}, nh = {0};
+    cr_assert_eq(ssm_dynamics_norms(&s.probe, &nf), SSM_OK);
+    cr_assert_eq(ssm_dynamics_norms(&h.probe, &nh), SSM_OK, "%s", ssm_last_error());
+    expect_close(nh.norms, nf.norms, (nf.n_layer + 1) * T, "token norms");
+    expect_close(nh.mix_norms, nf.mix_norms, nf.n_layer * T, "mixer output norms");
+    ssm_norms_free(&nf);
+    ssm_norms_free(&nh);
+    float *af = calloc((size_t)T * T, sizeof(float)), *ah = calloc((size_t)T * T, sizeof(float));
+    int channels[] = {SSM_ATTN_MEAN, 0};
+    for (int l = 0; l < s.model.cfg.n_layer; l++)
+        for (int k = 0; k < 2; k++) {
+            cr_assert_eq(ssm_session_hidden_attention(&s.probe, l, channels[k], NULL, af), SSM_OK);
+            cr_assert_eq(ssm_session_hidden_attention(&h.probe, l, channels[k], NULL, ah), SSM_OK, "%s",
+                         ssm_last_error());
+            expect_close(ah, af, T * T, "hidden attention");
+        }
+    for (int probes = 0; probes <= 5; probes += 5) {
+        float If[32], Ih[32];
+        long pf, ph;
+        cr_assert_eq(ssm_session_influence(&s.probe, T - 2, probes, 9, NULL, If, &pf), SSM_OK);
+        cr_assert_eq(ssm_session_influence(&h.probe, T - 2, probes, 9, NULL, Ih, &ph), SSM_OK, "%s",
+                     ssm_last_error());
+        cr_expect_eq(ph, pf);
+        expect_close(Ih, If, T, probes ? "influence, 5 probes" : "influence, exact");
+    }
+    ssm_spectrum pf = {0}, ph = {0};
+    cr_assert_eq(ssm_dynamics_spectrum(&s.probe, &pf), SSM_OK);
+    cr_assert_eq(ssm_dynamics_spectrum(&h.probe, &ph), SSM_OK, "%s", ssm_last_error());
+    float ef[64], eh[64];
+    int ne = pf.n_layer * pf.N;
+    for (int i = 0; i < ne; i++) ef[i] = (float)pf.re[i], eh[i] = (float)ph.re[i];
+    expect_close(eh, ef, ne, "spectrum (real parts)");
+    ssm_spectrum_free(&pf);
+    ssm_spectrum_free(&ph);
+    free(af);
+    free(ah);
+
+    double lf, lh, acc;
+    float lr;
+    cr_assert_eq(ssm_session_step(&s, &lf, &acc, &lr), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_session_step(&h, &lh, &acc, &lr), SSM_OK, "%s", ssm_last_error());
+    cr_expect_eq(h.model.weights, SSM_WEIGHTS_F32, "trained in float32");
+    cr_expect(lh == lf, "the first step's loss %g, float32 session %g", lh, lf);
+    cr_expect_eq(memcmp(h.model.params_memory, s.model.params_memory, sizeof(float) * s.model.num_params), 0,
+                 "the step starts from the checkpoint's float32 weights and moments");
+    cr_expect_eq(h.opt.step, s.opt.step);
+    ssm_session_free(&s);
+    ssm_session_free(&h);
+}
+
+/* A checkpoint inspected in bf16 that was overwritten meanwhile (another
+ * step saved into it) is not trained from: the reload names the steps. */
+Test(session, a_bf16_inspected_checkpoint_that_changed_is_not_trained)
+{
+    ssm_session t, h;
+    int tokens[16];
+    trained_probe(&t, SSM_POLARIZE_NONE, 2, "chg", "Pack my box", tokens);
+    run_config rc;
+    tiny_config(&rc);
+    cr_assert_eq(ssm_session_open_checkpoint_as(&h, tmpdir_path("chg"), &rc, NULL, 0, -1), SSM_OK, "%s",
+                 ssm_last_error());
+    cr_expect_eq(h.model.weights, SSM_WEIGHTS_BF16, "bf16 by default");
+    double loss, acc;
+    float lr;
+    cr_assert_eq(ssm_session_step(&t, &loss, &acc, &lr), SSM_OK);
+    cr_assert_eq(ssm_session_overwrite(&t, tmpdir_path("chg")), SSM_OK, "%s", ssm_last_error());
+    cr_expect_eq(ssm_session_step(&h, &loss, &acc, &lr), SSM_ERR_DATA);
+    cr_expect_not_null(strstr(ssm_last_error(), "step 3 now, 2 when it was loaded"), "%s", ssm_last_error());
+    cr_expect_eq(h.model.weights, SSM_WEIGHTS_BF16, "still inspected");
+    ssm_session_free(&t);
+    ssm_session_free(&h);
+}
+
 /* The lab's flow (ssm_session_flow on the probe) is inspect's: the flow
  * of the checkpoint's x_0 with the default step and steps, bit for bit;
  * afterwards the probe's activations are its forward's again. */
@@ -457,7 +565,7 @@ Test(engine, commands_snapshots_and_the_self_pipe)
     fcntl(fds[0], F_SETFL, O_NONBLOCK);
     fcntl(fds[1], F_SETFL, O_NONBLOCK);
     ssm_engine *e;
-    ssm_engine_options o = {fds[1], 0, "Hello, tokens", 0};
+    ssm_engine_options o = {fds[1], 0, "Hello, tokens", 0, SSM_WEIGHTS_F32};
     cr_assert_eq(ssm_engine_start(&e, &s, &rc, &o), SSM_OK);
     ssm_snapshot *snap = calloc(1, sizeof *snap);
     wait_done(e, fds[0], snap);
@@ -577,7 +685,7 @@ Test(engine, states_lens_and_interventions)
     int tokens[13], T = 13;
     for (int t = 0; t < T; t++) tokens[t] = (unsigned char)text[t];
     ssm_engine *e;
-    ssm_engine_options o = {fds[1], 0, text, 0};
+    ssm_engine_options o = {fds[1], 0, text, 0, SSM_WEIGHTS_F32};
     cr_assert_eq(ssm_engine_start(&e, &s, &rc, &o), SSM_OK);
     ssm_snapshot *snap = calloc(1, sizeof *snap);
     wait_done(e, fds[0], snap);
@@ -793,7 +901,7 @@ Test(engine, image_classifiers_influence_and_picking_images)
     fcntl(fds[0], F_SETFL, O_NONBLOCK);
     fcntl(fds[1], F_SETFL, O_NONBLOCK);
     ssm_engine *e;
-    ssm_engine_options o = {fds[1], 0, NULL, 2};
+    ssm_engine_options o = {fds[1], 0, NULL, 2, SSM_WEIGHTS_F32};
     cr_assert_eq(ssm_engine_start(&e, &s, &rc, &o), SSM_OK, "%s", ssm_last_error());
     ssm_snapshot *snap = calloc(1, sizeof *snap);
     wait_done(e, fds[0], snap);
@@ -1037,7 +1145,7 @@ static ssm_engine *engine_on(ssm_session *s, const run_config *rc, int fds[2], i
     fcntl(fds[0], F_SETFL, O_NONBLOCK);
     fcntl(fds[1], F_SETFL, O_NONBLOCK);
     ssm_engine *e;
-    ssm_engine_options o = {fds[1], autostart, text, 0};
+    ssm_engine_options o = {fds[1], autostart, text, 0, SSM_WEIGHTS_F32};
     cr_assert_eq(ssm_engine_start(&e, s, rc, &o), SSM_OK, "%s", ssm_last_error());
     return e;
 }
@@ -1060,7 +1168,7 @@ Test(runs, the_engine_inspects_checkpoints_and_saves_only_where_allowed)
     ssm_session s;
     cr_assert_eq(ssm_session_open_checkpoint(&s, "tests/data/mamba_tiny_torch", &rc, NULL, 0), SSM_OK);
     int fds[2];
-    cr_assert_eq(ssm_engine_start(&(ssm_engine *){0}, &s, &rc, &(ssm_engine_options){-1, 0, "hi", 0}), SSM_ERR_USAGE,
+    cr_assert_eq(ssm_engine_start(&(ssm_engine *){0}, &s, &rc, &(ssm_engine_options){-1, 0, "hi", 0, SSM_WEIGHTS_F32}), SSM_ERR_USAGE,
                  "text that does not fit is refused");
     cr_assert(strstr(ssm_last_error(), "does not fit"), "%s", ssm_last_error());
     cr_assert_eq(ssm_session_open_checkpoint(&s, "tests/data/mamba_tiny_torch", &rc, NULL, 0), SSM_OK);
