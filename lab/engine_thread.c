@@ -499,11 +499,14 @@ static void states_hook(void *ctx, const ssm_layer_view *v)
     ssm_engine *e = ctx;
     ssm_snapshot *w = e->work;
     if (v->layer >= SSM_SNAP_MAX_LAYER || !v->h) return;
+    /* a Mamba-2 state (H, P, N) is Mamba-1's (E, N) layout; its horizon is
+     * per head, from dt[h] and the scalar A_h */
+    int U = v->H ? v->H : v->E, Na = v->H ? 1 : v->Ns;
     ssm_states_norm(v->h, w->T, v->E, v->Ns, w->st_norm + (size_t)v->layer * w->T);   /* sequence 0 */
-    ssm_states_horizon(v->delta, w->T, v->E, v->E, v->A, v->Ns, e->horizon);
+    ssm_states_horizon(v->delta, w->T, U, U, v->A, Na, e->horizon);
     int *bins = w->hz_bins[v->layer];
     memset(bins, 0, sizeof w->hz_bins[0]);
-    for (int c = 0; c < v->E; c++) bins[ssm_horizon_bin(e->horizon[c])]++;
+    for (int c = 0; c < U; c++) bins[ssm_horizon_bin(e->horizon[c])]++;
 }
 
 /* ||h_t|| of every layer and the horizons, from a probed forward with the
@@ -734,9 +737,9 @@ static void iv_describe(ssm_engine *e)
     w->iv_desc[0] = 0;
     if (e->n_ablated) ssm_probe_describe(&ablations, w->iv_desc, cap);
     len = strlen(w->iv_desc);
+    const char *form = e->s.model.cfg.arch == SSM_ARCH_MAMBA2 ? "%spin %d:%d:0" : "%spin %d:%d:*=0";
     for (int i = 0; i < e->n_pinned && len < cap; i++) {
-        int k = snprintf(w->iv_desc + len, cap - len, "%spin %d:%d:*=0", len ? ", " : "", e->pinned[i][0],
-                         e->pinned[i][1]);
+        int k = snprintf(w->iv_desc + len, cap - len, form, len ? ", " : "", e->pinned[i][0], e->pinned[i][1]);
         len += k > 0 ? (size_t)k : 0;
     }
     w->n_ablated = e->n_ablated;
@@ -747,7 +750,8 @@ static void iv_describe(ssm_engine *e)
  * probe model (detached when there is none). */
 static ssm_status iv_apply(ssm_engine *e)
 {
-    int Ns = e->s.model.cfg.state_dim;
+    /* a Mamba-2 head has one A_h: one pin (n = 0) per head */
+    int Ns = e->s.model.cfg.arch == SSM_ARCH_MAMBA2 ? 1 : e->s.model.cfg.state_dim;
     ssm_pin *pins = realloc(e->pins, sizeof *pins * ((size_t)e->n_pinned * Ns + 1));
     if (!pins) return ssm_fail(SSM_ERR_NOMEM, "interventions: out of memory");
     e->pins = pins;
@@ -794,9 +798,11 @@ static int cmd_intervene(ssm_engine *e, const ssm_cmd *c)
         msg(e, 1, "%s", e->work->iv_note);
         return 0;
     }
+    const char *unit;
+    int units = ssm_session_attn_units(&e->s.model, &unit);
     if (c->kind != SSM_CMD_CLEAR &&
-        (c->layer < 0 || c->layer >= mc->n_layer || c->channel < 0 || c->channel >= mc->d_inner)) {
-        msg(e, 1, "select one channel first ([ ] or #: the hidden-attention channel of the selected layer)");
+        (c->layer < 0 || c->layer >= mc->n_layer || c->channel < 0 || c->channel >= units)) {
+        msg(e, 1, "select one %s first ([ ] or #: the hidden-attention %s of the selected layer)", unit, unit);
         return 0;
     }
     if (c->kind == SSM_CMD_CLEAR) e->n_ablated = e->n_pinned = 0;
@@ -809,13 +815,13 @@ static int cmd_intervene(ssm_engine *e, const ssm_cmd *c)
     const char *now = e->work->iv_desc[0] ? e->work->iv_desc : "none";
     if (st) msg(e, 1, "%s", ssm_last_error());
     else if (c->kind == SSM_CMD_CLEAR) msg(e, 0, "interventions cleared: the panels measure the model as trained");
-    else if (!r) msg(e, 0, "layer %d channel %d no longer %s; interventions: %s", c->layer, c->channel, what, now);
+    else if (!r) msg(e, 0, "layer %d %s %d no longer %s; interventions: %s", c->layer, unit, c->channel, what, now);
     else if (pin)
-        msg(e, 0, "pinned A = 0 in layer %d channel %d (one-polarized, it never forgets; training does not see it): %s",
-            c->layer, c->channel, now);
+        msg(e, 0, "pinned A = 0 in layer %d %s %d (one-polarized, it never forgets; training does not see it): %s",
+            c->layer, unit, c->channel, now);
     else
-        msg(e, 0, "ablated layer %d channel %d (its states held at zero; training does not see it): %s", c->layer,
-            c->channel, now);
+        msg(e, 0, "ablated layer %d %s %d (its states held at zero; training does not see it): %s", c->layer,
+            unit, c->channel, now);
     return M_ALL;
 }
 

@@ -595,9 +595,8 @@ ssm_status ssm_session_probe(ssm_session *s, const int *tokens, const float *inp
 
 ssm_status ssm_session_intervene(ssm_session *s, const ssm_probe *iv)
 {
-    const ssm_config *c = &s->model.cfg;
     ssm_status st = iv ? ssm_session_view_check(&s->model, SSM_VIEW_INTERVENE) : SSM_OK;
-    if (!st && iv) st = ssm_probe_check(iv, c->n_layer, c->d_inner, c->state_dim, 1);
+    if (!st && iv) st = ssm_model_probe_check(&s->model, iv, 1);
     if (!st && s->probe.params_memory) st = ssm_model_set_probe(&s->probe, iv);
     if (!st) s->iv = iv;
     return st;
@@ -694,9 +693,6 @@ ssm_status ssm_session_view_check(const ssm_model *m, ssm_view v)
      * shorten when it gains them */
     static const char *const mamba1_only[SSM_VIEW_COUNT] = {
         [SSM_VIEW_IMPORTANCE] = "the importance ranking",
-        [SSM_VIEW_STATES] = "the states and their horizons",
-        [SSM_VIEW_FLOW] = "the flow (one-layer runs)",
-        [SSM_VIEW_INTERVENE] = "interventions (ablations, pins)",
     };
     if (v < 0 || v >= SSM_VIEW_COUNT) return ssm_fail(SSM_ERR_SOFTWARE, "view %d is unknown", (int)v);
     return mamba1_only[v] ? ssm_model_need_mamba1(m, mamba1_only[v]) : SSM_OK;
