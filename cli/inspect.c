@@ -689,14 +689,12 @@ static int inspect_random(const inspect_opts *o)
 }
 
 /* What Mamba-2 has (the spectra per group, the norms and their verdicts,
- * per-head attention, influence, over-smoothing); the rest refuses it by
- * name.  The default tables leave the importance out for Mamba-2. */
-static ssm_status inspect_arch_check(inspect_opts *o, const ssm_model *m)
+ * the importance ranking, per-head attention, influence, over-smoothing);
+ * the rest refuses it by name. */
+static ssm_status inspect_arch_check(const inspect_opts *o, const ssm_model *m)
 {
     if (m->cfg.arch == SSM_ARCH_MAMBA1) return SSM_OK;
-    if (o->default_tables) o->importance = 0;
     const struct { int asked; const char *what; } no[] = {
-        {o->importance, "ssmlab inspect --importance"},
         {o->flow.on, "ssmlab inspect --flow (one-layer runs)"},
         {cli_states_any(&o->states), "ssmlab inspect --states and --lens"},
         {o->dump.path != NULL, "ssmlab inspect --dump"},
