@@ -59,9 +59,12 @@ void cli_log_model(const char *dir, const ssm_model *m)
             "scenario %s, polarize %s, reorder %s\n", dir, head, c->d_model, c->n_layer, c->d_state,
             c->expand, m->num_params + m->num_bf16, ssm_scenario_name(c->scenario), ssm_polarize_name(c->polarize),
             ssm_reorder_name(c->reorder));
+    char pinned[80] = "";
+    if (c->arch == SSM_ARCH_MAMBA2 && c->polarize)   /* polarization: pinned heads, first and last */
+        snprintf(pinned, sizeof pinned, " (%d first with A = 0, %d last with A = -100)", c->n_one, c->n_zero);
     if (c->arch == SSM_ARCH_MAMBA2)   /* Mamba-2: its heads, groups and chunks */
-        fprintf(stderr, "# model %s: mamba2, %d heads of %d in %d groups, chunk_size %d\n", dir,
-                c->n_heads, c->head_dim, c->n_groups, c->chunk_size);
+        fprintf(stderr, "# model %s: mamba2, %d heads of %d%s in %d groups, chunk_size %d\n", dir,
+                c->n_heads, c->head_dim, pinned, c->n_groups, c->chunk_size);
 }
 
 const char *const cli_table_formats[] = {"csv", "jsonl", NULL};

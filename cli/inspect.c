@@ -691,23 +691,6 @@ static int inspect_random(const inspect_opts *o)
     return st ? cli_report(st) : EX_OK;
 }
 
-/* What Mamba-2 has (the spectra per group, the norms and their verdicts,
- * per-head attention, influence, over-smoothing, states and the lens, the
- * dump, the interventions, the flow of a mixer); the rest refuses it by
- * name (--flow-system s6 is refused by the engine).  The default
- * tables leave the importance out for Mamba-2. */
-static ssm_status inspect_arch_check(inspect_opts *o, const ssm_model *m)
-{
-    if (m->cfg.arch == SSM_ARCH_MAMBA1) return SSM_OK;
-    if (o->default_tables) o->importance = 0;
-    const struct { int asked; const char *what; } no[] = {
-        {o->importance, "ssmlab inspect --importance"},
-    };
-    for (size_t i = 0; i < sizeof no / sizeof *no; i++)
-        if (no[i].asked) return ssm_model_need_mamba1(m, no[i].what);
-    return SSM_OK;
-}
-
 int cli_inspect(int argc, char **argv)
 {
     inspect_opts o;
@@ -730,8 +713,7 @@ int cli_inspect(int argc, char **argv)
     ssm_status st = ssm_checkpoint_load_as(o.model, &m, &meta, weights);
     if (st) return cli_report(st);
     cli_log_model(o.model, &m);
-    st = inspect_arch_check(&o, &m);
-    if (!st) st = inspect_run(&o, &m, meta.run_config);
+    st = inspect_run(&o, &m, meta.run_config);
     ssm_checkpoint_meta_free(&meta);
     ssm_model_free(&m);
     return st ? cli_report(st) : EX_OK;

@@ -266,7 +266,7 @@ static void layer_step_mamba2(const ssm_config *c, const ssm_params *pm, ssm_gen
 }
 
 /* A (n_layer, E, Ns), layer by layer through ssm_model_layer_A; for
- * Mamba-2 the first H entries of each layer, A_h = -exp(A_log_h) */
+ * Mamba-2 the first H entries of each layer, through ssm_mamba2_layer_A */
 static void state_fill_A(ssm_gen_state *s, const ssm_config *c, const ssm_params *p)
 {
     size_t EN = (size_t)c->d_inner * c->d_state, ENs = (size_t)c->d_inner * c->state_dim;
@@ -275,8 +275,7 @@ static void state_fill_A(ssm_gen_state *s, const ssm_config *c, const ssm_params
             ssm_model_layer_A(c, p->A_log + l * EN, s->A + l * ENs);
             continue;
         }
-        for (int h = 0; h < c->n_heads; h++)
-            s->A[l * ENs + h] = -expf(p->m2_A_log[(size_t)l * c->n_heads + h]);
+        ssm_mamba2_layer_A(c, p->m2_A_log + (size_t)l * c->n_heads, s->A + l * ENs);
     }
 }
 

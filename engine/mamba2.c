@@ -24,15 +24,18 @@ ssm_status ssm_mamba2_config_check(ssm_config *c)
     if (c->head_dim < 1 || c->head_dim > E || E % c->head_dim)
         return ssm_fail(SSM_ERR_CONFIG, "head_dim = %d must divide d_inner = expand * d_model = %d",
                         c->head_dim, E);
-    c->n_heads = E / c->head_dim;
+    /* polarization: pinned heads on top of the E / P learned ones */
+    c->n_heads = E / c->head_dim + c->n_one + c->n_zero;
+    c->d_inner = c->n_heads * c->head_dim;
+    c->state_dim = c->d_state;   /* the pinned ones are heads, not state channels */
     if (c->n_groups < 1 || c->n_heads % c->n_groups)
-        return ssm_fail(SSM_ERR_CONFIG, "n_groups = %d must divide the %d heads (d_inner / head_dim)",
-                        c->n_groups, c->n_heads);
+        return ssm_fail(SSM_ERR_CONFIG, "n_groups = %d must divide the %d heads (d_inner / head_dim%s)",
+                        c->n_groups, c->n_heads, c->polarize ? ", with the polarized ones" : "");
     if (c->chunk_size < 1 || c->chunk_size > 4096)
         return ssm_fail(SSM_ERR_CONFIG, "chunk_size = %d is out of range [1, 4096]", c->chunk_size);
-    if (c->input_kind != SSM_INPUT_TOKENS || c->n_classes || c->scenario || c->polarize || c->reorder)
+    if (c->input_kind != SSM_INPUT_TOKENS || c->n_classes || c->scenario || c->reorder)
         return ssm_fail(SSM_ERR_CONFIG, "arch mamba2 is a language model on tokens: no continuous "
-                        "input, classifier head, scenario, polarization or reordering");
+                        "input, classifier head, scenario or reordering");
     return SSM_OK;
 }
 
@@ -221,19 +224,23 @@ static ssm_conv_args conv_args(const layer_run *r)
 /* ------------------------------------------------------------------------ */
 /* Forward                                                                  */
 
-/* A_h = -exp(A_log_h) */
-static void heads_A(const float *A_log, int H, float *A)
+void ssm_mamba2_layer_A(const ssm_config *c, const float *A_log, float *A)
 {
-    for (int h = 0; h < H; h++) A[h] = -expf(A_log[h]);
+    int H = c->n_heads;
+    for (int h = 0; h < H; h++)
+        A[h] = h < c->n_one ? SSM_A_ONE_POLARIZED
+             : h >= H - c->n_zero ? SSM_A_ZERO_POLARIZED : -expf(A_log[h]);
 }
 
-/* the layer's A (H) as run: the attached probe's pins replace A_h */
-static void layer_A(const layer_run *r)
+static int head_pinned(const ssm_config *c, int h) { return h < c->n_one || h >= c->n_heads - c->n_zero; }
+
+/* the layer's A (H) as run: the polarized heads' constants, then the
+ * attached probe's pins replace A_h */
+static void layer_A(const ssm_config *c, const layer_run *r)
 {
-    heads_A(r->p.A_log, r->d.H, r->g.A);
+    ssm_mamba2_layer_A(c, r->p.A_log, r->g.A);
     ssm_probe_pin_A(r->probe, r->layer, r->d.H, 1, r->g.A);
 }
-
 /* The attached probe's part of the layer's SSD: the keep mask of its
  * ablations, and in a whole forward the states and the state patch.  Any of
  * them makes engine/ssd.c run the naive recurrent twin for this layer
@@ -270,7 +277,7 @@ ssm_status ssm_mamba2_scan_inputs(const ssm_model *m, int layer, const float **x
     ssm_layout_carve(at, ACT_ENTRIES, 1, m->acts.m2 + k * ssm_mamba2_acts_size(c, d.B, d.L));
     *xbc = a.xbc;
     *dt = a.dt;
-    heads_A(m->params.m2_A_log + (size_t)layer * d.H, d.H, A);
+    ssm_mamba2_layer_A(c, m->params.m2_A_log + (size_t)layer * d.H, A);
     ssm_probe_pin_A(m->probe, layer, d.H, 1, A);
     return SSM_OK;
 }
@@ -318,7 +325,7 @@ static ssm_status mixer_forward(ssm_model *m, const ssm_config *c, const layer_r
         for (int h = 0; h < H; h++)
             r->a.dt[(size_t)i * H + h] = ssm_softplusf(r->a.zx[(size_t)i * d->W + E + Cw + h] + r->p.dt_bias[h]);
     }
-    layer_A(r);
+    layer_A(c, r);
     ssm_ssd_args sa = ssd_args(c, r);
     if (in_model) sa.h_last = r->final_h;
     probe_ssd_args(m, r, in_model, &sa);
@@ -356,6 +363,7 @@ ssm_status ssm_mamba2_layer_forward(ssm_model *m, int layer, float *scratch)
     if (st) return st;
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) r.xout[i] = r.x[i] + r.mix[i];
+    if (layer == 0) ssm_model_importance_proxy(m, r.a.dt, r.d.H);   /* ssmlab-math(7) MAMBA-2 */
     probe_layer_done(m, &r, layer);
     return SSM_OK;
 }
@@ -439,7 +447,7 @@ ssm_status ssm_mamba2_layer_backward(ssm_model *m, int layer, float *dresid, flo
                               r.p.out_proj, BT, D, E);
     gated_norm_backward(&r);
     /* SSD */
-    layer_A(&r);
+    layer_A(c, &r);
     memset(r.g.dA, 0, sizeof(float) * H);
     ssm_ssd_args sa = ssd_args(c, &r);
     probe_ssd_args(m, &r, 0, &sa);
@@ -447,7 +455,8 @@ ssm_status ssm_mamba2_layer_backward(ssm_model *m, int layer, float *dresid, flo
                                      r.g.ddt, r.g.dA, r.dp.Dskip);
     if (st) return st;
     ssm_probe_unpin_grad(m->probe, layer, 1, r.g.dA);   /* a pinned A_h does not depend on A_log */
-    for (int h = 0; h < H; h++) r.dp.A_log[h] += r.g.dA[h] * r.g.A[h];
+    for (int h = 0; h < H; h++)   /* nor does a polarized head's constant A */
+        if (!head_pinned(c, h)) r.dp.A_log[h] += r.g.dA[h] * r.g.A[h];
     pointwise_backward(&r);
     ssm_conv_args ca = conv_args(&r);
     ssm_conv_backward(&ca, r.g.dxbc, r.g.dzx + E, r.dp.conv_w, r.dp.conv_b);

@@ -19,8 +19,14 @@
 #include "engine/status.h"
 
 /* For arch = mamba2: check head_dim, n_groups, chunk_size and that the
- * model is a plain language model on tokens, and derive n_heads.  Called
- * by ssm_config_finalize; SSM_OK for Mamba-1. */
+ * model is a language model on tokens, and derive n_heads and d_inner.
+ * Polarization (ssmlab-math(7) MAMBA-2, Polarized heads) adds n_one
+ * heads with A = 0 and n_zero heads with A = -100 to the expand * d_model
+ * / head_dim learned ones, in head order [one-polarized, learned,
+ * zero-polarized], each with its own x, z and dt rows of in_proj, conv
+ * channels, dt_bias, D, gated-norm weights and out_proj columns: n_heads
+ * counts them all and d_inner = n_heads * head_dim.  Called by
+ * ssm_config_finalize; SSM_OK for Mamba-1. */
 ssm_status ssm_mamba2_config_check(ssm_config *c);
 
 /* Floats of one layer's activations for a (B, L) batch (model.c keeps
@@ -50,11 +56,19 @@ ssm_status ssm_mamba2_layer_backward(ssm_model *m, int layer, float *dresid, flo
 /* What the per-head measurements of ssmlab-math(7) MAMBA-2 read from the
  * last forward (ssm_model_forward): layer's xBC (act_B, act_L, Cw) after
  * the conv and SiLU, rows [x (E); B (G, N); C (G, N)], its dt (act_B,
- * act_L, H), and A (H) = -exp(A_log) with the attached probe's pins.
- * Every layer is kept only when the model has gradients
- * (ssm_model_alloc_grads before the forward), else only the last one: SSM_ERR_SOFTWARE for another, or before a forward. */
+ * act_L, H), and A (H) of ssm_mamba2_layer_A with the attached probe's
+ * pins.  Every layer is kept only when the model has gradients
+ * (ssm_model_alloc_grads before the forward), else only the last one:
+ * SSM_ERR_SOFTWARE for another, or before a forward. */
 ssm_status ssm_mamba2_scan_inputs(const ssm_model *m, int layer, const float **xbc, const float **dt,
                                   float *A);
+
+/* A (H) of one layer from its A_log (H): A_h = -exp(A_log_h) for the
+ * learned heads, SSM_A_ONE_POLARIZED and SSM_A_ZERO_POLARIZED
+ * (engine/model.h) for the pinned ones, whose A_log entries are unused and
+ * get no gradient.  The one place a Mamba-2 A is built: the passes,
+ * generation and the measurements call it. */
+void ssm_mamba2_layer_A(const ssm_config *c, const float *A_log, float *A);
 
 /* The gated RMSNorm of one position: yz (E) = y SiLU(z), yn (E) = yz
  * over the rms of each group of E/G channels times w (E); rstd (G), when

@@ -576,7 +576,7 @@ static void acts_table(const ssm_model *m, int B, int L, int lean, ssm_acts *a,
         {&a->pooled, (size_t)B * D},
         {&a->logits, nlogit},
         {&a->dlogits, bw * nlogit},
-        {&a->imp_s, m1 * ns * B * Lin},
+        {&a->imp_s, ns * B * Lin},
         {&a->perm, nkro * BT * L},
         {&a->ro_u0, nkro * BT * E},
         {&a->ro_xdbl0, nkro * BT * X},
@@ -968,12 +968,13 @@ static ssm_scan_args layer_scan_args(const ssm_config *c, const layer_acts *a,
 
 /* The importance score of each token, in input order (ssmlab-math(7) DYNAMICS):
  * s_t = k . v_t with a learned k and v = W_dt delta + b_dt, or with k NULL
- * the proxy mean_e v_t[e] with v = Delta.  v_all is (B, act_L, E); the
+ * the proxy mean_e v_t[e] with v = Delta.  v_all is (B, act_L, E), E
+ * values per position (Mamba-2's proxy: E = H, v = dt); the
  * scores out (B, L) are the input tokens' (under pool cls the cls token has
  * none). */
-static void importance_forward(const ssm_model *m, const float *v_all, const float *k, float *out)
+static void importance_forward(const ssm_model *m, const float *v_all, int E, const float *k, float *out)
 {
-    int Lm = m->act_L, L = ssm_model_input_len(m), BT = m->act_B * L, E = m->cfg.d_inner;
+    int Lm = m->act_L, L = ssm_model_input_len(m), BT = m->act_B * L;
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < BT; i++) {
         const float *v = v_all + ((size_t)(i / L) * Lm + i % L) * E;
@@ -996,7 +997,7 @@ static void reorder_forward(ssm_model *m, const layer_params *p, const layer_act
     memcpy(rv->u0, a->u, sizeof(float) * BT * E);
     matmul_forward(rv->xdbl0, X, rv->u0, E, p->x_proj, NULL, BT, X, E);
     matmul_forward(rv->dtraw0, E, rv->xdbl0, X, p->dt_proj_w, p->dt_proj_b, BT, E, R);
-    importance_forward(m, rv->dtraw0, rv->k, rv->s);
+    importance_forward(m, rv->dtraw0, c->d_inner, rv->k, rv->s);
     ssm_reorder_build(c->reorder, B, L, rv->s, c->reorder_tau, rv->perm);
     ssm_reorder_apply(B, L, E, rv->perm, rv->u0, E, a->u, E);
 }
@@ -1133,7 +1134,7 @@ static ssm_status mixer_forward(ssm_model *m, const layer_params *p, const layer
     }
     ssm_status st = s6_scan_forward(m, a, g, p->Dskip, in_model);
     if (st) return st;
-    if (proxy) importance_forward(m, a->delta, NULL, m->acts.imp_s);
+    if (proxy) importance_forward(m, a->delta, E, NULL, m->acts.imp_s);
     gate_out_forward(m, p, a);
     return SSM_OK;
 }
@@ -1815,6 +1816,11 @@ void ssm_model_matmul_backward(float *din, int lddi, float beta, float *dW, floa
                                const float *W, int M, int N, int K)
 {
     matmul_backward(din, lddi, beta, dW, dbias, dout, ldd, in, ldi, W, M, N, K);
+}
+
+void ssm_model_importance_proxy(ssm_model *m, const float *dt, int H)
+{
+    importance_forward(m, dt, H, NULL, m->acts.imp_s);
 }
 
 void ssm_model_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w, int M, int D,

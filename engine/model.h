@@ -18,12 +18,14 @@ enum { SSM_INPUT_TOKENS = 0, SSM_INPUT_CONTINUOUS = 1 };
 
 /* The mixer of every layer: Mamba-1 (S6, ssmlab-math(7) MODEL) or Mamba-2
  * (SSD, ssmlab-math(7) MAMBA-2; engine/mamba2.h).  Mamba-2 models are
- * language models on tokens without scenario, polarization or reordering. */
+ * language models on tokens without scenario or reordering; their
+ * polarization pins whole heads, not state channels (engine/mamba2.h). */
 enum { SSM_ARCH_MAMBA1 = 0, SSM_ARCH_MAMBA2 = 1, SSM_ARCH_COUNT };
 
 /* S_B, S_C parameterisation of ssmlab-math(7) DYNAMICS */
 enum { SSM_SCENARIO_DEFAULT = 0, SSM_SCENARIO_POSITIVE, SSM_SCENARIO_NEGATIVE, SSM_SCENARIO_MIXED, SSM_SCENARIO_COUNT };
-/* pinned state channels of ssmlab-math(7) RECENCY: (n_zero, n_one) = (0,0) (1,0) (0,1) (1,1) */
+/* pinned state channels of ssmlab-math(7) RECENCY (Mamba-2: pinned heads):
+ * (n_zero, n_one) = (0,0) (1,0) (0,1) (1,1) */
 enum { SSM_POLARIZE_NONE = 0, SSM_POLARIZE_ZERO, SSM_POLARIZE_ONE, SSM_POLARIZE_BOTH, SSM_POLARIZE_COUNT };
 /* token reordering of the SSM input u in chosen layers (classifiers only),
  * ssmlab-math(7) DYNAMICS: soft is SoftSort, hard a straight-through sort */
@@ -57,14 +59,17 @@ typedef struct {
                               * (cleared when reorder = off) */
     int n_reorder;      /* reordering layers (derived) */
     int pool;           /* SSM_POOL_*: classifiers only; cls runs on L+1 tokens */
-    int n_one, n_zero;  /* pinned channels A = 0 and A = -100 (derived) */
-    int state_dim;      /* Ns = n_one + N + n_zero, the scan's width (derived) */
+    int n_one, n_zero;  /* pinned channels A = 0 and A = -100 (derived; Mamba-2:
+                         * pinned heads, counted in n_heads) */
+    int state_dim;      /* Ns = n_one + N + n_zero, the scan's width (derived;
+                         * Mamba-2: N) */
     /* Mamba-2 (arch = SSM_ARCH_MAMBA2) only; dt_rank is unused there */
     int arch;           /* SSM_ARCH_* */
     int head_dim;       /* P: channels per head */
     int n_groups;       /* G: groups of heads sharing B and C (and a gated-norm group) */
     int chunk_size;     /* Q: positions per chunk of the SSD scan */
-    int n_heads;        /* H = E / P (derived) */
+    int n_heads;        /* H = E / P (derived; with polarization E / P + n_one +
+                         * n_zero, and d_inner = H P) */
 } ssm_config;
 
 /* Parameter tensors, in block order.  Sizes of 0 mean "absent". */
@@ -176,7 +181,8 @@ typedef struct {
     float *imp_s;   /* (S, B, L) importance score of each input token (L without
                      * the cls token), in input order, for each reordering
                      * layer (S = n_reorder): k . (W_dt delta + b_dt); without
-                     * reordering (S = 1) layer 0's proxy mean_e Delta_t[e] */
+                     * reordering (S = 1) layer 0's proxy mean_e Delta_t[e]
+                     * (Mamba-2: mean_h dt_t[h]) */
     /* reordering layers only, kept per layer for backward (else one slot):
      * (Sk, ...) with Sk = n_reorder when training, 1 in inference */
     float *perm;    /* (Sk, B, L, L) reordering matrix P-hat (row i holds the
@@ -387,6 +393,10 @@ void ssm_model_matmul_forward(float *out, int ldo, const float *in, int ldi, con
 void ssm_model_matmul_backward(float *din, int lddi, float beta, float *dW, float *dbias,
                                const float *dout, int ldd, const float *in, int ldi,
                                const float *W, int M, int N, int K);
+/* importance: layer 0's proxy score of ssmlab-math(7) MAMBA-2 into
+ * acts.imp_s, s_t = (1/H) sum_h dt_t[h] over dt (B, act_L, H), with the
+ * Mamba-1 proxy's one implementation. */
+void ssm_model_importance_proxy(ssm_model *m, const float *dt, int H);
 void ssm_model_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w, int M, int D,
                                float eps);
 void ssm_model_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x,

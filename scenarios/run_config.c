@@ -72,7 +72,7 @@ static const key_spec keys[] = {
     {"norm_eps", K_FLOAT, M(norm_eps), 0, "RMSNorm epsilon", NULL, NULL, "(0, inf)"},
     {"scenario", K_ENUM, M(scenario), 0, "S_B, S_C parameterisation: default, positive, negative or mixed",
      ssm_scenario_parse, ssm_scenario_name, NULL},
-    {"polarize", K_ENUM, M(polarize), 0, "pinned state channels: none, zero, one or both",
+    {"polarize", K_ENUM, M(polarize), 0, "pinned state channels (mamba2: heads): none, zero, one or both",
      ssm_polarize_parse, ssm_polarize_name, NULL},
     {"reorder", K_ENUM, M(reorder), 0, "token reordering of the SSM input for classifiers: off, soft (SoftSort) or hard (straight-through)",
      ssm_reorder_parse, ssm_reorder_name, NULL},

@@ -5,12 +5,14 @@
 # and generate (greedy generation repeats); a missing or misshapen tensor
 # is refused naming the file and the tensor; train arch=mamba2 trains,
 # saves, evaluates and resumes, with its dynamics in train.csv, and the
-# sweep measures it; the five m2-*.conf presets train; inspect prints the
-# per-group spectra, norms, verdicts and per-head attention, influence and
-# over-smoothing and the flow of a mixer (states, dump and interventions:
-# states.sh, dump.sh, intervene.sh); what is not ported yet (importance,
-# the lab) or has no Mamba-2 meaning (the S6 map's flow) refuses a Mamba-2
-# model with a clear message instead of computing nonsense.
+# sweep measures it; the m2-*.conf presets are their Mamba-1 presets with
+# the Mamba-2 keys, and train; a sweep over the polarized MQAR and recency
+# series at depth 2 gives one row per polarization; inspect prints the
+# per-group spectra, norms, verdicts with the flow, importance and per-head
+# attention, influence and over-smoothing (also of a polarized model)
+# (states, dump and interventions: states.sh, dump.sh, intervene.sh); what
+# has no Mamba-2 meaning (the S6 map's flow) refuses a Mamba-2 model with a
+# clear message instead of computing nonsense.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 REF="$(dirname "$0")/../ref/mamba2_ref.py"
@@ -110,28 +112,66 @@ else
     fail "sweep of a Mamba-2 preset: $(tail -2 "$TMP/err")"
 fi
 
-# the Mamba-2 presets: each trains one step, and each is its Mamba-1
-# preset (bytes-small, lm-default, mqar-d{1,2,4}-none) with the four
-# Mamba-2 keys, its own out and no polarize line
+# the Mamba-2 presets: each is its Mamba-1 preset (bytes-small, lm-default,
+# mqar-d{1,2,4}-*, recency-d{1,2,4}-*) with the four Mamba-2 keys and its
+# own out; the two LM presets and the depth 1 and 4 polarize = both ones
+# train one step here, the depth-2 series in the sweeps below
 S="$(dirname "$0")/../../scenarios"
 m2=("$S"/m2-*.conf)
-n=0
+keys() { grep -v '^#' "$1" | grep -Ev '^(arch|head_dim|n_groups|chunk_size|out) = ' | sort; }
+same=0
 for f in "${m2[@]}"; do
-    data=(data="$TMP/corpus.txt")
+    twin="$S/$(basename "$f" | sed 's/^m2-//')"
+    [ -f "$twin" ] && [ "$(keys "$f")" = "$(keys "$twin")" ] && grep -q '^arch = mamba2$' "$f" && same=$((same + 1)) \
+        || fail "$(basename "$f") differs from $(basename "$twin") beyond the Mamba-2 keys"
+done
+[ "$same" -eq 26 ] && ok "the 26 Mamba-2 presets keep their Mamba-1 presets' task, sizes, polarization and budget" \
+    || fail "$same of ${#m2[@]} Mamba-2 presets match their Mamba-1 presets (26 expected)"
+n=0
+for f in "$S"/m2-{bytes-small,lm-default,mqar-d1-both,mqar-d4-both,recency-d1-both,recency-d4-both}.conf; do
+    data=(data="$TMP/corpus.txt" seq_len=64)
     grep -q '^task = mqar$' "$f" && data=(mqar_val_examples=4)
     "$SSMLAB" train "$f" steps=1 eval_batches=1 threads=1 "${data[@]}" \
         out="$TMP/preset" >/dev/null 2>"$TMP/p.err" && grep -q "arch = mamba2" "$TMP/p.err" \
         && n=$((n + 1)) || fail "$f: $(tail -1 "$TMP/p.err")"
 done
-[ "$n" -eq 5 ] && ok "5 Mamba-2 presets train" || fail "$n of ${#m2[@]} Mamba-2 presets train (5 expected)"
-keys() { grep -v '^#' "$1" | grep -Ev '^(arch|head_dim|n_groups|chunk_size|out|polarize) = ' | sort; }
-same=0
-for pair in bytes-small:bytes-small lm-default:lm-default mqar-d1:mqar-d1-none mqar-d2:mqar-d2-none \
-            mqar-d4:mqar-d4-none; do
-    [ "$(keys "$S/m2-${pair%%:*}.conf")" = "$(keys "$S/${pair#*:}.conf")" ] && same=$((same + 1)) \
-        || fail "m2-${pair%%:*}.conf differs from ${pair#*:}.conf beyond the Mamba-2 keys"
-done
-[ "$same" -eq 5 ] && ok "the Mamba-2 presets keep their Mamba-1 presets' task, sizes and budget"
+[ "$n" -eq 6 ] && ok "6 Mamba-2 presets train (LM, and MQAR and recency polarized at depths 1 and 4)"
+
+# a sweep over a polarized series: one row per polarization, each with its
+# measurements, and the pinned heads in the parameter count (a head of 32
+# channels on d_model 64: in_proj 65 rows, conv 32 x 5, dt_bias, D, norm
+# 32, A_log and out_proj 32 columns: 6403 per layer and pinned head, 2 layers)
+sweep_series() { # sweep_series NAME KEY=VALUE...: sweep scenarios/m2-NAME-*.conf
+    local name=$1; shift
+    if "$SSMLAB" sweep "$S"/m2-"$name"-*.conf steps=1 threads=1 "$@" --out "$TMP/sw-$name" \
+        >"$TMP/sw.csv" 2>"$TMP/err"; then
+        grep -v '^#' "$TMP/sw.csv" | awk -F, -v name="m2-$name" '
+            NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+            { n++; p[$c["polarize"]] = $c["params"]
+              if ($c["preset"] != name "-" $c["polarize"] || $c["verdict"] == "" || $c["cos_last"] == "") bad = 1 }
+            END { exit !(n == 4 && !bad && p["zero"] - p["none"] == 12806 && p["one"] == p["zero"] &&
+                         p["both"] - p["none"] == 25612) }' \
+            && ok "sweep of m2-$name-*.conf: none, zero, one, both with their pinned heads" \
+            || fail "sweep of m2-$name: $(cat "$TMP/sw.csv")"
+    else
+        fail "sweep of m2-$name-*.conf: $(tail -2 "$TMP/err")"
+    fi
+}
+sweep_series mqar-d2 batch_size=4 eval_every=0 eval_batches=0 mqar_val_examples=8
+sweep_series recency-d2 seq_len=64 batch_size=2 eval_batches=1 data="$TMP/corpus.txt"
+# the sweep's polarize = both run reloads with its pinned heads: inspect
+# reads 6 heads, the one-polarized head 0's attention and the importance
+pol="$TMP/sw-mqar-d2/m2-mqar-d2-both"
+if "$SSMLAB" inspect --model "$pol" --tokens 1,2,3,4,5 --importance --attention --channel 0 --layer 1 \
+    >"$TMP/pol.csv" 2>"$TMP/err"; then
+    grep -q "polarize both" "$TMP/err" && grep -q "mamba2, 6 heads of 32 (1 first with A = 0, 1 last with A = -100)" "$TMP/err" \
+        && [ "$(grep -c '^importance,0,' "$TMP/pol.csv")" -eq 5 ] \
+        && [ "$(grep -c '^attention,1,0,[0-9]*,[0-9]*,head,0,' "$TMP/pol.csv")" -eq 15 ] \
+        && ok "inspect of the polarized Mamba-2 run: 6 heads, importance, head 0's attention" \
+        || fail "inspect of the polarized run: $(cat "$TMP/err"; head -3 "$TMP/pol.csv")"
+else
+    fail "inspect of the polarized Mamba-2 run: $(cat "$TMP/err")"
+fi
 
 # inspect on a Mamba-2 checkpoint: the spectra per (layer, group), the norms
 # and their verdicts (with the flow of layer 0's mixer), the
@@ -144,8 +184,9 @@ if "$SSMLAB" inspect --model "$TMP/ss" --tokens 1,2,3,4,5,6,7,8,9 >"$TMP/insp.cs
         && grep -q '^spectrum,group,1,,,,[0-9]*,[0-9]*,[0-9]*,[a-z]*,1$' "$TMP/insp.csv" \
         && ok "inspect prints a spectrum per layer and group (2 x 2)" || fail "inspect spectrum: $(grep '^spectrum,group' "$TMP/insp.csv")"
     grep -q '^verdicts,residual,' "$TMP/insp.csv" && grep -q '^norms,verdict,' "$TMP/insp.csv" \
-        && grep -q '^verdicts,flow,ln ||x_i(t)|| over flow time,0,' "$TMP/insp.csv" && ! grep -q '^importance,' "$TMP/insp.csv" \
-        && ok "inspect's default tables: norms and verdicts with the flow, no importance" \
+        && grep -q '^verdicts,flow,ln ||x_i(t)|| over flow time,0,' "$TMP/insp.csv" \
+        && [ "$(grep -c '^importance,0,[0-9]*,[0-9]*,[-0-9.e]*,proxy,' "$TMP/insp.csv")" -eq 9 ] \
+        && ok "inspect's default tables: norms and verdicts with the flow, the importance of 9 tokens" \
         || fail "inspect default tables: $(cut -d, -f1,2 "$TMP/insp.csv" | sort -u | tr '\n' ' ')"
 else
     fail "inspect of a Mamba-2 checkpoint: $(cat "$TMP/err")"
@@ -167,8 +208,6 @@ fi
     && ok "inspect --influence --smoothing run through the Mamba-2 backward" || fail "influence: $(cat "$TMP/err")"
 expect_error 64 "--channel 4: a Mamba-2 model's attention is per head, and it has heads 0..3" \
     "$SSMLAB" inspect --model "$TMP/ss" --tokens 1,2,3 --attention --channel 4
-expect_error 64 "ssmlab inspect --importance: not available for mamba2 models yet" \
-    "$SSMLAB" inspect --model "$TMP/ss" --tokens 1,2,3 --importance
 expect_error 64 "the S6 map alone \(--flow-system s6\) is Mamba-1's: a mamba2 SSD takes B, C and dt from in_proj" \
     "$SSMLAB" inspect --model "$TMP/ss" --tokens 1,2,3 --flow --flow-system s6
 "$SSMLAB" inspect --model "$TMP/ss" --tokens 1,2,3,4,5 --flow --flow-layer 1 --flow-steps 4 >"$TMP/flow.csv" 2>"$TMP/err" \

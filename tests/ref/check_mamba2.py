@@ -6,7 +6,8 @@
 # float64 autograd through tests/ref/mamba2_ref.py (the SSD recurrence step by
 # step).  The cases cover lengths that are not a multiple of the chunk size,
 # one chunk longer than the sequence, chunks of 1, one and two groups (of B,
-# C and the gated norm), tied and untied heads, B = 1 and B > 1.
+# C and the gated norm), tied and untied heads, B = 1 and B > 1, and
+# polarized models (zero, one, both: pinned heads beyond the learned ones).
 #
 # Errors are  max|engine - ref| / max|ref|  over the whole tensor (loss:
 # |engine - ref| / |ref|).  Tolerances: logits and loss 1e-4, gradients 1e-3.
@@ -51,6 +52,15 @@ CASES = [
                                   head_dim=4, n_groups=2, chunk_size=1), B=1, L=7, seed=5),
     Case("q-beyond-l", ref2.Config(d_model=16, n_layer=2, vocab_size=33, d_state=4, d_conv=4,
                                    expand=3, head_dim=12, n_groups=4, chunk_size=16), B=2, L=9, seed=6),
+    # polarized: pinned heads (A = 0 first, A = -100 last) beyond the learned
+    # ones; their A_log gets no gradient (the reference's is exactly 0)
+    Case("pol-both-g2", ref2.Config(d_model=16, n_layer=2, vocab_size=31, d_state=4, d_conv=4,
+                                    head_dim=4, n_groups=2, chunk_size=4, tie_embeddings=False,
+                                    polarize="both"), B=2, L=13, seed=7),
+    Case("pol-one-g1", ref2.Config(d_model=8, n_layer=2, vocab_size=19, d_state=3, d_conv=3,
+                                   head_dim=4, n_groups=1, chunk_size=3, polarize="one"), B=2, L=11, seed=8),
+    Case("pol-zero-g1", ref2.Config(d_model=16, n_layer=3, vocab_size=25, d_state=5, d_conv=4,
+                                    head_dim=8, n_groups=1, chunk_size=5, polarize="zero"), B=1, L=9, seed=9),
 ]
 
 

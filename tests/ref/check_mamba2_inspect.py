@@ -2,7 +2,7 @@
 # inspect` on Mamba-2 models (ssmlab-math(7) MAMBA-2, Per-head
 # measurements).  For each case it writes a random Mamba-2 checkpoint with
 # tests/ref/mamba2_ref.py, runs
-#   ssmlab inspect --model DIR --tokens ... --format csv --spectrum --norms --attention
+#   ssmlab inspect --model DIR --tokens ... --format csv --spectrum --norms --importance --attention
 # and once more with --attention --layer 0 --channel h for one head h, and
 # compares, against the float64 reference:
 #   spectrum   eigenvalues of S_B S_C^T per (layer, group), S_B and S_C the
@@ -15,15 +15,20 @@
 #   attention  alpha_h[t][s] = C_t . B_s prod_{k=s+1..t} exp(dt_k[h] A_h) dt_s[h]
 #              (mamba2_ref.hidden_attention, literal products): the mean over
 #              heads of |alpha_h| for every layer and sequence, and one
-#              head's signed alpha_h: max |got - ref| / max |ref|, tol 1e-4.
+#              head's signed alpha_h: max |got - ref| / max |ref|, tol 1e-4;
+#   importance s_t = (1/H) sum_h dt_t[h] of layer 0 (every head, the pinned
+#              ones too), computed here from the float64 scan inputs: max
+#              relative error of the scores, tol 1e-4, and the ranking
+#              (positions by increasing score, ties by position).
 # Cases: one and two groups, one and several sequences, a length that is not
-# a multiple of the chunk size.
+# a multiple of the chunk size, a polarized model (whose signed head is the
+# one-polarized head 0, A = 0, and whose pinned heads count in the mean).
 #
 #   /usr/bin/python3 tests/ref/check_mamba2_inspect.py [BINARY] [--keep] [--break-reference]
 # Ends with "N passed, M failed"; exit status 1 when anything failed.
 # --break-reference perturbs the reference (A * 1.01 in the attention,
-# eigenvalues * 1.001, embedding * 1.01): the attention, spectrum and norm
-# checks must fail.
+# eigenvalues * 1.001, embedding * 1.01): the attention, spectrum, norm and
+# importance checks must fail.
 import os
 import sys
 from dataclasses import dataclass
@@ -58,6 +63,8 @@ CASES = [
                                  chunk_size=5, tie_embeddings=False), B=1, L=9, seed=2, head=5),
     Case("hf-g4", ref2.Config(d_model=16, n_layer=2, vocab_size=30, d_state=3, expand=3, head_dim=4,
                               n_groups=4, chunk_size=3), B=2, L=8, seed=3, head=6, naming="transformers"),
+    Case("pol-both-g2", ref2.Config(d_model=16, n_layer=2, vocab_size=29, d_state=4, head_dim=4, n_groups=2,
+                                    chunk_size=4, polarize="both"), B=2, L=10, seed=4, head=0),
 ]
 
 
@@ -108,6 +115,25 @@ def check_norms_verdict(case, report, tables, stream):
     report.line(verd == want_verd, f"{case.name}/residual verdict", f"{verd} (reference {want_verd})")
 
 
+def importance(layers):
+    """(B, L) layer 0's scores, the mean over heads of dt, float64."""
+    return layers[0][2].mean(dim=-1).numpy()
+
+
+def check_importance(case, report, tables, want):
+    got = np.full((case.B, case.L), np.nan)
+    order = [[None] * case.L for _ in range(case.B)]
+    for r in tables.get("importance", []):
+        b, rank, pos = int(r["seq"]), int(r["rank"]), int(r["pos"])
+        got[b, pos] = float(r["score"])
+        order[b][rank] = pos
+    report.within(f"{case.name}/importance scores (1/H) sum_h dt_t[h]",
+                  np.nanmax(np.abs(got - want) / np.abs(want)) if not np.isnan(got).any() else np.inf,
+                  ATTN_TOL)
+    want_order = [list(np.argsort(want[b], kind="stable")) for b in range(case.B)]
+    report.line(order == want_order, f"{case.name}/importance ranking", f"{order} (reference {want_order})")
+
+
 def check_case(case, command, report, workroot, break_reference):
     cfg = case.cfg
     model_dir = os.path.join(workroot, case.name, "model")
@@ -117,7 +143,7 @@ def check_case(case, command, report, workroot, break_reference):
     tokens = torch.randint(0, cfg.vocab_size, (case.B, case.L), generator=g)
     try:
         tables = check_norms.run_inspect(command, model_dir, tokens.tolist(),
-                                         ["--spectrum", "--norms", "--attention"])
+                                         ["--spectrum", "--norms", "--importance", "--attention"])
         head = check_norms.run_inspect(command, model_dir, tokens.tolist(),
                                        ["--attention", "--layer", "0", "--channel", str(case.head)])
     except RuntimeError as e:
@@ -130,6 +156,7 @@ def check_case(case, command, report, workroot, break_reference):
     layers, stream = ref2.scan_inputs(rp, cfg, tokens)
     check_spectra(case, report, tables, p, break_reference)
     check_norms_verdict(case, report, tables, stream)
+    check_importance(case, report, tables, importance(layers) * (1.01 if break_reference else 1))
     alphas = [ref2.hidden_attention(Bm, Cm, dt, A * (1.01 if break_reference else 1)).numpy()
               for Bm, Cm, dt, A in layers]   # [layer] (B, H, L, L)
     want = np.stack([np.abs(a).mean(axis=1) for a in alphas])

@@ -10,8 +10,9 @@
 #
 #   /usr/bin/python3 tests/ref/mamba2_ref.py --self-test
 #       the recurrence against the chunked form (several chunk sizes, odd
-#       lengths, one and two groups), the per-head hidden attention against
-#       the recurrence, and autograd against finite differences.
+#       lengths, one and two groups, pinned A = 0 and A = -100 heads), the
+#       per-head hidden attention against the recurrence, and autograd
+#       against finite differences (plain and polarized models).
 # It also holds the per-head measurements (scan_inputs, hidden_attention,
 # group_spectra) that tests/ref/check_mamba2_inspect.py compares
 # `ssmlab inspect` against.
@@ -50,14 +51,23 @@ class Config:
     pad_vocab_size_multiple: int = 8
     tie_embeddings: bool = True
     norm_eps: float = 1e-5
+    polarize: str = "none"            # pinned heads: none, zero, one, both
 
     @property
-    def d_inner(self):                # E
-        return self.expand * self.d_model
+    def n_one(self):                  # heads with A = 0, first
+        return int(self.polarize in ("one", "both"))
 
     @property
-    def n_heads(self):                # H
-        return self.d_inner // self.head_dim
+    def n_zero(self):                 # heads with A = -100, last
+        return int(self.polarize in ("zero", "both"))
+
+    @property
+    def n_heads(self):                # H: the learned heads and the pinned ones
+        return self.expand * self.d_model // self.head_dim + self.n_one + self.n_zero
+
+    @property
+    def d_inner(self):                # E = H P
+        return self.n_heads * self.head_dim
 
     @property
     def conv_dim(self):               # Cw = E + 2 G N
@@ -148,6 +158,19 @@ def gated_norm(y, z, w, G, eps):
     return v.reshape(shape) * w
 
 
+A_ONE_POLARIZED, A_ZERO_POLARIZED = 0.0, -100.0
+
+
+def heads_A(A_log, cfg):
+    """A (H): -exp(A_log) for the learned heads; the first n_one heads
+    pinned to 0 and the last n_zero to -100, which do not depend on A_log
+    (so it gets no gradient there)."""
+    H, n1, n0 = cfg.n_heads, cfg.n_one, cfg.n_zero
+    learned = -torch.exp(A_log[n1:H - n0])
+    return torch.cat([learned.new_full((n1,), A_ONE_POLARIZED), learned,
+                      learned.new_full((n0,), A_ZERO_POLARIZED)])
+
+
 def probe_keep(probe, i, cfg, like):
     """Layer i's keep mask (H, P, N) of the probe's ablations (layer, head,
     j): j = -1 the whole head, else entry j = p N + n; None without any."""
@@ -179,7 +202,7 @@ def mixer(p, i, xn, cfg, scan=ssd_recurrent, probe=None):
     Bm = xbc[..., E:E + G * N].reshape(Bsz, L, G, N)
     Cm = xbc[..., E + G * N:].reshape(Bsz, L, G, N)
     dt = F.softplus(dt + p[ref.mixer_name(i, "dt_bias")])
-    A = -torch.exp(p[ref.mixer_name(i, "A_log")])
+    A = heads_A(p[ref.mixer_name(i, "A_log")], cfg)
     if probe is None:
         y = scan(x, dt, A, Bm, Cm, p[ref.mixer_name(i, "D")]).reshape(Bsz, L, E)
     else:
@@ -248,7 +271,7 @@ def scan_inputs(p, cfg, tokens):
         xbc = F.silu(ref.causal_conv(xbc, w, p[ref.mixer_name(i, "conv1d.bias")]))
         layers.append((xbc[..., E:E + G * N].reshape(Bsz, L, G, N), xbc[..., E + G * N:].reshape(Bsz, L, G, N),
                        F.softplus(dt + p[ref.mixer_name(i, "dt_bias")]),
-                       -torch.exp(p[ref.mixer_name(i, "A_log")])))
+                       heads_A(p[ref.mixer_name(i, "A_log")], cfg)))
         x = x + mixer(p, i, xn, cfg)
         stream.append(x)
     return layers, stream
@@ -346,6 +369,8 @@ def config_json(cfg, naming="mamba_ssm"):
          "tie_embeddings": cfg.tie_embeddings}
     if cfg.norm_eps != 1e-5:
         c["norm_epsilon"] = cfg.norm_eps
+    if cfg.polarize != "none":
+        c["ssmlab"] = {"polarize": cfg.polarize}
     return c
 
 
@@ -388,6 +413,11 @@ def self_test(bug=False):
         args = random_scan_inputs(g, Bsz, L, H, P, G, N)
         err = ref.rel_err(ssd_chunked(*args, Q).numpy(), ssd_recurrent(*args).numpy())
         check(f"ssd chunked == recurrent (L {L} Q {Q} G {G})", err, 1e-12)
+    # pinned decays: A = 0 (never forgets) and A = -100 in one scan
+    args = list(random_scan_inputs(g, 2, 11, 4, 2, 2, 3))
+    args[2] = torch.tensor([0.0, -0.5, -1.5, -100.0], dtype=torch.float64)
+    err = ref.rel_err(ssd_chunked(*args, 4).numpy(), ssd_recurrent(*args).numpy())
+    check("ssd chunked == recurrent with A = 0 and A = -100 heads", err, 1e-12)
     args = list(random_scan_inputs(g, 1, 10, 2, 2, 1, 3))
     wrong = ssd_recurrent(args[0], args[1], args[2] * 1.01, *args[3:])
     check("ssd: a 1% change of A is seen", ref.rel_err(wrong.numpy(), ssd_chunked(*args, 4).numpy()),
@@ -397,9 +427,19 @@ def self_test(bug=False):
     mixed = torch.einsum("bhts,bshp->bthp", hidden_attention(Bm, Cm, dt, A * (1.01 if bug else 1)), x)
     check("hidden attention reproduces the SSD scan", ref.rel_err(
         mixed.numpy(), ssd_recurrent(x, dt, A, Bm, Cm, torch.zeros_like(Dskip)).numpy()), 1e-12)
-    # autograd of the whole model against central differences, float64
+    # autograd of the whole model against central differences, float64,
+    # plain and polarized (pinned heads: their A_log gets exactly no gradient)
+    for polarize in ("none", "both"):
+        check(f"autograd == finite differences (sampled elements), polarize {polarize}",
+              fd_worst(g, polarize), 1e-6)
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def fd_worst(g, polarize):
+    """max |central difference - autograd| / max |grad| over sampled elements."""
     cfg = Config(d_model=8, n_layer=2, vocab_size=11, d_state=3, d_conv=3, head_dim=4, n_groups=2,
-                 chunk_size=3, tie_embeddings=False)
+                 chunk_size=3, tie_embeddings=False, polarize=polarize)
     p = {k: v.double() for k, v in init_params(cfg, seed=3).items()}
     tokens = torch.randint(0, cfg.vocab_size, (2, 7), generator=g)
     _, _, grads = loss_and_grads(p, cfg, tokens)
@@ -416,9 +456,7 @@ def self_test(bug=False):
                 num[j] += sign * ref.lm_loss(forward(q, cfg, tokens), tokens).item() / 2e-6
             worst = max(worst, abs(num[j].item() - grads[name].reshape(-1)[j].item()) /
                         max(1e-3, grads[name].abs().max().item()))
-    check("autograd == finite differences (sampled elements)", worst, 1e-6)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return worst
 
 
 def main():

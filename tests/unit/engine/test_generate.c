@@ -228,6 +228,19 @@ Test(generate, mamba2_step_matches_forward)
     check_step_matches_forward(c, 1, 13, "mamba2 G 1 Q 3");
 }
 
+/* Polarized Mamba-2 (pinned heads A = 0 first, A = -100 last): the step
+ * reads the same A as the forward */
+Test(generate, polarized_mamba2_step_matches_forward)
+{
+    ssm_config c = small_mamba2();
+    c.polarize = SSM_POLARIZE_BOTH;   /* 4 + 2 heads in 2 groups */
+    check_step_matches_forward(c, 2, 11, "mamba2 polarize both");
+    c.polarize = SSM_POLARIZE_ZERO; c.n_groups = 1;
+    check_step_matches_forward(c, 1, 9, "mamba2 polarize zero");
+    c.polarize = SSM_POLARIZE_ONE;
+    check_prefill_then_step(c, 9, 14);
+}
+
 Test(generate, mamba2_prefill_then_step_matches_stepping)
 {
     ssm_config c = small_mamba2();

@@ -3,11 +3,12 @@
  * bitwise (with the optimizer state), a missing or misshapen tensor is
  * refused naming the file and the tensor, forward and backward give the
  * same bits twice on a thread count, AdamW steps lower the loss, the
- * one-layer runs not ported yet refuse a Mamba-2 model, the probes
- * (engine/probe.h, per head) see the states and hold their ablations and
- * pins in the backward, the
- * per-head hidden attention is the SSD's kernel, and the spectrum is per
- * (layer, group) from that group's in_proj rows. */
+ * probes (engine/probe.h, per head) see the states and hold their
+ * ablations and pins in the backward, the per-head hidden attention is the
+ * SSD's kernel, the spectrum is per (layer, group) from that group's
+ * in_proj rows, polarized heads decay by exactly 1 and 0, get no A
+ * gradient and survive a checkpoint, and the importance is layer 0's mean
+ * dt over heads. */
 #include <criterion/criterion.h>
 
 #include <math.h>
@@ -178,9 +179,6 @@ Test(mamba2, unported_paths_refuse_the_model)
     cr_expect_eq(ssm_model_need_mamba1(&m, "the dynamics"), SSM_ERR_USAGE);
     ssm_model_free(&m);
     ssm_config c = tiny_mamba2(1, 1);
-    c.polarize = SSM_POLARIZE_BOTH;
-    cr_expect_eq(ssm_model_build(&m, &c), SSM_ERR_CONFIG, "polarized Mamba-2 must be refused");
-    c = tiny_mamba2(1, 1);
     c.n_classes = 3;
     cr_expect_eq(ssm_model_build(&m, &c), SSM_ERR_CONFIG, "a Mamba-2 classifier must be refused");
 }
@@ -390,5 +388,125 @@ Test(mamba2, group_spectrum_reads_each_groups_rows)
         cr_expect_eq(s.cls[r], SSM_SPECTRUM_POSITIVE);
     }
     ssm_spectrum_free(&s);
+    ssm_model_free(&m);
+}
+
+/* polarize = both on 4 learned heads of 4 channels in 2 groups: 6 heads,
+ * head 0 one-polarized and head 5 zero-polarized; with saturate, head 5's
+ * dt_bias is raised so that its decay exp(-100 dt) is 0 in float (and so
+ * is its A's gradient, whatever the backward does). */
+static void build_polarized(ssm_model *m, int saturate)
+{
+    ssm_config c = tiny_mamba2(2, 0);
+    c.polarize = SSM_POLARIZE_BOTH;
+    build(m, c, 13);
+    cr_assert_eq(m->cfg.n_heads, 6);
+    cr_assert_eq(m->cfg.d_inner, 24);
+    for (int l = 0; saturate && l < 2; l++) m->params.m2_dt_bias[l * 6 + 5] = 3.0f;
+    cr_assert_eq(ssm_model_alloc_grads(m), SSM_OK, "%s", ssm_last_error());
+}
+
+Test(mamba2, polarized_heads_decay_by_one_and_zero)
+{
+    ssm_model m;
+    build_polarized(&m, 1);
+    enum { L = 7, H = 6, P = 4, N = 4, G = 2, E = 24, CW = E + 2 * G * N };
+    float loss = train_step(&m, NULL);
+    cr_expect(isfinite(loss), "loss %g", loss);
+    float A[H], alpha[L * L];
+    for (int l = 0; l < 2; l++) {
+        const float *xbc, *dt;
+        cr_assert_eq(ssm_mamba2_scan_inputs(&m, l, &xbc, &dt, A), SSM_OK, "%s", ssm_last_error());
+        cr_expect(A[0] == SSM_A_ONE_POLARIZED && A[H - 1] == SSM_A_ZERO_POLARIZED, "layer %d: A %g, %g", l,
+                  A[0], A[H - 1]);
+        for (int h = 1; h < H - 1; h++) cr_expect(A[h] == -expf(m.params.m2_A_log[l * H + h]));
+        for (int i = 0; i < 2 * L; i++) {
+            cr_expect(expf(dt[i * H] * A[0]) == 1.0f, "layer %d row %d: head 0 decays", l, i);
+            cr_expect(expf(dt[i * H + H - 1] * A[H - 1]) == 0.0f, "layer %d row %d: head %d keeps %g", l, i,
+                      H - 1, expf(dt[i * H + H - 1] * A[H - 1]));
+        }
+        /* the hidden attention: head 5 sees only the current token, and
+         * head 0 weighs every past one by C_t . B_s dt_s, undecayed */
+        cr_assert_eq(ssm_recency_attention(&m, l, 1, H - 1, NULL, alpha), SSM_OK, "%s", ssm_last_error());
+        for (int t = 0; t < L; t++)
+            for (int u = 0; u < t; u++) cr_expect(alpha[t * L + u] == 0.0f, "head 5: alpha[%d][%d] = %g", t, u,
+                                                  alpha[t * L + u]);
+        cr_assert_eq(ssm_recency_attention(&m, l, 1, 0, NULL, alpha), SSM_OK, "%s", ssm_last_error());
+        const float *x1 = xbc + (size_t)L * CW, *dt1 = dt + (size_t)L * H;
+        for (int t = 0; t < L; t++)
+            for (int u = 0; u <= t; u++) {
+                double cb = 0;
+                for (int n = 0; n < N; n++) cb += (double)x1[t * CW + E + G * N + n] * x1[u * CW + E + n];
+                double want = cb * dt1[u * H];
+                cr_expect(fabs(alpha[t * L + u] - want) <= 1e-5 * (1 + fabs(want)), "head 0: alpha[%d][%d] %g, "
+                          "C.B dt %g", t, u, alpha[t * L + u], want);
+            }
+        /* a pinned head's A is a constant: exactly no gradient; the learned ones get some */
+        cr_expect(m.grads.m2_A_log[l * H] == 0.0f && m.grads.m2_A_log[l * H + H - 1] == 0.0f,
+                  "layer %d: pinned dA_log %g, %g", l, m.grads.m2_A_log[l * H], m.grads.m2_A_log[l * H + H - 1]);
+        for (int h = 1; h < H - 1; h++) cr_expect(m.grads.m2_A_log[l * H + h] != 0.0f, "head %d: no gradient", h);
+    }
+    ssm_model_free(&m);
+}
+
+/* At the initial dt (where exp(-100 dt) is not 0, so dL/dA of head 5 is
+ * not either) the pinned heads' A_log get exactly no gradient and AdamW
+ * never moves them; a saved polarized model reloads with its pinned heads:
+ * the same configuration and the same logits to the bit; n_groups must
+ * divide the heads with the pinned ones. */
+Test(mamba2, polarized_model_trains_and_round_trips)
+{
+    ssm_model m, back;
+    ssm_adamw opt;
+    ssm_adamw_config oc;
+    ssm_adamw_config_default(&oc);
+    build_polarized(&m, 0);
+    cr_assert_eq(ssm_adamw_build(&opt, &m, &oc), SSM_OK);
+    float pinned[4] = {m.params.m2_A_log[0], m.params.m2_A_log[5], m.params.m2_A_log[6], m.params.m2_A_log[11]};
+    for (int i = 0; i < 3; i++) {
+        train_step(&m, &opt);
+        for (int k = 0; k < 4; k++) {
+            int j = k / 2 * 6 + k % 2 * 5;
+            cr_expect(m.grads.m2_A_log[j] == 0.0f, "step %d: pinned head %d of layer %d has dA_log %g", i,
+                      j % 6, j / 6, m.grads.m2_A_log[j]);
+        }
+    }
+    float now[4] = {m.params.m2_A_log[0], m.params.m2_A_log[5], m.params.m2_A_log[6], m.params.m2_A_log[11]};
+    cr_expect(memcmp(pinned, now, sizeof pinned) == 0, "a pinned head's A_log moved");
+    cr_assert_eq(ssm_checkpoint_save(tmpdir, &m, &opt, NULL), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_checkpoint_load(tmpdir, &back, NULL), SSM_OK, "%s", ssm_last_error());
+    cr_expect_eq(back.cfg.polarize, SSM_POLARIZE_BOTH);
+    cr_expect_eq(back.cfg.n_heads, 6);
+    cr_assert_eq(back.num_params, m.num_params);
+    ssm_batch b = {2, 7, TOKENS, NULL, NULL};
+    cr_assert_eq(ssm_model_forward(&m, &b), SSM_OK);
+    cr_assert_eq(ssm_model_forward(&back, &b), SSM_OK, "%s", ssm_last_error());
+    cr_expect(memcmp(m.acts.logits, back.acts.logits, sizeof(float) * 2 * 7 * m.cfg.padded_vocab) == 0,
+              "the reloaded model's logits differ");
+    ssm_adamw_free(&opt);
+    ssm_model_free(&m); ssm_model_free(&back);
+    ssm_config c = tiny_mamba2(2, 0);
+    c.polarize = SSM_POLARIZE_ZERO;   /* 4 + 1 heads in 2 groups */
+    cr_expect_eq(ssm_model_build(&m, &c), SSM_ERR_CONFIG);
+    cr_expect_not_null(strstr(ssm_last_error(), "with the polarized ones"), "%s", ssm_last_error());
+}
+
+/* The importance proxy of a Mamba-2 model: s_t = (1/H) sum_h dt_t[h] of
+ * layer 0, pinned heads included, in m->acts.imp_s (B, L). */
+Test(mamba2, importance_is_layer_0s_mean_dt)
+{
+    ssm_model m;
+    build_polarized(&m, 1);
+    ssm_batch b = {2, 7, TOKENS, NULL, NULL};
+    cr_assert_eq(ssm_model_forward(&m, &b), SSM_OK, "%s", ssm_last_error());
+    const float *xbc, *dt;
+    float A[6];
+    cr_assert_eq(ssm_mamba2_scan_inputs(&m, 0, &xbc, &dt, A), SSM_OK, "%s", ssm_last_error());
+    for (int i = 0; i < 2 * 7; i++) {
+        double s = 0;
+        for (int h = 0; h < 6; h++) s += dt[i * 6 + h];
+        cr_expect(fabs(m.acts.imp_s[i] - s / 6) <= 1e-6 * s, "token %d: score %g, mean dt %g", i,
+                  m.acts.imp_s[i], s / 6);
+    }
     ssm_model_free(&m);
 }
