@@ -689,11 +689,10 @@ ssm_status ssm_session_flow(ssm_session *s, int l, atomic_int *cancel, ssm_flow 
 
 ssm_status ssm_session_view_check(const ssm_model *m, ssm_view v)
 {
-    /* the engine's measurements Mamba-2 does not have yet: the one list to
-     * shorten when it gains them */
-    static const char *const mamba1_only[SSM_VIEW_COUNT] = {
-        [SSM_VIEW_IMPORTANCE] = "the importance ranking",
-    };
+    /* the engine's measurements Mamba-2 does not have: the one list to
+     * fill should a view come to Mamba-1 first (none now: each exists for
+     * both) */
+    static const char *const mamba1_only[SSM_VIEW_COUNT] = {NULL};
     if (v < 0 || v >= SSM_VIEW_COUNT) return ssm_fail(SSM_ERR_SOFTWARE, "view %d is unknown", (int)v);
     return mamba1_only[v] ? ssm_model_need_mamba1(m, mamba1_only[v]) : SSM_OK;
 }

@@ -22,6 +22,7 @@
 typedef struct {
     int ok, n_layer, sel, sel_token, utf8, iv;
     char note[96];
+    char unit[16];   /* what a horizon belongs to: "channel", or Mamba-2's "head" */
     float lognorm[SSM_SNAP_MAX_LAYER * SSM_SNAP_MAX_T];   /* (n_layer, T) ln ||h_t|| */
     float lo, hi;
     int bins[SSM_SNAP_MAX_LAYER][SSM_SNAP_HZ_BINS];
@@ -39,6 +40,7 @@ static void states_update(tui_panel *p, const tui_view *v)
     st->sel_token = v->token;
     st->utf8 = v->utf8;
     st->iv = s->iv_desc[0] != 0;
+    snprintf(st->unit, sizeof st->unit, "%s", s->attn_unit[0] ? s->attn_unit : "channel");
     snprintf(st->note, sizeof st->note, "%s", s->states_note[0] ? s->states_note : "measuring the states...");
     tui_tokens_set(&st->tok, s, v->utf8);
     memcpy(st->bins, s->hz_bins, sizeof st->bins);
@@ -110,7 +112,7 @@ static void hist_bars(tui_panel *p, const states_state *st, int y, int rows)
 /* The bins' lower edges, or their counts. */
 static void hist_labels(tui_panel *p, const states_state *st, int y, int counts)
 {
-    tui_draw_text(p->win, y, 0, LABEL_W - 1, tui_attr(TUI_C_DIM), counts ? "ch" : "tok");
+    tui_draw_text(p->win, y, 0, LABEL_W - 1, tui_attr(TUI_C_DIM), counts ? (st->unit[0] == 'h' ? "hd" : "ch") : "tok");
     for (int k = 0; k < SSM_SNAP_HZ_BINS; k++) {
         attr_t a = counts ? A_NORMAL : tui_attr(TUI_C_DIM);
         if (counts) tui_draw_fmt(p->win, y, LABEL_W + k * BIN_W, BIN_W - 1, a, "%3d", st->bins[st->sel][k]);
@@ -127,8 +129,8 @@ static void summary(tui_panel *p, const states_state *st, int y)
     for (int k = 0; k < SSM_SNAP_HZ_BINS && half * 2 < n; k++) half += b[med = k];
     char l[3][192];
     const char *h = st->utf8 ? "\u2016h\u2016" : "|h|";
-    snprintf(l[0], sizeof l[0], "log %s %.3g..%.3g; L%d horizons: median bin %s tok, %d of %d channels never forget",
-             h, exp(st->lo), exp(st->hi), st->sel, ssm_horizon_bin_label(med), b[SSM_SNAP_HZ_BINS - 1], n);
+    snprintf(l[0], sizeof l[0], "log %s %.3g..%.3g; L%d horizons: median bin %s tok, %d of %d %ss never forget",
+             h, exp(st->lo), exp(st->hi), st->sel, ssm_horizon_bin_label(med), b[SSM_SNAP_HZ_BINS - 1], n, st->unit);
     snprintf(l[1], sizeof l[1], "L%d horizon median %s tok, %d/%d inf", st->sel, ssm_horizon_bin_label(med),
              b[SSM_SNAP_HZ_BINS - 1], n);
     snprintf(l[2], sizeof l[2], "L%d %s, %d inf", st->sel, ssm_horizon_bin_label(med), b[SSM_SNAP_HZ_BINS - 1]);

@@ -14,10 +14,10 @@
 # layers numbered as ssmlab inspect numbers them; a Mamba-2 model (from
 # scenarios/m2-bytes-small.conf and from a checkpoint): the attention
 # selector picks heads and says so, a spectrum row per group, steps move
-# the loss, validations write their dynamics, the views the engine lacks
-# for Mamba-2 (importance, states, flow, interventions) show its refusal
-# while the lab goes on, its refused settings are refused before asking,
-# and its checkpoint trains on as a new run that saves and reloads.
+# the loss, validations write their dynamics, importance, states (horizons
+# per head), flow and interventions on a head work, its refused settings
+# are refused before asking, and its checkpoint trains on as a new run that
+# saves and reloads.
 . "$(dirname "$0")/lib.sh"
 export HOME="$TMP" LC_ALL=C.UTF-8
 tiny_corpus "$TMP/c.txt"
@@ -417,19 +417,19 @@ dyn=$(awk -F, 'NR == 1 {for (i = 1; i <= NF; i++) if ($i == "eig_pos") c = i} $2
 [ "$rows" = 1 ] && [ "$dyn" = 1 ] && ok "the validation at step 2 wrote its row with the dynamics" \
     || fail "train.csv: $rows validation rows, $dyn with dynamics: $(cat "$TMP/runs/m2/train.csv" 2>&1)"
 
-# --- Mamba-2: the views it does not have yet, the engine's refusal --------
-run refuse "$conf" "${m2[@]}" out="$TMP/runs/m2r" --paused <<'EOF'
+# --- Mamba-2: every view, per head; the settings it lacks refused --------
+run views "$conf" "${m2[@]}" out="$TMP/runs/m2r" --paused <<'EOF'
 wait-idle
 key Tab Tab Tab Tab
 key z
 wait-idle
 dump-screen
-expect the importance ranking: not available for mamba2 models yet (Mamba-1 only)
+expect-not not available for mamba2
 key z
 key i
 wait-idle
 dump-screen
-expect the states and their horizons: not available for mamba2 models yet
+expect horizon median
 expect logit lens at
 key i
 key f
@@ -440,18 +440,19 @@ key ]
 wait-idle
 key a
 wait-idle
-expect interventions (ablations, pins): not available for mamba2 models yet (Mamba-1 only)
-expect-not ablate 0:0
+expect ablated layer 0 head 0
+expect ablate 0:0
 key P
 wait-idle
-expect interventions (ablations, pins): not available for mamba2 models yet
-# unsaved training: a new model the engine would build asks first; this one is refused at once
+expect pinned A = 0 in layer 0 head 0
+# unsaved training: a new model the engine would build asks first; these are refused at once
 key n
 wait-step 1
 key s
 expect arch mamba2 is a language model on tokens
 expect-not [y/n]
 key p
+expect must divide
 expect-not [y/n]
 key n
 wait-step 2
@@ -459,15 +460,15 @@ dump-screen
 expect 2/600
 key q n
 EOF
-rc_ok refuse "importance, states, flow, interventions and settings refused; the lab goes on and steps"
-# the depth panel's left 37 columns, rows joined: the note is wrapped beside the curve
-nth_dump refuse 3 | python3 -c 'import re, sys; rows = sys.stdin.read().split("\n")[8:20]
-print(re.sub("[\u2800-\u28ff]", " ", " ".join(r[:37] for r in rows)))' \
-    | tr -s ' ' | grep -q "the flow (one-layer runs): not available for mamba2 models yet (Mamba-1 only)" \
-    && ok "f: the depth panel shows the flow's refusal beside the depth curve" \
-    || fail "no flow refusal in the depth panel: $(nth_dump refuse 3 | sed -n 9,16p)"
-grep -q "L0g1" <<<"$(nth_dump refuse 4)" && ok "after the refusals the panels still measure (spectrum per group)" \
-    || fail "no spectrum after the refusals"
+rc_ok views "importance, states per head, flow and interventions on a head; scenario and polarize refused; the lab steps"
+! nth_dump views 1 | grep -q "not available" && ok "z on the ranking: Mamba-2's importance, no refusal" \
+    || fail "ranking refused: $(nth_dump views 1 | grep 'not available')"
+nth_dump views 2 | grep -qE '^hd +[0-9]' && ok "i: the horizons are counted per head (hd)" \
+    || fail "no per-head horizon counts: $(nth_dump views 2 | grep -E '^(ch|hd) ')"
+! nth_dump views 3 | grep -q "not available for mamba2" && ok "f: the flow is measured, no refusal" \
+    || fail "flow refused: $(nth_dump views 3 | grep 'not available')"
+grep -q "L0g1" <<<"$(nth_dump views 4)" && ok "after the interventions the panels still measure (spectrum per group)" \
+    || fail "no spectrum after the interventions"
 
 # --- Mamba-2: a checkpoint inspected, trained on as a new run, reloaded ----
 "$SSMLAB" train "$conf" "${m2[@]}" steps=3 eval_every=0 out="$TMP/ck" >/dev/null 2>"$TMP/train.err" \
@@ -475,7 +476,7 @@ grep -q "L0g1" <<<"$(nth_dump refuse 4)" && ok "after the refusals the panels st
 (cd "$TMP/ck" && sha256sum -- * | sort) >"$TMP/ck.sum"
 run ck --model "$TMP/ck" "${m2[@]}" <<'EOF'
 wait-idle
-expect inspecting TMP/ck at step 3; training makes the new run TMP/ck-2
+expect inspecting TMP/ck at step 3 (f32 weights); training makes the new run TMP/ck-2
 expect L1g1
 expect all heads
 key n

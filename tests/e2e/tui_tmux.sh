@@ -12,7 +12,7 @@
 # new run goes to a directory named after its settings; an image classifier
 # whose reordering toggles; then a loaded run trained on and stopped by
 # SIGTERM into a new run beside it, colour levels; a Mamba-2 model (per-group
-# spectrum, head selector, refusals of what it lacks, training goes on);
+# spectrum, head selector, a head ablated, its horizons, training goes on);
 # and Ctrl-C.
 # Keeps well under 60 s.
 . "$(dirname "$0")/lib.sh"
@@ -220,7 +220,7 @@ T capture-pane -p -e -t col | grep -qE $'\e\\[([34][0-7]|[34]8;)' && fail "NO_CO
 T capture-pane -p -t col | grep -qE '^x1 +[ .:=+*#%@-]*[:=+*#%@-]' && ok "NO_COLOR: density characters" || fail "NO_COLOR heatmap"
 T kill-session -t col
 
-# --- a Mamba-2 model: heads, groups, refusals, training -------------------
+# --- a Mamba-2 model: heads, groups, views, training ----------------------
 m2conf="$(dirname "$0")/../../scenarios/m2-bytes-small.conf"
 start "$m2conf" "${common[@]}" n_layer=2 out="$TMP/m2"   # d_inner 64: 2 heads of 32 in 2 groups
 check 'eigenvalues of S_B S_Cᵀ per group' 15 "Mamba-2: the eigenvalue panel is per group"
@@ -229,10 +229,10 @@ check 'layer 0, all heads' 5 "Mamba-2: the attention panel averages heads"
 check '▶ training|▶ m2 ' 10 "Mamba-2: training starts at once"
 advances "Mamba-2: the step advances"
 press ] 'layer 0, head 0' 5 "Mamba-2: ] selects head 0"
-press a 'interventions \(ablations, pins\): not available for mamba2 models yet' 5 "Mamba-2: a shows the refusal"
-press i 'the states and their horizons: not available for mamba2 models yet' 10 "Mamba-2: the states view shows the refusal"
+press a 'ablated layer 0 head 0' 5 "Mamba-2: a ablates the selected head"
+press i 'horizon' 10 "Mamba-2: the states view shows the horizons"
 T send-keys -t tui i
-advances "Mamba-2: training goes on after the refusals"
+advances "Mamba-2: training goes on with the head ablated"
 T send-keys -t tui q
 if wait_screen 'Save the training' 3; then T send-keys -t tui y; fi
 rc=$(wait_exit)

@@ -1356,11 +1356,10 @@ static void tiny_mamba2_config(run_config *rc)
 }
 
 /* A Mamba-2 session trains, saves and reloads; its hidden attention is
- * per head (the lab's and inspect's the same bits); the views the engine
- * lacks for Mamba-2 are refused by name, in one place, and an
- * intervention is refused without touching the probe; Mamba-1 has them
- * all, with channels. */
-Test(session, mamba2_trains_with_heads_and_refuses_what_it_lacks)
+ * per head (the lab's and inspect's the same bits); every view exists for
+ * it, and a head's ablation attaches to the probe (a head out of range is
+ * refused, the probe untouched); Mamba-1 has them all, with channels. */
+Test(session, mamba2_trains_with_heads_and_has_every_view)
 {
     run_config rc;
     tiny_mamba2_config(&rc);
@@ -1373,14 +1372,18 @@ Test(session, mamba2_trains_with_heads_and_refuses_what_it_lacks)
     float lr;
     for (int i = 0; i < 3; i++) cr_assert_eq(ssm_session_step(&s, &loss[i], &acc, &lr), SSM_OK, "%s", ssm_last_error());
     cr_assert(isfinite(loss[2]) && loss[2] != loss[0], "the loss moves: %g -> %g", loss[0], loss[2]);
-    for (int v = 0; v < SSM_VIEW_COUNT; v++) {
-        cr_assert_eq(ssm_session_view_check(&s.model, (ssm_view)v), SSM_ERR_USAGE, "view %d", v);
-        cr_assert(strstr(ssm_last_error(), "not available for mamba2 models yet"), "%s", ssm_last_error());
-    }
-    ssm_ablation ab = {0, 0, -1};
-    ssm_probe iv = {.ablate = &ab, .n_ablate = 1};
+    for (int v = 0; v < SSM_VIEW_COUNT; v++)
+        cr_assert_eq(ssm_session_view_check(&s.model, (ssm_view)v), SSM_OK, "view %d: %s", v, ssm_last_error());
+    ssm_ablation bad = {0, 4, -1};   /* 4 heads: 0..3 */
+    ssm_probe iv = {.ablate = &bad, .n_ablate = 1};
     cr_assert_eq(ssm_session_intervene(&s, &iv), SSM_ERR_USAGE);
+    cr_assert(strstr(ssm_last_error(), "head"), "%s", ssm_last_error());
     cr_assert_null(s.iv);
+    ssm_ablation ab = {0, 3, -1};
+    iv.ablate = &ab;
+    cr_assert_eq(ssm_session_intervene(&s, &iv), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(s.iv, &iv);
+    cr_assert_eq(ssm_session_intervene(&s, NULL), SSM_OK);
     cr_assert_eq(ssm_session_save(&s, tmpdir_path("m2")), SSM_OK, "%s", ssm_last_error());
 
     int tokens[16] = {80, 97, 99, 107, 32, 109, 121, 32, 98, 111, 120, 32, 119, 105, 116, 104}, T = 16;
@@ -1425,8 +1428,9 @@ Test(session, mamba2_trains_with_heads_and_refuses_what_it_lacks)
 }
 
 /* The engine on a Mamba-2 session: a spectrum row per group, heads to
- * select, the refusals in the snapshot where the views would be, and the
- * rest measured (norms, attention, influence, lens). */
+ * select, every view measured (norms, importance, attention, influence,
+ * lens, states per head, flow), and a head's ablation changing what the
+ * panels measure. */
 Test(engine, mamba2_snapshot_per_group_and_per_head)
 {
     run_config rc;
@@ -1453,21 +1457,28 @@ Test(engine, mamba2_snapshot_per_group_and_per_head)
     cr_assert(snap->infl_ok && snap->infl_token == 5, "%s", snap->infl_note);
     cr_assert(snap->lens_ok, "%s", snap->lens_note);
     for (int i = 0; i < 3 * 12; i++) cr_assert(snap->norms[i] > 0, "norm %d", i);
-    cr_assert(!snap->imp_ok && strstr(snap->imp_note, "the importance ranking: not available for mamba2"), "%s",
-              snap->imp_note);
-    cr_assert(!snap->states_ok && strstr(snap->states_note, "not available for mamba2"), "%s", snap->states_note);
-    cr_assert(!snap->flow_ok && strstr(snap->flow_note, "not available for mamba2"), "%s", snap->flow_note);
-    cr_assert(strstr(snap->iv_note, "interventions (ablations, pins): not available for mamba2"), "%s", snap->iv_note);
-    cr_assert(snap->setting_note[SSM_RUN_SCENARIO][0] && snap->setting_note[SSM_RUN_POLARIZE][0]);
-    cr_assert(!snap->msg_error, "a refused view is no error: %s", snap->msg);
+    cr_assert(snap->imp_ok, "%s", snap->imp_note);
+    cr_assert(snap->states_ok, "%s", snap->states_note);
+    cr_assert(!snap->iv_note[0], "%s", snap->iv_note);
+    cr_assert(snap->setting_note[SSM_RUN_SCENARIO][0], "Mamba-2 has no eigenvalue scenario");
+    /* polarize zero adds a fifth head, which 2 groups do not divide */
+    cr_assert(strstr(snap->setting_note[SSM_RUN_POLARIZE], "must divide the 5 heads"), "%s",
+              snap->setting_note[SSM_RUN_POLARIZE]);
+    cr_assert(!snap->msg_error, "%s", snap->msg);
+    float before = snap->norms[2 * 12 + 11];
     ssm_cmd ab = {.kind = SSM_CMD_ABLATE, .layer = 0, .channel = 1};
     ssm_engine_send(e, &ab);
+    wait_done(e, fds[0], snap);
+    cr_assert(!snap->msg_error, "%s", snap->msg);
+    cr_assert(strstr(snap->msg, "layer 0 head 1"), "%s", snap->msg);
+    cr_assert_eq(snap->n_ablated, 1);
+    cr_assert_neq(snap->norms[2 * 12 + 11], before, "the ablated head changes the last token's norm");
     ssm_cmd step = {.kind = SSM_CMD_STEP};
     ssm_engine_send(e, &step);
     wait_done(e, fds[0], snap);
-    cr_assert_eq(snap->step, 1, "the refusal leaves the engine running");
+    cr_assert_eq(snap->step, 1);
     cr_assert(isfinite(snap->loss));
-    cr_assert_eq(snap->n_ablated, 0);
+    cr_assert_eq(snap->n_ablated, 1);
     cr_assert(snap->spec_ok && snap->attn_ok);
     engine_off(e, fds, snap);
 }
