@@ -1177,12 +1177,14 @@ void ssm_conv_silu_forward(const ssm_conv_args *a, float *uc, float *u)
     conv_forward_tasks(a, uc, u);
 }
 
-/* dx[b, s, e] = sum_k w[e,k] dout[b, s+K-1-k, e] for one block. */
-static void conv_dx_block(const ssm_conv_args *a, const float *dout, int b,
-                          int blk, const float wt[][CONV_W], float *dx)
+/* The body of conv_dx_block, nw and K passed in: conv_dx_block calls it
+ * with constants for whole blocks of 4 taps, so that the loops unroll and
+ * vectorise (the same sums in the same order, so the same bits). */
+static inline __attribute__((always_inline))
+void conv_dx_body(const ssm_conv_args *a, const float *dout, int b, int e0, int nw,
+                  int K, const float wt[][CONV_W], float *dx)
 {
-    const int e0 = blk * CONV_W, nw = imin(CONV_W, a->E - e0);
-    const int K = a->K, L = a->L;
+    const int L = a->L;
     for (int s = 0; s < L; s++) {
         float acc[CONV_W] = {0}; /* (W) */
         for (int k = (s + K - L > 0 ? s + K - L : 0); k < K; k++) {
@@ -1194,12 +1196,24 @@ static void conv_dx_block(const ssm_conv_args *a, const float *dout, int b,
     }
 }
 
-/* Sequence b's dw (E, K) and dbias (E) for one block into dwp, dbp. */
-static void conv_dw_block(const ssm_conv_args *a, const float *dout, int b,
-                          int blk, float *dwp, float *dbp)
+/* dx[b, s, e] = sum_k w[e,k] dout[b, s+K-1-k, e] for one block. */
+static void conv_dx_block(const ssm_conv_args *a, const float *dout, int b,
+                          int blk, const float wt[][CONV_W], float *dx)
 {
     const int e0 = blk * CONV_W, nw = imin(CONV_W, a->E - e0);
-    const int K = a->K, L = a->L;
+    if (nw == CONV_W && a->K == 4)
+        conv_dx_body(a, dout, b, e0, CONV_W, 4, wt, dx);
+    else
+        conv_dx_body(a, dout, b, e0, nw, a->K, wt, dx);
+}
+
+/* The body of conv_dw_block, nw and K passed in (constants for whole
+ * blocks of 4 taps, as conv_dx_body). */
+static inline __attribute__((always_inline))
+void conv_dw_body(const ssm_conv_args *a, const float *dout, int b, int e0, int nw,
+                  int K, float *dwp, float *dbp)
+{
+    const int L = a->L;
     float dw[CONV_KMAX][CONV_W] = {{0}}; /* (K, W) */
     float db[CONV_W] = {0};              /* (W) */
     for (int t = 0; t < L; t++) {
@@ -1219,6 +1233,17 @@ static void conv_dw_block(const ssm_conv_args *a, const float *dout, int b,
             dwp[e * K + k] = dw[k][w];
         dbp[e] = db[w];
     }
+}
+
+/* Sequence b's dw (E, K) and dbias (E) for one block into dwp, dbp. */
+static void conv_dw_block(const ssm_conv_args *a, const float *dout, int b,
+                          int blk, float *dwp, float *dbp)
+{
+    const int e0 = blk * CONV_W, nw = imin(CONV_W, a->E - e0);
+    if (nw == CONV_W && a->K == 4)
+        conv_dw_body(a, dout, b, e0, CONV_W, 4, dwp, dbp);
+    else
+        conv_dw_body(a, dout, b, e0, nw, a->K, dwp, dbp);
 }
 
 static void conv_bwd_block(const ssm_conv_args *a, const float *dout, int b,
