@@ -732,6 +732,30 @@ static void matmul_forward(float *out, int ldo, const float *in, int ldi,
     ssm_gemm_stats_end(t0, 2.0 * M * N * K);
 }
 
+/* acc[j] += sum_i a[i, j] (b[i, j] r[i] when b is set) for lo <= j < hi,
+ * a and b (M, ld): each column's sum runs over i in increasing order (the
+ * bits of a loop down the column), read by rows a chunk of columns at a
+ * time, vectorised over the columns. */
+#define COLSUM_CHUNK 256
+static void column_sums_add(float *acc, const float *a, int ld, const float *b,
+                            const float *r, int M, int lo, int hi)
+{
+    for (int j0 = lo; j0 < hi; j0 += COLSUM_CHUNK) {
+        const int nj = hi - j0 < COLSUM_CHUNK ? hi - j0 : COLSUM_CHUNK;
+        float s[COLSUM_CHUNK] = {0}; /* (nj) the chunk's sums */
+        for (int i = 0; i < M; i++) {
+            const float *ai = a + (size_t)i * ld + j0;
+            if (b) {
+                const float *bi = b + (size_t)i * ld + j0;
+                for (int j = 0; j < nj; j++) s[j] += ai[j] * bi[j] * r[i];
+            } else {
+                for (int j = 0; j < nj; j++) s[j] += ai[j];
+            }
+        }
+        for (int j = 0; j < nj; j++) acc[j0 + j] += s[j];
+    }
+}
+
 /* din (M, K) = beta * din + dout (M, N) · W (N, K);  dW (N, K) += dout^T · in;
  * dbias (N) += column sums of dout.  din, dW and dbias may be NULL (an
  * input-only backward has no dW).  din is split over
@@ -752,11 +776,8 @@ static void matmul_backward(float *din, int lddi, float beta, float *dW, float *
         if (dW && hi > lo)
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, hi - lo, K, M, 1.0f,
                         dout + lo, ldd, in, ldi, 1.0f, dW + (size_t)lo * K, K);
-        for (int j = lo; dbias && j < hi; j++) {
-            float s = 0.0f;
-            for (int i = 0; i < M; i++) s += dout[(size_t)i * ldd + j];
-            dbias[j] += s;
-        }
+        if (dbias && hi > lo)
+            column_sums_add(dbias, dout, ldd, NULL, NULL, M, lo, hi);
     }
     ssm_gemm_stats_end(t0, ((din ? 2.0 : 0.0) + (dW ? 2.0 : 0.0)) * M * N * K);
 }
@@ -789,11 +810,12 @@ static void rmsnorm_backward(float *dx, float *dw, const float *dy, const float 
         for (int d = 0; d < D; d++) dx[(size_t)i * D + d] += dyi[d] * w[d] * r - xi[d] * k;
     }
     if (!dw) return;
-#pragma omp parallel for schedule(static)
-    for (int d = 0; d < D; d++) {
-        float s = 0.0f;
-        for (int i = 0; i < M; i++) s += dy[(size_t)i * D + d] * x[(size_t)i * D + d] * rstd[i];
-        dw[d] += s;
+#pragma omp parallel
+    {
+        int lo, hi;
+        ssm_split_rows(D, &lo, &hi);
+        if (hi > lo)
+            column_sums_add(dw, dy, D, x, rstd, M, lo, hi);
     }
 }
 

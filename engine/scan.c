@@ -2,7 +2,7 @@
  * layer (ssmlab-math(7) MODEL steps 2 and 5), forward and backward.  The fast scans
  * spread (batch x channel block) tasks over OpenMP threads and vectorise over
  * the channels of a block: SCAN_W = 8 on the avx2 path, 16 in AVX-512
- * intrinsics on the avx512 path (forward only, chosen at run time); the fast
+ * intrinsics on the avx512 path (chosen at run time); the fast
  * conv forward spreads row tasks and vectorises over channel chunks, with the
  * SiLU optionally fused; the naive twins follow the formulas literally in
  * double.  Every reduction of the fast kernels runs in a fixed
@@ -226,6 +226,24 @@ SCAN_AVX512 static inline __m512 scan_exp16(__m512 x)
     return _mm512_maskz_mul_ps((__mmask16)~under, p, _mm512_castsi512_ps(sb));
 }
 
+/* The lanes of a block of nw channels. */
+static inline __mmask16 scan16_mask(int nw)
+{
+    return (__mmask16)(nw >= SCAN_W16 ? 0xffffu : (1u << nw) - 1u);
+}
+
+/* At[n] = A[e0 + w, n] over the lanes w < nw, 0 in the padding lanes. */
+SCAN_AVX512 static inline __attribute__((always_inline))
+void scan16_block_A(const ssm_scan_args *a, int e0, int nw, int N, __m512 *At)
+{
+    for (int n = 0; n < N; n++) {
+        float col[SCAN_W16] = {0}; /* (W) A[e0 + w, n] */
+        for (int w = 0; w < nw; w++)
+            col[w] = a->A[(size_t)(e0 + w) * N + n];
+        At[n] = _mm512_loadu_ps(col);
+    }
+}
+
 /* One state n of one token: h <- exp(dt A) h + dt u B_t[n]; returns
  * acc + C_t[n] h. */
 SCAN_AVX512 static inline __attribute__((always_inline))
@@ -245,14 +263,10 @@ SCAN_AVX512 static inline __attribute__((always_inline))
 void scan16_fwd_body(const ssm_scan_args *a, int b, int e0, int nw, int N,
                      __m512 *h, __m512 *At, float *y)
 {
-    const __mmask16 m = (__mmask16)(nw >= SCAN_W16 ? 0xffffu : (1u << nw) - 1u);
-    for (int n = 0; n < N; n++) {
-        float col[SCAN_W16] = {0}; /* (W) A[e0 + w, n] */
-        for (int w = 0; w < nw; w++)
-            col[w] = a->A[(size_t)(e0 + w) * N + n];
-        At[n] = _mm512_loadu_ps(col);
+    const __mmask16 m = scan16_mask(nw);
+    scan16_block_A(a, e0, nw, N, At);
+    for (int n = 0; n < N; n++)
         h[n] = _mm512_setzero_ps();
-    }
     const __m512 Dv = _mm512_maskz_loadu_ps(m, a->Dskip + e0);
     for (int t = 0; t < a->L; t++) {
         const size_t row = (size_t)b * a->L + t, off = row * (size_t)a->E + (size_t)e0;
@@ -382,8 +396,8 @@ typedef struct {
     float *dAp;       /* (B, E, N) per-sequence partial dA */
     float *dDp;       /* (B, E) per-sequence partial dD */
     float *hs;        /* (threads, hs_stride) recomputed states of one block
-                         per thread, (L+1, N, W); row 0 is h_{-1} = 0, row
-                         t+1 is h_t */
+                         per thread, (L+1, N, W) for W = 8 or 16 lanes; row
+                         0 is h_{-1} = 0, row t+1 is h_t */
     size_t hs_stride; /* floats per thread in hs */
     int nblk, ngrp;   /* channel blocks, and groups of them */
 } scan_work;
@@ -397,7 +411,7 @@ static void scan_work_table(const ssm_scan_args *a, int threads, scan_work *wk,
     const size_t B = a->B, L = a->L, E = a->E, N = a->N;
     wk->nblk = scan_nblk(a->E);
     wk->ngrp = imin(wk->nblk, SCAN_GMAX);
-    wk->hs_stride = ((L + 1) * N * SCAN_W + 15) / 16 * 16;
+    wk->hs_stride = (L + 1) * N * SCAN_W16; /* the wider path's, 64-byte rows */
     const ssm_layout_entry list[SCAN_WORK_ENTRIES] = {
         {&wk->dBp, B * L * wk->ngrp * N},
         {&wk->dCp, B * L * wk->ngrp * N},
@@ -581,6 +595,237 @@ static void scan_reduce_ad(const ssm_scan_args *a, const scan_work *wk,
     }
 }
 
+/* ------------------------------------------------------------------ */
+/* fast scan backward, AVX-512: 16 channels a block                       */
+
+/* The same algorithm as the avx2 backward above (recompute the block's
+ * states, then one reverse sweep), on 16 lanes: the recompute keeps the
+ * state in registers and also forms the block's dC_t (it needs h_t only),
+ * the reverse sweep keeps the state's gradient (carry) and the dA sums in
+ * registers (N = 16) or stack arrays (other N). */
+
+/* Fixed-order tree sum of the 16 lanes: v[w] += v[w + half] for
+ * half = 8, 4, 2, 1, as scan_hsum does on 8. */
+SCAN_AVX512 static inline float scan16_hsum(__m512 v)
+{
+    const __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(v),
+                                    _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+}
+
+/* out[n] = scan16_hsum(x[n]) for the 16 vectors x[0..15], the same sums in
+ * the same order (so the same bits), by a transpose: each step halves the
+ * lanes per sum and packs two sums' halves into one vector. */
+SCAN_AVX512 static inline __attribute__((always_inline))
+__m512 scan16_hsum16(const __m512 x[16])
+{
+    __m512 y[8], z[4], p[2]; /* 8, 4, 2 lanes per sum */
+    for (int k = 0; k < 8; k++) /* y[k]: x[2k] (lanes 0-7), x[2k+1] (8-15) */
+        y[k] = _mm512_add_ps(_mm512_shuffle_f32x4(x[2 * k], x[2 * k + 1], 0x44),
+                             _mm512_shuffle_f32x4(x[2 * k], x[2 * k + 1], 0xee));
+    for (int j = 0; j < 4; j++) /* z[j]: 128-bit lane i holds sum 4j + i */
+        z[j] = _mm512_add_ps(_mm512_shuffle_f32x4(y[2 * j], y[2 * j + 1], 0x88),
+                             _mm512_shuffle_f32x4(y[2 * j], y[2 * j + 1], 0xdd));
+    for (int m = 0; m < 2; m++) /* p[m]: lane i: sums 8m + i (x2), 8m + 4 + i (x2) */
+        p[m] = _mm512_add_ps(_mm512_shuffle_ps(z[2 * m], z[2 * m + 1], 0x44),
+                             _mm512_shuffle_ps(z[2 * m], z[2 * m + 1], 0xee));
+    /* s: element 4i + k holds sum 4k + i */
+    const __m512 s = _mm512_add_ps(_mm512_shuffle_ps(p[0], p[1], 0x88),
+                                   _mm512_shuffle_ps(p[0], p[1], 0xdd));
+    const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    return _mm512_permutexvar_ps(idx, s);
+}
+
+/* dst[n] = sum of the lanes of v[n] (n < N), or dst[n] += it when add;
+ * v is spent. */
+SCAN_AVX512 static inline __attribute__((always_inline))
+void scan16_put_sums(int N, const __m512 *v, int add, float *dst)
+{
+    if (N == 16) {
+        __m512 s = scan16_hsum16(v);
+        if (add)
+            s = _mm512_add_ps(_mm512_loadu_ps(dst), s);
+        _mm512_storeu_ps(dst, s);
+        return;
+    }
+    for (int n = 0; n < N; n++) {
+        const float s = scan16_hsum(v[n]);
+        dst[n] = add ? dst[n] + s : s;
+    }
+}
+
+/* Inputs of token row for the block at e0 (lanes m): delta, u, dy and
+ * delta u. */
+typedef struct {
+    __m512 dt, u, dy, dtu;
+} scan16_tok;
+
+SCAN_AVX512 static inline __attribute__((always_inline))
+scan16_tok scan16_tok_load(const ssm_scan_args *a, const float *dy, size_t row, int e0, __mmask16 m)
+{
+    const size_t off = row * (size_t)a->E + (size_t)e0;
+    scan16_tok tk;
+    tk.dt = _mm512_maskz_loadu_ps(m, a->delta + off);
+    tk.u = _mm512_maskz_loadu_ps(m, a->u + off);
+    tk.dy = _mm512_maskz_loadu_ps(m, dy + off);
+    tk.dtu = _mm512_mul_ps(tk.dt, tk.u);
+    return tk;
+}
+
+/* State n of one token: h <- exp(dt A) h + dt u B_t[n], stored to hrow;
+ * hd = dy h (the lanes of dC_t[n]). */
+SCAN_AVX512 static inline __attribute__((always_inline))
+void scan16_state_n(const scan16_tok *tk, __m512 An, float bn, __m512 *h, __m512 *hd, float *hrow)
+{
+    const __m512 dA = scan_exp16(_mm512_mul_ps(tk->dt, An));
+    *h = _mm512_fmadd_ps(dA, *h, _mm512_mul_ps(tk->dtu, _mm512_set1_ps(bn)));
+    _mm512_store_ps(hrow, *h);
+    *hd = _mm512_mul_ps(tk->dy, *h);
+}
+
+/* State n of one token of the reverse sweep, hp its h_{t-1}: with
+ * g = dy C_t[n] + carry, adds the terms of ddelta, du (state part) and dA,
+ * sets gb to the lanes of dB_t[n] and carry to g exp(dt A). */
+SCAN_AVX512 static inline __attribute__((always_inline))
+void scan16_grad_n(const scan16_tok *tk, __m512 An, float b, float c, const float *hp,
+                   __m512 *carry, __m512 *dAs, __m512 *gb, __m512 *ddt, __m512 *dus)
+{
+    const __m512 bn = _mm512_set1_ps(b);
+    const __m512 dA = scan_exp16(_mm512_mul_ps(tk->dt, An));
+    const __m512 g = _mm512_fmadd_ps(tk->dy, _mm512_set1_ps(c), *carry);
+    const __m512 hpdA = _mm512_mul_ps(_mm512_load_ps(hp), dA);
+    *ddt = _mm512_fmadd_ps(g, _mm512_fmadd_ps(hpdA, An, _mm512_mul_ps(bn, tk->u)), *ddt);
+    *dAs = _mm512_fmadd_ps(_mm512_mul_ps(g, hpdA), tk->dt, *dAs);
+    *dus = _mm512_fmadd_ps(_mm512_mul_ps(g, tk->dt), bn, *dus);
+    *gb = _mm512_mul_ps(g, tk->dtu);
+    *carry = _mm512_mul_ps(g, dA);
+}
+
+/* h_t of the block for every t into hs (L+1, N, 16), row 0 = h_{-1} = 0,
+ * the state in h (registers for N = 16); and the block's share of
+ * dC_t[n] = sum_w dy_t[w] h_t[n][w] into the group's partial (stored by
+ * the group's first block, added by later ones).  hd holds N vectors. */
+SCAN_AVX512 static inline __attribute__((always_inline))
+void scan16_states(const ssm_scan_args *a, const float *dy, int b, int e0, int nw, int N,
+                   const __m512 *At, __m512 *h, __m512 *hd, float *hs,
+                   const scan_work *wk, int grp, int add)
+{
+    const __mmask16 m = scan16_mask(nw);
+    for (int n = 0; n < N; n++) {
+        h[n] = _mm512_setzero_ps();
+        _mm512_store_ps(hs + (size_t)n * SCAN_W16, h[n]);
+    }
+    for (int t = 0; t < a->L; t++) {
+        const size_t row = (size_t)b * a->L + t;
+        const float *Bt = a->Bm + row * (size_t)a->ld_bc;
+        const scan16_tok tk = scan16_tok_load(a, dy, row, e0, m);
+        float *hrow = hs + (size_t)(t + 1) * N * SCAN_W16;
+        if (N == 16) {
+#pragma clang loop unroll(full)
+            for (int n = 0; n < 16; n++)
+                scan16_state_n(&tk, At[n], Bt[n], &h[n], &hd[n], hrow + (size_t)n * SCAN_W16);
+        } else {
+            for (int n = 0; n < N; n++)
+                scan16_state_n(&tk, At[n], Bt[n], &h[n], &hd[n], hrow + (size_t)n * SCAN_W16);
+        }
+        scan16_put_sums(N, hd, add, wk->dCp + (row * wk->ngrp + grp) * N);
+    }
+}
+
+/* The reverse sweep of the block over t, states from hs: du, ddelta of
+ * the block's channels, its share of dB_t (stored or added as dC_t), and
+ * its dA, dD sums into the per-sequence partials.  carry, dAs and gb hold
+ * N vectors each. */
+SCAN_AVX512 static inline __attribute__((always_inline))
+void scan16_reverse(const ssm_scan_args *a, const float *dy, int b, int e0, int nw, int N,
+                    const __m512 *At, __m512 *carry, __m512 *dAs, __m512 *gb,
+                    const float *hs, const scan_work *wk, int grp, int add,
+                    float *du, float *ddelta)
+{
+    const __mmask16 m = scan16_mask(nw);
+    for (int n = 0; n < N; n++)
+        carry[n] = dAs[n] = _mm512_setzero_ps();
+    __m512 dD = _mm512_setzero_ps();
+    const __m512 Dv = _mm512_maskz_loadu_ps(m, a->Dskip + e0);
+    for (int t = a->L - 1; t >= 0; t--) {
+        const size_t row = (size_t)b * a->L + t, off = row * (size_t)a->E + (size_t)e0;
+        const float *Bt = a->Bm + row * (size_t)a->ld_bc, *Ct = a->Cm + row * (size_t)a->ld_bc;
+        const scan16_tok tk = scan16_tok_load(a, dy, row, e0, m);
+        const float *hp = hs + (size_t)t * N * SCAN_W16; /* (N, 16) h_{t-1} */
+        __m512 ddt = _mm512_setzero_ps(), dus = _mm512_setzero_ps();
+        if (N == 16) {
+#pragma clang loop unroll(full)
+            for (int n = 0; n < 16; n++)
+                scan16_grad_n(&tk, At[n], Bt[n], Ct[n], hp + (size_t)n * SCAN_W16,
+                              &carry[n], &dAs[n], &gb[n], &ddt, &dus);
+        } else {
+            for (int n = 0; n < N; n++)
+                scan16_grad_n(&tk, At[n], Bt[n], Ct[n], hp + (size_t)n * SCAN_W16,
+                              &carry[n], &dAs[n], &gb[n], &ddt, &dus);
+        }
+        scan16_put_sums(N, gb, add, wk->dBp + (row * wk->ngrp + grp) * N);
+        _mm512_mask_storeu_ps(du + off, m, _mm512_fmadd_ps(Dv, tk.dy, dus));
+        _mm512_mask_storeu_ps(ddelta + off, m, ddt);
+        dD = _mm512_fmadd_ps(tk.dy, tk.u, dD);
+    }
+    for (int n = 0; n < N; n++) {
+        float col[SCAN_W16]; /* (W) the dA sums of state n */
+        _mm512_storeu_ps(col, dAs[n]);
+        for (int w = 0; w < nw; w++)
+            wk->dAp[((size_t)b * a->E + e0 + w) * N + n] = col[w];
+    }
+    _mm512_mask_storeu_ps(wk->dDp + (size_t)b * a->E + e0, m, dD);
+}
+
+/* One block, N = 16: everything in registers but the recomputed states. */
+SCAN_AVX512 static void scan16_bwd_n16(const ssm_scan_args *a, const float *dy, int b, int e0,
+                                      int nw, float *hs, const scan_work *wk, int grp, int add,
+                                      float *du, float *ddelta)
+{
+    __m512 At[16], v[16], dAs[16], tmp[16]; /* (N, W) A; state, then its gradient; dA; sums */
+    scan16_block_A(a, e0, nw, 16, At);
+    scan16_states(a, dy, b, e0, nw, 16, At, v, tmp, hs, wk, grp, add);
+    scan16_reverse(a, dy, b, e0, nw, 16, At, v, dAs, tmp, hs, wk, grp, add, du, ddelta);
+}
+
+SCAN_AVX512 static void scan16_bwd_any(const ssm_scan_args *a, const float *dy, int b, int e0,
+                                      int nw, float *hs, const scan_work *wk, int grp, int add,
+                                      float *du, float *ddelta)
+{
+    /* (N, W) A; state, then its gradient; dA; sums */
+    __m512 At[SCAN_NMAX], v[SCAN_NMAX], dAs[SCAN_NMAX], tmp[SCAN_NMAX];
+    scan16_block_A(a, e0, nw, a->N, At);
+    scan16_states(a, dy, b, e0, nw, a->N, At, v, tmp, hs, wk, grp, add);
+    scan16_reverse(a, dy, b, e0, nw, a->N, At, v, dAs, tmp, hs, wk, grp, add, du, ddelta);
+}
+
+/* The tasks (b, grp) of the avx512 path over nthr threads; wk's groups are
+ * of 16-channel blocks.  The group's first block stores its dB/dC
+ * partials, later ones add. */
+SCAN_AVX512 static void scan16_backward(const ssm_scan_args *a, const float *dy, int nthr,
+                                        const scan_work *wk, float *du, float *ddelta)
+{
+    const int ngrp = wk->ngrp, ntask = a->B * ngrp;
+#pragma omp parallel num_threads(nthr)
+    {
+        float *hs = wk->hs + (size_t)omp_get_thread_num() * wk->hs_stride;
+#pragma omp for schedule(static)
+        for (int i = 0; i < ntask; i++) {
+            const int b = i / ngrp, grp = i % ngrp;
+            const int k0 = grp * wk->nblk / ngrp, k1 = (grp + 1) * wk->nblk / ngrp;
+            for (int blk = k0; blk < k1; blk++) {
+                const int e0 = blk * SCAN_W16, nw = imin(SCAN_W16, a->E - e0);
+                if (a->N == 16)
+                    scan16_bwd_n16(a, dy, b, e0, nw, hs, wk, grp, blk > k0, du, ddelta);
+                else
+                    scan16_bwd_any(a, dy, b, e0, nw, hs, wk, grp, blk > k0, du, ddelta);
+            }
+        }
+    }
+}
+
 ssm_status ssm_scan_backward(const ssm_scan_args *a, const float *dy,
                              float *du, float *ddelta, float *dBm, float *dCm,
                              float *dA, float *dD)
@@ -600,13 +845,20 @@ ssm_status ssm_scan_backward(const ssm_scan_args *a, const float *dy,
                         "(B=%d L=%d E=%d N=%d)", a->work ? "the work space is too small"
                         : "out of memory", a->B, a->L, a->E, a->N);
     ssm_layout_carve(t, SCAN_WORK_ENTRIES, 1, mem);
-    const int ngrp = wk.ngrp, ntask = a->B * ngrp;
+    if (ssm_scan_isa_get() == SSM_SCAN_ISA_AVX512) {
+        /* fewer, wider blocks: the partials sized for 8-lane groups hold them */
+        wk.nblk = (a->E + SCAN_W16 - 1) / SCAN_W16;
+        wk.ngrp = imin(wk.nblk, SCAN_GMAX);
+        scan16_backward(a, dy, nthr, &wk, du, ddelta);
+    } else {
+        const int ngrp = wk.ngrp, ntask = a->B * ngrp;
 #pragma omp parallel num_threads(nthr)
-    {
-        float *hs = wk.hs + (size_t)omp_get_thread_num() * wk.hs_stride;
+        {
+            float *hs = wk.hs + (size_t)omp_get_thread_num() * wk.hs_stride;
 #pragma omp for schedule(static)
-        for (int i = 0; i < ntask; i++)
-            scan_bwd_task(a, dy, i / ngrp, i % ngrp, hs, &wk, du, ddelta);
+            for (int i = 0; i < ntask; i++)
+                scan_bwd_task(a, dy, i / ngrp, i % ngrp, hs, &wk, du, ddelta);
+        }
     }
     scan_reduce_bc(a, &wk, dBm, dCm);
     scan_reduce_ad(a, &wk, dA, dD);
@@ -925,12 +1177,14 @@ void ssm_conv_silu_forward(const ssm_conv_args *a, float *uc, float *u)
     conv_forward_tasks(a, uc, u);
 }
 
-/* dx[b, s, e] = sum_k w[e,k] dout[b, s+K-1-k, e] for one block. */
-static void conv_dx_block(const ssm_conv_args *a, const float *dout, int b,
-                          int blk, const float wt[][CONV_W], float *dx)
+/* The body of conv_dx_block, nw and K passed in: conv_dx_block calls it
+ * with constants for whole blocks of 4 taps, so that the loops unroll and
+ * vectorise (the same sums in the same order, so the same bits). */
+static inline __attribute__((always_inline))
+void conv_dx_body(const ssm_conv_args *a, const float *dout, int b, int e0, int nw,
+                  int K, const float wt[][CONV_W], float *dx)
 {
-    const int e0 = blk * CONV_W, nw = imin(CONV_W, a->E - e0);
-    const int K = a->K, L = a->L;
+    const int L = a->L;
     for (int s = 0; s < L; s++) {
         float acc[CONV_W] = {0}; /* (W) */
         for (int k = (s + K - L > 0 ? s + K - L : 0); k < K; k++) {
@@ -942,12 +1196,24 @@ static void conv_dx_block(const ssm_conv_args *a, const float *dout, int b,
     }
 }
 
-/* Sequence b's dw (E, K) and dbias (E) for one block into dwp, dbp. */
-static void conv_dw_block(const ssm_conv_args *a, const float *dout, int b,
-                          int blk, float *dwp, float *dbp)
+/* dx[b, s, e] = sum_k w[e,k] dout[b, s+K-1-k, e] for one block. */
+static void conv_dx_block(const ssm_conv_args *a, const float *dout, int b,
+                          int blk, const float wt[][CONV_W], float *dx)
 {
     const int e0 = blk * CONV_W, nw = imin(CONV_W, a->E - e0);
-    const int K = a->K, L = a->L;
+    if (nw == CONV_W && a->K == 4)
+        conv_dx_body(a, dout, b, e0, CONV_W, 4, wt, dx);
+    else
+        conv_dx_body(a, dout, b, e0, nw, a->K, wt, dx);
+}
+
+/* The body of conv_dw_block, nw and K passed in (constants for whole
+ * blocks of 4 taps, as conv_dx_body). */
+static inline __attribute__((always_inline))
+void conv_dw_body(const ssm_conv_args *a, const float *dout, int b, int e0, int nw,
+                  int K, float *dwp, float *dbp)
+{
+    const int L = a->L;
     float dw[CONV_KMAX][CONV_W] = {{0}}; /* (K, W) */
     float db[CONV_W] = {0};              /* (W) */
     for (int t = 0; t < L; t++) {
@@ -967,6 +1233,17 @@ static void conv_dw_block(const ssm_conv_args *a, const float *dout, int b,
             dwp[e * K + k] = dw[k][w];
         dbp[e] = db[w];
     }
+}
+
+/* Sequence b's dw (E, K) and dbias (E) for one block into dwp, dbp. */
+static void conv_dw_block(const ssm_conv_args *a, const float *dout, int b,
+                          int blk, float *dwp, float *dbp)
+{
+    const int e0 = blk * CONV_W, nw = imin(CONV_W, a->E - e0);
+    if (nw == CONV_W && a->K == 4)
+        conv_dw_body(a, dout, b, e0, CONV_W, 4, dwp, dbp);
+    else
+        conv_dw_body(a, dout, b, e0, nw, a->K, dwp, dbp);
 }
 
 static void conv_bwd_block(const ssm_conv_args *a, const float *dout, int b,

@@ -65,10 +65,10 @@ size_t ssm_scan_work_size(int B, int L, int E, int N, int threads, int backward)
  *           the build's -march (AVX2 under the Makefile's default on an
  *           AVX2 machine); runs everywhere, backward and forward.
  *   avx512  16 channels a block in AVX-512F intrinsics, compiled by target
- *           attributes, the state held in registers over the whole
- *           sequence (N = 16) or in a stack array (other N); forward
- *           only (the backward takes the avx2 path), and only on a CPU
- *           with AVX-512F.
+ *           attributes, the state (and in the backward's reverse sweep
+ *           its gradient) held in registers over the whole sequence
+ *           (N = 16) or in a stack array (other N); forward and
+ *           backward, only on a CPU with AVX-512F.
  * auto picks avx512 when the CPU has it, else avx2.  Each path is
  * deterministic for a fixed thread count; the two differ from each other
  * by float rounding only (the tests hold each one to the naive twins).

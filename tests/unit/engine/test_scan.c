@@ -1,9 +1,11 @@
 /* test_scan.c — Criterion tests of engine/scan.c: fast scan (every path the
  * CPU runs: avx2, avx512) and conv (plain and fused with the SiLU) against
- * their naive twins (forward and backward, odd shapes), finite differences
- * of the naive backwards, token-by-token steps against the full forward,
- * thread-count determinism of the fast backwards, and the fast exp (reached
- * through the public kernels) against libm. */
+ * their naive twins (forward and backward, odd shapes), the avx512 scan
+ * backward against the avx2 one, finite differences of the naive backwards
+ * and of the fast scan backward on every path, token-by-token steps against
+ * the full forward, thread-count determinism of the fast backwards (the
+ * scan's on every path), and the fast exp (reached through the public
+ * kernels) against libm. */
 #include <criterion/criterion.h>
 #include <criterion/redirect.h>
 
@@ -258,20 +260,49 @@ static void expect_grads_close(const sgrads *f, const sgrads *n, const scase *c)
                       "%s: column %d outside dB/dC was written", w, j);
 }
 
+/* Every path against the naive twin. */
 Test(scan, backward_fast_matches_naive)
 {
+    ssm_scan_isa paths[2];
+    const int npath = scan_paths(paths);
+    for (int p = 0; p < npath; p++)
+        for (size_t s = 0; s < NSHAPES; s++) {
+            scase c;
+            sgrads f, n;
+            scan_path_use(paths[p]);
+            cr_log_info("backward, path %s", ssm_scan_isa_name(paths[p]));
+            scase_build(&c, SHAPES[s][0], SHAPES[s][1], SHAPES[s][2], SHAPES[s][3], 200 + s);
+            sgrads_build(&f, &c);
+            sgrads_build(&n, &c);
+            scan_bwd(&c, &f, 1);
+            scan_bwd(&c, &n, 0);
+            expect_grads_close(&f, &n, &c);
+            sgrads_free(&f); sgrads_free(&n);
+            scase_free(&c);
+        }
+}
+
+/* The avx512 backward against the avx2 one (when the CPU has both): the
+ * same algorithm, so they agree to float rounding. */
+Test(scan, backward_avx512_matches_avx2)
+{
+    if (!ssm_scan_isa_supported(SSM_SCAN_ISA_AVX512))
+        cr_skip_test("this CPU lacks AVX-512F");
     for (size_t s = 0; s < NSHAPES; s++) {
         scase c;
-        sgrads f, n;
-        scase_build(&c, SHAPES[s][0], SHAPES[s][1], SHAPES[s][2], SHAPES[s][3], 200 + s);
-        sgrads_build(&f, &c);
+        sgrads w, n;
+        scase_build(&c, SHAPES[s][0], SHAPES[s][1], SHAPES[s][2], SHAPES[s][3], 250 + s);
+        sgrads_build(&w, &c);
         sgrads_build(&n, &c);
-        scan_bwd(&c, &f, 1);
-        scan_bwd(&c, &n, 0);
-        expect_grads_close(&f, &n, &c);
-        sgrads_free(&f); sgrads_free(&n);
+        scan_path_use(SSM_SCAN_ISA_AVX512);
+        scan_bwd(&c, &w, 1);
+        scan_path_use(SSM_SCAN_ISA_AVX2);
+        scan_bwd(&c, &n, 1);
+        expect_grads_close(&w, &n, &c);
+        sgrads_free(&w); sgrads_free(&n);
         scase_free(&c);
     }
+    cr_assert_eq(ssm_scan_isa_set(SSM_SCAN_ISA_AUTO), SSM_OK);
 }
 
 /* dA and dD are accumulated: a second call adds the same amount again. */
@@ -454,23 +485,56 @@ Test(scan, step_matches_forward)
     scase_free(&c);
 }
 
+/* Each path gives the same bits twice and on 1, 2 or 3 threads (N = 16,
+ * the register kernel, and N = 12; E = 301: grouped blocks and a tail). */
 Test(scan, fast_backward_is_deterministic)
 {
-    scase c;
-    sgrads g1, g2, g3;
-    scase_build(&c, 3, 33, 301, 12, 9);
-    sgrads_build(&g1, &c);
-    sgrads_build(&g2, &c);
-    sgrads_build(&g3, &c);
+    ssm_scan_isa paths[2];
+    const int npath = scan_paths(paths);
+    for (int p = 0; p < npath; p++)
+        for (int N = 12; N <= 16; N += 4) {
+            scase c;
+            sgrads g1, g2;
+            scan_path_use(paths[p]);
+            scase_build(&c, 3, 33, 301, N, 9);
+            sgrads_build(&g1, &c);
+            omp_set_num_threads(2);
+            scan_bwd(&c, &g1, 1);
+            for (int threads = 1; threads <= 3; threads++) {
+                omp_set_num_threads(threads);
+                sgrads_build(&g2, &c);
+                scan_bwd(&c, &g2, 1);
+                cr_expect(sgrads_equal(&g1, &g2, &c), "%s N=%d: 2 and %d threads differ",
+                          ssm_scan_isa_name(paths[p]), N, threads);
+                sgrads_free(&g2);
+            }
+            sgrads_free(&g1);
+            scase_free(&c);
+        }
     omp_set_num_threads(2);
-    scan_bwd(&c, &g1, 1);
-    scan_bwd(&c, &g2, 1);
-    cr_expect(sgrads_equal(&g1, &g2, &c), "two runs with 2 threads differ");
-    omp_set_num_threads(1);
-    scan_bwd(&c, &g3, 1);
-    cr_expect(sgrads_equal(&g1, &g3, &c), "1 thread and 2 threads differ");
-    sgrads_free(&g1); sgrads_free(&g2); sgrads_free(&g3);
-    scase_free(&c);
+}
+
+/* The fast backward of every path against finite differences of the naive
+ * forward (N = 16, the register kernel, and N = 5; E = 19: a tail). */
+Test(scan, fast_backward_matches_finite_differences)
+{
+    ssm_scan_isa paths[2];
+    const int npath = scan_paths(paths);
+    for (int p = 0; p < npath; p++)
+        for (int N = 5; N <= 16; N += 11) {
+            scase c;
+            sgrads g;
+            scan_path_use(paths[p]);
+            scase_build(&c, 2, 5, 19, N, 12);
+            sgrads_build(&g, &c);
+            fill_const(g.dA, (size_t)c.a.E * c.a.N, 0.0f);
+            fill_const(g.dD, c.a.E, 0.0f);
+            scan_bwd(&c, &g, 1);
+            cr_log_info("finite differences (%s, N=%d): worst error %.3g of tolerance",
+                        ssm_scan_isa_name(paths[p]), N, fd_check_all(&c, &g));
+            sgrads_free(&g);
+            scase_free(&c);
+        }
 }
 
 /* Each path gives the same bits twice and on 1, 2 or 3 threads (N = 16,
