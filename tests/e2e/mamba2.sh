@@ -213,9 +213,12 @@ expect_error 64 "the S6 map alone \(--flow-system s6\) is Mamba-1's: a mamba2 SS
 "$SSMLAB" inspect --model "$TMP/ss" --tokens 1,2,3,4,5 --flow --flow-layer 1 --flow-steps 4 >"$TMP/flow.csv" 2>"$TMP/err" \
     && [ "$(grep -c '^flow,norm,' "$TMP/flow.csv")" -eq 25 ] && grep -q '^flow,verdict,' "$TMP/flow.csv" \
     && ok "inspect --flow: layer 1's mixer, 5 tokens x (4 steps + 1)" || fail "flow: $(cat "$TMP/err")"
-echo q >"$TMP/keys"
-expect_error 64 "the lab: not available for mamba2 models yet" \
-    "$SSMLAB" tui --model "$TMP/ss" --script "$TMP/keys"
-expect_error 64 "the lab: not available for mamba2 models yet" \
-    "$SSMLAB" tui "$TMP/m2.conf" data="$TMP/corpus.txt" --script "$TMP/keys"
+# the lab opens a Mamba-2 checkpoint and run configuration, heads selected
+# (the lab's own tests: tui_lab.sh, tui_tmux.sh)
+printf 'wait-idle\nexpect all heads\nkey q\n' >"$TMP/keys"
+"$SSMLAB" tui --model "$TMP/ss" --script "$TMP/keys" >/dev/null 2>"$TMP/err" \
+    && ok "the lab inspects a Mamba-2 checkpoint" || fail "tui --model: $(tail -2 "$TMP/err")"
+printf 'wait-idle\nexpect all heads\nkey q n\n' >"$TMP/keys"
+"$SSMLAB" tui "$TMP/m2.conf" data="$TMP/corpus.txt" --paused --script "$TMP/keys" >/dev/null 2>"$TMP/err" \
+    && ok "the lab opens a Mamba-2 run configuration" || fail "tui m2.conf: $(tail -2 "$TMP/err")"
 finish
