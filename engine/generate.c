@@ -90,11 +90,7 @@ static void matvec_rows(float *y, step_weight W, const float *x, const float *bi
  * order, so one thread's hi is the next one's lo. */
 static void balanced_rows(const ssm_gen_state *s, int n, int *lo, int *hi)
 {
-    int t = omp_get_thread_num(), T = omp_get_num_threads();
-    if (T > SSM_GEN_TEAM_MAX) {
-        ssm_split_rows(n, lo, hi);
-        return;
-    }
+    int t = omp_get_thread_num(), T = omp_get_num_threads();   /* T <= SSM_GEN_TEAM_MAX */
     double before = 0.0, total = 0.0;
     for (int i = 0; i < T; i++) {
         if (i == t) before = total;
@@ -111,7 +107,7 @@ static void matvec_share(ssm_gen_state *s, float *y, step_weight W, const float 
                          int M, int K)
 {
     int lo, hi, t = omp_get_thread_num();
-    if (!W.h || t >= SSM_GEN_TEAM_MAX) {
+    if (!W.h) {
         ssm_split_rows(M, &lo, &hi);
         matvec_range(y, W, x, NULL, add_to, lo, hi, K);
         return;
@@ -127,7 +123,7 @@ static void matvec_share(ssm_gen_state *s, float *y, step_weight W, const float 
  * token's bf16 products (bytes per second), kept relative to thread 0. */
 static void balance_update(ssm_gen_state *s, int T)
 {
-    if (T > SSM_GEN_TEAM_MAX || s->busy[0] <= 0.0 || s->work[0] <= 0.0) return;
+    if (s->busy[0] <= 0.0 || s->work[0] <= 0.0) return;
     double r0 = s->work[0] / s->busy[0];
     for (int t = 0; t < T; t++) {
         if (s->busy[t] > 0.0 && s->work[t] > 0.0)
@@ -146,6 +142,16 @@ static void rmsnorm_step(float *y, const float *x, const float *w, int D, float 
     for (int d = 0; d < D; d++) ss += x[d] * x[d];
     float r = 1.0f / sqrtf(ss / D + eps);
     for (int d = 0; d < D; d++) y[d] = x[d] * r * w[d];
+}
+
+/* The RMSNorm of the residual x into the calling thread's own row of xn:
+ * every thread of the team computes the same row in the same order, so no
+ * thread waits for another's (x is whole after the previous barrier). */
+static const float *norm_mine(ssm_gen_state *s, const float *w, float eps)
+{
+    float *xn = s->xn + (size_t)omp_get_thread_num() * s->D;
+    rmsnorm_step(xn, s->x, w, s->D, eps);
+    return xn;
 }
 
 /* conv_step for K = 4 (the mamba default), unrolled; same sum order */
@@ -214,9 +220,8 @@ static void layer_step(const ssm_config *c, const step_params *p, ssm_gen_state 
 {
     int D = s->D, E = s->E, R = s->R, K = s->K, X = R + 2 * s->Ns, lo, hi;
     size_t EN = (size_t)E * s->Ns;
-#pragma omp single
-    rmsnorm_step(s->xn, s->x, p->norm_w, D, c->norm_eps);
-    matvec_share(s, s->xz, p->in_proj, s->xn, NULL, 2 * E, D);
+    const float *xn = norm_mine(s, p->norm_w, c->norm_eps);
+    matvec_share(s, s->xz, p->in_proj, xn, NULL, 2 * E, D);
 #pragma omp barrier
     ssm_split_rows(E, &lo, &hi);
     conv_step(s->u + lo, s->conv + ((size_t)l * E + lo) * (K - 1), s->xz + lo,
@@ -245,9 +250,8 @@ static void layer_step_mamba2(const ssm_config *c, const ssm_params *pm, ssm_gen
            GN = (size_t)c->n_groups * c->d_state, EN = E * s->Ns;
     float *xbc = s->u, *dt = s->delta, *yz = s->delta;   /* (Cw), (H), then (E) */
     step_weight in_proj = {pm->m2_in_proj + l * W * D, NULL}, out_proj = {pm->out_proj + l * D * E, NULL};
-#pragma omp single
-    rmsnorm_step(s->xn, s->x, pm->norm_w + l * D, (int)D, c->norm_eps);
-    matvec_share(s, s->xz, in_proj, s->xn, NULL, (int)W, (int)D);
+    const float *xn = norm_mine(s, pm->norm_w + l * D, c->norm_eps);
+    matvec_share(s, s->xz, in_proj, xn, NULL, (int)W, (int)D);
 #pragma omp barrier
 #pragma omp single
     {
@@ -288,7 +292,7 @@ static void state_views(ssm_gen_state *s)
     s->h = p;     p += nl * EN;
     s->A = p;     p += nl * EN;
     s->x = p;     p += D;
-    s->xn = p;    p += D;
+    s->xn = p;    p += SSM_GEN_TEAM_MAX * D;
     s->xz = p;    p += s->Wz;
     s->u = p;     p += s->Cw;
     s->xdbl = p;  p += s->R + 2 * s->Ns;
@@ -310,8 +314,8 @@ ssm_status ssm_gen_state_build(ssm_gen_state *s, ssm_model *m)
     s->Cw = c->d_inner + (c->arch == SSM_ARCH_MAMBA2) * 2 * c->n_groups * c->d_state;
     s->Wz = c->d_inner + s->Cw + (c->arch == SSM_ARCH_MAMBA2) * c->n_heads;
     size_t nl = s->n_layer, E = s->E, EN = E * s->Ns;
-    size_t total = nl * s->Cw * (s->K - 1) + 2 * nl * EN + 2 * (size_t)s->D + s->Wz + s->Cw +
-                   (size_t)s->R + 2 * s->Ns + 2 * E + s->D;
+    size_t total = nl * s->Cw * (s->K - 1) + 2 * nl * EN + (1 + SSM_GEN_TEAM_MAX) * (size_t)s->D + s->Wz +
+                   s->Cw + (size_t)s->R + 2 * s->Ns + 2 * E + s->D;
     s->memory = malloc(sizeof(float) * total);
     if (!s->memory) {
         memset(s, 0, sizeof *s);
@@ -405,7 +409,8 @@ ssm_status ssm_model_step(const ssm_model *m, ssm_gen_state *s, int token, float
                      : weight_at(m->params.embedding, m->wbf.embedding, 0, 0);
     /* one team for the whole token: a barrier between phases costs less
      * than a region per product */
-#pragma omp parallel if (omp_get_max_threads() > 1 && (long)s->D * s->E >= SSM_SPLIT_MIN_WORK)
+    int team = omp_get_max_threads() < SSM_GEN_TEAM_MAX ? omp_get_max_threads() : SSM_GEN_TEAM_MAX;
+#pragma omp parallel num_threads(team) if (team > 1 && (long)s->D * s->E >= SSM_SPLIT_MIN_WORK)
     {
         for (int l = 0; l < c->n_layer; l++) {
             if (c->arch == SSM_ARCH_MAMBA2) {
@@ -415,9 +420,8 @@ ssm_status ssm_model_step(const ssm_model *m, ssm_gen_state *s, int token, float
             step_params p = step_params_view(m, l);
             layer_step(c, &p, s, l);
         }
-#pragma omp single
-        rmsnorm_step(s->xn, s->x, m->params.norm_f, s->D, c->norm_eps);
-        matvec_share(s, logits, head, s->xn, NULL, s->V, s->D);
+        const float *xn = norm_mine(s, m->params.norm_f, c->norm_eps);
+        matvec_share(s, logits, head, xn, NULL, s->V, s->D);
 #pragma omp barrier
 #pragma omp single
         balance_update(s, omp_get_num_threads());

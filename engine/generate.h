@@ -12,8 +12,8 @@
 #include "engine/model.h"
 #include "engine/status.h"
 
-/* Threads whose shares of the bf16 products follow their measured speed;
- * a larger team splits evenly. */
+/* The largest team a step runs on; the threads' shares of the bf16
+ * products follow their measured speed. */
 #define SSM_GEN_TEAM_MAX 16
 
 typedef struct {
@@ -34,7 +34,8 @@ typedef struct {
                       * learned -exp(A_log), zero-pinned -100] */
     /* per-token scratch */
     float *x;        /* (D)     residual stream */
-    float *xn;       /* (D)     RMSNorm output */
+    float *xn;       /* (SSM_GEN_TEAM_MAX, D) RMSNorm output, one row per
+                      * thread of the step's team (at most that many) */
     float *xz;       /* (Wz)    in_proj output [u; z] */
     float *u;        /* (Cw)    SiLU(conv) */
     float *xdbl;     /* (R+2Ns) [delta; B; C] */
