@@ -296,6 +296,10 @@ static ssm_status data_setup(train_state *s)
 static ssm_status run(train_state *s)
 {
     ssm_status st;
+    /* from the start: a SIGTERM during setup (a sweep killed just after it
+     * started this run) stops at the first step with a checkpoint, where
+     * the default action killed the process without a word */
+    signals_install();
     if ((st = data_setup(s))) return st;
     task_data_shard(&s->data, ssm_dist_rank(), ssm_dist_size());
     if ((st = model_setup(s))) return st;
@@ -312,7 +316,6 @@ static ssm_status run(train_state *s)
     cli_table_begin(&s->table, stdout, s->rc.format, s->data.classify ? cls_columns : lm_columns, 8);
     s->t0 = ssm_now_s();
     cli_progress_begin(&s->prog, s->opt.step);
-    signals_install();
     return train_loop(s);
 }
 
