@@ -269,8 +269,9 @@ void ssm_bf16_matvec(ssm_bf16_path p, float *y, const uint16_t *W, const float *
     }
 }
 
-
-void ssm_bf16_matvec_rows(float *y, const uint16_t *W, const float *x, const float *bias, int M, int K)
+/* The calling thread's rows of y = W x [+ bias]: those ssm_split_rows gives
+ * it in the current team (every row outside a parallel region). */
+static void matvec_rows(float *y, const uint16_t *W, const float *x, const float *bias, int M, int K)
 {
     int lo, hi;
     ssm_split_rows(M, &lo, &hi);
@@ -282,7 +283,7 @@ void ssm_bf16_matvec_rows(float *y, const uint16_t *W, const float *x, const flo
 void ssm_bf16_matvec_par(float *y, const uint16_t *W, const float *x, const float *bias, int M, int K)
 {
 #pragma omp parallel if ((long)M * K >= SSM_SPLIT_MIN_WORK)
-    ssm_bf16_matvec_rows(y, W, x, bias, M, K);
+    matvec_rows(y, W, x, bias, M, K);
 }
 
 void ssm_bf16_widen(float *dst, const uint16_t *src, size_t n)

@@ -77,11 +77,6 @@ ssm_bf16_path ssm_bf16_path_active(void);
  * path).  Any M, K >= 0; no alignment needed. */
 void ssm_bf16_matvec(ssm_bf16_path p, float *y, const uint16_t *W, const float *x, int M, int K);
 
-/* The calling thread's rows of y (M) = W (M, K) x (K) [+ bias (M)], by the
- * active path: rows ssm_split_rows gives it in the current team (every row
- * outside a parallel region).  The threads of a team together compute y. */
-void ssm_bf16_matvec_rows(float *y, const uint16_t *W, const float *x, const float *bias, int M, int K);
-
 /* y (M) = W (M, K) x (K) [+ bias (M)] by the active path, rows split into
  * fixed blocks over the OpenMP threads when the product is large enough
  * (the split depends only on the thread count: same bits for the same

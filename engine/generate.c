@@ -3,9 +3,12 @@
  * SiLU, x_proj, dt_proj + softplus, one scan step, D skip, gate, out_proj,
  * residual), the final norm and the LM head, with matrix-vector products.
  * One OpenMP team runs the whole token: every product, the conv and the
- * scan step are split into fixed row blocks with barriers between phases,
- * so a thread count always gives the same bits.  A model with bf16
- * weights (engine/model.h) multiplies by them directly (engine/bf16.h). */
+ * scan step are split into row blocks with barriers between phases.  Each
+ * row or channel is computed whole by one thread, so the bits do not depend
+ * on the split (bf16 products follow the threads' speeds, float32 ones and
+ * the rest split evenly), and a thread count always gives the same bits.
+ * A model with bf16 weights (engine/model.h) multiplies by them directly
+ * (engine/bf16.h). */
 #include "engine/generate.h"
 
 #include <cblas.h>
@@ -213,9 +216,10 @@ static void gate(float *restrict y, const float *restrict z, int n)
 
 /* x <- x + Mixer(RMSNorm(x)) for layer l, one token, by the threads of the
  * calling team (one thread outside a region).  Each phase splits its rows
- * or channels by ssm_split_rows and ends at a barrier where the next needs
- * all of them; dt_proj, softplus, the scan step and the gate share the
- * channel split and run without one. */
+ * or channels (in_proj and out_proj by matvec_share, the rest by
+ * ssm_split_rows) and ends at a barrier where the next needs all of them;
+ * dt_proj, softplus, the scan step and the gate share the channel split
+ * and run without one. */
 static void layer_step(const ssm_config *c, const step_params *p, ssm_gen_state *s, int l)
 {
     int D = s->D, E = s->E, R = s->R, K = s->K, X = R + 2 * s->Ns, lo, hi;
