@@ -62,7 +62,7 @@ D_STATE, EXPAND, D_CONV, NORM_EPS = 16, 2, 4, 1e-5
 COLUMNS = ["case", "impl", "threads", "tokens_per_s", "peak_mib", "blas_config",
            "blas_core", "omp_threads", "blas_threads", "batch", "seq_len",
            "steps", "warmup", "seconds", "n_params", "best_tokens_per_s",
-           "variant", "value", "unit", "gemm_gflops", "weights", "weight_bytes"]
+           "variant", "value", "unit", "gemm_gflops", "weights", "weight_bytes", "read_gbs"]
 
 
 def scan_loop(a, b):
@@ -439,7 +439,8 @@ def run_case(name, spec, args):
                 warmup=warmup, seconds=seconds, tokens_per_s=tps,
                 best_tokens_per_s=per_pass / best if best > 0 else 0.0,
                 value=tps, unit="tok/s", gemm_gflops=0.0,
-                weights="f32" if gen else "", weight_bytes=4 * n_params if gen else 0)
+                weights="f32" if gen else "", weight_bytes=4 * n_params if gen else 0,
+                read_gbs=0.0)
 
 
 def emit(row, fmt):

@@ -107,13 +107,15 @@ typedef struct {
     double gemm_gflops;    /* prefill: GFLOP/s inside the GEMMs, best pass */
     const char *weights;   /* generation: weight format */
     double weight_bytes;   /* generation: bytes of weights read per token */
+    double read_gbs;       /* generation: the read kernel's GB/s over the weights,
+                            * run between the timed steps */
 } bench_result;
 
 static const char *const columns[] = {
     "case", "impl", "threads", "tokens_per_s", "peak_mib", "blas_config", "blas_core",
     "omp_threads", "blas_threads", "batch", "seq_len", "steps", "warmup", "seconds",
     "n_params", "best_tokens_per_s", "variant", "value", "unit", "gemm_gflops", "weights",
-    "weight_bytes"};
+    "weight_bytes", "read_gbs"};
 #define NCOLS ((int)(sizeof columns / sizeof columns[0]))
 
 
@@ -162,6 +164,7 @@ static void emit_row(cli_table *t, const bench_result *r, int threads)
     snprintf(v[19], 256, "%.1f", r->gemm_gflops);
     snprintf(v[20], 256, "%s", r->weights ? r->weights : "");
     snprintf(v[21], 256, "%.0f", r->weight_bytes);
+    snprintf(v[22], 256, "%.1f", r->read_gbs);
     for (int i = 0; i < NCOLS; i++)   /* keep CSV cells plain */
         for (char *p = v[i]; *p; p++)
             if (*p == ',' || *p == '"' || *p == '\n') *p = ' ';
@@ -278,6 +281,49 @@ static ssm_status case_loop(ssm_model *m, ssm_adamw *opt, const ssm_batch *b,
     return SSM_OK;
 }
 
+/* The sum of the words [lo, hi) of a: the read kernel.  64 independent
+ * sums, so the loop vectorises into four chains of adds, none waiting on
+ * another; reads prefetched 4 KiB ahead, as the bf16 matrix-vector product
+ * does: the best read rate this machine gives, the decode step's bound.
+ * Integer sums, so any bits (a model's weights) read at the same speed. */
+static uint32_t read_span(const uint32_t *a, size_t lo, size_t hi)
+{
+    uint32_t part[64] = {0}, sum = 0;
+    size_t i = lo;
+    for (; i + 64 <= hi; i += 64) {
+        __builtin_prefetch(a + i + 1024);
+        __builtin_prefetch(a + i + 1040);
+        __builtin_prefetch(a + i + 1056);
+        __builtin_prefetch(a + i + 1072);
+        for (int j = 0; j < 64; j++) part[j] += a[i + j];
+    }
+    for (; i < hi; i++) part[0] += a[i];
+    for (int j = 0; j < 64; j++) sum += part[j];
+    return sum;
+}
+
+/* The calling thread's share of read_span over n words */
+static uint32_t read_share(const uint32_t *a, size_t n)
+{
+    size_t t = (size_t)omp_get_thread_num(), T = (size_t)omp_get_num_threads();
+    return read_span(a, n * t / T, n * (t + 1) / T);
+}
+
+/* Read every weight of m once by the team (its float32 block, then its
+ * bf16 block); returns the bytes read and adds the sum to *sink */
+static double weights_read(const ssm_model *m, uint32_t *sink)
+{
+    size_t n32 = m->num_params, n16 = m->num_bf16 / 2;   /* words */
+    uint32_t words = 0;
+#pragma omp parallel reduction(+ : words)
+    {
+        words += read_share((const uint32_t *)m->params_memory, n32);
+        if (n16) words += read_share((const uint32_t *)m->wbf_memory, n16);
+    }
+    *sink += words;
+    return 4.0 * n32 + 4.0 * n16;
+}
+
 /* Bytes of weights one decode step reads: every parameter once, the
  * embedding as the tied head (an untied model reads one embedding row and
  * the head), at the weight format's bytes per parameter. */
@@ -300,7 +346,10 @@ static int argmax(const float *x, int n)
 }
 
 /* gen: the prompt's prefill, then warmup and timed decode steps, each fed
- * the previous step's greedy token. */
+ * the previous step's greedy token.  After each timed step the read kernel
+ * reads the weights once, untimed in the step: the host's bandwidth moves
+ * by a third within seconds here, so the bound is measured in the same
+ * seconds as the steps it bounds. */
 static ssm_status gen_loop(ssm_model *m, const int *prompt, const bench_case *bc, bench_result *r)
 {
     ssm_gen_state s;
@@ -314,15 +363,22 @@ static ssm_status gen_loop(ssm_model *m, const int *prompt, const bench_case *bc
                 ssm_now_s() - t0);
     for (int i = 0; !st && i < r->warmup; i++)
         st = ssm_model_step(m, &s, argmax(logits, s.V), logits);
-    t0 = ssm_now_s();
-    r->best = 0.0;
+    double read_s = 0.0, read_bytes = 0.0;
+    uint32_t sink = 0;
+    r->best = r->seconds = 0.0;
     for (int i = 0; !st && i < r->steps; i++) {
         double t1 = ssm_now_s();
         st = ssm_model_step(m, &s, argmax(logits, s.V), logits);
         double dt = ssm_now_s() - t1;
         if (i == 0 || dt < r->best) r->best = dt;
+        r->seconds += dt;
+        t1 = ssm_now_s();
+        read_bytes += weights_read(m, &sink);
+        read_s += ssm_now_s() - t1;
     }
-    r->seconds = ssm_now_s() - t0;
+    r->read_gbs = read_s > 0.0 ? read_bytes / read_s * 1e-9 : 0.0;
+    fprintf(stderr, "ssmlab bench %s: the weights read between steps at %.1f GB/s (checksum %u)\n",
+            bc->name, r->read_gbs, (unsigned)sink);
     r->tokens = 1;
     r->weights = bc->weights;
     r->weight_bytes = gen_weight_bytes(m, bc->weights);
@@ -439,26 +495,10 @@ static double stream_once(int kernel, float *a, float *b, float *c, float *sum)
         for (long i = 0; i < STREAM_N; i++) a[i] = b[i] + 3.0f * c[i];
         return 3.0 * sizeof(float) * STREAM_N;
     }
-#pragma omp parallel reduction(+ : acc)
-    {
-        int t = omp_get_thread_num(), T = omp_get_num_threads();
-        long lo = (long)STREAM_N * t / T, hi = (long)STREAM_N * (t + 1) / T;
-        /* 64 independent sums, so the loop vectorises into four chains of
-         * adds, none waiting on another; reads prefetched 4 KiB ahead, as
-         * the bf16 matrix-vector product does: the best read rate this
-         * machine gives, the decode step's bound */
-        float part[64] = {0};
-        long i = lo;
-        for (; i + 64 <= hi; i += 64) {
-            __builtin_prefetch(a + i + 1024);
-            __builtin_prefetch(a + i + 1040);
-            __builtin_prefetch(a + i + 1056);
-            __builtin_prefetch(a + i + 1072);
-            for (int j = 0; j < 64; j++) part[j] += a[i + j];
-        }
-        for (; i < hi; i++) part[0] += a[i];
-        for (int j = 0; j < 64; j++) acc += part[j];
-    }
+    uint32_t words = 0;
+#pragma omp parallel reduction(+ : words)
+    words += read_share((const uint32_t *)a, STREAM_N);
+    acc = (float)words;
     *sum += acc;
     return 1.0 * sizeof(float) * STREAM_N;
 }

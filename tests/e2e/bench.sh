@@ -38,7 +38,7 @@ diff=$(sed -n 's/.*chunked vs recurrent, max |diff| \/ max |y| = //p' "$TMP/m2-s
 /usr/bin/python3 - "$CSV" <<'PY' && ok "bench cases: sane columns" || fail "bench columns: $(cat "$CSV")"
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
-assert all(len(r) == 22 and None not in r for r in rows), "column count"
+assert all(len(r) == 23 and None not in r for r in rows), "column count"
 by = {}
 for r in rows:
     by.setdefault(r["case"], []).append(r)
@@ -55,6 +55,10 @@ assert p["seq_len"] == "512" and 1 < float(p["gemm_gflops"]) < 1e5, p
 g = by["gen-130m"][0]
 assert g["weights"] == "f32" and g["steps"] == "2" and g["warmup"] == "1", g
 assert float(g["weight_bytes"]) == 4 * int(g["n_params"]), g
+for r in (g, by["gen-130m-bf16"][0], by["m2-gen-130m"][0]):   # the bound, read between steps
+    assert float(r["read_gbs"]) > 0.1, r
+assert all(float(r["read_gbs"]) == 0 for r in rows if not r["case"].endswith("gen-130m") and
+           r["case"] != "gen-130m-bf16"), "read_gbs outside the gen cases"
 h = by["gen-130m-bf16"][0]   # bf16 matrices: about half the bytes, and half the memory
 assert h["weights"] == "bf16" and 0.49 < float(h["weight_bytes"]) / float(g["weight_bytes"]) < 0.52, h
 assert float(h["peak_mib"]) < 0.6 * float(g["peak_mib"]), (h["peak_mib"], g["peak_mib"])
@@ -107,11 +111,12 @@ for want in "^train-small .* pytorch loop, fair malloc .* >=6x +(PASS|FAIL) " \
             "^prefill-130m .* llama.cpp F32 \(recorded, not this run\) +303.0 tok/s .* >=2.5x" \
             "^prefill-130m .* sgemm 2048\^3 peak.* >=70% " \
             "^gen-130m .* llama.cpp F32 \(recorded, not this run\) +44.0 tok/s .* >=2x" \
-            "^gen-130m .* bandwidth bound \(f32 weights [0-9]+ MB\) .* >=80% +(PASS|FAIL)" \
-            "^gen-130m-bf16 .* bandwidth bound \(bf16 weights [0-9]+ MB\) .* >=80% +(PASS|FAIL)" \
+            "^gen-130m .* bound, f32 [0-9]+ MB, read between steps .* >=80% +(PASS|FAIL)" \
+            "^gen-130m-bf16 .* bound, bf16 [0-9]+ MB, read between steps .* >=80% +(PASS|FAIL)" \
+            "^gen-130m-bf16 .* bound, bf16 [0-9]+ MB, stream read best .* - +- " \
             "^m2-train-small .* pytorch chunked SSD, fair malloc .* - +- " \
             "^m2-prefill-130m .* sgemm 2048\^3 peak.* - +- " \
-            "^m2-gen-130m .* bandwidth bound \(f32 weights [0-9]+ MB\) .* - +- " \
+            "^m2-gen-130m .* bound, f32 [0-9]+ MB, read between steps .* - +- " \
             "^m2-ssd-130m .* recurrent SSD step \(ssm_ssd_step\), L 512 .* >1x +(PASS|FAIL) " \
             "^sgemm +lm_head +[0-9.]+ GFLOP/s" "^stream +triad +[0-9.]+ GB/s" \
             "^OpenBLAS \(pytorch\): OpenBLAS .*torch BLAS_INFO="; do
