@@ -896,9 +896,57 @@ size_t ssm_scan_work_size(int B, int L, int E, int N, int threads, int backward)
 /* ------------------------------------------------------------------ */
 /* single-token step                                                     */
 
+/* One channel of the AVX-512 step for N = 16: its state is one vector,
+ * h <- exp(dt A) h + dt u B; returns C h, lane by lane, for the sum. */
+SCAN_AVX512 static inline __attribute__((always_inline))
+__m512 scan16_step_channel(float dt, float u, __m512 B, __m512 C, const float *Ae, float *he)
+{
+    const __m512 dA = scan_exp16(_mm512_mul_ps(_mm512_set1_ps(dt), _mm512_loadu_ps(Ae)));
+    const __m512 h = _mm512_fmadd_ps(dA, _mm512_loadu_ps(he), _mm512_mul_ps(_mm512_set1_ps(dt * u), B));
+    _mm512_storeu_ps(he, h);
+    return _mm512_mul_ps(C, h);
+}
+
+/* ssm_scan_step for N = 16 on AVX-512: a channel's 16 states are one
+ * vector, and sixteen channels' sums of C h come out of one transpose
+ * (scan16_hsum16); the channels past the last sixteen are summed one by
+ * one in the same tree (scan16_hsum), so a channel's bits do not depend
+ * on where a range of channels starts.  The state's update is the naive
+ * twin's; y differs from it by the order of the sum over n. */
+SCAN_AVX512 static void scan16_step_n16(int E, const float *u, const float *delta, const float *Bt,
+                                        const float *Ct, const float *A, const float *Dskip, float *h,
+                                        float *y)
+{
+    const __m512 B = _mm512_loadu_ps(Bt), C = _mm512_loadu_ps(Ct);
+    int e = 0;
+    for (; e + 16 <= E; e += 16) {
+        __m512 v[16];
+        for (int w = 0; w < 16; w++)
+            v[w] = scan16_step_channel(delta[e + w], u[e + w], B, C, A + (size_t)(e + w) * 16,
+                                       h + (size_t)(e + w) * 16);
+        const __m512 uv = _mm512_loadu_ps(u + e);
+        _mm512_storeu_ps(y + e, _mm512_fmadd_ps(_mm512_loadu_ps(Dskip + e), uv, scan16_hsum16(v)));
+    }
+    for (; e < E; e++) {
+        const __m512 v = scan16_step_channel(delta[e], u[e], B, C, A + (size_t)e * 16, h + (size_t)e * 16);
+        y[e] = fmaf(Dskip[e], u[e], scan16_hsum(v));
+    }
+}
+
 void ssm_scan_step(int E, int N, const float *u, const float *delta,
                    const float *Bt, const float *Ct, const float *A,
                    const float *Dskip, float *h, float *y)
+{
+    if (N == 16 && ssm_scan_isa_get() == SSM_SCAN_ISA_AVX512) {
+        scan16_step_n16(E, u, delta, Bt, Ct, A, Dskip, h, y);
+        return;
+    }
+    ssm_scan_step_naive(E, N, u, delta, Bt, Ct, A, Dskip, h, y);
+}
+
+void ssm_scan_step_naive(int E, int N, const float *u, const float *delta,
+                         const float *Bt, const float *Ct, const float *A,
+                         const float *Dskip, float *h, float *y)
 {
     for (int e = 0; e < E; e++) {
         const float dt = delta[e], dtu = dt * u[e];

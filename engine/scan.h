@@ -148,9 +148,16 @@ void ssm_conv_backward_naive(const ssm_conv_args *a, const float *dout,
                              float *dx, float *dw, float *dbias);
 
 /* One recurrent step for generation, for one sequence (B = 1): u, delta,
- * y are (E), Bt and Ct are (N), and h (E, N) carries the state. */
+ * y are (E), Bt and Ct are (N), and h (E, N) carries the state.  N = 16 on
+ * the AVX-512 path (ssm_scan_isa_get) runs a channel's states as one
+ * vector and sums C h in a tree; otherwise the naive twin, which sums in
+ * order of n.  A channel's result does not depend on E or on the other
+ * channels, so a range of channels may be stepped in any split. */
 void ssm_scan_step(int E, int N, const float *u, const float *delta,
                    const float *Bt, const float *Ct, const float *A,
                    const float *Dskip, float *h, float *y);
+void ssm_scan_step_naive(int E, int N, const float *u, const float *delta,
+                         const float *Bt, const float *Ct, const float *A,
+                         const float *Dskip, float *h, float *y);
 
 #endif

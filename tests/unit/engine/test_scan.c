@@ -485,6 +485,38 @@ Test(scan, step_matches_forward)
     scase_free(&c);
 }
 
+/* The N = 16 step (AVX-512 where the CPU has it) against its naive twin
+ * over a whole sequence, and a channel's bits whatever range of channels
+ * it is stepped in (E = 37: two groups of sixteen and a tail; split at 5,
+ * inside the first group). */
+Test(scan, step_n16_matches_naive_and_any_split)
+{
+    scase c;
+    scase_build(&c, 1, 40, 37, 16, 11);
+    const ssm_scan_args *a = &c.a;
+    const int E = a->E, N = a->N, S = 5;
+    float *hf = falloc((size_t)E * N), *hn = falloc((size_t)E * N), *hs = falloc((size_t)E * N);
+    float *yf = falloc(E), *yn = falloc(E), *ys = falloc(E);   /* (E) */
+    fill_const(hf, (size_t)E * N, 0.0f);
+    fill_const(hn, (size_t)E * N, 0.0f);
+    fill_const(hs, (size_t)E * N, 0.0f);
+    for (int t = 0; t < a->L; t++) {
+        const float *u = a->u + (size_t)t * E, *dl = a->delta + (size_t)t * E;
+        const float *Bt = a->Bm + (size_t)t * a->ld_bc, *Ct = a->Cm + (size_t)t * a->ld_bc;
+        ssm_scan_step(E, N, u, dl, Bt, Ct, a->A, a->Dskip, hf, yf);
+        ssm_scan_step_naive(E, N, u, dl, Bt, Ct, a->A, a->Dskip, hn, yn);
+        ssm_scan_step(S, N, u, dl, Bt, Ct, a->A, a->Dskip, hs, ys);
+        ssm_scan_step(E - S, N, u + S, dl + S, Bt, Ct, a->A + (size_t)S * N, a->Dskip + S,
+                      hs + (size_t)S * N, ys + S);
+        EXPECT_CLOSE(yf, yn, (size_t)E, 1e-6, "step vs naive twin");
+        cr_expect(memcmp(yf, ys, sizeof(float) * E) == 0, "token %d: y depends on the split", t);
+        cr_expect(memcmp(hf, hs, sizeof(float) * E * N) == 0, "token %d: h depends on the split", t);
+    }
+    EXPECT_CLOSE(hf, hn, (size_t)E * N, 1e-6, "state vs naive twin");
+    free(hf); free(hn); free(hs); free(yf); free(yn); free(ys);
+    scase_free(&c);
+}
+
 /* Each path gives the same bits twice and on 1, 2 or 3 threads (N = 16,
  * the register kernel, and N = 12; E = 301: grouped blocks and a tail). */
 Test(scan, fast_backward_is_deterministic)
