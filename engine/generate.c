@@ -91,23 +91,30 @@ static void matvec_rows(float *y, step_weight W, const float *x, const float *bi
  * 20-40% slower for a whole run, either one), and an even split left the
  * faster waiting at every barrier.  Each thread sums the speeds in the same
  * order, so one thread's hi is the next one's lo. */
-static void balanced_rows(const ssm_gen_state *s, int n, int *lo, int *hi)
+static void balanced_rows(const ssm_gen_state *s, int phase, int n, int *lo, int *hi)
 {
+    const double *speed = s->speed[phase];
     int t = omp_get_thread_num(), T = omp_get_num_threads();   /* T <= SSM_GEN_TEAM_MAX */
     double before = 0.0, total = 0.0;
     for (int i = 0; i < T; i++) {
         if (i == t) before = total;
-        total += s->speed[i];
+        total += speed[i];
     }
     *lo = (int)(n * (before / total));
-    *hi = t == T - 1 ? n : (int)(n * ((before + s->speed[t]) / total));
+    *hi = t == T - 1 ? n : (int)(n * ((before + speed[t]) / total));
 }
 
+/* A bf16 product's tail: its last eighth of rows, claimed TAIL_CHUNK bytes
+ * of W at a time by whichever thread is free, so a thread the host slowed
+ * within the product does not hold the others at its barrier. */
+#define TAIL_CHUNK 32768
+
 /* The calling thread's share of y (M) = W (M, K) x (K), then add_to += y on
- * those rows if add_to.  bf16 products split by speed and time themselves;
+ * those rows if add_to.  bf16 products split their head by speed, then the
+ * threads claim the tail's chunks from s->claim[slot], and time themselves;
  * float32 ones split evenly, since sgemv's sums may depend on the block. */
-static void matvec_share(ssm_gen_state *s, float *y, step_weight W, const float *x, float *add_to,
-                         int M, int K)
+static void matvec_share(ssm_gen_state *s, int phase, int slot, float *y, step_weight W, const float *x,
+                         float *add_to, int M, int K)
 {
     int lo, hi, t = omp_get_thread_num();
     if (!W.h) {
@@ -115,27 +122,39 @@ static void matvec_share(ssm_gen_state *s, float *y, step_weight W, const float 
         matvec_range(y, W, x, NULL, add_to, lo, hi, K);
         return;
     }
-    balanced_rows(s, M, &lo, &hi);
+    int chunk = TAIL_CHUNK / (2 * K) > 0 ? TAIL_CHUNK / (2 * K) : 1, head = M - M / 8, rows;
+    balanced_rows(s, phase, head, &lo, &hi);
     double t0 = omp_get_wtime();
     matvec_range(y, W, x, NULL, add_to, lo, hi, K);
-    s->busy[t] += omp_get_wtime() - t0;
-    s->work[t] += (double)(hi - lo) * K;
+    rows = hi - lo;
+    for (;;) {
+        int r0 = head + __atomic_fetch_add(&s->claim[slot], chunk, __ATOMIC_RELAXED);
+        if (r0 >= M) break;
+        int r1 = r0 + chunk < M ? r0 + chunk : M;
+        matvec_range(y, W, x, NULL, add_to, r0, r1, K);
+        rows += r1 - r0;
+    }
+    s->busy[phase][t] += omp_get_wtime() - t0;
+    s->work[phase][t] += (double)rows * K;
 }
 
-/* After a token: each thread's speed moves halfway to its rate on this
- * token's bf16 products (bytes per second), kept relative to thread 0. */
+/* After a token: each thread's speed in each phase moves halfway to its
+ * rate in this token's, kept relative to thread 0 and to a mean of 1. */
 static void balance_update(ssm_gen_state *s, int T)
 {
-    if (s->busy[0] <= 0.0 || s->work[0] <= 0.0) return;
-    double r0 = s->work[0] / s->busy[0];
-    for (int t = 0; t < T; t++) {
-        if (s->busy[t] > 0.0 && s->work[t] > 0.0)
-            s->speed[t] = 0.5 * s->speed[t] + 0.5 * (s->work[t] / s->busy[t]) / r0 * s->speed[0];
-        s->busy[t] = s->work[t] = 0.0;
+    for (int ph = 0; ph < SSM_GEN_PHASES; ph++) {
+        double *speed = s->speed[ph], *busy = s->busy[ph], *work = s->work[ph];
+        if (busy[0] > 0.0 && work[0] > 0.0) {
+            double r0 = work[0] / busy[0];
+            for (int t = 0; t < T; t++)
+                if (busy[t] > 0.0 && work[t] > 0.0)
+                    speed[t] = 0.5 * speed[t] + 0.5 * (work[t] / busy[t]) / r0 * speed[0];
+            double sum = 0.0;
+            for (int t = 0; t < T; t++) sum += speed[t];
+            for (int t = 0; t < T; t++) speed[t] = speed[t] / sum * T;
+        }
+        for (int t = 0; t < T; t++) busy[t] = work[t] = 0.0;
     }
-    double sum = 0.0;
-    for (int t = 0; t < T; t++) sum += s->speed[t];
-    for (int t = 0; t < T; t++) s->speed[t] = s->speed[t] / sum * T;   /* mean 1 */
 }
 
 /* y (D) = x / sqrt(mean(x^2) + eps) * w, summed in model.c's order */
@@ -225,7 +244,7 @@ static void layer_step(const ssm_config *c, const step_params *p, ssm_gen_state 
     int D = s->D, E = s->E, R = s->R, K = s->K, X = R + 2 * s->Ns, lo, hi;
     size_t EN = (size_t)E * s->Ns;
     const float *xn = norm_mine(s, p->norm_w, c->norm_eps);
-    matvec_share(s, s->xz, p->in_proj, xn, NULL, 2 * E, D);
+    matvec_share(s, SSM_GEN_IN_PROJ, 2 * l, s->xz, p->in_proj, xn, NULL, 2 * E, D);
 #pragma omp barrier
     ssm_split_rows(E, &lo, &hi);
     conv_step(s->u + lo, s->conv + ((size_t)l * E + lo) * (K - 1), s->xz + lo,
@@ -235,13 +254,17 @@ static void layer_step(const ssm_config *c, const step_params *p, ssm_gen_state 
     matvec_rows(s->xdbl, p->x_proj, s->u, NULL, X, E);
 #pragma omp barrier
     const float *Bt = s->xdbl + R, *Ct = Bt + s->Ns;
-    matvec_rows(s->delta, p->dt_proj_w, s->xdbl, p->dt_proj_b, E, R);
+    double t0 = omp_get_wtime();
+    if (p->dt_proj_w.h) balanced_rows(s, SSM_GEN_CHANNELS, E, &lo, &hi);
+    matvec_range(s->delta, p->dt_proj_w, s->xdbl, p->dt_proj_b, NULL, lo, hi, R);
     softplus_inplace(s->delta + lo, hi - lo);
     ssm_scan_step(hi - lo, s->Ns, s->u + lo, s->delta + lo, Bt, Ct, s->A + l * EN + (size_t)lo * s->Ns,
                   p->Dskip + lo, s->h + l * EN + (size_t)lo * s->Ns, s->y + lo);
     gate(s->y + lo, s->xz + E + lo, hi - lo);
+    s->busy[SSM_GEN_CHANNELS][omp_get_thread_num()] += omp_get_wtime() - t0;
+    s->work[SSM_GEN_CHANNELS][omp_get_thread_num()] += hi - lo;
 #pragma omp barrier
-    matvec_share(s, s->mix, p->out_proj, s->y, s->x, D, E);
+    matvec_share(s, SSM_GEN_OUT_PROJ, 2 * l + 1, s->mix, p->out_proj, s->y, s->x, D, E);
 #pragma omp barrier
 }
 
@@ -255,7 +278,7 @@ static void layer_step_mamba2(const ssm_config *c, const ssm_params *pm, ssm_gen
     float *xbc = s->u, *dt = s->delta, *yz = s->delta;   /* (Cw), (H), then (E) */
     step_weight in_proj = {pm->m2_in_proj + l * W * D, NULL}, out_proj = {pm->out_proj + l * D * E, NULL};
     const float *xn = norm_mine(s, pm->norm_w + l * D, c->norm_eps);
-    matvec_share(s, s->xz, in_proj, xn, NULL, (int)W, (int)D);
+    matvec_share(s, SSM_GEN_IN_PROJ, 2 * l, s->xz, in_proj, xn, NULL, (int)W, (int)D);
 #pragma omp barrier
 #pragma omp single
     {
@@ -269,7 +292,7 @@ static void layer_step_mamba2(const ssm_config *c, const ssm_params *pm, ssm_gen
         ssm_mamba2_gated_norm(s->y, yz, NULL, s->y, s->xz, pm->m2_norm_w + l * E, (int)E,
                               c->n_groups, c->norm_eps);
     }
-    matvec_share(s, s->mix, out_proj, s->y, s->x, (int)D, (int)E);
+    matvec_share(s, SSM_GEN_OUT_PROJ, 2 * l + 1, s->mix, out_proj, s->y, s->x, (int)D, (int)E);
 #pragma omp barrier
 }
 
@@ -321,12 +344,16 @@ ssm_status ssm_gen_state_build(ssm_gen_state *s, ssm_model *m)
     size_t total = nl * s->Cw * (s->K - 1) + 2 * nl * EN + (1 + SSM_GEN_TEAM_MAX) * (size_t)s->D + s->Wz +
                    s->Cw + (size_t)s->R + 2 * s->Ns + 2 * E + s->D;
     s->memory = malloc(sizeof(float) * total);
-    if (!s->memory) {
+    s->claim = malloc(sizeof(int) * (2 * nl + 1));
+    if (!s->memory || !s->claim) {
+        free(s->memory);
+        free(s->claim);
         memset(s, 0, sizeof *s);
         return ssm_fail(SSM_ERR_NOMEM, "cannot allocate the generation state (%zu floats)", total);
     }
     state_views(s);
-    for (int t = 0; t < SSM_GEN_TEAM_MAX; t++) s->speed[t] = 1.0;
+    for (int ph = 0; ph < SSM_GEN_PHASES; ph++)
+        for (int t = 0; t < SSM_GEN_TEAM_MAX; t++) s->speed[ph][t] = 1.0;
     ssm_scenario_forward(c, &m->params);
     state_fill_A(s, c, &m->params);
     ssm_gen_state_reset(s);
@@ -336,6 +363,7 @@ ssm_status ssm_gen_state_build(ssm_gen_state *s, ssm_model *m)
 void ssm_gen_state_free(ssm_gen_state *s)
 {
     free(s->memory);
+    free(s->claim);
     memset(s, 0, sizeof *s);
 }
 
@@ -413,6 +441,7 @@ ssm_status ssm_model_step(const ssm_model *m, ssm_gen_state *s, int token, float
                      : weight_at(m->params.embedding, m->wbf.embedding, 0, 0);
     /* one team for the whole token: a barrier between phases costs less
      * than a region per product */
+    memset(s->claim, 0, sizeof(int) * (2 * (size_t)s->n_layer + 1));
     int team = omp_get_max_threads() < SSM_GEN_TEAM_MAX ? omp_get_max_threads() : SSM_GEN_TEAM_MAX;
 #pragma omp parallel num_threads(team) if (team > 1 && (long)s->D * s->E >= SSM_SPLIT_MIN_WORK)
     {
@@ -425,7 +454,7 @@ ssm_status ssm_model_step(const ssm_model *m, ssm_gen_state *s, int token, float
             layer_step(c, &p, s, l);
         }
         const float *xn = norm_mine(s, m->params.norm_f, c->norm_eps);
-        matvec_share(s, logits, head, xn, NULL, s->V, s->D);
+        matvec_share(s, SSM_GEN_HEAD, 2 * c->n_layer, logits, head, xn, NULL, s->V, s->D);
 #pragma omp barrier
 #pragma omp single
         balance_update(s, omp_get_num_threads());

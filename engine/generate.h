@@ -16,6 +16,11 @@
  * products follow their measured speed. */
 #define SSM_GEN_TEAM_MAX 16
 
+/* The phases of a step whose split follows the threads' measured speeds:
+ * in_proj, the channels (dt_proj, softplus, the scan step, the gate),
+ * out_proj and the LM head (a thread's rate differs between them). */
+enum { SSM_GEN_IN_PROJ, SSM_GEN_CHANNELS, SSM_GEN_OUT_PROJ, SSM_GEN_HEAD, SSM_GEN_PHASES };
+
 typedef struct {
     int n_layer, D, E, Ns, R, K, V; /* sizes, copied from the model's config */
     int arch;        /* SSM_ARCH_*; Mamba-2 (ssmlab-math(7) MAMBA-2) reads the
@@ -42,11 +47,15 @@ typedef struct {
     float *delta;    /* (E)     softplus(W_dt delta + b_dt) */
     float *y;        /* (E)     scan output incl. D*u, then gated */
     float *mix;      /* (D)     mixer output */
-    /* the team's balance for bf16 products (a row's sum does not depend on
-     * which thread runs it, so these move only the time, never the bits) */
-    double speed[SSM_GEN_TEAM_MAX];   /* relative rate of each thread */
-    double busy[SSM_GEN_TEAM_MAX];    /* this token's seconds in products */
-    double work[SSM_GEN_TEAM_MAX];    /* this token's bytes of weights read */
+    /* the team's balance for bf16 products and the channel phase, per
+     * phase (a row's or a channel's result does not depend on which thread
+     * runs it, so these move only the time, never the bits) */
+    double speed[SSM_GEN_PHASES][SSM_GEN_TEAM_MAX];   /* relative rate of each thread */
+    double busy[SSM_GEN_PHASES][SSM_GEN_TEAM_MAX];    /* this token's seconds in the phase */
+    double work[SSM_GEN_PHASES][SSM_GEN_TEAM_MAX];    /* this token's rows times columns */
+    int *claim;      /* (2 n_layer + 1) per shared product of a token (in_proj
+                      * and out_proj of each layer, the head): the next of its
+                      * tail rows for a thread to claim, zeroed per token */
 } ssm_gen_state;
 
 /* Size the state for m and zero it.  Derives what the step reads from the

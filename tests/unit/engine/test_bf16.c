@@ -339,9 +339,11 @@ Test(bf16_model, skewed_team_shares_give_the_same_bits)
     cr_assert_eq(ssm_gen_state_build(&b, &h), SSM_OK);
     for (int t = 0; t < 5; t++) {
         int tok = (t * 131 + 7) % c.vocab_size;
-        for (int i = 0; i < SSM_GEN_TEAM_MAX; i++) a.speed[i] = 1.0;   /* even, every token */
-        b.speed[0] = t % 2 ? 0.13 : 1.87;                              /* far off even */
-        b.speed[1] = 2.0 - b.speed[0];
+        for (int ph = 0; ph < SSM_GEN_PHASES; ph++) {
+            for (int i = 0; i < SSM_GEN_TEAM_MAX; i++) a.speed[ph][i] = 1.0;   /* even, every token */
+            b.speed[ph][0] = (t + ph) % 2 ? 0.13 : 1.87;                       /* far off even */
+            b.speed[ph][1] = 2.0 - b.speed[ph][0];
+        }
         cr_assert_eq(ssm_model_step(&h, &a, tok, even), SSM_OK);
         cr_assert_eq(ssm_model_step(&h, &b, tok, skew), SSM_OK);
         cr_expect(memcmp(even, skew, sizeof(float) * V) == 0, "token %d: skewed shares changed the logits", t);
