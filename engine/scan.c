@@ -10,6 +10,7 @@
  * must fall back to its naive twin (too wide a state or conv, no work
  * space) says so on stderr, once per reason. */
 #include "engine/scan.h"
+#include "engine/hsum16.h"
 #include "engine/layout.h"
 #include "engine/status.h"
 #include "engine/vmath.h"
@@ -604,54 +605,20 @@ static void scan_reduce_ad(const ssm_scan_args *a, const scan_work *wk,
  * the reverse sweep keeps the state's gradient (carry) and the dA sums in
  * registers (N = 16) or stack arrays (other N). */
 
-/* Fixed-order tree sum of the 16 lanes: v[w] += v[w + half] for
- * half = 8, 4, 2, 1, as scan_hsum does on 8. */
-SCAN_AVX512 static inline float scan16_hsum(__m512 v)
-{
-    const __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(v),
-                                    _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-    const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-    const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
-}
-
-/* out[n] = scan16_hsum(x[n]) for the 16 vectors x[0..15], the same sums in
- * the same order (so the same bits), by a transpose: each step halves the
- * lanes per sum and packs two sums' halves into one vector. */
-SCAN_AVX512 static inline __attribute__((always_inline))
-__m512 scan16_hsum16(const __m512 x[16])
-{
-    __m512 y[8], z[4], p[2]; /* 8, 4, 2 lanes per sum */
-    for (int k = 0; k < 8; k++) /* y[k]: x[2k] (lanes 0-7), x[2k+1] (8-15) */
-        y[k] = _mm512_add_ps(_mm512_shuffle_f32x4(x[2 * k], x[2 * k + 1], 0x44),
-                             _mm512_shuffle_f32x4(x[2 * k], x[2 * k + 1], 0xee));
-    for (int j = 0; j < 4; j++) /* z[j]: 128-bit lane i holds sum 4j + i */
-        z[j] = _mm512_add_ps(_mm512_shuffle_f32x4(y[2 * j], y[2 * j + 1], 0x88),
-                             _mm512_shuffle_f32x4(y[2 * j], y[2 * j + 1], 0xdd));
-    for (int m = 0; m < 2; m++) /* p[m]: lane i: sums 8m + i (x2), 8m + 4 + i (x2) */
-        p[m] = _mm512_add_ps(_mm512_shuffle_ps(z[2 * m], z[2 * m + 1], 0x44),
-                             _mm512_shuffle_ps(z[2 * m], z[2 * m + 1], 0xee));
-    /* s: element 4i + k holds sum 4k + i */
-    const __m512 s = _mm512_add_ps(_mm512_shuffle_ps(p[0], p[1], 0x88),
-                                   _mm512_shuffle_ps(p[0], p[1], 0xdd));
-    const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    return _mm512_permutexvar_ps(idx, s);
-}
-
 /* dst[n] = sum of the lanes of v[n] (n < N), or dst[n] += it when add;
  * v is spent. */
 SCAN_AVX512 static inline __attribute__((always_inline))
 void scan16_put_sums(int N, const __m512 *v, int add, float *dst)
 {
     if (N == 16) {
-        __m512 s = scan16_hsum16(v);
+        __m512 s = ssm_hsum16x16(v);
         if (add)
             s = _mm512_add_ps(_mm512_loadu_ps(dst), s);
         _mm512_storeu_ps(dst, s);
         return;
     }
     for (int n = 0; n < N; n++) {
-        const float s = scan16_hsum(v[n]);
+        const float s = ssm_hsum16(v[n]);
         dst[n] = add ? dst[n] + s : s;
     }
 }
@@ -909,8 +876,8 @@ __m512 scan16_step_channel(float dt, float u, __m512 B, __m512 C, const float *A
 
 /* ssm_scan_step for N = 16 on AVX-512: a channel's 16 states are one
  * vector, and sixteen channels' sums of C h come out of one transpose
- * (scan16_hsum16); the channels past the last sixteen are summed one by
- * one in the same tree (scan16_hsum), so a channel's bits do not depend
+ * (ssm_hsum16x16); the channels past the last sixteen are summed one by
+ * one in the same tree (ssm_hsum16), so a channel's bits do not depend
  * on where a range of channels starts.  The state's update is the naive
  * twin's; y differs from it by the order of the sum over n. */
 SCAN_AVX512 static void scan16_step_n16(int E, const float *u, const float *delta, const float *Bt,
@@ -925,11 +892,11 @@ SCAN_AVX512 static void scan16_step_n16(int E, const float *u, const float *delt
             v[w] = scan16_step_channel(delta[e + w], u[e + w], B, C, A + (size_t)(e + w) * 16,
                                        h + (size_t)(e + w) * 16);
         const __m512 uv = _mm512_loadu_ps(u + e);
-        _mm512_storeu_ps(y + e, _mm512_fmadd_ps(_mm512_loadu_ps(Dskip + e), uv, scan16_hsum16(v)));
+        _mm512_storeu_ps(y + e, _mm512_fmadd_ps(_mm512_loadu_ps(Dskip + e), uv, ssm_hsum16x16(v)));
     }
     for (; e < E; e++) {
         const __m512 v = scan16_step_channel(delta[e], u[e], B, C, A + (size_t)e * 16, h + (size_t)e * 16);
-        y[e] = fmaf(Dskip[e], u[e], scan16_hsum(v));
+        y[e] = fmaf(Dskip[e], u[e], ssm_hsum16(v));
     }
 }
 

@@ -109,7 +109,7 @@ static double mv_err(const mv_case *c, const float *a, const float *b)
 
 static const int mv_sizes[][2] = {{1, 1}, {1, 31}, {3, 7}, {5, 17}, {4, 32}, {6, 33}, {13, 47},
                                    {9, 64}, {37, 100}, {2, 255}, {11, 768}, {7, 1031}, {66, 48}, {5, 9000},
-                                   {3, 128}, {4, 200}, {2, 1536}, {3, 4096 + 200}};
+                                   {3, 128}, {37, 48}, {40, 96}, {4, 200}, {2, 1536}, {3, 4096 + 200}};
 
 /* Each path against the naive twin and against OpenBLAS on the widened
  * weights, to float rounding of the sum (relative to sum_k |W x|: 1e-5;
@@ -130,6 +130,11 @@ static void check_path(ssm_bf16_path p)
         ssm_bf16_matvec(SSM_BF16_NAIVE, yn, c.W, c.x, c.M, c.K);
         cblas_sgemv(CblasRowMajor, CblasNoTrans, c.M, c.K, 1.0f, c.Wf, c.K, c.x, 1, 0.0f, yb, 1);
         double e_twin = mv_err(&c, y, yn), e_blas = mv_err(&c, y, yb);
+        int r = c.M / 3;   /* a row's sum does not depend on the rows around it (the decode splits rows freely) */
+        ssm_bf16_matvec(p, yn, c.W, c.x, r, c.K);
+        ssm_bf16_matvec(p, yn + r, c.W + (size_t)r * c.K, c.x, c.M - r, c.K);
+        cr_expect(memcmp(y, yn, sizeof(float) * c.M) == 0, "%s %d x %d: rows split at %d changed bits",
+                  ssm_bf16_path_name(p), c.M, c.K, r);
         cr_expect(e_twin < tol, "%s %d x %d: vs naive twin %.3g", ssm_bf16_path_name(p), c.M, c.K, e_twin);
         cr_expect(e_blas < tol, "%s %d x %d: vs sgemv of the widened weights %.3g",
                   ssm_bf16_path_name(p), c.M, c.K, e_blas);
