@@ -781,28 +781,22 @@ static void ssd_chunked_once(void *ctx)
 }
 
 /* The recurrence token by token through ssm_ssd_step, generation's step;
- * each thread carries the heads ssm_split_rows gives it, one group's run
- * of heads per call. */
+ * each thread carries the heads ssm_split_rows gives it. */
 static void ssd_recurrent_once(void *ctx)
 {
     ssd_bench *sb = ctx;
     const ssm_ssd_args *a = &sb->a;
-    int P = a->P, N = a->N, H = a->H, E = H * P, per = H / a->G;
+    int P = a->P, N = a->N, H = a->H, E = H * P;
     memset(sb->h, 0, sizeof(float) * H * P * N);
 #pragma omp parallel
     {
         int lo, hi;
         ssm_split_rows(H, &lo, &hi);
-        for (int t = 0; t < a->L; t++)
-            for (int h0 = lo, h1; h0 < hi; h0 = h1) {
-                int g = h0 / per;
-                h1 = (g + 1) * per < hi ? (g + 1) * per : hi;
-                size_t r = (size_t)t;
-                ssm_ssd_step(h1 - h0, P, 1, N, a->x + r * a->ld_x + (size_t)h0 * P,
-                             a->Bm + r * a->ld_bc + (size_t)g * N, a->Cm + r * a->ld_bc + (size_t)g * N,
-                             a->dt + r * H + h0, a->A + h0, a->Dskip + h0,
-                             sb->h + (size_t)h0 * P * N, sb->y_rec + r * E + (size_t)h0 * P);
-            }
+        for (int t = 0; t < a->L; t++) {
+            size_t r = (size_t)t;
+            ssm_ssd_step(lo, hi, H, P, a->G, N, a->x + r * a->ld_x, a->Bm + r * a->ld_bc,
+                         a->Cm + r * a->ld_bc, a->dt + r * H, a->A, a->Dskip, sb->h, sb->y_rec + r * E);
+        }
     }
 }
 

@@ -49,7 +49,10 @@ ssm_status ssm_mamba2_mixer_forward(ssm_model *m, int layer, const float *in, fl
 
 /* Its backward: dresid (B, L, D) holds dL/dx_{l+1} on entry and dL/dx_l on
  * exit; dxn (B, L, D) is scratch; parameter gradients accumulate into
- * m->grads. */
+ * m->grads, or, after ssm_model_keep_acts (no gradients, bf16 weights
+ * too), only the activations' gradients are computed.  A bf16 model's
+ * in_proj and out_proj are widened into m->widen for each layer's GEMMs,
+ * forward and backward. */
 ssm_status ssm_mamba2_layer_backward(ssm_model *m, int layer, float *dresid, float *dxn,
                                      float *scratch);
 

@@ -394,10 +394,11 @@ static void naive_step(const step_view *v, int P, int N, float A, float Dh, cons
     }
 }
 
-void ssm_ssd_step(int H, int P, int G, int N, const float *x, const float *Bt, const float *Ct,
-                  const float *dt, const float *A, const float *Dskip, float *h, float *y)
+void ssm_ssd_step(int h0, int h1, int H, int P, int G, int N, const float *x, const float *Bt,
+                  const float *Ct, const float *dt, const float *A, const float *Dskip, float *h,
+                  float *y)
 {
-    for (int hd = 0; hd < H; hd++) {
+    for (int hd = h0; hd < h1; hd++) {
         int g = hd / (H / G);
         step_view v = {x + (size_t)hd * P, Bt + (size_t)g * N, Ct + (size_t)g * N, dt[hd]};
         naive_step(&v, P, N, A[hd], Dskip[hd], NULL, NULL, h + (size_t)hd * P * N, y + (size_t)hd * P);
