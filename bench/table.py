@@ -16,8 +16,8 @@ weights, read between the timed steps, over the bytes of weights one step
 reads; the stream read's best pass gives a second bound, no target).  Mamba-2 (issue 12):
 m2-train-small, m2-prefill-130m and m2-gen-130m against the PyTorch
 baseline's Mamba-2 (chunked SSD, fair malloc; no target), the m2 prefill's
-GEMMs against the sgemm peak and m2 decode against the bandwidth bound (no
-target), and m2-ssd-130m: the chunked SSD scan faster than the recurrent
+GEMMs against the sgemm peak and m2 decode (m2-gen-130m, m2-gen-130m-bf16)
+against the bandwidth bound (no target), and m2-ssd-130m: the chunked SSD scan faster than the recurrent
 step at L 512 (ratio > 1).  Comparisons without a target print "-" in the
 target column.  Usage: table.py BENCH.CSV
 """

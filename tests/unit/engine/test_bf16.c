@@ -22,6 +22,7 @@
 
 #include "engine/bf16.h"
 #include "engine/checkpoint.h"
+#include "engine/dynamics.h"
 #include "engine/generate.h"
 #include "engine/model.h"
 #include "tests/rel_err.h"
@@ -587,6 +588,26 @@ Test(bf16_mamba2, input_only_backward_equals_f32_on_rounded_weights)
     ssm_threads_set(2);
     check_input_only(small_mamba2(), 2, 12, "mamba2 2 threads");
     ssm_threads_set(1);
+}
+
+/* The per-group spectrum reads in_proj's B and C rows: in a bf16 model
+ * widened, so it is the rounded float32 model's, bit for bit */
+Test(bf16_mamba2, spectrum_is_the_rounded_models)
+{
+    ssm_config c = small_mamba2();
+    c.n_groups = 2; c.n_layer = 3;
+    ssm_model f, h, r;
+    build_pair(&f, &h, c);
+    build_rounded(&r, &f, &h);
+    ssm_spectrum sh, sr;
+    cr_assert_eq(ssm_dynamics_spectrum(&h, &sh), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_dynamics_spectrum(&r, &sr), SSM_OK, "%s", ssm_last_error());
+    size_t n = (size_t)c.n_layer * c.n_groups * c.d_state;
+    cr_expect_arr_eq(sh.re, sr.re, sizeof(double) * n);
+    cr_expect_arr_eq(sh.im, sr.im, sizeof(double) * n);
+    ssm_spectrum_free(&sh);
+    ssm_spectrum_free(&sr);
+    ssm_model_free(&f); ssm_model_free(&h); ssm_model_free(&r);
 }
 
 /* A saved float32 Mamba-2 checkpoint loads into bf16 as the rounded
