@@ -380,17 +380,30 @@ Test(bf16_model, skewed_team_shares_give_the_same_bits)
     check_skewed_shares(c, 1, "mamba1 bf16");
 }
 
-/* The large matrices leave the float32 block for the bf16 one: the
- * counts add up, and the float32 block keeps only the small tensors. */
+/* The large matrices leave the float32 block for the bf16 one: the counts
+ * add up, the float32 block keeps only the small tensors, every tensor has
+ * one view, and n16 of them (per_layer a layer and the two heads) are bf16 */
+static void check_split(const ssm_model *f, const ssm_model *h, int per_layer)
+{
+    cr_expect_eq(h->weights, SSM_WEIGHTS_BF16);
+    cr_expect_eq(h->num_params + h->num_bf16, f->num_params);
+    cr_expect_lt(h->num_params * 10, f->num_params, "float32 block %zu of %zu", h->num_params, f->num_params);
+    ssm_tensor t[64];
+    int n = ssm_model_tensors(h, h->params_memory, t, 64), n16 = 0;
+    for (int i = 0; i < n; i++) {
+        cr_expect(!t[i].data != !t[i].bf16, "%s: one view", t[i].name);
+        n16 += t[i].bf16 != NULL;
+    }
+    cr_expect_eq(n16, 2 + per_layer * h->cfg.n_layer, "embedding, lm_head and %d matrices per layer", per_layer);
+}
+
 Test(bf16_model, memory_is_split)
 {
     ssm_config c = small_lm();
     c.tie_embeddings = 0;
     ssm_model f, h;
     build_pair(&f, &h, c);
-    cr_expect_eq(h.weights, SSM_WEIGHTS_BF16);
-    cr_expect_eq(h.num_params + h.num_bf16, f.num_params);
-    cr_expect_lt(h.num_params * 10, f.num_params, "float32 block %zu of %zu", h.num_params, f.num_params);
+    check_split(&f, &h, 4);
     cr_expect_null(h.params.embedding);
     cr_expect_null(h.params.in_proj);
     cr_expect_null(h.params.x_proj);
@@ -399,13 +412,6 @@ Test(bf16_model, memory_is_split)
     cr_expect_null(h.params.lm_head);
     cr_expect_not_null(h.wbf.lm_head);
     cr_expect_not_null(h.params.A_log);
-    ssm_tensor t[64];
-    int n = ssm_model_tensors(&h, h.params_memory, t, 64), n16 = 0;
-    for (int i = 0; i < n; i++) {
-        cr_expect(!t[i].data != !t[i].bf16, "%s: one view", t[i].name);
-        n16 += t[i].bf16 != NULL;
-    }
-    cr_expect_eq(n16, 2 + 4 * c.n_layer, "embedding, lm_head and 4 matrices per layer");
     cr_expect_eq(ssm_weights_parse("bf16"), SSM_WEIGHTS_BF16);
     cr_expect_eq(ssm_weights_parse("f16"), -1);
     cr_expect_str_eq(ssm_weights_name(SSM_WEIGHTS_F32), "f32");
@@ -565,8 +571,7 @@ Test(bf16_mamba2, memory_is_split)
     c.tie_embeddings = 0;
     ssm_model f, h;
     build_pair(&f, &h, c);
-    cr_expect_eq(h.num_params + h.num_bf16, f.num_params);
-    cr_expect_lt(h.num_params * 10, f.num_params, "float32 block %zu of %zu", h.num_params, f.num_params);
+    check_split(&f, &h, 2);
     cr_expect_null(h.params.m2_in_proj);
     cr_expect_null(h.params.out_proj);
     cr_expect_null(h.params.embedding);
@@ -576,13 +581,6 @@ Test(bf16_mamba2, memory_is_split)
     cr_expect_null(h.wbf.dt_proj_w);
     cr_expect_not_null(h.params.m2_conv_w);
     cr_expect_not_null(h.params.m2_norm_w);
-    ssm_tensor t[64];
-    int n = ssm_model_tensors(&h, h.params_memory, t, 64), n16 = 0;
-    for (int i = 0; i < n; i++) {
-        cr_expect(!t[i].data != !t[i].bf16, "%s: one view", t[i].name);
-        n16 += t[i].bf16 != NULL;
-    }
-    cr_expect_eq(n16, 2 + 2 * c.n_layer, "embedding, lm_head and 2 matrices per layer");
     ssm_model_free(&f);
     ssm_model_free(&h);
 }
