@@ -61,6 +61,7 @@ gen-130m-bf16 64 2
 m2-train-small 10 2
 m2-prefill-130m 3 1
 m2-gen-130m 64 2
+m2-gen-130m-bf16 64 2
 m2-ssd-130m - -
 sgemm - -
 stream - -

@@ -19,8 +19,8 @@ best pass gives a second bound, no target); decode in float32 weights
 the bound of 517 MB a token, and its products are OpenBLAS's sgemv.  Mamba-2 (issue 12):
 m2-train-small, m2-prefill-130m and m2-gen-130m against the PyTorch
 baseline's Mamba-2 (chunked SSD, fair malloc; no target), the m2 prefill's
-GEMMs against the sgemm peak and m2 decode against the bandwidth bound (no
-target), and m2-ssd-130m: the chunked SSD scan faster than the recurrent
+GEMMs against the sgemm peak and m2 decode (m2-gen-130m, m2-gen-130m-bf16)
+against the bandwidth bound (no target), and m2-ssd-130m: the chunked SSD scan faster than the recurrent
 step at L 512 (ratio > 1).  Comparisons without a target print "-" in the
 target column.  Usage: table.py BENCH.CSV
 """

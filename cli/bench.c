@@ -13,7 +13,8 @@
  *                 heads: head_dim 32, 2 groups, chunk 64)
  *   m2-prefill-130m, m2-gen-130m  prefill-130m and gen-130m on the
  *                 mamba2-130m shape (head_dim 64, d_state 128, 1 group,
- *                 chunk 256), float32 (Mamba-2 has no bf16 path)
+ *                 chunk 256), float32
+ *   m2-gen-130m-bf16  m2-gen-130m with bf16 weights (generate's default)
  *   m2-ssd-130m   the SSD scan of one mamba2-130m layer at L 512, chunked
  *                 (ssm_ssd_forward) and as the recurrent step generation
  *                 runs (ssm_ssd_step per token, heads over the threads)
@@ -83,6 +84,7 @@ static const bench_case cases[] = {
     {"m2-train-small", 128, 4, 256, 8, 256, PASS_TRAIN, 10, 2, "f32", M2_SMALL},
     {"m2-prefill-130m", 768, 24, 50280, 1, 512, PASS_PREFILL, 3, 1, "f32", M2_130M},
     {"m2-gen-130m", 768, 24, 50280, 1, 512, PASS_GEN, 64, 2, "f32", M2_130M},
+    {"m2-gen-130m-bf16", 768, 24, 50280, 1, 512, PASS_GEN, 64, 2, "bf16", M2_130M},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
@@ -190,7 +192,7 @@ static void bf16_fill(ssm_model *m, uint64_t seed)
         const char *name = t[i].name;
         int last = t[i].shape[t[i].ndim - 1];
         float a = 1.0f / sqrtf((float)(last > 0 ? last : 1));
-        int kind = strstr(name, "A_log") ? 1 : strstr(name, "dt_proj.bias") ? 2
+        int kind = strstr(name, "A_log") ? 1 : strstr(name, "dt_proj.bias") || strstr(name, "dt_bias") ? 2
                  : strstr(name, "norm") || strstr(name, ".D") ? 3 : 0;
         for (size_t j = 0; j < t[i].numel; j++) {
             float u = 2.0f * rng_uniform(&seed) - 1.0f, v;
@@ -781,28 +783,22 @@ static void ssd_chunked_once(void *ctx)
 }
 
 /* The recurrence token by token through ssm_ssd_step, generation's step;
- * each thread carries the heads ssm_split_rows gives it, one group's run
- * of heads per call. */
+ * each thread carries the heads ssm_split_rows gives it. */
 static void ssd_recurrent_once(void *ctx)
 {
     ssd_bench *sb = ctx;
     const ssm_ssd_args *a = &sb->a;
-    int P = a->P, N = a->N, H = a->H, E = H * P, per = H / a->G;
+    int P = a->P, N = a->N, H = a->H, E = H * P;
     memset(sb->h, 0, sizeof(float) * H * P * N);
 #pragma omp parallel
     {
         int lo, hi;
         ssm_split_rows(H, &lo, &hi);
-        for (int t = 0; t < a->L; t++)
-            for (int h0 = lo, h1; h0 < hi; h0 = h1) {
-                int g = h0 / per;
-                h1 = (g + 1) * per < hi ? (g + 1) * per : hi;
-                size_t r = (size_t)t;
-                ssm_ssd_step(h1 - h0, P, 1, N, a->x + r * a->ld_x + (size_t)h0 * P,
-                             a->Bm + r * a->ld_bc + (size_t)g * N, a->Cm + r * a->ld_bc + (size_t)g * N,
-                             a->dt + r * H + h0, a->A + h0, a->Dskip + h0,
-                             sb->h + (size_t)h0 * P * N, sb->y_rec + r * E + (size_t)h0 * P);
-            }
+        for (int t = 0; t < a->L; t++) {
+            size_t r = (size_t)t;
+            ssm_ssd_step(lo, hi, H, P, a->G, N, a->x + r * a->ld_x, a->Bm + r * a->ld_bc,
+                         a->Cm + r * a->ld_bc, a->dt + r * H, a->A, a->Dskip, sb->h, sb->y_rec + r * E);
+        }
     }
 }
 
@@ -838,14 +834,14 @@ static ssm_status ssd_run(const bench_opts *o, cli_table *t, int threads)
 
 static const char *const case_names[] = {"train-small", "train-130m", "infer-130m", "prefill-130m",
                                           "gen-130m", "gen-130m-bf16", "m2-train-small", "m2-prefill-130m",
-                                          "m2-gen-130m", "m2-ssd-130m", "sgemm", "stream", "scan",
-                                          "all", NULL};
+                                          "m2-gen-130m", "m2-gen-130m-bf16", "m2-ssd-130m", "sgemm",
+                                          "stream", "scan", "all", NULL};
 
 static const cli_opt bench_options[] = {
     {"case", 0, CLI_OPT_CHOICE, .metavar = "NAME",
      .help = "train-small, train-130m, infer-130m, prefill-130m, gen-130m, gen-130m-bf16, "
-             "m2-train-small, m2-prefill-130m, m2-gen-130m, m2-ssd-130m, sgemm, stream, scan or all "
-             "(default)",
+             "m2-train-small, m2-prefill-130m, m2-gen-130m, m2-gen-130m-bf16, m2-ssd-130m, sgemm, "
+             "stream, scan or all (default)",
      .offset = offsetof(bench_opts, which), .choices = case_names},
     CLI_OPT_THREADS(bench_opts, threads),
     {"steps", 0, CLI_OPT_INT, 1, 1000000, .metavar = "N", .help = "timed passes (default: the case's)",

@@ -68,8 +68,9 @@ static const cli_opt gen_options[] = {
     CLI_OPT_THREADS(gen_opts, threads),
     {"format", 0, CLI_OPT_CHOICE, .help = "the text as it comes (default), or one JSON line per token",
      .offset = offsetof(gen_opts, format), .choices = gen_formats},
-    {"weights", 0, CLI_OPT_CHOICE, .help = "hold the large matrices in bf16 (default: half the memory "
-     "and bytes per token; f32 for Mamba-2 models, which have no bf16 path yet) or in f32", .offset = offsetof(gen_opts, weights), .choices = gen_weights},
+    {"weights", 0, CLI_OPT_CHOICE, .help = "hold the large matrices in bf16 (default, Mamba-1 and "
+     "Mamba-2: half the memory and bytes per token) or in f32", .offset = offsetof(gen_opts, weights),
+     .choices = gen_weights},
     CLI_OPT_END};
 
 static const cli_command gen_command = {
@@ -264,8 +265,7 @@ static ssm_status run_all(gen_run *r, const gen_opts *o)
     return st;
 }
 
-/* The weight format: --weights, else bf16, or f32 for a Mamba-2 model
- * (ssm_checkpoint_default_weights) */
+/* The weight format: --weights, else bf16 (ssm_checkpoint_default_weights) */
 static int run_weights(const gen_opts *o)
 {
     return o->weights ? ssm_weights_parse(o->weights) : ssm_checkpoint_default_weights(o->model);

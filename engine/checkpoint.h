@@ -67,9 +67,8 @@ ssm_status ssm_checkpoint_load(const char *dir, ssm_model *m, ssm_checkpoint_met
 ssm_status ssm_checkpoint_load_as(const char *dir, ssm_model *m, ssm_checkpoint_meta *meta, int weights);
 
 /* The weight format inference loads dir in by default (generate, the lab's
- * inspect mode): SSM_WEIGHTS_BF16, or SSM_WEIGHTS_F32 for a Mamba-2 model
- * (bf16 weights are Mamba-1 only so far).  An unreadable config.json gives
- * bf16: the load then fails with its own message. */
+ * inspect mode): SSM_WEIGHTS_BF16, for Mamba-1 and Mamba-2 models alike
+ * (one place to change should a checkpoint ever need float32 to run). */
 int ssm_checkpoint_default_weights(const char *dir);
 
 /* Load every parameter of an already built m (float32 or bf16 weights) from

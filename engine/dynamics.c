@@ -316,15 +316,21 @@ ssm_status ssm_dynamics_spectrum(const ssm_model *m, ssm_spectrum *out)
     ssm_status st = spectrum_alloc(out, nl, G, N);
     if (st) return st;
     size_t XE = ((size_t)c->dt_rank + 2 * c->state_dim) * c->d_inner;
+    size_t WD = (2 * (size_t)c->d_inner + 2 * (size_t)G * N + c->n_heads) * c->d_model;
+    if (m2) XE = WD;   /* Mamba-2: one layer's in_proj (W, D) */
+    const uint16_t *w16 = m2 ? m->wbf.m2_in_proj : m->wbf.x_proj;
     double *M = malloc(sizeof(double) * N * N);
-    float *xw = m->wbf.x_proj ? malloc(sizeof(float) * XE) : NULL;   /* (X, E) a bf16 layer widened */
-    if (!M || (m->wbf.x_proj && !xw)) {
+    float *xw = w16 ? malloc(sizeof(float) * XE) : NULL;   /* a bf16 layer widened */
+    if (!M || (w16 && !xw)) {
         free(M);
         ssm_spectrum_free(out);
         return ssm_fail(SSM_ERR_NOMEM, "out of memory for the spectrum");
     }
     for (int r = 0; r < nl * G && !st; r++) {   /* row r: layer r / G, group r % G */
-        if (m2) group_product(c, p.m2_in_proj, r / G, r % G, M);
+        if (m2 && xw) {   /* bf16 weights: layer r / G's in_proj widened, exactly */
+            if (r % G == 0) ssm_bf16_widen(xw, w16 + (size_t)(r / G) * WD, WD);
+            group_product(c, xw, 0, r % G, M);
+        } else if (m2) group_product(c, p.m2_in_proj, r / G, r % G, M);
         else if (xw) {   /* bf16 weights: layer r's x_proj widened, exactly */
             ssm_bf16_widen(xw, m->wbf.x_proj + (size_t)r * XE, XE);
             layer_product(c, xw, 0, M);

@@ -4,10 +4,11 @@
  * residual), the final norm and the LM head, with matrix-vector products.
  * One OpenMP team runs the whole token: every product, the conv and the
  * scan step are split into row blocks with barriers between phases.  Each
- * row or channel is computed whole by one thread, so the bits do not depend
- * on the split (bf16 products follow the threads' speeds, float32 ones and
- * the rest split evenly), and a thread count always gives the same bits.
- * A model with bf16 weights (engine/model.h) multiplies by them directly
+ * row, channel or Mamba-2 head is computed whole by one thread, so the bits
+ * do not depend on the split (bf16 products and Mamba-2's heads follow the
+ * threads' speeds, float32 products and the rest split evenly), and a
+ * thread count always gives the same bits.  A model with bf16 weights
+ * (engine/model.h; Mamba-1 or Mamba-2) multiplies by them directly
  * (engine/bf16.h). */
 #include "engine/generate.h"
 
@@ -268,31 +269,65 @@ static void layer_step(const ssm_config *c, const step_params *p, ssm_gen_state 
 #pragma omp barrier
 }
 
+/* One Mamba-2 layer's parameter views (in_proj and out_proj in bf16 in a
+ * bf16 model, as Mamba-1's matrices) */
+typedef struct {
+    const float *norm_w, *conv_w, *conv_b, *dt_bias, *Dskip, *gnorm_w;
+    step_weight in_proj, out_proj;
+} step_params_m2;
+
+static step_params_m2 step_params_mamba2(const ssm_model *m, int l)
+{
+    const ssm_config *c = &m->cfg;
+    const ssm_params *p = &m->params;
+    size_t D = c->d_model, E = c->d_inner, H = c->n_heads, K = c->d_conv,
+           Cw = E + 2 * (size_t)c->n_groups * c->d_state, W = E + Cw + H;
+    step_params_m2 v = {
+        p->norm_w + l * D, p->m2_conv_w + l * Cw * K, p->m2_conv_b + l * Cw, p->m2_dt_bias + l * H,
+        p->m2_D + l * H, p->m2_norm_w + l * E,
+        weight_at(p->m2_in_proj, m->wbf.m2_in_proj, l, W * D),
+        weight_at(p->out_proj, m->wbf.out_proj, l, D * E)};
+    return v;
+}
+
 /* x <- x + Mixer(RMSNorm(x)) for Mamba-2 layer l, one token
  * (ssmlab-math(7) MAMBA-2): the SSD recurrence one step per head.  The
- * team shares in_proj and out_proj; one thread runs the rest. */
-static void layer_step_mamba2(const ssm_config *c, const ssm_params *pm, ssm_gen_state *s, int l)
+ * team shares in_proj and out_proj (matvec_share), the conv's channels
+ * (ssm_split_rows), the heads (dt, softplus, the SSD step and the gate
+ * y SiLU(z) of each head, split by the threads' speeds) and the gated
+ * norm's groups; each channel, head and group is computed whole by one
+ * thread, so the bits do not depend on the split. */
+static void layer_step_mamba2(const ssm_config *c, const step_params_m2 *p, ssm_gen_state *s, int l)
 {
-    size_t D = s->D, E = s->E, K = s->K, Cw = s->Cw, W = s->Wz, H = c->n_heads,
-           GN = (size_t)c->n_groups * c->d_state, EN = E * s->Ns;
-    float *xbc = s->u, *dt = s->delta, *yz = s->delta;   /* (Cw), (H), then (E) */
-    step_weight in_proj = {pm->m2_in_proj + l * W * D, NULL}, out_proj = {pm->out_proj + l * D * E, NULL};
-    const float *xn = norm_mine(s, pm->norm_w + l * D, c->norm_eps);
-    matvec_share(s, SSM_GEN_IN_PROJ, 2 * l, s->xz, in_proj, xn, NULL, (int)W, (int)D);
+    int D = s->D, E = s->E, K = s->K, Cw = s->Cw, W = s->Wz, H = c->n_heads, P = c->head_dim,
+        G = c->n_groups, N = c->d_state, GN = G * N, Gs = E / G, lo, hi;
+    size_t EN = (size_t)E * s->Ns;
+    float *xbc = s->u, *dt = s->delta, *yz = s->delta;   /* (Cw); (H), then (E) */
+    const float *xn = norm_mine(s, p->norm_w, c->norm_eps);
+    matvec_share(s, SSM_GEN_IN_PROJ, 2 * l, s->xz, p->in_proj, xn, NULL, W, D);
 #pragma omp barrier
-#pragma omp single
-    {
-        conv_step(xbc, s->conv + l * Cw * (K - 1), s->xz + E, pm->m2_conv_w + l * Cw * K,
-                  pm->m2_conv_b + l * Cw, (int)Cw, (int)K);
-        silu_inplace(xbc, (int)Cw);
-        for (size_t h = 0; h < H; h++) dt[h] = s->xz[E + Cw + h] + pm->m2_dt_bias[l * H + h];
-        softplus_inplace(dt, (int)H);
-        ssm_ssd_step((int)H, c->head_dim, c->n_groups, c->d_state, xbc, xbc + E, xbc + E + GN, dt,
-                     s->A + l * EN, pm->m2_D + l * H, s->h + l * EN, s->y);
-        ssm_mamba2_gated_norm(s->y, yz, NULL, s->y, s->xz, pm->m2_norm_w + l * E, (int)E,
-                              c->n_groups, c->norm_eps);
-    }
-    matvec_share(s, SSM_GEN_OUT_PROJ, 2 * l + 1, s->mix, out_proj, s->y, s->x, (int)D, (int)E);
+    ssm_split_rows(Cw, &lo, &hi);
+    conv_step(xbc + lo, s->conv + ((size_t)l * Cw + lo) * (K - 1), s->xz + E + lo,
+              p->conv_w + (size_t)lo * K, p->conv_b + lo, hi - lo, K);
+    silu_inplace(xbc + lo, hi - lo);
+#pragma omp barrier
+    double t0 = omp_get_wtime();
+    balanced_rows(s, SSM_GEN_CHANNELS, H, &lo, &hi);
+    for (int h = lo; h < hi; h++) dt[h] = s->xz[E + Cw + h] + p->dt_bias[h];
+    softplus_inplace(dt + lo, hi - lo);
+    ssm_ssd_step(lo, hi, H, P, G, N, xbc, xbc + E, xbc + E + GN, dt, s->A + l * EN, p->Dskip,
+                 s->h + l * EN, s->y);
+    s->busy[SSM_GEN_CHANNELS][omp_get_thread_num()] += omp_get_wtime() - t0;
+    s->work[SSM_GEN_CHANNELS][omp_get_thread_num()] += hi - lo;
+#pragma omp barrier
+    /* the gated norm, a group per call: yz is the dt buffer, free now */
+    ssm_split_rows(G, &lo, &hi);
+    if (hi > lo)
+        ssm_mamba2_gated_norm(s->y + (size_t)lo * Gs, yz + (size_t)lo * Gs, NULL, s->y + (size_t)lo * Gs,
+                              s->xz + (size_t)lo * Gs, p->gnorm_w + (size_t)lo * Gs, (hi - lo) * Gs,
+                              hi - lo, c->norm_eps);
+#pragma omp barrier
+    matvec_share(s, SSM_GEN_OUT_PROJ, 2 * l + 1, s->mix, p->out_proj, s->y, s->x, D, E);
 #pragma omp barrier
 }
 
@@ -447,7 +482,8 @@ ssm_status ssm_model_step(const ssm_model *m, ssm_gen_state *s, int token, float
     {
         for (int l = 0; l < c->n_layer; l++) {
             if (c->arch == SSM_ARCH_MAMBA2) {
-                layer_step_mamba2(c, &m->params, s, l);
+                step_params_m2 p = step_params_mamba2(m, l);
+                layer_step_mamba2(c, &p, s, l);
                 continue;
             }
             step_params p = step_params_view(m, l);

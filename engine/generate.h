@@ -17,8 +17,9 @@
 #define SSM_GEN_TEAM_MAX 16
 
 /* The phases of a step whose split follows the threads' measured speeds:
- * in_proj, the channels (dt_proj, softplus, the scan step, the gate),
- * out_proj and the LM head (a thread's rate differs between them). */
+ * in_proj, the channels (dt_proj, softplus, the scan step, the gate;
+ * Mamba-2: the heads' dt, softplus and SSD step), out_proj and the LM head
+ * (a thread's rate differs between them). */
 enum { SSM_GEN_IN_PROJ, SSM_GEN_CHANNELS, SSM_GEN_OUT_PROJ, SSM_GEN_HEAD, SSM_GEN_PHASES };
 
 typedef struct {

@@ -10,6 +10,7 @@
 #include <omp.h>
 #include <string.h>
 
+#include "engine/bf16.h"
 #include "engine/layout.h"
 #include "engine/scan.h"
 #include "engine/ssd.h"
@@ -66,14 +67,31 @@ typedef struct { /* one layer's parameters or gradients */
     float *out_proj; /* (D, E) */
 } layer_params;
 
+/* p + off, or NULL for a tensor held in bf16 */
+static float *view_at(float *p, size_t off) { return p ? p + off : NULL; }
+
 static layer_params params_view(const dims *d, const ssm_params *p, int l)
 {
     size_t D = d->D, E = d->E, H = d->H;
-    layer_params v = {p->norm_w + l * D, p->m2_in_proj + l * (size_t)d->W * D,
+    layer_params v = {p->norm_w + l * D, view_at(p->m2_in_proj, l * (size_t)d->W * D),
                       p->m2_conv_w + l * (size_t)d->Cw * d->K, p->m2_conv_b + l * (size_t)d->Cw,
                       p->m2_dt_bias + l * H, p->m2_A_log + l * H, p->m2_D + l * H,
-                      p->m2_norm_w + l * E, p->out_proj + l * D * E};
+                      p->m2_norm_w + l * E, view_at(p->out_proj, l * D * E)};
     return v;
+}
+
+/* A bf16 model's (SSM_WEIGHTS_BF16) in_proj and out_proj of layer l
+ * widened into m->widen (model.c reserves it before a pass: W D + D E
+ * floats), reused by the next layer; the forward and the input-only
+ * backward run the usual GEMMs on them, as Mamba-1's layers do */
+static void params_widen(const ssm_model *m, const dims *d, int l, layer_params *v)
+{
+    if (m->weights != SSM_WEIGHTS_BF16) return;
+    size_t nin = (size_t)d->W * d->D, nout = (size_t)d->D * d->E;
+    ssm_bf16_widen(m->widen, m->wbf.m2_in_proj + l * nin, nin);
+    ssm_bf16_widen(m->widen + nin, m->wbf.out_proj + l * nout, nout);
+    v->in_proj = m->widen;
+    v->out_proj = m->widen + nin;
 }
 
 typedef struct { /* one layer's activations, (B, L, ...) unless said */
@@ -122,8 +140,10 @@ typedef struct { /* the mixers' scratch */
     float *dy;      /* (BT, E) */
     float *dyz;     /* (BT, E) */
     float *ddt;     /* (BT, H) */
+    float *sink;    /* (H + Cw (K + 1)) an input-only backward's dD, dconv_w and
+                     * dconv_b, which the kernels sum as they go: dropped */
 } layer_scratch;
-#define SCRATCH_ENTRIES 8
+#define SCRATCH_ENTRIES 9
 
 static ssm_ssd_args ssd_shape(const ssm_config *c, const dims *d)
 {
@@ -144,6 +164,7 @@ static void scratch_table(const ssm_config *c, const dims *d, int threads, int b
         {&g->A, d->H}, {&g->dA, d->H}, {&g->work, g->work_n},
         {&g->dzx, b * BT * d->W}, {&g->dxbc, b * BT * d->Cw}, {&g->dy, b * BT * d->E},
         {&g->dyz, b * BT * d->E}, {&g->ddt, b * BT * d->H},
+        {&g->sink, b * (d->H + (size_t)d->Cw * (d->K + 1))},
     };
     _Static_assert(sizeof list / sizeof list[0] == SCRATCH_ENTRIES, "one entry per scratch buffer");
     memcpy(t, list, sizeof list);
@@ -175,14 +196,21 @@ static layer_run run_view(ssm_model *m, int l, float *scratch)
     layer_run r;
     memset(&r, 0, sizeof r);
     r.d = dims_of(c, m->act_B, m->act_L);
-    size_t BT = r.d.BT, D = r.d.D, k = m->grads_memory ? (size_t)l : 0;   /* kept layer */
+    int kept = ssm_model_keeps_acts(m);   /* gradients, or an input-only backward */
+    size_t BT = r.d.BT, D = r.d.D, k = kept ? (size_t)l : 0;   /* kept layer */
     r.p = params_view(&r.d, &m->params, l);
+    params_widen(m, &r.d, l, &r.p);
     if (m->grads_memory) r.dp = params_view(&r.d, &m->grads, l);
     ssm_layout_entry at[ACT_ENTRIES], st[SCRATCH_ENTRIES];
     acts_table(c, &r.d, &r.a, at);
     ssm_layout_carve(at, ACT_ENTRIES, 1, m->acts.m2 + k * ssm_mamba2_acts_size(c, r.d.B, r.d.L));
-    scratch_table(c, &r.d, m->act_threads, m->grads_memory != NULL, &r.g, st);
+    scratch_table(c, &r.d, m->act_threads, kept, &r.g, st);
     ssm_layout_carve(st, SCRATCH_ENTRIES, 1, scratch);
+    if (kept && !m->grads_memory) {   /* input-only: the kernels' sums land in the sink */
+        r.dp.Dskip = r.g.sink;
+        r.dp.conv_w = r.g.sink + r.d.H;
+        r.dp.conv_b = r.dp.conv_w + (size_t)r.d.Cw * r.d.K;
+    }
     r.x = ssm_model_resid(m, l);
     r.xout = ssm_model_resid(m, l + 1);
     r.rstd = m->acts.rstd + k * BT;
@@ -266,11 +294,12 @@ ssm_status ssm_mamba2_scan_inputs(const ssm_model *m, int layer, const float **x
         return ssm_fail(SSM_ERR_SOFTWARE, "the Mamba-2 scan inputs need a Mamba-2 forward first");
     if (layer < 0 || layer >= c->n_layer)
         return ssm_fail(SSM_ERR_USAGE, "layer %d is outside [0, %d)", layer, c->n_layer);
-    if (!m->grads_memory && layer != c->n_layer - 1)
+    int kept = ssm_model_keeps_acts(m);
+    if (!kept && layer != c->n_layer - 1)
         return ssm_fail(SSM_ERR_SOFTWARE, "activations of layer %d are not kept: call "
-                        "ssm_model_alloc_grads before the forward", layer);
+                        "ssm_model_keep_for_backward before the forward", layer);
     dims d = dims_of(c, m->act_B, m->act_L);
-    size_t k = m->grads_memory ? (size_t)layer : 0;   /* kept layer */
+    size_t k = kept ? (size_t)layer : 0;   /* kept layer */
     layer_acts a;
     ssm_layout_entry at[ACT_ENTRIES];
     acts_table(c, &d, &a, at);
@@ -388,12 +417,15 @@ static void gated_norm_backward(const layer_run *r)
     const dims *d = &r->d;
     int E = d->E, Gs = E / d->G;
     const float *w = r->p.gnorm_w;
+    if (r->dp.gnorm_w) {   /* NULL in an input-only backward */
 #pragma omp parallel for schedule(static)
-    for (int e = 0; e < E; e++) {
-        float s = 0.0f;
-        for (int i = 0; i < d->BT; i++)
-            s += r->g.dyz[(size_t)i * E + e] * r->a.yz[(size_t)i * E + e] * r->a.rstd_g[(size_t)i * d->G + e / Gs];
-        r->dp.gnorm_w[e] += s;
+        for (int e = 0; e < E; e++) {
+            float s = 0.0f;
+            for (int i = 0; i < d->BT; i++)
+                s += r->g.dyz[(size_t)i * E + e] * r->a.yz[(size_t)i * E + e] *
+                     r->a.rstd_g[(size_t)i * d->G + e / Gs];
+            r->dp.gnorm_w[e] += s;
+        }
     }
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < d->BT; i++) {
@@ -428,7 +460,7 @@ static void pointwise_backward(const layer_run *r)
         }
         for (int j = 0; j < Cw; j++) r->g.dxbc[(size_t)i * Cw + j] *= ssm_dsiluf(r->a.xbc_c[(size_t)i * Cw + j]);
     }
-    for (int h = 0; h < H; h++) {
+    for (int h = 0; h < H && r->dp.dt_bias; h++) {
         float s = 0.0f;
         for (int i = 0; i < BT; i++) s += r->g.ddt[(size_t)i * H + h];
         r->dp.dt_bias[h] += s;
@@ -455,7 +487,7 @@ ssm_status ssm_mamba2_layer_backward(ssm_model *m, int layer, float *dresid, flo
                                      r.g.ddt, r.g.dA, r.dp.Dskip);
     if (st) return st;
     ssm_probe_unpin_grad(m->probe, layer, 1, r.g.dA);   /* a pinned A_h does not depend on A_log */
-    for (int h = 0; h < H; h++)   /* nor does a polarized head's constant A */
+    for (int h = 0; h < H && r.dp.A_log; h++)   /* nor does a polarized head's constant A */
         if (!head_pinned(c, h)) r.dp.A_log[h] += r.g.dA[h] * r.g.A[h];
     pointwise_backward(&r);
     ssm_conv_args ca = conv_args(&r);

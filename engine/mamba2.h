@@ -49,7 +49,10 @@ ssm_status ssm_mamba2_mixer_forward(ssm_model *m, int layer, const float *in, fl
 
 /* Its backward: dresid (B, L, D) holds dL/dx_{l+1} on entry and dL/dx_l on
  * exit; dxn (B, L, D) is scratch; parameter gradients accumulate into
- * m->grads. */
+ * m->grads, or, after ssm_model_keep_acts (no gradients, bf16 weights
+ * too), only the activations' gradients are computed.  A bf16 model's
+ * in_proj and out_proj are widened into m->widen for each layer's GEMMs,
+ * forward and backward. */
 ssm_status ssm_mamba2_layer_backward(ssm_model *m, int layer, float *dresid, float *dxn,
                                      float *scratch);
 
@@ -57,9 +60,10 @@ ssm_status ssm_mamba2_layer_backward(ssm_model *m, int layer, float *dresid, flo
  * last forward (ssm_model_forward): layer's xBC (act_B, act_L, Cw) after
  * the conv and SiLU, rows [x (E); B (G, N); C (G, N)], its dt (act_B,
  * act_L, H), and A (H) of ssm_mamba2_layer_A with the attached probe's
- * pins.  Every layer is kept only when the model has gradients
- * (ssm_model_alloc_grads before the forward), else only the last one:
- * SSM_ERR_SOFTWARE for another, or before a forward. */
+ * pins.  Every layer is kept only when the model keeps its activations
+ * (ssm_model_keep_for_backward before the forward: gradients, or a bf16
+ * model's input-only backward), else only the last one: SSM_ERR_SOFTWARE
+ * for another, or before a forward. */
 ssm_status ssm_mamba2_scan_inputs(const ssm_model *m, int layer, const float **xbc, const float **dt,
                                   float *A);
 

@@ -218,7 +218,6 @@ static void params_table(const ssm_config *c, int weights, ssm_params *p,
     int tokens = c->input_kind == SSM_INPUT_TOKENS;
     size_t m1 = c->arch == SSM_ARCH_MAMBA1, m2 = !m1;   /* the mixer's tensors */
     size_t H = c->n_heads, Cw = E + 2 * (size_t)c->n_groups * N, W = E + Cw + H;
-    /* bf16 weights are Mamba-1 only (ssm_model_build_weights) */
     size_t f = weights != SSM_WEIGHTS_BF16;   /* 0: the large matrices are in bf16 */
     size_t fx = f || scen;                     /* x_proj stays float32 under a scenario */
     const ssm_layout_entry list[] = {
@@ -243,7 +242,7 @@ static void params_table(const ssm_config *c, int weights, ssm_params *p,
         {&p->scen_q, scen ? nl * N : 0},
         {&p->imp_k, (size_t)c->n_reorder * E},
         {&p->cls_tok, c->pool == SSM_POOL_CLS ? D : 0},
-        {&p->m2_in_proj, m2 * nl * W * D},
+        {&p->m2_in_proj, m2 * f * nl * W * D},
         {&p->m2_conv_w, m2 * nl * Cw * K},
         {&p->m2_conv_b, m2 * nl * Cw},
         {&p->m2_dt_bias, m2 * nl * H},
@@ -272,13 +271,16 @@ static void bf16_table(const ssm_config *c, ssm_params_bf16 *w, ssm_layout_entry
            V = c->padded_vocab, X = R + 2 * (size_t)c->state_dim;
     int tokens = c->input_kind == SSM_INPUT_TOKENS;
     int scen = c->scenario != SSM_SCENARIO_DEFAULT;
+    size_t m1 = c->arch == SSM_ARCH_MAMBA1, m2 = !m1;   /* the mixer's matrices */
+    size_t W = 2 * E + 2 * (size_t)c->n_groups * c->d_state + c->n_heads;   /* Mamba-2 in_proj rows */
     const ssm_layout_entry16 list[] = {
         {&w->embedding, tokens ? V * D : 0},
-        {&w->in_proj, nl * 2 * E * D},
-        {&w->x_proj, scen ? 0 : nl * X * E},
-        {&w->dt_proj_w, nl * E * R},
+        {&w->in_proj, m1 * nl * 2 * E * D},
+        {&w->x_proj, scen ? 0 : m1 * nl * X * E},
+        {&w->dt_proj_w, m1 * nl * E * R},
         {&w->out_proj, nl * D * E},
         {&w->lm_head, (c->n_classes == 0 && !c->tie_embeddings) ? V * D : 0},
+        {&w->m2_in_proj, m2 * nl * W * D},
     };
     _Static_assert(sizeof list / sizeof list[0] == SSM_NUM_BF16_TENSORS,
                    "one bf16 table entry per tensor of ssm_params_bf16");
@@ -340,14 +342,15 @@ int ssm_model_tensors(const ssm_model *m, float *block, ssm_tensor *out, int cap
         LAYER("norm.weight", p.norm_w, l_ * D, 1, 1, D, 0, 0);
         if (c->arch == SSM_ARCH_MAMBA2) {   /* the state-spaces Mamba2 names */
             int H = c->n_heads, Cw = E + 2 * c->n_groups * N;
-            LAYER("mixer.in_proj.weight", p.m2_in_proj, l_ * (E + Cw + H) * D, 0, 2, E + Cw + H, D, 0);
+            LAYER2("mixer.in_proj.weight", p.m2_in_proj, w.m2_in_proj, l_ * (E + Cw + H) * D, 0, 2,
+                   E + Cw + H, D, 0);
             LAYER("mixer.conv1d.weight", p.m2_conv_w, l_ * Cw * K, 0, 3, Cw, 1, K);
             LAYER("mixer.conv1d.bias", p.m2_conv_b, l_ * Cw, 1, 1, Cw, 0, 0);
             LAYER("mixer.dt_bias", p.m2_dt_bias, l_ * H, 1, 1, H, 0, 0);
             LAYER("mixer.A_log", p.m2_A_log, l_ * H, 1, 1, H, 0, 0);
             LAYER("mixer.D", p.m2_D, l_ * H, 1, 1, H, 0, 0);
             LAYER("mixer.norm.weight", p.m2_norm_w, l_ * E, 1, 1, E, 0, 0);
-            LAYER("mixer.out_proj.weight", p.out_proj, l_ * D * E, 0, 2, D, E, 0);
+            LAYER2("mixer.out_proj.weight", p.out_proj, w.out_proj, l_ * D * E, 0, 2, D, E, 0);
             continue;
         }
         LAYER2("mixer.in_proj.weight", p.in_proj, w.in_proj, l_ * 2 * E * D, 0, 2, 2 * E, D, 0);
@@ -406,7 +409,6 @@ ssm_status ssm_model_build_weights(ssm_model *m, const ssm_config *c, int weight
     m->weights = weights;
     ssm_status st = ssm_config_finalize(&m->cfg);
     if (st) return st;
-    if (weights == SSM_WEIGHTS_BF16 && (st = ssm_model_need_mamba1(m, "bf16 weights"))) return st;
     ssm_layout_entry t[SSM_NUM_PARAM_TENSORS];
     params_table(&m->cfg, weights, &m->params, t);
     m->num_params = ssm_layout_size(t, SSM_NUM_PARAM_TENSORS, 0);
@@ -492,8 +494,7 @@ static void acts_drop(ssm_model *m)
 
 ssm_status ssm_model_keep_acts(ssm_model *m)
 {
-    ssm_status st = ssm_model_need_mamba1(m, "an input-only backward");
-    if (st || acts_kept(m)) return st;
+    if (acts_kept(m)) return SSM_OK;
     m->keep_acts = 1;
     acts_drop(m);
     return SSM_OK;
@@ -870,13 +871,16 @@ float *ssm_model_mix(const ssm_model *m, int l)
     return m->acts.mix + (size_t)(m->act_lean ? 0 : l) * BTD;
 }
 
-/* Floats of m->widen for a bf16 forward: one layer's bf16 matrices, or
- * HEAD_ROWS rows of the LM head, whichever is larger */
+/* Floats of m->widen for a bf16 forward: one layer's bf16 matrices (Mamba-2:
+ * in_proj (W, D) and out_proj (D, E), engine/mamba2.c), or HEAD_ROWS rows
+ * of the LM head, whichever is larger */
 #define HEAD_ROWS 1024
 static size_t widen_size(const ssm_config *c)
 {
     size_t D = c->d_model, E = c->d_inner, R = c->dt_rank, X = R + 2 * (size_t)c->state_dim;
-    size_t layer = 2 * E * D + X * E + E * R + D * E, head = (size_t)HEAD_ROWS * D;
+    size_t W = 2 * E + 2 * (size_t)c->n_groups * c->d_state + c->n_heads;
+    size_t layer = c->arch == SSM_ARCH_MAMBA2 ? W * D + D * E : 2 * E * D + X * E + E * R + D * E;
+    size_t head = (size_t)HEAD_ROWS * D;
     return layer > head ? layer : head;
 }
 

@@ -115,7 +115,8 @@ typedef struct {
  * (training, backward, measurements).
  *
  * SSM_WEIGHTS_BF16: inference only.  The large matrices (embedding,
- * in_proj, x_proj, dt_proj.weight, out_proj, lm_head: about 99% of a
+ * in_proj, x_proj, dt_proj.weight, out_proj, lm_head; Mamba-2: embedding,
+ * m2_in_proj, out_proj, lm_head: about 99% of a
  * language model's weights) are held as bfloat16 in one separate
  * allocation (wbf_memory, carved into the views of ssm_params_bf16) and are
  * absent from the float32 block (their ssm_params views are NULL); the small
@@ -153,8 +154,10 @@ typedef struct {
     uint16_t *dt_proj_w;  /* (n_layer, E, R) */
     uint16_t *out_proj;   /* (n_layer, D, E) */
     uint16_t *lm_head;    /* (V, D)              untied LM head only */
+    uint16_t *m2_in_proj; /* (n_layer, W, D)     Mamba-2 only (in_proj, x_proj and
+                           * dt_proj_w are then NULL; out_proj is shared) */
 } ssm_params_bf16;
-#define SSM_NUM_BF16_TENSORS 6
+#define SSM_NUM_BF16_TENSORS 7
 
 /* Forward activations kept for the backward pass, sized for (B, L), where
  * L = act_L is the batch's length plus 1 under pool cls (the cls token is
@@ -294,7 +297,7 @@ ssm_status ssm_model_alloc_grads(ssm_model *m);
 /* Keep every layer's activations in the following forwards without
  * parameter gradients, for ssm_model_backward_stream's input-only backward
  * (the measurements: influence, hidden attention of every layer); the only
- * way for a bf16 model.  Mamba-1 only (SSM_ERR_USAGE else).  keeps_acts:
+ * way for a bf16 model (Mamba-1 and Mamba-2).  keeps_acts:
  * 1 when the forward keeps every layer's activations (this, or gradients). */
 ssm_status ssm_model_keep_acts(ssm_model *m);
 int ssm_model_keeps_acts(const ssm_model *m);

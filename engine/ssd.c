@@ -394,13 +394,56 @@ static void naive_step(const step_view *v, int P, int N, float A, float Dh, cons
     }
 }
 
-void ssm_ssd_step(int H, int P, int G, int N, const float *x, const float *Bt, const float *Ct,
-                  const float *dt, const float *A, const float *Dskip, float *h, float *y)
+void ssm_ssd_step_naive(int h0, int h1, int H, int P, int G, int N, const float *x, const float *Bt,
+                        const float *Ct, const float *dt, const float *A, const float *Dskip, float *h,
+                        float *y)
 {
-    for (int hd = 0; hd < H; hd++) {
+    for (int hd = h0; hd < h1; hd++) {
         int g = hd / (H / G);
         step_view v = {x + (size_t)hd * P, Bt + (size_t)g * N, Ct + (size_t)g * N, dt[hd]};
         naive_step(&v, P, N, A[hd], Dskip[hd], NULL, NULL, h + (size_t)hd * P * N, y + (size_t)hd * P);
+    }
+}
+
+/* naive_step without probes for N a multiple of STEP_LANES: the state
+ * update is elementwise, and each row's h C is summed in STEP_LANES
+ * partial sums (lane j takes n = j mod STEP_LANES, in order of n), then
+ * added in a fixed tree, so the compiler vectorises both; the naive twin's
+ * single running sum was a chain of N dependent adds per row (for
+ * mamba2-130m, 24 x 64 chains of 128 per layer and token). */
+#define STEP_LANES 16
+static void lanes_step(const step_view *v, int P, int N, float A, float Dh, float *restrict h,
+                       float *restrict y)
+{
+    float e = expf(v->dt * A);
+    const float *restrict Bt = v->Bt, *restrict Ct = v->Ct;
+    for (int p = 0; p < P; p++) {
+        float dx = v->dt * v->x[p], part[STEP_LANES] = {0};
+        float *restrict hp = h + (size_t)p * N;
+        for (int n0 = 0; n0 < N; n0 += STEP_LANES)
+            for (int j = 0; j < STEP_LANES; j++) {
+                float hv = e * hp[n0 + j] + dx * Bt[n0 + j];
+                hp[n0 + j] = hv;
+                part[j] += hv * Ct[n0 + j];
+            }
+        for (int w = STEP_LANES / 2; w > 0; w /= 2)
+            for (int j = 0; j < w; j++) part[j] += part[j + w];
+        y[p] = part[0] + Dh * v->x[p];
+    }
+}
+
+void ssm_ssd_step(int h0, int h1, int H, int P, int G, int N, const float *x, const float *Bt,
+                  const float *Ct, const float *dt, const float *A, const float *Dskip, float *h,
+                  float *y)
+{
+    if (N % STEP_LANES) {
+        ssm_ssd_step_naive(h0, h1, H, P, G, N, x, Bt, Ct, dt, A, Dskip, h, y);
+        return;
+    }
+    for (int hd = h0; hd < h1; hd++) {
+        int g = hd / (H / G);
+        step_view v = {x + (size_t)hd * P, Bt + (size_t)g * N, Ct + (size_t)g * N, dt[hd]};
+        lanes_step(&v, P, N, A[hd], Dskip[hd], h + (size_t)hd * P * N, y + (size_t)hd * P);
     }
 }
 

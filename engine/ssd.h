@@ -73,10 +73,20 @@ ssm_status ssm_ssd_backward(const ssm_ssd_args *a, const float *dy, float *dx, f
 ssm_status ssm_ssd_backward_naive(const ssm_ssd_args *a, const float *dy, float *dx,
                                   float *dB, float *dC, float *ddt, float *dA, float *dD);
 
-/* One recurrent step for generation, one sequence: x (H P), Bt and Ct
- * (G N), dt (H) of one position; h (H, P, N) carries the state; y (H P)
- * gets h C + D x.  The naive twin's arithmetic. */
-void ssm_ssd_step(int H, int P, int G, int N, const float *x, const float *Bt, const float *Ct,
-                  const float *dt, const float *A, const float *Dskip, float *h, float *y);
+/* One recurrent step for generation, one sequence, of heads [h0, h1) of
+ * H: x (H P), Bt and Ct (G N), dt (H) of one position; h (H, P, N)
+ * carries the state; y (H P) gets h C + D x on those heads' rows (the
+ * arrays are the whole position's, indexed by head).  A head's result
+ * depends on that head alone, so the heads may be stepped in any split.
+ * For N a multiple of 16 each row's h C is summed in 16 lanes, then a
+ * fixed tree (vectorised; equal to the naive twin up to the sum's
+ * rounding); otherwise, and in ssm_ssd_step_naive, the twin's arithmetic
+ * (the naive forward's: one running sum in order of n). */
+void ssm_ssd_step(int h0, int h1, int H, int P, int G, int N, const float *x, const float *Bt,
+                  const float *Ct, const float *dt, const float *A, const float *Dskip, float *h,
+                  float *y);
+void ssm_ssd_step_naive(int h0, int h1, int H, int P, int G, int N, const float *x, const float *Bt,
+                        const float *Ct, const float *dt, const float *A, const float *Dskip, float *h,
+                        float *y);
 
 #endif

@@ -101,7 +101,7 @@ ssm_status ssm_session_open_checkpoint(ssm_session *s, const char *dir, const ru
 
 /* The same with a weight format: SSM_WEIGHTS_F32 (as above),
  * SSM_WEIGHTS_BF16 (inspected in bf16: see the top of this file), or -1:
- * ssm_checkpoint_default_weights (bf16, f32 for a Mamba-2 model). */
+ * ssm_checkpoint_default_weights (bf16). */
 ssm_status ssm_session_open_checkpoint_as(ssm_session *s, const char *dir, const run_config *base,
                                           char *const *overrides, int n, int weights);
 

@@ -29,6 +29,7 @@ run_case stream --steps 1 --warmup 0
 run_case m2-train-small --steps 1 --warmup 0
 run_case m2-prefill-130m --steps 1 --warmup 0
 run_case m2-gen-130m --steps 2 --warmup 1
+run_case m2-gen-130m-bf16 --steps 2 --warmup 1
 run_case m2-ssd-130m --steps 1 --warmup 0
 # the two SSD forms compute the same scan (a wrong fast form is no speed-up)
 diff=$(sed -n 's/.*chunked vs recurrent, max |diff| \/ max |y| = //p' "$TMP/m2-ssd-130m.err")
@@ -43,7 +44,7 @@ by = {}
 for r in rows:
     by.setdefault(r["case"], []).append(r)
 for c in ("train-small", "train-130m", "prefill-130m", "gen-130m", "gen-130m-bf16",
-          "m2-train-small", "m2-prefill-130m", "m2-gen-130m"):
+          "m2-train-small", "m2-prefill-130m", "m2-gen-130m", "m2-gen-130m-bf16"):
     (r,) = by[c]
     assert r["impl"] == "ssmlab" and r["unit"] == "tok/s", r
     assert float(r["tokens_per_s"]) > 0 and float(r["value"]) == float(r["tokens_per_s"]), r
@@ -55,10 +56,10 @@ assert p["seq_len"] == "512" and 1 < float(p["gemm_gflops"]) < 1e5, p
 g = by["gen-130m"][0]
 assert g["weights"] == "f32" and g["steps"] == "2" and g["warmup"] == "1", g
 assert float(g["weight_bytes"]) == 4 * int(g["n_params"]), g
-for r in (g, by["gen-130m-bf16"][0], by["m2-gen-130m"][0]):   # the bound, read between steps
+for r in (g, by["gen-130m-bf16"][0], by["m2-gen-130m"][0], by["m2-gen-130m-bf16"][0]):   # the bound
     assert float(r["read_gbs"]) > 0.1, r
-assert all(float(r["read_gbs"]) == 0 for r in rows if not r["case"].endswith("gen-130m") and
-           r["case"] != "gen-130m-bf16"), "read_gbs outside the gen cases"
+assert all(float(r["read_gbs"]) == 0 for r in rows if "gen-130m" not in r["case"]), \
+    "read_gbs outside the gen cases"
 h = by["gen-130m-bf16"][0]   # bf16 matrices: about half the bytes, and half the memory
 assert h["weights"] == "bf16" and 0.49 < float(h["weight_bytes"]) / float(g["weight_bytes"]) < 0.52, h
 assert float(h["peak_mib"]) < 0.6 * float(g["peak_mib"]), (h["peak_mib"], g["peak_mib"])
@@ -71,6 +72,9 @@ assert [r["variant"] for r in by["stream"]] == ["copy", "triad", "read"], by["st
 for c in ("m2-prefill-130m", "m2-gen-130m"):
     assert by[c][0]["n_params"] == "128983488" and by[c][0]["seq_len"] == "512", by[c]
 assert by["m2-gen-130m"][0]["weights"] == "f32", by["m2-gen-130m"]
+g2, h2 = by["m2-gen-130m"][0], by["m2-gen-130m-bf16"][0]   # Mamba-2 in bf16: half the bytes
+assert h2["weights"] == "bf16" and 0.49 < float(h2["weight_bytes"]) / float(g2["weight_bytes"]) < 0.52, h2
+assert float(h2["peak_mib"]) < 0.7 * float(g2["peak_mib"]), (h2["peak_mib"], g2["peak_mib"])
 assert by["m2-train-small"][0]["n_params"] == "471008", by["m2-train-small"]
 assert [r["variant"] for r in by["m2-ssd-130m"]] == ["chunked", "recurrent"], by["m2-ssd-130m"]
 assert all(r["seq_len"] == "512" and float(r["tokens_per_s"]) > 0 for r in by["m2-ssd-130m"])
@@ -118,6 +122,7 @@ for want in "^train-small .* pytorch loop, fair malloc .* >=6x +(PASS|FAIL) " \
             "^m2-train-small .* pytorch chunked SSD, fair malloc .* - +- " \
             "^m2-prefill-130m .* sgemm 2048\^3 peak.* - +- " \
             "^m2-gen-130m .* bound, f32 [0-9]+ MB, read between steps .* - +- " \
+            "^m2-gen-130m-bf16 .* bound, bf16 [0-9]+ MB, read between steps .* - +- " \
             "^m2-ssd-130m .* recurrent SSD step \(ssm_ssd_step\), L 512 .* >1x +(PASS|FAIL) " \
             "^sgemm +lm_head +[0-9.]+ GFLOP/s" "^stream +triad +[0-9.]+ GB/s" \
             "^OpenBLAS \(pytorch\): OpenBLAS .*torch BLAS_INFO="; do

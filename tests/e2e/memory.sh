@@ -21,7 +21,8 @@
 # plus 96 MB (measured 567 MB; one float32 copy of the embedding, 154 MB,
 # breaks it), and below half the peak of the same run with --weights f32
 # (measured 3.6 GB: model, gradients, two AdamW moments, probe and its
-# gradients, all float32).
+# gradients, all float32).  A Mamba-2 checkpoint generates in bf16 (its
+# default) under the same half-size limit, and under 0.6 of its f32 peak.
 . "$(dirname "$0")/lib.sh"
 
 MID="$TMP/mid" MID16="$TMP/mid16"
@@ -56,6 +57,26 @@ for dir in "$MID" "$MID16"; do
     if [ "$rss" -gt 0 ] && [ "$rss" -lt "$limit16" ]; then ok "$what: peak RSS $rss < F32 checkpoint $size / 2 + 32 MB"
     else fail "$what: peak RSS $rss, F32 checkpoint $size bytes (limit $limit16)"; fi
 done
+# Mamba-2 the same way: a ~130 MB mamba2 checkpoint (D 512, 4 layers, head_dim
+# 64, d_state 64) generates in bf16 below half its size plus 32 MB, and
+# below 0.6 of the peak with --weights f32
+M2="$TMP/m2"
+if /usr/bin/python3 - "$M2" "$(dirname "$0")/../ref" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[2])
+import mamba2_ref as ref
+cfg = ref.Config(d_model=512, n_layer=4, vocab_size=50277, d_state=64, head_dim=64, chunk_size=64)
+ref.write_checkpoint(sys.argv[1], cfg, ref.init_params(cfg, seed=1))
+PY
+then
+    size2=$(stat -c %s "$M2/model.safetensors")
+    r32=$(peak "$SSMLAB" generate --model "$M2" --threads 1 ${gen#* } --weights f32)
+    r16=$(peak "$SSMLAB" generate --model "$M2" --threads 1 ${gen#* })
+    lim=$((size2 / 2 + 32 * 1024 * 1024))
+    if [ "$r16" -gt 0 ] && [ "$r16" -lt "$lim" ] && [ $((10 * r16)) -lt $((6 * r32)) ]; then
+        ok "mamba2 $gen (bf16 by default): peak RSS $r16 < F32 checkpoint $size2 / 2 + 32 MB and 0.6 of f32's $r32"
+    else fail "mamba2 $gen: bf16 peak RSS $r16, f32 $r32, F32 checkpoint $size2 (limit $lim)"; fi
+else fail "cannot write the mamba2 checkpoint"; fi
 random_checkpoint() { # DIR D_MODEL N_LAYER VOCAB: mamba_ssm-initialised F32 weights
     /usr/bin/python3 - "$@" "$(dirname "$0")/../ref" <<'PY'
 import sys

@@ -476,7 +476,7 @@ grep -q "L0g1" <<<"$(nth_dump views 4)" && ok "after the interventions the panel
 (cd "$TMP/ck" && sha256sum -- * | sort) >"$TMP/ck.sum"
 run ck --model "$TMP/ck" "${m2[@]}" <<'EOF'
 wait-idle
-expect inspecting TMP/ck at step 3 (f32 weights); training makes the new run TMP/ck-2
+expect inspecting TMP/ck at step 3 (bf16 weights); training makes the new run TMP/ck-2
 expect L1g1
 expect all heads
 key n

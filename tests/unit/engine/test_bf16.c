@@ -5,7 +5,9 @@
  * threaded product; bf16 logits against float32 ones (prefill, steps,
  * ssm_model_forward_last, ssm_model_forward) on random models and on
  * tests/data/mamba_tiny_torch; the memory split; the refusals; and bad
- * checkpoints giving the float32 loader's messages.
+ * checkpoints giving the float32 loader's messages.  Mamba-2 models the
+ * same way: logits, the team's shares, the split, the input-only backward
+ * and a checkpoint loaded in bf16.
  *
  * Logit agreement is measured per row as max |a - b| / max |b| (a: bf16,
  * b: float32) and must stay below 1e-2. */
@@ -20,6 +22,7 @@
 
 #include "engine/bf16.h"
 #include "engine/checkpoint.h"
+#include "engine/dynamics.h"
 #include "engine/generate.h"
 #include "engine/model.h"
 #include "tests/rel_err.h"
@@ -195,7 +198,7 @@ static void build_pair(ssm_model *f, ssm_model *h, ssm_config c)
     cr_assert_eq(ssm_model_build(f, &c), SSM_OK, "%s", ssm_last_error());
     ssm_model_init(f, 5);
     for (size_t i = 0; i < f->num_params; i++) f->params_memory[i] += 0.05f * frand();
-    for (size_t i = 0; i < (size_t)f->cfg.n_layer * f->cfg.d_inner; i++)
+    for (size_t i = 0; f->params.dt_proj_b && i < (size_t)f->cfg.n_layer * f->cfg.d_inner; i++)
         f->params.dt_proj_b[i] = -0.5f + 0.5f * frand();
     cr_assert_eq(ssm_model_to_bf16(h, f), SSM_OK, "%s", ssm_last_error());
 }
@@ -215,11 +218,14 @@ static void build_rounded(ssm_model *r, const ssm_model *f, const ssm_model *h)
 }
 
 /* Prefill n_prompt tokens and step the rest in both models; every logit
- * row and the forward_last and forward logits agree to LOGIT_TOL */
+ * row and the forward_last and forward logits agree to LOGIT_TOL; and h's
+ * own prefill and steps agree with h's forward to 1e-4 (a step error the
+ * float32 model shares shows there) */
 static double check_logits_tol(ssm_model *f, ssm_model *h, int L, int n_prompt, double tol,
                                const char *what)
 {
     int V = f->cfg.padded_vocab;
+    float *hrows = malloc(sizeof(float) * (size_t)L * V);   /* (L, V) h's prefill and step rows */
     int *tok = malloc(sizeof(int) * L);
     for (int t = 0; t < L; t++) tok[t] = (int)((frand() + 1.0f) * 0.5f * f->cfg.vocab_size);
     ssm_gen_state sf, sh;
@@ -230,12 +236,14 @@ static double check_logits_tol(ssm_model *f, ssm_model *h, int L, int n_prompt, 
     cr_assert_eq(ssm_model_prefill(h, &sh, tok, n_prompt, lh), SSM_OK, "%s", ssm_last_error());
     double worst = row_rel_err(lh, lf, V);
     cr_expect(worst < tol, "%s: prefill logits rel err %.3g", what, worst);
+    memcpy(hrows + (size_t)(n_prompt - 1) * V, lh, sizeof(float) * V);
     for (int t = n_prompt; t < L; t++) {
         cr_assert_eq(ssm_model_step(f, &sf, tok[t], lf), SSM_OK, "%s", ssm_last_error());
         cr_assert_eq(ssm_model_step(h, &sh, tok[t], lh), SSM_OK, "%s", ssm_last_error());
         double e = row_rel_err(lh, lf, V);
         cr_expect(e < tol, "%s: step %d logits rel err %.3g", what, t, e);
         worst = fmax(worst, e);
+        memcpy(hrows + (size_t)t * V, lh, sizeof(float) * V);
     }
     ssm_batch b = {1, L, tok, NULL, NULL};
     cr_assert_eq(ssm_model_forward_last(f, &b), SSM_OK, "%s", ssm_last_error());
@@ -250,7 +258,11 @@ static double check_logits_tol(ssm_model *f, ssm_model *h, int L, int n_prompt, 
         cr_expect(e < tol, "%s: forward position %d rel err %.3g", what, t, e);
         worst = fmax(worst, e);
     }
-    free(lf); free(lh); free(tok);
+    for (int t = n_prompt - 1; t < L; t++) {
+        e = row_rel_err(hrows + (size_t)t * V, h->acts.logits + (size_t)t * V, V);
+        cr_expect(e < 1e-4, "%s: position %d, the bf16 step off the bf16 forward by %.3g", what, t, e);
+    }
+    free(lf); free(lh); free(tok); free(hrows);
     ssm_gen_state_free(&sf);
     ssm_gen_state_free(&sh);
     return worst;
@@ -328,49 +340,75 @@ Test(bf16_model, threaded_logits_match_f32)
     check_logits_all_paths(c, 6, 3, "threaded");
 }
 
-/* The team's shares of a bf16 product follow the threads' speeds; skewed
- * speeds move rows between threads but not a bit of the logits. */
-Test(bf16_model, skewed_team_shares_give_the_same_bits)
+/* The team's shares of a bf16 product (and Mamba-2's heads) follow the
+ * threads' speeds; skewed speeds move rows between threads but not a bit
+ * of the logits, and a second run at even speeds repeats the first. */
+static void check_skewed_shares(ssm_config c, int bf16, const char *what)
 {
-    ssm_config c = small_lm();
-    c.d_model = 256; c.vocab_size = 700;
     ssm_model f, h;
     build_pair(&f, &h, c);
+    ssm_model *m = bf16 ? &h : &f;
     ssm_threads_set(2);
-    int V = h.cfg.padded_vocab;
-    float *even = malloc(sizeof(float) * V), *skew = malloc(sizeof(float) * V);
-    ssm_gen_state a, b;
-    cr_assert_eq(ssm_gen_state_build(&a, &h), SSM_OK);
-    cr_assert_eq(ssm_gen_state_build(&b, &h), SSM_OK);
+    int V = m->cfg.padded_vocab;
+    float *even = malloc(sizeof(float) * V), *skew = malloc(sizeof(float) * V),
+          *again = malloc(sizeof(float) * V);
+    ssm_gen_state a, b, r;
+    cr_assert_eq(ssm_gen_state_build(&a, m), SSM_OK);
+    cr_assert_eq(ssm_gen_state_build(&b, m), SSM_OK);
+    cr_assert_eq(ssm_gen_state_build(&r, m), SSM_OK);
     for (int t = 0; t < 5; t++) {
         int tok = (t * 131 + 7) % c.vocab_size;
         for (int ph = 0; ph < SSM_GEN_PHASES; ph++) {
-            for (int i = 0; i < SSM_GEN_TEAM_MAX; i++) a.speed[ph][i] = 1.0;   /* even, every token */
+            for (int i = 0; i < SSM_GEN_TEAM_MAX; i++) a.speed[ph][i] = r.speed[ph][i] = 1.0;   /* even */
             b.speed[ph][0] = (t + ph) % 2 ? 0.13 : 1.87;                       /* far off even */
             b.speed[ph][1] = 2.0 - b.speed[ph][0];
         }
-        cr_assert_eq(ssm_model_step(&h, &a, tok, even), SSM_OK);
-        cr_assert_eq(ssm_model_step(&h, &b, tok, skew), SSM_OK);
-        cr_expect(memcmp(even, skew, sizeof(float) * V) == 0, "token %d: skewed shares changed the logits", t);
+        cr_assert_eq(ssm_model_step(m, &a, tok, even), SSM_OK);
+        cr_assert_eq(ssm_model_step(m, &b, tok, skew), SSM_OK);
+        cr_assert_eq(ssm_model_step(m, &r, tok, again), SSM_OK);
+        cr_expect(memcmp(even, skew, sizeof(float) * V) == 0, "%s, token %d: skewed shares changed the logits",
+                  what, t);
+        cr_expect(memcmp(even, again, sizeof(float) * V) == 0, "%s, token %d: two even runs differ", what, t);
     }
     ssm_gen_state_free(&a);
     ssm_gen_state_free(&b);
-    free(even); free(skew);
+    ssm_gen_state_free(&r);
+    free(even); free(skew); free(again);
     ssm_model_free(&f);
     ssm_model_free(&h);
 }
 
-/* The large matrices leave the float32 block for the bf16 one: the
- * counts add up, and the float32 block keeps only the small tensors. */
+Test(bf16_model, skewed_team_shares_give_the_same_bits)
+{
+    ssm_config c = small_lm();
+    c.d_model = 256; c.vocab_size = 700;
+    check_skewed_shares(c, 1, "mamba1 bf16");
+}
+
+/* The large matrices leave the float32 block for the bf16 one: the counts
+ * add up, the float32 block keeps only the small tensors, every tensor has
+ * one view, and n16 of them (per_layer a layer and the two heads) are bf16 */
+static void check_split(const ssm_model *f, const ssm_model *h, int per_layer)
+{
+    cr_expect_eq(h->weights, SSM_WEIGHTS_BF16);
+    cr_expect_eq(h->num_params + h->num_bf16, f->num_params);
+    cr_expect_lt(h->num_params * 10, f->num_params, "float32 block %zu of %zu", h->num_params, f->num_params);
+    ssm_tensor t[64];
+    int n = ssm_model_tensors(h, h->params_memory, t, 64), n16 = 0;
+    for (int i = 0; i < n; i++) {
+        cr_expect(!t[i].data != !t[i].bf16, "%s: one view", t[i].name);
+        n16 += t[i].bf16 != NULL;
+    }
+    cr_expect_eq(n16, 2 + per_layer * h->cfg.n_layer, "embedding, lm_head and %d matrices per layer", per_layer);
+}
+
 Test(bf16_model, memory_is_split)
 {
     ssm_config c = small_lm();
     c.tie_embeddings = 0;
     ssm_model f, h;
     build_pair(&f, &h, c);
-    cr_expect_eq(h.weights, SSM_WEIGHTS_BF16);
-    cr_expect_eq(h.num_params + h.num_bf16, f.num_params);
-    cr_expect_lt(h.num_params * 10, f.num_params, "float32 block %zu of %zu", h.num_params, f.num_params);
+    check_split(&f, &h, 4);
     cr_expect_null(h.params.embedding);
     cr_expect_null(h.params.in_proj);
     cr_expect_null(h.params.x_proj);
@@ -379,13 +417,6 @@ Test(bf16_model, memory_is_split)
     cr_expect_null(h.params.lm_head);
     cr_expect_not_null(h.wbf.lm_head);
     cr_expect_not_null(h.params.A_log);
-    ssm_tensor t[64];
-    int n = ssm_model_tensors(&h, h.params_memory, t, 64), n16 = 0;
-    for (int i = 0; i < n; i++) {
-        cr_expect(!t[i].data != !t[i].bf16, "%s: one view", t[i].name);
-        n16 += t[i].bf16 != NULL;
-    }
-    cr_expect_eq(n16, 2 + 4 * c.n_layer, "embedding, lm_head and 4 matrices per layer");
     cr_expect_eq(ssm_weights_parse("bf16"), SSM_WEIGHTS_BF16);
     cr_expect_eq(ssm_weights_parse("f16"), -1);
     cr_expect_str_eq(ssm_weights_name(SSM_WEIGHTS_F32), "f32");
@@ -488,14 +519,129 @@ Test(bf16_model, input_only_backward_equals_f32_on_rounded_weights)
     ssm_threads_set(1);
 }
 
-Test(bf16_model, keep_acts_refuses_mamba2)
+/* ------------------------------------------------------------------------ */
+/* Mamba-2                                                                  */
+
+/* A Mamba-2 language model: E 80, 10 heads of 8 in 2 groups, chunks of 4 */
+static ssm_config small_mamba2(void)
 {
     ssm_config c = small_lm();
     c.arch = SSM_ARCH_MAMBA2;
-    ssm_model m;
-    if (ssm_model_build(&m, &c)) cr_skip_test("no Mamba-2 config here: %s", ssm_last_error());
-    cr_expect_eq(ssm_model_keep_acts(&m), SSM_ERR_USAGE);
-    ssm_model_free(&m);
+    c.head_dim = 8; c.n_groups = 2; c.chunk_size = 4;
+    return c;
+}
+
+/* prefill, steps, forward_last and forward, on every path this CPU has.
+ * d_model 128: at small_mamba2's 40 the weights' rounding alone moved a
+ * logit by up to 1.13e-2 of the row (at steps 8-10, against 1e-6 from the
+ * float32 model on the rounded weights); at 128 and 256 it stays under
+ * 9e-3, as Mamba-1's tests do at 40 */
+Test(bf16_mamba2, logits_match_f32)
+{
+    ssm_config c = small_mamba2();
+    c.d_model = 128; c.head_dim = 16;
+    check_logits_all_paths(c, 12, 5, "mamba2 tied, 2 groups");
+    c.tie_embeddings = 0; c.n_groups = 1; c.d_conv = 3; c.n_layer = 3; c.vocab_size = 101;
+    check_logits_all_paths(c, 11, 6, "mamba2 untied, 1 group");
+    c.polarize = SSM_POLARIZE_BOTH;   /* 10 + 2 heads */
+    check_logits_all_paths(c, 9, 4, "mamba2 polarize both");
+}
+
+/* a team of 2: in_proj, out_proj and the head split by speed, the heads
+ * too, the conv by channels and the gated norm by groups */
+Test(bf16_mamba2, threaded_logits_match_f32)
+{
+    ssm_config c = small_mamba2();
+    c.d_model = 256; c.vocab_size = 2100; c.d_state = 16; c.head_dim = 32; c.n_groups = 4;
+    ssm_threads_set(2);
+    check_logits_all_paths(c, 6, 3, "mamba2 threaded");
+    ssm_threads_set(1);
+}
+
+Test(bf16_mamba2, skewed_team_shares_give_the_same_bits)
+{
+    ssm_config c = small_mamba2();
+    c.d_model = 256; c.vocab_size = 700; c.d_state = 16; c.head_dim = 32; c.n_groups = 4;
+    check_skewed_shares(c, 1, "mamba2 bf16, 4 groups");
+    check_skewed_shares(c, 0, "mamba2 f32, 4 groups");
+    c.n_groups = 1;
+    check_skewed_shares(c, 1, "mamba2 bf16, 1 group");
+}
+
+/* in_proj, out_proj, the embedding and the head go to bf16; the mixer's
+ * small tensors stay float32 */
+Test(bf16_mamba2, memory_is_split)
+{
+    ssm_config c = small_mamba2();
+    c.tie_embeddings = 0;
+    ssm_model f, h;
+    build_pair(&f, &h, c);
+    check_split(&f, &h, 2);
+    cr_expect_null(h.params.m2_in_proj);
+    cr_expect_null(h.params.out_proj);
+    cr_expect_null(h.params.embedding);
+    cr_expect_null(h.params.lm_head);
+    cr_expect_null(h.wbf.in_proj, "Mamba-1's matrices are absent");
+    cr_expect_null(h.wbf.x_proj);
+    cr_expect_null(h.wbf.dt_proj_w);
+    cr_expect_not_null(h.params.m2_conv_w);
+    cr_expect_not_null(h.params.m2_norm_w);
+    ssm_model_free(&f);
+    ssm_model_free(&h);
+}
+
+/* The measurements' backward: input-only, on the widened matrices */
+Test(bf16_mamba2, input_only_backward_equals_f32_on_rounded_weights)
+{
+    ssm_config c = small_mamba2();
+    check_input_only(c, 1, 9, "mamba2 tied, batch 1");
+    c.tie_embeddings = 0; c.n_groups = 1; c.polarize = SSM_POLARIZE_BOTH;
+    check_input_only(c, 2, 7, "mamba2 untied, polarized, batch 2");
+    ssm_threads_set(2);
+    check_input_only(small_mamba2(), 2, 12, "mamba2 2 threads");
+    ssm_threads_set(1);
+}
+
+/* The per-group spectrum reads in_proj's B and C rows: in a bf16 model
+ * widened, so it is the rounded float32 model's, bit for bit */
+Test(bf16_mamba2, spectrum_is_the_rounded_models)
+{
+    ssm_config c = small_mamba2();
+    c.n_groups = 2; c.n_layer = 3;
+    ssm_model f, h, r;
+    build_pair(&f, &h, c);
+    build_rounded(&r, &f, &h);
+    ssm_spectrum sh, sr;
+    cr_assert_eq(ssm_dynamics_spectrum(&h, &sh), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_dynamics_spectrum(&r, &sr), SSM_OK, "%s", ssm_last_error());
+    size_t n = (size_t)c.n_layer * c.n_groups * c.d_state;
+    cr_expect_arr_eq(sh.re, sr.re, sizeof(double) * n);
+    cr_expect_arr_eq(sh.im, sr.im, sizeof(double) * n);
+    ssm_spectrum_free(&sh);
+    ssm_spectrum_free(&sr);
+    ssm_model_free(&f); ssm_model_free(&h); ssm_model_free(&r);
+}
+
+/* A saved float32 Mamba-2 checkpoint loads into bf16 as the rounded
+ * weights, straight into the bf16 block */
+Test(bf16_mamba2, checkpoint_loads_like_the_copy, .init = tmpdir_make, .fini = tmpdir_remove)
+{
+    ssm_config c = small_mamba2();
+    c.tie_embeddings = 0;
+    ssm_model f, h, g;
+    build_pair(&f, &h, c);
+    cr_assert_eq(ssm_checkpoint_save(tmpdir, &f, NULL, NULL), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_checkpoint_load_as(tmpdir, &g, NULL, SSM_WEIGHTS_BF16), SSM_OK, "%s", ssm_last_error());
+    cr_expect_eq(ssm_checkpoint_default_weights(tmpdir), SSM_WEIGHTS_BF16, "bf16 by default");
+    cr_assert_eq(g.num_bf16, h.num_bf16);
+    cr_expect_arr_eq(g.wbf_memory, h.wbf_memory, sizeof(uint16_t) * h.num_bf16);
+    cr_expect_arr_eq(g.params_memory, h.params_memory, sizeof(float) * h.num_params);
+    check_logits(&f, &g, 10, 4, "mamba2 checkpoint in bf16");
+    cr_expect_eq(ssm_checkpoint_save(tmpdir, &g, NULL, NULL), SSM_ERR_USAGE, "bf16 is not saved");
+    cr_expect_eq(ssm_model_alloc_grads(&g), SSM_ERR_USAGE, "nor trained");
+    ssm_model_free(&f);
+    ssm_model_free(&h);
+    ssm_model_free(&g);
 }
 
 /* ------------------------------------------------------------------------ */

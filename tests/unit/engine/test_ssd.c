@@ -4,7 +4,8 @@
  * groups), the chunked backward against central differences of the naive
  * forward (and the naive backward against the chunked one), bitwise
  * determinism of the chunked passes for a thread count and across thread
- * counts, and a short work space refused. */
+ * counts, and a short work space refused; the recurrent step of
+ * generation against its naive twin, and its heads in any split. */
 #include <criterion/criterion.h>
 
 #include <math.h>
@@ -213,3 +214,43 @@ Test(ssd, short_work_space_is_refused)
     cr_expect_neq(ssm_ssd_backward(&p.a, p.dy, g.dxbc, g.dxbc, g.dxbc, g.ddt, g.dA, g.dD), SSM_OK);
     grads_free(&g); problem_free(&p);
 }
+
+/* ------------------------------------------------------------------------ */
+/* The recurrent step of generation                                         */
+
+/* L steps of ssm_ssd_step against its naive twin on a (1, L) problem: y
+ * within 1e-5 of the largest |y| (bitwise when N is not a multiple of 16,
+ * where the twin runs); and the heads stepped in two ranges split at k give
+ * the bits of one range over all of them */
+static void check_step_matches_naive(int H, int P, int G, int N, int L, int k)
+{
+    problem pr = problem_make(1, L, H, P, G, N, 4, 77);
+    const ssm_ssd_args *a = &pr.a;
+    size_t E = (size_t)H * P, HPN = E * N;
+    float *h1 = falloc(HPN), *h2 = falloc(HPN), *h3 = falloc(HPN);
+    float *y1 = falloc(E), *y2 = falloc(E), *y3 = falloc(E);
+    double worst = 0.0, top = 0.0;
+    for (int t = 0; t < L; t++) {
+        const float *x = a->x + (size_t)t * a->ld_x, *Bt = a->Bm + (size_t)t * a->ld_bc,
+                    *Ct = a->Cm + (size_t)t * a->ld_bc, *dt = a->dt + (size_t)t * H;
+        ssm_ssd_step_naive(0, H, H, P, G, N, x, Bt, Ct, dt, a->A, a->Dskip, h1, y1);
+        ssm_ssd_step(0, H, H, P, G, N, x, Bt, Ct, dt, a->A, a->Dskip, h2, y2);
+        ssm_ssd_step(k, H, H, P, G, N, x, Bt, Ct, dt, a->A, a->Dskip, h3, y3);
+        ssm_ssd_step(0, k, H, P, G, N, x, Bt, Ct, dt, a->A, a->Dskip, h3, y3);
+        for (size_t i = 0; i < E; i++) {
+            worst = fmax(worst, fabs(y2[i] - y1[i]));
+            top = fmax(top, fabs(y1[i]));
+        }
+        if (N % 16) cr_expect_arr_eq(y2, y1, sizeof(float) * E, "N %d: the twin's bits at step %d", N, t);
+        cr_expect_arr_eq(y3, y2, sizeof(float) * E, "heads split at %d change the bits at step %d", k, t);
+    }
+    cr_expect_arr_eq(h3, h2, sizeof(float) * HPN, "heads split at %d change the state", k);
+    cr_expect_leq(worst, 1e-5 * top, "H %d P %d G %d N %d: step off its twin by %g of %g", H, P, G, N,
+                  worst, top);
+    free(h1); free(h2); free(h3); free(y1); free(y2); free(y3);
+    problem_free(&pr);
+}
+
+Test(ssd, step_matches_naive_lanes)      { check_step_matches_naive(4, 8, 2, 16, 9, 1); }
+Test(ssd, step_matches_naive_wide_state) { check_step_matches_naive(6, 4, 3, 128, 7, 4); }
+Test(ssd, step_matches_naive_odd_state)  { check_step_matches_naive(4, 3, 1, 5, 6, 2); }
