@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/vmath.h"
+
 int ssm_ssd_probed(const ssm_ssd_args *a)
 {
     return a->keep || a->h_out || a->patch_h;
@@ -32,13 +34,13 @@ int ssm_ssd_chunks(int L, int Q)
 static size_t fwd_per_thread(const ssm_ssd_args *a)
 {
     size_t Q = a->Q, P = a->P, N = a->N;
-    return 2 * Q + Q * Q + Q * P + P * N;
+    return 3 * Q + Q * Q + Q * P + P * N;
 }
 
 static size_t bwd_per_thread(const ssm_ssd_args *a)
 {
     size_t Q = a->Q, P = a->P, N = a->N;
-    return 4 * Q + 3 * Q * Q + 3 * Q * P + P * N;
+    return 5 * Q + 3 * Q * Q + 3 * Q * P + P * N;
 }
 
 /* The backward's per-pair partial sums: dB and dC per head (B, H, L, N),
@@ -49,28 +51,53 @@ static size_t bwd_shared(const ssm_ssd_args *a)
     return 2 * BH * a->L * a->N + 2 * BH;
 }
 
+/* C B^T of every chunk of every sequence and group, (B, G, chunks, Q, Q):
+ * the group's heads share it */
+static size_t grams_size(const ssm_ssd_args *a)
+{
+    return (size_t)a->B * a->G * ssm_ssd_chunks(a->L, a->Q) * a->Q * a->Q;
+}
+
 size_t ssm_ssd_work_size(const ssm_ssd_args *a, int threads, int backward)
 {
     if (threads < 1) threads = 1;
-    if (!backward) return (size_t)threads * fwd_per_thread(a);
-    return bwd_shared(a) + (size_t)threads * bwd_per_thread(a);
+    if (!backward) return grams_size(a) + (size_t)threads * fwd_per_thread(a);
+    return bwd_shared(a) + grams_size(a) + (size_t)threads * bwd_per_thread(a);
 }
 
 /* One chunk's views for pair (b, h): rows t0 .. t0+n-1 */
 typedef struct {
     int n, t0;
     const float *x, *Bc, *Cc, *dt;   /* x (n, ld_x), B and C (n, ld_bc), dt (n) at stride H */
+    const float *gram;               /* (n, Q) C B^T of the chunk's group, or NULL */
 } chunk_view;
 
-static chunk_view chunk_at(const ssm_ssd_args *a, int b, int h, int c)
+static chunk_view chunk_at(const ssm_ssd_args *a, int b, int h, int c, const float *grams)
 {
-    int g = h / (a->H / a->G), t0 = c * a->Q;
+    int g = h / (a->H / a->G), t0 = c * a->Q, nc = ssm_ssd_chunks(a->L, a->Q);
     int n = a->L - t0 < a->Q ? a->L - t0 : a->Q;
     size_t row = (size_t)b * a->L + t0;
     chunk_view v = {n, t0, a->x + row * a->ld_x + (size_t)h * a->P,
                     a->Bm + row * a->ld_bc + (size_t)g * a->N,
-                    a->Cm + row * a->ld_bc + (size_t)g * a->N, a->dt + row * a->H + h};
+                    a->Cm + row * a->ld_bc + (size_t)g * a->N, a->dt + row * a->H + h,
+                    grams ? grams + (((size_t)b * a->G + g) * nc + c) * a->Q * a->Q : NULL};
     return v;
+}
+
+/* grams (B, G, chunks, Q, Q): C B^T of each chunk of each sequence and
+ * group, spread over the threads (one BLAS thread each) */
+static void grams_fill(const ssm_ssd_args *a, float *grams)
+{
+    int nc = ssm_ssd_chunks(a->L, a->Q), Q = a->Q, tasks = a->B * a->G * nc;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < tasks; i++) {
+        int b = i / (a->G * nc), g = i / nc % a->G, c = i % nc, t0 = c * Q;
+        int n = a->L - t0 < Q ? a->L - t0 : Q;
+        size_t row = (size_t)b * a->L + t0, at = (size_t)g * a->N;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, a->N, 1.0f,
+                    a->Cm + row * a->ld_bc + at, a->ld_bc, a->Bm + row * a->ld_bc + at, a->ld_bc, 0.0f,
+                    grams + (size_t)i * Q * Q, Q);
+    }
 }
 
 /* s (n): cumulative dt A inside the chunk; es = exp(s) */
@@ -84,17 +111,21 @@ static void chunk_decay(const chunk_view *v, int H, float A, float *s, float *es
     }
 }
 
-/* G (n, n) = C B^T, then M = G o Lmask (lower triangle, zero above) */
-static void chunk_mask(const chunk_view *v, int H, int N, int ld_bc, int Q, const float *s,
-                       float *G, float *M)
+/* G (n, n) = C B^T (copied from the chunk's gram), then M = G o Lmask
+ * (lower triangle, zero above); dtc (n) takes the chunk's dt, contiguous,
+ * so the row loop vectorises with ssm_expf */
+static void chunk_mask(const chunk_view *v, int H, int Q, const float *s, float *dtc, float *G,
+                       float *M)
 {
     int n = v->n;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, N, 1.0f, v->Cc, ld_bc, v->Bc, ld_bc,
-                0.0f, G, Q);
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++)
-            M[(size_t)i * Q + j] = j <= i ? G[(size_t)i * Q + j] * expf(s[i] - s[j]) * v->dt[(size_t)j * H]
-                                          : 0.0f;
+    for (int j = 0; j < n; j++) dtc[j] = v->dt[(size_t)j * H];
+    for (int i = 0; i < n; i++) {
+        const float *gi = v->gram + (size_t)i * Q;
+        float *Mi = M + (size_t)i * Q, si = s[i];
+        if (G) memcpy(G + (size_t)i * Q, gi, sizeof(float) * n);
+        for (int j = 0; j <= i; j++) Mi[j] = gi[j] * ssm_expf(si - s[j]) * dtc[j];
+        for (int j = i + 1; j < n; j++) Mi[j] = 0.0f;
+    }
 }
 
 /* Xw (n, P) = diag(w) X with w_j = exp(s_last - s_j) dt_j; w (n) kept */
@@ -108,15 +139,21 @@ static void chunk_weighted_x(const chunk_view *v, int H, int P, int ld_x, const 
     }
 }
 
-/* Forward of pair (b, h): y's head columns, the chunk states, the last state */
-static void pair_forward(const ssm_ssd_args *a, int b, int h, float *work, float *y)
+/* Rows of M per product M X: a block of rows [i0, i1) needs M's first i1
+ * columns only, the rest being zero (about 5/8 of the work at Q = 256) */
+#define TRI_ROWS 64
+
+/* Forward of pair (b, h), given the chunks' grams: y's head columns, the
+ * chunk states, the last state */
+static void pair_forward(const ssm_ssd_args *a, int b, int h, const float *grams, float *work, float *y)
 {
     int Q = a->Q, P = a->P, N = a->N, H = a->H, E = H * a->P, nc = ssm_ssd_chunks(a->L, Q);
-    float *s = work, *es = s + Q, *G = es + Q, *Xw = G + (size_t)Q * Q, *St = Xw + (size_t)Q * P;
-    float *M = G, *w = es;   /* M overwrites G in place; w reuses es after the outputs */
+    float *s = work, *es = s + Q, *dtc = es + Q, *M = dtc + Q, *Xw = M + (size_t)Q * Q,
+          *St = Xw + (size_t)Q * P;
+    float *w = es;   /* w reuses es after the outputs */
     memset(St, 0, sizeof(float) * P * N);
     for (int c = 0; c < nc; c++) {
-        chunk_view v = chunk_at(a, b, h, c);
+        chunk_view v = chunk_at(a, b, h, c, grams);
         int n = v.n;
         float *yc = y + ((size_t)b * a->L + v.t0) * E + (size_t)h * P;   /* (n, P) at stride E */
         if (a->states)
@@ -128,9 +165,12 @@ static void pair_forward(const ssm_ssd_args *a, int b, int h, float *work, float
         for (int i = 0; i < n; i++)
             for (int p = 0; p < P; p++) yc[(size_t)i * E + p] *= es[i];
         /* inside the chunk: Y += M X, then the skip */
-        chunk_mask(&v, H, N, a->ld_bc, Q, s, G, M);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, P, n, 1.0f, M, Q, v.x, a->ld_x,
-                    1.0f, yc, E);
+        chunk_mask(&v, H, Q, s, dtc, NULL, M);
+        for (int i0 = 0; i0 < n; i0 += TRI_ROWS) {   /* M is lower triangular */
+            int i1 = i0 + TRI_ROWS < n ? i0 + TRI_ROWS : n;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, i1 - i0, P, i1, 1.0f,
+                        M + (size_t)i0 * Q, Q, v.x, a->ld_x, 1.0f, yc + (size_t)i0 * E, E);
+        }
         for (int i = 0; i < n; i++)
             for (int p = 0; p < P; p++) yc[(size_t)i * E + p] += a->Dskip[h] * v.x[(size_t)i * a->ld_x + p];
         /* chunk state: H = exp(s_last) H + Xw^T B */
@@ -161,9 +201,11 @@ ssm_status ssm_ssd_forward(const ssm_ssd_args *a, float *y)
         return ssm_fail(SSM_ERR_SOFTWARE, "ssd forward: work space of %zu floats is short of %zu",
                         a->work_n, ssm_ssd_work_size(a, threads, 0));
     size_t per = fwd_per_thread(a);
+    float *grams = a->work, *work = grams + grams_size(a);
+    grams_fill(a, grams);
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < pairs; i++)
-        pair_forward(a, i / a->H, i % a->H, a->work + (size_t)omp_get_thread_num() * per, y);
+        pair_forward(a, i / a->H, i % a->H, grams, work + (size_t)omp_get_thread_num() * per, y);
     return SSM_OK;
 }
 
@@ -171,7 +213,7 @@ ssm_status ssm_ssd_forward(const ssm_ssd_args *a, float *y)
 /* Chunked backward                                                         */
 
 typedef struct { /* one thread's backward buffers */
-    float *s, *es, *ds, *dtd;   /* (Q) */
+    float *s, *es, *ds, *dtd, *dtc;   /* (Q) */
     float *G, *M, *dM;          /* (Q, Q) */
     float *Xw, *dYs, *U;        /* (Q, P) */
     float *dH;                  /* (P, N) gradient of the state leaving the chunk */
@@ -180,9 +222,9 @@ typedef struct { /* one thread's backward buffers */
 static bwd_buf bwd_carve(const ssm_ssd_args *a, float *w)
 {
     size_t Q = a->Q, QQ = Q * Q, QP = Q * a->P;
-    bwd_buf k = {w, w + Q, w + 2 * Q, w + 3 * Q, w + 4 * Q, w + 4 * Q + QQ, w + 4 * Q + 2 * QQ,
-                 w + 4 * Q + 3 * QQ, w + 4 * Q + 3 * QQ + QP, w + 4 * Q + 3 * QQ + 2 * QP,
-                 w + 4 * Q + 3 * QQ + 3 * QP};
+    float *q = w + 5 * Q;   /* past the (Q) buffers */
+    bwd_buf k = {w, w + Q, w + 2 * Q, w + 3 * Q, w + 4 * Q, q, q + QQ, q + 2 * QQ,
+                 q + 3 * QQ, q + 3 * QQ + QP, q + 3 * QQ + 2 * QP, q + 3 * QQ + 3 * QP};
     return k;
 }
 
@@ -200,7 +242,7 @@ static void chunk_back_diag(const ssm_ssd_args *a, const chunk_view *v, const fl
         for (int j = 0; j < n; j++) {
             size_t ij = (size_t)i * Q + j;
             if (j > i) { k->G[ij] = 0.0f; continue; }
-            float e = expf(k->s[i] - k->s[j]), dm = k->dM[ij];
+            float e = ssm_expf(k->s[i] - k->s[j]), dm = k->dM[ij];
             float z = dm * k->M[ij];
             k->dtd[j] += dm * k->G[ij] * e;
             k->ds[i] += z;
@@ -266,14 +308,15 @@ static void chunk_back_state(const ssm_ssd_args *a, const chunk_view *v, const f
 
 /* Backward of pair (b, h); dBp, dCp (L, N) are this pair's partials, dAp
  * and dDp its scalars */
-static void pair_backward(const ssm_ssd_args *a, int b, int h, const float *dy, float *dx,
-                          float *ddt, float *dBp, float *dCp, float *dAp, float *dDp, bwd_buf *k)
+static void pair_backward(const ssm_ssd_args *a, int b, int h, const float *grams, const float *dy,
+                          float *dx, float *ddt, float *dBp, float *dCp, float *dAp, float *dDp,
+                          bwd_buf *k)
 {
     int Q = a->Q, P = a->P, N = a->N, H = a->H, E = H * P, nc = ssm_ssd_chunks(a->L, Q);
     float A = a->A[h], Dh = a->Dskip[h], dA = 0.0f, dD = 0.0f;
     memset(k->dH, 0, sizeof(float) * P * N);
     for (int c = nc - 1; c >= 0; c--) {
-        chunk_view v = chunk_at(a, b, h, c);
+        chunk_view v = chunk_at(a, b, h, c, grams);
         int n = v.n;
         size_t row = (size_t)b * a->L + v.t0;
         const float *dYc = dy + row * E + (size_t)h * P;
@@ -283,7 +326,7 @@ static void pair_backward(const ssm_ssd_args *a, int b, int h, const float *dy, 
         memset(k->ds, 0, sizeof(float) * n);
         memset(k->dtd, 0, sizeof(float) * n);
         chunk_decay(&v, H, A, k->s, k->es);
-        chunk_mask(&v, H, N, a->ld_bc, Q, k->s, k->G, k->M);
+        chunk_mask(&v, H, Q, k->s, k->dtc, k->G, k->M);
         for (int i = 0; i < n; i++)   /* skip: y += D x */
             for (int p = 0; p < P; p++) {
                 float g = dYc[(size_t)i * E + p];
@@ -345,12 +388,13 @@ ssm_status ssm_ssd_backward(const ssm_ssd_args *a, const float *dy, float *dx, f
         return ssm_fail(SSM_ERR_SOFTWARE, "ssd backward: no chunk states or a short work space");
     size_t BH = (size_t)a->B * a->H, LN = (size_t)a->L * a->N;
     float *dBp = a->work, *dCp = dBp + BH * LN, *dAp = dCp + BH * LN, *dDp = dAp + BH;
-    float *per = dDp + BH;
+    float *grams = dDp + BH, *per = grams + grams_size(a);
     size_t nper = bwd_per_thread(a);
+    grams_fill(a, grams);
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < pairs; i++) {
         bwd_buf k = bwd_carve(a, per + (size_t)omp_get_thread_num() * nper);
-        pair_backward(a, i / a->H, i % a->H, dy, dx, ddt, dBp + (size_t)i * LN, dCp + (size_t)i * LN,
+        pair_backward(a, i / a->H, i % a->H, grams, dy, dx, ddt, dBp + (size_t)i * LN, dCp + (size_t)i * LN,
                       dAp + i, dDp + i, &k);
     }
     bwd_reduce(a, dBp, dCp, dAp, dDp, dB, dC, dA, dD);
