@@ -595,8 +595,7 @@ ssm_status ssm_session_probe(ssm_session *s, const int *tokens, const float *inp
 
 ssm_status ssm_session_intervene(ssm_session *s, const ssm_probe *iv)
 {
-    ssm_status st = iv ? ssm_session_view_check(&s->model, SSM_VIEW_INTERVENE) : SSM_OK;
-    if (!st && iv) st = ssm_model_probe_check(&s->model, iv, 1);
+    ssm_status st = iv ? ssm_model_probe_check(&s->model, iv, 1) : SSM_OK;
     if (!st && s->probe.params_memory) st = ssm_model_set_probe(&s->probe, iv);
     if (!st) s->iv = iv;
     return st;
@@ -686,16 +685,6 @@ ssm_status ssm_session_flow(ssm_session *s, int l, atomic_int *cancel, ssm_flow 
 
 /* ------------------------------------------------------------------------ */
 /* What each architecture has                                               */
-
-ssm_status ssm_session_view_check(const ssm_model *m, ssm_view v)
-{
-    /* the engine's measurements Mamba-2 does not have: the one list to
-     * fill should a view come to Mamba-1 first (none now: each exists for
-     * both) */
-    static const char *const mamba1_only[SSM_VIEW_COUNT] = {NULL};
-    if (v < 0 || v >= SSM_VIEW_COUNT) return ssm_fail(SSM_ERR_SOFTWARE, "view %d is unknown", (int)v);
-    return mamba1_only[v] ? ssm_model_need_mamba1(m, mamba1_only[v]) : SSM_OK;
-}
 
 int ssm_session_attn_units(const ssm_model *m, const char **unit)
 {

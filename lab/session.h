@@ -208,21 +208,6 @@ ssm_status ssm_session_image(const ssm_session *s, long index, float *inputs, in
  * forward keeps them). */
 ssm_status ssm_session_probe(ssm_session *s, const int *tokens, const float *inputs, int T);
 
-/* The lab's views by the engine measurement they need. */
-typedef enum {
-    SSM_VIEW_IMPORTANCE = 0,   /* the importance ranking (m->acts.imp_s) */
-    SSM_VIEW_STATES,           /* the states and memory horizons (ssm_session_look) */
-    SSM_VIEW_FLOW,             /* the flow of a layer (ssm_session_flow) */
-    SSM_VIEW_INTERVENE,        /* ablations and pins (ssm_session_intervene) */
-    SSM_VIEW_COUNT
-} ssm_view;
-
-/* SSM_OK when model m's architecture has view v; else the engine's
- * refusal (ssm_model_need_mamba1: "WHAT: not available for mamba2 models
- * yet (Mamba-1 only)"), which the lab shows in the view's place.  The one
- * place that says which views Mamba-2 lacks. */
-ssm_status ssm_session_view_check(const ssm_model *m, ssm_view v);
-
 /* The units of m's hidden attention, which the lab selects one at a time:
  * Mamba-1's d_inner channels, Mamba-2's n_heads heads (ssmlab-math(7)
  * MAMBA-2, Per-head measurements).  *unit (when unit is not NULL) gets
@@ -234,8 +219,7 @@ int ssm_session_attn_units(const ssm_model *m, const char **unit);
  * forwards, hidden attention, influence, flow), never to the trained
  * model, so training steps and validation run without them.  NULL
  * detaches them.  iv must outlive its attachment.  SSM_ERR_USAGE when a
- * spec is out of the model's range, or the model has no interventions
- * (ssm_session_view_check; nothing changes then). */
+ * spec is out of the model's range (nothing changes then). */
 ssm_status ssm_session_intervene(ssm_session *s, const ssm_probe *iv);
 
 /* A look inside the probe's last forward (ssmlab-inspect(1) STATES): the
