@@ -277,10 +277,12 @@ ssm_status ssm_session_open_checkpoint_as(ssm_session *s, const char *dir, const
     if ((st = checkpoint_data_check(s, dir))) goto fail;
     if ((st = tokenizer_open(s, dir))) goto fail;
     /* inspected: the float32 weights (bf16), gradients and moments come with
-     * the first step (training_ensure); the moments' step is checked now */
+     * the first step (training_ensure).  The moments' step is checked now:
+     * parts of different steps are refused in float32, and in bf16 (which
+     * only looks) at that first step, as its float32 weights are */
     st = ssm_checkpoint_check_optimizer(dir);
-    if (st && st != SSM_ERR_NOINPUT) goto fail;   /* parts of different steps: refused */
-    if (!st) snprintf(s->opt_from, sizeof s->opt_from, "%s", dir);   /* else a download: fresh moments */
+    if (st && st != SSM_ERR_NOINPUT && weights == SSM_WEIGHTS_F32) goto fail;
+    if (st != SSM_ERR_NOINPUT) snprintf(s->opt_from, sizeof s->opt_from, "%s", dir);   /* else a download: fresh moments */
     s->opt.step = meta.step;
     s->opt.cfg = s->rc.opt;
     s->saved_step = s->opt.step;

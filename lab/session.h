@@ -106,8 +106,9 @@ typedef struct {
 ssm_status ssm_session_open(ssm_session *s, const run_config *rc);
 
 /* Load checkpoint dir's weights to inspect it (its optimizer moments,
- * when present, are checked against its step and loaded at the first
- * training step or save): the run configuration is base, then the checkpoint's stored
+ * when present, are loaded at the first training step or save; moments of
+ * another step than the weights' are refused here, and with bf16 weights
+ * at that first step): the run configuration is base, then the checkpoint's stored
  * one (keys it cannot apply are skipped), then the n `key=value`
  * overrides; the checkpoint's architecture wins.  dir/tokenizer.json, when
  * present, is loaded (a bad one, or one with more tokens than the model, is

@@ -353,6 +353,13 @@ Test(session, checkpoint_parts_of_different_steps_are_refused)
     cr_assert_eq(system(cmd), 0);
     cr_assert_eq(ssm_session_open_checkpoint(&t, a, &rc, NULL, 0), SSM_ERR_DATA);
     cr_assert(strstr(ssm_last_error(), "model.safetensors is at step 2"), "%s", ssm_last_error());
+    /* bf16 only looks: inspected, and refused at its first step, which needs the moments */
+    cr_assert_eq(ssm_session_open_checkpoint_as(&t, a, &rc, NULL, 0, SSM_WEIGHTS_BF16), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_session_step(&t, &loss, &acc, &lr), SSM_ERR_DATA);
+    cr_assert(strstr(ssm_last_error(), "model.safetensors is at step 2"), "%s", ssm_last_error());
+    cr_assert_eq(t.model.weights, SSM_WEIGHTS_F32, "its float32 weights were loaded");
+    cr_assert(!t.opt.m && !t.model.grads_memory && t.opt.step == 2, "no training buffers, the step it had");
+    ssm_session_free(&t);
     cr_assert_eq(ssm_session_open_checkpoint(&t, b, &rc, NULL, 0), SSM_OK, "%s", ssm_last_error());
     cr_assert_eq(t.opt.step, 2);
     ssm_session_free(&t);
