@@ -1025,6 +1025,21 @@ static ssm_status steps_agree(const char *dir, long opt_step)
     return s;
 }
 
+ssm_status ssm_checkpoint_check_optimizer(const char *dir)
+{
+    char path[CK_PATH_MAX];
+    ssm_safetensors st;
+    uint64_t step = 0;
+    ssm_status s;
+    if ((s = dir_check(dir)) || (s = ssm_atomic_dir_recover(dir, 0)) ||
+        (s = path_join(path, dir, "optimizer.safetensors")) || (s = ssm_safetensors_open(&st, path)))
+        return s;
+    if (!ssm_safetensors_metadata(&st, "step")) s = ssm_fail(SSM_ERR_DATA, "%s: __metadata__ has no step", st.path);
+    if (!s) s = meta_parse_int(&st, "step", LONG_MAX, &step);
+    ssm_safetensors_close(&st);
+    return s ? s : steps_agree(dir, (long)step);
+}
+
 ssm_status ssm_checkpoint_load_optimizer(const char *dir, const ssm_model *m, ssm_adamw *opt)
 {
     char path[CK_PATH_MAX];

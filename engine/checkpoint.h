@@ -85,6 +85,11 @@ ssm_status ssm_checkpoint_load_weights(const char *path, ssm_model *m, ssm_check
  * dir (ssm_atomic_dir_recover). */
 ssm_status ssm_checkpoint_save_optimizer(const char *dir, const ssm_model *m, const ssm_adamw *opt);
 ssm_status ssm_checkpoint_load_optimizer(const char *dir, const ssm_model *m, ssm_adamw *opt);
+/* What load checks, from dir/optimizer.safetensors' header alone (its
+ * moments are not read): SSM_ERR_NOINPUT when there is none, SSM_ERR_DATA
+ * when its step is not model.safetensors' or it has none.  For a caller
+ * that loads the moments later (the lab, at a run's first step). */
+ssm_status ssm_checkpoint_check_optimizer(const char *dir);
 
 /* mkdir -p dir, for checkpoint and run directories: SSM_ERR_CANTCREAT
  * naming the directory that cannot be made, or dir when it exists and is

@@ -438,6 +438,28 @@ ssm_status ssm_model_build(ssm_model *m, const ssm_config *c)
     return ssm_model_build_weights(m, c, SSM_WEIGHTS_F32);
 }
 
+ssm_status ssm_model_share_weights(ssm_model *m, const ssm_model *src)
+{
+    memset(m, 0, sizeof *m);
+    if (!src->params_memory) return ssm_fail(SSM_ERR_USAGE, "a model without weights has none to share");
+    m->cfg = src->cfg;
+    m->weights = src->weights;
+    ssm_layout_entry t[SSM_NUM_PARAM_TENSORS];
+    params_table(&m->cfg, m->weights, &m->params, t);
+    m->num_params = src->num_params;
+    m->params_memory = src->params_memory;
+    ssm_layout_carve(t, SSM_NUM_PARAM_TENSORS, 0, m->params_memory);
+    if (src->wbf_memory) {
+        ssm_layout_entry16 t16[SSM_NUM_BF16_TENSORS];
+        bf16_table(&m->cfg, &m->wbf, t16);
+        m->num_bf16 = src->num_bf16;
+        m->wbf_memory = src->wbf_memory;
+        ssm_layout_carve16(t16, SSM_NUM_BF16_TENSORS, m->wbf_memory);
+    }
+    m->shares_weights = 1;
+    return SSM_OK;
+}
+
 /* dst (n) = src (n) rounded to bf16 */
 static void bf16_round_copy(uint16_t *dst, const float *src, size_t n)
 {
@@ -526,8 +548,10 @@ void ssm_model_zero_grad(ssm_model *m)
 
 void ssm_model_free(ssm_model *m)
 {
-    free(m->params_memory);
-    free(m->wbf_memory);
+    if (!m->shares_weights) {
+        free(m->params_memory);
+        free(m->wbf_memory);
+    }
     free(m->widen);
     free(m->grads_memory);
     free(m->acts_memory);

@@ -257,6 +257,8 @@ typedef struct {
     int keep_acts;          /* every layer's activations are kept without
                              * gradients, for an input-only backward
                              * (ssm_model_keep_acts) */
+    int shares_weights;     /* params_memory and wbf_memory are another
+                             * model's (ssm_model_share_weights) */
 } ssm_model;
 
 /* Configuration. */
@@ -292,6 +294,14 @@ ssm_status ssm_model_build_weights(ssm_model *m, const ssm_config *c, int weight
 /* Build dst as a SSM_WEIGHTS_BF16 copy of the float32 model src: the same
  * configuration, the bf16 tensors rounded to nearest even, the rest copied. */
 ssm_status ssm_model_to_bf16(ssm_model *dst, const ssm_model *src);
+/* Build m on src's weights: the same configuration and weight format, its
+ * parameter views (and bf16 views) pointing into src's blocks, which m
+ * does not own (ssm_model_free leaves them); its activations, scratch and
+ * gradients are its own.  A second set of activations for the same
+ * weights (the lab's probe of a model that is not training): src must
+ * outlive m and its weights stay as they are meanwhile (m is not trained:
+ * the forward's idempotent scenario rewrite of x_proj is the only write). */
+ssm_status ssm_model_share_weights(ssm_model *m, const ssm_model *src);
 void ssm_model_init(ssm_model *m, uint64_t seed);                 /* mamba_ssm init, float32 only */
 ssm_status ssm_model_alloc_grads(ssm_model *m);
 /* Keep every layer's activations in the following forwards without

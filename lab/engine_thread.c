@@ -84,16 +84,6 @@ static void msg(ssm_engine *e, int error, const char *fmt, ...)
     e->work->msg_seq++;
 }
 
-/* Why the session's model has no view v, into note (n bytes; "" when it
- * has it): the engine's refusal (ssm_session_view_check).  Returns 1 when
- * refused. */
-static int view_refused(const ssm_engine *e, ssm_view v, char *note, size_t n)
-{
-    int no = ssm_session_view_check(&e->s.model, v) != SSM_OK;
-    snprintf(note, n, "%s", no ? ssm_last_error() : "");
-    return no;
-}
-
 /* For each setting (SSM_RUN_SCENARIO, _POLARIZE, _REORDER), why a model
  * with its next value cannot be built, as the engine's configuration
  * check says (ssm_config_finalize; "" when it can). */
@@ -127,7 +117,6 @@ static void info_fill(ssm_engine *e)
     if (!e->train_checked) {   /* once per session: the check leaves a message */
         w->can_train = !ssm_session_can_train(s);
         snprintf(w->train_note, sizeof w->train_note, "%s", w->can_train ? "" : ssm_last_error());
-        view_refused(e, SSM_VIEW_INTERVENE, w->iv_note, sizeof w->iv_note);
         settings_check(c, w->setting_note);
         const char *unit;
         w->attn_units = ssm_session_attn_units(&s->model, &unit);
@@ -324,10 +313,8 @@ static ssm_status measure_spectrum(const ssm_model *m, ssm_snapshot *w)
     return SSM_OK;
 }
 
-static void measure_importance(const ssm_engine *e, const ssm_model *m, ssm_snapshot *w)
+static void measure_importance(const ssm_model *m, ssm_snapshot *w)
 {
-    w->imp_ok = 0;
-    if (view_refused(e, SSM_VIEW_IMPORTANCE, w->imp_note, sizeof w->imp_note)) return;
     memcpy(w->imp, m->acts.imp_s, sizeof(float) * w->T);
     ssm_dynamics_ranking(w->imp, w->T, w->order);
     w->imp_learned = m->params.imp_k != NULL;
@@ -415,7 +402,6 @@ static ssm_status measure_flow(ssm_engine *e)
     int l = w->attn_layer < 0 ? 0 : w->attn_layer >= e->s.model.cfg.n_layer ? e->s.model.cfg.n_layer - 1 : w->attn_layer;
     ssm_flow f;
     w->flow_ok = 0;
-    if (view_refused(e, SSM_VIEW_FLOW, w->flow_note, sizeof w->flow_note)) return SSM_OK;
     ssm_status st = ssm_session_flow(&e->s, l, &e->stop_measure, &f);
     if (st) {
         int cancelled = st == SSM_ERR_INTERRUPTED && atomic_load(&e->cancel);
@@ -454,7 +440,7 @@ static ssm_status measure_probe(ssm_engine *e)
     ssm_status st = ssm_session_probe(&e->s, e->s.images ? NULL : e->tokens, e->s.images ? e->inputs : NULL, w->T);
     if (!st) st = measure_norms(&e->s.probe, w);
     if (st) return st;
-    measure_importance(e, &e->s.probe, w);
+    measure_importance(&e->s.probe, w);
     if (e->s.images) {
         w->image_pred = probe_prediction(&e->s.probe);
         const char *name = ssm_session_class_name(&e->s, w->image_pred);
@@ -515,7 +501,6 @@ static ssm_status measure_states(ssm_engine *e)
 {
     ssm_snapshot *w = e->work;
     w->states_ok = 0;
-    if (view_refused(e, SSM_VIEW_STATES, w->states_note, sizeof w->states_note)) return SSM_OK;
     float *hz = realloc(e->horizon, sizeof(float) * e->s.model.cfg.d_inner);
     if (!hz) return ssm_fail(SSM_ERR_NOMEM, "states: out of memory");
     e->horizon = hz;
@@ -794,10 +779,6 @@ static int cmd_intervene(ssm_engine *e, const ssm_cmd *c)
     const ssm_config *mc = &e->s.model.cfg;
     int pin = c->kind == SSM_CMD_PIN, r = 0;
     const char *what = pin ? "pinned" : "ablated";
-    if (c->kind != SSM_CMD_CLEAR && e->work->iv_note[0]) {
-        msg(e, 1, "%s", e->work->iv_note);
-        return 0;
-    }
     const char *unit;
     int units = ssm_session_attn_units(&e->s.model, &unit);
     if (c->kind != SSM_CMD_CLEAR &&

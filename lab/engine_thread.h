@@ -95,7 +95,6 @@ typedef struct {
     int arch, n_heads, n_groups;   /* SSM_ARCH_*; Mamba-2's heads and groups (0 for Mamba-1) */
     int attn_units;            /* hidden-attention units to select: channels, or Mamba-2's heads */
     char attn_unit[8];         /* "channel" or "head" (ssm_session_attn_units) */
-    char iv_note[96];          /* why there are no interventions ("" = there are) */
     char setting_note[SSM_RUN_NSETTINGS][128];   /* why the next scenario, polarize, reorder
                                                   * makes no model (the engine's check; "" = it does) */
     size_t num_params;
@@ -133,8 +132,7 @@ typedef struct {
     float imp[SSM_SNAP_MAX_T];                         /* importance score, input order */
     int order[SSM_SNAP_MAX_T];                         /* positions by increasing score */
     int imp_learned;                                   /* 1: learned k; 0: mean Delta proxy */
-    int imp_ok;                                        /* else imp_note says why */
-    char imp_note[96];
+    int imp_ok;                                        /* measured */
     int spec_ok, spec_N, spec_groups;                  /* row r: layer r / spec_groups, group r % spec_groups */
     int spec_rows;                                     /* rows measured (n_layer * spec_groups, at most SSM_SNAP_SPEC_ROWS) */
     int n_pos[SSM_SNAP_SPEC_ROWS], n_neg[SSM_SNAP_SPEC_ROWS], n_cplx[SSM_SNAP_SPEC_ROWS];

@@ -49,53 +49,78 @@ static ssm_status data_load(ssm_session *s)
     return SSM_OK;
 }
 
-/* Gradients and optimizer for s->model. */
-static ssm_status training_setup(ssm_session *s)
+/* The probe is built again at the next ssm_session_probe: the model was
+ * replaced, or starts training (its weights move from now on). */
+static void probe_drop(ssm_session *s)
 {
-    ssm_status st;
-    if ((st = ssm_model_alloc_grads(&s->model))) return st;
-    return ssm_adamw_build(&s->opt, &s->model, &s->rc.opt);
+    ssm_model_free(&s->probe);
+    s->probe_T = 0;
 }
 
-/* Gradients and optimizer of a float32 model loaded from dir at step, with
- * dir's optimizer moments when it has them (else fresh ones at step) */
-static ssm_status checkpoint_training_setup(ssm_session *s, const char *dir, long step)
+/* The AdamW moments at s->opt.step, built when the run first needs them
+ * (its first training step, or a save): fresh ones, or those waiting in
+ * s->opt_from (the loaded checkpoint's, when it had any).  They must still
+ * be there at the loaded step: an error naming the directory when it
+ * changed on disk meanwhile.  On failure the session is unchanged. */
+static ssm_status optimizer_ensure(ssm_session *s)
 {
-    ssm_status st = training_setup(s);
-    if (!st) st = ssm_checkpoint_load_optimizer(dir, &s->model, &s->opt);
-    if (st == SSM_ERR_NOINPUT) s->opt.step = step;   /* no optimizer state (a download): fresh moments */
-    else if (st) return st;                          /* parts of different steps: refused */
-    s->opt.cfg = s->rc.opt;
+    if (s->opt.m) return SSM_OK;
+    ssm_adamw n = {0};
+    long step = s->opt.step;
+    ssm_status st = ssm_adamw_build(&n, &s->model, &s->rc.opt);
+    if (!st && s->opt_from[0]) {
+        st = ssm_checkpoint_load_optimizer(s->opt_from, &s->model, &n);
+        if (!st && n.step != step)
+            st = ssm_fail(SSM_ERR_DATA, "%s: the checkpoint is at step %ld now, %ld when it was loaded: "
+                          "load it again to train it", s->opt_from, n.step, step);
+    }
+    if (st) {
+        ssm_adamw_free(&n);
+        return st;
+    }
+    n.step = step;
+    n.cfg = s->rc.opt;
+    s->opt = n;
+    s->opt_from[0] = 0;
     return SSM_OK;
 }
 
 /* A model inspected in bf16 before it trains or is saved: the loaded
- * checkpoint's float32 weights and optimizer state (the same model, or an
- * error naming the directory when it changed on disk meanwhile). */
+ * checkpoint's float32 weights (the same model, or an error naming the
+ * directory when it changed on disk meanwhile). */
 static ssm_status float32_ensure(ssm_session *s)
 {
     if (s->model.weights == SSM_WEIGHTS_F32) return SSM_OK;
-    ssm_session n = *s;
+    ssm_model n;
     ssm_checkpoint_meta meta = {0};
-    memset(&n.model, 0, sizeof n.model);
-    memset(&n.opt, 0, sizeof n.opt);
-    ssm_status st = ssm_checkpoint_load_as(s->loaded, &n.model, &meta, SSM_WEIGHTS_F32);
-    if (!st && memcmp(&n.model.cfg, &s->model.cfg, sizeof n.model.cfg))
+    ssm_status st = ssm_checkpoint_load_as(s->loaded, &n, &meta, SSM_WEIGHTS_F32);
+    if (!st && memcmp(&n.cfg, &s->model.cfg, sizeof n.cfg))
         st = ssm_fail(SSM_ERR_DATA, "%s: the checkpoint changed since it was loaded: load it again to "
                       "train it", s->loaded);
-    if (!st) st = checkpoint_training_setup(&n, s->loaded, meta.step);
-    ssm_checkpoint_meta_free(&meta);
-    if (!st && n.opt.step != s->opt.step)
+    if (!st && meta.step != s->opt.step)
         st = ssm_fail(SSM_ERR_DATA, "%s: the checkpoint is at step %ld now, %ld when it was loaded: "
-                      "load it again to train it", s->loaded, n.opt.step, s->opt.step);
+                      "load it again to train it", s->loaded, meta.step, s->opt.step);
+    ssm_checkpoint_meta_free(&meta);
     if (st) {
-        ssm_adamw_free(&n.opt);
-        ssm_model_free(&n.model);
+        ssm_model_free(&n);
         return st;
     }
+    probe_drop(s);
     ssm_model_free(&s->model);
-    s->model = n.model;
-    s->opt = n.opt;
+    s->model = n;
+    return SSM_OK;
+}
+
+/* What a training step needs and an inspecting session does not hold:
+ * float32 weights, gradients and the AdamW moments, allocated at the run's
+ * first step and kept from then on (the moments are the run's state). */
+static ssm_status training_ensure(ssm_session *s)
+{
+    ssm_status st = float32_ensure(s);
+    if (!st) st = optimizer_ensure(s);
+    if (st || s->model.grads_memory) return st;
+    if ((st = ssm_model_alloc_grads(&s->model))) return st;
+    probe_drop(s);
     return SSM_OK;
 }
 
@@ -145,7 +170,7 @@ ssm_status ssm_session_open(ssm_session *s, const run_config *rc)
     if ((st = task_model_config(s->data, &s->rc, &s->rc.model))) goto fail;
     if ((st = ssm_model_build(&s->model, &s->rc.model))) goto fail;
     ssm_model_init(&s->model, (uint64_t)s->rc.seed);
-    if ((st = training_setup(s))) goto fail;
+    s->opt.cfg = s->rc.opt;   /* step 0; gradients and moments come with the first step */
     baseline_set(s, s->model.cfg.n_classes);
     base_set(s, s->rc.out);
     out_set(s);
@@ -251,10 +276,15 @@ ssm_status ssm_session_open_checkpoint_as(ssm_session *s, const char *dir, const
     if ((st = data_load(s))) goto fail;
     if ((st = checkpoint_data_check(s, dir))) goto fail;
     if ((st = tokenizer_open(s, dir))) goto fail;
-    if (weights == SSM_WEIGHTS_BF16) {   /* inspected only: float32_ensure before training */
-        s->opt.step = meta.step;
-        s->opt.cfg = s->rc.opt;
-    } else if ((st = checkpoint_training_setup(s, dir, meta.step))) goto fail;
+    /* inspected: the float32 weights (bf16), gradients and moments come with
+     * the first step (training_ensure).  The moments' step is checked now:
+     * parts of different steps are refused in float32, and in bf16 (which
+     * only looks) at that first step, as its float32 weights are */
+    st = ssm_checkpoint_check_optimizer(dir);
+    if (st && st != SSM_ERR_NOINPUT && weights == SSM_WEIGHTS_F32) goto fail;
+    if (st != SSM_ERR_NOINPUT) snprintf(s->opt_from, sizeof s->opt_from, "%s", dir);   /* else a download: fresh moments */
+    s->opt.step = meta.step;
+    s->opt.cfg = s->rc.opt;
     s->saved_step = s->opt.step;
     baseline_set(s, s->model.cfg.n_classes);
     ssm_checkpoint_meta_free(&meta);
@@ -282,11 +312,8 @@ ssm_status ssm_session_rebuild(ssm_session *s, const ssm_config *mc)
     if ((st = task_model_config(n.data, &n.rc, &n.rc.model))) return st;
     if ((st = ssm_model_build(&n.model, &n.rc.model))) return st;
     ssm_model_init(&n.model, (uint64_t)n.rc.seed);
-    if ((st = training_setup(&n))) {
-        ssm_adamw_free(&n.opt);
-        ssm_model_free(&n.model);
-        return st;
-    }
+    n.opt.cfg = n.rc.opt;   /* step 0; gradients and moments come with the first step */
+    n.opt_from[0] = 0;
     ssm_adamw_free(&s->opt);
     ssm_model_free(&s->model);
     ssm_model_free(&s->probe);
@@ -393,7 +420,7 @@ ssm_status ssm_session_step(ssm_session *s, double *loss, double *acc, float *lr
 {
     task_step_stats ts;
     ssm_status st = ssm_session_can_train(s);
-    if (!st) st = float32_ensure(s);
+    if (!st) st = training_ensure(s);
     if (!st) st = history_ensure(s);
     if (st) return st;
     double t0 = ssm_now_s();
@@ -427,6 +454,7 @@ ssm_status ssm_session_validate(ssm_session *s, int max_batches, atomic_int *can
 static ssm_status save_into(ssm_session *s, const char *dir)
 {
     ssm_status st = float32_ensure(s);
+    if (!st) st = optimizer_ensure(s);   /* saved beside the weights */
     if (st) return st;
     st = s->data ? task_check_saveable(s->data, &s->rc, &s->model, s->opt.step, dir) : SSM_OK;
     if (st) return st;
@@ -573,20 +601,36 @@ ssm_status ssm_session_image(const ssm_session *s, long index, float *inputs, in
 /* ------------------------------------------------------------------------ */
 /* Probe and hidden attention                                               */
 
+/* The probe model for s->model: on its weights while it does not train (no
+ * gradients: inspecting, bf16 always), so they are held once; a copy,
+ * taken at each probe, once it trains (the probe's activations and the
+ * weights its measurements read must be those of its forward, and steps
+ * move the model's).  Built again when the model is replaced or starts
+ * training (probe_drop). */
+static ssm_status probe_build(ssm_session *s)
+{
+    int share = !s->model.grads_memory;
+    ssm_status st = share ? ssm_model_share_weights(&s->probe, &s->model)
+                          : ssm_model_build_weights(&s->probe, &s->model.cfg, s->model.weights);
+    /* the forward keeps every layer's activations for the measurements'
+     * backward: the input-only one (no parameter gradients) where the
+     * architecture has it (Mamba-1, either weight format), else gradients */
+    if (!st) st = s->probe.cfg.arch == SSM_ARCH_MAMBA1 ? ssm_model_keep_acts(&s->probe)
+                                                       : ssm_model_alloc_grads(&s->probe);
+    if (!st) st = ssm_model_set_probe(&s->probe, s->iv);
+    if (st) ssm_model_free(&s->probe);
+    return st;
+}
+
 ssm_status ssm_session_probe(ssm_session *s, const int *tokens, const float *inputs, int T)
 {
     ssm_status st;
-    if (!s->probe.params_memory || s->probe.weights != s->model.weights ||
-        s->probe.num_params != s->model.num_params || memcmp(&s->probe.cfg, &s->model.cfg, sizeof s->probe.cfg)) {
-        ssm_model_free(&s->probe);
-        if ((st = ssm_model_build_weights(&s->probe, &s->model.cfg, s->model.weights))) return st;
-        /* the forward keeps every layer's activations: gradients, or bf16's input-only backward */
-        if ((st = ssm_model_keep_for_backward(&s->probe))) return st;
-        if ((st = ssm_model_set_probe(&s->probe, s->iv))) return st;
+    if (!s->probe.params_memory && (st = probe_build(s))) return st;
+    if (!s->probe.shares_weights) {
+        memcpy(s->probe.params_memory, s->model.params_memory, sizeof(float) * s->model.num_params);
+        if (s->model.num_bf16)
+            memcpy(s->probe.wbf_memory, s->model.wbf_memory, sizeof(uint16_t) * s->model.num_bf16);
     }
-    memcpy(s->probe.params_memory, s->model.params_memory, sizeof(float) * s->model.num_params);
-    if (s->model.num_bf16)
-        memcpy(s->probe.wbf_memory, s->model.wbf_memory, sizeof(uint16_t) * s->model.num_bf16);
     s->probe_batch = (ssm_batch){.B = 1, .L = T, .tokens = tokens, .inputs = inputs};
     if ((st = ssm_model_forward(&s->probe, &s->probe_batch))) return st;
     s->probe_T = T;
@@ -595,8 +639,7 @@ ssm_status ssm_session_probe(ssm_session *s, const int *tokens, const float *inp
 
 ssm_status ssm_session_intervene(ssm_session *s, const ssm_probe *iv)
 {
-    ssm_status st = iv ? ssm_session_view_check(&s->model, SSM_VIEW_INTERVENE) : SSM_OK;
-    if (!st && iv) st = ssm_model_probe_check(&s->model, iv, 1);
+    ssm_status st = iv ? ssm_model_probe_check(&s->model, iv, 1) : SSM_OK;
     if (!st && s->probe.params_memory) st = ssm_model_set_probe(&s->probe, iv);
     if (!st) s->iv = iv;
     return st;
@@ -686,16 +729,6 @@ ssm_status ssm_session_flow(ssm_session *s, int l, atomic_int *cancel, ssm_flow 
 
 /* ------------------------------------------------------------------------ */
 /* What each architecture has                                               */
-
-ssm_status ssm_session_view_check(const ssm_model *m, ssm_view v)
-{
-    /* the engine's measurements Mamba-2 does not have: the one list to
-     * fill should a view come to Mamba-1 first (none now: each exists for
-     * both) */
-    static const char *const mamba1_only[SSM_VIEW_COUNT] = {NULL};
-    if (v < 0 || v >= SSM_VIEW_COUNT) return ssm_fail(SSM_ERR_SOFTWARE, "view %d is unknown", (int)v);
-    return mamba1_only[v] ? ssm_model_need_mamba1(m, mamba1_only[v]) : SSM_OK;
-}
 
 int ssm_session_attn_units(const ssm_model *m, const char **unit)
 {

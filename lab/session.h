@@ -26,14 +26,24 @@
  * continued by the new run in its own directory (its rows up to the
  * loaded step are copied); the loaded directory is never written.
  *
+ * A session holds no training buffers until its run trains: a new run, or
+ * a checkpoint opened in either weight format, has no gradients and no
+ * AdamW moments (opt.m, opt.v NULL; opt.step is the step) until its first
+ * training step, which allocates them (the moments from the checkpoint's
+ * directory, checked at open and loaded then: the same bits as a run that
+ * held them all along), and keeps them from then on; a save builds the
+ * moments alone (it writes them).  While the model does not train the
+ * probe's forward runs on the model's own weights (ssm_model_share_weights:
+ * one copy); once it trains, the probe copies them at each probe.
+ *
  * A checkpoint can be inspected with bf16 weights (engine/model.h
- * SSM_WEIGHTS_BF16, ssm_session_open_checkpoint_as): the model and its
- * probe hold the large matrices in bf16, with no gradients and no
- * optimizer state, and the measurements' backward (influence) is the
- * input-only one (ssm_model_keep_acts).  The first training step or save
- * reloads the checkpoint's float32 weights and optimizer state from its
- * directory (training never starts from rounded weights); the model is
- * float32 from then on. */
+ * SSM_WEIGHTS_BF16, ssm_session_open_checkpoint_as): the model (and the
+ * probe, on its weights) holds the large matrices in bf16, and the
+ * measurements' backward (influence) is the input-only one
+ * (ssm_model_keep_acts, as the probe's of a Mamba-1 model in float32).  The first training step or save reloads the
+ * checkpoint's float32 weights and optimizer state from its directory
+ * (training never starts from rounded weights); the model is float32 from
+ * then on. */
 #ifndef SSM_SESSION_H
 #define SSM_SESSION_H
 
@@ -60,10 +70,16 @@ typedef struct {
     int images;           /* 1: an image classifier (rc.task classify) */
     double baseline;      /* lm: unigram loss of the validation split; images: ln C (chance) */
     ssm_model model;      /* the trained model, activations sized (B, L) */
-    ssm_adamw opt;
+    ssm_adamw opt;        /* opt.step always; the moments (opt.m, opt.v) and the
+                           * model's gradients only from the run's first step
+                           * (a save builds the moments alone): an inspecting
+                           * session holds no training buffers */
+    char opt_from[RUN_PATH_MAX]; /* the loaded checkpoint, whose moments the first
+                           * step loads ("" = fresh moments, or built already) */
     long tokens_seen;
     long saved_step;      /* opt.step at the last save or load; -1: never */
-    ssm_model probe;      /* weights copied from model, activations (1, T) */
+    ssm_model probe;      /* the model's weights (shared while it does not
+                           * train, else copied), activations (1, T) */
     int probe_T;          /* tokens of the last probe forward */
     ssm_batch probe_batch;/* its batch (the caller keeps tokens or inputs alive) */
     const ssm_probe *iv;  /* interventions on the probe model (NULL: none; ssm_session_intervene) */
@@ -83,13 +99,16 @@ typedef struct {
 } ssm_session;
 
 /* Load the task's data and build a freshly initialised model from rc
- * (checked with run_config_check).  The run is saved into rc.out, or into
+ * (checked with run_config_check), without training buffers until the
+ * first step.  The run is saved into rc.out, or into
  * the first free variant of it (rc.out-2, ...) when rc.out already holds a
  * checkpoint; the run is named after rc.out. */
 ssm_status ssm_session_open(ssm_session *s, const run_config *rc);
 
-/* Load checkpoint dir (weights, and optimizer moments when present) to
- * inspect it: the run configuration is base, then the checkpoint's stored
+/* Load checkpoint dir's weights to inspect it (its optimizer moments,
+ * when present, are loaded at the first training step or save; moments of
+ * another step than the weights' are refused here, and with bf16 weights
+ * at that first step): the run configuration is base, then the checkpoint's stored
  * one (keys it cannot apply are skipped), then the n `key=value`
  * overrides; the checkpoint's architecture wins.  dir/tokenizer.json, when
  * present, is loaded (a bad one, or one with more tokens than the model, is
@@ -199,29 +218,16 @@ void ssm_session_image_shape(const ssm_session *s, int *L, int *d_input, int *gr
  * the training run built its sequences; *label its class. */
 ssm_status ssm_session_image(const ssm_session *s, long index, float *inputs, int *label);
 
-/* Copy the current weights into the probe model and run it on one
+/* Run the probe model on the current weights (shared while the model does
+ * not train, else copied into it: see the top of this file) on one
  * sequence of T tokens (tokens) or T continuous values (inputs, (T,
  * d_input)), batch 1, no targets; tokens or inputs must stay alive while
  * the probe's activations are used.  Afterwards s->probe.acts hold the
- * activations of every layer (the probe has gradients allocated, or with
- * bf16 weights keeps its activations for an input-only backward, so the
- * forward keeps them). */
+ * activations of every layer: the probe keeps them for the measurements'
+ * backward, the input-only one (ssm_model_keep_acts, no parameter
+ * gradients) on Mamba-1, parameter gradients on Mamba-2, which has no
+ * input-only backward yet. */
 ssm_status ssm_session_probe(ssm_session *s, const int *tokens, const float *inputs, int T);
-
-/* The lab's views by the engine measurement they need. */
-typedef enum {
-    SSM_VIEW_IMPORTANCE = 0,   /* the importance ranking (m->acts.imp_s) */
-    SSM_VIEW_STATES,           /* the states and memory horizons (ssm_session_look) */
-    SSM_VIEW_FLOW,             /* the flow of a layer (ssm_session_flow) */
-    SSM_VIEW_INTERVENE,        /* ablations and pins (ssm_session_intervene) */
-    SSM_VIEW_COUNT
-} ssm_view;
-
-/* SSM_OK when model m's architecture has view v; else the engine's
- * refusal (ssm_model_need_mamba1: "WHAT: not available for mamba2 models
- * yet (Mamba-1 only)"), which the lab shows in the view's place.  The one
- * place that says which views Mamba-2 lacks. */
-ssm_status ssm_session_view_check(const ssm_model *m, ssm_view v);
 
 /* The units of m's hidden attention, which the lab selects one at a time:
  * Mamba-1's d_inner channels, Mamba-2's n_heads heads (ssmlab-math(7)
@@ -234,8 +240,7 @@ int ssm_session_attn_units(const ssm_model *m, const char **unit);
  * forwards, hidden attention, influence, flow), never to the trained
  * model, so training steps and validation run without them.  NULL
  * detaches them.  iv must outlive its attachment.  SSM_ERR_USAGE when a
- * spec is out of the model's range, or the model has no interventions
- * (ssm_session_view_check; nothing changes then). */
+ * spec is out of the model's range (nothing changes then). */
 ssm_status ssm_session_intervene(ssm_session *s, const ssm_probe *iv);
 
 /* A look inside the probe's last forward (ssmlab-inspect(1) STATES): the
@@ -268,8 +273,8 @@ ssm_status ssm_session_hidden_attention(const ssm_model *probe, int l, int chann
  * ssm_recency_influence_kept (the function ssmlab inspect reaches).
  * probes 0: exact (D backward passes); K > 0: K Gaussian probes driven by
  * seed.  *passes gets the backward passes run.  The probe's parameter
- * gradients (none with bf16 weights: an input-only backward) are zeroed
- * afterwards; its activations are kept.
+ * gradients (none on the session's Mamba-1 probe: an input-only backward)
+ * are zeroed afterwards; its activations are kept.
  * SSM_ERR_INTERRUPTED when *cancel becomes nonzero (cancel may be NULL). */
 ssm_status ssm_session_influence(ssm_model *probe, int t, int probes, uint64_t seed,
                                  atomic_int *cancel, float *I, long *passes);

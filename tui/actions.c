@@ -380,10 +380,6 @@ static void states_toggle(tui_app *app)
 static void intervene(tui_app *app, ssm_cmd_kind k)
 {
     const tui_view *v = &app->view;
-    if (k != SSM_CMD_CLEAR && app->snap->iv_note[0]) {   /* the model has none (yet) */
-        tui_app_message(app, 1, "%s", app->snap->iv_note);
-        return;
-    }
     if (k != SSM_CMD_CLEAR && v->channel < 0) {
         tui_app_message(app, 1, "select a channel first: [ ] or # pick the hidden-attention channel of layer %d",
                         tui_view_mixer(v->layer));

@@ -11,7 +11,6 @@
 
 typedef struct {
     int ok, T, sel, learned, reorder, utf8;
-    char note[96];            /* why there is no ranking ("" = there is) */
     float imp[SSM_SNAP_MAX_T];
     int order[SSM_SNAP_MAX_T], rank[SSM_SNAP_MAX_T];   /* rank[pos] = index in order */
     tui_tokens tok;
@@ -24,7 +23,6 @@ static void rank_update(tui_panel *p, const tui_view *v)
     rank_state *st = p->st;
     const ssm_snapshot *s = v->snap;
     st->ok = s->ready && s->measured_step >= 0 && s->imp_ok;
-    snprintf(st->note, sizeof st->note, "%s", s->imp_ok ? "" : s->imp_note);
     st->T = s->T;
     st->sel = v->token;
     st->learned = s->imp_learned;
@@ -51,11 +49,6 @@ static void rank_row(tui_panel *p, const rank_state *st, int y, int x, int w, in
 static void rank_title(tui_panel *p, const rank_state *st)
 {
     char t[3][96];
-    if (st->note[0]) {   /* no ranking: no formula */
-        const char *title[1] = {" importance "};
-        tui_panel_title(p, 1, title);
-        return;
-    }
     if (st->learned) snprintf(t[0], sizeof t[0], " importance s_t = k . (W_dt delta_t + b_dt), layer 0 ");
     else snprintf(t[0], sizeof t[0], " importance s_t = mean_e %s_t[e] (proxy), layer 0 ", st->utf8 ? "\u0394" : "Delta");
     snprintf(t[1], sizeof t[1], " importance (%s), layer 0 ", st->learned ? "learned" : "proxy");
@@ -77,7 +70,6 @@ static void rank_draw(tui_panel *p)
     rank_state *st = p->st;
     werase(p->win);
     rank_title(p, st);
-    if (!st->ok && st->note[0]) tui_draw_wrap(p->win, 1, 1, p->w - 2, p->h - 1, tui_attr(TUI_C_DIM), st->note);
     if (!st->ok || p->h < 5) return;
     st->lists = p->w >= 30 ? 2 : 1;
     st->half = st->lists == 2 ? p->w / 2 : 0;

@@ -644,6 +644,46 @@ Test(bf16_mamba2, checkpoint_loads_like_the_copy, .init = tmpdir_make, .fini = t
     ssm_model_free(&g);
 }
 
+/* A model on another's weights (ssm_model_share_weights), float32 and bf16,
+ * under a scenario (the forward rewrites x_proj's B and C rows in the
+ * shared block): the owner's logits bit for bit, the input-only backward
+ * of its own activations, its own gradients when asked; freeing it leaves
+ * the owner's weights (ASan's build would see a double free). */
+Test(bf16_model, a_model_on_shared_weights_computes_the_owners_bits)
+{
+    ssm_config c = small_lm();
+    c.scenario = SSM_SCENARIO_NEGATIVE;
+    ssm_model f, h;
+    build_pair(&f, &h, c);
+    int T = 9, tokens[9];
+    for (int t = 0; t < T; t++) tokens[t] = (t * 7 + 3) % c.vocab_size;
+    ssm_batch b = {.B = 1, .L = T, .tokens = tokens};
+    ssm_model *owners[2] = {&f, &h};
+    for (int k = 0; k < 2; k++) {
+        ssm_model *o = owners[k], s;
+        cr_assert_eq(ssm_model_share_weights(&s, o), SSM_OK, "%s", ssm_last_error());
+        cr_expect(s.shares_weights && s.params_memory == o->params_memory && s.wbf_memory == o->wbf_memory);
+        cr_expect_eq(s.num_params, o->num_params);
+        cr_assert_eq(ssm_model_keep_acts(&s), SSM_OK, "%s", ssm_last_error());
+        if (k == 0) cr_assert_eq(ssm_model_alloc_grads(&s), SSM_OK, "float32: its own gradients");
+        cr_assert_eq(ssm_model_forward(&s, &b), SSM_OK, "%s", ssm_last_error());
+        cr_assert_eq(ssm_model_forward(o, &b), SSM_OK, "%s", ssm_last_error());
+        size_t nl = (size_t)T * o->cfg.padded_vocab;
+        cr_expect_arr_eq(s.acts.logits, o->acts.logits, sizeof(float) * nl, "%s: the owner's logits",
+                         ssm_weights_name(o->weights));
+        float *dxn = calloc((size_t)T * c.d_model, sizeof(float)), *dx0 = calloc((size_t)T * c.d_model, sizeof(float));
+        for (int i = 0; i < T * c.d_model; i++) dxn[i] = frand();
+        cr_expect_eq(ssm_model_backward_stream(&s, dxn, dx0), SSM_OK, "%s", ssm_last_error());
+        free(dxn);
+        free(dx0);
+        ssm_model_free(&s);
+        cr_assert_eq(ssm_model_forward(o, &b), SSM_OK, "the owner runs on after its sharer is freed");
+    }
+    cr_expect_eq(ssm_model_share_weights(&(ssm_model){0}, &(ssm_model){0}), SSM_ERR_USAGE, "no weights to share");
+    ssm_model_free(&f);
+    ssm_model_free(&h);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Checkpoints                                                              */
 
