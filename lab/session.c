@@ -613,10 +613,9 @@ static ssm_status probe_build(ssm_session *s)
     ssm_status st = share ? ssm_model_share_weights(&s->probe, &s->model)
                           : ssm_model_build_weights(&s->probe, &s->model.cfg, s->model.weights);
     /* the forward keeps every layer's activations for the measurements'
-     * backward: the input-only one (no parameter gradients) where the
-     * architecture has it (Mamba-1, either weight format), else gradients */
-    if (!st) st = s->probe.cfg.arch == SSM_ARCH_MAMBA1 ? ssm_model_keep_acts(&s->probe)
-                                                       : ssm_model_alloc_grads(&s->probe);
+     * backward, the input-only one (no parameter gradients; either
+     * architecture, either weight format) */
+    if (!st) st = ssm_model_keep_acts(&s->probe);
     if (!st) st = ssm_model_set_probe(&s->probe, s->iv);
     if (st) ssm_model_free(&s->probe);
     return st;
