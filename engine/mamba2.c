@@ -358,6 +358,12 @@ static ssm_status mixer_forward(ssm_model *m, const ssm_config *c, const layer_r
     ssm_ssd_args sa = ssd_args(c, r);
     if (in_model) sa.h_last = r->final_h;
     probe_ssd_args(m, r, in_model, &sa);
+    if (!ssm_model_keeps_acts(m)) {   /* no backward follows: no chunk states, the smaller chunk */
+        ssm_ssd_args small = sa;
+        small.Q = ssm_ssd_infer_chunk(sa.Q);
+        small.states = NULL;
+        if (ssm_ssd_work_size(&small, omp_get_max_threads(), 0) <= sa.work_n) sa = small;
+    }
     ssm_status st = ssm_ssd_forward(&sa, r->a.y);
     if (st) return st;
     gated_norm_forward(r, c->norm_eps);

@@ -57,6 +57,14 @@ int ssm_ssd_chunks(int L, int Q);
  * on threads threads. */
 size_t ssm_ssd_work_size(const ssm_ssd_args *a, int threads, int backward);
 
+/* The chunk a forward with no backward after it takes, for a model's chunk
+ * Q: at most SSM_SSD_INFER_Q.  The chunks only group the work (the
+ * algebra is exact for any chunk; the outputs differ by rounding), and on
+ * a CPU the intra-chunk products of a smaller chunk cost less than they
+ * save; a backward reads the states of the model's own chunks. */
+#define SSM_SSD_INFER_Q 64
+static inline int ssm_ssd_infer_chunk(int Q) { return Q < SSM_SSD_INFER_Q ? Q : SSM_SSD_INFER_Q; }
+
 /* y (B, L, E) = the scan of a, chunked (SSM_ERR_SOFTWARE when the work
  * space is short; the naive twin when a probe field is set) or naive
  * (which needs no work space; SSM_ERR_NOMEM without memory). */

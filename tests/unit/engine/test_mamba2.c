@@ -24,6 +24,7 @@
 #include "engine/optim.h"
 #include "engine/recency.h"
 #include "engine/safetensors.h"
+#include "engine/ssd.h"
 #include "tests/tmpdir.h"
 
 TestSuite(mamba2, .init = tmpdir_make, .fini = tmpdir_remove);
@@ -509,4 +510,34 @@ Test(mamba2, importance_is_layer_0s_mean_dt)
                   m.acts.imp_s[i], s / 6);
     }
     ssm_model_free(&m);
+}
+
+/* A forward with no backward after it runs the SSD in chunks of
+ * SSM_SSD_INFER_Q, not the model's: the same logits to rounding as the
+ * forward that keeps its activations (the model's chunk of 160, L 150 in
+ * three inference chunks, the last short), and the same loss. */
+Test(mamba2, inference_chunk_gives_the_models_logits)
+{
+    ssm_config c = tiny_mamba2(2, 1);
+    c.chunk_size = 160;
+    ssm_model m[2];
+    enum { L = 150 };
+    int tok[L];
+    for (int i = 0; i < L; i++) tok[i] = (i * 5 + 1) % 13;
+    ssm_batch b = {1, L, tok, NULL, tok};
+    for (int k = 0; k < 2; k++) {
+        build(&m[k], c, 9);
+        if (k) cr_assert_eq(ssm_model_keep_acts(&m[k]), SSM_OK);
+        cr_assert_eq(ssm_model_forward(&m[k], &b), SSM_OK, "%s", ssm_last_error());
+    }
+    cr_assert_lt(ssm_ssd_infer_chunk(c.chunk_size), c.chunk_size, "the test needs a smaller inference chunk");
+    size_t n = (size_t)L * m[0].cfg.padded_vocab;
+    double worst = 0.0, top = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        worst = fmax(worst, fabs((double)m[0].acts.logits[i] - m[1].acts.logits[i]));
+        top = fmax(top, fabs((double)m[1].acts.logits[i]));
+    }
+    cr_expect_leq(worst, 1e-5 * top, "logits differ by %g of %g", worst, top);
+    cr_expect(fabs(m[0].loss - m[1].loss) <= 1e-6f * fabs(m[1].loss), "loss %g vs %g", m[0].loss, m[1].loss);
+    ssm_model_free(&m[0]); ssm_model_free(&m[1]);
 }
