@@ -110,6 +110,20 @@ static void balanced_rows(const ssm_gen_state *s, int phase, int n, int *lo, int
  * within the product does not hold the others at its barrier. */
 #define TAIL_CHUNK 32768
 
+/* s->claim's slots: each layer's in_proj and out_proj, then the head */
+#define SLOT_IN(l) (2 * (l))
+#define SLOT_OUT(l) (2 * (l) + 1)
+#define SLOT_HEAD(n_layer) (2 * (n_layer))
+
+/* The calling thread spent the seconds since t0 on work units of phase
+ * (rows times columns, or channels): for balance_update */
+static void phase_done(ssm_gen_state *s, int phase, double t0, double work)
+{
+    int t = omp_get_thread_num();
+    s->busy[phase][t] += omp_get_wtime() - t0;
+    s->work[phase][t] += work;
+}
+
 /* The calling thread's share of y (M) = W (M, K) x (K), then add_to += y on
  * those rows if add_to.  bf16 products split their head by speed, then the
  * threads claim the tail's chunks from s->claim[slot], and time themselves;
@@ -117,7 +131,7 @@ static void balanced_rows(const ssm_gen_state *s, int phase, int n, int *lo, int
 static void matvec_share(ssm_gen_state *s, int phase, int slot, float *y, step_weight W, const float *x,
                          float *add_to, int M, int K)
 {
-    int lo, hi, t = omp_get_thread_num();
+    int lo, hi;
     if (!W.h) {
         ssm_split_rows(M, &lo, &hi);
         matvec_range(y, W, x, NULL, add_to, lo, hi, K);
@@ -135,8 +149,7 @@ static void matvec_share(ssm_gen_state *s, int phase, int slot, float *y, step_w
         matvec_range(y, W, x, NULL, add_to, r0, r1, K);
         rows += r1 - r0;
     }
-    s->busy[phase][t] += omp_get_wtime() - t0;
-    s->work[phase][t] += (double)rows * K;
+    phase_done(s, phase, t0, (double)rows * K);
 }
 
 /* After a token: each thread's speed in each phase moves halfway to its
@@ -245,7 +258,7 @@ static void layer_step(const ssm_config *c, const step_params *p, ssm_gen_state 
     int D = s->D, E = s->E, R = s->R, K = s->K, X = R + 2 * s->Ns, lo, hi;
     size_t EN = (size_t)E * s->Ns;
     const float *xn = norm_mine(s, p->norm_w, c->norm_eps);
-    matvec_share(s, SSM_GEN_IN_PROJ, 2 * l, s->xz, p->in_proj, xn, NULL, 2 * E, D);
+    matvec_share(s, SSM_GEN_IN_PROJ, SLOT_IN(l), s->xz, p->in_proj, xn, NULL, 2 * E, D);
 #pragma omp barrier
     ssm_split_rows(E, &lo, &hi);
     conv_step(s->u + lo, s->conv + ((size_t)l * E + lo) * (K - 1), s->xz + lo,
@@ -262,10 +275,9 @@ static void layer_step(const ssm_config *c, const step_params *p, ssm_gen_state 
     ssm_scan_step(hi - lo, s->Ns, s->u + lo, s->delta + lo, Bt, Ct, s->A + l * EN + (size_t)lo * s->Ns,
                   p->Dskip + lo, s->h + l * EN + (size_t)lo * s->Ns, s->y + lo);
     gate(s->y + lo, s->xz + E + lo, hi - lo);
-    s->busy[SSM_GEN_CHANNELS][omp_get_thread_num()] += omp_get_wtime() - t0;
-    s->work[SSM_GEN_CHANNELS][omp_get_thread_num()] += hi - lo;
+    phase_done(s, SSM_GEN_CHANNELS, t0, hi - lo);
 #pragma omp barrier
-    matvec_share(s, SSM_GEN_OUT_PROJ, 2 * l + 1, s->mix, p->out_proj, s->y, s->x, D, E);
+    matvec_share(s, SSM_GEN_OUT_PROJ, SLOT_OUT(l), s->mix, p->out_proj, s->y, s->x, D, E);
 #pragma omp barrier
 }
 
@@ -304,7 +316,7 @@ static void layer_step_mamba2(const ssm_config *c, const step_params_m2 *p, ssm_
     size_t EN = (size_t)E * s->Ns;
     float *xbc = s->u, *dt = s->delta, *yz = s->delta;   /* (Cw); (H), then (E) */
     const float *xn = norm_mine(s, p->norm_w, c->norm_eps);
-    matvec_share(s, SSM_GEN_IN_PROJ, 2 * l, s->xz, p->in_proj, xn, NULL, W, D);
+    matvec_share(s, SSM_GEN_IN_PROJ, SLOT_IN(l), s->xz, p->in_proj, xn, NULL, W, D);
 #pragma omp barrier
     ssm_split_rows(Cw, &lo, &hi);
     conv_step(xbc + lo, s->conv + ((size_t)l * Cw + lo) * (K - 1), s->xz + E + lo,
@@ -317,8 +329,7 @@ static void layer_step_mamba2(const ssm_config *c, const step_params_m2 *p, ssm_
     softplus_inplace(dt + lo, hi - lo);
     ssm_ssd_step(lo, hi, H, P, G, N, xbc, xbc + E, xbc + E + GN, dt, s->A + l * EN, p->Dskip,
                  s->h + l * EN, s->y);
-    s->busy[SSM_GEN_CHANNELS][omp_get_thread_num()] += omp_get_wtime() - t0;
-    s->work[SSM_GEN_CHANNELS][omp_get_thread_num()] += hi - lo;
+    phase_done(s, SSM_GEN_CHANNELS, t0, hi - lo);
 #pragma omp barrier
     /* the gated norm, a group per call: yz is the dt buffer, free now */
     ssm_split_rows(G, &lo, &hi);
@@ -327,7 +338,7 @@ static void layer_step_mamba2(const ssm_config *c, const step_params_m2 *p, ssm_
                               s->xz + (size_t)lo * Gs, p->gnorm_w + (size_t)lo * Gs, (hi - lo) * Gs,
                               hi - lo, c->norm_eps);
 #pragma omp barrier
-    matvec_share(s, SSM_GEN_OUT_PROJ, 2 * l + 1, s->mix, p->out_proj, s->y, s->x, D, E);
+    matvec_share(s, SSM_GEN_OUT_PROJ, SLOT_OUT(l), s->mix, p->out_proj, s->y, s->x, D, E);
 #pragma omp barrier
 }
 
@@ -379,7 +390,7 @@ ssm_status ssm_gen_state_build(ssm_gen_state *s, ssm_model *m)
     size_t total = nl * s->Cw * (s->K - 1) + 2 * nl * EN + (1 + SSM_GEN_TEAM_MAX) * (size_t)s->D + s->Wz +
                    s->Cw + (size_t)s->R + 2 * s->Ns + 2 * E + s->D;
     s->memory = malloc(sizeof(float) * total);
-    s->claim = malloc(sizeof(int) * (2 * nl + 1));
+    s->claim = malloc(sizeof(int) * (SLOT_HEAD(nl) + 1));
     if (!s->memory || !s->claim) {
         free(s->memory);
         free(s->claim);
@@ -476,7 +487,7 @@ ssm_status ssm_model_step(const ssm_model *m, ssm_gen_state *s, int token, float
                      : weight_at(m->params.embedding, m->wbf.embedding, 0, 0);
     /* one team for the whole token: a barrier between phases costs less
      * than a region per product */
-    memset(s->claim, 0, sizeof(int) * (2 * (size_t)s->n_layer + 1));
+    memset(s->claim, 0, sizeof(int) * (SLOT_HEAD((size_t)s->n_layer) + 1));
     int team = omp_get_max_threads() < SSM_GEN_TEAM_MAX ? omp_get_max_threads() : SSM_GEN_TEAM_MAX;
 #pragma omp parallel num_threads(team) if (team > 1 && (long)s->D * s->E >= SSM_SPLIT_MIN_WORK)
     {
@@ -490,7 +501,7 @@ ssm_status ssm_model_step(const ssm_model *m, ssm_gen_state *s, int token, float
             layer_step(c, &p, s, l);
         }
         const float *xn = norm_mine(s, m->params.norm_f, c->norm_eps);
-        matvec_share(s, SSM_GEN_HEAD, 2 * c->n_layer, logits, head, xn, NULL, s->V, s->D);
+        matvec_share(s, SSM_GEN_HEAD, SLOT_HEAD(c->n_layer), logits, head, xn, NULL, s->V, s->D);
 #pragma omp barrier
 #pragma omp single
         balance_update(s, omp_get_num_threads());
