@@ -628,49 +628,38 @@ static void scan_once(scan_bench *sb, scan_kernel k, int naive)
     }
 }
 
-/* --warmup untimed calls of fn (default 1), then --steps timed ones, or by
- * default as many as take at least 0.25 s (and 3 calls); the kernel
- * micro-benchmarks' timing (scan, m2-ssd-130m). */
-static void kernel_time(void (*fn)(void *), void *ctx, const bench_opts *o, bench_result *r)
+/* --warmup untimed calls of each of the n forms fn of a kernel (default 1),
+ * then --steps timed passes of every form, or by default as many as take
+ * each form at least 0.25 s (and 3 passes), pass by pass in turn, so the
+ * forms see the same seconds of a host whose speed moves; r[f].seconds sums
+ * form f's passes.  The kernel micro-benchmarks' timing (scan, m2-ssd-130m). */
+static void kernel_time_forms(void (*const fn[])(void *), int n, void *ctx, const bench_opts *o,
+                              bench_result r[])
 {
-    int warmup = o->warmup >= 0 ? o->warmup : 1;
-    for (int i = 0; i < warmup; i++) fn(ctx);
-    int reps = 0;
-    double t0 = ssm_now_s(), t, best = 0.0;
+    int warmup = o->warmup >= 0 ? o->warmup : 1, reps = 0, short_of_time;
+    for (int i = 0; i < warmup; i++)
+        for (int f = 0; f < n; f++) fn[f](ctx);
+    for (int f = 0; f < n; f++) r[f].seconds = r[f].best = 0.0;
     do {
-        double t1 = ssm_now_s();
-        fn(ctx);
-        double dt = ssm_now_s() - t1;
-        if (reps == 0 || dt < best) best = dt;
-        reps++;
-        t = ssm_now_s() - t0;
-    } while (o->steps >= 0 ? reps < o->steps : reps < 3 || t < 0.25);
-    r->steps = reps;
-    r->warmup = warmup;
-    r->seconds = t;
-    r->best = best;
-}
-
-/* kernel_time for two forms of one computation, pass by pass in turn, so
- * both see the same seconds of a host whose speed moves (each at least 3
- * passes and 0.25 s, or --steps passes); r[i]->seconds sums form i's passes */
-static void kernel_time_pair(void (*const fn[2])(void *), void *ctx, const bench_opts *o, bench_result r[2])
-{
-    int warmup = o->warmup >= 0 ? o->warmup : 1, reps = 0;
-    for (int i = 0; i < warmup; i++) fn[0](ctx), fn[1](ctx);
-    for (int f = 0; f < 2; f++) r[f].seconds = r[f].best = 0.0;
-    do {
-        for (int f = 0; f < 2; f++) {
+        short_of_time = 0;
+        for (int f = 0; f < n; f++) {
             double t1 = ssm_now_s();
             fn[f](ctx);
             double dt = ssm_now_s() - t1;
             if (reps == 0 || dt < r[f].best) r[f].best = dt;
             r[f].seconds += dt;
+            short_of_time |= r[f].seconds < 0.25;
         }
         reps++;
-    } while (o->steps >= 0 ? reps < o->steps
-                           : reps < 3 || r[0].seconds < 0.25 || r[1].seconds < 0.25);
-    for (int f = 0; f < 2; f++) r[f].steps = reps, r[f].warmup = warmup;
+    } while (o->steps >= 0 ? reps < o->steps : reps < 3 || short_of_time);
+    for (int f = 0; f < n; f++) r[f].steps = reps, r[f].warmup = warmup;
+}
+
+/* kernel_time_forms for one form */
+static void kernel_time(void (*fn)(void *), void *ctx, const bench_opts *o, bench_result *r)
+{
+    void (*const one[1])(void *) = {fn};
+    kernel_time_forms(one, 1, ctx, o, r);
 }
 
 typedef struct { /* one scan kernel for kernel_time */
@@ -837,7 +826,7 @@ static ssm_status ssd_run(const bench_opts *o, cli_table *t, int threads)
     bench_result r[2];
     for (int i = 0; i < 2; i++)
         r[i] = (bench_result){.name = "m2-ssd-130m", .impl = "ssmlab", .B = 1, .L = SSD_L, .variant = forms[i]};
-    kernel_time_pair(fns, &sb, o, r);
+    kernel_time_forms(fns, 2, &sb, o, r);
     for (int i = 0; i < 2; i++) emit_row(t, &r[i], threads);
     double diff = 0.0, top = 0.0;
     for (size_t i = 0; i < (size_t)SSD_L * SSD_H * SSD_P; i++) {
