@@ -134,8 +134,8 @@ Test(generate, step_matches_forward_threaded)
     ssm_threads_set(1);
 }
 
-/* A Mamba-2 step in a team: in_proj and out_proj split, the rest on one
- * thread between barriers. */
+/* A Mamba-2 step in a team: in_proj and out_proj split by rows, the conv
+ * by channels, the heads by the threads' speeds, the gated norm by groups. */
 Test(generate, mamba2_step_matches_forward_threaded)
 {
     ssm_config c = small_mamba2();
