@@ -20,4 +20,13 @@ static inline void ssm_split_rows(int n, int *lo, int *hi)
     *hi = (int)((long)n * (t + 1) / T);
 }
 
+/* The next index of a counter the threads of a region share, starting at
+ * 0: tasks whose bits do not depend on the thread go to whichever thread is
+ * free.  Not schedule(dynamic): Debian's libomp is built with KMP_DEBUG, and
+ * its dynamic loops format a trace string through libc at every start. */
+static inline int ssm_split_claim(int *next)
+{
+    return __atomic_fetch_add(next, 1, __ATOMIC_RELAXED);
+}
+
 #endif
