@@ -441,10 +441,12 @@ static const sgemm_shape sgemm_shapes[] = {
 #define NSHAPES ((int)(sizeof sgemm_shapes / sizeof sgemm_shapes[0]))
 
 /* out (M, N) = in (M, K) W (N, K)^T through the model's own GEMM, with its
- * threading (OpenMP row blocks, one BLAS thread each) */
+ * threading (OpenMP row blocks, one BLAS thread each, by the threads'
+ * speeds as the forward's in_proj) */
 static void sgemm_model(float *out, const float *in, const float *W, int M, int N, int K)
 {
-    ssm_model_matmul_forward(out, N, in, K, W, NULL, M, N, K);
+    static ssm_balance balance; /* zeroed: even, until measured */
+    ssm_model_matmul_forward(&balance, out, N, in, K, W, NULL, M, N, K);
 }
 
 /* --warmup (default 1) untimed passes, then --steps timed ones or as many

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/balance.h"
 #include "engine/bf16.h"
 #include "engine/mamba2.h"
 #include "engine/scan.h"
@@ -87,24 +88,6 @@ static void matvec_rows(float *y, step_weight W, const float *x, const float *bi
     matvec_range(y, W, x, bias, NULL, lo, hi, K);
 }
 
-/* Rows [*lo, *hi) of n for the calling thread in proportion to the team's
- * speeds.  The two vCPUs here seldom read memory at the same rate (one ran
- * 20-40% slower for a whole run, either one), and an even split left the
- * faster waiting at every barrier.  Each thread sums the speeds in the same
- * order, so one thread's hi is the next one's lo. */
-static void balanced_rows(const ssm_gen_state *s, int phase, int n, int *lo, int *hi)
-{
-    const double *speed = s->speed[phase];
-    int t = omp_get_thread_num(), T = omp_get_num_threads();   /* T <= SSM_GEN_TEAM_MAX */
-    double before = 0.0, total = 0.0;
-    for (int i = 0; i < T; i++) {
-        if (i == t) before = total;
-        total += speed[i];
-    }
-    *lo = (int)(n * (before / total));
-    *hi = t == T - 1 ? n : (int)(n * ((before + speed[t]) / total));
-}
-
 /* A bf16 product's tail: its last eighth of rows, claimed TAIL_CHUNK bytes
  * of W at a time by whichever thread is free, so a thread the host slowed
  * within the product does not hold the others at its barrier. */
@@ -114,15 +97,6 @@ static void balanced_rows(const ssm_gen_state *s, int phase, int n, int *lo, int
 #define SLOT_IN(l) (2 * (l))
 #define SLOT_OUT(l) (2 * (l) + 1)
 #define SLOT_HEAD(n_layer) (2 * (n_layer))
-
-/* The calling thread spent the seconds since t0 on work units of phase
- * (rows times columns, or channels): for balance_update */
-static void phase_done(ssm_gen_state *s, int phase, double t0, double work)
-{
-    int t = omp_get_thread_num();
-    s->busy[phase][t] += omp_get_wtime() - t0;
-    s->work[phase][t] += work;
-}
 
 /* The calling thread's share of y (M) = W (M, K) x (K), then add_to += y on
  * those rows if add_to.  bf16 products split their head by speed, then the
@@ -138,7 +112,7 @@ static void matvec_share(ssm_gen_state *s, int phase, int slot, float *y, step_w
         return;
     }
     int chunk = TAIL_CHUNK / (2 * K) > 0 ? TAIL_CHUNK / (2 * K) : 1, head = M - M / 8, rows;
-    balanced_rows(s, phase, head, &lo, &hi);
+    ssm_balance_rows(&s->balance[phase], head, 1, &lo, &hi);
     double t0 = omp_get_wtime();
     matvec_range(y, W, x, NULL, add_to, lo, hi, K);
     rows = hi - lo;
@@ -149,26 +123,7 @@ static void matvec_share(ssm_gen_state *s, int phase, int slot, float *y, step_w
         matvec_range(y, W, x, NULL, add_to, r0, r1, K);
         rows += r1 - r0;
     }
-    phase_done(s, phase, t0, (double)rows * K);
-}
-
-/* After a token: each thread's speed in each phase moves halfway to its
- * rate in this token's, kept relative to thread 0 and to a mean of 1. */
-static void balance_update(ssm_gen_state *s, int T)
-{
-    for (int ph = 0; ph < SSM_GEN_PHASES; ph++) {
-        double *speed = s->speed[ph], *busy = s->busy[ph], *work = s->work[ph];
-        if (busy[0] > 0.0 && work[0] > 0.0) {
-            double r0 = work[0] / busy[0];
-            for (int t = 0; t < T; t++)
-                if (busy[t] > 0.0 && work[t] > 0.0)
-                    speed[t] = 0.5 * speed[t] + 0.5 * (work[t] / busy[t]) / r0 * speed[0];
-            double sum = 0.0;
-            for (int t = 0; t < T; t++) sum += speed[t];
-            for (int t = 0; t < T; t++) speed[t] = speed[t] / sum * T;
-        }
-        for (int t = 0; t < T; t++) busy[t] = work[t] = 0.0;
-    }
+    ssm_balance_done(&s->balance[phase], t0, (double)rows * K);
 }
 
 /* y (D) = x / sqrt(mean(x^2) + eps) * w, summed in model.c's order */
@@ -269,13 +224,13 @@ static void layer_step(const ssm_config *c, const step_params *p, ssm_gen_state 
 #pragma omp barrier
     const float *Bt = s->xdbl + R, *Ct = Bt + s->Ns;
     double t0 = omp_get_wtime();
-    if (p->dt_proj_w.h) balanced_rows(s, SSM_GEN_CHANNELS, E, &lo, &hi);
+    if (p->dt_proj_w.h) ssm_balance_rows(&s->balance[SSM_GEN_CHANNELS], E, 1, &lo, &hi);
     matvec_range(s->delta, p->dt_proj_w, s->xdbl, p->dt_proj_b, NULL, lo, hi, R);
     softplus_inplace(s->delta + lo, hi - lo);
     ssm_scan_step(hi - lo, s->Ns, s->u + lo, s->delta + lo, Bt, Ct, s->A + l * EN + (size_t)lo * s->Ns,
                   p->Dskip + lo, s->h + l * EN + (size_t)lo * s->Ns, s->y + lo);
     gate(s->y + lo, s->xz + E + lo, hi - lo);
-    phase_done(s, SSM_GEN_CHANNELS, t0, hi - lo);
+    ssm_balance_done(&s->balance[SSM_GEN_CHANNELS], t0, hi - lo);
 #pragma omp barrier
     matvec_share(s, SSM_GEN_OUT_PROJ, SLOT_OUT(l), s->mix, p->out_proj, s->y, s->x, D, E);
 #pragma omp barrier
@@ -324,12 +279,12 @@ static void layer_step_mamba2(const ssm_config *c, const step_params_m2 *p, ssm_
     silu_inplace(xbc + lo, hi - lo);
 #pragma omp barrier
     double t0 = omp_get_wtime();
-    balanced_rows(s, SSM_GEN_CHANNELS, H, &lo, &hi);
+    ssm_balance_rows(&s->balance[SSM_GEN_CHANNELS], H, 1, &lo, &hi);
     for (int h = lo; h < hi; h++) dt[h] = s->xz[E + Cw + h] + p->dt_bias[h];
     softplus_inplace(dt + lo, hi - lo);
     ssm_ssd_step(lo, hi, H, P, G, N, xbc, xbc + E, xbc + E + GN, dt, s->A + l * EN, p->Dskip,
                  s->h + l * EN, s->y);
-    phase_done(s, SSM_GEN_CHANNELS, t0, hi - lo);
+    ssm_balance_done(&s->balance[SSM_GEN_CHANNELS], t0, hi - lo);
 #pragma omp barrier
     /* the gated norm, a group per call: yz is the dt buffer, free now */
     ssm_split_rows(G, &lo, &hi);
@@ -399,7 +354,7 @@ ssm_status ssm_gen_state_build(ssm_gen_state *s, ssm_model *m)
     }
     state_views(s);
     for (int ph = 0; ph < SSM_GEN_PHASES; ph++)
-        for (int t = 0; t < SSM_GEN_TEAM_MAX; t++) s->speed[ph][t] = 1.0;
+        ssm_balance_reset(&s->balance[ph]);
     ssm_scenario_forward(c, &m->params);
     state_fill_A(s, c, &m->params);
     ssm_gen_state_reset(s);
@@ -504,7 +459,8 @@ ssm_status ssm_model_step(const ssm_model *m, ssm_gen_state *s, int token, float
         matvec_share(s, SSM_GEN_HEAD, SLOT_HEAD(c->n_layer), logits, head, xn, NULL, s->V, s->D);
 #pragma omp barrier
 #pragma omp single
-        balance_update(s, omp_get_num_threads());
+        for (int ph = 0; ph < SSM_GEN_PHASES; ph++)   /* after a token */
+            ssm_balance_update(&s->balance[ph], omp_get_num_threads());
     }
     s->pos++;
     return SSM_OK;

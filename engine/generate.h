@@ -9,6 +9,7 @@
 #ifndef SSM_GENERATE_H
 #define SSM_GENERATE_H
 
+#include "engine/balance.h"
 #include "engine/model.h"
 #include "engine/status.h"
 
@@ -49,11 +50,10 @@ typedef struct {
     float *y;        /* (E)     scan output incl. D*u, then gated */
     float *mix;      /* (D)     mixer output */
     /* the team's balance for bf16 products and the channel phase, per
-     * phase (a row's or a channel's result does not depend on which thread
-     * runs it, so these move only the time, never the bits) */
-    double speed[SSM_GEN_PHASES][SSM_GEN_TEAM_MAX];   /* relative rate of each thread */
-    double busy[SSM_GEN_PHASES][SSM_GEN_TEAM_MAX];    /* this token's seconds in the phase */
-    double work[SSM_GEN_PHASES][SSM_GEN_TEAM_MAX];    /* this token's rows times columns */
+     * phase, updated after each token (a row's or a channel's result does
+     * not depend on which thread runs it, so these move only the time,
+     * never the bits) */
+    ssm_balance balance[SSM_GEN_PHASES];
     int *claim;      /* (2 n_layer + 1) per shared product of a token (in_proj
                       * and out_proj of each layer, the head): the next of its
                       * tail rows for a thread to claim, zeroed per token */

@@ -344,7 +344,7 @@ static ssm_status mixer_forward(ssm_model *m, const ssm_config *c, const layer_r
 {
     const dims *d = &r->d;
     int BT = d->BT, E = d->E, H = d->H, Cw = d->Cw;
-    ssm_model_matmul_forward(r->a.zx, d->W, r->xn, d->D, r->p.in_proj, NULL, BT, d->W, d->D);
+    ssm_model_matmul_forward(&m->balance, r->a.zx, d->W, r->xn, d->D, r->p.in_proj, NULL, BT, d->W, d->D);
     ssm_conv_args ca = conv_args(r);
     ssm_conv_forward(&ca, r->a.xbc_c);
 #pragma omp parallel for schedule(static)
@@ -367,7 +367,7 @@ static ssm_status mixer_forward(ssm_model *m, const ssm_config *c, const layer_r
     ssm_status st = ssm_ssd_forward(&sa, r->a.y);
     if (st) return st;
     gated_norm_forward(r, c->norm_eps);
-    ssm_model_matmul_forward(r->mix, d->D, r->a.yn, E, r->p.out_proj, NULL, BT, d->D, E);
+    ssm_model_matmul_forward(&m->balance, r->mix, d->D, r->a.yn, E, r->p.out_proj, NULL, BT, d->D, E);
     return SSM_OK;
 }
 

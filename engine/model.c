@@ -735,25 +735,104 @@ static ssm_status acts_build(ssm_model *m, int B, int L, int lean)
 /* Building blocks                                                          */
 
 /* GEMMs run with one OpenBLAS thread each, split into row blocks over the
- * OpenMP threads (ssm_split_rows): no BLAS thread pool competes with the
- * OpenMP one, and the split (hence the result) depends only on the thread
- * count. */
+ * OpenMP threads: no BLAS thread pool competes with the OpenMP one.  The
+ * forward's blocks follow the threads' speeds (engine/balance.h), the rest
+ * split evenly by the thread count (ssm_split_rows).
+ *
+ * sgemm's kernel takes out's rows in blocks of a fixed height and the
+ * last few rows in a tail kernel that sums in another order, so a row's
+ * bits depend on where the calls split M.  Blocks that start at multiples
+ * of that height give each row the bits of one call over all M, whatever
+ * the split (the tail stays at the end).  gemm_row_granule finds the
+ * height once, from the running library (12 rows for OpenBLAS's Haswell
+ * kernel); a library where no height up to GRANULE_MAX holds keeps the
+ * forward's blocks even. */
+#define GRANULE_MAX 64
 
-/* out (M, N) = in (M, K) · W (N, K)^T [+ bias (N)] */
-static void matmul_forward(float *out, int ldo, const float *in, int ldi,
+/* Whether splitting M at multiples of g gives out the bits of one call:
+ * in (M, K) and W (N, K) random, one (M, N) product against three calls */
+static int gemm_granule_holds(int g, const float *in, const float *W, float *one, float *split,
+                              int M, int N, int K)
+{
+    int cut[4] = {0, M / 3 / g * g, 2 * M / 3 / g * g, M};
+    for (int i = 0; i < 3; i++)
+        if (cut[i + 1] > cut[i])
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cut[i + 1] - cut[i], N, K, 1.0f,
+                        in + (size_t)cut[i] * K, K, W, K, 0.0f, split + (size_t)cut[i] * N, N);
+    return !memcmp(one, split, sizeof(float) * M * N);
+}
+
+/* The smallest row height (a divisor-friendly candidate up to GRANULE_MAX)
+ * at which sgemm's rows keep their bits across splits, or 0 if none. */
+static int gemm_granule_find(void)
+{
+    enum { M = 3 * GRANULE_MAX + 7, N = 48, K = 384 };   /* above small-matrix paths */
+    static const int cand[] = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64};
+    float *buf = malloc(sizeof(float) * ((size_t)M * K + (size_t)N * K + 2 * (size_t)M * N));
+    if (!buf) return 0;
+    float *in = buf, *W = in + (size_t)M * K, *one = W + (size_t)N * K, *split = one + (size_t)M * N;
+    uint32_t x = 12345u;   /* any fixed values with full mantissas */
+    for (size_t i = 0; i < (size_t)M * K + (size_t)N * K; i++) {
+        x = x * 1664525u + 1013904223u;
+        buf[i] = (float)(x >> 8) / 16777216.0f - 0.5f;
+    }
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);   /* as the passes run it (ssm_threads_set) */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, in, K, W, K, 0.0f, one, N);
+    int g = 0;
+    for (size_t i = 0; i < sizeof cand / sizeof cand[0] && !g; i++)
+        if (gemm_granule_holds(cand[i], in, W, one, split, M, N, K)) g = cand[i];
+    openblas_set_num_threads(blas_threads);
+    free(buf);
+    return g;
+}
+
+int ssm_model_gemm_granule(void)
+{
+    static int granule = -1;   /* -1: not found yet */
+    int g = __atomic_load_n(&granule, __ATOMIC_ACQUIRE);
+    if (g < 0) {   /* racing finders find the same height */
+        g = gemm_granule_find();
+        __atomic_store_n(&granule, g, __ATOMIC_RELEASE);
+    }
+    return g;
+}
+
+/* The calling thread's rows of a row-wise region: by bal's speeds at the
+ * granule (g > 0), or evenly when bal is NULL or there is none */
+static void rows_mine(const ssm_balance *bal, int g, int n, int *lo, int *hi)
+{
+    if (bal && g > 0) ssm_balance_rows(bal, n, g, lo, hi);
+    else ssm_split_rows(n, lo, hi);
+}
+
+/* After a thread's rows of a balanced region (bal set), begun at t0 */
+static void rows_done(ssm_balance *bal, double t0, int lo, int hi)
+{
+    if (bal) ssm_balance_done(bal, t0, hi - lo);
+}
+
+/* out (M, N) = in (M, K) · W (N, K)^T [+ bias (N)], the rows by bal's
+ * speeds (updated after) or evenly (bal NULL) */
+static void matmul_forward(ssm_balance *bal, float *out, int ldo, const float *in, int ldi,
                            const float *W, const float *bias, int M, int N, int K)
 {
     double t0 = ssm_gemm_stats_begin();
+    int team = 1, g = bal ? ssm_model_gemm_granule() : 0;
 #pragma omp parallel
     {
         int lo, hi;
-        ssm_split_rows(M, &lo, &hi);
+        double tt = omp_get_wtime();
+        rows_mine(bal, g, M, &lo, &hi);
         if (hi > lo)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, hi - lo, N, K, 1.0f,
                         in + (size_t)lo * ldi, ldi, W, K, 0.0f, out + (size_t)lo * ldo, ldo);
         for (int i = lo; bias && i < hi; i++)
             for (int j = 0; j < N; j++) out[(size_t)i * ldo + j] += bias[j];
+        rows_done(bal, tt, lo, hi);
+        if (omp_get_thread_num() == 0) team = omp_get_num_threads();
     }
+    if (bal) ssm_balance_update(bal, team);
     ssm_gemm_stats_end(t0, 2.0 * M * N * K);
 }
 
@@ -1045,8 +1124,8 @@ static void reorder_forward(ssm_model *m, const layer_params *p, const layer_act
     int B = m->act_B, L = m->act_L, BT = B * L;
     int E = c->d_inner, R = c->dt_rank, X = R + 2 * c->state_dim;
     memcpy(rv->u0, a->u, sizeof(float) * BT * E);
-    matmul_forward(rv->xdbl0, X, rv->u0, E, p->x_proj, NULL, BT, X, E);
-    matmul_forward(rv->dtraw0, E, rv->xdbl0, X, p->dt_proj_w, p->dt_proj_b, BT, E, R);
+    matmul_forward(NULL, rv->xdbl0, X, rv->u0, E, p->x_proj, NULL, BT, X, E);
+    matmul_forward(NULL, rv->dtraw0, E, rv->xdbl0, X, p->dt_proj_w, p->dt_proj_b, BT, E, R);
     importance_forward(m, rv->dtraw0, c->d_inner, rv->k, rv->s);
     ssm_reorder_build(c->reorder, B, L, rv->s, c->reorder_tau, rv->perm);
     ssm_reorder_apply(B, L, E, rv->perm, rv->u0, E, a->u, E);
@@ -1078,8 +1157,8 @@ static void probe_scan_args(ssm_model *m, const layer_acts *a, int in_model, ssm
 /* out rows lo..hi-1 (M, N) = in (M, K) . W (N, K)^T on the calling thread:
  * matmul_forward's share of one thread, for a region that runs several
  * steps on the same rows.  The GEMM counter (engine/gemm_stats.h) counts
- * the whole product once, timed by thread 0's share (the rows are split
- * evenly, so that is the product's wall time). */
+ * the whole product once, timed by thread 0's share (the rows follow the
+ * threads' speeds, so that is about the product's wall time). */
 static void gemm_rows(float *out, int ldo, const float *in, int ldi, const float *W,
                       int lo, int hi, int M, int N, int K)
 {
@@ -1098,15 +1177,17 @@ static void gemm_rows(float *out, int ldo, const float *in, int ldi, const float
  * would give it and runs every step on them with no barrier between (a row
  * of each step needs only rows of the step before that the thread has, the
  * conv only xz), so the bits are those of the steps run one by one. */
-static void s6_inputs_forward(const ssm_model *m, const layer_params *p, const layer_acts *a,
+static void s6_inputs_forward(ssm_model *m, const layer_params *p, const layer_acts *a,
                               const ssm_conv_args *ca)
 {
     const ssm_config *c = &m->cfg;
-    int BT = m->act_B * m->act_L, E = c->d_inner, R = c->dt_rank, X = R + 2 * c->state_dim;
+    int BT = m->act_B * m->act_L, E = c->d_inner, R = c->dt_rank, X = R + 2 * c->state_dim, team = 1;
+    int g = ssm_model_gemm_granule();
 #pragma omp parallel
     {
         int lo, hi;
-        ssm_split_rows(BT, &lo, &hi);
+        double tt = omp_get_wtime();
+        rows_mine(&m->balance, g, BT, &lo, &hi);
         if (ca && hi > lo) ssm_conv_silu_rows(ca, lo, hi, a->uc, a->u);
         gemm_rows(a->xdbl, X, a->u, E, p->x_proj, lo, hi, BT, X, E);
         gemm_rows(a->dtraw, E, a->xdbl, X, p->dt_proj_w, lo, hi, BT, E, R);
@@ -1118,7 +1199,10 @@ static void s6_inputs_forward(const ssm_model *m, const layer_params *p, const l
                 dl[e] = ssm_softplusf(v);
             }
         }
+        rows_done(&m->balance, tt, lo, hi);
+        if (omp_get_thread_num() == 0) team = omp_get_num_threads();
     }
+    ssm_balance_update(&m->balance, team);
 }
 
 /* a->ys = the scan of step 5 on the S6 inputs already in a (with the skip
@@ -1144,18 +1228,23 @@ static ssm_status s6_forward(ssm_model *m, const layer_params *p, const layer_ac
 /* The gate and out_proj of step 6: yg = ys * SiLU(z), mix = yg W_out^T,
  * each thread on its own rows (those matmul_forward would give it), so
  * one region and no barrier between the two */
-static void gate_out_forward(const ssm_model *m, const layer_params *p, const layer_acts *a)
+static void gate_out_forward(ssm_model *m, const layer_params *p, const layer_acts *a)
 {
-    int BT = m->act_B * m->act_L, D = m->cfg.d_model, E = m->cfg.d_inner;
+    int BT = m->act_B * m->act_L, D = m->cfg.d_model, E = m->cfg.d_inner, team = 1;
+    int g = ssm_model_gemm_granule();
 #pragma omp parallel
     {
         int lo, hi;
-        ssm_split_rows(BT, &lo, &hi);
+        double tt = omp_get_wtime();
+        rows_mine(&m->balance, g, BT, &lo, &hi);
         for (int i = lo; i < hi; i++)
             for (int e = 0; e < E; e++)
                 a->yg[(size_t)i * E + e] = a->ys[(size_t)i * E + e] * ssm_siluf(a->xz[(size_t)i * 2 * E + E + e]);
         gemm_rows(a->mix, D, a->yg, E, p->out_proj, lo, hi, BT, D, E);
+        rows_done(&m->balance, tt, lo, hi);
+        if (omp_get_thread_num() == 0) team = omp_get_num_threads();
     }
+    ssm_balance_update(&m->balance, team);
 }
 
 /* a->mix = Mixer(a->xn) over a (B, L) batch, steps 1-6 of ssmlab-math(7)
@@ -1172,7 +1261,7 @@ static ssm_status mixer_forward(ssm_model *m, const layer_params *p, const layer
     int r = in_model ? ssm_reorder_slot(c, a->layer) : -1;
     int proxy = in_model && a->layer == 0 && c->n_reorder == 0;
 
-    matmul_forward(a->xz, 2 * E, a->xn, D, p->in_proj, NULL, BT, 2 * E, D);
+    matmul_forward(&m->balance, a->xz, 2 * E, a->xn, D, p->in_proj, NULL, BT, 2 * E, D);
     ssm_conv_args ca = {B, L, E, K, a->xz, 2 * E, p->conv_w, p->conv_b, g->work, g->work_n};
     if (r >= 0) {   /* the scores and P-hat come between u and x_proj */
         reorder_view rv = reorder_view_of(m, r);
@@ -1363,10 +1452,10 @@ static ssm_status embed_forward(ssm_model *m, const ssm_batch *b)
     float *x0 = m->acts.resid;                               /* (B, act_L, D) */
     if (c->input_kind == SSM_INPUT_CONTINUOUS) {
         if (Lm == b->L)
-            matmul_forward(x0, D, b->inputs, In, m->params.input_w, m->params.input_b, BT, D, In);
+            matmul_forward(NULL, x0, D, b->inputs, In, m->params.input_w, m->params.input_b, BT, D, In);
         else
             for (int s = 0; s < b->B; s++)
-                matmul_forward(x0 + (size_t)s * Lm * D, D, b->inputs + (size_t)s * b->L * In, In,
+                matmul_forward(NULL, x0 + (size_t)s * Lm * D, D, b->inputs + (size_t)s * b->L * In, In,
                                m->params.input_w, m->params.input_b, b->L, D, In);
     } else {
         for (int i = 0; i < BT; i++) {
@@ -1469,9 +1558,9 @@ static void lm_head_forward(const ssm_model *m, float *logits, int ldo, const fl
     if (!W16) {
         const float *W = m->params.lm_head ? m->params.lm_head : m->params.embedding;
         if (M == 1)   /* logits^T (V, 1) = W (V, D) . x^T: the V rows split over the threads */
-            matmul_forward(logits, 1, W, D, x, NULL, V, 1, D);
+            matmul_forward(NULL, logits, 1, W, D, x, NULL, V, 1, D);
         else
-            matmul_forward(logits, ldo, x, ldx, W, NULL, M, V, D);
+            matmul_forward(NULL, logits, ldo, x, ldx, W, NULL, M, V, D);
         return;
     }
     if (M == 1) {
@@ -1481,7 +1570,7 @@ static void lm_head_forward(const ssm_model *m, float *logits, int ldo, const fl
     for (int v0 = 0; v0 < V; v0 += HEAD_ROWS) {
         int nv = V - v0 < HEAD_ROWS ? V - v0 : HEAD_ROWS;
         ssm_bf16_widen(scratch, W16 + (size_t)v0 * D, (size_t)nv * D);
-        matmul_forward(logits + v0, ldo, x, ldx, scratch, NULL, M, nv, D);
+        matmul_forward(NULL, logits + v0, ldo, x, ldx, scratch, NULL, M, nv, D);
     }
 }
 
@@ -1515,7 +1604,7 @@ static void head_forward(ssm_model *m, int B, int L, int last_only)
     else   /* last and cls: the last position (the cls token's under cls) */
         for (int b = 0; b < B; b++)
             memcpy(a->pooled + (size_t)b * D, a->xf + ((size_t)b * L + L - 1) * D, sizeof(float) * D);
-    matmul_forward(a->logits, c->n_classes, a->pooled, D, m->params.cls_w, m->params.cls_b,
+    matmul_forward(NULL, a->logits, c->n_classes, a->pooled, D, m->params.cls_w, m->params.cls_b,
                    B, c->n_classes, D);
 }
 
@@ -1855,10 +1944,10 @@ int ssm_threads_get(void) { return omp_get_max_threads(); }
 /* ------------------------------------------------------------------------ */
 /* Building blocks for engine/mamba2.c                                      */
 
-void ssm_model_matmul_forward(float *out, int ldo, const float *in, int ldi, const float *W,
+void ssm_model_matmul_forward(ssm_balance *bal, float *out, int ldo, const float *in, int ldi, const float *W,
                               const float *bias, int M, int N, int K)
 {
-    matmul_forward(out, ldo, in, ldi, W, bias, M, N, K);
+    matmul_forward(bal, out, ldo, in, ldi, W, bias, M, N, K);
 }
 
 void ssm_model_matmul_backward(float *din, int lddi, float beta, float *dW, float *dbias,

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/balance.h"
 #include "engine/probe.h"
 #include "engine/status.h"
 
@@ -259,6 +260,11 @@ typedef struct {
                              * (ssm_model_keep_acts) */
     int shares_weights;     /* params_memory and wbf_memory are another
                              * model's (ssm_model_share_weights) */
+    ssm_balance balance;    /* the threads' speeds on the forward's row
+                             * blocks (in_proj, the S6 inputs, the gate and
+                             * out_proj), updated after each; the blocks
+                             * start at multiples of ssm_model_gemm_granule,
+                             * so they move no bit */
 } ssm_model;
 
 /* Configuration. */
@@ -400,9 +406,14 @@ ssm_status ssm_model_head_apply(const ssm_model *m, const float *x, int M, float
  * matmul: out (M, N) = in (M, K) W (N, K)^T [+ bias]; its backward
  * din = beta din + dout W (din may be NULL), dW += dout^T in, dbias +=
  * column sums.  rmsnorm: y (M, D) = x rstd w, rstd (M); its backward dx +=,
- * dw +=.  GEMMs split over OpenMP threads in row blocks. */
-void ssm_model_matmul_forward(float *out, int ldo, const float *in, int ldi, const float *W,
+ * dw +=.  GEMMs split over OpenMP threads in row blocks, the forward's by
+ * bal's speeds (updated after; NULL: evenly). */
+void ssm_model_matmul_forward(ssm_balance *bal, float *out, int ldo, const float *in, int ldi, const float *W,
                               const float *bias, int M, int N, int K);
+/* The row height at whose multiples sgemm's row blocks may start without
+ * changing a bit of any row (measured once from the running library), or
+ * 0 if it has none: then the forward's blocks stay even. */
+int ssm_model_gemm_granule(void);
 void ssm_model_matmul_backward(float *din, int lddi, float beta, float *dW, float *dbias,
                                const float *dout, int ldd, const float *in, int ldi,
                                const float *W, int M, int N, int K);

@@ -359,9 +359,10 @@ static void check_skewed_shares(ssm_config c, int bf16, const char *what)
     for (int t = 0; t < 5; t++) {
         int tok = (t * 131 + 7) % c.vocab_size;
         for (int ph = 0; ph < SSM_GEN_PHASES; ph++) {
-            for (int i = 0; i < SSM_GEN_TEAM_MAX; i++) a.speed[ph][i] = r.speed[ph][i] = 1.0;   /* even */
-            b.speed[ph][0] = (t + ph) % 2 ? 0.13 : 1.87;                       /* far off even */
-            b.speed[ph][1] = 2.0 - b.speed[ph][0];
+            ssm_balance_reset(&a.balance[ph]);                                 /* even */
+            ssm_balance_reset(&r.balance[ph]);
+            b.balance[ph].speed[0] = (t + ph) % 2 ? 0.13 : 1.87;               /* far off even */
+            b.balance[ph].speed[1] = 2.0 - b.balance[ph].speed[0];
         }
         cr_assert_eq(ssm_model_step(m, &a, tok, even), SSM_OK);
         cr_assert_eq(ssm_model_step(m, &b, tok, skew), SSM_OK);

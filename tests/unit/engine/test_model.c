@@ -1,7 +1,7 @@
 /* test_model.c — unit tests of the whole model: the gradient of every
  * parameter tensor against central finite differences (language model,
  * untied head, continuous-input classifier, targets on a few positions only),
- * bitwise determinism, the tensor list, config validation, and that the loss
+ * bitwise determinism (also under skewed thread shares), the tensor list, config validation, and that the loss
  * falls on a small task; the classifier's pool last and cls (finite
  * differences, the readout by hand, refused combinations). */
 #include <criterion/criterion.h>
@@ -180,6 +180,60 @@ Test(model, forward_and_backward_are_bitwise_deterministic)
     cr_expect_eq(memcmp(g1, f.m.grads_memory, sizeof(float) * n), 0);
     free(g1);
     fixture_free(&f);
+}
+
+/* One forward (the loss) and backward of m on two threads with the
+ * threads' speeds set to s0 and 2 - s0 first (the passes move them after
+ * each balanced region); the loss and the gradients into loss, g. */
+static void pass_with_speeds(ssm_model *m, const ssm_batch *b, double s0, float *loss, float *g)
+{
+    ssm_balance_reset(&m->balance);
+    m->balance.speed[0] = s0;
+    m->balance.speed[1] = 2.0 - s0;
+    ssm_model_zero_grad(m);
+    cr_assert_eq(ssm_model_forward(m, b), SSM_OK, "%s", ssm_last_error());
+    cr_assert_eq(ssm_model_backward(m, 1.0f), SSM_OK, "%s", ssm_last_error());
+    *loss = m->loss;
+    memcpy(g, m->grads_memory, sizeof(float) * m->num_params);
+}
+
+/* The forward's row blocks follow the threads' measured speeds
+ * (engine/balance.h) at multiples of sgemm's row height; skewed speeds
+ * move rows between the threads but not a bit of the loss or the
+ * gradients, Mamba-1 and Mamba-2 alike. */
+Test(model, the_threads_shares_move_no_bits)
+{
+    cr_assert_gt(ssm_model_gemm_granule(), 0, "this sgemm has no row height that keeps the bits");
+    for (int arch = SSM_ARCH_MAMBA1; arch <= SSM_ARCH_MAMBA2; arch++) {
+        ssm_config c;
+        ssm_config_default(&c);
+        c.arch = arch;
+        c.d_model = 32; c.n_layer = 2; c.d_state = 8; c.d_conv = 4; c.expand = 2;
+        c.vocab_size = 37;
+        if (arch == SSM_ARCH_MAMBA2) { c.head_dim = 8; c.n_groups = 1; c.chunk_size = 16; }
+        ssm_model m;
+        cr_assert_eq(ssm_model_build(&m, &c), SSM_OK, "%s", ssm_last_error());
+        ssm_model_init(&m, 5);
+        cr_assert_eq(ssm_model_alloc_grads(&m), SSM_OK);
+        enum { B = 2, L = 61 };
+        int tokens[B * L], targets[B * L];
+        for (int i = 0; i < B * L; i++) tokens[i] = (i * 17 + 3) % c.vocab_size;
+        for (int i = 0; i < B * L; i++) targets[i] = i % L == L - 1 ? -1 : tokens[i + 1];
+        ssm_batch b = {B, L, tokens, NULL, targets};
+        ssm_threads_set(2);
+        size_t n = m.num_params;
+        float *even = malloc(sizeof(float) * n), *skew = malloc(sizeof(float) * n), le, ls;
+        pass_with_speeds(&m, &b, 1.0, &le, even);
+        const double skews[] = {0.13, 1.87, 0.6};
+        for (int k = 0; k < 3; k++) {
+            pass_with_speeds(&m, &b, skews[k], &ls, skew);
+            cr_expect_eq(memcmp(&le, &ls, sizeof le), 0, "arch %d, speeds %g: the loss moved", arch, skews[k]);
+            cr_expect_eq(memcmp(even, skew, sizeof(float) * n), 0, "arch %d, speeds %g: the gradients moved",
+                         arch, skews[k]);
+        }
+        free(even); free(skew);
+        ssm_model_free(&m);
+    }
 }
 
 Test(model, tensor_list_covers_the_block_once)
