@@ -1225,21 +1225,43 @@ static ssm_status s6_forward(ssm_model *m, const layer_params *p, const layer_ac
     return s6_scan_forward(m, a, g, Dskip, in_model);
 }
 
+/* yg = ys * SiLU(z) on rows lo..hi-1 */
+static void gate_rows(const layer_acts *a, int E, int lo, int hi)
+{
+    for (int i = lo; i < hi; i++)
+        for (int e = 0; e < E; e++)
+            a->yg[(size_t)i * E + e] = a->ys[(size_t)i * E + e] * ssm_siluf(a->xz[(size_t)i * 2 * E + E + e]);
+}
+
+/* The gate and out_proj of step 6 on each sequence's last row only, for a
+ * last layer whose other rows nothing reads (the lean last-position
+ * forward): one product over the B rows at stride L */
+static void gate_out_last_rows(const layer_params *p, const layer_acts *a, int B, int L, int D, int E)
+{
+    for (int b = 0; b < B; b++)
+        gate_rows(a, E, b * L + L - 1, b * L + L);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, D, E, 1.0f, a->yg + (size_t)(L - 1) * E,
+                L * E, p->out_proj, E, 0.0f, a->mix + (size_t)(L - 1) * D, L * D);
+}
+
 /* The gate and out_proj of step 6: yg = ys * SiLU(z), mix = yg W_out^T,
  * each thread on its own rows (those matmul_forward would give it), so
- * one region and no barrier between the two */
-static void gate_out_forward(ssm_model *m, const layer_params *p, const layer_acts *a)
+ * one region and no barrier between the two; last_rows: each sequence's
+ * last row only (gate_out_last_rows) */
+static void gate_out_forward(ssm_model *m, const layer_params *p, const layer_acts *a, int last_rows)
 {
     int BT = m->act_B * m->act_L, D = m->cfg.d_model, E = m->cfg.d_inner, team = 1;
+    if (last_rows) {
+        gate_out_last_rows(p, a, m->act_B, m->act_L, D, E);
+        return;
+    }
     int g = ssm_model_gemm_granule();
 #pragma omp parallel
     {
         int lo, hi;
         double tt = omp_get_wtime();
         rows_mine(&m->balance, g, BT, &lo, &hi);
-        for (int i = lo; i < hi; i++)
-            for (int e = 0; e < E; e++)
-                a->yg[(size_t)i * E + e] = a->ys[(size_t)i * E + e] * ssm_siluf(a->xz[(size_t)i * 2 * E + E + e]);
+        gate_rows(a, E, lo, hi);
         gemm_rows(a->mix, D, a->yg, E, p->out_proj, lo, hi, BT, D, E);
         rows_done(&m->balance, tt, lo, hi);
         if (omp_get_thread_num() == 0) team = omp_get_num_threads();
@@ -1251,9 +1273,10 @@ static void gate_out_forward(ssm_model *m, const layer_params *p, const layer_ac
  * MODEL; in_model: part of a whole forward (the reordering and importance
  * hooks of a->layer run), not a one-layer run.  Without reordering the
  * conv, SiLU, x_proj, dt_proj and softplus run as one parallel region
- * (s6_inputs_forward), the gate and out_proj as another. */
+ * (s6_inputs_forward), the gate and out_proj as another.  last_rows: mix
+ * on each sequence's last row only (the rest of a->mix is left as it was). */
 static ssm_status mixer_forward(ssm_model *m, const layer_params *p, const layer_acts *a,
-                                const pass_scratch *g, int in_model)
+                                const pass_scratch *g, int in_model, int last_rows)
 {
     const ssm_config *c = &m->cfg;
     int B = m->act_B, L = m->act_L, BT = B * L;
@@ -1274,7 +1297,7 @@ static ssm_status mixer_forward(ssm_model *m, const layer_params *p, const layer
     ssm_status st = s6_scan_forward(m, a, g, p->Dskip, in_model);
     if (st) return st;
     if (proxy) importance_forward(m, a->delta, E, NULL, m->acts.imp_s);
-    gate_out_forward(m, p, a);
+    gate_out_forward(m, p, a, last_rows);
     return SSM_OK;
 }
 
@@ -1302,18 +1325,25 @@ static void probe_layer_done(const ssm_model *m, const layer_acts *a, const pass
     pr->on_layer(pr->ctx, &v);
 }
 
-/* x_{l+1} = x_l + Mixer(RMSNorm(x_l)) over a (B, L) batch */
+/* x_{l+1} = x_l + Mixer(RMSNorm(x_l)) over a (B, L) batch; last_rows:
+ * x_{l+1} on each sequence's last row only, for a last layer whose other
+ * rows nothing reads (its state and every earlier layer are whole) */
 static ssm_status layer_forward(ssm_model *m, const layer_params *p, const layer_acts *a,
-                                const pass_scratch *g)
+                                const pass_scratch *g, int last_rows)
 {
     const ssm_config *c = &m->cfg;
-    int BT = m->act_B * m->act_L, D = c->d_model;
+    int B = m->act_B, L = m->act_L, BT = B * L, D = c->d_model;
     ssm_model_probe_patch_residual(m, a->layer);
     rmsnorm_forward(a->xn, a->rstd, a->x, p->norm_w, BT, D, c->norm_eps);
-    ssm_status st = mixer_forward(m, p, a, g, 1);
+    ssm_status st = mixer_forward(m, p, a, g, 1, last_rows);
     if (st) return st;
+    if (last_rows) {
+        for (int b = 0; b < B; b++)
+            for (size_t i = ((size_t)b * L + L - 1) * D, e = i + D; i < e; i++) a->xout[i] = a->x[i] + a->mix[i];
+    } else {
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < (size_t)BT * D; i++) a->xout[i] = a->x[i] + a->mix[i];
+        for (size_t i = 0; i < (size_t)BT * D; i++) a->xout[i] = a->x[i] + a->mix[i];
+    }
     probe_layer_done(m, a, g);
     return SSM_OK;
 }
@@ -1740,7 +1770,9 @@ static ssm_status forward_run(ssm_model *m, const ssm_batch *b, int last_only)
         }
         layer_params p = layer_params_run(m, l);
         layer_acts a = layer_acts_view(m, l);
-        if ((st = layer_forward(m, &p, &a, &g))) return st;
+        /* a lean pass reads the last layer's output on the last rows only */
+        int last_rows = lean && !m->probe && c->n_classes == 0 && c->n_reorder == 0 && l == c->n_layer - 1;
+        if ((st = layer_forward(m, &p, &a, &g, last_rows))) return st;
     }
     head_forward(m, b->B, Lm, last_only);
     m->last = b;
@@ -1810,7 +1842,7 @@ static ssm_status one_layer_run(ssm_model *m, int layer, int s6, const float *in
     layer_acts a = layer_acts_view(m, layer);
     size_t n = (size_t)B * L * (s6 ? c->d_inner : c->d_model);
     memcpy(s6 ? a.u : a.xn, in, sizeof(float) * n);
-    st = s6 ? s6_forward(m, &p, &a, &g, zero, 0) : mixer_forward(m, &p, &a, &g, 0);
+    st = s6 ? s6_forward(m, &p, &a, &g, zero, 0) : mixer_forward(m, &p, &a, &g, 0, 0);
     if (!st) memcpy(out, s6 ? a.ys : a.mix, sizeof(float) * n);
     free(zero);
     return st;

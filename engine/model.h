@@ -329,7 +329,9 @@ ssm_status ssm_model_forward(ssm_model *m, const ssm_batch *batch);
  * last position of each sequence only: logits (B, V) (a prompt's prefill).
  * Without gradients it runs lean: only one layer's activations, two
  * residual slots and (B, V) logits are held, so afterwards acts.resid and
- * acts.mix do not hold every layer (the measurements need ssm_model_forward). */
+ * acts.mix do not hold every layer (the measurements need ssm_model_forward);
+ * with no probe attached (and no reordering), the last layer's gate,
+ * out_proj and residual run on each sequence's last row only. */
 ssm_status ssm_model_forward_last(ssm_model *m, const ssm_batch *batch);
 ssm_status ssm_model_backward(ssm_model *m, float loss_scale);
 void ssm_model_zero_grad(ssm_model *m);

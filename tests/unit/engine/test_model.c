@@ -781,7 +781,8 @@ Test(model, pool_cls_is_pool_last_on_an_input_projected_to_the_token)
 }
 
 /* ssm_model_forward_last without gradients runs lean (two residual slots,
- * one mixer output, (B, V) logits): its logits equal the full forward's at
+ * one mixer output, (B, V) logits, the last layer's gate and out_proj on
+ * each sequence's last row only): its logits equal the full forward's at
  * each sequence's last position, and a full forward after it (which lays
  * the activations out again) gives the same numbers as one before it. */
 Test(model, lean_last_position_forward_matches_the_full_forward)
