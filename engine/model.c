@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <math.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -743,7 +744,7 @@ static ssm_status acts_build(ssm_model *m, int B, int L, int lean)
  * last few rows in a tail kernel that sums in another order, so a row's
  * bits depend on where the calls split M.  Blocks that start at multiples
  * of that height give each row the bits of one call over all M, whatever
- * the split (the tail stays at the end).  gemm_row_granule finds the
+ * the split (the tail stays at the end).  ssm_model_gemm_granule finds the
  * height once, from the running library (12 rows for OpenBLAS's Haswell
  * kernel); a library where no height up to GRANULE_MAX holds keeps the
  * forward's blocks even. */
@@ -787,15 +788,14 @@ static int gemm_granule_find(void)
     return g;
 }
 
+static int gemm_granule;   /* ssm_model_gemm_granule's, found once */
+static void gemm_granule_init(void) { gemm_granule = gemm_granule_find(); }
+
 int ssm_model_gemm_granule(void)
 {
-    static int granule = -1;   /* -1: not found yet */
-    int g = __atomic_load_n(&granule, __ATOMIC_ACQUIRE);
-    if (g < 0) {   /* racing finders find the same height */
-        g = gemm_granule_find();
-        __atomic_store_n(&granule, g, __ATOMIC_RELEASE);
-    }
-    return g;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, gemm_granule_init);
+    return gemm_granule;
 }
 
 /* The calling thread's rows of a row-wise region: by bal's speeds at the
@@ -806,10 +806,12 @@ static void rows_mine(const ssm_balance *bal, int g, int n, int *lo, int *hi)
     else ssm_split_rows(n, lo, hi);
 }
 
-/* After a thread's rows of a balanced region (bal set), begun at t0 */
-static void rows_done(ssm_balance *bal, double t0, int lo, int hi)
+/* After a thread's rows of a region, begun at t0: its time on them if bal
+ * is set, and the team's size into *team (for ssm_balance_update after) */
+static void rows_done(ssm_balance *bal, double t0, int lo, int hi, int *team)
 {
     if (bal) ssm_balance_done(bal, t0, hi - lo);
+    if (omp_get_thread_num() == 0) *team = omp_get_num_threads();
 }
 
 /* out (M, N) = in (M, K) · W (N, K)^T [+ bias (N)], the rows by bal's
@@ -829,8 +831,7 @@ static void matmul_forward(ssm_balance *bal, float *out, int ldo, const float *i
                         in + (size_t)lo * ldi, ldi, W, K, 0.0f, out + (size_t)lo * ldo, ldo);
         for (int i = lo; bias && i < hi; i++)
             for (int j = 0; j < N; j++) out[(size_t)i * ldo + j] += bias[j];
-        rows_done(bal, tt, lo, hi);
-        if (omp_get_thread_num() == 0) team = omp_get_num_threads();
+        rows_done(bal, tt, lo, hi, &team);
     }
     if (bal) ssm_balance_update(bal, team);
     ssm_gemm_stats_end(t0, 2.0 * M * N * K);
@@ -1199,8 +1200,7 @@ static void s6_inputs_forward(ssm_model *m, const layer_params *p, const layer_a
                 dl[e] = ssm_softplusf(v);
             }
         }
-        rows_done(&m->balance, tt, lo, hi);
-        if (omp_get_thread_num() == 0) team = omp_get_num_threads();
+        rows_done(&m->balance, tt, lo, hi, &team);
     }
     ssm_balance_update(&m->balance, team);
 }
@@ -1263,8 +1263,7 @@ static void gate_out_forward(ssm_model *m, const layer_params *p, const layer_ac
         rows_mine(&m->balance, g, BT, &lo, &hi);
         gate_rows(a, E, lo, hi);
         gemm_rows(a->mix, D, a->yg, E, p->out_proj, lo, hi, BT, D, E);
-        rows_done(&m->balance, tt, lo, hi);
-        if (omp_get_thread_num() == 0) team = omp_get_num_threads();
+        rows_done(&m->balance, tt, lo, hi, &team);
     }
     ssm_balance_update(&m->balance, team);
 }
