@@ -40,10 +40,10 @@
  * SSM_WEIGHTS_BF16, ssm_session_open_checkpoint_as): the model (and the
  * probe, on its weights) holds the large matrices in bf16, and the
  * measurements' backward (influence) is the input-only one
- * (ssm_model_keep_acts, as the probe's of a Mamba-1 model in float32).  The first training step or save reloads the
- * checkpoint's float32 weights and optimizer state from its directory
- * (training never starts from rounded weights); the model is float32 from
- * then on. */
+ * (ssm_model_keep_acts, as every probe's).  The first training step or
+ * save reloads the checkpoint's float32 weights and optimizer state from
+ * its directory (training never starts from rounded weights); the model is
+ * float32 from then on. */
 #ifndef SSM_SESSION_H
 #define SSM_SESSION_H
 
@@ -225,8 +225,7 @@ ssm_status ssm_session_image(const ssm_session *s, long index, float *inputs, in
  * the probe's activations are used.  Afterwards s->probe.acts hold the
  * activations of every layer: the probe keeps them for the measurements'
  * backward, the input-only one (ssm_model_keep_acts, no parameter
- * gradients) on Mamba-1, parameter gradients on Mamba-2, which has no
- * input-only backward yet. */
+ * gradients), on either architecture. */
 ssm_status ssm_session_probe(ssm_session *s, const int *tokens, const float *inputs, int T);
 
 /* The units of m's hidden attention, which the lab selects one at a time:
@@ -273,8 +272,8 @@ ssm_status ssm_session_hidden_attention(const ssm_model *probe, int l, int chann
  * ssm_recency_influence_kept (the function ssmlab inspect reaches).
  * probes 0: exact (D backward passes); K > 0: K Gaussian probes driven by
  * seed.  *passes gets the backward passes run.  The probe's parameter
- * gradients (none on the session's Mamba-1 probe: an input-only backward)
- * are zeroed afterwards; its activations are kept.
+ * gradients, if it has any (the session's probe has none: an input-only
+ * backward), are zeroed afterwards; its activations are kept.
  * SSM_ERR_INTERRUPTED when *cancel becomes nonzero (cancel may be NULL). */
 ssm_status ssm_session_influence(ssm_model *probe, int t, int probes, uint64_t seed,
                                  atomic_int *cancel, float *I, long *passes);
